@@ -1,0 +1,372 @@
+//! The configuration's typed shape: the brief's YAML keys, with a default for every optional one.
+
+use crate::duration::Duration;
+use serde::{Deserialize, Serialize};
+
+/// The whole KafkaTwin configuration.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Config {
+    /// The Kafka listener clients connect to.
+    pub server: ServerConfig,
+    /// Backend Kafka clusters, in the order given.
+    pub clusters: Vec<ClusterConfig>,
+    /// How produced records are written to the clusters.
+    pub producer: ProducerConfig,
+    /// Consumer-side settings.
+    pub consumer: ConsumerConfig,
+    /// Connections from the proxy to backend brokers.
+    pub backend: BackendConfig,
+    /// The admin REST API and web dashboard.
+    pub admin_api: AdminApiConfig,
+    /// Metrics and health endpoints.
+    pub monitoring: MonitoringConfig,
+    /// Datacenter layout and replication strategy.
+    pub multi_dc: MultiDcConfig,
+    /// Log level and format.
+    pub logging: LoggingConfig,
+}
+
+impl Config {
+    /// The backend cluster the single-cluster paths use: the lowest `priority` value, ties
+    /// broken by order in the file.
+    pub fn primary_cluster(&self) -> Option<&ClusterConfig> {
+        self.clusters.iter().min_by_key(|c| c.priority)
+    }
+}
+
+/// `server`: the Kafka-protocol listener.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Address to bind, e.g. `0.0.0.0`.
+    pub listen_address: String,
+    /// Port to bind.
+    pub port: u16,
+    /// Host name clients are told to connect to (Metadata, FindCoordinator). Defaults to
+    /// `listen_address`.
+    pub advertised_host: Option<String>,
+    /// Port clients are told to connect to. Defaults to `port`.
+    pub advertised_port: Option<u16>,
+    /// Node id the proxy presents as its broker id.
+    pub node_id: i32,
+    /// Cluster id of the virtual cluster the proxy presents.
+    pub cluster_id: String,
+    /// Largest request frame accepted from a client, in bytes.
+    pub max_request_bytes: u32,
+    /// How long SIGTERM waits for in-flight requests before exiting anyway.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen_address: "0.0.0.0".into(),
+            port: 9092,
+            advertised_host: None,
+            advertised_port: None,
+            node_id: 0,
+            cluster_id: "kafkatwin".into(),
+            max_request_bytes: 100 * 1024 * 1024,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The host clients are told to connect to. A wildcard listen address is not something a
+    /// client can dial, so it advertises `localhost` instead.
+    pub fn effective_advertised_host(&self) -> String {
+        match &self.advertised_host {
+            Some(h) => h.clone(),
+            None if self.listen_address == "0.0.0.0" || self.listen_address == "::" => {
+                "localhost".into()
+            }
+            None => self.listen_address.clone(),
+        }
+    }
+
+    /// The port clients are told to connect to.
+    pub fn effective_advertised_port(&self) -> u16 {
+        self.advertised_port.unwrap_or(self.port)
+    }
+}
+
+/// One entry of `clusters`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+
+pub struct ClusterConfig {
+    /// Unique id, used in metrics labels and the admin API.
+    pub id: String,
+    /// `host:port` of one or more brokers of this cluster.
+    pub bootstrap_servers: Vec<String>,
+    /// Lower is preferred.
+    #[serde(default = "default_priority")]
+    pub priority: u32,
+    /// Relative weight for load distribution.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_priority() -> u32 {
+    1
+}
+fn default_weight() -> u32 {
+    100
+}
+
+/// `producer.ack_policy`: how many clusters must take a write before the producer is answered.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AckPolicy {
+    /// Every cluster of the write set.
+    AllClusters,
+    /// More than half of the write set.
+    #[default]
+    Majority,
+    /// `producer.quorum` clusters.
+    Quorum,
+    /// Any one cluster.
+    Any,
+}
+
+/// `producer`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct ProducerConfig {
+    /// The ack policy.
+    pub ack_policy: AckPolicy,
+    /// Cluster count for `QUORUM`.
+    pub quorum: Option<u32>,
+    /// How long a produce may wait for its ack policy to be met.
+    pub timeout: Duration,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        Self {
+            ack_policy: AckPolicy::default(),
+            quorum: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `consumer`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct ConsumerConfig {
+    /// Upper bound on records per poll the proxy hands out.
+    pub max_poll_records: u32,
+    /// Where committed offsets and offset maps live.
+    pub offset_storage: OffsetStorageConfig,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            max_poll_records: 500,
+            offset_storage: OffsetStorageConfig::default(),
+        }
+    }
+}
+
+/// `consumer.offset_storage`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(default)]
+pub struct OffsetStorageConfig {
+    /// Storage kind.
+    #[serde(rename = "type")]
+    pub kind: OffsetStorageKind,
+}
+
+/// Kinds of offset storage.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetStorageKind {
+    /// In the proxy's memory (single-instance development).
+    #[default]
+    Memory,
+    /// In the internal state topic on every cluster.
+    Kafka,
+}
+
+/// `backend`: connections from the proxy to backend brokers.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct BackendConfig {
+    /// TCP connect timeout to a backend broker.
+    pub connect_timeout: Duration,
+    /// How long one backend request may take before it counts as failed.
+    pub request_timeout: Duration,
+    /// How often cached backend metadata is refreshed even without errors.
+    pub metadata_max_age: Duration,
+    /// Attempts for a request that failed with a retriable error (leader moved, connection lost).
+    pub retries: u32,
+    /// Largest response frame accepted from a backend broker, in bytes.
+    pub max_response_bytes: u32,
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            metadata_max_age: Duration::from_secs(30),
+            retries: 3,
+            max_response_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// `admin_api`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct AdminApiConfig {
+    /// Whether the admin API listens at all.
+    pub enabled: bool,
+    /// Address to bind.
+    pub listen_address: String,
+    /// Port to bind.
+    pub port: u16,
+    /// Whether the web dashboard is served at `/`.
+    pub web_ui: bool,
+}
+
+impl Default for AdminApiConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen_address: "0.0.0.0".into(),
+            port: 8000,
+            web_ui: true,
+        }
+    }
+}
+
+/// `monitoring`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct MonitoringConfig {
+    /// Prometheus `/metrics`.
+    pub metrics: EndpointConfig,
+    /// `/health/live` and `/health/ready`.
+    pub health: EndpointConfig,
+}
+
+impl Default for MonitoringConfig {
+    fn default() -> Self {
+        Self {
+            metrics: EndpointConfig {
+                enabled: true,
+                listen_address: "0.0.0.0".into(),
+                port: 9090,
+            },
+            health: EndpointConfig {
+                enabled: true,
+                listen_address: "0.0.0.0".into(),
+                port: 8080,
+            },
+        }
+    }
+}
+
+/// An HTTP endpoint that can be switched off.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+
+pub struct EndpointConfig {
+    /// Whether it listens.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Address to bind.
+    #[serde(default = "any_address")]
+    pub listen_address: String,
+    /// Port to bind.
+    pub port: u16,
+}
+
+fn yes() -> bool {
+    true
+}
+fn any_address() -> String {
+    "0.0.0.0".into()
+}
+
+/// `multi_dc`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(default)]
+pub struct MultiDcConfig {
+    /// Whether the datacenter layout is used.
+    pub enabled: bool,
+    /// Replication strategy across datacenters.
+    pub strategy: DcStrategy,
+    /// The datacenter this proxy runs in.
+    pub local_dc: Option<String>,
+    /// Serve reads from the local datacenter when it is healthy.
+    pub prefer_local_reads: bool,
+    /// The datacenters and their clusters.
+    pub datacenters: Vec<DatacenterConfig>,
+}
+
+/// Replication strategies of the brief.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DcStrategy {
+    /// Write to all DCs at once.
+    #[default]
+    ActiveActive,
+    /// Write to the primary DC; the others stand by.
+    ActivePassive,
+    /// Active within a region, asynchronous between regions.
+    RegionalActive,
+    /// The local DC is preferred, with fallback.
+    Preferred,
+}
+
+/// One entry of `multi_dc.datacenters`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+
+pub struct DatacenterConfig {
+    /// Unique id.
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// Cloud region or similar.
+    #[serde(default)]
+    pub region: String,
+    /// Lower is preferred.
+    #[serde(default = "default_priority")]
+    pub priority: u32,
+    /// Clusters in this datacenter.
+    pub cluster_ids: Vec<String>,
+}
+
+/// `logging`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct LoggingConfig {
+    /// A `tracing` filter such as `info` or `kafkatwin_core=debug`; `RUST_LOG` wins when set.
+    pub level: String,
+    /// Output format.
+    pub format: LogFormat,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}

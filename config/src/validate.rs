@@ -1,0 +1,244 @@
+//! Semantic checks that the types alone cannot express. All problems are collected.
+
+use crate::error::Problem;
+use crate::model::{AckPolicy, Config};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// Every semantic problem of an otherwise well-typed config.
+pub fn validate(c: &Config) -> Vec<Problem> {
+    let mut p = Vec::new();
+    check_host("server.listen_address", &c.server.listen_address, &mut p);
+    if let Some(h) = &c.server.advertised_host {
+        check_host("server.advertised_host", h, &mut p);
+    }
+    if c.server.max_request_bytes < 1024 {
+        p.push(Problem::new(
+            "server.max_request_bytes",
+            "must be at least 1024 bytes",
+        ));
+    }
+    check_clusters(c, &mut p);
+    check_ack_policy(c, &mut p);
+    check_ports(c, &mut p);
+    check_multi_dc(c, &mut p);
+    p
+}
+
+fn check_clusters(c: &Config, p: &mut Vec<Problem>) {
+    if c.clusters.is_empty() {
+        p.push(Problem::new(
+            "clusters",
+            "at least one backend cluster is required",
+        ));
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, cl) in c.clusters.iter().enumerate() {
+        let base = format!("clusters[{i}]");
+        if cl.id.trim().is_empty() {
+            p.push(Problem::new(format!("{base}.id"), "must not be empty"));
+        } else if let Some(first) = seen.insert(&cl.id, i) {
+            p.push(Problem::new(
+                format!("{base}.id"),
+                format!(
+                    "duplicate cluster id {:?} (already used by clusters[{first}])",
+                    cl.id
+                ),
+            ));
+        }
+        if cl.bootstrap_servers.is_empty() {
+            p.push(Problem::new(
+                format!("{base}.bootstrap_servers"),
+                format!("cluster {:?} needs at least one host:port", cl.id),
+            ));
+        }
+        for (j, addr) in cl.bootstrap_servers.iter().enumerate() {
+            if let Err(e) = parse_host_port(addr) {
+                p.push(Problem::new(
+                    format!("{base}.bootstrap_servers[{j}]"),
+                    format!("cluster {:?}: {e}", cl.id),
+                ));
+            }
+        }
+    }
+}
+
+fn check_ack_policy(c: &Config, p: &mut Vec<Problem>) {
+    let n = c.clusters.len() as u32;
+    match (c.producer.ack_policy, c.producer.quorum) {
+        (AckPolicy::Quorum, None) => p.push(Problem::new(
+            "producer.quorum",
+            "ack_policy QUORUM needs `quorum: N` (how many clusters must ack)",
+        )),
+        (AckPolicy::Quorum, Some(q)) if q == 0 || q > n => p.push(Problem::new(
+            "producer.quorum",
+            format!("must be between 1 and the number of clusters ({n}), got {q}"),
+        )),
+        (AckPolicy::Quorum, Some(_)) => {}
+        (other, Some(_)) => p.push(Problem::new(
+            "producer.quorum",
+            format!("is only used with ack_policy QUORUM, not {other:?}"),
+        )),
+        _ => {}
+    }
+}
+
+fn check_ports(c: &Config, p: &mut Vec<Problem>) {
+    let mut listeners = vec![("server.port", c.server.port)];
+    if c.admin_api.enabled {
+        listeners.push(("admin_api.port", c.admin_api.port));
+    }
+    if c.monitoring.metrics.enabled {
+        listeners.push(("monitoring.metrics.port", c.monitoring.metrics.port));
+    }
+    if c.monitoring.health.enabled {
+        listeners.push(("monitoring.health.port", c.monitoring.health.port));
+    }
+    for (path, port) in &listeners {
+        if *port == 0 {
+            p.push(Problem::new(*path, "port 0 is not allowed: name a port"));
+        }
+    }
+    // HTTP endpoints may share a port (they are served by one listener); the Kafka port may not.
+    for (path, port) in &listeners[1..] {
+        if *port == c.server.port {
+            p.push(Problem::new(
+                *path,
+                format!("port {port} is already the Kafka listener's (server.port)"),
+            ));
+        }
+    }
+    check_host("admin_api.listen_address", &c.admin_api.listen_address, p);
+    check_host(
+        "monitoring.metrics.listen_address",
+        &c.monitoring.metrics.listen_address,
+        p,
+    );
+    check_host(
+        "monitoring.health.listen_address",
+        &c.monitoring.health.listen_address,
+        p,
+    );
+}
+
+fn check_multi_dc(c: &Config, p: &mut Vec<Problem>) {
+    let dc = &c.multi_dc;
+    if !dc.enabled {
+        return;
+    }
+    if dc.datacenters.is_empty() {
+        p.push(Problem::new(
+            "multi_dc.datacenters",
+            "multi_dc is enabled but no datacenters are listed",
+        ));
+    }
+    let known: HashMap<&str, ()> = c.clusters.iter().map(|c| (c.id.as_str(), ())).collect();
+    let mut dc_ids: HashMap<&str, usize> = HashMap::new();
+    let mut owner: HashMap<&str, &str> = HashMap::new();
+    for (i, d) in dc.datacenters.iter().enumerate() {
+        let base = format!("multi_dc.datacenters[{i}]");
+        if let Some(first) = dc_ids.insert(&d.id, i) {
+            p.push(Problem::new(
+                format!("{base}.id"),
+                format!(
+                    "duplicate datacenter id {:?} (already datacenters[{first}])",
+                    d.id
+                ),
+            ));
+        }
+        for (j, cid) in d.cluster_ids.iter().enumerate() {
+            let path = format!("{base}.cluster_ids[{j}]");
+            if !known.contains_key(cid.as_str()) {
+                p.push(Problem::new(
+                    path.clone(),
+                    format!("unknown cluster id {cid:?} (not in `clusters`)"),
+                ));
+            }
+            if let Some(other) = owner.insert(cid, &d.id)
+                && other != d.id
+            {
+                p.push(Problem::new(
+                    path,
+                    format!("cluster {cid:?} is already in datacenter {other:?}"),
+                ));
+            }
+        }
+    }
+    match &dc.local_dc {
+        None => p.push(Problem::new(
+            "multi_dc.local_dc",
+            "multi_dc is enabled: name the datacenter this proxy runs in",
+        )),
+        Some(l) if !dc_ids.contains_key(l.as_str()) => p.push(Problem::new(
+            "multi_dc.local_dc",
+            format!("unknown datacenter {l:?} (not in multi_dc.datacenters)"),
+        )),
+        Some(_) => {}
+    }
+}
+
+fn check_host(path: &str, host: &str, p: &mut Vec<Problem>) {
+    if let Err(e) = valid_host(host) {
+        p.push(Problem::new(path, e));
+    }
+}
+
+fn valid_host(host: &str) -> Result<(), String> {
+    if host.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{host:?} is not an IP address or host name"))
+    }
+}
+
+/// Splits `host:port` (or `[v6]:port`), checking both parts.
+pub fn parse_host_port(addr: &str) -> Result<(String, u16), String> {
+    let bad = || format!("{addr:?} is not host:port (e.g. \"kafka1:9092\")");
+    let (host, port) = if let Some(rest) = addr.strip_prefix('[') {
+        let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
+        (h, p)
+    } else {
+        addr.rsplit_once(':').ok_or_else(bad)?
+    };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{addr:?}: port {port:?} is not a number from 1 to 65535"))?;
+    if port == 0 {
+        return Err(format!("{addr:?}: port 0 is not a valid broker port"));
+    }
+    valid_host(host).map_err(|e| format!("{addr:?}: {e}"))?;
+    Ok((host.to_owned(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_forms() {
+        assert_eq!(
+            parse_host_port("kafka1.example.com:9092"),
+            Ok(("kafka1.example.com".into(), 9092))
+        );
+        assert_eq!(parse_host_port("[::1]:19092"), Ok(("::1".into(), 19092)));
+        assert!(parse_host_port("kafka1").is_err());
+        assert!(parse_host_port("kafka1:0").is_err());
+        assert!(parse_host_port("kafka1:99999").is_err());
+        assert!(parse_host_port("bad host:9092").is_err());
+        assert!(parse_host_port(":9092").is_err());
+    }
+}
