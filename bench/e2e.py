@@ -13,16 +13,21 @@ Usually run through bench/run.sh, which builds kafkatwin and picks the venv pyth
 Notes on the figures:
   - MB = 10^6 bytes of record values; GB = 10^9. Keys/headers are empty.
   - produce time: first produce() call to the end of the final flush().
-  - consume time: assign() of partition 0 from the beginning to the last record received
-    (includes the consumer's first fetch round trips; the consumer is created just before).
-  - CPU s/GB: utime+stime of the proxy process (the PID we started, not its children) over the
-    phase, divided by the value bytes of that phase; summed over all rounds of a size.
+  - consume time: assign() of partition 0 at offset 0 (the fresh topic's beginning) to the last
+    record received (includes the first fetch round trips; the consumer is created just before;
+    time to the first record is in the JSON).
+  - CPU s/GB: utime+stime (/proc/PID/stat) of the proxy over the phase, divided by the value
+    bytes of that phase (10^9 = 1 GB); CPU and bytes summed over all rounds of a size. "The
+    proxy" is the process we started plus its live process-group members (each child leads its
+    own session), so a wrapper script that forks the server is still measured; normally one PID.
   - idle RSS: VmRSS once the endpoint answered one metadata request, before any bench traffic.
-    peak RSS: VmHWM read at the end of the run.
+    peak RSS: VmHWM read at the end of the run. Both summed over the same process group.
+  - The broker's CPU s/GB is measured the same way for every target (JSON only).
   - Client, broker and proxies share the machine's cores: compare only within one run.
 """
 
 import argparse
+import concurrent.futures
 import importlib.util
 import json
 import os
@@ -40,9 +45,9 @@ import traceback
 import uuid
 
 try:
-    from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition, OFFSET_BEGINNING
+    from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
     from confluent_kafka import libversion as rdkafka_libversion
-    from confluent_kafka import version as ck_version
+    from confluent_kafka import __version__ as CK_VERSION
     from confluent_kafka.admin import AdminClient, NewTopic
 except ImportError:  # pragma: no cover - environment problem, say what to do
     sys.exit("e2e.py: confluent-kafka not importable; run through bench/run.sh (uses the venv "
@@ -114,27 +119,55 @@ class Children:
             self._signal(proc, signal.SIGKILL)
 
 
-def proc_cpu_seconds(pid):
-    """utime+stime of one process, in seconds (None if it is gone)."""
+def _stat_fields(pid):
+    """/proc/PID/stat fields from field 3 (state) on, or None if the process is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             data = f.read()
     except OSError:
         return None
-    fields = data[data.rindex(")") + 2:].split()
-    # fields[0] is field 3 (state); utime is field 14, stime field 15.
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return data[data.rindex(")") + 2:].split()
+
+
+def group_pids(pid):
+    """The process we started plus anything in its process group (it leads its own session,
+    so a wrapper script and the server it forks are both counted; normally just `pid`)."""
+    pids = [pid]
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != pid:
+            f = _stat_fields(name)
+            if f is not None and int(f[2]) == pid:  # field 5: pgrp
+                pids.append(int(name))
+    return pids
+
+
+def proc_cpu_seconds(pid):
+    """utime+stime (fields 14, 15) of the process group led by `pid`, in seconds; None if the
+    leader is gone."""
+    if _stat_fields(pid) is None:
+        return None
+    total = 0
+    for p in group_pids(pid):
+        f = _stat_fields(p)
+        if f is not None:
+            total += int(f[11]) + int(f[12])
+    return total / CLK_TCK
 
 
 def proc_status_kib(pid, key):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    """Sum of a /proc/PID/status field (VmRSS, VmHWM: kB) over the process group led by `pid`."""
+    total, seen = 0, False
+    for p in group_pids(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith(key + ":"):
+                        total += int(line.split()[1])
+                        seen = True
+                        break
+        except OSError:
+            pass
+    return total if seen else None
 
 
 def tail(path, n=30):
@@ -226,14 +259,28 @@ def admin_for(bootstrap):
     return _ADMINS[bootstrap]
 
 
-def create_topic(bootstrap, topic, timeout=30.0):
+class TargetDied(Exception):
+    pass
+
+
+def create_topic(bootstrap, topic, alive, timeout=30.0):
     admin = admin_for(bootstrap)
     fut = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)],
                               operation_timeout=timeout, request_timeout=timeout)[topic]
-    fut.result(timeout=timeout)
-    # Wait until the topic's partition 0 has a leader as seen through this target.
     deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fut.result(timeout=0.5)
+            break
+        except concurrent.futures.TimeoutError:
+            if not alive():
+                raise TargetDied("target process died while creating the topic")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"CreateTopics {topic} through {bootstrap}: no answer in {timeout}s")
+    # Wait until the topic's partition 0 has a leader as seen through this target.
     while time.monotonic() < deadline:
+        if not alive():
+            raise TargetDied("target process died while waiting for topic metadata")
         md = admin.list_topics(topic=topic, timeout=5)
         t = md.topics.get(topic)
         if t is not None and t.error is None and 0 in t.partitions and t.partitions[0].leader >= 0:
@@ -250,7 +297,7 @@ def delete_topic(bootstrap, topic):
         log(f"    (could not delete topic {topic}: {e})")
 
 
-def produce_phase(bootstrap, topic, payloads, n, args):
+def produce_phase(bootstrap, topic, payloads, n, args, alive):
     failures = {"count": 0, "first": None}
 
     def on_delivery(err, msg):  # only called on errors (delivery.report.only.error)
@@ -282,13 +329,17 @@ def produce_phase(bootstrap, topic, payloads, n, args):
                 poll(0.01)
         if i & 0x3FFF == 0x3FFF:
             poll(0)
-    remaining = p.flush(args.flush_timeout)
+    deadline = time.monotonic() + args.flush_timeout
+    while True:
+        remaining = p.flush(1.0)
+        if remaining == 0 or time.monotonic() > deadline or not alive():
+            break
     t1 = time.perf_counter()
     del p
     return t1 - t0, remaining, failures
 
 
-def consume_phase(bootstrap, topic, n, args):
+def consume_phase(bootstrap, topic, n, args, alive):
     c = Consumer({
         "bootstrap.servers": bootstrap,
         "group.id": "kafkatwin-bench-" + uuid.uuid4().hex[:8],
@@ -305,14 +356,20 @@ def consume_phase(bootstrap, topic, n, args):
     errors = []
     consume = c.consume
     t0 = time.perf_counter()
-    t_last = t0
-    c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    t_last = t_first = None
+    # The topic is fresh, so offset 0 is its beginning. Assigning OFFSET_BEGINNING instead makes
+    # a fresh librdkafka consumer spend ~0.5 s on the offset lookup before its first fetch
+    # (measured against Tansu directly), which would swamp the transfer time.
+    c.assign([TopicPartition(topic, 0, 0)])
     last_progress = time.monotonic()
     last_offset = -1
     while got < n:
-        msgs = consume(num_messages=10_000, timeout=0.5)
+        # consume() returns when it has num_messages or the timeout passed: never ask for more
+        # than are left, or the last call would sit out the timeout.
+        msgs = consume(num_messages=min(10_000, n - got), timeout=0.5)
         if not msgs:
-            if time.monotonic() - last_progress > args.idle_timeout:
+            idle = time.monotonic() - last_progress
+            if idle > args.idle_timeout or (idle > 2 and not alive()):
                 break
             continue
         for m in msgs:
@@ -321,6 +378,8 @@ def consume_phase(bootstrap, topic, n, args):
             elif len(errors) < 5:
                 errors.append(str(m.error()))
         t_last = time.perf_counter()
+        if t_first is None:
+            t_first = t_last
         last_progress = time.monotonic()
         last_offset = msgs[-1].offset()
     # Not timed: how many records the partition really holds, as the last Fetch response said
@@ -333,22 +392,24 @@ def consume_phase(bootstrap, topic, n, args):
     except Exception as e:
         errors.append(f"watermarks: {e}")
     c.close()
-    return t_last - t0, got, last_offset, (low, high, lo_high), errors
+    first_ms = (t_first - t0) * 1e3 if t_first is not None else None
+    return (t_last or t0) - t0, first_ms, got, last_offset, (low, high, lo_high), errors
 
 
 def run_trial(target, ep, size, rnd, n, payloads, args):
     topic = f"bench-{size}b-r{rnd}-{target}-{uuid.uuid4().hex[:6]}"
     bootstrap = f"127.0.0.1:{ep['port']}"
     pid = ep["proc"].pid if ep.get("proc") is not None and target != "direct" else None
+    alive = lambda: ep["proc"].poll() is None
     nbytes = n * size
     rec = {"size": size, "round": rnd, "target": target, "records": n, "bytes": nbytes, "topic": topic,
            "ok": False, "problems": []}
     try:
-        create_topic(bootstrap, topic)
+        create_topic(bootstrap, topic, alive)
 
         cpu0 = proc_cpu_seconds(pid) if pid else None
         bcpu0 = proc_cpu_seconds(args._broker_pid)
-        secs, remaining, failures = produce_phase(bootstrap, topic, payloads, n, args)
+        secs, remaining, failures = produce_phase(bootstrap, topic, payloads, n, args, alive)
         cpu1 = proc_cpu_seconds(pid) if pid else None
         bcpu1 = proc_cpu_seconds(args._broker_pid)
         rec["produce"] = {
@@ -358,27 +419,30 @@ def run_trial(target, ep, size, rnd, n, payloads, args):
             "undelivered": remaining, "delivery_errors": failures["count"],
             "first_delivery_error": failures["first"],
         }
+        rec["produce"]["ok"] = not (remaining or failures["count"])
         if remaining or failures["count"]:
             rec["problems"].append(f"produce: {remaining} still queued after flush, "
                                    f"{failures['count']} delivery errors (first: {failures['first']})")
 
         cpu0 = proc_cpu_seconds(pid) if pid else None
         bcpu0 = proc_cpu_seconds(args._broker_pid)
-        secs, got, last_offset, (low, high, lo_high), errors = consume_phase(bootstrap, topic, n, args)
+        secs, first_ms, got, last_offset, (low, high, lo_high), errors = consume_phase(bootstrap, topic, n, args, alive)
         cpu1 = proc_cpu_seconds(pid) if pid else None
         bcpu1 = proc_cpu_seconds(args._broker_pid)
         secs = max(secs, 1e-9)
         rec["consume"] = {
             "secs": secs, "records": got, "msgs_s": got / secs, "mb_s": got * size / secs / 1e6,
+            "first_record_ms": first_ms,
             "proxy_cpu_s": (cpu1 - cpu0) if pid and cpu0 is not None and cpu1 is not None else None,
             "broker_cpu_s": bcpu1 - bcpu0 if bcpu0 is not None and bcpu1 is not None else None,
             "last_offset": last_offset, "low_watermark": low, "high_watermark_fetch": high,
             "high_watermark_listoffsets": lo_high,
             "errors": errors,
         }
+        rec["consume"]["ok"] = got == n
         if got != n:
-            rec["problems"].append(f"COUNT MISMATCH: produced {n}, consumed {got} "
-                                   f"(gave up after {args.idle_timeout}s idle)")
+            why = ("target process died" if not alive() else f"nothing new for {args.idle_timeout}s")
+            rec["problems"].append(f"COUNT MISMATCH: produced {n}, consumed {got} (gave up: {why})")
         if high is not None and high >= 0 and (high - max(low or 0, 0)) != n:
             rec["problems"].append(f"partition holds {high - max(low or 0, 0)} records "
                                    f"(fetch watermarks {low}..{high}), produced {n}")
@@ -424,8 +488,9 @@ def summarize(trials, sizes, targets, endpoints):
         per = {}
         for t in targets:
             ts = [r for r in trials if r["size"] == size and r["target"] == t]
-            good_p = [r for r in ts if "produce" in r]
-            good_c = [r for r in ts if "consume" in r]
+            # Rates only from phases that moved every record; CPU from every measured phase.
+            good_p = [r for r in ts if "produce" in r and r["produce"]["ok"]]
+            good_c = [r for r in ts if "consume" in r and r["consume"]["ok"]]
 
             def cpu_per_gb(phase):
                 cpu = [r[phase]["proxy_cpu_s"] for r in ts if phase in r and r[phase]["proxy_cpu_s"] is not None]
@@ -483,8 +548,9 @@ def print_table(rows):
         log("  ".join(str(c).rjust(w) if i >= 2 else str(c).ljust(w) for i, (c, w) in enumerate(zip(l, widths))))
         if j == 0:
             log("  ".join("-" * w for w in widths))
-    log("\n  medians over rounds; 'x' = ratio of medians (msg/s) to direct; CPU s/GB = the proxy "
-        "process's own CPU per 10^9 value bytes;\n  broker CPU s/GB (all targets) is in the JSON.")
+    log("\n  rates: medians over the rounds that moved every record; 'x' = ratio of medians (msg/s) to direct;"
+        "\n  CPU s/GB: the proxy's own CPU seconds per 10^9 value bytes (all rounds); MB = 10^6 value bytes;"
+        "\n  the broker's CPU s/GB (every target) and per-round figures are in the JSON.")
 
 
 # --------------------------------------------------------------------------- main
@@ -518,7 +584,8 @@ def parse_records(text, sizes):
         return {s: int(text) for s in sizes}
     for part in text.split(","):
         k, _, v = part.partition("=")
-        out[int(k)] = int(v)
+        if int(k) in out:
+            out[int(k)] = int(v)
     return out
 
 
@@ -587,6 +654,7 @@ def main(argv=None):
         ports = pick_ports(need, args.ports)
         broker_port = ports.pop(0)
         endpoints = {}
+        left_out = {}  # target -> why it is not in the run
 
         # ---- broker
         blog = os.path.join(workdir, "broker.log")
@@ -633,6 +701,7 @@ monitoring:
             except RuntimeError as e:
                 log(f"!!! {t} did not start; leaving it out of this run:\n{e}")
                 failed = True
+                left_out[t] = str(e).splitlines()[0]
                 continue
             time.sleep(0.2)
             rss = proc_status_kib(proc.pid, "VmRSS")
@@ -647,7 +716,7 @@ monitoring:
             if t != "direct":
                 e = endpoints[t]
                 log(f"  {t}: 127.0.0.1:{e['port']} pid {e['proc'].pid}  ({' '.join(e['argv'])})")
-        log(f"  client confluent-kafka {ck_version()[0]} / librdkafka {rdkafka_libversion()[0]}; "
+        log(f"  client confluent-kafka {CK_VERSION} / librdkafka {rdkafka_libversion()[0]}; "
             f"sizes {sizes}; records {records}; rounds {args.rounds}; logs {workdir}")
         log("")
 
@@ -682,6 +751,7 @@ monitoring:
                         failed = True
                     if ep["proc"].poll() is not None:
                         ep["dead"] = True
+                        _ADMINS.pop(f"127.0.0.1:{ep['port']}", None)
                         log(f"    !!! {t} process died (code {ep['proc'].returncode}); skipping it "
                             f"from now on; log {ep['log']}:\n{tail(ep['log'])}")
 
@@ -695,6 +765,8 @@ monitoring:
         rows = summarize(trials, sizes, active, endpoints)
         log("")
         print_table(rows)
+        for t, why in left_out.items():
+            log(f"\n!!! {t} was left out of this run: {why}")
         bad = [r for r in trials if r["problems"]]
         if bad:
             log(f"\n!!! {len(bad)} of {len(trials)} trials had problems (see '!!!' lines above)")
@@ -705,7 +777,7 @@ monitoring:
             out = {
                 "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "host": {"node": platform.node(), "cores": os.cpu_count(), "kernel": platform.release()},
-                "versions": {"tansu": tansu_version, "confluent_kafka": ck_version()[0],
+                "versions": {"tansu": tansu_version, "confluent_kafka": CK_VERSION,
                              "librdkafka": rdkafka_libversion()[0], "python": platform.python_version()},
                 "config": {"targets": active, "requested_targets": targets, "sizes": sizes,
                            "records": {str(k): v for k, v in records.items()}, "rounds": args.rounds,
@@ -717,6 +789,7 @@ monitoring:
                            "tansu": args.tansu},
                 "processes": {t: {k: v for k, v in e.items() if k in ("port", "argv", "idle_rss_mib", "peak_rss_mib")}
                               | {"pid": e["proc"].pid} for t, e in endpoints.items()},
+                "left_out": left_out,
                 "summary": rows,
                 "trials": trials,
             }

@@ -137,7 +137,13 @@ if [ -f "$NODE_DIR/package.json" ]; then
         log "node/npm missing; installing"
         apt_install nodejs npm
     fi
-    NODE_SUM="$(cat "$NODE_DIR/package.json" "$NODE_DIR/package-lock.json" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+    node_sum() {
+        local f
+        for f in "$NODE_DIR/package.json" "$NODE_DIR/package-lock.json"; do
+            if [ -f "$f" ]; then cat "$f"; fi
+        done | sha256sum | cut -d' ' -f1
+    }
+    NODE_SUM="$(node_sum)"
     NODE_STAMP="$NODE_DIR/node_modules/.kafkatwin-stamp"
     if stamp_ok "$NODE_STAMP" "$NODE_SUM"; then
         log "node modules up to date ($NODE_DIR)"
@@ -149,7 +155,7 @@ if [ -f "$NODE_DIR/package.json" ]; then
             log "npm install in $NODE_DIR"
             (cd "$NODE_DIR" && npm install --no-audit --no-fund >&2)
             # npm install may have written a lock file: stamp what is there now.
-            NODE_SUM="$(cat "$NODE_DIR/package.json" "$NODE_DIR/package-lock.json" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+            NODE_SUM="$(node_sum)"
         fi
         mkdir -p "$NODE_DIR/node_modules"
         echo "$NODE_SUM" > "$NODE_STAMP"

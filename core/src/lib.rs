@@ -1,1 +1,9 @@
-//! placeholder
+//! KafkaTwin core: the Kafka protocol front, backend connections and routing, and the pieces
+//! the `kafkatwin` binary assembles.
+
+pub mod backend;
+pub mod frame;
+pub mod http;
+pub mod metrics;
+pub mod proxy;
+pub mod server;

@@ -1,1 +1,113 @@
-fn main() {}
+//! The `kafkatwin` binary: run the proxy, or check a config file.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use kafkatwin_config::{Config, LogFormat};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// KafkaTwin: one Kafka endpoint in front of several Kafka clusters.
+///
+/// Run the proxy with `kafkatwin --config config.yaml` (also `-c FILE`, or the brief's
+/// `-config FILE`). Any config key can be overridden by an environment variable:
+/// `KAFKATWIN_SERVER__PORT=19092` sets `server.port`. Check a config without starting
+/// anything with `kafkatwin check-config FILE`: every problem is printed with its key path
+/// and line. SIGTERM drains: the proxy stops accepting, finishes in-flight requests and exits 0.
+#[derive(Parser, Debug)]
+#[command(name = "kafkatwin", version, verbatim_doc_comment)]
+struct Cli {
+    /// The YAML config file to run with.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate a config file (with environment overrides applied) and print every problem.
+    CheckConfig {
+        /// The YAML config file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    // The brief writes `kafkatwin -config config.yaml`; accept that spelling too.
+    let args = std::env::args().map(|a| {
+        if a == "-config" {
+            "--config".to_string()
+        } else {
+            a
+        }
+    });
+    let cli = Cli::parse_from(args);
+    match (cli.command, cli.config) {
+        (Some(Command::CheckConfig { file }), _) => check(&file),
+        (None, Some(file)) => match run(&file) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("kafkatwin: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        (None, None) => {
+            eprintln!("kafkatwin: no config given; run `kafkatwin --config FILE` (see --help)");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check(file: &std::path::Path) -> ExitCode {
+    match kafkatwin_config::load_file(file) {
+        Ok(c) => {
+            println!(
+                "{}: OK ({} cluster{}, listening on {}:{})",
+                file.display(),
+                c.clusters.len(),
+                if c.clusters.len() == 1 { "" } else { "s" },
+                c.server.listen_address,
+                c.server.port
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprint!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(c: &Config) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.is_empty() => {
+            EnvFilter::try_new(&v).context("RUST_LOG is not a valid filter")?
+        }
+        _ => EnvFilter::try_new(&c.logging.level).with_context(|| {
+            format!("logging.level {:?} is not a valid filter", c.logging.level)
+        })?,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match c.logging.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    Ok(())
+}
+
+fn run(file: &std::path::Path) -> anyhow::Result<()> {
+    let config = kafkatwin_config::load_file(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    init_logging(&config)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(kafkatwin_core::server::run(
+        config,
+        kafkatwin_core::server::shutdown_signal(),
+    ))?;
+    Ok(())
+}

@@ -1,1 +1,198 @@
-//! placeholder
+//! KafkaTwin's HTTP side: the admin REST API (`router`), health endpoints (`health_router`) and
+//! Prometheus metrics (`metrics_router`). It reaches the engine only through [`AdminState`],
+//! so every router is testable in-process with a fake state.
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// A backend cluster as the admin API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClusterView {
+    /// Cluster id.
+    pub id: String,
+    /// Configured bootstrap servers.
+    pub bootstrap_servers: Vec<String>,
+    /// Configured priority (lower preferred).
+    pub priority: u32,
+    /// Configured weight.
+    pub weight: u32,
+    /// Whether the last attempt to reach it worked.
+    pub reachable: bool,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+    /// Open broker connections.
+    pub connections: usize,
+}
+
+/// What the HTTP side needs from the running proxy.
+pub trait AdminState: Send + Sync + 'static {
+    /// `Ok` when the proxy can serve clients; `Err` says why not.
+    fn ready(&self) -> Result<(), String>;
+    /// Every configured backend cluster.
+    fn clusters(&self) -> Vec<ClusterView>;
+    /// The Prometheus text exposition of all metrics.
+    fn metrics_text(&self) -> String;
+}
+
+type Shared = Arc<dyn AdminState>;
+
+/// `GET /health/live` (always 200 while the process serves) and `GET /health/ready`.
+pub fn health_router(state: Shared) -> Router {
+    Router::new()
+        .route(
+            "/health/live",
+            get(|| async { Json(serde_json::json!({"status": "live"})) }),
+        )
+        .route("/health/ready", get(ready))
+        .with_state(state)
+}
+
+async fn ready(State(s): State<Shared>) -> Response {
+    match s.ready() {
+        Ok(()) => Json(serde_json::json!({"status": "ready"})).into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "not ready", "reason": reason})),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub fn metrics_router(state: Shared) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(s): State<Shared>| async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    s.metrics_text(),
+                )
+            }),
+        )
+        .with_state(state)
+}
+
+/// The admin REST API under `/api/v1`.
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/api/v1/clusters", get(list_clusters))
+        .route("/api/v1/clusters/{id}", get(cluster))
+        .route("/api/v1/clusters/{id}/health", get(cluster_health))
+        .with_state(state)
+}
+
+async fn list_clusters(State(s): State<Shared>) -> Json<Vec<ClusterView>> {
+    Json(s.clusters())
+}
+
+fn not_found(what: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({"error": format!("{what} not found")})),
+    )
+        .into_response()
+}
+
+async fn cluster(State(s): State<Shared>, Path(id): Path<String>) -> Response {
+    match s.clusters().into_iter().find(|c| c.id == id) {
+        Some(c) => Json(c).into_response(),
+        None => not_found(&format!("cluster {id:?}")),
+    }
+}
+
+async fn cluster_health(State(s): State<Shared>, Path(id): Path<String>) -> Response {
+    match s.clusters().into_iter().find(|c| c.id == id) {
+        Some(c) => Json(serde_json::json!({
+            "id": c.id,
+            "status": if c.reachable { "healthy" } else { "down" },
+            "last_error": c.last_error,
+        }))
+        .into_response(),
+        None => not_found(&format!("cluster {id:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    /// A fake engine for in-process router tests.
+    struct FakeState {
+        ready: bool,
+    }
+
+    impl AdminState for FakeState {
+        fn ready(&self) -> Result<(), String> {
+            if self.ready {
+                Ok(())
+            } else {
+                Err("cluster c1 down".into())
+            }
+        }
+        fn clusters(&self) -> Vec<ClusterView> {
+            vec![ClusterView {
+                id: "c1".into(),
+                bootstrap_servers: vec!["h:1".into()],
+                priority: 1,
+                weight: 100,
+                reachable: self.ready,
+                last_error: None,
+                connections: 1,
+            }]
+        }
+        fn metrics_text(&self) -> String {
+            "kafkatwin_x 1\n".into()
+        }
+    }
+
+    async fn get_status(r: Router, uri: &str) -> (StatusCode, String) {
+        let resp = r
+            .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
+            .await
+            .expect("infallible");
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn readiness_follows_state() {
+        let (s, _) = get_status(
+            health_router(Arc::new(FakeState { ready: true })),
+            "/health/ready",
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, body) = get_status(
+            health_router(Arc::new(FakeState { ready: false })),
+            "/health/ready",
+        )
+        .await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("cluster c1 down"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn clusters_and_unknown_ids() {
+        let st: Shared = Arc::new(FakeState { ready: true });
+        let (s, body) = get_status(router(st.clone()), "/api/v1/clusters/c1").await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(body.contains("\"bootstrap_servers\":[\"h:1\"]"), "{body}");
+        let (s, _) = get_status(router(st.clone()), "/api/v1/clusters/nope").await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, body) = get_status(metrics_router(st), "/metrics").await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(body, "kafkatwin_x 1\n");
+    }
+}

@@ -3,7 +3,11 @@
 // Single-file source program (Java 11+), no build step:
 //   java -cp '/root/.cache/kafkatwin/jars/*' tests/clients/java/Scenario.java \
 //        --bootstrap 127.0.0.1:PORT --topic T --group G [--records N] [--partitions P] \
-//        [--skip-describe] [--timeout SECONDS]
+//        [--skip-describe] [--skip-latest] [--timeout SECONDS]
+//
+//   --skip-describe  do not run step 7 (direct against Tansu 0.6.0 it fails, see below)
+//   --skip-latest    query but do not assert ListOffsets LATEST == record count (Tansu 0.6.0
+//                    answers LATEST with base offset of the partition's last batch + 1)
 //
 // Steps (each asserted; first failure -> message on stderr, exit 1):
 //   1 create_topic      Admin.createTopics(P partitions, RF 1), wait until metadata shows it
@@ -75,6 +79,7 @@ public class Scenario {
     static int records = 300;
     static int partitions = 3;
     static boolean skipDescribe = false;
+    static boolean skipLatest = false;
     static int timeoutSeconds = 60;
 
     // ---- state ----
@@ -121,7 +126,7 @@ public class Scenario {
 
     static void usage(String msg) {
         throw new CheckFailed("bad arguments: " + msg + "\nusage: Scenario --bootstrap HOST:PORT "
-                + "--topic T --group G [--records N] [--partitions P] [--skip-describe] "
+                + "--topic T --group G [--records N] [--partitions P] [--skip-describe] [--skip-latest] "
                 + "[--timeout SECONDS]");
     }
 
@@ -131,6 +136,7 @@ public class Scenario {
             String a = args[i];
             switch (a) {
                 case "--skip-describe": skipDescribe = true; continue;
+                case "--skip-latest": skipLatest = true; continue;
                 case "--bootstrap": case "--topic": case "--group": case "--records":
                 case "--partitions": case "--timeout":
                     break;
@@ -546,8 +552,11 @@ public class Scenario {
                     "offset for timestamp " + tMid + " in partition " + part + " is " + byTimestamp.get(part)
                     + ", expected " + firstSecondHalfOffset.get(part) + " (first second-half record)");
             check(earliest.get(part) == 0L, "earliest offset of partition " + part + " is " + earliest.get(part));
-            check(latest.get(part) == (long) countPerPartition.get(part), "latest offset of partition " + part
-                    + " is " + latest.get(part) + ", expected " + countPerPartition.get(part));
+            if (!skipLatest) {
+                check(latest.get(part) == (long) countPerPartition.get(part), "latest offset of partition "
+                        + part + " is " + latest.get(part) + ", expected " + countPerPartition.get(part)
+                        + " (record count; latest per partition " + latest + ")");
+            }
         }
         stepsOk.add(currentStep);
         progress("list_offsets ok: by_timestamp " + byTimestamp + " earliest " + earliest + " latest " + latest);
@@ -566,6 +575,13 @@ public class Scenario {
         check(cgd != null, "describeConsumerGroups returned no entry for " + group + ": " + d);
         check(cgd.groupId().equals(group), "describeConsumerGroups returned group " + cgd.groupId());
         groupState = String.valueOf(cgd.state());
+        // Tansu answers any unknown group id as Empty too, so also check what only G has:
+        // a consumer protocol type, no members left (the consumer closed), state Empty.
+        check(!cgd.isSimpleConsumerGroup(), "describeConsumerGroups(" + group
+                + ") reports a simple group (empty protocol type): " + cgd);
+        check(cgd.members().isEmpty(), "describeConsumerGroups(" + group + ") still has members: " + cgd);
+        check("EMPTY".equals(cgd.state().name()), "describeConsumerGroups(" + group + ") state "
+                + cgd.state() + ", expected EMPTY after the consumer left: " + cgd);
         stepsOk.add(currentStep);
         progress("describe_groups ok: state=" + groupState + " members=" + cgd.members().size());
     }
@@ -636,7 +652,10 @@ public class Scenario {
             steps.append(jsonStr(stepsOk.get(i)));
         }
         f.put("steps_ok", steps.append(']').toString());
-        f.put("skipped", skipDescribe ? "[\"describe_groups\"]" : "[]");
+        List<String> skipped = new ArrayList<>();
+        if (skipLatest) skipped.add(jsonStr("list_offsets.latest"));
+        if (skipDescribe) skipped.add(jsonStr("describe_groups"));
+        f.put("skipped", "[" + String.join(",", skipped) + "]");
         f.put("elapsed_s", String.format(java.util.Locale.ROOT, "%.2f", (System.nanoTime() - t0) / 1e9));
         StringBuilder b = new StringBuilder("{");
         boolean first = true;

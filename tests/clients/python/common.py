@@ -305,6 +305,38 @@ class Scenario:
         os._exit(code)
 
 
+class _RepeatFilter:
+    """Lets each distinct log message through at most `limit` times (librdkafka repeats
+    connection errors every ~50 ms while a broker is down)."""
+
+    def __init__(self, limit=3):
+        self.limit = limit
+        self.seen = {}
+
+    def filter(self, record):
+        # Drop digits so messages differing only in timings count as the same.
+        key = "".join(ch for ch in record.getMessage() if not ch.isdigit())
+        n = self.seen.get(key, 0) + 1
+        self.seen[key] = n
+        return n <= self.limit
+
+
+def client_logger(name, verbose):
+    """A stderr logger for a client library: INFO and up with -v, otherwise WARNING and
+    up with each distinct message at most 3 times."""
+    import logging
+    log = logging.getLogger(name)
+    if not log.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        if not verbose:
+            h.addFilter(_RepeatFilter())
+        log.addHandler(h)
+        log.propagate = False
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+    return log
+
+
 def decode(b):
     if b is None:
         return None

@@ -13,7 +13,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import HALF_GAP_S, Scenario, decode, decode_headers, parse_args  # noqa: E402
+from common import (  # noqa: E402
+    HALF_GAP_S, Scenario, client_logger, decode, decode_headers, parse_args,
+)
 
 from confluent_kafka import (  # noqa: E402
     OFFSET_BEGINNING, Consumer, ConsumerGroupTopicPartitions, KafkaError, Producer,
@@ -33,6 +35,7 @@ class ConfluentScenario(Scenario):
             "socket.timeout.ms": 10000,
             # Fail fast on a broken broker instead of retrying forever in the background.
             "reconnect.backoff.max.ms": 1000,
+            "logger": client_logger("librdkafka", args.verbose),
         }
         self.admin = AdminClient(dict(self.base))
 
@@ -70,6 +73,9 @@ class ConfluentScenario(Scenario):
         return records
 
     def future_result(self, what, fut):
+        # Poll the admin client while waiting so its log messages get delivered.
+        while not fut.done() and not self.expired():
+            self.admin.poll(0.1)
         try:
             return fut.result(timeout=self.remaining())
         except Exception as e:  # noqa: BLE001

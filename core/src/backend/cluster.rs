@@ -1,0 +1,450 @@
+//! One backend cluster: pooled broker connections keyed by node id (node ids repeat across
+//! clusters, so pools are per cluster), the partition-leader and coordinator caches, and the
+//! API versions the cluster supports.
+
+use crate::backend::{BackendError, BrokerConn};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, FindCoordinatorRequest, MetadataRequest, MetadataResponse,
+    RequestKind, ResponseKind, TopicName, metadata_request::MetadataRequestTopic,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::VersionRange;
+use kafkatwin_config::{BackendConfig, ClusterConfig};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// Health as the proxy last saw it.
+#[derive(Debug, Clone)]
+pub struct ClusterStatus {
+    /// Cluster id.
+    pub id: String,
+    /// Whether the last attempt to reach it worked.
+    pub reachable: bool,
+    /// The last error, if the last attempt failed.
+    pub last_error: Option<String>,
+    /// Open broker connections.
+    pub connections: usize,
+}
+
+#[derive(Default)]
+struct Meta {
+    brokers: HashMap<i32, String>,
+    controller: Option<i32>,
+    leaders: HashMap<(TopicName, i32), i32>,
+    coordinators: HashMap<StrBytes, i32>,
+}
+
+/// A backend Kafka cluster.
+pub struct Cluster {
+    /// Config id.
+    pub id: Arc<str>,
+    bootstrap: Vec<String>,
+    cfg: BackendConfig,
+    conns: Mutex<HashMap<i32, Arc<BrokerConn>>>,
+    bootstrap_conn: Mutex<Option<Arc<BrokerConn>>>,
+    meta: RwLock<Meta>,
+    versions: RwLock<HashMap<i16, VersionRange>>,
+    last_error: Mutex<Option<String>>,
+    ever_reached: AtomicBool,
+    refresh_gate: tokio::sync::Mutex<Instant>,
+}
+
+/// Metadata version used for the proxy's own lookups.
+const OWN_METADATA_VERSION: i16 = 9;
+
+impl Cluster {
+    /// A cluster that connects lazily.
+    pub fn new(cfg: &ClusterConfig, backend: &BackendConfig) -> Self {
+        Self {
+            id: cfg.id.as_str().into(),
+            bootstrap: cfg.bootstrap_servers.clone(),
+            cfg: backend.clone(),
+            conns: Mutex::default(),
+            bootstrap_conn: Mutex::default(),
+            meta: RwLock::default(),
+            versions: RwLock::default(),
+            last_error: Mutex::default(),
+            ever_reached: AtomicBool::new(false),
+            refresh_gate: tokio::sync::Mutex::new(Instant::now() - Duration::from_secs(3600)),
+        }
+    }
+
+    /// What the cluster supports, once any connection has been made.
+    pub fn api_versions(&self) -> HashMap<i16, VersionRange> {
+        self.versions.read().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// The version range the cluster supports for `api`, if known and supported.
+    pub fn supports(&self, api: ApiKey) -> Option<VersionRange> {
+        self.versions
+            .read()
+            .ok()
+            .and_then(|v| v.get(&(api as i16)).copied())
+    }
+
+    /// Whether API versions are known (some connection succeeded).
+    pub fn versions_known(&self) -> bool {
+        self.versions.read().map(|v| !v.is_empty()).unwrap_or(false)
+    }
+
+    /// A snapshot for health checks and the admin API.
+    pub fn status(&self) -> ClusterStatus {
+        let connections = self
+            .conns
+            .lock()
+            .map(|c| c.values().filter(|c| c.is_alive()).count())
+            .unwrap_or(0);
+        let last_error = self.last_error.lock().ok().and_then(|e| e.clone());
+        ClusterStatus {
+            id: self.id.to_string(),
+            reachable: last_error.is_none() && self.ever_reached.load(Ordering::Relaxed),
+            last_error,
+            connections,
+        }
+    }
+
+    fn note<T>(&self, r: &Result<T, BackendError>) {
+        match r {
+            Ok(_) => {
+                if let Ok(mut e) = self.last_error.lock() {
+                    *e = None;
+                }
+                self.ever_reached.store(true, Ordering::Relaxed);
+            }
+            Err(err) if err.is_transient() => {
+                if let Ok(mut e) = self.last_error.lock() {
+                    *e = Some(err.to_string());
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    async fn open(&self, addr: &str) -> Result<Arc<BrokerConn>, BackendError> {
+        let conn = BrokerConn::connect(
+            self.id.clone(),
+            addr,
+            self.cfg.connect_timeout.get(),
+            self.cfg.request_timeout.get(),
+            self.cfg.max_response_bytes,
+        )
+        .await?;
+        let conn = Arc::new(conn);
+        self.learn_versions(&conn).await?;
+        Ok(conn)
+    }
+
+    /// Asks a fresh connection which API versions the cluster supports (refreshed on every
+    /// reconnect, so an upgraded broker is noticed).
+    async fn learn_versions(&self, conn: &BrokerConn) -> Result<(), BackendError> {
+        let req = RequestKind::ApiVersions(
+            ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str("kafkatwin"))
+                .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION"))),
+        );
+        let mut resp = conn.send(ApiKey::ApiVersions, 3, None, &req).await;
+        if let Ok(ResponseKind::ApiVersions(r)) = &resp
+            && r.error_code == ResponseError::UnsupportedVersion.code()
+        {
+            resp = conn
+                .send(
+                    ApiKey::ApiVersions,
+                    0,
+                    None,
+                    &RequestKind::ApiVersions(Default::default()),
+                )
+                .await;
+        }
+        match resp? {
+            ResponseKind::ApiVersions(r) => {
+                let map = r
+                    .api_keys
+                    .iter()
+                    .map(|k| {
+                        (
+                            k.api_key,
+                            VersionRange {
+                                min: k.min_version,
+                                max: k.max_version,
+                            },
+                        )
+                    })
+                    .collect();
+                if let Ok(mut v) = self.versions.write() {
+                    *v = map;
+                }
+                Ok(())
+            }
+            _ => Err(self.no_broker("ApiVersions answered with another API")),
+        }
+    }
+
+    fn no_broker(&self, reason: impl Into<String>) -> BackendError {
+        BackendError::NoBroker {
+            cluster: self.id.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A connection to any broker: a known live one, else the bootstrap servers in order.
+    pub async fn any_conn(&self) -> Result<Arc<BrokerConn>, BackendError> {
+        let live = self
+            .conns
+            .lock()
+            .ok()
+            .and_then(|c| c.values().find(|c| c.is_alive()).cloned());
+        if let Some(c) = live {
+            return Ok(c);
+        }
+        if let Some(c) = self.bootstrap_conn.lock().ok().and_then(|c| c.clone())
+            && c.is_alive()
+        {
+            return Ok(c);
+        }
+        let mut last = None;
+        for addr in &self.bootstrap {
+            match self.open(addr).await {
+                Ok(c) => {
+                    if let Ok(mut b) = self.bootstrap_conn.lock() {
+                        *b = Some(c.clone());
+                    }
+                    self.note::<()>(&Ok(()));
+                    return Ok(c);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let err = last.unwrap_or_else(|| self.no_broker("no bootstrap servers configured"));
+        self.note::<()>(&Err(err.clone()));
+        Err(err)
+    }
+
+    /// A connection to broker `node` of this cluster.
+    pub async fn node_conn(&self, node: i32) -> Result<Arc<BrokerConn>, BackendError> {
+        if let Some(c) = self.conns.lock().ok().and_then(|c| c.get(&node).cloned())
+            && c.is_alive()
+        {
+            return Ok(c);
+        }
+        let addr = self
+            .meta
+            .read()
+            .ok()
+            .and_then(|m| m.brokers.get(&node).cloned());
+        let addr = match addr {
+            Some(a) => a,
+            None => {
+                self.refresh_metadata(None).await?;
+                self.meta
+                    .read()
+                    .ok()
+                    .and_then(|m| m.brokers.get(&node).cloned())
+                    .ok_or_else(|| {
+                        self.no_broker(format!("broker {node} is not in its metadata"))
+                    })?
+            }
+        };
+        let r = self.open(&addr).await;
+        self.note(&r);
+        let conn = r?;
+        if let Ok(mut c) = self.conns.lock() {
+            c.insert(node, conn.clone());
+        }
+        Ok(conn)
+    }
+
+    /// Sends a request to any broker.
+    pub async fn send_any(
+        &self,
+        api: ApiKey,
+        version: i16,
+        client_id: Option<StrBytes>,
+        req: &RequestKind,
+    ) -> Result<ResponseKind, BackendError> {
+        let conn = self.any_conn().await?;
+        let r = conn.send(api, version, client_id, req).await;
+        self.note(&r);
+        r
+    }
+
+    /// Sends a request to broker `node`.
+    pub async fn send_to(
+        &self,
+        node: i32,
+        api: ApiKey,
+        version: i16,
+        client_id: Option<StrBytes>,
+        req: &RequestKind,
+    ) -> Result<ResponseKind, BackendError> {
+        let conn = self.node_conn(node).await?;
+        let r = conn.send(api, version, client_id, req).await;
+        self.note(&r);
+        r
+    }
+
+    /// Records brokers, controller and leaders from a metadata response (the proxy's own, or a
+    /// client's forwarded one).
+    pub fn learn_metadata(&self, m: &MetadataResponse) {
+        let Ok(mut meta) = self.meta.write() else {
+            return;
+        };
+        for b in &m.brokers {
+            meta.brokers
+                .insert(b.node_id.0, format!("{}:{}", b.host.as_str(), b.port));
+        }
+        if m.controller_id.0 >= 0 {
+            meta.controller = Some(m.controller_id.0);
+        }
+        for t in &m.topics {
+            let Some(name) = &t.name else { continue };
+            if t.error_code != 0 {
+                meta.leaders.retain(|(n, _), _| n != name);
+                continue;
+            }
+            for p in &t.partitions {
+                let key = (name.clone(), p.partition_index);
+                if p.leader_id.0 >= 0 {
+                    meta.leaders.insert(key, p.leader_id.0);
+                } else {
+                    meta.leaders.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Forgets what is cached about `topic` (after delete, or a NOT_LEADER answer).
+    pub fn forget_topic(&self, topic: &TopicName) {
+        if let Ok(mut m) = self.meta.write() {
+            m.leaders.retain(|(n, _), _| n != topic);
+        }
+    }
+
+    /// Refreshes metadata for `topics` (all when `None`). Refreshes are single-flight and at
+    /// most one per 100 ms, so a burst of NOT_LEADER answers causes one lookup.
+    pub async fn refresh_metadata(&self, topics: Option<&[TopicName]>) -> Result<(), BackendError> {
+        let mut gate = self.refresh_gate.lock().await;
+        if gate.elapsed() < Duration::from_millis(100) && topics.is_none() {
+            return Ok(());
+        }
+        let version = self
+            .supports(ApiKey::Metadata)
+            .map_or(OWN_METADATA_VERSION, |r| r.max.min(OWN_METADATA_VERSION));
+        let req = MetadataRequest::default()
+            .with_allow_auto_topic_creation(false)
+            .with_topics(topics.map(|ts| {
+                ts.iter()
+                    .map(|t| MetadataRequestTopic::default().with_name(Some(t.clone())))
+                    .collect()
+            }));
+        let resp = self
+            .send_any(ApiKey::Metadata, version, None, &RequestKind::Metadata(req))
+            .await?;
+        if let ResponseKind::Metadata(m) = resp {
+            self.learn_metadata(&m);
+        }
+        *gate = Instant::now();
+        Ok(())
+    }
+
+    /// The leader of a partition, refreshing metadata once if it is not cached.
+    pub async fn leader(&self, topic: &TopicName, partition: i32) -> Option<i32> {
+        let cached = |s: &Self| {
+            s.meta
+                .read()
+                .ok()
+                .and_then(|m| m.leaders.get(&(topic.clone(), partition)).copied())
+        };
+        if let Some(l) = cached(self) {
+            return Some(l);
+        }
+        self.refresh_metadata(Some(std::slice::from_ref(topic)))
+            .await
+            .ok()?;
+        cached(self)
+    }
+
+    /// The controller (for admin requests), or `None` to use any broker.
+    pub fn controller(&self) -> Option<i32> {
+        self.meta.read().ok().and_then(|m| m.controller)
+    }
+
+    /// Broker node ids known from metadata.
+    pub async fn broker_ids(&self) -> Vec<i32> {
+        let known: Vec<i32> = self
+            .meta
+            .read()
+            .map(|m| m.brokers.keys().copied().collect())
+            .unwrap_or_default();
+        if !known.is_empty() {
+            return known;
+        }
+        let _ = self.refresh_metadata(None).await;
+        self.meta
+            .read()
+            .map(|m| m.brokers.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The broker coordinating `group`, asking the cluster when not cached.
+    pub async fn coordinator(&self, group: &StrBytes) -> Result<i32, BackendError> {
+        if let Some(n) = self
+            .meta
+            .read()
+            .ok()
+            .and_then(|m| m.coordinators.get(group).copied())
+        {
+            return Ok(n);
+        }
+        let range = self.supports(ApiKey::FindCoordinator);
+        let version = range.map_or(3, |r| r.max.min(4));
+        let mut req = FindCoordinatorRequest::default().with_key_type(0);
+        if version >= 4 {
+            req.coordinator_keys = vec![group.clone()];
+        } else {
+            req.key = group.clone();
+        }
+        let resp = self
+            .send_any(
+                ApiKey::FindCoordinator,
+                version,
+                None,
+                &RequestKind::FindCoordinator(req),
+            )
+            .await?;
+        let ResponseKind::FindCoordinator(r) = resp else {
+            return Err(self.no_broker("FindCoordinator answered with another API"));
+        };
+        let (code, node, host, port) = match r.coordinators.first() {
+            Some(c) => (c.error_code, c.node_id, c.host.clone(), c.port),
+            None => (r.error_code, r.node_id, r.host.clone(), r.port),
+        };
+        if code != 0 || node.0 < 0 {
+            return Err(self.no_broker(format!(
+                "no coordinator for group {:?} (error code {code})",
+                group.as_str()
+            )));
+        }
+        if let Ok(mut m) = self.meta.write() {
+            m.brokers
+                .entry(node.0)
+                .or_insert_with(|| format!("{}:{}", host.as_str(), port));
+            m.coordinators.insert(group.clone(), node.0);
+        }
+        Ok(node.0)
+    }
+
+    /// Forgets a group's coordinator (after NOT_COORDINATOR).
+    pub fn forget_coordinator(&self, group: &StrBytes) {
+        if let Ok(mut m) = self.meta.write() {
+            m.coordinators.remove(group);
+        }
+    }
+
+    /// Open connections (for the connections gauge).
+    pub fn live_connections(&self) -> usize {
+        self.status().connections
+    }
+}

@@ -1,0 +1,229 @@
+//! One multiplexed connection to one backend broker. Requests are pipelined: a writer task
+//! sends them in order, a reader task matches responses by correlation id (brokers answer in
+//! request order), so many client requests share one socket without waiting on each other.
+
+use crate::backend::BackendError;
+use crate::frame::{self, FrameError};
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+type Reply = oneshot::Sender<Result<Bytes, BackendError>>;
+
+struct Outgoing {
+    frame: Bytes,
+    correlation_id: i32,
+    reply: Option<Reply>,
+}
+
+/// A live connection to one broker of one cluster.
+pub struct BrokerConn {
+    cluster: Arc<str>,
+    addr: Arc<str>,
+    tx: mpsc::Sender<Outgoing>,
+    next_correlation: AtomicI32,
+    alive: Arc<AtomicBool>,
+    request_timeout: Duration,
+}
+
+impl BrokerConn {
+    /// Connects and starts the reader and writer tasks.
+    pub async fn connect(
+        cluster: Arc<str>,
+        addr: &str,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+        max_response_bytes: u32,
+    ) -> Result<Self, BackendError> {
+        let addr: Arc<str> = addr.into();
+        let connect_err = |reason: String| BackendError::Connect {
+            cluster: cluster.to_string(),
+            addr: addr.to_string(),
+            reason,
+        };
+        let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(&*addr))
+            .await
+            .map_err(|_| connect_err(format!("timed out after {connect_timeout:?}")))?
+            .map_err(|e| connect_err(e.to_string()))?;
+        stream.set_nodelay(true).ok();
+        let (mut rd, mut wr) = stream.into_split();
+        let (tx, mut rx) = mpsc::channel::<Outgoing>(1024);
+        let (pending_tx, mut pending_rx) = mpsc::unbounded_channel::<(i32, Reply)>();
+        let alive = Arc::new(AtomicBool::new(true));
+
+        let w_alive = alive.clone();
+        tokio::spawn(async move {
+            while let Some(out) = rx.recv().await {
+                // Register before writing so the response can never arrive unmatched.
+                if let Some(reply) = out.reply
+                    && pending_tx.send((out.correlation_id, reply)).is_err()
+                {
+                    break;
+                }
+                if wr.write_all(&out.frame).await.is_err() {
+                    break;
+                }
+            }
+            w_alive.store(false, Ordering::Release);
+        });
+
+        let r_alive = alive.clone();
+        let (r_cluster, r_addr) = (cluster.clone(), addr.clone());
+        tokio::spawn(async move {
+            let lost = || BackendError::ConnectionLost {
+                cluster: r_cluster.to_string(),
+                addr: r_addr.to_string(),
+            };
+            loop {
+                let frame = match frame::read_frame(&mut rd, max_response_bytes).await {
+                    Ok(f) => f,
+                    Err(FrameError::Closed) => break,
+                    Err(e) => {
+                        tracing::warn!(cluster = %r_cluster, broker = %r_addr, "backend connection failed: {e}");
+                        break;
+                    }
+                };
+                let Some((expected, reply)) = pending_rx.recv().await else {
+                    break;
+                };
+                let got = frame
+                    .get(..4)
+                    .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                if got != Some(expected) {
+                    tracing::warn!(cluster = %r_cluster, broker = %r_addr,
+                        "backend answered correlation id {got:?}, expected {expected}; dropping the connection");
+                    let _ = reply.send(Err(lost()));
+                    break;
+                }
+                let _ = reply.send(Ok(frame));
+            }
+            r_alive.store(false, Ordering::Release);
+            pending_rx.close();
+            while let Ok((_, reply)) = pending_rx.try_recv() {
+                let _ = reply.send(Err(lost()));
+            }
+        });
+
+        Ok(Self {
+            cluster,
+            addr,
+            tx,
+            next_correlation: AtomicI32::new(1),
+            alive,
+            request_timeout,
+        })
+    }
+
+    /// Whether both tasks are still running.
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire) && !self.tx.is_closed()
+    }
+
+    /// The broker's address.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    fn lost(&self) -> BackendError {
+        BackendError::ConnectionLost {
+            cluster: self.cluster.to_string(),
+            addr: self.addr.to_string(),
+        }
+    }
+
+    fn encode(
+        &self,
+        api_key: ApiKey,
+        version: i16,
+        client_id: Option<StrBytes>,
+        body: &RequestKind,
+    ) -> Result<(i32, Bytes), BackendError> {
+        let correlation_id = self.next_correlation.fetch_add(1, Ordering::Relaxed) & i32::MAX;
+        let header = RequestHeader::default()
+            .with_request_api_key(api_key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(client_id);
+        let hv = api_key.request_header_version(version);
+        let mut out = BytesMut::new();
+        out.put_i32(0);
+        header
+            .encode(&mut out, hv)
+            .and_then(|_| body.encode(&mut out, version))
+            .map_err(|e| BackendError::Encode {
+                cluster: self.cluster.to_string(),
+                api: api_key,
+                version,
+                reason: e.to_string(),
+            })?;
+        let len = (out.len() - 4) as i32;
+        out[..4].copy_from_slice(&len.to_be_bytes());
+        Ok((correlation_id, out.freeze()))
+    }
+
+    /// Sends a request and waits for its decoded response.
+    pub async fn send(
+        &self,
+        api_key: ApiKey,
+        version: i16,
+        client_id: Option<StrBytes>,
+        body: &RequestKind,
+    ) -> Result<ResponseKind, BackendError> {
+        let (correlation_id, frame) = self.encode(api_key, version, client_id, body)?;
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Outgoing {
+                frame,
+                correlation_id,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| self.lost())?;
+        let mut bytes = match tokio::time::timeout(self.request_timeout, rx).await {
+            Err(_) => {
+                return Err(BackendError::Timeout {
+                    cluster: self.cluster.to_string(),
+                    addr: self.addr.to_string(),
+                    api: api_key,
+                    after: self.request_timeout,
+                });
+            }
+            Ok(Err(_)) => return Err(self.lost()),
+            Ok(Ok(r)) => r?,
+        };
+        let decode_err = |e: anyhow::Error| BackendError::Decode {
+            cluster: self.cluster.to_string(),
+            api: api_key,
+            version,
+            reason: e.to_string(),
+        };
+        ResponseHeader::decode(&mut bytes, api_key.response_header_version(version))
+            .map_err(decode_err)?;
+        ResponseKind::decode(api_key, &mut bytes, version).map_err(decode_err)
+    }
+
+    /// Sends a request that gets no response (Produce with acks=0).
+    pub async fn send_oneway(
+        &self,
+        api_key: ApiKey,
+        version: i16,
+        client_id: Option<StrBytes>,
+        body: &RequestKind,
+    ) -> Result<(), BackendError> {
+        let (correlation_id, frame) = self.encode(api_key, version, client_id, body)?;
+        self.tx
+            .send(Outgoing {
+                frame,
+                correlation_id,
+                reply: None,
+            })
+            .await
+            .map_err(|_| self.lost())
+    }
+}

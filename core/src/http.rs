@@ -1,0 +1,131 @@
+//! Wires the `web` crate's routers to the running proxy: which endpoints listen where, what
+//! readiness means, and the periodic health sample behind the health gauges.
+
+use crate::proxy::Proxy;
+use crate::server::{ServeError, socket_addr};
+use axum::Router;
+use kafkatwin_web::{AdminState, ClusterView};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+struct State(Arc<Proxy>);
+
+impl AdminState for State {
+    fn ready(&self) -> Result<(), String> {
+        let c = self.0.cluster.status();
+        if c.reachable {
+            Ok(())
+        } else {
+            Err(format!(
+                "backend cluster {} is not reachable: {}",
+                c.id,
+                c.last_error.unwrap_or_else(|| "not connected yet".into())
+            ))
+        }
+    }
+
+    fn clusters(&self) -> Vec<ClusterView> {
+        let cfg = &self.0.config;
+        self.0
+            .clusters
+            .iter()
+            .map(|c| {
+                let s = c.status();
+                let conf = cfg.clusters.iter().find(|x| x.id == s.id);
+                ClusterView {
+                    id: s.id,
+                    bootstrap_servers: conf
+                        .map(|c| c.bootstrap_servers.clone())
+                        .unwrap_or_default(),
+                    priority: conf.map_or(0, |c| c.priority),
+                    weight: conf.map_or(0, |c| c.weight),
+                    reachable: s.reachable,
+                    last_error: s.last_error,
+                    connections: s.connections,
+                }
+            })
+            .collect()
+    }
+
+    fn metrics_text(&self) -> String {
+        let families = self.0.metrics.registry.gather();
+        prometheus::TextEncoder::new()
+            .encode_to_string(&families)
+            .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
+    }
+}
+
+/// Binds nothing yet; returns each HTTP address with the router it serves. Endpoints that share
+/// an address are merged into one router.
+pub async fn bind_all(proxy: Arc<Proxy>) -> Result<Vec<(SocketAddr, Router)>, ServeError> {
+    let cfg = proxy.config.clone();
+    let state: Arc<dyn AdminState> = Arc::new(State(proxy));
+    let mut by_addr: BTreeMap<SocketAddr, Router> = BTreeMap::new();
+    let mut add =
+        |what: &'static str, host: &str, port: u16, r: Router| -> Result<(), ServeError> {
+            let addr = socket_addr(host, port).ok_or_else(|| ServeError::Bind {
+                what,
+                addr: format!("{host}:{port}"),
+                source: std::io::Error::other("address does not resolve"),
+            })?;
+            let merged = match by_addr.remove(&addr) {
+                Some(existing) => existing.merge(r),
+                None => r,
+            };
+            by_addr.insert(addr, merged);
+            Ok(())
+        };
+    let m = &cfg.monitoring;
+    if m.health.enabled {
+        add(
+            "monitoring.health",
+            &m.health.listen_address,
+            m.health.port,
+            kafkatwin_web::health_router(state.clone()),
+        )?;
+    }
+    if m.metrics.enabled {
+        add(
+            "monitoring.metrics",
+            &m.metrics.listen_address,
+            m.metrics.port,
+            kafkatwin_web::metrics_router(state.clone()),
+        )?;
+    }
+    if cfg.admin_api.enabled {
+        add(
+            "admin_api",
+            &cfg.admin_api.listen_address,
+            cfg.admin_api.port,
+            kafkatwin_web::router(state.clone()),
+        )?;
+    }
+    Ok(by_addr.into_iter().collect())
+}
+
+/// Updates the health and connection gauges every second.
+pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
+        }
+        for c in &proxy.clusters {
+            let s = c.status();
+            proxy
+                .metrics
+                .cluster_health
+                .with_label_values(&[&s.id])
+                .set(i64::from(s.reachable));
+            proxy
+                .metrics
+                .cluster_connections
+                .with_label_values(&[&s.id])
+                .set(s.connections as i64);
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Prometheus metrics with the brief's names and labels. Counters are looked up once per
+//! topic per request (never per record).
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// The proxy's metric families, registered in one registry.
+#[derive(Clone)]
+pub struct Metrics {
+    /// The registry `/metrics` renders.
+    pub registry: Registry,
+    /// `kafkatwin_produce_requests_total{topic, cluster, status}`.
+    pub produce_requests: IntCounterVec,
+    /// `kafkatwin_produce_latency_seconds{topic, cluster}`.
+    pub produce_latency: HistogramVec,
+    /// `kafkatwin_produce_bytes_total{topic, cluster}`.
+    pub produce_bytes: IntCounterVec,
+    /// `kafkatwin_fetch_requests_total{topic, cluster, status}`.
+    pub fetch_requests: IntCounterVec,
+    /// `kafkatwin_fetch_latency_seconds{topic, cluster}`.
+    pub fetch_latency: HistogramVec,
+    /// `kafkatwin_fetch_bytes_total{topic, cluster}`.
+    pub fetch_bytes: IntCounterVec,
+    /// `kafkatwin_cluster_health_status{cluster}`: 1 reachable, 0 not.
+    pub cluster_health: IntGaugeVec,
+    /// `kafkatwin_cluster_connections_active{cluster}`.
+    pub cluster_connections: IntGaugeVec,
+    /// `kafkatwin_client_connections_active`: client connections open now.
+    pub client_connections: IntGaugeVec,
+    /// `kafkatwin_requests_total{api, status}`: every client request by API.
+    pub requests: IntCounterVec,
+}
+
+impl Metrics {
+    /// Creates and registers every family.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(c.clone()))?;
+                Ok(c)
+            };
+        let gauge =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
+                let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(g.clone()))?;
+                Ok(g)
+            };
+        let histogram = |name: &str, help: &str| -> Result<HistogramVec, prometheus::Error> {
+            let h = HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0, 30.0,
+                ]),
+                &["topic", "cluster"],
+            )?;
+            registry.register(Box::new(h.clone()))?;
+            Ok(h)
+        };
+        Ok(Self {
+            produce_requests: counter(
+                "kafkatwin_produce_requests_total",
+                "Produce requests per topic and backend cluster, by outcome.",
+                &["topic", "cluster", "status"],
+            )?,
+            produce_latency: histogram(
+                "kafkatwin_produce_latency_seconds",
+                "Time from receiving a produce request to answering it.",
+            )?,
+            produce_bytes: counter(
+                "kafkatwin_produce_bytes_total",
+                "Record-batch bytes produced per topic and cluster.",
+                &["topic", "cluster"],
+            )?,
+            fetch_requests: counter(
+                "kafkatwin_fetch_requests_total",
+                "Fetch requests per topic and backend cluster, by outcome.",
+                &["topic", "cluster", "status"],
+            )?,
+            fetch_latency: histogram(
+                "kafkatwin_fetch_latency_seconds",
+                "Time from receiving a fetch request to answering it.",
+            )?,
+            fetch_bytes: counter(
+                "kafkatwin_fetch_bytes_total",
+                "Record-batch bytes fetched per topic and cluster.",
+                &["topic", "cluster"],
+            )?,
+            cluster_health: gauge(
+                "kafkatwin_cluster_health_status",
+                "1 when the cluster answered the last attempt to reach it, 0 otherwise.",
+                &["cluster"],
+            )?,
+            cluster_connections: gauge(
+                "kafkatwin_cluster_connections_active",
+                "Open connections from the proxy to the cluster's brokers.",
+                &["cluster"],
+            )?,
+            client_connections: gauge(
+                "kafkatwin_client_connections_active",
+                "Open client connections to the proxy.",
+                &["listener"],
+            )?,
+            requests: counter(
+                "kafkatwin_requests_total",
+                "Client requests by API and outcome.",
+                &["api", "status"],
+            )?,
+            registry,
+        })
+    }
+}

@@ -1,0 +1,114 @@
+//! Admin requests (topics, partitions, configs) go to the backend controller; InitProducerId
+//! to any broker. Broker config resources name the proxy's node id to clients and the backend
+//! broker's inside.
+
+use crate::backend::BackendError;
+use crate::proxy::{Proxy, errors};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+/// Config resource type of a broker.
+const RESOURCE_BROKER: i8 = 4;
+
+impl Proxy {
+    pub(super) async fn admin_request(
+        &self,
+        api: ApiKey,
+        version: i16,
+        client_id: Option<StrBytes>,
+        mut req: RequestKind,
+    ) -> ResponseKind {
+        let cluster = &self.cluster;
+        if api == ApiKey::CreatePartitions && cluster.supports(api).is_none() {
+            let msg = format!("cluster {} does not support CreatePartitions", cluster.id);
+            tracing::info!("refused CreatePartitions: {msg}");
+            return self.admin_failure(&req, ResponseError::UnsupportedVersion.code(), &msg);
+        }
+        let me = self.identity.node_id.to_string();
+        let backend_broker = cluster
+            .controller()
+            .or(cluster.broker_ids().await.first().copied());
+        let backend_name = backend_broker.map(|b| StrBytes::from_string(b.to_string()));
+        if let (RequestKind::DescribeConfigs(r), Some(name)) = (&mut req, &backend_name) {
+            for res in &mut r.resources {
+                if res.resource_type == RESOURCE_BROKER && res.resource_name.as_str() == me {
+                    res.resource_name = name.clone();
+                }
+            }
+        }
+        let result = match cluster.controller() {
+            Some(node) => cluster.send_to(node, api, version, client_id, &req).await,
+            None => cluster.send_any(api, version, client_id, &req).await,
+        };
+        let mut resp = match result {
+            Ok(r) => r,
+            Err(e) => return self.admin_failed(&req, e),
+        };
+        match (&req, &mut resp) {
+            (RequestKind::DescribeConfigs(_), ResponseKind::DescribeConfigs(r)) => {
+                for res in &mut r.results {
+                    if res.resource_type == RESOURCE_BROKER
+                        && Some(&res.resource_name) == backend_name.as_ref()
+                    {
+                        res.resource_name = StrBytes::from_string(me.clone());
+                    }
+                }
+            }
+            (RequestKind::CreateTopics(r), _) => {
+                for t in &r.topics {
+                    cluster.forget_topic(&t.name);
+                }
+            }
+            (RequestKind::DeleteTopics(r), _) => {
+                for t in r
+                    .topic_names
+                    .iter()
+                    .chain(r.topics.iter().filter_map(|t| t.name.as_ref()))
+                {
+                    cluster.forget_topic(t);
+                }
+            }
+            _ => {}
+        }
+        resp
+    }
+
+    fn admin_failed(&self, req: &RequestKind, e: BackendError) -> ResponseKind {
+        tracing::warn!("admin request failed: {e}");
+        self.admin_failure(req, e.client_code(), &e.to_string())
+    }
+
+    fn admin_failure(&self, req: &RequestKind, code: i16, msg: &str) -> ResponseKind {
+        errors::error_response(req, code, msg)
+            .unwrap_or(ResponseKind::CreateTopics(Default::default()))
+    }
+
+    /// Idempotent producers get a producer id from the backend; transactional ones are refused.
+    pub(super) async fn init_producer_id(
+        &self,
+        version: i16,
+        client_id: Option<StrBytes>,
+        req: InitProducerIdRequest,
+    ) -> ResponseKind {
+        let req = RequestKind::InitProducerId(req);
+        if let RequestKind::InitProducerId(r) = &req
+            && let Some(tid) = &r.transactional_id
+        {
+            let msg = format!(
+                "transactional id {:?} refused: transactions are not supported through KafkaTwin",
+                tid.0.as_str()
+            );
+            tracing::warn!("{msg}");
+            return self.admin_failure(&req, ResponseError::UnsupportedVersion.code(), &msg);
+        }
+        match self
+            .cluster
+            .send_any(ApiKey::InitProducerId, version, client_id, &req)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => self.admin_failed(&req, e),
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Error responses in each API's own shape: the error code on every topic, partition, group
+//! or resource the request named, with a message where the API has a field for one.
+
+use crate::proxy::partitioned::PartitionedApi;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+/// The response to `req` failing everything it asked for with `code` (and `message` where the
+/// API carries one). `None` for APIs the proxy has no error shape for.
+pub fn error_response(req: &RequestKind, code: i16, message: &str) -> Option<ResponseKind> {
+    let msg = || Some(StrBytes::from_string(message.to_owned()));
+    Some(match req {
+        RequestKind::Produce(r) => ResponseKind::Produce(r.fail_all(code)),
+        RequestKind::Fetch(r) => {
+            let mut resp = r.fail_all(code);
+            resp.error_code = code;
+            ResponseKind::Fetch(resp)
+        }
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(r.fail_all(code)),
+        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(r.fail_all(code)),
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(r.fail_all(code))
+        }
+        RequestKind::Metadata(r) => ResponseKind::Metadata(
+            MetadataResponse::default().with_error_code(code).with_topics(
+                r.topics
+                    .iter()
+                    .flatten()
+                    .map(|t| {
+                        metadata_response::MetadataResponseTopic::default()
+                            .with_name(t.name.clone())
+                            .with_error_code(code)
+                    })
+                    .collect(),
+            ),
+        ),
+        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(
+            OffsetCommitResponse::default().with_topics(
+                r.topics
+                    .iter()
+                    .map(|t| {
+                        offset_commit_response::OffsetCommitResponseTopic::default()
+                            .with_name(t.name.clone())
+                            .with_partitions(
+                                t.partitions
+                                    .iter()
+                                    .map(|p| {
+                                        offset_commit_response::OffsetCommitResponsePartition::default()
+                                            .with_partition_index(p.partition_index)
+                                            .with_error_code(code)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            ),
+        ),
+        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(
+            OffsetFetchResponse::default().with_error_code(code).with_groups(
+                r.groups
+                    .iter()
+                    .map(|g| {
+                        offset_fetch_response::OffsetFetchResponseGroup::default()
+                            .with_group_id(g.group_id.clone())
+                            .with_error_code(code)
+                    })
+                    .collect(),
+            ),
+        ),
+        // v4+ (batched keys) carries errors per coordinator only; older versions at the top.
+        RequestKind::FindCoordinator(r) if r.coordinator_keys.is_empty() => {
+            ResponseKind::FindCoordinator(
+                FindCoordinatorResponse::default()
+                    .with_error_code(code)
+                    .with_error_message(msg())
+                    .with_node_id(BrokerId(-1)),
+            )
+        }
+        RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(
+            FindCoordinatorResponse::default().with_coordinators(
+                r.coordinator_keys
+                    .iter()
+                    .map(|k| {
+                        find_coordinator_response::Coordinator::default()
+                            .with_key(k.clone())
+                            .with_node_id(BrokerId(-1))
+                            .with_error_code(code)
+                            .with_error_message(msg())
+                    })
+                    .collect(),
+            ),
+        ),
+        RequestKind::JoinGroup(_) => ResponseKind::JoinGroup(
+            JoinGroupResponse::default()
+                .with_error_code(code)
+                .with_generation_id(-1),
+        ),
+        RequestKind::SyncGroup(_) => {
+            ResponseKind::SyncGroup(SyncGroupResponse::default().with_error_code(code))
+        }
+        RequestKind::Heartbeat(_) => {
+            ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(code))
+        }
+        RequestKind::LeaveGroup(_) => {
+            ResponseKind::LeaveGroup(LeaveGroupResponse::default().with_error_code(code))
+        }
+        RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(
+            DescribeGroupsResponse::default().with_groups(
+                r.groups
+                    .iter()
+                    .map(|g| {
+                        describe_groups_response::DescribedGroup::default()
+                            .with_group_id(g.clone())
+                            .with_error_code(code)
+                            .with_error_message(msg())
+                    })
+                    .collect(),
+            ),
+        ),
+        RequestKind::ListGroups(_) => {
+            ResponseKind::ListGroups(ListGroupsResponse::default().with_error_code(code))
+        }
+        RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(
+            DeleteGroupsResponse::default().with_results(
+                r.groups_names
+                    .iter()
+                    .map(|g| {
+                        delete_groups_response::DeletableGroupResult::default()
+                            .with_group_id(g.clone())
+                            .with_error_code(code)
+                    })
+                    .collect(),
+            ),
+        ),
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(
+            CreateTopicsResponse::default().with_topics(
+                r.topics
+                    .iter()
+                    .map(|t| {
+                        create_topics_response::CreatableTopicResult::default()
+                            .with_name(t.name.clone())
+                            .with_error_code(code)
+                            .with_error_message(msg())
+                            .with_num_partitions(-1)
+                            .with_replication_factor(-1)
+                    })
+                    .collect(),
+            ),
+        ),
+        RequestKind::DeleteTopics(r) => {
+            let names: Vec<TopicName> = if r.topic_names.is_empty() {
+                r.topics.iter().filter_map(|t| t.name.clone()).collect()
+            } else {
+                r.topic_names.clone()
+            };
+            ResponseKind::DeleteTopics(
+                DeleteTopicsResponse::default().with_responses(
+                    names
+                        .into_iter()
+                        .map(|n| {
+                            delete_topics_response::DeletableTopicResult::default()
+                                .with_name(Some(n))
+                                .with_error_code(code)
+                                .with_error_message(msg())
+                        })
+                        .collect(),
+                ),
+            )
+        }
+        RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(
+            CreatePartitionsResponse::default().with_results(
+                r.topics
+                    .iter()
+                    .map(|t| {
+                        create_partitions_response::CreatePartitionsTopicResult::default()
+                            .with_name(t.name.clone())
+                            .with_error_code(code)
+                            .with_error_message(msg())
+                    })
+                    .collect(),
+            ),
+        ),
+        RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(
+            DescribeConfigsResponse::default().with_results(
+                r.resources
+                    .iter()
+                    .map(|res| {
+                        describe_configs_response::DescribeConfigsResult::default()
+                            .with_resource_type(res.resource_type)
+                            .with_resource_name(res.resource_name.clone())
+                            .with_error_code(code)
+                            .with_error_message(msg())
+                    })
+                    .collect(),
+            ),
+        ),
+        RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(
+            IncrementalAlterConfigsResponse::default().with_responses(
+                r.resources
+                    .iter()
+                    .map(|res| {
+                        incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                            .with_resource_type(res.resource_type)
+                            .with_resource_name(res.resource_name.clone())
+                            .with_error_code(code)
+                            .with_error_message(msg())
+                    })
+                    .collect(),
+            ),
+        ),
+        RequestKind::InitProducerId(_) => ResponseKind::InitProducerId(
+            InitProducerIdResponse::default()
+                .with_error_code(code)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        ),
+        RequestKind::DescribeCluster(_) => ResponseKind::DescribeCluster(
+            DescribeClusterResponse::default()
+                .with_error_code(code)
+                .with_error_message(msg()),
+        ),
+        _ => return None,
+    })
+}

@@ -1,0 +1,316 @@
+//! Answers that present the virtual cluster: Metadata (rewritten so every partition is led by
+//! the proxy), FindCoordinator and DescribeCluster (the proxy is every coordinator and the
+//! controller), and the response rewrites that hide backend brokers and leader epochs.
+
+use crate::proxy::{Proxy, errors};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use std::time::Instant;
+
+/// Per topic: record-batch bytes in one produce request.
+pub type TopicSizes = Vec<(TopicName, u64)>;
+
+impl Proxy {
+    fn me(&self) -> BrokerId {
+        BrokerId(self.identity.node_id)
+    }
+
+    /// Forwards Metadata to the backend and presents the answer as the virtual cluster's.
+    pub(super) async fn metadata(
+        &self,
+        version: i16,
+        client_id: Option<StrBytes>,
+        req: MetadataRequest,
+    ) -> ResponseKind {
+        let resp = self
+            .cluster
+            .send_any(
+                ApiKey::Metadata,
+                version,
+                client_id,
+                &RequestKind::Metadata(req.clone()),
+            )
+            .await;
+        let mut m = match resp {
+            Ok(ResponseKind::Metadata(m)) => m,
+            Ok(_) | Err(_) => {
+                if let Err(e) = &resp {
+                    tracing::warn!("metadata request failed: {e}");
+                }
+                // Still present the proxy as the broker so the client keeps talking to it.
+                let code = match &resp {
+                    Err(e) => e.client_code(),
+                    Ok(_) => ResponseError::UnknownServerError.code(),
+                };
+                let Some(ResponseKind::Metadata(m)) =
+                    errors::error_response(&RequestKind::Metadata(req), code, "")
+                else {
+                    return ResponseKind::Metadata(MetadataResponse::default());
+                };
+                let mut m = m;
+                m.error_code = 0;
+                m
+            }
+        };
+        self.cluster.learn_metadata(&m);
+        let me = self.me();
+        m.brokers = vec![
+            metadata_response::MetadataResponseBroker::default()
+                .with_node_id(me)
+                .with_host(self.identity.host.clone())
+                .with_port(self.identity.port),
+        ];
+        m.controller_id = me;
+        m.cluster_id = Some(self.identity.cluster_id.clone());
+        for t in &mut m.topics {
+            for p in &mut t.partitions {
+                if p.leader_id.0 >= 0 {
+                    p.leader_id = me;
+                }
+                // Epochs belong to one backend cluster; hiding them keeps clients from
+                // validating positions against epochs that change on failover.
+                p.leader_epoch = -1;
+                p.replica_nodes = vec![me];
+                p.isr_nodes = vec![me];
+                p.offline_replicas.clear();
+            }
+        }
+        ResponseKind::Metadata(m)
+    }
+
+    /// Every group (and transaction) coordinator is the proxy itself.
+    pub(super) fn find_coordinator(
+        &self,
+        version: i16,
+        req: FindCoordinatorRequest,
+    ) -> ResponseKind {
+        let me = self.me();
+        if version < 4 {
+            return ResponseKind::FindCoordinator(
+                FindCoordinatorResponse::default()
+                    .with_node_id(me)
+                    .with_host(self.identity.host.clone())
+                    .with_port(self.identity.port),
+            );
+        }
+        let coordinators = req
+            .coordinator_keys
+            .iter()
+            .map(|k| {
+                find_coordinator_response::Coordinator::default()
+                    .with_key(k.clone())
+                    .with_node_id(me)
+                    .with_host(self.identity.host.clone())
+                    .with_port(self.identity.port)
+            })
+            .collect();
+        ResponseKind::FindCoordinator(
+            FindCoordinatorResponse::default().with_coordinators(coordinators),
+        )
+    }
+
+    /// The virtual cluster: one broker (this proxy), which is also the controller.
+    pub(super) fn describe_cluster(&self) -> ResponseKind {
+        let me = self.me();
+        ResponseKind::DescribeCluster(
+            DescribeClusterResponse::default()
+                .with_endpoint_type(1)
+                .with_cluster_id(self.identity.cluster_id.clone())
+                .with_controller_id(me)
+                .with_cluster_authorized_operations(i32::MIN)
+                .with_brokers(vec![
+                    describe_cluster_response::DescribeClusterBroker::default()
+                        .with_broker_id(me)
+                        .with_host(self.identity.host.clone())
+                        .with_port(self.identity.port),
+                ]),
+        )
+    }
+
+    /// Replaces ListOffsets LATEST answers with the partition leader's high watermark (last
+    /// stable offset for read_committed), which is what LATEST means. Some Kafka-compatible
+    /// brokers (Tansu 0.6) answer the last batch's base offset + 1 instead; on Apache Kafka
+    /// both agree. Costs one small Fetch per LATEST lookup, which is rare (offset resets, lag
+    /// queries). Tansu answers a Fetch with nothing unless it may wait a little and may return
+    /// a whole batch, hence the wait and byte limits.
+    pub(super) async fn latest_from_high_watermark(
+        &self,
+        resp: &mut ListOffsetsResponse,
+        latest: &[(TopicName, i32)],
+        isolation_level: i8,
+        client_id: Option<StrBytes>,
+    ) {
+        let version = self
+            .cluster
+            .supports(ApiKey::Fetch)
+            .map_or(4, |r| r.max.min(12));
+        let mut fetch = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(500)
+            .with_min_bytes(1)
+            .with_max_bytes(1 << 20)
+            .with_isolation_level(isolation_level)
+            .with_session_epoch(-1);
+        for t in &resp.topics {
+            let parts: Vec<fetch_request::FetchPartition> = t
+                .partitions
+                .iter()
+                .filter(|p| {
+                    p.error_code == 0 && latest.contains(&(t.name.clone(), p.partition_index))
+                })
+                .map(|p| {
+                    fetch_request::FetchPartition::default()
+                        .with_partition(p.partition_index)
+                        // One offset back, so there is a record to return and the broker
+                        // answers at once with the partition's watermarks.
+                        .with_fetch_offset((p.offset - 1).max(0))
+                        .with_current_leader_epoch(-1)
+                        .with_last_fetched_epoch(-1)
+                        .with_partition_max_bytes(1 << 20)
+                })
+                .collect();
+            if !parts.is_empty() {
+                fetch.topics.push(
+                    fetch_request::FetchTopic::default()
+                        .with_topic(t.name.clone())
+                        .with_partitions(parts),
+                );
+            }
+        }
+        if fetch.topics.is_empty() {
+            return;
+        }
+        let fetched = super::partitioned::route(
+            &self.cluster,
+            version,
+            client_id,
+            fetch,
+            self.config.backend.retries,
+        )
+        .await;
+
+        for ft in &fetched.responses {
+            let Some(lt) = resp.topics.iter_mut().find(|t| t.name == ft.topic) else {
+                continue;
+            };
+            for fp in &ft.partitions {
+                let end = if isolation_level == 1 && fp.last_stable_offset >= 0 {
+                    fp.last_stable_offset
+                } else {
+                    fp.high_watermark
+                };
+                if fp.error_code != 0 || end < 0 {
+                    continue;
+                }
+                if let Some(lp) = lt
+                    .partitions
+                    .iter_mut()
+                    .find(|p| p.partition_index == fp.partition_index)
+                {
+                    lp.offset = end;
+                }
+            }
+        }
+    }
+
+    /// Hides backend leader hints in a produce response.
+    pub(super) fn rewrite_produce(&self, mut r: ProduceResponse) -> ProduceResponse {
+        r.node_endpoints.clear();
+        for t in &mut r.responses {
+            for p in &mut t.partition_responses {
+                p.current_leader = Default::default();
+            }
+        }
+        r
+    }
+
+    /// Hides backend leader hints and read replicas in a fetch response.
+    pub(super) fn rewrite_fetch(&self, mut r: FetchResponse) -> FetchResponse {
+        r.node_endpoints.clear();
+        r.session_id = 0;
+        for t in &mut r.responses {
+            for p in &mut t.partitions {
+                p.current_leader = Default::default();
+                p.preferred_read_replica = BrokerId(-1);
+            }
+        }
+        r
+    }
+
+    /// Bytes per topic in a produce request, taken before it is moved into routing.
+    pub(super) fn produce_sizes(&self, r: &ProduceRequest) -> TopicSizes {
+        r.topic_data
+            .iter()
+            .map(|t| {
+                let bytes = t
+                    .partition_data
+                    .iter()
+                    .map(|p| p.records.as_ref().map_or(0, |b| b.len() as u64))
+                    .sum();
+                (t.name.clone(), bytes)
+            })
+            .collect()
+    }
+
+    /// Produce metrics: one request count and byte count per topic.
+    pub(super) fn record_produce(
+        &self,
+        sizes: &TopicSizes,
+        resp: Option<&ProduceResponse>,
+        started: Instant,
+    ) {
+        let cluster = &*self.cluster.id;
+        let secs = started.elapsed().as_secs_f64();
+        for (topic, bytes) in sizes {
+            let failed = resp.is_some_and(|r| {
+                r.responses
+                    .iter()
+                    .filter(|t| &t.name == topic)
+                    .flat_map(|t| &t.partition_responses)
+                    .any(|p| p.error_code != 0)
+            });
+            let status = if failed { "error" } else { "ok" };
+            let m = &self.metrics;
+            m.produce_requests
+                .with_label_values(&[topic.as_str(), cluster, status])
+                .inc();
+            if !failed {
+                m.produce_bytes
+                    .with_label_values(&[topic.as_str(), cluster])
+                    .inc_by(*bytes);
+            }
+            m.produce_latency
+                .with_label_values(&[topic.as_str(), cluster])
+                .observe(secs);
+        }
+    }
+
+    /// Fetch metrics: one request count and byte count per topic.
+    pub(super) fn record_fetch(&self, resp: &FetchResponse, started: Instant) {
+        let cluster = &*self.cluster.id;
+        let secs = started.elapsed().as_secs_f64();
+        for t in &resp.responses {
+            let failed = t.partitions.iter().any(|p| p.error_code != 0);
+            let bytes: u64 = t
+                .partitions
+                .iter()
+                .map(|p| p.records.as_ref().map_or(0, |b| b.len() as u64))
+                .sum();
+            let m = &self.metrics;
+            m.fetch_requests
+                .with_label_values(&[
+                    t.topic.as_str(),
+                    cluster,
+                    if failed { "error" } else { "ok" },
+                ])
+                .inc();
+            m.fetch_bytes
+                .with_label_values(&[t.topic.as_str(), cluster])
+                .inc_by(bytes);
+            m.fetch_latency
+                .with_label_values(&[t.topic.as_str(), cluster])
+                .observe(secs);
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! The protocol front: decodes client requests, routes them to the backend, and answers in
+//! the shape of a single virtual Kafka cluster whose only broker is this proxy.
+
+mod admin;
+pub mod errors;
+mod groups;
+mod local;
+pub mod partitioned;
+pub mod session;
+pub mod versions;
+
+use crate::backend::Cluster;
+use crate::frame::{self, HeaderPeek};
+use crate::metrics::Metrics;
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsResponse, RequestKind, ResponseHeader, ResponseKind, TopicName,
+};
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafkatwin_config::Config;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the proxy presents to clients as its broker.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Broker id.
+    pub node_id: i32,
+    /// Host clients connect to.
+    pub host: StrBytes,
+    /// Port clients connect to.
+    pub port: i32,
+    /// Virtual cluster id.
+    pub cluster_id: StrBytes,
+}
+
+/// Everything a request handler needs; shared by all connections.
+pub struct Proxy {
+    /// The loaded config.
+    pub config: Config,
+    /// The backend cluster requests go to (the first by priority).
+    pub cluster: Arc<Cluster>,
+    /// All configured clusters.
+    pub clusters: Vec<Arc<Cluster>>,
+    /// Metric families.
+    pub metrics: Metrics,
+    /// The broker identity presented to clients.
+    pub identity: Identity,
+}
+
+/// What to do after handling one request.
+pub enum Outcome {
+    /// Write this frame (length prefix included).
+    Reply(Bytes),
+    /// The request gets no response (Produce with acks=0).
+    NoReply,
+    /// Close the client connection; the reason is logged once.
+    Close(String),
+}
+
+impl Proxy {
+    /// Builds the proxy context from a validated config.
+    pub fn new(config: Config, metrics: Metrics) -> anyhow::Result<Self> {
+        let clusters: Vec<Arc<Cluster>> = config
+            .clusters
+            .iter()
+            .map(|c| Arc::new(Cluster::new(c, &config.backend)))
+            .collect();
+        let primary = config
+            .primary_cluster()
+            .ok_or_else(|| anyhow::anyhow!("no backend cluster configured"))?;
+        let cluster = clusters
+            .iter()
+            .find(|c| &*c.id == primary.id)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("cluster {} missing", primary.id))?;
+        let identity = Identity {
+            node_id: config.server.node_id,
+            host: StrBytes::from_string(config.server.effective_advertised_host()),
+            port: i32::from(config.server.effective_advertised_port()),
+            cluster_id: StrBytes::from_string(config.server.cluster_id.clone()),
+        };
+        Ok(Self {
+            config,
+            cluster,
+            clusters,
+            metrics,
+            identity,
+        })
+    }
+
+    fn retries(&self) -> u32 {
+        self.config.backend.retries
+    }
+
+    /// Handles one client request frame.
+    pub async fn handle(&self, frame: Bytes) -> Outcome {
+        let Some(peek) = frame::peek_header(&frame) else {
+            return Outcome::Close(format!(
+                "frame of {} bytes is shorter than a request header",
+                frame.len()
+            ));
+        };
+        let Ok(api_key) = ApiKey::try_from(peek.api_key) else {
+            return Outcome::Close(format!(
+                "unknown API key {} (version {})",
+                peek.api_key, peek.api_version
+            ));
+        };
+        if api_key == ApiKey::ApiVersions {
+            return self.api_versions(peek);
+        }
+        let raw = match frame::split_request(api_key, frame) {
+            Ok(r) => r,
+            Err(e) => {
+                return Outcome::Close(format!(
+                    "malformed {api_key:?} v{} request header: {e}",
+                    peek.api_version
+                ));
+            }
+        };
+        let version = peek.api_version;
+        let lib = api_key.valid_versions();
+        if version < lib.min || version > lib.max {
+            return Outcome::Close(format!(
+                "{api_key:?} v{version} is not a version this proxy can decode ({}..={})",
+                lib.min, lib.max
+            ));
+        }
+        let mut body = raw.body;
+        let req = match RequestKind::decode(api_key, &mut body, version) {
+            Ok(r) => r,
+            Err(e) => {
+                return Outcome::Close(format!("malformed {api_key:?} v{version} request: {e}"));
+            }
+        };
+        let client_id = raw.header.client_id;
+        let started = Instant::now();
+        let supported = versions::advertised(api_key, &self.cluster)
+            .is_some_and(|r| version >= r.min && version <= r.max);
+        let resp = if supported {
+            self.dispatch(api_key, version, client_id, req, started)
+                .await
+        } else {
+            let msg = format!("{api_key:?} v{version} is not supported by this proxy");
+            errors::error_response(&req, ResponseError::UnsupportedVersion.code(), &msg)
+                .map(Some)
+                .ok_or(msg)
+        };
+        let status = match &resp {
+            Ok(_) => "ok",
+            Err(_) => "error",
+        };
+        self.metrics
+            .requests
+            .with_label_values(&[api_name(api_key), status])
+            .inc();
+        match resp {
+            Ok(Some(r)) => match encode_response(api_key, version, peek.correlation_id, &r) {
+                Ok(b) => Outcome::Reply(b),
+                Err(e) => Outcome::Close(format!(
+                    "cannot encode the {api_key:?} v{version} response: {e}"
+                )),
+            },
+            Ok(None) => Outcome::NoReply,
+            Err(reason) => Outcome::Close(reason),
+        }
+    }
+
+    /// Routes a decoded request. `Ok(None)` means no response is due; `Err` closes the
+    /// connection with that reason.
+    async fn dispatch(
+        &self,
+        api: ApiKey,
+        version: i16,
+        client_id: Option<StrBytes>,
+        req: RequestKind,
+        started: Instant,
+    ) -> Result<Option<ResponseKind>, String> {
+        let cluster = &self.cluster;
+        let retries = self.retries();
+        Ok(Some(match req {
+            RequestKind::Metadata(r) => self.metadata(version, client_id, r).await,
+            RequestKind::FindCoordinator(r) => self.find_coordinator(version, r),
+            RequestKind::DescribeCluster(_) => self.describe_cluster(),
+            RequestKind::Produce(r) => {
+                if r.transactional_id.is_some() {
+                    let msg = "transactions are not supported through KafkaTwin (a transaction \
+                               over several clusters needs two-phase commit)";
+                    tracing::warn!("refused a transactional produce: {msg}");
+                    return Ok(errors::error_response(
+                        &RequestKind::Produce(r),
+                        ResponseError::TransactionalIdAuthorizationFailed.code(),
+                        msg,
+                    ));
+                }
+                let sizes = self.produce_sizes(&r);
+                if r.acks == 0 {
+                    partitioned::route_oneway(cluster, version, client_id, r).await;
+                    self.record_produce(&sizes, None, started);
+                    return Ok(None);
+                }
+                let resp = partitioned::route(cluster, version, client_id, r, retries).await;
+                let resp = self.rewrite_produce(resp);
+                self.record_produce(&sizes, Some(&resp), started);
+                ResponseKind::Produce(resp)
+            }
+            RequestKind::Fetch(r) => {
+                let r = sessionless(r);
+                let resp = partitioned::route(cluster, version, client_id, r, retries).await;
+                let resp = self.rewrite_fetch(resp);
+                self.record_fetch(&resp, started);
+                ResponseKind::Fetch(resp)
+            }
+            RequestKind::ListOffsets(mut r) => {
+                for t in &mut r.topics {
+                    for p in &mut t.partitions {
+                        // Leader epochs are per backend cluster; the proxy hides them.
+                        p.current_leader_epoch = -1;
+                    }
+                }
+                let isolation = r.isolation_level;
+                let latest: Vec<(TopicName, i32)> = r
+                    .topics
+                    .iter()
+                    .flat_map(|t| {
+                        t.partitions
+                            .iter()
+                            .filter(|p| p.timestamp == LATEST_TIMESTAMP)
+                            .map(move |p| (t.name.clone(), p.partition_index))
+                    })
+                    .collect();
+                let mut resp =
+                    partitioned::route(cluster, version, client_id.clone(), r, retries).await;
+                if !latest.is_empty() {
+                    self.latest_from_high_watermark(&mut resp, &latest, isolation, client_id)
+                        .await;
+                }
+                for t in &mut resp.topics {
+                    for p in &mut t.partitions {
+                        p.leader_epoch = -1;
+                    }
+                }
+                ResponseKind::ListOffsets(resp)
+            }
+            RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(
+                partitioned::route(cluster, version, client_id, r, retries).await,
+            ),
+            RequestKind::OffsetForLeaderEpoch(r) => {
+                if cluster.supports(ApiKey::OffsetForLeaderEpoch).is_none() {
+                    let msg = format!(
+                        "cluster {} does not support OffsetForLeaderEpoch",
+                        cluster.id
+                    );
+                    return Ok(errors::error_response(
+                        &RequestKind::OffsetForLeaderEpoch(r),
+                        ResponseError::UnsupportedVersion.code(),
+                        &msg,
+                    ));
+                }
+                ResponseKind::OffsetForLeaderEpoch(
+                    partitioned::route(cluster, version, client_id, r, retries).await,
+                )
+            }
+            RequestKind::InitProducerId(r) => {
+                return Ok(Some(self.init_producer_id(version, client_id, r).await));
+            }
+            req @ (RequestKind::JoinGroup(_)
+            | RequestKind::SyncGroup(_)
+            | RequestKind::Heartbeat(_)
+            | RequestKind::LeaveGroup(_)
+            | RequestKind::OffsetCommit(_)
+            | RequestKind::OffsetFetch(_)
+            | RequestKind::DescribeGroups(_)
+            | RequestKind::DeleteGroups(_)) => {
+                self.group_request(api, version, client_id, req).await
+            }
+            RequestKind::ListGroups(r) => self.list_groups(version, client_id, r).await,
+            req @ (RequestKind::CreateTopics(_)
+            | RequestKind::DeleteTopics(_)
+            | RequestKind::CreatePartitions(_)
+            | RequestKind::DescribeConfigs(_)
+            | RequestKind::IncrementalAlterConfigs(_)) => {
+                self.admin_request(api, version, client_id, req).await
+            }
+            other => {
+                let msg = format!("{api:?} is not supported by this proxy");
+                return errors::error_response(
+                    &other,
+                    ResponseError::UnsupportedVersion.code(),
+                    &msg,
+                )
+                .map(Some)
+                .ok_or(msg);
+            }
+        }))
+    }
+
+    /// The ApiVersions answer. A version newer than the proxy knows gets the v0-shaped error
+    /// response the protocol prescribes, listing what is supported, so the client can retry.
+    fn api_versions(&self, peek: HeaderPeek) -> Outcome {
+        let mut resp = versions::api_versions_response(&self.cluster);
+        let max = versions::advertised(ApiKey::ApiVersions, &self.cluster).map_or(0, |r| r.max);
+        let version = if peek.api_version > max || peek.api_version < 0 {
+            resp.error_code = ResponseError::UnsupportedVersion.code();
+            0
+        } else {
+            peek.api_version
+        };
+        match encode_api_versions(version, peek.correlation_id, &resp) {
+            Ok(b) => Outcome::Reply(b),
+            Err(e) => Outcome::Close(format!("cannot encode ApiVersions v{version}: {e}")),
+        }
+    }
+}
+
+/// ListOffsets' "latest" timestamp.
+const LATEST_TIMESTAMP: i64 = -1;
+
+/// Forces a full, sessionless fetch: incremental fetch sessions live on one broker, and the
+/// proxy may split a fetch across brokers and clusters. Clients handle a 0 session id by
+/// sending full fetches.
+fn sessionless(
+    mut r: kafka_protocol::messages::FetchRequest,
+) -> kafka_protocol::messages::FetchRequest {
+    r.session_id = 0;
+    r.session_epoch = -1;
+    r.forgotten_topics_data.clear();
+    for t in &mut r.topics {
+        for p in &mut t.partitions {
+            p.current_leader_epoch = -1;
+            p.last_fetched_epoch = -1;
+        }
+    }
+    r
+}
+
+fn encode_api_versions(
+    version: i16,
+    correlation_id: i32,
+    resp: &ApiVersionsResponse,
+) -> anyhow::Result<Bytes> {
+    // ApiVersions responses always use header v0 (no tagged fields), whatever the version.
+    frame::encode_response(ApiKey::ApiVersions, version, correlation_id, resp)
+}
+
+/// Encodes `length ‖ header ‖ body` for any response kind.
+pub fn encode_response(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &ResponseKind,
+) -> anyhow::Result<Bytes> {
+    let hv = api_key.response_header_version(version);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let mut out = BytesMut::with_capacity(64);
+    out.put_i32(0);
+    header.encode(&mut out, hv)?;
+    body.encode(&mut out, version)?;
+    let len = (out.len() - 4) as i32;
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(out.freeze())
+}
+
+/// A short, stable label for an API.
+pub fn api_name(api: ApiKey) -> &'static str {
+    versions::PROXY_APIS
+        .iter()
+        .find(|(k, ..)| *k == api)
+        .map_or("other", |(k, ..)| api_label(*k))
+}
+
+fn api_label(k: ApiKey) -> &'static str {
+    match k {
+        ApiKey::Produce => "produce",
+        ApiKey::Fetch => "fetch",
+        ApiKey::ListOffsets => "list_offsets",
+        ApiKey::Metadata => "metadata",
+        ApiKey::OffsetCommit => "offset_commit",
+        ApiKey::OffsetFetch => "offset_fetch",
+        ApiKey::FindCoordinator => "find_coordinator",
+        ApiKey::JoinGroup => "join_group",
+        ApiKey::Heartbeat => "heartbeat",
+        ApiKey::LeaveGroup => "leave_group",
+        ApiKey::SyncGroup => "sync_group",
+        ApiKey::DescribeGroups => "describe_groups",
+        ApiKey::ListGroups => "list_groups",
+        ApiKey::ApiVersions => "api_versions",
+        ApiKey::CreateTopics => "create_topics",
+        ApiKey::DeleteTopics => "delete_topics",
+        ApiKey::DeleteRecords => "delete_records",
+        ApiKey::InitProducerId => "init_producer_id",
+        ApiKey::OffsetForLeaderEpoch => "offset_for_leader_epoch",
+        ApiKey::DescribeConfigs => "describe_configs",
+        ApiKey::CreatePartitions => "create_partitions",
+        ApiKey::DeleteGroups => "delete_groups",
+        ApiKey::IncrementalAlterConfigs => "incremental_alter_configs",
+        ApiKey::DescribeCluster => "describe_cluster",
+        _ => "other",
+    }
+}

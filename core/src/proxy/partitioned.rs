@@ -1,0 +1,267 @@
+//! Requests addressed to partitions (Produce, Fetch, ListOffsets, DeleteRecords,
+//! OffsetForLeaderEpoch): split by partition leader, sent in parallel, merged, and retried
+//! after a metadata refresh when a leader moved, so clients never see the backend's leaders.
+
+use crate::backend::{BackendError, Cluster};
+use futures::future::join_all;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use std::collections::{HashMap, HashSet};
+
+/// A request type whose work is per topic-partition.
+pub trait PartitionedApi: Sized + Clone + Send + Sync {
+    /// Its response type.
+    type Response: Default + Send;
+    /// Its API key.
+    const KEY: ApiKey;
+    /// Into the request enum.
+    fn wrap(&self) -> RequestKind;
+    /// Out of the response enum.
+    fn unwrap_response(r: ResponseKind) -> Option<Self::Response>;
+    /// Every partition it addresses.
+    fn partitions(&self) -> Vec<(TopicName, i32)>;
+    /// Keeps only the partitions `keep` accepts (topics left empty are dropped).
+    fn retain(&mut self, keep: &dyn Fn(&TopicName, i32) -> bool);
+    /// Keeps only response partitions `keep` accepts, given their error codes.
+    fn retain_response(r: &mut Self::Response, keep: &dyn Fn(&TopicName, i32, i16) -> bool);
+    /// Appends another response's partitions.
+    fn extend_response(into: &mut Self::Response, from: Self::Response);
+    /// A response failing every partition of this request with `code`.
+    fn fail_all(&self, code: i16) -> Self::Response;
+}
+
+fn leader_moved(code: i16) -> bool {
+    code == ResponseError::NotLeaderOrFollower.code()
+        || code == ResponseError::LeaderNotAvailable.code()
+        || code == ResponseError::FencedLeaderEpoch.code()
+        || code == ResponseError::UnknownLeaderEpoch.code()
+}
+
+/// Sends `req` to the leaders of its partitions on `cluster` and merges the answers.
+pub async fn route<A: PartitionedApi>(
+    cluster: &Cluster,
+    version: i16,
+    client_id: Option<StrBytes>,
+    req: A,
+    retries: u32,
+) -> A::Response {
+    let mut out = A::Response::default();
+    let mut pending = req;
+    let mut attempt = 0;
+    loop {
+        let last_try = attempt >= retries;
+        let mut by_leader: HashMap<Option<i32>, Vec<(TopicName, i32)>> = HashMap::new();
+        for (t, p) in pending.partitions() {
+            let leader = cluster.leader(&t, p).await;
+            by_leader.entry(leader).or_default().push((t, p));
+        }
+        let parts: Vec<(Option<i32>, A)> = if by_leader.len() == 1 {
+            let leader = by_leader.into_keys().next().flatten();
+            vec![(leader, pending.clone())]
+        } else {
+            by_leader
+                .into_iter()
+                .map(|(leader, list)| {
+                    let set: HashSet<(TopicName, i32)> = list.into_iter().collect();
+                    let mut sub = pending.clone();
+                    sub.retain(&|t, p| set.contains(&(t.clone(), p)));
+                    (leader, sub)
+                })
+                .collect()
+        };
+        let sends = parts.iter().map(|(leader, sub)| {
+            let body = sub.wrap();
+            let client_id = client_id.clone();
+            async move {
+                match leader {
+                    Some(node) => {
+                        cluster
+                            .send_to(*node, A::KEY, version, client_id, &body)
+                            .await
+                    }
+                    // Unknown leader: any broker gives the authoritative error (unknown topic).
+                    None => cluster.send_any(A::KEY, version, client_id, &body).await,
+                }
+            }
+        });
+        let results = join_all(sends).await;
+        let mut retry: HashSet<(TopicName, i32)> = HashSet::new();
+        for ((_, sub), result) in parts.iter().zip(results) {
+            match result.map(A::unwrap_response) {
+                Ok(Some(mut resp)) => {
+                    if !last_try {
+                        let moved = std::cell::RefCell::new(Vec::new());
+                        A::retain_response(&mut resp, &|t, p, code| {
+                            if leader_moved(code) {
+                                moved.borrow_mut().push((t.clone(), p));
+                                false
+                            } else {
+                                true
+                            }
+                        });
+                        retry.extend(moved.into_inner());
+                    }
+                    A::extend_response(&mut out, resp);
+                }
+                Ok(None) => {
+                    tracing::warn!(cluster = %cluster.id, api = ?A::KEY, "backend answered with another API's response");
+                    A::extend_response(
+                        &mut out,
+                        sub.fail_all(ResponseError::UnknownServerError.code()),
+                    );
+                }
+                Err(e) if e.is_transient() && !last_try => retry.extend(sub.partitions()),
+                Err(e) => {
+                    tracing::warn!(
+                        "{e}; failing {:?} for {} partition(s)",
+                        A::KEY,
+                        sub.partitions().len()
+                    );
+                    A::extend_response(&mut out, sub.fail_all(failure_code(&e, A::KEY)));
+                }
+            }
+        }
+        if retry.is_empty() {
+            return out;
+        }
+        for (t, _) in &retry {
+            cluster.forget_topic(t);
+        }
+        attempt += 1;
+        pending.retain(&|t, p| retry.contains(&(t.clone(), p)));
+        tokio::time::sleep(std::time::Duration::from_millis(50 * attempt as u64)).await;
+    }
+}
+
+/// The code for partitions whose request failed for good. A backend that drops the
+/// connection on every try of the same request is refusing it, not flaky (Tansu does this for
+/// DeleteRecords): that is not something a client retry can fix.
+fn failure_code(e: &BackendError, api: ApiKey) -> i16 {
+    match (e, api) {
+        (BackendError::ConnectionLost { .. }, ApiKey::DeleteRecords) => {
+            ResponseError::UnknownServerError.code()
+        }
+        _ => e.client_code(),
+    }
+}
+
+/// Sends an acks=0 Produce to the partition leaders without waiting for answers.
+pub async fn route_oneway(
+    cluster: &Cluster,
+    version: i16,
+    client_id: Option<StrBytes>,
+    req: ProduceRequest,
+) {
+    let mut by_leader: HashMap<Option<i32>, HashSet<(TopicName, i32)>> = HashMap::new();
+    for (t, p) in req.partitions() {
+        let leader = cluster.leader(&t, p).await;
+        by_leader.entry(leader).or_default().insert((t, p));
+    }
+    for (leader, set) in by_leader {
+        let mut sub = req.clone();
+        sub.retain(&|t, p| set.contains(&(t.clone(), p)));
+        let body = sub.wrap();
+        let conn = match leader {
+            Some(n) => cluster.node_conn(n).await,
+            None => cluster.any_conn().await,
+        };
+        let r = match conn {
+            Ok(c) => {
+                c.send_oneway(ApiKey::Produce, version, client_id.clone(), &body)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = r {
+            tracing::warn!("{e}; acks=0 records for {} partition(s) dropped", set.len());
+        }
+    }
+}
+
+/// Implements [`PartitionedApi`] for a request/response pair whose shapes are
+/// `topics[].name` → `partitions[].index`.
+macro_rules! partitioned {
+    ($req:ty, $resp:ty, $variant:ident,
+     req: $rtopics:ident . $rname:ident / $rparts:ident . $ridx:ident,
+     resp: $stopics:ident . $sname:ident / $sparts:ident . $sidx:ident,
+     $stopic_ty:ty, $spart_ty:ty) => {
+        impl PartitionedApi for $req {
+            type Response = $resp;
+            const KEY: ApiKey = ApiKey::$variant;
+            fn wrap(&self) -> RequestKind {
+                RequestKind::$variant(self.clone())
+            }
+            fn unwrap_response(r: ResponseKind) -> Option<$resp> {
+                match r {
+                    ResponseKind::$variant(r) => Some(r),
+                    _ => None,
+                }
+            }
+            fn partitions(&self) -> Vec<(TopicName, i32)> {
+                self.$rtopics
+                    .iter()
+                    .flat_map(|t| t.$rparts.iter().map(move |p| (t.$rname.clone(), p.$ridx)))
+                    .collect()
+            }
+            fn retain(&mut self, keep: &dyn Fn(&TopicName, i32) -> bool) {
+                for t in &mut self.$rtopics {
+                    let name = t.$rname.clone();
+                    t.$rparts.retain(|p| keep(&name, p.$ridx));
+                }
+                self.$rtopics.retain(|t| !t.$rparts.is_empty());
+            }
+            fn retain_response(r: &mut $resp, keep: &dyn Fn(&TopicName, i32, i16) -> bool) {
+                for t in &mut r.$stopics {
+                    let name = t.$sname.clone();
+                    t.$sparts.retain(|p| keep(&name, p.$sidx, p.error_code));
+                }
+                r.$stopics.retain(|t| !t.$sparts.is_empty());
+            }
+            fn extend_response(into: &mut $resp, from: $resp) {
+                for t in from.$stopics {
+                    match into.$stopics.iter_mut().find(|x| x.$sname == t.$sname) {
+                        Some(existing) => existing.$sparts.extend(t.$sparts),
+                        None => into.$stopics.push(t),
+                    }
+                }
+            }
+            fn fail_all(&self, code: i16) -> $resp {
+                let mut r = <$resp>::default();
+                for t in &self.$rtopics {
+                    let mut st = <$stopic_ty>::default();
+                    st.$sname = t.$rname.clone();
+                    for p in &t.$rparts {
+                        let mut sp = <$spart_ty>::default();
+                        sp.$sidx = p.$ridx;
+                        sp.error_code = code;
+                        st.$sparts.push(sp);
+                    }
+                    r.$stopics.push(st);
+                }
+                r
+            }
+        }
+    };
+}
+
+partitioned!(ProduceRequest, ProduceResponse, Produce,
+    req: topic_data.name / partition_data.index,
+    resp: responses.name / partition_responses.index,
+    produce_response::TopicProduceResponse, produce_response::PartitionProduceResponse);
+partitioned!(FetchRequest, FetchResponse, Fetch,
+    req: topics.topic / partitions.partition,
+    resp: responses.topic / partitions.partition_index,
+    fetch_response::FetchableTopicResponse, fetch_response::PartitionData);
+partitioned!(ListOffsetsRequest, ListOffsetsResponse, ListOffsets,
+    req: topics.name / partitions.partition_index,
+    resp: topics.name / partitions.partition_index,
+    list_offsets_response::ListOffsetsTopicResponse, list_offsets_response::ListOffsetsPartitionResponse);
+partitioned!(DeleteRecordsRequest, DeleteRecordsResponse, DeleteRecords,
+    req: topics.name / partitions.partition_index,
+    resp: topics.name / partitions.partition_index,
+    delete_records_response::DeleteRecordsTopicResult, delete_records_response::DeleteRecordsPartitionResult);
+partitioned!(OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, OffsetForLeaderEpoch,
+    req: topics.topic / partitions.partition,
+    resp: topics.topic / partitions.partition,
+    offset_for_leader_epoch_response::OffsetForLeaderTopicResult, offset_for_leader_epoch_response::EpochEndOffset);

@@ -1,0 +1,85 @@
+//! One client connection. Requests are read in order and handled concurrently (clients
+//! pipeline), and responses are written in request order, as the protocol requires.
+
+use crate::frame::{self, FrameError};
+use crate::proxy::{Outcome, Proxy};
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Requests in flight per connection before the proxy stops reading (backpressure).
+const MAX_IN_FLIGHT: usize = 128;
+
+/// Serves one client connection until it closes, fails, or `drain` turns true; in-flight
+/// requests are answered before the connection closes.
+pub async fn serve(
+    proxy: Arc<Proxy>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut drain: watch::Receiver<bool>,
+) {
+    stream.set_nodelay(true).ok();
+    let (mut rd, mut wr) = stream.into_split();
+    let (queue_tx, mut queue_rx) = mpsc::channel::<oneshot::Receiver<Outcome>>(MAX_IN_FLIGHT);
+    let (closed_tx, mut closed_rx) = watch::channel(false);
+
+    let writer = tokio::spawn(async move {
+        while let Some(rx) = queue_rx.recv().await {
+            match rx.await {
+                Ok(Outcome::Reply(bytes)) => {
+                    if let Err(e) = wr.write_all(&bytes).await {
+                        tracing::debug!(%peer, "client connection write failed: {e}");
+                        break;
+                    }
+                }
+                Ok(Outcome::NoReply) => {}
+                Ok(Outcome::Close(reason)) => {
+                    tracing::warn!(%peer, "closing client connection: {reason}");
+                    break;
+                }
+                // The handler task died; nothing sensible can follow on this connection.
+                Err(_) => break,
+            }
+        }
+        let _ = wr.shutdown().await;
+        let _ = closed_tx.send(true);
+    });
+
+    let limit = proxy.config.server.max_request_bytes;
+    loop {
+        let frame: Bytes = tokio::select! {
+            biased;
+            _ = drain.changed() => break,
+            _ = closed_rx.changed() => break,
+            r = frame::read_frame(&mut rd, limit) => match r {
+                Ok(f) => f,
+                Err(FrameError::Closed) => break,
+                Err(e @ FrameError::TooLarge { .. }) => {
+                    // Kafka brokers close the connection on an oversized frame: the rest of
+                    // the stream cannot be re-synchronised.
+                    tracing::warn!(%peer, "closing client connection: {e} (server.max_request_bytes)");
+                    break;
+                }
+                Err(e) => {
+                    tracing::info!(%peer, "client connection ended: {e}");
+                    break;
+                }
+            },
+        };
+        let (tx, rx) = oneshot::channel();
+        if queue_tx.send(rx).await.is_err() {
+            break;
+        }
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            let outcome = proxy.handle(frame).await;
+            let _ = tx.send(outcome);
+        });
+    }
+    // Let the writer answer everything already read, then close.
+    drop(queue_tx);
+    let _ = writer.await;
+}

@@ -1,0 +1,162 @@
+//! Process assembly: the Kafka listener, the HTTP endpoints, health sampling, and draining on
+//! SIGTERM.
+
+use crate::metrics::Metrics;
+use crate::proxy::{Proxy, session};
+use kafkatwin_config::Config;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A listener could not bind.
+    #[error("cannot listen on {what} {addr}: {source}")]
+    Bind {
+        /// Which listener (config path).
+        what: &'static str,
+        /// The address.
+        addr: String,
+        /// The socket error.
+        source: std::io::Error,
+    },
+    /// Metrics could not be registered.
+    #[error("metrics setup failed: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The proxy context could not be built.
+    #[error("{0}")]
+    Setup(String),
+}
+
+async fn bind(what: &'static str, host: &str, port: u16) -> Result<TcpListener, ServeError> {
+    let addr = format!("{host}:{port}");
+    TcpListener::bind(&addr)
+        .await
+        .map_err(|source| ServeError::Bind { what, addr, source })
+}
+
+/// Runs the proxy until `shutdown` resolves, then drains: stops accepting, lets in-flight
+/// requests finish (up to `server.drain_timeout`), and returns.
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let metrics = Metrics::new()?;
+    let proxy =
+        Arc::new(Proxy::new(config, metrics).map_err(|e| ServeError::Setup(e.to_string()))?);
+    let cfg = &proxy.config;
+    let kafka = bind("server", &cfg.server.listen_address, cfg.server.port).await?;
+    let http = crate::http::bind_all(proxy.clone()).await?;
+    tracing::info!(
+        listen = %format!("{}:{}", cfg.server.listen_address, cfg.server.port),
+        advertised = %format!("{}:{}", proxy.identity.host.as_str(), proxy.identity.port),
+        backend = %proxy.cluster.id,
+        "kafkatwin listening"
+    );
+
+    let (drain_tx, drain_rx) = watch::channel(false);
+    for (addr, router) in http {
+        let mut stop = drain_rx.clone();
+        tokio::spawn(async move {
+            let listener = match TcpListener::bind(addr).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!("cannot listen on {addr}: {e}");
+                    return;
+                }
+            };
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.changed().await;
+                })
+                .await;
+        });
+    }
+    tokio::spawn(crate::http::sample_health(proxy.clone(), drain_rx.clone()));
+    // Connect eagerly so ApiVersions reflects the backend from the first client on.
+    {
+        let p = proxy.clone();
+        tokio::spawn(async move {
+            if let Err(e) = p.cluster.any_conn().await {
+                tracing::warn!("backend not reachable yet: {e}");
+            }
+        });
+    }
+
+    let mut sessions = JoinSet::new();
+    let gauge = proxy
+        .metrics
+        .client_connections
+        .with_label_values(&["kafka"]);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = kafka.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let (p, d, g) = (proxy.clone(), drain_rx.clone(), gauge.clone());
+                    g.inc();
+                    sessions.spawn(async move {
+                        session::serve(p, stream, peer, d).await;
+                        g.dec();
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+        }
+    }
+    drop(kafka);
+    let open = sessions.len();
+    tracing::info!(
+        "draining: stopped accepting; {open} client connection(s) finishing in-flight requests"
+    );
+    let _ = drain_tx.send(true);
+    let deadline = proxy.config.server.drain_timeout.get();
+    let drained = tokio::time::timeout(deadline, async {
+        while sessions.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("drain timeout of {deadline:?} reached; closing the remaining connections");
+        sessions.abort_all();
+    }
+    tracing::info!("kafkatwin stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Parses `host:port` into a socket address for the HTTP listeners.
+pub fn socket_addr(host: &str, port: u16) -> Option<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    (host, port).to_socket_addrs().ok()?.next()
+}
