@@ -1,1 +1,418 @@
-//! placeholder
+//! The KafkaTwin test bed: starts real Tansu brokers (one single-broker cluster each, memory
+//! storage, free loopback ports) and the real `kafkatwin` binary with a generated config,
+//! runs real client libraries against it, and stops everything by PID when dropped.
+//!
+//! Installs come from `tests/setup.sh` (venv with Tansu, confluent-kafka and kafka-python;
+//! the Java client jars; kafkajs). The binary comes from `cargo build -p kafkatwin-core`
+//! (`tests/run.sh` does both) or from `$KAFKATWIN_BIN`.
+
+pub mod http;
+pub mod wire;
+
+use std::fs;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Where `tests/setup.sh` installs clients and the broker.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("KAFKATWIN_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+                .join(".cache/kafkatwin")
+        })
+}
+
+/// The repository root (this crate lives in `tests/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The `kafkatwin` binary under test.
+pub fn kafkatwin_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("KAFKATWIN_BIN") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<test-binary> → target/<profile>/kafkatwin
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps");
+    let bin = profile_dir.join("kafkatwin");
+    assert!(
+        bin.exists(),
+        "{} not found: build it first with `cargo build -p kafkatwin-core --bin kafkatwin` \
+         (tests/run.sh does) or set KAFKATWIN_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Waits until something accepts TCP connections on `port`.
+pub fn wait_for_port(port: u16, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn scratch_dir(prefix: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "kafkatwin-test-{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
+}
+
+/// A single-broker Tansu cluster with in-memory storage.
+pub struct Broker {
+    /// Cluster id.
+    pub id: String,
+    /// Listening port.
+    pub port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Broker {
+    /// Starts a broker on a free port.
+    pub fn start(id: &str) -> Self {
+        Self::start_on(id, free_port())
+    }
+
+    /// Starts a broker on `port` (used to bring a killed cluster back on the same address).
+    pub fn start_on(id: &str, port: u16) -> Self {
+        let tansu = cache_dir().join("bin/tansu");
+        assert!(
+            tansu.exists(),
+            "{} not found: run tests/setup.sh first",
+            tansu.display()
+        );
+        let dir = scratch_dir(&format!("tansu-{id}"));
+        let log = dir.join("tansu.log");
+        let url = format!("tcp://127.0.0.1:{port}");
+        let out = fs::File::create(&log).expect("broker log");
+        let child = Command::new(&tansu)
+            .args(["broker", "--cluster-id", id, "--listener-url", &url])
+            .args(["--advertised-listener-url", &url])
+            .args(["--storage-engine", &format!("memory://{id}/")])
+            .stdout(out.try_clone().expect("log handle"))
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        assert!(
+            wait_for_port(port, Duration::from_secs(20)),
+            "tansu {id} did not listen on {port}"
+        );
+        Self {
+            id: id.into(),
+            port,
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the broker (its in-memory data is gone).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The broker's log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A running `kafkatwin` process.
+pub struct Proxy {
+    /// Kafka listener port.
+    pub port: u16,
+    /// Health endpoint port.
+    pub health_port: u16,
+    /// Metrics endpoint port.
+    pub metrics_port: u16,
+    /// Admin API port.
+    pub admin_port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+    /// The config file it runs with.
+    pub config_path: PathBuf,
+}
+
+/// Options for starting a proxy.
+#[derive(Default)]
+pub struct ProxyOptions {
+    /// YAML appended to the generated config (extra sections).
+    pub extra_yaml: String,
+    /// Extra `server:` keys, indented by the caller as `  key: value` lines.
+    pub server_yaml: String,
+    /// Environment variables for the process.
+    pub env: Vec<(String, String)>,
+}
+
+impl Proxy {
+    /// Starts kafkatwin in front of `brokers` (cluster ids and addresses from each).
+    pub fn start(brokers: &[&Broker]) -> Self {
+        Self::start_with(brokers, ProxyOptions::default())
+    }
+
+    /// Starts kafkatwin with extra config.
+    pub fn start_with(brokers: &[&Broker], opts: ProxyOptions) -> Self {
+        let (port, health_port, metrics_port, admin_port) =
+            (free_port(), free_port(), free_port(), free_port());
+        let mut yaml = format!(
+            "server:\n  listen_address: \"127.0.0.1\"\n  port: {port}\n{}\nclusters:\n",
+            opts.server_yaml
+        );
+        for (i, b) in brokers.iter().enumerate() {
+            yaml.push_str(&format!(
+                "  - id: \"{}\"\n    bootstrap_servers: [\"{}\"]\n    priority: {}\n",
+                b.id,
+                b.addr(),
+                i + 1
+            ));
+        }
+        yaml.push_str(&format!(
+            "admin_api:\n  listen_address: \"127.0.0.1\"\n  port: {admin_port}\n\
+             monitoring:\n  metrics: {{ listen_address: \"127.0.0.1\", port: {metrics_port} }}\n  \
+             health: {{ listen_address: \"127.0.0.1\", port: {health_port} }}\n\
+             backend:\n  connect_timeout: 2s\n  request_timeout: 10s\n\
+             logging:\n  level: \"info\"\n{}",
+            opts.extra_yaml
+        ));
+        let dir = scratch_dir("proxy");
+        let config_path = dir.join("kafkatwin.yaml");
+        fs::write(&config_path, yaml).expect("write config");
+        let log = dir.join("kafkatwin.log");
+        let out = fs::File::create(&log).expect("proxy log");
+        let mut cmd = Command::new(kafkatwin_bin());
+        cmd.arg("--config")
+            .arg(&config_path)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .stdout(out.try_clone().expect("log handle"))
+            .stderr(out)
+            .stdin(Stdio::null());
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start kafkatwin");
+        let mut p = Self {
+            port,
+            health_port,
+            metrics_port,
+            admin_port,
+            child: Some(child),
+            log,
+            config_path,
+        };
+        let listen_port = opts
+            .env
+            .iter()
+            .find(|(k, _)| k == "KAFKATWIN_SERVER__PORT")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(port);
+        p.port = listen_port;
+        if !wait_for_port(listen_port, Duration::from_secs(20)) {
+            panic!(
+                "kafkatwin did not listen on {listen_port}; log:\n{}",
+                p.log()
+            );
+        }
+        p
+    }
+
+    /// `127.0.0.1:port` of the Kafka listener.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The process's output so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        signal(child.id(), "-TERM");
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// Log lines at WARN or ERROR level.
+    pub fn warnings(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The real client libraries the scenarios are written for.
+#[derive(Debug, Clone, Copy)]
+pub enum Client {
+    /// librdkafka through confluent-kafka (Python).
+    Confluent,
+    /// kafka-python.
+    KafkaPython,
+    /// Apache Kafka's Java client.
+    Java,
+    /// kafkajs (Node).
+    KafkaJs,
+}
+
+/// What a client scenario printed.
+pub struct ScenarioRun {
+    /// Exit status.
+    pub status: ExitStatus,
+    /// Standard output (the JSON report is its last line).
+    pub stdout: String,
+    /// Standard error (progress and failures).
+    pub stderr: String,
+}
+
+impl ScenarioRun {
+    /// The JSON report, if the run printed one.
+    pub fn report(&self) -> Option<serde_json::Value> {
+        self.stdout
+            .lines()
+            .rev()
+            .find(|l| l.trim_start().starts_with('{'))
+            .and_then(|l| serde_json::from_str(l).ok())
+    }
+}
+
+impl Client {
+    fn command(self) -> Command {
+        let root = repo_root();
+        let clients = root.join("tests/clients");
+        match self {
+            Client::Confluent | Client::KafkaPython => {
+                let script = if matches!(self, Client::Confluent) {
+                    "scenario_confluent.py"
+                } else {
+                    "scenario_kafka_python.py"
+                };
+                let mut c = Command::new(cache_dir().join("venv/bin/python"));
+                c.arg(clients.join("python").join(script));
+                c
+            }
+            Client::Java => {
+                let mut c = Command::new("java");
+                c.arg("-cp")
+                    .arg(format!("{}/*", cache_dir().join("jars").display()))
+                    .arg(clients.join("java/Scenario.java"));
+                c
+            }
+            Client::KafkaJs => {
+                let mut c = Command::new("node");
+                c.arg(clients.join("node/scenario.js"));
+                c
+            }
+        }
+    }
+
+    /// Runs the full client scenario (create, produce, consume by assignment and in a group,
+    /// committed offsets, offsets by timestamp, groups, delete) against `bootstrap`.
+    pub fn run_scenario(self, bootstrap: &str, topic: &str, group: &str) -> ScenarioRun {
+        let mut cmd = self.command();
+        cmd.args(["--bootstrap", bootstrap, "--topic", topic, "--group", group])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start client scenario");
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        let mut out = child.stdout.take().expect("stdout");
+        let mut err = child.stderr.take().expect("stderr");
+        let t = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        let _ = out.read_to_string(&mut stdout);
+        let status = child.wait().expect("scenario exit");
+        if let Ok(s) = t.join() {
+            stderr = s;
+        }
+        ScenarioRun {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! A minimal blocking Kafka wire client for tests: typed requests through `kafka-protocol`,
+//! and raw bytes for the malformed-input cases.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// One client connection.
+pub struct Conn {
+    stream: TcpStream,
+    next: i32,
+}
+
+impl Conn {
+    /// Connects with a read timeout, so a test never hangs on a missing answer.
+    pub fn connect(addr: &str) -> io::Result<Self> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+        stream.set_nodelay(true)?;
+        Ok(Self { stream, next: 1 })
+    }
+
+    /// Encodes a request frame (length prefix included) with a fresh correlation id.
+    pub fn encode(&mut self, api: ApiKey, version: i16, body: &RequestKind) -> (i32, Bytes) {
+        let correlation = self.next;
+        self.next += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(api as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation)
+            .with_client_id(Some(StrBytes::from_static_str("kafkatwin-tests")));
+        let mut out = BytesMut::new();
+        out.put_i32(0);
+        header
+            .encode(&mut out, api.request_header_version(version))
+            .expect("encode header");
+        body.encode(&mut out, version).expect("encode body");
+        let len = (out.len() - 4) as i32;
+        out[..4].copy_from_slice(&len.to_be_bytes());
+        (correlation, out.freeze())
+    }
+
+    /// Writes raw bytes.
+    pub fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Reads one response frame body; `Err` when the connection closed or timed out.
+    pub fn read_frame(&mut self) -> io::Result<Bytes> {
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len)?;
+        let mut buf = vec![0u8; i32::from_be_bytes(len).max(0) as usize];
+        self.stream.read_exact(&mut buf)?;
+        Ok(Bytes::from(buf))
+    }
+
+    /// Decodes a response frame for `api` at `version`; returns its correlation id and body.
+    pub fn decode(api: ApiKey, version: i16, mut frame: Bytes) -> (i32, ResponseKind) {
+        let header = ResponseHeader::decode(&mut frame, api.response_header_version(version))
+            .expect("response header");
+        let body = ResponseKind::decode(api, &mut frame, version).expect("response body");
+        (header.correlation_id, body)
+    }
+
+    /// Sends a request and decodes its response, checking the correlation id.
+    pub fn call(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        body: RequestKind,
+    ) -> io::Result<ResponseKind> {
+        let (correlation, frame) = self.encode(api, version, &body);
+        self.write_raw(&frame)?;
+        let resp = self.read_frame()?;
+        let (got, body) = Self::decode(api, version, resp);
+        assert_eq!(got, correlation, "correlation id of the {api:?} response");
+        Ok(body)
+    }
+
+    /// True when the peer has closed the connection (reads EOF or reset within the timeout).
+    pub fn is_closed_by_peer(&mut self) -> bool {
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok();
+        let mut b = [0u8; 1];
+        matches!(self.stream.read(&mut b), Ok(0) | Err(_))
+            && !matches!(self.stream.read(&mut b), Ok(n) if n > 0)
+    }
+}
+
+/// The correlation id at the start of a response frame body.
+pub fn correlation_of(frame: &Bytes) -> i32 {
+    let mut b = frame.clone();
+    b.get_i32()
+}
