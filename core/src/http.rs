@@ -106,13 +106,18 @@ pub async fn bind_all(proxy: Arc<Proxy>) -> Result<Vec<(SocketAddr, Router)>, Se
     Ok(by_addr.into_iter().collect())
 }
 
-/// Updates the health and connection gauges every second.
+/// Probes every cluster and updates the health and connection gauges every second.
 pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             _ = tick.tick() => {}
+        }
+        for c in &proxy.clusters {
+            if let Err(e) = c.probe().await {
+                tracing::debug!("health probe: {e}");
+            }
         }
         for c in &proxy.clusters {
             let s = c.status();

@@ -114,7 +114,7 @@ impl Cluster {
                 }
                 self.ever_reached.store(true, Ordering::Relaxed);
             }
-            Err(err) if err.is_transient() => {
+            Err(err) if err.is_transient() || matches!(err, BackendError::Timeout { .. }) => {
                 if let Ok(mut e) = self.last_error.lock() {
                     *e = Some(err.to_string());
                 }
@@ -347,6 +347,28 @@ impl Cluster {
         }
         *gate = Instant::now();
         Ok(())
+    }
+
+    /// A health probe: a metadata request naming no topics (cheap on any broker). Its outcome
+    /// updates [`Cluster::status`] like any real request's.
+    pub async fn probe(&self) -> Result<(), BackendError> {
+        let req = RequestKind::Metadata(MetadataRequest::default().with_topics(Some(Vec::new())));
+        let limit = self.cfg.connect_timeout.get();
+        let probe = self.send_any(ApiKey::Metadata, 1, None, &req);
+        match tokio::time::timeout(limit, probe).await {
+            Ok(r) => r.map(|_| ()),
+            Err(_) => {
+                // A hung broker: report it within the probe interval, not the request timeout.
+                let err = BackendError::Timeout {
+                    cluster: self.id.to_string(),
+                    addr: self.bootstrap.join(","),
+                    api: ApiKey::Metadata,
+                    after: limit,
+                };
+                self.note::<()>(&Err(err.clone()));
+                Err(err)
+            }
+        }
     }
 
     /// The leader of a partition, refreshing metadata once if it is not cached.
