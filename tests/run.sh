@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every KafkaTwin test on a fresh machine: installs the test clients and the Tansu
+# broker (tests/setup.sh), builds the kafkatwin binary, then runs the whole cargo test suite
+# (unit tests, in-process router tests, and integration tests that start real Tansu brokers,
+# the real binary and four real client libraries).
+#
+#   tests/run.sh                 # everything
+#   tests/run.sh -p kafkatwin-config   # extra arguments go to `cargo test`
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+bash tests/setup.sh
+
+echo "[tests] cargo build -p kafkatwin-core --bin kafkatwin" >&2
+cargo build --locked -p kafkatwin-core --bin kafkatwin
+
+# Integration tests each start their own brokers and proxy on free ports; two at a time
+# keeps a 2-core machine responsive (client group joins mostly wait).
+echo "[tests] cargo test --workspace" >&2
+cargo test --locked --workspace "$@" -- --test-threads="${KAFKATWIN_TEST_THREADS:-2}"
