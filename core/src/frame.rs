@@ -2,8 +2,8 @@
 //! before allocating; the request header is peeked without decoding the body.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -144,6 +144,74 @@ pub fn encode_request<M: Encodable>(
     Ok(out)
 }
 
+/// A request decoded from a client frame.
+#[derive(Debug)]
+pub struct DecodedRequest {
+    /// The API.
+    pub api_key: ApiKey,
+    /// Its version.
+    pub version: i16,
+    /// The client id from the header.
+    pub client_id: Option<StrBytes>,
+    /// The decoded body (record batches inside stay undecoded `Bytes`).
+    pub body: RequestKind,
+}
+
+/// Why a frame was not decoded into a request.
+#[derive(Debug)]
+pub enum Rejected {
+    /// ApiVersions is answered from the header alone, whatever its version.
+    ApiVersions(HeaderPeek),
+    /// The connection should close; the reason is logged.
+    Close(String),
+}
+
+/// Decodes a client request frame: header peek, API key, version range, header, body.
+/// Never panics and never allocates more than the frame can hold (see the vendored
+/// kafka-protocol patch), whatever the bytes.
+pub fn decode_request(frame: Bytes) -> Result<(HeaderPeek, DecodedRequest), Rejected> {
+    let Some(peek) = peek_header(&frame) else {
+        return Err(Rejected::Close(format!(
+            "frame of {} bytes is shorter than a request header",
+            frame.len()
+        )));
+    };
+    let Ok(api_key) = ApiKey::try_from(peek.api_key) else {
+        return Err(Rejected::Close(format!(
+            "unknown API key {} (version {})",
+            peek.api_key, peek.api_version
+        )));
+    };
+    if api_key == ApiKey::ApiVersions {
+        return Err(Rejected::ApiVersions(peek));
+    }
+    let version = peek.api_version;
+    let lib = api_key.valid_versions();
+    if version < lib.min || version > lib.max {
+        return Err(Rejected::Close(format!(
+            "{api_key:?} v{version} is not a version this proxy can decode ({}..={})",
+            lib.min, lib.max
+        )));
+    }
+    let raw = split_request(api_key, frame).map_err(|e| {
+        Rejected::Close(format!(
+            "malformed {api_key:?} v{version} request header: {e}"
+        ))
+    })?;
+    let mut body = raw.body;
+    let req = RequestKind::decode(api_key, &mut body, version)
+        .map_err(|e| Rejected::Close(format!("malformed {api_key:?} v{version} request: {e}")))?;
+    Ok((
+        peek,
+        DecodedRequest {
+            api_key,
+            version,
+            client_id: raw.header.client_id,
+            body: req,
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +251,82 @@ mod tests {
             Some(7)
         );
         assert_eq!(peek_header(&[0, 1, 0]), None);
+    }
+
+    mod props {
+        use super::super::*;
+        use kafka_protocol::messages::{
+            MetadataRequest, TopicName, metadata_request::MetadataRequestTopic,
+        };
+        use proptest::prelude::*;
+
+        fn encode_metadata(version: i16, topics: &[String]) -> Bytes {
+            let header = RequestHeader::default()
+                .with_request_api_key(ApiKey::Metadata as i16)
+                .with_request_api_version(version)
+                .with_correlation_id(7)
+                .with_client_id(Some(StrBytes::from_static_str("prop")));
+            let body = MetadataRequest::default().with_topics(Some(
+                topics
+                    .iter()
+                    .map(|t| {
+                        MetadataRequestTopic::default()
+                            .with_name(Some(TopicName(StrBytes::from_string(t.clone()))))
+                    })
+                    .collect(),
+            ));
+            let mut frame = encode_request(ApiKey::Metadata, &header, &body)
+                .expect("encodes")
+                .freeze();
+            let _ = frame.split_to(4);
+            frame
+        }
+
+        proptest! {
+            #[test]
+            fn frames_round_trip(body in proptest::collection::vec(any::<u8>(), 0..4096)) {
+                let mut framed = (body.len() as i32).to_be_bytes().to_vec();
+                framed.extend_from_slice(&body);
+                let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
+                let got = rt.block_on(async { read_frame(&mut framed.as_slice(), 1 << 20).await });
+                let got = got.expect("frame");
+                prop_assert_eq!(got.as_ref(), body.as_slice());
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let _ = decode_request(Bytes::from(bytes));
+            }
+
+            #[test]
+            fn plausible_headers_with_noise_never_panic(
+                key in prop::sample::select(vec![0i16, 1, 2, 3, 8, 9, 10, 11, 12, 19, 20, 21, 22, 23, 32, 37, 42, 44, 60]),
+                version in 0i16..14,
+                noise in proptest::collection::vec(any::<u8>(), 0..256),
+            ) {
+                let mut frame = key.to_be_bytes().to_vec();
+                frame.extend_from_slice(&version.to_be_bytes());
+                frame.extend_from_slice(&1i32.to_be_bytes());
+                frame.extend_from_slice(&noise);
+                let _ = decode_request(Bytes::from(frame));
+            }
+
+            #[test]
+            fn metadata_requests_round_trip(
+                version in 1i16..=12,
+                topics in proptest::collection::vec("[a-zA-Z0-9._-]{1,40}", 0..20),
+            ) {
+                let frame = encode_metadata(version, &topics);
+                let (peek, req) = decode_request(frame).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+                prop_assert_eq!(peek.correlation_id, 7);
+                prop_assert_eq!(req.version, version);
+                let RequestKind::Metadata(m) = req.body else {
+                    return Err(TestCaseError::fail("not metadata"));
+                };
+                let names: Vec<String> = m.topics.unwrap_or_default().iter()
+                    .filter_map(|t| t.name.as_ref().map(|n| n.as_str().to_owned())).collect();
+                prop_assert_eq!(names, topics);
+            }
+        }
     }
 }

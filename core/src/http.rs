@@ -100,7 +100,7 @@ pub async fn bind_all(proxy: Arc<Proxy>) -> Result<Vec<(SocketAddr, Router)>, Se
             "admin_api",
             &cfg.admin_api.listen_address,
             cfg.admin_api.port,
-            kafkatwin_web::router(state.clone()),
+            kafkatwin_web::router(state.clone(), cfg.admin_api.web_ui),
         )?;
     }
     Ok(by_addr.into_iter().collect())

@@ -78,10 +78,18 @@ pub fn metrics_router(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// The admin REST API under `/api/v1`.
-pub fn router(state: Shared) -> Router {
-    Router::new()
-        .route("/api/v1/clusters", get(list_clusters))
+/// The dashboard page (one self-contained file, compiled into the binary).
+const DASHBOARD: &str = include_str!("../assets/index.html");
+
+/// The admin REST API under `/api/v1`, plus the dashboard at `/` when `web_ui` is on.
+pub fn router(state: Shared, web_ui: bool) -> Router {
+    let r = Router::new();
+    let r = if web_ui {
+        r.route("/", get(|| async { axum::response::Html(DASHBOARD) }))
+    } else {
+        r
+    };
+    r.route("/api/v1/clusters", get(list_clusters))
         .route("/api/v1/clusters/{id}", get(cluster))
         .route("/api/v1/clusters/{id}/health", get(cluster_health))
         .with_state(state)
@@ -186,10 +194,15 @@ mod tests {
     #[tokio::test]
     async fn clusters_and_unknown_ids() {
         let st: Shared = Arc::new(FakeState { ready: true });
-        let (s, body) = get_status(router(st.clone()), "/api/v1/clusters/c1").await;
+        let (s, body) = get_status(router(st.clone(), true), "/api/v1/clusters/c1").await;
         assert_eq!(s, StatusCode::OK);
         assert!(body.contains("\"bootstrap_servers\":[\"h:1\"]"), "{body}");
-        let (s, _) = get_status(router(st.clone()), "/api/v1/clusters/nope").await;
+        let (s, _) = get_status(router(st.clone(), false), "/api/v1/clusters/nope").await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, body) = get_status(router(st.clone(), true), "/").await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(body.contains("/api/v1/clusters"), "{body}");
+        let (s, _) = get_status(router(st.clone(), false), "/").await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (s, body) = get_status(metrics_router(st), "/metrics").await;
         assert_eq!(s, StatusCode::OK);

@@ -96,46 +96,17 @@ impl Proxy {
 
     /// Handles one client request frame.
     pub async fn handle(&self, frame: Bytes) -> Outcome {
-        let Some(peek) = frame::peek_header(&frame) else {
-            return Outcome::Close(format!(
-                "frame of {} bytes is shorter than a request header",
-                frame.len()
-            ));
+        let (peek, decoded) = match frame::decode_request(frame) {
+            Ok(d) => d,
+            Err(frame::Rejected::ApiVersions(peek)) => return self.api_versions(peek),
+            Err(frame::Rejected::Close(reason)) => return Outcome::Close(reason),
         };
-        let Ok(api_key) = ApiKey::try_from(peek.api_key) else {
-            return Outcome::Close(format!(
-                "unknown API key {} (version {})",
-                peek.api_key, peek.api_version
-            ));
-        };
-        if api_key == ApiKey::ApiVersions {
-            return self.api_versions(peek);
-        }
-        let raw = match frame::split_request(api_key, frame) {
-            Ok(r) => r,
-            Err(e) => {
-                return Outcome::Close(format!(
-                    "malformed {api_key:?} v{} request header: {e}",
-                    peek.api_version
-                ));
-            }
-        };
-        let version = peek.api_version;
-        let lib = api_key.valid_versions();
-        if version < lib.min || version > lib.max {
-            return Outcome::Close(format!(
-                "{api_key:?} v{version} is not a version this proxy can decode ({}..={})",
-                lib.min, lib.max
-            ));
-        }
-        let mut body = raw.body;
-        let req = match RequestKind::decode(api_key, &mut body, version) {
-            Ok(r) => r,
-            Err(e) => {
-                return Outcome::Close(format!("malformed {api_key:?} v{version} request: {e}"));
-            }
-        };
-        let client_id = raw.header.client_id;
+        let frame::DecodedRequest {
+            api_key,
+            version,
+            client_id,
+            body: req,
+        } = decoded;
         let started = Instant::now();
         let supported = versions::advertised(api_key, &self.cluster)
             .is_some_and(|r| version >= r.min && version <= r.max);
