@@ -244,52 +244,52 @@ impl Default for AdminApiConfig {
 }
 
 /// `monitoring`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
 #[serde(default)]
 pub struct MonitoringConfig {
     /// Prometheus `/metrics`.
-    pub metrics: EndpointConfig,
+    pub metrics: MetricsEndpoint,
     /// `/health/live` and `/health/ready`.
-    pub health: EndpointConfig,
+    pub health: HealthEndpoint,
 }
 
-impl Default for MonitoringConfig {
-    fn default() -> Self {
-        Self {
-            metrics: EndpointConfig {
-                enabled: true,
-                listen_address: "0.0.0.0".into(),
-                port: 9090,
-            },
-            health: EndpointConfig {
-                enabled: true,
-                listen_address: "0.0.0.0".into(),
-                port: 8080,
-            },
+/// An HTTP endpoint that can be switched off, with its own default port.
+macro_rules! endpoint {
+    ($(#[$doc:meta])* $name:ident, $port:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+        #[serde(default)]
+        pub struct $name {
+            /// Whether it listens.
+            pub enabled: bool,
+            /// Address to bind.
+            pub listen_address: String,
+            /// Port to bind.
+            pub port: u16,
         }
-    }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self {
+                    enabled: true,
+                    listen_address: "0.0.0.0".into(),
+                    port: $port,
+                }
+            }
+        }
+    };
 }
 
-/// An HTTP endpoint that can be switched off.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-
-pub struct EndpointConfig {
-    /// Whether it listens.
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// Address to bind.
-    #[serde(default = "any_address")]
-    pub listen_address: String,
-    /// Port to bind.
-    pub port: u16,
-}
-
-fn yes() -> bool {
-    true
-}
-fn any_address() -> String {
-    "0.0.0.0".into()
-}
+endpoint!(
+    /// `monitoring.metrics` (default port 9090).
+    MetricsEndpoint,
+    9090
+);
+endpoint!(
+    /// `monitoring.health` (default port 8080).
+    HealthEndpoint,
+    8080
+);
 
 /// `multi_dc`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]

@@ -47,6 +47,19 @@ multi_dc:
 }
 
 #[test]
+fn disabled_endpoints_need_no_port() {
+    let c = load_str(
+        "clusters: [{id: a, bootstrap_servers: [\"h:1\"]}]\nmonitoring:\n  metrics: { enabled: false }\n  health: { port: 18080 }\nadmin_api: { enabled: false }\n",
+        no_env(),
+    )
+    .expect("valid");
+    assert!(!c.monitoring.metrics.enabled);
+    assert_eq!(c.monitoring.metrics.port, 9090);
+    assert_eq!(c.monitoring.health.port, 18080);
+    assert!(c.monitoring.health.enabled);
+}
+
+#[test]
 fn env_overrides_any_key() {
     let env = vec![
         ("KAFKATWIN_SERVER__PORT".to_string(), "19092".to_string()),

@@ -151,7 +151,12 @@ impl BrokerConn {
             .with_correlation_id(correlation_id)
             .with_client_id(client_id);
         let hv = api_key.request_header_version(version);
-        let mut out = BytesMut::new();
+        // Produce carries the record batches: size it exactly so they are copied once.
+        let size = match body {
+            RequestKind::Produce(r) => r.compute_size(version).unwrap_or(0),
+            _ => 256,
+        };
+        let mut out = BytesMut::with_capacity(64 + size);
         out.put_i32(0);
         header
             .encode(&mut out, hv)

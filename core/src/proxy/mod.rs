@@ -325,7 +325,14 @@ pub fn encode_response(
 ) -> anyhow::Result<Bytes> {
     let hv = api_key.response_header_version(version);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let mut out = BytesMut::with_capacity(64);
+    // Size the buffer exactly for the responses that carry record batches, so a large fetch
+    // is copied once, not regrown.
+    let size = match body {
+        ResponseKind::Fetch(r) => r.compute_size(version).unwrap_or(0),
+        ResponseKind::Produce(r) => r.compute_size(version).unwrap_or(0),
+        _ => 256,
+    };
+    let mut out = BytesMut::with_capacity(16 + size);
     out.put_i32(0);
     header.encode(&mut out, hv)?;
     body.encode(&mut out, version)?;

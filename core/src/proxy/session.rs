@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Requests in flight per connection before the proxy stops reading (backpressure).
-const MAX_IN_FLIGHT: usize = 128;
+const MAX_IN_FLIGHT: usize = 32;
 
 /// Serves one client connection until it closes, fails, or `drain` turns true; in-flight
 /// requests are answered before the connection closes.
