@@ -32,6 +32,10 @@ done
 if [ "$need_build" = 1 ]; then
     echo "[bench] cargo build --release -p kafkatwin-core --bin kafkatwin" >&2
     (cd "$REPO" && cargo build --release -p kafkatwin-core --bin kafkatwin)
+    # Wherever cargo put it (CARGO_TARGET_DIR, a config's target-dir, or ./target).
+    KAFKATWIN_BIN="$(cd "$REPO" && cargo metadata --format-version 1 --no-deps \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/kafkatwin"
+    export KAFKATWIN_BIN
 fi
 
 if [ ! -x "$VPY" ] || ! "$VPY" -c 'import confluent_kafka' 2>/dev/null; then

@@ -18,5 +18,14 @@ cargo build --locked -p kafkatwin-core --bin kafkatwin
 
 # Integration tests each start their own brokers and proxy on free ports; two at a time
 # keeps a 2-core machine responsive (client group joins mostly wait).
-echo "[tests] cargo test --workspace" >&2
-cargo test --locked --workspace "$@" -- --test-threads="${KAFKATWIN_TEST_THREADS:-2}"
+echo "[tests] cargo test --workspace --all-targets" >&2
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --locked --workspace --all-targets "$@" -- --test-threads="${KAFKATWIN_TEST_THREADS:-2}" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "%d passed, %d failed\n", p, f }' "$log"
+exit "$status"

@@ -37,7 +37,9 @@ BIN="${KAFKATWIN_BIN:-}"
 if [ -z "$BIN" ]; then
     echo "[demo] building kafkatwin (release)..."
     (cd "$REPO" && cargo build --release -p kafkatwin-core --bin kafkatwin)
-    BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/kafkatwin"
+    TARGET_DIR="$(cd "$REPO" && cargo metadata --format-version 1 --no-deps \
+        | "$CACHE/venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+    BIN="$TARGET_DIR/release/kafkatwin"
 fi
 
 wait_port() {

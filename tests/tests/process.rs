@@ -236,3 +236,35 @@ assert got == [b"v%d" % i for i in range(20)], got
     let (status, _) = http::get(proxy.admin_port, "/api/v1/clusters/nope").expect("admin");
     assert_eq!(status, 404);
 }
+
+#[test]
+fn readme_demo_runs_a_round_trip() {
+    // The README's main command, with the binary under test and ports moved out of the way.
+    let offset = 20000 + std::process::id() % 20000;
+    let out = Command::new("bash")
+        .arg(kafkatwin_tests::repo_root().join("deploy/local/demo.sh"))
+        .arg("--once")
+        .env("KAFKATWIN_BIN", kafkatwin_bin())
+        .env("KAFKATWIN_DEMO_PORT_OFFSET", offset.to_string())
+        .output()
+        .expect("run the demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "consumed offset 4: key-4 = hello kafkatwin #4",
+        &format!(
+            "Kafka endpoint (point any client here): 127.0.0.1:{}",
+            9092 + offset
+        ),
+        &format!(
+            "Dashboard:                              http://localhost:{}/",
+            8000 + offset
+        ),
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
+    }
+}
