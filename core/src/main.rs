@@ -6,6 +6,11 @@ use kafkatwin_config::{Config, LogFormat};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Large fetch and produce buffers come and go with every request; glibc's malloc returns
+/// them to the kernel each time (mmap threshold), costing page faults. mimalloc reuses them.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// KafkaTwin: one Kafka endpoint in front of several Kafka clusters.
 ///
 /// Run the proxy with `kafkatwin --config config.yaml` (also `-c FILE`, or the brief's

@@ -2,7 +2,7 @@
 //! clusters, so pools are per cluster), the partition-leader and coordinator caches, and the
 //! API versions the cluster supports.
 
-use crate::backend::{BackendError, BrokerConn};
+use crate::backend::{Answer, BackendError, BrokerConn};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, FindCoordinatorRequest, MetadataRequest, MetadataResponse,
@@ -265,9 +265,9 @@ impl Cluster {
         req: &RequestKind,
     ) -> Result<ResponseKind, BackendError> {
         let conn = self.any_conn().await?;
-        let r = conn.send(api, version, client_id, req).await;
+        let r = conn.call(api, version, client_id, req).await;
         self.note(&r);
-        r
+        r.map(|a| a.body)
     }
 
     /// Sends a request to broker `node`.
@@ -279,8 +279,25 @@ impl Cluster {
         client_id: Option<StrBytes>,
         req: &RequestKind,
     ) -> Result<ResponseKind, BackendError> {
-        let conn = self.node_conn(node).await?;
-        let r = conn.send(api, version, client_id, req).await;
+        self.call(Some(node), api, version, client_id, req)
+            .await
+            .map(|a| a.body)
+    }
+
+    /// Sends a request to broker `node` (any broker for `None`); the answer keeps its raw frame.
+    pub async fn call(
+        &self,
+        node: Option<i32>,
+        api: ApiKey,
+        version: i16,
+        client_id: Option<StrBytes>,
+        req: &RequestKind,
+    ) -> Result<Answer, BackendError> {
+        let conn = match node {
+            Some(n) => self.node_conn(n).await?,
+            None => self.any_conn().await?,
+        };
+        let r = conn.call(api, version, client_id, req).await;
         self.note(&r);
         r
     }

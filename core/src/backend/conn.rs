@@ -22,6 +22,16 @@ struct Outgoing {
     reply: Option<Reply>,
 }
 
+/// A backend response: decoded, and the frame it was decoded from (without the length
+/// prefix, starting with the backend's correlation id). The decoded record batches are slices
+/// of `raw`, so keeping both costs nothing.
+pub struct Answer {
+    /// The decoded response.
+    pub body: ResponseKind,
+    /// The response frame as received.
+    pub raw: Bytes,
+}
+
 /// A live connection to one broker of one cluster.
 pub struct BrokerConn {
     cluster: Arc<str>,
@@ -180,6 +190,19 @@ impl BrokerConn {
         client_id: Option<StrBytes>,
         body: &RequestKind,
     ) -> Result<ResponseKind, BackendError> {
+        self.call(api_key, version, client_id, body)
+            .await
+            .map(|a| a.body)
+    }
+
+    /// Sends a request and waits for its response, decoded and raw.
+    pub async fn call(
+        &self,
+        api_key: ApiKey,
+        version: i16,
+        client_id: Option<StrBytes>,
+        body: &RequestKind,
+    ) -> Result<Answer, BackendError> {
         let (correlation_id, frame) = self.encode(api_key, version, client_id, body)?;
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -208,9 +231,11 @@ impl BrokerConn {
             version,
             reason: e.to_string(),
         };
+        let raw = bytes.clone();
         ResponseHeader::decode(&mut bytes, api_key.response_header_version(version))
             .map_err(decode_err)?;
-        ResponseKind::decode(api_key, &mut bytes, version).map_err(decode_err)
+        let body = ResponseKind::decode(api_key, &mut bytes, version).map_err(decode_err)?;
+        Ok(Answer { body, raw })
     }
 
     /// Sends a request that gets no response (Produce with acks=0).

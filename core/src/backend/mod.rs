@@ -4,7 +4,7 @@ mod cluster;
 mod conn;
 
 pub use cluster::{Cluster, ClusterStatus};
-pub use conn::BrokerConn;
+pub use conn::{Answer, BrokerConn};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::ApiKey;

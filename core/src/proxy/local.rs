@@ -11,6 +11,17 @@ use std::time::Instant;
 /// Per topic: record-batch bytes in one produce request.
 pub type TopicSizes = Vec<(TopicName, u64)>;
 
+/// Whether a backend fetch response carries anything that must not reach clients as is:
+/// backend leader hints, read replicas, endpoints or a fetch session.
+pub(super) fn fetch_needs_rewrite(r: &FetchResponse) -> bool {
+    r.session_id != 0
+        || !r.node_endpoints.is_empty()
+        || r.responses
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .any(|p| p.current_leader != Default::default() || p.preferred_read_replica.0 >= 0)
+}
+
 impl Proxy {
     fn me(&self) -> BrokerId {
         BrokerId(self.identity.node_id)

@@ -51,12 +51,48 @@ pub struct Proxy {
 
 /// What to do after handling one request.
 pub enum Outcome {
-    /// Write this frame (length prefix included).
-    Reply(Bytes),
+    /// Write this frame.
+    Reply(Frame),
     /// The request gets no response (Produce with acks=0).
     NoReply,
     /// Close the client connection; the reason is logged once.
     Close(String),
+}
+
+/// A response frame ready to write.
+pub enum Frame {
+    /// Encoded by the proxy, length prefix included.
+    Encoded(Bytes),
+    /// A backend's response forwarded as received: `head` is the length prefix and the
+    /// client's correlation id, `tail` the backend frame after its correlation id.
+    Forwarded {
+        /// Length prefix and correlation id.
+        head: [u8; 8],
+        /// The rest of the backend frame.
+        tail: Bytes,
+    },
+}
+
+impl Frame {
+    /// Forwards a backend response frame (`raw` starts with the backend's correlation id)
+    /// under the client's correlation id, without copying it.
+    pub fn forward(correlation_id: i32, raw: Bytes) -> Self {
+        let mut head = [0u8; 8];
+        head[..4].copy_from_slice(&(raw.len() as i32).to_be_bytes());
+        head[4..].copy_from_slice(&correlation_id.to_be_bytes());
+        Self::Forwarded {
+            head,
+            tail: raw.slice(4.min(raw.len())..),
+        }
+    }
+}
+
+/// What a routed request produced.
+enum Reply {
+    /// A response for the proxy to encode.
+    Body(ResponseKind),
+    /// A backend response frame to forward unchanged.
+    Forward(Bytes),
 }
 
 impl Proxy {
@@ -72,7 +108,7 @@ impl Proxy {
             .ok_or_else(|| anyhow::anyhow!("no backend cluster configured"))?;
         let cluster = clusters
             .iter()
-            .find(|c| &*c.id == primary.id)
+            .find(|c| *c.id == primary.id)
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("cluster {} missing", primary.id))?;
         let identity = Identity {
@@ -110,14 +146,20 @@ impl Proxy {
         let started = Instant::now();
         let supported = versions::advertised(api_key, &self.cluster)
             .is_some_and(|r| version >= r.min && version <= r.max);
-        let resp = if supported {
-            self.dispatch(api_key, version, client_id, req, started)
+        let resp = match req {
+            RequestKind::Fetch(r) if supported => {
+                Ok(Some(self.fetch(version, client_id, r, started).await))
+            }
+            req if supported => self
+                .dispatch(api_key, version, client_id, req, started)
                 .await
-        } else {
-            let msg = format!("{api_key:?} v{version} is not supported by this proxy");
-            errors::error_response(&req, ResponseError::UnsupportedVersion.code(), &msg)
-                .map(Some)
-                .ok_or(msg)
+                .map(|r| r.map(Reply::Body)),
+            req => {
+                let msg = format!("{api_key:?} v{version} is not supported by this proxy");
+                errors::error_response(&req, ResponseError::UnsupportedVersion.code(), &msg)
+                    .map(|r| Some(Reply::Body(r)))
+                    .ok_or(msg)
+            }
         };
         let status = match &resp {
             Ok(_) => "ok",
@@ -128,14 +170,39 @@ impl Proxy {
             .with_label_values(&[api_name(api_key), status])
             .inc();
         match resp {
-            Ok(Some(r)) => match encode_response(api_key, version, peek.correlation_id, &r) {
-                Ok(b) => Outcome::Reply(b),
-                Err(e) => Outcome::Close(format!(
-                    "cannot encode the {api_key:?} v{version} response: {e}"
-                )),
-            },
+            Ok(Some(Reply::Body(r))) => {
+                match encode_response(api_key, version, peek.correlation_id, &r) {
+                    Ok(b) => Outcome::Reply(Frame::Encoded(b)),
+                    Err(e) => Outcome::Close(format!(
+                        "cannot encode the {api_key:?} v{version} response: {e}"
+                    )),
+                }
+            }
+            Ok(Some(Reply::Forward(raw))) => {
+                Outcome::Reply(Frame::forward(peek.correlation_id, raw))
+            }
             Ok(None) => Outcome::NoReply,
             Err(reason) => Outcome::Close(reason),
+        }
+    }
+
+    /// Fetch: the hot read path. When the answer is one backend response that needs no
+    /// rewriting (the usual case), its frame is forwarded as received: the record batches are
+    /// neither decoded nor copied in user space.
+    async fn fetch(
+        &self,
+        version: i16,
+        client_id: Option<StrBytes>,
+        req: kafka_protocol::messages::FetchRequest,
+        started: Instant,
+    ) -> Reply {
+        let req = sessionless(req);
+        let routed =
+            partitioned::route_raw(&self.cluster, version, client_id, req, self.retries()).await;
+        self.record_fetch(&routed.resp, started);
+        match routed.raw {
+            Some(raw) if !local::fetch_needs_rewrite(&routed.resp) => Reply::Forward(raw),
+            _ => Reply::Body(ResponseKind::Fetch(self.rewrite_fetch(routed.resp))),
         }
     }
 
@@ -162,7 +229,7 @@ impl Proxy {
                     tracing::warn!("refused a transactional produce: {msg}");
                     return Ok(errors::error_response(
                         &RequestKind::Produce(r),
-                        ResponseError::TransactionalIdAuthorizationFailed.code(),
+                        ResponseError::UnsupportedVersion.code(),
                         msg,
                     ));
                 }
@@ -176,13 +243,6 @@ impl Proxy {
                 let resp = self.rewrite_produce(resp);
                 self.record_produce(&sizes, Some(&resp), started);
                 ResponseKind::Produce(resp)
-            }
-            RequestKind::Fetch(r) => {
-                let r = sessionless(r);
-                let resp = partitioned::route(cluster, version, client_id, r, retries).await;
-                let resp = self.rewrite_fetch(resp);
-                self.record_fetch(&resp, started);
-                ResponseKind::Fetch(resp)
             }
             RequestKind::ListOffsets(mut r) => {
                 for t in &mut r.topics {
@@ -280,7 +340,7 @@ impl Proxy {
             peek.api_version
         };
         match encode_api_versions(version, peek.correlation_id, &resp) {
-            Ok(b) => Outcome::Reply(b),
+            Ok(b) => Outcome::Reply(Frame::Encoded(b)),
             Err(e) => Outcome::Close(format!("cannot encode ApiVersions v{version}: {e}")),
         }
     }

@@ -3,6 +3,7 @@
 //! after a metadata refresh when a leader moved, so clients never see the backend's leaders.
 
 use crate::backend::{BackendError, Cluster};
+use bytes::Bytes;
 use futures::future::join_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
@@ -38,6 +39,15 @@ fn leader_moved(code: i16) -> bool {
         || code == ResponseError::UnknownLeaderEpoch.code()
 }
 
+/// A routed response, and the backend's raw frame when the response is exactly one backend
+/// answer (one leader, first try, nothing removed), so it can be forwarded without re-encoding.
+pub struct Routed<R> {
+    /// The merged response.
+    pub resp: R,
+    /// The single backend answer's frame, when there was exactly one and it is used whole.
+    pub raw: Option<Bytes>,
+}
+
 /// Sends `req` to the leaders of its partitions on `cluster` and merges the answers.
 pub async fn route<A: PartitionedApi>(
     cluster: &Cluster,
@@ -46,7 +56,21 @@ pub async fn route<A: PartitionedApi>(
     req: A,
     retries: u32,
 ) -> A::Response {
+    route_raw(cluster, version, client_id, req, retries)
+        .await
+        .resp
+}
+
+/// [`route`], keeping the raw backend frame when the answer is one backend response whole.
+pub async fn route_raw<A: PartitionedApi>(
+    cluster: &Cluster,
+    version: i16,
+    client_id: Option<StrBytes>,
+    req: A,
+    retries: u32,
+) -> Routed<A::Response> {
     let mut out = A::Response::default();
+    let mut raw = None;
     let mut pending = req;
     let mut attempt = 0;
     loop {
@@ -73,22 +97,22 @@ pub async fn route<A: PartitionedApi>(
         let sends = parts.iter().map(|(leader, sub)| {
             let body = sub.wrap();
             let client_id = client_id.clone();
+            // Unknown leader: any broker gives the authoritative error (unknown topic).
             async move {
-                match leader {
-                    Some(node) => {
-                        cluster
-                            .send_to(*node, A::KEY, version, client_id, &body)
-                            .await
-                    }
-                    // Unknown leader: any broker gives the authoritative error (unknown topic).
-                    None => cluster.send_any(A::KEY, version, client_id, &body).await,
-                }
+                cluster
+                    .call(*leader, A::KEY, version, client_id, &body)
+                    .await
             }
         });
         let results = join_all(sends).await;
+        let whole = attempt == 0 && parts.len() == 1;
         let mut retry: HashSet<(TopicName, i32)> = HashSet::new();
         for ((_, sub), result) in parts.iter().zip(results) {
-            match result.map(A::unwrap_response) {
+            let (resp, frame) = match result {
+                Ok(a) => (Ok(A::unwrap_response(a.body)), Some(a.raw)),
+                Err(e) => (Err(e), None),
+            };
+            match resp {
                 Ok(Some(mut resp)) => {
                     if !last_try {
                         let moved = std::cell::RefCell::new(Vec::new());
@@ -101,6 +125,9 @@ pub async fn route<A: PartitionedApi>(
                             }
                         });
                         retry.extend(moved.into_inner());
+                    }
+                    if whole && retry.is_empty() {
+                        raw = frame;
                     }
                     A::extend_response(&mut out, resp);
                 }
@@ -123,8 +150,9 @@ pub async fn route<A: PartitionedApi>(
             }
         }
         if retry.is_empty() {
-            return out;
+            return Routed { resp: out, raw };
         }
+        raw = None;
         for (t, _) in &retry {
             cluster.forget_topic(t);
         }

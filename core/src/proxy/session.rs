@@ -2,7 +2,8 @@
 //! pipeline), and responses are written in request order, as the protocol requires.
 
 use crate::frame::{self, FrameError};
-use crate::proxy::{Outcome, Proxy};
+use crate::proxy::{Frame, Outcome, Proxy};
+use bytes::Buf;
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,8 +30,16 @@ pub async fn serve(
     let writer = tokio::spawn(async move {
         while let Some(rx) = queue_rx.recv().await {
             match rx.await {
-                Ok(Outcome::Reply(bytes)) => {
-                    if let Err(e) = wr.write_all(&bytes).await {
+                Ok(Outcome::Reply(frame)) => {
+                    let written = match frame {
+                        Frame::Encoded(bytes) => wr.write_all(&bytes).await,
+                        Frame::Forwarded { head, tail } => {
+                            // One vectored write for both parts where the socket allows.
+                            let mut chained = (&head[..]).chain(tail);
+                            wr.write_all_buf(&mut chained).await
+                        }
+                    };
+                    if let Err(e) = written {
                         tracing::debug!(%peer, "client connection write failed: {e}");
                         break;
                     }
