@@ -2,7 +2,7 @@
 //! clusters, so pools are per cluster), the partition-leader and coordinator caches, and the
 //! API versions the cluster supports.
 
-use crate::backend::{Answer, BackendError, BrokerConn};
+use crate::backend::{Answer, BackendError, BrokerConn, Pending};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, FindCoordinatorRequest, MetadataRequest, MetadataResponse,
@@ -293,11 +293,33 @@ impl Cluster {
         client_id: Option<StrBytes>,
         req: &RequestKind,
     ) -> Result<Answer, BackendError> {
+        let pending = self.start(node, api, version, client_id, req).await?;
+        self.finish(pending).await
+    }
+
+    /// Queues a request to broker `node` (any broker for `None`) without waiting for it.
+    pub async fn start(
+        &self,
+        node: Option<i32>,
+        api: ApiKey,
+        version: i16,
+        client_id: Option<StrBytes>,
+        req: &RequestKind,
+    ) -> Result<Pending, BackendError> {
         let conn = match node {
             Some(n) => self.node_conn(n).await?,
             None => self.any_conn().await?,
         };
-        let r = conn.call(api, version, client_id, req).await;
+        let r = conn.start(api, version, client_id, req).await;
+        if let Err(e) = &r {
+            self.note::<()>(&Err(e.clone()));
+        }
+        r
+    }
+
+    /// Waits for a started request's answer.
+    pub async fn finish(&self, pending: Pending) -> Result<Answer, BackendError> {
+        let r = pending.answer().await;
         self.note(&r);
         r
     }

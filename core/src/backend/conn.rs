@@ -32,6 +32,51 @@ pub struct Answer {
     pub raw: Bytes,
 }
 
+/// A request on its way to a broker; [`Pending::answer`] waits for the response.
+pub struct Pending {
+    cluster: Arc<str>,
+    addr: Arc<str>,
+    api_key: ApiKey,
+    version: i16,
+    timeout: Duration,
+    rx: oneshot::Receiver<Result<Bytes, BackendError>>,
+}
+
+impl Pending {
+    /// Waits (up to the request timeout) for the response and decodes it.
+    pub async fn answer(self) -> Result<Answer, BackendError> {
+        let (api_key, version) = (self.api_key, self.version);
+        let mut bytes = match tokio::time::timeout(self.timeout, self.rx).await {
+            Err(_) => {
+                return Err(BackendError::Timeout {
+                    cluster: self.cluster.to_string(),
+                    addr: self.addr.to_string(),
+                    api: api_key,
+                    after: self.timeout,
+                });
+            }
+            Ok(Err(_)) => {
+                return Err(BackendError::ConnectionLost {
+                    cluster: self.cluster.to_string(),
+                    addr: self.addr.to_string(),
+                });
+            }
+            Ok(Ok(r)) => r?,
+        };
+        let decode_err = |e: anyhow::Error| BackendError::Decode {
+            cluster: self.cluster.to_string(),
+            api: api_key,
+            version,
+            reason: e.to_string(),
+        };
+        let raw = bytes.clone();
+        ResponseHeader::decode(&mut bytes, api_key.response_header_version(version))
+            .map_err(decode_err)?;
+        let body = ResponseKind::decode(api_key, &mut bytes, version).map_err(decode_err)?;
+        Ok(Answer { body, raw })
+    }
+}
+
 /// A live connection to one broker of one cluster.
 pub struct BrokerConn {
     cluster: Arc<str>,
@@ -203,6 +248,21 @@ impl BrokerConn {
         client_id: Option<StrBytes>,
         body: &RequestKind,
     ) -> Result<Answer, BackendError> {
+        self.start(api_key, version, client_id, body)
+            .await?
+            .answer()
+            .await
+    }
+
+    /// Queues a request on the connection and returns at once; requests started in some
+    /// order reach the broker in that order.
+    pub async fn start(
+        &self,
+        api_key: ApiKey,
+        version: i16,
+        client_id: Option<StrBytes>,
+        body: &RequestKind,
+    ) -> Result<Pending, BackendError> {
         let (correlation_id, frame) = self.encode(api_key, version, client_id, body)?;
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -213,29 +273,14 @@ impl BrokerConn {
             })
             .await
             .map_err(|_| self.lost())?;
-        let mut bytes = match tokio::time::timeout(self.request_timeout, rx).await {
-            Err(_) => {
-                return Err(BackendError::Timeout {
-                    cluster: self.cluster.to_string(),
-                    addr: self.addr.to_string(),
-                    api: api_key,
-                    after: self.request_timeout,
-                });
-            }
-            Ok(Err(_)) => return Err(self.lost()),
-            Ok(Ok(r)) => r?,
-        };
-        let decode_err = |e: anyhow::Error| BackendError::Decode {
-            cluster: self.cluster.to_string(),
-            api: api_key,
+        Ok(Pending {
+            cluster: self.cluster.clone(),
+            addr: self.addr.clone(),
+            api_key,
             version,
-            reason: e.to_string(),
-        };
-        let raw = bytes.clone();
-        ResponseHeader::decode(&mut bytes, api_key.response_header_version(version))
-            .map_err(decode_err)?;
-        let body = ResponseKind::decode(api_key, &mut bytes, version).map_err(decode_err)?;
-        Ok(Answer { body, raw })
+            timeout: self.request_timeout,
+            rx,
+        })
     }
 
     /// Sends a request that gets no response (Produce with acks=0).

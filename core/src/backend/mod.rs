@@ -4,7 +4,7 @@ mod cluster;
 mod conn;
 
 pub use cluster::{Cluster, ClusterStatus};
-pub use conn::{Answer, BrokerConn};
+pub use conn::{Answer, BrokerConn, Pending};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::ApiKey;

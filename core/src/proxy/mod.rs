@@ -133,7 +133,9 @@ impl Proxy {
     }
 
     /// Handles one client request frame.
-    pub async fn handle(&self, frame: Bytes) -> Outcome {
+    /// `gate` orders this request's backend writes after the previous gated request's
+    /// (produce requests of one connection).
+    pub async fn handle(&self, frame: Bytes, gate: Option<partitioned::OrderGate>) -> Outcome {
         let (peek, decoded) = match frame::decode_request(frame) {
             Ok(d) => d,
             Err(frame::Rejected::ApiVersions(peek)) => return self.api_versions(peek),
@@ -153,7 +155,7 @@ impl Proxy {
                 Ok(Some(self.fetch(version, client_id, r, started).await))
             }
             req if supported => self
-                .dispatch(api_key, version, client_id, req, started)
+                .dispatch(api_key, version, client_id, req, started, gate)
                 .await
                 .map(|r| r.map(Reply::Body)),
             req => {
@@ -200,7 +202,8 @@ impl Proxy {
     ) -> Reply {
         let req = sessionless(req);
         let routed =
-            partitioned::route_raw(&self.cluster, version, client_id, req, self.retries()).await;
+            partitioned::route_raw(&self.cluster, version, client_id, req, self.retries(), None)
+                .await;
         self.record_fetch(&routed.resp, started);
         match routed.raw {
             Some(raw) if !local::fetch_needs_rewrite(&routed.resp) => Reply::Forward(raw),
@@ -217,6 +220,7 @@ impl Proxy {
         client_id: Option<StrBytes>,
         req: RequestKind,
         started: Instant,
+        gate: Option<partitioned::OrderGate>,
     ) -> Result<Option<ResponseKind>, String> {
         let cluster = &self.cluster;
         let retries = self.retries();
@@ -237,12 +241,13 @@ impl Proxy {
                 }
                 let sizes = self.produce_sizes(&r);
                 if r.acks == 0 {
-                    partitioned::route_oneway(cluster, version, client_id, r).await;
+                    partitioned::route_oneway(cluster, version, client_id, r, gate).await;
                     self.record_produce(&sizes, None, started);
                     return Ok(None);
                 }
-                let resp = partitioned::route(cluster, version, client_id, r, retries).await;
-                let resp = self.rewrite_produce(resp);
+                let resp =
+                    partitioned::route_raw(cluster, version, client_id, r, retries, gate).await;
+                let resp = self.rewrite_produce(resp.resp);
                 self.record_produce(&sizes, Some(&resp), started);
                 ResponseKind::Produce(resp)
             }

@@ -39,6 +39,37 @@ fn leader_moved(code: i16) -> bool {
         || code == ResponseError::UnknownLeaderEpoch.code()
 }
 
+/// Keeps the order in which one client connection's requests reach the backend: each waits
+/// for its predecessor to be queued on the backend connections before queuing its own.
+/// (Requests are handled concurrently; without this, a later produce batch could overtake an
+/// earlier one for the same partition.) Dropping a gate releases the next request.
+pub struct OrderGate {
+    prev: Option<tokio::sync::oneshot::Receiver<()>>,
+    done: tokio::sync::oneshot::Sender<()>,
+}
+
+impl OrderGate {
+    /// The next gate in a chain whose previous link is `prev`; returns the gate and the
+    /// receiver the following request waits on.
+    pub fn after(
+        prev: Option<tokio::sync::oneshot::Receiver<()>>,
+    ) -> (Self, tokio::sync::oneshot::Receiver<()>) {
+        let (done, next) = tokio::sync::oneshot::channel();
+        (Self { prev, done }, next)
+    }
+
+    async fn wait_turn(&mut self) {
+        if let Some(prev) = self.prev.take() {
+            // An error means the predecessor finished without sending: also our turn.
+            let _ = prev.await;
+        }
+    }
+
+    fn release(self) {
+        let _ = self.done.send(());
+    }
+}
+
 /// A routed response, and the backend's raw frame when the response is exactly one backend
 /// answer (one leader, first try, nothing removed), so it can be forwarded without re-encoding.
 pub struct Routed<R> {
@@ -56,7 +87,7 @@ pub async fn route<A: PartitionedApi>(
     req: A,
     retries: u32,
 ) -> A::Response {
-    route_raw(cluster, version, client_id, req, retries)
+    route_raw(cluster, version, client_id, req, retries, None)
         .await
         .resp
 }
@@ -68,9 +99,13 @@ pub async fn route_raw<A: PartitionedApi>(
     client_id: Option<StrBytes>,
     req: A,
     retries: u32,
+    mut gate: Option<OrderGate>,
 ) -> Routed<A::Response> {
     let mut out = A::Response::default();
     let mut raw = None;
+    if let Some(g) = gate.as_mut() {
+        g.wait_turn().await;
+    }
     let mut pending = req;
     let mut attempt = 0;
     loop {
@@ -94,14 +129,23 @@ pub async fn route_raw<A: PartitionedApi>(
                 })
                 .collect()
         };
-        let sends = parts.iter().map(|(leader, sub)| {
-            let body = sub.wrap();
-            let client_id = client_id.clone();
+        // Queue every part in order first (this is what the gate orders), then wait.
+        let mut started = Vec::with_capacity(parts.len());
+        for (leader, sub) in &parts {
             // Unknown leader: any broker gives the authoritative error (unknown topic).
-            async move {
+            started.push(
                 cluster
-                    .call(*leader, A::KEY, version, client_id, &body)
-                    .await
+                    .start(*leader, A::KEY, version, client_id.clone(), &sub.wrap())
+                    .await,
+            );
+        }
+        if let Some(g) = gate.take() {
+            g.release();
+        }
+        let sends = started.into_iter().map(|s| async move {
+            match s {
+                Ok(p) => cluster.finish(p).await,
+                Err(e) => Err(e),
             }
         });
         let results = join_all(sends).await;
@@ -180,7 +224,11 @@ pub async fn route_oneway(
     version: i16,
     client_id: Option<StrBytes>,
     req: ProduceRequest,
+    mut gate: Option<OrderGate>,
 ) {
+    if let Some(g) = gate.as_mut() {
+        g.wait_turn().await;
+    }
     let mut by_leader: HashMap<Option<i32>, HashSet<(TopicName, i32)>> = HashMap::new();
     for (t, p) in req.partitions() {
         let leader = cluster.leader(&t, p).await;
@@ -205,6 +253,7 @@ pub async fn route_oneway(
             tracing::warn!("{e}; acks=0 records for {} partition(s) dropped", set.len());
         }
     }
+    drop(gate);
 }
 
 /// Implements [`PartitionedApi`] for a request/response pair whose shapes are

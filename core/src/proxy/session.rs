@@ -2,9 +2,11 @@
 //! pipeline), and responses are written in request order, as the protocol requires.
 
 use crate::frame::{self, FrameError};
+use crate::proxy::partitioned::OrderGate;
 use crate::proxy::{Frame, Outcome, Proxy};
 use bytes::Buf;
 use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -58,6 +60,7 @@ pub async fn serve(
     });
 
     let limit = proxy.config.server.max_request_bytes;
+    let mut produce_chain: Option<oneshot::Receiver<()>> = None;
     loop {
         let frame: Bytes = tokio::select! {
             biased;
@@ -82,9 +85,18 @@ pub async fn serve(
         if queue_tx.send(rx).await.is_err() {
             break;
         }
+        // Produce batches must reach the backend in the order the client sent them.
+        let gate = match frame::peek_header(&frame) {
+            Some(h) if h.api_key == ApiKey::Produce as i16 => {
+                let (gate, next) = OrderGate::after(produce_chain.take());
+                produce_chain = Some(next);
+                Some(gate)
+            }
+            _ => None,
+        };
         let proxy = proxy.clone();
         tokio::spawn(async move {
-            let outcome = proxy.handle(frame).await;
+            let outcome = proxy.handle(frame, gate).await;
             let _ = tx.send(outcome);
         });
     }
