@@ -18,11 +18,45 @@ pub fn validate(c: &Config) -> Vec<Problem> {
             "must be at least 1024 bytes",
         ));
     }
+    if c.server.node_id < 0 {
+        p.push(Problem::new(
+            "server.node_id",
+            "must be 0 or more (a negative id means \"no leader\" to clients)",
+        ));
+    }
+    check_backend(c, &mut p);
     check_clusters(c, &mut p);
     check_ack_policy(c, &mut p);
     check_ports(c, &mut p);
     check_multi_dc(c, &mut p);
     p
+}
+
+fn check_backend(c: &Config, p: &mut Vec<Problem>) {
+    let b = &c.backend;
+    for (path, d) in [
+        ("backend.connect_timeout", b.connect_timeout),
+        ("backend.request_timeout", b.request_timeout),
+        ("backend.metadata_max_age", b.metadata_max_age),
+        ("producer.timeout", c.producer.timeout),
+        ("server.drain_timeout", c.server.drain_timeout),
+    ] {
+        if d.get().is_zero() {
+            p.push(Problem::new(path, "must be longer than 0s"));
+        }
+    }
+    if b.retries > 100 {
+        p.push(Problem::new(
+            "backend.retries",
+            format!("{} is more than 100", b.retries),
+        ));
+    }
+    if b.max_response_bytes < 1024 * 1024 {
+        p.push(Problem::new(
+            "backend.max_response_bytes",
+            "must be at least 1 MiB (1048576): fetch responses carry whole record batches",
+        ));
+    }
 }
 
 fn check_clusters(c: &Config, p: &mut Vec<Problem>) {
@@ -99,13 +133,46 @@ fn check_ports(c: &Config, p: &mut Vec<Problem>) {
             p.push(Problem::new(*path, "port 0 is not allowed: name a port"));
         }
     }
-    // HTTP endpoints may share a port (they are served by one listener); the Kafka port may not.
+    // HTTP endpoints may share a port (one listener serves them) if they also share the
+    // address; the Kafka port is never shared.
+    let http = [
+        (
+            "admin_api",
+            c.admin_api.enabled,
+            &c.admin_api.listen_address,
+            c.admin_api.port,
+        ),
+        (
+            "monitoring.metrics",
+            c.monitoring.metrics.enabled,
+            &c.monitoring.metrics.listen_address,
+            c.monitoring.metrics.port,
+        ),
+        (
+            "monitoring.health",
+            c.monitoring.health.enabled,
+            &c.monitoring.health.listen_address,
+            c.monitoring.health.port,
+        ),
+    ];
     for (path, port) in &listeners[1..] {
         if *port == c.server.port {
             p.push(Problem::new(
                 *path,
                 format!("port {port} is already the Kafka listener's (server.port)"),
             ));
+        }
+    }
+    for (i, (a, a_on, a_addr, a_port)) in http.iter().enumerate() {
+        for (b, b_on, b_addr, b_port) in &http[i + 1..] {
+            if *a_on && *b_on && a_port == b_port && a_addr != b_addr {
+                p.push(Problem::new(
+                    format!("{b}.listen_address"),
+                    format!(
+                        "{b} and {a} share port {a_port} but not the address ({b_addr:?} vs {a_addr:?}): one listener serves both, so give them the same address"
+                    ),
+                ));
+            }
         }
     }
     check_host("admin_api.listen_address", &c.admin_api.listen_address, p);
@@ -187,14 +254,16 @@ fn valid_host(host: &str) -> Result<(), String> {
     if host.parse::<IpAddr>().is_ok() {
         return Ok(());
     }
-    let ok = !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
+    // A trailing dot (fully qualified) is fine; `_` appears in container host names.
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
                 && label
                     .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         });
@@ -240,5 +309,7 @@ mod tests {
         assert!(parse_host_port("kafka1:99999").is_err());
         assert!(parse_host_port("bad host:9092").is_err());
         assert!(parse_host_port(":9092").is_err());
+        assert!(parse_host_port("kafka_1:9092").is_ok());
+        assert!(parse_host_port("kafka1.example.com.:9092").is_ok());
     }
 }

@@ -188,3 +188,24 @@ multi_dc:
     assert!(s.contains("already in datacenter \"dc1\""), "{s}");
     assert!(s.contains("unknown datacenter \"dc9\""), "{s}");
 }
+
+#[test]
+fn bounds_on_ids_timeouts_and_shared_ports() {
+    let e = load_str(
+        "server: { node_id: -1 }\nclusters: [{id: a, bootstrap_servers: [\"kafka_1:9092\"]}]\n\
+         backend: { request_timeout: 0s, max_response_bytes: 10 }\n\
+         admin_api: { listen_address: 127.0.0.1, port: 9100 }\n\
+         monitoring: { metrics: { listen_address: 0.0.0.0, port: 9100 } }\n",
+        no_env(),
+    )
+    .expect_err("invalid");
+    let s = e.to_string();
+    assert!(s.contains("server.node_id"), "{s}");
+    assert!(s.contains("backend.request_timeout"), "{s}");
+    assert!(s.contains("backend.max_response_bytes"), "{s}");
+    assert!(s.contains("monitoring.metrics.listen_address"), "{s}");
+    assert!(
+        !s.contains("kafka_1"),
+        "container host names are valid: {s}"
+    );
+}

@@ -50,10 +50,19 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, limit: u32) -> Result<B
         });
     }
     let want = size as usize;
-    let mut buf = BytesMut::with_capacity(want);
+    // Grow with the data actually received, so a peer announcing a huge frame and sending
+    // nothing holds no more than one step of memory.
+    const STEP: usize = 1 << 20;
+    let mut buf = BytesMut::with_capacity(want.min(STEP));
     while buf.len() < want {
-        // read_buf appends at most the spare capacity, which is exactly what is left.
-        let n = r.read_buf(&mut buf).await?;
+        if buf.capacity() == buf.len() {
+            buf.reserve((want - buf.len()).min(STEP));
+        }
+        let spare = buf.capacity() - buf.len();
+        let n = (&mut *r)
+            .take(spare.min(want - buf.len()) as u64)
+            .read_buf(&mut buf)
+            .await?;
         if n == 0 {
             return Err(FrameError::Truncated {
                 got: buf.len(),

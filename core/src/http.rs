@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 struct State(Arc<Proxy>);
@@ -58,12 +59,13 @@ impl AdminState for State {
     }
 }
 
-/// Binds nothing yet; returns each HTTP address with the router it serves. Endpoints that share
-/// an address are merged into one router.
-pub async fn bind_all(proxy: Arc<Proxy>) -> Result<Vec<(SocketAddr, Router)>, ServeError> {
+/// Binds every enabled HTTP endpoint and returns each listener with the router it serves.
+/// Endpoints that share an address are merged into one router. A port that cannot be bound
+/// fails startup, naming the config key.
+pub async fn bind_all(proxy: Arc<Proxy>) -> Result<Vec<(TcpListener, Router)>, ServeError> {
     let cfg = proxy.config.clone();
     let state: Arc<dyn AdminState> = Arc::new(State(proxy));
-    let mut by_addr: BTreeMap<SocketAddr, Router> = BTreeMap::new();
+    let mut by_addr: BTreeMap<SocketAddr, (&'static str, Router)> = BTreeMap::new();
     let mut add =
         |what: &'static str, host: &str, port: u16, r: Router| -> Result<(), ServeError> {
             let addr = socket_addr(host, port).ok_or_else(|| ServeError::Bind {
@@ -72,8 +74,8 @@ pub async fn bind_all(proxy: Arc<Proxy>) -> Result<Vec<(SocketAddr, Router)>, Se
                 source: std::io::Error::other("address does not resolve"),
             })?;
             let merged = match by_addr.remove(&addr) {
-                Some(existing) => existing.merge(r),
-                None => r,
+                Some((first, existing)) => (first, existing.merge(r)),
+                None => (what, r),
             };
             by_addr.insert(addr, merged);
             Ok(())
@@ -103,7 +105,18 @@ pub async fn bind_all(proxy: Arc<Proxy>) -> Result<Vec<(SocketAddr, Router)>, Se
             kafkatwin_web::router(state.clone(), cfg.admin_api.web_ui),
         )?;
     }
-    Ok(by_addr.into_iter().collect())
+    let mut bound = Vec::new();
+    for (addr, (what, router)) in by_addr {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind {
+                what,
+                addr: addr.to_string(),
+                source,
+            })?;
+        bound.push((listener, router));
+    }
+    Ok(bound)
 }
 
 /// Probes every cluster and updates the health and connection gauges every second.

@@ -58,17 +58,19 @@ pub async fn run(
         "kafkatwin listening"
     );
 
+    if cfg.clusters.len() > 1 {
+        // Multi-cluster writes and reads are not built yet: say so rather than pretend.
+        tracing::warn!(
+            "{} clusters configured, but this build serves only cluster {} (lowest priority); \
+             producer.ack_policy and multi_dc are not applied yet",
+            cfg.clusters.len(),
+            proxy.cluster.id
+        );
+    }
     let (drain_tx, drain_rx) = watch::channel(false);
-    for (addr, router) in http {
+    for (listener, router) in http {
         let mut stop = drain_rx.clone();
         tokio::spawn(async move {
-            let listener = match TcpListener::bind(addr).await {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::error!("cannot listen on {addr}: {e}");
-                    return;
-                }
-            };
             let _ = axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
                     let _ = stop.changed().await;

@@ -137,3 +137,72 @@ fn pipelined_produce_batches_keep_their_order() {
     let want: Vec<String> = (0..BATCHES).map(|i| format!("batch-{i:03}")).collect();
     assert_eq!(values, want);
 }
+
+#[test]
+fn one_clients_long_poll_does_not_hold_up_another_client() {
+    let broker = Broker::start("c1");
+    let proxy = Proxy::start(&[&broker]);
+    let topic = TopicName(StrBytes::from_static_str("quiet"));
+    let mut a = Conn::connect(&proxy.bootstrap()).expect("connect a");
+    let mut b = Conn::connect(&proxy.bootstrap()).expect("connect b");
+    let create = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![
+            create_topics_request::CreatableTopic::default()
+                .with_name(topic.clone())
+                .with_num_partitions(1)
+                .with_replication_factor(1),
+        ]);
+    a.call(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(create))
+        .expect("create");
+    // Client A long-polls an empty partition: the broker holds it for max_wait_ms.
+    let fetch = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(5000)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![
+            fetch_request::FetchTopic::default()
+                .with_topic(topic.clone())
+                .with_partitions(vec![
+                    fetch_request::FetchPartition::default()
+                        .with_partition(0)
+                        .with_partition_max_bytes(1 << 20),
+                ]),
+        ]);
+    let (_, frame) = a.encode(ApiKey::Fetch, 12, &RequestKind::Fetch(fetch));
+    a.write_raw(&frame).expect("send fetch");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Client B's produce to the same broker is answered while A's fetch is still held.
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![
+            produce_request::TopicProduceData::default()
+                .with_name(topic)
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(batch(0))),
+                ]),
+        ]);
+    let ResponseKind::Produce(r) = b
+        .call(ApiKey::Produce, 9, RequestKind::Produce(req))
+        .expect("produce")
+    else {
+        panic!("not a produce response")
+    };
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    // A's fetch now sees B's record (min_bytes reached) and completes.
+    let (_, body) = Conn::decode(ApiKey::Fetch, 12, a.read_frame().expect("fetch answer"));
+    let ResponseKind::Fetch(f) = body else {
+        panic!("not a fetch response")
+    };
+    let p = &f.responses[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    // Had B's produce queued behind A's fetch, the fetch would have timed out empty first.
+    assert!(
+        p.records.as_ref().is_some_and(|r| !r.is_empty()),
+        "A's fetch completed without B's record: B was held up behind it"
+    );
+}

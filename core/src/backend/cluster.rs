@@ -2,6 +2,7 @@
 //! clusters, so pools are per cluster), the partition-leader and coordinator caches, and the
 //! API versions the cluster supports.
 
+use crate::backend::pool::{self, ConnPool};
 use crate::backend::{Answer, BackendError, BrokerConn, Pending};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
@@ -12,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::protocol::VersionRange;
 use kafkatwin_config::{BackendConfig, ClusterConfig};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -43,13 +44,13 @@ pub struct Cluster {
     pub id: Arc<str>,
     bootstrap: Vec<String>,
     cfg: BackendConfig,
-    conns: Mutex<HashMap<i32, Arc<BrokerConn>>>,
-    bootstrap_conn: Mutex<Option<Arc<BrokerConn>>>,
+    shared: Arc<ConnPool>,
+    open_conns: Arc<AtomicUsize>,
     meta: RwLock<Meta>,
     versions: RwLock<HashMap<i16, VersionRange>>,
     last_error: Mutex<Option<String>>,
     ever_reached: AtomicBool,
-    refresh_gate: tokio::sync::Mutex<Instant>,
+    refresh_gate: tokio::sync::Mutex<Option<Instant>>,
 }
 
 /// Metadata version used for the proxy's own lookups.
@@ -62,13 +63,13 @@ impl Cluster {
             id: cfg.id.as_str().into(),
             bootstrap: cfg.bootstrap_servers.clone(),
             cfg: backend.clone(),
-            conns: Mutex::default(),
-            bootstrap_conn: Mutex::default(),
+            shared: Arc::default(),
+            open_conns: Arc::default(),
             meta: RwLock::default(),
             versions: RwLock::default(),
             last_error: Mutex::default(),
             ever_reached: AtomicBool::new(false),
-            refresh_gate: tokio::sync::Mutex::new(Instant::now() - Duration::from_secs(3600)),
+            refresh_gate: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -92,11 +93,7 @@ impl Cluster {
 
     /// A snapshot for health checks and the admin API.
     pub fn status(&self) -> ClusterStatus {
-        let connections = self
-            .conns
-            .lock()
-            .map(|c| c.values().filter(|c| c.is_alive()).count())
-            .unwrap_or(0);
+        let connections = self.open_conns.load(Ordering::Relaxed);
         let last_error = self.last_error.lock().ok().and_then(|e| e.clone());
         ClusterStatus {
             id: self.id.to_string(),
@@ -130,6 +127,7 @@ impl Cluster {
             self.cfg.connect_timeout.get(),
             self.cfg.request_timeout.get(),
             self.cfg.max_response_bytes,
+            pool::Counted::new(&self.open_conns),
         )
         .await?;
         let conn = Arc::new(conn);
@@ -189,28 +187,22 @@ impl Cluster {
         }
     }
 
+    /// The pool to use: the client connection's while handling its request, else shared.
+    fn pool(&self) -> Arc<ConnPool> {
+        pool::client_pool().unwrap_or_else(|| self.shared.clone())
+    }
+
     /// A connection to any broker: a known live one, else the bootstrap servers in order.
     pub async fn any_conn(&self) -> Result<Arc<BrokerConn>, BackendError> {
-        let live = self
-            .conns
-            .lock()
-            .ok()
-            .and_then(|c| c.values().find(|c| c.is_alive()).cloned());
-        if let Some(c) = live {
-            return Ok(c);
-        }
-        if let Some(c) = self.bootstrap_conn.lock().ok().and_then(|c| c.clone())
-            && c.is_alive()
-        {
+        let pool = self.pool();
+        if let Some(c) = pool.any(&self.id) {
             return Ok(c);
         }
         let mut last = None;
         for addr in &self.bootstrap {
             match self.open(addr).await {
                 Ok(c) => {
-                    if let Ok(mut b) = self.bootstrap_conn.lock() {
-                        *b = Some(c.clone());
-                    }
+                    pool.put(self.id.clone(), pool::ANY_NODE, c.clone());
                     self.note::<()>(&Ok(()));
                     return Ok(c);
                 }
@@ -224,9 +216,8 @@ impl Cluster {
 
     /// A connection to broker `node` of this cluster.
     pub async fn node_conn(&self, node: i32) -> Result<Arc<BrokerConn>, BackendError> {
-        if let Some(c) = self.conns.lock().ok().and_then(|c| c.get(&node).cloned())
-            && c.is_alive()
-        {
+        let pool = self.pool();
+        if let Some(c) = pool.get(&self.id, node) {
             return Ok(c);
         }
         let addr = self
@@ -250,9 +241,7 @@ impl Cluster {
         let r = self.open(&addr).await;
         self.note(&r);
         let conn = r?;
-        if let Ok(mut c) = self.conns.lock() {
-            c.insert(node, conn.clone());
-        }
+        pool.put(self.id.clone(), node, conn.clone());
         Ok(conn)
     }
 
@@ -365,12 +354,10 @@ impl Cluster {
     /// most one per 100 ms, so a burst of NOT_LEADER answers causes one lookup.
     pub async fn refresh_metadata(&self, topics: Option<&[TopicName]>) -> Result<(), BackendError> {
         let mut gate = self.refresh_gate.lock().await;
-        if gate.elapsed() < Duration::from_millis(100) && topics.is_none() {
+        if gate.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) && topics.is_none() {
             return Ok(());
         }
-        let version = self
-            .supports(ApiKey::Metadata)
-            .map_or(OWN_METADATA_VERSION, |r| r.max.min(OWN_METADATA_VERSION));
+        let version = self.metadata_version();
         let req = MetadataRequest::default()
             .with_allow_auto_topic_creation(false)
             .with_topics(topics.map(|ts| {
@@ -384,8 +371,17 @@ impl Cluster {
         if let ResponseKind::Metadata(m) = resp {
             self.learn_metadata(&m);
         }
-        *gate = Instant::now();
+        *gate = Some(Instant::now());
         Ok(())
+    }
+
+    /// The Metadata version for the proxy's own lookups: its preferred one, within what the
+    /// cluster supports (Kafka 4 removed v0-v3).
+    fn metadata_version(&self) -> i16 {
+        match self.supports(ApiKey::Metadata) {
+            Some(r) => OWN_METADATA_VERSION.clamp(r.min, r.max.max(r.min)),
+            None => OWN_METADATA_VERSION,
+        }
     }
 
     /// A health probe: a metadata request naming no topics (cheap on any broker). Its outcome
@@ -393,7 +389,8 @@ impl Cluster {
     pub async fn probe(&self) -> Result<(), BackendError> {
         let req = RequestKind::Metadata(MetadataRequest::default().with_topics(Some(Vec::new())));
         let limit = self.cfg.connect_timeout.get();
-        let probe = self.send_any(ApiKey::Metadata, 1, None, &req);
+        let version = self.metadata_version();
+        let probe = self.send_any(ApiKey::Metadata, version, None, &req);
         match tokio::time::timeout(limit, probe).await {
             Ok(r) => r.map(|_| ()),
             Err(_) => {

@@ -3,6 +3,7 @@
 //! request order), so many client requests share one socket without waiting on each other.
 
 use crate::backend::BackendError;
+use crate::backend::pool::Counted;
 use crate::frame::{self, FrameError};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
@@ -19,7 +20,7 @@ type Reply = oneshot::Sender<Result<Bytes, BackendError>>;
 struct Outgoing {
     frame: Bytes,
     correlation_id: i32,
-    reply: Option<Reply>,
+    reply: Reply,
 }
 
 /// A backend response: decoded, and the frame it was decoded from (without the length
@@ -39,7 +40,25 @@ pub struct Pending {
     api_key: ApiKey,
     version: i16,
     timeout: Duration,
+    alive: Arc<AtomicBool>,
     rx: oneshot::Receiver<Result<Bytes, BackendError>>,
+}
+
+/// How long the broker may legitimately hold a request before answering, on top of the
+/// request timeout: a fetch's long poll, a produce's replication timeout, a join's rebalance.
+fn expected_wait(body: &RequestKind) -> Duration {
+    let ms = match body {
+        RequestKind::Fetch(r) => r.max_wait_ms,
+        RequestKind::Produce(r) => r.timeout_ms,
+        RequestKind::JoinGroup(r) => r.rebalance_timeout_ms.max(r.session_timeout_ms),
+        RequestKind::SyncGroup(_) | RequestKind::LeaveGroup(_) => 0,
+        RequestKind::CreateTopics(r) => r.timeout_ms,
+        RequestKind::DeleteTopics(r) => r.timeout_ms,
+        RequestKind::DeleteRecords(r) => r.timeout_ms,
+        RequestKind::CreatePartitions(r) => r.timeout_ms,
+        _ => 0,
+    };
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 impl Pending {
@@ -48,6 +67,9 @@ impl Pending {
         let (api_key, version) = (self.api_key, self.version);
         let mut bytes = match tokio::time::timeout(self.timeout, self.rx).await {
             Err(_) => {
+                // A broker that stopped answering stays stuck: let the next request reconnect
+                // instead of queuing behind this one.
+                self.alive.store(false, Ordering::Release);
                 return Err(BackendError::Timeout {
                     cluster: self.cluster.to_string(),
                     addr: self.addr.to_string(),
@@ -85,6 +107,7 @@ pub struct BrokerConn {
     next_correlation: AtomicI32,
     alive: Arc<AtomicBool>,
     request_timeout: Duration,
+    _counted: Counted,
 }
 
 impl BrokerConn {
@@ -95,6 +118,7 @@ impl BrokerConn {
         connect_timeout: Duration,
         request_timeout: Duration,
         max_response_bytes: u32,
+        counted: Counted,
     ) -> Result<Self, BackendError> {
         let addr: Arc<str> = addr.into();
         let connect_err = |reason: String| BackendError::Connect {
@@ -116,9 +140,7 @@ impl BrokerConn {
         tokio::spawn(async move {
             while let Some(out) = rx.recv().await {
                 // Register before writing so the response can never arrive unmatched.
-                if let Some(reply) = out.reply
-                    && pending_tx.send((out.correlation_id, reply)).is_err()
-                {
+                if pending_tx.send((out.correlation_id, out.reply)).is_err() {
                     break;
                 }
                 if wr.write_all(&out.frame).await.is_err() {
@@ -172,10 +194,11 @@ impl BrokerConn {
             next_correlation: AtomicI32::new(1),
             alive,
             request_timeout,
+            _counted: counted,
         })
     }
 
-    /// Whether both tasks are still running.
+    /// Whether both tasks are still running and the broker has not stalled.
     pub fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire) && !self.tx.is_closed()
     }
@@ -265,40 +288,33 @@ impl BrokerConn {
     ) -> Result<Pending, BackendError> {
         let (correlation_id, frame) = self.encode(api_key, version, client_id, body)?;
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Outgoing {
-                frame,
-                correlation_id,
-                reply: Some(reply),
-            })
-            .await
-            .map_err(|_| self.lost())?;
+        let queued = self.tx.send(Outgoing {
+            frame,
+            correlation_id,
+            reply,
+        });
+        match tokio::time::timeout(self.request_timeout, queued).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(self.lost()),
+            Err(_) => {
+                // The broker stopped reading: this connection is stuck for good.
+                self.alive.store(false, Ordering::Release);
+                return Err(BackendError::Timeout {
+                    cluster: self.cluster.to_string(),
+                    addr: self.addr.to_string(),
+                    api: api_key,
+                    after: self.request_timeout,
+                });
+            }
+        }
         Ok(Pending {
             cluster: self.cluster.clone(),
             addr: self.addr.clone(),
             api_key,
             version,
-            timeout: self.request_timeout,
+            timeout: self.request_timeout + expected_wait(body),
+            alive: self.alive.clone(),
             rx,
         })
-    }
-
-    /// Sends a request that gets no response (Produce with acks=0).
-    pub async fn send_oneway(
-        &self,
-        api_key: ApiKey,
-        version: i16,
-        client_id: Option<StrBytes>,
-        body: &RequestKind,
-    ) -> Result<(), BackendError> {
-        let (correlation_id, frame) = self.encode(api_key, version, client_id, body)?;
-        self.tx
-            .send(Outgoing {
-                frame,
-                correlation_id,
-                reply: None,
-            })
-            .await
-            .map_err(|_| self.lost())
     }
 }

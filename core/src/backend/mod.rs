@@ -2,6 +2,7 @@
 
 mod cluster;
 mod conn;
+pub mod pool;
 
 pub use cluster::{Cluster, ClusterStatus};
 pub use conn::{Answer, BrokerConn, Pending};

@@ -109,10 +109,10 @@ pub fn error_response(req: &RequestKind, code: i16, message: &str) -> Option<Res
                 r.groups
                     .iter()
                     .map(|g| {
+                        // No message: the field exists from v6, above what the proxy offers.
                         describe_groups_response::DescribedGroup::default()
                             .with_group_id(g.clone())
                             .with_error_code(code)
-                            .with_error_message(msg())
                     })
                     .collect(),
             ),

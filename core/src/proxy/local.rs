@@ -268,31 +268,31 @@ impl Proxy {
     pub(super) fn record_produce(
         &self,
         sizes: &TopicSizes,
-        resp: Option<&ProduceResponse>,
+        resp: &ProduceResponse,
         started: Instant,
     ) {
         let cluster = &*self.cluster.id;
         let secs = started.elapsed().as_secs_f64();
         for (topic, bytes) in sizes {
-            let failed = resp.is_some_and(|r| {
-                r.responses
-                    .iter()
-                    .filter(|t| &t.name == topic)
-                    .flat_map(|t| &t.partition_responses)
-                    .any(|p| p.error_code != 0)
-            });
-            let status = if failed { "error" } else { "ok" };
+            let codes = resp
+                .responses
+                .iter()
+                .filter(|t| &t.name == topic)
+                .flat_map(|t| &t.partition_responses)
+                .map(|p| p.error_code);
+            let (label, failed) = topic_label(topic, codes);
             let m = &self.metrics;
+            let status = if failed { "error" } else { "ok" };
             m.produce_requests
-                .with_label_values(&[topic.as_str(), cluster, status])
+                .with_label_values(&[label, cluster, status])
                 .inc();
             if !failed {
                 m.produce_bytes
-                    .with_label_values(&[topic.as_str(), cluster])
+                    .with_label_values(&[label, cluster])
                     .inc_by(*bytes);
             }
             m.produce_latency
-                .with_label_values(&[topic.as_str(), cluster])
+                .with_label_values(&[label, cluster])
                 .observe(secs);
         }
     }
@@ -302,7 +302,7 @@ impl Proxy {
         let cluster = &*self.cluster.id;
         let secs = started.elapsed().as_secs_f64();
         for t in &resp.responses {
-            let failed = t.partitions.iter().any(|p| p.error_code != 0);
+            let (label, failed) = topic_label(&t.topic, t.partitions.iter().map(|p| p.error_code));
             let bytes: u64 = t
                 .partitions
                 .iter()
@@ -310,18 +310,32 @@ impl Proxy {
                 .sum();
             let m = &self.metrics;
             m.fetch_requests
-                .with_label_values(&[
-                    t.topic.as_str(),
-                    cluster,
-                    if failed { "error" } else { "ok" },
-                ])
+                .with_label_values(&[label, cluster, if failed { "error" } else { "ok" }])
                 .inc();
             m.fetch_bytes
-                .with_label_values(&[t.topic.as_str(), cluster])
+                .with_label_values(&[label, cluster])
                 .inc_by(bytes);
             m.fetch_latency
-                .with_label_values(&[t.topic.as_str(), cluster])
+                .with_label_values(&[label, cluster])
                 .observe(secs);
         }
+    }
+}
+
+/// The metric label for a topic and whether any partition failed. Topic names come from
+/// clients; one the backend does not know is labelled `<unknown>`, so a client cannot grow
+/// the metric series without bound.
+fn topic_label(topic: &TopicName, codes: impl Iterator<Item = i16>) -> (&str, bool) {
+    let unknown = ResponseError::UnknownTopicOrPartition.code();
+    let (mut any, mut failed, mut all_unknown) = (false, false, true);
+    for c in codes {
+        any = true;
+        failed |= c != 0;
+        all_unknown &= c == unknown;
+    }
+    if any && all_unknown {
+        ("<unknown>", true)
+    } else {
+        (topic.as_str(), failed)
     }
 }

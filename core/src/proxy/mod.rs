@@ -138,7 +138,15 @@ impl Proxy {
     pub async fn handle(&self, frame: Bytes, gate: Option<partitioned::OrderGate>) -> Outcome {
         let (peek, decoded) = match frame::decode_request(frame) {
             Ok(d) => d,
-            Err(frame::Rejected::ApiVersions(peek)) => return self.api_versions(peek),
+            Err(frame::Rejected::ApiVersions(peek)) => {
+                // Clients keep this answer for the connection's life: before the first one,
+                // give the backend a moment so the versions offered are ones it supports.
+                if !self.cluster.versions_known() {
+                    let wait = self.config.backend.connect_timeout.get();
+                    let _ = tokio::time::timeout(wait, self.cluster.any_conn()).await;
+                }
+                return self.api_versions(peek);
+            }
             Err(frame::Rejected::Close(reason)) => return Outcome::Close(reason),
         };
         let frame::DecodedRequest {
@@ -200,7 +208,7 @@ impl Proxy {
         req: kafka_protocol::messages::FetchRequest,
         started: Instant,
     ) -> Reply {
-        let req = sessionless(req);
+        let req = sessionless(req, self.config.backend.max_response_bytes);
         let routed =
             partitioned::route_raw(&self.cluster, version, client_id, req, self.retries(), None)
                 .await;
@@ -228,27 +236,33 @@ impl Proxy {
             RequestKind::Metadata(r) => self.metadata(version, client_id, r).await,
             RequestKind::FindCoordinator(r) => self.find_coordinator(version, r),
             RequestKind::DescribeCluster(_) => self.describe_cluster(),
-            RequestKind::Produce(r) => {
+            RequestKind::Produce(mut r) => {
+                // acks=0: the client gets no answer, whatever happens.
+                let answer = r.acks != 0;
                 if r.transactional_id.is_some() {
                     let msg = "transactions are not supported through KafkaTwin (a transaction \
                                over several clusters needs two-phase commit)";
                     tracing::warn!("refused a transactional produce: {msg}");
-                    return Ok(errors::error_response(
+                    let resp = errors::error_response(
                         &RequestKind::Produce(r),
                         ResponseError::UnsupportedVersion.code(),
                         msg,
-                    ));
+                    );
+                    return Ok(resp.filter(|_| answer));
+                }
+                // The proxy itself always asks the backend for an answer: a broker closes the
+                // connection on any acks=0 error, and the answer reports leader moves.
+                if !answer {
+                    r.acks = 1;
                 }
                 let sizes = self.produce_sizes(&r);
-                if r.acks == 0 {
-                    partitioned::route_oneway(cluster, version, client_id, r, gate).await;
-                    self.record_produce(&sizes, None, started);
-                    return Ok(None);
-                }
                 let resp =
                     partitioned::route_raw(cluster, version, client_id, r, retries, gate).await;
                 let resp = self.rewrite_produce(resp.resp);
-                self.record_produce(&sizes, Some(&resp), started);
+                self.record_produce(&sizes, &resp, started);
+                if !answer {
+                    return Ok(None);
+                }
                 ResponseKind::Produce(resp)
             }
             RequestKind::ListOffsets(mut r) => {
@@ -361,7 +375,11 @@ const LATEST_TIMESTAMP: i64 = -1;
 /// sending full fetches.
 fn sessionless(
     mut r: kafka_protocol::messages::FetchRequest,
+    max_response_bytes: u32,
 ) -> kafka_protocol::messages::FetchRequest {
+    // The backend's answer must fit the proxy's response limit, or reading it would fail.
+    let cap = i32::try_from(max_response_bytes / 2).unwrap_or(i32::MAX);
+    r.max_bytes = r.max_bytes.clamp(0, cap);
     r.session_id = 0;
     r.session_epoch = -1;
     r.forgotten_topics_data.clear();
@@ -369,6 +387,7 @@ fn sessionless(
         for p in &mut t.partitions {
             p.current_leader_epoch = -1;
             p.last_fetched_epoch = -1;
+            p.partition_max_bytes = p.partition_max_bytes.clamp(0, cap);
         }
     }
     r

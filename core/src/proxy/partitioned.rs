@@ -218,44 +218,6 @@ fn failure_code(e: &BackendError, api: ApiKey) -> i16 {
     }
 }
 
-/// Sends an acks=0 Produce to the partition leaders without waiting for answers.
-pub async fn route_oneway(
-    cluster: &Cluster,
-    version: i16,
-    client_id: Option<StrBytes>,
-    req: ProduceRequest,
-    mut gate: Option<OrderGate>,
-) {
-    if let Some(g) = gate.as_mut() {
-        g.wait_turn().await;
-    }
-    let mut by_leader: HashMap<Option<i32>, HashSet<(TopicName, i32)>> = HashMap::new();
-    for (t, p) in req.partitions() {
-        let leader = cluster.leader(&t, p).await;
-        by_leader.entry(leader).or_default().insert((t, p));
-    }
-    for (leader, set) in by_leader {
-        let mut sub = req.clone();
-        sub.retain(&|t, p| set.contains(&(t.clone(), p)));
-        let body = sub.wrap();
-        let conn = match leader {
-            Some(n) => cluster.node_conn(n).await,
-            None => cluster.any_conn().await,
-        };
-        let r = match conn {
-            Ok(c) => {
-                c.send_oneway(ApiKey::Produce, version, client_id.clone(), &body)
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = r {
-            tracing::warn!("{e}; acks=0 records for {} partition(s) dropped", set.len());
-        }
-    }
-    drop(gate);
-}
-
 /// Implements [`PartitionedApi`] for a request/response pair whose shapes are
 /// `topics[].name` → `partitions[].index`.
 macro_rules! partitioned {

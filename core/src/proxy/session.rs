@@ -1,6 +1,7 @@
 //! One client connection. Requests are read in order and handled concurrently (clients
 //! pipeline), and responses are written in request order, as the protocol requires.
 
+use crate::backend;
 use crate::frame::{self, FrameError};
 use crate::proxy::partitioned::OrderGate;
 use crate::proxy::{Frame, Outcome, Proxy};
@@ -61,6 +62,8 @@ pub async fn serve(
 
     let limit = proxy.config.server.max_request_bytes;
     let mut produce_chain: Option<oneshot::Receiver<()>> = None;
+    // This client's own backend connections; closed when the client goes.
+    let pool = Arc::new(backend::pool::ConnPool::default());
     loop {
         let frame: Bytes = tokio::select! {
             biased;
@@ -94,9 +97,9 @@ pub async fn serve(
             }
             _ => None,
         };
-        let proxy = proxy.clone();
+        let (proxy, pool) = (proxy.clone(), pool.clone());
         tokio::spawn(async move {
-            let outcome = proxy.handle(frame, gate).await;
+            let outcome = backend::pool::scope(pool, proxy.handle(frame, gate)).await;
             let _ = tx.send(outcome);
         });
     }

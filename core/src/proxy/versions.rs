@@ -26,7 +26,9 @@ pub const PROXY_APIS: &[(ApiKey, i16, i16, Served)] = &[
     (ApiKey::ListOffsets, 1, 9, Served::Forwarded),
     (ApiKey::Metadata, 0, 12, Served::Forwarded),
     (ApiKey::OffsetCommit, 2, 9, Served::Forwarded),
-    (ApiKey::OffsetFetch, 1, 9, Served::Forwarded),
+    // From v2: v1 has no error field outside partitions, so a failure would read as "no
+    // committed offsets" and make consumers reset.
+    (ApiKey::OffsetFetch, 2, 9, Served::Forwarded),
     (ApiKey::FindCoordinator, 0, 6, Served::Locally),
     (ApiKey::JoinGroup, 0, 9, Served::Forwarded),
     (ApiKey::Heartbeat, 0, 4, Served::Forwarded),
