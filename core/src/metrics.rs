@@ -28,6 +28,8 @@ pub struct Metrics {
     pub client_connections: IntGaugeVec,
     /// `kafkatwin_requests_total{api, status}`: every client request by API.
     pub requests: IntCounterVec,
+    /// `kafkatwin_fetch_read_ahead_total{outcome}`: read-aheads used or discarded.
+    pub read_ahead: IntCounterVec,
 }
 
 impl Metrics {
@@ -105,6 +107,11 @@ impl Metrics {
                 "kafkatwin_requests_total",
                 "Client requests by API and outcome.",
                 &["api", "status"],
+            )?,
+            read_ahead: counter(
+                "kafkatwin_fetch_read_ahead_total",
+                "Fetches fetched ahead for consumers that are behind, by whether the next fetch used them.",
+                &["outcome"],
             )?,
             registry,
         })

@@ -239,8 +239,17 @@ assert got == [b"v%d" % i for i in range(20)], got
 
 #[test]
 fn readme_demo_runs_a_round_trip() {
-    // The README's main command, with the binary under test and ports moved out of the way.
-    let offset = 20000 + std::process::id() % 20000;
+    // The README's main command, with the binary under test and its ports moved to ones that
+    // are free now and below the ephemeral range (where other tests' ports come from).
+    let free = |p: u32| std::net::TcpListener::bind(("127.0.0.1", p as u16)).is_ok();
+    let offset = (0..400)
+        .map(|i| 1000 + (std::process::id() * 7 + i * 31) % 12000)
+        .find(|off| {
+            [9092, 8000, 9090, 8080, 19092, 19093, 19094]
+                .iter()
+                .all(|p| free(p + off))
+        })
+        .expect("a free set of demo ports");
     let out = Command::new("bash")
         .arg(kafkatwin_tests::repo_root().join("deploy/local/demo.sh"))
         .arg("--once")

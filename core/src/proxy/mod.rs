@@ -6,6 +6,7 @@ pub mod errors;
 mod groups;
 mod local;
 pub mod partitioned;
+pub mod read_ahead;
 pub mod session;
 pub mod versions;
 
@@ -135,7 +136,12 @@ impl Proxy {
     /// Handles one client request frame.
     /// `gate` orders this request's backend writes after the previous gated request's
     /// (produce requests of one connection).
-    pub async fn handle(&self, frame: Bytes, gate: Option<partitioned::OrderGate>) -> Outcome {
+    pub async fn handle(
+        &self,
+        frame: Bytes,
+        gate: Option<partitioned::OrderGate>,
+        read_ahead: &read_ahead::ReadAhead,
+    ) -> Outcome {
         let (peek, decoded) = match frame::decode_request(frame) {
             Ok(d) => d,
             Err(frame::Rejected::ApiVersions(peek)) => {
@@ -159,9 +165,9 @@ impl Proxy {
         let supported = versions::advertised(api_key, &self.cluster)
             .is_some_and(|r| version >= r.min && version <= r.max);
         let resp = match req {
-            RequestKind::Fetch(r) if supported => {
-                Ok(Some(self.fetch(version, client_id, r, started).await))
-            }
+            RequestKind::Fetch(r) if supported => Ok(Some(
+                self.fetch(version, client_id, r, started, read_ahead).await,
+            )),
             req if supported => self
                 .dispatch(api_key, version, client_id, req, started, gate)
                 .await
@@ -207,11 +213,41 @@ impl Proxy {
         client_id: Option<StrBytes>,
         req: kafka_protocol::messages::FetchRequest,
         started: Instant,
+        read_ahead: &read_ahead::ReadAhead,
     ) -> Reply {
         let req = sessionless(req, self.config.backend.max_response_bytes);
-        let routed =
-            partitioned::route_raw(&self.cluster, version, client_id, req, self.retries(), None)
-                .await;
+        let key = read_ahead::FetchKey::of(&req, version);
+        let taken = read_ahead.take(&key).await;
+        let outcome = match &taken {
+            read_ahead::Taken::Nothing => None,
+            read_ahead::Taken::Discarded => Some("discarded"),
+            read_ahead::Taken::Used(_) => Some("used"),
+        };
+        if let Some(o) = outcome {
+            self.metrics.read_ahead.with_label_values(&[o]).inc();
+        }
+        let routed = match taken {
+            read_ahead::Taken::Used(r) => r,
+            _ => {
+                partitioned::route_raw(
+                    &self.cluster,
+                    version,
+                    client_id.clone(),
+                    req.clone(),
+                    self.retries(),
+                    None,
+                )
+                .await
+            }
+        };
+        read_ahead.maybe_start(
+            &self.cluster,
+            version,
+            client_id,
+            &req,
+            &routed.resp,
+            self.retries(),
+        );
         self.record_fetch(&routed.resp, started);
         match routed.raw {
             Some(raw) if !local::fetch_needs_rewrite(&routed.resp) => Reply::Forward(raw),

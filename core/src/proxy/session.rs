@@ -4,6 +4,7 @@
 use crate::backend;
 use crate::frame::{self, FrameError};
 use crate::proxy::partitioned::OrderGate;
+use crate::proxy::read_ahead::ReadAhead;
 use crate::proxy::{Frame, Outcome, Proxy};
 use bytes::Buf;
 use bytes::Bytes;
@@ -64,6 +65,7 @@ pub async fn serve(
     let mut produce_chain: Option<oneshot::Receiver<()>> = None;
     // This client's own backend connections; closed when the client goes.
     let pool = Arc::new(backend::pool::ConnPool::default());
+    let read_ahead = Arc::new(ReadAhead::default());
     loop {
         let frame: Bytes = tokio::select! {
             biased;
@@ -97,9 +99,10 @@ pub async fn serve(
             }
             _ => None,
         };
-        let (proxy, pool) = (proxy.clone(), pool.clone());
+        let (proxy, pool, read_ahead) = (proxy.clone(), pool.clone(), read_ahead.clone());
         tokio::spawn(async move {
-            let outcome = backend::pool::scope(pool, proxy.handle(frame, gate)).await;
+            let handling = proxy.handle(frame, gate, &read_ahead);
+            let outcome = backend::pool::scope(pool, handling).await;
             let _ = tx.send(outcome);
         });
     }
