@@ -55,6 +55,9 @@ pub struct ServerConfig {
     pub max_request_bytes: u32,
     /// How long SIGTERM waits for in-flight requests before exiting anyway.
     pub drain_timeout: Duration,
+    /// A client connection that sends nothing (or stalls inside a frame) this long is closed,
+    /// like Kafka's `connections.max.idle.ms`.
+    pub connections_max_idle: Duration,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +71,7 @@ impl Default for ServerConfig {
             cluster_id: "kafkatwin".into(),
             max_request_bytes: 100 * 1024 * 1024,
             drain_timeout: Duration::from_secs(30),
+            connections_max_idle: Duration::from_secs(600),
         }
     }
 }

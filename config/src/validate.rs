@@ -40,6 +40,7 @@ fn check_backend(c: &Config, p: &mut Vec<Problem>) {
         ("backend.metadata_max_age", b.metadata_max_age),
         ("producer.timeout", c.producer.timeout),
         ("server.drain_timeout", c.server.drain_timeout),
+        ("server.connections_max_idle", c.server.connections_max_idle),
     ] {
         if d.get().is_zero() {
             p.push(Problem::new(path, "must be longer than 0s"));

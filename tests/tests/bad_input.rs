@@ -339,3 +339,29 @@ fn wait_ready(proxy: &Proxy, want: u16) {
     }
     panic!("/health/ready never answered {want}; last {last:?}");
 }
+
+#[test]
+fn a_client_stalling_inside_a_frame_is_closed_after_the_idle_limit() {
+    let broker = Broker::start("c1");
+    let mut proxy = Proxy::start_with(
+        &[&broker],
+        ProxyOptions {
+            server_yaml: "  connections_max_idle: 1s\n".into(),
+            ..Default::default()
+        },
+    );
+    let mut c = Conn::connect(&proxy.bootstrap()).expect("connect");
+    // Announce a 1 MB frame, send 10 bytes of it, then nothing.
+    c.write_raw(&[0, 0x0f, 0x42, 0x40, 0, 3, 0, 9, 0, 0, 0, 1, 0, 0])
+        .expect("write");
+    assert!(
+        c.is_closed_by_peer(),
+        "a stalled frame must not hold the connection forever"
+    );
+    assert!(
+        log_has(&proxy, "server.connections_max_idle"),
+        "{}",
+        proxy.log()
+    );
+    assert_alive_and_no_panic(&mut proxy);
+}

@@ -62,28 +62,20 @@ pub async fn serve(
     });
 
     let limit = proxy.config.server.max_request_bytes;
+    let idle = proxy.config.server.connections_max_idle.get();
     let mut produce_chain: Option<oneshot::Receiver<()>> = None;
     // This client's own backend connections; closed when the client goes.
     let pool = Arc::new(backend::pool::ConnPool::default());
     let read_ahead = Arc::new(ReadAhead::default());
     loop {
+        let read = tokio::time::timeout(idle, frame::read_frame(&mut rd, limit));
         let frame: Bytes = tokio::select! {
             biased;
             _ = drain.changed() => break,
             _ = closed_rx.changed() => break,
-            r = frame::read_frame(&mut rd, limit) => match r {
-                Ok(f) => f,
-                Err(FrameError::Closed) => break,
-                Err(e @ FrameError::TooLarge { .. }) => {
-                    // Kafka brokers close the connection on an oversized frame: the rest of
-                    // the stream cannot be re-synchronised.
-                    tracing::warn!(%peer, "closing client connection: {e} (server.max_request_bytes)");
-                    break;
-                }
-                Err(e) => {
-                    tracing::info!(%peer, "client connection ended: {e}");
-                    break;
-                }
+            r = read => match next_frame(r, peer, idle) {
+                Some(f) => f,
+                None => break,
             },
         };
         let (tx, rx) = oneshot::channel();
@@ -109,4 +101,30 @@ pub async fn serve(
     // Let the writer answer everything already read, then close.
     drop(queue_tx);
     let _ = writer.await;
+}
+
+/// The frame read, or `None` (after logging why) when the connection should close.
+fn next_frame(
+    r: Result<Result<Bytes, FrameError>, tokio::time::error::Elapsed>,
+    peer: SocketAddr,
+    idle: std::time::Duration,
+) -> Option<Bytes> {
+    match r {
+        Ok(Ok(f)) => Some(f),
+        Ok(Err(FrameError::Closed)) => None,
+        Ok(Err(e @ FrameError::TooLarge { .. })) => {
+            // Kafka brokers close the connection on an oversized frame: the rest of the
+            // stream cannot be re-synchronised.
+            tracing::warn!(%peer, "closing client connection: {e} (server.max_request_bytes)");
+            None
+        }
+        Ok(Err(e)) => {
+            tracing::info!(%peer, "client connection ended: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::info!(%peer, "closing client connection idle for {idle:?} (server.connections_max_idle)");
+            None
+        }
+    }
 }
