@@ -164,6 +164,8 @@ pub struct DecodedRequest {
     pub client_id: Option<StrBytes>,
     /// The decoded body (record batches inside stay undecoded `Bytes`).
     pub body: RequestKind,
+    /// The frame as received (without its length prefix), for forwarding it unchanged.
+    pub frame: Bytes,
 }
 
 /// Why a frame was not decoded into a request.
@@ -202,6 +204,7 @@ pub fn decode_request(frame: Bytes) -> Result<(HeaderPeek, DecodedRequest), Reje
             lib.min, lib.max
         )));
     }
+    let whole = frame.clone();
     let raw = split_request(api_key, frame).map_err(|e| {
         Rejected::Close(format!(
             "malformed {api_key:?} v{version} request header: {e}"
@@ -217,6 +220,7 @@ pub fn decode_request(frame: Bytes) -> Result<(HeaderPeek, DecodedRequest), Reje
             version,
             client_id: raw.header.client_id,
             body: req,
+            frame: whole,
         },
     ))
 }

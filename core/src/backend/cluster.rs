@@ -4,6 +4,7 @@
 
 use crate::backend::pool::{self, ConnPool};
 use crate::backend::{Answer, BackendError, BrokerConn, Pending};
+use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, FindCoordinatorRequest, MetadataRequest, MetadataResponse,
@@ -300,6 +301,27 @@ impl Cluster {
             None => self.any_conn().await?,
         };
         let r = conn.start(api, version, client_id, req).await;
+        if let Err(e) = &r {
+            self.note::<()>(&Err(e.clone()));
+        }
+        r
+    }
+
+    /// Queues a client's request frame as received to broker `node` (see
+    /// [`BrokerConn::start_frame`]).
+    pub async fn start_frame(
+        &self,
+        node: Option<i32>,
+        api: ApiKey,
+        version: i16,
+        client_frame: Bytes,
+        wait: Duration,
+    ) -> Result<Pending, BackendError> {
+        let conn = match node {
+            Some(n) => self.node_conn(n).await?,
+            None => self.any_conn().await?,
+        };
+        let r = conn.start_frame(api, version, client_frame, wait).await;
         if let Err(e) = &r {
             self.note::<()>(&Err(e.clone()));
         }

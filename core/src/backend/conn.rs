@@ -5,7 +5,7 @@
 use crate::backend::BackendError;
 use crate::backend::pool::Counted;
 use crate::frame::{self, FrameError};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::sync::Arc;
@@ -17,8 +17,11 @@ use tokio::sync::{mpsc, oneshot};
 
 type Reply = oneshot::Sender<Result<Bytes, BackendError>>;
 
+/// A request frame on its way out: `head` then `tail` (empty unless the frame is a client's
+/// forwarded as is, where `head` carries the new length prefix and correlation id).
 struct Outgoing {
-    frame: Bytes,
+    head: Bytes,
+    tail: Bytes,
     correlation_id: i32,
     reply: Reply,
 }
@@ -143,7 +146,8 @@ impl BrokerConn {
                 if pending_tx.send((out.correlation_id, out.reply)).is_err() {
                     break;
                 }
-                if wr.write_all(&out.frame).await.is_err() {
+                let mut frame = out.head.chain(out.tail);
+                if wr.write_all_buf(&mut frame).await.is_err() {
                     break;
                 }
             }
@@ -287,9 +291,59 @@ impl BrokerConn {
         body: &RequestKind,
     ) -> Result<Pending, BackendError> {
         let (correlation_id, frame) = self.encode(api_key, version, client_id, body)?;
+        self.queue(
+            api_key,
+            version,
+            correlation_id,
+            frame,
+            Bytes::new(),
+            expected_wait(body),
+        )
+        .await
+    }
+
+    /// Like [`BrokerConn::start`], for a client's request frame forwarded as received (header
+    /// included, length prefix excluded): only its correlation id is replaced, and the rest,
+    /// record batches included, is written without a copy. `wait` is how long the broker may
+    /// legitimately hold it (a produce's timeout).
+    pub async fn start_frame(
+        &self,
+        api_key: ApiKey,
+        version: i16,
+        client_frame: Bytes,
+        wait: Duration,
+    ) -> Result<Pending, BackendError> {
+        if client_frame.len() < 8 {
+            return Err(BackendError::Encode {
+                cluster: self.cluster.to_string(),
+                api: api_key,
+                version,
+                reason: "frame shorter than a request header".into(),
+            });
+        }
+        let correlation_id = self.next_correlation.fetch_add(1, Ordering::Relaxed) & i32::MAX;
+        let mut head = BytesMut::with_capacity(12);
+        head.put_i32(client_frame.len() as i32);
+        head.put_slice(&client_frame[..4]); // api key and version
+        head.put_i32(correlation_id);
+        let tail = client_frame.slice(8..);
+        self.queue(api_key, version, correlation_id, head.freeze(), tail, wait)
+            .await
+    }
+
+    async fn queue(
+        &self,
+        api_key: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        head: Bytes,
+        tail: Bytes,
+        wait: Duration,
+    ) -> Result<Pending, BackendError> {
         let (reply, rx) = oneshot::channel();
         let queued = self.tx.send(Outgoing {
-            frame,
+            head,
+            tail,
             correlation_id,
             reply,
         });
@@ -312,7 +366,7 @@ impl BrokerConn {
             addr: self.addr.clone(),
             api_key,
             version,
-            timeout: self.request_timeout + expected_wait(body),
+            timeout: self.request_timeout + wait,
             alive: self.alive.clone(),
             rx,
         })

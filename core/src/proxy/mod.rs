@@ -155,26 +155,22 @@ impl Proxy {
             }
             Err(frame::Rejected::Close(reason)) => return Outcome::Close(reason),
         };
-        let frame::DecodedRequest {
-            api_key,
-            version,
-            client_id,
-            body: req,
-        } = decoded;
+        let (api_key, version) = (decoded.api_key, decoded.version);
         let started = Instant::now();
         let supported = versions::advertised(api_key, &self.cluster)
             .is_some_and(|r| version >= r.min && version <= r.max);
-        let resp = match req {
+        let resp = match decoded.body {
             RequestKind::Fetch(r) if supported => Ok(Some(
-                self.fetch(version, client_id, r, started, read_ahead).await,
+                self.fetch(version, decoded.client_id, r, started, read_ahead)
+                    .await,
             )),
-            req if supported => self
-                .dispatch(api_key, version, client_id, req, started, gate)
+            body if supported => self
+                .dispatch(frame::DecodedRequest { body, ..decoded }, started, gate)
                 .await
                 .map(|r| r.map(Reply::Body)),
-            req => {
+            body => {
                 let msg = format!("{api_key:?} v{version} is not supported by this proxy");
-                errors::error_response(&req, ResponseError::UnsupportedVersion.code(), &msg)
+                errors::error_response(&body, ResponseError::UnsupportedVersion.code(), &msg)
                     .map(|r| Some(Reply::Body(r)))
                     .ok_or(msg)
             }
@@ -236,6 +232,7 @@ impl Proxy {
                     req.clone(),
                     self.retries(),
                     None,
+                    None,
                 )
                 .await
             }
@@ -259,13 +256,17 @@ impl Proxy {
     /// connection with that reason.
     async fn dispatch(
         &self,
-        api: ApiKey,
-        version: i16,
-        client_id: Option<StrBytes>,
-        req: RequestKind,
+        decoded: frame::DecodedRequest,
         started: Instant,
         gate: Option<partitioned::OrderGate>,
     ) -> Result<Option<ResponseKind>, String> {
+        let frame::DecodedRequest {
+            api_key: api,
+            version,
+            client_id,
+            body: req,
+            frame: client_frame,
+        } = decoded;
         let cluster = &self.cluster;
         let retries = self.retries();
         Ok(Some(match req {
@@ -292,8 +293,16 @@ impl Proxy {
                     r.acks = 1;
                 }
                 let sizes = self.produce_sizes(&r);
+                // Unchanged requests (acks kept) can go out as the client's own frame.
+                let whole = answer.then(|| partitioned::Whole {
+                    frame: client_frame,
+                    wait: std::time::Duration::from_millis(
+                        u64::try_from(r.timeout_ms).unwrap_or(0),
+                    ),
+                });
                 let resp =
-                    partitioned::route_raw(cluster, version, client_id, r, retries, gate).await;
+                    partitioned::route_raw(cluster, version, client_id, r, retries, gate, whole)
+                        .await;
                 let resp = self.rewrite_produce(resp.resp);
                 self.record_produce(&sizes, &resp, started);
                 if !answer {

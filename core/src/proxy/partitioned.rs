@@ -70,6 +70,15 @@ impl OrderGate {
     }
 }
 
+/// A client's request frame that may be forwarded as received when the whole request goes to
+/// one broker (no split, first try).
+pub struct Whole {
+    /// The frame without its length prefix.
+    pub frame: Bytes,
+    /// How long the broker may hold it (the request's own timeout).
+    pub wait: std::time::Duration,
+}
+
 /// A routed response, and the backend's raw frame when the response is exactly one backend
 /// answer (one leader, first try, nothing removed), so it can be forwarded without re-encoding.
 pub struct Routed<R> {
@@ -87,7 +96,7 @@ pub async fn route<A: PartitionedApi>(
     req: A,
     retries: u32,
 ) -> A::Response {
-    route_raw(cluster, version, client_id, req, retries, None)
+    route_raw(cluster, version, client_id, req, retries, None, None)
         .await
         .resp
 }
@@ -100,6 +109,7 @@ pub async fn route_raw<A: PartitionedApi>(
     req: A,
     retries: u32,
     mut gate: Option<OrderGate>,
+    mut whole: Option<Whole>,
 ) -> Routed<A::Response> {
     let mut out = A::Response::default();
     let mut raw = None;
@@ -131,14 +141,24 @@ pub async fn route_raw<A: PartitionedApi>(
         };
         // Queue every part in order first (this is what the gate orders), then wait.
         let mut started = Vec::with_capacity(parts.len());
+        let single = parts.len() == 1;
         for (leader, sub) in &parts {
             // Unknown leader: any broker gives the authoritative error (unknown topic).
-            started.push(
-                cluster
-                    .start(*leader, A::KEY, version, client_id.clone(), &sub.wrap())
-                    .await,
-            );
+            let s = match whole.take() {
+                Some(w) if single => {
+                    cluster
+                        .start_frame(*leader, A::KEY, version, w.frame, w.wait)
+                        .await
+                }
+                _ => {
+                    cluster
+                        .start(*leader, A::KEY, version, client_id.clone(), &sub.wrap())
+                        .await
+                }
+            };
+            started.push(s);
         }
+        whole = None;
         if let Some(g) = gate.take() {
             g.release();
         }

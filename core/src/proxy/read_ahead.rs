@@ -106,7 +106,8 @@ impl ReadAhead {
         let cluster = cluster.clone();
         let client_pool = pool::client_pool();
         let task = tokio::spawn(async move {
-            let fetch = partitioned::route_raw(&cluster, version, client_id, next, retries, None);
+            let fetch =
+                partitioned::route_raw(&cluster, version, client_id, next, retries, None, None);
             match client_pool {
                 Some(p) => pool::scope(p, fetch).await,
                 None => fetch.await,
