@@ -96,3 +96,102 @@ pub fn correlation_of(frame: &Bytes) -> i32 {
     let mut b = frame.clone();
     b.get_i32()
 }
+
+/// Typed request builders the tests share.
+pub mod build {
+    use bytes::BytesMut;
+    use kafka_protocol::indexmap::IndexMap;
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    /// A topic name.
+    pub fn topic(name: &str) -> TopicName {
+        TopicName(StrBytes::from_string(name.to_owned()))
+    }
+
+    /// CreateTopics for one topic, replication factor 1.
+    pub fn create_topic(name: &str, partitions: i32) -> RequestKind {
+        RequestKind::CreateTopics(
+            CreateTopicsRequest::default()
+                .with_timeout_ms(5000)
+                .with_topics(vec![
+                    create_topics_request::CreatableTopic::default()
+                        .with_name(topic(name))
+                        .with_num_partitions(partitions)
+                        .with_replication_factor(1),
+                ]),
+        )
+    }
+
+    /// An uncompressed v2 record batch of `(key, value)` records.
+    pub fn batch(records: &[(String, String)]) -> bytes::Bytes {
+        let records: Vec<Record> = records
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: -1,
+                timestamp: 1_700_000_000_000,
+                key: Some(k.clone().into()),
+                value: Some(v.clone().into()),
+                headers: IndexMap::new(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode batch");
+        buf.freeze()
+    }
+
+    /// Produce (acks=all) of one batch to partition 0 of `name`.
+    pub fn produce(name: &str, batch: bytes::Bytes) -> RequestKind {
+        RequestKind::Produce(
+            ProduceRequest::default()
+                .with_acks(-1)
+                .with_timeout_ms(10_000)
+                .with_topic_data(vec![
+                    produce_request::TopicProduceData::default()
+                        .with_name(topic(name))
+                        .with_partition_data(vec![
+                            produce_request::PartitionProduceData::default()
+                                .with_index(0)
+                                .with_records(Some(batch)),
+                        ]),
+                ]),
+        )
+    }
+
+    /// Fetch of partition 0 of `name` from `offset`, up to 1 MiB, long-polling `max_wait_ms`.
+    pub fn fetch(name: &str, offset: i64, max_wait_ms: i32) -> RequestKind {
+        RequestKind::Fetch(
+            FetchRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_max_wait_ms(max_wait_ms)
+                .with_min_bytes(1)
+                .with_max_bytes(1 << 20)
+                .with_topics(vec![
+                    fetch_request::FetchTopic::default()
+                        .with_topic(topic(name))
+                        .with_partitions(vec![
+                            fetch_request::FetchPartition::default()
+                                .with_partition(0)
+                                .with_fetch_offset(offset)
+                                .with_partition_max_bytes(1 << 20),
+                        ]),
+                ]),
+        )
+    }
+}

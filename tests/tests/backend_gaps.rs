@@ -3,26 +3,19 @@
 //! bounded time, and its connection stays usable.
 
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
-use kafkatwin_tests::wire::Conn;
+use kafkatwin_tests::wire::{Conn, build};
 use kafkatwin_tests::{Broker, Proxy};
 use std::time::{Duration, Instant};
 
-fn topic(name: &str) -> TopicName {
-    TopicName(StrBytes::from_string(name.to_owned()))
-}
+use build::topic;
 
 fn create_topic(c: &mut Conn, name: &str, partitions: i32) {
-    let req = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![
-            create_topics_request::CreatableTopic::default()
-                .with_name(topic(name))
-                .with_num_partitions(partitions)
-                .with_replication_factor(1),
-        ]);
     match c
-        .call(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(req))
+        .call(
+            ApiKey::CreateTopics,
+            7,
+            build::create_topic(name, partitions),
+        )
         .expect("CreateTopics")
     {
         ResponseKind::CreateTopics(r) => assert_eq!(r.topics[0].error_code, 0, "{r:?}"),

@@ -3,7 +3,7 @@
 
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafkatwin_tests::wire::{Conn, correlation_of};
+use kafkatwin_tests::wire::{Conn, build, correlation_of};
 use kafkatwin_tests::{Broker, Proxy, ProxyOptions};
 use std::time::{Duration, Instant};
 
@@ -148,21 +148,7 @@ fn truncated_frame_and_mid_request_disconnects_are_survived() {
         // A long-poll fetch, then the client vanishes before the answer.
         let mut c = Conn::connect(&proxy.bootstrap()).expect("connect");
         metadata(&mut c, Some(vec!["vanishing"]));
-        let fetch = FetchRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_max_wait_ms(2000)
-            .with_min_bytes(1)
-            .with_max_bytes(1 << 20)
-            .with_topics(vec![
-                fetch_request::FetchTopic::default()
-                    .with_topic(TopicName(StrBytes::from_static_str("vanishing")))
-                    .with_partitions(vec![
-                        fetch_request::FetchPartition::default()
-                            .with_partition(0)
-                            .with_partition_max_bytes(1 << 20),
-                    ]),
-            ]);
-        let (_, frame) = c.encode(ApiKey::Fetch, 12, &RequestKind::Fetch(fetch));
+        let (_, frame) = c.encode(ApiKey::Fetch, 12, &build::fetch("vanishing", 0, 2000));
         c.write_raw(&frame).expect("write");
     }
     std::thread::sleep(Duration::from_millis(2500));

@@ -1,80 +1,32 @@
-//! Produce requests pipelined on one connection reach the backend in the order sent: the
-//! proxy handles requests concurrently but must never let a later batch overtake an earlier
-//! one for the same partition.
+//! Routing order: produce requests pipelined on one connection reach the backend in the
+//! order sent, and one client's long poll never holds up another client.
 
-use bytes::BytesMut;
-use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
-use kafkatwin_tests::wire::Conn;
+use kafka_protocol::records::RecordBatchDecoder;
+use kafkatwin_tests::wire::{Conn, build};
 use kafkatwin_tests::{Broker, Proxy};
 
 const BATCHES: usize = 60;
 
-fn batch(i: usize) -> bytes::Bytes {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 1_700_000_000_000,
-        key: Some(format!("k{i}").into()),
-        value: Some(format!("batch-{i:03}").into()),
-        headers: IndexMap::new(),
-    };
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &[record],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode batch");
-    buf.freeze()
+fn one_record(i: usize) -> bytes::Bytes {
+    build::batch(&[(format!("k{i}"), format!("batch-{i:03}"))])
 }
 
 #[test]
 fn pipelined_produce_batches_keep_their_order() {
     let broker = Broker::start("c1");
     let proxy = Proxy::start(&[&broker]);
-    let topic = TopicName(StrBytes::from_static_str("ordered"));
     let mut c = Conn::connect(&proxy.bootstrap()).expect("connect");
-    let create = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![
-            create_topics_request::CreatableTopic::default()
-                .with_name(topic.clone())
-                .with_num_partitions(1)
-                .with_replication_factor(1),
-        ]);
-    c.call(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(create))
+    c.call(ApiKey::CreateTopics, 7, build::create_topic("ordered", 1))
         .expect("create");
     // Every batch written in one go, as a client pipelines them.
     let mut all = Vec::new();
     for i in 0..BATCHES {
-        let req = ProduceRequest::default()
-            .with_acks(-1)
-            .with_timeout_ms(10_000)
-            .with_topic_data(vec![
-                produce_request::TopicProduceData::default()
-                    .with_name(topic.clone())
-                    .with_partition_data(vec![
-                        produce_request::PartitionProduceData::default()
-                            .with_index(0)
-                            .with_records(Some(batch(i))),
-                    ]),
-            ]);
-        let (_, frame) = c.encode(ApiKey::Produce, 9, &RequestKind::Produce(req));
+        let (_, frame) = c.encode(
+            ApiKey::Produce,
+            9,
+            &build::produce("ordered", one_record(i)),
+        );
         all.extend_from_slice(&frame);
     }
     c.write_raw(&all).expect("write");
@@ -92,27 +44,11 @@ fn pipelined_produce_batches_keep_their_order() {
     let expected: Vec<i64> = (0..BATCHES as i64).collect();
     assert_eq!(offsets, expected, "batches were written out of order");
     // And the log holds them in that order.
-    let fetch = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(500)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_topics(vec![
-            fetch_request::FetchTopic::default()
-                .with_topic(topic)
-                .with_partitions(vec![
-                    fetch_request::FetchPartition::default()
-                        .with_partition(0)
-                        .with_partition_max_bytes(1 << 20),
-                ]),
-        ]);
     let mut values = Vec::new();
     let mut next = 0i64;
     while values.len() < BATCHES {
-        let mut req = fetch.clone();
-        req.topics[0].partitions[0].fetch_offset = next;
         let ResponseKind::Fetch(r) = c
-            .call(ApiKey::Fetch, 12, RequestKind::Fetch(req))
+            .call(ApiKey::Fetch, 12, build::fetch("ordered", next, 500))
             .expect("fetch")
         else {
             panic!("not a fetch response")
@@ -142,52 +78,17 @@ fn pipelined_produce_batches_keep_their_order() {
 fn one_clients_long_poll_does_not_hold_up_another_client() {
     let broker = Broker::start("c1");
     let proxy = Proxy::start(&[&broker]);
-    let topic = TopicName(StrBytes::from_static_str("quiet"));
     let mut a = Conn::connect(&proxy.bootstrap()).expect("connect a");
     let mut b = Conn::connect(&proxy.bootstrap()).expect("connect b");
-    let create = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![
-            create_topics_request::CreatableTopic::default()
-                .with_name(topic.clone())
-                .with_num_partitions(1)
-                .with_replication_factor(1),
-        ]);
-    a.call(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(create))
+    a.call(ApiKey::CreateTopics, 7, build::create_topic("quiet", 1))
         .expect("create");
     // Client A long-polls an empty partition: the broker holds it for max_wait_ms.
-    let fetch = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(5000)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_topics(vec![
-            fetch_request::FetchTopic::default()
-                .with_topic(topic.clone())
-                .with_partitions(vec![
-                    fetch_request::FetchPartition::default()
-                        .with_partition(0)
-                        .with_partition_max_bytes(1 << 20),
-                ]),
-        ]);
-    let (_, frame) = a.encode(ApiKey::Fetch, 12, &RequestKind::Fetch(fetch));
+    let (_, frame) = a.encode(ApiKey::Fetch, 12, &build::fetch("quiet", 0, 5000));
     a.write_raw(&frame).expect("send fetch");
     std::thread::sleep(std::time::Duration::from_millis(300));
     // Client B's produce to the same broker is answered while A's fetch is still held.
-    let req = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![
-            produce_request::TopicProduceData::default()
-                .with_name(topic)
-                .with_partition_data(vec![
-                    produce_request::PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(batch(0))),
-                ]),
-        ]);
     let ResponseKind::Produce(r) = b
-        .call(ApiKey::Produce, 9, RequestKind::Produce(req))
+        .call(ApiKey::Produce, 9, build::produce("quiet", one_record(0)))
         .expect("produce")
     else {
         panic!("not a produce response")

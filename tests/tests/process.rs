@@ -2,8 +2,7 @@
 //! draining, and the health, metrics and admin endpoints.
 
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
-use kafkatwin_tests::wire::Conn;
+use kafkatwin_tests::wire::{Conn, build};
 use kafkatwin_tests::{Broker, Proxy, ProxyOptions, cache_dir, http, kafkatwin_bin};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -107,33 +106,10 @@ fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     let broker = Broker::start("c1");
     let mut proxy = Proxy::start(&[&broker]);
     let mut c = Conn::connect(&proxy.bootstrap()).expect("connect");
-    let topic = TopicName(StrBytes::from_static_str("drain"));
-    let create = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![
-            create_topics_request::CreatableTopic::default()
-                .with_name(topic.clone())
-                .with_num_partitions(1)
-                .with_replication_factor(1),
-        ]);
-    c.call(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(create))
+    c.call(ApiKey::CreateTopics, 7, build::create_topic("drain", 1))
         .expect("create");
     // A long-poll fetch on an empty partition: in flight for ~1.5 s.
-    let fetch = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(1500)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_topics(vec![
-            fetch_request::FetchTopic::default()
-                .with_topic(topic)
-                .with_partitions(vec![
-                    fetch_request::FetchPartition::default()
-                        .with_partition(0)
-                        .with_partition_max_bytes(1 << 20),
-                ]),
-        ]);
-    let (corr, frame) = c.encode(ApiKey::Fetch, 12, &RequestKind::Fetch(fetch));
+    let (corr, frame) = c.encode(ApiKey::Fetch, 12, &build::fetch("drain", 0, 1500));
     c.write_raw(&frame).expect("send fetch");
     std::thread::sleep(Duration::from_millis(200));
     let pid = proxy.pid();

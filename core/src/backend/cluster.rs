@@ -287,6 +287,14 @@ impl Cluster {
         self.finish(pending).await
     }
 
+    /// A connection to broker `node`, or to any broker for `None`.
+    async fn conn_for(&self, node: Option<i32>) -> Result<Arc<BrokerConn>, BackendError> {
+        match node {
+            Some(n) => self.node_conn(n).await,
+            None => self.any_conn().await,
+        }
+    }
+
     /// Queues a request to broker `node` (any broker for `None`) without waiting for it.
     pub async fn start(
         &self,
@@ -296,10 +304,7 @@ impl Cluster {
         client_id: Option<StrBytes>,
         req: &RequestKind,
     ) -> Result<Pending, BackendError> {
-        let conn = match node {
-            Some(n) => self.node_conn(n).await?,
-            None => self.any_conn().await?,
-        };
+        let conn = self.conn_for(node).await?;
         let r = conn.start(api, version, client_id, req).await;
         if let Err(e) = &r {
             self.note::<()>(&Err(e.clone()));
@@ -317,10 +322,7 @@ impl Cluster {
         client_frame: Bytes,
         wait: Duration,
     ) -> Result<Pending, BackendError> {
-        let conn = match node {
-            Some(n) => self.node_conn(n).await?,
-            None => self.any_conn().await?,
-        };
+        let conn = self.conn_for(node).await?;
         let r = conn.start_frame(api, version, client_frame, wait).await;
         if let Err(e) = &r {
             self.note::<()>(&Err(e.clone()));
@@ -521,10 +523,5 @@ impl Cluster {
         if let Ok(mut m) = self.meta.write() {
             m.coordinators.remove(group);
         }
-    }
-
-    /// Open connections (for the connections gauge).
-    pub fn live_connections(&self) -> usize {
-        self.status().connections
     }
 }

@@ -47,6 +47,23 @@ pub struct Pending {
     rx: oneshot::Receiver<Result<Bytes, BackendError>>,
 }
 
+/// Marks a connection dead after a stall and describes the timeout.
+fn stalled(
+    alive: &AtomicBool,
+    cluster: &str,
+    addr: &str,
+    api: ApiKey,
+    after: Duration,
+) -> BackendError {
+    alive.store(false, Ordering::Release);
+    BackendError::Timeout {
+        cluster: cluster.to_owned(),
+        addr: addr.to_owned(),
+        api,
+        after,
+    }
+}
+
 /// How long the broker may legitimately hold a request before answering, on top of the
 /// request timeout: a fetch's long poll, a produce's replication timeout, a join's rebalance.
 fn expected_wait(body: &RequestKind) -> Duration {
@@ -72,13 +89,13 @@ impl Pending {
             Err(_) => {
                 // A broker that stopped answering stays stuck: let the next request reconnect
                 // instead of queuing behind this one.
-                self.alive.store(false, Ordering::Release);
-                return Err(BackendError::Timeout {
-                    cluster: self.cluster.to_string(),
-                    addr: self.addr.to_string(),
-                    api: api_key,
-                    after: self.timeout,
-                });
+                return Err(stalled(
+                    &self.alive,
+                    &self.cluster,
+                    &self.addr,
+                    api_key,
+                    self.timeout,
+                ));
             }
             Ok(Err(_)) => {
                 return Err(BackendError::ConnectionLost {
@@ -352,13 +369,13 @@ impl BrokerConn {
             Ok(Err(_)) => return Err(self.lost()),
             Err(_) => {
                 // The broker stopped reading: this connection is stuck for good.
-                self.alive.store(false, Ordering::Release);
-                return Err(BackendError::Timeout {
-                    cluster: self.cluster.to_string(),
-                    addr: self.addr.to_string(),
-                    api: api_key,
-                    after: self.request_timeout,
-                });
+                return Err(stalled(
+                    &self.alive,
+                    &self.cluster,
+                    &self.addr,
+                    api_key,
+                    self.request_timeout,
+                ));
             }
         }
         Ok(Pending {
