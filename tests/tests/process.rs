@@ -253,3 +253,37 @@ fn readme_demo_runs_a_round_trip() {
         assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
     }
 }
+
+#[test]
+fn json_logs_at_the_configured_level() {
+    let broker = Broker::start("c1");
+    let proxy = Proxy::start_with(
+        &[&broker],
+        ProxyOptions {
+            env: vec![
+                ("KAFKATWIN_LOGGING__FORMAT".into(), "json".into()),
+                ("KAFKATWIN_LOGGING__LEVEL".into(), "debug".into()),
+            ],
+            ..Default::default()
+        },
+    );
+    // Something to log: a connection that sends garbage.
+    let mut c = Conn::connect(&proxy.bootstrap()).expect("connect");
+    c.write_raw(&[0, 0, 0, 3, 1, 2, 3]).expect("write");
+    assert!(c.is_closed_by_peer());
+    let log = proxy.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["level"] == "DEBUG"),
+        "debug level is on:\n{log}"
+    );
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("shorter than a request header"))),
+        "{log}"
+    );
+}

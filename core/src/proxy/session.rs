@@ -27,6 +27,7 @@ pub async fn serve(
     mut drain: watch::Receiver<bool>,
 ) {
     stream.set_nodelay(true).ok();
+    tracing::debug!(%peer, "client connected");
     let (mut rd, mut wr) = stream.into_split();
     let (queue_tx, mut queue_rx) = mpsc::channel::<oneshot::Receiver<Outcome>>(MAX_IN_FLIGHT);
     let (closed_tx, mut closed_rx) = watch::channel(false);
@@ -101,6 +102,7 @@ pub async fn serve(
     // Let the writer answer everything already read, then close.
     drop(queue_tx);
     let _ = writer.await;
+    tracing::debug!(%peer, "client disconnected");
 }
 
 /// The frame read, or `None` (after logging why) when the connection should close.
