@@ -53,6 +53,9 @@ pub struct ServerConfig {
     pub cluster_id: String,
     /// Largest request frame accepted from a client, in bytes.
     pub max_request_bytes: u32,
+    /// Request bytes in flight across all clients before the proxy stops reading from them
+    /// (like Kafka's `queued.max.request.bytes`); at least `max_request_bytes`.
+    pub max_inflight_request_bytes: u32,
     /// How long SIGTERM waits for in-flight requests before exiting anyway.
     pub drain_timeout: Duration,
     /// A client connection that sends nothing (or stalls inside a frame) this long is closed,
@@ -70,6 +73,7 @@ impl Default for ServerConfig {
             node_id: 0,
             cluster_id: "kafkatwin".into(),
             max_request_bytes: 100 * 1024 * 1024,
+            max_inflight_request_bytes: 512 * 1024 * 1024,
             drain_timeout: Duration::from_secs(30),
             connections_max_idle: Duration::from_secs(600),
         }

@@ -24,6 +24,15 @@ pub fn validate(c: &Config) -> Vec<Problem> {
             "must be 0 or more (a negative id means \"no leader\" to clients)",
         ));
     }
+    if c.server.max_inflight_request_bytes < c.server.max_request_bytes {
+        p.push(Problem::new(
+            "server.max_inflight_request_bytes",
+            format!(
+                "must be at least server.max_request_bytes ({}), or a largest request could never be read",
+                c.server.max_request_bytes
+            ),
+        ));
+    }
     check_backend(c, &mut p);
     check_clusters(c, &mut p);
     check_ack_policy(c, &mut p);

@@ -36,6 +36,12 @@ pub enum FrameError {
 
 /// Reads one frame body (without its length prefix), refusing frames over `limit` bytes.
 pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, limit: u32) -> Result<Bytes, FrameError> {
+    let want = read_len(r, limit).await?;
+    read_body(r, want).await
+}
+
+/// Reads a frame's length prefix, refusing frames over `limit` bytes.
+async fn read_len<R: AsyncRead + Unpin>(r: &mut R, limit: u32) -> Result<usize, FrameError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
@@ -49,7 +55,11 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, limit: u32) -> Result<B
             limit,
         });
     }
-    let want = size as usize;
+    Ok(size as usize)
+}
+
+/// Reads a frame body of `want` bytes.
+async fn read_body<R: AsyncRead + Unpin>(r: &mut R, want: usize) -> Result<Bytes, FrameError> {
     // Grow with the data actually received, so a peer announcing a huge frame and sending
     // nothing holds no more than one step of memory.
     const STEP: usize = 1 << 20;

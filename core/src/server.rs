@@ -89,6 +89,9 @@ pub async fn run(
         });
     }
 
+    let budget = Arc::new(tokio::sync::Semaphore::new(
+        proxy.config.server.max_inflight_request_bytes as usize,
+    ));
     let mut sessions = JoinSet::new();
     let gauge = proxy
         .metrics
@@ -101,9 +104,10 @@ pub async fn run(
             accepted = kafka.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let (p, d, g) = (proxy.clone(), drain_rx.clone(), gauge.clone());
+                    let b = budget.clone();
                     g.inc();
                     sessions.spawn(async move {
-                        session::serve(p, stream, peer, d).await;
+                        session::serve(p, stream, peer, d, b).await;
                         g.dec();
                     });
                 }

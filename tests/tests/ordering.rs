@@ -107,3 +107,34 @@ fn one_clients_long_poll_does_not_hold_up_another_client() {
         "A's fetch completed without B's record: B was held up behind it"
     );
 }
+
+#[test]
+fn a_tight_request_budget_still_serves_every_pipelined_request() {
+    let broker = Broker::start("c1");
+    let proxy = Proxy::start_with(
+        &[&broker],
+        kafkatwin_tests::ProxyOptions {
+            server_yaml: "  max_request_bytes: 65536\n  max_inflight_request_bytes: 65536\n".into(),
+            ..Default::default()
+        },
+    );
+    let mut c = Conn::connect(&proxy.bootstrap()).expect("connect");
+    c.call(ApiKey::CreateTopics, 7, build::create_topic("budget", 1))
+        .expect("create");
+    // Ten ~40 KB produces at once: only one fits the budget at a time.
+    let big = build::batch(&[("k".to_string(), "x".repeat(40_000))]);
+    let mut all = Vec::new();
+    for _ in 0..10 {
+        let (_, frame) = c.encode(ApiKey::Produce, 9, &build::produce("budget", big.clone()));
+        all.extend_from_slice(&frame);
+    }
+    c.write_raw(&all).expect("write");
+    for i in 0..10 {
+        let (_, body) = Conn::decode(ApiKey::Produce, 9, c.read_frame().expect("answer"));
+        let ResponseKind::Produce(r) = body else {
+            panic!("not a produce response")
+        };
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+        assert_eq!(r.responses[0].partition_responses[0].base_offset, i);
+    }
+}

@@ -13,18 +13,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 /// Requests in flight per connection before the proxy stops reading (backpressure).
 const MAX_IN_FLIGHT: usize = 32;
 
 /// Serves one client connection until it closes, fails, or `drain` turns true; in-flight
-/// requests are answered before the connection closes.
+/// requests are answered before the connection closes. `budget` holds one permit per byte of
+/// request frames in flight across all connections (`server.max_inflight_request_bytes`).
 pub async fn serve(
     proxy: Arc<Proxy>,
     stream: TcpStream,
     peer: SocketAddr,
     mut drain: watch::Receiver<bool>,
+    budget: Arc<Semaphore>,
 ) {
     stream.set_nodelay(true).ok();
     tracing::debug!(%peer, "client connected");
@@ -69,12 +71,23 @@ pub async fn serve(
     let pool = Arc::new(backend::pool::ConnPool::default());
     let read_ahead = Arc::new(ReadAhead::default());
     loop {
-        let read = tokio::time::timeout(idle, frame::read_frame(&mut rd, limit));
-        let frame: Bytes = tokio::select! {
+        // A frame, then room for it in the proxy-wide budget of request bytes in flight.
+        // Waiting for room is backpressure: this connection is not read meanwhile. (Room is
+        // taken after the body so a client trickling a huge frame holds only what it sent.)
+        let read = async {
+            let frame = frame::read_frame(&mut rd, limit).await?;
+            let permit = budget
+                .clone()
+                .acquire_many_owned(u32::try_from(frame.len()).unwrap_or(u32::MAX))
+                .await
+                .map_err(|_| FrameError::Closed)?;
+            Ok((frame, permit))
+        };
+        let (frame, permit): (Bytes, _) = tokio::select! {
             biased;
             _ = drain.changed() => break,
             _ = closed_rx.changed() => break,
-            r = read => match next_frame(r, peer, idle) {
+            r = tokio::time::timeout(idle, read) => match next_frame(r, peer, idle) {
                 Some(f) => f,
                 None => break,
             },
@@ -96,6 +109,7 @@ pub async fn serve(
         tokio::spawn(async move {
             let handling = proxy.handle(frame, gate, &read_ahead);
             let outcome = backend::pool::scope(pool, handling).await;
+            drop(permit);
             let _ = tx.send(outcome);
         });
     }
@@ -106,11 +120,11 @@ pub async fn serve(
 }
 
 /// The frame read, or `None` (after logging why) when the connection should close.
-fn next_frame(
-    r: Result<Result<Bytes, FrameError>, tokio::time::error::Elapsed>,
+fn next_frame<T>(
+    r: Result<Result<T, FrameError>, tokio::time::error::Elapsed>,
     peer: SocketAddr,
     idle: std::time::Duration,
-) -> Option<Bytes> {
+) -> Option<T> {
     match r {
         Ok(Ok(f)) => Some(f),
         Ok(Err(FrameError::Closed)) => None,
