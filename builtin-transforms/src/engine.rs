@@ -1,0 +1,420 @@
+//! Compiled rules and rule chains: paths and regexes compiled once, applied per record.
+
+use crate::path::FieldPath;
+use crate::rule::{Action, Condition, Hook, MaskMode, OnInvalid, Rule, RuleError};
+use regex::Regex;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// A record as rules see it. The value is parsed as JSON only when some rule needs fields.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RecordData {
+    /// Record key.
+    pub key: Option<Vec<u8>>,
+    /// Record value.
+    pub value: Option<Vec<u8>>,
+    /// Headers in order.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+enum Cond {
+    Exists(FieldPath),
+    Equals(FieldPath, Value),
+    Matches(FieldPath, Regex),
+    HeaderExists(String),
+    HeaderEquals(String, String),
+    KeyMatches(Regex),
+    AnyOf(Vec<Cond>),
+}
+
+enum Act {
+    Set(FieldPath, Value),
+    Remove(FieldPath),
+    Rename(FieldPath, String),
+    Mask(FieldPath, MaskMode, usize, String),
+    SetHeader(String, String),
+    Upper(FieldPath),
+    Lower(FieldPath),
+}
+
+/// A validated rule, ready to run.
+pub struct CompiledRule {
+    /// The rule as written.
+    pub rule: Rule,
+    conds: Vec<Cond>,
+    acts: Vec<Act>,
+    needs_value: bool,
+}
+
+/// What running a chain on one record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// Rules whose actions ran.
+    pub applied: u32,
+    /// Rules skipped (conditions false, or value not JSON with `on_invalid: skip`).
+    pub skipped: u32,
+    /// Whether the record changed.
+    pub changed: bool,
+}
+
+/// A record the chain refuses, naming the rule and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("rule {rule:?} rejected the record: {reason}")]
+pub struct Rejected {
+    /// Rule id.
+    pub rule: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl CompiledRule {
+    /// Validates and compiles a rule; every problem names the rule id and the field.
+    pub fn compile(rule: Rule) -> Result<Self, Vec<RuleError>> {
+        let mut errors = Vec::new();
+        let err = |field: String, message: String| RuleError {
+            rule: rule.id.clone(),
+            field,
+            message,
+        };
+        if rule.id.trim().is_empty() {
+            errors.push(err("id".into(), "must not be empty".into()));
+        }
+        if rule.actions.is_empty() {
+            errors.push(err(
+                "actions".into(),
+                "at least one action is required".into(),
+            ));
+        }
+        if rule.hook == Hook::OnProduce && !rule.clients.is_empty() {
+            errors.push(err(
+                "clients".into(),
+                "only on_fetch rules can be limited to clients".into(),
+            ));
+        }
+        let mut conds = Vec::new();
+        for (i, c) in rule.conditions.iter().enumerate() {
+            match compile_cond(c, &format!("conditions[{i}]")) {
+                Ok(c) => conds.push(c),
+                Err((f, m)) => errors.push(err(f, m)),
+            }
+        }
+        let mut acts = Vec::new();
+        for (i, a) in rule.actions.iter().enumerate() {
+            match compile_act(a, &format!("actions[{i}]")) {
+                Ok(a) => acts.push(a),
+                Err((f, m)) => errors.push(err(f, m)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let needs_value = conds.iter().any(cond_needs_value)
+            || acts.iter().any(|a| !matches!(a, Act::SetHeader(..)));
+        Ok(Self {
+            rule,
+            conds,
+            acts,
+            needs_value,
+        })
+    }
+}
+
+fn path(text: &str, at: &str) -> Result<FieldPath, (String, String)> {
+    FieldPath::compile(text).map_err(|m| (format!("{at}.field"), m))
+}
+
+fn regex(pattern: &str, at: &str) -> Result<Regex, (String, String)> {
+    Regex::new(pattern).map_err(|e| (format!("{at}.pattern"), format!("invalid regex: {e}")))
+}
+
+fn compile_cond(c: &Condition, at: &str) -> Result<Cond, (String, String)> {
+    Ok(match c {
+        Condition::FieldExists { field } => Cond::Exists(path(field, at)?),
+        Condition::FieldEquals { field, value } => Cond::Equals(path(field, at)?, value.clone()),
+        Condition::FieldMatches { field, pattern } => {
+            Cond::Matches(path(field, at)?, regex(pattern, at)?)
+        }
+        Condition::HeaderExists { header } => Cond::HeaderExists(header.clone()),
+        Condition::HeaderEquals { header, value } => {
+            Cond::HeaderEquals(header.clone(), value.clone())
+        }
+        Condition::KeyMatches { pattern } => Cond::KeyMatches(regex(pattern, at)?),
+        Condition::AnyOf { conditions } => {
+            if conditions.is_empty() {
+                return Err((
+                    format!("{at}.conditions"),
+                    "any_of needs at least one condition".into(),
+                ));
+            }
+            Cond::AnyOf(
+                conditions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| compile_cond(c, &format!("{at}.conditions[{i}]")))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+    })
+}
+
+fn compile_act(a: &Action, at: &str) -> Result<Act, (String, String)> {
+    Ok(match a {
+        Action::SetField { field, value } => Act::Set(path(field, at)?, value.clone()),
+        Action::RemoveField { field } => Act::Remove(path(field, at)?),
+        Action::RenameField { field, to } => {
+            if to.is_empty() || to.contains('.') {
+                return Err((format!("{at}.to"), "must be a plain key (no dots)".into()));
+            }
+            Act::Rename(path(field, at)?, to.clone())
+        }
+        Action::MaskField {
+            field,
+            mode,
+            keep_last,
+            salt,
+        } => {
+            let salt = match (mode, salt) {
+                (MaskMode::Hash, None) => {
+                    return Err((format!("{at}.salt"), "mode hash needs a salt".into()));
+                }
+                (_, s) => s.clone().unwrap_or_default(),
+            };
+            Act::Mask(path(field, at)?, *mode, *keep_last, salt)
+        }
+        Action::SetHeader { field, value } => {
+            if field.is_empty() {
+                return Err((
+                    format!("{at}.field"),
+                    "header name must not be empty".into(),
+                ));
+            }
+            Act::SetHeader(field.clone(), value.clone())
+        }
+        Action::UppercaseField { field } => Act::Upper(path(field, at)?),
+        Action::LowercaseField { field } => Act::Lower(path(field, at)?),
+    })
+}
+
+fn cond_needs_value(c: &Cond) -> bool {
+    match c {
+        Cond::Exists(_) | Cond::Equals(..) | Cond::Matches(..) => true,
+        Cond::HeaderExists(_) | Cond::HeaderEquals(..) | Cond::KeyMatches(_) => false,
+        Cond::AnyOf(cs) => cs.iter().any(cond_needs_value),
+    }
+}
+
+fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn holds(c: &Cond, rec: &RecordData, value: Option<&Value>) -> bool {
+    match c {
+        Cond::Exists(p) => value.is_some_and(|v| !p.get(v).is_empty()),
+        Cond::Equals(p, want) => value.is_some_and(|v| p.get(v).into_iter().any(|x| x == want)),
+        Cond::Matches(p, re) => value.is_some_and(|v| {
+            p.get(v)
+                .into_iter()
+                .any(|x| as_text(x).is_some_and(|t| re.is_match(&t)))
+        }),
+        Cond::HeaderExists(h) => rec.headers.iter().any(|(k, _)| k == h),
+        Cond::HeaderEquals(h, want) => rec
+            .headers
+            .iter()
+            .any(|(k, v)| k == h && v.as_deref() == Some(want.as_bytes())),
+        Cond::KeyMatches(re) => rec
+            .key
+            .as_deref()
+            .and_then(|k| std::str::from_utf8(k).ok())
+            .is_some_and(|k| re.is_match(k)),
+        Cond::AnyOf(cs) => cs.iter().any(|c| holds(c, rec, value)),
+    }
+}
+
+/// The masked form of a value.
+pub fn mask(v: &Value, mode: MaskMode, keep_last: usize, salt: &str) -> Value {
+    let Some(text) = as_text(v) else {
+        return match v {
+            Value::Null => Value::Null,
+            _ => Value::String("****".into()),
+        };
+    };
+    Value::String(match mode {
+        MaskMode::Full => "*".repeat(text.chars().count()),
+        MaskMode::KeepLast => {
+            let n = text.chars().count();
+            let hidden = n.saturating_sub(keep_last);
+            text.chars()
+                .enumerate()
+                .map(|(i, ch)| if i < hidden { '*' } else { ch })
+                .collect()
+        }
+        MaskMode::Hash => {
+            let digest = Sha256::new()
+                .chain_update(salt.as_bytes())
+                .chain_update(text.as_bytes())
+                .finalize();
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            format!("sha256:{hex}")
+        }
+    })
+}
+
+/// Removes (or renames) what a JSON path selected: it addresses values, so the parent is
+/// found from the normalized path (`$['a'][0]['b']`).
+fn edit_parent(root: &mut Value, p: &FieldPath, rename_to: Option<&str>) -> bool {
+    use jsonpath_rust::query::js_path_process;
+    use jsonpath_rust::query::queryable::Queryable;
+    let FieldPath::Json(q, _) = p else {
+        return false;
+    };
+    let paths: Vec<String> = js_path_process(q, &*root)
+        .map(|r| r.into_iter().map(|x| x.path).collect())
+        .unwrap_or_default();
+    let mut changed = false;
+    // Deepest and last first, so removing array items does not shift the next ones.
+    for full in paths.iter().rev() {
+        let Some(open) = full.rfind('[') else {
+            continue;
+        };
+        let (parent, last) = full.split_at(open);
+        let inner = &last[1..last.len().saturating_sub(1)];
+        let Some(target) = root.reference_mut(parent.to_string()) else {
+            continue;
+        };
+        match (
+            target,
+            inner.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')),
+        ) {
+            (Value::Object(m), Some(key)) => {
+                if let Some(v) = m.remove(key) {
+                    if let Some(to) = rename_to {
+                        m.insert(to.to_owned(), v);
+                    }
+                    changed = true;
+                }
+            }
+            (Value::Array(a), None) if rename_to.is_none() => {
+                if let Ok(i) = inner.parse::<usize>()
+                    && i < a.len()
+                {
+                    a.remove(i);
+                    changed = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    changed
+}
+
+fn act(a: &Act, rec: &mut RecordData, value: &mut Option<Value>) -> bool {
+    let string_map = |v: &mut Value, f: fn(&str) -> String| {
+        if let Value::String(s) = v {
+            let new = f(s);
+            if &new != s {
+                *s = new;
+            }
+        }
+    };
+    match (a, value.as_mut()) {
+        (Act::SetHeader(name, val), _) => {
+            rec.headers.retain(|(k, _)| k != name);
+            rec.headers
+                .push((name.clone(), Some(val.as_bytes().to_vec())));
+            true
+        }
+        (_, None) => false,
+        (Act::Set(p, val), Some(v)) => match p.parents_mut(v, true) {
+            Some((obj, key)) => obj.insert(key, val.clone()).as_ref() != Some(val),
+            None => p.for_each_mut(v, |x| *x = val.clone()) > 0,
+        },
+        (Act::Remove(p), Some(v)) => match p.parents_mut(v, false) {
+            Some((obj, key)) => obj.remove(&key).is_some(),
+            None => edit_parent(v, p, None),
+        },
+        (Act::Rename(p, to), Some(v)) => match p.parents_mut(v, false) {
+            Some((obj, key)) => match obj.remove(&key) {
+                Some(x) => {
+                    obj.insert(to.clone(), x);
+                    true
+                }
+                None => false,
+            },
+            None => edit_parent(v, p, Some(to)),
+        },
+        (Act::Mask(p, mode, keep, salt), Some(v)) => {
+            p.for_each_mut(v, |x| *x = mask(x, *mode, *keep, salt)) > 0
+        }
+        (Act::Upper(p), Some(v)) => p.for_each_mut(v, |x| string_map(x, str::to_uppercase)) > 0,
+        (Act::Lower(p), Some(v)) => p.for_each_mut(v, |x| string_map(x, str::to_lowercase)) > 0,
+    }
+}
+
+/// Rules for one topic and hook, ordered by priority.
+#[derive(Default)]
+pub struct RuleChain {
+    rules: Vec<CompiledRule>,
+}
+
+impl RuleChain {
+    /// Orders compiled rules by priority (stable: ties keep their order).
+    pub fn new(mut rules: Vec<CompiledRule>) -> Self {
+        rules.sort_by_key(|r| r.rule.priority);
+        Self { rules }
+    }
+
+    /// Whether any enabled rule would run (a chain with none never decodes a batch).
+    pub fn is_active(&self) -> bool {
+        self.rules.iter().any(|r| r.rule.enabled)
+    }
+
+    /// Runs every enabled rule on one record. The value is parsed once, only if a rule needs
+    /// fields, and written back only if it changed.
+    pub fn apply(&self, rec: &mut RecordData) -> Result<Applied, Rejected> {
+        let mut out = Applied::default();
+        let mut parsed: Option<Option<Value>> = None;
+        let mut value_changed = false;
+        for r in self.rules.iter().filter(|r| r.rule.enabled) {
+            if r.needs_value && parsed.is_none() {
+                parsed = Some(
+                    rec.value
+                        .as_deref()
+                        .and_then(|b| serde_json::from_slice::<Value>(b).ok()),
+                );
+            }
+            let value = parsed.as_mut().and_then(Option::as_mut);
+            if r.needs_value && value.is_none() {
+                if r.rule.on_invalid == OnInvalid::Reject {
+                    return Err(Rejected {
+                        rule: r.rule.id.clone(),
+                        reason: "the record value is not JSON".into(),
+                    });
+                }
+                out.skipped += 1;
+                continue;
+            }
+            let snapshot = value.as_deref();
+            if !r.conds.iter().all(|c| holds(c, rec, snapshot)) {
+                out.skipped += 1;
+                continue;
+            }
+            out.applied += 1;
+            let mut slot = parsed.take().flatten();
+            for a in &r.acts {
+                let changed = act(a, rec, &mut slot);
+                out.changed |= changed;
+                value_changed |= changed && !matches!(a, Act::SetHeader(..));
+            }
+            parsed = Some(slot);
+        }
+        if value_changed && let Some(Some(v)) = parsed {
+            rec.value = serde_json::to_vec(&v).ok();
+        }
+        Ok(out)
+    }
+}
