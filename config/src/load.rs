@@ -176,6 +176,7 @@ fn build(
     section!(monitoring);
     section!(multi_dc);
     section!(logging);
+    section!(transformations);
     match root.remove("clusters") {
         Some(Value::Array(items)) => {
             for (i, item) in items.into_iter().enumerate() {
@@ -211,7 +212,7 @@ fn build(
             lines,
             key,
             "unknown section (expected one of server, clusters, producer, consumer, backend, \
-             admin_api, monitoring, multi_dc, logging)",
+             admin_api, monitoring, multi_dc, logging, transformations)",
         ));
     }
     Some((config, failed))

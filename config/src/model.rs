@@ -24,6 +24,22 @@ pub struct Config {
     pub multi_dc: MultiDcConfig,
     /// Log level and format.
     pub logging: LoggingConfig,
+    /// Rule chains per topic (exact name or pattern). Rules are kept as written here and
+    /// validated by the engine that runs them (`kafkatwin check-config` reports both).
+    pub transformations: Vec<TopicRules>,
+}
+
+/// One entry of `transformations`: rules for a topic or for topics matching a pattern.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(default)]
+pub struct TopicRules {
+    /// An exact topic name.
+    pub topic: Option<String>,
+    /// A regular expression over topic names (whole-name match).
+    pub pattern: Option<String>,
+    /// Rules in the brief's shape (`id`, `name`, `enabled`, `priority`, `conditions`,
+    /// `actions`, plus `hook`, `clients`, `on_invalid`).
+    pub rules: Vec<serde_json::Value>,
 }
 
 impl Config {

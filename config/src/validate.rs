@@ -38,6 +38,14 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     check_ack_policy(c, &mut p);
     check_ports(c, &mut p);
     check_multi_dc(c, &mut p);
+    for (i, t) in c.transformations.iter().enumerate() {
+        if t.topic.is_some() == t.pattern.is_some() {
+            p.push(Problem::new(
+                format!("transformations[{i}]"),
+                "give exactly one of `topic` or `pattern`",
+            ));
+        }
+    }
     p
 }
 

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod frame;
+pub mod hooks;
 pub mod http;
 pub mod metrics;
 pub mod proxy;

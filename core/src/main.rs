@@ -65,6 +65,21 @@ fn main() -> ExitCode {
 
 fn check(file: &std::path::Path) -> ExitCode {
     match kafkatwin_config::load_file(file) {
+        Ok(c) if kafkatwin_core::hooks::Hooks::from_config(&c).is_err() => {
+            let problems = kafkatwin_core::hooks::Hooks::from_config(&c)
+                .err()
+                .unwrap_or_default();
+            eprintln!(
+                "{}: {} problem{} in the configuration:",
+                file.display(),
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+            for p in problems {
+                eprintln!("  - {p}");
+            }
+            ExitCode::FAILURE
+        }
         Ok(c) => {
             println!(
                 "{}: OK ({} cluster{}, listening on {}:{})",

@@ -6,6 +6,7 @@ pub mod errors;
 mod groups;
 mod local;
 pub mod partitioned;
+mod pipeline;
 pub mod read_ahead;
 pub mod session;
 pub mod versions;
@@ -48,6 +49,8 @@ pub struct Proxy {
     pub metrics: Metrics,
     /// The broker identity presented to clients.
     pub identity: Identity,
+    /// Rule chains by hook and topic.
+    pub hooks: crate::hooks::Hooks,
 }
 
 /// What to do after handling one request.
@@ -120,12 +123,17 @@ impl Proxy {
             port: i32::from(config.server.effective_advertised_port()),
             cluster_id: StrBytes::from_string(config.server.cluster_id.clone()),
         };
+        let hooks = crate::hooks::Hooks::from_config(&config).map_err(|problems| {
+            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("invalid transformations:\n  - {}", list.join("\n  - "))
+        })?;
         Ok(Self {
             config,
             cluster,
             clusters,
             metrics,
             identity,
+            hooks,
         })
     }
 
@@ -292,9 +300,11 @@ impl Proxy {
                 if !answer {
                     r.acks = 1;
                 }
+                let hooked = self.on_produce(&mut r);
                 let sizes = self.produce_sizes(&r);
                 // Unchanged requests (acks kept) can go out as the client's own frame.
-                let whole = answer.then(|| partitioned::Whole {
+                let unchanged = answer && !hooked.changed && hooked.refused.is_none();
+                let whole = unchanged.then(|| partitioned::Whole {
                     frame: client_frame,
                     wait: std::time::Duration::from_millis(
                         u64::try_from(r.timeout_ms).unwrap_or(0),
@@ -303,7 +313,10 @@ impl Proxy {
                 let resp =
                     partitioned::route_raw(cluster, version, client_id, r, retries, gate, whole)
                         .await;
-                let resp = self.rewrite_produce(resp.resp);
+                let mut resp = self.rewrite_produce(resp.resp);
+                if let Some(refused) = hooked.refused {
+                    <kafka_protocol::messages::ProduceRequest as partitioned::PartitionedApi>::extend_response(&mut resp, refused);
+                }
                 self.record_produce(&sizes, &resp, started);
                 if !answer {
                     return Ok(None);

@@ -1,0 +1,181 @@
+//! The hook pipeline's rule chains: which chains apply to which topic, and applying them to
+//! a partition's record batches. A batch no chain claims is never decoded; a batch whose
+//! records all come out unchanged is forwarded as it was (same bytes).
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::indexmap::IndexMap;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
+use kafkatwin_builtin_transforms::{CompiledRule, Hook, RecordData, Rule, RuleChain};
+use kafkatwin_config::{Config, Problem};
+use regex::Regex;
+
+enum Matcher {
+    Topic(String),
+    Pattern(Regex),
+}
+
+impl Matcher {
+    fn matches(&self, topic: &str) -> bool {
+        match self {
+            Self::Topic(t) => t == topic,
+            Self::Pattern(re) => re.is_match(topic),
+        }
+    }
+}
+
+/// Compiled rule chains from the config, by hook.
+#[derive(Default)]
+pub struct Hooks {
+    on_produce: Vec<(Matcher, RuleChain)>,
+    on_fetch: Vec<(Matcher, RuleChain)>,
+}
+
+/// Why a batch was not transformed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    /// A rule refused a record.
+    #[error("record {index}: {source}")]
+    Rejected {
+        /// Index of the record in the partition's batches.
+        index: usize,
+        /// The rule's refusal.
+        source: kafkatwin_builtin_transforms::Rejected,
+    },
+    /// The batches could not be decoded or re-encoded.
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+impl Hooks {
+    /// Compiles the `transformations` section; every problem names its config path.
+    pub fn from_config(config: &Config) -> Result<Self, Vec<Problem>> {
+        let mut hooks = Self::default();
+        let mut problems = Vec::new();
+        for (i, entry) in config.transformations.iter().enumerate() {
+            let at = format!("transformations[{i}]");
+            let matcher = match (&entry.topic, &entry.pattern) {
+                (Some(t), _) => Matcher::Topic(t.clone()),
+                (None, Some(p)) => match Regex::new(&format!("^(?:{p})$")) {
+                    Ok(re) => Matcher::Pattern(re),
+                    Err(e) => {
+                        problems.push(Problem::new(
+                            format!("{at}.pattern"),
+                            format!("invalid regex: {e}"),
+                        ));
+                        continue;
+                    }
+                },
+                (None, None) => continue, // reported by config validation
+            };
+            let (mut produce, mut fetch) = (Vec::new(), Vec::new());
+            for (j, raw) in entry.rules.iter().enumerate() {
+                let rule_at = format!("{at}.rules[{j}]");
+                let rule: Rule = match serde_json::from_value(raw.clone()) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        problems.push(Problem::new(rule_at, e.to_string()));
+                        continue;
+                    }
+                };
+                match CompiledRule::compile(rule) {
+                    Ok(c) if c.rule.hook == Hook::OnFetch => fetch.push(c),
+                    Ok(c) => produce.push(c),
+                    Err(errors) => problems.extend(
+                        errors
+                            .into_iter()
+                            .map(|e| Problem::new(format!("{rule_at}.{}", e.field), e.to_string())),
+                    ),
+                }
+            }
+            let again = match &matcher {
+                Matcher::Topic(t) => Matcher::Topic(t.clone()),
+                Matcher::Pattern(re) => Matcher::Pattern(re.clone()),
+            };
+            if !produce.is_empty() {
+                hooks.on_produce.push((matcher, RuleChain::new(produce)));
+            }
+            if !fetch.is_empty() {
+                hooks.on_fetch.push((again, RuleChain::new(fetch)));
+            }
+        }
+        if problems.is_empty() {
+            Ok(hooks)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The on_produce chains bound to `topic`, in config order.
+    pub fn produce_chains<'a>(
+        &'a self,
+        topic: &'a str,
+    ) -> impl Iterator<Item = &'a RuleChain> + Clone {
+        self.on_produce
+            .iter()
+            .filter(move |(m, c)| c.is_active() && m.matches(topic))
+            .map(|(_, c)| c)
+    }
+
+    /// Whether any on_produce chain exists (so produce requests need looking at).
+    pub fn has_produce(&self) -> bool {
+        !self.on_produce.is_empty()
+    }
+}
+
+/// Applies `chains` to every record of a partition's batches. `Ok(None)` when nothing
+/// changed (the original bytes go on); otherwise the re-encoded batches, with the original
+/// compression, producer id, epoch, sequences and timestamps.
+pub fn transform_batches<'a>(
+    chains: impl Iterator<Item = &'a RuleChain> + Clone,
+    records: &Bytes,
+) -> Result<Option<Bytes>, TransformError> {
+    let mut buf = records.clone();
+    let mut sets = RecordBatchDecoder::decode_all(&mut buf)
+        .map_err(|e| TransformError::Corrupt(format!("cannot decode the record batches: {e}")))?;
+    let mut changed = false;
+    let mut index = 0usize;
+    for set in &mut sets {
+        for record in &mut set.records {
+            let mut data = RecordData {
+                key: record.key.as_ref().map(|k| k.to_vec()),
+                value: record.value.as_ref().map(|v| v.to_vec()),
+                headers: record
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.as_ref().map(|b| b.to_vec())))
+                    .collect(),
+            };
+            let mut record_changed = false;
+            for chain in chains.clone() {
+                let applied = chain
+                    .apply(&mut data)
+                    .map_err(|source| TransformError::Rejected { index, source })?;
+                record_changed |= applied.changed;
+            }
+            if record_changed {
+                changed = true;
+                record.value = data.value.map(Bytes::from);
+                let mut headers = IndexMap::with_capacity(data.headers.len());
+                for (k, v) in data.headers {
+                    headers.insert(StrBytes::from_string(k), v.map(Bytes::from));
+                }
+                record.headers = headers;
+            }
+            index += 1;
+        }
+    }
+    if !changed {
+        return Ok(None);
+    }
+    let mut out = BytesMut::with_capacity(records.len() + 256);
+    for set in &sets {
+        let options = RecordEncodeOptions {
+            version: set.version,
+            compression: set.compression,
+        };
+        RecordBatchEncoder::encode(&mut out, &set.records, &options)
+            .map_err(|e| TransformError::Corrupt(format!("cannot re-encode the batches: {e}")))?;
+    }
+    Ok(Some(out.freeze()))
+}

@@ -1,0 +1,83 @@
+//! Running the on_produce hooks on a produce request before it is routed: each partition's
+//! batches go through the chains bound to its topic; refused partitions are answered with
+//! `INVALID_RECORD` and a message naming the rule, the others go on.
+
+use crate::hooks::{TransformError, transform_batches};
+use crate::proxy::Proxy;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, produce_response};
+use kafka_protocol::protocol::StrBytes;
+
+/// What the hooks did to a produce request.
+pub struct ProduceHooks {
+    /// Whether any batch was rewritten (the client's frame can no longer be forwarded as is).
+    pub changed: bool,
+    /// Answers for the partitions the hooks refused (already removed from the request).
+    pub refused: Option<ProduceResponse>,
+}
+
+impl Proxy {
+    /// Applies the on_produce chains to `req` in place.
+    pub(super) fn on_produce(&self, req: &mut ProduceRequest) -> ProduceHooks {
+        let mut out = ProduceHooks {
+            changed: false,
+            refused: None,
+        };
+        if !self.hooks.has_produce() {
+            return out;
+        }
+        let mut refused = ProduceResponse::default();
+        for topic in &mut req.topic_data {
+            let name = topic.name.to_string();
+            let chains = self.hooks.produce_chains(&name);
+            if chains.clone().next().is_none() {
+                continue;
+            }
+            let mut failed = Vec::new();
+            for p in &mut topic.partition_data {
+                let Some(records) = &p.records else { continue };
+                match transform_batches(chains.clone(), records) {
+                    Ok(None) => {}
+                    Ok(Some(rewritten)) => {
+                        p.records = Some(rewritten);
+                        out.changed = true;
+                    }
+                    Err(e) => {
+                        let (code, msg) = match &e {
+                            TransformError::Rejected { .. } => (
+                                ResponseError::InvalidRecord.code(),
+                                format!("topic {name} partition {}: {e}", p.index),
+                            ),
+                            TransformError::Corrupt(_) => (
+                                ResponseError::CorruptMessage.code(),
+                                format!("topic {name} partition {}: {e}", p.index),
+                            ),
+                        };
+                        tracing::info!("produce refused by the hook pipeline: {msg}");
+                        failed.push(
+                            produce_response::PartitionProduceResponse::default()
+                                .with_index(p.index)
+                                .with_error_code(code)
+                                .with_base_offset(-1)
+                                .with_error_message(Some(StrBytes::from_string(msg))),
+                        );
+                    }
+                }
+            }
+            if !failed.is_empty() {
+                let gone: Vec<i32> = failed.iter().map(|f| f.index).collect();
+                topic.partition_data.retain(|p| !gone.contains(&p.index));
+                refused.responses.push(
+                    produce_response::TopicProduceResponse::default()
+                        .with_name(topic.name.clone())
+                        .with_partition_responses(failed),
+                );
+            }
+        }
+        req.topic_data.retain(|t| !t.partition_data.is_empty());
+        if !refused.responses.is_empty() {
+            out.refused = Some(refused);
+        }
+        out
+    }
+}

@@ -1,0 +1,159 @@
+//! Rule chains from YAML applied on produce through the proxy, checked on the records stored
+//! in the backend (read directly from the broker, not through the proxy), for every codec.
+
+use kafkatwin_tests::{Broker, Proxy, ProxyOptions, cache_dir};
+use std::process::Command;
+
+const RULES: &str = r#"
+transformations:
+  - pattern: "people-.*"
+    rules:
+      - { id: "mask-pii", name: "Mask PII Data", enabled: true, priority: 10,
+          conditions: [ { type: "field_exists", field: "ssn" } ],
+          actions: [ { type: "mask_field", field: "ssn" },
+                     { type: "set_header", field: "pii-masked", value: "true" } ] }
+  - topic: "strict"
+    rules:
+      - { id: "json-only", on_invalid: "reject",
+          actions: [ { type: "remove_field", field: "secret" } ] }
+"#;
+
+/// Produces through the proxy with librdkafka, then reads the topic straight from the
+/// broker; prints one JSON line per stored record (or the delivery errors).
+const CLIENT: &str = r#"
+import json, sys
+from confluent_kafka import Producer, Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+proxy, broker, topic, codec = sys.argv[1:5]
+admin = AdminClient({"bootstrap.servers": proxy})
+admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(10)
+p = Producer({"bootstrap.servers": proxy, "compression.type": codec, "linger.ms": 50})
+errors = []
+cb = lambda err, msg: errors.append(str(err)) if err else None
+p.produce(topic, key=b"k1", value=b'{"ssn": "123-45-6789", "name": "Ann"}', headers=[("h", b"1")], on_delivery=cb)
+p.produce(topic, key=b"k2", value=b'{ "name" :  "Bob" }', on_delivery=cb)
+p.produce(topic, key=b"k3", value=b"not json at all", on_delivery=cb)
+p.flush(15)
+c = Consumer({"bootstrap.servers": broker, "group.id": "check-" + topic, "enable.auto.commit": False})
+c.assign([TopicPartition(topic, 0, 0)])
+out = []
+for _ in range(40):
+    m = c.poll(0.5)
+    if m is not None and m.error() is None:
+        out.append({"key": m.key().decode(), "value": m.value().decode(errors="replace"),
+                    "headers": [[k, v.decode()] for k, v in (m.headers() or [])]})
+    if len(out) >= 3 or (errors and len(out) >= 3 - len(errors)):
+        break
+c.close()
+print(json.dumps({"errors": errors, "stored": out}))
+"#;
+
+fn run(proxy: &Proxy, broker: &Broker, topic: &str, codec: &str) -> serde_json::Value {
+    let out = Command::new(cache_dir().join("venv/bin/python"))
+        .args([
+            "-c",
+            CLIENT,
+            &proxy.bootstrap(),
+            &broker.addr(),
+            topic,
+            codec,
+        ])
+        .output()
+        .expect("run python client");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        proxy.log()
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or("{}")).expect("client report")
+}
+
+fn start() -> (Broker, Proxy) {
+    let broker = Broker::start("c1");
+    let proxy = Proxy::start_with(
+        &[&broker],
+        ProxyOptions {
+            extra_yaml: RULES.into(),
+            ..Default::default()
+        },
+    );
+    (broker, proxy)
+}
+
+#[test]
+fn mask_pii_is_stored_masked_for_every_codec_and_other_records_stay_byte_identical() {
+    let (broker, proxy) = start();
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        let report = run(&proxy, &broker, &format!("people-{codec}"), codec);
+        assert_eq!(report["errors"], serde_json::json!([]), "{codec}: {report}");
+        let stored = report["stored"].as_array().expect("records");
+        assert_eq!(stored.len(), 3, "{codec}: {report}");
+        let masked: serde_json::Value =
+            serde_json::from_str(stored[0]["value"].as_str().expect("value")).expect("json");
+        assert_eq!(masked["ssn"], "***********", "{codec}: {report}");
+        assert_eq!(masked["name"], "Ann");
+        assert_eq!(
+            stored[0]["headers"],
+            serde_json::json!([["h", "1"], ["pii-masked", "true"]]),
+            "{codec}"
+        );
+        // No ssn: untouched, byte for byte, and no header added.
+        assert_eq!(stored[1]["value"], "{ \"name\" :  \"Bob\" }", "{codec}");
+        assert_eq!(stored[1]["headers"], serde_json::json!([]), "{codec}");
+        assert_eq!(
+            stored[2]["value"], "not json at all",
+            "{codec}: skipped, not rejected"
+        );
+    }
+}
+
+#[test]
+fn a_rejecting_rule_fails_that_partition_with_invalid_record() {
+    let (broker, proxy) = start();
+    let report = run(&proxy, &broker, "strict", "none");
+    let errors = report["errors"].as_array().expect("errors");
+    assert!(
+        !errors.is_empty(),
+        "non-JSON values must be refused: {report}"
+    );
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.as_str().is_some_and(|s| s.contains("INVALID_RECORD"))),
+        "{report}"
+    );
+    assert!(
+        proxy
+            .log()
+            .contains("rule \"json-only\" rejected the record"),
+        "{}",
+        proxy.log()
+    );
+}
+
+#[test]
+fn bad_rules_in_yaml_are_config_errors_naming_the_rule_and_field() {
+    let dir = std::env::temp_dir().join(format!("kt-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("bad-rules.yaml");
+    std::fs::write(
+        &file,
+        "clusters: [{id: c1, bootstrap_servers: [\"h:1\"]}]\ntransformations:\n  - topic: t\n    rules:\n      - { id: broken, actions: [ { type: mask_field, field: \"a..b\" } ] }\n      - { id: odd, actions: [ { type: explode } ] }\n",
+    )
+    .expect("write");
+    let out = Command::new(kafkatwin_tests::kafkatwin_bin())
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .expect("run check-config");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("transformations[0].rules[0].actions[0].field"),
+        "{err}"
+    );
+    assert!(err.contains("rule \"broken\""), "{err}");
+    assert!(err.contains("transformations[0].rules[1]"), "{err}");
+}
