@@ -376,10 +376,29 @@ impl RuleChain {
     /// Runs every enabled rule on one record. The value is parsed once, only if a rule needs
     /// fields, and written back only if it changed.
     pub fn apply(&self, rec: &mut RecordData) -> Result<Applied, Rejected> {
+        self.apply_for(rec, None)
+    }
+
+    /// [`RuleChain::apply`] for a reading client: rules limited to `clients` run only for
+    /// those client ids.
+    pub fn apply_for(
+        &self,
+        rec: &mut RecordData,
+        client: Option<&str>,
+    ) -> Result<Applied, Rejected> {
         let mut out = Applied::default();
         let mut parsed: Option<Option<Value>> = None;
         let mut value_changed = false;
-        for r in self.rules.iter().filter(|r| r.rule.enabled) {
+        let for_client = |r: &&CompiledRule| {
+            r.rule.clients.is_empty()
+                || client.is_some_and(|c| r.rule.clients.iter().any(|x| x == c))
+        };
+        for r in self
+            .rules
+            .iter()
+            .filter(|r| r.rule.enabled)
+            .filter(for_client)
+        {
             if r.needs_value && parsed.is_none() {
                 parsed = Some(
                     rec.value

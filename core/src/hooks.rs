@@ -117,6 +117,22 @@ impl Hooks {
             .map(|(_, c)| c)
     }
 
+    /// The on_fetch chains bound to `topic`, in config order.
+    pub fn fetch_chains<'a>(
+        &'a self,
+        topic: &'a str,
+    ) -> impl Iterator<Item = &'a RuleChain> + Clone {
+        self.on_fetch
+            .iter()
+            .filter(move |(m, c)| c.is_active() && m.matches(topic))
+            .map(|(_, c)| c)
+    }
+
+    /// Whether any on_fetch chain exists.
+    pub fn has_fetch(&self) -> bool {
+        !self.on_fetch.is_empty()
+    }
+
     /// Whether any on_produce chain exists (so produce requests need looking at).
     pub fn has_produce(&self) -> bool {
         !self.on_produce.is_empty()
@@ -129,6 +145,7 @@ impl Hooks {
 pub fn transform_batches<'a>(
     chains: impl Iterator<Item = &'a RuleChain> + Clone,
     records: &Bytes,
+    client: Option<&str>,
 ) -> Result<Option<Bytes>, TransformError> {
     let mut buf = records.clone();
     let mut sets = RecordBatchDecoder::decode_all(&mut buf)
@@ -149,7 +166,7 @@ pub fn transform_batches<'a>(
             let mut record_changed = false;
             for chain in chains.clone() {
                 let applied = chain
-                    .apply(&mut data)
+                    .apply_for(&mut data, client)
                     .map_err(|source| TransformError::Rejected { index, source })?;
                 record_changed |= applied.changed;
             }

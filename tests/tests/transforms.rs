@@ -157,3 +157,75 @@ fn bad_rules_in_yaml_are_config_errors_naming_the_rule_and_field() {
     assert!(err.contains("rule \"broken\""), "{err}");
     assert!(err.contains("transformations[0].rules[1]"), "{err}");
 }
+
+const FETCH_RULES: &str = r#"
+transformations:
+  - topic: "cards"
+    rules:
+      - { id: "mask-card-on-read", hook: "on_fetch",
+          actions: [ { type: "mask_field", field: "card", mode: "keep_last", keep_last: 4 } ] }
+      - { id: "hide-name-for-analytics", hook: "on_fetch", clients: ["analytics"],
+          actions: [ { type: "remove_field", field: "name" } ] }
+"#;
+
+const READERS: &str = r#"
+import json, sys
+from confluent_kafka import Producer, Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+proxy, broker = sys.argv[1:3]
+admin = AdminClient({"bootstrap.servers": proxy})
+admin.create_topics([NewTopic("cards", 1, 1)])["cards"].result(10)
+p = Producer({"bootstrap.servers": proxy})
+p.produce("cards", value=b'{"card": "4111111111111111", "name": "Ann"}')
+assert p.flush(15) == 0
+def read(bootstrap, client_id):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "r-" + client_id,
+                  "client.id": client_id, "enable.auto.commit": False})
+    c.assign([TopicPartition("cards", 0, 0)])
+    for _ in range(40):
+        m = c.poll(0.5)
+        if m is not None and m.error() is None:
+            c.close()
+            return json.loads(m.value())
+    c.close()
+    return None
+print(json.dumps({"stored": read(broker, "direct"), "ops": read(proxy, "ops"),
+                  "analytics": read(proxy, "analytics")}))
+"#;
+
+#[test]
+fn on_fetch_rules_change_what_readers_see_not_what_is_stored() {
+    let broker = Broker::start("c1");
+    let proxy = Proxy::start_with(
+        &[&broker],
+        ProxyOptions {
+            extra_yaml: FETCH_RULES.into(),
+            ..Default::default()
+        },
+    );
+    let out = Command::new(cache_dir().join("venv/bin/python"))
+        .args(["-c", READERS, &proxy.bootstrap(), &broker.addr()])
+        .output()
+        .expect("run python client");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        proxy.log()
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let r: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("{}")).expect("report");
+    assert_eq!(
+        r["stored"],
+        serde_json::json!({"card": "4111111111111111", "name": "Ann"})
+    );
+    assert_eq!(
+        r["ops"],
+        serde_json::json!({"card": "************1111", "name": "Ann"})
+    );
+    assert_eq!(
+        r["analytics"],
+        serde_json::json!({"card": "************1111"})
+    );
+}

@@ -220,6 +220,7 @@ impl Proxy {
         read_ahead: &read_ahead::ReadAhead,
     ) -> Reply {
         let req = sessionless(req, self.config.backend.max_response_bytes);
+        let client_name = client_id.as_ref().map(|c| c.to_string());
         let key = read_ahead::FetchKey::of(&req, version);
         let taken = read_ahead.take(&key).await;
         let outcome = match &taken {
@@ -254,6 +255,10 @@ impl Proxy {
             self.retries(),
         );
         self.record_fetch(&routed.resp, started);
+        let mut routed = routed;
+        if self.on_fetch(&mut routed.resp, client_name.as_deref()) {
+            routed.raw = None;
+        }
         match routed.raw {
             Some(raw) if !local::fetch_needs_rewrite(&routed.resp) => Reply::Forward(raw),
             _ => Reply::Body(ResponseKind::Fetch(self.rewrite_fetch(routed.resp))),

@@ -4,8 +4,10 @@
 
 use crate::hooks::{TransformError, transform_batches};
 use crate::proxy::Proxy;
+use crate::proxy::read_ahead::complete_batches_len;
+use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, produce_response};
+use kafka_protocol::messages::{FetchResponse, ProduceRequest, ProduceResponse, produce_response};
 use kafka_protocol::protocol::StrBytes;
 
 /// What the hooks did to a produce request.
@@ -17,6 +19,45 @@ pub struct ProduceHooks {
 }
 
 impl Proxy {
+    /// Applies the on_fetch chains to a fetch response for `client`: what the client reads
+    /// changes, the stored data does not. Returns whether anything changed. A batch cut off
+    /// at the end of a partition's data is dropped (the client fetches it again whole).
+    pub(super) fn on_fetch(&self, resp: &mut FetchResponse, client: Option<&str>) -> bool {
+        if !self.hooks.has_fetch() {
+            return false;
+        }
+        let mut changed = false;
+        for topic in &mut resp.responses {
+            let name = topic.topic.to_string();
+            let chains = self.hooks.fetch_chains(&name);
+            if chains.clone().next().is_none() {
+                continue;
+            }
+            for p in &mut topic.partitions {
+                let Some(records) = &p.records else { continue };
+                let whole = records.slice(..complete_batches_len(records));
+                match transform_batches(chains.clone(), &whole, client) {
+                    Ok(None) => {}
+                    Ok(Some(rewritten)) => {
+                        p.records = Some(rewritten);
+                        changed = true;
+                    }
+                    Err(e) => {
+                        // Never hand out what a read rule could not process.
+                        tracing::warn!(
+                            "topic {name} partition {}: on_fetch: {e}",
+                            p.partition_index
+                        );
+                        p.records = Some(Bytes::new());
+                        p.error_code = ResponseError::CorruptMessage.code();
+                        changed = true;
+                    }
+                }
+            }
+        }
+        changed
+    }
+
     /// Applies the on_produce chains to `req` in place.
     pub(super) fn on_produce(&self, req: &mut ProduceRequest) -> ProduceHooks {
         let mut out = ProduceHooks {
@@ -36,7 +77,7 @@ impl Proxy {
             let mut failed = Vec::new();
             for p in &mut topic.partition_data {
                 let Some(records) = &p.records else { continue };
-                match transform_batches(chains.clone(), records) {
+                match transform_batches(chains.clone(), records, None) {
                     Ok(None) => {}
                     Ok(Some(rewritten)) => {
                         p.records = Some(rewritten);

@@ -152,26 +152,41 @@ fn next_request(req: &FetchRequest, resp: &FetchResponse) -> Option<FetchRequest
 /// (base offset, length, last offset delta) without decoding any record. `None` when there
 /// is no complete batch.
 pub fn next_offset(records: &[u8]) -> Option<i64> {
+    walk(records).1
+}
+
+/// How many leading bytes of `records` are complete batches (a fetch may end in a cut one).
+pub fn complete_batches_len(records: &[u8]) -> usize {
+    walk(records).0
+}
+
+fn walk(records: &[u8]) -> (usize, Option<i64>) {
     const HEADER: usize = 12; // base offset (8) + batch length (4)
     const LAST_OFFSET_DELTA: usize = 23; // from the batch start
     let mut pos = 0usize;
     let mut next = None;
+    let be_i64 = |b: &[u8]| b.try_into().ok().map(i64::from_be_bytes);
+    let be_i32 = |b: &[u8]| b.try_into().ok().map(i32::from_be_bytes);
     while records.len() >= pos + HEADER {
-        let base = i64::from_be_bytes(records[pos..pos + 8].try_into().ok()?);
-        let len = i32::from_be_bytes(records[pos + 8..pos + 12].try_into().ok()?);
-        let end = pos + HEADER + usize::try_from(len).ok()?;
+        let (Some(base), Some(len)) = (
+            be_i64(&records[pos..pos + 8]),
+            be_i32(&records[pos + 8..pos + 12]),
+        ) else {
+            break;
+        };
+        let Ok(len) = usize::try_from(len) else { break };
+        let end = pos + HEADER + len;
         if end > records.len() || end < pos + LAST_OFFSET_DELTA + 4 {
             break; // a truncated trailing batch, as fetch responses may end with
         }
-        let delta = i32::from_be_bytes(
-            records[pos + LAST_OFFSET_DELTA..pos + LAST_OFFSET_DELTA + 4]
-                .try_into()
-                .ok()?,
-        );
+        let Some(delta) = be_i32(&records[pos + LAST_OFFSET_DELTA..pos + LAST_OFFSET_DELTA + 4])
+        else {
+            break;
+        };
         next = Some(base + i64::from(delta) + 1);
         pos = end;
     }
-    next
+    (pos, next)
 }
 
 #[cfg(test)]
