@@ -7,16 +7,29 @@ use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
 use kafkatwin_builtin_transforms::{CompiledRule, Hook, RecordData, Rule, RuleChain};
-use kafkatwin_config::{Config, Problem};
+use kafkatwin_config::{Config, Problem, TopicRules};
 use regex::Regex;
 
-enum Matcher {
+/// Which topics an entry applies to.
+pub enum Matcher {
+    /// Exactly this topic.
     Topic(String),
+    /// Topics whose whole name matches.
     Pattern(Regex),
 }
 
 impl Matcher {
-    fn matches(&self, topic: &str) -> bool {
+    /// The matcher of a config entry (`None` if neither key is set or the regex is bad).
+    pub fn of(entry: &TopicRules) -> Option<Self> {
+        match (&entry.topic, &entry.pattern) {
+            (Some(t), _) => Some(Self::Topic(t.clone())),
+            (None, Some(p)) => Regex::new(&format!("^(?:{p})$")).ok().map(Self::Pattern),
+            (None, None) => None,
+        }
+    }
+
+    /// Whether `topic` is one of its topics.
+    pub fn matches(&self, topic: &str) -> bool {
         match self {
             Self::Topic(t) => t == topic,
             Self::Pattern(re) => re.is_match(topic),
@@ -50,9 +63,15 @@ pub enum TransformError {
 impl Hooks {
     /// Compiles the `transformations` section; every problem names its config path.
     pub fn from_config(config: &Config) -> Result<Self, Vec<Problem>> {
+        Self::build(&config.transformations)
+    }
+
+    /// Compiles rule entries (the config's, then any added at run time); problems are named
+    /// `transformations[i]…` by entry index.
+    pub fn build(entries: &[TopicRules]) -> Result<Self, Vec<Problem>> {
         let mut hooks = Self::default();
         let mut problems = Vec::new();
-        for (i, entry) in config.transformations.iter().enumerate() {
+        for (i, entry) in entries.iter().enumerate() {
             let at = format!("transformations[{i}]");
             let matcher = match (&entry.topic, &entry.pattern) {
                 (Some(t), _) => Matcher::Topic(t.clone()),

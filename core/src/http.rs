@@ -4,7 +4,7 @@
 use crate::proxy::Proxy;
 use crate::server::{ServeError, socket_addr};
 use axum::Router;
-use kafkatwin_web::{AdminState, ClusterView};
+use kafkatwin_web::{AdminState, ApiError, ClusterView, RuleView};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,6 +49,27 @@ impl AdminState for State {
                 }
             })
             .collect()
+    }
+
+    fn list_rules(&self, topic: &str) -> Result<Vec<RuleView>, ApiError> {
+        self.0.rules.list(topic)
+    }
+
+    fn add_rule(&self, topic: &str, rule: serde_json::Value) -> Result<RuleView, ApiError> {
+        self.0.rules.add(topic, rule)
+    }
+
+    fn replace_rule(
+        &self,
+        topic: &str,
+        id: &str,
+        rule: serde_json::Value,
+    ) -> Result<RuleView, ApiError> {
+        self.0.rules.replace(topic, id, rule)
+    }
+
+    fn delete_rule(&self, topic: &str, id: &str) -> Result<(), ApiError> {
+        self.0.rules.delete(topic, id)
     }
 
     fn metrics_text(&self) -> String {

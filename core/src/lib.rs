@@ -7,4 +7,5 @@ pub mod hooks;
 pub mod http;
 pub mod metrics;
 pub mod proxy;
+pub mod rule_book;
 pub mod server;

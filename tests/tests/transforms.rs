@@ -229,3 +229,87 @@ fn on_fetch_rules_change_what_readers_see_not_what_is_stored() {
         serde_json::json!({"card": "************1111"})
     );
 }
+
+const BRIEF_RULE: &str = r#"{ "id": "mask-pii", "name": "Mask PII Data", "enabled": true, "priority": 10,
+  "conditions": [ { "type": "field_exists", "field": "ssn" } ],
+  "actions": [ { "type": "mask_field", "field": "ssn" },
+               { "type": "set_header", "field": "pii-masked", "value": "true" } ] }"#;
+
+#[test]
+fn rules_posted_through_the_admin_api_apply_live_and_can_be_removed() {
+    use kafkatwin_tests::http::{get, send};
+    let (broker, proxy) = start();
+    let port = proxy.admin_port;
+    // The brief's example, posted as the brief shows, to a topic no YAML rule covers.
+    let (s, body) =
+        send(port, "POST", "/api/v1/transformations/api-only", BRIEF_RULE).expect("post");
+    assert_eq!(s, 201, "{body}");
+    // Same id again: conflict. A bad rule: 400 naming the field.
+    let (s, _) = send(port, "POST", "/api/v1/transformations/api-only", BRIEF_RULE).expect("post");
+    assert_eq!(s, 409);
+    let bad = r#"{"id":"b","actions":[{"type":"mask_field","field":"a..b"}]}"#;
+    let (s, body) = send(port, "POST", "/api/v1/transformations/api-only", bad).expect("post");
+    assert_eq!(s, 400);
+    assert!(body.contains("\"field\":\"actions[0].field\""), "{body}");
+    // It applies to records produced from now on.
+    let report = run(&proxy, &broker, "api-only", "none");
+    let masked: serde_json::Value =
+        serde_json::from_str(report["stored"][0]["value"].as_str().expect("value")).expect("json");
+    assert_eq!(masked["ssn"], "***********", "{report}");
+    assert_eq!(
+        report["stored"][0]["headers"][1],
+        serde_json::json!(["pii-masked", "true"])
+    );
+    // A topic covered by the YAML pattern lists both, with their origins.
+    let tag = r#"{"id":"tag","actions":[{"type":"set_header","field":"t","value":"1"}]}"#;
+    let (s, _) = send(port, "POST", "/api/v1/transformations/people-api", tag).expect("post");
+    assert_eq!(s, 201);
+    let (s, body) = get(port, "/api/v1/transformations/people-api").expect("list");
+    assert_eq!(s, 200);
+    let listed: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let origins: Vec<&str> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|r| r["origin"].as_str())
+        .collect();
+    assert_eq!(origins, vec!["config", "api"], "{body}");
+    // Config rules are not the API's to change.
+    let (s, _) = send(
+        port,
+        "DELETE",
+        "/api/v1/transformations/people-api/mask-pii",
+        "",
+    )
+    .expect("delete");
+    assert_eq!(s, 409);
+    // Replace it with one that only sets a header, then delete it.
+    let header_only =
+        r#"{"id":"mask-pii","actions":[{"type":"set_header","field":"seen","value":"1"}]}"#;
+    let (s, _) = send(
+        port,
+        "PUT",
+        "/api/v1/transformations/api-only/mask-pii",
+        header_only,
+    )
+    .expect("put");
+    assert_eq!(s, 200);
+    let (s, _) = send(
+        port,
+        "DELETE",
+        "/api/v1/transformations/api-only/mask-pii",
+        "",
+    )
+    .expect("delete");
+    assert_eq!(s, 204);
+    let (s, _) = send(
+        port,
+        "DELETE",
+        "/api/v1/transformations/api-only/mask-pii",
+        "",
+    )
+    .expect("delete");
+    assert_eq!(s, 404);
+    let (s, _) = get(port, "/api/v1/transformations/api-only").expect("list");
+    assert_eq!(s, 404, "no rules left for the topic");
+}

@@ -29,6 +29,72 @@ pub struct ClusterView {
     pub connections: usize,
 }
 
+/// A transformation rule as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RuleView {
+    /// The rule in the brief's shape.
+    pub rule: serde_json::Value,
+    /// `config` (from the YAML file) or `api`.
+    pub origin: String,
+}
+
+/// An API failure: its HTTP status, and the field of the request it is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// HTTP status code.
+    pub status: u16,
+    /// The request field at fault, if one is.
+    pub field: Option<String>,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    /// 400.
+    pub fn bad_request(field: Option<String>, message: impl Into<String>) -> Self {
+        Self {
+            status: 400,
+            field,
+            message: message.into(),
+        }
+    }
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: 404,
+            field: None,
+            message: message.into(),
+        }
+    }
+    /// 409.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            status: 409,
+            field: None,
+            message: message.into(),
+        }
+    }
+    /// 500.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            status: 500,
+            field: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut body = serde_json::json!({ "error": self.message });
+        if let Some(f) = self.field {
+            body["field"] = serde_json::Value::String(f);
+        }
+        (status, Json(body)).into_response()
+    }
+}
+
 /// What the HTTP side needs from the running proxy.
 pub trait AdminState: Send + Sync + 'static {
     /// `Ok` when the proxy can serve clients; `Err` says why not.
@@ -37,6 +103,19 @@ pub trait AdminState: Send + Sync + 'static {
     fn clusters(&self) -> Vec<ClusterView>;
     /// The Prometheus text exposition of all metrics.
     fn metrics_text(&self) -> String;
+    /// Transformation rules that apply to `topic`.
+    fn list_rules(&self, topic: &str) -> Result<Vec<RuleView>, ApiError>;
+    /// Adds a rule to `topic`.
+    fn add_rule(&self, topic: &str, rule: serde_json::Value) -> Result<RuleView, ApiError>;
+    /// Replaces rule `id` of `topic`.
+    fn replace_rule(
+        &self,
+        topic: &str,
+        id: &str,
+        rule: serde_json::Value,
+    ) -> Result<RuleView, ApiError>;
+    /// Deletes rule `id` of `topic`.
+    fn delete_rule(&self, topic: &str, id: &str) -> Result<(), ApiError>;
 }
 
 type Shared = Arc<dyn AdminState>;
@@ -92,7 +171,60 @@ pub fn router(state: Shared, web_ui: bool) -> Router {
     r.route("/api/v1/clusters", get(list_clusters))
         .route("/api/v1/clusters/{id}", get(cluster))
         .route("/api/v1/clusters/{id}/health", get(cluster_health))
+        .route(
+            "/api/v1/transformations/{topic}",
+            get(list_rules).post(add_rule),
+        )
+        .route(
+            "/api/v1/transformations/{topic}/{id}",
+            axum::routing::put(replace_rule).delete(delete_rule),
+        )
         .with_state(state)
+}
+
+/// A JSON body, with a 400 naming what is wrong when it is not JSON.
+fn json_body(body: &axum::body::Bytes) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(None, format!("the body is not JSON: {e}")))
+}
+
+async fn list_rules(State(s): State<Shared>, Path(topic): Path<String>) -> Response {
+    match s.list_rules(&topic) {
+        Ok(rules) => Json(rules).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn add_rule(
+    State(s): State<Shared>,
+    Path(topic): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    match json_body(&body).and_then(|v| s.add_rule(&topic, v)) {
+        Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn replace_rule(
+    State(s): State<Shared>,
+    Path((topic, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    match json_body(&body).and_then(|v| s.replace_rule(&topic, &id, v)) {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn delete_rule(
+    State(s): State<Shared>,
+    Path((topic, id)): Path<(String, String)>,
+) -> Response {
+    match s.delete_rule(&topic, &id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn list_clusters(State(s): State<Shared>) -> Json<Vec<ClusterView>> {
@@ -160,6 +292,29 @@ mod tests {
         fn metrics_text(&self) -> String {
             "kafkatwin_x 1\n".into()
         }
+        fn list_rules(&self, topic: &str) -> Result<Vec<RuleView>, ApiError> {
+            Err(ApiError::not_found(format!("no rules for topic {topic:?}")))
+        }
+        fn add_rule(&self, _: &str, rule: serde_json::Value) -> Result<RuleView, ApiError> {
+            match rule.get("id") {
+                Some(_) => Ok(RuleView {
+                    rule,
+                    origin: "api".into(),
+                }),
+                None => Err(ApiError::bad_request(Some("id".into()), "missing id")),
+            }
+        }
+        fn replace_rule(
+            &self,
+            _: &str,
+            id: &str,
+            _: serde_json::Value,
+        ) -> Result<RuleView, ApiError> {
+            Err(ApiError::not_found(format!("no rule {id:?}")))
+        }
+        fn delete_rule(&self, _: &str, id: &str) -> Result<(), ApiError> {
+            Err(ApiError::not_found(format!("no rule {id:?}")))
+        }
     }
 
     async fn get_status(r: Router, uri: &str) -> (StatusCode, String) {
@@ -172,6 +327,76 @@ mod tests {
             .await
             .expect("body");
         (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    async fn send(r: Router, method: &str, uri: &str, body: &str) -> (StatusCode, String) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_owned()))
+            .expect("request");
+        let resp = r.oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn transformation_routes_map_errors_to_statuses() {
+        let st: Shared = Arc::new(FakeState { ready: true });
+        let (s, body) = send(
+            router(st.clone(), false),
+            "POST",
+            "/api/v1/transformations/t",
+            "{not json",
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(body.contains("not JSON"), "{body}");
+        let (s, body) = send(
+            router(st.clone(), false),
+            "POST",
+            "/api/v1/transformations/t",
+            "{}",
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(body.contains("\"field\":\"id\""), "{body}");
+        let (s, _) = send(
+            router(st.clone(), false),
+            "POST",
+            "/api/v1/transformations/t",
+            r#"{"id":"a"}"#,
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (s, _) = send(
+            router(st.clone(), false),
+            "GET",
+            "/api/v1/transformations/none",
+            "",
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = send(
+            router(st.clone(), false),
+            "DELETE",
+            "/api/v1/transformations/t/x",
+            "",
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = send(
+            router(st, false),
+            "PUT",
+            "/api/v1/transformations/t/x",
+            "{}",
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
     }
 
     #[tokio::test]

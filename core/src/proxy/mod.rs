@@ -49,8 +49,8 @@ pub struct Proxy {
     pub metrics: Metrics,
     /// The broker identity presented to clients.
     pub identity: Identity,
-    /// Rule chains by hook and topic.
-    pub hooks: crate::hooks::Hooks,
+    /// Rules from the config and the admin API, and the hooks compiled from them.
+    pub rules: crate::rule_book::RuleBook,
 }
 
 /// What to do after handling one request.
@@ -123,6 +123,7 @@ impl Proxy {
             port: i32::from(config.server.effective_advertised_port()),
             cluster_id: StrBytes::from_string(config.server.cluster_id.clone()),
         };
+        let config_rules = config.transformations.clone();
         let hooks = crate::hooks::Hooks::from_config(&config).map_err(|problems| {
             let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("invalid transformations:\n  - {}", list.join("\n  - "))
@@ -133,7 +134,7 @@ impl Proxy {
             clusters,
             metrics,
             identity,
-            hooks,
+            rules: crate::rule_book::RuleBook::new(config_rules, hooks),
         })
     }
 

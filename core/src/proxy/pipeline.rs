@@ -23,13 +23,14 @@ impl Proxy {
     /// changes, the stored data does not. Returns whether anything changed. A batch cut off
     /// at the end of a partition's data is dropped (the client fetches it again whole).
     pub(super) fn on_fetch(&self, resp: &mut FetchResponse, client: Option<&str>) -> bool {
-        if !self.hooks.has_fetch() {
+        let hooks = self.rules.hooks();
+        if !hooks.has_fetch() {
             return false;
         }
         let mut changed = false;
         for topic in &mut resp.responses {
             let name = topic.topic.to_string();
-            let chains = self.hooks.fetch_chains(&name);
+            let chains = hooks.fetch_chains(&name);
             if chains.clone().next().is_none() {
                 continue;
             }
@@ -64,13 +65,14 @@ impl Proxy {
             changed: false,
             refused: None,
         };
-        if !self.hooks.has_produce() {
+        let hooks = self.rules.hooks();
+        if !hooks.has_produce() {
             return out;
         }
         let mut refused = ProduceResponse::default();
         for topic in &mut req.topic_data {
             let name = topic.name.to_string();
-            let chains = self.hooks.produce_chains(&name);
+            let chains = hooks.produce_chains(&name);
             if chains.clone().next().is_none() {
                 continue;
             }
