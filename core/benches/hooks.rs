@@ -1,0 +1,97 @@
+//! `cargo bench -p kafkatwin-core --bench hooks`: the rule-chain cost per record on 1 KiB
+//! JSON records, alone and with batch decode + re-encode (what a produce pays when a rule
+//! binds its topic). Prints records/s; no assertions (timing goals live in benchmarks).
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::indexmap::IndexMap;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use kafkatwin_builtin_transforms::{CompiledRule, RecordData, Rule, RuleChain};
+use kafkatwin_core::hooks::transform_batches;
+use std::time::Instant;
+
+fn chain() -> RuleChain {
+    let rule: Rule = serde_json::from_str(
+        r#"{ "id": "mask-pii", "conditions": [ { "type": "field_exists", "field": "ssn" } ],
+             "actions": [ { "type": "mask_field", "field": "ssn" },
+                          { "type": "set_header", "field": "pii-masked", "value": "true" } ] }"#,
+    )
+    .expect("rule");
+    RuleChain::new(vec![CompiledRule::compile(rule).expect("compiles")])
+}
+
+/// A ~1 KiB JSON record value.
+fn value(i: usize) -> Vec<u8> {
+    let filler = "x".repeat(900);
+    format!(r#"{{"id":{i},"ssn":"123-45-6789","name":"Ann Example","note":"{filler}"}}"#)
+        .into_bytes()
+}
+
+fn batch(n: usize, compression: Compression) -> Bytes {
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: 7,
+            producer_epoch: 0,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: 1_700_000_000_000,
+            key: Some(Bytes::from(format!("k{i}"))),
+            value: Some(Bytes::from(value(i))),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode");
+    buf.freeze()
+}
+
+fn report(what: &str, records: usize, started: Instant) {
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{what:<48} {:>10.0} records/s  ({records} records in {secs:.2}s)",
+        records as f64 / secs
+    );
+}
+
+fn main() {
+    let chain = chain();
+    // The chain alone, per record.
+    let n = 200_000;
+    let values: Vec<Vec<u8>> = (0..1000).map(value).collect();
+    let started = Instant::now();
+    for i in 0..n {
+        let mut rec = RecordData {
+            key: None,
+            value: Some(values[i % values.len()].clone()),
+            headers: Vec::new(),
+        };
+        let out = chain.apply(&mut rec).expect("applies");
+        assert!(out.changed);
+    }
+    report("mask + set_header, per record (1 KiB JSON)", n, started);
+    // Whole batches: decode, apply, re-encode.
+    for (name, compression) in [("none", Compression::None), ("lz4", Compression::Lz4)] {
+        let b = batch(500, compression);
+        let rounds = 200;
+        let started = Instant::now();
+        for _ in 0..rounds {
+            let out = transform_batches(std::iter::once(&chain), &b, None).expect("transforms");
+            assert!(out.is_some());
+        }
+        report(
+            &format!("batch of 500, decode + chain + encode ({name})"),
+            rounds * 500,
+            started,
+        );
+    }
+}
