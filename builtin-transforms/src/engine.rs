@@ -57,6 +57,11 @@ pub struct Applied {
     pub changed: bool,
 }
 
+/// Per-rule outcome counts over many records: `[applied, skipped, rejected]` by rule position
+/// (see [`RuleChain::rule_ids`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally(pub Vec<[u64; 3]>);
+
 /// A record the chain refuses, naming the rule and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("rule {rule:?} rejected the record: {reason}")]
@@ -386,6 +391,25 @@ impl RuleChain {
         rec: &mut RecordData,
         client: Option<&str>,
     ) -> Result<Applied, Rejected> {
+        self.apply_tallied(rec, client, &mut Tally::default())
+    }
+
+    /// The ids of the chain's rules, in the order [`Tally`] counts them.
+    pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.rule.id.as_str())
+    }
+
+    /// [`RuleChain::apply_for`], counting each rule's outcome in `tally` (so a caller can
+    /// report per-rule metrics once per batch, not per record).
+    pub fn apply_tallied(
+        &self,
+        rec: &mut RecordData,
+        client: Option<&str>,
+        tally: &mut Tally,
+    ) -> Result<Applied, Rejected> {
+        if tally.0.len() < self.rules.len() {
+            tally.0.resize(self.rules.len(), [0; 3]);
+        }
         let mut out = Applied::default();
         let mut parsed: Option<Option<Value>> = None;
         let mut value_changed = false;
@@ -393,11 +417,12 @@ impl RuleChain {
             r.rule.clients.is_empty()
                 || client.is_some_and(|c| r.rule.clients.iter().any(|x| x == c))
         };
-        for r in self
+        for (i, r) in self
             .rules
             .iter()
-            .filter(|r| r.rule.enabled)
-            .filter(for_client)
+            .enumerate()
+            .filter(|(_, r)| r.rule.enabled)
+            .filter(|(_, r)| for_client(r))
         {
             if r.needs_value && parsed.is_none() {
                 parsed = Some(
@@ -409,20 +434,24 @@ impl RuleChain {
             let value = parsed.as_mut().and_then(Option::as_mut);
             if r.needs_value && value.is_none() {
                 if r.rule.on_invalid == OnInvalid::Reject {
+                    tally.0[i][2] += 1;
                     return Err(Rejected {
                         rule: r.rule.id.clone(),
                         reason: "the record value is not JSON".into(),
                     });
                 }
                 out.skipped += 1;
+                tally.0[i][1] += 1;
                 continue;
             }
             let snapshot = value.as_deref();
             if !r.conds.iter().all(|c| holds(c, rec, snapshot)) {
                 out.skipped += 1;
+                tally.0[i][1] += 1;
                 continue;
             }
             out.applied += 1;
+            tally.0[i][0] += 1;
             let mut slot = parsed.take().flatten();
             for a in &r.acts {
                 let changed = act(a, rec, &mut slot);

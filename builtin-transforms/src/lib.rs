@@ -8,5 +8,5 @@ pub mod engine;
 pub mod path;
 pub mod rule;
 
-pub use engine::{Applied, CompiledRule, RecordData, Rejected, RuleChain};
+pub use engine::{Applied, CompiledRule, RecordData, Rejected, RuleChain, Tally};
 pub use rule::{Action, Condition, Hook, MaskMode, OnInvalid, Rule, RuleError};

@@ -6,7 +6,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
-use kafkatwin_builtin_transforms::{CompiledRule, Hook, RecordData, Rule, RuleChain};
+use kafkatwin_builtin_transforms::{CompiledRule, Hook, RecordData, Rule, RuleChain, Tally};
 use kafkatwin_config::{Config, Problem, TopicRules};
 use regex::Regex;
 
@@ -166,6 +166,18 @@ pub fn transform_batches<'a>(
     records: &Bytes,
     client: Option<&str>,
 ) -> Result<Option<Bytes>, TransformError> {
+    let mut tallies = Vec::new();
+    transform_batches_tallied(chains, records, client, &mut tallies)
+}
+
+/// [`transform_batches`], counting per-rule outcomes in `tallies` (one per chain, in order).
+pub fn transform_batches_tallied<'a>(
+    chains: impl Iterator<Item = &'a RuleChain> + Clone,
+    records: &Bytes,
+    client: Option<&str>,
+    tallies: &mut Vec<Tally>,
+) -> Result<Option<Bytes>, TransformError> {
+    tallies.resize(chains.clone().count(), Tally::default());
     let mut buf = records.clone();
     let mut sets = RecordBatchDecoder::decode_all(&mut buf)
         .map_err(|e| TransformError::Corrupt(format!("cannot decode the record batches: {e}")))?;
@@ -183,9 +195,9 @@ pub fn transform_batches<'a>(
                     .collect(),
             };
             let mut record_changed = false;
-            for chain in chains.clone() {
+            for (chain, tally) in chains.clone().zip(tallies.iter_mut()) {
                 let applied = chain
-                    .apply_for(&mut data, client)
+                    .apply_tallied(&mut data, client, tally)
                     .map_err(|source| TransformError::Rejected { index, source })?;
                 record_changed |= applied.changed;
             }

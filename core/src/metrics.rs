@@ -30,6 +30,11 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     /// `kafkatwin_fetch_read_ahead_total{outcome}`: read-aheads used or discarded.
     pub read_ahead: IntCounterVec,
+    /// `kafkatwin_rule_records_total{hook, rule, outcome}`: records per rule, by outcome
+    /// (applied, skipped, rejected).
+    pub rule_records: IntCounterVec,
+    /// `kafkatwin_hook_latency_seconds{hook}`: time to run a partition batch through its chains.
+    pub hook_latency: HistogramVec,
 }
 
 impl Metrics {
@@ -113,6 +118,25 @@ impl Metrics {
                 "Fetches fetched ahead for consumers that are behind, by whether the next fetch used them.",
                 &["outcome"],
             )?,
+            rule_records: counter(
+                "kafkatwin_rule_records_total",
+                "Records seen by each transformation rule, by outcome (applied, skipped, rejected).",
+                &["hook", "rule", "outcome"],
+            )?,
+            hook_latency: {
+                let h = HistogramVec::new(
+                    HistogramOpts::new(
+                        "kafkatwin_hook_latency_seconds",
+                        "Time to run one partition's batches through its rule chains.",
+                    )
+                    .buckets(vec![
+                        0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1,
+                    ]),
+                    &["hook"],
+                )?;
+                registry.register(Box::new(h.clone()))?;
+                h
+            },
             registry,
         })
     }

@@ -107,6 +107,15 @@ fn mask_pii_is_stored_masked_for_every_codec_and_other_records_stay_byte_identic
             "{codec}: skipped, not rejected"
         );
     }
+    // The runtime counts each rule's outcomes: one masked and two skipped records per codec.
+    let (_, metrics) = kafkatwin_tests::http::get(proxy.metrics_port, "/metrics").expect("metrics");
+    for want in [
+        r#"kafkatwin_rule_records_total{hook="on_produce",outcome="applied",rule="mask-pii"} 5"#,
+        r#"kafkatwin_rule_records_total{hook="on_produce",outcome="skipped",rule="mask-pii"} 10"#,
+        r#"kafkatwin_hook_latency_seconds_count{hook="on_produce"}"#,
+    ] {
+        assert!(metrics.contains(want), "missing {want} in:\n{metrics}");
+    }
 }
 
 #[test]

@@ -2,13 +2,15 @@
 //! batches go through the chains bound to its topic; refused partitions are answered with
 //! `INVALID_RECORD` and a message naming the rule, the others go on.
 
-use crate::hooks::{TransformError, transform_batches};
+use crate::hooks::{TransformError, transform_batches_tallied};
 use crate::proxy::Proxy;
 use crate::proxy::read_ahead::complete_batches_len;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{FetchResponse, ProduceRequest, ProduceResponse, produce_response};
 use kafka_protocol::protocol::StrBytes;
+use kafkatwin_builtin_transforms::{RuleChain, Tally};
+use std::time::Instant;
 
 /// What the hooks did to a produce request.
 pub struct ProduceHooks {
@@ -19,6 +21,31 @@ pub struct ProduceHooks {
 }
 
 impl Proxy {
+    /// Per-rule counts and the batch's hook time, once per partition batch.
+    fn record_hook<'a>(
+        &self,
+        hook: &str,
+        chains: impl Iterator<Item = &'a RuleChain>,
+        tallies: &[Tally],
+        started: Instant,
+    ) {
+        let m = &self.metrics;
+        m.hook_latency
+            .with_label_values(&[hook])
+            .observe(started.elapsed().as_secs_f64());
+        for (chain, tally) in chains.zip(tallies) {
+            for (id, counts) in chain.rule_ids().zip(&tally.0) {
+                for (outcome, n) in ["applied", "skipped", "rejected"].iter().zip(counts) {
+                    if *n > 0 {
+                        m.rule_records
+                            .with_label_values(&[hook, id, outcome])
+                            .inc_by(*n);
+                    }
+                }
+            }
+        }
+    }
+
     /// Applies the on_fetch chains to a fetch response for `client`: what the client reads
     /// changes, the stored data does not. Returns whether anything changed. A batch cut off
     /// at the end of a partition's data is dropped (the client fetches it again whole).
@@ -37,7 +64,12 @@ impl Proxy {
             for p in &mut topic.partitions {
                 let Some(records) = &p.records else { continue };
                 let whole = records.slice(..complete_batches_len(records));
-                match transform_batches(chains.clone(), &whole, client) {
+                let started = Instant::now();
+                let mut tallies = Vec::new();
+                let result =
+                    transform_batches_tallied(chains.clone(), &whole, client, &mut tallies);
+                self.record_hook("on_fetch", chains.clone(), &tallies, started);
+                match result {
                     Ok(None) => {}
                     Ok(Some(rewritten)) => {
                         p.records = Some(rewritten);
@@ -79,7 +111,11 @@ impl Proxy {
             let mut failed = Vec::new();
             for p in &mut topic.partition_data {
                 let Some(records) = &p.records else { continue };
-                match transform_batches(chains.clone(), records, None) {
+                let started = Instant::now();
+                let mut tallies = Vec::new();
+                let result = transform_batches_tallied(chains.clone(), records, None, &mut tallies);
+                self.record_hook("on_produce", chains.clone(), &tallies, started);
+                match result {
                     Ok(None) => {}
                     Ok(Some(rewritten)) => {
                         p.records = Some(rewritten);
