@@ -4,7 +4,7 @@
 use crate::proxy::Proxy;
 use crate::server::{ServeError, socket_addr};
 use axum::Router;
-use kafkatwin_web::{AdminState, ApiError, ClusterView, RuleView};
+use kafkatwin_web::{AdminState, ApiError, ApiFuture, ClusterView, RuleView};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,21 +55,21 @@ impl AdminState for State {
         self.0.rules.list(topic)
     }
 
-    fn add_rule(&self, topic: &str, rule: serde_json::Value) -> Result<RuleView, ApiError> {
-        self.0.rules.add(topic, rule)
+    fn add_rule<'a>(&'a self, topic: &'a str, rule: serde_json::Value) -> ApiFuture<'a, RuleView> {
+        Box::pin(self.0.rules.add(topic, rule))
     }
 
-    fn replace_rule(
-        &self,
-        topic: &str,
-        id: &str,
+    fn replace_rule<'a>(
+        &'a self,
+        topic: &'a str,
+        id: &'a str,
         rule: serde_json::Value,
-    ) -> Result<RuleView, ApiError> {
-        self.0.rules.replace(topic, id, rule)
+    ) -> ApiFuture<'a, RuleView> {
+        Box::pin(self.0.rules.replace(topic, id, rule))
     }
 
-    fn delete_rule(&self, topic: &str, id: &str) -> Result<(), ApiError> {
-        self.0.rules.delete(topic, id)
+    fn delete_rule<'a>(&'a self, topic: &'a str, id: &'a str) -> ApiFuture<'a, ()> {
+        Box::pin(self.0.rules.delete(topic, id))
     }
 
     fn metrics_text(&self) -> String {

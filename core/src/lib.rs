@@ -9,3 +9,4 @@ pub mod metrics;
 pub mod proxy;
 pub mod rule_book;
 pub mod server;
+pub mod state_log;

@@ -1,22 +1,32 @@
 //! The rules the proxy runs: those from the config file (read-only here) and those added
 //! through the admin API, compiled into the live [`Hooks`] after every change.
 //!
-//! API rules live in memory for now; the state log on the clusters (DESIGN.md §6) is what
-//! will make them durable and shared between instances.
+//! API changes are appended to the state log (the `__kafkatwin_state` topic) before they take
+//! effect, and every instance applies what it reads from the log: rules survive restarts and
+//! reach every instance. Without a log (unit tests) they live in memory.
 
 use crate::hooks::{Hooks, Matcher};
+use crate::state_log::StateLog;
+use bytes::Bytes;
 use kafkatwin_builtin_transforms::{CompiledRule, Rule};
 use kafkatwin_config::TopicRules;
 use kafkatwin_web::{ApiError, RuleView};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+/// State-log key prefix for a topic's API rules.
+const RULES_KEY: &str = "rules/";
 
 /// Config rules, API rules, and the hooks compiled from both.
 pub struct RuleBook {
     yaml: Vec<TopicRules>,
     api: Mutex<BTreeMap<String, Vec<Rule>>>,
     live: RwLock<Arc<Hooks>>,
+    log: OnceLock<Arc<StateLog>>,
+    /// Log offset of the entry last applied per key: the tail may replay entries older than a
+    /// change this instance already applied, and those must not undo it.
+    applied: Mutex<BTreeMap<String, i64>>,
 }
 
 impl RuleBook {
@@ -26,7 +36,80 @@ impl RuleBook {
             yaml,
             api: Mutex::default(),
             live: RwLock::new(Arc::new(hooks)),
+            log: OnceLock::new(),
+            applied: Mutex::default(),
         }
+    }
+
+    /// Makes API changes go through `log` from now on.
+    pub fn attach_log(&self, log: Arc<StateLog>) {
+        let _ = self.log.set(log);
+    }
+
+    /// Applies an entry read from the state log at `offset` (any instance's change, or our
+    /// own); entries older than one already applied for the key are ignored. `None` applies
+    /// unconditionally (no log).
+    pub fn apply_logged(&self, key: &str, value: Option<Bytes>, offset: Option<i64>) {
+        let Some(topic) = key.strip_prefix(RULES_KEY) else {
+            return;
+        };
+        if let (Some(offset), Ok(mut applied)) = (offset, self.applied.lock()) {
+            let last = applied.entry(key.to_owned()).or_insert(-1);
+            if offset <= *last {
+                return;
+            }
+            *last = offset;
+        }
+        let rules: Vec<Rule> = match value.as_deref().map(serde_json::from_slice::<Vec<Rule>>) {
+            None => Vec::new(),
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                tracing::warn!("state log entry {key:?} is not a rule list, ignored: {e}");
+                return;
+            }
+        };
+        // Entries were validated before they were written; a rule that no longer compiles
+        // (an older or newer version wrote it) is left out rather than breaking the rest.
+        let rules: Vec<Rule> = rules
+            .into_iter()
+            .filter(|r| CompiledRule::compile(r.clone()).is_ok())
+            .collect();
+        if let Ok(mut api) = self.api.lock() {
+            if rules.is_empty() {
+                api.remove(topic);
+            } else {
+                api.insert(topic.to_owned(), rules);
+            }
+        }
+        if let Err(e) = self.rebuild() {
+            tracing::warn!("applying state log entry {key:?}: {}", e.message);
+        }
+    }
+
+    fn api_rules(&self, topic: &str) -> Vec<Rule> {
+        self.api
+            .lock()
+            .ok()
+            .and_then(|a| a.get(topic).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Makes `rules` the API rules of `topic`: through the state log when there is one, so
+    /// the change is durable and every instance applies it.
+    async fn commit(&self, topic: &str, rules: Vec<Rule>) -> Result<(), ApiError> {
+        let value = serde_json::to_vec(&rules).map_err(|e| ApiError::internal(e.to_string()))?;
+        let key = format!("{RULES_KEY}{topic}");
+        let mut offset = None;
+        if let Some(log) = self.log.get() {
+            let v = (!rules.is_empty()).then_some(value.as_slice());
+            offset = Some(log.append(&key, v).await.map_err(|e| ApiError {
+                status: 503,
+                field: None,
+                message: format!("the change could not be stored: {e}"),
+            })?);
+        }
+        self.apply_logged(&key, Some(Bytes::from(value)), offset);
+        Ok(())
     }
 
     /// The hooks in force now.
@@ -84,36 +167,30 @@ impl RuleBook {
     }
 
     /// Adds a rule to `topic`; 400 names the field, 409 on a duplicate id.
-    pub fn add(&self, topic: &str, raw: Value) -> Result<RuleView, ApiError> {
+    pub async fn add(&self, topic: &str, raw: Value) -> Result<RuleView, ApiError> {
         let rule = Self::parse(raw)?;
         let taken = self
             .yaml_rules(topic)
             .iter()
             .any(|v| v.rule.get("id").and_then(Value::as_str) == Some(&rule.id));
+        let mut rules = self.api_rules(topic);
+        if taken || rules.iter().any(|r| r.id == rule.id) {
+            return Err(ApiError::conflict(format!(
+                "topic {topic:?} already has a rule with id {:?}",
+                rule.id
+            )));
+        }
         let view = RuleView {
             rule: serde_json::to_value(&rule).unwrap_or(Value::Null),
             origin: "api".into(),
         };
-        {
-            let mut api = self
-                .api
-                .lock()
-                .map_err(|_| ApiError::internal("rule store poisoned"))?;
-            let list = api.entry(topic.to_owned()).or_default();
-            if taken || list.iter().any(|r| r.id == rule.id) {
-                return Err(ApiError::conflict(format!(
-                    "topic {topic:?} already has a rule with id {:?}",
-                    rule.id
-                )));
-            }
-            list.push(rule);
-        }
-        self.rebuild()?;
+        rules.push(rule);
+        self.commit(topic, rules).await?;
         Ok(view)
     }
 
     /// Replaces API rule `id` of `topic` (the body's id must match).
-    pub fn replace(&self, topic: &str, id: &str, raw: Value) -> Result<RuleView, ApiError> {
+    pub async fn replace(&self, topic: &str, id: &str, raw: Value) -> Result<RuleView, ApiError> {
         let rule = Self::parse(raw)?;
         if rule.id != id {
             return Err(ApiError::bad_request(
@@ -125,36 +202,25 @@ impl RuleBook {
             rule: serde_json::to_value(&rule).unwrap_or(Value::Null),
             origin: "api".into(),
         };
-        {
-            let mut api = self
-                .api
-                .lock()
-                .map_err(|_| ApiError::internal("rule store poisoned"))?;
-            let slot = api
-                .get_mut(topic)
-                .and_then(|l| l.iter_mut().find(|r| r.id == id))
-                .ok_or_else(|| self.missing(topic, id))?;
-            *slot = rule;
-        }
-        self.rebuild()?;
+        let mut rules = self.api_rules(topic);
+        let slot = rules
+            .iter_mut()
+            .find(|r| r.id == id)
+            .ok_or_else(|| self.missing(topic, id))?;
+        *slot = rule;
+        self.commit(topic, rules).await?;
         Ok(view)
     }
 
     /// Deletes API rule `id` of `topic`.
-    pub fn delete(&self, topic: &str, id: &str) -> Result<(), ApiError> {
-        {
-            let mut api = self
-                .api
-                .lock()
-                .map_err(|_| ApiError::internal("rule store poisoned"))?;
-            let list = api.get_mut(topic).ok_or_else(|| self.missing(topic, id))?;
-            let before = list.len();
-            list.retain(|r| r.id != id);
-            if list.len() == before {
-                return Err(self.missing(topic, id));
-            }
+    pub async fn delete(&self, topic: &str, id: &str) -> Result<(), ApiError> {
+        let mut rules = self.api_rules(topic);
+        let before = rules.len();
+        rules.retain(|r| r.id != id);
+        if rules.len() == before {
+            return Err(self.missing(topic, id));
         }
-        self.rebuild()
+        self.commit(topic, rules).await
     }
 
     fn missing(&self, topic: &str, id: &str) -> ApiError {

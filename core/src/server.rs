@@ -79,6 +79,16 @@ pub async fn run(
         });
     }
     tokio::spawn(crate::http::sample_health(proxy.clone(), drain_rx.clone()));
+    // The state log: admin changes go through it; every instance follows it.
+    {
+        let log = Arc::new(crate::state_log::StateLog::new(proxy.cluster.clone()));
+        proxy.rules.attach_log(log.clone());
+        let p = proxy.clone();
+        tokio::spawn(log.tail(
+            move |k, v, offset| p.rules.apply_logged(k, v, Some(offset)),
+            drain_rx.clone(),
+        ));
+    }
     // Connect eagerly so ApiVersions reflects the backend from the first client on.
     {
         let p = proxy.clone();

@@ -322,3 +322,46 @@ fn rules_posted_through_the_admin_api_apply_live_and_can_be_removed() {
     let (s, _) = get(port, "/api/v1/transformations/api-only").expect("list");
     assert_eq!(s, 404, "no rules left for the topic");
 }
+
+/// Polls `GET path` on `port` until it answers 200 (the state log is followed every ~0.5 s).
+fn wait_listed(port: u16, path: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if let Ok((200, body)) = kafkatwin_tests::http::get(port, path) {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} never listed on port {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn api_rules_survive_a_restart_and_reach_other_instances() {
+    use kafkatwin_tests::http::send;
+    let broker = Broker::start("c1");
+    let mut a = Proxy::start(&[&broker]);
+    let b = Proxy::start(&[&broker]);
+    let (s, body) = send(
+        a.admin_port,
+        "POST",
+        "/api/v1/transformations/shared",
+        BRIEF_RULE,
+    )
+    .expect("post");
+    assert_eq!(s, 201, "{body}");
+    // The other instance applies it from the state log, without a restart.
+    let listed = wait_listed(b.admin_port, "/api/v1/transformations/shared");
+    assert!(listed.contains("mask-pii"), "{listed}");
+    let report = run(&b, &broker, "shared", "none");
+    let masked: serde_json::Value =
+        serde_json::from_str(report["stored"][0]["value"].as_str().expect("value")).expect("json");
+    assert_eq!(masked["ssn"], "***********", "instance b masks: {report}");
+    // A restarted instance reads it back.
+    a.terminate(std::time::Duration::from_secs(10));
+    let c = Proxy::start(&[&broker]);
+    let listed = wait_listed(c.admin_port, "/api/v1/transformations/shared");
+    assert!(listed.contains("\"origin\":\"api\""), "{listed}");
+}

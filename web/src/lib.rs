@@ -106,17 +106,21 @@ pub trait AdminState: Send + Sync + 'static {
     /// Transformation rules that apply to `topic`.
     fn list_rules(&self, topic: &str) -> Result<Vec<RuleView>, ApiError>;
     /// Adds a rule to `topic`.
-    fn add_rule(&self, topic: &str, rule: serde_json::Value) -> Result<RuleView, ApiError>;
+    fn add_rule<'a>(&'a self, topic: &'a str, rule: serde_json::Value) -> ApiFuture<'a, RuleView>;
     /// Replaces rule `id` of `topic`.
-    fn replace_rule(
-        &self,
-        topic: &str,
-        id: &str,
+    fn replace_rule<'a>(
+        &'a self,
+        topic: &'a str,
+        id: &'a str,
         rule: serde_json::Value,
-    ) -> Result<RuleView, ApiError>;
+    ) -> ApiFuture<'a, RuleView>;
     /// Deletes rule `id` of `topic`.
-    fn delete_rule(&self, topic: &str, id: &str) -> Result<(), ApiError>;
+    fn delete_rule<'a>(&'a self, topic: &'a str, id: &'a str) -> ApiFuture<'a, ()>;
 }
+
+/// The result of an admin operation that has to write somewhere first (the state log).
+pub type ApiFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ApiError>> + Send + 'a>>;
 
 type Shared = Arc<dyn AdminState>;
 
@@ -200,7 +204,11 @@ async fn add_rule(
     Path(topic): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    match json_body(&body).and_then(|v| s.add_rule(&topic, v)) {
+    let result = match json_body(&body) {
+        Ok(v) => s.add_rule(&topic, v).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -211,7 +219,11 @@ async fn replace_rule(
     Path((topic, id)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    match json_body(&body).and_then(|v| s.replace_rule(&topic, &id, v)) {
+    let result = match json_body(&body) {
+        Ok(v) => s.replace_rule(&topic, &id, v).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(view) => Json(view).into_response(),
         Err(e) => e.into_response(),
     }
@@ -221,7 +233,7 @@ async fn delete_rule(
     State(s): State<Shared>,
     Path((topic, id)): Path<(String, String)>,
 ) -> Response {
-    match s.delete_rule(&topic, &id) {
+    match s.delete_rule(&topic, &id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
     }
@@ -295,25 +307,27 @@ mod tests {
         fn list_rules(&self, topic: &str) -> Result<Vec<RuleView>, ApiError> {
             Err(ApiError::not_found(format!("no rules for topic {topic:?}")))
         }
-        fn add_rule(&self, _: &str, rule: serde_json::Value) -> Result<RuleView, ApiError> {
-            match rule.get("id") {
-                Some(_) => Ok(RuleView {
-                    rule,
-                    origin: "api".into(),
-                }),
-                None => Err(ApiError::bad_request(Some("id".into()), "missing id")),
-            }
+        fn add_rule<'a>(&'a self, _: &'a str, rule: serde_json::Value) -> ApiFuture<'a, RuleView> {
+            Box::pin(async move {
+                match rule.get("id") {
+                    Some(_) => Ok(RuleView {
+                        rule,
+                        origin: "api".into(),
+                    }),
+                    None => Err(ApiError::bad_request(Some("id".into()), "missing id")),
+                }
+            })
         }
-        fn replace_rule(
-            &self,
-            _: &str,
-            id: &str,
+        fn replace_rule<'a>(
+            &'a self,
+            _: &'a str,
+            id: &'a str,
             _: serde_json::Value,
-        ) -> Result<RuleView, ApiError> {
-            Err(ApiError::not_found(format!("no rule {id:?}")))
+        ) -> ApiFuture<'a, RuleView> {
+            Box::pin(async move { Err(ApiError::not_found(format!("no rule {id:?}"))) })
         }
-        fn delete_rule(&self, _: &str, id: &str) -> Result<(), ApiError> {
-            Err(ApiError::not_found(format!("no rule {id:?}")))
+        fn delete_rule<'a>(&'a self, _: &'a str, id: &'a str) -> ApiFuture<'a, ()> {
+            Box::pin(async move { Err(ApiError::not_found(format!("no rule {id:?}"))) })
         }
     }
 
