@@ -227,3 +227,32 @@ pub fn transform_batches_tallied<'a>(
     }
     Ok(Some(out.freeze()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_undecodable_batches() {
+        let chain = RuleChain::new(vec![
+            CompiledRule::compile(
+                serde_json::from_str(
+                    r#"{"id":"r","actions":[{"type":"remove_field","field":"a"}]}"#,
+                )
+                .expect("rule"),
+            )
+            .expect("compiles"),
+        ]);
+        // No records: nothing to do, the (empty) bytes go on as they are.
+        let out = transform_batches(std::iter::once(&chain), &Bytes::new(), None).expect("empty");
+        assert!(out.is_none());
+        // Not a record batch: a clear error, not a panic.
+        let err = transform_batches(
+            std::iter::once(&chain),
+            &Bytes::from_static(b"garbage!!"),
+            None,
+        )
+        .expect_err("corrupt");
+        assert!(matches!(err, TransformError::Corrupt(_)), "{err}");
+    }
+}

@@ -27,7 +27,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 proxy, broker, topic, codec = sys.argv[1:5]
 admin = AdminClient({"bootstrap.servers": proxy})
 admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(10)
-p = Producer({"bootstrap.servers": proxy, "compression.type": codec, "linger.ms": 50})
+p = Producer({"bootstrap.servers": proxy, "compression.type": codec, "linger.ms": 50,
+              "enable.idempotence": True})
 errors = []
 cb = lambda err, msg: errors.append(str(err)) if err else None
 p.produce(topic, key=b"k1", value=b'{"ssn": "123-45-6789", "name": "Ann"}', headers=[("h", b"1")], on_delivery=cb)
