@@ -2,20 +2,14 @@
 
 use crate::path::FieldPath;
 use crate::rule::{Action, Condition, Hook, MaskMode, OnInvalid, Rule, RuleError};
+use kafkatwin_plugin_sdk::{BatchContext, FetchHook, ProduceHook, RecordView, RejectCode, Verdict};
 use regex::Regex;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// A record as rules see it. The value is parsed as JSON only when some rule needs fields.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct RecordData {
-    /// Record key.
-    pub key: Option<Vec<u8>>,
-    /// Record value.
-    pub value: Option<Vec<u8>>,
-    /// Headers in order.
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
-}
+/// A record as rules see it: the plugin API's owned record. The value is parsed as JSON only
+/// when some rule needs fields.
+pub type RecordData = kafkatwin_plugin_sdk::OwnedRecord;
 
 enum Cond {
     Exists(FieldPath),
@@ -464,5 +458,45 @@ impl RuleChain {
             rec.value = serde_json::to_vec(&v).ok();
         }
         Ok(out)
+    }
+}
+
+impl RuleChain {
+    /// One batch through the chain, as a plugin-API verdict: `Keep` when no record changed.
+    fn verdict(&self, records: &[RecordView<'_>], client: Option<&str>) -> Verdict {
+        let mut out = Vec::with_capacity(records.len());
+        let mut changed = false;
+        for (i, r) in records.iter().enumerate() {
+            let mut data = RecordData::from_view(r);
+            match self.apply_for(&mut data, client) {
+                Ok(applied) => changed |= applied.changed,
+                Err(rejected) => {
+                    return Verdict::Reject {
+                        code: RejectCode::InvalidRecord,
+                        message: rejected.to_string(),
+                        record_errors: vec![(i, rejected.reason)],
+                    };
+                }
+            }
+            out.push(data);
+        }
+        if changed {
+            Verdict::Rewrite(out)
+        } else {
+            Verdict::Keep
+        }
+    }
+}
+
+/// Rule chains are native plugins: they implement the same hook API as WASM plugins.
+impl ProduceHook for RuleChain {
+    fn on_produce(&self, _ctx: &BatchContext<'_>, records: &[RecordView<'_>]) -> Verdict {
+        self.verdict(records, None)
+    }
+}
+
+impl FetchHook for RuleChain {
+    fn on_fetch(&self, ctx: &BatchContext<'_>, records: &[RecordView<'_>]) -> Verdict {
+        self.verdict(records, ctx.client_id)
     }
 }

@@ -220,3 +220,34 @@ fn bad_rules_name_the_rule_and_the_field() {
         .is_err()
     );
 }
+
+#[test]
+fn a_rule_chain_is_a_plugin_with_batch_verdicts() {
+    use kafkatwin_plugin_sdk::{BatchContext, FetchHook, ProduceHook, RecordView, Verdict};
+    let c = chain(brief_mask_pii());
+    let ctx = BatchContext {
+        topic: "people",
+        partition: 0,
+        client_id: Some("app"),
+    };
+    let plain = RecordView {
+        offset_delta: 0,
+        timestamp: 0,
+        key: None,
+        value: Some(br#"{"name":"Bob"}"#),
+        headers: Vec::new(),
+    };
+    assert_eq!(
+        c.on_produce(&ctx, std::slice::from_ref(&plain)),
+        Verdict::Keep
+    );
+    let pii = RecordView {
+        value: Some(br#"{"ssn":"1"}"#),
+        ..plain.clone()
+    };
+    let Verdict::Rewrite(out) = c.on_fetch(&ctx, &[plain, pii]) else {
+        panic!("rewrite expected")
+    };
+    assert_eq!(out.len(), 2, "every record of the batch, in order");
+    assert_eq!(out[1].value.as_deref(), Some(&br#"{"ssn":"*"}"#[..]));
+}
