@@ -6,6 +6,7 @@ use kafkatwin_plugin_sdk::{BatchContext, FetchHook, ProduceHook, RecordView, Rej
 use regex::Regex;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::time::Instant;
 
 /// A record as rules see it: the plugin API's owned record. The value is parsed as JSON only
 /// when some rule needs fields.
@@ -51,10 +52,10 @@ pub struct Applied {
     pub changed: bool,
 }
 
-/// Per-rule outcome counts over many records: `[applied, skipped, rejected]` by rule position
-/// (see [`RuleChain::rule_ids`]).
+/// Per-rule outcome counts over many records: `[applied, skipped, rejected, nanoseconds]` by
+/// rule position (see [`RuleChain::rule_ids`]); the time covers conditions and actions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tally(pub Vec<[u64; 3]>);
+pub struct Tally(pub Vec<[u64; 4]>);
 
 /// A record the chain refuses, naming the rule and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -402,7 +403,7 @@ impl RuleChain {
         tally: &mut Tally,
     ) -> Result<Applied, Rejected> {
         if tally.0.len() < self.rules.len() {
-            tally.0.resize(self.rules.len(), [0; 3]);
+            tally.0.resize(self.rules.len(), [0; 4]);
         }
         let mut out = Applied::default();
         let mut parsed: Option<Option<Value>> = None;
@@ -438,10 +439,12 @@ impl RuleChain {
                 tally.0[i][1] += 1;
                 continue;
             }
+            let started = Instant::now();
             let snapshot = value.as_deref();
             if !r.conds.iter().all(|c| holds(c, rec, snapshot)) {
                 out.skipped += 1;
                 tally.0[i][1] += 1;
+                tally.0[i][3] += started.elapsed().as_nanos() as u64;
                 continue;
             }
             out.applied += 1;
@@ -453,6 +456,7 @@ impl RuleChain {
                 value_changed |= changed && !matches!(a, Act::SetHeader(..));
             }
             parsed = Some(slot);
+            tally.0[i][3] += started.elapsed().as_nanos() as u64;
         }
         if value_changed && let Some(Some(v)) = parsed {
             rec.value = serde_json::to_vec(&v).ok();

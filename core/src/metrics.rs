@@ -35,6 +35,9 @@ pub struct Metrics {
     pub rule_records: IntCounterVec,
     /// `kafkatwin_hook_latency_seconds{hook}`: time to run a partition batch through its chains.
     pub hook_latency: HistogramVec,
+    /// `kafkatwin_rule_seconds_total{hook, rule}`: time spent in each rule (with
+    /// `kafkatwin_rule_records_total`, its mean latency per record).
+    pub rule_seconds: prometheus::CounterVec,
 }
 
 impl Metrics {
@@ -123,6 +126,17 @@ impl Metrics {
                 "Records seen by each transformation rule, by outcome (applied, skipped, rejected).",
                 &["hook", "rule", "outcome"],
             )?,
+            rule_seconds: {
+                let c = prometheus::CounterVec::new(
+                    Opts::new(
+                        "kafkatwin_rule_seconds_total",
+                        "Time spent in each transformation rule (conditions and actions).",
+                    ),
+                    &["hook", "rule"],
+                )?;
+                registry.register(Box::new(c.clone()))?;
+                c
+            },
             hook_latency: {
                 let h = HistogramVec::new(
                     HistogramOpts::new(

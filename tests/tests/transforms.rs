@@ -114,6 +114,7 @@ fn mask_pii_is_stored_masked_for_every_codec_and_other_records_stay_byte_identic
         r#"kafkatwin_rule_records_total{hook="on_produce",outcome="applied",rule="mask-pii"} 5"#,
         r#"kafkatwin_rule_records_total{hook="on_produce",outcome="skipped",rule="mask-pii"} 10"#,
         r#"kafkatwin_hook_latency_seconds_count{hook="on_produce"}"#,
+        r#"kafkatwin_rule_seconds_total{hook="on_produce",rule="mask-pii"}"#,
     ] {
         assert!(metrics.contains(want), "missing {want} in:\n{metrics}");
     }
@@ -365,4 +366,61 @@ fn api_rules_survive_a_restart_and_reach_other_instances() {
     let c = Proxy::start(&[&broker]);
     let listed = wait_listed(c.admin_port, "/api/v1/transformations/shared");
     assert!(listed.contains("\"origin\":\"api\""), "{listed}");
+}
+
+#[test]
+fn a_refused_partition_leaves_the_other_partitions_of_the_request_alone() {
+    use kafka_protocol::messages::*;
+    use kafkatwin_tests::wire::{Conn, build};
+    let (_broker, proxy) = start();
+    let mut c = Conn::connect(&proxy.bootstrap()).expect("connect");
+    for t in ["strict", "free"] {
+        c.call(ApiKey::CreateTopics, 7, build::create_topic(t, 1))
+            .expect("create");
+    }
+    let batch = build::batch(&[("k".into(), "not json".into())]);
+    let part = |b: &bytes::Bytes| {
+        vec![
+            produce_request::PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(b.clone())),
+        ]
+    };
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![
+            produce_request::TopicProduceData::default()
+                .with_name(build::topic("strict"))
+                .with_partition_data(part(&batch)),
+            produce_request::TopicProduceData::default()
+                .with_name(build::topic("free"))
+                .with_partition_data(part(&batch)),
+        ]);
+    let ResponseKind::Produce(r) = c
+        .call(ApiKey::Produce, 9, RequestKind::Produce(req))
+        .expect("produce")
+    else {
+        panic!("not a produce response")
+    };
+    let find = |name: &str| {
+        r.responses
+            .iter()
+            .find(|t| t.name.as_str() == name)
+            .and_then(|t| t.partition_responses.first())
+            .cloned()
+            .unwrap_or_else(|| panic!("no answer for {name}: {r:?}"))
+    };
+    let strict = find("strict");
+    assert_eq!(strict.error_code, 87, "INVALID_RECORD: {r:?}");
+    let msg = strict
+        .error_message
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+    assert!(
+        msg.contains("json-only") && msg.contains("not JSON"),
+        "{msg}"
+    );
+    let free = find("free");
+    assert_eq!((free.error_code, free.base_offset), (0, 0), "{r:?}");
 }

@@ -42,6 +42,11 @@ impl Proxy {
                             .inc_by(*n);
                     }
                 }
+                if counts[3] > 0 {
+                    m.rule_seconds
+                        .with_label_values(&[hook, id])
+                        .inc_by(counts[3] as f64 / 1e9);
+                }
             }
         }
     }
