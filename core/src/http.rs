@@ -123,7 +123,11 @@ pub async fn bind_all(proxy: Arc<Proxy>) -> Result<Vec<(TcpListener, Router)>, S
             "admin_api",
             &cfg.admin_api.listen_address,
             cfg.admin_api.port,
-            kafkatwin_web::router(state.clone(), cfg.admin_api.web_ui),
+            if cfg.admin_api.web_ui {
+                kafkatwin_web::router(state.clone()).merge(kafkatwin_web::dashboard_router())
+            } else {
+                kafkatwin_web::router(state.clone())
+            },
         )?;
     }
     let mut bound = Vec::new();

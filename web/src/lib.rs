@@ -164,15 +164,15 @@ pub fn metrics_router(state: Shared) -> Router {
 /// The dashboard page (one self-contained file, compiled into the binary).
 const DASHBOARD: &str = include_str!("../assets/index.html");
 
-/// The admin REST API under `/api/v1`, plus the dashboard at `/` when `web_ui` is on.
-pub fn router(state: Shared, web_ui: bool) -> Router {
-    let r = Router::new();
-    let r = if web_ui {
-        r.route("/", get(|| async { axum::response::Html(DASHBOARD) }))
-    } else {
-        r
-    };
-    r.route("/api/v1/clusters", get(list_clusters))
+/// The web dashboard at `/` (served with the admin API when `admin_api.web_ui` is on).
+pub fn dashboard_router() -> Router {
+    Router::new().route("/", get(|| async { axum::response::Html(DASHBOARD) }))
+}
+
+/// The admin REST API under `/api/v1`.
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/api/v1/clusters", get(list_clusters))
         .route("/api/v1/clusters/{id}", get(cluster))
         .route("/api/v1/clusters/{id}/health", get(cluster_health))
         .route(
@@ -362,7 +362,7 @@ mod tests {
     async fn transformation_routes_map_errors_to_statuses() {
         let st: Shared = Arc::new(FakeState { ready: true });
         let (s, body) = send(
-            router(st.clone(), false),
+            router(st.clone()),
             "POST",
             "/api/v1/transformations/t",
             "{not json",
@@ -371,7 +371,7 @@ mod tests {
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert!(body.contains("not JSON"), "{body}");
         let (s, body) = send(
-            router(st.clone(), false),
+            router(st.clone()),
             "POST",
             "/api/v1/transformations/t",
             "{}",
@@ -380,7 +380,7 @@ mod tests {
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert!(body.contains("\"field\":\"id\""), "{body}");
         let (s, _) = send(
-            router(st.clone(), false),
+            router(st.clone()),
             "POST",
             "/api/v1/transformations/t",
             r#"{"id":"a"}"#,
@@ -388,7 +388,7 @@ mod tests {
         .await;
         assert_eq!(s, StatusCode::CREATED);
         let (s, _) = send(
-            router(st.clone(), false),
+            router(st.clone()),
             "GET",
             "/api/v1/transformations/none",
             "",
@@ -396,20 +396,14 @@ mod tests {
         .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (s, _) = send(
-            router(st.clone(), false),
+            router(st.clone()),
             "DELETE",
             "/api/v1/transformations/t/x",
             "",
         )
         .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
-        let (s, _) = send(
-            router(st, false),
-            "PUT",
-            "/api/v1/transformations/t/x",
-            "{}",
-        )
-        .await;
+        let (s, _) = send(router(st), "PUT", "/api/v1/transformations/t/x", "{}").await;
         assert_eq!(s, StatusCode::NOT_FOUND);
     }
 
@@ -433,15 +427,15 @@ mod tests {
     #[tokio::test]
     async fn clusters_and_unknown_ids() {
         let st: Shared = Arc::new(FakeState { ready: true });
-        let (s, body) = get_status(router(st.clone(), true), "/api/v1/clusters/c1").await;
+        let (s, body) = get_status(router(st.clone()), "/api/v1/clusters/c1").await;
         assert_eq!(s, StatusCode::OK);
         assert!(body.contains("\"bootstrap_servers\":[\"h:1\"]"), "{body}");
-        let (s, _) = get_status(router(st.clone(), false), "/api/v1/clusters/nope").await;
+        let (s, _) = get_status(router(st.clone()), "/api/v1/clusters/nope").await;
         assert_eq!(s, StatusCode::NOT_FOUND);
-        let (s, body) = get_status(router(st.clone(), true), "/").await;
+        let (s, body) = get_status(dashboard_router(), "/").await;
         assert_eq!(s, StatusCode::OK);
         assert!(body.contains("/api/v1/clusters"), "{body}");
-        let (s, _) = get_status(router(st.clone(), false), "/").await;
+        let (s, _) = get_status(router(st.clone()), "/").await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (s, body) = get_status(metrics_router(st), "/metrics").await;
         assert_eq!(s, StatusCode::OK);
