@@ -49,16 +49,12 @@ c.close()
 print(json.dumps({"errors": errors, "stored": out}))
 "#;
 
-fn run(proxy: &Proxy, broker: &Broker, topic: &str, codec: &str) -> serde_json::Value {
+/// Runs a Python client script with the test venv; returns the JSON on its last line.
+fn python(proxy: &Proxy, script: &str, args: &[&str]) -> serde_json::Value {
     let out = Command::new(cache_dir().join("venv/bin/python"))
-        .args([
-            "-c",
-            CLIENT,
-            &proxy.bootstrap(),
-            &broker.addr(),
-            topic,
-            codec,
-        ])
+        .arg("-c")
+        .arg(script)
+        .args(args)
         .output()
         .expect("run python client");
     assert!(
@@ -69,6 +65,14 @@ fn run(proxy: &Proxy, broker: &Broker, topic: &str, codec: &str) -> serde_json::
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(stdout.lines().last().unwrap_or("{}")).expect("client report")
+}
+
+fn run(proxy: &Proxy, broker: &Broker, topic: &str, codec: &str) -> serde_json::Value {
+    python(
+        proxy,
+        CLIENT,
+        &[&proxy.bootstrap(), &broker.addr(), topic, codec],
+    )
 }
 
 fn start() -> (Broker, Proxy) {
@@ -214,19 +218,7 @@ fn on_fetch_rules_change_what_readers_see_not_what_is_stored() {
             ..Default::default()
         },
     );
-    let out = Command::new(cache_dir().join("venv/bin/python"))
-        .args(["-c", READERS, &proxy.bootstrap(), &broker.addr()])
-        .output()
-        .expect("run python client");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        proxy.log()
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let r: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or("{}")).expect("report");
+    let r = python(&proxy, READERS, &[&proxy.bootstrap(), &broker.addr()]);
     assert_eq!(
         r["stored"],
         serde_json::json!({"card": "4111111111111111", "name": "Ann"})
