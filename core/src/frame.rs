@@ -107,27 +107,14 @@ pub fn peek_header(frame: &[u8]) -> Option<HeaderPeek> {
     })
 }
 
-/// A request decoded past its header: the header and the undecoded body.
-pub struct RawRequest {
-    /// The API.
-    pub api_key: ApiKey,
-    /// The decoded header.
-    pub header: RequestHeader,
-    /// The body, not yet decoded.
-    pub body: Bytes,
-}
-
-/// Decodes the request header of a frame whose API key is known.
-pub fn split_request(api_key: ApiKey, mut frame: Bytes) -> anyhow::Result<RawRequest> {
+/// Decodes the request header of a frame whose API key is known; returns it and the body,
+/// not yet decoded.
+fn split_request(api_key: ApiKey, mut frame: Bytes) -> anyhow::Result<(RequestHeader, Bytes)> {
     let version = peek_header(&frame)
         .ok_or_else(|| anyhow::anyhow!("frame shorter than a request header"))?
         .api_version;
     let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))?;
-    Ok(RawRequest {
-        api_key,
-        header,
-        body: frame,
-    })
+    Ok((header, frame))
 }
 
 /// Encodes `length ‖ response header ‖ body` into one buffer, ready to write.
@@ -145,22 +132,6 @@ pub fn encode_response<M: Encodable>(
     header.encode(&mut out, hv)?;
     body.encode(&mut out, version)?;
     Ok(out.freeze())
-}
-
-/// Encodes `length ‖ request header ‖ body` for a backend broker.
-pub fn encode_request<M: Encodable>(
-    api_key: ApiKey,
-    header: &RequestHeader,
-    body: &M,
-) -> anyhow::Result<BytesMut> {
-    let version = header.request_api_version;
-    let hv = api_key.request_header_version(version);
-    let size = header.compute_size(hv)? + body.compute_size(version)?;
-    let mut out = BytesMut::with_capacity(4 + size);
-    out.put_i32(size as i32);
-    header.encode(&mut out, hv)?;
-    body.encode(&mut out, version)?;
-    Ok(out)
 }
 
 /// A request decoded from a client frame.
@@ -215,12 +186,11 @@ pub fn decode_request(frame: Bytes) -> Result<(HeaderPeek, DecodedRequest), Reje
         )));
     }
     let whole = frame.clone();
-    let raw = split_request(api_key, frame).map_err(|e| {
+    let (header, mut body) = split_request(api_key, frame).map_err(|e| {
         Rejected::Close(format!(
             "malformed {api_key:?} v{version} request header: {e}"
         ))
     })?;
-    let mut body = raw.body;
     let req = RequestKind::decode(api_key, &mut body, version)
         .map_err(|e| Rejected::Close(format!("malformed {api_key:?} v{version} request: {e}")))?;
     Ok((
@@ -228,7 +198,7 @@ pub fn decode_request(frame: Bytes) -> Result<(HeaderPeek, DecodedRequest), Reje
         DecodedRequest {
             api_key,
             version,
-            client_id: raw.header.client_id,
+            client_id: header.client_id,
             body: req,
             frame: whole,
         },
@@ -303,6 +273,22 @@ mod tests {
                 .freeze();
             let _ = frame.split_to(4);
             frame
+        }
+
+        /// Encodes `length ‖ request header ‖ body`, as a client would.
+        fn encode_request<M: Encodable>(
+            api_key: ApiKey,
+            header: &RequestHeader,
+            body: &M,
+        ) -> anyhow::Result<BytesMut> {
+            let version = header.request_api_version;
+            let hv = api_key.request_header_version(version);
+            let size = header.compute_size(hv)? + body.compute_size(version)?;
+            let mut out = BytesMut::with_capacity(4 + size);
+            out.put_i32(size as i32);
+            header.encode(&mut out, hv)?;
+            body.encode(&mut out, version)?;
+            Ok(out)
         }
 
         proptest! {

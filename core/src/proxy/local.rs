@@ -34,34 +34,30 @@ impl Proxy {
         client_id: Option<StrBytes>,
         req: MetadataRequest,
     ) -> ResponseKind {
+        let body = RequestKind::Metadata(req);
         let resp = self
             .cluster
-            .send_any(
-                ApiKey::Metadata,
-                version,
-                client_id,
-                &RequestKind::Metadata(req.clone()),
-            )
+            .send_any(ApiKey::Metadata, version, client_id, &body)
             .await;
         let mut m = match resp {
             Ok(ResponseKind::Metadata(m)) => m,
-            Ok(_) | Err(_) => {
-                if let Err(e) = &resp {
-                    tracing::warn!("metadata request failed: {e}");
-                }
-                // Still present the proxy as the broker so the client keeps talking to it.
-                let code = match &resp {
-                    Err(e) => e.client_code(),
+            failed => {
+                let code = match &failed {
+                    Err(e) => {
+                        tracing::warn!("metadata request failed: {e}");
+                        e.client_code()
+                    }
                     Ok(_) => ResponseError::UnknownServerError.code(),
                 };
-                let Some(ResponseKind::Metadata(m)) =
-                    errors::error_response(&RequestKind::Metadata(req), code, "")
-                else {
-                    return ResponseKind::Metadata(MetadataResponse::default());
-                };
-                let mut m = m;
-                m.error_code = 0;
-                m
+                // Each requested topic carries the error; the proxy is still presented as the
+                // broker below, so the client keeps talking to it and retries.
+                match errors::error_response(&body, code, "") {
+                    Some(ResponseKind::Metadata(mut m)) => {
+                        m.error_code = 0;
+                        m
+                    }
+                    _ => MetadataResponse::default(),
+                }
             }
         };
         self.cluster.learn_metadata(&m);
