@@ -177,6 +177,7 @@ fn build(
     section!(multi_dc);
     section!(logging);
     section!(transformations);
+    section!(circuit_breaker);
     match root.remove("clusters") {
         Some(Value::Array(items)) => {
             for (i, item) in items.into_iter().enumerate() {
@@ -212,7 +213,7 @@ fn build(
             lines,
             key,
             "unknown section (expected one of server, clusters, producer, consumer, backend, \
-             admin_api, monitoring, multi_dc, logging, transformations)",
+             admin_api, monitoring, multi_dc, logging, transformations, circuit_breaker)",
         ));
     }
     Some((config, failed))

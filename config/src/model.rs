@@ -24,9 +24,33 @@ pub struct Config {
     pub multi_dc: MultiDcConfig,
     /// Log level and format.
     pub logging: LoggingConfig,
+    /// When a failing cluster is taken out of service, and for how long.
+    pub circuit_breaker: CircuitBreakerConfig,
     /// Rule chains per topic (exact name or pattern). Rules are kept as written here and
     /// validated by the engine that runs them (`kafkatwin check-config` reports both).
     pub transformations: Vec<TopicRules>,
+}
+
+/// `circuit_breaker`: per-cluster failure handling.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct CircuitBreakerConfig {
+    /// Consecutive failures (requests or probes) that open the circuit.
+    pub failure_threshold: u32,
+    /// How long an open circuit skips the cluster before letting an attempt through.
+    pub open_duration: Duration,
+    /// Probe latency above which an answering cluster counts as degraded.
+    pub degraded_latency: Duration,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 5,
+            open_duration: Duration::from_secs(30),
+            degraded_latency: Duration::from_secs(1),
+        }
+    }
 }
 
 /// One entry of `transformations`: rules for a topic or for topics matching a pattern.

@@ -58,10 +58,20 @@ fn check_backend(c: &Config, p: &mut Vec<Problem>) {
         ("producer.timeout", c.producer.timeout),
         ("server.drain_timeout", c.server.drain_timeout),
         ("server.connections_max_idle", c.server.connections_max_idle),
+        (
+            "circuit_breaker.open_duration",
+            c.circuit_breaker.open_duration,
+        ),
     ] {
         if d.get().is_zero() {
             p.push(Problem::new(path, "must be longer than 0s"));
         }
+    }
+    if c.circuit_breaker.failure_threshold == 0 {
+        p.push(Problem::new(
+            "circuit_breaker.failure_threshold",
+            "must be at least 1",
+        ));
     }
     if b.retries > 100 {
         p.push(Problem::new(

@@ -44,6 +44,8 @@ impl AdminState for State {
                     priority: conf.map_or(0, |c| c.priority),
                     weight: conf.map_or(0, |c| c.weight),
                     reachable: s.reachable,
+                    status: s.state.as_str().into(),
+                    latency_ms: s.latency.map(|l| l.as_secs_f64() * 1000.0),
                     last_error: s.last_error,
                     connections: s.connections,
                 }
@@ -163,7 +165,7 @@ pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
                 .metrics
                 .cluster_health
                 .with_label_values(&[&s.id])
-                .set(i64::from(s.reachable));
+                .set(s.state.gauge());
             proxy
                 .metrics
                 .cluster_connections

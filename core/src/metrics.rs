@@ -20,7 +20,7 @@ pub struct Metrics {
     pub fetch_latency: HistogramVec,
     /// `kafkatwin_fetch_bytes_total{topic, cluster}`.
     pub fetch_bytes: IntCounterVec,
-    /// `kafkatwin_cluster_health_status{cluster}`: 1 reachable, 0 not.
+    /// `kafkatwin_cluster_health_status{cluster}`: 2 healthy, 1 degraded, 0 down.
     pub cluster_health: IntGaugeVec,
     /// `kafkatwin_cluster_connections_active{cluster}`.
     pub cluster_connections: IntGaugeVec,
@@ -98,7 +98,7 @@ impl Metrics {
             )?,
             cluster_health: gauge(
                 "kafkatwin_cluster_health_status",
-                "1 when the cluster answered the last attempt to reach it, 0 otherwise.",
+                "2 healthy, 1 degraded (slow or recent failures), 0 down (circuit open or never reached).",
                 &["cluster"],
             )?,
             cluster_connections: gauge(

@@ -7,7 +7,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use kafkatwin_config::{BackendConfig, ClusterConfig};
+use kafkatwin_config::{BackendConfig, CircuitBreakerConfig, ClusterConfig};
 use kafkatwin_core::backend::Cluster;
 use kafkatwin_core::frame;
 use kafkatwin_core::proxy::partitioned;
@@ -153,6 +153,7 @@ async fn produce_follows_a_leader_move_without_surfacing_it() {
             weight: 100,
         },
         &BackendConfig::default(),
+        CircuitBreakerConfig::default(),
     );
     let req = ProduceRequest::default()
         .with_acks(-1)

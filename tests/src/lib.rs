@@ -145,6 +145,20 @@ impl Broker {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Freezes the broker (SIGSTOP): connections stay open, nothing is answered.
+    pub fn pause(&self) {
+        if let Some(c) = &self.child {
+            signal(c.id(), "-STOP");
+        }
+    }
+
+    /// Thaws a paused broker (SIGCONT).
+    pub fn resume(&self) {
+        if let Some(c) = &self.child {
+            signal(c.id(), "-CONT");
+        }
+    }
+
     /// Kills the broker (its in-memory data is gone).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

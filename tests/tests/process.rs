@@ -199,7 +199,7 @@ assert got == [b"v%d" % i for i in range(20)], got
         r#"kafkatwin_fetch_requests_total{cluster="c1",status="ok",topic="metered"}"#,
         r#"kafkatwin_fetch_bytes_total{cluster="c1",topic="metered"}"#,
         r#"kafkatwin_cluster_connections_active{cluster="c1"}"#,
-        r#"kafkatwin_cluster_health_status{cluster="c1"} 1"#,
+        r#"kafkatwin_cluster_health_status{cluster="c1"} 2"#,
         r#"kafkatwin_produce_latency_seconds_bucket{cluster="c1",topic="metered""#,
     ] {
         assert!(metrics.contains(want), "missing {want} in:\n{metrics}");

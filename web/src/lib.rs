@@ -21,9 +21,13 @@ pub struct ClusterView {
     pub priority: u32,
     /// Configured weight.
     pub weight: u32,
-    /// Whether the last attempt to reach it worked.
+    /// Whether requests go to it (not down).
     pub reachable: bool,
-    /// The last error, if any.
+    /// `healthy`, `degraded` or `down` (circuit open or never reached).
+    pub status: String,
+    /// The last health probe's round trip, in milliseconds.
+    pub latency_ms: Option<f64>,
+    /// The last error, while failures are recent.
     pub last_error: Option<String>,
     /// Open broker connections.
     pub connections: usize,
@@ -262,7 +266,8 @@ async fn cluster_health(State(s): State<Shared>, Path(id): Path<String>) -> Resp
     match s.clusters().into_iter().find(|c| c.id == id) {
         Some(c) => Json(serde_json::json!({
             "id": c.id,
-            "status": if c.reachable { "healthy" } else { "down" },
+            "status": c.status,
+            "latency_ms": c.latency_ms,
             "last_error": c.last_error,
         }))
         .into_response(),
@@ -297,6 +302,8 @@ mod tests {
                 priority: 1,
                 weight: 100,
                 reachable: self.ready,
+                status: if self.ready { "healthy" } else { "down" }.into(),
+                latency_ms: Some(1.5),
                 last_error: None,
                 connections: 1,
             }]

@@ -2,6 +2,7 @@
 //! clusters, so pools are per cluster), the partition-leader and coordinator caches, and the
 //! API versions the cluster supports.
 
+use crate::backend::health::{Breaker, HealthState};
 use crate::backend::pool::{self, ConnPool};
 use crate::backend::{Answer, BackendError, BrokerConn, Pending};
 use bytes::Bytes;
@@ -12,9 +13,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::protocol::VersionRange;
-use kafkatwin_config::{BackendConfig, ClusterConfig};
+use kafkatwin_config::{BackendConfig, CircuitBreakerConfig, ClusterConfig};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -23,10 +24,14 @@ use std::time::{Duration, Instant};
 pub struct ClusterStatus {
     /// Cluster id.
     pub id: String,
-    /// Whether the last attempt to reach it worked.
+    /// Healthy, degraded or down (circuit open, or never reached).
+    pub state: HealthState,
+    /// Whether requests go to it (not down).
     pub reachable: bool,
-    /// The last error, if the last attempt failed.
+    /// The last error, while failures are recent.
     pub last_error: Option<String>,
+    /// The last health probe's round trip.
+    pub latency: Option<Duration>,
     /// Open broker connections.
     pub connections: usize,
 }
@@ -49,8 +54,7 @@ pub struct Cluster {
     open_conns: Arc<AtomicUsize>,
     meta: RwLock<Meta>,
     versions: RwLock<HashMap<i16, VersionRange>>,
-    last_error: Mutex<Option<String>>,
-    ever_reached: AtomicBool,
+    health: Mutex<Breaker>,
     refresh_gate: tokio::sync::Mutex<Option<Instant>>,
 }
 
@@ -59,7 +63,11 @@ const OWN_METADATA_VERSION: i16 = 9;
 
 impl Cluster {
     /// A cluster that connects lazily.
-    pub fn new(cfg: &ClusterConfig, backend: &BackendConfig) -> Self {
+    pub fn new(
+        cfg: &ClusterConfig,
+        backend: &BackendConfig,
+        breaker: CircuitBreakerConfig,
+    ) -> Self {
         Self {
             id: cfg.id.as_str().into(),
             bootstrap: cfg.bootstrap_servers.clone(),
@@ -68,8 +76,7 @@ impl Cluster {
             open_conns: Arc::default(),
             meta: RwLock::default(),
             versions: RwLock::default(),
-            last_error: Mutex::default(),
-            ever_reached: AtomicBool::new(false),
+            health: Mutex::new(Breaker::new(breaker)),
             refresh_gate: tokio::sync::Mutex::new(None),
         }
     }
@@ -95,29 +102,56 @@ impl Cluster {
     /// A snapshot for health checks and the admin API.
     pub fn status(&self) -> ClusterStatus {
         let connections = self.open_conns.load(Ordering::Relaxed);
-        let last_error = self.last_error.lock().ok().and_then(|e| e.clone());
+        let now = Instant::now();
+        let (state, last_error, latency) = match self.health.lock() {
+            Ok(h) => (
+                h.state(now),
+                h.last_error().map(str::to_owned),
+                h.last_latency(),
+            ),
+            Err(_) => (
+                HealthState::Down,
+                Some("health state poisoned".into()),
+                None,
+            ),
+        };
         ClusterStatus {
             id: self.id.to_string(),
-            reachable: last_error.is_none() && self.ever_reached.load(Ordering::Relaxed),
+            state,
+            reachable: state != HealthState::Down,
             last_error,
+            latency,
             connections,
         }
     }
 
+    /// Feeds an outcome to the breaker: failures that say the cluster is unreachable or stuck
+    /// count; errors about one request (encoding, an unsupported API) do not.
     fn note<T>(&self, r: &Result<T, BackendError>) {
+        self.note_timed(r, None);
+    }
+
+    fn note_timed<T>(&self, r: &Result<T, BackendError>, latency: Option<Duration>) {
+        let Ok(mut h) = self.health.lock() else {
+            return;
+        };
         match r {
-            Ok(_) => {
-                if let Ok(mut e) = self.last_error.lock() {
-                    *e = None;
-                }
-                self.ever_reached.store(true, Ordering::Relaxed);
-            }
+            Ok(_) => h.success(latency),
             Err(err) if err.is_transient() || matches!(err, BackendError::Timeout { .. }) => {
-                if let Ok(mut e) = self.last_error.lock() {
-                    *e = Some(err.to_string());
-                }
+                h.failure(err.to_string(), Instant::now());
             }
             Err(_) => {}
+        }
+    }
+
+    /// Fails fast while the circuit is open (the half-open attempt is let through).
+    fn admit(&self) -> Result<(), BackendError> {
+        match self.health.lock() {
+            Ok(h) if !h.allows(Instant::now()) => Err(BackendError::CircuitOpen {
+                cluster: self.id.to_string(),
+                reason: h.last_error().unwrap_or("repeated failures").to_owned(),
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -289,6 +323,7 @@ impl Cluster {
 
     /// A connection to broker `node`, or to any broker for `None`.
     async fn conn_for(&self, node: Option<i32>) -> Result<Arc<BrokerConn>, BackendError> {
+        self.admit()?;
         match node {
             Some(n) => self.node_conn(n).await,
             None => self.any_conn().await,
@@ -414,21 +449,23 @@ impl Cluster {
         let req = RequestKind::Metadata(MetadataRequest::default().with_topics(Some(Vec::new())));
         let limit = self.cfg.connect_timeout.get();
         let version = self.metadata_version();
-        let probe = self.send_any(ApiKey::Metadata, version, None, &req);
-        match tokio::time::timeout(limit, probe).await {
+        let started = Instant::now();
+        let attempt = async {
+            let conn = self.any_conn().await?;
+            conn.call(ApiKey::Metadata, version, None, &req).await
+        };
+        let r = match tokio::time::timeout(limit, attempt).await {
             Ok(r) => r.map(|_| ()),
-            Err(_) => {
-                // A hung broker: report it within the probe interval, not the request timeout.
-                let err = BackendError::Timeout {
-                    cluster: self.id.to_string(),
-                    addr: self.bootstrap.join(","),
-                    api: ApiKey::Metadata,
-                    after: limit,
-                };
-                self.note::<()>(&Err(err.clone()));
-                Err(err)
-            }
-        }
+            // A hung broker: report it within the probe interval, not the request timeout.
+            Err(_) => Err(BackendError::Timeout {
+                cluster: self.id.to_string(),
+                addr: self.bootstrap.join(","),
+                api: ApiKey::Metadata,
+                after: limit,
+            }),
+        };
+        self.note_timed(&r, Some(started.elapsed()));
+        r
     }
 
     /// The leader of a partition, refreshing metadata once if it is not cached.

@@ -2,6 +2,7 @@
 
 mod cluster;
 mod conn;
+pub mod health;
 pub mod pool;
 
 pub use cluster::{Cluster, ClusterStatus};
@@ -76,6 +77,14 @@ pub enum BackendError {
         /// The API.
         api: ApiKey,
     },
+    /// The cluster's circuit is open: it failed repeatedly and is skipped for a while.
+    #[error("cluster {cluster} is out of service for now (circuit open): {reason}")]
+    CircuitOpen {
+        /// Cluster id.
+        cluster: String,
+        /// The failure that opened it.
+        reason: String,
+    },
     /// The cluster answered metadata without the broker needed.
     #[error("cluster {cluster}: {reason}")]
     NoBroker {
@@ -91,9 +100,10 @@ impl BackendError {
     /// transient trouble, so clients retry as they would against a broker.
     pub fn client_code(&self) -> i16 {
         match self {
-            Self::Connect { .. } | Self::ConnectionLost { .. } | Self::NoBroker { .. } => {
-                ResponseError::NetworkException.code()
-            }
+            Self::Connect { .. }
+            | Self::ConnectionLost { .. }
+            | Self::NoBroker { .. }
+            | Self::CircuitOpen { .. } => ResponseError::NetworkException.code(),
             Self::Timeout { .. } => ResponseError::RequestTimedOut.code(),
             Self::Unsupported { .. } => ResponseError::UnsupportedVersion.code(),
             Self::Encode { .. } | Self::Decode { .. } => ResponseError::UnknownServerError.code(),

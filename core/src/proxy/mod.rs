@@ -107,7 +107,7 @@ impl Proxy {
         let clusters: Vec<Arc<Cluster>> = config
             .clusters
             .iter()
-            .map(|c| Arc::new(Cluster::new(c, &config.backend)))
+            .map(|c| Arc::new(Cluster::new(c, &config.backend, config.circuit_breaker)))
             .collect();
         let primary = config
             .primary_cluster()
