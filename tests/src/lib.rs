@@ -58,10 +58,20 @@ pub fn kafkatwin_bin() -> PathBuf {
 
 /// A loopback port nothing listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    free_ports::<1>()[0]
+}
+
+/// `N` distinct loopback ports nothing listens on right now (all held open while choosing,
+/// so the kernel cannot hand out the same one twice).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
+        .collect();
+    let mut ports = [0u16; N];
+    for (p, l) in ports.iter_mut().zip(&listeners) {
+        *p = l.local_addr().map(|a| a.port()).expect("bound address");
+    }
+    ports
 }
 
 /// Waits until something accepts TCP connections on `port`.
@@ -214,8 +224,7 @@ impl Proxy {
 
     /// Starts kafkatwin with extra config.
     pub fn start_with(brokers: &[&Broker], opts: ProxyOptions) -> Self {
-        let (port, health_port, metrics_port, admin_port) =
-            (free_port(), free_port(), free_port(), free_port());
+        let [port, health_port, metrics_port, admin_port] = free_ports::<4>();
         let mut yaml = format!(
             "server:\n  listen_address: \"127.0.0.1\"\n  port: {port}\n{}\nclusters:\n",
             opts.server_yaml
