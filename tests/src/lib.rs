@@ -61,15 +61,31 @@ pub fn free_port() -> u16 {
     free_ports::<1>()[0]
 }
 
-/// `N` distinct loopback ports nothing listens on right now (all held open while choosing,
-/// so the kernel cannot hand out the same one twice).
+/// `N` distinct loopback ports nothing listens on right now. They come from below the
+/// kernel's ephemeral range (32768 and up), where outgoing connections take their local
+/// ports, and each is handed out once per test process.
 pub fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
-        .collect();
+    use std::sync::atomic::AtomicU16;
+    const LOW: u16 = 10_000;
+    const SPAN: u16 = 22_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Spread test processes over the range.
+    let _ = NEXT.compare_exchange(
+        0,
+        (std::process::id() % u32::from(SPAN)) as u16 + 1,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
     let mut ports = [0u16; N];
-    for (p, l) in ports.iter_mut().zip(&listeners) {
-        *p = l.local_addr().map(|a| a.port()).expect("bound address");
+    for p in ports.iter_mut() {
+        loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let candidate = LOW + n % SPAN;
+            if TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
+                *p = candidate;
+                break;
+            }
+        }
     }
     ports
 }
@@ -224,6 +240,16 @@ impl Proxy {
 
     /// Starts kafkatwin with extra config.
     pub fn start_with(brokers: &[&Broker], opts: ProxyOptions) -> Self {
+        // A port can still be taken between choosing and binding it: try fresh ones then.
+        for _ in 0..2 {
+            if let Some(p) = Self::try_start(brokers, &opts) {
+                return p;
+            }
+        }
+        Self::try_start(brokers, &opts).unwrap_or_else(|| panic!("kafkatwin did not start"))
+    }
+
+    fn try_start(brokers: &[&Broker], opts: &ProxyOptions) -> Option<Self> {
         let [port, health_port, metrics_port, admin_port] = free_ports::<4>();
         let mut yaml = format!(
             "server:\n  listen_address: \"127.0.0.1\"\n  port: {port}\n{}\nclusters:\n",
@@ -278,13 +304,18 @@ impl Proxy {
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(port);
         p.port = listen_port;
-        if !wait_for_port(listen_port, Duration::from_secs(20)) {
-            panic!(
-                "kafkatwin did not listen on {listen_port}; log:\n{}",
-                p.log()
-            );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while p.is_running() && Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", listen_port)).is_ok() {
+                return Some(p);
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        p
+        let log = p.log();
+        if log.contains("Address already in use") {
+            return None;
+        }
+        panic!("kafkatwin did not listen on {listen_port}; log:\n{log}");
     }
 
     /// `127.0.0.1:port` of the Kafka listener.
