@@ -90,18 +90,6 @@ pub fn free_ports<const N: usize>() -> [u16; N] {
     ports
 }
 
-/// Waits until something accepts TCP connections on `port`.
-pub fn wait_for_port(port: u16, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 fn scratch_dir(prefix: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -130,11 +118,22 @@ pub struct Broker {
 impl Broker {
     /// Starts a broker on a free port.
     pub fn start(id: &str) -> Self {
+        // A port can be taken between choosing and binding it: try a fresh one then.
+        for _ in 0..2 {
+            if let Some(b) = Self::try_start_on(id, free_port()) {
+                return b;
+            }
+        }
         Self::start_on(id, free_port())
     }
 
     /// Starts a broker on `port` (used to bring a killed cluster back on the same address).
     pub fn start_on(id: &str, port: u16) -> Self {
+        Self::try_start_on(id, port)
+            .unwrap_or_else(|| panic!("tansu {id} did not listen on {port}"))
+    }
+
+    fn try_start_on(id: &str, port: u16) -> Option<Self> {
         let tansu = cache_dir().join("bin/tansu");
         assert!(
             tansu.exists(),
@@ -154,16 +153,25 @@ impl Broker {
             .stdin(Stdio::null())
             .spawn()
             .expect("start tansu");
-        assert!(
-            wait_for_port(port, Duration::from_secs(20)),
-            "tansu {id} did not listen on {port}"
-        );
-        Self {
+        let mut b = Self {
             id: id.into(),
             port,
             child: Some(child),
             log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(b);
+            }
+            if let Some(c) = &mut b.child
+                && matches!(c.try_wait(), Ok(Some(_)))
+            {
+                return None; // exited: most likely the port was taken
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
+        None
     }
 
     /// `127.0.0.1:port`.
