@@ -144,6 +144,15 @@ impl Cluster {
         }
     }
 
+    /// Feeds only a failure to the breaker: queuing a request proves nothing about the
+    /// cluster, its answer does.
+    fn note_failure<T>(&self, r: Result<T, BackendError>) -> Result<T, BackendError> {
+        if let Err(e) = &r {
+            self.note::<()>(&Err(e.clone()));
+        }
+        r
+    }
+
     /// Fails fast while the circuit is open (the half-open attempt is let through).
     fn admit(&self) -> Result<(), BackendError> {
         match self.health.lock() {
@@ -340,11 +349,7 @@ impl Cluster {
         req: &RequestKind,
     ) -> Result<Pending, BackendError> {
         let conn = self.conn_for(node).await?;
-        let r = conn.start(api, version, client_id, req).await;
-        if let Err(e) = &r {
-            self.note::<()>(&Err(e.clone()));
-        }
-        r
+        self.note_failure(conn.start(api, version, client_id, req).await)
     }
 
     /// Queues a client's request frame as received to broker `node` (see
@@ -358,11 +363,7 @@ impl Cluster {
         wait: Duration,
     ) -> Result<Pending, BackendError> {
         let conn = self.conn_for(node).await?;
-        let r = conn.start_frame(api, version, client_frame, wait).await;
-        if let Err(e) = &r {
-            self.note::<()>(&Err(e.clone()));
-        }
-        r
+        self.note_failure(conn.start_frame(api, version, client_frame, wait).await)
     }
 
     /// Waits for a started request's answer.

@@ -13,6 +13,11 @@ fn coordinator_moved(code: i16) -> bool {
         || code == ResponseError::CoordinatorNotAvailable.code()
 }
 
+/// The first non-zero code, or 0.
+fn first_error(codes: impl Iterator<Item = i16>) -> i16 {
+    codes.into_iter().find(|c| *c != 0).unwrap_or(0)
+}
+
 /// The first group-level error code of a group response.
 fn group_error(resp: &ResponseKind) -> i16 {
     match resp {
@@ -20,36 +25,16 @@ fn group_error(resp: &ResponseKind) -> i16 {
         ResponseKind::SyncGroup(r) => r.error_code,
         ResponseKind::Heartbeat(r) => r.error_code,
         ResponseKind::LeaveGroup(r) => r.error_code,
-        ResponseKind::OffsetCommit(r) => r
-            .topics
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .map(|p| p.error_code)
-            .find(|c| *c != 0)
-            .unwrap_or(0),
-        ResponseKind::OffsetFetch(r) => {
-            if r.error_code != 0 {
-                r.error_code
-            } else {
-                r.groups
-                    .iter()
-                    .map(|g| g.error_code)
-                    .find(|c| *c != 0)
-                    .unwrap_or(0)
-            }
-        }
-        ResponseKind::DescribeGroups(r) => r
-            .groups
-            .iter()
-            .map(|g| g.error_code)
-            .find(|c| *c != 0)
-            .unwrap_or(0),
-        ResponseKind::DeleteGroups(r) => r
-            .results
-            .iter()
-            .map(|g| g.error_code)
-            .find(|c| *c != 0)
-            .unwrap_or(0),
+        ResponseKind::OffsetCommit(r) => first_error(
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .map(|p| p.error_code),
+        ),
+        ResponseKind::OffsetFetch(r) if r.error_code != 0 => r.error_code,
+        ResponseKind::OffsetFetch(r) => first_error(r.groups.iter().map(|g| g.error_code)),
+        ResponseKind::DescribeGroups(r) => first_error(r.groups.iter().map(|g| g.error_code)),
+        ResponseKind::DeleteGroups(r) => first_error(r.results.iter().map(|g| g.error_code)),
         _ => 0,
     }
 }
