@@ -177,6 +177,19 @@ pub enum AckPolicy {
     Any,
 }
 
+impl AckPolicy {
+    /// How many of `clusters` write-set clusters must take a write (`quorum` for QUORUM).
+    pub fn required(self, clusters: usize, quorum: Option<u32>) -> usize {
+        match self {
+            Self::AllClusters => clusters,
+            Self::Majority => clusters / 2 + 1,
+            Self::Quorum => quorum.map_or(clusters, |q| q as usize),
+            Self::Any => 1,
+        }
+        .clamp(1, clusters.max(1))
+    }
+}
+
 /// `producer`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default)]

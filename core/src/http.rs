@@ -16,6 +16,26 @@ struct State(Arc<Proxy>);
 
 impl AdminState for State {
     fn ready(&self) -> Result<(), String> {
+        if let Some(rep) = &self.0.replicator {
+            return if rep.policy_can_be_met() {
+                Ok(())
+            } else {
+                let down: Vec<String> = self
+                    .0
+                    .clusters
+                    .iter()
+                    .map(|c| c.status())
+                    .filter(|s| !s.reachable)
+                    .map(|s| format!("{}: {}", s.id, s.last_error.unwrap_or_default()))
+                    .collect();
+                Err(format!(
+                    "ack policy {:?} needs {} reachable clusters; down: {}",
+                    self.0.config.producer.ack_policy,
+                    rep.required(),
+                    down.join("; ")
+                ))
+            };
+        }
         let c = self.0.cluster.status();
         if c.reachable {
             Ok(())
@@ -36,6 +56,14 @@ impl AdminState for State {
             .map(|c| {
                 let s = c.status();
                 let conf = cfg.clusters.iter().find(|x| x.id == s.id);
+                let rep = self.0.replicator.as_ref();
+                let repl = rep.and_then(|r| r.status_of(&s.id)).unwrap_or_default();
+                let mismatches = rep
+                    .map(|r| r.mismatches())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|m| m.contains(&format!("cluster {} ", s.id)))
+                    .collect();
                 ClusterView {
                     id: s.id,
                     bootstrap_servers: conf
@@ -48,6 +76,9 @@ impl AdminState for State {
                     latency_ms: s.latency.map(|l| l.as_secs_f64() * 1000.0),
                     last_error: s.last_error,
                     connections: s.connections,
+                    behind_partitions: repl.behind_partitions,
+                    lag_records: repl.lag_records,
+                    partition_mismatches: mismatches,
                 }
             })
             .collect()
@@ -154,11 +185,13 @@ pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
             _ = tick.tick() => {}
         }
-        for c in &proxy.clusters {
+        // In parallel: a hung cluster's probe must not delay the others'.
+        futures::future::join_all(proxy.clusters.iter().map(|c| async move {
             if let Err(e) = c.probe().await {
                 tracing::debug!("health probe: {e}");
             }
-        }
+        }))
+        .await;
         for c in &proxy.clusters {
             let s = c.status();
             proxy

@@ -7,6 +7,7 @@ pub mod hooks;
 pub mod http;
 pub mod metrics;
 pub mod proxy;
+pub mod replication;
 pub mod rule_book;
 pub mod server;
 pub mod state_log;

@@ -38,6 +38,17 @@ pub struct Metrics {
     /// `kafkatwin_rule_seconds_total{hook, rule}`: time spent in each rule (with
     /// `kafkatwin_rule_records_total`, its mean latency per record).
     pub rule_seconds: prometheus::CounterVec,
+    /// `kafkatwin_replication_lag_records{cluster}`: records the cluster is behind the most
+    /// advanced cluster, over the partitions it is behind on.
+    pub replication_lag: IntGaugeVec,
+    /// `kafkatwin_replication_behind_partitions{cluster}`: partitions awaiting repair.
+    pub replication_behind: IntGaugeVec,
+    /// `kafkatwin_replication_missed_writes_total{cluster}`: partition writes the cluster
+    /// missed (down, circuit open, failed, timed out), to be repaired.
+    pub replication_missed: IntCounterVec,
+    /// `kafkatwin_replication_repaired_records_total{cluster}`: records copied to it by the
+    /// repairer.
+    pub replication_repaired: IntCounterVec,
 }
 
 impl Metrics {
@@ -125,6 +136,26 @@ impl Metrics {
                 "kafkatwin_rule_records_total",
                 "Records seen by each transformation rule, by outcome (applied, skipped, rejected).",
                 &["hook", "rule", "outcome"],
+            )?,
+            replication_lag: gauge(
+                "kafkatwin_replication_lag_records",
+                "Records the cluster is behind the most advanced cluster (partitions awaiting repair).",
+                &["cluster"],
+            )?,
+            replication_behind: gauge(
+                "kafkatwin_replication_behind_partitions",
+                "Partitions on which the cluster missed writes and is being repaired.",
+                &["cluster"],
+            )?,
+            replication_missed: counter(
+                "kafkatwin_replication_missed_writes_total",
+                "Partition writes the cluster missed (down, circuit open, failed or timed out).",
+                &["cluster"],
+            )?,
+            replication_repaired: counter(
+                "kafkatwin_replication_repaired_records_total",
+                "Records the repairer copied to the cluster.",
+                &["cluster"],
             )?,
             rule_seconds: {
                 let c = prometheus::CounterVec::new(

@@ -59,11 +59,11 @@ pub async fn run(
     );
 
     if cfg.clusters.len() > 1 {
-        // Multi-cluster writes and reads are not built yet: say so rather than pretend.
         tracing::warn!(
-            "{} clusters configured, but this build serves only cluster {} (lowest priority); \
-             producer.ack_policy and multi_dc are not applied yet",
+            "{} clusters configured: writes go to all of them under ack policy {:?}; reads, \
+             groups and admin lookups are served by cluster {} (multi_dc is not applied yet)",
             cfg.clusters.len(),
+            cfg.producer.ack_policy,
             proxy.cluster.id
         );
     }
@@ -79,6 +79,9 @@ pub async fn run(
         });
     }
     tokio::spawn(crate::http::sample_health(proxy.clone(), drain_rx.clone()));
+    if let Some(rep) = &proxy.replicator {
+        rep.spawn_repairer(drain_rx.clone());
+    }
     // The state log: admin changes go through it; every instance follows it.
     {
         let log = Arc::new(crate::state_log::StateLog::new(proxy.cluster.clone()));

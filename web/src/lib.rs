@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 /// A backend cluster as the admin API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct ClusterView {
     /// Cluster id.
     pub id: String,
@@ -31,6 +31,12 @@ pub struct ClusterView {
     pub last_error: Option<String>,
     /// Open broker connections.
     pub connections: usize,
+    /// Partitions on which it missed writes and is being repaired.
+    pub behind_partitions: usize,
+    /// Records it lacks on those partitions (replication lag).
+    pub lag_records: i64,
+    /// Topics whose partition count differs from another cluster's.
+    pub partition_mismatches: Vec<String>,
 }
 
 /// A transformation rule as the API shows it.
@@ -306,6 +312,7 @@ mod tests {
                 latency_ms: Some(1.5),
                 last_error: None,
                 connections: 1,
+                ..Default::default()
             }]
         }
         fn metrics_text(&self) -> String {

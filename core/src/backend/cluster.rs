@@ -238,7 +238,10 @@ impl Cluster {
 
     /// A connection to any broker: a known live one, else the bootstrap servers in order.
     pub async fn any_conn(&self) -> Result<Arc<BrokerConn>, BackendError> {
-        let pool = self.pool();
+        self.any_conn_in(self.pool()).await
+    }
+
+    async fn any_conn_in(&self, pool: Arc<ConnPool>) -> Result<Arc<BrokerConn>, BackendError> {
         if let Some(c) = pool.any(&self.id) {
             return Ok(c);
         }
@@ -260,7 +263,14 @@ impl Cluster {
 
     /// A connection to broker `node` of this cluster.
     pub async fn node_conn(&self, node: i32) -> Result<Arc<BrokerConn>, BackendError> {
-        let pool = self.pool();
+        self.node_conn_in(self.pool(), node).await
+    }
+
+    async fn node_conn_in(
+        &self,
+        pool: Arc<ConnPool>,
+        node: i32,
+    ) -> Result<Arc<BrokerConn>, BackendError> {
         if let Some(c) = pool.get(&self.id, node) {
             return Ok(c);
         }
@@ -364,6 +374,75 @@ impl Cluster {
     ) -> Result<Pending, BackendError> {
         let conn = self.conn_for(node).await?;
         self.note_failure(conn.start_frame(api, version, client_frame, wait).await)
+    }
+
+    /// Opens the proxy's shared connection to broker `node` (any broker for `None`) if it
+    /// is not open, within the connect timeout; a failure counts against the cluster.
+    pub async fn prepare_shared(&self, node: Option<i32>) -> Result<(), BackendError> {
+        let open = match node {
+            Some(n) => self.shared.get(&self.id, n).is_some(),
+            None => self.shared.any(&self.id).is_some(),
+        };
+        if open {
+            return Ok(());
+        }
+        let limit = self.cfg.connect_timeout.get();
+        let attempt = async {
+            match node {
+                Some(n) => self.node_conn_in(self.shared.clone(), n).await,
+                None => self.any_conn_in(self.shared.clone()).await,
+            }
+        };
+        let r = match tokio::time::timeout(limit, attempt).await {
+            Ok(r) => r.map(|_| ()),
+            Err(_) => Err(BackendError::Timeout {
+                cluster: self.id.to_string(),
+                addr: self.bootstrap.join(","),
+                api: ApiKey::ApiVersions,
+                after: limit,
+            }),
+        };
+        self.note_failure(r)
+    }
+
+    /// Queues a request frame on the proxy's shared connection to broker `node` (any broker
+    /// for `None`) without waiting: it fails at once when that connection is not open (see
+    /// [`Cluster::prepare_shared`]) or its queue is full. Replicated writes to a partition
+    /// from all clients go over this one connection per broker, queued in one order, so
+    /// every cluster applies them in the same order.
+    pub fn try_start_shared_frame(
+        &self,
+        node: Option<i32>,
+        api: ApiKey,
+        version: i16,
+        frame: Bytes,
+        wait: Duration,
+    ) -> Result<Pending, BackendError> {
+        self.admit()?;
+        let conn = match node {
+            Some(n) => self.shared.get(&self.id, n),
+            None => self.shared.any(&self.id),
+        }
+        .ok_or_else(|| self.no_broker("no open connection to the partition's leader"))?;
+        self.note_failure(conn.try_start_frame(api, version, frame, wait))
+    }
+
+    /// Queues a frame on the shared connection, opening it first if needed.
+    pub async fn start_shared_frame(
+        &self,
+        node: Option<i32>,
+        api: ApiKey,
+        version: i16,
+        frame: Bytes,
+        wait: Duration,
+    ) -> Result<Pending, BackendError> {
+        self.prepare_shared(node).await?;
+        self.try_start_shared_frame(node, api, version, frame, wait)
+    }
+
+    /// Whether the circuit lets requests through now.
+    pub fn admits(&self) -> bool {
+        self.admit().is_ok()
     }
 
     /// Waits for a started request's answer.

@@ -330,6 +330,48 @@ impl BrokerConn {
         client_frame: Bytes,
         wait: Duration,
     ) -> Result<Pending, BackendError> {
+        let (correlation_id, head, tail) = self.reframe(api_key, version, client_frame)?;
+        self.queue(api_key, version, correlation_id, head, tail, wait)
+            .await
+    }
+
+    /// [`BrokerConn::start_frame`] without waiting: when the connection's queue is full (the
+    /// broker stopped reading), it fails at once instead of holding the caller.
+    pub fn try_start_frame(
+        &self,
+        api_key: ApiKey,
+        version: i16,
+        client_frame: Bytes,
+        wait: Duration,
+    ) -> Result<Pending, BackendError> {
+        let (correlation_id, head, tail) = self.reframe(api_key, version, client_frame)?;
+        let (reply, rx) = oneshot::channel();
+        let outgoing = Outgoing {
+            head,
+            tail,
+            correlation_id,
+            reply,
+        };
+        match self.tx.try_send(outgoing) {
+            Ok(()) => Ok(self.pending(api_key, version, wait, rx)),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(self.lost()),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(BackendError::Timeout {
+                cluster: self.cluster.to_string(),
+                addr: self.addr.to_string(),
+                api: api_key,
+                after: Duration::ZERO,
+            }),
+        }
+    }
+
+    /// A client frame's new head (length prefix, API key and version, a fresh correlation
+    /// id) and its tail after the old correlation id.
+    fn reframe(
+        &self,
+        api_key: ApiKey,
+        version: i16,
+        client_frame: Bytes,
+    ) -> Result<(i32, Bytes, Bytes), BackendError> {
         if client_frame.len() < 8 {
             return Err(BackendError::Encode {
                 cluster: self.cluster.to_string(),
@@ -343,9 +385,25 @@ impl BrokerConn {
         head.put_i32(client_frame.len() as i32);
         head.put_slice(&client_frame[..4]); // api key and version
         head.put_i32(correlation_id);
-        let tail = client_frame.slice(8..);
-        self.queue(api_key, version, correlation_id, head.freeze(), tail, wait)
-            .await
+        Ok((correlation_id, head.freeze(), client_frame.slice(8..)))
+    }
+
+    fn pending(
+        &self,
+        api_key: ApiKey,
+        version: i16,
+        wait: Duration,
+        rx: oneshot::Receiver<Result<Bytes, BackendError>>,
+    ) -> Pending {
+        Pending {
+            cluster: self.cluster.clone(),
+            addr: self.addr.clone(),
+            api_key,
+            version,
+            timeout: self.request_timeout + wait,
+            alive: self.alive.clone(),
+            rx,
+        }
     }
 
     async fn queue(
@@ -378,14 +436,6 @@ impl BrokerConn {
                 ));
             }
         }
-        Ok(Pending {
-            cluster: self.cluster.clone(),
-            addr: self.addr.clone(),
-            api_key,
-            version,
-            timeout: self.request_timeout + wait,
-            alive: self.alive.clone(),
-            rx,
-        })
+        Ok(self.pending(api_key, version, wait, rx))
     }
 }

@@ -37,9 +37,16 @@ impl Proxy {
                 }
             }
         }
-        let result = match cluster.controller() {
-            Some(node) => cluster.send_to(node, api, version, client_id, &req).await,
-            None => cluster.send_any(api, version, client_id, &req).await,
+        let fans_out = matches!(
+            api,
+            ApiKey::CreateTopics
+                | ApiKey::DeleteTopics
+                | ApiKey::CreatePartitions
+                | ApiKey::IncrementalAlterConfigs
+        );
+        let result = match (&self.replicator, fans_out) {
+            (Some(rep), true) => self.admin_fan_out(rep, api, version, client_id, &req).await,
+            _ => send_admin(cluster, api, version, client_id, &req).await,
         };
         let mut resp = match result {
             Ok(r) => r,
@@ -72,6 +79,76 @@ impl Proxy {
             _ => {}
         }
         resp
+    }
+
+    /// Sends an admin change to every cluster at once and answers with the first cluster's
+    /// (by priority) answer. A cluster that is down gets topic creations and deletions when
+    /// it comes back (the repairer's comparison); its failure is logged here.
+    async fn admin_fan_out(
+        &self,
+        rep: &crate::replication::Replicator,
+        api: ApiKey,
+        version: i16,
+        client_id: Option<StrBytes>,
+        req: &RequestKind,
+    ) -> Result<ResponseKind, BackendError> {
+        match req {
+            RequestKind::CreateTopics(r) => {
+                let names: Vec<TopicName> = r.topics.iter().map(|t| t.name.clone()).collect();
+                rep.note_created(&names);
+            }
+            RequestKind::DeleteTopics(r) => {
+                let names: Vec<TopicName> = r
+                    .topic_names
+                    .iter()
+                    .cloned()
+                    .chain(r.topics.iter().filter_map(|t| t.name.clone()))
+                    .collect();
+                rep.note_deleted(&names);
+            }
+            _ => {}
+        }
+        let results = futures::future::join_all(
+            rep.clusters()
+                .iter()
+                .map(|c| send_admin(c, api, version, client_id.clone(), req)),
+        )
+        .await;
+        let touched: Vec<&TopicName> = match req {
+            RequestKind::CreateTopics(r) => r.topics.iter().map(|t| &t.name).collect(),
+            RequestKind::DeleteTopics(r) => r
+                .topic_names
+                .iter()
+                .chain(r.topics.iter().filter_map(|t| t.name.as_ref()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for c in rep.clusters() {
+            for t in &touched {
+                c.forget_topic(t);
+            }
+        }
+        let mut first_ok = None;
+        let mut first_err = None;
+        for (c, r) in rep.clusters().iter().zip(results) {
+            match r {
+                Ok(resp) => {
+                    first_ok.get_or_insert(resp);
+                }
+                Err(e) => {
+                    tracing::warn!(cluster = %c.id, "{api:?} not applied on {} now ({e}); it is applied when the cluster is back", c.id);
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match (first_ok, first_err) {
+            (Some(r), _) => Ok(r),
+            (None, Some(e)) => Err(e),
+            (None, None) => Err(BackendError::NoBroker {
+                cluster: "all".into(),
+                reason: "no cluster configured".into(),
+            }),
+        }
     }
 
     fn admin_failed(&self, req: &RequestKind, e: BackendError) -> ResponseKind {
@@ -110,5 +187,19 @@ impl Proxy {
             Ok(r) => r,
             Err(e) => self.admin_failed(&req, e),
         }
+    }
+}
+
+/// Sends an admin request to the cluster's controller, or any broker.
+async fn send_admin(
+    cluster: &crate::backend::Cluster,
+    api: ApiKey,
+    version: i16,
+    client_id: Option<StrBytes>,
+    req: &RequestKind,
+) -> Result<ResponseKind, BackendError> {
+    match cluster.controller() {
+        Some(node) => cluster.send_to(node, api, version, client_id, req).await,
+        None => cluster.send_any(api, version, client_id, req).await,
     }
 }

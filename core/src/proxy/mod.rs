@@ -51,6 +51,8 @@ pub struct Proxy {
     pub identity: Identity,
     /// Rules from the config and the admin API, and the hooks compiled from them.
     pub rules: crate::rule_book::RuleBook,
+    /// Writes to every cluster under the ack policy, when there is more than one.
+    pub replicator: Option<Arc<crate::replication::Replicator>>,
 }
 
 /// What to do after handling one request.
@@ -124,6 +126,20 @@ impl Proxy {
             cluster_id: StrBytes::from_string(config.server.cluster_id.clone()),
         };
         let config_rules = config.transformations.clone();
+        let replicator = (clusters.len() > 1).then(|| {
+            let mut by_priority: Vec<(u32, Arc<Cluster>)> = config
+                .clusters
+                .iter()
+                .zip(&clusters)
+                .map(|(cfg, c)| (cfg.priority, c.clone()))
+                .collect();
+            by_priority.sort_by_key(|(p, _)| *p);
+            Arc::new(crate::replication::Replicator::new(
+                by_priority.into_iter().map(|(_, c)| c).collect(),
+                &config.producer,
+                metrics.clone(),
+            ))
+        });
         let hooks = crate::hooks::Hooks::from_config(&config).map_err(|problems| {
             let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("invalid transformations:\n  - {}", list.join("\n  - "))
@@ -135,6 +151,7 @@ impl Proxy {
             metrics,
             identity,
             rules: crate::rule_book::RuleBook::new(config_rules, hooks),
+            replicator,
         })
     }
 
@@ -316,10 +333,18 @@ impl Proxy {
                         u64::try_from(r.timeout_ms).unwrap_or(0),
                     ),
                 });
-                let resp =
-                    partitioned::route_raw(cluster, version, client_id, r, retries, gate, whole)
-                        .await;
-                let mut resp = self.rewrite_produce(resp.resp);
+                let resp = match &self.replicator {
+                    Some(rep) => {
+                        rep.produce(version, client_id, r, whole.map(|w| w.frame), gate)
+                            .await
+                    }
+                    None => {
+                        partitioned::route_raw(cluster, version, client_id, r, retries, gate, whole)
+                            .await
+                            .resp
+                    }
+                };
+                let mut resp = self.rewrite_produce(resp);
                 if let Some(refused) = hooked.refused {
                     <kafka_protocol::messages::ProduceRequest as partitioned::PartitionedApi>::extend_response(&mut resp, refused);
                 }

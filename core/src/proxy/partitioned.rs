@@ -58,14 +58,14 @@ impl OrderGate {
         (Self { prev, done }, next)
     }
 
-    async fn wait_turn(&mut self) {
+    pub(crate) async fn wait_turn(&mut self) {
         if let Some(prev) = self.prev.take() {
             // An error means the predecessor finished without sending: also our turn.
             let _ = prev.await;
         }
     }
 
-    fn release(self) {
+    pub(crate) fn release(self) {
         let _ = self.done.send(());
     }
 }

@@ -1,0 +1,180 @@
+//! Record-batch headers (magic 2), read and patched in place without decoding records.
+//!
+//! Layout: baseOffset i64 @0, batchLength i32 @8, partitionLeaderEpoch i32 @12, magic i8 @16,
+//! crc u32 @17 (CRC32C over attributes..end), attributes i16 @21, lastOffsetDelta i32 @23,
+//! baseTimestamp i64 @27, maxTimestamp i64 @35, producerId i64 @43, producerEpoch i16 @51,
+//! baseSequence i32 @53, recordCount i32 @57, records @61.
+
+use bytes::{Bytes, BytesMut};
+
+const HEADER_LEN: usize = 61;
+const CRC_AT: usize = 17;
+const ATTRIBUTES_AT: usize = 21;
+const LAST_DELTA_AT: usize = 23;
+const PRODUCER_ID_AT: usize = 43;
+const PRODUCER_EPOCH_AT: usize = 51;
+const BASE_SEQUENCE_AT: usize = 53;
+const TRANSACTIONAL: i16 = 0x10;
+const CONTROL: i16 = 0x20;
+
+/// What the header of one batch says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    /// Offset of the first record (the broker's, in fetched data).
+    pub base_offset: i64,
+    /// Records in the batch, from the offset delta (what the batch occupies in the log).
+    pub offsets: i64,
+    /// Producer id, -1 when not idempotent.
+    pub producer_id: i64,
+    /// Producer epoch.
+    pub producer_epoch: i16,
+    /// Sequence of the first record.
+    pub base_sequence: i32,
+    /// Part of a transaction.
+    pub transactional: bool,
+    /// A transaction marker, not data.
+    pub control: bool,
+}
+
+fn be_i64(b: &[u8], at: usize) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    i64::from_be_bytes(a)
+}
+fn be_i32(b: &[u8], at: usize) -> i32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    i32::from_be_bytes(a)
+}
+fn be_i16(b: &[u8], at: usize) -> i16 {
+    i16::from_be_bytes([b[at], b[at + 1]])
+}
+
+/// The batches in a partition's `records` field, each as `(header, byte range)`. A trailing
+/// partial batch (fetch responses may end with one) is left out; a batch that is not magic 2
+/// ends the walk with `None` for the rest.
+pub fn batches(records: &[u8]) -> Vec<(BatchHeader, std::ops::Range<usize>)> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while records.len() >= at + HEADER_LEN {
+        let b = &records[at..];
+        let len = be_i32(b, 8);
+        let Ok(len) = usize::try_from(len) else { break };
+        let total = len + 12;
+        if total < HEADER_LEN || b.len() < total || b[16] != 2 {
+            break;
+        }
+        let attributes = be_i16(b, ATTRIBUTES_AT);
+        out.push((
+            BatchHeader {
+                base_offset: be_i64(b, 0),
+                offsets: i64::from(be_i32(b, LAST_DELTA_AT)) + 1,
+                producer_id: be_i64(b, PRODUCER_ID_AT),
+                producer_epoch: be_i16(b, PRODUCER_EPOCH_AT),
+                base_sequence: be_i32(b, BASE_SEQUENCE_AT),
+                transactional: attributes & TRANSACTIONAL != 0,
+                control: attributes & CONTROL != 0,
+            },
+            at..at + total,
+        ));
+        at += total;
+    }
+    out
+}
+
+/// The first batch's header, if the bytes start with a whole magic-2 batch.
+pub fn first(records: &[u8]) -> Option<BatchHeader> {
+    batches(records).first().map(|(h, _)| *h)
+}
+
+/// A copy of `records` whose batches carry no producer id, epoch or sequence (the proxy
+/// deduplicates client retries itself, and each backend would know the client's producer id
+/// only if it had issued it), with each batch's CRC recomputed. Returns `None` when nothing
+/// needed changing.
+pub fn strip_idempotence(records: &Bytes) -> Option<Bytes> {
+    let list = batches(records);
+    if list.iter().all(|(h, _)| h.producer_id < 0) {
+        return None;
+    }
+    let mut out = BytesMut::from(&records[..]);
+    for (h, range) in list {
+        if h.producer_id < 0 {
+            continue;
+        }
+        let b = &mut out[range];
+        b[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&(-1i64).to_be_bytes());
+        b[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&(-1i16).to_be_bytes());
+        b[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&(-1i32).to_be_bytes());
+        let crc = crc32c::crc32c(&b[ATTRIBUTES_AT..]);
+        b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+    Some(out.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+        TimestampType,
+    };
+
+    fn batch(producer_id: i64, seq: i32, n: i64) -> Bytes {
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                partition_leader_epoch: 0,
+                producer_id,
+                producer_epoch: if producer_id < 0 { -1 } else { 3 },
+                timestamp_type: TimestampType::Creation,
+                offset: i,
+                // offset - sequence must be constant for one batch (-1 first when not idempotent).
+                sequence: seq + i as i32,
+                timestamp: 1_700_000_000_000 + i,
+                key: Some(Bytes::from(format!("k{i}"))),
+                value: Some(Bytes::from(format!("v{i}"))),
+                headers: Default::default(),
+                delete_horizon: false,
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let opts = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, &records, &opts).expect("encode");
+        buf.freeze()
+    }
+
+    #[test]
+    fn reads_headers_of_concatenated_batches() {
+        let mut all = BytesMut::new();
+        all.extend_from_slice(&batch(7, 10, 3));
+        all.extend_from_slice(&batch(-1, -1, 2));
+        let list = batches(&all);
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].0.producer_id, 7);
+        assert_eq!(list[0].0.base_sequence, 10);
+        assert_eq!(list[0].0.offsets, 3);
+        assert_eq!(list[1].0.producer_id, -1);
+        assert_eq!(list[1].0.offsets, 2);
+        // A truncated tail is not a batch.
+        assert_eq!(batches(&all[..all.len() - 1]).len(), 1);
+    }
+
+    #[test]
+    fn stripping_keeps_records_and_a_valid_crc() {
+        let b = batch(42, 5, 4);
+        let stripped = strip_idempotence(&b).expect("changed");
+        let h = first(&stripped).expect("header");
+        assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (-1, -1, -1));
+        // The decoder verifies the CRC.
+        let mut buf = stripped.clone();
+        let set = RecordBatchDecoder::decode(&mut buf).expect("valid batch");
+        let keys: Vec<_> = set.records.iter().map(|r| r.key.clone()).collect();
+        assert_eq!(keys.len(), 4);
+        assert_eq!(keys[3].as_deref(), Some(&b"k3"[..]));
+        assert!(strip_idempotence(&batch(-1, -1, 2)).is_none());
+    }
+}

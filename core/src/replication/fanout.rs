@@ -1,0 +1,494 @@
+//! The produce path over several clusters.
+
+use super::Replicator;
+use super::batch;
+use super::dedup::{BatchId, Written};
+use super::lanes::Tp;
+use crate::backend::{BackendError, Pending};
+use crate::proxy::partitioned::{OrderGate, PartitionedApi};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::PartitionProduceResponse;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Errors with which every cluster refuses the same bytes alike: the batch was written
+/// nowhere, so no cluster falls behind for it.
+fn refused(code: i16) -> bool {
+    [
+        ResponseError::CorruptMessage,
+        ResponseError::MessageTooLarge,
+        ResponseError::RecordListTooLarge,
+        ResponseError::InvalidRecord,
+        ResponseError::InvalidTimestamp,
+        ResponseError::InvalidRequiredAcks,
+        ResponseError::UnsupportedForMessageFormat,
+        ResponseError::PolicyViolation,
+    ]
+    .iter()
+    .any(|e| e.code() == code)
+}
+
+/// One partition's answers so far.
+#[derive(Default)]
+struct Tally {
+    /// Clusters the write was queued on.
+    queued: usize,
+    acks: Vec<(usize, PartitionProduceResponse)>,
+    failed: usize,
+    /// The first refusal's answer, passed to the client when nothing acked.
+    refusal: Option<PartitionProduceResponse>,
+}
+
+/// A cluster's answer for one partition.
+type Outcome = Result<PartitionProduceResponse, PartitionProduceResponse>;
+
+fn answer(index: i32, code: i16, message: String) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(code)
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
+        .with_error_message(Some(StrBytes::from_string(message)))
+}
+
+/// A request frame (header and body, no length prefix) as a client would send it, so the same
+/// bytes can be queued on every cluster's connection.
+fn encode_frame(
+    version: i16,
+    client_id: Option<StrBytes>,
+    req: &ProduceRequest,
+) -> Result<Bytes, String> {
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::Produce as i16)
+        .with_request_api_version(version)
+        .with_client_id(client_id);
+    let mut out = BytesMut::with_capacity(64 + req.compute_size(version).unwrap_or(0));
+    header
+        .encode(&mut out, ApiKey::Produce.request_header_version(version))
+        .and_then(|_| req.encode(&mut out, version))
+        .map_err(|e| format!("cannot encode a Produce v{version} request: {e}"))?;
+    Ok(out.freeze())
+}
+
+impl Replicator {
+    /// Writes a produce request to every cluster of the write set and answers each partition
+    /// under the ack policy. `client_frame` is the client's request as received, reused for
+    /// every cluster when nothing had to change; `gate` orders this connection's produces.
+    pub async fn produce(
+        self: &Arc<Self>,
+        version: i16,
+        client_id: Option<StrBytes>,
+        mut req: ProduceRequest,
+        client_frame: Option<Bytes>,
+        mut gate: Option<OrderGate>,
+    ) -> ProduceResponse {
+        let mut done: Vec<(Tp, PartitionProduceResponse)> = Vec::new();
+        let mut ids: HashMap<Tp, BatchId> = HashMap::new();
+        let mut changed = false;
+        // Client retries are answered from the first attempt; idempotent batches lose their
+        // producer id (see `batch::strip_idempotence`).
+        for t in &mut req.topic_data {
+            for p in &mut t.partition_data {
+                let Some(records) = &p.records else { continue };
+                let Some(h) = batch::first(records) else {
+                    continue;
+                };
+                if h.producer_id < 0 {
+                    continue;
+                }
+                let tp = (t.name.clone(), p.index);
+                let id = BatchId {
+                    producer_id: h.producer_id,
+                    epoch: h.producer_epoch,
+                    tp: tp.clone(),
+                    base_sequence: h.base_sequence,
+                };
+                if let Some(first) = self.dedup.lookup(&id) {
+                    done.push((tp, self.retry_answer(&id, &first)));
+                    continue;
+                }
+                if let Some(stripped) = batch::strip_idempotence(records) {
+                    p.records = Some(stripped);
+                    changed = true;
+                }
+                ids.insert(tp, id);
+            }
+        }
+        if !done.is_empty() {
+            let answered: Vec<Tp> = done.iter().map(|(tp, _)| tp.clone()).collect();
+            req.retain(&|t, p| !answered.iter().any(|(at, ap)| at == t && *ap == p));
+            changed = true;
+        }
+        let parts = req.partitions();
+        // Leaders first (cached; a lookup may wait on the network), outside the sequencer.
+        let leaders: Vec<Vec<Option<i32>>> =
+            futures::future::join_all(self.clusters.iter().map(|c| {
+                let parts = &parts;
+                async move {
+                    if !c.admits() {
+                        return vec![None; parts.len()];
+                    }
+                    let mut out = Vec::with_capacity(parts.len());
+                    for (t, p) in parts {
+                        out.push(c.leader(t, *p).await);
+                    }
+                    // Open the shared connections now: under the sequencer only queuing
+                    // happens, never waiting on a network.
+                    let mut seen = Vec::new();
+                    for l in &out {
+                        if !seen.contains(l) {
+                            seen.push(*l);
+                            if let Err(e) = c.prepare_shared(*l).await {
+                                tracing::debug!("{e}");
+                            }
+                        }
+                    }
+                    out
+                }
+            }))
+            .await;
+        if let Some(g) = gate.as_mut() {
+            g.wait_turn().await;
+        }
+        let wait = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
+        let mut tallies: HashMap<Tp, Tally> = HashMap::new();
+        let mut pending = FuturesUnordered::new();
+        {
+            let _order = self.sequencer.lock().await;
+            // Which clusters take which partitions now.
+            let n = self.clusters.len();
+            let admits: Vec<bool> = self.clusters.iter().map(|c| c.admits()).collect();
+            let mut takes: Vec<Vec<usize>> = vec![Vec::new(); n];
+            for (k, tp) in parts.iter().enumerate() {
+                let eligible: Vec<usize> = (0..n)
+                    .filter(|&i| admits[i] && !self.lanes.is_behind(tp, i))
+                    .collect();
+                if eligible.len() < self.required {
+                    done.push((tp.clone(), self.not_enough(tp, &admits)));
+                    continue;
+                }
+                for i in 0..n {
+                    if !eligible.contains(&i) {
+                        self.missed(tp, i, &"its circuit is open");
+                    }
+                }
+                for &i in &eligible {
+                    takes[i].push(k);
+                }
+                tallies.insert(tp.clone(), Tally::default());
+            }
+            // One frame per distinct partition set; usually all clusters share one.
+            let mut frames: Vec<(Vec<usize>, Bytes)> = Vec::new();
+            for (i, ks) in takes.iter().enumerate() {
+                if ks.is_empty() {
+                    continue;
+                }
+                let mut by_leader: HashMap<Option<i32>, Vec<usize>> = HashMap::new();
+                for &k in ks {
+                    by_leader.entry(leaders[i][k]).or_default().push(k);
+                }
+                for (leader, ks) in by_leader {
+                    let frame = match frames.iter().find(|(set, _)| *set == ks) {
+                        Some((_, f)) => Ok(f.clone()),
+                        None => {
+                            let whole = ks.len() == parts.len() && !changed;
+                            let built = match (&client_frame, whole) {
+                                (Some(f), true) => Ok(f.clone()),
+                                _ => {
+                                    let mut sub = req.clone();
+                                    sub.retain(&|t, p| {
+                                        ks.iter().any(|&k| parts[k].0 == *t && parts[k].1 == p)
+                                    });
+                                    encode_frame(version, client_id.clone(), &sub)
+                                }
+                            };
+                            if let Ok(f) = &built {
+                                frames.push((ks.clone(), f.clone()));
+                            }
+                            built
+                        }
+                    };
+                    let tps: Vec<Tp> = ks.iter().map(|&k| parts[k].clone()).collect();
+                    let queued = match frame {
+                        Ok(f) => self.clusters[i].try_start_shared_frame(
+                            leader,
+                            ApiKey::Produce,
+                            version,
+                            f,
+                            wait,
+                        ),
+                        Err(reason) => Err(BackendError::Encode {
+                            cluster: self.clusters[i].id.to_string(),
+                            api: ApiKey::Produce,
+                            version,
+                            reason,
+                        }),
+                    };
+                    match queued {
+                        Ok(p) => {
+                            for tp in &tps {
+                                self.lanes.started(tp, i);
+                                if let Some(t) = tallies.get_mut(tp) {
+                                    t.queued += 1;
+                                }
+                            }
+                            let me = self.clone();
+                            let ids: Vec<Option<BatchId>> =
+                                tps.iter().map(|tp| ids.get(tp).cloned()).collect();
+                            pending.push(async move {
+                                let outcomes = me.settle(i, p, &tps, &ids).await;
+                                (i, tps, outcomes)
+                            });
+                        }
+                        Err(e) => {
+                            for tp in &tps {
+                                self.missed(tp, i, &e);
+                            }
+                        }
+                    }
+                }
+            }
+            for (tp, id) in &ids {
+                if tallies.get(tp).is_some_and(|t| t.queued > 0) {
+                    self.dedup.register(id.clone(), n);
+                }
+            }
+        }
+        if let Some(g) = gate.take() {
+            g.release();
+        }
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let required = self.required;
+        let decided = |t: &Tally| t.acks.len() >= required || t.queued - t.failed < required;
+        while !tallies.values().all(decided) {
+            match tokio::time::timeout_at(deadline, pending.next()).await {
+                Ok(Some((i, tps, outcomes))) => {
+                    for (tp, outcome) in tps.into_iter().zip(outcomes) {
+                        let Some(t) = tallies.get_mut(&tp) else {
+                            continue;
+                        };
+                        match outcome {
+                            Ok(r) => t.acks.push((i, r)),
+                            Err(r) => {
+                                t.failed += 1;
+                                if refused(r.error_code) && t.refusal.is_none() {
+                                    t.refusal = Some(r);
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if !pending.is_empty() {
+            // The slower clusters' answers still update lanes and retries' records.
+            tokio::spawn(async move { while pending.next().await.is_some() {} });
+        }
+        let mut resp = ProduceResponse::default();
+        for (tp, t) in tallies {
+            let r = if t.acks.len() >= required {
+                let (_, best) = t
+                    .acks
+                    .into_iter()
+                    .min_by_key(|(i, _)| *i)
+                    .unwrap_or_default();
+                best
+            } else if let Some(r) = t.refusal.filter(|_| t.acks.is_empty()) {
+                r
+            } else if t.queued - t.failed < required {
+                answer(
+                    tp.1,
+                    ResponseError::NotEnoughReplicas.code(),
+                    format!(
+                        "{}-{}: {} of {} clusters took the write; ack policy {:?} needs {required}",
+                        tp.0.as_str(),
+                        tp.1,
+                        t.acks.len(),
+                        self.clusters.len(),
+                        self.policy
+                    ),
+                )
+            } else {
+                answer(
+                    tp.1,
+                    ResponseError::RequestTimedOut.code(),
+                    format!(
+                        "{}-{}: ack policy {:?} not met within producer.timeout ({:?})",
+                        tp.0.as_str(),
+                        tp.1,
+                        self.policy,
+                        self.timeout
+                    ),
+                )
+            };
+            done.push((tp, r));
+        }
+        for ((topic, _), r) in done {
+            match resp.responses.iter_mut().find(|x| x.name == topic) {
+                Some(x) => x.partition_responses.push(r),
+                None => resp.responses.push(
+                    produce_response::TopicProduceResponse::default()
+                        .with_name(topic)
+                        .with_partition_responses(vec![r]),
+                ),
+            }
+        }
+        resp
+    }
+
+    /// Waits for cluster `i`'s answer to a queued write and records, per partition, what it
+    /// means for the lanes and for client retries.
+    async fn settle(
+        &self,
+        i: usize,
+        pending: Pending,
+        tps: &[Tp],
+        ids: &[Option<BatchId>],
+    ) -> Vec<Outcome> {
+        let result = self.clusters[i].finish(pending).await;
+        let resp = match result {
+            Ok(a) => match a.body {
+                ResponseKind::Produce(r) => Ok(r),
+                _ => Err("answered with another API's response".to_owned()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        let mut out = Vec::with_capacity(tps.len());
+        for (tp, id) in tps.iter().zip(ids) {
+            let found = match &resp {
+                Ok(r) => r
+                    .responses
+                    .iter()
+                    .find(|t| t.name == tp.0)
+                    .and_then(|t| t.partition_responses.iter().find(|p| p.index == tp.1))
+                    .cloned()
+                    .ok_or_else(|| "no answer for the partition".to_owned()),
+                Err(e) => Err(e.clone()),
+            };
+            let outcome = match found {
+                Ok(p) if p.error_code == 0 => {
+                    if let Some(id) = id {
+                        self.dedup.acked(id, i, p.base_offset);
+                    }
+                    self.lanes.finished(tp, i, true);
+                    Ok(p.with_current_leader(Default::default()))
+                }
+                Ok(p) if refused(p.error_code) => {
+                    self.lanes.finished(tp, i, true);
+                    Err(p)
+                }
+                Ok(p) => {
+                    let why = format!("error code {}", p.error_code);
+                    if self.lanes.finished(tp, i, false) {
+                        self.note_behind(tp, i, &why);
+                    }
+                    Err(p)
+                }
+                Err(why) => {
+                    if self.lanes.finished(tp, i, false) {
+                        self.note_behind(tp, i, &why);
+                    }
+                    Err(answer(tp.1, ResponseError::RequestTimedOut.code(), why))
+                }
+            };
+            out.push(outcome);
+        }
+        out
+    }
+
+    /// The answer to a client's retry of a batch already written: success once enough
+    /// clusters hold it (acknowledged then, or repaired since), else a retriable error.
+    fn retry_answer(&self, id: &BatchId, first: &Written) -> PartitionProduceResponse {
+        let n = self.clusters.len();
+        let holding = (0..n)
+            .filter(|&i| first.acked & (1 << i) != 0 || self.lanes.settled(&id.tp, i))
+            .count();
+        let offset = first.offsets.iter().flatten().next().copied();
+        match offset {
+            Some(base) if holding >= self.required => PartitionProduceResponse::default()
+                .with_index(id.tp.1)
+                .with_base_offset(base)
+                .with_log_append_time_ms(-1)
+                .with_log_start_offset(-1),
+            _ => answer(
+                id.tp.1,
+                ResponseError::NotEnoughReplicas.code(),
+                format!(
+                    "{}-{}: this batch (producer {}, sequence {}) is on {holding} cluster(s); \
+                     ack policy {:?} needs {}; retry",
+                    id.tp.0.as_str(),
+                    id.tp.1,
+                    id.producer_id,
+                    id.base_sequence,
+                    self.policy,
+                    self.required
+                ),
+            ),
+        }
+    }
+
+    /// The answer when too few clusters can take a write to `tp` now.
+    fn not_enough(&self, tp: &Tp, admits: &[bool]) -> PartitionProduceResponse {
+        let why: Vec<String> = self
+            .clusters
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                if !admits[i] {
+                    Some(format!("{}: circuit open", c.id))
+                } else if self.lanes.is_behind(tp, i) {
+                    Some(format!("{}: catching up", c.id))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        answer(
+            tp.1,
+            ResponseError::NotEnoughReplicas.code(),
+            format!(
+                "{}-{}: ack policy {:?} needs {} clusters, too few can take writes ({})",
+                tp.0.as_str(),
+                tp.1,
+                self.policy,
+                self.required,
+                why.join(", ")
+            ),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_encoded_frame_decodes_as_the_same_request() {
+        let req = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![
+                produce_request::TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_static_str("t")))
+                    .with_partition_data(vec![
+                        produce_request::PartitionProduceData::default().with_index(3),
+                    ]),
+            ]);
+        let frame = encode_frame(9, Some(StrBytes::from_static_str("c")), &req).expect("encode");
+        let (_, decoded) = crate::frame::decode_request(frame)
+            .ok()
+            .expect("decodes");
+        match decoded.body {
+            RequestKind::Produce(r) => assert_eq!(r, req),
+            other => panic!("decoded as {other:?}"),
+        }
+    }
+}

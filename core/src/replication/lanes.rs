@@ -1,0 +1,128 @@
+//! Per-partition replication state: which clusters are behind (missed a write and take no
+//! live writes until the repairer has caught them up) and how many writes are in flight.
+
+use kafka_protocol::messages::TopicName;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// A topic-partition.
+pub type Tp = (TopicName, i32);
+
+#[derive(Debug, Clone)]
+struct Lane {
+    behind: Vec<bool>,
+    inflight: Vec<u32>,
+}
+
+/// The lanes of every partition written through this proxy.
+pub struct Lanes {
+    clusters: usize,
+    map: Mutex<HashMap<Tp, Lane>>,
+}
+
+impl Lanes {
+    /// Lanes for `clusters` clusters; every partition starts in sync everywhere.
+    pub fn new(clusters: usize) -> Self {
+        Self {
+            clusters,
+            map: Mutex::default(),
+        }
+    }
+
+    fn with<R>(&self, tp: &Tp, f: impl FnOnce(&mut Lane) -> R) -> R {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let n = self.clusters;
+        let lane = map.entry(tp.clone()).or_insert_with(|| Lane {
+            behind: vec![false; n],
+            inflight: vec![0; n],
+        });
+        f(lane)
+    }
+
+    /// Whether cluster `i` is behind on `tp`.
+    pub fn is_behind(&self, tp: &Tp, i: usize) -> bool {
+        self.with(tp, |l| l.behind[i])
+    }
+
+    /// Marks cluster `i` behind on `tp`; true if it was in sync.
+    pub fn mark_behind(&self, tp: &Tp, i: usize) -> bool {
+        self.with(tp, |l| !std::mem::replace(&mut l.behind[i], true))
+    }
+
+    /// Marks cluster `i` caught up on `tp`.
+    pub fn mark_in_sync(&self, tp: &Tp, i: usize) {
+        self.with(tp, |l| l.behind[i] = false);
+    }
+
+    /// A write to `tp` on cluster `i` was queued.
+    pub fn started(&self, tp: &Tp, i: usize) {
+        self.with(tp, |l| l.inflight[i] += 1);
+    }
+
+    /// A write to `tp` on cluster `i` was answered (or failed); on failure the cluster is
+    /// behind. Returns true when that made it behind.
+    pub fn finished(&self, tp: &Tp, i: usize, ok: bool) -> bool {
+        self.with(tp, |l| {
+            l.inflight[i] = l.inflight[i].saturating_sub(1);
+            !ok && !std::mem::replace(&mut l.behind[i], true)
+        })
+    }
+
+    /// Writes to `tp` still awaiting an answer, on any cluster.
+    pub fn inflight(&self, tp: &Tp) -> u32 {
+        self.with(tp, |l| l.inflight.iter().sum())
+    }
+
+    /// Whether cluster `i` holds every write to `tp` answered so far: in sync, nothing in
+    /// flight there.
+    pub fn settled(&self, tp: &Tp, i: usize) -> bool {
+        self.with(tp, |l| !l.behind[i] && l.inflight[i] == 0)
+    }
+
+    /// Writes to `tp` awaiting cluster `i`'s answer.
+    pub fn inflight_on(&self, tp: &Tp, i: usize) -> u32 {
+        self.with(tp, |l| l.inflight[i])
+    }
+
+    /// Writes in flight on any partition.
+    pub fn total_inflight(&self) -> u32 {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.values().map(|l| l.inflight.iter().sum::<u32>()).sum()
+    }
+
+    /// Every partition cluster `i` is behind on.
+    pub fn behind_on(&self, i: usize) -> Vec<Tp> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .filter(|(_, l)| l.behind[i])
+            .map(|(tp, _)| tp.clone())
+            .collect()
+    }
+
+    /// Forgets a deleted topic's partitions.
+    pub fn forget_topic(&self, topic: &TopicName) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|(t, _), _| t != topic);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::protocol::StrBytes;
+
+    #[test]
+    fn a_failed_write_puts_the_cluster_behind_until_marked_in_sync() {
+        let lanes = Lanes::new(3);
+        let tp = (TopicName(StrBytes::from_static_str("t")), 0);
+        lanes.started(&tp, 1);
+        assert!(!lanes.settled(&tp, 1));
+        assert!(lanes.finished(&tp, 1, false));
+        assert!(lanes.is_behind(&tp, 1));
+        assert_eq!(lanes.behind_on(1), vec![tp.clone()]);
+        assert!(!lanes.finished(&tp, 1, false), "already behind");
+        lanes.mark_in_sync(&tp, 1);
+        assert!(lanes.settled(&tp, 1));
+        assert_eq!(lanes.total_inflight(), 0);
+    }
+}

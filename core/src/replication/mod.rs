@@ -1,0 +1,148 @@
+//! Multi-cluster writes: every produced batch goes to every cluster of the write set, the
+//! producer is answered under the ack policy, and clusters that missed writes are repaired in
+//! the background until every cluster holds the same records in the same order per partition.
+//!
+//! The order invariant (DESIGN.md §4) rests on three rules: all writes to a cluster go over
+//! the proxy's one shared connection per broker, queued under one sequencer lock, so every
+//! cluster receives a partition's batches in the same order; a cluster that missed a write to
+//! a partition is *behind* there and takes no live writes to it; and it is put back in sync
+//! only after the repairer copied everything it lacks while no write to that partition was in
+//! flight.
+
+pub mod batch;
+pub mod dedup;
+mod ends;
+mod fanout;
+pub mod lanes;
+mod repair;
+
+use crate::backend::Cluster;
+use crate::metrics::Metrics;
+use kafka_protocol::messages::TopicName;
+use kafkatwin_config::ProducerConfig;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Replication state of one cluster, for the admin API.
+#[derive(Debug, Clone, Default)]
+pub struct ReplicaStatus {
+    /// Partitions the cluster missed writes on and is being repaired.
+    pub behind_partitions: usize,
+    /// Records it lacks on those partitions, as of the last repair pass.
+    pub lag_records: i64,
+}
+
+/// Fans writes out to the clusters and keeps them converged.
+pub struct Replicator {
+    /// The write set, by priority: index 0 is the authority whose offsets clients see.
+    clusters: Vec<Arc<Cluster>>,
+    required: usize,
+    policy: kafkatwin_config::AckPolicy,
+    timeout: Duration,
+    sequencer: tokio::sync::Mutex<()>,
+    lanes: lanes::Lanes,
+    dedup: dedup::Dedup,
+    metrics: Metrics,
+    lag: Mutex<Vec<i64>>,
+    deleted: Mutex<HashSet<TopicName>>,
+    mismatches: Mutex<Vec<String>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Replicator {
+    /// A replicator over `clusters` (by priority) under the producer config's ack policy.
+    pub fn new(clusters: Vec<Arc<Cluster>>, producer: &ProducerConfig, metrics: Metrics) -> Self {
+        let n = clusters.len();
+        Self {
+            required: producer.ack_policy.required(n, producer.quorum),
+            policy: producer.ack_policy,
+            timeout: producer.timeout.get(),
+            sequencer: tokio::sync::Mutex::new(()),
+            lanes: lanes::Lanes::new(n),
+            dedup: dedup::Dedup::default(),
+            metrics,
+            lag: Mutex::new(vec![0; n]),
+            deleted: Mutex::default(),
+            mismatches: Mutex::default(),
+            wake: tokio::sync::Notify::new(),
+            clusters,
+        }
+    }
+
+    /// How many clusters must take a write.
+    pub fn required(&self) -> usize {
+        self.required
+    }
+
+    /// Whether enough clusters are reachable for the ack policy to be met.
+    pub fn policy_can_be_met(&self) -> bool {
+        let up = self
+            .clusters
+            .iter()
+            .filter(|c| c.status().reachable && c.admits())
+            .count();
+        up >= self.required
+    }
+
+    /// Replication state of the cluster with this id.
+    pub fn status_of(&self, id: &str) -> Option<ReplicaStatus> {
+        let i = self.clusters.iter().position(|c| &*c.id == id)?;
+        let lag = self.lag.lock().map(|l| l[i]).unwrap_or(0);
+        Some(ReplicaStatus {
+            behind_partitions: self.lanes.behind_on(i).len(),
+            lag_records: lag,
+        })
+    }
+
+    /// Partition-count mismatches between clusters, as last detected.
+    pub fn mismatches(&self) -> Vec<String> {
+        self.mismatches.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// The write set, by priority.
+    pub fn clusters(&self) -> &[Arc<Cluster>] {
+        &self.clusters
+    }
+
+    /// Topics deleted through the proxy: a cluster that was away deletes them on return.
+    pub fn note_deleted(&self, topics: &[TopicName]) {
+        if let Ok(mut d) = self.deleted.lock() {
+            d.extend(topics.iter().cloned());
+        }
+        for t in topics {
+            self.lanes.forget_topic(t);
+        }
+    }
+
+    /// Topics created through the proxy (no longer deleted).
+    pub fn note_created(&self, topics: &[TopicName]) {
+        if let Ok(mut d) = self.deleted.lock() {
+            for t in topics {
+                d.remove(t);
+            }
+        }
+    }
+
+    /// Marks cluster `i` behind on a partition, counting the missed write.
+    fn missed(&self, tp: &lanes::Tp, i: usize, why: &dyn std::fmt::Display) {
+        if self.lanes.mark_behind(tp, i) {
+            self.note_behind(tp, i, why);
+        }
+    }
+
+    fn note_behind(&self, tp: &lanes::Tp, i: usize, why: &dyn std::fmt::Display) {
+        self.metrics
+            .replication_missed
+            .with_label_values(&[&self.clusters[i].id])
+            .inc();
+        tracing::warn!(
+            cluster = %self.clusters[i].id,
+            "cluster {} missed a write to {}-{} ({why}); it takes no writes there until repaired",
+            self.clusters[i].id,
+            tp.0.as_str(),
+            tp.1
+        );
+        self.wake.notify_one();
+    }
+}

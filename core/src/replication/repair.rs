@@ -1,0 +1,339 @@
+//! The background repairer: finds clusters that missed writes and copies what they lack from
+//! a cluster that has it, batch by batch in order, until they can take live writes again.
+
+use super::Replicator;
+use super::batch;
+use super::ends;
+use super::lanes::Tp;
+use crate::backend::BackendError;
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::Encodable;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Batches copied per partition per pass, so one long repair does not starve the others.
+const FETCHES_PER_PASS: usize = 32;
+
+impl Replicator {
+    /// Runs the repairer until `stop` turns true.
+    pub fn spawn_repairer(self: &Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let n = me.clusters.len();
+            let mut was_up = vec![false; n];
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = me.wake.notified() => {}
+                    _ = stop.changed() => {}
+                }
+                if *stop.borrow() {
+                    return;
+                }
+                let up: Vec<bool> = me
+                    .clusters
+                    .iter()
+                    .map(|c| c.status().reachable && c.admits())
+                    .collect();
+                let came_back = up.iter().zip(&was_up).any(|(u, w)| *u && !*w);
+                if came_back {
+                    match me.reconcile(&up).await {
+                        Ok(()) => was_up = up.clone(),
+                        Err(e) => tracing::warn!("replication check after a cluster came back failed, will retry: {e}"),
+                    }
+                } else {
+                    was_up = up.clone();
+                }
+                me.repair_pass(&up).await;
+            }
+        });
+    }
+
+    /// Waits, holding the sequencer, until no write is in flight (on `tp`, or anywhere).
+    async fn drained(&self, tp: Option<&Tp>) -> bool {
+        for _ in 0..1000 {
+            let n = match tp {
+                Some(tp) => self.lanes.inflight(tp),
+                None => self.lanes.total_inflight(),
+            };
+            if n == 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    }
+
+    /// Compares the reachable clusters: creates topics some lack (and deletes those deleted
+    /// through the proxy while they were away), reports partition-count mismatches, and marks
+    /// every cluster whose partition ends short of another's as behind there.
+    async fn reconcile(&self, up: &[bool]) -> Result<(), BackendError> {
+        let live: Vec<usize> = (0..self.clusters.len()).filter(|&i| up[i]).collect();
+        let mut lists = HashMap::new();
+        for &i in &live {
+            lists.insert(i, ends::topics(&self.clusters[i]).await?);
+        }
+        let deleted = self.deleted.lock().map(|d| d.clone()).unwrap_or_default();
+        let mut counts: HashMap<TopicName, i32> = HashMap::new();
+        for list in lists.values() {
+            for (t, &n) in list {
+                if !deleted.contains(t) {
+                    let c = counts.entry(t.clone()).or_default();
+                    *c = (*c).max(n);
+                }
+            }
+        }
+        let mut mismatches = Vec::new();
+        for &i in &live {
+            let c = &self.clusters[i];
+            let list = &lists[&i];
+            for t in deleted.iter().filter(|t| list.contains_key(*t)) {
+                tracing::info!(cluster = %c.id, "deleting topic {} on {} (deleted while it was away)", t.as_str(), c.id);
+                ends::delete_topic(c, t).await?;
+            }
+            for (t, &want) in &counts {
+                match list.get(t) {
+                    None => {
+                        tracing::info!(cluster = %c.id, "creating topic {} ({want} partitions) on {}, which lacks it", t.as_str(), c.id);
+                        ends::create_topic(c, t, want).await?;
+                    }
+                    Some(&have) if have != want => {
+                        let m = format!(
+                            "topic {}: cluster {} has {have} partitions, another cluster has {want}",
+                            t.as_str(),
+                            c.id
+                        );
+                        tracing::warn!("partition-count mismatch: {m}");
+                        mismatches.push(m);
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if let Ok(mut m) = self.mismatches.lock() {
+            *m = mismatches;
+        }
+        let parts: Vec<Tp> = counts
+            .iter()
+            .flat_map(|(t, &n)| (0..n).map(move |p| (t.clone(), p)))
+            .collect();
+        if parts.is_empty() {
+            return Ok(());
+        }
+        // Compare ends with no write in flight, so a slower answer is not taken for a gap.
+        let _order = self.sequencer.lock().await;
+        if !self.drained(None).await {
+            return Err(BackendError::NoBroker {
+                cluster: "all".into(),
+                reason: "writes kept flowing; comparison postponed".into(),
+            });
+        }
+        let mut latest = HashMap::new();
+        for &i in &live {
+            latest.insert(i, ends::latest(&self.clusters[i], &parts).await?);
+        }
+        for tp in &parts {
+            let max = live
+                .iter()
+                .filter_map(|i| latest[i].get(tp))
+                .copied()
+                .max()
+                .unwrap_or(0);
+            for &i in &live {
+                if latest[&i].get(tp).copied().unwrap_or(0) < max {
+                    self.missed(tp, i, &"it holds fewer records than another cluster");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One round over every partition every reachable cluster is behind on.
+    async fn repair_pass(&self, up: &[bool]) {
+        for (i, c) in self.clusters.iter().enumerate() {
+            let behind = self.lanes.behind_on(i);
+            let mut lag = 0;
+            if up[i] {
+                for tp in &behind {
+                    match self.repair_partition(i, tp, up).await {
+                        Ok(l) => lag += l,
+                        Err(e) => tracing::warn!(cluster = %c.id, "repairing {}-{} on {}: {e}", tp.0.as_str(), tp.1, c.id),
+                    }
+                }
+            }
+            let behind_now = self.lanes.behind_on(i).len();
+            if let Ok(mut l) = self.lag.lock() {
+                l[i] = if behind_now == 0 { 0 } else { lag };
+            }
+            self.metrics
+                .replication_behind
+                .with_label_values(&[&c.id])
+                .set(behind_now as i64);
+            self.metrics
+                .replication_lag
+                .with_label_values(&[&c.id])
+                .set(self.lag.lock().map(|l| l[i]).unwrap_or(0));
+        }
+    }
+
+    /// Copies what cluster `i` lacks on `tp` from an in-sync cluster; returns the records it
+    /// still lacks.
+    async fn repair_partition(&self, i: usize, tp: &Tp, up: &[bool]) -> Result<i64, BackendError> {
+        let Some(j) = (0..self.clusters.len())
+            .find(|&j| j != i && up[j] && !self.lanes.is_behind(tp, j))
+        else {
+            return Ok(0);
+        };
+        if self.lanes.inflight_on(tp, i) > 0 {
+            // Earlier writes may still land there; repair from where they leave it.
+            return Ok(0);
+        }
+        let (target, source) = (&self.clusters[i], &self.clusters[j]);
+        let mut pos = match ends::end_offset(target, tp).await? {
+            Some(p) => p,
+            None => {
+                // The topic is missing there (a replaced cluster, or auto-created elsewhere).
+                let n = ends::topics(source).await?.get(&tp.0).copied().unwrap_or(tp.1 + 1);
+                ends::create_topic(target, &tp.0, n).await?;
+                0
+            }
+        };
+        for _ in 0..FETCHES_PER_PASS {
+            let f = ends::fetch(source, tp, pos, 200).await?;
+            if f.error_code != 0 {
+                return Err(BackendError::NoBroker {
+                    cluster: source.id.to_string(),
+                    reason: format!("fetch of {}-{} failed with code {}", tp.0.as_str(), tp.1, f.error_code),
+                });
+            }
+            let list = batch::batches(&f.records);
+            let fresh: Vec<_> = list
+                .into_iter()
+                .filter(|(h, _)| h.base_offset + h.offsets > pos)
+                .collect();
+            if fresh.is_empty() {
+                if pos >= f.high_watermark {
+                    self.finish_repair(i, j, tp).await?;
+                    return Ok(0);
+                }
+                return Ok(f.high_watermark - pos);
+            }
+            for (h, range) in fresh {
+                if h.base_offset != pos {
+                    return Err(BackendError::NoBroker {
+                        cluster: target.id.to_string(),
+                        reason: format!(
+                            "{}-{} ends at {pos} inside a batch of {} ({} starts at {}): batch boundaries differ, repair needs a manual copy",
+                            tp.0.as_str(), tp.1, source.id, source.id, h.base_offset
+                        ),
+                    });
+                }
+                let base = self.copy_batch(i, tp, f.records.slice(range)).await?;
+                if base != pos {
+                    tracing::warn!(cluster = %target.id, "repair of {}-{}: batch expected at {pos} landed at {base}", tp.0.as_str(), tp.1);
+                }
+                pos = base + h.offsets;
+                self.metrics
+                    .replication_repaired
+                    .with_label_values(&[&target.id])
+                    .inc_by(h.offsets as u64);
+            }
+        }
+        Ok(0)
+    }
+
+    /// Produces one fetched batch to cluster `i`; returns the offset it was written at.
+    async fn copy_batch(&self, i: usize, tp: &Tp, raw: Bytes) -> Result<i64, BackendError> {
+        let c = &self.clusters[i];
+        let mut b = BytesMut::from(&batch::strip_idempotence(&raw).unwrap_or(raw)[..]);
+        // The base offset is the broker's to assign (and outside the CRC).
+        b[..8].copy_from_slice(&0i64.to_be_bytes());
+        let version = c.supports(ApiKey::Produce).map_or(9, |r| 9.clamp(r.min, r.max.max(r.min)));
+        let req = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(30_000)
+            .with_topic_data(vec![
+                produce_request::TopicProduceData::default()
+                    .with_name(tp.0.clone())
+                    .with_partition_data(vec![
+                        produce_request::PartitionProduceData::default()
+                            .with_index(tp.1)
+                            .with_records(Some(b.freeze())),
+                    ]),
+            ]);
+        let header = RequestHeader::default()
+            .with_request_api_key(ApiKey::Produce as i16)
+            .with_request_api_version(version);
+        let mut frame = BytesMut::new();
+        let encoded = header
+            .encode(&mut frame, ApiKey::Produce.request_header_version(version))
+            .and_then(|_| req.encode(&mut frame, version));
+        if let Err(e) = encoded {
+            return Err(BackendError::Encode {
+                cluster: c.id.to_string(),
+                api: ApiKey::Produce,
+                version,
+                reason: e.to_string(),
+            });
+        }
+        let leader = c.leader(&tp.0, tp.1).await;
+        let pending = c
+            .start_shared_frame(leader, ApiKey::Produce, version, frame.freeze(), Duration::from_secs(30))
+            .await?;
+        let answer = c.finish(pending).await?;
+        let ResponseKind::Produce(r) = answer.body else {
+            return Err(BackendError::Decode {
+                cluster: c.id.to_string(),
+                api: ApiKey::Produce,
+                version,
+                reason: "answered with another API's response".into(),
+            });
+        };
+        let p = r
+            .responses
+            .iter()
+            .flat_map(|t| &t.partition_responses)
+            .find(|p| p.index == tp.1)
+            .cloned()
+            .unwrap_or_default();
+        if p.error_code != 0 {
+            if p.error_code == ResponseError::NotLeaderOrFollower.code() {
+                c.forget_topic(&tp.0);
+            }
+            return Err(BackendError::NoBroker {
+                cluster: c.id.to_string(),
+                reason: format!("copy to {}-{} refused with code {}", tp.0.as_str(), tp.1, p.error_code),
+            });
+        }
+        Ok(p.base_offset)
+    }
+
+    /// Puts cluster `i` back in sync on `tp` if, with no write in flight, it ends where the
+    /// source `j` does.
+    async fn finish_repair(&self, i: usize, j: usize, tp: &Tp) -> Result<(), BackendError> {
+        let _order = self.sequencer.lock().await;
+        if !self.drained(Some(tp)).await {
+            return Ok(());
+        }
+        let source_end = ends::end_offset(&self.clusters[j], tp).await?;
+        let target_end = ends::end_offset(&self.clusters[i], tp).await?;
+        if let (Some(s), Some(t)) = (source_end, target_end)
+            && t >= s
+        {
+            self.lanes.mark_in_sync(tp, i);
+            tracing::info!(
+                cluster = %self.clusters[i].id,
+                "cluster {} caught up on {}-{} at offset {t}; it takes live writes again",
+                self.clusters[i].id,
+                tp.0.as_str(),
+                tp.1
+            );
+        }
+        Ok(())
+    }
+}
+
