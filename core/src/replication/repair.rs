@@ -53,12 +53,13 @@ impl Replicator {
         });
     }
 
-    /// Waits, holding the sequencer, until no write is in flight (on `tp`, or anywhere).
-    async fn drained(&self, tp: Option<&Tp>) -> bool {
-        for _ in 0..1000 {
-            let n = match tp {
-                Some(tp) => self.lanes.inflight(tp),
-                None => self.lanes.total_inflight(),
+    /// Waits briefly, holding the sequencer, until no write to `tp` (any partition for
+    /// `None`) is in flight on the clusters in `on`.
+    async fn drained(&self, tp: Option<&Tp>, on: &[usize]) -> bool {
+        for _ in 0..200 {
+            let n: u32 = match tp {
+                Some(tp) => on.iter().map(|&i| self.lanes.inflight_on(tp, i)).sum(),
+                None => on.iter().map(|&i| self.lanes.total_inflight_on(i)).sum(),
             };
             if n == 0 {
                 return true;
@@ -66,6 +67,26 @@ impl Replicator {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         false
+    }
+
+    /// Runs a lookup that happens while the sequencer is held: a cluster that hangs must not
+    /// hold every producer for long.
+    async fn bounded<T>(
+        &self,
+        i: usize,
+        f: impl std::future::Future<Output = Result<T, BackendError>>,
+    ) -> Result<T, BackendError> {
+        let limit = Duration::from_secs(2);
+        tokio::time::timeout(limit, f)
+            .await
+            .unwrap_or_else(|_| {
+                Err(BackendError::Timeout {
+                    cluster: self.clusters[i].id.to_string(),
+                    addr: String::new(),
+                    api: ApiKey::ListOffsets,
+                    after: limit,
+                })
+            })
     }
 
     /// Compares the reachable clusters: creates topics some lack (and deletes those deleted
@@ -126,15 +147,20 @@ impl Replicator {
         }
         // Compare ends with no write in flight, so a slower answer is not taken for a gap.
         let _order = self.sequencer.lock().await;
-        if !self.drained(None).await {
+        if !self.drained(None, &live).await {
             return Err(BackendError::NoBroker {
                 cluster: "all".into(),
                 reason: "writes kept flowing; comparison postponed".into(),
             });
         }
+        let found = futures::future::join_all(
+            live.iter()
+                .map(|&i| self.bounded(i, ends::latest(&self.clusters[i], &parts))),
+        )
+        .await;
         let mut latest = HashMap::new();
-        for &i in &live {
-            latest.insert(i, ends::latest(&self.clusters[i], &parts).await?);
+        for (&i, r) in live.iter().zip(found) {
+            latest.insert(i, r?);
         }
         for tp in &parts {
             let max = live
@@ -316,11 +342,15 @@ impl Replicator {
     /// source `j` does.
     async fn finish_repair(&self, i: usize, j: usize, tp: &Tp) -> Result<(), BackendError> {
         let _order = self.sequencer.lock().await;
-        if !self.drained(Some(tp)).await {
+        if !self.drained(Some(tp), &[i, j]).await {
             return Ok(());
         }
-        let source_end = ends::end_offset(&self.clusters[j], tp).await?;
-        let target_end = ends::end_offset(&self.clusters[i], tp).await?;
+        let (source_end, target_end) = futures::future::join(
+            self.bounded(j, ends::end_offset(&self.clusters[j], tp)),
+            self.bounded(i, ends::end_offset(&self.clusters[i], tp)),
+        )
+        .await;
+        let (source_end, target_end) = (source_end?, target_end?);
         if let (Some(s), Some(t)) = (source_end, target_end)
             && t >= s
         {

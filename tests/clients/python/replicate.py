@@ -1,0 +1,134 @@
+"""Produce through KafkaTwin and read back from each backend directly (replication tests).
+
+  replicate.py produce --bootstrap B --topic T --count N --partitions P [--idempotent]
+  replicate.py dump --bootstrap B --topic T --partitions P
+
+`produce` creates the topic (through the proxy, so every cluster gets it) unless
+--no-create, sends N keyed records with a header to partition i % P, waits for every
+delivery report and prints one JSON line: delivered, failed, and the distinct errors.
+`dump` reads every partition from the start to its end and prints per partition the record
+count, a digest of (key, value, headers, timestamp) in order, and how many values repeat.
+"""
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def produce(a):
+    if not a.no_create:
+        admin = AdminClient({"bootstrap.servers": a.bootstrap})
+        fs = admin.create_topics([NewTopic(a.topic, num_partitions=a.partitions, replication_factor=1)])
+        for f in fs.values():
+            f.result(timeout=30)
+    conf = {
+        "bootstrap.servers": a.bootstrap,
+        "enable.idempotence": a.idempotent,
+        "linger.ms": 5,
+        "message.timeout.ms": a.timeout_ms,
+        "request.timeout.ms": 15000,
+        "retry.backoff.ms": 200,
+    }
+    if not a.idempotent:
+        conf["acks"] = "all"
+    p = Producer(conf)
+    result = {"delivered": 0, "failed": 0, "errors": []}
+
+    def report(err, msg):
+        if err is None:
+            result["delivered"] += 1
+        else:
+            result["failed"] += 1
+            if str(err) not in result["errors"] and len(result["errors"]) < 10:
+                result["errors"].append(str(err))
+
+    pad = "x" * a.value_bytes
+    for i in range(a.start, a.start + a.count):
+        while True:
+            try:
+                p.produce(
+                    a.topic,
+                    key=f"k{i}".encode(),
+                    value=f"v{i}-{pad}".encode(),
+                    partition=i % a.partitions,
+                    headers=[("seq", str(i).encode())],
+                    on_delivery=report,
+                )
+                break
+            except BufferError:
+                p.poll(0.05)
+        p.poll(0)
+        if a.pace_ms and i % 100 == 99:
+            time.sleep(a.pace_ms / 1000)
+    left = p.flush(a.timeout_ms / 1000 + 30)
+    result["undelivered"] = left
+    print(json.dumps(result))
+
+
+def dump(a):
+    c = Consumer({
+        "bootstrap.servers": a.bootstrap,
+        "group.id": "kafkatwin-dump",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+    })
+    parts = list(range(a.partitions))
+    c.assign([TopicPartition(a.topic, p, 0) for p in parts])
+    digests = {p: hashlib.sha256() for p in parts}
+    counts = {p: 0 for p in parts}
+    values = {p: set() for p in parts}
+    dups = {p: 0 for p in parts}
+    done = set()
+    deadline = time.time() + 60
+    while len(done) < len(parts) and time.time() < deadline:
+        for m in c.consume(500, 1.0):
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    done.add(m.partition())
+                    continue
+                print(f"FAIL consume: {m.error()}", file=sys.stderr)
+                sys.exit(1)
+            p = m.partition()
+            counts[p] += 1
+            h = digests[p]
+            for part in (m.key() or b"", m.value() or b"", repr(m.headers()).encode(), str(m.timestamp()[1]).encode()):
+                h.update(len(part).to_bytes(4, "big"))
+                h.update(part)
+            v = m.value()
+            if v in values[p]:
+                dups[p] += 1
+            values[p].add(v)
+    c.close()
+    out = {
+        "complete": len(done) == len(parts),
+        "partitions": {str(p): {"count": counts[p], "digest": digests[p].hexdigest(), "duplicates": dups[p]} for p in parts},
+        "total": sum(counts.values()),
+    }
+    print(json.dumps(out))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("cmd", choices=["produce", "dump"])
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--topic", required=True)
+    ap.add_argument("--partitions", type=int, default=1)
+    ap.add_argument("--count", type=int, default=1000)
+    ap.add_argument("--start", type=int, default=0, help="first record index (keys and values are unique per index)")
+    ap.add_argument("--value-bytes", type=int, default=100)
+    ap.add_argument("--idempotent", action="store_true")
+    ap.add_argument("--no-create", action="store_true")
+    ap.add_argument("--timeout-ms", type=int, default=120000)
+    ap.add_argument("--pace-ms", type=int, default=0)
+    a = ap.parse_args()
+    produce(a) if a.cmd == "produce" else dump(a)
+
+
+if __name__ == "__main__":
+    main()
