@@ -296,3 +296,23 @@ fn readiness_fails_only_when_the_ack_policy_cannot_be_met() {
     c.resume();
     wait(200);
 }
+
+#[test]
+fn a_restarted_proxy_finds_and_repairs_what_a_cluster_missed() {
+    let (a, b, c) = three();
+    let yaml = "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\ncircuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n";
+    let mut p = proxy(&[&a, &b, &c], yaml);
+    assert_delivered(&produce(&p, "rep-restart", 300, 2, &[]), 300);
+    c.pause();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cluster_view(&p, "c3")["status"] != "down" {
+        assert!(Instant::now() < deadline, "c3 never down");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_delivered(&produce(&p, "rep-restart", 700, 2, &["--no-create", "--start", "300"]), 700);
+    // The proxy that saw c3 miss the writes goes away before c3 is back.
+    assert!(p.terminate(Duration::from_secs(15)).is_some(), "proxy did not stop");
+    c.resume();
+    let p = proxy(&[&a, &b, &c], yaml);
+    assert_converged(&[&a, &b, &c], &p, "rep-restart", 2, 1000, Duration::from_secs(60));
+}

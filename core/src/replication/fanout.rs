@@ -164,7 +164,12 @@ impl Replicator {
             let _order = self.sequencer.lock().await;
             // Which clusters take which partitions now.
             let n = self.clusters.len();
-            let admits: Vec<bool> = self.clusters.iter().map(|c| c.admits()).collect();
+            let admits: Vec<bool> = self
+                .clusters
+                .iter()
+                .enumerate()
+                .map(|(i, c)| c.admits() && self.is_compared(i))
+                .collect();
             let mut takes: Vec<Vec<usize>> = vec![Vec::new(); n];
             for (k, tp) in parts.iter().enumerate() {
                 let eligible: Vec<usize> = (0..n)
@@ -176,7 +181,7 @@ impl Replicator {
                 }
                 for i in 0..n {
                     if !eligible.contains(&i) {
-                        self.missed(tp, i, &"its circuit is open");
+                        self.missed(tp, i, &"its circuit is open, or it is not yet compared with the others");
                     }
                 }
                 for &i in &eligible {
@@ -443,7 +448,7 @@ impl Replicator {
             .enumerate()
             .filter_map(|(i, c)| {
                 if !admits[i] {
-                    Some(format!("{}: circuit open", c.id))
+                    Some(format!("{}: circuit open or not yet compared", c.id))
                 } else if self.lanes.is_behind(tp, i) {
                     Some(format!("{}: catching up", c.id))
                 } else {

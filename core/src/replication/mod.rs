@@ -45,6 +45,10 @@ pub struct Replicator {
     dedup: dedup::Dedup,
     metrics: Metrics,
     lag: Mutex<Vec<i64>>,
+    /// Per cluster: compared with the others since it was last seen down. Until then it
+    /// takes no live writes (it may lack records without the proxy having seen it miss
+    /// them: at startup, or after it was replaced).
+    compared: Vec<std::sync::atomic::AtomicBool>,
     deleted: Mutex<HashSet<TopicName>>,
     mismatches: Mutex<Vec<String>>,
     wake: tokio::sync::Notify,
@@ -63,6 +67,7 @@ impl Replicator {
             dedup: dedup::Dedup::default(),
             metrics,
             lag: Mutex::new(vec![0; n]),
+            compared: (0..n).map(|_| Default::default()).collect(),
             deleted: Mutex::default(),
             mismatches: Mutex::default(),
             wake: tokio::sync::Notify::new(),
@@ -122,6 +127,15 @@ impl Replicator {
                 d.remove(t);
             }
         }
+    }
+
+    /// Whether cluster `i` has been compared with the others since it was last down.
+    fn is_compared(&self, i: usize) -> bool {
+        self.compared[i].load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn set_compared(&self, i: usize, yes: bool) {
+        self.compared[i].store(yes, std::sync::atomic::Ordering::Release);
     }
 
     /// Marks cluster `i` behind on a partition, counting the missed write.

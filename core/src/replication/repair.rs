@@ -39,6 +39,11 @@ impl Replicator {
                     .iter()
                     .map(|c| c.status().reachable && c.admits())
                     .collect();
+                for (i, u) in up.iter().enumerate() {
+                    if !u {
+                        me.set_compared(i, false);
+                    }
+                }
                 let came_back = up.iter().zip(&was_up).any(|(u, w)| *u && !*w);
                 if came_back {
                     match me.reconcile(&up).await {
@@ -143,6 +148,9 @@ impl Replicator {
             .flat_map(|(t, &n)| (0..n).map(move |p| (t.clone(), p)))
             .collect();
         if parts.is_empty() {
+            for &i in &live {
+                self.set_compared(i, true);
+            }
             return Ok(());
         }
         // Compare ends with no write in flight, so a slower answer is not taken for a gap.
@@ -174,6 +182,9 @@ impl Replicator {
                     self.missed(tp, i, &"it holds fewer records than another cluster");
                 }
             }
+        }
+        for &i in &live {
+            self.set_compared(i, true);
         }
         Ok(())
     }
