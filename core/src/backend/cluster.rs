@@ -51,6 +51,10 @@ pub struct Cluster {
     bootstrap: Vec<String>,
     cfg: BackendConfig,
     shared: Arc<ConnPool>,
+    /// Connections that carry only replicated writes: a broker answers one connection's
+    /// requests in order, so a long-polling fetch (the state log's tail) must not sit in
+    /// front of a produce.
+    writers: Arc<ConnPool>,
     open_conns: Arc<AtomicUsize>,
     meta: RwLock<Meta>,
     versions: RwLock<HashMap<i16, VersionRange>>,
@@ -73,6 +77,7 @@ impl Cluster {
             bootstrap: cfg.bootstrap_servers.clone(),
             cfg: backend.clone(),
             shared: Arc::default(),
+            writers: Arc::default(),
             open_conns: Arc::default(),
             meta: RwLock::default(),
             versions: RwLock::default(),
@@ -376,12 +381,12 @@ impl Cluster {
         self.note_failure(conn.start_frame(api, version, client_frame, wait).await)
     }
 
-    /// Opens the proxy's shared connection to broker `node` (any broker for `None`) if it
+    /// Opens the proxy's writer connection to broker `node` (any broker for `None`) if it
     /// is not open, within the connect timeout; a failure counts against the cluster.
-    pub async fn prepare_shared(&self, node: Option<i32>) -> Result<(), BackendError> {
+    pub async fn prepare_writer(&self, node: Option<i32>) -> Result<(), BackendError> {
         let open = match node {
-            Some(n) => self.shared.get(&self.id, n).is_some(),
-            None => self.shared.any(&self.id).is_some(),
+            Some(n) => self.writers.get(&self.id, n).is_some(),
+            None => self.writers.any(&self.id).is_some(),
         };
         if open {
             return Ok(());
@@ -389,8 +394,8 @@ impl Cluster {
         let limit = self.cfg.connect_timeout.get();
         let attempt = async {
             match node {
-                Some(n) => self.node_conn_in(self.shared.clone(), n).await,
-                None => self.any_conn_in(self.shared.clone()).await,
+                Some(n) => self.node_conn_in(self.writers.clone(), n).await,
+                None => self.any_conn_in(self.writers.clone()).await,
             }
         };
         let r = match tokio::time::timeout(limit, attempt).await {
@@ -405,12 +410,12 @@ impl Cluster {
         self.note_failure(r)
     }
 
-    /// Queues a request frame on the proxy's shared connection to broker `node` (any broker
+    /// Queues a request frame on the proxy's writer connection to broker `node` (any broker
     /// for `None`) without waiting: it fails at once when that connection is not open (see
-    /// [`Cluster::prepare_shared`]) or its queue is full. Replicated writes to a partition
+    /// [`Cluster::prepare_writer`]) or its queue is full. Replicated writes to a partition
     /// from all clients go over this one connection per broker, queued in one order, so
     /// every cluster applies them in the same order.
-    pub fn try_start_shared_frame(
+    pub fn try_start_writer_frame(
         &self,
         node: Option<i32>,
         api: ApiKey,
@@ -420,15 +425,15 @@ impl Cluster {
     ) -> Result<Pending, BackendError> {
         self.admit()?;
         let conn = match node {
-            Some(n) => self.shared.get(&self.id, n),
-            None => self.shared.any(&self.id),
+            Some(n) => self.writers.get(&self.id, n),
+            None => self.writers.any(&self.id),
         }
         .ok_or_else(|| self.no_broker("no open connection to the partition's leader"))?;
         self.note_failure(conn.try_start_frame(api, version, frame, wait))
     }
 
-    /// Queues a frame on the shared connection, opening it first if needed.
-    pub async fn start_shared_frame(
+    /// Queues a frame on the writer connection, opening it first if needed.
+    pub async fn start_writer_frame(
         &self,
         node: Option<i32>,
         api: ApiKey,
@@ -436,8 +441,8 @@ impl Cluster {
         frame: Bytes,
         wait: Duration,
     ) -> Result<Pending, BackendError> {
-        self.prepare_shared(node).await?;
-        self.try_start_shared_frame(node, api, version, frame, wait)
+        self.prepare_writer(node).await?;
+        self.try_start_writer_frame(node, api, version, frame, wait)
     }
 
     /// Whether the circuit lets requests through now.

@@ -139,13 +139,13 @@ impl Replicator {
                     for (t, p) in parts {
                         out.push(c.leader(t, *p).await);
                     }
-                    // Open the shared connections now: under the sequencer only queuing
+                    // Open the writer connections now: under the sequencer only queuing
                     // happens, never waiting on a network.
                     let mut seen = Vec::new();
                     for l in &out {
                         if !seen.contains(l) {
                             seen.push(*l);
-                            if let Err(e) = c.prepare_shared(*l).await {
+                            if let Err(e) = c.prepare_writer(*l).await {
                                 tracing::debug!("{e}");
                             }
                         }
@@ -222,7 +222,7 @@ impl Replicator {
                     };
                     let tps: Vec<Tp> = ks.iter().map(|&k| parts[k].clone()).collect();
                     let queued = match frame {
-                        Ok(f) => self.clusters[i].try_start_shared_frame(
+                        Ok(f) => self.clusters[i].try_start_writer_frame(
                             leader,
                             ApiKey::Produce,
                             version,

@@ -3,7 +3,7 @@
 //! the background until every cluster holds the same records in the same order per partition.
 //!
 //! The order invariant (DESIGN.md §4) rests on three rules: all writes to a cluster go over
-//! the proxy's one shared connection per broker, queued under one sequencer lock, so every
+//! the proxy's one writer connection per broker, queued under one sequencer lock, so every
 //! cluster receives a partition's batches in the same order; a cluster that missed a write to
 //! a partition is *behind* there and takes no live writes to it; and it is put back in sync
 //! only after the repairer copied everything it lacks while no write to that partition was in

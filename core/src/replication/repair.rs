@@ -319,7 +319,7 @@ impl Replicator {
         }
         let leader = c.leader(&tp.0, tp.1).await;
         let pending = c
-            .start_shared_frame(leader, ApiKey::Produce, version, frame.freeze(), Duration::from_secs(30))
+            .start_writer_frame(leader, ApiKey::Produce, version, frame.freeze(), Duration::from_secs(30))
             .await?;
         let answer = c.finish(pending).await?;
         let ResponseKind::Produce(r) = answer.body else {

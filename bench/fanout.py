@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Fan-out bench: what writing to three clusters costs kafkatwin, against one cluster.
+
+Three Tansu brokers (memory storage) on loopback. Targets:
+  direct      the first broker, no proxy;
+  kt-1        kafkatwin in front of the first broker only (passthrough);
+  kt-3-all    kafkatwin in front of all three, ack policy ALL_CLUSTERS;
+  kt-3-any    kafkatwin in front of all three, ack policy ANY.
+For each target and round: a throughput phase (N records of --size bytes as fast as the
+confluent-kafka producer goes, acks=all) measuring msg/s and kafkatwin's CPU seconds per GB of
+client data, then a latency phase (--rate msg/s for --seconds, linger.ms=0) measuring the time
+from produce() to the delivery report, p50 and p99. Figures only, no pass/fail.
+
+  bench/run-fanout.sh [--rounds 3] [--size 1024] [--records 100000] [--rate 1000]
+"""
+
+import argparse
+import importlib.util
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+spec = importlib.util.spec_from_file_location("e2e", os.path.join(HERE, "e2e.py"))
+e2e = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(e2e)
+from confluent_kafka import Producer  # noqa: E402
+
+TARGETS = ("direct", "kt-1", "kt-3-all", "kt-3-any")
+
+
+def kafkatwin_yaml(port, brokers, policy):
+    clusters = "".join(
+        f'  - {{ id: "c{i + 1}", bootstrap_servers: ["127.0.0.1:{b}"], priority: {i + 1} }}\n'
+        for i, b in enumerate(brokers))
+    return (f'server: {{ listen_address: "127.0.0.1", port: {port} }}\nclusters:\n{clusters}'
+            f'producer: {{ ack_policy: "{policy}", timeout: 10s }}\n'
+            "admin_api: { enabled: false }\n"
+            "monitoring: { metrics: { enabled: false }, health: { enabled: false } }\n")
+
+
+def throughput(bootstrap, topic, payloads, n):
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
+                  "delivery.report.only.error": True, "queue.buffering.max.messages": 1_000_000})
+    start = time.monotonic()
+    for i in range(n):
+        while True:
+            try:
+                p.produce(topic, payloads[i % len(payloads)])
+                break
+            except BufferError:
+                p.poll(0.01)
+    left = p.flush(120)
+    secs = time.monotonic() - start
+    if left:
+        raise RuntimeError(f"{left} records undelivered to {bootstrap}")
+    return secs
+
+
+def latency(bootstrap, topic, payloads, rate, seconds):
+    lat = []
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0})
+
+    def done(err, msg, sent):
+        if err is None:
+            lat.append(time.monotonic() - sent)
+
+    total = int(rate * seconds)
+    start = time.monotonic()
+    for i in range(total):
+        due = start + i / rate
+        while time.monotonic() < due:
+            p.poll(max(0.0, min(0.001, due - time.monotonic())))
+        sent = time.monotonic()
+        p.produce(topic, payloads[i % len(payloads)], on_delivery=lambda e, m, s=sent: done(e, m, s))
+        p.poll(0)
+    p.flush(60)
+    lat.sort()
+    if not lat:
+        return None, None
+    return lat[len(lat) // 2] * 1000, lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kafkatwin", default=os.environ.get("KAFKATWIN_BIN"))
+    ap.add_argument("--tansu", default=os.path.join(
+        os.environ.get("KAFKATWIN_CACHE", os.path.expanduser("~/.cache/kafkatwin")), "bin/tansu"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--records", type=int, default=100_000)
+    ap.add_argument("--rate", type=int, default=1000)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--ports", type=e2e.parse_port_range, default=(19180, 19199))
+    args = ap.parse_args()
+    if not args.kafkatwin:
+        sys.exit("fanout.py: pass --kafkatwin or set KAFKATWIN_BIN (bench/run-fanout.sh does)")
+
+    children = e2e.Children()
+    work = tempfile.mkdtemp(prefix="kafkatwin-fanout-")
+    try:
+        ports = e2e.pick_ports(6, args.ports)
+        brokers = ports[:3]
+        for i, b in enumerate(brokers):
+            log = os.path.join(work, f"broker{i + 1}.log")
+            proc = children.start(f"broker{i + 1}", [
+                args.tansu, "broker", "--cluster-id", f"c{i + 1}",
+                "--listener-url", f"tcp://127.0.0.1:{b}", "--advertised-listener-url", f"tcp://127.0.0.1:{b}",
+                "--storage-engine", f"memory://c{i + 1}/"], log)
+            e2e.wait_ready(f"broker{i + 1}", b, proc, log, 30)
+        endpoints = {"direct": (brokers[0], None)}
+        for t, port, bs, policy in (("kt-1", ports[3], brokers[:1], "ANY"),
+                                    ("kt-3-all", ports[4], brokers, "ALL_CLUSTERS"),
+                                    ("kt-3-any", ports[5], brokers, "ANY")):
+            cfg = os.path.join(work, f"{t}.yaml")
+            with open(cfg, "w") as f:
+                f.write(kafkatwin_yaml(port, bs, policy))
+            log = os.path.join(work, f"{t}.log")
+            proc = children.start(t, [args.kafkatwin, "--config", cfg], log)
+            e2e.wait_ready(t, port, proc, log, 30)
+            endpoints[t] = (port, proc)
+        time.sleep(1.5)  # let each proxy compare its clusters before the first write
+        rng = random.Random(7)
+        payloads = [rng.randbytes(args.size) for _ in range(64)]
+        rows = {t: {"tput": [], "cpu": 0.0, "bytes": 0, "p50": [], "p99": []} for t in TARGETS}
+        for rnd in range(args.rounds):
+            order = TARGETS[rnd % 4:] + TARGETS[:rnd % 4]
+            for t in order:
+                port, proc = endpoints[t]
+                bootstrap = f"127.0.0.1:{port}"
+                topic = f"fan-{t}-{rnd}-{uuid.uuid4().hex[:6]}"
+                e2e.create_topic(bootstrap, topic, lambda: proc is None or proc.poll() is None)
+                time.sleep(0.3)
+                cpu0 = e2e.proc_cpu_seconds(proc.pid) if proc else None
+                secs = throughput(bootstrap, topic, payloads, args.records)
+                cpu1 = e2e.proc_cpu_seconds(proc.pid) if proc else None
+                r = rows[t]
+                r["tput"].append(args.records / secs)
+                if cpu0 is not None and cpu1 is not None:
+                    r["cpu"] += cpu1 - cpu0
+                r["bytes"] += args.records * args.size
+                p50, p99 = latency(bootstrap, topic, payloads, args.rate, args.seconds)
+                if p50 is not None:
+                    r["p50"].append(p50)
+                    r["p99"].append(p99)
+                e2e.log(f"[round {rnd + 1}/{args.rounds}] {t:<9} {args.records / secs:>9.0f} msg/s  "
+                        f"p50 {p50 or 0:.2f} ms  p99 {p99 or 0:.2f} ms")
+        e2e.log("")
+        e2e.log(f"{'target':<9} {'msg/s':>9} {'x direct':>8} {'CPU s/GB':>9} {'p50 ms':>7} {'p99 ms':>7}")
+        base = statistics.median(rows["direct"]["tput"])
+        for t in TARGETS:
+            r = rows[t]
+            tput = statistics.median(r["tput"])
+            cpu = f"{r['cpu'] / (r['bytes'] / 1e9):.2f}" if t != "direct" else "-"
+            e2e.log(f"{t:<9} {tput:>9.0f} {tput / base:>8.2f} {cpu:>9} "
+                    f"{statistics.median(r['p50']):>7.2f} {statistics.median(r['p99']):>7.2f}")
+        kt1 = rows["kt-1"]["cpu"] / rows["kt-1"]["bytes"]
+        for t in ("kt-3-all", "kt-3-any"):
+            e2e.log(f"{t}: CPU per GB = {rows[t]['cpu'] / rows[t]['bytes'] / kt1:.2f} x kt-1 (passthrough)")
+    finally:
+        children.stop_all()
+
+
+if __name__ == "__main__":
+    main()
