@@ -16,15 +16,36 @@ fn script() -> Command {
 
 fn last_json(out: &[u8]) -> Value {
     let text = String::from_utf8_lossy(out);
-    let line = text.lines().rev().find(|l| l.starts_with('{')).unwrap_or("");
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or("");
     serde_json::from_str(line).unwrap_or(Value::Null)
 }
 
 /// Starts `replicate.py produce` through the proxy.
-fn start_produce(proxy: &Proxy, topic: &str, count: usize, partitions: usize, extra: &[&str]) -> Child {
+fn start_produce(
+    proxy: &Proxy,
+    topic: &str,
+    count: usize,
+    partitions: usize,
+    extra: &[&str],
+) -> Child {
     script()
-        .args(["produce", "--bootstrap", &proxy.bootstrap(), "--topic", topic])
-        .args(["--count", &count.to_string(), "--partitions", &partitions.to_string()])
+        .args([
+            "produce",
+            "--bootstrap",
+            &proxy.bootstrap(),
+            "--topic",
+            topic,
+        ])
+        .args([
+            "--count",
+            &count.to_string(),
+            "--partitions",
+            &partitions.to_string(),
+        ])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -63,12 +84,23 @@ fn dump(b: &Broker, topic: &str, partitions: usize) -> Value {
 
 /// Waits until every broker holds exactly `total` records of `topic`, the same ones in the
 /// same order per partition, with no value twice; panics with what differed.
-fn assert_converged(brokers: &[&Broker], proxy: &Proxy, topic: &str, partitions: usize, total: u64, within: Duration) {
+fn assert_converged(
+    brokers: &[&Broker],
+    proxy: &Proxy,
+    topic: &str,
+    partitions: usize,
+    total: u64,
+    within: Duration,
+) {
     let deadline = Instant::now() + within;
     loop {
         let dumps: Vec<Value> = brokers.iter().map(|b| dump(b, topic, partitions)).collect();
-        let same = dumps.iter().all(|d| d["partitions"] == dumps[0]["partitions"]);
-        let complete = dumps.iter().all(|d| d["complete"] == true && d["total"] == total);
+        let same = dumps
+            .iter()
+            .all(|d| d["partitions"] == dumps[0]["partitions"]);
+        let complete = dumps
+            .iter()
+            .all(|d| d["complete"] == true && d["total"] == total);
         let dups: u64 = dumps
             .iter()
             .flat_map(|d| d["partitions"].as_object().cloned().unwrap_or_default())
@@ -95,7 +127,11 @@ fn assert_converged(brokers: &[&Broker], proxy: &Proxy, topic: &str, partitions:
 }
 
 fn three() -> (Broker, Broker, Broker) {
-    (Broker::start("c1"), Broker::start("c2"), Broker::start("c3"))
+    (
+        Broker::start("c1"),
+        Broker::start("c2"),
+        Broker::start("c3"),
+    )
 }
 
 fn proxy(b: &[&Broker], yaml: &str) -> Proxy {
@@ -129,10 +165,20 @@ fn assert_delivered(v: &Value, count: u64) {
 #[test]
 fn all_clusters_gives_every_cluster_the_same_records_in_the_same_order() {
     let (a, b, c) = three();
-    let p = proxy(&[&a, &b, &c], "producer:\n  ack_policy: ALL_CLUSTERS\n  timeout: 10s\n");
+    let p = proxy(
+        &[&a, &b, &c],
+        "producer:\n  ack_policy: ALL_CLUSTERS\n  timeout: 10s\n",
+    );
     let v = produce(&p, "rep-all", 20_000, 6, &["--idempotent"]);
     assert_delivered(&v, 20_000);
-    assert_converged(&[&a, &b, &c], &p, "rep-all", 6, 20_000, Duration::from_secs(30));
+    assert_converged(
+        &[&a, &b, &c],
+        &p,
+        "rep-all",
+        6,
+        20_000,
+        Duration::from_secs(30),
+    );
 }
 
 #[test]
@@ -150,10 +196,23 @@ fn majority_keeps_producing_with_a_paused_cluster_which_then_catches_up() {
         assert!(Instant::now() < deadline, "c3 never down");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let v = produce(&p, "rep-maj", 3000, 3, &["--no-create", "--idempotent", "--start", "500"]);
+    let v = produce(
+        &p,
+        "rep-maj",
+        3000,
+        3,
+        &["--no-create", "--idempotent", "--start", "500"],
+    );
     assert_delivered(&v, 3000);
     c.resume();
-    assert_converged(&[&a, &b, &c], &p, "rep-maj", 3, 3500, Duration::from_secs(60));
+    assert_converged(
+        &[&a, &b, &c],
+        &p,
+        "rep-maj",
+        3,
+        3500,
+        Duration::from_secs(60),
+    );
     // The repairer reports it done: nothing behind, no lag.
     let deadline = Instant::now() + Duration::from_secs(10);
     while cluster_view(&p, "c3")["behind_partitions"] != 0 && Instant::now() < deadline {
@@ -162,11 +221,21 @@ fn majority_keeps_producing_with_a_paused_cluster_which_then_catches_up() {
     let view = cluster_view(&p, "c3");
     assert_eq!(view["behind_partitions"], 0, "{view}");
     assert!(
-        metric(&p, "kafkatwin_replication_missed_writes_total{cluster=\"c3\"}").unwrap_or(0.0) > 0.0,
+        metric(
+            &p,
+            "kafkatwin_replication_missed_writes_total{cluster=\"c3\"}"
+        )
+        .unwrap_or(0.0)
+            > 0.0,
         "missed writes were not counted"
     );
     assert!(
-        metric(&p, "kafkatwin_replication_repaired_records_total{cluster=\"c3\"}").unwrap_or(0.0) > 0.0,
+        metric(
+            &p,
+            "kafkatwin_replication_repaired_records_total{cluster=\"c3\"}"
+        )
+        .unwrap_or(0.0)
+            > 0.0,
         "repaired records were not counted"
     );
 }
@@ -174,14 +243,27 @@ fn majority_keeps_producing_with_a_paused_cluster_which_then_catches_up() {
 #[test]
 fn any_keeps_producing_with_two_paused_clusters_which_then_catch_up() {
     let (a, b, c) = three();
-    let p = proxy(&[&a, &b, &c], "producer:\n  ack_policy: ANY\n  timeout: 10s\n");
+    let p = proxy(
+        &[&a, &b, &c],
+        "producer:\n  ack_policy: ANY\n  timeout: 10s\n",
+    );
     assert_delivered(&produce(&p, "rep-any", 300, 2, &[]), 300);
     b.pause();
     c.pause();
-    assert_delivered(&produce(&p, "rep-any", 2000, 2, &["--no-create", "--start", "300"]), 2000);
+    assert_delivered(
+        &produce(&p, "rep-any", 2000, 2, &["--no-create", "--start", "300"]),
+        2000,
+    );
     b.resume();
     c.resume();
-    assert_converged(&[&a, &b, &c], &p, "rep-any", 2, 2300, Duration::from_secs(60));
+    assert_converged(
+        &[&a, &b, &c],
+        &p,
+        "rep-any",
+        2,
+        2300,
+        Duration::from_secs(60),
+    );
 }
 
 #[test]
@@ -193,7 +275,20 @@ fn all_clusters_with_a_paused_cluster_fails_retriably_then_succeeds_without_dupl
     );
     assert_delivered(&produce(&p, "rep-all-pause", 200, 2, &[]), 200);
     c.pause();
-    let producer = start_produce(&p, "rep-all-pause", 2000, 2, &["--no-create", "--idempotent", "--pace-ms", "20", "--start", "200"]);
+    let producer = start_produce(
+        &p,
+        "rep-all-pause",
+        2000,
+        2,
+        &[
+            "--no-create",
+            "--idempotent",
+            "--pace-ms",
+            "20",
+            "--start",
+            "200",
+        ],
+    );
     std::thread::sleep(Duration::from_secs(6));
     c.resume();
     let v = finish_produce(producer, &p);
@@ -206,19 +301,39 @@ fn all_clusters_with_a_paused_cluster_fails_retriably_then_succeeds_without_dupl
         get(p.metrics_port, "/metrics").map(|(_, t)| t).unwrap_or_default().lines().filter(|l| l.contains("produce_requests")).collect::<Vec<_>>().join("\n"),
         p.log()
     );
-    assert_converged(&[&a, &b, &c], &p, "rep-all-pause", 2, 2200, Duration::from_secs(60));
+    assert_converged(
+        &[&a, &b, &c],
+        &p,
+        "rep-all-pause",
+        2,
+        2200,
+        Duration::from_secs(60),
+    );
 }
 
 #[test]
 fn a_cluster_restarted_empty_is_backfilled() {
     let (a, b, mut c) = three();
-    let p = proxy(&[&a, &b, &c], "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\n");
+    let p = proxy(
+        &[&a, &b, &c],
+        "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\n",
+    );
     assert_delivered(&produce(&p, "rep-fill", 2000, 4, &[]), 2000);
     let port = c.port;
     c.kill();
-    assert_delivered(&produce(&p, "rep-fill", 500, 4, &["--no-create", "--start", "2000"]), 500);
+    assert_delivered(
+        &produce(&p, "rep-fill", 500, 4, &["--no-create", "--start", "2000"]),
+        500,
+    );
     let c = Broker::start_on("c3", port);
-    assert_converged(&[&a, &b, &c], &p, "rep-fill", 4, 2500, Duration::from_secs(60));
+    assert_converged(
+        &[&a, &b, &c],
+        &p,
+        "rep-fill",
+        4,
+        2500,
+        Duration::from_secs(60),
+    );
 }
 
 #[test]
@@ -229,7 +344,20 @@ fn idempotent_producer_through_backend_stalls_writes_no_duplicates() {
         "producer:\n  ack_policy: ALL_CLUSTERS\n  timeout: 1500ms\ncircuit_breaker:\n  failure_threshold: 3\n  open_duration: 1s\n",
     );
     assert_delivered(&produce(&p, "rep-idem", 100, 3, &[]), 100);
-    let producer = start_produce(&p, "rep-idem", 3000, 3, &["--no-create", "--idempotent", "--pace-ms", "15", "--start", "100"]);
+    let producer = start_produce(
+        &p,
+        "rep-idem",
+        3000,
+        3,
+        &[
+            "--no-create",
+            "--idempotent",
+            "--pace-ms",
+            "15",
+            "--start",
+            "100",
+        ],
+    );
     // Stall one cluster, then another, each for longer than the ack timeout.
     for broker in [&b, &c, &b] {
         std::thread::sleep(Duration::from_millis(700));
@@ -238,7 +366,14 @@ fn idempotent_producer_through_backend_stalls_writes_no_duplicates() {
         broker.resume();
     }
     assert_delivered(&finish_produce(producer, &p), 3000);
-    assert_converged(&[&a, &b, &c], &p, "rep-idem", 3, 3100, Duration::from_secs(60));
+    assert_converged(
+        &[&a, &b, &c],
+        &p,
+        "rep-idem",
+        3,
+        3100,
+        Duration::from_secs(60),
+    );
 }
 
 #[test]
@@ -257,7 +392,10 @@ fn the_circuit_of_a_paused_cluster_opens_and_closes_while_writes_continue() {
             if view["status"] == want && g == Some(gauge) {
                 return;
             }
-            assert!(Instant::now() < deadline, "c2 never {want}: {view} gauge {g:?}");
+            assert!(
+                Instant::now() < deadline,
+                "c2 never {want}: {view} gauge {g:?}"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     };
@@ -265,7 +403,10 @@ fn the_circuit_of_a_paused_cluster_opens_and_closes_while_writes_continue() {
     wait_status("down", 0.0);
     let (code, _) = get(p.health_port, "/health/ready").expect("ready");
     assert_eq!(code, 200, "MAJORITY is still met with one cluster down");
-    assert_delivered(&produce(&p, "rep-cb", 300, 1, &["--no-create", "--start", "100"]), 300);
+    assert_delivered(
+        &produce(&p, "rep-cb", 300, 1, &["--no-create", "--start", "100"]),
+        300,
+    );
     b.resume();
     wait_status("healthy", 2.0);
     assert_converged(&[&a, &b, &c], &p, "rep-cb", 1, 400, Duration::from_secs(60));
@@ -278,7 +419,11 @@ fn readiness_fails_only_when_the_ack_policy_cannot_be_met() {
         &[&a, &b, &c],
         "producer:\n  ack_policy: MAJORITY\ncircuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n",
     );
-    let ready = || get(p.health_port, "/health/ready").map(|(c, _)| c).unwrap_or(0);
+    let ready = || {
+        get(p.health_port, "/health/ready")
+            .map(|(c, _)| c)
+            .unwrap_or(0)
+    };
     let wait = |want: u16| {
         let deadline = Instant::now() + Duration::from_secs(30);
         while ready() != want {
@@ -309,10 +454,29 @@ fn a_restarted_proxy_finds_and_repairs_what_a_cluster_missed() {
         assert!(Instant::now() < deadline, "c3 never down");
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_delivered(&produce(&p, "rep-restart", 700, 2, &["--no-create", "--start", "300"]), 700);
+    assert_delivered(
+        &produce(
+            &p,
+            "rep-restart",
+            700,
+            2,
+            &["--no-create", "--start", "300"],
+        ),
+        700,
+    );
     // The proxy that saw c3 miss the writes goes away before c3 is back.
-    assert!(p.terminate(Duration::from_secs(15)).is_some(), "proxy did not stop");
+    assert!(
+        p.terminate(Duration::from_secs(15)).is_some(),
+        "proxy did not stop"
+    );
     c.resume();
     let p = proxy(&[&a, &b, &c], yaml);
-    assert_converged(&[&a, &b, &c], &p, "rep-restart", 2, 1000, Duration::from_secs(60));
+    assert_converged(
+        &[&a, &b, &c],
+        &p,
+        "rep-restart",
+        2,
+        1000,
+        Duration::from_secs(60),
+    );
 }

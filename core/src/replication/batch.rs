@@ -168,7 +168,10 @@ mod tests {
         let b = batch(42, 5, 4);
         let stripped = strip_idempotence(&b).expect("changed");
         let h = first(&stripped).expect("header");
-        assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (-1, -1, -1));
+        assert_eq!(
+            (h.producer_id, h.producer_epoch, h.base_sequence),
+            (-1, -1, -1)
+        );
         // The decoder verifies the CRC.
         let mut buf = stripped.clone();
         let set = RecordBatchDecoder::decode(&mut buf).expect("valid batch");

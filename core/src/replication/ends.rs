@@ -104,34 +104,33 @@ pub async fn fetch(
 /// offset; Tansu reports the last batch's base offset + 1 instead, which still orders two
 /// clusters holding the same batches correctly (equal when equal, lower when batches are
 /// missing), and that is what it is used for.
-pub async fn latest(
-    cluster: &Cluster,
-    parts: &[Tp],
-) -> Result<HashMap<Tp, i64>, BackendError> {
+pub async fn latest(cluster: &Cluster, parts: &[Tp]) -> Result<HashMap<Tp, i64>, BackendError> {
     let v = version(cluster, ApiKey::ListOffsets, 7);
     let mut by_topic: HashMap<TopicName, Vec<i32>> = HashMap::new();
     for (t, p) in parts {
         by_topic.entry(t.clone()).or_default().push(*p);
     }
-    let req = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(
-        by_topic
-            .into_iter()
-            .map(|(t, ps)| {
-                list_offsets_request::ListOffsetsTopic::default()
-                    .with_name(t)
-                    .with_partitions(
-                        ps.into_iter()
-                            .map(|p| {
-                                list_offsets_request::ListOffsetsPartition::default()
-                                    .with_partition_index(p)
-                                    .with_current_leader_epoch(-1)
-                                    .with_timestamp(-1)
-                            })
-                            .collect(),
-                    )
-            })
-            .collect(),
-    );
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(
+            by_topic
+                .into_iter()
+                .map(|(t, ps)| {
+                    list_offsets_request::ListOffsetsTopic::default()
+                        .with_name(t)
+                        .with_partitions(
+                            ps.into_iter()
+                                .map(|p| {
+                                    list_offsets_request::ListOffsetsPartition::default()
+                                        .with_partition_index(p)
+                                        .with_current_leader_epoch(-1)
+                                        .with_timestamp(-1)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        );
     let resp = crate::proxy::partitioned::route(cluster, v, None, req, 1).await;
     let mut out = HashMap::new();
     for t in resp.topics {
@@ -173,7 +172,12 @@ pub async fn create_topic(
                 .with_replication_factor(-1),
         ]);
     let resp = cluster
-        .send_any(ApiKey::CreateTopics, v, None, &RequestKind::CreateTopics(req))
+        .send_any(
+            ApiKey::CreateTopics,
+            v,
+            None,
+            &RequestKind::CreateTopics(req),
+        )
         .await?;
     cluster.forget_topic(topic);
     match resp {
@@ -189,7 +193,12 @@ pub async fn delete_topic(cluster: &Cluster, topic: &TopicName) -> Result<(), Ba
         .with_timeout_ms(10_000)
         .with_topic_names(vec![topic.clone()]);
     cluster
-        .send_any(ApiKey::DeleteTopics, v, None, &RequestKind::DeleteTopics(req))
+        .send_any(
+            ApiKey::DeleteTopics,
+            v,
+            None,
+            &RequestKind::DeleteTopics(req),
+        )
         .await?;
     cluster.forget_topic(topic);
     Ok(())

@@ -181,7 +181,11 @@ impl Replicator {
                 }
                 for i in 0..n {
                     if !eligible.contains(&i) {
-                        self.missed(tp, i, &"its circuit is open, or it is not yet compared with the others");
+                        self.missed(
+                            tp,
+                            i,
+                            &"its circuit is open, or it is not yet compared with the others",
+                        );
                     }
                 }
                 for &i in &eligible {
@@ -488,9 +492,9 @@ mod tests {
                     ]),
             ]);
         let frame = encode_frame(9, Some(StrBytes::from_static_str("c")), &req).expect("encode");
-        let (_, decoded) = crate::frame::decode_request(frame)
-            .ok()
-            .expect("decodes");
+        let Ok((_, decoded)) = crate::frame::decode_request(frame) else {
+            panic!("the encoded frame does not decode");
+        };
         match decoded.body {
             RequestKind::Produce(r) => assert_eq!(r, req),
             other => panic!("decoded as {other:?}"),

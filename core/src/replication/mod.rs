@@ -102,7 +102,10 @@ impl Replicator {
 
     /// Partition-count mismatches between clusters, as last detected.
     pub fn mismatches(&self) -> Vec<String> {
-        self.mismatches.lock().map(|m| m.clone()).unwrap_or_default()
+        self.mismatches
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
     }
 
     /// The write set, by priority.

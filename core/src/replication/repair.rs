@@ -48,7 +48,9 @@ impl Replicator {
                 if came_back {
                     match me.reconcile(&up).await {
                         Ok(()) => was_up = up.clone(),
-                        Err(e) => tracing::warn!("replication check after a cluster came back failed, will retry: {e}"),
+                        Err(e) => tracing::warn!(
+                            "replication check after a cluster came back failed, will retry: {e}"
+                        ),
                     }
                 } else {
                     was_up = up.clone();
@@ -82,16 +84,14 @@ impl Replicator {
         f: impl std::future::Future<Output = Result<T, BackendError>>,
     ) -> Result<T, BackendError> {
         let limit = Duration::from_secs(2);
-        tokio::time::timeout(limit, f)
-            .await
-            .unwrap_or_else(|_| {
-                Err(BackendError::Timeout {
-                    cluster: self.clusters[i].id.to_string(),
-                    addr: String::new(),
-                    api: ApiKey::ListOffsets,
-                    after: limit,
-                })
+        tokio::time::timeout(limit, f).await.unwrap_or_else(|_| {
+            Err(BackendError::Timeout {
+                cluster: self.clusters[i].id.to_string(),
+                addr: String::new(),
+                api: ApiKey::ListOffsets,
+                after: limit,
             })
+        })
     }
 
     /// Compares the reachable clusters: creates topics some lack (and deletes those deleted
@@ -198,7 +198,9 @@ impl Replicator {
                 for tp in &behind {
                     match self.repair_partition(i, tp, up).await {
                         Ok(l) => lag += l,
-                        Err(e) => tracing::warn!(cluster = %c.id, "repairing {}-{} on {}: {e}", tp.0.as_str(), tp.1, c.id),
+                        Err(e) => {
+                            tracing::warn!(cluster = %c.id, "repairing {}-{} on {}: {e}", tp.0.as_str(), tp.1, c.id)
+                        }
                     }
                 }
             }
@@ -220,8 +222,8 @@ impl Replicator {
     /// Copies what cluster `i` lacks on `tp` from an in-sync cluster; returns the records it
     /// still lacks.
     async fn repair_partition(&self, i: usize, tp: &Tp, up: &[bool]) -> Result<i64, BackendError> {
-        let Some(j) = (0..self.clusters.len())
-            .find(|&j| j != i && up[j] && !self.lanes.is_behind(tp, j))
+        let Some(j) =
+            (0..self.clusters.len()).find(|&j| j != i && up[j] && !self.lanes.is_behind(tp, j))
         else {
             return Ok(0);
         };
@@ -234,7 +236,11 @@ impl Replicator {
             Some(p) => p,
             None => {
                 // The topic is missing there (a replaced cluster, or auto-created elsewhere).
-                let n = ends::topics(source).await?.get(&tp.0).copied().unwrap_or(tp.1 + 1);
+                let n = ends::topics(source)
+                    .await?
+                    .get(&tp.0)
+                    .copied()
+                    .unwrap_or(tp.1 + 1);
                 ends::create_topic(target, &tp.0, n).await?;
                 0
             }
@@ -244,7 +250,12 @@ impl Replicator {
             if f.error_code != 0 {
                 return Err(BackendError::NoBroker {
                     cluster: source.id.to_string(),
-                    reason: format!("fetch of {}-{} failed with code {}", tp.0.as_str(), tp.1, f.error_code),
+                    reason: format!(
+                        "fetch of {}-{} failed with code {}",
+                        tp.0.as_str(),
+                        tp.1,
+                        f.error_code
+                    ),
                 });
             }
             let list = batch::batches(&f.records);
@@ -265,7 +276,11 @@ impl Replicator {
                         cluster: target.id.to_string(),
                         reason: format!(
                             "{}-{} ends at {pos} inside a batch of {} ({} starts at {}): batch boundaries differ, repair needs a manual copy",
-                            tp.0.as_str(), tp.1, source.id, source.id, h.base_offset
+                            tp.0.as_str(),
+                            tp.1,
+                            source.id,
+                            source.id,
+                            h.base_offset
                         ),
                     });
                 }
@@ -289,7 +304,9 @@ impl Replicator {
         let mut b = BytesMut::from(&batch::strip_idempotence(&raw).unwrap_or(raw)[..]);
         // The base offset is the broker's to assign (and outside the CRC).
         b[..8].copy_from_slice(&0i64.to_be_bytes());
-        let version = c.supports(ApiKey::Produce).map_or(9, |r| 9.clamp(r.min, r.max.max(r.min)));
+        let version = c
+            .supports(ApiKey::Produce)
+            .map_or(9, |r| 9.clamp(r.min, r.max.max(r.min)));
         let req = ProduceRequest::default()
             .with_acks(-1)
             .with_timeout_ms(30_000)
@@ -319,7 +336,13 @@ impl Replicator {
         }
         let leader = c.leader(&tp.0, tp.1).await;
         let pending = c
-            .start_writer_frame(leader, ApiKey::Produce, version, frame.freeze(), Duration::from_secs(30))
+            .start_writer_frame(
+                leader,
+                ApiKey::Produce,
+                version,
+                frame.freeze(),
+                Duration::from_secs(30),
+            )
             .await?;
         let answer = c.finish(pending).await?;
         let ResponseKind::Produce(r) = answer.body else {
@@ -343,7 +366,12 @@ impl Replicator {
             }
             return Err(BackendError::NoBroker {
                 cluster: c.id.to_string(),
-                reason: format!("copy to {}-{} refused with code {}", tp.0.as_str(), tp.1, p.error_code),
+                reason: format!(
+                    "copy to {}-{} refused with code {}",
+                    tp.0.as_str(),
+                    tp.1,
+                    p.error_code
+                ),
             });
         }
         Ok(p.base_offset)
@@ -377,4 +405,3 @@ impl Replicator {
         Ok(())
     }
 }
-
