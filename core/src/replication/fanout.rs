@@ -257,6 +257,9 @@ impl Replicator {
                             });
                         }
                         Err(e) => {
+                            if !matches!(e, BackendError::CircuitOpen { .. }) {
+                                self.set_compared(i, false);
+                            }
                             for tp in &tps {
                                 self.missed(tp, i, &e);
                             }
@@ -405,6 +408,8 @@ impl Replicator {
                     if self.lanes.finished(tp, i, false) {
                         self.note_behind(tp, i, &why);
                     }
+                    // No answer: the broker may have been replaced. Compare it again.
+                    self.set_compared(i, false);
                     Err(answer(tp.1, ResponseError::RequestTimedOut.code(), why))
                 }
             };

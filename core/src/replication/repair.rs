@@ -5,7 +5,7 @@ use super::Replicator;
 use super::batch;
 use super::ends;
 use super::lanes::Tp;
-use crate::backend::BackendError;
+use crate::backend::{BackendError, Pending};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
@@ -44,7 +44,9 @@ impl Replicator {
                         me.set_compared(i, false);
                     }
                 }
-                let came_back = up.iter().zip(&was_up).any(|(u, w)| *u && !*w);
+                // Back after being down, or a connection to it was lost (it may have been
+                // replaced by an empty broker): compare it with the others again.
+                let came_back = (0..n).any(|i| up[i] && (!was_up[i] || !me.is_compared(i)));
                 if came_back {
                     match me.reconcile(&up).await {
                         Ok(()) => was_up = up.clone(),
@@ -270,43 +272,51 @@ impl Replicator {
                 }
                 return Ok(f.high_watermark - pos);
             }
+            // Queue every fetched batch on the writer connection (order kept), then read the
+            // answers: one round trip per fetch, not per batch.
+            let mut queued = Vec::with_capacity(fresh.len());
+            let mut expect = pos;
             for (h, range) in fresh {
-                if h.base_offset != pos {
+                if h.base_offset != expect {
                     return Err(BackendError::NoBroker {
                         cluster: target.id.to_string(),
                         reason: format!(
-                            "{}-{} ends at {pos} inside a batch of {} ({} starts at {}): batch boundaries differ, repair needs a manual copy",
+                            "{}-{} ends at {expect} inside a batch of {} (it starts at {}): batch boundaries differ, repair needs a manual copy",
                             tp.0.as_str(),
                             tp.1,
-                            source.id,
                             source.id,
                             h.base_offset
                         ),
                     });
                 }
-                let base = self.copy_batch(i, tp, f.records.slice(range)).await?;
+                expect += h.offsets;
+                queued.push((
+                    h.offsets,
+                    self.queue_copy(i, tp, f.records.slice(range)).await?,
+                ));
+            }
+            for (offsets, pending) in queued {
+                let base = self.copy_answer(i, tp, pending).await?;
                 if base != pos {
                     tracing::warn!(cluster = %target.id, "repair of {}-{}: batch expected at {pos} landed at {base}", tp.0.as_str(), tp.1);
                 }
-                pos = base + h.offsets;
+                pos = base + offsets;
                 self.metrics
                     .replication_repaired
                     .with_label_values(&[&target.id])
-                    .inc_by(h.offsets as u64);
+                    .inc_by(offsets as u64);
             }
         }
         Ok(0)
     }
 
-    /// Produces one fetched batch to cluster `i`; returns the offset it was written at.
-    async fn copy_batch(&self, i: usize, tp: &Tp, raw: Bytes) -> Result<i64, BackendError> {
+    /// Queues one fetched batch for cluster `i` on its writer connection.
+    async fn queue_copy(&self, i: usize, tp: &Tp, raw: Bytes) -> Result<Pending, BackendError> {
         let c = &self.clusters[i];
         let mut b = BytesMut::from(&batch::strip_idempotence(&raw).unwrap_or(raw)[..]);
         // The base offset is the broker's to assign (and outside the CRC).
         b[..8].copy_from_slice(&0i64.to_be_bytes());
-        let version = c
-            .supports(ApiKey::Produce)
-            .map_or(9, |r| 9.clamp(r.min, r.max.max(r.min)));
+        let version = copy_version(c);
         let req = ProduceRequest::default()
             .with_acks(-1)
             .with_timeout_ms(30_000)
@@ -335,15 +345,20 @@ impl Replicator {
             });
         }
         let leader = c.leader(&tp.0, tp.1).await;
-        let pending = c
-            .start_writer_frame(
-                leader,
-                ApiKey::Produce,
-                version,
-                frame.freeze(),
-                Duration::from_secs(30),
-            )
-            .await?;
+        c.start_writer_frame(
+            leader,
+            ApiKey::Produce,
+            version,
+            frame.freeze(),
+            Duration::from_secs(30),
+        )
+        .await
+    }
+
+    /// The offset a queued copy was written at.
+    async fn copy_answer(&self, i: usize, tp: &Tp, pending: Pending) -> Result<i64, BackendError> {
+        let c = &self.clusters[i];
+        let version = copy_version(c);
         let answer = c.finish(pending).await?;
         let ResponseKind::Produce(r) = answer.body else {
             return Err(BackendError::Decode {
@@ -404,4 +419,10 @@ impl Replicator {
         }
         Ok(())
     }
+}
+
+/// The Produce version repair copies use: v9 (topic names, flexible), within the cluster's.
+fn copy_version(c: &crate::backend::Cluster) -> i16 {
+    c.supports(ApiKey::Produce)
+        .map_or(9, |r| 9.clamp(r.min, r.max.max(r.min)))
 }
