@@ -41,6 +41,12 @@ pub struct CircuitBreakerConfig {
     pub open_duration: Duration,
     /// Probe latency above which an answering cluster counts as degraded.
     pub degraded_latency: Duration,
+    /// Share of failures among the last `window` outcomes that also opens the circuit
+    /// (a flaky cluster that never fails `failure_threshold` times in a row); `1.0` turns
+    /// this off.
+    pub failure_ratio: f64,
+    /// How many recent outcomes `failure_ratio` looks at.
+    pub window: u32,
 }
 
 impl Default for CircuitBreakerConfig {
@@ -49,6 +55,8 @@ impl Default for CircuitBreakerConfig {
             failure_threshold: 5,
             open_duration: Duration::from_secs(30),
             degraded_latency: Duration::from_secs(1),
+            failure_ratio: 0.5,
+            window: 20,
         }
     }
 }

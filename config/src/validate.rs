@@ -67,6 +67,19 @@ fn check_backend(c: &Config, p: &mut Vec<Problem>) {
             p.push(Problem::new(path, "must be longer than 0s"));
         }
     }
+    let cb = &c.circuit_breaker;
+    if !(cb.failure_ratio > 0.0 && cb.failure_ratio <= 1.0) {
+        p.push(Problem::new(
+            "circuit_breaker.failure_ratio",
+            format!("must be above 0 and at most 1, got {}", cb.failure_ratio),
+        ));
+    }
+    if cb.window == 0 || cb.window > 64 {
+        p.push(Problem::new(
+            "circuit_breaker.window",
+            format!("must be between 1 and 64 outcomes, got {}", cb.window),
+        ));
+    }
     if c.circuit_breaker.failure_threshold == 0 {
         p.push(Problem::new(
             "circuit_breaker.failure_threshold",

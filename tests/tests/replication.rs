@@ -480,3 +480,68 @@ fn a_restarted_proxy_finds_and_repairs_what_a_cluster_missed() {
         Duration::from_secs(60),
     );
 }
+
+/// Runs an admin command of `replicate.py` against `bootstrap`; returns topic → partitions.
+fn admin(bootstrap: &str, cmd: &str, topic: &str, partitions: usize) -> Value {
+    let out = script()
+        .args([cmd, "--bootstrap", bootstrap, "--topic", topic])
+        .args(["--partitions", &partitions.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .expect("admin ran");
+    assert!(
+        out.status.success(),
+        "{cmd} {topic}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    last_json(&out.stdout)
+}
+
+fn wait_topics(brokers: &[&Broker], topic: &str, want: Option<u64>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for b in brokers {
+        loop {
+            let topics = admin(&b.addr(), "topics", "", 1);
+            if topics.get(topic).and_then(Value::as_u64) == want {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: {topic} is {:?}, want {want:?}",
+                b.id,
+                topics.get(topic)
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+#[test]
+fn admin_changes_reach_every_cluster_and_partition_mismatches_are_shown() {
+    let (a, b, c) = three();
+    // Before the proxy: one topic with different partition counts on c1 and c2, none on c3.
+    admin(&a.addr(), "create", "rep-mm", 3);
+    admin(&b.addr(), "create", "rep-mm", 5);
+    let p = proxy(&[&a, &b, &c], "producer:\n  ack_policy: MAJORITY\n");
+    // Created through the proxy: on every cluster.
+    admin(&p.bootstrap(), "create", "rep-admin", 4);
+    wait_topics(&[&a, &b, &c], "rep-admin", Some(4));
+    // The comparison reports the mismatch and gives c3 the topic.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let view = cluster_view(&p, "c1");
+        let shown = view["partition_mismatches"].as_array().is_some_and(|m| {
+            m.iter()
+                .any(|x| x.as_str().is_some_and(|s| s.contains("rep-mm")))
+        });
+        if shown {
+            break;
+        }
+        assert!(Instant::now() < deadline, "mismatch never shown: {view}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    wait_topics(&[&c], "rep-mm", Some(5));
+    // Deleted through the proxy: gone everywhere.
+    admin(&p.bootstrap(), "delete", "rep-admin", 1);
+    wait_topics(&[&a, &b, &c], "rep-admin", None);
+}

@@ -51,6 +51,9 @@ pub struct Breaker {
     ever_ok: bool,
     last_latency: Option<Duration>,
     last_error: Option<String>,
+    /// The last `cfg.window` outcomes, newest in bit 0; a set bit is a failure.
+    outcomes: u64,
+    seen: u32,
 }
 
 impl Breaker {
@@ -64,7 +67,28 @@ impl Breaker {
             ever_ok: false,
             last_latency: None,
             last_error: None,
+            outcomes: 0,
+            seen: 0,
         }
+    }
+
+    fn record(&mut self, failed: bool) {
+        let window = self.cfg.window.clamp(1, 64);
+        let mask = if window == 64 {
+            u64::MAX
+        } else {
+            (1u64 << window) - 1
+        };
+        self.outcomes = ((self.outcomes << 1) | u64::from(failed)) & mask;
+        self.seen = (self.seen + 1).min(window);
+    }
+
+    /// Whether failures among the last `window` outcomes (a full window) reach the ratio.
+    fn ratio_exceeded(&self) -> bool {
+        let window = self.cfg.window.clamp(1, 64);
+        self.cfg.failure_ratio < 1.0
+            && self.seen >= window
+            && f64::from(self.outcomes.count_ones()) >= self.cfg.failure_ratio * f64::from(window)
     }
 
     /// Whether a request may go to the cluster now (closed, or half-open after the pause).
@@ -75,6 +99,7 @@ impl Breaker {
     /// Records a success, and how long it took when that measures the cluster (probes;
     /// request durations include long polls).
     pub fn success(&mut self, latency: Option<Duration>) {
+        self.record(false);
         self.consecutive_failures = 0;
         self.recent_failures = self.recent_failures.saturating_sub(1);
         self.open_until = None;
@@ -90,12 +115,19 @@ impl Breaker {
     /// Records a failure; opens the circuit at the threshold (or re-opens it when a
     /// half-open attempt fails).
     pub fn failure(&mut self, error: String, now: Instant) {
+        self.record(true);
         self.consecutive_failures += 1;
         self.recent_failures = (self.recent_failures + 1).min(self.cfg.failure_threshold * 2);
         self.last_error = Some(error);
         let half_open = self.open_until.is_some_and(|t| now >= t);
-        if half_open || self.consecutive_failures >= self.cfg.failure_threshold {
+        if half_open
+            || self.consecutive_failures >= self.cfg.failure_threshold
+            || self.ratio_exceeded()
+        {
             self.open_until = Some(now + self.cfg.open_duration.get());
+            // A fresh window after each opening: the half-open attempt decides alone.
+            self.outcomes = 0;
+            self.seen = 0;
         }
     }
 
@@ -141,6 +173,8 @@ mod tests {
             failure_threshold: 3,
             open_duration: CfgDuration::from_secs(10),
             degraded_latency: CfgDuration::from_millis(100),
+            failure_ratio: 0.5,
+            window: 10,
         })
     }
 
@@ -167,6 +201,22 @@ mod tests {
         b.success(Some(Duration::from_millis(5)));
         assert!(b.allows(much_later));
         assert_ne!(b.state(much_later), HealthState::Down);
+    }
+
+    #[test]
+    fn a_flaky_cluster_opens_on_the_failure_ratio_without_a_run_of_failures() {
+        let t0 = Instant::now();
+        let mut b = breaker();
+        // Fail, fail, succeed: never three in a row, but two thirds of the window fail.
+        for _ in 0..3 {
+            b.failure("flaky".into(), t0);
+            b.failure("flaky".into(), t0);
+            b.success(None);
+            assert!(b.allows(t0), "window not full yet");
+        }
+        b.failure("flaky".into(), t0);
+        assert!(!b.allows(t0), "7 of the last 10 failed: open");
+        assert_eq!(b.state(t0), HealthState::Down);
     }
 
     #[test]

@@ -137,6 +137,9 @@ impl Proxy {
                 }
                 Err(e) => {
                     tracing::warn!(cluster = %c.id, "{api:?} not applied on {} now ({e}); it is applied when the cluster is back", c.id);
+                    if !matches!(api, ApiKey::CreateTopics | ApiKey::DeleteTopics) {
+                        rep.defer_admin(&c.id, api, version, req.clone());
+                    }
                     first_err.get_or_insert(e);
                 }
             }

@@ -127,6 +127,16 @@ impl Replicator {
             changed = true;
         }
         let parts = req.partitions();
+        // Records per partition (batch headers only), for the lanes' end offsets.
+        let mut counts: HashMap<Tp, i64> = HashMap::new();
+        for t in &req.topic_data {
+            for p in &t.partition_data {
+                let n = p.records.as_ref().map_or(0, |r| {
+                    batch::batches(r).iter().map(|(h, _)| h.offsets).sum()
+                });
+                counts.insert((t.name.clone(), p.index), n);
+            }
+        }
         // Leaders first (cached; a lookup may wait on the network), outside the sequencer.
         let leaders: Vec<Vec<Option<i32>>> =
             futures::future::join_all(self.clusters.iter().map(|c| {
@@ -175,7 +185,13 @@ impl Replicator {
                 let eligible: Vec<usize> = (0..n)
                     .filter(|&i| admits[i] && !self.lanes.is_behind(tp, i))
                     .collect();
-                if eligible.len() < self.required {
+                // Clusters being repaired count: the answer may wait for their catch-up
+                // (within producer.timeout). Too few even then: refuse before writing, so a
+                // client retry cannot duplicate anything.
+                let repairing = (0..n)
+                    .filter(|&i| admits[i] && self.lanes.is_behind(tp, i))
+                    .count();
+                if eligible.len() + repairing < self.required || eligible.is_empty() {
                     done.push((tp.clone(), self.not_enough(tp, &admits)));
                     continue;
                 }
@@ -249,8 +265,12 @@ impl Replicator {
                                 }
                             }
                             let me = self.clone();
-                            let ids: Vec<Option<BatchId>> =
-                                tps.iter().map(|tp| ids.get(tp).cloned()).collect();
+                            let ids: Vec<(Option<BatchId>, i64)> = tps
+                                .iter()
+                                .map(|tp| {
+                                    (ids.get(tp).cloned(), counts.get(tp).copied().unwrap_or(0))
+                                })
+                                .collect();
                             pending.push(async move {
                                 let outcomes = me.settle(i, p, &tps, &ids).await;
                                 (i, tps, outcomes)
@@ -278,9 +298,19 @@ impl Replicator {
         }
         let deadline = tokio::time::Instant::now() + self.timeout;
         let required = self.required;
-        let decided = |t: &Tally| t.acks.len() >= required || t.queued - t.failed < required;
-        while !tallies.values().all(decided) {
-            match tokio::time::timeout_at(deadline, pending.next()).await {
+        let mut nap = Duration::from_millis(10);
+        while !tallies.iter().all(|(tp, t)| self.decided(tp, t)) {
+            if pending.is_empty() {
+                // Only catch-ups are awaited now: check again after a growing pause.
+                if tokio::time::Instant::now() + nap > deadline {
+                    break;
+                }
+                tokio::time::sleep(nap).await;
+                nap = (nap * 2).min(Duration::from_millis(200));
+                continue;
+            }
+            let tick = (tokio::time::Instant::now() + Duration::from_millis(200)).min(deadline);
+            match tokio::time::timeout_at(tick, pending.next()).await {
                 Ok(Some((i, tps, outcomes))) => {
                     for (tp, outcome) in tps.into_iter().zip(outcomes) {
                         let Some(t) = tallies.get_mut(&tp) else {
@@ -297,7 +327,9 @@ impl Replicator {
                         }
                     }
                 }
-                Ok(None) | Err(_) => break,
+                Ok(None) => {}
+                Err(_) if tokio::time::Instant::now() >= deadline => break,
+                Err(_) => {}
             }
         }
         if !pending.is_empty() {
@@ -306,7 +338,7 @@ impl Replicator {
         }
         let mut resp = ProduceResponse::default();
         for (tp, t) in tallies {
-            let r = if t.acks.len() >= required {
+            let r = if self.holding(&tp, &t) >= required {
                 let (_, best) = t
                     .acks
                     .into_iter()
@@ -356,6 +388,25 @@ impl Replicator {
         resp
     }
 
+    /// Clusters that hold this write: those that acknowledged it, and, once one did, those
+    /// in sync with nothing in flight (caught up by the repairer since they missed it).
+    fn holding(&self, tp: &Tp, t: &Tally) -> usize {
+        if t.acks.is_empty() {
+            return 0;
+        }
+        let settled = (0..self.clusters.len())
+            .filter(|i| !t.acks.iter().any(|(a, _)| a == i))
+            .filter(|&i| self.is_compared(i) && self.lanes.settled(tp, i))
+            .count();
+        t.acks.len() + settled
+    }
+
+    /// Whether a partition's answer is known: the policy is met, or every cluster it went
+    /// to failed it (nothing to wait for).
+    fn decided(&self, tp: &Tp, t: &Tally) -> bool {
+        self.holding(tp, t) >= self.required || (t.acks.is_empty() && t.failed >= t.queued)
+    }
+
     /// Waits for cluster `i`'s answer to a queued write and records, per partition, what it
     /// means for the lanes and for client retries.
     async fn settle(
@@ -363,7 +414,7 @@ impl Replicator {
         i: usize,
         pending: Pending,
         tps: &[Tp],
-        ids: &[Option<BatchId>],
+        ids: &[(Option<BatchId>, i64)],
     ) -> Vec<Outcome> {
         let result = self.clusters[i].finish(pending).await;
         let resp = match result {
@@ -374,7 +425,7 @@ impl Replicator {
             Err(e) => Err(e.to_string()),
         };
         let mut out = Vec::with_capacity(tps.len());
-        for (tp, id) in tps.iter().zip(ids) {
+        for (tp, (id, count)) in tps.iter().zip(ids) {
             let found = match &resp {
                 Ok(r) => r
                     .responses
@@ -390,6 +441,7 @@ impl Replicator {
                     if let Some(id) = id {
                         self.dedup.acked(id, i, p.base_offset);
                     }
+                    self.lanes.note_end(tp, i, p.base_offset + count);
                     self.lanes.finished(tp, i, true);
                     Ok(p.with_current_leader(Default::default()))
                 }

@@ -12,6 +12,8 @@ pub type Tp = (TopicName, i32);
 struct Lane {
     behind: Vec<bool>,
     inflight: Vec<u32>,
+    /// Per cluster: the end offset its last known write reached (-1: not known).
+    end: Vec<i64>,
 }
 
 /// The lanes of every partition written through this proxy.
@@ -35,6 +37,7 @@ impl Lanes {
         let lane = map.entry(tp.clone()).or_insert_with(|| Lane {
             behind: vec![false; n],
             inflight: vec![0; n],
+            end: vec![-1; n],
         });
         f(lane)
     }
@@ -79,6 +82,24 @@ impl Lanes {
         self.with(tp, |l| !l.behind[i] && l.inflight[i] == 0)
     }
 
+    /// Cluster `i` holds `tp` up to `end` (at least).
+    pub fn note_end(&self, tp: &Tp, i: usize, end: i64) {
+        self.with(tp, |l| l.end[i] = l.end[i].max(end));
+    }
+
+    /// Records cluster `i` lacks on the partitions it is behind on, as far as the ends seen
+    /// in answers, repairs and comparisons tell (its own unknown end counts as 0).
+    pub fn lag(&self, i: usize) -> i64 {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.values()
+            .filter(|l| l.behind[i])
+            .map(|l| {
+                let best = l.end.iter().copied().max().unwrap_or(0);
+                (best - l.end[i].max(0)).max(0)
+            })
+            .sum()
+    }
+
     /// Writes to `tp` awaiting cluster `i`'s answer.
     pub fn inflight_on(&self, tp: &Tp, i: usize) -> u32 {
         self.with(tp, |l| l.inflight[i])
@@ -121,7 +142,12 @@ mod tests {
         assert!(lanes.is_behind(&tp, 1));
         assert_eq!(lanes.behind_on(1), vec![tp.clone()]);
         assert!(!lanes.finished(&tp, 1, false), "already behind");
+        lanes.note_end(&tp, 0, 100);
+        lanes.note_end(&tp, 1, 60);
+        assert_eq!(lanes.lag(1), 40);
+        assert_eq!(lanes.lag(0), 0, "not behind");
         lanes.mark_in_sync(&tp, 1);
+        assert_eq!(lanes.lag(1), 0);
         assert!(lanes.settled(&tp, 1));
         assert_eq!(lanes.total_inflight_on(1), 0);
     }

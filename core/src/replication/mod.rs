@@ -29,7 +29,7 @@ use std::time::Duration;
 pub struct ReplicaStatus {
     /// Partitions the cluster missed writes on and is being repaired.
     pub behind_partitions: usize,
-    /// Records it lacks on those partitions, as of the last repair pass.
+    /// Records it lacks on those partitions (see [`lanes::Lanes::lag`]).
     pub lag_records: i64,
 }
 
@@ -44,12 +44,20 @@ pub struct Replicator {
     lanes: lanes::Lanes,
     dedup: dedup::Dedup,
     metrics: Metrics,
-    lag: Mutex<Vec<i64>>,
     /// Per cluster: compared with the others since it was last seen down. Until then it
     /// takes no live writes (it may lack records without the proxy having seen it miss
     /// them: at startup, or after it was replaced).
     compared: Vec<std::sync::atomic::AtomicBool>,
     deleted: Mutex<HashSet<TopicName>>,
+    /// Admin changes (partitions, configs) a cluster missed while away, replayed on return.
+    deferred: Mutex<
+        Vec<(
+            usize,
+            kafka_protocol::messages::ApiKey,
+            i16,
+            kafka_protocol::messages::RequestKind,
+        )>,
+    >,
     mismatches: Mutex<Vec<String>>,
     wake: tokio::sync::Notify,
 }
@@ -66,9 +74,9 @@ impl Replicator {
             lanes: lanes::Lanes::new(n),
             dedup: dedup::Dedup::default(),
             metrics,
-            lag: Mutex::new(vec![0; n]),
             compared: (0..n).map(|_| Default::default()).collect(),
             deleted: Mutex::default(),
+            deferred: Mutex::default(),
             mismatches: Mutex::default(),
             wake: tokio::sync::Notify::new(),
             clusters,
@@ -93,10 +101,9 @@ impl Replicator {
     /// Replication state of the cluster with this id.
     pub fn status_of(&self, id: &str) -> Option<ReplicaStatus> {
         let i = self.clusters.iter().position(|c| &*c.id == id)?;
-        let lag = self.lag.lock().map(|l| l[i]).unwrap_or(0);
         Some(ReplicaStatus {
             behind_partitions: self.lanes.behind_on(i).len(),
-            lag_records: lag,
+            lag_records: self.lanes.lag(i),
         })
     }
 
@@ -120,6 +127,23 @@ impl Replicator {
         }
         for t in topics {
             self.lanes.forget_topic(t);
+        }
+    }
+
+    /// An admin change cluster `id` could not take now; it is sent again when the cluster is
+    /// back (topic creations and deletions need not be: the comparison covers them).
+    pub fn defer_admin(
+        &self,
+        id: &str,
+        api: kafka_protocol::messages::ApiKey,
+        version: i16,
+        req: kafka_protocol::messages::RequestKind,
+    ) {
+        let Some(i) = self.clusters.iter().position(|c| &*c.id == id) else {
+            return;
+        };
+        if let Ok(mut d) = self.deferred.lock() {
+            d.push((i, api, version, req));
         }
     }
 

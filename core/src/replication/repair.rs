@@ -145,6 +145,26 @@ impl Replicator {
         if let Ok(mut m) = self.mismatches.lock() {
             *m = mismatches;
         }
+        let due: Vec<_> = match self.deferred.lock() {
+            Ok(mut d) => {
+                let (now, later) = d.drain(..).partition(|(i, ..)| up[*i]);
+                *d = later;
+                now
+            }
+            Err(_) => Vec::new(),
+        };
+        for (i, api, version, req) in due {
+            let c = &self.clusters[i];
+            match c.send_any(api, version, None, &req).await {
+                Ok(_) => tracing::info!(cluster = %c.id, "applied a deferred {api:?} on {}", c.id),
+                Err(e) => {
+                    if let Ok(mut d) = self.deferred.lock() {
+                        d.push((i, api, version, req));
+                    }
+                    return Err(e);
+                }
+            }
+        }
         let parts: Vec<Tp> = counts
             .iter()
             .flat_map(|(t, &n)| (0..n).map(move |p| (t.clone(), p)))
@@ -173,6 +193,11 @@ impl Replicator {
             latest.insert(i, r?);
         }
         for tp in &parts {
+            for &i in &live {
+                if let Some(&end) = latest[&i].get(tp) {
+                    self.lanes.note_end(tp, i, end);
+                }
+            }
             let max = live
                 .iter()
                 .filter_map(|i| latest[i].get(tp))
@@ -194,12 +219,10 @@ impl Replicator {
     /// One round over every partition every reachable cluster is behind on.
     async fn repair_pass(&self, up: &[bool]) {
         for (i, c) in self.clusters.iter().enumerate() {
-            let behind = self.lanes.behind_on(i);
-            let mut lag = 0;
             if up[i] {
-                for tp in &behind {
+                for tp in &self.lanes.behind_on(i) {
                     match self.repair_partition(i, tp, up).await {
-                        Ok(l) => lag += l,
+                        Ok(()) => {}
                         Err(e) => {
                             tracing::warn!(cluster = %c.id, "repairing {}-{} on {}: {e}", tp.0.as_str(), tp.1, c.id)
                         }
@@ -207,9 +230,6 @@ impl Replicator {
                 }
             }
             let behind_now = self.lanes.behind_on(i).len();
-            if let Ok(mut l) = self.lag.lock() {
-                l[i] = if behind_now == 0 { 0 } else { lag };
-            }
             self.metrics
                 .replication_behind
                 .with_label_values(&[&c.id])
@@ -217,21 +237,20 @@ impl Replicator {
             self.metrics
                 .replication_lag
                 .with_label_values(&[&c.id])
-                .set(self.lag.lock().map(|l| l[i]).unwrap_or(0));
+                .set(self.lanes.lag(i));
         }
     }
 
-    /// Copies what cluster `i` lacks on `tp` from an in-sync cluster; returns the records it
-    /// still lacks.
-    async fn repair_partition(&self, i: usize, tp: &Tp, up: &[bool]) -> Result<i64, BackendError> {
+    /// Copies what cluster `i` lacks on `tp` from an in-sync cluster.
+    async fn repair_partition(&self, i: usize, tp: &Tp, up: &[bool]) -> Result<(), BackendError> {
         let Some(j) =
             (0..self.clusters.len()).find(|&j| j != i && up[j] && !self.lanes.is_behind(tp, j))
         else {
-            return Ok(0);
+            return Ok(());
         };
         if self.lanes.inflight_on(tp, i) > 0 {
             // Earlier writes may still land there; repair from where they leave it.
-            return Ok(0);
+            return Ok(());
         }
         let (target, source) = (&self.clusters[i], &self.clusters[j]);
         let mut pos = match ends::end_offset(target, tp).await? {
@@ -265,12 +284,13 @@ impl Replicator {
                 .into_iter()
                 .filter(|(h, _)| h.base_offset + h.offsets > pos)
                 .collect();
+            self.lanes.note_end(tp, i, pos);
+            self.lanes.note_end(tp, j, f.high_watermark);
             if fresh.is_empty() {
                 if pos >= f.high_watermark {
                     self.finish_repair(i, j, tp).await?;
-                    return Ok(0);
                 }
-                return Ok(f.high_watermark - pos);
+                return Ok(());
             }
             // Queue every fetched batch on the writer connection (order kept), then read the
             // answers: one round trip per fetch, not per batch.
@@ -301,13 +321,14 @@ impl Replicator {
                     tracing::warn!(cluster = %target.id, "repair of {}-{}: batch expected at {pos} landed at {base}", tp.0.as_str(), tp.1);
                 }
                 pos = base + offsets;
+                self.lanes.note_end(tp, i, pos);
                 self.metrics
                     .replication_repaired
                     .with_label_values(&[&target.id])
                     .inc_by(offsets as u64);
             }
         }
-        Ok(0)
+        Ok(())
     }
 
     /// Queues one fetched batch for cluster `i` on its writer connection.

@@ -2,6 +2,7 @@
 
   replicate.py produce --bootstrap B --topic T --count N --partitions P [--idempotent]
   replicate.py dump --bootstrap B --topic T --partitions P
+  replicate.py create|delete --bootstrap B --topic T [--partitions P]; replicate.py topics
 
 `produce` creates the topic (through the proxy, so every cluster gets it) unless
 --no-create, sends N keyed records with a header to partition i % P, waits for every
@@ -113,11 +114,24 @@ def dump(a):
     print(json.dumps(out))
 
 
+def admin(a):
+    client = AdminClient({"bootstrap.servers": a.bootstrap})
+    if a.cmd == "create":
+        fs = client.create_topics([NewTopic(a.topic, num_partitions=a.partitions, replication_factor=1)])
+        for f in fs.values():
+            f.result(timeout=30)
+    elif a.cmd == "delete":
+        for f in client.delete_topics([a.topic]).values():
+            f.result(timeout=30)
+    md = client.list_topics(timeout=10)
+    print(json.dumps({t: len(m.partitions) for t, m in md.topics.items() if not t.startswith("__")}))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["produce", "dump"])
+    ap.add_argument("cmd", choices=["produce", "dump", "create", "delete", "topics"])
     ap.add_argument("--bootstrap", required=True)
-    ap.add_argument("--topic", required=True)
+    ap.add_argument("--topic", default="")
     ap.add_argument("--partitions", type=int, default=1)
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--start", type=int, default=0, help="first record index (keys and values are unique per index)")
@@ -127,7 +141,7 @@ def main():
     ap.add_argument("--timeout-ms", type=int, default=120000)
     ap.add_argument("--pace-ms", type=int, default=0)
     a = ap.parse_args()
-    produce(a) if a.cmd == "produce" else dump(a)
+    {"produce": produce, "dump": dump}.get(a.cmd, admin)(a)
 
 
 if __name__ == "__main__":
