@@ -169,6 +169,7 @@ impl Replicator {
         }
         let wait = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
         let mut tallies: HashMap<Tp, Tally> = HashMap::new();
+        let mut waits_on_repair = false;
         let mut pending = FuturesUnordered::new();
         {
             let _order = self.sequencer.lock().await;
@@ -191,6 +192,7 @@ impl Replicator {
                 let repairing = (0..n)
                     .filter(|&i| admits[i] && self.lanes.is_behind(tp, i))
                     .count();
+                waits_on_repair |= repairing > 0;
                 if eligible.len() + repairing < self.required || eligible.is_empty() {
                     done.push((tp.clone(), self.not_enough(tp, &admits)));
                     continue;
@@ -309,7 +311,12 @@ impl Replicator {
                 nap = (nap * 2).min(Duration::from_millis(200));
                 continue;
             }
-            let tick = (tokio::time::Instant::now() + Duration::from_millis(200)).min(deadline);
+            // A catch-up completes without an answer arriving: look again now and then.
+            let tick = if waits_on_repair {
+                (tokio::time::Instant::now() + Duration::from_millis(200)).min(deadline)
+            } else {
+                deadline
+            };
             match tokio::time::timeout_at(tick, pending.next()).await {
                 Ok(Some((i, tps, outcomes))) => {
                     for (tp, outcome) in tps.into_iter().zip(outcomes) {
