@@ -178,6 +178,7 @@ fn build(
     section!(logging);
     section!(transformations);
     section!(circuit_breaker);
+    section!(plugins);
     match root.remove("clusters") {
         Some(Value::Array(items)) => {
             for (i, item) in items.into_iter().enumerate() {
@@ -213,7 +214,7 @@ fn build(
             lines,
             key,
             "unknown section (expected one of server, clusters, producer, consumer, backend, \
-             admin_api, monitoring, multi_dc, logging, transformations, circuit_breaker)",
+             admin_api, monitoring, multi_dc, logging, transformations, circuit_breaker, plugins)",
         ));
     }
     Some((config, failed))

@@ -26,9 +26,33 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// When a failing cluster is taken out of service, and for how long.
     pub circuit_breaker: CircuitBreakerConfig,
+    /// Limits for sandboxed WASM plugins.
+    pub plugins: PluginsConfig,
     /// Rule chains per topic (exact name or pattern). Rules are kept as written here and
     /// validated by the engine that runs them (`kafkatwin check-config` reports both).
     pub transformations: Vec<TopicRules>,
+}
+
+/// `plugins`: the sandbox every WASM plugin call runs in.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct PluginsConfig {
+    /// CPU time one call may take before it is interrupted.
+    pub cpu_deadline: Duration,
+    /// Linear memory one plugin instance may grow to, in bytes.
+    pub memory_limit: u64,
+    /// Largest module the admin API accepts, in bytes.
+    pub max_upload: u64,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self {
+            cpu_deadline: Duration::from_millis(50),
+            memory_limit: 32 << 20,
+            max_upload: 10 << 20,
+        }
+    }
 }
 
 /// `circuit_breaker`: per-cluster failure handling.

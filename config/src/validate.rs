@@ -67,6 +67,19 @@ fn check_backend(c: &Config, p: &mut Vec<Problem>) {
             p.push(Problem::new(path, "must be longer than 0s"));
         }
     }
+    let pl = &c.plugins;
+    if pl.cpu_deadline.get().is_zero() {
+        p.push(Problem::new("plugins.cpu_deadline", "must be more than 0"));
+    }
+    if pl.memory_limit < (1 << 16) {
+        p.push(Problem::new(
+            "plugins.memory_limit",
+            format!("must be at least one WASM page (65536 bytes), got {}", pl.memory_limit),
+        ));
+    }
+    if pl.max_upload == 0 {
+        p.push(Problem::new("plugins.max_upload", "must be more than 0"));
+    }
     let cb = &c.circuit_breaker;
     if !(cb.failure_ratio > 0.0 && cb.failure_ratio <= 1.0) {
         p.push(Problem::new(

@@ -9,6 +9,23 @@
 //!   batch's compression, producer id, epoch and sequences;
 //! - `Reject` fails only that partition, with the code and message given.
 
+pub mod plugin;
+pub mod testing;
+pub mod wire;
+
+#[cfg(target_arch = "wasm32")]
+pub mod guest;
+
+pub use plugin::{Config, Hook, Plugin};
+
+/// Exports a [`Plugin`] type as the component's world (on `wasm32`; nothing elsewhere, so
+/// the same crate builds natively for its tests).
+#[cfg(not(target_arch = "wasm32"))]
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {};
+}
+
 /// One record header, borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeaderView<'a> {
