@@ -8,9 +8,11 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
 use kafkatwin_builtin_transforms::{CompiledRule, Hook, RecordData, Rule, RuleChain, Tally};
 use kafkatwin_config::{Config, Problem, TopicRules};
+use crate::wasm_step::{self, WasmBinding};
 use regex::Regex;
 
 /// Which topics an entry applies to.
+#[derive(Clone)]
 pub enum Matcher {
     /// Exactly this topic.
     Topic(String),
@@ -42,6 +44,7 @@ impl Matcher {
 pub struct Hooks {
     on_produce: Vec<(Matcher, RuleChain)>,
     on_fetch: Vec<(Matcher, RuleChain)>,
+    wasm: Vec<(Matcher, WasmBinding)>,
 }
 
 /// Why a batch was not transformed.
@@ -58,6 +61,16 @@ pub enum TransformError {
     /// The batches could not be decoded or re-encoded.
     #[error("{0}")]
     Corrupt(String),
+    /// A WASM plugin refused the batch, or failed under `on_error: reject`.
+    #[error("{message}")]
+    Plugin {
+        /// The plugin.
+        plugin: String,
+        /// Kafka error code for the partition.
+        code: i16,
+        /// What happened.
+        message: String,
+    },
 }
 
 impl Hooks {
@@ -90,6 +103,19 @@ impl Hooks {
             let (mut produce, mut fetch) = (Vec::new(), Vec::new());
             for (j, raw) in entry.rules.iter().enumerate() {
                 let rule_at = format!("{at}.rules[{j}]");
+                match wasm_step::parse(raw, &rule_at) {
+                    Some(Ok(b)) => {
+                        if raw.get("enabled").and_then(serde_json::Value::as_bool) != Some(false) {
+                            hooks.wasm.push((matcher.clone(), b));
+                        }
+                        continue;
+                    }
+                    Some(Err(p)) => {
+                        problems.extend(p);
+                        continue;
+                    }
+                    None => {}
+                }
                 let rule: Rule = match serde_json::from_value(raw.clone()) {
                     Ok(r) => r,
                     Err(e) => {
@@ -107,10 +133,7 @@ impl Hooks {
                     ),
                 }
             }
-            let again = match &matcher {
-                Matcher::Topic(t) => Matcher::Topic(t.clone()),
-                Matcher::Pattern(re) => Matcher::Pattern(re.clone()),
-            };
+            let again = matcher.clone();
             if !produce.is_empty() {
                 hooks.on_produce.push((matcher, RuleChain::new(produce)));
             }
@@ -147,14 +170,31 @@ impl Hooks {
             .map(|(_, c)| c)
     }
 
-    /// Whether any on_fetch chain exists.
-    pub fn has_fetch(&self) -> bool {
-        !self.on_fetch.is_empty()
+    /// The WASM bindings of `topic` for one hook, in config order.
+    pub fn wasm_bindings<'a>(
+        &'a self,
+        topic: &'a str,
+        on_fetch: bool,
+    ) -> impl Iterator<Item = &'a WasmBinding> + Clone {
+        self.wasm
+            .iter()
+            .filter(move |(m, b)| b.on_fetch == on_fetch && m.matches(topic))
+            .map(|(_, b)| b)
     }
 
-    /// Whether any on_produce chain exists (so produce requests need looking at).
+    /// Whether a binding anywhere names `plugin`.
+    pub fn binds_plugin(&self, plugin: &str) -> bool {
+        self.wasm.iter().any(|(_, b)| b.plugin == plugin)
+    }
+
+    /// Whether any on_fetch chain or binding exists.
+    pub fn has_fetch(&self) -> bool {
+        !self.on_fetch.is_empty() || self.wasm.iter().any(|(_, b)| b.on_fetch)
+    }
+
+    /// Whether any on_produce chain or binding exists (so produce requests need looking at).
     pub fn has_produce(&self) -> bool {
-        !self.on_produce.is_empty()
+        !self.on_produce.is_empty() || self.wasm.iter().any(|(_, b)| !b.on_fetch)
     }
 }
 

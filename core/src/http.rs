@@ -4,7 +4,17 @@
 use crate::proxy::Proxy;
 use crate::server::{ServeError, socket_addr};
 use axum::Router;
-use kafkatwin_web::{AdminState, ApiError, ApiFuture, ClusterView, RuleView};
+use kafkatwin_web::{AdminState, ApiError, ApiFuture, ClusterView, PluginView, RuleView};
+
+fn plugin_view(p: kafkatwin_plugins::wasm::PluginInfo) -> PluginView {
+    PluginView {
+        name: p.name,
+        version: p.version,
+        sha256: p.sha256,
+        hooks: p.hooks,
+        size: p.size,
+    }
+}
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -103,6 +113,41 @@ impl AdminState for State {
 
     fn delete_rule<'a>(&'a self, topic: &'a str, id: &'a str) -> ApiFuture<'a, ()> {
         Box::pin(self.0.rules.delete(topic, id))
+    }
+
+    fn max_plugin_upload(&self) -> usize {
+        usize::try_from(self.0.config.plugins.max_upload).unwrap_or(usize::MAX)
+    }
+
+    fn put_plugin(&self, name: &str, module: &[u8]) -> Result<PluginView, ApiError> {
+        // Compiling a module takes a while: off the async workers.
+        let info = tokio::task::block_in_place(|| self.0.plugins.upload(name, module))
+            .map_err(|e| ApiError::bad_request(None, e.to_string()))?;
+        Ok(plugin_view(info))
+    }
+
+    fn list_plugins(&self) -> Vec<PluginView> {
+        self.0.plugins.list().into_iter().map(plugin_view).collect()
+    }
+
+    fn get_plugin(&self, name: &str) -> Option<PluginView> {
+        self.0.plugins.get(name).map(plugin_view)
+    }
+
+    fn delete_plugin(&self, name: &str, force: bool) -> Result<PluginView, ApiError> {
+        if self.0.plugins.get(name).is_none() {
+            return Err(ApiError::not_found(format!("plugin {name} not found")));
+        }
+        if !force && self.0.rules.hooks().binds_plugin(name) {
+            return Err(ApiError::conflict(format!(
+                "plugin {name} is bound by a transformation rule; unbind it first or delete with ?force=true"
+            )));
+        }
+        self.0
+            .plugins
+            .remove(name)
+            .map(plugin_view)
+            .ok_or_else(|| ApiError::not_found(format!("plugin {name} not found")))
     }
 
     fn metrics_text(&self) -> String {

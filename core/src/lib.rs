@@ -11,3 +11,4 @@ pub mod replication;
 pub mod rule_book;
 pub mod server;
 pub mod state_log;
+pub mod wasm_step;

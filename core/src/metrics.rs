@@ -49,6 +49,11 @@ pub struct Metrics {
     /// `kafkatwin_replication_repaired_records_total{cluster}`: records copied to it by the
     /// repairer.
     pub replication_repaired: IntCounterVec,
+    /// `kafkatwin_plugin_calls_total{plugin, hook, outcome}`: WASM plugin calls by outcome
+    /// (ok, rewrite, reject, trap, timeout, memory, init, missing).
+    pub plugin_calls: IntCounterVec,
+    /// `kafkatwin_plugin_call_seconds{plugin, hook}`: time per WASM plugin call.
+    pub plugin_latency: HistogramVec,
 }
 
 impl Metrics {
@@ -157,6 +162,25 @@ impl Metrics {
                 "Records the repairer copied to the cluster.",
                 &["cluster"],
             )?,
+            plugin_calls: counter(
+                "kafkatwin_plugin_calls_total",
+                "WASM plugin calls by outcome (ok, rewrite, reject, trap, timeout, memory, init, missing).",
+                &["plugin", "hook", "outcome"],
+            )?,
+            plugin_latency: {
+                let h = HistogramVec::new(
+                    HistogramOpts::new(
+                        "kafkatwin_plugin_call_seconds",
+                        "Time per WASM plugin call (one partition batch).",
+                    )
+                    .buckets(vec![
+                        0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
+                    ]),
+                    &["plugin", "hook"],
+                )?;
+                registry.register(Box::new(h.clone()))?;
+                h
+            },
             rule_seconds: {
                 let c = prometheus::CounterVec::new(
                     Opts::new(

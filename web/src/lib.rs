@@ -48,6 +48,21 @@ pub struct RuleView {
     pub origin: String,
 }
 
+/// An uploaded WASM plugin as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct PluginView {
+    /// Name.
+    pub name: String,
+    /// Upload count of this name (1 for the first).
+    pub version: u32,
+    /// SHA-256 of the module, hex.
+    pub sha256: String,
+    /// Hooks it implements.
+    pub hooks: Vec<String>,
+    /// Module size, bytes.
+    pub size: usize,
+}
+
 /// An API failure: its HTTP status, and the field of the request it is about.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
@@ -126,6 +141,26 @@ pub trait AdminState: Send + Sync + 'static {
     ) -> ApiFuture<'a, RuleView>;
     /// Deletes rule `id` of `topic`.
     fn delete_rule<'a>(&'a self, topic: &'a str, id: &'a str) -> ApiFuture<'a, ()>;
+    /// Largest plugin module accepted, bytes.
+    fn max_plugin_upload(&self) -> usize {
+        0
+    }
+    /// Validates, compiles and loads a plugin module (400 with the reason when it is not one).
+    fn put_plugin(&self, name: &str, _module: &[u8]) -> Result<PluginView, ApiError> {
+        Err(ApiError::not_found(format!("plugin {name}: plugins are not supported here")))
+    }
+    /// Every loaded plugin.
+    fn list_plugins(&self) -> Vec<PluginView> {
+        Vec::new()
+    }
+    /// One plugin.
+    fn get_plugin(&self, _name: &str) -> Option<PluginView> {
+        None
+    }
+    /// Unloads a plugin (409 while a rule binds it, unless `force`).
+    fn delete_plugin(&self, name: &str, _force: bool) -> Result<PluginView, ApiError> {
+        Err(ApiError::not_found(format!("plugin {name} not found")))
+    }
 }
 
 /// The result of an admin operation that has to write somewhere first (the state log).
@@ -181,7 +216,17 @@ pub fn dashboard_router() -> Router {
 
 /// The admin REST API under `/api/v1`.
 pub fn router(state: Shared) -> Router {
+    // One byte over the limit still reaches the handler, which answers 413 naming it.
+    let upload_limit = state.max_plugin_upload().saturating_add(1).max(1);
     Router::new()
+        .route("/api/v1/plugins", get(list_plugins))
+        .route(
+            "/api/v1/plugins/{name}",
+            get(get_plugin)
+                .put(put_plugin)
+                .delete(delete_plugin)
+                .layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
         .route("/api/v1/clusters", get(list_clusters))
         .route("/api/v1/clusters/{id}", get(cluster))
         .route("/api/v1/clusters/{id}/health", get(cluster_health))
@@ -194,6 +239,69 @@ pub fn router(state: Shared) -> Router {
             axum::routing::put(replace_rule).delete(delete_rule),
         )
         .with_state(state)
+}
+
+async fn list_plugins(State(s): State<Shared>) -> Json<Vec<PluginView>> {
+    Json(s.list_plugins())
+}
+
+async fn get_plugin(State(s): State<Shared>, Path(name): Path<String>) -> Response {
+    match s.get_plugin(&name) {
+        Some(p) => Json(p).into_response(),
+        None => not_found(&format!("plugin {name}")),
+    }
+}
+
+async fn put_plugin(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let ctype = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ctype.starts_with("application/wasm") {
+        return ApiError {
+            status: 415,
+            field: None,
+            message: format!("plugin {name}: send the module with Content-Type: application/wasm (got {ctype:?})"),
+        }
+        .into_response();
+    }
+    if body.len() > s.max_plugin_upload() {
+        return ApiError {
+            status: 413,
+            field: None,
+            message: format!(
+                "plugin {name}: the module is over the limit of {} bytes (plugins.max_upload)",
+                s.max_plugin_upload()
+            ),
+        }
+        .into_response();
+    }
+    match s.put_plugin(&name, &body) {
+        Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct DeleteQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+async fn delete_plugin(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<DeleteQuery>,
+) -> Response {
+    match s.delete_plugin(&name, q.force) {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 /// A JSON body, with a 400 naming what is wrong when it is not JSON.

@@ -51,6 +51,8 @@ pub struct Proxy {
     pub identity: Identity,
     /// Rules from the config and the admin API, and the hooks compiled from them.
     pub rules: crate::rule_book::RuleBook,
+    /// The WASM plugin host (uploads through the admin API; bindings in rule chains).
+    pub plugins: Arc<kafkatwin_plugins::wasm::PluginHost>,
     /// Writes to every cluster under the ack policy, when there is more than one.
     pub replicator: Option<Arc<crate::replication::Replicator>>,
 }
@@ -126,6 +128,14 @@ impl Proxy {
             cluster_id: StrBytes::from_string(config.server.cluster_id.clone()),
         };
         let config_rules = config.transformations.clone();
+        let plugins = Arc::new(
+            kafkatwin_plugins::wasm::PluginHost::new(kafkatwin_plugins::wasm::Sandbox {
+                cpu_deadline: config.plugins.cpu_deadline.get(),
+                memory: usize::try_from(config.plugins.memory_limit).unwrap_or(usize::MAX),
+                max_upload: usize::try_from(config.plugins.max_upload).unwrap_or(usize::MAX),
+            })
+            .map_err(|e| anyhow::anyhow!("cannot start the WASM plugin host: {e:#}"))?,
+        );
         let replicator = (clusters.len() > 1).then(|| {
             let mut by_priority: Vec<(u32, Arc<Cluster>)> = config
                 .clusters
@@ -151,6 +161,7 @@ impl Proxy {
             metrics,
             identity,
             rules: crate::rule_book::RuleBook::new(config_rules, hooks),
+            plugins,
             replicator,
         })
     }

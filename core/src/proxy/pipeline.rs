@@ -10,6 +10,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{FetchResponse, ProduceRequest, ProduceResponse, produce_response};
 use kafka_protocol::protocol::StrBytes;
 use kafkatwin_builtin_transforms::{RuleChain, Tally};
+use kafkatwin_plugin_sdk::BatchContext;
 use std::time::Instant;
 
 /// What the hooks did to a produce request.
@@ -21,6 +22,28 @@ pub struct ProduceHooks {
 }
 
 impl Proxy {
+    /// Runs the WASM bindings on one partition's batches, counting each call.
+    fn run_plugins<'a>(
+        &self,
+        hook: &str,
+        bindings: impl Iterator<Item = &'a crate::wasm_step::WasmBinding> + Clone,
+        records: &Bytes,
+        ctx: &BatchContext<'_>,
+    ) -> Result<Option<Bytes>, TransformError> {
+        if bindings.clone().next().is_none() || records.is_empty() {
+            return Ok(None);
+        }
+        let m = &self.metrics;
+        crate::wasm_step::apply(&self.plugins, bindings, records, ctx, |b, called| {
+            m.plugin_calls
+                .with_label_values(&[&b.plugin, hook, called.outcome])
+                .inc();
+            m.plugin_latency
+                .with_label_values(&[&b.plugin, hook])
+                .observe(called.seconds);
+        })
+    }
+
     /// Per-rule counts and the batch's hook time, once per partition batch.
     fn record_hook<'a>(
         &self,
@@ -63,17 +86,37 @@ impl Proxy {
         for topic in &mut resp.responses {
             let name = topic.topic.to_string();
             let chains = hooks.fetch_chains(&name);
-            if chains.clone().next().is_none() {
+            let plugins = hooks.wasm_bindings(&name, true);
+            let has_chains = chains.clone().next().is_some();
+            if !has_chains && plugins.clone().next().is_none() {
                 continue;
             }
             for p in &mut topic.partitions {
                 let Some(records) = &p.records else { continue };
                 let whole = records.slice(..complete_batches_len(records));
                 let started = Instant::now();
-                let mut tallies = Vec::new();
-                let result =
-                    transform_batches_tallied(chains.clone(), &whole, client, &mut tallies);
-                self.record_hook("on_fetch", chains.clone(), &tallies, started);
+                let mut result = Ok(None);
+                if has_chains {
+                    let mut tallies = Vec::new();
+                    result =
+                        transform_batches_tallied(chains.clone(), &whole, client, &mut tallies);
+                    self.record_hook("on_fetch", chains.clone(), &tallies, started);
+                }
+                if let Ok(done) = &result
+                    && !whole.is_empty()
+                {
+                    let input = done.clone().unwrap_or_else(|| whole.clone());
+                    let ctx = BatchContext {
+                        topic: &name,
+                        partition: p.partition_index,
+                        client_id: client,
+                    };
+                    match self.run_plugins("on_fetch", plugins.clone(), &input, &ctx) {
+                        Ok(Some(rewritten)) => result = Ok(Some(rewritten)),
+                        Ok(None) => {}
+                        Err(e) => result = Err(e),
+                    }
+                }
                 match result {
                     Ok(None) => {}
                     Ok(Some(rewritten)) => {
@@ -110,16 +153,30 @@ impl Proxy {
         for topic in &mut req.topic_data {
             let name = topic.name.to_string();
             let chains = hooks.produce_chains(&name);
-            if chains.clone().next().is_none() {
+            let plugins = hooks.wasm_bindings(&name, false);
+            let has_chains = chains.clone().next().is_some();
+            if !has_chains && plugins.clone().next().is_none() {
                 continue;
             }
             let mut failed = Vec::new();
             for p in &mut topic.partition_data {
                 let Some(records) = &p.records else { continue };
                 let started = Instant::now();
-                let mut tallies = Vec::new();
-                let result = transform_batches_tallied(chains.clone(), records, None, &mut tallies);
-                self.record_hook("on_produce", chains.clone(), &tallies, started);
+                let mut result = Ok(None);
+                if has_chains {
+                    let mut tallies = Vec::new();
+                    result = transform_batches_tallied(chains.clone(), records, None, &mut tallies);
+                    self.record_hook("on_produce", chains.clone(), &tallies, started);
+                }
+                if let Ok(done) = &result {
+                    let input = done.clone().unwrap_or_else(|| records.clone());
+                    let ctx = BatchContext { topic: &name, partition: p.index, client_id: None };
+                    match self.run_plugins("on_produce", plugins.clone(), &input, &ctx) {
+                        Ok(Some(rewritten)) => result = Ok(Some(rewritten)),
+                        Ok(None) => {}
+                        Err(e) => result = Err(e),
+                    }
+                }
                 match result {
                     Ok(None) => {}
                     Ok(Some(rewritten)) => {
@@ -127,16 +184,12 @@ impl Proxy {
                         out.changed = true;
                     }
                     Err(e) => {
-                        let (code, msg) = match &e {
-                            TransformError::Rejected { .. } => (
-                                ResponseError::InvalidRecord.code(),
-                                format!("topic {name} partition {}: {e}", p.index),
-                            ),
-                            TransformError::Corrupt(_) => (
-                                ResponseError::CorruptMessage.code(),
-                                format!("topic {name} partition {}: {e}", p.index),
-                            ),
+                        let code = match &e {
+                            TransformError::Rejected { .. } => ResponseError::InvalidRecord.code(),
+                            TransformError::Corrupt(_) => ResponseError::CorruptMessage.code(),
+                            TransformError::Plugin { code, .. } => *code,
                         };
+                        let msg = format!("topic {name} partition {}: {e}", p.index);
                         tracing::info!("produce refused by the hook pipeline: {msg}");
                         failed.push(
                             produce_response::PartitionProduceResponse::default()

@@ -1,0 +1,404 @@
+//! Loading, validating and calling plugins.
+
+use super::bindings::{self, Plugin, PluginPre};
+use super::error::{CallError, UploadError};
+use super::limits::Limiter;
+use kafkatwin_plugin_sdk::{BatchContext, Hook};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// The sandbox every call runs in.
+#[derive(Debug, Clone, Copy)]
+pub struct Sandbox {
+    /// CPU time per call.
+    pub cpu_deadline: Duration,
+    /// Linear memory per instance, bytes.
+    pub memory: usize,
+    /// Largest module accepted, bytes.
+    pub max_upload: usize,
+}
+
+/// An uploaded plugin, as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    /// Name.
+    pub name: String,
+    /// 1 for the first upload of this name, then +1 per upload.
+    pub version: u32,
+    /// SHA-256 of the module, hex.
+    pub sha256: String,
+    /// Hooks it implements: `produce`, `fetch`, `auth`.
+    pub hooks: Vec<String>,
+    /// Module size, bytes.
+    pub size: usize,
+}
+
+/// A plugin's answer for a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Let the batch through unchanged.
+    Keep,
+    /// New records, in the SDK's `wire` encoding.
+    Rewrite(Vec<u8>),
+    /// Fail the partition.
+    Reject {
+        /// Kafka error code.
+        code: i16,
+        /// Why.
+        message: String,
+        /// Per-record reasons by index.
+        record_errors: Vec<(u32, String)>,
+    },
+}
+
+struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A ready instance, initialised with one config.
+struct Warm {
+    config: Vec<(String, String)>,
+    store: Store<State>,
+    plugin: Plugin,
+}
+
+struct Loaded {
+    info: PluginInfo,
+    hooks: Vec<Hook>,
+    pre: PluginPre<State>,
+    warm: Mutex<Vec<Warm>>,
+}
+
+/// Warm instances kept per plugin (about one per worker thread).
+const WARM_PER_PLUGIN: usize = 8;
+/// Epoch tick: the CPU deadline's resolution.
+const TICK: Duration = Duration::from_millis(1);
+
+/// Loads plugins and runs their hooks in a sandbox.
+pub struct PluginHost {
+    engine: Engine,
+    linker: Linker<State>,
+    sandbox: Sandbox,
+    plugins: RwLock<HashMap<String, Arc<Loaded>>>,
+    versions: Mutex<HashMap<String, u32>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for PluginHost {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn hook_name(h: Hook) -> &'static str {
+    match h {
+        Hook::Produce => "produce",
+        Hook::Fetch => "fetch",
+        Hook::Auth => "auth",
+    }
+}
+
+impl PluginHost {
+    /// A host with no plugins; starts the thread that drives CPU deadlines.
+    pub fn new(sandbox: Sandbox) -> wasmtime::Result<Self> {
+        let mut cfg = Config::new();
+        cfg.wasm_component_model(true).epoch_interruption(true);
+        let engine = Engine::new(&cfg)?;
+        let mut linker = Linker::new(&engine);
+        // WASI is linked so ordinary Rust components instantiate, but the context grants
+        // nothing: no env, args, preopened dirs or network; stdio discarded.
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("wasm-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(wasmtime::Error::from)?;
+        }
+        Ok(Self {
+            engine,
+            linker,
+            sandbox,
+            plugins: RwLock::default(),
+            versions: Mutex::default(),
+            stop,
+        })
+    }
+
+    fn store(&self) -> Store<State> {
+        let mut store = Store::new(
+            &self.engine,
+            State {
+                wasi: WasiCtxBuilder::new().build(),
+                table: ResourceTable::new(),
+                limiter: Limiter {
+                    memory: self.sandbox.memory,
+                    denied: false,
+                },
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        store
+    }
+
+    fn deadline_ticks(&self) -> u64 {
+        (self.sandbox.cpu_deadline.as_millis() as u64 / TICK.as_millis() as u64).max(1)
+    }
+
+    /// Validates, compiles and loads a module under `name`; a new upload of a name replaces
+    /// the old one atomically (calls in flight finish on the old one).
+    pub fn upload(&self, name: &str, module: &[u8]) -> Result<PluginInfo, UploadError> {
+        let name_ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !name_ok {
+            return Err(UploadError::BadName { name: name.into() });
+        }
+        let owned = || name.to_owned();
+        if module.is_empty() {
+            return Err(UploadError::Empty { name: owned() });
+        }
+        if module.len() > self.sandbox.max_upload {
+            return Err(UploadError::TooLarge {
+                name: owned(),
+                size: module.len(),
+                limit: self.sandbox.max_upload,
+            });
+        }
+        let component = Component::new(&self.engine, module).map_err(|e| UploadError::Invalid {
+            name: owned(),
+            reason: format!("{e:#}"),
+        })?;
+        for (import, _) in component.component_type().imports(&self.engine) {
+            if import.starts_with("wasi:filesystem/") || import.starts_with("wasi:sockets/") {
+                return Err(UploadError::ForbiddenImport {
+                    name: owned(),
+                    import: import.to_owned(),
+                });
+            }
+        }
+        let not_a_plugin = |e: wasmtime::Error| UploadError::NotAPlugin {
+            name: owned(),
+            reason: format!("{e:#}"),
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(not_a_plugin)?;
+        let pre = PluginPre::new(pre).map_err(not_a_plugin)?;
+        // One probe instance: it must start and say which hooks it implements.
+        let mut store = self.store();
+        store.set_epoch_deadline(self.deadline_ticks());
+        let plugin = pre.instantiate(&mut store).map_err(not_a_plugin)?;
+        let hooks: Vec<Hook> = plugin
+            .call_hooks(&mut store)
+            .map_err(not_a_plugin)?
+            .into_iter()
+            .map(|h| match h {
+                bindings::Hook::Produce => Hook::Produce,
+                bindings::Hook::Fetch => Hook::Fetch,
+                bindings::Hook::Auth => Hook::Auth,
+            })
+            .collect();
+        let version = {
+            let mut v = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+            let n = v.entry(owned()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let info = PluginInfo {
+            name: owned(),
+            version,
+            sha256: Sha256::digest(module)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            hooks: hooks.iter().map(|h| hook_name(*h).to_owned()).collect(),
+            size: module.len(),
+        };
+        let loaded = Arc::new(Loaded {
+            info: info.clone(),
+            hooks,
+            pre,
+            warm: Mutex::default(),
+        });
+        self.plugins
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(owned(), loaded);
+        tracing::info!(plugin = name, version, "plugin {name} v{version} loaded ({} bytes)", module.len());
+        Ok(info)
+    }
+
+    /// Every loaded plugin, by name.
+    pub fn list(&self) -> Vec<PluginInfo> {
+        let map = self.plugins.read().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<PluginInfo> = map.values().map(|l| l.info.clone()).collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// One plugin.
+    pub fn get(&self, name: &str) -> Option<PluginInfo> {
+        let map = self.plugins.read().unwrap_or_else(|p| p.into_inner());
+        map.get(name).map(|l| l.info.clone())
+    }
+
+    /// Unloads a plugin; returns what was removed.
+    pub fn remove(&self, name: &str) -> Option<PluginInfo> {
+        let mut map = self.plugins.write().unwrap_or_else(|p| p.into_inner());
+        map.remove(name).map(|l| l.info.clone())
+    }
+
+    /// Runs `hook` of plugin `name` on one batch (`records` in the SDK's wire encoding), in
+    /// an instance initialised with `config`. A failed call drops its instance.
+    pub fn call(
+        &self,
+        name: &str,
+        hook: Hook,
+        config: &[(String, String)],
+        ctx: &BatchContext<'_>,
+        records: &[u8],
+    ) -> Result<Outcome, CallError> {
+        let loaded = {
+            let map = self.plugins.read().unwrap_or_else(|p| p.into_inner());
+            map.get(name).cloned()
+        }
+        .ok_or_else(|| CallError::NotFound {
+            plugin: name.to_owned(),
+        })?;
+        if !loaded.hooks.contains(&hook) {
+            return Ok(Outcome::Keep);
+        }
+        let hook_label = hook_name(hook);
+        let mut warm = match self.take_warm(&loaded, config) {
+            Some(w) => w,
+            None => self.instantiate(&loaded, config, hook_label)?,
+        };
+        let wctx = bindings::BatchContext {
+            topic: ctx.topic.to_owned(),
+            partition: ctx.partition,
+            client_id: ctx.client_id.map(str::to_owned),
+        };
+        warm.store.set_epoch_deadline(self.deadline_ticks());
+        let result = match hook {
+            Hook::Fetch => warm.plugin.call_on_fetch(&mut warm.store, &wctx, records),
+            _ => warm.plugin.call_on_produce(&mut warm.store, &wctx, records),
+        };
+        match result {
+            Ok(v) => {
+                let outcome = match v {
+                    bindings::Verdict::Keep => Outcome::Keep,
+                    bindings::Verdict::Rewrite(b) => Outcome::Rewrite(b),
+                    bindings::Verdict::Reject(r) => Outcome::Reject {
+                        code: match r.code {
+                            bindings::kafkatwin::plugin::types::RejectCode::InvalidRecord => 87,
+                            bindings::kafkatwin::plugin::types::RejectCode::PolicyViolation => 44,
+                        },
+                        message: r.message,
+                        record_errors: r.record_errors,
+                    },
+                };
+                self.put_warm(&loaded, warm);
+                Ok(outcome)
+            }
+            Err(e) => Err(self.classify(name, hook_label, &warm.store, e)),
+        }
+    }
+
+    fn classify(
+        &self,
+        plugin: &str,
+        hook: &'static str,
+        store: &Store<State>,
+        e: wasmtime::Error,
+    ) -> CallError {
+        let plugin = plugin.to_owned();
+        if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+            return CallError::Timeout {
+                plugin,
+                hook,
+                after: self.sandbox.cpu_deadline,
+            };
+        }
+        if store.data().limiter.denied {
+            return CallError::Memory {
+                plugin,
+                hook,
+                limit: self.sandbox.memory,
+            };
+        }
+        CallError::Trap {
+            plugin,
+            hook,
+            reason: format!("{e:#}").lines().next().unwrap_or("trap").to_owned(),
+        }
+    }
+
+    fn instantiate(
+        &self,
+        loaded: &Loaded,
+        config: &[(String, String)],
+        hook: &'static str,
+    ) -> Result<Warm, CallError> {
+        let name = &loaded.info.name;
+        let mut store = self.store();
+        store.set_epoch_deadline(self.deadline_ticks());
+        let plugin = loaded
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| self.classify(name, hook, &store, e))?;
+        match plugin.call_init(&mut store, config) {
+            Ok(Ok(())) => Ok(Warm {
+                config: config.to_vec(),
+                store,
+                plugin,
+            }),
+            Ok(Err(reason)) => Err(CallError::Init {
+                plugin: name.clone(),
+                reason,
+            }),
+            Err(e) => Err(self.classify(name, hook, &store, e)),
+        }
+    }
+
+    fn take_warm(&self, loaded: &Loaded, config: &[(String, String)]) -> Option<Warm> {
+        let mut warm = loaded.warm.lock().unwrap_or_else(|p| p.into_inner());
+        let i = warm.iter().position(|w| w.config == config)?;
+        Some(warm.swap_remove(i))
+    }
+
+    fn put_warm(&self, loaded: &Loaded, w: Warm) {
+        let mut warm = loaded.warm.lock().unwrap_or_else(|p| p.into_inner());
+        if warm.len() < WARM_PER_PLUGIN {
+            warm.push(w);
+        }
+    }
+}
