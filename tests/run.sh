@@ -16,6 +16,19 @@ bash tests/setup.sh
 echo "[tests] cargo build -p kafkatwin-core --bin kafkatwin" >&2
 cargo build --locked -p kafkatwin-core --bin kafkatwin
 
+# WASM plugins: the SDK examples' own tests (native), then every plugin component the
+# plugin tests upload, built for wasm32-wasip2 into the shared target directory.
+rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+export KAFKATWIN_WASM_DIR="$TARGET_DIR/wasm32-wasip2/release"
+for crate in plugin-sdk/examples/*/ tests/plugins/*/; do
+    echo "[tests] plugin $crate" >&2
+    if [[ "$crate" == plugin-sdk/examples/* ]]; then
+        cargo test --locked --quiet --manifest-path "$crate/Cargo.toml" --target-dir "$TARGET_DIR"
+    fi
+    cargo build --locked --quiet --manifest-path "$crate/Cargo.toml" --target wasm32-wasip2 --release --target-dir "$TARGET_DIR"
+done
+
 # Integration tests each start their own brokers and proxy on free ports; two at a time
 # keeps a 2-core machine responsive (client group joins mostly wait).
 echo "[tests] cargo test --workspace --all-targets" >&2

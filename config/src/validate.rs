@@ -74,7 +74,10 @@ fn check_backend(c: &Config, p: &mut Vec<Problem>) {
     if pl.memory_limit < (1 << 16) {
         p.push(Problem::new(
             "plugins.memory_limit",
-            format!("must be at least one WASM page (65536 bytes), got {}", pl.memory_limit),
+            format!(
+                "must be at least one WASM page (65536 bytes), got {}",
+                pl.memory_limit
+            ),
         ));
     }
     if pl.max_upload == 0 {

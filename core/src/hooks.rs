@@ -2,13 +2,13 @@
 //! a partition's record batches. A batch no chain claims is never decoded; a batch whose
 //! records all come out unchanged is forwarded as it was (same bytes).
 
+use crate::wasm_step::{self, WasmBinding};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
 use kafkatwin_builtin_transforms::{CompiledRule, Hook, RecordData, Rule, RuleChain, Tally};
 use kafkatwin_config::{Config, Problem, TopicRules};
-use crate::wasm_step::{self, WasmBinding};
 use regex::Regex;
 
 /// Which topics an entry applies to.

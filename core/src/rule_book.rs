@@ -21,7 +21,8 @@ const RULES_KEY: &str = "rules/";
 /// Config rules, API rules, and the hooks compiled from both.
 pub struct RuleBook {
     yaml: Vec<TopicRules>,
-    api: Mutex<BTreeMap<String, Vec<Rule>>>,
+    /// API rules per topic, validated, as JSON (built-in rules normalised, wasm rules as sent).
+    api: Mutex<BTreeMap<String, Vec<Value>>>,
     live: RwLock<Arc<Hooks>>,
     log: OnceLock<Arc<StateLog>>,
     /// Log offset of the entry last applied per key: the tail may replay entries older than a
@@ -60,7 +61,7 @@ impl RuleBook {
             }
             *last = offset;
         }
-        let rules: Vec<Rule> = match value.as_deref().map(serde_json::from_slice::<Vec<Rule>>) {
+        let rules: Vec<Value> = match value.as_deref().map(serde_json::from_slice::<Vec<Value>>) {
             None => Vec::new(),
             Some(Ok(r)) => r,
             Some(Err(e)) => {
@@ -70,9 +71,9 @@ impl RuleBook {
         };
         // Entries were validated before they were written; a rule that no longer compiles
         // (an older or newer version wrote it) is left out rather than breaking the rest.
-        let rules: Vec<Rule> = rules
+        let rules: Vec<Value> = rules
             .into_iter()
-            .filter(|r| CompiledRule::compile(r.clone()).is_ok())
+            .filter_map(|r| Self::parse(r).ok())
             .collect();
         if let Ok(mut api) = self.api.lock() {
             if rules.is_empty() {
@@ -86,7 +87,7 @@ impl RuleBook {
         }
     }
 
-    fn api_rules(&self, topic: &str) -> Vec<Rule> {
+    fn api_rules(&self, topic: &str) -> Vec<Value> {
         self.api
             .lock()
             .ok()
@@ -96,7 +97,7 @@ impl RuleBook {
 
     /// Makes `rules` the API rules of `topic`: through the state log when there is one, so
     /// the change is durable and every instance applies it.
-    async fn commit(&self, topic: &str, rules: Vec<Rule>) -> Result<(), ApiError> {
+    async fn commit(&self, topic: &str, rules: Vec<Value>) -> Result<(), ApiError> {
         let value = serde_json::to_vec(&rules).map_err(|e| ApiError::internal(e.to_string()))?;
         let key = format!("{RULES_KEY}{topic}");
         let mut offset = None;
@@ -139,7 +140,7 @@ impl RuleBook {
             && let Some(rules) = api.get(topic)
         {
             out.extend(rules.iter().map(|r| RuleView {
-                rule: serde_json::to_value(r).unwrap_or(Value::Null),
+                rule: r.clone(),
                 origin: "api".into(),
             }));
         }
@@ -149,7 +150,23 @@ impl RuleBook {
         Ok(out)
     }
 
-    fn parse(raw: Value) -> Result<Rule, ApiError> {
+    /// Validates a rule: a wasm binding as sent, a built-in rule normalised (defaults filled).
+    fn parse(raw: Value) -> Result<Value, ApiError> {
+        if let Some(binding) = crate::wasm_step::parse(&raw, "rule") {
+            return match binding {
+                Ok(_) => Ok(raw),
+                Err(problems) => Err(ApiError::bad_request(
+                    problems
+                        .first()
+                        .map(|p| p.path.trim_start_matches("rule.").to_owned()),
+                    problems
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )),
+            };
+        }
         let rule: Rule = serde_json::from_value(raw)
             .map_err(|e| ApiError::bad_request(None, format!("invalid rule: {e}")))?;
         CompiledRule::compile(rule.clone()).map_err(|errors| {
@@ -163,7 +180,7 @@ impl RuleBook {
                     .join("; "),
             )
         })?;
-        Ok(rule)
+        serde_json::to_value(&rule).map_err(|e| ApiError::internal(e.to_string()))
     }
 
     /// Adds a rule to `topic`; 400 names the field, 409 on a duplicate id.
@@ -172,16 +189,16 @@ impl RuleBook {
         let taken = self
             .yaml_rules(topic)
             .iter()
-            .any(|v| v.rule.get("id").and_then(Value::as_str) == Some(&rule.id));
+            .any(|v| rule_id(&v.rule) == rule_id(&rule));
         let mut rules = self.api_rules(topic);
-        if taken || rules.iter().any(|r| r.id == rule.id) {
+        if taken || rules.iter().any(|r| rule_id(r) == rule_id(&rule)) {
             return Err(ApiError::conflict(format!(
                 "topic {topic:?} already has a rule with id {:?}",
-                rule.id
+                rule_id(&rule)
             )));
         }
         let view = RuleView {
-            rule: serde_json::to_value(&rule).unwrap_or(Value::Null),
+            rule: rule.clone(),
             origin: "api".into(),
         };
         rules.push(rule);
@@ -192,20 +209,23 @@ impl RuleBook {
     /// Replaces API rule `id` of `topic` (the body's id must match).
     pub async fn replace(&self, topic: &str, id: &str, raw: Value) -> Result<RuleView, ApiError> {
         let rule = Self::parse(raw)?;
-        if rule.id != id {
+        if rule_id(&rule) != id {
             return Err(ApiError::bad_request(
                 Some("id".into()),
-                format!("the body's id {:?} differs from the path's {id:?}", rule.id),
+                format!(
+                    "the body's id {:?} differs from the path's {id:?}",
+                    rule_id(&rule)
+                ),
             ));
         }
         let view = RuleView {
-            rule: serde_json::to_value(&rule).unwrap_or(Value::Null),
+            rule: rule.clone(),
             origin: "api".into(),
         };
         let mut rules = self.api_rules(topic);
         let slot = rules
             .iter_mut()
-            .find(|r| r.id == id)
+            .find(|r| rule_id(r) == id)
             .ok_or_else(|| self.missing(topic, id))?;
         *slot = rule;
         self.commit(topic, rules).await?;
@@ -216,7 +236,7 @@ impl RuleBook {
     pub async fn delete(&self, topic: &str, id: &str) -> Result<(), ApiError> {
         let mut rules = self.api_rules(topic);
         let before = rules.len();
-        rules.retain(|r| r.id != id);
+        rules.retain(|r| rule_id(r) != id);
         if rules.len() == before {
             return Err(self.missing(topic, id));
         }
@@ -244,10 +264,7 @@ impl RuleBook {
                 entries.push(TopicRules {
                     topic: Some(topic.clone()),
                     pattern: None,
-                    rules: rules
-                        .iter()
-                        .filter_map(|r| serde_json::to_value(r).ok())
-                        .collect(),
+                    rules: rules.clone(),
                 });
             }
         }
@@ -265,4 +282,9 @@ impl RuleBook {
         }
         Ok(())
     }
+}
+
+/// A validated rule's id.
+fn rule_id(rule: &Value) -> &str {
+    rule.get("id").and_then(Value::as_str).unwrap_or("")
 }

@@ -6,7 +6,9 @@ use crate::hooks::TransformError;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
+use kafka_protocol::records::{
+    Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+};
 use kafkatwin_config::Problem;
 use kafkatwin_plugin_sdk::{BatchContext, HeaderView, Hook, RecordView, wire};
 use kafkatwin_plugins::wasm::{CallError, Outcome, PluginHost};
@@ -40,7 +42,10 @@ pub struct WasmBinding {
 /// The binding in a raw rule, if it is a wasm rule: `None` for ordinary rules.
 pub fn parse(raw: &Value, at: &str) -> Option<Result<WasmBinding, Vec<Problem>>> {
     let actions = raw.get("actions")?.as_array()?;
-    if !actions.iter().any(|a| a.get("type").and_then(Value::as_str) == Some("wasm")) {
+    if !actions
+        .iter()
+        .any(|a| a.get("type").and_then(Value::as_str) == Some("wasm"))
+    {
         return None;
     }
     let mut problems = Vec::new();
@@ -50,7 +55,11 @@ pub fn parse(raw: &Value, at: &str) -> Option<Result<WasmBinding, Vec<Problem>>>
             "a wasm action must be the rule's only action",
         ));
     }
-    if raw.get("conditions").and_then(Value::as_array).is_some_and(|c| !c.is_empty()) {
+    if raw
+        .get("conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| !c.is_empty())
+    {
         problems.push(Problem::new(
             format!("{at}.conditions"),
             "a wasm rule takes no conditions (the plugin decides per record)",
@@ -109,7 +118,11 @@ pub fn parse(raw: &Value, at: &str) -> Option<Result<WasmBinding, Vec<Problem>>>
             false
         }
     };
-    let rule_id = raw.get("id").and_then(Value::as_str).unwrap_or("").to_owned();
+    let rule_id = raw
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
     if rule_id.is_empty() {
         problems.push(Problem::new(format!("{at}.id"), "a rule needs an id"));
     }
@@ -147,7 +160,11 @@ pub fn apply<'a>(
         .map_err(|e| TransformError::Corrupt(format!("cannot decode the record batches: {e}")))?;
     let mut changed = false;
     for b in bindings {
-        let hook = if b.on_fetch { Hook::Fetch } else { Hook::Produce };
+        let hook = if b.on_fetch {
+            Hook::Fetch
+        } else {
+            Hook::Produce
+        };
         let input = {
             let all: Vec<&Record> = sets.iter().flat_map(|s| &s.records).collect();
             let views: Vec<RecordView<'_>> = all
@@ -161,29 +178,53 @@ pub fn apply<'a>(
                     headers: r
                         .headers
                         .iter()
-                        .map(|(k, v)| HeaderView { name: k.as_str(), value: v.as_deref() })
+                        .map(|(k, v)| HeaderView {
+                            name: k.as_str(),
+                            value: v.as_deref(),
+                        })
                         .collect(),
                 })
                 .collect();
             wire::encode(&views)
         };
         let started = Instant::now();
-        let result = host.call(&b.plugin, hook, &b.config, ctx, &input);
+        let result = host.call(&b.plugin, hook, &b.config, ctx, input);
         let seconds = started.elapsed().as_secs_f64();
         match result {
-            Ok(Outcome::Keep) => report(b, Called { outcome: "ok", seconds }),
+            Ok(Outcome::Keep) => report(
+                b,
+                Called {
+                    outcome: "ok",
+                    seconds,
+                },
+            ),
             Ok(Outcome::Rewrite(out)) => {
-                report(b, Called { outcome: "rewrite", seconds });
+                report(
+                    b,
+                    Called {
+                        outcome: "rewrite",
+                        seconds,
+                    },
+                );
                 let new = wire::decode(&out).map_err(|e| TransformError::Plugin {
                     plugin: b.plugin.clone(),
                     code: kafka_protocol::error::ResponseError::InvalidRecord.code(),
-                    message: format!("plugin {} answered records the proxy cannot read: {e}", b.plugin),
+                    message: format!(
+                        "plugin {} answered records the proxy cannot read: {e}",
+                        b.plugin
+                    ),
                 })?;
                 replace_records(&mut sets, &new);
                 changed = true;
             }
             Ok(Outcome::Reject { code, message, .. }) => {
-                report(b, Called { outcome: "reject", seconds });
+                report(
+                    b,
+                    Called {
+                        outcome: "reject",
+                        seconds,
+                    },
+                );
                 return Err(TransformError::Plugin {
                     plugin: b.plugin.clone(),
                     code,
@@ -191,7 +232,13 @@ pub fn apply<'a>(
                 });
             }
             Err(e) => {
-                report(b, Called { outcome: e.kind(), seconds });
+                report(
+                    b,
+                    Called {
+                        outcome: e.kind(),
+                        seconds,
+                    },
+                );
                 if failed(b, &e) {
                     return Err(TransformError::Plugin {
                         plugin: b.plugin.clone(),
@@ -244,7 +291,10 @@ fn replace_records(sets: &mut [kafka_protocol::records::RecordSet], new: &[Recor
         r.value = v.value.map(Bytes::copy_from_slice);
         let mut headers = IndexMap::with_capacity(v.headers.len());
         for h in &v.headers {
-            headers.insert(StrBytes::from_string(h.name.to_owned()), h.value.map(Bytes::copy_from_slice));
+            headers.insert(
+                StrBytes::from_string(h.name.to_owned()),
+                h.value.map(Bytes::copy_from_slice),
+            );
         }
         r.headers = headers;
     };
@@ -273,6 +323,10 @@ fn replace_records(sets: &mut [kafka_protocol::records::RecordSet], new: &[Recor
         records.push(r);
     }
     for (k, set) in sets.iter_mut().enumerate() {
-        set.records = if k == 0 { std::mem::take(&mut records) } else { Vec::new() };
+        set.records = if k == 0 {
+            std::mem::take(&mut records)
+        } else {
+            Vec::new()
+        };
     }
 }

@@ -22,13 +22,20 @@ fn verdict(v: Verdict) -> wit::Verdict {
     match v {
         Verdict::Keep => wit::Verdict::Keep,
         Verdict::Rewrite(records) => wit::Verdict::Rewrite(wire::encode_owned(&records)),
-        Verdict::Reject { code, message, record_errors } => wit::Verdict::Reject(wit::Rejection {
+        Verdict::Reject {
+            code,
+            message,
+            record_errors,
+        } => wit::Verdict::Reject(wit::Rejection {
             code: match code {
                 RejectCode::InvalidRecord => wit::RejectCode::InvalidRecord,
                 RejectCode::PolicyViolation => wit::RejectCode::PolicyViolation,
             },
             message,
-            record_errors: record_errors.into_iter().map(|(i, m)| (i as u32, m)).collect(),
+            record_errors: record_errors
+                .into_iter()
+                .map(|(i, m)| (i as u32, m))
+                .collect(),
         }),
     }
 }
@@ -82,17 +89,34 @@ fn batch(
 }
 
 /// `on-produce`.
-pub fn on_produce<P: Plugin>(plugin: Option<&P>, ctx: wit::BatchContext, records: Vec<u8>) -> wit::Verdict {
-    batch(plugin, ctx, records, |c, v| plugin.map_or(Verdict::Keep, |p| p.on_produce(c, v)))
+pub fn on_produce<P: Plugin>(
+    plugin: Option<&P>,
+    ctx: wit::BatchContext,
+    records: Vec<u8>,
+) -> wit::Verdict {
+    batch(plugin, ctx, records, |c, v| {
+        plugin.map_or(Verdict::Keep, |p| p.on_produce(c, v))
+    })
 }
 
 /// `on-fetch`.
-pub fn on_fetch<P: Plugin>(plugin: Option<&P>, ctx: wit::BatchContext, records: Vec<u8>) -> wit::Verdict {
-    batch(plugin, ctx, records, |c, v| plugin.map_or(Verdict::Keep, |p| p.on_fetch(c, v)))
+pub fn on_fetch<P: Plugin>(
+    plugin: Option<&P>,
+    ctx: wit::BatchContext,
+    records: Vec<u8>,
+) -> wit::Verdict {
+    batch(plugin, ctx, records, |c, v| {
+        plugin.map_or(Verdict::Keep, |p| p.on_fetch(c, v))
+    })
 }
 
 /// `on-auth`.
-pub fn on_auth<P: Plugin>(plugin: Option<&P>, mechanism: String, username: String, password: Vec<u8>) -> Result<String, String> {
+pub fn on_auth<P: Plugin>(
+    plugin: Option<&P>,
+    mechanism: String,
+    username: String,
+    password: Vec<u8>,
+) -> Result<String, String> {
     match plugin {
         Some(p) => p.on_auth(&mechanism, &username, &password),
         None => Err("plugin called before init".into()),
@@ -127,8 +151,14 @@ macro_rules! export_plugin {
                 fn on_fetch(ctx: __wit::BatchContext, records: Vec<u8>) -> __wit::Verdict {
                     __PLUGIN.with(|s| $crate::guest::on_fetch(s.borrow().as_ref(), ctx, records))
                 }
-                fn on_auth(mechanism: String, username: String, password: Vec<u8>) -> Result<String, String> {
-                    __PLUGIN.with(|s| $crate::guest::on_auth(s.borrow().as_ref(), mechanism, username, password))
+                fn on_auth(
+                    mechanism: String,
+                    username: String,
+                    password: Vec<u8>,
+                ) -> Result<String, String> {
+                    __PLUGIN.with(|s| {
+                        $crate::guest::on_auth(s.borrow().as_ref(), mechanism, username, password)
+                    })
                 }
             }
             $crate::guest::bindings::__export_world!(__Adapter);

@@ -62,7 +62,14 @@ pub trait Plugin: Sized + 'static {
     }
 
     /// A SASL login: `Ok(principal)` or `Err(reason)`.
-    fn on_auth(&self, _mechanism: &str, username: &str, _password: &[u8]) -> Result<String, String> {
-        Err(format!("user {username}: this plugin does not authenticate"))
+    fn on_auth(
+        &self,
+        _mechanism: &str,
+        username: &str,
+        _password: &[u8],
+    ) -> Result<String, String> {
+        Err(format!(
+            "user {username}: this plugin does not authenticate"
+        ))
     }
 }

@@ -18,19 +18,31 @@ pub struct TestRecord {
 impl TestRecord {
     /// A record with this value.
     pub fn value(v: impl Into<Vec<u8>>) -> Self {
-        Self { value: Some(v.into()), ..Self::default() }
+        Self {
+            value: Some(v.into()),
+            ..Self::default()
+        }
     }
 }
 
 /// Builds a plugin from `config` pairs as the host would.
 pub fn init<P: Plugin>(config: &[(&str, &str)]) -> Result<P, String> {
-    P::init(&Config(config.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()))
+    P::init(&Config(
+        config
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    ))
 }
 
 fn with_views<R>(records: &[TestRecord], f: impl FnOnce(&[RecordView<'_>]) -> R) -> R {
     let owned: Vec<OwnedRecord> = records
         .iter()
-        .map(|r| OwnedRecord { key: r.key.clone(), value: r.value.clone(), headers: r.headers.clone() })
+        .map(|r| OwnedRecord {
+            key: r.key.clone(),
+            value: r.value.clone(),
+            headers: r.headers.clone(),
+        })
         .collect();
     // Through the wire encoding, as in the host.
     let buf = wire::encode_owned(&owned);
@@ -40,12 +52,20 @@ fn with_views<R>(records: &[TestRecord], f: impl FnOnce(&[RecordView<'_>]) -> R)
 
 /// Runs the plugin's on_produce on `records` of `topic` partition 0.
 pub fn produce<P: Plugin>(plugin: &P, topic: &str, records: &[TestRecord]) -> Verdict {
-    let ctx = BatchContext { topic, partition: 0, client_id: Some("test") };
+    let ctx = BatchContext {
+        topic,
+        partition: 0,
+        client_id: Some("test"),
+    };
     with_views(records, |v| plugin.on_produce(&ctx, v))
 }
 
 /// Runs the plugin's on_fetch on `records` of `topic` partition 0.
 pub fn fetch<P: Plugin>(plugin: &P, topic: &str, records: &[TestRecord]) -> Verdict {
-    let ctx = BatchContext { topic, partition: 0, client_id: Some("test") };
+    let ctx = BatchContext {
+        topic,
+        partition: 0,
+        client_id: Some("test"),
+    };
     with_views(records, |v| plugin.on_fetch(&ctx, v))
 }

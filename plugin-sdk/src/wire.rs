@@ -38,7 +38,10 @@ impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], WireError> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.buf.len());
         let Some(end) = end else {
-            return Err(WireError { at: self.at, reason: what });
+            return Err(WireError {
+                at: self.at,
+                reason: what,
+            });
         };
         let s = &self.buf[self.at..end];
         self.at = end;
@@ -60,7 +63,10 @@ impl<'a> Reader<'a> {
     fn bytes(&mut self, what: &'static str) -> Result<Option<&'a [u8]>, WireError> {
         match self.i32(what)? {
             -1 => Ok(None),
-            n if n < 0 => Err(WireError { at: self.at - 4, reason: "negative length" }),
+            n if n < 0 => Err(WireError {
+                at: self.at - 4,
+                reason: "negative length",
+            }),
             n => self.take(n as usize, what).map(Some),
         }
     }
@@ -68,7 +74,10 @@ impl<'a> Reader<'a> {
         let n = self.u32(what)? as usize;
         let at = self.at;
         let b = self.take(n, what)?;
-        std::str::from_utf8(b).map_err(|_| WireError { at, reason: "header name is not UTF-8" })
+        std::str::from_utf8(b).map_err(|_| WireError {
+            at,
+            reason: "header name is not UTF-8",
+        })
     }
 }
 
@@ -90,10 +99,19 @@ pub fn decode(buf: &[u8]) -> Result<Vec<RecordView<'_>>, WireError> {
             let value = r.bytes("header value")?;
             headers.push(HeaderView { name, value });
         }
-        out.push(RecordView { offset_delta, timestamp, key, value, headers });
+        out.push(RecordView {
+            offset_delta,
+            timestamp,
+            key,
+            value,
+            headers,
+        });
     }
     if r.at != buf.len() {
-        return Err(WireError { at: r.at, reason: "trailing bytes after the last record" });
+        return Err(WireError {
+            at: r.at,
+            reason: "trailing bytes after the last record",
+        });
     }
     Ok(out)
 }
@@ -115,7 +133,10 @@ pub fn encode(records: &[RecordView<'_>]) -> Vec<u8> {
         .map(|r| {
             28 + r.key.map_or(0, <[u8]>::len)
                 + r.value.map_or(0, <[u8]>::len)
-                + r.headers.iter().map(|h| 8 + h.name.len() + h.value.map_or(0, <[u8]>::len)).sum::<usize>()
+                + r.headers
+                    .iter()
+                    .map(|h| 8 + h.name.len() + h.value.map_or(0, <[u8]>::len))
+                    .sum::<usize>()
         })
         .sum();
     let mut out = Vec::with_capacity(4 + size);
@@ -149,7 +170,10 @@ pub fn encode_owned(records: &[OwnedRecord]) -> Vec<u8> {
             headers: r
                 .headers
                 .iter()
-                .map(|(n, v)| HeaderView { name: n, value: v.as_deref() })
+                .map(|(n, v)| HeaderView {
+                    name: n,
+                    value: v.as_deref(),
+                })
                 .collect(),
         })
         .collect();
@@ -168,9 +192,18 @@ mod tests {
                 timestamp: 7,
                 key: None,
                 value: Some(b"{\"a\":1}"),
-                headers: vec![HeaderView { name: "h", value: None }],
+                headers: vec![HeaderView {
+                    name: "h",
+                    value: None,
+                }],
             },
-            RecordView { offset_delta: 1, timestamp: 8, key: Some(b"k"), value: None, headers: vec![] },
+            RecordView {
+                offset_delta: 1,
+                timestamp: 8,
+                key: Some(b"k"),
+                value: None,
+                headers: vec![],
+            },
         ];
         let buf = encode(&records);
         assert_eq!(decode(&buf).expect("decodes"), records);
@@ -179,10 +212,22 @@ mod tests {
     #[test]
     fn hostile_buffers_are_errors_not_panics() {
         assert!(decode(&[]).is_err());
-        assert!(decode(&u32::MAX.to_le_bytes()).is_err(), "huge count, no records");
-        let mut buf = encode(&[RecordView { offset_delta: 0, timestamp: 0, key: None, value: Some(b"x"), headers: vec![] }]);
+        assert!(
+            decode(&u32::MAX.to_le_bytes()).is_err(),
+            "huge count, no records"
+        );
+        let mut buf = encode(&[RecordView {
+            offset_delta: 0,
+            timestamp: 0,
+            key: None,
+            value: Some(b"x"),
+            headers: vec![],
+        }]);
         buf.push(0);
-        assert_eq!(decode(&buf).map(|_| ()).unwrap_err().reason, "trailing bytes after the last record");
+        assert_eq!(
+            decode(&buf).map(|_| ()).unwrap_err().reason,
+            "trailing bytes after the last record"
+        );
         buf.truncate(buf.len() - 3);
         assert!(decode(&buf).is_err());
     }

@@ -11,15 +11,28 @@ pub fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
 
 /// Sends `method path` with a JSON `body`; returns the status code and body.
 pub fn send(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    send_bytes(port, method, path, "application/json", body.as_bytes())
+}
+
+/// Sends `method path` with a `body` of `content_type`; returns the status code and body.
+pub fn send_bytes(
+    port: u16,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
         s,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let resp = String::from_utf8_lossy(&raw).into_owned();
     let status = resp
         .split_whitespace()
         .nth(1)

@@ -147,7 +147,9 @@ pub trait AdminState: Send + Sync + 'static {
     }
     /// Validates, compiles and loads a plugin module (400 with the reason when it is not one).
     fn put_plugin(&self, name: &str, _module: &[u8]) -> Result<PluginView, ApiError> {
-        Err(ApiError::not_found(format!("plugin {name}: plugins are not supported here")))
+        Err(ApiError::not_found(format!(
+            "plugin {name}: plugins are not supported here"
+        )))
     }
     /// Every loaded plugin.
     fn list_plugins(&self) -> Vec<PluginView> {
@@ -266,7 +268,9 @@ async fn put_plugin(
         return ApiError {
             status: 415,
             field: None,
-            message: format!("plugin {name}: send the module with Content-Type: application/wasm (got {ctype:?})"),
+            message: format!(
+                "plugin {name}: send the module with Content-Type: application/wasm (got {ctype:?})"
+            ),
         }
         .into_response();
     }

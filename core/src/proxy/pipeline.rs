@@ -170,7 +170,11 @@ impl Proxy {
                 }
                 if let Ok(done) = &result {
                     let input = done.clone().unwrap_or_else(|| records.clone());
-                    let ctx = BatchContext { topic: &name, partition: p.index, client_id: None };
+                    let ctx = BatchContext {
+                        topic: &name,
+                        partition: p.index,
+                        client_id: None,
+                    };
                     match self.run_plugins("on_produce", plugins.clone(), &input, &ctx) {
                         Ok(Some(rewritten)) => result = Ok(Some(rewritten)),
                         Ok(None) => {}

@@ -12,7 +12,9 @@ pub enum UploadError {
         name: String,
     },
     /// Over `plugins.max_upload`.
-    #[error("plugin {name}: the module is {size} bytes, over the limit of {limit} (plugins.max_upload)")]
+    #[error(
+        "plugin {name}: the module is {size} bytes, over the limit of {limit} (plugins.max_upload)"
+    )]
     TooLarge {
         /// Plugin name.
         name: String,

@@ -91,8 +91,58 @@ const WARM_PER_PLUGIN: usize = 8;
 /// Epoch tick: the CPU deadline's resolution.
 const TICK: Duration = Duration::from_millis(1);
 
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Threads plugin calls run on. WASI's synchronous bindings drive their I/O (a guest writing
+/// a panic message to stderr, say) with `block_on`, which must not happen on an async
+/// runtime's worker: calls run here, outside any runtime, and the caller waits.
+struct Workers {
+    tx: Mutex<std::sync::mpsc::Sender<Job>>,
+}
+
+impl Workers {
+    fn new(n: usize) -> std::io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..n {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("wasm-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return, // the host is gone
+                        }
+                    }
+                })?;
+        }
+        Ok(Self { tx: Mutex::new(tx) })
+    }
+
+    /// Runs `f` on a worker and waits for it; a panic in `f` comes back as `None`.
+    fn run<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        let job: Job = Box::new(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = done.send(r.ok());
+        });
+        self.tx.lock().ok()?.send(job).ok()?;
+        wait.recv().ok().flatten()
+    }
+}
+
 /// Loads plugins and runs their hooks in a sandbox.
 pub struct PluginHost {
+    inner: Arc<Inner>,
+    workers: Workers,
+}
+
+struct Inner {
     engine: Engine,
     linker: Linker<State>,
     sandbox: Sandbox,
@@ -101,7 +151,7 @@ pub struct PluginHost {
     stop: Arc<AtomicBool>,
 }
 
-impl Drop for PluginHost {
+impl Drop for Inner {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
@@ -116,8 +166,88 @@ fn hook_name(h: Hook) -> &'static str {
 }
 
 impl PluginHost {
-    /// A host with no plugins; starts the thread that drives CPU deadlines.
+    /// A host with no plugins; starts the threads that drive CPU deadlines and run calls.
     pub fn new(sandbox: Sandbox) -> wasmtime::Result<Self> {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        Ok(Self {
+            inner: Arc::new(Inner::new(sandbox)?),
+            workers: Workers::new(workers).map_err(wasmtime::Error::from)?,
+        })
+    }
+
+    /// Validates, compiles and loads a module under `name`; a new upload of a name replaces
+    /// the old one atomically (calls in flight finish on the old one).
+    pub fn upload(&self, name: &str, module: &[u8]) -> Result<PluginInfo, UploadError> {
+        let inner = self.inner.clone();
+        let (owned, module) = (name.to_owned(), module.to_vec());
+        self.workers
+            .run(move || inner.upload(&owned, &module))
+            .unwrap_or_else(|| {
+                Err(UploadError::Invalid {
+                    name: name.to_owned(),
+                    reason: "the plugin host failed while loading it".into(),
+                })
+            })
+    }
+
+    /// Every loaded plugin, by name.
+    pub fn list(&self) -> Vec<PluginInfo> {
+        self.inner.list()
+    }
+
+    /// One plugin.
+    pub fn get(&self, name: &str) -> Option<PluginInfo> {
+        self.inner.get(name)
+    }
+
+    /// Unloads a plugin; returns what was removed.
+    pub fn remove(&self, name: &str) -> Option<PluginInfo> {
+        self.inner.remove(name)
+    }
+
+    /// Runs `hook` of plugin `name` on one batch (`records` in the SDK's wire encoding), in
+    /// an instance initialised with `config`. A failed call drops its instance.
+    pub fn call(
+        &self,
+        name: &str,
+        hook: Hook,
+        config: &[(String, String)],
+        ctx: &BatchContext<'_>,
+        records: Vec<u8>,
+    ) -> Result<Outcome, CallError> {
+        let inner = self.inner.clone();
+        let call = OwnedCall {
+            name: name.to_owned(),
+            config: config.to_vec(),
+            topic: ctx.topic.to_owned(),
+            partition: ctx.partition,
+            client_id: ctx.client_id.map(str::to_owned),
+            records,
+        };
+        self.workers
+            .run(move || inner.call(call, hook))
+            .unwrap_or_else(|| {
+                Err(CallError::Trap {
+                    plugin: name.to_owned(),
+                    hook: hook_name(hook),
+                    reason: "the plugin host failed during the call".into(),
+                })
+            })
+    }
+}
+
+/// A call's inputs, owned so they can cross to a worker thread.
+struct OwnedCall {
+    name: String,
+    config: Vec<(String, String)>,
+    topic: String,
+    partition: i32,
+    client_id: Option<String>,
+    records: Vec<u8>,
+}
+
+impl Inner {
+    fn new(sandbox: Sandbox) -> wasmtime::Result<Self> {
         let mut cfg = Config::new();
         cfg.wasm_component_model(true).epoch_interruption(true);
         let engine = Engine::new(&cfg)?;
@@ -170,9 +300,7 @@ impl PluginHost {
         (self.sandbox.cpu_deadline.as_millis() as u64 / TICK.as_millis() as u64).max(1)
     }
 
-    /// Validates, compiles and loads a module under `name`; a new upload of a name replaces
-    /// the old one atomically (calls in flight finish on the old one).
-    pub fn upload(&self, name: &str, module: &[u8]) -> Result<PluginInfo, UploadError> {
+    fn upload(&self, name: &str, module: &[u8]) -> Result<PluginInfo, UploadError> {
         let name_ok = !name.is_empty()
             && name.len() <= 64
             && name
@@ -253,40 +381,42 @@ impl PluginHost {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(owned(), loaded);
-        tracing::info!(plugin = name, version, "plugin {name} v{version} loaded ({} bytes)", module.len());
+        tracing::info!(
+            plugin = name,
+            version,
+            "plugin {name} v{version} loaded ({} bytes)",
+            module.len()
+        );
         Ok(info)
     }
 
-    /// Every loaded plugin, by name.
-    pub fn list(&self) -> Vec<PluginInfo> {
+    fn list(&self) -> Vec<PluginInfo> {
         let map = self.plugins.read().unwrap_or_else(|p| p.into_inner());
         let mut out: Vec<PluginInfo> = map.values().map(|l| l.info.clone()).collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
 
-    /// One plugin.
-    pub fn get(&self, name: &str) -> Option<PluginInfo> {
+    fn get(&self, name: &str) -> Option<PluginInfo> {
         let map = self.plugins.read().unwrap_or_else(|p| p.into_inner());
         map.get(name).map(|l| l.info.clone())
     }
 
-    /// Unloads a plugin; returns what was removed.
-    pub fn remove(&self, name: &str) -> Option<PluginInfo> {
+    fn remove(&self, name: &str) -> Option<PluginInfo> {
         let mut map = self.plugins.write().unwrap_or_else(|p| p.into_inner());
         map.remove(name).map(|l| l.info.clone())
     }
 
-    /// Runs `hook` of plugin `name` on one batch (`records` in the SDK's wire encoding), in
-    /// an instance initialised with `config`. A failed call drops its instance.
-    pub fn call(
-        &self,
-        name: &str,
-        hook: Hook,
-        config: &[(String, String)],
-        ctx: &BatchContext<'_>,
-        records: &[u8],
-    ) -> Result<Outcome, CallError> {
+    fn call(&self, call: OwnedCall, hook: Hook) -> Result<Outcome, CallError> {
+        let OwnedCall {
+            name,
+            config,
+            topic,
+            partition,
+            client_id,
+            records,
+        } = call;
+        let (name, config, records) = (name.as_str(), config.as_slice(), records.as_slice());
         let loaded = {
             let map = self.plugins.read().unwrap_or_else(|p| p.into_inner());
             map.get(name).cloned()
@@ -303,9 +433,9 @@ impl PluginHost {
             None => self.instantiate(&loaded, config, hook_label)?,
         };
         let wctx = bindings::BatchContext {
-            topic: ctx.topic.to_owned(),
-            partition: ctx.partition,
-            client_id: ctx.client_id.map(str::to_owned),
+            topic,
+            partition,
+            client_id,
         };
         warm.store.set_epoch_deadline(self.deadline_ticks());
         let result = match hook {

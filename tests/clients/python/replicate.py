@@ -17,7 +17,7 @@ import json
 import sys
 import time
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -26,7 +26,11 @@ def produce(a):
         admin = AdminClient({"bootstrap.servers": a.bootstrap})
         fs = admin.create_topics([NewTopic(a.topic, num_partitions=a.partitions, replication_factor=1)])
         for f in fs.values():
-            f.result(timeout=30)
+            try:
+                f.result(timeout=30)
+            except KafkaException as e:
+                if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
     conf = {
         "bootstrap.servers": a.bootstrap,
         "enable.idempotence": a.idempotent,
@@ -50,12 +54,18 @@ def produce(a):
 
     pad = "x" * a.value_bytes
     for i in range(a.start, a.start + a.count):
+        if a.json:
+            value = json.dumps({"i": i, "name": f"n{i}", "ssn": f"{i:03d}-45-6789"}).encode()
+        elif a.raw_value is not None:
+            value = a.raw_value.encode()
+        else:
+            value = f"v{i}-{pad}".encode()
         while True:
             try:
                 p.produce(
                     a.topic,
                     key=f"k{i}".encode(),
-                    value=f"v{i}-{pad}".encode(),
+                    value=value,
                     partition=i % a.partitions,
                     headers=[("seq", str(i).encode())],
                     on_delivery=report,
@@ -84,6 +94,7 @@ def dump(a):
     digests = {p: hashlib.sha256() for p in parts}
     counts = {p: 0 for p in parts}
     values = {p: set() for p in parts}
+    shown = []
     dups = {p: 0 for p in parts}
     done = set()
     deadline = time.time() + 60
@@ -102,6 +113,8 @@ def dump(a):
                 h.update(len(part).to_bytes(4, "big"))
                 h.update(part)
             v = m.value()
+            if a.values:
+                shown.append((v or b"").decode("utf-8", "replace"))
             if v in values[p]:
                 dups[p] += 1
             values[p].add(v)
@@ -111,6 +124,8 @@ def dump(a):
         "partitions": {str(p): {"count": counts[p], "digest": digests[p].hexdigest(), "duplicates": dups[p]} for p in parts},
         "total": sum(counts.values()),
     }
+    if a.values:
+        out["values"] = shown
     print(json.dumps(out))
 
 
@@ -140,6 +155,9 @@ def main():
     ap.add_argument("--no-create", action="store_true")
     ap.add_argument("--timeout-ms", type=int, default=120000)
     ap.add_argument("--pace-ms", type=int, default=0)
+    ap.add_argument("--json", action="store_true", help="JSON values with an ssn field")
+    ap.add_argument("--raw-value", help="this exact value for every record")
+    ap.add_argument("--values", action="store_true", help="dump: list every value read")
     a = ap.parse_args()
     {"produce": produce, "dump": dump}.get(a.cmd, admin)(a)
 

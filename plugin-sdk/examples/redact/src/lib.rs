@@ -28,7 +28,9 @@ impl Plugin for Redact {
             .iter()
             .map(|r| {
                 let mut rec = OwnedRecord::from_view(r);
-                let parsed = r.value.and_then(|v| serde_json::from_slice::<serde_json::Value>(v).ok());
+                let parsed = r
+                    .value
+                    .and_then(|v| serde_json::from_slice::<serde_json::Value>(v).ok());
                 if let Some(serde_json::Value::Object(mut obj)) = parsed {
                     let mut hit = false;
                     for f in &self.fields {
@@ -45,7 +47,11 @@ impl Plugin for Redact {
                 rec
             })
             .collect();
-        if changed { Verdict::Rewrite(out) } else { Verdict::Keep }
+        if changed {
+            Verdict::Rewrite(out)
+        } else {
+            Verdict::Keep
+        }
     }
 }
 
@@ -59,12 +65,19 @@ mod tests {
     #[test]
     fn masks_the_named_fields_only() {
         let p: Redact = testing::init(&[("fields", "ssn, card")]).expect("init");
-        let v = testing::produce(&p, "t", &[
-            TestRecord::value(r#"{"ssn":"123","name":"a","card":"4111"}"#),
-            TestRecord::value("not json"),
-        ]);
-        let Verdict::Rewrite(out) = v else { panic!("expected a rewrite, got {v:?}") };
-        let first: serde_json::Value = serde_json::from_slice(out[0].value.as_deref().unwrap_or_default()).expect("json");
+        let v = testing::produce(
+            &p,
+            "t",
+            &[
+                TestRecord::value(r#"{"ssn":"123","name":"a","card":"4111"}"#),
+                TestRecord::value("not json"),
+            ],
+        );
+        let Verdict::Rewrite(out) = v else {
+            panic!("expected a rewrite, got {v:?}")
+        };
+        let first: serde_json::Value =
+            serde_json::from_slice(out[0].value.as_deref().unwrap_or_default()).expect("json");
         assert_eq!(first["ssn"], MASK);
         assert_eq!(first["card"], MASK);
         assert_eq!(first["name"], "a");
@@ -74,7 +87,10 @@ mod tests {
     #[test]
     fn no_field_no_change_and_config_is_required() {
         let p: Redact = testing::init(&[("fields", "ssn")]).expect("init");
-        assert_eq!(testing::produce(&p, "t", &[TestRecord::value(r#"{"a":1}"#)]), Verdict::Keep);
+        assert_eq!(
+            testing::produce(&p, "t", &[TestRecord::value(r#"{"a":1}"#)]),
+            Verdict::Keep
+        );
         assert!(testing::init::<Redact>(&[]).is_err());
     }
 }

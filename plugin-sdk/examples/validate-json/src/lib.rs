@@ -18,7 +18,8 @@ impl Plugin for ValidateJson {
             .enumerate()
             .filter(|(_, r)| {
                 !matches!(
-                    r.value.and_then(|v| serde_json::from_slice::<serde_json::Value>(v).ok()),
+                    r.value
+                        .and_then(|v| serde_json::from_slice::<serde_json::Value>(v).ok()),
                     Some(serde_json::Value::Object(_))
                 )
             })
@@ -47,8 +48,19 @@ mod tests {
         let p: ValidateJson = testing::init(&[]).expect("init");
         let ok = [TestRecord::value(r#"{"a":1}"#)];
         assert_eq!(testing::produce(&p, "t", &ok), Verdict::Keep);
-        let v = testing::produce(&p, "t", &[TestRecord::value("{}"), TestRecord::value("[1]")]);
-        let Verdict::Reject { message, record_errors, .. } = v else { panic!("{v:?}") };
+        let v = testing::produce(
+            &p,
+            "t",
+            &[TestRecord::value("{}"), TestRecord::value("[1]")],
+        );
+        let Verdict::Reject {
+            message,
+            record_errors,
+            ..
+        } = v
+        else {
+            panic!("{v:?}")
+        };
         assert!(message.contains("record 1"), "{message}");
         assert_eq!(record_errors[0].0, 1);
     }

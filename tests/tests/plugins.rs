@@ -1,0 +1,345 @@
+//! WASM plugins end to end: components built from `plugin-sdk/examples` and `tests/plugins`
+//! (by tests/run.sh) are uploaded through the admin API to a proxy in front of two real Tansu
+//! clusters, bound to topics in rule chains, and their effect is read back from every cluster.
+
+use kafkatwin_tests::http::{get, send, send_bytes};
+use kafkatwin_tests::{Broker, Proxy, ProxyOptions, cache_dir, repo_root};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn wasm_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("KAFKATWIN_WASM_DIR") {
+        return PathBuf::from(d);
+    }
+    // target/<profile>/deps/<test> → target/wasm32-wasip2/release
+    let exe = std::env::current_exe().expect("test path");
+    exe.ancestors()
+        .nth(3)
+        .expect("target dir")
+        .join("wasm32-wasip2/release")
+}
+
+fn module(name: &str) -> Vec<u8> {
+    let path = wasm_dir().join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; build the plugins first (tests/run.sh does)",
+            path.display()
+        )
+    })
+}
+
+fn upload(p: &Proxy, name: &str, body: &[u8]) -> (u16, Value) {
+    let (code, text) = send_bytes(
+        p.admin_port,
+        "PUT",
+        &format!("/api/v1/plugins/{name}"),
+        "application/wasm",
+        body,
+    )
+    .expect("admin api");
+    (
+        code,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn bind(p: &Proxy, topic: &str, rule: Value) {
+    let (code, body) = send(
+        p.admin_port,
+        "POST",
+        &format!("/api/v1/transformations/{topic}"),
+        &rule.to_string(),
+    )
+    .expect("admin api");
+    assert_eq!(code, 201, "binding refused: {body}");
+}
+
+fn script() -> Command {
+    let mut c = Command::new(cache_dir().join("venv/bin/python"));
+    c.arg(repo_root().join("tests/clients/python/replicate.py"));
+    c.stdin(Stdio::null());
+    c
+}
+
+fn last_json(out: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(out);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or("");
+    serde_json::from_str(line).unwrap_or(Value::Null)
+}
+
+/// Produces `count` records through the proxy (creating the topic); returns the report.
+fn produce(p: &Proxy, topic: &str, count: usize, extra: &[&str]) -> Value {
+    let out = script()
+        .args([
+            "produce",
+            "--bootstrap",
+            &p.bootstrap(),
+            "--topic",
+            topic,
+            "--count",
+            &count.to_string(),
+        ])
+        .args(["--timeout-ms", "15000"])
+        .args(extra)
+        .output()
+        .expect("producer ran");
+    let v = last_json(&out.stdout);
+    assert!(
+        v.is_object(),
+        "producer failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        p.log()
+    );
+    v
+}
+
+/// Every value of `topic` read from broker `b` directly.
+fn values(b: &Broker, topic: &str) -> Vec<String> {
+    let out = script()
+        .args([
+            "dump",
+            "--bootstrap",
+            &b.addr(),
+            "--topic",
+            topic,
+            "--values",
+        ])
+        .output()
+        .expect("dump ran");
+    let v = last_json(&out.stdout);
+    v["values"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn two() -> (Broker, Broker) {
+    (Broker::start("c1"), Broker::start("c2"))
+}
+
+fn proxy(b: &[&Broker]) -> Proxy {
+    Proxy::start_with(
+        b,
+        ProxyOptions {
+            extra_yaml: "producer:\n  ack_policy: ALL_CLUSTERS\nplugins:\n  cpu_deadline: 50ms\n  memory_limit: 16777216\n".into(),
+            ..Default::default()
+        },
+    )
+}
+
+#[test]
+fn redact_and_validate_json_run_on_their_topics_and_every_cluster_stores_the_result() {
+    let (a, b) = two();
+    let p = proxy(&[&a, &b]);
+    let (code, info) = upload(&p, "redact", &module("redact"));
+    assert_eq!(code, 201, "{info}");
+    assert_eq!(info["version"], 1);
+    assert_eq!(info["hooks"], serde_json::json!(["produce"]));
+    assert_eq!(info["sha256"].as_str().map(str::len), Some(64));
+    let (code, again) = upload(&p, "redact", &module("redact"));
+    assert_eq!(
+        (code, &again["version"]),
+        (201, &Value::from(2)),
+        "re-upload is a new version"
+    );
+    bind(
+        &p,
+        "pii",
+        serde_json::json!({"id": "mask", "actions": [{"type": "wasm", "plugin": "redact", "config": {"fields": "ssn"}}]}),
+    );
+    let v = produce(&p, "pii", 50, &["--json"]);
+    assert_eq!(v["delivered"], 50, "{v}");
+    for broker in [&a, &b] {
+        let vals = values(broker, "pii");
+        assert_eq!(vals.len(), 50, "{}: {vals:?}", broker.id);
+        for raw in &vals {
+            let j: Value = serde_json::from_str(raw).expect("json value");
+            assert_eq!(j["ssn"], "***", "{}: {raw}", broker.id);
+            assert!(
+                j["name"].as_str().is_some_and(|n| n.starts_with('n')),
+                "{raw}"
+            );
+        }
+    }
+    // validate-json refuses a batch with a non-object value, naming the record.
+    let (code, _) = upload(&p, "validate-json", &module("validate_json"));
+    assert_eq!(code, 201);
+    bind(
+        &p,
+        "strict",
+        serde_json::json!({"id": "only-json", "actions": [{"type": "wasm", "plugin": "validate-json"}]}),
+    );
+    let good = produce(&p, "strict", 5, &["--json"]);
+    assert_eq!(good["delivered"], 5, "{good}");
+    let bad = produce(
+        &p,
+        "strict",
+        5,
+        &["--no-create", "--raw-value", "not json", "--start", "5"],
+    );
+    assert_eq!(bad["delivered"], 0, "{bad}");
+    // The client gets INVALID_RECORD; the message (logged, and in the produce response's
+    // error_message, which librdkafka does not surface) names the record.
+    assert!(
+        bad["errors"].to_string().contains("INVALID_RECORD"),
+        "{bad}"
+    );
+    let log = p.log();
+    assert!(
+        log.contains("record 0: value is not a JSON object"),
+        "{log}"
+    );
+    for broker in [&a, &b] {
+        assert_eq!(
+            values(broker, "strict").len(),
+            5,
+            "{}: refused records were stored",
+            broker.id
+        );
+    }
+    // Listing and deleting: a bound plugin is kept unless forced.
+    let (_, list) = get(p.admin_port, "/api/v1/plugins").expect("list");
+    assert!(
+        list.contains("\"redact\"") && list.contains("\"validate-json\""),
+        "{list}"
+    );
+    let (code, _) = send(p.admin_port, "DELETE", "/api/v1/plugins/redact", "").expect("delete");
+    assert_eq!(code, 409, "a bound plugin must not be deleted silently");
+    let (code, _) = send(
+        p.admin_port,
+        "DELETE",
+        "/api/v1/plugins/redact?force=true",
+        "",
+    )
+    .expect("delete");
+    assert_eq!(code, 200);
+    let (code, _) = get(p.admin_port, "/api/v1/plugins/redact").expect("get");
+    assert_eq!(code, 404);
+}
+
+#[test]
+fn bad_uploads_are_refused_with_the_reason() {
+    let b = Broker::start("c1");
+    let p = proxy(&[&b]);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", Vec::new(), "empty"),
+        (
+            "random",
+            (0..4096u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect(),
+            "not a valid WebAssembly component",
+        ),
+        (
+            "core-module",
+            b"\0asm\x01\0\0\0".to_vec(),
+            "not a valid WebAssembly component",
+        ),
+        (
+            "empty-component",
+            b"\0asm\x0d\0\x01\0".to_vec(),
+            "does not implement",
+        ),
+        ("fs-reader", module("fs_reader"), "wasi:filesystem"),
+    ];
+    for (name, body, want) in cases {
+        let (code, v) = upload(&p, name, &body);
+        assert_eq!(code, 400, "{name}: {v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|e| e.contains(want) && e.contains(name)),
+            "{name}: {v}"
+        );
+    }
+    let (code, v) = send_bytes(
+        p.admin_port,
+        "PUT",
+        "/api/v1/plugins/x",
+        "application/json",
+        b"{}",
+    )
+    .expect("put");
+    assert_eq!(code, 415, "{v}");
+    let (_, list) = get(p.admin_port, "/api/v1/plugins").expect("list");
+    assert_eq!(list, "[]", "nothing was loaded");
+}
+
+#[test]
+fn misbehaving_plugins_fail_only_their_own_batches() {
+    let (a, b) = two();
+    let p = proxy(&[&a, &b]);
+    assert_eq!(upload(&p, "hostile", &module("hostile")).0, 201);
+    assert_eq!(upload(&p, "redact", &module("redact")).0, 201);
+    bind(
+        &p,
+        "good",
+        serde_json::json!({"id": "mask", "actions": [{"type": "wasm", "plugin": "redact", "config": {"fields": "ssn"}}]}),
+    );
+    for mode in ["loop", "alloc", "panic", "recurse"] {
+        bind(
+            &p,
+            &format!("bad-{mode}"),
+            serde_json::json!({"id": mode, "actions": [{"type": "wasm", "plugin": "hostile", "config": {"mode": mode}, "on_error": "reject"}]}),
+        );
+        bind(
+            &p,
+            &format!("lenient-{mode}"),
+            serde_json::json!({"id": mode, "actions": [{"type": "wasm", "plugin": "hostile", "config": {"mode": mode}, "on_error": "pass"}]}),
+        );
+    }
+    for mode in ["loop", "alloc", "panic", "recurse"] {
+        // on_error reject: the partition gets an error naming the plugin, nothing is stored.
+        let v = produce(&p, &format!("bad-{mode}"), 3, &["--json"]);
+        assert_eq!(v["delivered"], 0, "{mode}: {v}");
+        assert!(
+            v["errors"].to_string().contains("POLICY_VIOLATION"),
+            "{mode}: {v}"
+        );
+        // on_error pass: the batch goes on unchanged.
+        let v = produce(&p, &format!("lenient-{mode}"), 3, &["--json"]);
+        assert_eq!(v["delivered"], 3, "{mode}: {v}\n{}", p.log());
+        // The well-behaved plugin on another topic keeps working throughout.
+        let v = produce(&p, "good", 2, &["--json"]);
+        assert_eq!(v["delivered"], 2, "{mode}: {v}");
+    }
+    for broker in [&a, &b] {
+        let vals = values(broker, "good");
+        assert_eq!(vals.len(), 8, "{}: {vals:?}", broker.id);
+        assert!(
+            vals.iter().all(|v| v.contains("\"ssn\":\"***\"")),
+            "{vals:?}"
+        );
+    }
+    let (_, metrics) = get(p.metrics_port, "/metrics").expect("metrics");
+    for outcome in ["timeout", "memory", "trap"] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("kafkatwin_plugin_calls_total")
+                    && l.contains(&format!("outcome=\"{outcome}\""))),
+            "no {outcome} counted:\n{metrics}"
+        );
+    }
+    let log = p.log();
+    for want in [
+        "interrupted after the CPU deadline",
+        "exceeded the memory limit",
+        "trapped",
+    ] {
+        assert!(
+            log.contains("plugin hostile: ") && log.contains(want),
+            "no {want:?} in:\n{log}"
+        );
+    }
+}
