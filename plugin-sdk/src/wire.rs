@@ -225,7 +225,7 @@ mod tests {
         }]);
         buf.push(0);
         assert_eq!(
-            decode(&buf).map(|_| ()).unwrap_err().reason,
+            decode(&buf).map(|_| ()).expect_err("trailing byte").reason,
             "trailing bytes after the last record"
         );
         buf.truncate(buf.len() - 3);
