@@ -1,6 +1,10 @@
 //! `cargo bench -p kafkatwin-core --bench hooks`: the rule-chain cost per record on 1 KiB
 //! JSON records, alone and with batch decode + re-encode (what a produce pays when a rule
-//! binds its topic). Prints records/s; no assertions (timing goals live in benchmarks).
+//! binds its topic), and the same batches through the `redact` WASM plugin, plus the host's
+//! cost per call (an empty batch into a plugin that keeps it) and the first call after an
+//! upload. WASM figures need the plugin components built (`tests/run.sh` does; the
+//! directory is `KAFKATWIN_WASM_DIR`, default `target/wasm32-wasip2/release`). Prints
+//! figures; no assertions (timing goals live in benchmarks).
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
@@ -63,7 +67,96 @@ fn report(what: &str, records: usize, started: Instant) {
     );
 }
 
+fn wasm(name: &str) -> Option<Vec<u8>> {
+    let dir = std::env::var_os("KAFKATWIN_WASM_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|e| {
+                    e.ancestors()
+                        .nth(3)
+                        .map(|p| p.join("wasm32-wasip2/release"))
+                })
+                .unwrap_or_default()
+        });
+    std::fs::read(dir.join(format!("{name}.wasm"))).ok()
+}
+
+fn plugins() {
+    use kafkatwin_core::wasm_step::{self, OnError, WasmBinding};
+    use kafkatwin_plugins::wasm::{PluginHost, Sandbox};
+    let (Some(redact), Some(hostile)) = (wasm("redact"), wasm("hostile")) else {
+        println!("(WASM figures skipped: build the plugin components first, see the header)");
+        return;
+    };
+    let host = PluginHost::new(Sandbox {
+        cpu_deadline: std::time::Duration::from_millis(50),
+        memory: 32 << 20,
+        max_upload: 10 << 20,
+    })
+    .expect("host");
+    let started = Instant::now();
+    host.upload("redact", &redact).expect("upload redact");
+    let uploaded = started.elapsed();
+    let binding = WasmBinding {
+        rule_id: "mask".into(),
+        plugin: "redact".into(),
+        config: vec![("fields".into(), "ssn".into())],
+        on_error: OnError::Reject,
+        on_fetch: false,
+    };
+    let ctx = kafkatwin_plugin_sdk::BatchContext {
+        topic: "t",
+        partition: 0,
+        client_id: None,
+    };
+    let b = batch(500, Compression::None);
+    let started = Instant::now();
+    let out =
+        wasm_step::apply(&host, std::iter::once(&binding), &b, &ctx, |_, _| {}).expect("runs");
+    assert!(out.is_some());
+    println!(
+        "redact: upload (validate + compile) {:.1} ms, first call (instantiate + init + 500 records) {:.1} ms",
+        uploaded.as_secs_f64() * 1e3,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let rounds = 200;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let out =
+            wasm_step::apply(&host, std::iter::once(&binding), &b, &ctx, |_, _| {}).expect("runs");
+        assert!(out.is_some());
+    }
+    report(
+        "batch of 500, decode + redact plugin + encode",
+        rounds * 500,
+        started,
+    );
+    // Host overhead per call: an empty batch into a plugin that keeps it.
+    host.upload("empty", &hostile).expect("upload hostile");
+    let config = vec![("mode".to_owned(), "ok".to_owned())];
+    let empty = kafkatwin_plugin_sdk::wire::encode(&[]);
+    let calls = 20_000;
+    let started = Instant::now();
+    for _ in 0..calls {
+        host.call(
+            "empty",
+            kafkatwin_plugins::wasm::Hook::Produce,
+            &config,
+            &ctx,
+            empty.clone(),
+        )
+        .expect("call");
+    }
+    println!(
+        "host overhead per call (empty batch, warm instance): {:.2} us",
+        started.elapsed().as_secs_f64() * 1e6 / calls as f64
+    );
+}
+
 fn main() {
+    plugins();
     let chain = chain();
     // The chain alone, per record.
     let n = 200_000;

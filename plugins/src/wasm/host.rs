@@ -248,8 +248,18 @@ struct OwnedCall {
 
 impl Inner {
     fn new(sandbox: Sandbox) -> wasmtime::Result<Self> {
+        // Pooling allocator: instance slots are reserved up front, so instantiating (a warm
+        // instance recycled after a trap, a first call) is a few microseconds.
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        pool.total_component_instances(512)
+            .total_core_instances(4096)
+            .total_memories(2048)
+            .total_tables(2048)
+            .max_memory_size(sandbox.memory.max(1 << 16));
         let mut cfg = Config::new();
-        cfg.wasm_component_model(true).epoch_interruption(true);
+        cfg.wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&cfg)?;
         let mut linker = Linker::new(&engine);
         // WASI is linked so ordinary Rust components instantiate, but the context grants
