@@ -267,15 +267,39 @@ pub fn apply<'a>(
     Ok(Some(out.freeze()))
 }
 
-/// Logs a failed call (the binding's policy decides) and says whether it fails the batch.
+/// Whether a failure of this kind from this plugin should be logged now: once per burst
+/// (the first, then at most every 10 s); metrics count every one.
+fn log_now(plugin: &str, kind: &str) -> bool {
+    static LAST: std::sync::Mutex<Option<std::collections::HashMap<(String, String), Instant>>> =
+        std::sync::Mutex::new(None);
+    let mut g = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let map = g.get_or_insert_with(Default::default);
+    let key = (plugin.to_owned(), kind.to_owned());
+    let now = Instant::now();
+    match map.get(&key) {
+        Some(t) if now.duration_since(*t) < std::time::Duration::from_secs(10) => false,
+        _ => {
+            map.insert(key, now);
+            true
+        }
+    }
+}
+
+/// Logs a failed call (once per burst) and says whether it fails the batch (the binding's
+/// policy decides).
 fn failed(b: &WasmBinding, e: &CallError) -> bool {
+    let log = log_now(&b.plugin, e.kind());
     match b.on_error {
         OnError::Reject => {
-            tracing::warn!(plugin = %b.plugin, "rule {}: {e}; the partition is refused", b.rule_id);
+            if log {
+                tracing::warn!(plugin = %b.plugin, "rule {}: {e}; the partition is refused", b.rule_id);
+            }
             true
         }
         OnError::Pass => {
-            tracing::warn!(plugin = %b.plugin, "rule {}: {e}; the batch goes on unchanged", b.rule_id);
+            if log {
+                tracing::warn!(plugin = %b.plugin, "rule {}: {e}; the batch goes on unchanged", b.rule_id);
+            }
             false
         }
     }

@@ -101,6 +101,18 @@ fn produce(p: &Proxy, topic: &str, count: usize, extra: &[&str]) -> Value {
 
 /// Every value of `topic` read from broker `b` directly.
 fn values(b: &Broker, topic: &str) -> Vec<String> {
+    dump(b, topic)["values"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `topic` read from broker `b` directly: `values` and `headers` per record.
+fn dump(b: &Broker, topic: &str) -> Value {
     let out = script()
         .args([
             "dump",
@@ -112,15 +124,7 @@ fn values(b: &Broker, topic: &str) -> Vec<String> {
         ])
         .output()
         .expect("dump ran");
-    let v = last_json(&out.stdout);
-    v["values"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    last_json(&out.stdout)
 }
 
 fn two() -> (Broker, Broker) {
@@ -207,6 +211,33 @@ fn redact_and_validate_json_run_on_their_topics_and_every_cluster_stores_the_res
             broker.id
         );
     }
+    // router-tag sets a header from a JSON field, on every cluster.
+    assert_eq!(upload(&p, "router-tag", &module("router_tag")).0, 201);
+    bind(
+        &p,
+        "routed",
+        serde_json::json!({"id": "tag", "actions": [{"type": "wasm", "plugin": "router-tag", "config": {"field": "name", "header": "route"}}]}),
+    );
+    assert_eq!(produce(&p, "routed", 10, &["--json"])["delivered"], 10);
+    for broker in [&a, &b] {
+        let d = dump(broker, "routed");
+        let headers = d["headers"].as_array().cloned().unwrap_or_default();
+        assert_eq!(headers.len(), 10, "{}: {d}", broker.id);
+        for (h, v) in headers
+            .iter()
+            .zip(d["values"].as_array().into_iter().flatten())
+        {
+            let j: Value = serde_json::from_str(v.as_str().unwrap_or("")).expect("json");
+            assert_eq!(h["route"], j["name"], "{}: {d}", broker.id);
+        }
+    }
+    // An on_auth plugin loads and says so (the proxy has no SASL listener yet to call it).
+    let (code, info) = upload(&p, "auth-allowlist", &module("auth_allowlist"));
+    assert_eq!(
+        (code, &info["hooks"]),
+        (201, &serde_json::json!(["auth"])),
+        "{info}"
+    );
     // Listing and deleting: a bound plugin is kept unless forced.
     let (_, list) = get(p.admin_port, "/api/v1/plugins").expect("list");
     assert!(

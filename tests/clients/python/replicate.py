@@ -95,6 +95,7 @@ def dump(a):
     counts = {p: 0 for p in parts}
     values = {p: set() for p in parts}
     shown = []
+    shown_headers = []
     dups = {p: 0 for p in parts}
     done = set()
     deadline = time.time() + 60
@@ -115,6 +116,7 @@ def dump(a):
             v = m.value()
             if a.values:
                 shown.append((v or b"").decode("utf-8", "replace"))
+                shown_headers.append({k: (hv or b"").decode("utf-8", "replace") for k, hv in (m.headers() or [])})
             if v in values[p]:
                 dups[p] += 1
             values[p].add(v)
@@ -126,6 +128,7 @@ def dump(a):
     }
     if a.values:
         out["values"] = shown
+        out["headers"] = shown_headers
     print(json.dumps(out))
 
 
