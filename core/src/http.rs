@@ -119,11 +119,12 @@ impl AdminState for State {
         usize::try_from(self.0.config.plugins.max_upload).unwrap_or(usize::MAX)
     }
 
-    fn put_plugin(&self, name: &str, module: &[u8]) -> Result<PluginView, ApiError> {
-        // Compiling a module takes a while: off the async workers.
-        let info = tokio::task::block_in_place(|| self.0.plugins.upload(name, module))
-            .map_err(|e| ApiError::bad_request(None, e.to_string()))?;
-        Ok(plugin_view(info))
+    fn put_plugin<'a>(
+        &'a self,
+        name: &'a str,
+        module: axum::body::Bytes,
+    ) -> ApiFuture<'a, PluginView> {
+        Box::pin(async move { self.0.plugin_store.put(name, module).await.map(plugin_view) })
     }
 
     fn list_plugins(&self) -> Vec<PluginView> {
@@ -134,20 +135,18 @@ impl AdminState for State {
         self.0.plugins.get(name).map(plugin_view)
     }
 
-    fn delete_plugin(&self, name: &str, force: bool) -> Result<PluginView, ApiError> {
-        if self.0.plugins.get(name).is_none() {
-            return Err(ApiError::not_found(format!("plugin {name} not found")));
-        }
-        if !force && self.0.rules.hooks().binds_plugin(name) {
-            return Err(ApiError::conflict(format!(
-                "plugin {name} is bound by a transformation rule; unbind it first or delete with ?force=true"
-            )));
-        }
-        self.0
-            .plugins
-            .remove(name)
-            .map(plugin_view)
-            .ok_or_else(|| ApiError::not_found(format!("plugin {name} not found")))
+    fn delete_plugin<'a>(&'a self, name: &'a str, force: bool) -> ApiFuture<'a, PluginView> {
+        Box::pin(async move {
+            if self.0.plugins.get(name).is_none() {
+                return Err(ApiError::not_found(format!("plugin {name} not found")));
+            }
+            if !force && self.0.rules.hooks().binds_plugin(name) {
+                return Err(ApiError::conflict(format!(
+                    "plugin {name} is bound by a transformation rule; unbind it first or delete with ?force=true"
+                )));
+            }
+            self.0.plugin_store.delete(name).await.map(plugin_view)
+        })
     }
 
     fn metrics_text(&self) -> String {

@@ -6,6 +6,7 @@ pub mod frame;
 pub mod hooks;
 pub mod http;
 pub mod metrics;
+pub mod plugin_store;
 pub mod proxy;
 pub mod replication;
 pub mod rule_book;

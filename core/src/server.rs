@@ -86,9 +86,16 @@ pub async fn run(
     {
         let log = Arc::new(crate::state_log::StateLog::new(proxy.cluster.clone()));
         proxy.rules.attach_log(log.clone());
+        proxy.plugin_store.attach_log(log.clone());
         let p = proxy.clone();
         tokio::spawn(log.tail(
-            move |k, v, offset| p.rules.apply_logged(k, v, Some(offset)),
+            move |k, v, offset| {
+                if k.starts_with("plugin") {
+                    p.plugin_store.apply_logged(k, v);
+                } else {
+                    p.rules.apply_logged(k, v, Some(offset));
+                }
+            },
             drain_rx.clone(),
         ));
     }

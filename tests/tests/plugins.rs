@@ -374,3 +374,48 @@ fn misbehaving_plugins_fail_only_their_own_batches() {
         );
     }
 }
+
+#[test]
+fn uploaded_plugins_and_their_bindings_survive_a_restart() {
+    let b = Broker::start("c1");
+    let mut p = proxy(&[&b]);
+    let (code, first) = upload(&p, "redact", &module("redact"));
+    assert_eq!(code, 201, "{first}");
+    bind(
+        &p,
+        "kept",
+        serde_json::json!({"id": "mask", "actions": [{"type": "wasm", "plugin": "redact", "config": {"fields": "ssn"}}]}),
+    );
+    assert!(
+        p.terminate(std::time::Duration::from_secs(15)).is_some(),
+        "proxy did not stop"
+    );
+    // A new instance reads plugins and rules back from the state log.
+    let p = proxy(&[&b]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (code, body) = get(p.admin_port, "/api/v1/plugins/redact").expect("get");
+        if code == 200 {
+            let v: Value = serde_json::from_str(&body).expect("json");
+            assert_eq!(
+                (&v["sha256"], &v["version"]),
+                (&first["sha256"], &first["version"]),
+                "{v}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "plugin not restored:\n{}",
+            p.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    assert_eq!(produce(&p, "kept", 5, &["--json"])["delivered"], 5);
+    let vals = values(&b, "kept");
+    assert_eq!(vals.len(), 5, "{vals:?}");
+    assert!(
+        vals.iter().all(|v| v.contains("\"ssn\":\"***\"")),
+        "{vals:?}"
+    );
+}

@@ -146,10 +146,16 @@ pub trait AdminState: Send + Sync + 'static {
         0
     }
     /// Validates, compiles and loads a plugin module (400 with the reason when it is not one).
-    fn put_plugin(&self, name: &str, _module: &[u8]) -> Result<PluginView, ApiError> {
-        Err(ApiError::not_found(format!(
-            "plugin {name}: plugins are not supported here"
-        )))
+    fn put_plugin<'a>(
+        &'a self,
+        name: &'a str,
+        _module: axum::body::Bytes,
+    ) -> ApiFuture<'a, PluginView> {
+        Box::pin(async move {
+            Err(ApiError::not_found(format!(
+                "plugin {name}: plugins are not supported here"
+            )))
+        })
     }
     /// Every loaded plugin.
     fn list_plugins(&self) -> Vec<PluginView> {
@@ -160,8 +166,8 @@ pub trait AdminState: Send + Sync + 'static {
         None
     }
     /// Unloads a plugin (409 while a rule binds it, unless `force`).
-    fn delete_plugin(&self, name: &str, _force: bool) -> Result<PluginView, ApiError> {
-        Err(ApiError::not_found(format!("plugin {name} not found")))
+    fn delete_plugin<'a>(&'a self, name: &'a str, _force: bool) -> ApiFuture<'a, PluginView> {
+        Box::pin(async move { Err(ApiError::not_found(format!("plugin {name} not found"))) })
     }
 }
 
@@ -285,7 +291,7 @@ async fn put_plugin(
         }
         .into_response();
     }
-    match s.put_plugin(&name, &body) {
+    match s.put_plugin(&name, body).await {
         Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -302,7 +308,7 @@ async fn delete_plugin(
     Path(name): Path<String>,
     axum::extract::Query(q): axum::extract::Query<DeleteQuery>,
 ) -> Response {
-    match s.delete_plugin(&name, q.force) {
+    match s.delete_plugin(&name, q.force).await {
         Ok(view) => Json(view).into_response(),
         Err(e) => e.into_response(),
     }

@@ -53,6 +53,8 @@ pub struct Proxy {
     pub rules: crate::rule_book::RuleBook,
     /// The WASM plugin host (uploads through the admin API; bindings in rule chains).
     pub plugins: Arc<kafkatwin_plugins::wasm::PluginHost>,
+    /// Uploads and deletions, kept in the state log.
+    pub plugin_store: crate::plugin_store::PluginStore,
     /// Writes to every cluster under the ack policy, when there is more than one.
     pub replicator: Option<Arc<crate::replication::Replicator>>,
 }
@@ -161,6 +163,7 @@ impl Proxy {
             metrics,
             identity,
             rules: crate::rule_book::RuleBook::new(config_rules, hooks),
+            plugin_store: crate::plugin_store::PluginStore::new(plugins.clone()),
             plugins,
             replicator,
         })

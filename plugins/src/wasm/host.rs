@@ -178,10 +178,21 @@ impl PluginHost {
     /// Validates, compiles and loads a module under `name`; a new upload of a name replaces
     /// the old one atomically (calls in flight finish on the old one).
     pub fn upload(&self, name: &str, module: &[u8]) -> Result<PluginInfo, UploadError> {
+        self.install(name, module, None)
+    }
+
+    /// [`PluginHost::upload`] under a version decided elsewhere (another instance's upload,
+    /// replayed from the state log); `None` takes the next local version.
+    pub fn install(
+        &self,
+        name: &str,
+        module: &[u8],
+        version: Option<u32>,
+    ) -> Result<PluginInfo, UploadError> {
         let inner = self.inner.clone();
         let (owned, module) = (name.to_owned(), module.to_vec());
         self.workers
-            .run(move || inner.upload(&owned, &module))
+            .run(move || inner.upload(&owned, &module, version))
             .unwrap_or_else(|| {
                 Err(UploadError::Invalid {
                     name: name.to_owned(),
@@ -310,7 +321,12 @@ impl Inner {
         (self.sandbox.cpu_deadline.as_millis() as u64 / TICK.as_millis() as u64).max(1)
     }
 
-    fn upload(&self, name: &str, module: &[u8]) -> Result<PluginInfo, UploadError> {
+    fn upload(
+        &self,
+        name: &str,
+        module: &[u8],
+        version: Option<u32>,
+    ) -> Result<PluginInfo, UploadError> {
         let name_ok = !name.is_empty()
             && name.len() <= 64
             && name
@@ -368,7 +384,7 @@ impl Inner {
         let version = {
             let mut v = self.versions.lock().unwrap_or_else(|p| p.into_inner());
             let n = v.entry(owned()).or_insert(0);
-            *n += 1;
+            *n = version.unwrap_or(*n + 1).max(*n);
             *n
         };
         let info = PluginInfo {

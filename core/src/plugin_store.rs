@@ -1,0 +1,155 @@
+//! Uploaded WASM plugins kept in the state log, so they survive restarts and reach every
+//! instance: the module in chunks (`plugin-chunks/<sha256>/<i>`, at most 256 KiB each, under
+//! any broker's message size limit), then a head entry `plugins/<name>` naming the chunks
+//! and the version. A deleted plugin's head is a tombstone.
+
+use crate::state_log::StateLog;
+use bytes::Bytes;
+use kafkatwin_plugins::wasm::{PluginHost, PluginInfo};
+use kafkatwin_web::ApiError;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+
+const HEAD: &str = "plugins/";
+const CHUNKS: &str = "plugin-chunks/";
+const CHUNK_SIZE: usize = 256 << 10;
+
+#[derive(Serialize, Deserialize)]
+struct Head {
+    sha256: String,
+    chunks: u32,
+    version: u32,
+}
+
+/// The plugins of this instance and their durable copy.
+pub struct PluginStore {
+    /// The host the plugins run in.
+    pub host: Arc<PluginHost>,
+    log: OnceLock<Arc<StateLog>>,
+    chunks: Mutex<HashMap<String, BTreeMap<u32, Bytes>>>,
+}
+
+impl PluginStore {
+    /// A store over `host`; uploads stay local until a log is attached.
+    pub fn new(host: Arc<PluginHost>) -> Self {
+        Self {
+            host,
+            log: OnceLock::new(),
+            chunks: Mutex::default(),
+        }
+    }
+
+    /// Makes uploads and deletions durable through `log` from now on.
+    pub fn attach_log(&self, log: Arc<StateLog>) {
+        let _ = self.log.set(log);
+    }
+
+    /// Loads a module here, then records it in the state log for restarts and the other
+    /// instances. 400 when it is not a valid plugin, 503 when it could not be recorded.
+    pub async fn put(&self, name: &str, module: Bytes) -> Result<PluginInfo, ApiError> {
+        let info = tokio::task::block_in_place(|| self.host.upload(name, &module))
+            .map_err(|e| ApiError::bad_request(None, e.to_string()))?;
+        if let Some(log) = self.log.get() {
+            let unavailable = |e: crate::state_log::StateError| ApiError {
+                status: 503,
+                field: None,
+                message: format!(
+                    "plugin {name} v{} is loaded on this instance but could not be stored: {e}",
+                    info.version
+                ),
+            };
+            let chunks: Vec<&[u8]> = module.chunks(CHUNK_SIZE).collect();
+            for (i, c) in chunks.iter().enumerate() {
+                log.append(&format!("{CHUNKS}{}/{i}", info.sha256), Some(c))
+                    .await
+                    .map_err(unavailable)?;
+            }
+            let head = Head {
+                sha256: info.sha256.clone(),
+                chunks: chunks.len() as u32,
+                version: info.version,
+            };
+            let value = serde_json::to_vec(&head).map_err(|e| ApiError::internal(e.to_string()))?;
+            log.append(&format!("{HEAD}{name}"), Some(&value))
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(info)
+    }
+
+    /// Unloads a plugin here and everywhere.
+    pub async fn delete(&self, name: &str) -> Result<PluginInfo, ApiError> {
+        let info = self
+            .host
+            .remove(name)
+            .ok_or_else(|| ApiError::not_found(format!("plugin {name} not found")))?;
+        if let Some(log) = self.log.get() {
+            log.append(&format!("{HEAD}{name}"), None)
+                .await
+                .map_err(|e| ApiError {
+                    status: 503,
+                    field: None,
+                    message: format!(
+                        "plugin {name} is unloaded here but the deletion could not be stored: {e}"
+                    ),
+                })?;
+        }
+        Ok(info)
+    }
+
+    /// Applies a state log entry (this instance's or another's).
+    pub fn apply_logged(&self, key: &str, value: Option<Bytes>) {
+        if let Some(rest) = key.strip_prefix(CHUNKS) {
+            let Some((sha, i)) = rest.rsplit_once('/') else {
+                return;
+            };
+            let (Ok(i), Some(v)) = (i.parse::<u32>(), value) else {
+                return;
+            };
+            if let Ok(mut c) = self.chunks.lock() {
+                c.entry(sha.to_owned()).or_default().insert(i, v);
+            }
+            return;
+        }
+        let Some(name) = key.strip_prefix(HEAD) else {
+            return;
+        };
+        let Some(value) = value else {
+            self.host.remove(name);
+            return;
+        };
+        let head: Head = match serde_json::from_slice(&value) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!("state log entry {key:?} is not a plugin head, ignored: {e}");
+                return;
+            }
+        };
+        if self
+            .host
+            .get(name)
+            .is_some_and(|p| p.sha256 == head.sha256 && p.version >= head.version)
+        {
+            return; // already loaded (our own upload)
+        }
+        let module: Option<Vec<u8>> = self.chunks.lock().ok().and_then(|c| {
+            let parts = c.get(&head.sha256)?;
+            (0..head.chunks)
+                .map(|i| parts.get(&i).cloned())
+                .collect::<Option<Vec<Bytes>>>()
+                .map(|v| v.concat())
+        });
+        let Some(module) = module else {
+            tracing::warn!(
+                "plugin {name} v{}: chunks missing from the state log; not loaded",
+                head.version
+            );
+            return;
+        };
+        match tokio::task::block_in_place(|| self.host.install(name, &module, Some(head.version))) {
+            Ok(info) => tracing::info!("plugin {name} v{} loaded from the state log", info.version),
+            Err(e) => tracing::warn!("plugin {name} from the state log: {e}"),
+        }
+    }
+}
