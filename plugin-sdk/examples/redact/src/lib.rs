@@ -11,6 +11,30 @@ pub struct Redact {
 /// What a masked field becomes.
 pub const MASK: &str = "***";
 
+impl Redact {
+    /// The value with the named top-level fields masked, or `None` if it has none of them
+    /// (or is not a JSON object). Only the top level is parsed: field values stay raw text.
+    fn mask(&self, value: &[u8]) -> Option<Vec<u8>> {
+        use serde_json::value::RawValue;
+        // Keys are owned (they may contain escapes); values stay borrowed raw JSON.
+        let mut obj: std::collections::BTreeMap<String, &RawValue> =
+            serde_json::from_slice(value).ok()?;
+        let masked = serde_json::value::to_raw_value(MASK).ok()?;
+        let mut hit = false;
+        for f in &self.fields {
+            if let Some(v) = obj.get_mut(f) {
+                *v = &masked;
+                hit = true;
+            }
+        }
+        if hit {
+            serde_json::to_vec(&obj).ok()
+        } else {
+            None
+        }
+    }
+}
+
 impl Plugin for Redact {
     const HOOKS: &'static [Hook] = &[Hook::Produce];
 
