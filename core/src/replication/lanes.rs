@@ -71,10 +71,6 @@ impl Lanes {
         })
     }
 
-    /// Writes to `tp` still awaiting an answer, on any cluster.
-    pub fn inflight(&self, tp: &Tp) -> u32 {
-        self.with(tp, |l| l.inflight.iter().sum())
-    }
 
     /// Whether cluster `i` holds every write to `tp` answered so far: in sync, nothing in
     /// flight there.
