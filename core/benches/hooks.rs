@@ -150,9 +150,33 @@ fn plugins() {
         .expect("call");
     }
     println!(
-        "host overhead per call (empty batch, warm instance): {:.2} us",
+        "host overhead per call (empty batch, warm instance, no runtime): {:.2} us",
         started.elapsed().as_secs_f64() * 1e6 / calls as f64
     );
+    // As in the proxy: from a multi-thread runtime's worker (block_in_place per call).
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("runtime");
+    let per_call = rt.block_on(async {
+        tokio::spawn(async move {
+            let started = Instant::now();
+            for _ in 0..calls {
+                host.call(
+                    "empty",
+                    kafkatwin_plugins::wasm::Hook::Produce,
+                    &config,
+                    &ctx,
+                    empty.clone(),
+                )
+                .expect("call");
+            }
+            started.elapsed().as_secs_f64() * 1e6 / calls as f64
+        })
+        .await
+        .expect("joined")
+    });
+    println!("host overhead per call (same, from a tokio worker): {per_call:.2} us");
 }
 
 fn main() {

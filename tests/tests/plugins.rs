@@ -282,6 +282,7 @@ fn bad_uploads_are_refused_with_the_reason() {
             "does not implement",
         ),
         ("fs-reader", module("fs_reader"), "wasi:filesystem"),
+        ("net-client", module("net_client"), "wasi:sockets"),
     ];
     for (name, body, want) in cases {
         let (code, v) = upload(&p, name, &body);

@@ -71,7 +71,6 @@ impl Lanes {
         })
     }
 
-
     /// Whether cluster `i` holds every write to `tp` answered so far: in sync, nothing in
     /// flight there.
     pub fn settled(&self, tp: &Tp, i: usize) -> bool {

@@ -93,9 +93,9 @@ const TICK: Duration = Duration::from_millis(1);
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Threads plugin calls run on. WASI's synchronous bindings drive their I/O (a guest writing
-/// a panic message to stderr, say) with `block_on`, which must not happen on an async
-/// runtime's worker: calls run here, outside any runtime, and the caller waits.
+/// Where plugin calls run. WASI's synchronous bindings drive their I/O (a guest writing a
+/// panic message to stderr, say) with `block_on`, which panics on an async runtime's worker
+/// unless that worker was handed to `block_in_place` first.
 struct Workers {
     tx: Mutex<std::sync::mpsc::Sender<Job>>,
 }
@@ -124,12 +124,22 @@ impl Workers {
         Ok(Self { tx: Mutex::new(tx) })
     }
 
-    /// Runs `f` on a worker and waits for it; a panic in `f` comes back as `None`.
+    /// Runs `f` where WASI's `block_on` is allowed and waits for it; a panic in `f` comes
+    /// back as `None`. On a multi-thread runtime's worker that is the worker itself, turned
+    /// into a blocking thread for the call (`block_in_place`, no hand-off); outside any
+    /// runtime it is the caller; on a current-thread runtime, a plugin thread.
     fn run<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+        let guarded = || std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+        match tokio::runtime::Handle::try_current() {
+            Err(_) => return guarded(),
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                return tokio::task::block_in_place(guarded);
+            }
+            Ok(_) => {}
+        }
         let (done, wait) = std::sync::mpsc::sync_channel(1);
         let job: Job = Box::new(move || {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-            let _ = done.send(r.ok());
+            let _ = done.send(guarded());
         });
         self.tx.lock().ok()?.send(job).ok()?;
         wait.recv().ok().flatten()
@@ -350,13 +360,18 @@ impl Inner {
             name: owned(),
             reason: format!("{e:#}"),
         })?;
-        for (import, _) in component.component_type().imports(&self.engine) {
-            if import.starts_with("wasi:filesystem/") || import.starts_with("wasi:sockets/") {
-                return Err(UploadError::ForbiddenImport {
-                    name: owned(),
-                    import: import.to_owned(),
-                });
-            }
+        let forbidden: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(import, _)| import)
+            .filter(|i| i.starts_with("wasi:filesystem/") || i.starts_with("wasi:sockets/"))
+            .map(str::to_owned)
+            .collect();
+        if !forbidden.is_empty() {
+            return Err(UploadError::ForbiddenImport {
+                name: owned(),
+                import: forbidden.join(", "),
+            });
         }
         let not_a_plugin = |e: wasmtime::Error| UploadError::NotAPlugin {
             name: owned(),
