@@ -179,6 +179,7 @@ fn build(
     section!(transformations);
     section!(circuit_breaker);
     section!(plugins);
+    section!(auth);
     match root.remove("clusters") {
         Some(Value::Array(items)) => {
             for (i, item) in items.into_iter().enumerate() {
@@ -214,7 +215,7 @@ fn build(
             lines,
             key,
             "unknown section (expected one of server, clusters, producer, consumer, backend, \
-             admin_api, monitoring, multi_dc, logging, transformations, circuit_breaker, plugins)",
+             admin_api, monitoring, multi_dc, logging, transformations, circuit_breaker, plugins, auth)",
         ));
     }
     Some((config, failed))

@@ -28,9 +28,31 @@ pub struct Config {
     pub circuit_breaker: CircuitBreakerConfig,
     /// Limits for sandboxed WASM plugins.
     pub plugins: PluginsConfig,
+    /// Client authentication (SASL/PLAIN checked by on_auth plugins).
+    pub auth: AuthConfig,
     /// Rule chains per topic (exact name or pattern). Rules are kept as written here and
     /// validated by the engine that runs them (`kafkatwin check-config` reports both).
     pub transformations: Vec<TopicRules>,
+}
+
+/// `auth`: when `plugins` is not empty, clients must log in with SASL/PLAIN, and each login is
+/// checked by these on_auth plugins in order (the first that allows it wins).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// The on_auth plugins, by uploaded name, with their config.
+    pub plugins: Vec<AuthPlugin>,
+}
+
+/// One entry of `auth.plugins`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuthPlugin {
+    /// The uploaded plugin's name.
+    pub plugin: String,
+    /// Its `init` config.
+    #[serde(default)]
+    pub config: std::collections::BTreeMap<String, String>,
 }
 
 /// `plugins`: the sandbox every WASM plugin call runs in.

@@ -67,6 +67,14 @@ fn check_backend(c: &Config, p: &mut Vec<Problem>) {
             p.push(Problem::new(path, "must be longer than 0s"));
         }
     }
+    for (i, a) in c.auth.plugins.iter().enumerate() {
+        if a.plugin.trim().is_empty() {
+            p.push(Problem::new(
+                format!("auth.plugins[{i}].plugin"),
+                "must name an uploaded on_auth plugin",
+            ));
+        }
+    }
     let pl = &c.plugins;
     if pl.cpu_deadline.get().is_zero() {
         p.push(Problem::new("plugins.cpu_deadline", "must be more than 0"));

@@ -486,3 +486,48 @@ fn a_new_version_swaps_in_under_load_without_losing_or_repeating_a_batch() {
         );
     }
 }
+
+#[test]
+fn auth_allowlist_lets_listed_users_log_in_and_refuses_the_others() {
+    let b = Broker::start("c1");
+    let p = Proxy::start_with(
+        &[&b],
+        ProxyOptions {
+            extra_yaml: "auth:\n  plugins:\n    - plugin: auth-allowlist\n      config: { users: \"alice, bob\" }\n".into(),
+            ..Default::default()
+        },
+    );
+    let (code, info) = upload(&p, "auth-allowlist", &module("auth_allowlist"));
+    assert_eq!(code, 201, "{info}");
+    let v = produce(&p, "authed", 5, &["--sasl-user", "alice"]);
+    assert_eq!(v["delivered"], 5, "alice is listed: {v}\n{}", p.log());
+    let v = produce(
+        &p,
+        "authed",
+        5,
+        &[
+            "--sasl-user",
+            "mallory",
+            "--no-create",
+            "--timeout-ms",
+            "5000",
+        ],
+    );
+    assert_eq!(v["delivered"], 0, "mallory is not listed: {v}");
+    let v = produce(&p, "authed", 3, &["--no-create", "--timeout-ms", "5000"]);
+    assert_eq!(
+        v["delivered"], 0,
+        "a client that does not log in gets nothing done: {v}"
+    );
+    let log = p.log();
+    assert!(
+        log.contains("user mallory is not in the allowlist"),
+        "{log}"
+    );
+    assert!(log.contains("before SASL authentication"), "{log}");
+    assert_eq!(
+        values(&b, "authed").len(),
+        5,
+        "only alice's records are stored"
+    );
+}

@@ -8,6 +8,7 @@ mod local;
 pub mod partitioned;
 mod pipeline;
 pub mod read_ahead;
+pub mod sasl;
 pub mod session;
 pub mod versions;
 

@@ -70,6 +70,8 @@ pub async fn serve(
     // This client's own backend connections; closed when the client goes.
     let pool = Arc::new(backend::pool::ConnPool::default());
     let read_ahead = Arc::new(ReadAhead::default());
+    // With `auth.plugins` set, nothing but ApiVersions and SASL until the client logged in.
+    let mut logged_in = !proxy.auth_required();
     loop {
         // A frame, then room for it in the proxy-wide budget of request bytes in flight.
         // Waiting for room is backpressure: this connection is not read meanwhile. (Room is
@@ -94,6 +96,33 @@ pub async fn serve(
         };
         let (tx, rx) = oneshot::channel();
         if queue_tx.send(rx).await.is_err() {
+            break;
+        }
+        let api = frame::peek_header(&frame).map(|h| h.api_key);
+        let sasl = api == Some(ApiKey::SaslHandshake as i16)
+            || api == Some(ApiKey::SaslAuthenticate as i16);
+        if !logged_in && sasl {
+            // In order, before anything else of this connection: the client waits for it.
+            let step = proxy.sasl(frame);
+            drop(permit);
+            let (outcome, close) = match step {
+                crate::proxy::sasl::Step::Continue(o) => (o, false),
+                crate::proxy::sasl::Step::LoggedIn(o, _principal) => {
+                    logged_in = true;
+                    (o, false)
+                }
+                crate::proxy::sasl::Step::Refused(o) => (o, true),
+            };
+            let _ = tx.send(outcome);
+            if close {
+                break;
+            }
+            continue;
+        }
+        if !logged_in && api != Some(ApiKey::ApiVersions as i16) {
+            let _ = tx.send(Outcome::Close(format!(
+                "request (api key {api:?}) before SASL authentication; auth.plugins requires a login"
+            )));
             break;
         }
         // Produce batches must reach the backend in the order the client sent them.

@@ -52,6 +52,10 @@ pub const PROXY_APIS: &[(ApiKey, i16, i16, Served)] = &[
     (ApiKey::DeleteGroups, 0, 2, Served::Forwarded),
     (ApiKey::IncrementalAlterConfigs, 0, 1, Served::Forwarded),
     (ApiKey::DescribeCluster, 0, 1, Served::Locally),
+    // Answered by the proxy when `auth.plugins` is set (v0 handshakes, raw SASL tokens
+    // outside Kafka frames, are not offered).
+    (ApiKey::SaslHandshake, 1, 1, Served::Locally),
+    (ApiKey::SaslAuthenticate, 0, 2, Served::Locally),
 ];
 
 /// The range the proxy advertises for `api` given the backend's ranges, if any.

@@ -257,6 +257,37 @@ impl PluginHost {
     }
 }
 
+impl PluginHost {
+    /// Asks on_auth plugin `name` about a SASL login: `Ok(Ok(principal))` allows it,
+    /// `Ok(Err(reason))` refuses it.
+    pub fn call_auth(
+        &self,
+        name: &str,
+        config: &[(String, String)],
+        mechanism: &str,
+        username: &str,
+        password: &[u8],
+    ) -> Result<Result<String, String>, CallError> {
+        let inner = self.inner.clone();
+        let (n, c, m, u, p) = (
+            name.to_owned(),
+            config.to_vec(),
+            mechanism.to_owned(),
+            username.to_owned(),
+            password.to_vec(),
+        );
+        self.workers
+            .run(move || inner.call_auth(&n, &c, &m, &u, &p))
+            .unwrap_or_else(|| {
+                Err(CallError::Trap {
+                    plugin: name.to_owned(),
+                    hook: "auth",
+                    reason: "the plugin host failed during the call".into(),
+                })
+            })
+    }
+}
+
 /// A call's inputs, owned so they can cross to a worker thread.
 struct OwnedCall {
     name: String,
@@ -501,6 +532,41 @@ impl Inner {
                 Ok(outcome)
             }
             Err(e) => Err(self.classify(name, hook_label, &warm.store, e)),
+        }
+    }
+
+    fn call_auth(
+        &self,
+        name: &str,
+        config: &[(String, String)],
+        mechanism: &str,
+        username: &str,
+        password: &[u8],
+    ) -> Result<Result<String, String>, CallError> {
+        let loaded = {
+            let map = self.plugins.read().unwrap_or_else(|p| p.into_inner());
+            map.get(name).cloned()
+        }
+        .ok_or_else(|| CallError::NotFound {
+            plugin: name.to_owned(),
+        })?;
+        if !loaded.hooks.contains(&Hook::Auth) {
+            return Ok(Err(format!("plugin {name} does not implement on_auth")));
+        }
+        let mut warm = match self.take_warm(&loaded, config) {
+            Some(w) => w,
+            None => self.instantiate(&loaded, config, "auth")?,
+        };
+        warm.store.set_epoch_deadline(self.deadline_ticks());
+        match warm
+            .plugin
+            .call_on_auth(&mut warm.store, mechanism, username, password)
+        {
+            Ok(r) => {
+                self.put_warm(&loaded, warm);
+                Ok(r)
+            }
+            Err(e) => Err(self.classify(name, "auth", &warm.store, e)),
         }
     }
 

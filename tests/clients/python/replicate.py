@@ -21,9 +21,17 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
+def sasl(a):
+    """SASL/PLAIN client settings when --sasl-user is given."""
+    if not a.sasl_user:
+        return {}
+    return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "PLAIN",
+            "sasl.username": a.sasl_user, "sasl.password": a.sasl_password}
+
+
 def produce(a):
     if not a.no_create:
-        admin = AdminClient({"bootstrap.servers": a.bootstrap})
+        admin = AdminClient({"bootstrap.servers": a.bootstrap, **sasl(a)})
         fs = admin.create_topics([NewTopic(a.topic, num_partitions=a.partitions, replication_factor=1)])
         for f in fs.values():
             try:
@@ -38,6 +46,7 @@ def produce(a):
         "message.timeout.ms": a.timeout_ms,
         "request.timeout.ms": 15000,
         "retry.backoff.ms": 200,
+        **sasl(a),
     }
     if not a.idempotent:
         conf["acks"] = "all"
@@ -161,6 +170,8 @@ def main():
     ap.add_argument("--json", action="store_true", help="JSON values with an ssn field")
     ap.add_argument("--raw-value", help="this exact value for every record")
     ap.add_argument("--values", action="store_true", help="dump: list every value read")
+    ap.add_argument("--sasl-user", help="log in with SASL/PLAIN as this user")
+    ap.add_argument("--sasl-password", default="secret")
     a = ap.parse_args()
     {"produce": produce, "dump": dump}.get(a.cmd, admin)(a)
 

@@ -1,0 +1,109 @@
+//! Client authentication: SASL/PLAIN answered by the proxy itself, each login checked by the
+//! `auth.plugins` on_auth plugins in order. Backends are not involved.
+
+use crate::frame;
+use crate::proxy::{Frame, Outcome, Proxy, encode_response};
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    RequestKind, ResponseKind, SaslAuthenticateResponse, SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+/// What a SASL request did to the connection.
+pub enum Step {
+    /// Answer and go on (handshake done, or an error the client may retry).
+    Continue(Outcome),
+    /// Logged in as this principal.
+    LoggedIn(Outcome, String),
+    /// Answer, then close (a failed login).
+    Refused(Outcome),
+}
+
+impl Proxy {
+    /// Whether clients must log in.
+    pub fn auth_required(&self) -> bool {
+        !self.config.auth.plugins.is_empty()
+    }
+
+    /// Answers a SaslHandshake or SaslAuthenticate request.
+    pub fn sasl(&self, raw: Bytes) -> Step {
+        let (peek, decoded) = match frame::decode_request(raw) {
+            Ok(d) => d,
+            Err(_) => return Step::Refused(Outcome::Close("undecodable SASL request".into())),
+        };
+        let reply = |body: ResponseKind| match encode_response(
+            decoded.api_key,
+            decoded.version,
+            peek.correlation_id,
+            &body,
+        ) {
+            Ok(b) => Outcome::Reply(Frame::Encoded(b)),
+            Err(e) => Outcome::Close(format!("cannot encode the SASL response: {e}")),
+        };
+        match &decoded.body {
+            RequestKind::SaslHandshake(r) => {
+                let plain = r.mechanism.as_str() == "PLAIN";
+                let mut resp = SaslHandshakeResponse::default()
+                    .with_mechanisms(vec![StrBytes::from_static_str("PLAIN")]);
+                if !plain {
+                    resp.error_code = ResponseError::UnsupportedSaslMechanism.code();
+                }
+                let out = reply(ResponseKind::SaslHandshake(resp));
+                if plain {
+                    Step::Continue(out)
+                } else {
+                    Step::Refused(out)
+                }
+            }
+            RequestKind::SaslAuthenticate(r) => match self.login(&r.auth_bytes) {
+                Ok(principal) => {
+                    tracing::info!("client logged in as {principal}");
+                    Step::LoggedIn(
+                        reply(ResponseKind::SaslAuthenticate(
+                            SaslAuthenticateResponse::default(),
+                        )),
+                        principal,
+                    )
+                }
+                Err(reason) => {
+                    tracing::warn!("login refused: {reason}");
+                    let resp = SaslAuthenticateResponse::default()
+                        .with_error_code(ResponseError::SaslAuthenticationFailed.code())
+                        .with_error_message(Some(StrBytes::from_string(format!(
+                            "Authentication failed: {reason}"
+                        ))));
+                    Step::Refused(reply(ResponseKind::SaslAuthenticate(resp)))
+                }
+            },
+            _ => Step::Refused(Outcome::Close("expected a SASL request".into())),
+        }
+    }
+
+    /// Checks PLAIN credentials (`authzid \0 username \0 password`) with the on_auth plugins.
+    fn login(&self, auth_bytes: &[u8]) -> Result<String, String> {
+        let mut parts = auth_bytes.splitn(3, |b| *b == 0);
+        let (_authzid, user, password) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(a), Some(u), Some(p)) => (a, u, p),
+            _ => return Err("malformed PLAIN credentials".into()),
+        };
+        let user = std::str::from_utf8(user).map_err(|_| "username is not UTF-8".to_owned())?;
+        let mut reasons = Vec::new();
+        for p in &self.config.auth.plugins {
+            let config: Vec<(String, String)> = p
+                .config
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            match self
+                .plugins
+                .call_auth(&p.plugin, &config, "PLAIN", user, password)
+            {
+                Ok(Ok(principal)) => return Ok(principal),
+                Ok(Err(reason)) => reasons.push(format!("{}: {reason}", p.plugin)),
+                Err(e) => reasons.push(e.to_string()),
+            }
+        }
+        Err(format!("user {user}: {}", reasons.join("; ")))
+    }
+}
