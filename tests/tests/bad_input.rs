@@ -195,19 +195,17 @@ fn versions_the_proxy_does_not_speak() {
         "{}",
         proxy.log()
     );
-    // A known API the proxy does not serve (SaslHandshake): closed, with a reason.
+    // A known API the proxy does not serve (DescribeAcls): closed, with a reason.
     let mut c = Conn::connect(&proxy.bootstrap()).expect("connect");
     let (_, frame) = c.encode(
-        ApiKey::SaslHandshake,
+        ApiKey::DescribeAcls,
         1,
-        &RequestKind::SaslHandshake(
-            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
-        ),
+        &RequestKind::DescribeAcls(DescribeAclsRequest::default()),
     );
     c.write_raw(&frame).expect("write");
     assert!(c.is_closed_by_peer());
     assert!(
-        log_has(&proxy, "SaslHandshake v1 is not supported"),
+        log_has(&proxy, "DescribeAcls v1 is not supported"),
         "{}",
         proxy.log()
     );
