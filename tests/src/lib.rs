@@ -478,3 +478,23 @@ impl Client {
         }
     }
 }
+
+/// `tests/clients/python/replicate.py` (produce through a bootstrap, read a broker directly)
+/// run with the test venv's Python.
+pub fn replicate_script() -> Command {
+    let mut c = Command::new(cache_dir().join("venv/bin/python"));
+    c.arg(repo_root().join("tests/clients/python/replicate.py"));
+    c.stdin(Stdio::null());
+    c
+}
+
+/// The last JSON object line a client script printed (`Null` if none).
+pub fn last_json(out: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(out);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or("");
+    serde_json::from_str(line).unwrap_or(serde_json::Value::Null)
+}

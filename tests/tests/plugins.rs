@@ -3,7 +3,7 @@
 //! clusters, bound to topics in rule chains, and their effect is read back from every cluster.
 
 use kafkatwin_tests::http::{get, send, send_bytes};
-use kafkatwin_tests::{Broker, Proxy, ProxyOptions, cache_dir, repo_root};
+use kafkatwin_tests::{Broker, Proxy, ProxyOptions};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -57,20 +57,11 @@ fn bind(p: &Proxy, topic: &str, rule: Value) {
 }
 
 fn script() -> Command {
-    let mut c = Command::new(cache_dir().join("venv/bin/python"));
-    c.arg(repo_root().join("tests/clients/python/replicate.py"));
-    c.stdin(Stdio::null());
-    c
+    kafkatwin_tests::replicate_script()
 }
 
 fn last_json(out: &[u8]) -> Value {
-    let text = String::from_utf8_lossy(out);
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or("");
-    serde_json::from_str(line).unwrap_or(Value::Null)
+    kafkatwin_tests::last_json(out)
 }
 
 /// Produces `count` records through the proxy (creating the topic); returns the report.

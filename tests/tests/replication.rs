@@ -3,25 +3,17 @@
 //! every cluster directly with confluent-kafka.
 
 use kafkatwin_tests::http::get;
-use kafkatwin_tests::{Broker, Proxy, ProxyOptions, cache_dir, repo_root};
+use kafkatwin_tests::{Broker, Proxy, ProxyOptions};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn script() -> Command {
-    let mut c = Command::new(cache_dir().join("venv/bin/python"));
-    c.arg(repo_root().join("tests/clients/python/replicate.py"));
-    c
+    kafkatwin_tests::replicate_script()
 }
 
 fn last_json(out: &[u8]) -> Value {
-    let text = String::from_utf8_lossy(out);
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or("");
-    serde_json::from_str(line).unwrap_or(Value::Null)
+    kafkatwin_tests::last_json(out)
 }
 
 /// Starts `replicate.py produce` through the proxy.

@@ -489,21 +489,12 @@ impl Inner {
             records,
         } = call;
         let (name, config, records) = (name.as_str(), config.as_slice(), records.as_slice());
-        let loaded = {
-            let map = self.plugins.read().unwrap_or_else(|p| p.into_inner());
-            map.get(name).cloned()
-        }
-        .ok_or_else(|| CallError::NotFound {
-            plugin: name.to_owned(),
-        })?;
+        let loaded = self.loaded(name)?;
         if !loaded.hooks.contains(&hook) {
             return Ok(Outcome::Keep);
         }
         let hook_label = hook_name(hook);
-        let mut warm = match self.take_warm(&loaded, config) {
-            Some(w) => w,
-            None => self.instantiate(&loaded, config, hook_label)?,
-        };
+        let mut warm = self.warm(&loaded, config, hook_label)?;
         let wctx = bindings::BatchContext {
             topic,
             partition,
@@ -543,20 +534,11 @@ impl Inner {
         username: &str,
         password: &[u8],
     ) -> Result<Result<String, String>, CallError> {
-        let loaded = {
-            let map = self.plugins.read().unwrap_or_else(|p| p.into_inner());
-            map.get(name).cloned()
-        }
-        .ok_or_else(|| CallError::NotFound {
-            plugin: name.to_owned(),
-        })?;
+        let loaded = self.loaded(name)?;
         if !loaded.hooks.contains(&Hook::Auth) {
             return Ok(Err(format!("plugin {name} does not implement on_auth")));
         }
-        let mut warm = match self.take_warm(&loaded, config) {
-            Some(w) => w,
-            None => self.instantiate(&loaded, config, "auth")?,
-        };
+        let mut warm = self.warm(&loaded, config, "auth")?;
         warm.store.set_epoch_deadline(self.deadline_ticks());
         match warm
             .plugin
@@ -623,6 +605,26 @@ impl Inner {
                 reason,
             }),
             Err(e) => Err(self.classify(name, hook, &store, e)),
+        }
+    }
+
+    fn loaded(&self, name: &str) -> Result<Arc<Loaded>, CallError> {
+        let map = self.plugins.read().unwrap_or_else(|p| p.into_inner());
+        map.get(name).cloned().ok_or_else(|| CallError::NotFound {
+            plugin: name.to_owned(),
+        })
+    }
+
+    /// A ready instance for `config`: a warm one, else a new one (instantiated and inited).
+    fn warm(
+        &self,
+        loaded: &Loaded,
+        config: &[(String, String)],
+        hook: &'static str,
+    ) -> Result<Warm, CallError> {
+        match self.take_warm(loaded, config) {
+            Some(w) => Ok(w),
+            None => self.instantiate(loaded, config, hook),
         }
     }
 
