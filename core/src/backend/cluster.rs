@@ -398,16 +398,8 @@ impl Cluster {
                 None => self.any_conn_in(self.writers.clone()).await,
             }
         };
-        let r = match tokio::time::timeout(limit, attempt).await {
-            Ok(r) => r.map(|_| ()),
-            Err(_) => Err(BackendError::Timeout {
-                cluster: self.id.to_string(),
-                addr: self.bootstrap.join(","),
-                api: ApiKey::ApiVersions,
-                after: limit,
-            }),
-        };
-        self.note_failure(r)
+        let r = self.within(limit, ApiKey::ApiVersions, attempt).await;
+        self.note_failure(r.map(|_| ()))
     }
 
     /// Queues a request frame on the proxy's writer connection to broker `node` (any broker
@@ -443,6 +435,24 @@ impl Cluster {
     ) -> Result<Pending, BackendError> {
         self.prepare_writer(node).await?;
         self.try_start_writer_frame(node, api, version, frame, wait)
+    }
+
+    /// Runs `f`, failing with this cluster's timeout error for `api` after `limit` (a hung
+    /// broker answers nothing; callers that must not wait for the request timeout use this).
+    pub async fn within<T>(
+        &self,
+        limit: Duration,
+        api: ApiKey,
+        f: impl std::future::Future<Output = Result<T, BackendError>>,
+    ) -> Result<T, BackendError> {
+        tokio::time::timeout(limit, f).await.unwrap_or_else(|_| {
+            Err(BackendError::Timeout {
+                cluster: self.id.to_string(),
+                addr: self.bootstrap.join(","),
+                api,
+                after: limit,
+            })
+        })
     }
 
     /// Whether the circuit lets requests through now.
@@ -539,16 +549,11 @@ impl Cluster {
             let conn = self.any_conn().await?;
             conn.call(ApiKey::Metadata, version, None, &req).await
         };
-        let r = match tokio::time::timeout(limit, attempt).await {
-            Ok(r) => r.map(|_| ()),
-            // A hung broker: report it within the probe interval, not the request timeout.
-            Err(_) => Err(BackendError::Timeout {
-                cluster: self.id.to_string(),
-                addr: self.bootstrap.join(","),
-                api: ApiKey::Metadata,
-                after: limit,
-            }),
-        };
+        // A hung broker: report it within the probe interval, not the request timeout.
+        let r = self
+            .within(limit, ApiKey::Metadata, attempt)
+            .await
+            .map(|_| ());
         self.note_timed(&r, Some(started.elapsed()));
         r
     }

@@ -22,6 +22,29 @@ pub struct ProduceHooks {
 }
 
 impl Proxy {
+    /// Runs one partition's batches through its topic's rule chains (counted per rule), then
+    /// its WASM bindings. `Ok(None)`: nothing changed, the original bytes go on.
+    fn run_hooks<'a>(
+        &self,
+        hook: &str,
+        chains: impl Iterator<Item = &'a RuleChain> + Clone,
+        plugins: impl Iterator<Item = &'a crate::wasm_step::WasmBinding> + Clone,
+        records: &Bytes,
+        ctx: &BatchContext<'_>,
+    ) -> Result<Option<Bytes>, TransformError> {
+        let mut current = None;
+        if chains.clone().next().is_some() {
+            let started = Instant::now();
+            let mut tallies = Vec::new();
+            let result =
+                transform_batches_tallied(chains.clone(), records, ctx.client_id, &mut tallies);
+            self.record_hook(hook, chains, &tallies, started);
+            current = result?;
+        }
+        let input = current.clone().unwrap_or_else(|| records.clone());
+        Ok(self.run_plugins(hook, plugins, &input, ctx)?.or(current))
+    }
+
     /// Runs the WASM bindings on one partition's batches, counting each call.
     fn run_plugins<'a>(
         &self,
@@ -87,36 +110,19 @@ impl Proxy {
             let name = topic.topic.to_string();
             let chains = hooks.fetch_chains(&name);
             let plugins = hooks.wasm_bindings(&name, true);
-            let has_chains = chains.clone().next().is_some();
-            if !has_chains && plugins.clone().next().is_none() {
+            if chains.clone().next().is_none() && plugins.clone().next().is_none() {
                 continue;
             }
             for p in &mut topic.partitions {
                 let Some(records) = &p.records else { continue };
                 let whole = records.slice(..complete_batches_len(records));
-                let started = Instant::now();
-                let mut result = Ok(None);
-                if has_chains {
-                    let mut tallies = Vec::new();
-                    result =
-                        transform_batches_tallied(chains.clone(), &whole, client, &mut tallies);
-                    self.record_hook("on_fetch", chains.clone(), &tallies, started);
-                }
-                if let Ok(done) = &result
-                    && !whole.is_empty()
-                {
-                    let input = done.clone().unwrap_or_else(|| whole.clone());
-                    let ctx = BatchContext {
-                        topic: &name,
-                        partition: p.partition_index,
-                        client_id: client,
-                    };
-                    match self.run_plugins("on_fetch", plugins.clone(), &input, &ctx) {
-                        Ok(Some(rewritten)) => result = Ok(Some(rewritten)),
-                        Ok(None) => {}
-                        Err(e) => result = Err(e),
-                    }
-                }
+                let ctx = BatchContext {
+                    topic: &name,
+                    partition: p.partition_index,
+                    client_id: client,
+                };
+                let result =
+                    self.run_hooks("on_fetch", chains.clone(), plugins.clone(), &whole, &ctx);
                 match result {
                     Ok(None) => {}
                     Ok(Some(rewritten)) => {
@@ -154,33 +160,19 @@ impl Proxy {
             let name = topic.name.to_string();
             let chains = hooks.produce_chains(&name);
             let plugins = hooks.wasm_bindings(&name, false);
-            let has_chains = chains.clone().next().is_some();
-            if !has_chains && plugins.clone().next().is_none() {
+            if chains.clone().next().is_none() && plugins.clone().next().is_none() {
                 continue;
             }
             let mut failed = Vec::new();
             for p in &mut topic.partition_data {
                 let Some(records) = &p.records else { continue };
-                let started = Instant::now();
-                let mut result = Ok(None);
-                if has_chains {
-                    let mut tallies = Vec::new();
-                    result = transform_batches_tallied(chains.clone(), records, None, &mut tallies);
-                    self.record_hook("on_produce", chains.clone(), &tallies, started);
-                }
-                if let Ok(done) = &result {
-                    let input = done.clone().unwrap_or_else(|| records.clone());
-                    let ctx = BatchContext {
-                        topic: &name,
-                        partition: p.index,
-                        client_id: None,
-                    };
-                    match self.run_plugins("on_produce", plugins.clone(), &input, &ctx) {
-                        Ok(Some(rewritten)) => result = Ok(Some(rewritten)),
-                        Ok(None) => {}
-                        Err(e) => result = Err(e),
-                    }
-                }
+                let ctx = BatchContext {
+                    topic: &name,
+                    partition: p.index,
+                    client_id: None,
+                };
+                let result =
+                    self.run_hooks("on_produce", chains.clone(), plugins.clone(), records, &ctx);
                 match result {
                     Ok(None) => {}
                     Ok(Some(rewritten)) => {

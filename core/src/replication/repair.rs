@@ -78,22 +78,16 @@ impl Replicator {
         false
     }
 
-    /// Runs a lookup that happens while the sequencer is held: a cluster that hangs must not
-    /// hold every producer for long.
+    /// Runs a lookup on cluster `i` while the sequencer is held: a cluster that hangs must
+    /// not hold every producer for long.
     async fn bounded<T>(
         &self,
         i: usize,
         f: impl std::future::Future<Output = Result<T, BackendError>>,
     ) -> Result<T, BackendError> {
-        let limit = Duration::from_secs(2);
-        tokio::time::timeout(limit, f).await.unwrap_or_else(|_| {
-            Err(BackendError::Timeout {
-                cluster: self.clusters[i].id.to_string(),
-                addr: String::new(),
-                api: ApiKey::ListOffsets,
-                after: limit,
-            })
-        })
+        self.clusters[i]
+            .within(Duration::from_secs(2), ApiKey::ListOffsets, f)
+            .await
     }
 
     /// Compares the reachable clusters: creates topics some lack (and deletes those deleted
