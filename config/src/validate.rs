@@ -296,6 +296,17 @@ fn check_multi_dc(c: &Config, p: &mut Vec<Problem>) {
             }
         }
     }
+    for (i, cl) in c.clusters.iter().enumerate() {
+        if !dc.datacenters.is_empty() && !owner.contains_key(cl.id.as_str()) {
+            p.push(Problem::new(
+                format!("clusters[{i}].id"),
+                format!(
+                    "cluster {:?} is in no datacenter (list it in one of multi_dc.datacenters[].cluster_ids)",
+                    cl.id
+                ),
+            ));
+        }
+    }
     match &dc.local_dc {
         None => p.push(Problem::new(
             "multi_dc.local_dc",

@@ -183,6 +183,19 @@ multi_dc:
 "
     );
     let e = load_str(&text, no_env()).expect_err("invalid multi_dc");
+    let alone = "clusters:\n  - { id: a, bootstrap_servers: [\"h:1\"] }\n  - { id: b, bootstrap_servers: [\"h:2\"] }\n\
+                 multi_dc:\n  enabled: true\n  local_dc: dc1\n  datacenters:\n    - { id: dc1, cluster_ids: [a] }\n";
+    let lonely = load_str(alone, no_env()).expect_err("a cluster in no datacenter");
+    assert!(
+        lonely.to_string().contains("cluster \"b\" is in no datacenter"),
+        "{lonely}"
+    );
+    let missing = load_str(
+        "clusters: [{ id: a, bootstrap_servers: [\"h:1\"] }]\nmulti_dc: { enabled: true, datacenters: [{ id: dc1, cluster_ids: [a] }] }\n",
+        no_env(),
+    )
+    .expect_err("no local_dc");
+    assert!(missing.to_string().contains("multi_dc.local_dc"), "{missing}");
     let s = e.to_string();
     assert!(s.contains("unknown cluster id \"ghost\""), "{s}");
     assert!(s.contains("already in datacenter \"dc1\""), "{s}");

@@ -12,4 +12,5 @@ pub mod replication;
 pub mod rule_book;
 pub mod server;
 pub mod state_log;
+pub mod topology;
 pub mod wasm_step;
