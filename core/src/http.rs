@@ -41,7 +41,7 @@ impl AdminState for State {
                 Err(format!(
                     "ack policy {:?} needs {} reachable clusters; down: {}",
                     self.0.config.producer.ack_policy,
-                    rep.required(),
+                    rep.required_of(rep.plan().sync.len()),
                     down.join("; ")
                 ))
             };

@@ -143,15 +143,13 @@ impl Proxy {
     /// a whole batch, hence the wait and byte limits.
     pub(super) async fn latest_from_high_watermark(
         &self,
+        cluster: &crate::backend::Cluster,
         resp: &mut ListOffsetsResponse,
         latest: &[(TopicName, i32)],
         isolation_level: i8,
         client_id: Option<StrBytes>,
     ) {
-        let version = self
-            .cluster
-            .supports(ApiKey::Fetch)
-            .map_or(4, |r| r.max.min(12));
+        let version = cluster.supports(ApiKey::Fetch).map_or(4, |r| r.max.min(12));
         let mut fetch = FetchRequest::default()
             .with_replica_id(BrokerId(-1))
             .with_max_wait_ms(500)
@@ -189,7 +187,7 @@ impl Proxy {
             return;
         }
         let fetched = super::partitioned::route(
-            &self.cluster,
+            cluster,
             version,
             client_id,
             fetch,
@@ -294,8 +292,7 @@ impl Proxy {
     }
 
     /// Fetch metrics: one request count and byte count per topic.
-    pub(super) fn record_fetch(&self, resp: &FetchResponse, started: Instant) {
-        let cluster = &*self.cluster.id;
+    pub(super) fn record_fetch(&self, resp: &FetchResponse, started: Instant, cluster: &str) {
         let secs = started.elapsed().as_secs_f64();
         for t in &resp.responses {
             let (label, failed) = topic_label(&t.topic, t.partitions.iter().map(|p| p.error_code));

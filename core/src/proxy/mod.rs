@@ -3,6 +3,8 @@
 
 mod admin;
 pub mod errors;
+mod fetch;
+mod list_offsets;
 mod groups;
 mod local;
 pub mod partitioned;
@@ -18,7 +20,7 @@ use crate::metrics::Metrics;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, RequestKind, ResponseHeader, ResponseKind, TopicName,
+    ApiKey, ApiVersionsResponse, RequestKind, ResponseHeader, ResponseKind,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafkatwin_config::Config;
@@ -140,15 +142,13 @@ impl Proxy {
             .map_err(|e| anyhow::anyhow!("cannot start the WASM plugin host: {e:#}"))?,
         );
         let replicator = (clusters.len() > 1).then(|| {
-            let mut by_priority: Vec<(u32, Arc<Cluster>)> = config
-                .clusters
-                .iter()
-                .zip(&clusters)
-                .map(|(cfg, c)| (cfg.priority, c.clone()))
+            let ordered = crate::topology::authority_order(&config)
+                .into_iter()
+                .map(|i| clusters[i].clone())
                 .collect();
-            by_priority.sort_by_key(|(p, _)| *p);
             Arc::new(crate::replication::Replicator::new(
-                by_priority.into_iter().map(|(_, c)| c).collect(),
+                ordered,
+                crate::topology::Topology::new(&config),
                 &config.producer,
                 metrics.clone(),
             ))
@@ -241,63 +241,6 @@ impl Proxy {
         }
     }
 
-    /// Fetch: the hot read path. When the answer is one backend response that needs no
-    /// rewriting (the usual case), its frame is forwarded as received: the record batches are
-    /// neither decoded nor copied in user space.
-    async fn fetch(
-        &self,
-        version: i16,
-        client_id: Option<StrBytes>,
-        req: kafka_protocol::messages::FetchRequest,
-        started: Instant,
-        read_ahead: &read_ahead::ReadAhead,
-    ) -> Reply {
-        let req = sessionless(req, self.config.backend.max_response_bytes);
-        let client_name = client_id.as_ref().map(|c| c.to_string());
-        let key = read_ahead::FetchKey::of(&req, version);
-        let taken = read_ahead.take(&key).await;
-        let outcome = match &taken {
-            read_ahead::Taken::Nothing => None,
-            read_ahead::Taken::Discarded => Some("discarded"),
-            read_ahead::Taken::Used(_) => Some("used"),
-        };
-        if let Some(o) = outcome {
-            self.metrics.read_ahead.with_label_values(&[o]).inc();
-        }
-        let routed = match taken {
-            read_ahead::Taken::Used(r) => r,
-            _ => {
-                partitioned::route_raw(
-                    &self.cluster,
-                    version,
-                    client_id.clone(),
-                    req.clone(),
-                    self.retries(),
-                    None,
-                    None,
-                )
-                .await
-            }
-        };
-        read_ahead.maybe_start(
-            &self.cluster,
-            version,
-            client_id,
-            &req,
-            &routed.resp,
-            self.retries(),
-        );
-        self.record_fetch(&routed.resp, started);
-        let mut routed = routed;
-        if self.on_fetch(&mut routed.resp, client_name.as_deref()) {
-            routed.raw = None;
-        }
-        match routed.raw {
-            Some(raw) if !local::fetch_needs_rewrite(&routed.resp) => Reply::Forward(raw),
-            _ => Reply::Body(ResponseKind::Fetch(self.rewrite_fetch(routed.resp))),
-        }
-    }
-
     /// Routes a decoded request. `Ok(None)` means no response is due; `Err` closes the
     /// connection with that reason.
     async fn dispatch(
@@ -369,36 +312,8 @@ impl Proxy {
                 }
                 ResponseKind::Produce(resp)
             }
-            RequestKind::ListOffsets(mut r) => {
-                for t in &mut r.topics {
-                    for p in &mut t.partitions {
-                        // Leader epochs are per backend cluster; the proxy hides them.
-                        p.current_leader_epoch = -1;
-                    }
-                }
-                let isolation = r.isolation_level;
-                let latest: Vec<(TopicName, i32)> = r
-                    .topics
-                    .iter()
-                    .flat_map(|t| {
-                        t.partitions
-                            .iter()
-                            .filter(|p| p.timestamp == LATEST_TIMESTAMP)
-                            .map(move |p| (t.name.clone(), p.partition_index))
-                    })
-                    .collect();
-                let mut resp =
-                    partitioned::route(cluster, version, client_id.clone(), r, retries).await;
-                if !latest.is_empty() {
-                    self.latest_from_high_watermark(&mut resp, &latest, isolation, client_id)
-                        .await;
-                }
-                for t in &mut resp.topics {
-                    for p in &mut t.partitions {
-                        p.leader_epoch = -1;
-                    }
-                }
-                ResponseKind::ListOffsets(resp)
+            RequestKind::ListOffsets(r) => {
+                ResponseKind::ListOffsets(self.list_offsets(version, client_id, r).await)
             }
             RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(
                 partitioned::route(cluster, version, client_id, r, retries).await,
@@ -471,31 +386,6 @@ impl Proxy {
     }
 }
 
-/// ListOffsets' "latest" timestamp.
-const LATEST_TIMESTAMP: i64 = -1;
-
-/// Forces a full, sessionless fetch: incremental fetch sessions live on one broker, and the
-/// proxy may split a fetch across brokers and clusters. Clients handle a 0 session id by
-/// sending full fetches.
-fn sessionless(
-    mut r: kafka_protocol::messages::FetchRequest,
-    max_response_bytes: u32,
-) -> kafka_protocol::messages::FetchRequest {
-    // The backend's answer must fit the proxy's response limit, or reading it would fail.
-    let cap = i32::try_from(max_response_bytes / 2).unwrap_or(i32::MAX);
-    r.max_bytes = r.max_bytes.clamp(0, cap);
-    r.session_id = 0;
-    r.session_epoch = -1;
-    r.forgotten_topics_data.clear();
-    for t in &mut r.topics {
-        for p in &mut t.partitions {
-            p.current_leader_epoch = -1;
-            p.last_fetched_epoch = -1;
-            p.partition_max_bytes = p.partition_max_bytes.clamp(0, cap);
-        }
-    }
-    r
-}
 
 fn encode_api_versions(
     version: i16,

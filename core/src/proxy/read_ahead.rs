@@ -18,15 +18,18 @@ use tokio::task::JoinHandle;
 /// What a fetch asks for, as far as answering it from a read-ahead goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchKey {
+    /// The cluster (replicator index) the fetch is read from.
+    source: usize,
     version: i16,
     isolation_level: i8,
     partitions: Vec<(TopicName, i32, i64)>,
 }
 
 impl FetchKey {
-    /// The key of a (sessionless) fetch request.
+    /// The key of a (sessionless) fetch request read from the first cluster.
     pub fn of(req: &FetchRequest, version: i16) -> Self {
         Self {
+            source: 0,
             version,
             isolation_level: req.isolation_level,
             partitions: req
@@ -39,6 +42,14 @@ impl FetchKey {
                 })
                 .collect(),
         }
+    }
+}
+
+impl FetchKey {
+    /// The same fetch read from cluster `source` (a read-ahead from another is no use).
+    pub fn from_cluster(mut self, source: usize) -> Self {
+        self.source = source;
+        self
     }
 }
 
@@ -90,9 +101,11 @@ impl ReadAhead {
 
     /// Starts fetching what follows `resp` for `req`, when the answer shows the consumer is
     /// behind (every partition returned data and the answer filled at least half its limit).
+    #[allow(clippy::too_many_arguments)]
     pub fn maybe_start(
         &self,
         cluster: &Arc<Cluster>,
+        source: usize,
         version: i16,
         client_id: Option<StrBytes>,
         req: &FetchRequest,
@@ -102,7 +115,7 @@ impl ReadAhead {
         let Some(next) = next_request(req, resp) else {
             return;
         };
-        let key = FetchKey::of(&next, version);
+        let key = FetchKey::of(&next, version).from_cluster(source);
         let cluster = cluster.clone();
         let client_pool = pool::client_pool();
         let task = tokio::spawn(async move {

@@ -50,6 +50,24 @@ fn be_i16(b: &[u8], at: usize) -> i16 {
     i16::from_be_bytes([b[at], b[at + 1]])
 }
 
+/// `records` with every batch's base offset lowered by `by` (physical to logical offsets).
+/// The base offset is outside the CRC, so nothing else changes; a trailing partial batch is
+/// shifted too when its header is whole, and left as is otherwise.
+pub fn shift_base_offsets(records: &[u8], by: i64) -> Bytes {
+    let mut out = BytesMut::from(records);
+    let mut at = 0usize;
+    while out.len() >= at + 12 {
+        let base = be_i64(&out, at);
+        out[at..at + 8].copy_from_slice(&(base - by).to_be_bytes());
+        let len = usize::try_from(be_i32(&out, at + 8)).unwrap_or(0);
+        if len == 0 {
+            break;
+        }
+        at += 12 + len;
+    }
+    out.freeze()
+}
+
 /// The batches in a partition's `records` field, each as `(header, byte range)`. A trailing
 /// partial batch (fetch responses may end with one) is left out; a batch that is not magic 2
 /// ends the walk with `None` for the rest.
@@ -109,6 +127,31 @@ pub fn strip_idempotence(records: &Bytes) -> Option<Bytes> {
         b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
     }
     Some(out.freeze())
+}
+
+#[cfg(test)]
+mod shift_tests {
+    use super::*;
+
+    #[test]
+    fn shifting_changes_only_base_offsets_and_keeps_a_partial_tail() {
+        let batch = |base: i64, body: usize| {
+            let mut b = base.to_be_bytes().to_vec();
+            b.extend((body as i32).to_be_bytes());
+            b.extend(vec![7u8; body]);
+            b
+        };
+        let mut records = batch(100, 20);
+        records.extend(batch(105, 30));
+        records.extend(&batch(110, 40)[..15]); // truncated: header whole, body cut
+        let shifted = shift_base_offsets(&records, 100);
+        assert_eq!(shifted.len(), records.len());
+        assert_eq!(be_i64(&shifted, 0), 0);
+        assert_eq!(be_i64(&shifted, 32), 5);
+        assert_eq!(be_i64(&shifted, 32 + 42), 10);
+        assert_eq!(&shifted[12..32], &records[12..32], "bodies untouched");
+        assert_eq!(&shifted[32 + 42 + 8..], &records[32 + 42 + 8..]);
+    }
 }
 
 #[cfg(test)]

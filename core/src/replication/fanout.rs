@@ -45,6 +45,26 @@ struct Tally {
     refusal: Option<PartitionProduceResponse>,
 }
 
+/// The clusters the ack policy counts for one produce, and how many of them must hold it.
+struct WriteSet {
+    sync: Vec<bool>,
+    required: usize,
+}
+
+impl Replicator {
+    fn write_set(&self) -> WriteSet {
+        let plan = self.plan();
+        let mut sync = vec![false; self.clusters.len()];
+        for &i in &plan.sync {
+            sync[i] = true;
+        }
+        WriteSet {
+            required: self.required_of(plan.sync.len()),
+            sync,
+        }
+    }
+}
+
 /// A cluster's answer for one partition.
 type Outcome = Result<PartitionProduceResponse, PartitionProduceResponse>;
 
@@ -171,9 +191,11 @@ impl Replicator {
         let mut tallies: HashMap<Tp, Tally> = HashMap::new();
         let mut waits_on_repair = false;
         let mut pending = FuturesUnordered::new();
+        let set = self.write_set();
         {
             let _order = self.sequencer.lock().await;
-            // Which clusters take which partitions now.
+            // Which clusters take which partitions now. Background clusters (the strategy's
+            // async set) take the same writes in the same order; they are just not counted.
             let n = self.clusters.len();
             let admits: Vec<bool> = self
                 .clusters
@@ -190,11 +212,12 @@ impl Replicator {
                 // (within producer.timeout). Too few even then: refuse before writing, so a
                 // client retry cannot duplicate anything.
                 let repairing = (0..n)
-                    .filter(|&i| admits[i] && self.lanes.is_behind(tp, i))
+                    .filter(|&i| set.sync[i] && admits[i] && self.lanes.is_behind(tp, i))
                     .count();
                 waits_on_repair |= repairing > 0;
-                if eligible.len() + repairing < self.required || eligible.is_empty() {
-                    done.push((tp.clone(), self.not_enough(tp, &admits)));
+                let eligible_sync = eligible.iter().filter(|&&i| set.sync[i]).count();
+                if eligible_sync + repairing < set.required || eligible_sync == 0 {
+                    done.push((tp.clone(), self.not_enough(tp, &admits, &set)));
                     continue;
                 }
                 for i in 0..n {
@@ -299,9 +322,9 @@ impl Replicator {
             g.release();
         }
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let required = self.required;
+        let required = set.required;
         let mut nap = Duration::from_millis(10);
-        while !tallies.iter().all(|(tp, t)| self.decided(tp, t)) {
+        while !tallies.iter().all(|(tp, t)| self.decided(tp, t, &set)) {
             if pending.is_empty() {
                 // Only catch-ups are awaited now: check again after a growing pause.
                 if tokio::time::Instant::now() + nap > deadline {
@@ -324,7 +347,10 @@ impl Replicator {
                             continue;
                         };
                         match outcome {
-                            Ok(r) => t.acks.push((i, r)),
+                            Ok(r) => {
+                                self.learn_offsets(&tp, i, r.base_offset, &t.acks);
+                                t.acks.push((i, r));
+                            }
                             Err(r) => {
                                 t.failed += 1;
                                 if refused(r.error_code) && t.refusal.is_none() {
@@ -345,13 +371,15 @@ impl Replicator {
         }
         let mut resp = ProduceResponse::default();
         for (tp, t) in tallies {
-            let r = if self.holding(&tp, &t) >= required {
-                let (_, best) = t
+            let r = if self.holding(&tp, &t, &set) >= required {
+                // The highest-priority answer, in logical offsets.
+                let (i, best) = t
                     .acks
                     .into_iter()
                     .min_by_key(|(i, _)| *i)
                     .unwrap_or_default();
-                best
+                let logical = best.base_offset - self.lanes.delta(&tp, i);
+                best.with_base_offset(logical)
             } else if let Some(r) = t.refusal.filter(|_| t.acks.is_empty()) {
                 r
             } else if t.queued - t.failed < required {
@@ -397,21 +425,37 @@ impl Replicator {
 
     /// Clusters that hold this write: those that acknowledged it, and, once one did, those
     /// in sync with nothing in flight (caught up by the repairer since they missed it).
-    fn holding(&self, tp: &Tp, t: &Tally) -> usize {
+    fn holding(&self, tp: &Tp, t: &Tally, set: &WriteSet) -> usize {
         if t.acks.is_empty() {
             return 0;
         }
+        let acked = t.acks.iter().filter(|(i, _)| set.sync[*i]).count();
         let settled = (0..self.clusters.len())
-            .filter(|i| !t.acks.iter().any(|(a, _)| a == i))
+            .filter(|&i| set.sync[i] && !t.acks.iter().any(|(a, _)| *a == i))
             .filter(|&i| self.is_compared(i) && self.lanes.settled(tp, i))
             .count();
-        t.acks.len() + settled
+        acked + settled
     }
 
     /// Whether a partition's answer is known: the policy is met, or every cluster it went
     /// to failed it (nothing to wait for).
-    fn decided(&self, tp: &Tp, t: &Tally) -> bool {
-        self.holding(tp, t) >= self.required || (t.acks.is_empty() && t.failed >= t.queued)
+    fn decided(&self, tp: &Tp, t: &Tally, set: &WriteSet) -> bool {
+        self.holding(tp, t, set) >= set.required || (t.acks.is_empty() && t.failed >= t.queued)
+    }
+
+    /// Learns the offset map from cluster `i`'s base offset for a batch others also took.
+    fn learn_offsets(&self, tp: &Tp, i: usize, base: i64, acks: &[(usize, PartitionProduceResponse)]) {
+        let authority = if i == 0 {
+            for (j, r) in acks {
+                self.note_delta(tp, *j, r.base_offset, base);
+            }
+            return;
+        } else {
+            acks.iter().find(|(j, _)| *j == 0).map(|(_, r)| r.base_offset)
+        };
+        if let Some(a) = authority {
+            self.note_delta(tp, i, base, a);
+        }
     }
 
     /// Waits for cluster `i`'s answer to a queued write and records, per partition, what it
@@ -481,12 +525,18 @@ impl Replicator {
     /// clusters hold it (acknowledged then, or repaired since), else a retriable error.
     fn retry_answer(&self, id: &BatchId, first: &Written) -> PartitionProduceResponse {
         let n = self.clusters.len();
+        let set = self.write_set();
         let holding = (0..n)
+            .filter(|&i| set.sync[i])
             .filter(|&i| first.acked & (1 << i) != 0 || self.lanes.settled(&id.tp, i))
             .count();
-        let offset = first.offsets.iter().flatten().next().copied();
+        let offset = first
+            .offsets
+            .iter()
+            .enumerate()
+            .find_map(|(i, o)| o.map(|o| o - self.lanes.delta(&id.tp, i)));
         match offset {
-            Some(base) if holding >= self.required => PartitionProduceResponse::default()
+            Some(base) if holding >= set.required => PartitionProduceResponse::default()
                 .with_index(id.tp.1)
                 .with_base_offset(base)
                 .with_log_append_time_ms(-1)
@@ -502,14 +552,14 @@ impl Replicator {
                     id.producer_id,
                     id.base_sequence,
                     self.policy,
-                    self.required
+                    set.required
                 ),
             ),
         }
     }
 
     /// The answer when too few clusters can take a write to `tp` now.
-    fn not_enough(&self, tp: &Tp, admits: &[bool]) -> PartitionProduceResponse {
+    fn not_enough(&self, tp: &Tp, admits: &[bool], set: &WriteSet) -> PartitionProduceResponse {
         let why: Vec<String> = self
             .clusters
             .iter()
@@ -532,7 +582,7 @@ impl Replicator {
                 tp.0.as_str(),
                 tp.1,
                 self.policy,
-                self.required,
+                set.required,
                 why.join(", ")
             ),
         )

@@ -14,6 +14,8 @@ struct Lane {
     inflight: Vec<u32>,
     /// Per cluster: the end offset its last known write reached (-1: not known).
     end: Vec<i64>,
+    /// Per cluster: `physical - logical` offset (see `reads`).
+    delta: Vec<i64>,
 }
 
 /// The lanes of every partition written through this proxy.
@@ -38,6 +40,7 @@ impl Lanes {
             behind: vec![false; n],
             inflight: vec![0; n],
             end: vec![-1; n],
+            delta: vec![0; n],
         });
         f(lane)
     }
@@ -93,6 +96,21 @@ impl Lanes {
                 (best - l.end[i].max(0)).max(0)
             })
             .sum()
+    }
+
+    /// `physical - logical` for `tp` on cluster `i`.
+    pub fn delta(&self, tp: &Tp, i: usize) -> i64 {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(tp).map_or(0, |l| l.delta[i])
+    }
+
+    /// Learns `tp`'s offset map on cluster `i` from the same batch's base offset there and on
+    /// the authority; true when it changed.
+    pub fn learn_delta(&self, tp: &Tp, i: usize, physical: i64, authority: i64) -> bool {
+        self.with(tp, |l| {
+            let d = physical - authority;
+            d != std::mem::replace(&mut l.delta[i], d)
+        })
     }
 
     /// Writes to `tp` awaiting cluster `i`'s answer.

@@ -14,6 +14,7 @@ pub mod dedup;
 mod ends;
 mod fanout;
 pub mod lanes;
+mod reads;
 mod repair;
 
 use crate::backend::Cluster;
@@ -37,7 +38,9 @@ pub struct ReplicaStatus {
 pub struct Replicator {
     /// The write set, by priority: index 0 is the authority whose offsets clients see.
     clusters: Vec<Arc<Cluster>>,
-    required: usize,
+    /// Write and read sets per `multi_dc` strategy (indices into `clusters`).
+    topology: crate::topology::Topology,
+    quorum: Option<u32>,
     policy: kafkatwin_config::AckPolicy,
     timeout: Duration,
     sequencer: tokio::sync::Mutex<()>,
@@ -60,14 +63,24 @@ pub struct Replicator {
     >,
     mismatches: Mutex<Vec<String>>,
     wake: tokio::sync::Notify,
+    /// Per cluster: reads pass it over until this many ms after `epoch` (0: never set).
+    read_avoid: Vec<std::sync::atomic::AtomicU64>,
+    epoch: std::time::Instant,
 }
 
 impl Replicator {
-    /// A replicator over `clusters` (by priority) under the producer config's ack policy.
-    pub fn new(clusters: Vec<Arc<Cluster>>, producer: &ProducerConfig, metrics: Metrics) -> Self {
+    /// A replicator over `clusters` (in [`crate::topology::authority_order`]) under the
+    /// producer config's ack policy and the `multi_dc` layout.
+    pub fn new(
+        clusters: Vec<Arc<Cluster>>,
+        topology: crate::topology::Topology,
+        producer: &ProducerConfig,
+        metrics: Metrics,
+    ) -> Self {
         let n = clusters.len();
         Self {
-            required: producer.ack_policy.required(n, producer.quorum),
+            topology,
+            quorum: producer.quorum,
             policy: producer.ack_policy,
             timeout: producer.timeout.get(),
             sequencer: tokio::sync::Mutex::new(()),
@@ -79,23 +92,26 @@ impl Replicator {
             deferred: Mutex::default(),
             mismatches: Mutex::default(),
             wake: tokio::sync::Notify::new(),
+            read_avoid: (0..n).map(|_| Default::default()).collect(),
+            epoch: std::time::Instant::now(),
             clusters,
         }
     }
 
-    /// How many clusters must take a write.
-    pub fn required(&self) -> usize {
-        self.required
+    /// How many clusters of a sync set of `sync` clusters must take a write.
+    pub fn required_of(&self, sync: usize) -> usize {
+        self.policy.required(sync, self.quorum)
     }
 
-    /// Whether enough clusters are reachable for the ack policy to be met.
+    /// Whether enough clusters of the sync set are reachable for the ack policy to be met.
     pub fn policy_can_be_met(&self) -> bool {
-        let up = self
-            .clusters
+        let plan = self.plan();
+        let up = plan
+            .sync
             .iter()
-            .filter(|c| c.status().reachable && c.admits())
+            .filter(|&&i| self.clusters[i].status().reachable && self.clusters[i].admits())
             .count();
-        up >= self.required
+        up >= self.required_of(plan.sync.len())
     }
 
     /// Replication state of the cluster with this id.

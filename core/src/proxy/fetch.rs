@@ -1,0 +1,340 @@
+//! Fetch: the hot read path. With one cluster the backend's answer is forwarded as received.
+//! With several, each partition is read from its read cluster (DESIGN.md §5): offsets are
+//! translated to the cluster's and back, and a cluster that fails or stalls a read is passed
+//! over, so the next fetch is served by another at the same logical offset.
+
+use super::partitioned::{self, PartitionedApi, Routed};
+use super::{Proxy, Reply, local, read_ahead};
+use crate::replication::{Replicator, batch, lanes::Tp};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long past a fetch's own wait a read cluster may stay silent before the fetch moves to
+/// another cluster.
+const STALL: Duration = Duration::from_secs(2);
+
+/// Partition errors that say this cluster cannot serve the partition now, where another might.
+fn fails_over(code: i16) -> bool {
+    [
+        ResponseError::UnknownTopicOrPartition,
+        ResponseError::NotLeaderOrFollower,
+        ResponseError::LeaderNotAvailable,
+        ResponseError::RequestTimedOut,
+        ResponseError::NetworkException,
+        ResponseError::UnknownServerError,
+        ResponseError::KafkaStorageError,
+        ResponseError::BrokerNotAvailable,
+        ResponseError::ReplicaNotAvailable,
+        ResponseError::NotEnoughReplicas,
+    ]
+    .iter()
+    .any(|e| e.code() == code)
+}
+
+impl Proxy {
+    /// Answers a Fetch. When the answer is one backend response that needs no rewriting (the
+    /// usual case), its frame is forwarded as received: the record batches are neither
+    /// decoded nor copied in user space.
+    pub(super) async fn fetch(
+        &self,
+        version: i16,
+        client_id: Option<StrBytes>,
+        req: FetchRequest,
+        started: Instant,
+        read_ahead: &read_ahead::ReadAhead,
+    ) -> Reply {
+        let req = sessionless(req, self.config.backend.max_response_bytes);
+        let client_name = client_id.as_ref().map(|c| c.to_string());
+        let (mut routed, served_by) = match &self.replicator {
+            Some(rep) => self.fetch_replicated(rep, version, client_id, req, read_ahead).await,
+            None => {
+                let r = self
+                    .fetch_from(0, &self.cluster, version, client_id, &req, read_ahead, None)
+                    .await;
+                (r.unwrap_or_else(|| unreachable_fetch(&req)), self.cluster.id.clone())
+            }
+        };
+        self.record_fetch(&routed.resp, started, &served_by);
+        if self.on_fetch(&mut routed.resp, client_name.as_deref()) {
+            routed.raw = None;
+        }
+        match routed.raw {
+            Some(raw) if !local::fetch_needs_rewrite(&routed.resp) => Reply::Forward(raw),
+            _ => Reply::Body(ResponseKind::Fetch(self.rewrite_fetch(routed.resp))),
+        }
+    }
+
+    /// Reads `req` from cluster `source`, answering from the connection's read-ahead when it
+    /// holds exactly this fetch, and starting the next read-ahead. `None` when `stall` passed
+    /// without an answer.
+    #[allow(clippy::too_many_arguments)]
+    async fn fetch_from(
+        &self,
+        source: usize,
+        cluster: &Arc<crate::backend::Cluster>,
+        version: i16,
+        client_id: Option<StrBytes>,
+        req: &FetchRequest,
+        read_ahead: &read_ahead::ReadAhead,
+        stall: Option<Duration>,
+    ) -> Option<Routed<FetchResponse>> {
+        let bounded = |fut| async move {
+            match stall {
+                Some(d) => tokio::time::timeout(d, fut).await.ok(),
+                None => Some(fut.await),
+            }
+        };
+        let key = read_ahead::FetchKey::of(req, version).from_cluster(source);
+        let taken = bounded(read_ahead.take(&key)).await?;
+        let outcome = match &taken {
+            read_ahead::Taken::Nothing => None,
+            read_ahead::Taken::Discarded => Some("discarded"),
+            read_ahead::Taken::Used(_) => Some("used"),
+        };
+        if let Some(o) = outcome {
+            self.metrics.read_ahead.with_label_values(&[o]).inc();
+        }
+        let routed = match taken {
+            read_ahead::Taken::Used(r) => r,
+            _ => {
+                let f = partitioned::route_raw(
+                    cluster,
+                    version,
+                    client_id.clone(),
+                    req.clone(),
+                    self.retries(),
+                    None,
+                    None,
+                );
+                match stall {
+                    Some(d) => tokio::time::timeout(d, f).await.ok()?,
+                    None => f.await,
+                }
+            }
+        };
+        read_ahead.maybe_start(
+            cluster,
+            source,
+            version,
+            client_id,
+            req,
+            &routed.resp,
+            self.retries(),
+        );
+        Some(routed)
+    }
+
+    /// A fetch over several clusters: each partition from its read cluster, in logical
+    /// offsets, moving to the next cluster for partitions the first cannot serve.
+    async fn fetch_replicated(
+        &self,
+        rep: &Arc<Replicator>,
+        version: i16,
+        client_id: Option<StrBytes>,
+        req: FetchRequest,
+        read_ahead: &read_ahead::ReadAhead,
+    ) -> (Routed<FetchResponse>, Arc<str>) {
+        let plan = rep.plan();
+        let stall = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0)) + STALL;
+        let n = rep.clusters().len();
+        let mut tried: HashMap<Tp, Vec<usize>> = HashMap::new();
+        let mut pending: Vec<Tp> = req.partitions();
+        let mut out = FetchResponse::default();
+        let mut raw = None;
+        let mut served_by = rep.clusters()[rep.front()].id.clone();
+        for round in 0..n {
+            let mut groups: BTreeMap<usize, Vec<Tp>> = BTreeMap::new();
+            for tp in pending.drain(..) {
+                let skip = tried.get(&tp).map(Vec::as_slice).unwrap_or(&[]);
+                match rep.read_cluster(&tp, &plan, skip) {
+                    Some(i) => groups.entry(i).or_default().push(tp),
+                    None => out_fail(&mut out, &req, &tp),
+                }
+            }
+            let whole = round == 0 && groups.len() == 1;
+            let reads = groups.into_iter().map(|(i, tps)| {
+                let mut sub = req.clone();
+                sub.retain(&|t, p| tps.iter().any(|(tt, tpp)| tt == t && *tpp == p));
+                let shifted = to_physical(rep, i, &mut sub);
+                let client_id = client_id.clone();
+                async move {
+                    let cluster = &rep.clusters()[i];
+                    let routed = if whole {
+                        self.fetch_from(i, cluster, version, client_id, &sub, read_ahead, Some(stall))
+                            .await
+                    } else {
+                        let f = partitioned::route_raw(
+                            cluster,
+                            version,
+                            client_id,
+                            sub.clone(),
+                            self.retries(),
+                            None,
+                            None,
+                        );
+                        tokio::time::timeout(stall, f).await.ok()
+                    };
+                    (i, tps, sub, shifted, routed)
+                }
+            });
+            for (i, tps, sub, shifted, routed) in futures::future::join_all(reads).await {
+                let Some(routed) = routed else {
+                    // Stalled: the next fetch goes elsewhere; these partitions do now.
+                    rep.avoid_reads(i);
+                    for tp in tps {
+                        tried.entry(tp.clone()).or_default().push(i);
+                        pending.push(tp);
+                    }
+                    continue;
+                };
+                let mut resp = routed.resp;
+                let last_round = round + 1 == n;
+                let moved = std::cell::RefCell::new(Vec::new());
+                FetchRequest::retain_response(&mut resp, &|t, p, code| {
+                    let go = !last_round && fails_over(code);
+                    if go {
+                        moved.borrow_mut().push((t.clone(), p));
+                    }
+                    !go
+                });
+                let moved = moved.into_inner();
+                if !moved.is_empty() {
+                    tracing::debug!(cluster = %rep.clusters()[i].id, "fetch: {} partition(s) move to another cluster", moved.len());
+                }
+                for tp in moved.iter() {
+                    tried.entry(tp.clone()).or_default().push(i);
+                    pending.push(tp.clone());
+                }
+                let first_choice = round == 0;
+                let changed = to_logical(rep, i, &sub, &mut resp, first_choice);
+                if whole && moved.is_empty() && !shifted && !changed {
+                    raw = routed.raw;
+                }
+                served_by = rep.clusters()[i].id.clone();
+                FetchRequest::extend_response(&mut out, resp);
+            }
+            if pending.is_empty() {
+                break;
+            }
+            raw = None;
+        }
+        for tp in pending {
+            out_fail(&mut out, &req, &tp);
+        }
+        (Routed { resp: out, raw }, served_by)
+    }
+}
+
+/// Fails one partition of a fetch with a retriable error: the client fetches it again.
+fn out_fail(out: &mut FetchResponse, req: &FetchRequest, tp: &Tp) {
+    let mut one = req.clone();
+    one.retain(&|t, p| *t == tp.0 && p == tp.1);
+    FetchRequest::extend_response(
+        out,
+        one.fail_all(ResponseError::NotLeaderOrFollower.code()),
+    );
+}
+
+fn unreachable_fetch(req: &FetchRequest) -> Routed<FetchResponse> {
+    Routed {
+        resp: req.fail_all(ResponseError::RequestTimedOut.code()),
+        raw: None,
+    }
+}
+
+/// Moves a fetch's offsets into cluster `i`'s offsets; true when any changed.
+fn to_physical(rep: &Replicator, i: usize, req: &mut FetchRequest) -> bool {
+    let mut shifted = false;
+    for t in &mut req.topics {
+        for p in &mut t.partitions {
+            let d = rep.delta(&(t.topic.clone(), p.partition), i);
+            if d != 0 {
+                shifted = true;
+                p.fetch_offset += d;
+                if p.log_start_offset >= 0 {
+                    p.log_start_offset += d;
+                }
+            }
+        }
+    }
+    shifted
+}
+
+/// Moves cluster `i`'s answer into logical offsets; true when anything changed. A cluster
+/// that is not the partition's first choice and ends short of the fetch offset (it lags the
+/// one the consumer read before) answers "nothing new yet", not "out of range": a consumer
+/// must not reset its position because it was moved to a slower cluster.
+fn to_logical(
+    rep: &Replicator,
+    i: usize,
+    req: &FetchRequest,
+    resp: &mut FetchResponse,
+    first_choice: bool,
+) -> bool {
+    let mut changed = false;
+    for t in &mut resp.responses {
+        for p in &mut t.partitions {
+            let tp = (t.topic.clone(), p.partition_index);
+            let d = rep.delta(&tp, i);
+            if p.error_code == ResponseError::OffsetOutOfRange.code() && !first_choice {
+                let asked = req
+                    .topics
+                    .iter()
+                    .filter(|rt| rt.topic == t.topic)
+                    .flat_map(|rt| &rt.partitions)
+                    .find(|rp| rp.partition == p.partition_index)
+                    .map_or(0, |rp| rp.fetch_offset);
+                if asked >= p.high_watermark.max(0) {
+                    p.error_code = 0;
+                    p.high_watermark = asked;
+                    p.last_stable_offset = asked;
+                    p.records = None;
+                    changed = true;
+                }
+            }
+            if d == 0 {
+                continue;
+            }
+            changed = true;
+            let shift = |o: &mut i64| {
+                if *o >= 0 {
+                    *o -= d;
+                }
+            };
+            shift(&mut p.high_watermark);
+            shift(&mut p.last_stable_offset);
+            shift(&mut p.log_start_offset);
+            for a in p.aborted_transactions.iter_mut().flatten() {
+                shift(&mut a.first_offset);
+            }
+            if let Some(r) = &p.records {
+                p.records = Some(batch::shift_base_offsets(r, d));
+            }
+        }
+    }
+    changed
+}
+
+/// Forces a full, sessionless fetch: incremental fetch sessions live on one broker, and the
+/// proxy may split a fetch across brokers and clusters. Clients handle a 0 session id by
+/// sending full fetches.
+pub(super) fn sessionless(mut r: FetchRequest, max_response_bytes: u32) -> FetchRequest {
+    // The backend's answer must fit the proxy's response limit, or reading it would fail.
+    let cap = i32::try_from(max_response_bytes / 2).unwrap_or(i32::MAX);
+    r.max_bytes = r.max_bytes.clamp(0, cap);
+    r.session_id = 0;
+    r.session_epoch = -1;
+    r.forgotten_topics_data.clear();
+    for t in &mut r.topics {
+        for p in &mut t.partitions {
+            p.current_leader_epoch = -1;
+            p.last_fetched_epoch = -1;
+            p.partition_max_bytes = p.partition_max_bytes.clamp(0, cap);
+        }
+    }
+    r
+}

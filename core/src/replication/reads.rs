@@ -1,0 +1,104 @@
+//! Where reads go: each partition's read cluster (DESIGN.md §5), the offset map between a
+//! cluster's physical offsets and the logical ones clients see, and read failover.
+//!
+//! The offset map is one constant per cluster and partition (`physical - logical`): the order
+//! invariant keeps every cluster's log of a partition the same records in the same order, so
+//! the offsets differ by whatever they differed by when the cluster joined. It is zero for
+//! clusters that started together or were backfilled from the start; it is learned from the
+//! base offsets each cluster answers for the same batch.
+
+use super::Replicator;
+use super::lanes::Tp;
+use crate::topology::Plan;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// How long a cluster that failed a read is passed over for reads.
+const READ_AVOID: Duration = Duration::from_secs(5);
+
+impl Replicator {
+    /// Which clusters count as up for the write and read sets now: circuit closed, not
+    /// recently failing reads.
+    pub fn plan(&self) -> Plan {
+        let up: Vec<bool> = (0..self.clusters.len())
+            .map(|i| self.clusters[i].admits() && !self.read_avoided(i))
+            .collect();
+        self.topology.plan(&up)
+    }
+
+    /// The cluster to read `tp` from, passing over `skip`: the first of the plan's read order
+    /// that is up, compared and in sync on the partition; failing that, the first not skipped.
+    pub fn read_cluster(&self, tp: &Tp, plan: &Plan, skip: &[usize]) -> Option<usize> {
+        let candidates = plan.reads.iter().copied().filter(|i| !skip.contains(i));
+        candidates
+            .clone()
+            .find(|&i| {
+                self.clusters[i].admits()
+                    && !self.read_avoided(i)
+                    && self.is_compared(i)
+                    && !self.lanes.is_behind(tp, i)
+            })
+            .or_else(|| {
+                // At startup nothing is compared yet: any cluster that is up will do.
+                candidates
+                    .clone()
+                    .find(|&i| self.clusters[i].admits() && !self.read_avoided(i))
+            })
+            .or_else(|| candidates.clone().next())
+    }
+
+    /// The first cluster of the read order that is up, for requests any cluster can answer
+    /// (metadata, admin lookups).
+    pub fn front(&self) -> usize {
+        let plan = self.plan();
+        plan.reads
+            .iter()
+            .copied()
+            .find(|&i| self.clusters[i].admits() && !self.read_avoided(i))
+            .or_else(|| plan.reads.first().copied())
+            .unwrap_or(0)
+    }
+
+    /// `physical - logical` for `tp` on cluster `i`.
+    pub fn delta(&self, tp: &Tp, i: usize) -> i64 {
+        self.lanes.delta(tp, i)
+    }
+
+    /// Records `tp`'s offset map on cluster `i` from one batch's base offsets.
+    pub(super) fn note_delta(&self, tp: &Tp, i: usize, physical: i64, authority: i64) {
+        if self.lanes.learn_delta(tp, i, physical, authority) {
+            tracing::info!(
+                cluster = %self.clusters[i].id,
+                "{}-{} on cluster {} is offset by {} from the logical offsets",
+                tp.0.as_str(),
+                tp.1,
+                self.clusters[i].id,
+                physical - authority
+            );
+        }
+    }
+
+    /// Cluster `i` failed or stalled a read: pass it over for a while.
+    pub fn avoid_reads(&self, i: usize) {
+        let until = self.epoch.elapsed() + READ_AVOID;
+        let prev = self.read_avoid[i].swap(until.as_millis() as u64, Ordering::AcqRel);
+        if self.epoch.elapsed().as_millis() as u64 >= prev {
+            tracing::warn!(
+                cluster = %self.clusters[i].id,
+                "reads move off cluster {} for {READ_AVOID:?}: it failed or stalled a read",
+                self.clusters[i].id
+            );
+        }
+    }
+
+    /// Whether reads pass over cluster `i` now.
+    pub fn read_avoided(&self, i: usize) -> bool {
+        self.epoch.elapsed().as_millis() as u64 <= self.read_avoid[i].load(Ordering::Acquire)
+            && self.read_avoid[i].load(Ordering::Acquire) != 0
+    }
+
+    /// The instant reads' avoidance windows are measured from.
+    pub fn started_at(&self) -> Instant {
+        Instant::now() - self.epoch.elapsed()
+    }
+}
