@@ -187,7 +187,9 @@ multi_dc:
                  multi_dc:\n  enabled: true\n  local_dc: dc1\n  datacenters:\n    - { id: dc1, cluster_ids: [a] }\n";
     let lonely = load_str(alone, no_env()).expect_err("a cluster in no datacenter");
     assert!(
-        lonely.to_string().contains("cluster \"b\" is in no datacenter"),
+        lonely
+            .to_string()
+            .contains("cluster \"b\" is in no datacenter"),
         "{lonely}"
     );
     let missing = load_str(
@@ -195,7 +197,10 @@ multi_dc:
         no_env(),
     )
     .expect_err("no local_dc");
-    assert!(missing.to_string().contains("multi_dc.local_dc"), "{missing}");
+    assert!(
+        missing.to_string().contains("multi_dc.local_dc"),
+        "{missing}"
+    );
     let s = e.to_string();
     assert!(s.contains("unknown cluster id \"ghost\""), "{s}");
     assert!(s.contains("already in datacenter \"dc1\""), "{s}");

@@ -224,11 +224,14 @@ pub async fn bind_all(proxy: Arc<Proxy>) -> Result<Vec<(TcpListener, Router)>, S
 /// Probes every cluster and updates the health and connection gauges every second.
 pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut was_up = vec![true; proxy.clusters.len()];
+    let mut ticks = 0u64;
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             _ = tick.tick() => {}
         }
+        ticks += 1;
         // In parallel: a hung cluster's probe must not delay the others'.
         futures::future::join_all(proxy.clusters.iter().map(|c| async move {
             if let Err(e) = c.probe().await {
@@ -236,8 +239,18 @@ pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
             }
         }))
         .await;
-        for c in &proxy.clusters {
+        for (k, c) in proxy.clusters.iter().enumerate() {
             let s = c.status();
+            // A cluster back from an outage gets the commits it missed.
+            if s.reachable
+                && !was_up[k]
+                && let Some(rep) = &proxy.replicator
+                && let Some(j) = rep.clusters().iter().position(|x| x.id == c.id)
+            {
+                let p = proxy.clone();
+                tokio::spawn(async move { p.replay_commits(j).await });
+            }
+            was_up[k] = s.reachable;
             proxy
                 .metrics
                 .cluster_health
@@ -248,6 +261,9 @@ pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
                 .cluster_connections
                 .with_label_values(&[&s.id])
                 .set(s.connections as i64);
+        }
+        if ticks % 5 == 0 {
+            proxy.sample_consumer_lag().await;
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod frame;
+pub mod group_book;
 pub mod hooks;
 pub mod http;
 pub mod metrics;

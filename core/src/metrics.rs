@@ -41,6 +41,13 @@ pub struct Metrics {
     /// `kafkatwin_replication_lag_records{cluster}`: records the cluster is behind the most
     /// advanced cluster, over the partitions it is behind on.
     pub replication_lag: IntGaugeVec,
+    /// `kafkatwin_consumer_group_members{group}`: members in the group's current generation.
+    pub group_members: IntGaugeVec,
+    /// `kafkatwin_consumer_group_rebalance_total{group}`: generations the group went through.
+    pub group_rebalances: IntCounterVec,
+    /// `kafkatwin_consumer_lag{group, topic, partition, cluster}`: records between the
+    /// group's committed (logical) offset and the partition's end on each cluster.
+    pub consumer_lag: IntGaugeVec,
     /// `kafkatwin_replication_behind_partitions{cluster}`: partitions awaiting repair.
     pub replication_behind: IntGaugeVec,
     /// `kafkatwin_replication_missed_writes_total{cluster}`: partition writes the cluster
@@ -141,6 +148,21 @@ impl Metrics {
                 "kafkatwin_rule_records_total",
                 "Records seen by each transformation rule, by outcome (applied, skipped, rejected).",
                 &["hook", "rule", "outcome"],
+            )?,
+            group_members: gauge(
+                "kafkatwin_consumer_group_members",
+                "Members in the consumer group's current generation.",
+                &["group"],
+            )?,
+            group_rebalances: counter(
+                "kafkatwin_consumer_group_rebalance_total",
+                "Rebalances (new generations) of the consumer group seen through the proxy.",
+                &["group"],
+            )?,
+            consumer_lag: gauge(
+                "kafkatwin_consumer_lag",
+                "Records between the group's committed offset and the partition's end, per cluster.",
+                &["group", "topic", "partition", "cluster"],
             )?,
             replication_lag: gauge(
                 "kafkatwin_replication_lag_records",

@@ -58,13 +58,26 @@ pub async fn run(
         "kafkatwin listening"
     );
 
-    if cfg.clusters.len() > 1 {
-        tracing::warn!(
-            "{} clusters configured: writes go to all of them under ack policy {:?}; reads, \
-             groups and admin lookups are served by cluster {} (multi_dc is not applied yet)",
+    if let Some(rep) = &proxy.replicator {
+        let plan = rep.plan();
+        let ids = |set: &[usize]| -> String {
+            let v: Vec<&str> = set.iter().map(|&i| &*rep.clusters()[i].id).collect();
+            v.join(", ")
+        };
+        tracing::info!(
+            "{} clusters, strategy {}: writes counted on [{}] (ack policy {:?}), background [{}]; \
+             reads and groups prefer [{}]; logical offsets are cluster {}'s",
             cfg.clusters.len(),
+            if cfg.multi_dc.enabled {
+                format!("{:?}", cfg.multi_dc.strategy)
+            } else {
+                "none (all clusters sync)".into()
+            },
+            ids(&plan.sync),
             cfg.producer.ack_policy,
-            proxy.cluster.id
+            ids(&plan.background),
+            ids(&plan.reads),
+            rep.clusters()[0].id
         );
     }
     let (drain_tx, drain_rx) = watch::channel(false);

@@ -60,6 +60,8 @@ pub struct Cluster {
     versions: RwLock<HashMap<i16, VersionRange>>,
     health: Mutex<Breaker>,
     refresh_gate: tokio::sync::Mutex<Option<Instant>>,
+    /// When a health probe last succeeded.
+    probe_ok: Mutex<Option<Instant>>,
 }
 
 /// Metadata version used for the proxy's own lookups.
@@ -83,6 +85,7 @@ impl Cluster {
             versions: RwLock::default(),
             health: Mutex::new(Breaker::new(breaker)),
             refresh_gate: tokio::sync::Mutex::new(None),
+            probe_ok: Mutex::new(None),
         }
     }
 
@@ -555,7 +558,17 @@ impl Cluster {
             .await
             .map(|_| ());
         self.note_timed(&r, Some(started.elapsed()));
+        if r.is_ok()
+            && let Ok(mut ok) = self.probe_ok.lock()
+        {
+            *ok = Some(Instant::now());
+        }
         r
+    }
+
+    /// When a health probe last succeeded.
+    pub fn last_probe_ok(&self) -> Option<Instant> {
+        self.probe_ok.lock().ok().and_then(|o| *o)
     }
 
     /// The leader of a partition, refreshing metadata once if it is not cached.

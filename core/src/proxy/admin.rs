@@ -19,7 +19,7 @@ impl Proxy {
         client_id: Option<StrBytes>,
         mut req: RequestKind,
     ) -> ResponseKind {
-        let cluster = &self.cluster;
+        let cluster = self.front();
         if api == ApiKey::CreatePartitions && cluster.supports(api).is_none() {
             let msg = format!("cluster {} does not support CreatePartitions", cluster.id);
             tracing::info!("refused CreatePartitions: {msg}");
@@ -183,7 +183,7 @@ impl Proxy {
             return self.admin_failure(&req, ResponseError::UnsupportedVersion.code(), &msg);
         }
         match self
-            .cluster
+            .front()
             .send_any(ApiKey::InitProducerId, version, client_id, &req)
             .await
         {

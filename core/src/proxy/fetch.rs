@@ -50,12 +50,18 @@ impl Proxy {
         let req = sessionless(req, self.config.backend.max_response_bytes);
         let client_name = client_id.as_ref().map(|c| c.to_string());
         let (mut routed, served_by) = match &self.replicator {
-            Some(rep) => self.fetch_replicated(rep, version, client_id, req, read_ahead).await,
+            Some(rep) => {
+                self.fetch_replicated(rep, version, client_id, req, read_ahead)
+                    .await
+            }
             None => {
                 let r = self
                     .fetch_from(0, &self.cluster, version, client_id, &req, read_ahead, None)
                     .await;
-                (r.unwrap_or_else(|| unreachable_fetch(&req)), self.cluster.id.clone())
+                (
+                    r.unwrap_or_else(|| unreachable_fetch(&req)),
+                    self.cluster.id.clone(),
+                )
             }
         };
         self.record_fetch(&routed.resp, started, &served_by);
@@ -164,8 +170,16 @@ impl Proxy {
                 async move {
                     let cluster = &rep.clusters()[i];
                     let routed = if whole {
-                        self.fetch_from(i, cluster, version, client_id, &sub, read_ahead, Some(stall))
-                            .await
+                        self.fetch_from(
+                            i,
+                            cluster,
+                            version,
+                            client_id,
+                            &sub,
+                            read_ahead,
+                            Some(stall),
+                        )
+                        .await
                     } else {
                         let f = partitioned::route_raw(
                             cluster,
@@ -233,10 +247,7 @@ impl Proxy {
 fn out_fail(out: &mut FetchResponse, req: &FetchRequest, tp: &Tp) {
     let mut one = req.clone();
     one.retain(&|t, p| *t == tp.0 && p == tp.1);
-    FetchRequest::extend_response(
-        out,
-        one.fail_all(ResponseError::NotLeaderOrFollower.code()),
-    );
+    FetchRequest::extend_response(out, one.fail_all(ResponseError::NotLeaderOrFollower.code()));
 }
 
 fn unreachable_fetch(req: &FetchRequest) -> Routed<FetchResponse> {

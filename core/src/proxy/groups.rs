@@ -2,8 +2,60 @@
 //! itself is every group's coordinator to clients). Requests naming several groups are split
 //! per coordinator and merged.
 
+use crate::group_book::Commit;
 use crate::proxy::{Proxy, errors};
+use crate::replication::lanes::Tp;
 use futures::future::join_all;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a quick group request (heartbeat, commit, fetch of commits) may take before its
+/// cluster counts as failed.
+const GROUP_ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
+/// How long mirroring a commit to another cluster may take.
+const MIRROR_WITHIN: Duration = Duration::from_secs(2);
+
+/// Moves a commit's offsets by the cluster's offset map.
+fn shift_commit(r: &mut OffsetCommitRequest, delta: impl Fn(&Tp) -> i64) {
+    for t in &mut r.topics {
+        for p in &mut t.partitions {
+            if p.committed_offset >= 0 {
+                p.committed_offset += delta(&(t.name.clone(), p.partition_index));
+            }
+        }
+    }
+}
+
+/// A commit outside any generation (how a consumer without a group membership commits).
+fn standalone_commit(
+    group: &StrBytes,
+    commits: &[(Tp, Commit)],
+    delta: impl Fn(&Tp) -> i64,
+) -> RequestKind {
+    let mut topics: Vec<offset_commit_request::OffsetCommitRequestTopic> = Vec::new();
+    for (tp, c) in commits {
+        let part = offset_commit_request::OffsetCommitRequestPartition::default()
+            .with_partition_index(tp.1)
+            .with_committed_offset(c.offset + delta(tp))
+            .with_committed_metadata(c.metadata.clone());
+        match topics.iter_mut().find(|t| t.name == tp.0) {
+            Some(t) => t.partitions.push(part),
+            None => topics.push(
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(tp.0.clone())
+                    .with_partitions(vec![part]),
+            ),
+        }
+    }
+    RequestKind::OffsetCommit(
+        OffsetCommitRequest::default()
+            .with_group_id(GroupId(group.clone()))
+            .with_generation_id_or_member_epoch(-1)
+            .with_member_id(StrBytes::default())
+            .with_topics(topics),
+    )
+}
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -134,6 +186,9 @@ impl Proxy {
         out
     }
 
+    /// Sends a group request to its coordinating cluster: the group's home (DESIGN.md §5).
+    /// With several clusters the home is sticky and moves only when its cluster fails; the
+    /// members then rejoin on the new home and resume from the commits mirrored there.
     async fn to_coordinator(
         &self,
         api: ApiKey,
@@ -142,28 +197,89 @@ impl Proxy {
         group: &StrBytes,
         req: &RequestKind,
     ) -> ResponseKind {
-        let cluster = &self.cluster;
+        let (home, cluster) = self.group_home(group);
+        let mut req = req.clone();
+        if let (Some(rep), RequestKind::OffsetCommit(r)) = (&self.replicator, &mut req) {
+            shift_commit(r, |tp| rep.delta(tp, home));
+        }
+        // JoinGroup and SyncGroup wait for the other members by design; the rest are quick.
+        let bound = match api {
+            ApiKey::JoinGroup | ApiKey::SyncGroup => None,
+            _ => Some(GROUP_ANSWER_WITHIN),
+        };
+        match self
+            .send_group(cluster, api, version, client_id.clone(), group, &req, bound)
+            .await
+        {
+            Ok(mut resp) => {
+                self.after_group_answer(home, group, &req, &mut resp, version, client_id)
+                    .await;
+                resp
+            }
+            Err((msg, cluster_failed)) => {
+                tracing::warn!("{api:?} for group {:?} failed: {msg}", group.as_str());
+                if cluster_failed && let Some(rep) = &self.replicator {
+                    // The next group request (and read) goes to another cluster.
+                    rep.avoid_reads(home);
+                }
+                // Retriable for the client: it looks the coordinator up again and retries.
+                self.group_failure(&req, ResponseError::CoordinatorNotAvailable.code(), &msg)
+            }
+        }
+    }
+
+    /// The cluster coordinating `group` now.
+    fn group_home(&self, group: &StrBytes) -> (usize, &Arc<crate::backend::Cluster>) {
+        let Some(rep) = &self.replicator else {
+            return (0, &self.cluster);
+        };
+        let usable = |i: usize| rep.clusters()[i].admits() && !rep.read_avoided(i);
+        let (home, moved) = self.groups.home(group, usable, rep.front());
+        if let Some(from) = moved {
+            tracing::warn!(
+                "group {:?} is now coordinated on cluster {} ({} failed); members rejoin there \
+                 and resume from their mirrored commits",
+                group.as_str(),
+                rep.clusters()[home].id,
+                rep.clusters()[from].id
+            );
+        }
+        (home, &rep.clusters()[home])
+    }
+
+    /// One group request to `cluster`'s coordinator for `group`, retried when the
+    /// coordinator moves. `Err` carries the reason and whether the cluster itself failed.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_group(
+        &self,
+        cluster: &crate::backend::Cluster,
+        api: ApiKey,
+        version: i16,
+        client_id: Option<StrBytes>,
+        group: &StrBytes,
+        req: &RequestKind,
+        bound: Option<std::time::Duration>,
+    ) -> Result<ResponseKind, (String, bool)> {
         let mut last_err = None;
         for _ in 0..=self.retries() {
-            let node = match cluster.coordinator(group).await {
-                Ok(n) => n,
-                Err(e) => {
-                    last_err = Some(e);
-                    continue;
-                }
+            let attempt = async {
+                let node = cluster.coordinator(group).await?;
+                cluster
+                    .send_to(node, api, version, client_id.clone(), req)
+                    .await
             };
-            match cluster
-                .send_to(node, api, version, client_id.clone(), req)
-                .await
-            {
+            let result = match bound {
+                Some(limit) => cluster.within(limit, api, attempt).await,
+                None => attempt.await,
+            };
+            match result {
                 Ok(resp) if coordinator_moved(group_error(&resp)) => {
                     // The coordinator moved or is loading: look it up again and retry.
                     cluster.forget_coordinator(group);
                     last_err = None;
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
                 }
-                Ok(resp) => return resp,
+                Ok(resp) => return Ok(resp),
                 Err(e) if e.is_transient() => {
                     cluster.forget_coordinator(group);
                     last_err = Some(e);
@@ -174,17 +290,192 @@ impl Proxy {
                 }
             }
         }
-        let msg = match &last_err {
-            Some(e) => e.to_string(),
-            None => format!(
-                "cluster {}: coordinator for group {:?} kept moving",
-                cluster.id,
-                group.as_str()
+        Err(match last_err {
+            Some(e) => (e.to_string(), true),
+            None => (
+                format!(
+                    "cluster {}: coordinator for group {:?} kept moving",
+                    cluster.id,
+                    group.as_str()
+                ),
+                false,
             ),
-        };
-        tracing::warn!("{api:?} for group {:?} failed: {msg}", group.as_str());
-        // Retriable for the client: it looks the coordinator up again and retries.
-        self.group_failure(req, ResponseError::CoordinatorNotAvailable.code(), &msg)
+        })
+    }
+
+    /// What a group answer means beyond the client: metrics, the commit book, mirroring
+    /// commits to the other clusters, and logical offsets in OffsetFetch.
+    async fn after_group_answer(
+        &self,
+        home: usize,
+        group: &StrBytes,
+        req: &RequestKind,
+        resp: &mut ResponseKind,
+        version: i16,
+        client_id: Option<StrBytes>,
+    ) {
+        let label = [group.as_str()];
+        match (req, resp) {
+            (RequestKind::JoinGroup(_), ResponseKind::JoinGroup(r))
+                if r.error_code == 0 && r.leader == r.member_id =>
+            {
+                // The leader's answer lists the members: one per generation.
+                if self.groups.new_generation(group, r.generation_id) {
+                    self.metrics
+                        .group_rebalances
+                        .with_label_values(&label)
+                        .inc();
+                }
+                self.metrics
+                    .group_members
+                    .with_label_values(&label)
+                    .set(r.members.len() as i64);
+            }
+            (_, ResponseKind::DescribeGroups(r)) => {
+                for g in &r.groups {
+                    if g.error_code == 0 {
+                        self.metrics
+                            .group_members
+                            .with_label_values(&[g.group_id.as_str()])
+                            .set(g.members.len() as i64);
+                    }
+                }
+            }
+            (RequestKind::OffsetCommit(sent), ResponseKind::OffsetCommit(r)) => {
+                let delta = |tp: &Tp| {
+                    self.replicator
+                        .as_ref()
+                        .map_or(0, |rep| rep.delta(tp, home))
+                };
+                let ok: Vec<(Tp, Commit)> = sent
+                    .topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(move |p| (t, p)))
+                    .filter(|(t, p)| {
+                        r.topics.iter().any(|rt| {
+                            rt.name == t.name
+                                && rt.partitions.iter().any(|rp| {
+                                    rp.partition_index == p.partition_index && rp.error_code == 0
+                                })
+                        })
+                    })
+                    .map(|(t, p)| {
+                        let tp = (t.name.clone(), p.partition_index);
+                        let offset = p.committed_offset - delta(&tp);
+                        (
+                            tp,
+                            Commit {
+                                offset,
+                                metadata: p.committed_metadata.clone(),
+                            },
+                        )
+                    })
+                    .collect();
+                if !ok.is_empty() {
+                    self.groups.committed(group, ok.clone());
+                    self.mirror_commits(home, group, version, client_id, &ok)
+                        .await;
+                }
+            }
+            (_, ResponseKind::OffsetFetch(r)) => {
+                if let Some(rep) = &self.replicator {
+                    for t in &mut r.topics {
+                        for p in &mut t.partitions {
+                            let d = rep.delta(&(t.name.clone(), p.partition_index), home);
+                            if p.committed_offset >= 0 {
+                                p.committed_offset -= d;
+                            }
+                        }
+                    }
+                    for g in &mut r.groups {
+                        for t in &mut g.topics {
+                            for p in &mut t.partitions {
+                                let d = rep.delta(&(t.name.clone(), p.partition_index), home);
+                                if p.committed_offset >= 0 {
+                                    p.committed_offset -= d;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            (RequestKind::DeleteGroups(_), ResponseKind::DeleteGroups(r)) => {
+                for g in &r.results {
+                    if g.error_code == 0 {
+                        self.groups.forget(&g.group_id.0);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Copies commits to every other cluster that is up, as standalone commits (generation
+    /// -1), so that a group moved there resumes from them. Bounded: a slow cluster gets them
+    /// again when it comes back (see `replay_commits`).
+    pub(crate) async fn mirror_commits(
+        &self,
+        home: usize,
+        group: &StrBytes,
+        version: i16,
+        client_id: Option<StrBytes>,
+        commits: &[(Tp, Commit)],
+    ) {
+        let Some(rep) = &self.replicator else { return };
+        let sends = (0..rep.clusters().len())
+            .filter(|&j| j != home && rep.clusters()[j].admits() && !rep.read_avoided(j))
+            .map(|j| {
+                let client_id = client_id.clone();
+                async move {
+                    let c = &rep.clusters()[j];
+                    let v = c
+                        .supports(ApiKey::OffsetCommit)
+                        .map_or(version, |r| version.clamp(r.min, r.max));
+                    let req = standalone_commit(group, commits, |tp| rep.delta(tp, j));
+                    let r = self
+                        .send_group(c, ApiKey::OffsetCommit, v, client_id, group, &req, Some(MIRROR_WITHIN))
+                        .await;
+                    let failed = match &r {
+                        Ok(resp) => group_error(resp),
+                        Err(_) => ResponseError::RequestTimedOut.code(),
+                    };
+                    if failed != 0 {
+                        tracing::warn!(
+                            cluster = %c.id,
+                            "mirroring group {:?}'s commits to cluster {} failed (code {failed}); they are sent again when it is back",
+                            group.as_str(),
+                            c.id
+                        );
+                    }
+                }
+            });
+        futures::future::join_all(sends).await;
+    }
+
+    /// Sends every remembered commit to cluster `j` (after it was away).
+    pub async fn replay_commits(&self, j: usize) {
+        let Some(rep) = &self.replicator else { return };
+        let c = &rep.clusters()[j];
+        for (group, commits) in self.groups.all_commits() {
+            let version = c
+                .supports(ApiKey::OffsetCommit)
+                .map_or(2, |r| 8.clamp(r.min, r.max));
+            let req = standalone_commit(&group, &commits, |tp| rep.delta(tp, j));
+            if let Err((e, _)) = self
+                .send_group(
+                    c,
+                    ApiKey::OffsetCommit,
+                    version,
+                    None,
+                    &group,
+                    &req,
+                    Some(MIRROR_WITHIN),
+                )
+                .await
+            {
+                tracing::warn!(cluster = %c.id, "replaying group {:?}'s commits: {e}", group.as_str());
+            }
+        }
     }
 
     fn group_failure(&self, req: &RequestKind, code: i16, msg: &str) -> ResponseKind {
@@ -200,7 +491,7 @@ impl Proxy {
         client_id: Option<StrBytes>,
         req: ListGroupsRequest,
     ) -> ResponseKind {
-        let cluster = &self.cluster;
+        let cluster = self.front();
         let brokers = cluster.broker_ids().await;
         let body = RequestKind::ListGroups(req);
         let asks = brokers

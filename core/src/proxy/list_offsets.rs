@@ -31,7 +31,9 @@ impl Proxy {
             }
         }
         let Some(rep) = &self.replicator else {
-            return self.list_offsets_on(&self.cluster, version, client_id, req).await;
+            return self
+                .list_offsets_on(&self.cluster, version, client_id, req)
+                .await;
         };
         let plan = rep.plan();
         let n = rep.clusters().len();
@@ -92,7 +94,7 @@ impl Proxy {
     }
 
     /// ListOffsets on one cluster, "latest" taken from the high watermark.
-    async fn list_offsets_on(
+    pub(super) async fn list_offsets_on(
         &self,
         cluster: &Cluster,
         version: i16,

@@ -35,8 +35,8 @@ impl Proxy {
         req: MetadataRequest,
     ) -> ResponseKind {
         let body = RequestKind::Metadata(req);
-        let resp = self
-            .cluster
+        let front = self.front();
+        let resp = front
             .send_any(ApiKey::Metadata, version, client_id, &body)
             .await;
         let mut m = match resp {
@@ -60,7 +60,7 @@ impl Proxy {
                 }
             }
         };
-        self.cluster.learn_metadata(&m);
+        front.learn_metadata(&m);
         let me = self.me();
         m.brokers = vec![
             metadata_response::MetadataResponseBroker::default()

@@ -4,8 +4,9 @@
 mod admin;
 pub mod errors;
 mod fetch;
-mod list_offsets;
 mod groups;
+mod lag;
+mod list_offsets;
 mod local;
 pub mod partitioned;
 mod pipeline;
@@ -60,6 +61,8 @@ pub struct Proxy {
     pub plugin_store: crate::plugin_store::PluginStore,
     /// Writes to every cluster under the ack policy, when there is more than one.
     pub replicator: Option<Arc<crate::replication::Replicator>>,
+    /// Consumer groups across clusters: coordinating cluster, commits, generations.
+    pub groups: crate::group_book::GroupBook,
 }
 
 /// What to do after handling one request.
@@ -167,7 +170,17 @@ impl Proxy {
             plugin_store: crate::plugin_store::PluginStore::new(plugins.clone()),
             plugins,
             replicator,
+            groups: Default::default(),
         })
+    }
+
+    /// The cluster that answers requests any cluster can (metadata, admin lookups): the
+    /// first of the read order that is up.
+    pub fn front(&self) -> &Arc<Cluster> {
+        match &self.replicator {
+            Some(rep) => &rep.clusters()[rep.front()],
+            None => &self.cluster,
+        }
     }
 
     fn retries(&self) -> u32 {
@@ -385,7 +398,6 @@ impl Proxy {
         }
     }
 }
-
 
 fn encode_api_versions(
     version: i16,

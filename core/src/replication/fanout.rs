@@ -444,14 +444,22 @@ impl Replicator {
     }
 
     /// Learns the offset map from cluster `i`'s base offset for a batch others also took.
-    fn learn_offsets(&self, tp: &Tp, i: usize, base: i64, acks: &[(usize, PartitionProduceResponse)]) {
+    fn learn_offsets(
+        &self,
+        tp: &Tp,
+        i: usize,
+        base: i64,
+        acks: &[(usize, PartitionProduceResponse)],
+    ) {
         let authority = if i == 0 {
             for (j, r) in acks {
                 self.note_delta(tp, *j, r.base_offset, base);
             }
             return;
         } else {
-            acks.iter().find(|(j, _)| *j == 0).map(|(_, r)| r.base_offset)
+            acks.iter()
+                .find(|(j, _)| *j == 0)
+                .map(|(_, r)| r.base_offset)
         };
         if let Some(a) = authority {
             self.note_delta(tp, i, base, a);

@@ -63,9 +63,8 @@ pub struct Replicator {
     >,
     mismatches: Mutex<Vec<String>>,
     wake: tokio::sync::Notify,
-    /// Per cluster: reads pass it over until this many ms after `epoch` (0: never set).
-    read_avoid: Vec<std::sync::atomic::AtomicU64>,
-    epoch: std::time::Instant,
+    /// Per cluster: when it last failed or stalled a read (see `reads`).
+    read_avoid: Vec<Mutex<Option<std::time::Instant>>>,
 }
 
 impl Replicator {
@@ -92,8 +91,7 @@ impl Replicator {
             deferred: Mutex::default(),
             mismatches: Mutex::default(),
             wake: tokio::sync::Notify::new(),
-            read_avoid: (0..n).map(|_| Default::default()).collect(),
-            epoch: std::time::Instant::now(),
+            read_avoid: (0..n).map(|_| Mutex::new(None)).collect(),
             clusters,
         }
     }

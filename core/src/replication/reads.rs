@@ -10,7 +10,6 @@
 use super::Replicator;
 use super::lanes::Tp;
 use crate::topology::Plan;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// How long a cluster that failed a read is passed over for reads.
@@ -78,14 +77,17 @@ impl Replicator {
         }
     }
 
-    /// Cluster `i` failed or stalled a read: pass it over for a while.
+    /// Cluster `i` failed or stalled a read: pass it over for reads (and group coordination)
+    /// for at least [`READ_AVOID`], and until a health probe succeeds after that.
     pub fn avoid_reads(&self, i: usize) {
-        let until = self.epoch.elapsed() + READ_AVOID;
-        let prev = self.read_avoid[i].swap(until.as_millis() as u64, Ordering::AcqRel);
-        if self.epoch.elapsed().as_millis() as u64 >= prev {
+        let was = self.read_avoided(i);
+        if let Ok(mut a) = self.read_avoid[i].lock() {
+            *a = Some(Instant::now());
+        }
+        if !was {
             tracing::warn!(
                 cluster = %self.clusters[i].id,
-                "reads move off cluster {} for {READ_AVOID:?}: it failed or stalled a read",
+                "reads move off cluster {}: it failed or stalled a read",
                 self.clusters[i].id
             );
         }
@@ -93,12 +95,12 @@ impl Replicator {
 
     /// Whether reads pass over cluster `i` now.
     pub fn read_avoided(&self, i: usize) -> bool {
-        self.epoch.elapsed().as_millis() as u64 <= self.read_avoid[i].load(Ordering::Acquire)
-            && self.read_avoid[i].load(Ordering::Acquire) != 0
-    }
-
-    /// The instant reads' avoidance windows are measured from.
-    pub fn started_at(&self) -> Instant {
-        Instant::now() - self.epoch.elapsed()
+        let Some(since) = self.read_avoid[i].lock().ok().and_then(|a| *a) else {
+            return false;
+        };
+        since.elapsed() < READ_AVOID
+            || self.clusters[i]
+                .last_probe_ok()
+                .is_none_or(|ok| ok <= since)
     }
 }

@@ -1,0 +1,86 @@
+//! The consumer lag gauge: for every group that committed through this proxy, the records
+//! between its committed (logical) offset and each cluster's end of the partition.
+
+use super::Proxy;
+use crate::replication::lanes::Tp;
+use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, list_offsets_request};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+impl Proxy {
+    /// Updates `kafkatwin_consumer_lag` from the commit book and every reachable cluster.
+    pub async fn sample_consumer_lag(&self) {
+        let commits = self.groups.all_commits();
+        if commits.is_empty() {
+            return;
+        }
+        let mut parts: Vec<Tp> = commits
+            .iter()
+            .flat_map(|(_, c)| c.iter().map(|(tp, _)| tp.clone()))
+            .collect();
+        parts.sort();
+        parts.dedup();
+        let clusters: Vec<(usize, &Arc<crate::backend::Cluster>)> = match &self.replicator {
+            Some(rep) => rep.clusters().iter().enumerate().collect(),
+            None => vec![(0, &self.cluster)],
+        };
+        for (i, cluster) in clusters {
+            if !cluster.admits() {
+                continue;
+            }
+            let ends = self.ends_on(cluster, &parts).await;
+            for (group, list) in &commits {
+                for (tp, c) in list {
+                    let Some(end) = ends.get(tp) else { continue };
+                    let delta = self.replicator.as_ref().map_or(0, |r| r.delta(tp, i));
+                    let lag = (end - delta - c.offset).max(0);
+                    self.metrics
+                        .consumer_lag
+                        .with_label_values(&[
+                            group.as_str(),
+                            tp.0.as_str(),
+                            &tp.1.to_string(),
+                            &cluster.id,
+                        ])
+                        .set(lag);
+                }
+            }
+        }
+    }
+
+    /// End offsets (high watermarks) of `parts` on `cluster`, bounded in time.
+    async fn ends_on(&self, cluster: &crate::backend::Cluster, parts: &[Tp]) -> HashMap<Tp, i64> {
+        let mut req = ListOffsetsRequest::default();
+        for (t, p) in parts {
+            let part = list_offsets_request::ListOffsetsPartition::default()
+                .with_partition_index(*p)
+                .with_current_leader_epoch(-1)
+                .with_timestamp(-1);
+            match req.topics.iter_mut().find(|x| x.name == *t) {
+                Some(x) => x.partitions.push(part),
+                None => req.topics.push(
+                    list_offsets_request::ListOffsetsTopic::default()
+                        .with_name(t.clone())
+                        .with_partitions(vec![part]),
+                ),
+            }
+        }
+        let version = cluster
+            .supports(ApiKey::ListOffsets)
+            .map_or(1, |r| 7.clamp(r.min, r.max));
+        let ask = self.list_offsets_on(cluster, version, None, req);
+        let Ok(resp) = tokio::time::timeout(std::time::Duration::from_secs(3), ask).await else {
+            return HashMap::new();
+        };
+        resp.topics
+            .into_iter()
+            .flat_map(|t| {
+                let name = t.name;
+                t.partitions
+                    .into_iter()
+                    .filter(|p| p.error_code == 0 && p.offset >= 0)
+                    .map(move |p| ((name.clone(), p.partition_index), p.offset))
+            })
+            .collect()
+    }
+}
