@@ -482,8 +482,13 @@ impl Client {
 /// `tests/clients/python/replicate.py` (produce through a bootstrap, read a broker directly)
 /// run with the test venv's Python.
 pub fn replicate_script() -> Command {
+    python_script("replicate.py")
+}
+
+/// A script of `tests/clients/python` run with the test venv's Python.
+pub fn python_script(name: &str) -> Command {
     let mut c = Command::new(cache_dir().join("venv/bin/python"));
-    c.arg(repo_root().join("tests/clients/python/replicate.py"));
+    c.arg(repo_root().join("tests/clients/python").join(name));
     c.stdin(Stdio::null());
     c
 }

@@ -53,9 +53,14 @@ def produce(a):
     p = Producer(conf)
     result = {"delivered": 0, "failed": 0, "errors": []}
 
+    offsets = {}
+
     def report(err, msg):
         if err is None:
             result["delivered"] += 1
+            if a.offsets_file:
+                i = int(msg.value().split(b"-", 1)[0][1:]) if not a.json else json.loads(msg.value())["i"]
+                offsets[i] = [msg.partition(), msg.offset()]
         else:
             result["failed"] += 1
             if str(err) not in result["errors"] and len(result["errors"]) < 10:
@@ -71,6 +76,7 @@ def produce(a):
             value = f"v{i}-{pad}".encode()
         while True:
             try:
+                extra = {"timestamp": a.ts_base + i * 10} if a.ts_base else {}
                 p.produce(
                     a.topic,
                     key=f"k{i}".encode(),
@@ -78,6 +84,7 @@ def produce(a):
                     partition=i % a.partitions,
                     headers=[("seq", str(i).encode())],
                     on_delivery=report,
+                    **extra,
                 )
                 break
             except BufferError:
@@ -87,6 +94,9 @@ def produce(a):
             time.sleep(a.pace_ms / 1000)
     left = p.flush(a.timeout_ms / 1000 + 30)
     result["undelivered"] = left
+    if a.offsets_file:
+        with open(a.offsets_file, "w") as f:
+            json.dump(offsets, f)
     print(json.dumps(result))
 
 
@@ -170,6 +180,8 @@ def main():
     ap.add_argument("--json", action="store_true", help="JSON values with an ssn field")
     ap.add_argument("--raw-value", help="this exact value for every record")
     ap.add_argument("--values", action="store_true", help="dump: list every value read")
+    ap.add_argument("--offsets-file", help="produce: write {index: [partition, offset]} from delivery reports")
+    ap.add_argument("--ts-base", type=int, default=0, help="produce: record i gets timestamp ts-base + 10*i")
     ap.add_argument("--sasl-user", help="log in with SASL/PLAIN as this user")
     ap.add_argument("--sasl-password", default="secret")
     a = ap.parse_args()

@@ -1,0 +1,175 @@
+"""Consumer groups and logical offsets through KafkaTwin (multi-cluster read tests).
+
+  groups.py consume --bootstrap B --topic T --group G --consumers N --expect E
+                    [--producer-offsets F]
+      N subscribe() consumers in one process (threads) read until E distinct records were
+      consumed. A batch counts as consumed only once its offsets are committed (commitSync):
+      a batch whose commit failed (a rebalance) is delivered again and counted then, which is
+      Kafka's at-least-once contract, not a duplicate. A record consumed twice after being
+      committed is a duplicate. Prints "progress K" lines as records are consumed, then one
+      JSON line: distinct, duplicates, lost, redelivered, commit_failures, assignments, the
+      longest pauses between consumed batches (ms), the group's committed offsets, and, with
+      --producer-offsets, how many records were seen at an offset other than the producer's.
+  groups.py seek-ts --bootstrap B --topic T --partition P --timestamp MS
+      The first record at or after MS: its offset and value (offsets_for_times + consume).
+"""
+
+import argparse
+import json
+import sys
+import threading
+import time
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+
+def consume(a):
+    lock = threading.Lock()
+    seen = {}  # record index -> (partition, offset)
+    state = {"duplicates": 0, "redelivered": 0, "commit_failures": 0, "assignments": 0,
+             "last": time.time(), "gaps": [], "errors": []}
+    stop = threading.Event()
+    progress_every = a.progress_every
+    next_progress = [progress_every]
+
+    def run(n):
+        def on_assign(c, parts):
+            with lock:
+                state["assignments"] += 1
+
+        c = Consumer({
+            "bootstrap.servers": a.bootstrap,
+            "group.id": a.group,
+            "client.id": f"consumer-{n}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 30000,
+            "heartbeat.interval.ms": 1000,
+            "max.poll.interval.ms": 300000,
+            "fetch.wait.max.ms": 500,
+        })
+        c.subscribe([a.topic], on_assign=on_assign)
+        delivered_uncommitted = set()
+        while not stop.is_set():
+            msgs = c.consume(500, 0.5)
+            batch = []
+            ends = {}
+            for m in msgs:
+                if m.error():
+                    if m.error().code() != KafkaError._PARTITION_EOF:
+                        with lock:
+                            if len(state["errors"]) < 10:
+                                state["errors"].append(str(m.error()))
+                    continue
+                idx = int(m.value().split(b"-", 1)[0][1:])
+                batch.append((idx, m.partition(), m.offset()))
+                ends[m.partition()] = m.offset() + 1
+            if not batch:
+                continue
+            try:
+                c.commit(offsets=[TopicPartition(a.topic, p, o) for p, o in ends.items()],
+                         asynchronous=False)
+            except KafkaException:
+                with lock:
+                    state["commit_failures"] += 1
+                for b in batch:
+                    delivered_uncommitted.add(b[0])
+                continue
+            now = time.time()
+            with lock:
+                state["gaps"].append((now - state["last"]) * 1000)
+                state["last"] = now
+                for idx, p, o in batch:
+                    if idx in delivered_uncommitted:
+                        state["redelivered"] += 1
+                        delivered_uncommitted.discard(idx)
+                    if idx in seen:
+                        state["duplicates"] += 1
+                    else:
+                        seen[idx] = (p, o)
+                while len(seen) >= next_progress[0]:
+                    print(f"progress {next_progress[0]}", flush=True)
+                    next_progress[0] += progress_every
+                if len(seen) >= a.expect:
+                    stop.set()
+        c.close()
+
+    threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in range(a.consumers)]
+    for t in threads:
+        t.start()
+    deadline = time.time() + a.timeout
+    while not stop.is_set() and time.time() < deadline:
+        time.sleep(0.2)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    # The group's commits as the proxy reports them now.
+    probe = Consumer({"bootstrap.servers": a.bootstrap, "group.id": a.group,
+                      "enable.auto.commit": False})
+    md = probe.list_topics(a.topic, timeout=10)
+    parts = sorted(md.topics[a.topic].partitions)
+    committed = {}
+    for tp in probe.committed([TopicPartition(a.topic, p) for p in parts], timeout=20):
+        committed[str(tp.partition)] = tp.offset
+    probe.close()
+    out = {
+        "distinct": len(seen),
+        "lost": max(0, a.expect - len(seen)),
+        "duplicates": state["duplicates"],
+        "redelivered": state["redelivered"],
+        "commit_failures": state["commit_failures"],
+        "assignments": state["assignments"],
+        "longest_pauses_ms": sorted((round(g) for g in state["gaps"]), reverse=True)[:5],
+        "committed": committed,
+        "errors": state["errors"],
+    }
+    if a.producer_offsets:
+        with open(a.producer_offsets) as f:
+            produced = json.load(f)
+        out["offset_mismatches"] = sum(
+            1 for i, po in produced.items() if int(i) in seen and list(seen[int(i)]) != po)
+        out["compared"] = sum(1 for i in produced if int(i) in seen)
+    print(json.dumps(out), flush=True)
+
+
+def seek_ts(a):
+    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": "kafkatwin-seek",
+                  "enable.auto.commit": False})
+    found = c.offsets_for_times([TopicPartition(a.topic, a.partition, a.timestamp)], timeout=30)
+    tp = found[0]
+    if tp.error or tp.offset < 0:
+        print(json.dumps({"offset": tp.offset, "error": str(tp.error)}))
+        return
+    c.assign([tp])
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        m = c.poll(1.0)
+        if m is None or m.error():
+            continue
+        print(json.dumps({"offset": m.offset(), "value": m.value().decode(),
+                          "timestamp": m.timestamp()[1]}))
+        c.close()
+        return
+    print(json.dumps({"offset": tp.offset, "error": "no record after the offset"}))
+    sys.exit(1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("cmd", choices=["consume", "seek-ts"])
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--topic", required=True)
+    ap.add_argument("--group", default="kafkatwin-group")
+    ap.add_argument("--consumers", type=int, default=3)
+    ap.add_argument("--expect", type=int, default=0)
+    ap.add_argument("--progress-every", type=int, default=1000)
+    ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--producer-offsets")
+    ap.add_argument("--partition", type=int, default=0)
+    ap.add_argument("--timestamp", type=int, default=0)
+    a = ap.parse_args()
+    {"consume": consume, "seek-ts": seek_ts}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,310 @@
+//! Multi-cluster reads against three real Tansu clusters in two datacenters (a and b in dc1,
+//! c in dc2): a consumer group reading while its read cluster is paused and then killed,
+//! logical offsets against the producer's, seek by timestamp whichever cluster serves it, and
+//! each strategy's write and read sets with a datacenter down.
+
+use kafkatwin_tests::http::get;
+use kafkatwin_tests::{Broker, Proxy, ProxyOptions, last_json, python_script, replicate_script};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn three() -> (Broker, Broker, Broker) {
+    (Broker::start("a"), Broker::start("b"), Broker::start("c"))
+}
+
+/// The two-datacenter layout with `strategy`, proxy local to `local`.
+fn layout(strategy: &str, local: &str, ack: &str) -> String {
+    format!(
+        "producer:\n  ack_policy: {ack}\n  timeout: 5s\n\
+         circuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n\
+         multi_dc:\n  enabled: true\n  strategy: {strategy}\n  local_dc: {local}\n  prefer_local_reads: true\n  \
+         datacenters:\n    - {{ id: dc1, region: us-east, priority: 1, cluster_ids: [a, b] }}\n    \
+         - {{ id: dc2, region: eu-west, priority: 2, cluster_ids: [c] }}\n"
+    )
+}
+
+fn proxy(b: &[&Broker], yaml: &str) -> Proxy {
+    Proxy::start_with(
+        b,
+        ProxyOptions {
+            extra_yaml: yaml.into(),
+            ..Default::default()
+        },
+    )
+}
+
+fn produce(proxy: &Proxy, topic: &str, count: usize, partitions: usize, extra: &[&str]) -> Value {
+    let out = replicate_script()
+        .args(["produce", "--bootstrap", &proxy.bootstrap(), "--topic", topic])
+        .args(["--count", &count.to_string()])
+        .args(["--partitions", &partitions.to_string()])
+        .args(extra)
+        .output()
+        .expect("producer ran");
+    let v = last_json(&out.stdout);
+    assert!(
+        out.status.success() && v["failed"] == 0 && v["delivered"] == count,
+        "producer: {v}\n{}\nproxy log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        proxy.log()
+    );
+    v
+}
+
+fn metric_lines(proxy: &Proxy, prefix: &str) -> Vec<String> {
+    let (_, text) = get(proxy.metrics_port, "/metrics").expect("metrics");
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn metric(proxy: &Proxy, series: &str) -> Option<f64> {
+    metric_lines(proxy, series)
+        .first()
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn a_group_of_three_reads_everything_once_while_its_read_cluster_is_paused_then_killed() {
+    let (mut a, b, c) = three();
+    let p = proxy(&[&a, &b, &c], &layout("active-active", "dc1", "ALL_CLUSTERS"));
+    let dir = std::env::temp_dir().join(format!("kt-reads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch");
+    let offsets = dir.join("produced.json");
+    const N: usize = 50_000;
+    produce(
+        &p,
+        "orders",
+        N,
+        6,
+        &["--value-bytes", "50", "--offsets-file", offsets.to_str().expect("path")],
+    );
+    let mut consumer = python_script("groups.py")
+        .args(["consume", "--bootstrap", &p.bootstrap(), "--topic", "orders"])
+        .args(["--group", "billing", "--consumers", "3"])
+        .args(["--expect", &N.to_string(), "--timeout", "240"])
+        .args(["--producer-offsets", offsets.to_str().expect("path")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start consumers");
+    let stdout = consumer.stdout.take().expect("stdout");
+    let mut result = Value::Null;
+    let mut events = Vec::new();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if line == "progress 20000" {
+            a.pause();
+            events.push((Instant::now(), "paused a"));
+        } else if line == "progress 35000" {
+            a.kill();
+            events.push((Instant::now(), "killed a"));
+        } else if line.starts_with('{') {
+            result = serde_json::from_str(&line).unwrap_or(Value::Null);
+        }
+    }
+    let status = consumer.wait().expect("consumers ran");
+    let mut err = String::new();
+    if let Some(mut e) = consumer.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    let context = format!("result: {result}\nconsumer stderr:\n{err}\nproxy log:\n{}", p.log());
+    assert!(status.success(), "{context}");
+    assert_eq!(events.len(), 2, "the read cluster was paused and killed: {context}");
+    assert_eq!(result["distinct"], N, "{context}");
+    assert_eq!(result["lost"], 0, "{context}");
+    assert_eq!(result["duplicates"], 0, "{context}");
+    // Logical offsets: every record was seen at the offset its producer was told.
+    assert_eq!(result["compared"], N, "{context}");
+    assert_eq!(result["offset_mismatches"], 0, "{context}");
+    // The group moved to another cluster and its commits came along: what it committed last
+    // is the end of every partition.
+    let committed: i64 = result["committed"]
+        .as_object()
+        .expect("committed offsets")
+        .values()
+        .filter_map(Value::as_i64)
+        .sum();
+    assert_eq!(committed, N as i64, "{context}");
+    assert!(
+        p.log().contains("group \"billing\" is now coordinated on cluster b"),
+        "the group's coordination moved to b: {context}"
+    );
+    let rebalances = metric(&p, "kafkatwin_consumer_group_rebalance_total{group=\"billing\"}");
+    assert!(
+        rebalances.is_some_and(|r| r >= 2.0),
+        "a rebalance on a and another on b: {rebalances:?}"
+    );
+    let members = metric(&p, "kafkatwin_consumer_group_members{group=\"billing\"}");
+    assert!(members.is_some_and(|m| m >= 1.0), "members: {members:?}");
+    // Lag per cluster appears within the sampling period (5 s) and is 0 on b: all consumed.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let lag_b = loop {
+        let lines = metric_lines(&p, "kafkatwin_consumer_lag{");
+        let on_b: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains("group=\"billing\"") && l.contains("cluster=\"b\""))
+            .collect();
+        if on_b.len() == 6 || Instant::now() > deadline {
+            break on_b.into_iter().cloned().collect::<Vec<_>>();
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(lag_b.len(), 6, "lag for six partitions on b: {lag_b:?}");
+    assert!(lag_b.iter().all(|l| l.ends_with(" 0")), "{lag_b:?}");
+    eprintln!(
+        "failover figures: longest pauses between consumed batches (ms) {}, commit failures {}, redelivered after a failed commit {}",
+        result["longest_pauses_ms"], result["commit_failures"], result["redelivered"]
+    );
+    drop(b);
+    drop(c);
+}
+
+fn seek(bootstrap: &str, ts: i64) -> Value {
+    let out = python_script("groups.py")
+        .args(["seek-ts", "--bootstrap", bootstrap, "--topic", "events"])
+        .args(["--partition", "0", "--timestamp", &ts.to_string()])
+        .output()
+        .expect("seek ran");
+    last_json(&out.stdout)
+}
+
+#[test]
+fn seek_to_a_timestamp_lands_on_the_same_record_whichever_cluster_serves_it() {
+    let (a, b, c) = three();
+    let p = proxy(&[&a, &b, &c], &layout("active-active", "dc1", "ALL_CLUSTERS"));
+    // Tansu finds timestamps by the time batches were stored (testbed NOTES), so the
+    // timestamp sought falls in a pause between two rounds of writes.
+    produce(&p, "events", 500, 1, &["--value-bytes", "10"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    std::thread::sleep(Duration::from_millis(1500));
+    produce(
+        &p,
+        "events",
+        500,
+        1,
+        &["--start", "500", "--no-create", "--value-bytes", "10"],
+    );
+    let through_a = seek(&p.bootstrap(), ts);
+    assert_eq!(through_a["offset"], 500, "{through_a}\n{}", p.log());
+    assert!(
+        through_a["value"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("v500-")),
+        "{through_a}"
+    );
+    for broker in [&a, &b, &c] {
+        let direct = seek(&broker.addr(), ts);
+        assert_eq!(direct["offset"], through_a["offset"], "cluster {}", broker.id);
+    }
+    // a stops answering: the lookup and the read move to b, and land on the same record.
+    a.pause();
+    let through_b = seek(&p.bootstrap(), ts);
+    a.resume();
+    assert_eq!(through_b["offset"], through_a["offset"], "{}", p.log());
+    assert_eq!(through_b["value"], through_a["value"]);
+    assert!(
+        p.log().contains("reads move off cluster a"),
+        "the second seek was served by another cluster: {}",
+        p.log()
+    );
+}
+
+/// Waits until the proxy sees cluster `id` as down (its circuit open).
+fn wait_down(p: &Proxy, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok((200, body)) = get(p.admin_port, &format!("/api/v1/clusters/{id}/health"))
+            && body.contains("\"down\"")
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("cluster {id} was not seen down\n{}", p.log());
+}
+
+/// Fetch requests the proxy served from `cluster` so far.
+fn fetches_from(p: &Proxy, cluster: &str) -> f64 {
+    metric_lines(p, "kafkatwin_fetch_requests_total{")
+        .iter()
+        .filter(|l| l.contains(&format!("cluster=\"{cluster}\"")) && l.contains("topic=\"t\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn each_strategy_writes_and_reads_where_it_should_with_a_datacenter_down() {
+    let (a, b, c) = three();
+    // (strategy, local dc, datacenter paused, produce succeeds under ALL_CLUSTERS, reads from)
+    let table: &[(&str, &str, &str, bool, &str)] = &[
+        // Every cluster is in the sync set: a paused datacenter fails ALL_CLUSTERS.
+        ("active-active", "dc2", "dc2", false, "a"),
+        // The primary datacenter (dc1) is the sync set; dc2 is written in the background.
+        ("active-passive", "dc2", "dc2", true, "a"),
+        // The primary is down: dc2 is promoted and serves writes and reads.
+        ("active-passive", "dc1", "dc1", true, "c"),
+        // The local region (eu-west: c) is sync; with it down, the next region takes over.
+        ("regional-active", "dc2", "dc2", true, "a"),
+        ("regional-active", "dc2", "none", true, "c"),
+        // The local datacenter is preferred while it is up.
+        ("preferred", "dc2", "none", true, "c"),
+        ("preferred", "dc2", "dc2", true, "a"),
+    ];
+    for (round, (strategy, local, down, writes_ok, reads_from)) in table.iter().enumerate() {
+        let case = format!("{strategy}, local {local}, {down} down");
+        let p = proxy(&[&a, &b, &c], &layout(strategy, local, "ALL_CLUSTERS"));
+        let topic_ok = produce(&p, "t", 10, 1, &["--start", &(round * 100).to_string()]);
+        assert_eq!(topic_ok["delivered"], 10, "{case}");
+        let paused: Vec<&Broker> = match *down {
+            "dc1" => vec![&a, &b],
+            "dc2" => vec![&c],
+            _ => vec![],
+        };
+        for x in &paused {
+            x.pause();
+        }
+        for x in &paused {
+            wait_down(&p, &x.id);
+        }
+        let out = replicate_script()
+            .args(["produce", "--bootstrap", &p.bootstrap(), "--topic", "t", "--no-create"])
+            .args(["--count", "5", "--start", &(round * 100 + 50).to_string()])
+            .args(["--timeout-ms", "8000"])
+            .output()
+            .expect("producer ran");
+        let v = last_json(&out.stdout);
+        if *writes_ok {
+            assert_eq!(v["delivered"], 5, "{case}: {v}\n{}", p.log());
+        } else {
+            assert_eq!(v["delivered"], 0, "{case}: {v}");
+        }
+        let before = fetches_from(&p, reads_from);
+        let read = python_script("groups.py")
+            .args(["seek-ts", "--bootstrap", &p.bootstrap(), "--topic", "t"])
+            .args(["--partition", "0", "--timestamp", "0"])
+            .output()
+            .expect("read ran");
+        let r = last_json(&read.stdout);
+        for x in &paused {
+            x.resume();
+        }
+        assert_eq!(r["offset"], 0, "{case}: {r}\n{}", p.log());
+        assert!(
+            fetches_from(&p, reads_from) > before,
+            "{case}: read from {reads_from}\n{:?}",
+            metric_lines(&p, "kafkatwin_fetch_requests_total{")
+        );
+        drop(p);
+        // Let resumed clusters be seen healthy before the next proxy starts.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
