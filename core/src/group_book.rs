@@ -23,7 +23,7 @@ pub struct Commit {
 pub struct GroupBook {
     homes: Mutex<HashMap<StrBytes, usize>>,
     commits: Mutex<HashMap<StrBytes, HashMap<Tp, Commit>>>,
-    generations: Mutex<HashMap<StrBytes, i32>>,
+    generations: Mutex<HashMap<StrBytes, (usize, i32)>>,
 }
 
 impl GroupBook {
@@ -78,12 +78,13 @@ impl GroupBook {
         }
     }
 
-    /// A JoinGroup answer with `generation` was seen; true if it is a new one.
-    pub fn new_generation(&self, group: &StrBytes, generation: i32) -> bool {
+    /// A JoinGroup answer with `generation` was seen from the group's coordinating cluster
+    /// `home`; true if it is a new one (generations restart on another cluster).
+    pub fn new_generation(&self, group: &StrBytes, home: usize, generation: i32) -> bool {
         let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
-        let last = g.entry(group.clone()).or_insert(-1);
-        if generation != *last {
-            *last = generation;
+        let last = g.entry(group.clone()).or_insert((home, -1));
+        if (home, generation) != *last {
+            *last = (home, generation);
             true
         } else {
             false
@@ -113,8 +114,9 @@ mod tests {
     fn generations_count_once() {
         let book = GroupBook::default();
         let g = StrBytes::from_static_str("g");
-        assert!(book.new_generation(&g, 1));
-        assert!(!book.new_generation(&g, 1));
-        assert!(book.new_generation(&g, 1 + 1));
+        assert!(book.new_generation(&g, 0, 1));
+        assert!(!book.new_generation(&g, 0, 1));
+        assert!(book.new_generation(&g, 0, 2));
+        assert!(book.new_generation(&g, 1, 2), "the same number on another cluster");
     }
 }

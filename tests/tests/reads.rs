@@ -98,10 +98,10 @@ fn a_group_of_three_reads_everything_once_while_its_read_cluster_is_paused_then_
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         if line == "progress 20000" {
             a.pause();
-            events.push((Instant::now(), "paused a"));
+            events.push((std::time::SystemTime::now(), "paused a"));
         } else if line == "progress 35000" {
             a.kill();
-            events.push((Instant::now(), "killed a"));
+            events.push((std::time::SystemTime::now(), "killed a"));
         } else if line.starts_with('{') {
             result = serde_json::from_str(&line).unwrap_or(Value::Null);
         }
@@ -156,9 +156,20 @@ fn a_group_of_three_reads_everything_once_while_its_read_cluster_is_paused_then_
     };
     assert_eq!(lag_b.len(), 6, "lag for six partitions on b: {lag_b:?}");
     assert!(lag_b.iter().all(|l| l.ends_with(" 0")), "{lag_b:?}");
+    let at: Vec<String> = events
+        .iter()
+        .map(|(t, what)| {
+            let s = t.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+            format!("{what} at {s:.3}")
+        })
+        .collect();
     eprintln!(
-        "failover figures: longest pauses between consumed batches (ms) {}, commit failures {}, redelivered after a failed commit {}",
-        result["longest_pauses_ms"], result["commit_failures"], result["redelivered"]
+        "failover figures: {}; longest pauses between consumed batches (ms) {}, ended at {}; commit failures {}, redelivered after a failed commit {}",
+        at.join(", "),
+        result["longest_pauses_ms"],
+        result["longest_pauses_ended_at"],
+        result["commit_failures"],
+        result["redelivered"]
     );
     drop(b);
     drop(c);

@@ -320,7 +320,7 @@ impl Proxy {
                 if r.error_code == 0 && r.leader == r.member_id =>
             {
                 // The leader's answer lists the members: one per generation.
-                if self.groups.new_generation(group, r.generation_id) {
+                if self.groups.new_generation(group, home, r.generation_id) {
                     self.metrics
                         .group_rebalances
                         .with_label_values(&label)

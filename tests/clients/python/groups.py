@@ -43,7 +43,7 @@ def consume(a):
             "client.id": f"consumer-{n}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            "session.timeout.ms": 30000,
+            "session.timeout.ms": 6000,
             "heartbeat.interval.ms": 1000,
             "max.poll.interval.ms": 300000,
             "fetch.wait.max.ms": 500,
@@ -77,7 +77,7 @@ def consume(a):
                 continue
             now = time.time()
             with lock:
-                state["gaps"].append((now - state["last"]) * 1000)
+                state["gaps"].append(((now - state["last"]) * 1000, now))
                 state["last"] = now
                 for idx, p, o in batch:
                     if idx in delivered_uncommitted:
@@ -119,7 +119,8 @@ def consume(a):
         "redelivered": state["redelivered"],
         "commit_failures": state["commit_failures"],
         "assignments": state["assignments"],
-        "longest_pauses_ms": sorted((round(g) for g in state["gaps"]), reverse=True)[:5],
+        "longest_pauses_ms": [round(g) for g, _ in sorted(state["gaps"], reverse=True)[:5]],
+        "longest_pauses_ended_at": [round(t, 3) for _, t in sorted(state["gaps"], reverse=True)[:5]],
         "committed": committed,
         "errors": state["errors"],
     }
