@@ -117,6 +117,9 @@ mod tests {
         assert!(book.new_generation(&g, 0, 1));
         assert!(!book.new_generation(&g, 0, 1));
         assert!(book.new_generation(&g, 0, 2));
-        assert!(book.new_generation(&g, 1, 2), "the same number on another cluster");
+        assert!(
+            book.new_generation(&g, 1, 2),
+            "the same number on another cluster"
+        );
     }
 }

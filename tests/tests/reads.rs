@@ -37,7 +37,13 @@ fn proxy(b: &[&Broker], yaml: &str) -> Proxy {
 
 fn produce(proxy: &Proxy, topic: &str, count: usize, partitions: usize, extra: &[&str]) -> Value {
     let out = replicate_script()
-        .args(["produce", "--bootstrap", &proxy.bootstrap(), "--topic", topic])
+        .args([
+            "produce",
+            "--bootstrap",
+            &proxy.bootstrap(),
+            "--topic",
+            topic,
+        ])
         .args(["--count", &count.to_string()])
         .args(["--partitions", &partitions.to_string()])
         .args(extra)
@@ -71,7 +77,10 @@ fn metric(proxy: &Proxy, series: &str) -> Option<f64> {
 #[test]
 fn a_group_of_three_reads_everything_once_while_its_read_cluster_is_paused_then_killed() {
     let (mut a, b, c) = three();
-    let p = proxy(&[&a, &b, &c], &layout("active-active", "dc1", "ALL_CLUSTERS"));
+    let p = proxy(
+        &[&a, &b, &c],
+        &layout("active-active", "dc1", "ALL_CLUSTERS"),
+    );
     let dir = std::env::temp_dir().join(format!("kt-reads-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch");
     let offsets = dir.join("produced.json");
@@ -81,10 +90,21 @@ fn a_group_of_three_reads_everything_once_while_its_read_cluster_is_paused_then_
         "orders",
         N,
         6,
-        &["--value-bytes", "50", "--offsets-file", offsets.to_str().expect("path")],
+        &[
+            "--value-bytes",
+            "50",
+            "--offsets-file",
+            offsets.to_str().expect("path"),
+        ],
     );
     let mut consumer = python_script("groups.py")
-        .args(["consume", "--bootstrap", &p.bootstrap(), "--topic", "orders"])
+        .args([
+            "consume",
+            "--bootstrap",
+            &p.bootstrap(),
+            "--topic",
+            "orders",
+        ])
         .args(["--group", "billing", "--consumers", "3"])
         .args(["--expect", &N.to_string(), "--timeout", "240"])
         .args(["--producer-offsets", offsets.to_str().expect("path")])
@@ -112,9 +132,16 @@ fn a_group_of_three_reads_everything_once_while_its_read_cluster_is_paused_then_
         use std::io::Read;
         let _ = e.read_to_string(&mut err);
     }
-    let context = format!("result: {result}\nconsumer stderr:\n{err}\nproxy log:\n{}", p.log());
+    let context = format!(
+        "result: {result}\nconsumer stderr:\n{err}\nproxy log:\n{}",
+        p.log()
+    );
     assert!(status.success(), "{context}");
-    assert_eq!(events.len(), 2, "the read cluster was paused and killed: {context}");
+    assert_eq!(
+        events.len(),
+        2,
+        "the read cluster was paused and killed: {context}"
+    );
     assert_eq!(result["distinct"], N, "{context}");
     assert_eq!(result["lost"], 0, "{context}");
     assert_eq!(result["duplicates"], 0, "{context}");
@@ -131,10 +158,14 @@ fn a_group_of_three_reads_everything_once_while_its_read_cluster_is_paused_then_
         .sum();
     assert_eq!(committed, N as i64, "{context}");
     assert!(
-        p.log().contains("group \"billing\" is now coordinated on cluster b"),
+        p.log()
+            .contains("group \"billing\" is now coordinated on cluster b"),
         "the group's coordination moved to b: {context}"
     );
-    let rebalances = metric(&p, "kafkatwin_consumer_group_rebalance_total{group=\"billing\"}");
+    let rebalances = metric(
+        &p,
+        "kafkatwin_consumer_group_rebalance_total{group=\"billing\"}",
+    );
     assert!(
         rebalances.is_some_and(|r| r >= 2.0),
         "a rebalance on a and another on b: {rebalances:?}"
@@ -159,7 +190,9 @@ fn a_group_of_three_reads_everything_once_while_its_read_cluster_is_paused_then_
     let at: Vec<String> = events
         .iter()
         .map(|(t, what)| {
-            let s = t.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+            let s = t
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
             format!("{what} at {s:.3}")
         })
         .collect();
@@ -187,7 +220,10 @@ fn seek(bootstrap: &str, ts: i64) -> Value {
 #[test]
 fn seek_to_a_timestamp_lands_on_the_same_record_whichever_cluster_serves_it() {
     let (a, b, c) = three();
-    let p = proxy(&[&a, &b, &c], &layout("active-active", "dc1", "ALL_CLUSTERS"));
+    let p = proxy(
+        &[&a, &b, &c],
+        &layout("active-active", "dc1", "ALL_CLUSTERS"),
+    );
     // Tansu finds timestamps by the time batches were stored (testbed NOTES), so the
     // timestamp sought falls in a pause between two rounds of writes.
     produce(&p, "events", 500, 1, &["--value-bytes", "10"]);
@@ -214,7 +250,11 @@ fn seek_to_a_timestamp_lands_on_the_same_record_whichever_cluster_serves_it() {
     );
     for broker in [&a, &b, &c] {
         let direct = seek(&broker.addr(), ts);
-        assert_eq!(direct["offset"], through_a["offset"], "cluster {}", broker.id);
+        assert_eq!(
+            direct["offset"], through_a["offset"],
+            "cluster {}",
+            broker.id
+        );
     }
     // a stops answering: the lookup and the read move to b, and land on the same record.
     a.pause();
@@ -241,6 +281,20 @@ fn wait_down(p: &Proxy, id: &str) {
         std::thread::sleep(Duration::from_millis(200));
     }
     panic!("cluster {id} was not seen down\n{}", p.log());
+}
+
+/// Waits until cluster `id` is behind on no partition.
+fn wait_in_sync(p: &Proxy, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok((200, body)) = get(p.admin_port, &format!("/api/v1/clusters/{id}"))
+            && body.contains("\"behind_partitions\":0")
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("cluster {id} did not catch up\n{}", p.log());
 }
 
 /// Fetch requests the proxy served from `cluster` so far.
@@ -275,6 +329,11 @@ fn each_strategy_writes_and_reads_where_it_should_with_a_datacenter_down() {
         let p = proxy(&[&a, &b, &c], &layout(strategy, local, "ALL_CLUSTERS"));
         let topic_ok = produce(&p, "t", 10, 1, &["--start", &(round * 100).to_string()]);
         assert_eq!(topic_ok["delivered"], 10, "{case}");
+        // Clusters that missed the last round's writes catch up first: a datacenter that
+        // lacks acknowledged records is never promoted over one that has them.
+        for id in ["a", "b", "c"] {
+            wait_in_sync(&p, id);
+        }
         let paused: Vec<&Broker> = match *down {
             "dc1" => vec![&a, &b],
             "dc2" => vec![&c],
@@ -287,7 +346,14 @@ fn each_strategy_writes_and_reads_where_it_should_with_a_datacenter_down() {
             wait_down(&p, &x.id);
         }
         let out = replicate_script()
-            .args(["produce", "--bootstrap", &p.bootstrap(), "--topic", "t", "--no-create"])
+            .args([
+                "produce",
+                "--bootstrap",
+                &p.bootstrap(),
+                "--topic",
+                "t",
+                "--no-create",
+            ])
             .args(["--count", "5", "--start", &(round * 100 + 50).to_string()])
             .args(["--timeout-ms", "8000"])
             .output()
