@@ -155,6 +155,33 @@ pub struct ServerConfig {
     /// A client connection that sends nothing (or stalls inside a frame) this long is closed,
     /// like Kafka's `connections.max.idle.ms`.
     pub connections_max_idle: Duration,
+    /// Several instances in front of the same clusters (DESIGN.md §3).
+    pub scale_out: ScaleOutConfig,
+}
+
+/// `server.scale_out`: instances divide partition leadership through a Kafka consumer group
+/// on the backend clusters. Off, one instance owns every partition.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScaleOutConfig {
+    /// Join the instance group. Every instance needs its own `server.node_id` and advertised
+    /// address.
+    pub enabled: bool,
+    /// The group's id on the backend clusters.
+    pub group: String,
+    /// Session timeout of an instance in the group: how long a stopped instance keeps its
+    /// partitions before the others take them over.
+    pub session_timeout: Duration,
+}
+
+impl Default for ScaleOutConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            group: "__kafkatwin_instances".into(),
+            session_timeout: Duration::from_secs(6),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -170,6 +197,7 @@ impl Default for ServerConfig {
             max_inflight_request_bytes: 512 * 1024 * 1024,
             drain_timeout: Duration::from_secs(30),
             connections_max_idle: Duration::from_secs(600),
+            scale_out: ScaleOutConfig::default(),
         }
     }
 }

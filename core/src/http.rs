@@ -262,7 +262,7 @@ pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
                 .with_label_values(&[&s.id])
                 .set(s.connections as i64);
         }
-        if ticks % 5 == 0 {
+        if ticks.is_multiple_of(5) {
             proxy.sample_consumer_lag().await;
         }
     }

@@ -6,6 +6,7 @@ pub mod frame;
 pub mod group_book;
 pub mod hooks;
 pub mod http;
+pub mod membership;
 pub mod metrics;
 pub mod plugin_store;
 pub mod proxy;

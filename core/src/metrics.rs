@@ -41,6 +41,9 @@ pub struct Metrics {
     /// `kafkatwin_replication_lag_records{cluster}`: records the cluster is behind the most
     /// advanced cluster, over the partitions it is behind on.
     pub replication_lag: IntGaugeVec,
+    /// `kafkatwin_instance_split_brain`: 1 while another instance group is live on another
+    /// cluster (see `membership`).
+    pub split_brain: IntGaugeVec,
     /// `kafkatwin_consumer_group_members{group}`: members in the group's current generation.
     pub group_members: IntGaugeVec,
     /// `kafkatwin_consumer_group_rebalance_total{group}`: generations the group went through.
@@ -148,6 +151,11 @@ impl Metrics {
                 "kafkatwin_rule_records_total",
                 "Records seen by each transformation rule, by outcome (applied, skipped, rejected).",
                 &["hook", "rule", "outcome"],
+            )?,
+            split_brain: gauge(
+                "kafkatwin_instance_split_brain",
+                "1 while a second kafkatwin instance group is live on another cluster.",
+                &[],
             )?,
             group_members: gauge(
                 "kafkatwin_consumer_group_members",

@@ -92,6 +92,28 @@ pub async fn run(
         });
     }
     tokio::spawn(crate::http::sample_health(proxy.clone(), drain_rx.clone()));
+    if proxy.membership.enabled() {
+        let ordered = match &proxy.replicator {
+            Some(rep) => rep.clusters().to_vec(),
+            None => vec![proxy.cluster.clone()],
+        };
+        let so = &cfg.server.scale_out;
+        proxy.membership.spawn(
+            ordered,
+            so.group.clone(),
+            so.session_timeout.get(),
+            proxy.metrics.clone(),
+            drain_rx.clone(),
+        );
+        if let Some(rep) = proxy.replicator.clone() {
+            let mut changes = proxy.membership.subscribe();
+            tokio::spawn(async move {
+                while changes.changed().await.is_ok() {
+                    rep.recompare();
+                }
+            });
+        }
+    }
     if let Some(rep) = &proxy.replicator {
         rep.spawn_repairer(drain_rx.clone());
     }

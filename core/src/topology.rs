@@ -258,21 +258,22 @@ mod tests {
         let dc2_down = [true, true, false];
         // (strategy, local dc, health, sync, background, reads)
         #[rustfmt::skip]
-        let table: &[(DcStrategy, &str, [bool; 3], &[usize], &[usize], &[usize])] = &[
-            (ActiveActive,   "dc1", all_up,   &[A, B, C], &[],     &[A, B, C]),
-            (ActiveActive,   "dc2", all_up,   &[A, B, C], &[],     &[C, A, B]),
-            (ActiveActive,   "dc2", dc2_down, &[A, B, C], &[],     &[A, B, C]),
-            (ActiveActive,   "dc1", dc1_down, &[A, B, C], &[],     &[C, A, B]),
-            (ActivePassive,  "dc2", all_up,   &[A, B],    &[C],    &[A, B, C]),
-            (ActivePassive,  "dc1", dc1_down, &[C],       &[A, B], &[C, A, B]),
-            (ActivePassive,  "dc1", dc2_down, &[A, B],    &[C],    &[A, B, C]),
-            (RegionalActive, "dc1", all_up,   &[A, B],    &[C],    &[A, B, C]),
-            (RegionalActive, "dc2", all_up,   &[C],       &[A, B], &[C, A, B]),
-            (RegionalActive, "dc2", dc2_down, &[A, B],    &[C],    &[A, B, C]),
-            (Preferred,      "dc2", all_up,   &[C],       &[A, B], &[C, A, B]),
-            (Preferred,      "dc2", dc2_down, &[A, B],    &[C],    &[A, B, C]),
-            (Preferred,      "dc1", dc1_down, &[C],       &[A, B], &[C, A, B]),
-            (Preferred,      "dc1", all_up,   &[A, B],    &[C],    &[A, B, C]),
+        type Row<'a> = (DcStrategy, &'a str, [bool; 3], &'a [usize], &'a [usize], &'a [usize]);
+        let table: &[Row] = &[
+            (ActiveActive, "dc1", all_up, &[A, B, C], &[], &[A, B, C]),
+            (ActiveActive, "dc2", all_up, &[A, B, C], &[], &[C, A, B]),
+            (ActiveActive, "dc2", dc2_down, &[A, B, C], &[], &[A, B, C]),
+            (ActiveActive, "dc1", dc1_down, &[A, B, C], &[], &[C, A, B]),
+            (ActivePassive, "dc2", all_up, &[A, B], &[C], &[A, B, C]),
+            (ActivePassive, "dc1", dc1_down, &[C], &[A, B], &[C, A, B]),
+            (ActivePassive, "dc1", dc2_down, &[A, B], &[C], &[A, B, C]),
+            (RegionalActive, "dc1", all_up, &[A, B], &[C], &[A, B, C]),
+            (RegionalActive, "dc2", all_up, &[C], &[A, B], &[C, A, B]),
+            (RegionalActive, "dc2", dc2_down, &[A, B], &[C], &[A, B, C]),
+            (Preferred, "dc2", all_up, &[C], &[A, B], &[C, A, B]),
+            (Preferred, "dc2", dc2_down, &[A, B], &[C], &[A, B, C]),
+            (Preferred, "dc1", dc1_down, &[C], &[A, B], &[C, A, B]),
+            (Preferred, "dc1", all_up, &[A, B], &[C], &[A, B, C]),
         ];
         for (strategy, local, up, sync, background, reads) in table {
             let plan = Topology::new(&config(*strategy, local)).plan(up);

@@ -62,24 +62,36 @@ impl Proxy {
         };
         front.learn_metadata(&m);
         let me = self.me();
-        m.brokers = vec![
-            metadata_response::MetadataResponseBroker::default()
-                .with_node_id(me)
-                .with_host(self.identity.host.clone())
-                .with_port(self.identity.port),
-        ];
+        m.brokers = self
+            .membership
+            .brokers()
+            .into_iter()
+            .map(|b| {
+                metadata_response::MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(b.node_id))
+                    .with_host(StrBytes::from_string(b.host))
+                    .with_port(b.port)
+            })
+            .collect();
         m.controller_id = me;
         m.cluster_id = Some(self.identity.cluster_id.clone());
         for t in &mut m.topics {
+            let Some(name) = t.name.clone() else { continue };
             for p in &mut t.partitions {
+                // Each partition's leader is the instance that owns it (this one when alone).
+                let leader = BrokerId(
+                    self.membership
+                        .owner(&name, p.partition_index)
+                        .unwrap_or(me.0),
+                );
                 if p.leader_id.0 >= 0 {
-                    p.leader_id = me;
+                    p.leader_id = leader;
                 }
                 // Epochs belong to one backend cluster; hiding them keeps clients from
                 // validating positions against epochs that change on failover.
                 p.leader_epoch = -1;
-                p.replica_nodes = vec![me];
-                p.isr_nodes = vec![me];
+                p.replica_nodes = vec![leader];
+                p.isr_nodes = vec![leader];
                 p.offline_replicas.clear();
             }
         }
@@ -126,12 +138,18 @@ impl Proxy {
                 .with_cluster_id(self.identity.cluster_id.clone())
                 .with_controller_id(me)
                 .with_cluster_authorized_operations(i32::MIN)
-                .with_brokers(vec![
-                    describe_cluster_response::DescribeClusterBroker::default()
-                        .with_broker_id(me)
-                        .with_host(self.identity.host.clone())
-                        .with_port(self.identity.port),
-                ]),
+                .with_brokers(
+                    self.membership
+                        .brokers()
+                        .into_iter()
+                        .map(|b| {
+                            describe_cluster_response::DescribeClusterBroker::default()
+                                .with_broker_id(BrokerId(b.node_id))
+                                .with_host(StrBytes::from_string(b.host))
+                                .with_port(b.port)
+                        })
+                        .collect(),
+                ),
         )
     }
 

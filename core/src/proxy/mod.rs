@@ -63,6 +63,8 @@ pub struct Proxy {
     pub replicator: Option<Arc<crate::replication::Replicator>>,
     /// Consumer groups across clusters: coordinating cluster, commits, generations.
     pub groups: crate::group_book::GroupBook,
+    /// This instance among the instances (partition leadership with scale-out).
+    pub membership: Arc<crate::membership::Membership>,
 }
 
 /// What to do after handling one request.
@@ -144,6 +146,14 @@ impl Proxy {
             })
             .map_err(|e| anyhow::anyhow!("cannot start the WASM plugin host: {e:#}"))?,
         );
+        let membership = Arc::new(crate::membership::Membership::new(
+            crate::membership::Instance {
+                node_id: identity.node_id,
+                host: identity.host.to_string(),
+                port: identity.port,
+            },
+            config.server.scale_out.enabled,
+        ));
         let replicator = (clusters.len() > 1).then(|| {
             let ordered = crate::topology::authority_order(&config)
                 .into_iter()
@@ -152,6 +162,7 @@ impl Proxy {
             Arc::new(crate::replication::Replicator::new(
                 ordered,
                 crate::topology::Topology::new(&config),
+                membership.clone(),
                 &config.producer,
                 metrics.clone(),
             ))
@@ -171,6 +182,7 @@ impl Proxy {
             plugins,
             replicator,
             groups: Default::default(),
+            membership,
         })
     }
 
@@ -181,6 +193,27 @@ impl Proxy {
             Some(rep) => &rep.clusters()[rep.front()],
             None => &self.cluster,
         }
+    }
+
+    /// With scale-out: removes the partitions another instance owns from a produce, and
+    /// answers them `NOT_LEADER_OR_FOLLOWER` so the client refreshes metadata and goes to
+    /// their owner.
+    fn take_not_owned(
+        &self,
+        r: &mut kafka_protocol::messages::ProduceRequest,
+    ) -> Option<kafka_protocol::messages::ProduceResponse> {
+        use partitioned::PartitionedApi;
+        if !self.membership.enabled() {
+            return None;
+        }
+        let owns = |t: &kafka_protocol::messages::TopicName, p: i32| self.membership.owns(t, p);
+        if r.partitions().iter().all(|(t, p)| owns(t, *p)) {
+            return None;
+        }
+        let mut theirs = r.clone();
+        theirs.retain(&|t, p| !owns(t, p));
+        r.retain(&|t, p| owns(t, p));
+        Some(theirs.fail_all(ResponseError::NotLeaderOrFollower.code()))
     }
 
     fn retries(&self) -> u32 {
@@ -294,10 +327,12 @@ impl Proxy {
                 if !answer {
                     r.acks = 1;
                 }
+                let theirs = self.take_not_owned(&mut r);
                 let hooked = self.on_produce(&mut r);
                 let sizes = self.produce_sizes(&r);
                 // Unchanged requests (acks kept) can go out as the client's own frame.
-                let unchanged = answer && !hooked.changed && hooked.refused.is_none();
+                let unchanged =
+                    answer && !hooked.changed && hooked.refused.is_none() && theirs.is_none();
                 let whole = unchanged.then(|| partitioned::Whole {
                     frame: client_frame,
                     wait: std::time::Duration::from_millis(
@@ -316,7 +351,7 @@ impl Proxy {
                     }
                 };
                 let mut resp = self.rewrite_produce(resp);
-                if let Some(refused) = hooked.refused {
+                for refused in [hooked.refused, theirs].into_iter().flatten() {
                     <kafka_protocol::messages::ProduceRequest as partitioned::PartitionedApi>::extend_response(&mut resp, refused);
                 }
                 self.record_produce(&sizes, &resp, started);

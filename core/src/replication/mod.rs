@@ -63,6 +63,8 @@ pub struct Replicator {
     >,
     mismatches: Mutex<Vec<String>>,
     wake: tokio::sync::Notify,
+    /// Which partitions this instance writes (and so compares and repairs).
+    membership: Arc<crate::membership::Membership>,
     /// Per cluster: when it last failed or stalled a read (see `reads`).
     read_avoid: Vec<Mutex<Option<std::time::Instant>>>,
 }
@@ -73,6 +75,7 @@ impl Replicator {
     pub fn new(
         clusters: Vec<Arc<Cluster>>,
         topology: crate::topology::Topology,
+        membership: Arc<crate::membership::Membership>,
         producer: &ProducerConfig,
         metrics: Metrics,
     ) -> Self {
@@ -92,6 +95,7 @@ impl Replicator {
             mismatches: Mutex::default(),
             wake: tokio::sync::Notify::new(),
             read_avoid: (0..n).map(|_| Mutex::new(None)).collect(),
+            membership,
             clusters,
         }
     }
@@ -168,6 +172,20 @@ impl Replicator {
                 d.remove(t);
             }
         }
+    }
+
+    /// Whether this instance writes `tp` (with scale-out, the partitions it owns).
+    fn owns(&self, tp: &lanes::Tp) -> bool {
+        self.membership.owns(&tp.0, tp.1)
+    }
+
+    /// The division of partitions changed: compare every cluster again before writing, so
+    /// partitions taken over from another instance are checked first.
+    pub fn recompare(&self) {
+        for i in 0..self.clusters.len() {
+            self.set_compared(i, false);
+        }
+        self.wake.notify_one();
     }
 
     /// Whether cluster `i` has been compared with the others since it was last down.

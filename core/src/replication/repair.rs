@@ -159,9 +159,12 @@ impl Replicator {
                 }
             }
         }
+        // Only partitions this instance writes: another instance's writes in flight would look
+        // like gaps.
         let parts: Vec<Tp> = counts
             .iter()
             .flat_map(|(t, &n)| (0..n).map(move |p| (t.clone(), p)))
+            .filter(|tp| self.owns(tp))
             .collect();
         if parts.is_empty() {
             for &i in &live {
@@ -214,7 +217,7 @@ impl Replicator {
     async fn repair_pass(&self, up: &[bool]) {
         for (i, c) in self.clusters.iter().enumerate() {
             if up[i] {
-                for tp in &self.lanes.behind_on(i) {
+                for tp in self.lanes.behind_on(i).iter().filter(|tp| self.owns(tp)) {
                     match self.repair_partition(i, tp, up).await {
                         Ok(()) => {}
                         Err(e) => {

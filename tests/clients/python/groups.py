@@ -12,6 +12,8 @@
       --producer-offsets, how many records were seen at an offset other than the producer's.
   groups.py seek-ts --bootstrap B --topic T --partition P --timestamp MS
       The first record at or after MS: its offset and value (offsets_for_times + consume).
+  groups.py leaders --bootstrap B --topic T
+      The partition leaders and brokers the bootstrap's metadata names.
 """
 
 import argparse
@@ -155,9 +157,18 @@ def seek_ts(a):
     sys.exit(1)
 
 
+def leaders(a):
+    from confluent_kafka.admin import AdminClient
+    md = AdminClient({"bootstrap.servers": a.bootstrap}).list_topics(a.topic, timeout=10)
+    brokers = {b.id: f"{b.host}:{b.port}" for b in md.brokers.values()}
+    parts = md.topics[a.topic].partitions
+    print(json.dumps({"leaders": {str(p): parts[p].leader for p in sorted(parts)},
+                      "brokers": {str(k): v for k, v in sorted(brokers.items())}}))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["consume", "seek-ts"])
+    ap.add_argument("cmd", choices=["consume", "seek-ts", "leaders"])
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", required=True)
     ap.add_argument("--group", default="kafkatwin-group")
@@ -169,7 +180,7 @@ def main():
     ap.add_argument("--partition", type=int, default=0)
     ap.add_argument("--timestamp", type=int, default=0)
     a = ap.parse_args()
-    {"consume": consume, "seek-ts": seek_ts}[a.cmd](a)
+    {"consume": consume, "seek-ts": seek_ts, "leaders": leaders}[a.cmd](a)
 
 
 if __name__ == "__main__":

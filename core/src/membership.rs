@@ -1,0 +1,521 @@
+//! Scale-out (DESIGN.md §3): live instances join a consumer group on the backend clusters and
+//! divide partition leadership the way Kafka brokers do. Kafka's group protocol is the
+//! membership engine: the group leader hands every member the full member list, and each
+//! instance derives the same owner for every partition from it. An instance advertises every
+//! member as a broker and the owner as each partition's leader; a Produce for a partition it
+//! does not own gets `NOT_LEADER_OR_FOLLOWER`, so clients go to the owner.
+//!
+//! The group lives on the first cluster (authority order) an instance can reach. Instances
+//! that see different clusters as reachable can end up in two groups on two clusters: a split
+//! brain, in which both own every partition. Each instance looks for the group on the other
+//! clusters it can reach and reports a second group (log and
+//! `kafkatwin_instance_split_brain`); see the README.
+
+use crate::backend::Cluster;
+use crate::metrics::Metrics;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// One kafkatwin instance as clients reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// Its broker id.
+    pub node_id: i32,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: i32,
+}
+
+/// The current division of partitions.
+#[derive(Debug, Clone, Default)]
+struct View {
+    /// Members by node id; empty while not in a group.
+    members: Vec<Instance>,
+}
+
+/// This instance's place among the instances.
+pub struct Membership {
+    me: Instance,
+    enabled: bool,
+    view: RwLock<View>,
+    changed: watch::Sender<u64>,
+}
+
+/// The protocol type and name the instances' group uses.
+const PROTOCOL_TYPE: &str = "kafkatwin";
+const PROTOCOL_NAME: &str = "partitions";
+
+impl Membership {
+    /// Membership for `me`; when not `enabled`, `me` owns every partition.
+    pub fn new(me: Instance, enabled: bool) -> Self {
+        Self {
+            me,
+            enabled,
+            view: RwLock::new(View::default()),
+            changed: watch::channel(0).0,
+        }
+    }
+
+    /// This instance.
+    pub fn me(&self) -> &Instance {
+        &self.me
+    }
+
+    /// Whether instances divide partitions (scale-out on).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The owner's node id of a partition; `None` while this instance is in no group.
+    pub fn owner(&self, topic: &TopicName, partition: i32) -> Option<i32> {
+        if !self.enabled {
+            return Some(self.me.node_id);
+        }
+        let view = self.view.read().ok()?;
+        owner_of(&view.members, topic, partition).map(|m| m.node_id)
+    }
+
+    /// Whether this instance owns the partition.
+    pub fn owns(&self, topic: &TopicName, partition: i32) -> bool {
+        self.owner(topic, partition) == Some(self.me.node_id)
+    }
+
+    /// The brokers to advertise: every member, or just this instance.
+    pub fn brokers(&self) -> Vec<Instance> {
+        let members = self
+            .view
+            .read()
+            .map(|v| v.members.clone())
+            .unwrap_or_default();
+        if members.is_empty() {
+            vec![self.me.clone()]
+        } else {
+            members
+        }
+    }
+
+    /// Changes whenever the division of partitions does.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn set_view(&self, view: View) {
+        let summary: Vec<i32> = view.members.iter().map(|m| m.node_id).collect();
+        let changed = self.view.write().map(|mut v| {
+            let changed = v.members != view.members;
+            *v = view;
+            changed
+        });
+        if changed.unwrap_or(false) {
+            tracing::info!(
+                "instance membership: {} instance(s) {summary:?}; this instance is node {}",
+                summary.len(),
+                self.me.node_id
+            );
+            self.changed.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Runs the group membership until `stop`, then leaves the group.
+    pub fn spawn(
+        self: &Arc<Self>,
+        clusters: Vec<Arc<Cluster>>,
+        group: String,
+        session: Duration,
+        metrics: Metrics,
+        stop: watch::Receiver<bool>,
+    ) {
+        if !self.enabled {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let member = Member {
+                membership: me,
+                clusters,
+                group: StrBytes::from_string(group),
+                session,
+                metrics,
+            };
+            member.run(stop).await;
+        });
+    }
+}
+
+/// The owner of a partition among `members` (sorted by node id): a stable spread of each
+/// topic's partitions over the members, the same on every instance.
+fn owner_of<'a>(
+    members: &'a [Instance],
+    topic: &TopicName,
+    partition: i32,
+) -> Option<&'a Instance> {
+    if members.is_empty() {
+        return None;
+    }
+    let h = u64::from(crc32c::crc32c(topic.as_bytes())) + u64::from(partition.unsigned_abs());
+    members.get((h % members.len() as u64) as usize)
+}
+
+/// A cluster to host the group on: circuit closed and a health probe answered lately.
+fn healthy(c: &Cluster) -> bool {
+    c.admits()
+        && c.status().reachable
+        && c.last_probe_ok()
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(3))
+}
+
+struct Member {
+    membership: Arc<Membership>,
+    clusters: Vec<Arc<Cluster>>,
+    group: StrBytes,
+    session: Duration,
+    metrics: Metrics,
+}
+
+/// Why the member left its group round.
+enum Rejoin {
+    /// The group rebalanced or the member was dropped.
+    Group(i16),
+    /// The hosting cluster failed.
+    Cluster(String),
+    /// A higher-priority cluster is reachable again: move the group there.
+    MoveBack,
+    /// Shutting down.
+    Stop,
+}
+
+impl Member {
+    async fn run(&self, mut stop: watch::Receiver<bool>) {
+        let mut member_id = StrBytes::default();
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let Some(k) = self.clusters.iter().position(|c| healthy(c)) else {
+                self.lose_view();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            };
+            let outcome = match self.join(k, &mut member_id).await {
+                Ok(generation) => self.heartbeat(k, &member_id, generation, &mut stop).await,
+                Err(e) => Rejoin::Cluster(e),
+            };
+            match outcome {
+                Rejoin::Stop => {
+                    self.leave(k, &member_id).await;
+                    return;
+                }
+                Rejoin::MoveBack => {
+                    self.leave(k, &member_id).await;
+                    member_id = StrBytes::default();
+                }
+                Rejoin::Group(code) => {
+                    if code == ResponseError::UnknownMemberId.code() {
+                        member_id = StrBytes::default();
+                    }
+                }
+                Rejoin::Cluster(e) => {
+                    tracing::warn!(
+                        cluster = %self.clusters[k].id,
+                        "instance group {:?} on cluster {}: {e}",
+                        self.group.as_str(),
+                        self.clusters[k].id
+                    );
+                    member_id = StrBytes::default();
+                    self.lose_view();
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    /// Owning nothing is safe; owning what another instance also owns is not.
+    fn lose_view(&self) {
+        self.membership.set_view(View::default());
+    }
+
+    fn version(&self, k: usize, api: ApiKey, want: i16) -> i16 {
+        self.clusters[k]
+            .supports(api)
+            .map_or(want, |r| want.clamp(r.min, r.max))
+    }
+
+    async fn send(
+        &self,
+        k: usize,
+        api: ApiKey,
+        version: i16,
+        req: RequestKind,
+        within: Duration,
+    ) -> Result<ResponseKind, String> {
+        let c = &self.clusters[k];
+        let attempt = async {
+            let node = c.coordinator(&self.group).await?;
+            c.send_to(node, api, version, None, &req).await
+        };
+        match c.within(within, api, attempt).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                c.forget_coordinator(&self.group);
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Joins (JoinGroup, then SyncGroup) and installs the member list; the generation.
+    async fn join(&self, k: usize, member_id: &mut StrBytes) -> Result<i32, String> {
+        let me = serde_json::to_vec(self.membership.me()).map_err(|e| e.to_string())?;
+        let session_ms = i32::try_from(self.session.as_millis()).unwrap_or(i32::MAX);
+        let v = self.version(k, ApiKey::JoinGroup, 5);
+        for _ in 0..3 {
+            let req = JoinGroupRequest::default()
+                .with_group_id(GroupId(self.group.clone()))
+                .with_session_timeout_ms(session_ms)
+                .with_rebalance_timeout_ms(session_ms)
+                .with_member_id(member_id.clone())
+                .with_protocol_type(StrBytes::from_static_str(PROTOCOL_TYPE))
+                .with_protocols(vec![
+                    join_group_request::JoinGroupRequestProtocol::default()
+                        .with_name(StrBytes::from_static_str(PROTOCOL_NAME))
+                        .with_metadata(me.clone().into()),
+                ]);
+            let wait = self.session * 2 + Duration::from_secs(5);
+            let resp = self
+                .send(k, ApiKey::JoinGroup, v, RequestKind::JoinGroup(req), wait)
+                .await?;
+            let ResponseKind::JoinGroup(r) = resp else {
+                return Err("JoinGroup answered with another API".into());
+            };
+            if r.error_code == ResponseError::MemberIdRequired.code() {
+                *member_id = r.member_id;
+                continue;
+            }
+            if r.error_code == ResponseError::UnknownMemberId.code() {
+                *member_id = StrBytes::default();
+                continue;
+            }
+            if r.error_code != 0 {
+                return Err(format!("JoinGroup failed with error code {}", r.error_code));
+            }
+            *member_id = r.member_id.clone();
+            let assignments = if r.leader == r.member_id {
+                self.assign(&r)
+            } else {
+                Vec::new()
+            };
+            let sv = self.version(k, ApiKey::SyncGroup, 5);
+            let sync = SyncGroupRequest::default()
+                .with_group_id(GroupId(self.group.clone()))
+                .with_generation_id(r.generation_id)
+                .with_member_id(member_id.clone())
+                .with_protocol_type(Some(StrBytes::from_static_str(PROTOCOL_TYPE)))
+                .with_protocol_name(Some(StrBytes::from_static_str(PROTOCOL_NAME)))
+                .with_assignments(assignments);
+            let resp = self
+                .send(k, ApiKey::SyncGroup, sv, RequestKind::SyncGroup(sync), wait)
+                .await?;
+            let ResponseKind::SyncGroup(s) = resp else {
+                return Err("SyncGroup answered with another API".into());
+            };
+            if s.error_code != 0 {
+                // A rebalance started meanwhile: join again.
+                continue;
+            }
+            let members: Vec<Instance> = serde_json::from_slice(&s.assignment)
+                .map_err(|e| format!("the group leader's assignment does not parse: {e}"))?;
+            self.membership.set_view(View { members });
+            return Ok(r.generation_id);
+        }
+        Err("the group kept rebalancing".into())
+    }
+
+    /// The leader's assignment: every member gets the whole member list, sorted by node id.
+    fn assign(&self, r: &JoinGroupResponse) -> Vec<sync_group_request::SyncGroupRequestAssignment> {
+        let mut members: Vec<Instance> = r
+            .members
+            .iter()
+            .filter_map(|m| serde_json::from_slice::<Instance>(&m.metadata).ok())
+            .collect();
+        members.sort_by_key(|m| m.node_id);
+        members.dedup_by_key(|m| m.node_id);
+        let list = serde_json::to_vec(&members).unwrap_or_default();
+        r.members
+            .iter()
+            .map(|m| {
+                sync_group_request::SyncGroupRequestAssignment::default()
+                    .with_member_id(m.member_id.clone())
+                    .with_assignment(list.clone().into())
+            })
+            .collect()
+    }
+
+    /// Heartbeats until the group changes, the cluster fails, or a better cluster is back;
+    /// meanwhile looks for a second instance group on the other clusters (split brain).
+    async fn heartbeat(
+        &self,
+        k: usize,
+        member_id: &StrBytes,
+        generation: i32,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Rejoin {
+        let every = (self.session / 3).max(Duration::from_millis(300));
+        let mut ticks = 0u32;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return Rejoin::Stop,
+            }
+            if *stop.borrow() {
+                return Rejoin::Stop;
+            }
+            if self.clusters[..k].iter().any(|c| healthy(c)) {
+                return Rejoin::MoveBack;
+            }
+            let v = self.version(k, ApiKey::Heartbeat, 3);
+            let req = HeartbeatRequest::default()
+                .with_group_id(GroupId(self.group.clone()))
+                .with_generation_id(generation)
+                .with_member_id(member_id.clone());
+            match self
+                .send(
+                    k,
+                    ApiKey::Heartbeat,
+                    v,
+                    RequestKind::Heartbeat(req),
+                    every * 2,
+                )
+                .await
+            {
+                Ok(ResponseKind::Heartbeat(r)) if r.error_code == 0 => {}
+                Ok(ResponseKind::Heartbeat(r)) => return Rejoin::Group(r.error_code),
+                Ok(_) => return Rejoin::Cluster("Heartbeat answered with another API".into()),
+                Err(e) => return Rejoin::Cluster(e),
+            }
+            ticks += 1;
+            if ticks.is_multiple_of(3) {
+                self.look_for_split_brain(k).await;
+            }
+        }
+    }
+
+    /// Reports an instance group with live members on a cluster other than `k`.
+    async fn look_for_split_brain(&self, k: usize) {
+        let mut others = Vec::new();
+        for (j, c) in self.clusters.iter().enumerate() {
+            if j == k || !c.admits() {
+                continue;
+            }
+            let v = self.version(j, ApiKey::DescribeGroups, 1);
+            let req =
+                DescribeGroupsRequest::default().with_groups(vec![GroupId(self.group.clone())]);
+            let Ok(ResponseKind::DescribeGroups(r)) = self
+                .send(
+                    j,
+                    ApiKey::DescribeGroups,
+                    v,
+                    RequestKind::DescribeGroups(req),
+                    Duration::from_secs(2),
+                )
+                .await
+            else {
+                continue;
+            };
+            for g in r.groups {
+                let live = g.error_code == 0 && !g.members.is_empty();
+                if live && g.group_state.as_str() != "Dead" && g.group_state.as_str() != "Empty" {
+                    let nodes: Vec<String> = g
+                        .members
+                        .iter()
+                        .filter_map(|m| serde_json::from_slice::<Instance>(&m.member_metadata).ok())
+                        .map(|m| m.node_id.to_string())
+                        .collect();
+                    others.push(format!(
+                        "cluster {}: instance(s) [{}]",
+                        c.id,
+                        nodes.join(", ")
+                    ));
+                }
+            }
+        }
+        let split = !others.is_empty();
+        self.metrics
+            .split_brain
+            .with_label_values::<&str>(&[])
+            .set(i64::from(split));
+        if split {
+            tracing::error!(
+                "split brain: another instance group is live on {} while this instance's group is on cluster {}; \
+                 both groups own every partition they cover. Check which clusters each instance can reach",
+                others.join("; "),
+                self.clusters[k].id
+            );
+        }
+    }
+
+    async fn leave(&self, k: usize, member_id: &StrBytes) {
+        if member_id.is_empty() {
+            return;
+        }
+        let v = self.version(k, ApiKey::LeaveGroup, 3);
+        let req = if v >= 3 {
+            LeaveGroupRequest::default()
+                .with_group_id(GroupId(self.group.clone()))
+                .with_members(vec![
+                    leave_group_request::MemberIdentity::default()
+                        .with_member_id(member_id.clone()),
+                ])
+        } else {
+            LeaveGroupRequest::default()
+                .with_group_id(GroupId(self.group.clone()))
+                .with_member_id(member_id.clone())
+        };
+        let _ = self
+            .send(
+                k,
+                ApiKey::LeaveGroup,
+                v,
+                RequestKind::LeaveGroup(req),
+                Duration::from_secs(2),
+            )
+            .await;
+        self.lose_view();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inst(n: i32) -> Instance {
+        Instance {
+            node_id: n,
+            host: "h".into(),
+            port: 9000 + n,
+        }
+    }
+
+    #[test]
+    fn partitions_spread_over_members_the_same_way_everywhere() {
+        let members = vec![inst(1), inst(2)];
+        let t = TopicName(StrBytes::from_static_str("orders"));
+        let owners: Vec<i32> = (0..6)
+            .map(|p| owner_of(&members, &t, p).map_or(-1, |m| m.node_id))
+            .collect();
+        assert_eq!(owners.iter().filter(|&&o| o == 1).count(), 3, "{owners:?}");
+        assert_eq!(owners.iter().filter(|&&o| o == 2).count(), 3, "{owners:?}");
+        assert!(owner_of(&[], &t, 0).is_none());
+        let single = Membership::new(inst(7), false);
+        assert!(
+            single.owns(&t, 5),
+            "without scale-out one instance owns everything"
+        );
+        let joined = Membership::new(inst(1), true);
+        assert!(!joined.owns(&t, 0), "in no group yet: owns nothing");
+    }
+}

@@ -1,0 +1,205 @@
+//! Two kafkatwin instances on the same three Tansu clusters divide partition leadership
+//! through a Kafka consumer group (DESIGN.md §3): a producer on one and a consumer on the
+//! other see the same offsets, the survivor takes the partitions of a stopped instance over,
+//! and a split brain (instances that disagree on which cluster is up) is reported.
+
+use kafkatwin_tests::http::get;
+use kafkatwin_tests::{Broker, Proxy, ProxyOptions, last_json, python_script, replicate_script};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+fn instance(b: &[&Broker], node: i32, env: Vec<(String, String)>) -> Proxy {
+    Proxy::start_with(
+        b,
+        ProxyOptions {
+            server_yaml: format!(
+                "  node_id: {node}\n  scale_out: {{ enabled: true, session_timeout: 4s }}\n"
+            ),
+            extra_yaml: "producer:\n  ack_policy: ALL_CLUSTERS\n  timeout: 5s\n\
+                         circuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n"
+                .into(),
+            env,
+        },
+    )
+}
+
+fn wait_log(p: &Proxy, needle: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if p.log().contains(needle) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{needle:?} not logged within {within:?}:\n{}", p.log());
+}
+
+fn leaders(p: &Proxy, topic: &str) -> Value {
+    let out = python_script("groups.py")
+        .args(["leaders", "--bootstrap", &p.bootstrap(), "--topic", topic])
+        .output()
+        .expect("leaders ran");
+    last_json(&out.stdout)["leaders"].clone()
+}
+
+fn produce(p: &Proxy, topic: &str, start: usize, count: usize, offsets: &std::path::Path) {
+    let out = replicate_script()
+        .args(["produce", "--bootstrap", &p.bootstrap(), "--topic", topic])
+        .args(["--count", &count.to_string(), "--start", &start.to_string()])
+        .args([
+            "--partitions",
+            "6",
+            "--offsets-file",
+            offsets.to_str().expect("path"),
+        ])
+        .output()
+        .expect("producer ran");
+    let v = last_json(&out.stdout);
+    assert_eq!(v["delivered"], count, "{v}\n{}", p.log());
+}
+
+fn consume(p: &Proxy, topic: &str, group: &str, expect: usize, offsets: &std::path::Path) -> Value {
+    let out = python_script("groups.py")
+        .args(["consume", "--bootstrap", &p.bootstrap(), "--topic", topic])
+        .args([
+            "--group",
+            group,
+            "--consumers",
+            "1",
+            "--expect",
+            &expect.to_string(),
+        ])
+        .args([
+            "--timeout",
+            "120",
+            "--producer-offsets",
+            offsets.to_str().expect("path"),
+        ])
+        .output()
+        .expect("consumer ran");
+    let v = last_json(&out.stdout);
+    assert_eq!(
+        v["distinct"],
+        expect,
+        "{v}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(v["duplicates"], 0, "{v}");
+    v
+}
+
+#[test]
+fn two_instances_divide_partitions_agree_on_offsets_and_take_over_from_each_other() {
+    let (a, b, c) = (Broker::start("a"), Broker::start("b"), Broker::start("c"));
+    let mut one = instance(&[&a, &b, &c], 1, vec![]);
+    let two = instance(&[&a, &b, &c], 2, vec![]);
+    for p in [&one, &two] {
+        wait_log(
+            p,
+            "instance membership: 2 instance(s)",
+            Duration::from_secs(30),
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("kt-scale-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch");
+    let first = dir.join("first.json");
+    // A producer that knows only instance two; it follows the metadata to instance one for
+    // the partitions one owns.
+    produce(&two, "orders", 0, 3000, &first);
+    let (l1, l2) = (leaders(&one, "orders"), leaders(&two, "orders"));
+    assert_eq!(l1, l2, "both instances name the same leaders");
+    let owners: std::collections::BTreeSet<i64> = l1
+        .as_object()
+        .expect("leaders")
+        .values()
+        .filter_map(Value::as_i64)
+        .collect();
+    assert_eq!(owners, [1, 2].into(), "partitions are divided: {l1}");
+    // A consumer on instance one sees every record at the offset instance two's producer got.
+    let v = consume(&one, "orders", "readers", 3000, &first);
+    assert_eq!(v["offset_mismatches"], 0, "{v}");
+    assert_eq!(v["compared"], 3000, "{v}");
+
+    // Instance one stops: two takes every partition over and keeps writing.
+    one.terminate(Duration::from_secs(20));
+    wait_log(
+        &two,
+        "instance membership: 1 instance(s)",
+        Duration::from_secs(30),
+    );
+    let l = leaders(&two, "orders");
+    assert!(
+        l.as_object().expect("leaders").values().all(|n| n == 2),
+        "instance two leads everything: {l}"
+    );
+    let second = dir.join("second.json");
+    produce(&two, "orders", 3000, 1000, &second);
+    let v = consume(&two, "orders", "late-readers", 4000, &second);
+    assert_eq!(v["offset_mismatches"], 0, "{v}");
+    // Every cluster holds the 4000 records once: the two writers never wrote a batch twice.
+    for broker in [&a, &b, &c] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let dump = loop {
+            let out = replicate_script()
+                .args(["dump", "--bootstrap", &broker.addr(), "--topic", "orders"])
+                .args(["--partitions", "6"])
+                .output()
+                .expect("dump ran");
+            let d = last_json(&out.stdout);
+            if d["total"] == 4000 || Instant::now() > deadline {
+                break d;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        assert_eq!(dump["total"], 4000, "cluster {}: {dump}", broker.id);
+        let dups: i64 = dump["partitions"]
+            .as_object()
+            .expect("partitions")
+            .values()
+            .filter_map(|p| p["duplicates"].as_i64())
+            .sum();
+        assert_eq!(dups, 0, "cluster {}: {dump}", broker.id);
+    }
+}
+
+#[test]
+fn instances_that_disagree_on_which_cluster_is_up_report_a_split_brain() {
+    let (a, b, c) = (Broker::start("a"), Broker::start("b"), Broker::start("c"));
+    let one = instance(&[&a, &b, &c], 1, vec![]);
+    // Instance two cannot reach cluster a (a wrong address stands in for a network
+    // partition): it hosts its group on b, while one's group is on a.
+    let two = instance(
+        &[&a, &b, &c],
+        2,
+        vec![(
+            "KAFKATWIN_CLUSTERS__0__BOOTSTRAP_SERVERS".into(),
+            format!("[\"127.0.0.1:{}\"]", kafkatwin_tests::free_port()),
+        )],
+    );
+    wait_log(
+        &one,
+        "instance membership: 1 instance(s)",
+        Duration::from_secs(30),
+    );
+    wait_log(
+        &two,
+        "instance membership: 1 instance(s)",
+        Duration::from_secs(30),
+    );
+    wait_log(
+        &one,
+        "split brain: another instance group is live on cluster b",
+        Duration::from_secs(30),
+    );
+    let (_, text) = get(one.metrics_port, "/metrics").expect("metrics");
+    assert!(
+        text.lines()
+            .any(|l| l == "kafkatwin_instance_split_brain 1"),
+        "{}",
+        text.lines()
+            .filter(|l| l.contains("split"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    drop(two);
+}
