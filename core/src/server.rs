@@ -122,10 +122,17 @@ pub async fn run(
         let log = Arc::new(crate::state_log::StateLog::new(proxy.cluster.clone()));
         proxy.rules.attach_log(log.clone());
         proxy.plugin_store.attach_log(log.clone());
+        if let Some(rep) = &proxy.replicator {
+            rep.attach_log(log.clone());
+        }
         let p = proxy.clone();
         tokio::spawn(log.tail(
             move |k, v, offset| {
-                if k.starts_with("plugin") {
+                if k.starts_with(crate::replication::OFFSETS_KEY) {
+                    if let Some(rep) = &p.replicator {
+                        rep.apply_logged(k, v.as_deref());
+                    }
+                } else if k.starts_with("plugin") {
                     p.plugin_store.apply_logged(k, v);
                 } else {
                     p.rules.apply_logged(k, v, Some(offset));

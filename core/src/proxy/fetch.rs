@@ -349,3 +349,124 @@ pub(super) fn sessionless(mut r: FetchRequest, max_response_bytes: u32) -> Fetch
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Cluster;
+    use kafka_protocol::messages::{TopicName, fetch_request, fetch_response};
+
+    /// A replicator over two clusters that are never connected (a fake: only the offset
+    /// map is used), with cluster b's partition t-0 offset by 100 from the logical offsets.
+    fn replicator() -> Replicator {
+        let config = kafkatwin_config::load_str(
+            "clusters:\n  - { id: a, bootstrap_servers: [\"127.0.0.1:1\"] }\n  - { id: b, bootstrap_servers: [\"127.0.0.1:2\"] }\n",
+            Vec::new(),
+        )
+        .expect("config");
+        let clusters = config
+            .clusters
+            .iter()
+            .map(|c| Arc::new(Cluster::new(c, &config.backend, config.circuit_breaker)))
+            .collect();
+        let me = crate::membership::Instance {
+            node_id: 0,
+            host: "h".into(),
+            port: 1,
+        };
+        let rep = Replicator::new(
+            clusters,
+            crate::topology::Topology::new(&config),
+            Arc::new(crate::membership::Membership::new(me, false)),
+            &config.producer,
+            crate::metrics::Metrics::new().expect("metrics"),
+        );
+        rep.apply_logged("offsets/b/t/0", Some(b"100"));
+        rep
+    }
+
+    fn topic() -> TopicName {
+        TopicName(StrBytes::from_static_str("t"))
+    }
+
+    #[test]
+    fn a_fetch_from_an_offset_cluster_is_translated_both_ways() {
+        let rep = replicator();
+        let mut req = FetchRequest::default().with_topics(vec![
+            fetch_request::FetchTopic::default()
+                .with_topic(topic())
+                .with_partitions(vec![
+                    fetch_request::FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(5),
+                ]),
+        ]);
+        assert!(
+            !to_physical(&rep, 0, &mut req.clone()),
+            "the authority needs no shift"
+        );
+        assert!(to_physical(&rep, 1, &mut req));
+        assert_eq!(req.topics[0].partitions[0].fetch_offset, 105);
+        // One batch at physical 105 (header only: base offset and length).
+        let mut batch = 105i64.to_be_bytes().to_vec();
+        batch.extend(4i32.to_be_bytes());
+        batch.extend([0u8; 4]);
+        let mut resp = FetchResponse::default().with_responses(vec![
+            fetch_response::FetchableTopicResponse::default()
+                .with_topic(topic())
+                .with_partitions(vec![
+                    fetch_response::PartitionData::default()
+                        .with_partition_index(0)
+                        .with_high_watermark(150)
+                        .with_last_stable_offset(150)
+                        .with_log_start_offset(100)
+                        .with_records(Some(batch.into())),
+                ]),
+        ]);
+        assert!(to_logical(&rep, 1, &req, &mut resp, true));
+        let p = &resp.responses[0].partitions[0];
+        assert_eq!(
+            (p.high_watermark, p.last_stable_offset, p.log_start_offset),
+            (50, 50, 0)
+        );
+        let records = p.records.as_ref().expect("records");
+        assert_eq!(&records[..8], &5i64.to_be_bytes());
+    }
+
+    #[test]
+    fn a_lagging_fallback_cluster_answers_nothing_new_instead_of_out_of_range() {
+        let rep = replicator();
+        let req = FetchRequest::default().with_topics(vec![
+            fetch_request::FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str("u")))
+                .with_partitions(vec![
+                    fetch_request::FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(40),
+                ]),
+        ]);
+        let out_of_range = || {
+            FetchResponse::default().with_responses(vec![
+                fetch_response::FetchableTopicResponse::default()
+                    .with_topic(TopicName(StrBytes::from_static_str("u")))
+                    .with_partitions(vec![
+                        fetch_response::PartitionData::default()
+                            .with_partition_index(0)
+                            .with_error_code(ResponseError::OffsetOutOfRange.code())
+                            .with_high_watermark(30),
+                    ]),
+            ])
+        };
+        let mut first = out_of_range();
+        to_logical(&rep, 0, &req, &mut first, true);
+        assert_eq!(
+            first.responses[0].partitions[0].error_code,
+            ResponseError::OffsetOutOfRange.code(),
+            "the first choice's answer stands"
+        );
+        let mut fallback = out_of_range();
+        assert!(to_logical(&rep, 1, &req, &mut fallback, false));
+        let p = &fallback.responses[0].partitions[0];
+        assert_eq!((p.error_code, p.high_watermark), (0, 40));
+    }
+}

@@ -2,6 +2,7 @@
 //! the shape of a single virtual Kafka cluster whose only broker is this proxy.
 
 mod admin;
+mod delete_records;
 pub mod errors;
 mod fetch;
 mod groups;
@@ -363,9 +364,9 @@ impl Proxy {
             RequestKind::ListOffsets(r) => {
                 ResponseKind::ListOffsets(self.list_offsets(version, client_id, r).await)
             }
-            RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(
-                partitioned::route(cluster, version, client_id, r, retries).await,
-            ),
+            RequestKind::DeleteRecords(r) => {
+                ResponseKind::DeleteRecords(self.delete_records(version, client_id, r).await)
+            }
             RequestKind::OffsetForLeaderEpoch(r) => {
                 if cluster.supports(ApiKey::OffsetForLeaderEpoch).is_none() {
                     let msg = format!(

@@ -15,6 +15,7 @@ mod ends;
 mod fanout;
 pub mod lanes;
 mod reads;
+pub use reads::OFFSETS_KEY;
 mod repair;
 
 use crate::backend::Cluster;
@@ -63,6 +64,8 @@ pub struct Replicator {
     >,
     mismatches: Mutex<Vec<String>>,
     wake: tokio::sync::Notify,
+    /// Where learned offset maps are recorded (see `reads`).
+    log: std::sync::OnceLock<Arc<crate::state_log::StateLog>>,
     /// Which partitions this instance writes (and so compares and repairs).
     membership: Arc<crate::membership::Membership>,
     /// Per cluster: when it last failed or stalled a read (see `reads`).
@@ -95,6 +98,7 @@ impl Replicator {
             mismatches: Mutex::default(),
             wake: tokio::sync::Notify::new(),
             read_avoid: (0..n).map(|_| Mutex::new(None)).collect(),
+            log: std::sync::OnceLock::new(),
             membership,
             clusters,
         }

@@ -12,6 +12,9 @@ use super::lanes::Tp;
 use crate::topology::Plan;
 use std::time::{Duration, Instant};
 
+/// State-log key prefix of offset maps.
+pub const OFFSETS_KEY: &str = "offsets/";
+
 /// How long a cluster that failed a read is passed over for reads.
 const READ_AVOID: Duration = Duration::from_secs(5);
 
@@ -63,18 +66,62 @@ impl Replicator {
         self.lanes.delta(tp, i)
     }
 
-    /// Records `tp`'s offset map on cluster `i` from one batch's base offsets.
+    /// Records `tp`'s offset map on cluster `i` from one batch's base offsets; a change is
+    /// kept in the state log, so restarts and other instances translate the same way.
     pub(super) fn note_delta(&self, tp: &Tp, i: usize, physical: i64, authority: i64) {
-        if self.lanes.learn_delta(tp, i, physical, authority) {
-            tracing::info!(
-                cluster = %self.clusters[i].id,
-                "{}-{} on cluster {} is offset by {} from the logical offsets",
-                tp.0.as_str(),
-                tp.1,
-                self.clusters[i].id,
-                physical - authority
-            );
+        if !self.lanes.learn_delta(tp, i, physical, authority) {
+            return;
         }
+        let delta = physical - authority;
+        let id = &self.clusters[i].id;
+        tracing::info!(
+            cluster = %id,
+            "{}-{} on cluster {id} is offset by {delta} from the logical offsets",
+            tp.0.as_str(),
+            tp.1
+        );
+        if let Some(log) = self.log.get().cloned() {
+            let key = format!("{OFFSETS_KEY}{id}/{}/{}", tp.0.as_str(), tp.1);
+            tokio::spawn(async move {
+                if let Err(e) = log.append(&key, Some(delta.to_string().as_bytes())).await {
+                    tracing::warn!("recording the offset map {key}: {e}");
+                }
+            });
+        }
+    }
+
+    /// Records learned offset maps in `log` from now on.
+    pub fn attach_log(&self, log: std::sync::Arc<crate::state_log::StateLog>) {
+        let _ = self.log.set(log);
+    }
+
+    /// Applies an offset map read from the state log (`offsets/{cluster}/{topic}/{partition}`).
+    pub fn apply_logged(&self, key: &str, value: Option<&[u8]>) {
+        let Some(rest) = key.strip_prefix(OFFSETS_KEY) else {
+            return;
+        };
+        let mut parts = rest.rsplitn(3, '/');
+        let (Some(p), Some(topic), Some(cluster)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return;
+        };
+        let (Ok(p), Some(i)) = (
+            p.parse::<i32>(),
+            self.clusters.iter().position(|c| &*c.id == cluster),
+        ) else {
+            return;
+        };
+        let delta = value
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        let tp = (
+            kafka_protocol::messages::TopicName(kafka_protocol::protocol::StrBytes::from_string(
+                topic.to_owned(),
+            )),
+            p,
+        );
+        self.lanes.learn_delta(&tp, i, delta, 0);
     }
 
     /// Cluster `i` failed or stalled a read: pass it over for reads (and group coordination)

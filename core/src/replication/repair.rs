@@ -195,14 +195,11 @@ impl Replicator {
                     self.lanes.note_end(tp, i, end);
                 }
             }
-            let max = live
-                .iter()
-                .filter_map(|i| latest[i].get(tp))
-                .copied()
-                .max()
-                .unwrap_or(0);
+            // Compared in logical offsets (each cluster's end less its offset map).
+            let logical = |i: usize| latest[&i].get(tp).map(|&e| e - self.lanes.delta(tp, i));
+            let max = live.iter().filter_map(|&i| logical(i)).max().unwrap_or(0);
             for &i in &live {
-                if latest[&i].get(tp).copied().unwrap_or(0) < max {
+                if logical(i).unwrap_or(0) < max {
                     self.missed(tp, i, &"it holds fewer records than another cluster");
                 }
             }
@@ -263,8 +260,11 @@ impl Replicator {
                 0
             }
         };
+        // Offsets differ by the clusters' offset maps (zero when they started together).
+        let shift = self.lanes.delta(tp, j) - self.lanes.delta(tp, i);
         for _ in 0..FETCHES_PER_PASS {
-            let f = ends::fetch(source, tp, pos, 200).await?;
+            let from = pos + shift;
+            let f = ends::fetch(source, tp, from, 200).await?;
             if f.error_code != 0 {
                 return Err(BackendError::NoBroker {
                     cluster: source.id.to_string(),
@@ -279,12 +279,12 @@ impl Replicator {
             let list = batch::batches(&f.records);
             let fresh: Vec<_> = list
                 .into_iter()
-                .filter(|(h, _)| h.base_offset + h.offsets > pos)
+                .filter(|(h, _)| h.base_offset + h.offsets > from)
                 .collect();
             self.lanes.note_end(tp, i, pos);
             self.lanes.note_end(tp, j, f.high_watermark);
             if fresh.is_empty() {
-                if pos >= f.high_watermark {
+                if from >= f.high_watermark {
                     self.finish_repair(i, j, tp).await?;
                 }
                 return Ok(());
@@ -292,7 +292,7 @@ impl Replicator {
             // Queue every fetched batch on the writer connection (order kept), then read the
             // answers: one round trip per fetch, not per batch.
             let mut queued = Vec::with_capacity(fresh.len());
-            let mut expect = pos;
+            let mut expect = from;
             for (h, range) in fresh {
                 if h.base_offset != expect {
                     return Err(BackendError::NoBroker {
@@ -423,8 +423,9 @@ impl Replicator {
         )
         .await;
         let (source_end, target_end) = (source_end?, target_end?);
+        let shift = self.lanes.delta(tp, j) - self.lanes.delta(tp, i);
         if let (Some(s), Some(t)) = (source_end, target_end)
-            && t >= s
+            && t + shift >= s
         {
             self.lanes.mark_in_sync(tp, i);
             tracing::info!(
