@@ -209,6 +209,124 @@ fn a_group_of_three_reads_everything_once_while_its_read_cluster_is_paused_then_
     drop(c);
 }
 
+#[test]
+fn a_reader_goes_on_without_gap_or_repeat_when_its_read_cluster_is_paused() {
+    let (a, b, c) = three();
+    let p = proxy(
+        &[&a, &b, &c],
+        &layout("active-active", "dc1", "ALL_CLUSTERS"),
+    );
+    produce(&p, "stream", 6000, 3, &["--value-bytes", "200"]);
+    let mut reader = python_script("groups.py")
+        .args(["read", "--bootstrap", &p.bootstrap(), "--topic", "stream"])
+        .args(["--expect", "6000", "--timeout", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start reader");
+    let stdout = reader.stdout.take().expect("stdout");
+    let mut result = Value::Null;
+    let mut paused = false;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if line == "progress 2000" {
+            a.pause();
+            paused = true;
+        } else if line.starts_with('{') {
+            result = serde_json::from_str(&line).unwrap_or(Value::Null);
+        }
+    }
+    let _ = reader.wait();
+    a.resume();
+    let context = format!("{result}\nproxy log:\n{}", p.log());
+    assert!(paused, "{context}");
+    assert_eq!(result["count"], 6000, "{context}");
+    assert_eq!(result["gaps"], 0, "{context}");
+    assert_eq!(result["repeats"], 0, "{context}");
+    assert!(p.log().contains("reads move off cluster a"), "{context}");
+    // Back and caught up (it missed nothing), a serves reads again once probes pass.
+    std::thread::sleep(Duration::from_secs(7));
+    let before = fetches_from(&p, "a", "stream");
+    let again = python_script("groups.py")
+        .args(["read", "--bootstrap", &p.bootstrap(), "--topic", "stream"])
+        .args(["--expect", "6000", "--timeout", "60"])
+        .output()
+        .expect("reader ran");
+    assert_eq!(last_json(&again.stdout)["count"], 6000);
+    assert!(
+        fetches_from(&p, "a", "stream") > before,
+        "reads moved back to a: {:?}",
+        metric_lines(&p, "kafkatwin_fetch_requests_total{")
+    );
+}
+
+fn group_op(bootstrap: &str, action: &str, group: &str, offset: i64) -> Value {
+    let out = python_script("groups.py")
+        .args([
+            "group",
+            "--action",
+            action,
+            "--bootstrap",
+            bootstrap,
+            "--group",
+            group,
+        ])
+        .args([
+            "--topic",
+            "ledger",
+            "--partition",
+            "0",
+            "--offset",
+            &offset.to_string(),
+        ])
+        .output()
+        .expect("group op ran");
+    let v = last_json(&out.stdout);
+    assert!(
+        out.status.success() && v.is_object(),
+        "{action}: {v}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    v
+}
+
+#[test]
+fn commits_are_mirrored_to_every_cluster_and_groups_are_listed_described_and_deleted_everywhere() {
+    let (a, b, c) = three();
+    let p = proxy(
+        &[&a, &b, &c],
+        &layout("active-active", "dc1", "ALL_CLUSTERS"),
+    );
+    produce(&p, "ledger", 100, 1, &[]);
+    group_op(&p.bootstrap(), "commit", "auditors", 42);
+    assert_eq!(
+        group_op(&p.bootstrap(), "committed", "auditors", 0)["offset"],
+        42
+    );
+    // Each cluster holds the commit itself, so any of them can take the group over.
+    for broker in [&a, &b, &c] {
+        let v = group_op(&broker.addr(), "committed", "auditors", 0);
+        assert_eq!(v["offset"], 42, "cluster {}: {v}", broker.id);
+    }
+    let listed = group_op(&p.bootstrap(), "list", "auditors", 0);
+    assert!(
+        listed["groups"]
+            .as_array()
+            .is_some_and(|g| g.iter().any(|x| x == "auditors")),
+        "{listed}"
+    );
+    let described = group_op(&p.bootstrap(), "describe", "auditors", 0);
+    assert_eq!(described["group"], "auditors", "{described}");
+    group_op(&p.bootstrap(), "delete", "auditors", 0);
+    for broker in [&a, &b, &c] {
+        let v = group_op(&broker.addr(), "committed", "auditors", 0);
+        assert!(
+            v["offset"].as_i64().is_some_and(|o| o < 0),
+            "cluster {} still has the deleted group's commit: {v}",
+            broker.id
+        );
+    }
+}
+
 fn seek(bootstrap: &str, ts: i64) -> Value {
     let out = python_script("groups.py")
         .args(["seek-ts", "--bootstrap", bootstrap, "--topic", "events"])
@@ -298,11 +416,14 @@ fn wait_in_sync(p: &Proxy, id: &str) {
     panic!("cluster {id} did not catch up\n{}", p.log());
 }
 
-/// Fetch requests the proxy served from `cluster` so far.
-fn fetches_from(p: &Proxy, cluster: &str) -> f64 {
+/// Fetch requests for `topic` the proxy served from `cluster` so far.
+fn fetches_from(p: &Proxy, cluster: &str, topic: &str) -> f64 {
     metric_lines(p, "kafkatwin_fetch_requests_total{")
         .iter()
-        .filter(|l| l.contains(&format!("cluster=\"{cluster}\"")) && l.contains("topic=\"t\""))
+        .filter(|l| {
+            l.contains(&format!("cluster=\"{cluster}\""))
+                && l.contains(&format!("topic=\"{topic}\""))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -365,7 +486,7 @@ fn each_strategy_writes_and_reads_where_it_should_with_a_datacenter_down() {
         } else {
             assert_eq!(v["delivered"], 0, "{case}: {v}");
         }
-        let before = fetches_from(&p, reads_from);
+        let before = fetches_from(&p, reads_from, "t");
         let read = python_script("groups.py")
             .args(["seek-ts", "--bootstrap", &p.bootstrap(), "--topic", "t"])
             .args(["--partition", "0", "--timestamp", "0"])
@@ -377,7 +498,7 @@ fn each_strategy_writes_and_reads_where_it_should_with_a_datacenter_down() {
         }
         assert_eq!(r["offset"], 0, "{case}: {r}\n{}", p.log());
         assert!(
-            fetches_from(&p, reads_from) > before,
+            fetches_from(&p, reads_from, "t") > before,
             "{case}: read from {reads_from}\n{:?}",
             metric_lines(&p, "kafkatwin_fetch_requests_total{")
         );

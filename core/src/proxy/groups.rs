@@ -399,11 +399,18 @@ impl Proxy {
                     }
                 }
             }
-            (RequestKind::DeleteGroups(_), ResponseKind::DeleteGroups(r)) => {
+            (sent @ RequestKind::DeleteGroups(_), ResponseKind::DeleteGroups(r)) => {
+                let deleted = r.results.iter().any(|g| g.error_code == 0);
                 for g in &r.results {
                     if g.error_code == 0 {
                         self.groups.forget(&g.group_id.0);
                     }
+                }
+                if deleted {
+                    // The mirrored commits go too, or a group re-formed elsewhere would
+                    // resume from them.
+                    self.on_other_clusters(home, group, ApiKey::DeleteGroups, version, sent)
+                        .await;
                 }
             }
             _ => {}
@@ -447,6 +454,31 @@ impl Proxy {
                             c.id
                         );
                     }
+                }
+            });
+        futures::future::join_all(sends).await;
+    }
+
+    /// Sends a group request to every other cluster that is up, bounded; failures are logged.
+    async fn on_other_clusters(
+        &self,
+        home: usize,
+        group: &StrBytes,
+        api: ApiKey,
+        version: i16,
+        req: &RequestKind,
+    ) {
+        let Some(rep) = &self.replicator else { return };
+        let sends = (0..rep.clusters().len())
+            .filter(|&j| j != home && rep.clusters()[j].admits() && !rep.read_avoided(j))
+            .map(|j| async move {
+                let c = &rep.clusters()[j];
+                let v = c.supports(api).map_or(version, |r| version.clamp(r.min, r.max));
+                if let Err((e, _)) = self
+                    .send_group(c, api, v, None, group, req, Some(MIRROR_WITHIN))
+                    .await
+                {
+                    tracing::warn!(cluster = %c.id, "{api:?} for group {:?} on cluster {}: {e}", group.as_str(), c.id);
                 }
             });
         futures::future::join_all(sends).await;

@@ -12,6 +12,12 @@
       --producer-offsets, how many records were seen at an offset other than the producer's.
   groups.py seek-ts --bootstrap B --topic T --partition P --timestamp MS
       The first record at or after MS: its offset and value (offsets_for_times + consume).
+  groups.py read --bootstrap B --topic T --expect E
+      An assign() reader (no group) of every partition from offset 0: counts records, and
+      offsets that skip (gaps) or go back (repeats).
+  groups.py group --action commit|committed|list|describe|delete --bootstrap B --group G
+                  [--topic T --partition P --offset O]
+      One group operation (a standalone commit, the committed offset, or an AdminClient call).
   groups.py leaders --bootstrap B --topic T
       The partition leaders and brokers the bootstrap's metadata names.
 """
@@ -157,6 +163,71 @@ def seek_ts(a):
     sys.exit(1)
 
 
+def read(a):
+    """assign() reader (no group): every partition from offset 0 until --expect records,
+    checking that offsets run on with no gap and no repeat."""
+    from confluent_kafka.admin import AdminClient
+    md = AdminClient({"bootstrap.servers": a.bootstrap}).list_topics(a.topic, timeout=10)
+    parts = sorted(md.topics[a.topic].partitions)
+    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": "kafkatwin-reader",
+                  "enable.auto.commit": False, "fetch.wait.max.ms": 500,
+                  # Small prefetch, so reads after a pause really come from the proxy.
+                  "queued.min.messages": 1, "queued.max.messages.kbytes": 64,
+                  "fetch.max.bytes": 65536, "message.max.bytes": 65536,
+                  "max.partition.fetch.bytes": 16384})
+    c.assign([TopicPartition(a.topic, p, 0) for p in parts])
+    next_offset = {p: 0 for p in parts}
+    out = {"count": 0, "gaps": 0, "repeats": 0, "errors": []}
+    every = a.progress_every
+    deadline = time.time() + a.timeout
+    while out["count"] < a.expect and time.time() < deadline:
+        for m in c.consume(100, 0.5):
+            if m.error():
+                if len(out["errors"]) < 5:
+                    out["errors"].append(str(m.error()))
+                continue
+            p, o = m.partition(), m.offset()
+            if o > next_offset[p]:
+                out["gaps"] += 1
+            elif o < next_offset[p]:
+                out["repeats"] += 1
+            next_offset[p] = max(next_offset[p], o + 1)
+            out["count"] += 1
+            if out["count"] % every == 0:
+                print(f"progress {out['count']}", flush=True)
+        time.sleep(0.01)
+    c.close()
+    print(json.dumps(out), flush=True)
+
+
+def group_admin(a):
+    """One group operation; prints its result as JSON."""
+    from confluent_kafka.admin import AdminClient
+    if a.action == "commit":
+        c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": a.group,
+                      "enable.auto.commit": False})
+        c.commit(offsets=[TopicPartition(a.topic, a.partition, a.offset)], asynchronous=False)
+        c.close()
+        print(json.dumps({"committed": a.offset}))
+    elif a.action == "committed":
+        c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": a.group,
+                      "enable.auto.commit": False})
+        tp = c.committed([TopicPartition(a.topic, a.partition)], timeout=20)[0]
+        c.close()
+        print(json.dumps({"offset": tp.offset}))
+    else:
+        admin = AdminClient({"bootstrap.servers": a.bootstrap})
+        if a.action == "list":
+            r = admin.list_consumer_groups().result(timeout=20)
+            print(json.dumps({"groups": sorted(g.group_id for g in r.valid)}))
+        elif a.action == "describe":
+            d = admin.describe_consumer_groups([a.group])[a.group].result(timeout=20)
+            print(json.dumps({"group": d.group_id, "state": str(d.state), "members": len(d.members)}))
+        elif a.action == "delete":
+            admin.delete_consumer_groups([a.group])[a.group].result(timeout=20)
+            print(json.dumps({"deleted": a.group}))
+
+
 def leaders(a):
     from confluent_kafka.admin import AdminClient
     md = AdminClient({"bootstrap.servers": a.bootstrap}).list_topics(a.topic, timeout=10)
@@ -168,7 +239,9 @@ def leaders(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["consume", "seek-ts", "leaders"])
+    ap.add_argument("cmd", choices=["consume", "seek-ts", "leaders", "read", "group"])
+    ap.add_argument("--action", choices=["commit", "committed", "list", "describe", "delete"])
+    ap.add_argument("--offset", type=int, default=0)
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", required=True)
     ap.add_argument("--group", default="kafkatwin-group")
@@ -180,7 +253,8 @@ def main():
     ap.add_argument("--partition", type=int, default=0)
     ap.add_argument("--timestamp", type=int, default=0)
     a = ap.parse_args()
-    {"consume": consume, "seek-ts": seek_ts, "leaders": leaders}[a.cmd](a)
+    {"consume": consume, "seek-ts": seek_ts, "leaders": leaders, "read": read,
+     "group": group_admin}[a.cmd](a)
 
 
 if __name__ == "__main__":
