@@ -119,6 +119,30 @@ fn two_instances_divide_partitions_agree_on_offsets_and_take_over_from_each_othe
     let v = consume(&one, "orders", "readers", 3000, &first);
     assert_eq!(v["offset_mismatches"], 0, "{v}");
     assert_eq!(v["compared"], 3000, "{v}");
+    // Both instances serve the same group: what it committed through one, the other reports.
+    let committed = |p: &Proxy| {
+        let out = python_script("groups.py")
+            .args([
+                "group",
+                "--action",
+                "committed",
+                "--bootstrap",
+                &p.bootstrap(),
+            ])
+            .args([
+                "--group",
+                "readers",
+                "--topic",
+                "orders",
+                "--partition",
+                "0",
+            ])
+            .output()
+            .expect("committed ran");
+        last_json(&out.stdout)["offset"].clone()
+    };
+    assert_eq!(committed(&two), v["committed"]["0"], "{v}");
+    assert_eq!(committed(&one), committed(&two));
 
     // Instance one stops: two takes every partition over and keeps writing.
     one.terminate(Duration::from_secs(20));

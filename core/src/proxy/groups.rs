@@ -11,7 +11,17 @@ use std::time::Duration;
 
 /// How long a quick group request (heartbeat, commit, fetch of commits) may take before its
 /// cluster counts as failed.
-const GROUP_ANSWER_WITHIN: Duration = Duration::from_secs(5);
+const GROUP_ANSWER_WITHIN: Duration = Duration::from_secs(3);
+
+/// Resolves once cluster `i` is passed over (failed a read or its circuit opened).
+async fn home_fails(rep: &crate::replication::Replicator, i: usize) {
+    loop {
+        if rep.read_avoided(i) || !rep.clusters()[i].admits() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
 
 /// How long mirroring a commit to another cluster may take.
 const MIRROR_WITHIN: Duration = Duration::from_secs(2);
@@ -207,10 +217,20 @@ impl Proxy {
             ApiKey::JoinGroup | ApiKey::SyncGroup => None,
             _ => Some(GROUP_ANSWER_WITHIN),
         };
-        match self
-            .send_group(cluster, api, version, client_id.clone(), group, &req, bound)
-            .await
-        {
+        let sent = self.send_group(cluster, api, version, client_id.clone(), group, &req, bound);
+        let answer = match &self.replicator {
+            // A join or sync waits on other members for long; if the home cluster is found
+            // failing meanwhile (a stalled fetch, an open circuit), stop waiting on it.
+            Some(rep) if bound.is_none() => tokio::select! {
+                a = sent => a,
+                _ = home_fails(rep, home) => Err((
+                    format!("cluster {} failed while {api:?} waited", rep.clusters()[home].id),
+                    true,
+                )),
+            },
+            _ => sent.await,
+        };
+        match answer {
             Ok(mut resp) => {
                 self.after_group_answer(home, group, &req, &mut resp, version, client_id)
                     .await;
