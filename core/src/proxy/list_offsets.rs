@@ -7,7 +7,7 @@ use crate::backend::Cluster;
 use crate::replication::lanes::Tp;
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// ListOffsets' "latest" timestamp.
@@ -41,16 +41,9 @@ impl Proxy {
         let mut pending = req.partitions();
         let mut out = ListOffsetsResponse::default();
         for round in 0..n {
-            let mut groups: BTreeMap<usize, Vec<Tp>> = BTreeMap::new();
-            for tp in pending.drain(..) {
-                let skip = tried.get(&tp).map(Vec::as_slice).unwrap_or(&[]);
-                if let Some(i) = rep.read_cluster(&tp, &plan, skip) {
-                    groups.entry(i).or_default().push(tp);
-                }
-            }
+            let (groups, left) = rep.assign_reads(&plan, std::mem::take(&mut pending), &tried);
             let asks = groups.into_iter().map(|(i, tps)| {
-                let mut sub = req.clone();
-                sub.retain(&|t, p| tps.iter().any(|(tt, tpp)| tt == t && *tpp == p));
+                let sub = partitioned::subset(&req, &tps);
                 let client_id = client_id.clone();
                 async move {
                     let cluster = &rep.clusters()[i];
@@ -60,8 +53,15 @@ impl Proxy {
             });
             let last_round = round + 1 == n;
             for (i, tps, resp) in futures::future::join_all(asks).await {
-                let Some(mut resp) = resp.filter(|r| last_round || !any_failed(r)) else {
-                    rep.avoid_reads(i);
+                let usable = match &resp {
+                    None => {
+                        // Stalled: reads pass this cluster over for a while.
+                        rep.avoid_reads(i);
+                        false
+                    }
+                    Some(r) => last_round || !any_failed(r),
+                };
+                let Some(mut resp) = resp.filter(|_| usable) else {
                     for tp in tps {
                         tried.entry(tp.clone()).or_default().push(i);
                         pending.push(tp);
@@ -78,13 +78,13 @@ impl Proxy {
                 }
                 ListOffsetsRequest::extend_response(&mut out, resp);
             }
+            pending.extend(left);
             if pending.is_empty() {
                 break;
             }
         }
         if !pending.is_empty() {
-            let mut rest = req.clone();
-            rest.retain(&|t, p| pending.iter().any(|(tt, tpp)| tt == t && *tpp == p));
+            let rest = partitioned::subset(&req, &pending);
             ListOffsetsRequest::extend_response(
                 &mut out,
                 rest.fail_all(kafka_protocol::error::ResponseError::NotLeaderOrFollower.code()),

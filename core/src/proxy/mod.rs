@@ -5,6 +5,7 @@ mod admin;
 mod delete_records;
 pub mod errors;
 mod fetch;
+mod group_commits;
 mod groups;
 mod lag;
 mod list_offsets;

@@ -238,6 +238,14 @@ fn failure_code(e: &BackendError, api: ApiKey) -> i16 {
     }
 }
 
+/// A copy of `req` naming only the partitions in `keep`.
+pub fn subset<A: PartitionedApi>(req: &A, keep: &[(TopicName, i32)]) -> A {
+    let set: HashSet<&(TopicName, i32)> = keep.iter().collect();
+    let mut sub = req.clone();
+    sub.retain(&|t, p| set.contains(&(t.clone(), p)));
+    sub
+}
+
 /// Implements [`PartitionedApi`] for a request/response pair whose shapes are
 /// `topics[].name` → `partitions[].index`.
 macro_rules! partitioned {

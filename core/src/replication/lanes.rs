@@ -45,9 +45,10 @@ impl Lanes {
         f(lane)
     }
 
-    /// Whether cluster `i` is behind on `tp`.
+    /// Whether cluster `i` is behind on `tp` (a lookup only: reads ask this per partition).
     pub fn is_behind(&self, tp: &Tp, i: usize) -> bool {
-        self.with(tp, |l| l.behind[i])
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(tp).is_some_and(|l| l.behind[i])
     }
 
     /// Marks cluster `i` behind on `tp`; true if it was in sync.

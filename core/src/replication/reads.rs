@@ -49,6 +49,26 @@ impl Replicator {
             .or_else(|| candidates.clone().next())
     }
 
+    /// Groups partitions by read cluster, passing over the clusters each already `tried`;
+    /// partitions no cluster is left for come back in the second list.
+    pub fn assign_reads(
+        &self,
+        plan: &Plan,
+        partitions: Vec<Tp>,
+        tried: &std::collections::HashMap<Tp, Vec<usize>>,
+    ) -> (std::collections::BTreeMap<usize, Vec<Tp>>, Vec<Tp>) {
+        let mut groups: std::collections::BTreeMap<usize, Vec<Tp>> = Default::default();
+        let mut left = Vec::new();
+        for tp in partitions {
+            let skip = tried.get(&tp).map(Vec::as_slice).unwrap_or(&[]);
+            match self.read_cluster(&tp, plan, skip) {
+                Some(i) => groups.entry(i).or_default().push(tp),
+                None => left.push(tp),
+            }
+        }
+        (groups, left)
+    }
+
     /// The first cluster of the read order that is up, for requests any cluster can answer
     /// (metadata, admin lookups).
     pub fn front(&self) -> usize {

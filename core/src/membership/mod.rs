@@ -1,0 +1,197 @@
+//! Scale-out (DESIGN.md §3): live instances join a consumer group on the backend clusters and
+//! divide partition leadership the way Kafka brokers do. Kafka's group protocol is the
+//! membership engine: the group leader hands every member the full member list, and each
+//! instance derives the same owner for every partition from it. An instance advertises every
+//! member as a broker and the owner as each partition's leader; a Produce for a partition it
+//! does not own gets `NOT_LEADER_OR_FOLLOWER`, so clients go to the owner.
+//!
+//! The group lives on the first cluster (authority order) an instance can reach. Instances
+//! that see different clusters as reachable can end up in two groups on two clusters: a split
+//! brain, in which both own every partition. Each instance looks for the group on the other
+//! clusters it can reach and reports a second group (log and
+//! `kafkatwin_instance_split_brain`); see the README.
+
+mod member;
+
+use crate::backend::Cluster;
+use crate::metrics::Metrics;
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::protocol::StrBytes;
+use member::Member;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// One kafkatwin instance as clients reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// Its broker id.
+    pub node_id: i32,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: i32,
+}
+
+/// The current division of partitions.
+#[derive(Debug, Clone, Default)]
+struct View {
+    /// Members by node id; empty while not in a group.
+    members: Vec<Instance>,
+}
+
+/// This instance's place among the instances.
+pub struct Membership {
+    me: Instance,
+    enabled: bool,
+    view: RwLock<View>,
+    changed: watch::Sender<u64>,
+}
+
+/// The protocol type and name the instances' group uses.
+const PROTOCOL_TYPE: &str = "kafkatwin";
+const PROTOCOL_NAME: &str = "partitions";
+
+impl Membership {
+    /// Membership for `me`; when not `enabled`, `me` owns every partition.
+    pub fn new(me: Instance, enabled: bool) -> Self {
+        Self {
+            me,
+            enabled,
+            view: RwLock::new(View::default()),
+            changed: watch::channel(0).0,
+        }
+    }
+
+    /// This instance.
+    pub fn me(&self) -> &Instance {
+        &self.me
+    }
+
+    /// Whether instances divide partitions (scale-out on).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The owner's node id of a partition; `None` while this instance is in no group.
+    pub fn owner(&self, topic: &TopicName, partition: i32) -> Option<i32> {
+        if !self.enabled {
+            return Some(self.me.node_id);
+        }
+        let view = self.view.read().ok()?;
+        owner_of(&view.members, topic, partition).map(|m| m.node_id)
+    }
+
+    /// Whether this instance owns the partition.
+    pub fn owns(&self, topic: &TopicName, partition: i32) -> bool {
+        self.owner(topic, partition) == Some(self.me.node_id)
+    }
+
+    /// The brokers to advertise: every member, or just this instance.
+    pub fn brokers(&self) -> Vec<Instance> {
+        let members = self
+            .view
+            .read()
+            .map(|v| v.members.clone())
+            .unwrap_or_default();
+        if members.is_empty() {
+            vec![self.me.clone()]
+        } else {
+            members
+        }
+    }
+
+    /// Changes whenever the division of partitions does.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn set_view(&self, view: View) {
+        let summary: Vec<i32> = view.members.iter().map(|m| m.node_id).collect();
+        let changed = self.view.write().map(|mut v| {
+            let changed = v.members != view.members;
+            *v = view;
+            changed
+        });
+        if changed.unwrap_or(false) {
+            tracing::info!(
+                "instance membership: {} instance(s) {summary:?}; this instance is node {}",
+                summary.len(),
+                self.me.node_id
+            );
+            self.changed.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Runs the group membership until `stop`, then leaves the group.
+    pub fn spawn(
+        self: &Arc<Self>,
+        clusters: Vec<Arc<Cluster>>,
+        group: String,
+        session: Duration,
+        metrics: Metrics,
+        stop: watch::Receiver<bool>,
+    ) {
+        if !self.enabled {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let member = Member {
+                membership: me,
+                clusters,
+                group: StrBytes::from_string(group),
+                session,
+                metrics,
+            };
+            member.run(stop).await;
+        });
+    }
+}
+
+/// The owner of a partition among `members` (sorted by node id): a stable spread of each
+/// topic's partitions over the members, the same on every instance.
+fn owner_of<'a>(
+    members: &'a [Instance],
+    topic: &TopicName,
+    partition: i32,
+) -> Option<&'a Instance> {
+    if members.is_empty() {
+        return None;
+    }
+    let h = u64::from(crc32c::crc32c(topic.as_bytes())) + u64::from(partition.unsigned_abs());
+    members.get((h % members.len() as u64) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inst(n: i32) -> Instance {
+        Instance {
+            node_id: n,
+            host: "h".into(),
+            port: 9000 + n,
+        }
+    }
+
+    #[test]
+    fn partitions_spread_over_members_the_same_way_everywhere() {
+        let members = vec![inst(1), inst(2)];
+        let t = TopicName(StrBytes::from_static_str("orders"));
+        let owners: Vec<i32> = (0..6)
+            .map(|p| owner_of(&members, &t, p).map_or(-1, |m| m.node_id))
+            .collect();
+        assert_eq!(owners.iter().filter(|&&o| o == 1).count(), 3, "{owners:?}");
+        assert_eq!(owners.iter().filter(|&&o| o == 2).count(), 3, "{owners:?}");
+        assert!(owner_of(&[], &t, 0).is_none());
+        let single = Membership::new(inst(7), false);
+        assert!(
+            single.owns(&t, 5),
+            "without scale-out one instance owns everything"
+        );
+        let joined = Membership::new(inst(1), true);
+        assert!(!joined.owns(&t, 0), "in no group yet: owns nothing");
+    }
+}
