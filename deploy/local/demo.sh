@@ -76,6 +76,14 @@ admin_api: { enabled: true, listen_address: "127.0.0.1", port: $P_ADMIN, web_ui:
 monitoring:
   metrics: { enabled: true, listen_address: "127.0.0.1", port: $P_METRICS }
   health:  { enabled: true, listen_address: "127.0.0.1", port: $P_HEALTH }
+multi_dc:
+  enabled: true
+  strategy: "active-active"
+  local_dc: "dc1"
+  prefer_local_reads: true
+  datacenters:
+    - { id: "dc1", name: "US East", region: "us-east-1", priority: 1, cluster_ids: ["cluster-1", "cluster-2"] }
+    - { id: "dc2", name: "EU West", region: "eu-west-1", priority: 2, cluster_ids: ["cluster-3"] }
 YAML
 "$BIN" --config "$WORK/kafkatwin.yaml" >"$WORK/kafkatwin.log" 2>&1 &
 PIDS+=($!)
