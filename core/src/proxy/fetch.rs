@@ -9,7 +9,7 @@ use crate::replication::{Replicator, batch, lanes::Tp};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -153,18 +153,13 @@ impl Proxy {
         let mut raw = None;
         let mut served_by = rep.clusters()[rep.front()].id.clone();
         for round in 0..n {
-            let mut groups: BTreeMap<usize, Vec<Tp>> = BTreeMap::new();
-            for tp in pending.drain(..) {
-                let skip = tried.get(&tp).map(Vec::as_slice).unwrap_or(&[]);
-                match rep.read_cluster(&tp, &plan, skip) {
-                    Some(i) => groups.entry(i).or_default().push(tp),
-                    None => out_fail(&mut out, &req, &tp),
-                }
+            let (groups, left) = rep.assign_reads(&plan, std::mem::take(&mut pending), &tried);
+            for tp in &left {
+                out_fail(&mut out, &req, tp);
             }
             let whole = round == 0 && groups.len() == 1;
             let reads = groups.into_iter().map(|(i, tps)| {
-                let mut sub = req.clone();
-                sub.retain(&|t, p| tps.iter().any(|(tt, tpp)| tt == t && *tpp == p));
+                let mut sub = partitioned::subset(&req, &tps);
                 let shifted = to_physical(rep, i, &mut sub);
                 let client_id = client_id.clone();
                 async move {
@@ -245,8 +240,7 @@ impl Proxy {
 
 /// Fails one partition of a fetch with a retriable error: the client fetches it again.
 fn out_fail(out: &mut FetchResponse, req: &FetchRequest, tp: &Tp) {
-    let mut one = req.clone();
-    one.retain(&|t, p| *t == tp.0 && p == tp.1);
+    let one = partitioned::subset(req, std::slice::from_ref(tp));
     FetchRequest::extend_response(out, one.fail_all(ResponseError::NotLeaderOrFollower.code()));
 }
 
