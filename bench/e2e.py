@@ -269,6 +269,17 @@ def wait_ready(name, port, proc, logpath, timeout, expect_broker_port=None):
 _ADMINS = {}
 
 
+def start_tansu(children, tansu, work, cluster_id, port):
+    """Starts a single-broker Tansu cluster (memory storage) on `port` and waits for it."""
+    log = os.path.join(work, f"{cluster_id}.log")
+    url = f"tcp://127.0.0.1:{port}"
+    proc = children.start(cluster_id, [
+        tansu, "broker", "--cluster-id", cluster_id, "--listener-url", url,
+        "--advertised-listener-url", url, "--storage-engine", f"memory://{cluster_id}/"], log)
+    wait_ready(cluster_id, port, proc, log, 30)
+    return proc
+
+
 def admin_for(bootstrap):
     """One AdminClient per endpoint for the whole run (log_level 5 hides librdkafka's info-level
     'Purging unserved events' note when a handle is destroyed)."""

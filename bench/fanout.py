@@ -106,12 +106,7 @@ def main():
         ports = e2e.pick_ports(6, args.ports)
         brokers = ports[:3]
         for i, b in enumerate(brokers):
-            log = os.path.join(work, f"broker{i + 1}.log")
-            proc = children.start(f"broker{i + 1}", [
-                args.tansu, "broker", "--cluster-id", f"c{i + 1}",
-                "--listener-url", f"tcp://127.0.0.1:{b}", "--advertised-listener-url", f"tcp://127.0.0.1:{b}",
-                "--storage-engine", f"memory://c{i + 1}/"], log)
-            e2e.wait_ready(f"broker{i + 1}", b, proc, log, 30)
+            e2e.start_tansu(children, args.tansu, work, f"c{i + 1}", b)
         endpoints = {"direct": (brokers[0], None)}
         for t, port, bs, policy in (("kt-1", ports[3], brokers[:1], "ANY"),
                                     ("kt-3-all", ports[4], brokers, "ALL_CLUSTERS"),

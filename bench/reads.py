@@ -150,15 +150,8 @@ def main():
     try:
         ports = e2e.pick_ports(4, args.ports)
         brokers = ports[:2]
-        procs = []
-        for i, b in enumerate(brokers):
-            log = os.path.join(work, f"c{i + 1}.log")
-            proc = children.start(f"c{i + 1}", [
-                args.tansu, "broker", "--cluster-id", f"c{i + 1}",
-                "--listener-url", f"tcp://127.0.0.1:{b}", "--advertised-listener-url", f"tcp://127.0.0.1:{b}",
-                "--storage-engine", f"memory://c{i + 1}/"], log)
-            e2e.wait_ready(f"c{i + 1}", b, proc, log, 30)
-            procs.append(proc)
+        procs = [e2e.start_tansu(children, args.tansu, work, f"c{i + 1}", b)
+                 for i, b in enumerate(brokers)]
         endpoints = {"direct": brokers[1]}
         for t, port, bs, local in (("kt-1", ports[2], [(1, brokers[1])], None),
                                    ("kt-2-local", ports[3], list(enumerate(brokers)), "dc2")):
