@@ -225,13 +225,11 @@ pub async fn bind_all(proxy: Arc<Proxy>) -> Result<Vec<(TcpListener, Router)>, S
 pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut was_up = vec![true; proxy.clusters.len()];
-    let mut ticks = 0u64;
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             _ = tick.tick() => {}
         }
-        ticks += 1;
         // In parallel: a hung cluster's probe must not delay the others'.
         futures::future::join_all(proxy.clusters.iter().map(|c| async move {
             if let Err(e) = c.probe().await {
@@ -262,8 +260,18 @@ pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
                 .with_label_values(&[&s.id])
                 .set(s.connections as i64);
         }
-        if ticks.is_multiple_of(5) {
-            proxy.sample_consumer_lag().await;
+    }
+}
+
+/// Updates the consumer lag gauge every 5 s (its own task: a slow cluster must not delay
+/// the health probes).
+pub async fn sample_lag(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
         }
+        proxy.sample_consumer_lag().await;
     }
 }

@@ -92,6 +92,7 @@ pub async fn run(
         });
     }
     tokio::spawn(crate::http::sample_health(proxy.clone(), drain_rx.clone()));
+    tokio::spawn(crate::http::sample_lag(proxy.clone(), drain_rx.clone()));
     if proxy.membership.enabled() {
         let ordered = match &proxy.replicator {
             Some(rep) => rep.clusters().to_vec(),

@@ -327,6 +327,49 @@ fn commits_are_mirrored_to_every_cluster_and_groups_are_listed_described_and_del
     }
 }
 
+#[test]
+fn a_group_reading_from_a_failing_cluster_that_does_not_coordinate_it_is_not_rebalanced() {
+    let (a, b, c) = three();
+    // Local to dc2: reads come from c; the group is coordinated on a (authority order).
+    let p = proxy(
+        &[&a, &b, &c],
+        &layout("active-active", "dc2", "ALL_CLUSTERS"),
+    );
+    produce(&p, "events", 10_000, 2, &["--value-bytes", "100"]);
+    let mut consumer = python_script("groups.py")
+        .args([
+            "consume",
+            "--bootstrap",
+            &p.bootstrap(),
+            "--topic",
+            "events",
+        ])
+        .args(["--group", "steady", "--consumers", "1", "--expect", "10000"])
+        .args(["--timeout", "120", "--progress-every", "2000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start consumer");
+    let stdout = consumer.stdout.take().expect("stdout");
+    let mut result = Value::Null;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if line == "progress 4000" {
+            c.pause();
+        } else if line.starts_with('{') {
+            result = serde_json::from_str(&line).unwrap_or(Value::Null);
+        }
+    }
+    let _ = consumer.wait();
+    c.resume();
+    let context = format!("{result}\nproxy log:\n{}", p.log());
+    assert_eq!(result["distinct"], 10_000, "{context}");
+    assert_eq!(result["duplicates"], 0, "{context}");
+    assert_eq!(result["assignments"], 1, "no rebalance: {context}");
+    assert_eq!(result["commit_failures"], 0, "{context}");
+    assert!(p.log().contains("reads move off cluster c"), "{context}");
+    assert!(!p.log().contains("is now coordinated on"), "{context}");
+}
+
 fn seek(bootstrap: &str, ts: i64) -> Value {
     let out = python_script("groups.py")
         .args(["seek-ts", "--bootstrap", bootstrap, "--topic", "events"])

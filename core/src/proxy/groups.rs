@@ -209,7 +209,7 @@ impl Proxy {
             return (0, &self.cluster);
         };
         let usable = |i: usize| rep.clusters()[i].admits() && !rep.read_avoided(i);
-        let (home, moved) = self.groups.home(group, usable, rep.front());
+        let (home, moved) = self.groups.home(group, usable, rep.group_front());
         if let Some(from) = moved {
             tracing::warn!(
                 "group {:?} is now coordinated on cluster {} ({} failed); members rejoin there \

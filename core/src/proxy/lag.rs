@@ -24,11 +24,16 @@ impl Proxy {
             Some(rep) => rep.clusters().iter().enumerate().collect(),
             None => vec![(0, &self.cluster)],
         };
-        for (i, cluster) in clusters {
-            if !cluster.admits() {
-                continue;
+        // All clusters at once: one that hangs costs its own bound only.
+        let ends = futures::future::join_all(clusters.iter().map(|(_, c)| async {
+            if c.admits() {
+                self.ends_on(c, &parts).await
+            } else {
+                HashMap::new()
             }
-            let ends = self.ends_on(cluster, &parts).await;
+        }))
+        .await;
+        for ((i, cluster), ends) in clusters.into_iter().zip(ends) {
             for (group, list) in &commits {
                 for (tp, c) in list {
                     let Some(end) = ends.get(tp) else { continue };

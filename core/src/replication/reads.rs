@@ -81,6 +81,15 @@ impl Replicator {
             .unwrap_or(0)
     }
 
+    /// The cluster a new consumer group is coordinated on: the first of the authority order
+    /// that is up. Not the read order: instances in different datacenters must put the same
+    /// group on the same cluster, or its members would form two groups.
+    pub fn group_front(&self) -> usize {
+        (0..self.clusters.len())
+            .find(|&i| self.clusters[i].admits() && !self.read_avoided(i))
+            .unwrap_or(0)
+    }
+
     /// `physical - logical` for `tp` on cluster `i`.
     pub fn delta(&self, tp: &Tp, i: usize) -> i64 {
         self.lanes.delta(tp, i)
