@@ -584,6 +584,17 @@ def print_table(rows):
 
 # --------------------------------------------------------------------------- main
 
+def bench_args(description, ports):
+    """The arguments every multi-cluster bench takes: binaries, rounds, record size, ports."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kafkatwin", default=os.environ.get("KAFKATWIN_BIN"))
+    ap.add_argument("--tansu", default=default_tansu())
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--ports", type=parse_port_range, default=ports)
+    return ap
+
+
 def default_tansu():
     cache = os.environ.get("KAFKATWIN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "kafkatwin")
     p = os.path.join(cache, "bin", "tansu")

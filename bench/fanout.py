@@ -14,7 +14,6 @@ from produce() to the delivery report, p50 and p99. Figures only, no pass/fail.
   bench/run-fanout.sh [--rounds 3] [--size 1024] [--records 100000] [--rate 1000]
 """
 
-import argparse
 import importlib.util
 import os
 import random
@@ -86,16 +85,10 @@ def latency(bootstrap, topic, payloads, rate, seconds):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--kafkatwin", default=os.environ.get("KAFKATWIN_BIN"))
-    ap.add_argument("--tansu", default=os.path.join(
-        os.environ.get("KAFKATWIN_CACHE", os.path.expanduser("~/.cache/kafkatwin")), "bin/tansu"))
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--size", type=int, default=1024)
+    ap = e2e.bench_args(__doc__, (19180, 19199))
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=5.0)
-    ap.add_argument("--ports", type=e2e.parse_port_range, default=(19180, 19199))
     args = ap.parse_args()
     if not args.kafkatwin:
         sys.exit("fanout.py: pass --kafkatwin or set KAFKATWIN_BIN (bench/run-fanout.sh does)")

@@ -16,7 +16,6 @@ Figures only, no pass/fail.
   bench/run-reads.sh [--rounds 3] [--size 1024] [--records 200000] [--failovers 5]
 """
 
-import argparse
 import importlib.util
 import os
 import random
@@ -132,16 +131,10 @@ def failover_pauses(bootstrap, topic, n, rate, rounds, freeze, thaw):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--kafkatwin", default=os.environ.get("KAFKATWIN_BIN"))
-    ap.add_argument("--tansu", default=os.path.join(
-        os.environ.get("KAFKATWIN_CACHE", os.path.expanduser("~/.cache/kafkatwin")), "bin/tansu"))
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--size", type=int, default=1024)
+    ap = e2e.bench_args(__doc__, (19200, 19219))
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--failovers", type=int, default=5)
     ap.add_argument("--rate", type=int, default=1000)
-    ap.add_argument("--ports", type=e2e.parse_port_range, default=(19200, 19219))
     args = ap.parse_args()
     if not args.kafkatwin:
         sys.exit("reads.py: pass --kafkatwin or set KAFKATWIN_BIN (bench/run-reads.sh does)")

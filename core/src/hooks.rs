@@ -256,8 +256,17 @@ pub fn transform_batches_tallied<'a>(
     if !changed {
         return Ok(None);
     }
-    let mut out = BytesMut::with_capacity(records.len() + 256);
-    for set in &sets {
+    encode_sets(&sets, records.len()).map(Some)
+}
+
+/// Encodes record sets again, each with its own version and compression; sets left with no
+/// records are dropped. `size` is the original bytes' length, for the buffer.
+pub(crate) fn encode_sets(
+    sets: &[kafka_protocol::records::RecordSet],
+    size: usize,
+) -> Result<Bytes, TransformError> {
+    let mut out = BytesMut::with_capacity(size + 256);
+    for set in sets.iter().filter(|s| !s.records.is_empty()) {
         let options = RecordEncodeOptions {
             version: set.version,
             compression: set.compression,
@@ -265,7 +274,7 @@ pub fn transform_batches_tallied<'a>(
         RecordBatchEncoder::encode(&mut out, &set.records, &options)
             .map_err(|e| TransformError::Corrupt(format!("cannot re-encode the batches: {e}")))?;
     }
-    Ok(Some(out.freeze()))
+    Ok(out.freeze())
 }
 
 #[cfg(test)]

@@ -3,12 +3,10 @@
 //! plugin on each partition batch of its topics, after the built-in rules.
 
 use crate::hooks::TransformError;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-};
+use kafka_protocol::records::{Record, RecordBatchDecoder};
 use kafkatwin_config::Problem;
 use kafkatwin_plugin_sdk::{BatchContext, HeaderView, Hook, RecordView, wire};
 use kafkatwin_plugins::wasm::{CallError, Outcome, PluginHost};
@@ -252,19 +250,7 @@ pub fn apply<'a>(
     if !changed {
         return Ok(None);
     }
-    let mut out = BytesMut::with_capacity(records.len() + 256);
-    for set in &sets {
-        if set.records.is_empty() {
-            continue;
-        }
-        let options = RecordEncodeOptions {
-            version: set.version,
-            compression: set.compression,
-        };
-        RecordBatchEncoder::encode(&mut out, &set.records, &options)
-            .map_err(|e| TransformError::Corrupt(format!("cannot re-encode the batches: {e}")))?;
-    }
-    Ok(Some(out.freeze()))
+    crate::hooks::encode_sets(&sets, records.len()).map(Some)
 }
 
 /// Whether a failure of this kind from this plugin should be logged now: once per burst

@@ -485,12 +485,35 @@ pub fn replicate_script() -> Command {
     python_script("replicate.py")
 }
 
+/// `replicate.py produce` of `count` records to `topic` through `bootstrap`; callers add
+/// options (`--partitions`, `--start`, …) and run it.
+pub fn produce_cmd(bootstrap: &str, topic: &str, count: usize) -> Command {
+    let mut c = replicate_script();
+    c.args(["produce", "--bootstrap", bootstrap, "--topic", topic])
+        .args(["--count", &count.to_string()]);
+    c
+}
+
 /// A script of `tests/clients/python` run with the test venv's Python.
 pub fn python_script(name: &str) -> Command {
     let mut c = Command::new(cache_dir().join("venv/bin/python"));
     c.arg(repo_root().join("tests/clients/python").join(name));
     c.stdin(Stdio::null());
     c
+}
+
+/// Polls `check` every 200 ms until it holds or `within` passed; whether it held.
+pub fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The last JSON object line a client script printed (`Null` if none).

@@ -66,16 +66,7 @@ fn last_json(out: &[u8]) -> Value {
 
 /// Produces `count` records through the proxy (creating the topic); returns the report.
 fn produce(p: &Proxy, topic: &str, count: usize, extra: &[&str]) -> Value {
-    let out = script()
-        .args([
-            "produce",
-            "--bootstrap",
-            &p.bootstrap(),
-            "--topic",
-            topic,
-            "--count",
-            &count.to_string(),
-        ])
+    let out = kafkatwin_tests::produce_cmd(&p.bootstrap(), topic, count)
         .args(["--timeout-ms", "15000"])
         .args(extra)
         .output()
@@ -423,16 +414,7 @@ fn a_new_version_swaps_in_under_load_without_losing_or_repeating_a_batch() {
         "swap",
         serde_json::json!({"id": "mask", "actions": [{"type": "wasm", "plugin": "redact", "config": {"fields": "ssn"}}]}),
     );
-    let producer = script()
-        .args([
-            "produce",
-            "--bootstrap",
-            &p.bootstrap(),
-            "--topic",
-            "swap",
-            "--count",
-            "2000",
-        ])
+    let producer = kafkatwin_tests::produce_cmd(&p.bootstrap(), "swap", 2000)
         .args(["--json", "--pace-ms", "20", "--timeout-ms", "30000"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

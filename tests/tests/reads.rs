@@ -4,11 +4,13 @@
 //! each strategy's write and read sets with a datacenter down.
 
 use kafkatwin_tests::http::get;
-use kafkatwin_tests::{Broker, Proxy, ProxyOptions, last_json, python_script, replicate_script};
+use kafkatwin_tests::{
+    Broker, Proxy, ProxyOptions, eventually, last_json, produce_cmd, python_script,
+};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn three() -> (Broker, Broker, Broker) {
     (Broker::start("a"), Broker::start("b"), Broker::start("c"))
@@ -36,15 +38,7 @@ fn proxy(b: &[&Broker], yaml: &str) -> Proxy {
 }
 
 fn produce(proxy: &Proxy, topic: &str, count: usize, partitions: usize, extra: &[&str]) -> Value {
-    let out = replicate_script()
-        .args([
-            "produce",
-            "--bootstrap",
-            &proxy.bootstrap(),
-            "--topic",
-            topic,
-        ])
-        .args(["--count", &count.to_string()])
+    let out = produce_cmd(&proxy.bootstrap(), topic, count)
         .args(["--partitions", &partitions.to_string()])
         .args(extra)
         .output()
@@ -173,19 +167,17 @@ fn a_group_of_three_reads_everything_once_while_its_read_cluster_is_paused_then_
     let members = metric(&p, "kafkatwin_consumer_group_members{group=\"billing\"}");
     assert!(members.is_some_and(|m| m >= 1.0), "members: {members:?}");
     // Lag per cluster is sampled every 5 s; once the last commits are in, it is 0 on b.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let lag_b = loop {
-        let lines = metric_lines(&p, "kafkatwin_consumer_lag{");
-        let on_b: Vec<&String> = lines
-            .iter()
+    let on_b = || -> Vec<String> {
+        metric_lines(&p, "kafkatwin_consumer_lag{")
+            .into_iter()
             .filter(|l| l.contains("group=\"billing\"") && l.contains("cluster=\"b\""))
-            .collect();
-        let all_read = on_b.len() == 6 && on_b.iter().all(|l| l.ends_with(" 0"));
-        if all_read || Instant::now() > deadline {
-            break on_b.into_iter().cloned().collect::<Vec<_>>();
-        }
-        std::thread::sleep(Duration::from_millis(500));
+            .collect()
     };
+    eventually(Duration::from_secs(15), || {
+        let lines = on_b();
+        lines.len() == 6 && lines.iter().all(|l| l.ends_with(" 0"))
+    });
+    let lag_b = on_b();
     assert_eq!(lag_b.len(), 6, "lag for six partitions on b: {lag_b:?}");
     assert!(lag_b.iter().all(|l| l.ends_with(" 0")), "{lag_b:?}");
     let at: Vec<String> = events
@@ -431,32 +423,24 @@ fn seek_to_a_timestamp_lands_on_the_same_record_whichever_cluster_serves_it() {
     );
 }
 
+/// Waits until the admin API's view at `path` contains `needle`.
+fn wait_view(p: &Proxy, path: &str, needle: &str, within: Duration) {
+    let seen = eventually(within, || {
+        get(p.admin_port, path).is_ok_and(|(status, body)| status == 200 && body.contains(needle))
+    });
+    assert!(seen, "{path} never showed {needle}\n{}", p.log());
+}
+
 /// Waits until the proxy sees cluster `id` as down (its circuit open).
 fn wait_down(p: &Proxy, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok((200, body)) = get(p.admin_port, &format!("/api/v1/clusters/{id}/health"))
-            && body.contains("\"down\"")
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("cluster {id} was not seen down\n{}", p.log());
+    let path = format!("/api/v1/clusters/{id}/health");
+    wait_view(p, &path, "\"down\"", Duration::from_secs(20));
 }
 
 /// Waits until cluster `id` is behind on no partition.
 fn wait_in_sync(p: &Proxy, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok((200, body)) = get(p.admin_port, &format!("/api/v1/clusters/{id}"))
-            && body.contains("\"behind_partitions\":0")
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("cluster {id} did not catch up\n{}", p.log());
+    let path = format!("/api/v1/clusters/{id}");
+    wait_view(p, &path, "\"behind_partitions\":0", Duration::from_secs(30));
 }
 
 /// Fetch requests for `topic` the proxy served from `cluster` so far.
@@ -510,16 +494,8 @@ fn each_strategy_writes_and_reads_where_it_should_with_a_datacenter_down() {
         for x in &paused {
             wait_down(&p, &x.id);
         }
-        let out = replicate_script()
-            .args([
-                "produce",
-                "--bootstrap",
-                &p.bootstrap(),
-                "--topic",
-                "t",
-                "--no-create",
-            ])
-            .args(["--count", "5", "--start", &(round * 100 + 50).to_string()])
+        let out = produce_cmd(&p.bootstrap(), "t", 5)
+            .args(["--no-create", "--start", &(round * 100 + 50).to_string()])
             .args(["--timeout-ms", "8000"])
             .output()
             .expect("producer ran");

@@ -24,20 +24,8 @@ fn start_produce(
     partitions: usize,
     extra: &[&str],
 ) -> Child {
-    script()
-        .args([
-            "produce",
-            "--bootstrap",
-            &proxy.bootstrap(),
-            "--topic",
-            topic,
-        ])
-        .args([
-            "--count",
-            &count.to_string(),
-            "--partitions",
-            &partitions.to_string(),
-        ])
+    kafkatwin_tests::produce_cmd(&proxy.bootstrap(), topic, count)
+        .args(["--partitions", &partitions.to_string()])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -4,9 +4,12 @@
 //! and a split brain (instances that disagree on which cluster is up) is reported.
 
 use kafkatwin_tests::http::get;
-use kafkatwin_tests::{Broker, Proxy, ProxyOptions, last_json, python_script, replicate_script};
+use kafkatwin_tests::{
+    Broker, Proxy, ProxyOptions, eventually, last_json, produce_cmd, python_script,
+    replicate_script,
+};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn instance(b: &[&Broker], node: i32, env: Vec<(String, String)>) -> Proxy {
     Proxy::start_with(
@@ -24,14 +27,12 @@ fn instance(b: &[&Broker], node: i32, env: Vec<(String, String)>) -> Proxy {
 }
 
 fn wait_log(p: &Proxy, needle: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if p.log().contains(needle) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("{needle:?} not logged within {within:?}:\n{}", p.log());
+    let seen = eventually(within, || p.log().contains(needle));
+    assert!(
+        seen,
+        "{needle:?} not logged within {within:?}:\n{}",
+        p.log()
+    );
 }
 
 fn leaders(p: &Proxy, topic: &str) -> Value {
@@ -43,9 +44,8 @@ fn leaders(p: &Proxy, topic: &str) -> Value {
 }
 
 fn produce(p: &Proxy, topic: &str, start: usize, count: usize, offsets: &std::path::Path) {
-    let out = replicate_script()
-        .args(["produce", "--bootstrap", &p.bootstrap(), "--topic", topic])
-        .args(["--count", &count.to_string(), "--start", &start.to_string()])
+    let out = produce_cmd(&p.bootstrap(), topic, count)
+        .args(["--start", &start.to_string()])
         .args([
             "--partitions",
             "6",
@@ -162,19 +162,16 @@ fn two_instances_divide_partitions_agree_on_offsets_and_take_over_from_each_othe
     assert_eq!(v["offset_mismatches"], 0, "{v}");
     // Every cluster holds the 4000 records once: the two writers never wrote a batch twice.
     for broker in [&a, &b, &c] {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let dump = loop {
+        let dump_of = || {
             let out = replicate_script()
                 .args(["dump", "--bootstrap", &broker.addr(), "--topic", "orders"])
                 .args(["--partitions", "6"])
                 .output()
                 .expect("dump ran");
-            let d = last_json(&out.stdout);
-            if d["total"] == 4000 || Instant::now() > deadline {
-                break d;
-            }
-            std::thread::sleep(Duration::from_millis(500));
+            last_json(&out.stdout)
         };
+        eventually(Duration::from_secs(30), || dump_of()["total"] == 4000);
+        let dump = dump_of();
         assert_eq!(dump["total"], 4000, "cluster {}: {dump}", broker.id);
         let dups: i64 = dump["partitions"]
             .as_object()
