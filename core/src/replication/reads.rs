@@ -19,49 +19,44 @@ pub const OFFSETS_KEY: &str = "offsets/";
 const READ_AVOID: Duration = Duration::from_secs(5);
 
 impl Replicator {
-    /// Which clusters count as up for the write and read sets now: circuit closed, not
-    /// recently failing reads.
-    pub fn plan(&self) -> Plan {
-        let up: Vec<bool> = (0..self.clusters.len())
+    /// Per cluster: up for reads and the write sets now (circuit closed, not recently
+    /// failing reads).
+    fn up(&self) -> Vec<bool> {
+        (0..self.clusters.len())
             .map(|i| self.clusters[i].admits() && !self.read_avoided(i))
-            .collect();
-        self.topology.plan(&up)
+            .collect()
     }
 
-    /// The cluster to read `tp` from, passing over `skip`: the first of the plan's read order
-    /// that is up, compared and in sync on the partition; failing that, the first not skipped.
-    pub fn read_cluster(&self, tp: &Tp, plan: &Plan, skip: &[usize]) -> Option<usize> {
-        let candidates = plan.reads.iter().copied().filter(|i| !skip.contains(i));
-        candidates
-            .clone()
-            .find(|&i| {
-                self.clusters[i].admits()
-                    && !self.read_avoided(i)
-                    && self.is_compared(i)
-                    && !self.lanes.is_behind(tp, i)
-            })
-            .or_else(|| {
-                // At startup nothing is compared yet: any cluster that is up will do.
-                candidates
-                    .clone()
-                    .find(|&i| self.clusters[i].admits() && !self.read_avoided(i))
-            })
-            .or_else(|| candidates.clone().next())
+    /// The write and read sets now.
+    pub fn plan(&self) -> Plan {
+        self.topology.plan(&self.up())
     }
 
-    /// Groups partitions by read cluster, passing over the clusters each already `tried`;
-    /// partitions no cluster is left for come back in the second list.
+    /// Groups partitions by read cluster: for each, the first of the plan's read order, not
+    /// among the clusters it already `tried`, that is up, compared and in sync on it; failing
+    /// that (at startup nothing is compared yet) the first such that is up; failing that the
+    /// first not tried. Partitions every cluster was tried for come back in the second list.
     pub fn assign_reads(
         &self,
         plan: &Plan,
         partitions: Vec<Tp>,
         tried: &std::collections::HashMap<Tp, Vec<usize>>,
     ) -> (std::collections::BTreeMap<usize, Vec<Tp>>, Vec<Tp>) {
+        // Cluster state once per request; only the lanes are asked per partition.
+        let up = self.up();
+        let compared: Vec<bool> = (0..self.clusters.len())
+            .map(|i| self.is_compared(i))
+            .collect();
         let mut groups: std::collections::BTreeMap<usize, Vec<Tp>> = Default::default();
         let mut left = Vec::new();
         for tp in partitions {
             let skip = tried.get(&tp).map(Vec::as_slice).unwrap_or(&[]);
-            match self.read_cluster(&tp, plan, skip) {
+            let candidates = || plan.reads.iter().copied().filter(|i| !skip.contains(i));
+            let chosen = candidates()
+                .find(|&i| up[i] && compared[i] && !self.lanes.is_behind(&tp, i))
+                .or_else(|| candidates().find(|&i| up[i]))
+                .or_else(|| candidates().next());
+            match chosen {
                 Some(i) => groups.entry(i).or_default().push(tp),
                 None => left.push(tp),
             }
@@ -72,22 +67,15 @@ impl Replicator {
     /// The first cluster of the read order that is up, for requests any cluster can answer
     /// (metadata, admin lookups).
     pub fn front(&self) -> usize {
-        let plan = self.plan();
-        plan.reads
-            .iter()
-            .copied()
-            .find(|&i| self.clusters[i].admits() && !self.read_avoided(i))
-            .or_else(|| plan.reads.first().copied())
-            .unwrap_or(0)
+        // The read order lists the clusters that are up first.
+        self.plan().reads.first().copied().unwrap_or(0)
     }
 
     /// The cluster a new consumer group is coordinated on: the first of the authority order
     /// that is up. Not the read order: instances in different datacenters must put the same
     /// group on the same cluster, or its members would form two groups.
     pub fn group_front(&self) -> usize {
-        (0..self.clusters.len())
-            .find(|&i| self.clusters[i].admits() && !self.read_avoided(i))
-            .unwrap_or(0)
+        self.up().iter().position(|&u| u).unwrap_or(0)
     }
 
     /// `physical - logical` for `tp` on cluster `i`.
