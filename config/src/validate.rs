@@ -38,6 +38,7 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     check_ack_policy(c, &mut p);
     check_ports(c, &mut p);
     check_multi_dc(c, &mut p);
+    check_scale_out(c, &mut p);
     for (i, t) in c.transformations.iter().enumerate() {
         if t.topic.is_some() == t.pattern.is_some() {
             p.push(Problem::new(
@@ -251,6 +252,19 @@ fn check_ports(c: &Config, p: &mut Vec<Problem>) {
         &c.monitoring.health.listen_address,
         p,
     );
+}
+
+fn check_scale_out(c: &Config, p: &mut Vec<Problem>) {
+    let so = &c.server.scale_out;
+    if so.enabled && so.session_timeout.get() < std::time::Duration::from_secs(1) {
+        p.push(Problem::new(
+            "server.scale_out.session_timeout",
+            "must be at least 1s (brokers refuse shorter group sessions)",
+        ));
+    }
+    if so.enabled && so.group.is_empty() {
+        p.push(Problem::new("server.scale_out.group", "must not be empty"));
+    }
 }
 
 fn check_multi_dc(c: &Config, p: &mut Vec<Problem>) {
