@@ -9,6 +9,7 @@ pub mod http;
 pub mod membership;
 pub mod metrics;
 pub mod plugin_store;
+pub mod producer_ids;
 pub mod proxy;
 pub mod replication;
 pub mod rule_book;

@@ -142,6 +142,13 @@ pub async fn run(
             drain_rx.clone(),
         ));
     }
+    if let Some(ids) = proxy.producer_ids.clone() {
+        tokio::spawn(async move {
+            if let Err(e) = ids.prefetch().await {
+                tracing::warn!("{e}; the first InitProducerId will try again");
+            }
+        });
+    }
     // Connect eagerly so ApiVersions reflects the backend from the first client on.
     {
         let p = proxy.clone();

@@ -9,6 +9,7 @@
 use crate::backend::{BackendError, Cluster};
 use crate::proxy::read_ahead::complete_batches_len;
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -43,19 +44,45 @@ pub enum StateError {
     Records(String),
 }
 
-/// Appends to and tails the state topic on one cluster.
+/// Appends to and tails the state topic (or another internal one-partition topic) on one
+/// cluster.
 pub struct StateLog {
     cluster: Arc<Cluster>,
+    topic: TopicName,
 }
 
-fn topic() -> TopicName {
-    TopicName(StrBytes::from_static_str(STATE_TOPIC))
+/// One entry read back: its offset, key and value.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Offset in the topic.
+    pub offset: i64,
+    /// Key (UTF-8).
+    pub key: String,
+    /// Value; `None` deletes the key.
+    pub value: Option<Bytes>,
 }
 
 impl StateLog {
     /// The log on `cluster`.
     pub fn new(cluster: Arc<Cluster>) -> Self {
-        Self { cluster }
+        Self::with_topic(cluster, STATE_TOPIC)
+    }
+
+    /// An internal log in topic `name` on `cluster`.
+    pub fn with_topic(cluster: Arc<Cluster>, name: &'static str) -> Self {
+        Self {
+            cluster,
+            topic: TopicName(StrBytes::from_static_str(name)),
+        }
+    }
+
+    /// The cluster this log is on.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    fn topic(&self) -> TopicName {
+        self.topic.clone()
     }
 
     fn refused(&self, what: &'static str, code: i16) -> StateError {
@@ -72,7 +99,7 @@ impl StateLog {
             .with_timeout_ms(10_000)
             .with_topics(vec![
                 create_topics_request::CreatableTopic::default()
-                    .with_name(topic())
+                    .with_name(self.topic())
                     .with_num_partitions(1)
                     .with_replication_factor(-1)
                     .with_configs(vec![
@@ -133,7 +160,7 @@ impl StateLog {
             .with_timeout_ms(10_000)
             .with_topic_data(vec![
                 produce_request::TopicProduceData::default()
-                    .with_name(topic())
+                    .with_name(self.topic())
                     .with_partition_data(vec![
                         produce_request::PartitionProduceData::default()
                             .with_index(0)
@@ -178,65 +205,130 @@ impl StateLog {
                     }
                 }
             }
-            let fetch = FetchRequest::default()
-                .with_replica_id(BrokerId(-1))
-                .with_max_wait_ms(500)
-                .with_min_bytes(1)
-                .with_max_bytes(8 << 20)
-                .with_session_epoch(-1)
-                .with_topics(vec![
-                    fetch_request::FetchTopic::default()
-                        .with_topic(topic())
-                        .with_partitions(vec![
-                            fetch_request::FetchPartition::default()
-                                .with_partition(0)
-                                .with_fetch_offset(next)
-                                .with_current_leader_epoch(-1)
-                                .with_last_fetched_epoch(-1)
-                                .with_partition_max_bytes(8 << 20),
-                        ]),
-                ]);
-            let resp = tokio::select! {
-                r = crate::proxy::partitioned::route(&self.cluster, 12, None, fetch, 1) => r,
+            let fetched = tokio::select! {
+                r = self.fetch_from(next) => r,
                 _ = stop.changed() => return,
             };
-            let Some(p) = resp.responses.first().and_then(|t| t.partitions.first()) else {
-                continue;
-            };
-            if p.error_code != 0 {
-                tracing::debug!(cluster = %self.cluster.id, "state log fetch: error code {}", p.error_code);
-                if pause(&mut stop, Duration::from_millis(500)).await {
-                    return;
+            let entries = match fetched {
+                Ok((entries, 0)) if entries.is_empty() => {
+                    // The topic is gone (the cluster was replaced): look again shortly.
+                    if pause(&mut stop, Duration::from_millis(500)).await {
+                        return;
+                    }
+                    ensured = false;
+                    continue;
                 }
-                continue;
-            }
-            let Some(records) = &p.records else { continue };
-            let mut whole = records.slice(..complete_batches_len(records));
-            let sets = match RecordBatchDecoder::decode_all(&mut whole) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(cluster = %self.cluster.id, "state log: undecodable batch at offset {next}: {e}");
+                Ok((entries, _)) => entries,
+                Err(e @ StateError::Records(_)) => {
+                    tracing::warn!("{e}");
                     if pause(&mut stop, Duration::from_secs(1)).await {
                         return;
                     }
                     continue;
                 }
-            };
-            for set in sets {
-                for r in set.records {
-                    if r.offset < next {
-                        continue;
+                Err(e) => {
+                    tracing::debug!(cluster = %self.cluster.id, "{e}");
+                    if pause(&mut stop, Duration::from_millis(500)).await {
+                        return;
                     }
-                    next = r.offset + 1;
-                    if let Some(key) = r.key.as_ref().and_then(|k| std::str::from_utf8(k).ok()) {
-                        apply(key, r.value, r.offset);
-                    }
+                    continue;
                 }
+            };
+            for e in entries {
+                if e.offset < next {
+                    continue;
+                }
+                next = e.offset + 1;
+                apply(&e.key, e.value, e.offset);
+            }
+        }
+    }
+
+    /// The entries from offset `next` on that one fetch returns (waiting up to 500 ms for
+    /// some), and the topic's high watermark.
+    pub async fn fetch_from(&self, next: i64) -> Result<(Vec<Entry>, i64), StateError> {
+        let fetch = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(500)
+            .with_min_bytes(1)
+            .with_max_bytes(8 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![
+                fetch_request::FetchTopic::default()
+                    .with_topic(self.topic())
+                    .with_partitions(vec![
+                        fetch_request::FetchPartition::default()
+                            .with_partition(0)
+                            .with_fetch_offset(next)
+                            .with_current_leader_epoch(-1)
+                            .with_last_fetched_epoch(-1)
+                            .with_partition_max_bytes(8 << 20),
+                    ]),
+            ]);
+        let resp = crate::proxy::partitioned::route(&self.cluster, 12, None, fetch, 1).await;
+        let p = resp
+            .responses
+            .first()
+            .and_then(|t| t.partitions.first())
+            .ok_or_else(|| self.refused("fetching", -1))?;
+        let mut out = Vec::new();
+        if p.error_code == ResponseError::UnknownTopicOrPartition.code() {
+            // Not created yet on this cluster (or lost with it): nothing in it.
+            return Ok((out, 0));
+        }
+        if p.error_code != 0 {
+            return Err(self.refused("fetching", p.error_code));
+        }
+        let Some(records) = &p.records else {
+            return Ok((out, p.high_watermark));
+        };
+        let mut whole = records.slice(..complete_batches_len(records));
+        let sets = RecordBatchDecoder::decode_all(&mut whole).map_err(|e| {
+            StateError::Records(format!(
+                "undecodable batch in {} on cluster {} at offset {next}: {e}",
+                self.topic.as_str(),
+                self.cluster.id
+            ))
+        })?;
+        for set in sets {
+            for r in set.records {
+                if r.offset < next {
+                    continue;
+                }
+                if let Some(key) = r.key.as_ref().and_then(|k| std::str::from_utf8(k).ok()) {
+                    out.push(Entry {
+                        offset: r.offset,
+                        key: key.to_owned(),
+                        value: r.value,
+                    });
+                }
+            }
+        }
+        Ok((out, p.high_watermark))
+    }
+
+    /// Every entry from the start up to the high watermark seen by the first fetch.
+    pub async fn read_all(&self) -> Result<Vec<Entry>, StateError> {
+        let mut out: Vec<Entry> = Vec::new();
+        let mut next = 0i64;
+        let mut end = None;
+        loop {
+            let (entries, high) = self.fetch_from(next).await?;
+            let end = *end.get_or_insert(high);
+            let mut progressed = false;
+            for e in entries {
+                if e.offset >= next {
+                    next = e.offset + 1;
+                    progressed = true;
+                    out.push(e);
+                }
+            }
+            if next >= end || !progressed {
+                return Ok(out);
             }
         }
     }
 }
-
 /// Sleeps unless stopped first; true when stopped.
 async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
     tokio::select! {

@@ -6,6 +6,7 @@
 //! the Java client jars; kafkajs). The binary comes from `cargo build -p kafkatwin-core`
 //! (`tests/run.sh` does both) or from `$KAFKATWIN_BIN`.
 
+pub mod audit;
 pub mod http;
 pub mod wire;
 
@@ -90,7 +91,7 @@ pub fn free_ports<const N: usize>() -> [u16; N] {
     ports
 }
 
-fn scratch_dir(prefix: &str) -> PathBuf {
+pub(crate) fn scratch_dir(prefix: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "kafkatwin-test-{prefix}-{}-{}",

@@ -164,7 +164,8 @@ impl Proxy {
             .unwrap_or(ResponseKind::CreateTopics(Default::default()))
     }
 
-    /// Idempotent producers get a producer id from the backend; transactional ones are refused.
+    /// Idempotent producers get a producer id from the proxy (several clusters) or the backend
+    /// (one); transactional ones are refused.
     pub(super) async fn init_producer_id(
         &self,
         version: i16,
@@ -181,6 +182,25 @@ impl Proxy {
             );
             tracing::warn!("{msg}");
             return self.admin_failure(&req, ResponseError::UnsupportedVersion.code(), &msg);
+        }
+        if let Some(ids) = &self.producer_ids {
+            return match ids.next().await {
+                // Kafka gives an idempotent (non-transactional) producer a new id with epoch 0
+                // on every InitProducerId, whatever id and epoch it names.
+                Ok(id) => ResponseKind::InitProducerId(
+                    InitProducerIdResponse::default()
+                        .with_producer_id(ProducerId(id))
+                        .with_producer_epoch(0),
+                ),
+                Err(e) => {
+                    tracing::warn!("InitProducerId: {e}");
+                    self.admin_failure(
+                        &req,
+                        ResponseError::CoordinatorNotAvailable.code(),
+                        &e.to_string(),
+                    )
+                }
+            };
         }
         match self
             .front()

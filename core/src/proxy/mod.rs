@@ -63,6 +63,9 @@ pub struct Proxy {
     pub plugin_store: crate::plugin_store::PluginStore,
     /// Writes to every cluster under the ack policy, when there is more than one.
     pub replicator: Option<Arc<crate::replication::Replicator>>,
+    /// Producer ids issued by the proxy itself (with several clusters; one cluster issues
+    /// its own).
+    pub producer_ids: Option<Arc<crate::producer_ids::ProducerIds>>,
     /// Consumer groups across clusters: coordinating cluster, commits, generations.
     pub groups: crate::group_book::GroupBook,
     /// This instance among the instances (partition leadership with scale-out).
@@ -169,6 +172,9 @@ impl Proxy {
                 metrics.clone(),
             ))
         });
+        let producer_ids = replicator
+            .as_ref()
+            .map(|_| Arc::new(crate::producer_ids::ProducerIds::new(&clusters)));
         let hooks = crate::hooks::Hooks::from_config(&config).map_err(|problems| {
             let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("invalid transformations:\n  - {}", list.join("\n  - "))
@@ -182,6 +188,7 @@ impl Proxy {
             rules: crate::rule_book::RuleBook::new(config_rules, hooks),
             plugin_store: crate::plugin_store::PluginStore::new(plugins.clone()),
             plugins,
+            producer_ids,
             replicator,
             groups: Default::default(),
             membership,

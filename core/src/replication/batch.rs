@@ -34,6 +34,8 @@ pub struct BatchHeader {
     pub transactional: bool,
     /// A transaction marker, not data.
     pub control: bool,
+    /// The batch's CRC32C (over attributes..end, so over producer id, sequence and records).
+    pub crc: u32,
 }
 
 fn be_i64(b: &[u8], at: usize) -> i64 {
@@ -92,6 +94,7 @@ pub fn batches(records: &[u8]) -> Vec<(BatchHeader, std::ops::Range<usize>)> {
                 base_sequence: be_i32(b, BASE_SEQUENCE_AT),
                 transactional: attributes & TRANSACTIONAL != 0,
                 control: attributes & CONTROL != 0,
+                crc: be_i32(b, CRC_AT) as u32,
             },
             at..at + total,
         ));

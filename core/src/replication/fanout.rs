@@ -2,8 +2,8 @@
 
 use super::Replicator;
 use super::batch;
-use super::dedup::{BatchId, Written};
 use super::lanes::Tp;
+use super::producers::{BatchMeta, Verdict, Written};
 use crate::backend::{BackendError, Pending};
 use crate::proxy::partitioned::{OrderGate, PartitionedApi};
 use bytes::{Bytes, BytesMut};
@@ -110,35 +110,27 @@ impl Replicator {
         mut gate: Option<OrderGate>,
     ) -> ProduceResponse {
         let mut done: Vec<(Tp, PartitionProduceResponse)> = Vec::new();
-        let mut ids: HashMap<Tp, BatchId> = HashMap::new();
+        let mut metas: HashMap<Tp, BatchMeta> = HashMap::new();
         let mut changed = false;
         // Client retries are answered from the first attempt; idempotent batches lose their
-        // producer id (see `batch::strip_idempotence`).
+        // producer id (see `batch::strip_idempotence`). Sequences are checked under the
+        // sequencer, where this connection's earlier batches are already registered.
         for t in &mut req.topic_data {
             for p in &mut t.partition_data {
                 let Some(records) = &p.records else { continue };
-                let Some(h) = batch::first(records) else {
+                let Some(meta) = BatchMeta::of(records) else {
                     continue;
                 };
-                if h.producer_id < 0 {
-                    continue;
-                }
                 let tp = (t.name.clone(), p.index);
-                let id = BatchId {
-                    producer_id: h.producer_id,
-                    epoch: h.producer_epoch,
-                    tp: tp.clone(),
-                    base_sequence: h.base_sequence,
-                };
-                if let Some(first) = self.dedup.lookup(&id) {
-                    done.push((tp, self.retry_answer(&id, &first)));
+                if let Verdict::Retry(first) = self.producers.check(&tp, &meta) {
+                    done.push((tp.clone(), self.retry_answer(&tp, &meta, &first)));
                     continue;
                 }
                 if let Some(stripped) = batch::strip_idempotence(records) {
                     p.records = Some(stripped);
                     changed = true;
                 }
-                ids.insert(tp, id);
+                metas.insert(tp, meta);
             }
         }
         if !done.is_empty() {
@@ -205,6 +197,20 @@ impl Replicator {
                 .collect();
             let mut takes: Vec<Vec<usize>> = vec![Vec::new(); n];
             for (k, tp) in parts.iter().enumerate() {
+                if let Some(meta) = metas.get(tp) {
+                    match self.producers.check(tp, meta) {
+                        Verdict::Write => {}
+                        Verdict::Retry(first) => {
+                            done.push((tp.clone(), self.retry_answer(tp, meta, &first)));
+                            continue;
+                        }
+                        Verdict::Refuse(code, message) => {
+                            tracing::debug!("refused an idempotent batch: {message}");
+                            done.push((tp.clone(), answer(tp.1, code, message)));
+                            continue;
+                        }
+                    }
+                }
                 let eligible: Vec<usize> = (0..n)
                     .filter(|&i| admits[i] && !self.lanes.is_behind(tp, i))
                     .collect();
@@ -290,10 +296,10 @@ impl Replicator {
                                 }
                             }
                             let me = self.clone();
-                            let ids: Vec<(Option<BatchId>, i64)> = tps
+                            let ids: Vec<(Option<BatchMeta>, i64)> = tps
                                 .iter()
                                 .map(|tp| {
-                                    (ids.get(tp).cloned(), counts.get(tp).copied().unwrap_or(0))
+                                    (metas.get(tp).cloned(), counts.get(tp).copied().unwrap_or(0))
                                 })
                                 .collect();
                             pending.push(async move {
@@ -312,9 +318,9 @@ impl Replicator {
                     }
                 }
             }
-            for (tp, id) in &ids {
+            for (tp, meta) in &metas {
                 if tallies.get(tp).is_some_and(|t| t.queued > 0) {
-                    self.dedup.register(id.clone(), n);
+                    self.producers.register(tp, meta, n);
                 }
             }
         }
@@ -473,7 +479,7 @@ impl Replicator {
         i: usize,
         pending: Pending,
         tps: &[Tp],
-        ids: &[(Option<BatchId>, i64)],
+        ids: &[(Option<BatchMeta>, i64)],
     ) -> Vec<Outcome> {
         let result = self.clusters[i].finish(pending).await;
         let resp = match result {
@@ -497,8 +503,8 @@ impl Replicator {
             };
             let outcome = match found {
                 Ok(p) if p.error_code == 0 => {
-                    if let Some(id) = id {
-                        self.dedup.acked(id, i, p.base_offset);
+                    if let Some(meta) = id {
+                        self.producers.acked(tp, meta, i, p.base_offset);
                     }
                     self.lanes.note_end(tp, i, p.base_offset + count);
                     self.lanes.finished(tp, i, true);
@@ -531,34 +537,34 @@ impl Replicator {
 
     /// The answer to a client's retry of a batch already written: success once enough
     /// clusters hold it (acknowledged then, or repaired since), else a retriable error.
-    fn retry_answer(&self, id: &BatchId, first: &Written) -> PartitionProduceResponse {
+    fn retry_answer(&self, tp: &Tp, meta: &BatchMeta, first: &Written) -> PartitionProduceResponse {
         let n = self.clusters.len();
         let set = self.write_set();
         let holding = (0..n)
             .filter(|&i| set.sync[i])
-            .filter(|&i| first.acked & (1 << i) != 0 || self.lanes.settled(&id.tp, i))
+            .filter(|&i| first.acked & (1 << i) != 0 || self.lanes.settled(tp, i))
             .count();
         let offset = first
             .offsets
             .iter()
             .enumerate()
-            .find_map(|(i, o)| o.map(|o| o - self.lanes.delta(&id.tp, i)));
+            .find_map(|(i, o)| o.map(|o| o - self.lanes.delta(tp, i)));
         match offset {
             Some(base) if holding >= set.required => PartitionProduceResponse::default()
-                .with_index(id.tp.1)
+                .with_index(tp.1)
                 .with_base_offset(base)
                 .with_log_append_time_ms(-1)
                 .with_log_start_offset(-1),
             _ => answer(
-                id.tp.1,
+                tp.1,
                 ResponseError::NotEnoughReplicas.code(),
                 format!(
                     "{}-{}: this batch (producer {}, sequence {}) is on {holding} cluster(s); \
                      ack policy {:?} needs {}; retry",
-                    id.tp.0.as_str(),
-                    id.tp.1,
-                    id.producer_id,
-                    id.base_sequence,
+                    tp.0.as_str(),
+                    tp.1,
+                    meta.producer_id,
+                    meta.base_sequence,
                     self.policy,
                     set.required
                 ),

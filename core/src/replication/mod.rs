@@ -10,10 +10,10 @@
 //! flight.
 
 pub mod batch;
-pub mod dedup;
 mod ends;
 mod fanout;
 pub mod lanes;
+pub mod producers;
 mod reads;
 pub use reads::OFFSETS_KEY;
 mod repair;
@@ -46,7 +46,8 @@ pub struct Replicator {
     timeout: Duration,
     sequencer: tokio::sync::Mutex<()>,
     lanes: lanes::Lanes,
-    dedup: dedup::Dedup,
+    /// Idempotent producers' sequences and recent batches.
+    producers: producers::Producers,
     metrics: Metrics,
     /// Per cluster: compared with the others since it was last seen down. Until then it
     /// takes no live writes (it may lack records without the proxy having seen it miss
@@ -90,7 +91,7 @@ impl Replicator {
             timeout: producer.timeout.get(),
             sequencer: tokio::sync::Mutex::new(()),
             lanes: lanes::Lanes::new(n),
-            dedup: dedup::Dedup::default(),
+            producers: producers::Producers::default(),
             metrics,
             compared: (0..n).map(|_| Default::default()).collect(),
             deleted: Mutex::default(),

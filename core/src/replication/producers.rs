@@ -1,0 +1,343 @@
+//! Idempotent producers' state per partition, kept as a Kafka broker keeps it: the producer's
+//! epoch there, and its last batches (sequence range, record count, checksum, and what the
+//! first attempt achieved). A batch is checked against it before it is written:
+//!
+//! - a client retry of one of those batches, provably the same (same producer id issued by
+//!   the proxy, epoch, sequence range, record count and checksum), is answered from its first
+//!   attempt and never written twice;
+//! - the next batch in sequence is written;
+//! - a gap in sequences gets `OUT_OF_ORDER_SEQUENCE_NUMBER`, an older epoch
+//!   `INVALID_PRODUCER_EPOCH`, as from a broker, and nothing is written.
+//!
+//! Producer ids are issued by the proxy (see `producer_ids`), unique across clusters,
+//! instances and restarts, so two producers never share a state here.
+
+use crate::replication::lanes::Tp;
+use kafka_protocol::error::ResponseError;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+/// Batches remembered per producer and partition (clients keep at most 5 in flight).
+const RECENT: usize = 16;
+/// Producer-partition states kept before the least recently used is forgotten.
+const CAPACITY: usize = 100_000;
+
+/// What identifies one idempotent client batch (all the batches a request carries for one
+/// partition, taken together) and what it must match to count as a retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchMeta {
+    /// Producer id.
+    pub producer_id: i64,
+    /// Producer epoch.
+    pub epoch: i16,
+    /// Sequence of the first record.
+    pub base_sequence: i32,
+    /// Records, over every batch.
+    pub records: i32,
+    /// The client batches' CRCs combined (they cover producer id, sequence and records).
+    pub checksum: u32,
+}
+
+impl BatchMeta {
+    /// The meta of a partition's `records` when its batches are idempotent, not
+    /// transactional; `None` otherwise.
+    pub fn of(records: &[u8]) -> Option<Self> {
+        let list = super::batch::batches(records);
+        let (first, _) = list.first()?;
+        if first.producer_id < 0 || first.transactional {
+            return None;
+        }
+        let mut crcs = Vec::with_capacity(list.len() * 4);
+        let mut count = 0i64;
+        for (h, _) in &list {
+            crcs.extend_from_slice(&h.crc.to_be_bytes());
+            count += h.offsets;
+        }
+        Some(Self {
+            producer_id: first.producer_id,
+            epoch: first.producer_epoch,
+            base_sequence: first.base_sequence,
+            records: i32::try_from(count).unwrap_or(i32::MAX),
+            checksum: crc32c::crc32c(&crcs),
+        })
+    }
+
+    /// Sequence of the last record (sequences wrap from `i32::MAX` to 0, as in Kafka).
+    pub fn last_sequence(&self) -> i32 {
+        add_sequence(self.base_sequence, self.records - 1)
+    }
+}
+
+fn add_sequence(seq: i32, n: i32) -> i32 {
+    ((i64::from(seq) + i64::from(n)) % (i64::from(i32::MAX) + 1)) as i32
+}
+
+/// What the first attempt of a batch achieved so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Bit i: cluster i acknowledged it.
+    pub acked: u64,
+    /// Per cluster: the base offset it gave, once acknowledged.
+    pub offsets: Vec<Option<i64>>,
+}
+
+/// What to do with an idempotent batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The same batch was written before: answer from its first attempt.
+    Retry(Written),
+    /// Write it.
+    Write,
+    /// Refuse it, as a broker would, with this Kafka error code and message.
+    Refuse(i16, String),
+}
+
+#[derive(Debug)]
+struct Entry {
+    meta: BatchMeta,
+    written: Written,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    epoch: i16,
+    recent: VecDeque<Entry>,
+    /// Use counter value at the last touch (for forgetting the least recently used).
+    used: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    map: HashMap<(i64, Tp), State>,
+    /// (use counter, key) in touch order; stale pairs are skipped when evicting.
+    order: VecDeque<(u64, (i64, Tp))>,
+    clock: u64,
+}
+
+/// Every idempotent producer's state, per partition this instance writes.
+#[derive(Default)]
+pub struct Producers {
+    inner: Mutex<Inner>,
+}
+
+impl Producers {
+    /// Checks a batch for `tp` against its producer's state. Changes nothing.
+    pub fn check(&self, tp: &Tp, meta: &BatchMeta) -> Verdict {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(s) = g.map.get(&(meta.producer_id, tp.clone())) else {
+            // First batch seen here (a new producer, or one whose state this instance lost:
+            // restarted, or took the partition over): nothing to compare with.
+            return Verdict::Write;
+        };
+        let at = || format!("{}-{}", tp.0.as_str(), tp.1);
+        if meta.epoch < s.epoch {
+            return Verdict::Refuse(
+                ResponseError::InvalidProducerEpoch.code(),
+                format!(
+                    "{}: producer {} epoch {} is older than its current epoch {}",
+                    at(),
+                    meta.producer_id,
+                    meta.epoch,
+                    s.epoch
+                ),
+            );
+        }
+        if meta.epoch > s.epoch {
+            return if meta.base_sequence == 0 {
+                Verdict::Write
+            } else {
+                Verdict::Refuse(
+                    ResponseError::OutOfOrderSequenceNumber.code(),
+                    format!(
+                        "{}: producer {} starts epoch {} at sequence {}, not 0",
+                        at(),
+                        meta.producer_id,
+                        meta.epoch,
+                        meta.base_sequence
+                    ),
+                )
+            };
+        }
+        if let Some(e) = s
+            .recent
+            .iter()
+            .find(|e| e.meta.base_sequence == meta.base_sequence)
+        {
+            // Same sequence: a retry only when provably the same batch; anything else is
+            // written, never answered from memory.
+            return if e.meta == *meta {
+                Verdict::Retry(e.written.clone())
+            } else {
+                Verdict::Write
+            };
+        }
+        let expected = s
+            .recent
+            .back()
+            .map_or(0, |e| add_sequence(e.meta.last_sequence(), 1));
+        if meta.base_sequence == expected {
+            return Verdict::Write;
+        }
+        Verdict::Refuse(
+            ResponseError::OutOfOrderSequenceNumber.code(),
+            format!(
+                "{}: producer {} epoch {} sent sequence {}, expected {expected}",
+                at(),
+                meta.producer_id,
+                meta.epoch,
+                meta.base_sequence
+            ),
+        )
+    }
+
+    /// Records a batch about to be written to `clusters` clusters.
+    pub fn register(&self, tp: &Tp, meta: &BatchMeta, clusters: usize) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.clock += 1;
+        let now = g.clock;
+        let key = (meta.producer_id, tp.clone());
+        if !g.map.contains_key(&key) && g.map.len() >= CAPACITY {
+            evict_one(&mut g);
+        }
+        g.order.push_back((now, key.clone()));
+        let s = g.map.entry(key).or_default();
+        s.used = now;
+        if meta.epoch > s.epoch || s.recent.is_empty() {
+            s.epoch = meta.epoch;
+            s.recent.clear();
+        }
+        s.recent
+            .retain(|e| e.meta.base_sequence != meta.base_sequence);
+        if s.recent.len() >= RECENT {
+            s.recent.pop_front();
+        }
+        s.recent.push_back(Entry {
+            meta: meta.clone(),
+            written: Written {
+                acked: 0,
+                offsets: vec![None; clusters],
+            },
+        });
+        // The touch order only grows with stale pairs; compact it now and then.
+        if g.order.len() > 2 * CAPACITY.max(g.map.len()) {
+            let Inner { map, order, .. } = &mut *g;
+            order.retain(|(t, k)| map.get(k).is_some_and(|s| s.used == *t));
+        }
+    }
+
+    /// Cluster `i` acknowledged the batch at `offset`.
+    pub fn acked(&self, tp: &Tp, meta: &BatchMeta, i: usize, offset: i64) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(s) = g.map.get_mut(&(meta.producer_id, tp.clone())) else {
+            return;
+        };
+        if let Some(e) = s.recent.iter_mut().find(|e| e.meta == *meta) {
+            e.written.acked |= 1 << i;
+            if let Some(slot) = e.written.offsets.get_mut(i) {
+                *slot = Some(offset);
+            }
+        }
+    }
+}
+
+fn evict_one(g: &mut Inner) {
+    while let Some((t, k)) = g.order.pop_front() {
+        if g.map.get(&k).is_some_and(|s| s.used == t) {
+            g.map.remove(&k);
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::TopicName;
+    use kafka_protocol::protocol::StrBytes;
+
+    fn tp() -> Tp {
+        (TopicName(StrBytes::from_static_str("t")), 0)
+    }
+
+    fn meta(pid: i64, epoch: i16, seq: i32, records: i32, checksum: u32) -> BatchMeta {
+        BatchMeta {
+            producer_id: pid,
+            epoch,
+            base_sequence: seq,
+            records,
+            checksum,
+        }
+    }
+
+    #[test]
+    fn a_retry_of_the_same_batch_is_answered_from_its_first_attempt() {
+        let p = Producers::default();
+        let m = meta(7, 0, 0, 10, 0xabc);
+        assert_eq!(p.check(&tp(), &m), Verdict::Write);
+        p.register(&tp(), &m, 3);
+        p.acked(&tp(), &m, 1, 42);
+        match p.check(&tp(), &m) {
+            Verdict::Retry(w) => {
+                assert_eq!(w.acked, 0b10);
+                assert_eq!(w.offsets, vec![None, Some(42), None]);
+            }
+            other => panic!("expected a retry, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_reused_producer_id_with_different_content_is_written_not_answered_from_memory() {
+        let p = Producers::default();
+        let first = meta(7, 0, 0, 10, 0xabc);
+        p.register(&tp(), &first, 3);
+        p.acked(&tp(), &first, 0, 0);
+        // Same producer id, epoch and sequence, other records: another producer's batch.
+        assert_eq!(p.check(&tp(), &meta(7, 0, 0, 10, 0xdef)), Verdict::Write);
+        assert_eq!(p.check(&tp(), &meta(7, 0, 0, 9, 0xabc)), Verdict::Write);
+    }
+
+    #[test]
+    fn the_next_batch_in_sequence_is_written_and_a_gap_is_refused() {
+        let p = Producers::default();
+        p.register(&tp(), &meta(7, 0, 0, 10, 1), 2);
+        assert_eq!(p.check(&tp(), &meta(7, 0, 10, 5, 2)), Verdict::Write);
+        match p.check(&tp(), &meta(7, 0, 11, 5, 2)) {
+            Verdict::Refuse(code, msg) => {
+                assert_eq!(code, ResponseError::OutOfOrderSequenceNumber.code());
+                assert!(msg.contains("expected 10"), "{msg}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_older_epoch_is_fenced_and_a_new_epoch_starts_at_zero() {
+        let p = Producers::default();
+        p.register(&tp(), &meta(7, 1, 0, 10, 1), 2);
+        assert!(matches!(
+            p.check(&tp(), &meta(7, 0, 10, 1, 2)),
+            Verdict::Refuse(c, _) if c == ResponseError::InvalidProducerEpoch.code()
+        ));
+        assert_eq!(p.check(&tp(), &meta(7, 2, 0, 1, 2)), Verdict::Write);
+        assert!(matches!(
+            p.check(&tp(), &meta(7, 2, 5, 1, 2)),
+            Verdict::Refuse(c, _) if c == ResponseError::OutOfOrderSequenceNumber.code()
+        ));
+    }
+
+    #[test]
+    fn sequences_wrap_like_kafkas() {
+        let p = Producers::default();
+        p.register(&tp(), &meta(7, 0, i32::MAX - 1, 2, 1), 1);
+        assert_eq!(p.check(&tp(), &meta(7, 0, 0, 1, 2)), Verdict::Write);
+    }
+
+    #[test]
+    fn producers_are_kept_apart_by_id_and_partition() {
+        let p = Producers::default();
+        p.register(&tp(), &meta(7, 0, 0, 10, 1), 1);
+        let other: Tp = (TopicName(StrBytes::from_static_str("t")), 1);
+        assert_eq!(p.check(&other, &meta(7, 0, 0, 10, 1)), Verdict::Write);
+        assert_eq!(p.check(&tp(), &meta(8, 0, 0, 10, 1)), Verdict::Write);
+    }
+}
