@@ -61,6 +61,8 @@ pub struct ProducerIds {
     me: String,
     /// The rest of the current block: (next id, end).
     current: tokio::sync::Mutex<Option<(i64, i64)>>,
+    /// Every block this process claimed.
+    claimed: std::sync::Mutex<Vec<i64>>,
 }
 
 /// The lowest block a claim may take now: the current time in milliseconds. Blocks only grow
@@ -100,11 +102,18 @@ impl ProducerIds {
                 .collect(),
             me: format!("{:016x}", h.finish()),
             current: tokio::sync::Mutex::new(None),
+            claimed: std::sync::Mutex::default(),
         }
     }
 
     fn majority(&self) -> usize {
         self.logs.len() / 2 + 1
+    }
+
+    /// Whether this process issued `id`.
+    pub fn issued_here(&self, id: i64) -> bool {
+        let g = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
+        g.contains(&id.div_euclid(BLOCK))
     }
 
     /// Claims a block now unless one is at hand, so the first InitProducerId is answered at
@@ -175,6 +184,10 @@ impl ProducerIds {
                 }
             }
             if won >= self.majority() {
+                self.claimed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(block);
                 tracing::info!(
                     "producer ids {}..{} claimed (block {block}, first on {won} of {} clusters)",
                     block * BLOCK,

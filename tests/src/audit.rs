@@ -4,7 +4,7 @@
 use crate::{Broker, cache_dir, last_json, python_script, repo_root, scratch_dir};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// A client library and its producer settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,23 +51,51 @@ impl Produced {
     }
 }
 
-/// A new producer of `kind` sends records `start..start + count` (value `v{i}-…`) to
-/// `topic` through `bootstrap`, `i % partitions` each, and exits.
-pub fn produce(
+/// A producer still running.
+pub struct Running {
+    kind: ProducerKind,
+    child: Child,
+    acked: PathBuf,
+}
+
+impl Running {
+    /// Waits for it to finish; panics when it failed.
+    pub fn wait(self) -> Produced {
+        let kind = self.kind;
+        let out = self.child.wait_with_output().expect("producer ran");
+        let report = last_json(&out.stdout);
+        assert!(
+            out.status.success() && report.is_object() && self.acked.exists(),
+            "{kind:?} producer failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Produced {
+            kind,
+            report,
+            acked: self.acked,
+        }
+    }
+}
+
+/// Starts a new producer of `kind` sending records `start..start + count` (value `v{i}-…`)
+/// to `topic` through `bootstrap`, `i % partitions` each; `pace_ms` pauses it after every
+/// 100 records (confluent-kafka only), so that it is still sending while a fault happens.
+pub fn start(
     kind: ProducerKind,
     bootstrap: &str,
     topic: &str,
-    start: usize,
-    count: usize,
-    partitions: usize,
-) -> Produced {
+    (start, count, partitions): (usize, usize, usize),
+    pace_ms: u64,
+) -> Running {
     let acked = scratch_dir("acked").join("acked.json");
     let clients = repo_root().join("tests/clients");
     let (s, n, p) = (start.to_string(), count.to_string(), partitions.to_string());
     let mut cmd = match kind {
         ProducerKind::ConfluentIdempotent | ProducerKind::ConfluentPlain => {
             let mut c = python_script("replicate.py");
-            c.args(["produce", "--no-create", "--timeout-ms", "60000"]);
+            c.args(["produce", "--no-create", "--timeout-ms", "60000"])
+                .args(["--pace-ms", &pace_ms.to_string()]);
             if kind == ProducerKind::ConfluentIdempotent {
                 c.arg("--idempotent");
             }
@@ -93,20 +121,27 @@ pub fn produce(
     };
     cmd.args(["--bootstrap", bootstrap, "--topic", topic])
         .args(["--start", &s, "--count", &n, "--partitions", &p])
-        .stdin(Stdio::null());
-    let out = cmd.output().expect("start producer");
-    let report = last_json(&out.stdout);
-    assert!(
-        out.status.success() && report.is_object() && acked.exists(),
-        "{kind:?} producer failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Produced {
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Running {
         kind,
-        report,
+        child: cmd.spawn().expect("start producer"),
         acked,
     }
+}
+
+/// A new producer of `kind` sends records `start..start + count` to `topic` through
+/// `bootstrap` (see [`start`]) and exits.
+pub fn produce(
+    kind: ProducerKind,
+    bootstrap: &str,
+    topic: &str,
+    start_at: usize,
+    count: usize,
+    partitions: usize,
+) -> Produced {
+    start(kind, bootstrap, topic, (start_at, count, partitions), 0).wait()
 }
 
 /// Reads `topic` on each broker directly until idle and compares with what `runs` were told

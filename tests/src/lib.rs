@@ -366,6 +366,14 @@ impl Proxy {
         None
     }
 
+    /// Kills the process (SIGKILL): nothing is drained, in-flight requests are lost.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     /// Log lines at WARN or ERROR level.
     pub fn warnings(&self) -> Vec<String> {
         self.log()

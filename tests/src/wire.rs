@@ -128,6 +128,17 @@ pub mod build {
 
     /// An uncompressed v2 record batch of `(key, value)` records.
     pub fn batch(records: &[(String, String)]) -> bytes::Bytes {
+        idempotent_batch(records, -1, -1, -1)
+    }
+
+    /// An uncompressed v2 record batch of `(key, value)` records from an idempotent producer
+    /// (`producer_id` and `epoch`, first record at `sequence`; -1s for none).
+    pub fn idempotent_batch(
+        records: &[(String, String)],
+        producer_id: i64,
+        epoch: i16,
+        sequence: i32,
+    ) -> bytes::Bytes {
         let records: Vec<Record> = records
             .iter()
             .enumerate()
@@ -136,11 +147,15 @@ pub mod build {
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
+                producer_id,
+                producer_epoch: epoch,
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
-                sequence: -1,
+                sequence: if sequence < 0 {
+                    -1
+                } else {
+                    sequence + i as i32
+                },
                 timestamp: 1_700_000_000_000,
                 key: Some(k.clone().into()),
                 value: Some(v.clone().into()),

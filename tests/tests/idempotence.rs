@@ -4,8 +4,10 @@
 //! producers of four client configurations (confluent-kafka idempotent and plain, the Java
 //! client's defaults, kafkajs idempotent) after each fault; every cluster read until idle.
 
-use kafkatwin_tests::audit::{Produced, ProducerKind, audit, audit_clean, produce};
+use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, RequestKind, ResponseKind};
+use kafkatwin_tests::audit::{Produced, ProducerKind, audit, audit_clean, produce, start};
 use kafkatwin_tests::http::get;
+use kafkatwin_tests::wire::{Conn, build};
 use kafkatwin_tests::{Broker, Proxy, ProxyOptions, eventually, replicate_script};
 use serde_json::Value;
 use std::time::Duration;
@@ -125,4 +127,221 @@ fn the_first_cluster_killed_between_two_producers_loses_no_acknowledged_record()
         );
     }
     assert_audit(&[&b, &c], &p, "idem-kill", 1, &runs);
+}
+
+#[test]
+fn the_first_cluster_killed_and_back_empty_mid_stream_loses_nothing() {
+    let (mut a, b, c) = three();
+    let p = proxy(&[&a, &b, &c], MAJORITY);
+    create(&p, "idem-back", 2);
+    // An idempotent producer still sending while c1 dies and comes back empty.
+    let running = start(
+        ProducerKind::ConfluentIdempotent,
+        &p.bootstrap(),
+        "idem-back",
+        (0, 6000, 2),
+        100,
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let port = a.port;
+    a.kill();
+    std::thread::sleep(Duration::from_secs(3));
+    let a = Broker::start_on("c1", port);
+    let mut runs = vec![running.wait()];
+    let mut next = 6000;
+    runs.extend(every_client(&p, "idem-back", &mut next, 500, 2));
+    assert_audit(&[&a, &b, &c], &p, "idem-back", 2, &runs);
+}
+
+#[test]
+fn the_proxy_restarted_between_two_producers_issues_new_ids() {
+    let (a, b, c) = three();
+    let mut p = proxy(&[&a, &b, &c], MAJORITY);
+    create(&p, "idem-restart", 1);
+    let mut next = 0;
+    let mut runs = every_client(&p, "idem-restart", &mut next, 500, 1);
+    assert!(
+        p.terminate(Duration::from_secs(20)).is_some(),
+        "proxy did not stop"
+    );
+    let p = proxy(&[&a, &b, &c], MAJORITY);
+    runs.extend(every_client(&p, "idem-restart", &mut next, 500, 1));
+    assert_audit(&[&a, &b, &c], &p, "idem-restart", 1, &runs);
+    // Each restart claims a block of ids above every block claimed before.
+    let claims = p.log().matches("producer ids ").count();
+    assert!(claims >= 1, "no producer id block claimed:\n{}", p.log());
+}
+
+/// Two datacenters, active-passive: dc1 (c1, c2) takes the writes, dc2 (c3) follows.
+const ACTIVE_PASSIVE: &str = "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\n\
+     circuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n\
+     multi_dc:\n  enabled: true\n  strategy: active-passive\n  local_dc: dc1\n  \
+     datacenters:\n    - { id: dc1, region: us-east, priority: 1, cluster_ids: [c1, c2] }\n    \
+     - { id: dc2, region: eu-west, priority: 2, cluster_ids: [c3] }\n";
+
+#[test]
+fn active_passive_loses_nothing_when_the_primary_datacenter_fails_and_returns() {
+    let (mut a, mut b, c) = three();
+    let p = proxy(&[&a, &b, &c], ACTIVE_PASSIVE);
+    create(&p, "idem-dc", 1);
+    let mut next = 0;
+    let mut runs = every_client(&p, "idem-dc", &mut next, 500, 1);
+    // The primary datacenter is lost: dc2 is promoted.
+    let (pa, pb) = (a.port, b.port);
+    a.kill();
+    b.kill();
+    wait_down(&p, "c1");
+    wait_down(&p, "c2");
+    runs.extend(every_client(&p, "idem-dc", &mut next, 500, 1));
+    // It comes back empty and is backfilled; writes go to it again.
+    let a = Broker::start_on("c1", pa);
+    let b = Broker::start_on("c2", pb);
+    let up = eventually(Duration::from_secs(30), || {
+        status(&p, "c1")["status"] == "healthy" && status(&p, "c2")["status"] == "healthy"
+    });
+    assert!(up, "dc1 never healthy again:\n{}", p.log());
+    runs.extend(every_client(&p, "idem-dc", &mut next, 500, 1));
+    assert_audit(&[&a, &b, &c], &p, "idem-dc", 1, &runs);
+}
+
+fn instance(b: &[&Broker], node: i32) -> Proxy {
+    Proxy::start_with(
+        b,
+        ProxyOptions {
+            server_yaml: format!(
+                "  node_id: {node}\n  scale_out: {{ enabled: true, session_timeout: 4s }}\n"
+            ),
+            extra_yaml: MAJORITY.into(),
+            ..Default::default()
+        },
+    )
+}
+
+#[test]
+fn an_instance_killed_mid_stream_loses_and_duplicates_nothing() {
+    let (a, b, c) = three();
+    let mut one = instance(&[&a, &b, &c], 1);
+    let two = instance(&[&a, &b, &c], 2);
+    for p in [&one, &two] {
+        let joined = eventually(Duration::from_secs(30), || {
+            p.log().contains("instance membership: 2 instance(s)")
+        });
+        assert!(joined, "instance never saw both:\n{}", p.log());
+    }
+    create(&two, "idem-inst", 6);
+    let both = format!("{},{}", one.bootstrap(), two.bootstrap());
+    // Idempotent producers bootstrapped at both instances, still sending when one dies.
+    let running = start(
+        ProducerKind::ConfluentIdempotent,
+        &both,
+        "idem-inst",
+        (0, 20_000, 6),
+        30,
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    one.kill();
+    let killed = std::time::Instant::now();
+    let mut runs = vec![running.wait()];
+    eprintln!(
+        "producer finished {:?} after the kill: {}",
+        killed.elapsed(),
+        runs[0].report
+    );
+    let mut next = 20_000;
+    runs.extend(every_client(&two, "idem-inst", &mut next, 500, 6));
+    assert_audit(&[&a, &b, &c], &two, "idem-inst", 6, &runs);
+}
+
+/// Sends one idempotent batch of `n` records (keys `{tag}-{i}`) to partition 0; returns the
+/// answer's (error code, base offset).
+fn send(p: &Proxy, pid: i64, sequence: i32, tag: &str, n: usize) -> (i16, i64) {
+    let records: Vec<(String, String)> = (0..n)
+        .map(|i| (format!("{tag}-{i}"), format!("v-{tag}-{i}")))
+        .collect();
+    let batch = build::idempotent_batch(&records, pid, 0, sequence);
+    let mut conn = Conn::connect(&p.bootstrap()).expect("connect");
+    match conn.call(ApiKey::Produce, 9, build::produce("idem-wire", batch)) {
+        Ok(ResponseKind::Produce(r)) => {
+            let part = &r.responses[0].partition_responses[0];
+            (part.error_code, part.base_offset)
+        }
+        other => panic!("produce answered {other:?}"),
+    }
+}
+
+fn total(broker: &Broker, topic: &str) -> Value {
+    let out = replicate_script()
+        .args(["dump", "--bootstrap", &broker.addr(), "--topic", topic])
+        .output()
+        .expect("dump ran");
+    kafkatwin_tests::last_json(&out.stdout)["total"].clone()
+}
+
+#[test]
+fn a_restarted_proxy_answers_a_retry_of_a_written_batch_from_the_log_and_refuses_gaps() {
+    let (a, b, c) = three();
+    let mut p = proxy(&[&a, &b, &c], MAJORITY);
+    create(&p, "idem-wire", 1);
+    let mut conn = Conn::connect(&p.bootstrap()).expect("connect");
+    let pid = match conn.call(
+        ApiKey::InitProducerId,
+        1,
+        RequestKind::InitProducerId(
+            InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60_000),
+        ),
+    ) {
+        Ok(ResponseKind::InitProducerId(r)) => {
+            assert_eq!(r.error_code, 0, "{r:?}");
+            r.producer_id.0
+        }
+        other => panic!("InitProducerId answered {other:?}"),
+    };
+    // Refused before anything is written until the clusters are compared: retry as a
+    // client would.
+    let first = eventually(Duration::from_secs(20), || {
+        send(&p, pid, 0, "a", 5) != (19, -1)
+    });
+    assert!(first, "never writable:\n{}", p.log());
+    assert_eq!(
+        send(&p, pid, 0, "a", 5),
+        (0, 0),
+        "a retry of the first batch"
+    );
+    assert_eq!(send(&p, pid, 5, "b", 5), (0, 5));
+    // A retry of the last batch is answered from memory, and a gap is refused.
+    assert_eq!(send(&p, pid, 5, "b", 5), (0, 5));
+    let (code, _) = send(&p, pid, 20, "gap", 1);
+    assert_eq!(code, 45, "a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER");
+    // The answer to the last batch was lost with the proxy; the client retries it at the
+    // next one, which never saw this producer.
+    assert!(
+        p.terminate(Duration::from_secs(20)).is_some(),
+        "proxy did not stop"
+    );
+    let p = proxy(&[&a, &b, &c], MAJORITY);
+    let retried = eventually(Duration::from_secs(20), || {
+        send(&p, pid, 5, "b", 5) == (0, 5)
+    });
+    assert!(
+        retried,
+        "the retried batch was not answered from the log:\n{}",
+        p.log()
+    );
+    assert!(
+        p.log().contains("answered from there, not written again"),
+        "{}",
+        p.log()
+    );
+    assert_eq!(send(&p, pid, 10, "c", 5), (0, 10));
+    for broker in [&a, &b, &c] {
+        let done = eventually(Duration::from_secs(30), || total(broker, "idem-wire") == 15);
+        assert!(
+            done,
+            "cluster {} holds {} records, not 15",
+            broker.id,
+            total(broker, "idem-wire")
+        );
+    }
 }

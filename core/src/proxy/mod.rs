@@ -172,9 +172,7 @@ impl Proxy {
                 metrics.clone(),
             ))
         });
-        let producer_ids = replicator
-            .as_ref()
-            .map(|_| Arc::new(crate::producer_ids::ProducerIds::new(&clusters)));
+        let producer_ids = replicator.as_ref().map(|r| r.producer_ids().clone());
         let hooks = crate::hooks::Hooks::from_config(&config).map_err(|problems| {
             let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("invalid transformations:\n  - {}", list.join("\n  - "))
@@ -253,7 +251,7 @@ impl Proxy {
         };
         let (api_key, version) = (decoded.api_key, decoded.version);
         let started = Instant::now();
-        let supported = versions::advertised(api_key, &self.cluster)
+        let supported = versions::advertised(api_key, &self.cluster, self.producer_ids.is_some())
             .is_some_and(|r| version >= r.min && version <= r.max);
         let resp = match decoded.body {
             RequestKind::Fetch(r) if supported => Ok(Some(
@@ -428,8 +426,9 @@ impl Proxy {
     /// The ApiVersions answer. A version newer than the proxy knows gets the v0-shaped error
     /// response the protocol prescribes, listing what is supported, so the client can retry.
     fn api_versions(&self, peek: HeaderPeek) -> Outcome {
-        let mut resp = versions::api_versions_response(&self.cluster);
-        let max = versions::advertised(ApiKey::ApiVersions, &self.cluster).map_or(0, |r| r.max);
+        let mut resp = versions::api_versions_response(&self.cluster, self.producer_ids.is_some());
+        let max =
+            versions::advertised(ApiKey::ApiVersions, &self.cluster, false).map_or(0, |r| r.max);
         let version = if peek.api_version > max || peek.api_version < 0 {
             resp.error_code = ResponseError::UnsupportedVersion.code();
             0

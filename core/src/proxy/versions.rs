@@ -40,6 +40,8 @@ pub const PROXY_APIS: &[(ApiKey, i16, i16, Served)] = &[
     (ApiKey::CreateTopics, 2, 7, Served::Forwarded),
     (ApiKey::DeleteTopics, 1, 6, Served::Forwarded),
     (ApiKey::DeleteRecords, 0, 2, Served::ForwardedOrRefused),
+    // Answered by the proxy in front of several clusters (`producer_ids`), forwarded to a
+    // single one.
     (ApiKey::InitProducerId, 0, 5, Served::Forwarded),
     (
         ApiKey::OffsetForLeaderEpoch,
@@ -58,9 +60,13 @@ pub const PROXY_APIS: &[(ApiKey, i16, i16, Served)] = &[
     (ApiKey::SaslAuthenticate, 0, 2, Served::Locally),
 ];
 
-/// The range the proxy advertises for `api` given the backend's ranges, if any.
-pub fn advertised(api: ApiKey, backend: &Cluster) -> Option<VersionRange> {
-    let &(_, min, max, served) = PROXY_APIS.iter().find(|(k, ..)| *k == api)?;
+/// The range the proxy advertises for `api` given the backend's ranges, if any;
+/// `issues_ids` when the proxy answers InitProducerId itself.
+pub fn advertised(api: ApiKey, backend: &Cluster, issues_ids: bool) -> Option<VersionRange> {
+    let &(_, min, max, mut served) = PROXY_APIS.iter().find(|(k, ..)| *k == api)?;
+    if api == ApiKey::InitProducerId && issues_ids {
+        served = Served::Locally;
+    }
     let lib = api.valid_versions();
     let (min, max) = (min.max(lib.min), max.min(lib.max));
     let range = match (served, backend.supports(api)) {
@@ -78,11 +84,11 @@ pub fn advertised(api: ApiKey, backend: &Cluster) -> Option<VersionRange> {
 }
 
 /// The ApiVersions response body (without error) for the current backend.
-pub fn api_versions_response(backend: &Cluster) -> ApiVersionsResponse {
+pub fn api_versions_response(backend: &Cluster, issues_ids: bool) -> ApiVersionsResponse {
     let api_keys = PROXY_APIS
         .iter()
         .filter_map(|(k, ..)| {
-            advertised(*k, backend).map(|r| {
+            advertised(*k, backend, issues_ids).map(|r| {
                 ApiVersion::default()
                     .with_api_key(*k as i16)
                     .with_min_version(r.min)

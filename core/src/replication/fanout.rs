@@ -4,6 +4,7 @@ use super::Replicator;
 use super::batch;
 use super::lanes::Tp;
 use super::producers::{BatchMeta, Verdict, Written};
+use super::recover::Search;
 use crate::backend::{BackendError, Pending};
 use crate::proxy::partitioned::{OrderGate, PartitionedApi};
 use bytes::{Bytes, BytesMut};
@@ -115,6 +116,7 @@ impl Replicator {
         // Client retries are answered from the first attempt; idempotent batches lose their
         // producer id (see `batch::strip_idempotence`). Sequences are checked under the
         // sequencer, where this connection's earlier batches are already registered.
+        let mut unknown: Vec<(Tp, Bytes)> = Vec::new();
         for t in &mut req.topic_data {
             for p in &mut t.partition_data {
                 let Some(records) = &p.records else { continue };
@@ -122,7 +124,8 @@ impl Replicator {
                     continue;
                 };
                 let tp = (t.name.clone(), p.index);
-                if let Verdict::Retry(first) = self.producers.check(&tp, &meta) {
+                let verdict = self.producers.check(&tp, &meta);
+                if let Verdict::Retry(first) = verdict {
                     done.push((tp.clone(), self.retry_answer(&tp, &meta, &first)));
                     continue;
                 }
@@ -130,7 +133,61 @@ impl Replicator {
                     p.records = Some(stripped);
                     changed = true;
                 }
+                // A producer this instance knows nothing of on this partition, but not new:
+                // this may be a retry of a batch another instance (or this one before a
+                // restart) wrote. Look for it before writing it again.
+                if verdict == Verdict::New
+                    && (meta.base_sequence != 0 || !self.ids.issued_here(meta.producer_id))
+                    && let Some(r) = &p.records
+                {
+                    unknown.push((tp.clone(), r.clone()));
+                }
                 metas.insert(tp, meta);
+            }
+        }
+        if !unknown.is_empty() {
+            let found = futures::future::join_all(
+                unknown
+                    .iter()
+                    .map(|(tp, records)| self.find_in_tail(tp, records)),
+            )
+            .await;
+            for ((tp, _), search) in unknown.into_iter().zip(found) {
+                let Some(meta) = metas.get(&tp) else { continue };
+                let (i, offset) = match search {
+                    Search::Found(i, offset) => (i, offset),
+                    Search::Absent => continue,
+                    Search::Unknown => {
+                        let message = format!(
+                            "{}-{}: cannot tell yet whether this batch of producer {} \
+                             (sequence {}) was written before; retry",
+                            tp.0.as_str(),
+                            tp.1,
+                            meta.producer_id,
+                            meta.base_sequence
+                        );
+                        done.push((
+                            tp.clone(),
+                            answer(tp.1, ResponseError::NotEnoughReplicas.code(), message),
+                        ));
+                        metas.remove(&tp);
+                        continue;
+                    }
+                };
+                tracing::info!(
+                    "{}-{}: a batch of producer {} (sequence {}) is already on cluster {} at \
+                     offset {offset}; answered from there, not written again",
+                    tp.0.as_str(),
+                    tp.1,
+                    meta.producer_id,
+                    meta.base_sequence,
+                    self.clusters[i].id
+                );
+                let written =
+                    self.producers
+                        .register_written(&tp, meta, self.clusters.len(), i, offset);
+                done.push((tp.clone(), self.retry_answer(&tp, meta, &written)));
+                metas.remove(&tp);
             }
         }
         if !done.is_empty() {
@@ -199,7 +256,7 @@ impl Replicator {
             for (k, tp) in parts.iter().enumerate() {
                 if let Some(meta) = metas.get(tp) {
                     match self.producers.check(tp, meta) {
-                        Verdict::Write => {}
+                        Verdict::Write | Verdict::New => {}
                         Verdict::Retry(first) => {
                             done.push((tp.clone(), self.retry_answer(tp, meta, &first)));
                             continue;

@@ -15,6 +15,7 @@ mod fanout;
 pub mod lanes;
 pub mod producers;
 mod reads;
+mod recover;
 pub use reads::OFFSETS_KEY;
 mod repair;
 
@@ -48,6 +49,8 @@ pub struct Replicator {
     lanes: lanes::Lanes,
     /// Idempotent producers' sequences and recent batches.
     producers: producers::Producers,
+    /// Producer ids this proxy issues.
+    ids: Arc<crate::producer_ids::ProducerIds>,
     metrics: Metrics,
     /// Per cluster: compared with the others since it was last seen down. Until then it
     /// takes no live writes (it may lack records without the proxy having seen it miss
@@ -92,6 +95,7 @@ impl Replicator {
             sequencer: tokio::sync::Mutex::new(()),
             lanes: lanes::Lanes::new(n),
             producers: producers::Producers::default(),
+            ids: Arc::new(crate::producer_ids::ProducerIds::new(&clusters)),
             metrics,
             compared: (0..n).map(|_| Default::default()).collect(),
             deleted: Mutex::default(),
@@ -103,6 +107,11 @@ impl Replicator {
             membership,
             clusters,
         }
+    }
+
+    /// The issuer of producer ids for clients of this proxy.
+    pub fn producer_ids(&self) -> &Arc<crate::producer_ids::ProducerIds> {
+        &self.ids
     }
 
     /// How many clusters of a sync set of `sync` clusters must take a write.

@@ -86,8 +86,11 @@ pub struct Written {
 pub enum Verdict {
     /// The same batch was written before: answer from its first attempt.
     Retry(Written),
-    /// Write it.
+    /// Write it: the next batch in sequence.
     Write,
+    /// No state for this producer on this partition: a new producer, or one whose state this
+    /// instance lost (restarted, took the partition over); see `recover`.
+    New,
     /// Refuse it, as a broker would, with this Kafka error code and message.
     Refuse(i16, String),
 }
@@ -125,9 +128,7 @@ impl Producers {
     pub fn check(&self, tp: &Tp, meta: &BatchMeta) -> Verdict {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let Some(s) = g.map.get(&(meta.producer_id, tp.clone())) else {
-            // First batch seen here (a new producer, or one whose state this instance lost:
-            // restarted, or took the partition over): nothing to compare with.
-            return Verdict::Write;
+            return Verdict::New;
         };
         let at = || format!("{}-{}", tp.0.as_str(), tp.1);
         if meta.epoch < s.epoch {
@@ -211,18 +212,52 @@ impl Producers {
         if s.recent.len() >= RECENT {
             s.recent.pop_front();
         }
-        s.recent.push_back(Entry {
-            meta: meta.clone(),
-            written: Written {
-                acked: 0,
-                offsets: vec![None; clusters],
+        // In sequence order: batches found in a partition's tail may be registered out of
+        // order (sequences wrap only after 2^31 records; a wrapped one goes last).
+        let at = s
+            .recent
+            .iter()
+            .position(|e| e.meta.base_sequence > meta.base_sequence)
+            .filter(|_| meta.base_sequence > 0)
+            .unwrap_or(s.recent.len());
+        s.recent.insert(
+            at,
+            Entry {
+                meta: meta.clone(),
+                written: Written {
+                    acked: 0,
+                    offsets: vec![None; clusters],
+                },
             },
-        });
+        );
         // The touch order only grows with stale pairs; compact it now and then.
         if g.order.len() > 2 * CAPACITY.max(g.map.len()) {
             let Inner { map, order, .. } = &mut *g;
             order.retain(|(t, k)| map.get(k).is_some_and(|s| s.used == *t));
         }
+    }
+
+    /// Records a batch found already written on cluster `i` at `offset`; returns what that
+    /// attempt achieved.
+    pub fn register_written(
+        &self,
+        tp: &Tp,
+        meta: &BatchMeta,
+        clusters: usize,
+        i: usize,
+        offset: i64,
+    ) -> Written {
+        self.register(tp, meta, clusters);
+        self.acked(tp, meta, i, offset);
+        let mut written = Written {
+            acked: 0,
+            offsets: vec![None; clusters],
+        };
+        written.acked |= 1 << i;
+        if let Some(slot) = written.offsets.get_mut(i) {
+            *slot = Some(offset);
+        }
+        written
     }
 
     /// Cluster `i` acknowledged the batch at `offset`.
@@ -273,7 +308,7 @@ mod tests {
     fn a_retry_of_the_same_batch_is_answered_from_its_first_attempt() {
         let p = Producers::default();
         let m = meta(7, 0, 0, 10, 0xabc);
-        assert_eq!(p.check(&tp(), &m), Verdict::Write);
+        assert_eq!(p.check(&tp(), &m), Verdict::New);
         p.register(&tp(), &m, 3);
         p.acked(&tp(), &m, 1, 42);
         match p.check(&tp(), &m) {
@@ -337,7 +372,15 @@ mod tests {
         let p = Producers::default();
         p.register(&tp(), &meta(7, 0, 0, 10, 1), 1);
         let other: Tp = (TopicName(StrBytes::from_static_str("t")), 1);
-        assert_eq!(p.check(&other, &meta(7, 0, 0, 10, 1)), Verdict::Write);
-        assert_eq!(p.check(&tp(), &meta(8, 0, 0, 10, 1)), Verdict::Write);
+        assert_eq!(p.check(&other, &meta(7, 0, 0, 10, 1)), Verdict::New);
+        assert_eq!(p.check(&tp(), &meta(8, 0, 0, 10, 1)), Verdict::New);
+    }
+
+    #[test]
+    fn batches_found_out_of_order_keep_the_sequence_order() {
+        let p = Producers::default();
+        p.register(&tp(), &meta(7, 0, 20, 10, 3), 1);
+        p.register(&tp(), &meta(7, 0, 10, 10, 2), 1);
+        assert_eq!(p.check(&tp(), &meta(7, 0, 30, 1, 4)), Verdict::Write);
     }
 }

@@ -1,0 +1,107 @@
+//! Producer state rebuilt from a partition's tail, as a Kafka broker rebuilds it from its log.
+//!
+//! An instance that has no state for an idempotent producer on a partition (it restarted, or
+//! took the partition over from an instance that died) cannot tell a client's retry of a
+//! batch the old owner wrote from a new batch. Before writing such a batch, it looks for it
+//! among the partition's last [`TAIL_WINDOW`] records on the first in-sync cluster: the
+//! backends hold exactly the bytes the proxy sent (the client's batch with producer id and
+//! sequence cleared), so a batch found there byte for byte (records, timestamps, count) was
+//! written, and the retry is answered from it. Only a single match counts: two identical
+//! batches in the window (same records in the same millisecond) are not told apart, and the
+//! batch is written again rather than risk answering for a batch that is not there.
+
+use super::Replicator;
+use super::batch;
+use super::ends;
+use super::lanes::Tp;
+use std::time::Duration;
+
+/// Records at the end of a partition searched for a retried batch.
+const TAIL_WINDOW: i64 = 10_000;
+/// How long one request of the search may take before it gives up (and the batch is written).
+const STEP_WAIT: Duration = Duration::from_secs(3);
+/// Fetch wait: Tansu answers a fetch that may not wait with no partition at all.
+const FETCH_WAIT_MS: i32 = 100;
+/// Where the compared bytes of a batch start: attributes (the CRC covers the same range).
+const COMPARED_FROM: usize = 21;
+
+/// Whether a batch is in a partition's tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Search {
+    /// Found once, on this cluster at this base offset.
+    Found(usize, i64),
+    /// Not there (or not told apart from an identical batch): write it.
+    Absent,
+    /// No cluster could be searched now: neither write nor answer it yet.
+    Unknown,
+}
+
+impl Replicator {
+    /// Where the single-batch `records` (as written, producer id cleared) already are in
+    /// `tp`: the cluster searched and the batch's base offset there.
+    pub(super) async fn find_in_tail(&self, tp: &Tp, records: &[u8]) -> Search {
+        let list = batch::batches(records);
+        let [(want, range)] = list.as_slice() else {
+            return Search::Absent;
+        };
+        let Some(want_bytes) = records.get(range.start + COMPARED_FROM..range.end) else {
+            return Search::Absent;
+        };
+        let Some(i) = (0..self.clusters.len()).find(|&i| {
+            self.clusters[i].admits() && self.is_compared(i) && !self.lanes.is_behind(tp, i)
+        }) else {
+            return Search::Unknown;
+        };
+        let c = &self.clusters[i];
+        let end = match tokio::time::timeout(STEP_WAIT, ends::end_offset(c, tp)).await {
+            Ok(Ok(Some(end))) => end,
+            // The partition is not there: nothing was written to it.
+            Ok(Ok(None)) => return Search::Absent,
+            _ => return Search::Unknown,
+        };
+        let mut at = (end - TAIL_WINDOW).max(0);
+        let mut found = Vec::new();
+        while at < end {
+            let f = match tokio::time::timeout(STEP_WAIT, ends::fetch(c, tp, at, FETCH_WAIT_MS))
+                .await
+            {
+                Ok(Ok(f)) => f,
+                _ => return Search::Unknown,
+            };
+            if f.error_code != 0 {
+                tracing::debug!(
+                    "searching {}-{} on cluster {} for a retried batch: error code {}",
+                    tp.0.as_str(),
+                    tp.1,
+                    c.id,
+                    f.error_code
+                );
+                return Search::Unknown;
+            }
+            let list = batch::batches(&f.records);
+            if list.is_empty() {
+                break;
+            }
+            for (h, r) in list {
+                if h.offsets == want.offsets
+                    && f.records.get(r.start + COMPARED_FROM..r.end) == Some(want_bytes)
+                {
+                    found.push(h.base_offset);
+                }
+                at = at.max(h.base_offset + h.offsets);
+            }
+        }
+        tracing::debug!(
+            "searched {}-{} on cluster {} from offset {} to {end} for a retried batch: {} match(es)",
+            tp.0.as_str(),
+            tp.1,
+            c.id,
+            (end - TAIL_WINDOW).max(0),
+            found.len()
+        );
+        match found.as_slice() {
+            [offset] => Search::Found(i, *offset),
+            _ => Search::Absent,
+        }
+    }
+}
