@@ -88,7 +88,7 @@ pub fn start(
     (start, count, partitions): (usize, usize, usize),
     pace_ms: u64,
 ) -> Running {
-    let acked = scratch_dir("acked").join("acked.json");
+    let acked = acked_file();
     let clients = repo_root().join("tests/clients");
     let (s, n, p) = (start.to_string(), count.to_string(), partitions.to_string());
     let mut cmd = match kind {
@@ -148,17 +148,32 @@ pub fn produce(
 /// was written. The JSON has per cluster address: `records`, `missing`, `duplicated` (records
 /// of idempotent producers stored twice), `duplicated_plain` (the others'), `unacked`.
 pub fn audit(brokers: &[&Broker], topic: &str, partitions: usize, runs: &[&Produced]) -> Value {
+    let files: Vec<(PathBuf, bool)> = runs
+        .iter()
+        .map(|r| (r.acked.clone(), r.kind.idempotent()))
+        .collect();
+    audit_files(brokers, topic, partitions, &files)
+}
+
+/// [`audit`] over acknowledgement files (`{index: [partition, offset]}`, as `replicate.py
+/// --offsets-file` writes them), each with whether its producer was idempotent.
+pub fn audit_files(
+    brokers: &[&Broker],
+    topic: &str,
+    partitions: usize,
+    files: &[(PathBuf, bool)],
+) -> Value {
     let addrs: Vec<String> = brokers.iter().map(|b| b.addr()).collect();
     let mut cmd = python_script("audit.py");
     cmd.args(["--bootstrap", &addrs.join(","), "--topic", topic])
         .args(["--partitions", &partitions.to_string()]);
-    for r in runs {
-        let flag = if r.kind.idempotent() {
+    for (file, idempotent) in files {
+        cmd.arg(if *idempotent {
             "--acked"
         } else {
             "--acked-plain"
-        };
-        cmd.arg(flag).arg(&r.acked);
+        })
+        .arg(file);
     }
     let out = cmd.output().expect("audit ran");
     let v = last_json(&out.stdout);
@@ -169,6 +184,11 @@ pub fn audit(brokers: &[&Broker], topic: &str, partitions: usize, runs: &[&Produ
         String::from_utf8_lossy(&out.stderr)
     );
     v
+}
+
+/// A fresh file path for a producer's acknowledgements.
+pub fn acked_file() -> PathBuf {
+    scratch_dir("acked").join("acked.json")
 }
 
 /// Whether an audit found every acknowledged record on every cluster it read, and those of

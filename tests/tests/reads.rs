@@ -151,6 +151,13 @@ fn a_group_of_three_reads_everything_once_while_its_read_cluster_is_paused_then_
         .filter_map(Value::as_i64)
         .sum();
     assert_eq!(committed, N as i64, "{context}");
+    // The surviving clusters hold every acknowledged record (read directly, until idle).
+    let audit =
+        kafkatwin_tests::audit::audit_files(&[&b, &c], "orders", 6, &[(offsets.clone(), false)]);
+    assert!(
+        kafkatwin_tests::audit::audit_clean(&audit),
+        "acknowledged records missing: {audit}"
+    );
     assert!(
         p.log()
             .contains("group \"billing\" is now coordinated on cluster b"),

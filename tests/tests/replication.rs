@@ -5,6 +5,7 @@
 use kafkatwin_tests::http::get;
 use kafkatwin_tests::{Broker, Proxy, ProxyOptions};
 use serde_json::Value;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,10 @@ fn last_json(out: &[u8]) -> Value {
     kafkatwin_tests::last_json(out)
 }
 
-/// Starts `replicate.py produce` through the proxy.
+/// Every producer's acknowledgements so far: (topic, file, idempotent), for the audit.
+static ACKED: std::sync::Mutex<Vec<(String, PathBuf, bool)>> = std::sync::Mutex::new(Vec::new());
+
+/// Starts `replicate.py produce` through the proxy, its acknowledgements kept for the audit.
 fn start_produce(
     proxy: &Proxy,
     topic: &str,
@@ -24,9 +28,17 @@ fn start_produce(
     partitions: usize,
     extra: &[&str],
 ) -> Child {
+    let acked = kafkatwin_tests::audit::acked_file();
+    ACKED.lock().unwrap_or_else(|p| p.into_inner()).push((
+        topic.into(),
+        acked.clone(),
+        extra.contains(&"--idempotent"),
+    ));
     kafkatwin_tests::produce_cmd(&proxy.bootstrap(), topic, count)
         .args(["--partitions", &partitions.to_string()])
         .args(extra)
+        .arg("--offsets-file")
+        .arg(&acked)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -63,7 +75,8 @@ fn dump(b: &Broker, topic: &str, partitions: usize) -> Value {
 }
 
 /// Waits until every broker holds exactly `total` records of `topic`, the same ones in the
-/// same order per partition, with no value twice; panics with what differed.
+/// same order per partition, with no value twice, and the audit finds every acknowledged
+/// record on each; panics with what differed.
 fn assert_converged(
     brokers: &[&Broker],
     proxy: &Proxy,
@@ -88,6 +101,19 @@ fn assert_converged(
             .sum();
         assert_eq!(dups, 0, "duplicated records: {dumps:?}");
         if same && complete {
+            let files: Vec<(PathBuf, bool)> = ACKED
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .filter(|(t, ..)| t == topic)
+                .map(|(_, f, i)| (f.clone(), *i))
+                .collect();
+            let v = kafkatwin_tests::audit::audit_files(brokers, topic, partitions, &files);
+            assert!(
+                kafkatwin_tests::audit::audit_clean(&v),
+                "acknowledged records missing or stored twice: {v}\nproxy log:\n{}",
+                proxy.log()
+            );
             return;
         }
         if Instant::now() > deadline {

@@ -181,6 +181,16 @@ fn two_instances_divide_partitions_agree_on_offsets_and_take_over_from_each_othe
             .sum();
         assert_eq!(dups, 0, "cluster {}: {dump}", broker.id);
     }
+    let audit = kafkatwin_tests::audit::audit_files(
+        &[&a, &b, &c],
+        "orders",
+        6,
+        &[(first, false), (second, false)],
+    );
+    assert!(
+        kafkatwin_tests::audit::audit_clean(&audit),
+        "acknowledged records missing: {audit}"
+    );
 }
 
 #[test]
