@@ -89,9 +89,41 @@ impl AdminState for State {
                     behind_partitions: repl.behind_partitions,
                     lag_records: repl.lag_records,
                     partition_mismatches: mismatches,
+                    divergent_partitions: repl
+                        .divergent
+                        .into_iter()
+                        .map(|(topic, partition, at)| kafkatwin_web::DivergentView {
+                            topic,
+                            partition,
+                            first_differing_offset: at,
+                        })
+                        .collect(),
                 }
             })
             .collect()
+    }
+
+    fn reseed<'a>(
+        &'a self,
+        id: &'a str,
+        topic: &'a str,
+    ) -> ApiFuture<'a, kafkatwin_web::ReseedView> {
+        Box::pin(async move {
+            let Some(rep) = &self.0.replicator else {
+                return Err(ApiError::conflict(format!(
+                    "cannot reseed {topic} on cluster {id}: there is no other cluster to copy it from"
+                )));
+            };
+            let partitions = rep
+                .reseed(id, topic)
+                .await
+                .map_err(|e| ApiError::conflict(e.to_string()))?;
+            Ok(kafkatwin_web::ReseedView {
+                cluster: id.to_owned(),
+                topic: topic.to_owned(),
+                partitions,
+            })
+        })
     }
 
     fn list_rules(&self, topic: &str) -> Result<Vec<RuleView>, ApiError> {

@@ -35,6 +35,16 @@ enum Command {
         /// The YAML config file.
         file: PathBuf,
     },
+    /// Compare the configured clusters' partitions without changing anything: for every
+    /// topic and partition, whether the clusters agree, one is a prefix of another (and by
+    /// how much), or they diverge (and where). Exits 1 when something diverges, 2 when a
+    /// cluster cannot be read. Run it before putting the proxy in front of clusters that
+    /// already hold data.
+    Compare {
+        /// The YAML config file.
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(args);
     match (cli.command, cli.config) {
         (Some(Command::CheckConfig { file }), _) => check(&file),
+        (Some(Command::Compare { config }), _) => compare(&config),
         (None, Some(file)) => match run(&file) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -58,6 +69,57 @@ fn main() -> ExitCode {
         },
         (None, None) => {
             eprintln!("kafkatwin: no config given; run `kafkatwin --config FILE` (see --help)");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn compare(file: &std::path::Path) -> ExitCode {
+    let config = match kafkatwin_config::load_file(file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let clusters: Vec<std::sync::Arc<kafkatwin_core::backend::Cluster>> =
+        kafkatwin_core::topology::authority_order(&config)
+            .into_iter()
+            .map(|i| {
+                std::sync::Arc::new(kafkatwin_core::backend::Cluster::new(
+                    &config.clusters[i],
+                    &config.backend,
+                    config.circuit_breaker,
+                ))
+            })
+            .collect();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kafkatwin compare: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(kafkatwin_core::replication::history::report(&clusters)) {
+        Ok((lines, diverged)) => {
+            for l in lines {
+                println!("{l}");
+            }
+            if diverged {
+                eprintln!(
+                    "kafkatwin compare: some partitions hold different histories on different \
+                     clusters; the proxy would leave them alone there until reseeded"
+                );
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("kafkatwin compare: {e}");
             ExitCode::from(2)
         }
     }

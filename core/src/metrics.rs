@@ -59,6 +59,9 @@ pub struct Metrics {
     /// `kafkatwin_replication_repaired_records_total{cluster}`: records copied to it by the
     /// repairer.
     pub replication_repaired: IntCounterVec,
+    /// `kafkatwin_partition_divergent{cluster, topic, partition}`: 1 while the cluster holds
+    /// another history of the partition (excluded from writes and reads until reseeded).
+    pub partition_divergent: IntGaugeVec,
     /// `kafkatwin_plugin_calls_total{plugin, hook, outcome}`: WASM plugin calls by outcome
     /// (ok, rewrite, reject, trap, timeout, memory, init, missing).
     pub plugin_calls: IntCounterVec,
@@ -191,6 +194,11 @@ impl Metrics {
                 "kafkatwin_replication_repaired_records_total",
                 "Records the repairer copied to the cluster.",
                 &["cluster"],
+            )?,
+            partition_divergent: gauge(
+                "kafkatwin_partition_divergent",
+                "1 while the cluster holds another history of the partition than the others (excluded until reseeded).",
+                &["cluster", "topic", "partition"],
             )?,
             plugin_calls: counter(
                 "kafkatwin_plugin_calls_total",

@@ -37,6 +37,31 @@ pub struct ClusterView {
     pub lag_records: i64,
     /// Topics whose partition count differs from another cluster's.
     pub partition_mismatches: Vec<String>,
+    /// Partitions where it holds another history than the other clusters (excluded from
+    /// writes and reads until reseeded).
+    pub divergent_partitions: Vec<DivergentView>,
+}
+
+/// A partition whose history on a cluster differs from the other clusters'.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct DivergentView {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// The first logical offset where it differs.
+    pub first_differing_offset: i64,
+}
+
+/// What a reseed did.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct ReseedView {
+    /// Cluster id.
+    pub cluster: String,
+    /// Topic deleted and recreated there.
+    pub topic: String,
+    /// Its partitions, now being copied back from the other clusters.
+    pub partitions: i32,
 }
 
 /// A transformation rule as the API shows it.
@@ -165,6 +190,15 @@ pub trait AdminState: Send + Sync + 'static {
     fn get_plugin(&self, _name: &str) -> Option<PluginView> {
         None
     }
+    /// Deletes `topic` on cluster `id`, recreates it and has it copied back from the other
+    /// clusters (the admin's resolution of a divergent history).
+    fn reseed<'a>(&'a self, id: &'a str, topic: &'a str) -> ApiFuture<'a, ReseedView> {
+        Box::pin(async move {
+            Err(ApiError::conflict(format!(
+                "cannot reseed {topic} on cluster {id}: only with several clusters"
+            )))
+        })
+    }
     /// Unloads a plugin (409 while a rule binds it, unless `force`).
     fn delete_plugin<'a>(&'a self, name: &'a str, _force: bool) -> ApiFuture<'a, PluginView> {
         Box::pin(async move { Err(ApiError::not_found(format!("plugin {name} not found"))) })
@@ -238,6 +272,10 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/clusters", get(list_clusters))
         .route("/api/v1/clusters/{id}", get(cluster))
         .route("/api/v1/clusters/{id}/health", get(cluster_health))
+        .route(
+            "/api/v1/clusters/{id}/topics/{topic}/reseed",
+            axum::routing::post(reseed),
+        )
         .route(
             "/api/v1/transformations/{topic}",
             get(list_rules).post(add_rule),
@@ -383,6 +421,35 @@ async fn cluster(State(s): State<Shared>, Path(id): Path<String>) -> Response {
     match s.clusters().into_iter().find(|c| c.id == id) {
         Some(c) => Json(c).into_response(),
         None => not_found(&format!("cluster {id:?}")),
+    }
+}
+
+/// `POST /api/v1/clusters/{id}/topics/{topic}/reseed` with `{"confirm": "<topic>"}`: the
+/// confirmation must name the topic, since the topic's data on that cluster is deleted.
+async fn reseed(
+    State(s): State<Shared>,
+    Path((id, topic)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    if !s.clusters().iter().any(|c| c.id == id) {
+        return not_found(&format!("cluster {id:?}"));
+    }
+    let confirm = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("confirm").and_then(|c| c.as_str()).map(str::to_owned));
+    if confirm.as_deref() != Some(topic.as_str()) {
+        return ApiError::bad_request(
+            Some("confirm".into()),
+            format!(
+                "reseeding deletes topic {topic:?} on cluster {id:?} and copies it back from the \
+                 other clusters: send {{\"confirm\": {topic:?}}} to go ahead"
+            ),
+        )
+        .into_response();
+    }
+    match s.reseed(&id, &topic).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 

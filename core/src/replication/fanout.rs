@@ -275,7 +275,12 @@ impl Replicator {
                 // (within producer.timeout). Too few even then: refuse before writing, so a
                 // client retry cannot duplicate anything.
                 let repairing = (0..n)
-                    .filter(|&i| set.sync[i] && admits[i] && self.lanes.is_behind(tp, i))
+                    .filter(|&i| {
+                        set.sync[i]
+                            && admits[i]
+                            && self.lanes.is_behind(tp, i)
+                            && !self.lanes.is_divergent(tp, i)
+                    })
                     .count();
                 waits_on_repair |= repairing > 0;
                 let eligible_sync = eligible.iter().filter(|&&i| set.sync[i]).count();
@@ -638,6 +643,8 @@ impl Replicator {
             .filter_map(|(i, c)| {
                 if !admits[i] {
                     Some(format!("{}: circuit open or not yet compared", c.id))
+                } else if self.lanes.is_divergent(tp, i) {
+                    Some(format!("{}: holds another history (divergent)", c.id))
                 } else if self.lanes.is_behind(tp, i) {
                     Some(format!("{}: catching up", c.id))
                 } else {

@@ -16,6 +16,10 @@ struct Lane {
     end: Vec<i64>,
     /// Per cluster: `physical - logical` offset (see `reads`).
     delta: Vec<i64>,
+    /// Per cluster: holds another history from this logical offset on (see `history`). A
+    /// divergent cluster is behind for good: no writes, no reads, never repaired, until an
+    /// admin reseeds it.
+    divergent: Vec<Option<i64>>,
 }
 
 /// The lanes of every partition written through this proxy.
@@ -41,6 +45,7 @@ impl Lanes {
             inflight: vec![0; n],
             end: vec![-1; n],
             delta: vec![0; n],
+            divergent: vec![None; n],
         });
         f(lane)
     }
@@ -54,6 +59,46 @@ impl Lanes {
     /// Marks cluster `i` behind on `tp`; true if it was in sync.
     pub fn mark_behind(&self, tp: &Tp, i: usize) -> bool {
         self.with(tp, |l| !std::mem::replace(&mut l.behind[i], true))
+    }
+
+    /// Whether cluster `i` holds another history of `tp`.
+    pub fn is_divergent(&self, tp: &Tp, i: usize) -> bool {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(tp).is_some_and(|l| l.divergent[i].is_some())
+    }
+
+    /// Marks cluster `i` divergent on `tp` from logical offset `at`; true if it was not.
+    pub fn mark_divergent(&self, tp: &Tp, i: usize, at: i64) -> bool {
+        self.with(tp, |l| {
+            l.behind[i] = true;
+            l.divergent[i].replace(at).is_none()
+        })
+    }
+
+    /// Clears the divergence of cluster `i` on `topic`'s partitions (reseeded: it is empty
+    /// now and behind, so the repairer backfills it); the partitions it was divergent on.
+    pub fn clear_divergent(&self, topic: &TopicName, i: usize) -> Vec<Tp> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for (tp, l) in map.iter_mut().filter(|((t, _), _)| t == topic) {
+            if l.divergent[i].take().is_some() {
+                l.behind[i] = true;
+                l.end[i] = 0;
+                out.push(tp.clone());
+            }
+        }
+        out
+    }
+
+    /// Every partition cluster `i` is divergent on, with the first differing offset.
+    pub fn divergent_on(&self, i: usize) -> Vec<(Tp, i64)> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<(Tp, i64)> = map
+            .iter()
+            .filter_map(|(tp, l)| l.divergent[i].map(|at| (tp.clone(), at)))
+            .collect();
+        out.sort_by(|a, b| (a.0.0.as_str(), a.0.1).cmp(&(b.0.0.as_str(), b.0.1)));
+        out
     }
 
     /// Marks cluster `i` caught up on `tp`.
@@ -91,7 +136,7 @@ impl Lanes {
     pub fn lag(&self, i: usize) -> i64 {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.values()
-            .filter(|l| l.behind[i])
+            .filter(|l| l.behind[i] && l.divergent[i].is_none())
             .map(|l| {
                 let best = l.end.iter().copied().max().unwrap_or(0);
                 (best - l.end[i].max(0)).max(0)
@@ -125,11 +170,11 @@ impl Lanes {
         map.values().map(|l| l.inflight[i]).sum()
     }
 
-    /// Every partition cluster `i` is behind on.
+    /// Every partition cluster `i` is behind on and can be repaired (not divergent).
     pub fn behind_on(&self, i: usize) -> Vec<Tp> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.iter()
-            .filter(|(_, l)| l.behind[i])
+            .filter(|(_, l)| l.behind[i] && l.divergent[i].is_none())
             .map(|(tp, _)| tp.clone())
             .collect()
     }

@@ -12,11 +12,14 @@
 pub mod batch;
 mod ends;
 mod fanout;
+pub mod history;
 pub mod lanes;
 pub mod producers;
 mod reads;
 mod recover;
+mod reseed;
 pub use reads::OFFSETS_KEY;
+pub use reseed::ReseedError;
 mod repair;
 
 use crate::backend::Cluster;
@@ -34,6 +37,9 @@ pub struct ReplicaStatus {
     pub behind_partitions: usize,
     /// Records it lacks on those partitions (see [`lanes::Lanes::lag`]).
     pub lag_records: i64,
+    /// Partitions where it holds another history: (topic, partition, first differing
+    /// logical offset).
+    pub divergent: Vec<(String, i32, i64)>,
 }
 
 /// Fans writes out to the clusters and keeps them converged.
@@ -136,6 +142,12 @@ impl Replicator {
         Some(ReplicaStatus {
             behind_partitions: self.lanes.behind_on(i).len(),
             lag_records: self.lanes.lag(i),
+            divergent: self
+                .lanes
+                .divergent_on(i)
+                .into_iter()
+                .map(|((t, p), at)| (t.as_str().to_owned(), p, at))
+                .collect(),
         })
     }
 

@@ -4,6 +4,7 @@
 use super::Replicator;
 use super::batch;
 use super::ends;
+use super::history;
 use super::lanes::Tp;
 use crate::backend::{BackendError, Pending};
 use bytes::{Bytes, BytesMut};
@@ -64,7 +65,7 @@ impl Replicator {
 
     /// Waits briefly, holding the sequencer, until no write to `tp` (any partition for
     /// `None`) is in flight on the clusters in `on`.
-    async fn drained(&self, tp: Option<&Tp>, on: &[usize]) -> bool {
+    pub(super) async fn drained(&self, tp: Option<&Tp>, on: &[usize]) -> bool {
         for _ in 0..200 {
             let n: u32 = match tp {
                 Some(tp) => on.iter().map(|&i| self.lanes.inflight_on(tp, i)).sum(),
@@ -172,6 +173,9 @@ impl Replicator {
             }
             return Ok(());
         }
+        // Histories first (no lock held: this reads several batches per partition): a
+        // cluster whose log is not a prefix of the others' is divergent and left alone.
+        self.compare_histories(&parts, &live).await?;
         // Compare ends with no write in flight, so a slower answer is not taken for a gap.
         let _order = self.sequencer.lock().await;
         if !self.drained(None, &live).await {
@@ -208,6 +212,57 @@ impl Replicator {
             self.set_compared(i, true);
         }
         Ok(())
+    }
+
+    /// Checks every partition's history on the clusters in `live`: behind clusters (a prefix,
+    /// or nothing) are marked for repair, divergent ones are reported and excluded.
+    async fn compare_histories(&self, parts: &[Tp], live: &[usize]) -> Result<(), BackendError> {
+        for tp in parts {
+            let sides: Vec<history::Side> = live
+                .iter()
+                .map(|&i| history::Side {
+                    cluster: self.clusters[i].clone(),
+                    delta: self.lanes.delta(tp, i),
+                })
+                .collect();
+            let standings = history::compare(tp, &sides).await.standings;
+            for (&i, standing) in live.iter().zip(standings) {
+                match standing? {
+                    history::Standing::InSync => {}
+                    history::Standing::Behind(_) => {
+                        self.missed(tp, i, &"its log is a prefix of another cluster's");
+                    }
+                    history::Standing::Divergent(at) => self.note_divergent(tp, i, at),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn note_divergent(&self, tp: &Tp, i: usize, at: i64) {
+        let c = &self.clusters[i];
+        let partition = tp.1.to_string();
+        self.metrics
+            .partition_divergent
+            .with_label_values(&[&c.id, tp.0.as_str(), &partition])
+            .set(1);
+        if self.lanes.mark_divergent(tp, i, at) {
+            tracing::warn!(
+                cluster = %c.id,
+                "cluster {} holds another history of {}-{} than the other clusters (first \
+                 difference at logical offset {at}): it takes no writes and serves no reads \
+                 there, and nothing is copied to it. To keep the others' history, reseed it: \
+                 POST /api/v1/clusters/{}/topics/{}/reseed with {{\"confirm\": \"{}\"}} \
+                 (deletes the topic on {} and copies it back from the others)",
+                c.id,
+                tp.0.as_str(),
+                tp.1,
+                c.id,
+                tp.0.as_str(),
+                tp.0.as_str(),
+                c.id
+            );
+        }
     }
 
     /// One round over every partition every reachable cluster is behind on.

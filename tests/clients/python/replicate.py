@@ -42,7 +42,8 @@ def produce(a):
     conf = {
         "bootstrap.servers": a.bootstrap,
         "enable.idempotence": a.idempotent,
-        "linger.ms": 5,
+        # --batch N: exactly N records per batch (a flush after every N, nothing sent before).
+        "linger.ms": 60000 if a.batch else 5,
         "message.timeout.ms": a.timeout_ms,
         "request.timeout.ms": 15000,
         "retry.backoff.ms": 200,
@@ -90,6 +91,8 @@ def produce(a):
             except BufferError:
                 p.poll(0.05)
         p.poll(0)
+        if a.batch and (i - a.start) % a.batch == a.batch - 1:
+            p.flush(30)
         if a.pace_ms and i % 100 == 99:
             time.sleep(a.pace_ms / 1000)
     left = p.flush(a.timeout_ms / 1000 + 30)
@@ -177,6 +180,7 @@ def main():
     ap.add_argument("--no-create", action="store_true")
     ap.add_argument("--timeout-ms", type=int, default=120000)
     ap.add_argument("--pace-ms", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=0, help="produce: exactly this many records per batch")
     ap.add_argument("--json", action="store_true", help="JSON values with an ssn field")
     ap.add_argument("--raw-value", help="this exact value for every record")
     ap.add_argument("--values", action="store_true", help="dump: list every value read")
