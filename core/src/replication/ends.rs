@@ -143,6 +143,31 @@ pub async fn latest(cluster: &Cluster, parts: &[Tp]) -> Result<HashMap<Tp, i64>,
     Ok(out)
 }
 
+/// The first offset of one partition's log (ListOffsets EARLIEST); `None` when the partition
+/// is not there.
+pub async fn earliest(cluster: &Cluster, tp: &Tp) -> Result<Option<i64>, BackendError> {
+    let v = version(cluster, ApiKey::ListOffsets, 7);
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![
+            list_offsets_request::ListOffsetsTopic::default()
+                .with_name(tp.0.clone())
+                .with_partitions(vec![
+                    list_offsets_request::ListOffsetsPartition::default()
+                        .with_partition_index(tp.1)
+                        .with_current_leader_epoch(-1)
+                        .with_timestamp(-2),
+                ]),
+        ]);
+    let resp = crate::proxy::partitioned::route(cluster, v, None, req, 1).await;
+    Ok(resp
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .find(|p| p.partition_index == tp.1 && p.error_code == 0)
+        .map(|p| p.offset))
+}
+
 /// The true end offset (high watermark) of one partition: ListOffsets narrows it down, a
 /// fetch of the last batch reads it (see [`latest`] for why both).
 pub async fn end_offset(cluster: &Cluster, tp: &Tp) -> Result<Option<i64>, BackendError> {

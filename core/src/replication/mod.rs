@@ -62,6 +62,9 @@ pub struct Replicator {
     /// takes no live writes (it may lack records without the proxy having seen it miss
     /// them: at startup, or after it was replaced).
     compared: Vec<std::sync::atomic::AtomicBool>,
+    /// Per cluster: its writer reopen count when it was last compared (see
+    /// [`Cluster::writer_reopens`]).
+    reopens_seen: Vec<std::sync::atomic::AtomicU64>,
     deleted: Mutex<HashSet<TopicName>>,
     /// Admin changes (partitions, configs) a cluster missed while away, replayed on return.
     deferred: Mutex<
@@ -104,6 +107,7 @@ impl Replicator {
             ids: Arc::new(crate::producer_ids::ProducerIds::new(&clusters)),
             metrics,
             compared: (0..n).map(|_| Default::default()).collect(),
+            reopens_seen: (0..n).map(|_| Default::default()).collect(),
             deleted: Mutex::default(),
             deferred: Mutex::default(),
             mismatches: Mutex::default(),
@@ -217,6 +221,35 @@ impl Replicator {
     /// Whether cluster `i` has been compared with the others since it was last down.
     fn is_compared(&self, i: usize) -> bool {
         self.compared[i].load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether cluster `i` was compared and no writer connection to it was opened again
+    /// since (its broker may be a new, empty one: then it is compared again first).
+    fn takes_writes(&self, i: usize) -> bool {
+        if !self.is_compared(i) {
+            return false;
+        }
+        let now = self.clusters[i].writer_reopens();
+        if self.reopens_seen[i].load(std::sync::atomic::Ordering::Acquire) == now {
+            return true;
+        }
+        tracing::info!(
+            cluster = %self.clusters[i].id,
+            "a writer connection to cluster {} was opened again: comparing it with the others \
+             before it takes more writes",
+            self.clusters[i].id
+        );
+        self.set_compared(i, false);
+        self.wake.notify_one();
+        false
+    }
+
+    /// Remembers cluster `i`'s writer reopen count as of a comparison starting now.
+    fn note_reopens(&self, i: usize) {
+        self.reopens_seen[i].store(
+            self.clusters[i].writer_reopens(),
+            std::sync::atomic::Ordering::Release,
+        );
     }
 
     fn set_compared(&self, i: usize, yes: bool) {

@@ -96,6 +96,9 @@ impl Replicator {
     /// every cluster whose partition ends short of another's as behind there.
     async fn reconcile(&self, up: &[bool]) -> Result<(), BackendError> {
         let live: Vec<usize> = (0..self.clusters.len()).filter(|&i| up[i]).collect();
+        for &i in &live {
+            self.note_reopens(i);
+        }
         let mut lists = HashMap::new();
         for &i in &live {
             lists.insert(i, ends::topics(&self.clusters[i]).await?);
@@ -315,10 +318,28 @@ impl Replicator {
                 0
             }
         };
+        // An empty target backfilled from a source whose log starts past 0 (retention,
+        // DeleteRecords): its offsets start at the source's log start.
+        if pos == 0
+            && let Some(start) = ends::earliest(source, tp).await?
+            && let Some(delta) =
+                backfill_delta(self.lanes.delta(tp, i), start, self.lanes.delta(tp, j))
+        {
+            tracing::info!(
+                cluster = %target.id,
+                "backfilling {}-{} on {} from {}, whose log starts at offset {start}: its \
+                 offsets start there",
+                tp.0.as_str(),
+                tp.1,
+                target.id,
+                source.id
+            );
+            self.note_delta(tp, i, 0, -delta);
+        }
         // Offsets differ by the clusters' offset maps (zero when they started together).
-        let shift = self.lanes.delta(tp, j) - self.lanes.delta(tp, i);
+        let (target_delta, source_delta) = (self.lanes.delta(tp, i), self.lanes.delta(tp, j));
         for _ in 0..FETCHES_PER_PASS {
-            let from = pos + shift;
+            let from = copy_from(pos, target_delta, source_delta);
             let f = ends::fetch(source, tp, from, 200).await?;
             if f.error_code != 0 {
                 return Err(BackendError::NoBroker {
@@ -492,6 +513,67 @@ impl Replicator {
             );
         }
         Ok(())
+    }
+}
+
+/// The offset map (physical - logical) an empty target needs when it is backfilled from a
+/// source whose log starts at physical `source_start` under the source's map `source_delta`:
+/// the first copy lands at physical 0 and holds the source's first logical offset. `None`
+/// when the target's map already is that.
+fn backfill_delta(target_delta: i64, source_start: i64, source_delta: i64) -> Option<i64> {
+    let first_logical = source_start - source_delta;
+    let wanted = -first_logical;
+    (first_logical > 0 && target_delta != wanted).then_some(wanted)
+}
+
+/// Where a copy reads the source: the target's physical end `pos` moved through both maps.
+fn copy_from(pos: i64, target_delta: i64, source_delta: i64) -> i64 {
+    pos + source_delta - target_delta
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake source partition (numbers only, no broker): its log start and offset map.
+    struct FakeSource {
+        log_start: i64,
+        delta: i64,
+    }
+
+    #[test]
+    fn an_empty_target_backfilled_past_the_source_log_start_starts_its_offsets_there() {
+        // Retention removed the source's first 500 records.
+        let source = FakeSource {
+            log_start: 500,
+            delta: 0,
+        };
+        let delta = backfill_delta(0, source.log_start, source.delta).expect("a new map");
+        assert_eq!(delta, -500, "physical 0 on the target is logical 500");
+        // The first copy reads the source at its log start, not at 0.
+        assert_eq!(copy_from(0, delta, source.delta), 500);
+        // A record at logical 742 is at 242 on the target and 742 on the source.
+        assert_eq!(742 + delta, 242);
+        // Already mapped: nothing to change.
+        assert_eq!(backfill_delta(-500, source.log_start, source.delta), None);
+    }
+
+    #[test]
+    fn a_source_with_its_own_map_or_starting_at_zero() {
+        // The source itself was backfilled: physical 100 is logical 600 there.
+        let source = FakeSource {
+            log_start: 100,
+            delta: -500,
+        };
+        let delta = backfill_delta(0, source.log_start, source.delta).expect("a new map");
+        assert_eq!(delta, -600);
+        assert_eq!(copy_from(0, delta, source.delta), 100);
+        let whole = FakeSource {
+            log_start: 0,
+            delta: 0,
+        };
+        assert_eq!(backfill_delta(0, whole.log_start, whole.delta), None);
+        assert_eq!(copy_from(40, 0, whole.delta), 40);
     }
 }
 

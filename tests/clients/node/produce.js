@@ -27,7 +27,7 @@ function parseArgs (argv) {
 
 async function main () {
   const o = parseArgs(process.argv.slice(2))
-  const kafka = new Kafka({ clientId: 'kafkatwin-produce', brokers: [o.bootstrap], logLevel: logLevel.NOTHING })
+  const kafka = new Kafka({ clientId: 'kafkatwin-produce', brokers: o.bootstrap.split(','), logLevel: logLevel.NOTHING })
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
   await producer.connect()
   const acked = {}
