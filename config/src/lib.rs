@@ -5,6 +5,7 @@ pub mod duration;
 pub mod error;
 pub mod load;
 pub mod model;
+pub mod secret;
 pub mod validate;
 pub mod yaml;
 
@@ -12,4 +13,5 @@ pub use duration::Duration;
 pub use error::{ConfigError, Problem};
 pub use load::{load_file, load_str};
 pub use model::*;
+pub use secret::Secret;
 pub use validate::parse_host_port;

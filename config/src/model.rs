@@ -373,6 +373,40 @@ pub struct AdminApiConfig {
     pub port: u16,
     /// Whether the web dashboard is served at `/`.
     pub web_ui: bool,
+    /// One bearer token with the `admin` role (named `admin`). A plain string,
+    /// `${env:NAME}` or `${file:PATH}`.
+    pub auth_token: Option<crate::Secret>,
+    /// Named bearer tokens, each with a role (`read` or `admin`).
+    pub tokens: Vec<AdminToken>,
+}
+
+/// A named admin API token.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AdminToken {
+    /// Shown in the audit trail (never the token).
+    pub name: String,
+    /// The token: a plain string, `${env:NAME}` or `${file:PATH}`.
+    pub token: crate::Secret,
+    /// What it may do.
+    pub role: AdminRole,
+}
+
+/// What an admin API token may do.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminRole {
+    /// GET only.
+    Read,
+    /// Everything.
+    Admin,
+}
+
+impl AdminApiConfig {
+    /// Whether any token is configured (then every `/api/v1` request needs one).
+    pub fn has_tokens(&self) -> bool {
+        self.auth_token.is_some() || !self.tokens.is_empty()
+    }
 }
 
 impl Default for AdminApiConfig {
@@ -382,6 +416,8 @@ impl Default for AdminApiConfig {
             listen_address: "0.0.0.0".into(),
             port: 8000,
             web_ui: true,
+            auth_token: None,
+            tokens: Vec::new(),
         }
     }
 }

@@ -39,6 +39,7 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     check_ports(c, &mut p);
     check_multi_dc(c, &mut p);
     check_scale_out(c, &mut p);
+    check_admin_tokens(c, &mut p);
     for (i, t) in c.transformations.iter().enumerate() {
         if t.topic.is_some() == t.pattern.is_some() {
             p.push(Problem::new(
@@ -181,6 +182,52 @@ fn check_ack_policy(c: &Config, p: &mut Vec<Problem>) {
         )),
         _ => {}
     }
+}
+
+fn check_admin_tokens(c: &Config, p: &mut Vec<Problem>) {
+    let a = &c.admin_api;
+    if let Some(t) = &a.auth_token
+        && let Err(e) = t.resolve()
+    {
+        p.push(Problem::new("admin_api.auth_token", e));
+    }
+    let mut names = HashMap::new();
+    for (i, t) in a.tokens.iter().enumerate() {
+        if t.name.is_empty() {
+            p.push(Problem::new(
+                format!("admin_api.tokens[{i}].name"),
+                "must not be empty",
+            ));
+        }
+        if let Some(j) = names.insert(t.name.as_str(), i) {
+            p.push(Problem::new(
+                format!("admin_api.tokens[{i}].name"),
+                format!("{:?} is also the name of admin_api.tokens[{j}]", t.name),
+            ));
+        }
+        if let Err(e) = t.token.resolve() {
+            p.push(Problem::new(format!("admin_api.tokens[{i}].token"), e));
+        }
+    }
+}
+
+/// A warning (not an error): the admin API listens beyond loopback without a token, so
+/// changes are refused to all but loopback clients. `None` when that is not the case.
+pub fn admin_exposure_warning(c: &Config) -> Option<String> {
+    let a = &c.admin_api;
+    let loopback = a
+        .listen_address
+        .parse::<IpAddr>()
+        .map(|ip| ip.is_loopback())
+        .unwrap_or(a.listen_address == "localhost");
+    (a.enabled && !loopback && !a.has_tokens()).then(|| {
+        format!(
+            "the admin API listens on {}:{} without a token: changes (POST, PUT, DELETE) are \
+             refused to every client but loopback ones; set admin_api.auth_token or \
+             admin_api.tokens to allow them from elsewhere",
+            a.listen_address, a.port
+        )
+    })
 }
 
 fn check_ports(c: &Config, p: &mut Vec<Problem>) {

@@ -126,6 +126,21 @@ impl AdminState for State {
         })
     }
 
+    fn record_audit<'a>(
+        &'a self,
+        entry: kafkatwin_web::AuditEntry,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(self.0.audit.record(entry))
+    }
+
+    fn rules_version(&self, topic: &str) -> Option<i64> {
+        self.0.rules.version(topic)
+    }
+
+    fn audit_log(&self, limit: usize) -> Vec<kafkatwin_web::AuditEntry> {
+        self.0.audit.latest(limit)
+    }
+
     fn list_rules(&self, topic: &str) -> Result<Vec<RuleView>, ApiError> {
         self.0.rules.list(topic)
     }
@@ -194,6 +209,7 @@ impl AdminState for State {
 /// fails startup, naming the config key.
 pub async fn bind_all(proxy: Arc<Proxy>) -> Result<Vec<(TcpListener, Router)>, ServeError> {
     let cfg = proxy.config.clone();
+    let auth = kafkatwin_web::AdminAuth::from_config(&cfg.admin_api).map_err(ServeError::Setup)?;
     let state: Arc<dyn AdminState> = Arc::new(State(proxy));
     let mut by_addr: BTreeMap<SocketAddr, (&'static str, Router)> = BTreeMap::new();
     let mut add =
@@ -233,9 +249,9 @@ pub async fn bind_all(proxy: Arc<Proxy>) -> Result<Vec<(TcpListener, Router)>, S
             &cfg.admin_api.listen_address,
             cfg.admin_api.port,
             if cfg.admin_api.web_ui {
-                kafkatwin_web::router(state.clone()).merge(kafkatwin_web::dashboard_router())
+                kafkatwin_web::router(state.clone(), auth).merge(kafkatwin_web::dashboard_router())
             } else {
-                kafkatwin_web::router(state.clone())
+                kafkatwin_web::router(state.clone(), auth)
             },
         )?;
     }

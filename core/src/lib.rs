@@ -1,6 +1,7 @@
 //! KafkaTwin core: the Kafka protocol front, backend connections and routing, and the pieces
 //! the `kafkatwin` binary assembles.
 
+pub mod audit_trail;
 pub mod backend;
 pub mod frame;
 pub mod group_book;

@@ -151,6 +151,9 @@ fn check(file: &std::path::Path) -> ExitCode {
                 c.server.listen_address,
                 c.server.port
             );
+            if let Some(w) = kafkatwin_config::validate::admin_exposure_warning(&c) {
+                println!("warning: {w}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -113,6 +113,12 @@ impl RuleBook {
         Ok(())
     }
 
+    /// The state-log offset of `topic`'s last applied API rule change (its version).
+    pub fn version(&self, topic: &str) -> Option<i64> {
+        let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        applied.get(&format!("{RULES_KEY}{topic}")).copied()
+    }
+
     /// The hooks in force now.
     pub fn hooks(&self) -> Arc<Hooks> {
         self.live

@@ -51,6 +51,9 @@ pub async fn run(
     let cfg = &proxy.config;
     let kafka = bind("server", &cfg.server.listen_address, cfg.server.port).await?;
     let http = crate::http::bind_all(proxy.clone()).await?;
+    if let Some(w) = kafkatwin_config::validate::admin_exposure_warning(&proxy.config) {
+        tracing::warn!("{w}");
+    }
     tracing::info!(
         listen = %format!("{}:{}", cfg.server.listen_address, cfg.server.port),
         advertised = %format!("{}:{}", proxy.identity.host.as_str(), proxy.identity.port),
@@ -84,7 +87,8 @@ pub async fn run(
     for (listener, router) in http {
         let mut stop = drain_rx.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let _ = axum::serve(listener, service)
                 .with_graceful_shutdown(async move {
                     let _ = stop.changed().await;
                 })
@@ -123,6 +127,7 @@ pub async fn run(
         let log = Arc::new(crate::state_log::StateLog::new(proxy.cluster.clone()));
         proxy.rules.attach_log(log.clone());
         proxy.plugin_store.attach_log(log.clone());
+        proxy.audit.attach_log(log.clone());
         if let Some(rep) = &proxy.replicator {
             rep.attach_log(log.clone());
         }
@@ -133,6 +138,8 @@ pub async fn run(
                     if let Some(rep) = &p.replicator {
                         rep.apply_logged(k, v.as_deref());
                     }
+                } else if k.starts_with(crate::audit_trail::AUDIT_KEY) {
+                    p.audit.apply_logged(k, v);
                 } else if k.starts_with("plugin") {
                     p.plugin_store.apply_logged(k, v);
                 } else {

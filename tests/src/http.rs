@@ -14,6 +14,24 @@ pub fn send(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<
     send_bytes(port, method, path, "application/json", body.as_bytes())
 }
 
+/// Sends `method path` with a JSON `body` and extra header lines (each ending in `\r\n`).
+pub fn send_with_headers(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+    headers: &str,
+) -> std::io::Result<(u16, String)> {
+    send_raw(
+        port,
+        method,
+        path,
+        "application/json",
+        body.as_bytes(),
+        headers,
+    )
+}
+
 /// Sends `method path` with a `body` of `content_type`; returns the status code and body.
 pub fn send_bytes(
     port: u16,
@@ -22,11 +40,22 @@ pub fn send_bytes(
     content_type: &str,
     body: &[u8],
 ) -> std::io::Result<(u16, String)> {
+    send_raw(port, method, path, content_type, body, "")
+}
+
+fn send_raw(
+    port: u16,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+    headers: &str,
+) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
         s,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )?;
     s.write_all(body)?;

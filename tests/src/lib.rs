@@ -239,6 +239,8 @@ pub struct ProxyOptions {
     pub server_yaml: String,
     /// Environment variables for the process.
     pub env: Vec<(String, String)>,
+    /// Extra `admin_api:` keys, indented by the caller as `  key: value` lines.
+    pub admin_yaml: String,
 }
 
 impl Proxy {
@@ -273,12 +275,12 @@ impl Proxy {
             ));
         }
         yaml.push_str(&format!(
-            "admin_api:\n  listen_address: \"127.0.0.1\"\n  port: {admin_port}\n\
+            "admin_api:\n  listen_address: \"127.0.0.1\"\n  port: {admin_port}\n{}\
              monitoring:\n  metrics: {{ listen_address: \"127.0.0.1\", port: {metrics_port} }}\n  \
              health: {{ listen_address: \"127.0.0.1\", port: {health_port} }}\n\
              backend:\n  connect_timeout: 2s\n  request_timeout: 10s\n\
              logging:\n  level: \"info\"\n{}",
-            opts.extra_yaml
+            opts.admin_yaml, opts.extra_yaml
         ));
         let dir = scratch_dir("proxy");
         let config_path = dir.join("kafkatwin.yaml");

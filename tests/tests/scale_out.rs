@@ -22,6 +22,7 @@ fn instance(b: &[&Broker], node: i32, env: Vec<(String, String)>) -> Proxy {
                          circuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n"
                 .into(),
             env,
+            ..Default::default()
         },
     )
 }

@@ -2,12 +2,15 @@
 //! Prometheus metrics (`metrics_router`). It reaches the engine only through [`AdminState`],
 //! so every router is testable in-process with a fake state.
 
-use axum::extract::{Path, State};
+pub mod auth;
+pub use auth::{AdminAuth, AuditEntry};
+
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// A backend cluster as the admin API shows it.
@@ -199,6 +202,21 @@ pub trait AdminState: Send + Sync + 'static {
             )))
         })
     }
+    /// The version of `topic`'s API rules (changes so far), for the `ETag` of rule changes.
+    fn rules_version(&self, _topic: &str) -> Option<i64> {
+        None
+    }
+    /// Records a change made through the API (see [`auth`]).
+    fn record_audit<'a>(
+        &'a self,
+        _entry: AuditEntry,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(async {})
+    }
+    /// The latest changes, newest last, at most `limit`.
+    fn audit_log(&self, _limit: usize) -> Vec<AuditEntry> {
+        Vec::new()
+    }
     /// Unloads a plugin (409 while a rule binds it, unless `force`).
     fn delete_plugin<'a>(&'a self, name: &'a str, _force: bool) -> ApiFuture<'a, PluginView> {
         Box::pin(async move { Err(ApiError::not_found(format!("plugin {name} not found"))) })
@@ -256,11 +274,18 @@ pub fn dashboard_router() -> Router {
     Router::new().route("/", get(|| async { axum::response::Html(DASHBOARD) }))
 }
 
-/// The admin REST API under `/api/v1`.
-pub fn router(state: Shared) -> Router {
+/// Request bodies other than plugin uploads are limited to this before they are read.
+const BODY_LIMIT: usize = 1 << 20;
+
+/// The admin REST API under `/api/v1`, guarded by `auth` (see [`auth`]). Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()`: without a client address, changes
+/// count as coming from elsewhere.
+pub fn router(state: Shared, auth: AdminAuth) -> Router {
     // One byte over the limit still reaches the handler, which answers 413 naming it.
     let upload_limit = state.max_plugin_upload().saturating_add(1).max(1);
+    let guard_state = (state.clone(), Arc::new(auth));
     Router::new()
+        .route("/api/v1/audit", get(audit_log))
         .route("/api/v1/plugins", get(list_plugins))
         .route(
             "/api/v1/plugins/{name}",
@@ -284,7 +309,22 @@ pub fn router(state: Shared) -> Router {
             "/api/v1/transformations/{topic}/{id}",
             axum::routing::put(replace_rule).delete(delete_rule),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            guard_state,
+            auth::guard,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/audit?limit=N`: the latest changes (default 100), newest last.
+async fn audit_log(State(s): State<Shared>, Query(q): Query<AuditQuery>) -> Json<Vec<AuditEntry>> {
+    Json(s.audit_log(q.limit.unwrap_or(100).min(10_000)))
 }
 
 async fn list_plugins(State(s): State<Shared>) -> Json<Vec<PluginView>> {
@@ -330,7 +370,10 @@ async fn put_plugin(
         .into_response();
     }
     match s.put_plugin(&name, body).await {
-        Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
+        Ok(view) => {
+            let etag = format!("\"{}\"", view.version);
+            (StatusCode::CREATED, [(header::ETAG, etag)], Json(view)).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -350,6 +393,16 @@ async fn delete_plugin(
         Ok(view) => Json(view).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// `resp` with the topic's rules version as its `ETag`, when there is one.
+fn with_rules_version(s: &Shared, topic: &str, mut resp: Response) -> Response {
+    if let Some(v) = s.rules_version(topic)
+        && let Ok(h) = axum::http::HeaderValue::from_str(&format!("\"{v}\""))
+    {
+        resp.headers_mut().insert(header::ETAG, h);
+    }
+    resp
 }
 
 /// A JSON body, with a 400 naming what is wrong when it is not JSON.
@@ -375,7 +428,11 @@ async fn add_rule(
         Err(e) => Err(e),
     };
     match result {
-        Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
+        Ok(view) => with_rules_version(
+            &s,
+            &topic,
+            (StatusCode::CREATED, Json(view)).into_response(),
+        ),
         Err(e) => e.into_response(),
     }
 }
@@ -390,7 +447,7 @@ async fn replace_rule(
         Err(e) => Err(e),
     };
     match result {
-        Ok(view) => Json(view).into_response(),
+        Ok(view) => with_rules_version(&s, &topic, Json(view).into_response()),
         Err(e) => e.into_response(),
     }
 }
@@ -400,7 +457,7 @@ async fn delete_rule(
     Path((topic, id)): Path<(String, String)>,
 ) -> Response {
     match s.delete_rule(&topic, &id).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(()) => with_rules_version(&s, &topic, StatusCode::NO_CONTENT.into_response()),
         Err(e) => e.into_response(),
     }
 }
@@ -474,8 +531,17 @@ mod tests {
     use tower::ServiceExt;
 
     /// A fake engine for in-process router tests.
+    #[derive(Default)]
     struct FakeState {
         ready: bool,
+        audit: std::sync::Mutex<Vec<AuditEntry>>,
+    }
+
+    fn fake(ready: bool) -> FakeState {
+        FakeState {
+            ready,
+            ..Default::default()
+        }
     }
 
     impl AdminState for FakeState {
@@ -528,6 +594,24 @@ mod tests {
         fn delete_rule<'a>(&'a self, _: &'a str, id: &'a str) -> ApiFuture<'a, ()> {
             Box::pin(async move { Err(ApiError::not_found(format!("no rule {id:?}"))) })
         }
+        fn record_audit<'a>(
+            &'a self,
+            entry: AuditEntry,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+            Box::pin(async move {
+                if let Ok(mut a) = self.audit.lock() {
+                    a.push(entry);
+                }
+            })
+        }
+        fn audit_log(&self, limit: usize) -> Vec<AuditEntry> {
+            let a = self.audit.lock().map(|a| a.clone()).unwrap_or_default();
+            a.into_iter().rev().take(limit).rev().collect()
+        }
+    }
+
+    fn open_router(st: Shared) -> Router {
+        router(st, AdminAuth::default())
     }
 
     async fn get_status(r: Router, uri: &str) -> (StatusCode, String) {
@@ -542,13 +626,33 @@ mod tests {
         (status, String::from_utf8_lossy(&body).into_owned())
     }
 
+    /// A request from a loopback client with no token.
     async fn send(r: Router, method: &str, uri: &str, body: &str) -> (StatusCode, String) {
-        let req = Request::builder()
+        send_as(r, method, uri, body, LOOPBACK, None).await
+    }
+
+    const LOOPBACK: &str = "127.0.0.1:50000";
+    const REMOTE: &str = "10.1.2.3:50000";
+
+    async fn send_as(
+        r: Router,
+        method: &str,
+        uri: &str,
+        body: &str,
+        peer: &str,
+        token: Option<&str>,
+    ) -> (StatusCode, String) {
+        let mut req = Request::builder()
             .method(method)
             .uri(uri)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_owned()))
-            .expect("request");
+            .header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let mut req = req.body(Body::from(body.to_owned())).expect("request");
+        let addr: std::net::SocketAddr = peer.parse().expect("address");
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(addr));
         let resp = r.oneshot(req).await.expect("infallible");
         let status = resp.status();
         let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
@@ -559,9 +663,9 @@ mod tests {
 
     #[tokio::test]
     async fn transformation_routes_map_errors_to_statuses() {
-        let st: Shared = Arc::new(FakeState { ready: true });
+        let st: Shared = Arc::new(fake(true));
         let (s, body) = send(
-            router(st.clone()),
+            open_router(st.clone()),
             "POST",
             "/api/v1/transformations/t",
             "{not json",
@@ -570,7 +674,7 @@ mod tests {
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert!(body.contains("not JSON"), "{body}");
         let (s, body) = send(
-            router(st.clone()),
+            open_router(st.clone()),
             "POST",
             "/api/v1/transformations/t",
             "{}",
@@ -579,7 +683,7 @@ mod tests {
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert!(body.contains("\"field\":\"id\""), "{body}");
         let (s, _) = send(
-            router(st.clone()),
+            open_router(st.clone()),
             "POST",
             "/api/v1/transformations/t",
             r#"{"id":"a"}"#,
@@ -587,7 +691,7 @@ mod tests {
         .await;
         assert_eq!(s, StatusCode::CREATED);
         let (s, _) = send(
-            router(st.clone()),
+            open_router(st.clone()),
             "GET",
             "/api/v1/transformations/none",
             "",
@@ -595,49 +699,170 @@ mod tests {
         .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (s, _) = send(
-            router(st.clone()),
+            open_router(st.clone()),
             "DELETE",
             "/api/v1/transformations/t/x",
             "",
         )
         .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
-        let (s, _) = send(router(st), "PUT", "/api/v1/transformations/t/x", "{}").await;
+        let (s, _) = send(open_router(st), "PUT", "/api/v1/transformations/t/x", "{}").await;
         assert_eq!(s, StatusCode::NOT_FOUND);
     }
 
     #[tokio::test]
     async fn readiness_follows_state() {
-        let (s, _) = get_status(
-            health_router(Arc::new(FakeState { ready: true })),
-            "/health/ready",
-        )
-        .await;
+        let (s, _) = get_status(health_router(Arc::new(fake(true))), "/health/ready").await;
         assert_eq!(s, StatusCode::OK);
-        let (s, body) = get_status(
-            health_router(Arc::new(FakeState { ready: false })),
-            "/health/ready",
-        )
-        .await;
+        let (s, body) = get_status(health_router(Arc::new(fake(false))), "/health/ready").await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body.contains("cluster c1 down"), "{body}");
     }
 
     #[tokio::test]
     async fn clusters_and_unknown_ids() {
-        let st: Shared = Arc::new(FakeState { ready: true });
-        let (s, body) = get_status(router(st.clone()), "/api/v1/clusters/c1").await;
+        let st: Shared = Arc::new(fake(true));
+        let (s, body) = get_status(open_router(st.clone()), "/api/v1/clusters/c1").await;
         assert_eq!(s, StatusCode::OK);
         assert!(body.contains("\"bootstrap_servers\":[\"h:1\"]"), "{body}");
-        let (s, _) = get_status(router(st.clone()), "/api/v1/clusters/nope").await;
+        let (s, _) = get_status(open_router(st.clone()), "/api/v1/clusters/nope").await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (s, body) = get_status(dashboard_router(), "/").await;
         assert_eq!(s, StatusCode::OK);
         assert!(body.contains("/api/v1/clusters"), "{body}");
-        let (s, _) = get_status(router(st.clone()), "/").await;
+        let (s, _) = get_status(open_router(st.clone()), "/").await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (s, body) = get_status(metrics_router(st), "/metrics").await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(body, "kafkatwin_x 1\n");
+    }
+
+    /// Every admin endpoint, with whether it changes anything.
+    const ENDPOINTS: &[(&str, &str, bool)] = &[
+        ("GET", "/api/v1/clusters", false),
+        ("GET", "/api/v1/clusters/c1", false),
+        ("GET", "/api/v1/clusters/c1/health", false),
+        ("POST", "/api/v1/clusters/c1/topics/t/reseed", true),
+        ("GET", "/api/v1/transformations/t", false),
+        ("POST", "/api/v1/transformations/t", true),
+        ("PUT", "/api/v1/transformations/t/a", true),
+        ("DELETE", "/api/v1/transformations/t/a", true),
+        ("GET", "/api/v1/plugins", false),
+        ("GET", "/api/v1/plugins/p", false),
+        ("PUT", "/api/v1/plugins/p", true),
+        ("DELETE", "/api/v1/plugins/p", true),
+        ("GET", "/api/v1/audit", false),
+    ];
+
+    #[tokio::test]
+    async fn every_endpoint_under_each_kind_of_caller() {
+        let secured = AdminAuth::with_tokens(&[
+            ("ops", "admin-secret-1", kafkatwin_config::AdminRole::Admin),
+            ("viewer", "read-secret-2", kafkatwin_config::AdminRole::Read),
+        ]);
+        // (case, auth, peer, token, allowed(changes) -> expected refusal status, if any)
+        let cases: &[(&str, &AdminAuth, &str, Option<&str>)] = &[
+            (
+                "no token configured, loopback",
+                &AdminAuth::default(),
+                LOOPBACK,
+                None,
+            ),
+            (
+                "no token configured, remote",
+                &AdminAuth::default(),
+                REMOTE,
+                None,
+            ),
+            ("admin token", &secured, REMOTE, Some("admin-secret-1")),
+            ("read token", &secured, REMOTE, Some("read-secret-2")),
+            ("wrong token", &secured, LOOPBACK, Some("admin-secret-")),
+            ("no token sent", &secured, LOOPBACK, None),
+        ];
+        for &(case, auth, peer, token) in cases {
+            for &(method, uri, change) in ENDPOINTS {
+                let st: Shared = Arc::new(fake(true));
+                let r = router(st, auth.clone());
+                let (s, body) = send_as(r, method, uri, r#"{"id":"a"}"#, peer, token).await;
+                let expected = match case {
+                    "no token configured, remote" if change => Some(StatusCode::FORBIDDEN),
+                    "read token" if change => Some(StatusCode::FORBIDDEN),
+                    "wrong token" | "no token sent" => Some(StatusCode::UNAUTHORIZED),
+                    _ => None,
+                };
+                match expected {
+                    Some(want) => assert_eq!(s, want, "{case}: {method} {uri}: {body}"),
+                    None => assert!(
+                        s != StatusCode::UNAUTHORIZED && s != StatusCode::FORBIDDEN,
+                        "{case}: {method} {uri} refused: {s} {body}"
+                    ),
+                }
+                for secret in ["admin-secret-1", "read-secret-2"] {
+                    assert!(
+                        !body.contains(secret),
+                        "{case}: {method} {uri} shows a token"
+                    );
+                }
+                if s == StatusCode::FORBIDDEN && case.starts_with("no token configured") {
+                    assert!(body.contains("admin_api.auth_token"), "{body}");
+                }
+            }
+        }
+        // Health and metrics stay open whatever the admin API needs.
+        let st: Shared = Arc::new(fake(true));
+        assert_eq!(
+            get_status(health_router(st.clone()), "/health/live")
+                .await
+                .0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            get_status(metrics_router(st), "/metrics").await.0,
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn a_change_is_audited_with_the_token_name_and_client() {
+        let fake_state = Arc::new(fake(true));
+        let st: Shared = fake_state.clone();
+        let auth = AdminAuth::with_tokens(&[("ops", "s3", kafkatwin_config::AdminRole::Admin)]);
+        let (s, _) = send_as(
+            router(st.clone(), auth.clone()),
+            "POST",
+            "/api/v1/transformations/orders",
+            r#"{"id":"a"}"#,
+            REMOTE,
+            Some("s3"),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        // A refused change is not audited.
+        let (s, _) = send_as(
+            router(st.clone(), auth.clone()),
+            "DELETE",
+            "/api/v1/transformations/orders/zzz",
+            "",
+            REMOTE,
+            Some("s3"),
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, body) = send_as(
+            router(st, auth),
+            "GET",
+            "/api/v1/audit?limit=5",
+            "",
+            REMOTE,
+            Some("s3"),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        let entries: Vec<AuditEntry> = serde_json::from_str(&body).expect("audit list");
+        assert_eq!(entries.len(), 1, "{body}");
+        assert_eq!(entries[0].who, "ops");
+        assert_eq!(entries[0].client, REMOTE);
+        assert_eq!(entries[0].action, "POST /api/v1/transformations/orders");
+        assert!(!body.contains("s3\""), "{body}");
     }
 }

@@ -66,6 +66,8 @@ pub struct Proxy {
     /// Producer ids issued by the proxy itself (with several clusters; one cluster issues
     /// its own).
     pub producer_ids: Option<Arc<crate::producer_ids::ProducerIds>>,
+    /// Admin API changes, from this instance and the others.
+    pub audit: crate::audit_trail::AuditTrail,
     /// Consumer groups across clusters: coordinating cluster, commits, generations.
     pub groups: crate::group_book::GroupBook,
     /// This instance among the instances (partition leadership with scale-out).
@@ -187,6 +189,7 @@ impl Proxy {
             plugin_store: crate::plugin_store::PluginStore::new(plugins.clone()),
             plugins,
             producer_ids,
+            audit: Default::default(),
             replicator,
             groups: Default::default(),
             membership,

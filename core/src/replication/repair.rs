@@ -531,6 +531,12 @@ fn copy_from(pos: i64, target_delta: i64, source_delta: i64) -> i64 {
     pos + source_delta - target_delta
 }
 
+/// The Produce version repair copies use: v9 (topic names, flexible), within the cluster's.
+fn copy_version(c: &crate::backend::Cluster) -> i16 {
+    c.supports(ApiKey::Produce)
+        .map_or(9, |r| 9.clamp(r.min, r.max.max(r.min)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -575,10 +581,4 @@ mod tests {
         assert_eq!(backfill_delta(0, whole.log_start, whole.delta), None);
         assert_eq!(copy_from(40, 0, whole.delta), 40);
     }
-}
-
-/// The Produce version repair copies use: v9 (topic names, flexible), within the cluster's.
-fn copy_version(c: &crate::backend::Cluster) -> i16 {
-    c.supports(ApiKey::Produce)
-        .map_or(9, |r| 9.clamp(r.min, r.max.max(r.min)))
 }

@@ -1,0 +1,76 @@
+//! The audit trail of admin API changes: each one is logged, appended to the state log (so
+//! every instance lists it, and it survives restarts) and kept in memory for
+//! `GET /api/v1/audit`.
+
+use crate::state_log::StateLog;
+use bytes::Bytes;
+use kafkatwin_web::AuditEntry;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Key prefix of audit entries in the state log.
+pub const AUDIT_KEY: &str = "audit/";
+/// Entries kept in memory.
+const KEPT: usize = 1000;
+
+/// The latest admin changes, from this instance and the others.
+#[derive(Default)]
+pub struct AuditTrail {
+    entries: Mutex<VecDeque<AuditEntry>>,
+    log: OnceLock<Arc<StateLog>>,
+}
+
+impl AuditTrail {
+    /// Records changes in `log` from now on.
+    pub fn attach_log(&self, log: Arc<StateLog>) {
+        let _ = self.log.set(log);
+    }
+
+    /// Records a change: in the state log when attached (every instance then applies it),
+    /// else here only.
+    pub async fn record(&self, entry: AuditEntry) {
+        let Some(log) = self.log.get() else {
+            self.keep(entry);
+            return;
+        };
+        let key = format!("{AUDIT_KEY}{:013}-{}", entry.at_ms, std::process::id());
+        let value = match serde_json::to_vec(&entry) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!("audit entry not encodable: {e}");
+                return;
+            }
+        };
+        if let Err(e) = log.append(&key, Some(&value)).await {
+            tracing::warn!("audit entry for {:?} not stored: {e}", entry.action);
+            self.keep(entry);
+        }
+    }
+
+    /// Applies an audit entry read from the state log.
+    pub fn apply_logged(&self, key: &str, value: Option<Bytes>) {
+        if !key.starts_with(AUDIT_KEY) {
+            return;
+        }
+        match value.map(|v| serde_json::from_slice::<AuditEntry>(&v)) {
+            Some(Ok(e)) => self.keep(e),
+            Some(Err(e)) => tracing::warn!("state log entry {key:?} is not an audit entry: {e}"),
+            None => {}
+        }
+    }
+
+    fn keep(&self, entry: AuditEntry) {
+        let mut g = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if g.len() >= KEPT {
+            g.pop_front();
+        }
+        g.push_back(entry);
+    }
+
+    /// The latest `limit` changes, oldest first.
+    pub fn latest(&self, limit: usize) -> Vec<AuditEntry> {
+        let g = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let skip = g.len().saturating_sub(limit);
+        g.iter().skip(skip).cloned().collect()
+    }
+}
