@@ -6,6 +6,8 @@ Three Tansu brokers (memory storage) on loopback. Targets:
   kt-1        kafkatwin in front of the first broker only (passthrough);
   kt-3-all    kafkatwin in front of all three, ack policy ALL_CLUSTERS;
   kt-3-any    kafkatwin in front of all three, ack policy ANY.
+Then, MAJORITY over the three with a fresh proxy: healthy, and with the third broker hung
+(SIGSTOP) from before the proxy starts: time to the first answered produce, p50 and p99.
 For each target and round: a throughput phase (N records of --size bytes as fast as the
 confluent-kafka producer goes, acks=all) measuring msg/s and kafkatwin's CPU seconds per GB of
 client data, then a latency phase (--rate msg/s for --seconds, linger.ms=0) measuring the time
@@ -27,9 +29,52 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 spec = importlib.util.spec_from_file_location("e2e", os.path.join(HERE, "e2e.py"))
 e2e = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(e2e)
+import signal  # noqa: E402
+
 from confluent_kafka import Producer  # noqa: E402
 
 TARGETS = ("direct", "kt-1", "kt-3-all", "kt-3-any")
+
+
+def first_answer(bootstrap, topic, payload):
+    """Seconds from a new producer's first produce() to its delivery report (acks=all)."""
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0})
+    got = []
+    start = time.monotonic()
+    p.produce(topic, payload, on_delivery=lambda e, m: got.append((e, time.monotonic())))
+    p.flush(120)
+    if not got or got[0][0] is not None:
+        raise RuntimeError(f"first produce to {bootstrap} failed: {got}")
+    return got[0][1] - start
+
+
+def startup_case(args, children, work, port, brokers, hung, payloads):
+    """A fresh kafkatwin (MAJORITY over the three) started with broker `hung` frozen or none:
+    time from its start to the first answered produce, then p50/p99 at --rate."""
+    name = "kt-3-maj-hung" if hung is not None else "kt-3-maj"
+    if hung is not None:
+        hung.send_signal(signal.SIGSTOP)
+    try:
+        cfg = os.path.join(work, f"{name}.yaml")
+        with open(cfg, "w") as f:
+            f.write(kafkatwin_yaml(port, brokers, "MAJORITY"))
+        log = os.path.join(work, f"{name}.log")
+        started = time.monotonic()
+        proc = children.start(name, [args.kafkatwin, "--config", cfg], log)
+        e2e.wait_ready(name, port, proc, log, 30)
+        bootstrap = f"127.0.0.1:{port}"
+        topic = f"fan-{name}-{uuid.uuid4().hex[:6]}"
+        e2e.create_topic(bootstrap, topic, lambda: proc.poll() is None)
+        answer = first_answer(bootstrap, topic, payloads[0])
+        since_start = time.monotonic() - started
+        p50, p99 = latency(bootstrap, topic, payloads, args.rate, args.seconds)
+        e2e.log(f"{name:<14} first produce answered {answer * 1000:.0f} ms after it was sent "
+                f"({since_start:.2f} s after the proxy started); p50 {p50 or 0:.2f} ms  p99 {p99 or 0:.2f} ms")
+        proc.terminate()
+        proc.wait(30)
+    finally:
+        if hung is not None:
+            hung.send_signal(signal.SIGCONT)
 
 
 def kafkatwin_yaml(port, brokers, policy):
@@ -96,10 +141,10 @@ def main():
     children = e2e.Children()
     work = tempfile.mkdtemp(prefix="kafkatwin-fanout-")
     try:
-        ports = e2e.pick_ports(6, args.ports)
+        ports = e2e.pick_ports(8, args.ports)
         brokers = ports[:3]
-        for i, b in enumerate(brokers):
-            e2e.start_tansu(children, args.tansu, work, f"c{i + 1}", b)
+        tansus = [e2e.start_tansu(children, args.tansu, work, f"c{i + 1}", b)
+                  for i, b in enumerate(brokers)]
         endpoints = {"direct": (brokers[0], None)}
         for t, port, bs, policy in (("kt-1", ports[3], brokers[:1], "ANY"),
                                     ("kt-3-all", ports[4], brokers, "ALL_CLUSTERS"),
@@ -149,6 +194,10 @@ def main():
         kt1 = rows["kt-1"]["cpu"] / rows["kt-1"]["bytes"]
         for t in ("kt-3-all", "kt-3-any"):
             e2e.log(f"{t}: CPU per GB = {rows[t]['cpu'] / rows[t]['bytes'] / kt1:.2f} x kt-1 (passthrough)")
+        e2e.log("")
+        e2e.log("Startup with one cluster hung (SIGSTOP before the proxy starts), MAJORITY:")
+        startup_case(args, children, work, ports[6], brokers, None, payloads)
+        startup_case(args, children, work, ports[7], brokers, tansus[2], payloads)
     finally:
         children.stop_all()
 

@@ -2,7 +2,7 @@
 //! every instance lists it, and it survives restarts) and kept in memory for
 //! `GET /api/v1/audit`.
 
-use crate::state_log::StateLog;
+use crate::control_log::ControlLog;
 use bytes::Bytes;
 use kafkatwin_web::AuditEntry;
 use std::collections::VecDeque;
@@ -17,12 +17,12 @@ const KEPT: usize = 1000;
 #[derive(Default)]
 pub struct AuditTrail {
     entries: Mutex<VecDeque<AuditEntry>>,
-    log: OnceLock<Arc<StateLog>>,
+    log: OnceLock<Arc<ControlLog>>,
 }
 
 impl AuditTrail {
     /// Records changes in `log` from now on.
-    pub fn attach_log(&self, log: Arc<StateLog>) {
+    pub fn attach_log(&self, log: Arc<ControlLog>) {
         let _ = self.log.set(log);
     }
 

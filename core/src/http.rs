@@ -26,6 +26,13 @@ struct State(Arc<Proxy>);
 
 impl AdminState for State {
     fn ready(&self) -> Result<(), String> {
+        if !*self.0.control_loaded.borrow() {
+            return Err(
+                "control state (rules, plugins, offset maps) not loaded yet: a majority of \
+                 clusters has not been read"
+                    .into(),
+            );
+        }
         if let Some(rep) = &self.0.replicator {
             return if rep.policy_can_be_met() {
                 Ok(())

@@ -3,7 +3,7 @@
 //! any broker's message size limit), then a head entry `plugins/<name>` naming the chunks
 //! and the version. A deleted plugin's head is a tombstone.
 
-use crate::state_log::StateLog;
+use crate::control_log::ControlLog;
 use bytes::Bytes;
 use kafkatwin_plugins::wasm::{PluginHost, PluginInfo};
 use kafkatwin_web::ApiError;
@@ -15,7 +15,7 @@ const HEAD: &str = "plugins/";
 const CHUNKS: &str = "plugin-chunks/";
 const CHUNK_SIZE: usize = 256 << 10;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Head {
     sha256: String,
     chunks: u32,
@@ -26,8 +26,11 @@ struct Head {
 pub struct PluginStore {
     /// The host the plugins run in.
     pub host: Arc<PluginHost>,
-    log: OnceLock<Arc<StateLog>>,
+    log: OnceLock<Arc<ControlLog>>,
     chunks: Mutex<HashMap<String, BTreeMap<u32, Bytes>>>,
+    /// Heads read before all their chunks (each cluster's log is read on its own): loaded
+    /// once the last chunk arrives.
+    pending: Mutex<HashMap<String, Head>>,
 }
 
 impl PluginStore {
@@ -37,11 +40,12 @@ impl PluginStore {
             host,
             log: OnceLock::new(),
             chunks: Mutex::default(),
+            pending: Mutex::default(),
         }
     }
 
     /// Makes uploads and deletions durable through `log` from now on.
-    pub fn attach_log(&self, log: Arc<StateLog>) {
+    pub fn attach_log(&self, log: Arc<ControlLog>) {
         let _ = self.log.set(log);
     }
 
@@ -51,7 +55,7 @@ impl PluginStore {
         let info = tokio::task::block_in_place(|| self.host.upload(name, &module))
             .map_err(|e| ApiError::bad_request(None, e.to_string()))?;
         if let Some(log) = self.log.get() {
-            let unavailable = |e: crate::state_log::StateError| ApiError {
+            let unavailable = |e: crate::control_log::ControlError| ApiError {
                 status: 503,
                 field: None,
                 message: format!(
@@ -110,11 +114,27 @@ impl PluginStore {
             if let Ok(mut c) = self.chunks.lock() {
                 c.entry(sha.to_owned()).or_default().insert(i, v);
             }
+            let waiting: Vec<(String, Head)> = self
+                .pending
+                .lock()
+                .map(|p| {
+                    p.iter()
+                        .filter(|(_, h)| h.sha256 == sha)
+                        .map(|(n, h)| (n.clone(), h.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for (name, head) in waiting {
+                self.load(&name, head);
+            }
             return;
         }
         let Some(name) = key.strip_prefix(HEAD) else {
             return;
         };
+        if let Ok(mut p) = self.pending.lock() {
+            p.remove(name);
+        }
         let Some(value) = value else {
             self.host.remove(name);
             return;
@@ -126,11 +146,19 @@ impl PluginStore {
                 return;
             }
         };
+        self.load(name, head);
+    }
+
+    /// Loads a plugin from its head and chunks, or keeps the head until its chunks are in.
+    fn load(&self, name: &str, head: Head) {
         if self
             .host
             .get(name)
             .is_some_and(|p| p.sha256 == head.sha256 && p.version >= head.version)
         {
+            if let Ok(mut p) = self.pending.lock() {
+                p.remove(name);
+            }
             return; // already loaded (our own upload)
         }
         let module: Option<Vec<u8>> = self.chunks.lock().ok().and_then(|c| {
@@ -141,12 +169,18 @@ impl PluginStore {
                 .map(|v| v.concat())
         });
         let Some(module) = module else {
-            tracing::warn!(
-                "plugin {name} v{}: chunks missing from the state log; not loaded",
+            tracing::debug!(
+                "plugin {name} v{}: waiting for its chunks from the control log",
                 head.version
             );
+            if let Ok(mut p) = self.pending.lock() {
+                p.insert(name.to_owned(), head);
+            }
             return;
         };
+        if let Ok(mut p) = self.pending.lock() {
+            p.remove(name);
+        }
         match tokio::task::block_in_place(|| self.host.install(name, &module, Some(head.version))) {
             Ok(info) => tracing::info!("plugin {name} v{} loaded from the state log", info.version),
             Err(e) => tracing::warn!("plugin {name} from the state log: {e}"),

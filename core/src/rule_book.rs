@@ -5,8 +5,8 @@
 //! effect, and every instance applies what it reads from the log: rules survive restarts and
 //! reach every instance. Without a log (unit tests) they live in memory.
 
+use crate::control_log::ControlLog;
 use crate::hooks::{Hooks, Matcher};
-use crate::state_log::StateLog;
 use bytes::Bytes;
 use kafkatwin_builtin_transforms::{CompiledRule, Rule};
 use kafkatwin_config::TopicRules;
@@ -24,7 +24,7 @@ pub struct RuleBook {
     /// API rules per topic, validated, as JSON (built-in rules normalised, wasm rules as sent).
     api: Mutex<BTreeMap<String, Vec<Value>>>,
     live: RwLock<Arc<Hooks>>,
-    log: OnceLock<Arc<StateLog>>,
+    log: OnceLock<Arc<ControlLog>>,
     /// Log offset of the entry last applied per key: the tail may replay entries older than a
     /// change this instance already applied, and those must not undo it.
     applied: Mutex<BTreeMap<String, i64>>,
@@ -43,7 +43,7 @@ impl RuleBook {
     }
 
     /// Makes API changes go through `log` from now on.
-    pub fn attach_log(&self, log: Arc<StateLog>) {
+    pub fn attach_log(&self, log: Arc<ControlLog>) {
         let _ = self.log.set(log);
     }
 

@@ -122,9 +122,11 @@ pub async fn run(
     if let Some(rep) = &proxy.replicator {
         rep.spawn_repairer(drain_rx.clone());
     }
-    // The state log: admin changes go through it; every instance follows it.
+    // The control log on every cluster: admin changes go through it; every instance follows
+    // it, and serves clients once a majority of clusters was read.
     {
-        let log = Arc::new(crate::state_log::StateLog::new(proxy.cluster.clone()));
+        let log =
+            crate::control_log::ControlLog::new(&proxy.clusters, proxy.control_loaded.clone());
         proxy.rules.attach_log(log.clone());
         proxy.plugin_store.attach_log(log.clone());
         proxy.audit.attach_log(log.clone());
@@ -132,8 +134,8 @@ pub async fn run(
             rep.attach_log(log.clone());
         }
         let p = proxy.clone();
-        tokio::spawn(log.tail(
-            move |k, v, offset| {
+        log.start(
+            Box::new(move |k, v, offset| {
                 if k.starts_with(crate::replication::OFFSETS_KEY) {
                     if let Some(rep) = &p.replicator {
                         rep.apply_logged(k, v.as_deref());
@@ -145,9 +147,9 @@ pub async fn run(
                 } else {
                     p.rules.apply_logged(k, v, Some(offset));
                 }
-            },
+            }),
             drain_rx.clone(),
-        ));
+        );
     }
     if let Some(ids) = proxy.producer_ids.clone() {
         tokio::spawn(async move {

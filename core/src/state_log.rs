@@ -1,10 +1,6 @@
-//! The control plane's state log: an internal topic (`__kafkatwin_state`, one partition) on
-//! the backend, holding keyed, last-writer-wins entries (rules today; plugins, quotas, offset
-//! maps later). Every proxy instance appends its admin changes and tails the log from the
-//! start, so changes survive restarts and reach every instance (DESIGN.md §6).
-//!
-//! It lives on the primary cluster for now; with multi-cluster writes it belongs on every
-//! cluster.
+//! One cluster's copy of an internal one-partition topic of keyed entries: the control log's
+//! state topic (`__kafkatwin_state`, see `control_log`, which keeps it on every cluster) and
+//! the producer-id claims (`producer_ids`). Appends, reads from an offset, reads to the end.
 
 use crate::backend::{BackendError, Cluster};
 use crate::proxy::read_ahead::complete_batches_len;
@@ -17,11 +13,17 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::watch;
 
 /// The internal topic's name.
 pub const STATE_TOPIC: &str = "__kafkatwin_state";
+/// Every topic whose name starts with this is the proxy's own: flagged internal in Metadata,
+/// and clients may not produce to it or delete it.
+pub const INTERNAL_PREFIX: &str = "__kafkatwin";
+
+/// Whether `topic` is one of the proxy's own.
+pub fn is_internal(topic: &str) -> bool {
+    topic.starts_with(INTERNAL_PREFIX)
+}
 
 /// Why the state log could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +62,18 @@ pub struct Entry {
     pub key: String,
     /// Value; `None` deletes the key.
     pub value: Option<Bytes>,
+    /// The entry's version and writer (record headers `v` and `w`), when it has them.
+    pub stamp: Option<Stamp>,
+}
+
+/// What orders two entries of one key written anywhere: a version (hybrid clock: later
+/// than everything its writer had seen), ties broken by the writer's id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stamp {
+    /// Version.
+    pub version: u64,
+    /// The writing instance's id.
+    pub writer: String,
 }
 
 impl StateLog {
@@ -130,6 +144,27 @@ impl StateLog {
 
     /// Appends `key = value` (a `None` value deletes the key) and returns its offset.
     pub async fn append(&self, key: &str, value: Option<&[u8]>) -> Result<i64, StateError> {
+        self.append_stamped(key, value, None).await
+    }
+
+    /// [`StateLog::append`] with the entry's stamp in its record headers.
+    pub async fn append_stamped(
+        &self,
+        key: &str,
+        value: Option<&[u8]>,
+        stamp: Option<&Stamp>,
+    ) -> Result<i64, StateError> {
+        let mut headers = IndexMap::new();
+        if let Some(s) = stamp {
+            headers.insert(
+                StrBytes::from_static_str("v"),
+                Some(Bytes::from(s.version.to_string())),
+            );
+            headers.insert(
+                StrBytes::from_static_str("w"),
+                Some(Bytes::from(s.writer.clone())),
+            );
+        }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
@@ -146,7 +181,7 @@ impl StateLog {
             timestamp: now,
             key: Some(Bytes::copy_from_slice(key.as_bytes())),
             value: value.map(Bytes::copy_from_slice),
-            headers: IndexMap::new(),
+            headers,
         };
         let mut batch = BytesMut::new();
         let options = RecordEncodeOptions {
@@ -177,71 +212,6 @@ impl StateLog {
             return Err(self.refused("appending", p.error_code));
         }
         Ok(p.base_offset)
-    }
-
-    /// Reads the log from the start and keeps following it, calling `apply(key, value,
-    /// offset)` for every entry in order, until `stop` turns true. Failures are retried after
-    /// a pause.
-    pub async fn tail(
-        self: Arc<Self>,
-        apply: impl Fn(&str, Option<Bytes>, i64) + Send + 'static,
-        mut stop: watch::Receiver<bool>,
-    ) {
-        let mut next = 0i64;
-        let mut ensured = false;
-        loop {
-            if *stop.borrow() {
-                return;
-            }
-            if !ensured {
-                match self.ensure_topic().await {
-                    Ok(()) => ensured = true,
-                    Err(e) => {
-                        tracing::warn!("{e}; retrying");
-                        if pause(&mut stop, Duration::from_secs(1)).await {
-                            return;
-                        }
-                        continue;
-                    }
-                }
-            }
-            let fetched = tokio::select! {
-                r = self.fetch_from(next) => r,
-                _ = stop.changed() => return,
-            };
-            let entries = match fetched {
-                Ok((entries, 0)) if entries.is_empty() => {
-                    // The topic is gone (the cluster was replaced): look again shortly.
-                    if pause(&mut stop, Duration::from_millis(500)).await {
-                        return;
-                    }
-                    ensured = false;
-                    continue;
-                }
-                Ok((entries, _)) => entries,
-                Err(e @ StateError::Records(_)) => {
-                    tracing::warn!("{e}");
-                    if pause(&mut stop, Duration::from_secs(1)).await {
-                        return;
-                    }
-                    continue;
-                }
-                Err(e) => {
-                    tracing::debug!(cluster = %self.cluster.id, "{e}");
-                    if pause(&mut stop, Duration::from_millis(500)).await {
-                        return;
-                    }
-                    continue;
-                }
-            };
-            for e in entries {
-                if e.offset < next {
-                    continue;
-                }
-                next = e.offset + 1;
-                apply(&e.key, e.value, e.offset);
-            }
-        }
     }
 
     /// The entries from offset `next` on that one fetch returns (waiting up to 500 ms for
@@ -276,6 +246,10 @@ impl StateLog {
             // Not created yet on this cluster (or lost with it): nothing in it.
             return Ok((out, 0));
         }
+        if p.error_code == ResponseError::OffsetOutOfRange.code() {
+            // Past its end (it was recreated shorter): the caller sees the end and rewinds.
+            return Ok((out, p.high_watermark.max(0).min(next - 1)));
+        }
         if p.error_code != 0 {
             return Err(self.refused("fetching", p.error_code));
         }
@@ -296,10 +270,24 @@ impl StateLog {
                     continue;
                 }
                 if let Some(key) = r.key.as_ref().and_then(|k| std::str::from_utf8(k).ok()) {
+                    let header = |name: &str| {
+                        r.headers
+                            .get(name.as_bytes())
+                            .and_then(|v| v.as_ref())
+                            .and_then(|v| std::str::from_utf8(v).ok())
+                    };
+                    let stamp = match (header("v").and_then(|v| v.parse().ok()), header("w")) {
+                        (Some(version), Some(writer)) => Some(Stamp {
+                            version,
+                            writer: writer.to_owned(),
+                        }),
+                        _ => None,
+                    };
                     out.push(Entry {
                         offset: r.offset,
                         key: key.to_owned(),
                         value: r.value,
+                        stamp,
                     });
                 }
             }
@@ -327,12 +315,5 @@ impl StateLog {
                 return Ok(out);
             }
         }
-    }
-}
-/// Sleeps unless stopped first; true when stopped.
-async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(d) => false,
-        _ = stop.changed() => true,
     }
 }

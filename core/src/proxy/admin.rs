@@ -19,6 +19,20 @@ impl Proxy {
         client_id: Option<StrBytes>,
         mut req: RequestKind,
     ) -> ResponseKind {
+        if let RequestKind::DeleteTopics(r) = &req
+            && let Some(t) = r
+                .topic_names
+                .iter()
+                .chain(r.topics.iter().filter_map(|t| t.name.as_ref()))
+                .find(|t| crate::state_log::is_internal(t.as_str()))
+        {
+            let msg = format!(
+                "topic {} is KafkaTwin's own (control state): it cannot be deleted through the proxy",
+                t.as_str()
+            );
+            tracing::warn!("refused DeleteTopics: {msg}");
+            return self.admin_failure(&req, ResponseError::TopicAuthorizationFailed.code(), &msg);
+        }
         let cluster = self.front();
         if api == ApiKey::CreatePartitions && cluster.supports(api).is_none() {
             let msg = format!("cluster {} does not support CreatePartitions", cluster.id);

@@ -77,6 +77,9 @@ impl Proxy {
         m.cluster_id = Some(self.identity.cluster_id.clone());
         for t in &mut m.topics {
             let Some(name) = t.name.clone() else { continue };
+            if crate::state_log::is_internal(name.as_str()) {
+                t.is_internal = true;
+            }
             for p in &mut t.partitions {
                 // Each partition's leader is the instance that owns it (this one when alone).
                 let leader = BrokerId(

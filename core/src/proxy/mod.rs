@@ -68,6 +68,9 @@ pub struct Proxy {
     pub producer_ids: Option<Arc<crate::producer_ids::ProducerIds>>,
     /// Admin API changes, from this instance and the others.
     pub audit: crate::audit_trail::AuditTrail,
+    /// True once the control state (rules, plugins, offset maps) was read from a majority of
+    /// clusters; until then no produce or fetch is served (fail closed).
+    pub control_loaded: Arc<tokio::sync::watch::Sender<bool>>,
     /// Consumer groups across clusters: coordinating cluster, commits, generations.
     pub groups: crate::group_book::GroupBook,
     /// This instance among the instances (partition leadership with scale-out).
@@ -121,6 +124,38 @@ enum Reply {
     /// A backend response frame to forward unchanged.
     Forward(Bytes),
 }
+
+/// Removes the partitions of KafkaTwin's own topics from a produce and answers them with
+/// `TOPIC_AUTHORIZATION_FAILED`: clients may not write the control state.
+fn take_internal(
+    r: &mut kafka_protocol::messages::ProduceRequest,
+) -> Option<kafka_protocol::messages::ProduceResponse> {
+    use partitioned::PartitionedApi;
+    if !r
+        .topic_data
+        .iter()
+        .any(|t| crate::state_log::is_internal(t.name.as_str()))
+    {
+        return None;
+    }
+    let mut ours = r.clone();
+    ours.retain(&|t, _| crate::state_log::is_internal(t.as_str()));
+    r.retain(&|t, _| !crate::state_log::is_internal(t.as_str()));
+    let mut resp = ours.fail_all(ResponseError::TopicAuthorizationFailed.code());
+    for t in &mut resp.responses {
+        let msg = format!(
+            "topic {} is KafkaTwin's own (control state): clients cannot produce to it",
+            t.name.as_str()
+        );
+        for p in &mut t.partition_responses {
+            p.error_message = Some(kafka_protocol::protocol::StrBytes::from_string(msg.clone()));
+        }
+    }
+    Some(resp)
+}
+
+/// How long a produce or fetch waits for the control state before a retriable error.
+const CONTROL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Proxy {
     /// Builds the proxy context from a validated config.
@@ -190,6 +225,7 @@ impl Proxy {
             plugins,
             producer_ids,
             audit: Default::default(),
+            control_loaded: Arc::new(tokio::sync::watch::Sender::new(false)),
             replicator,
             groups: Default::default(),
             membership,
@@ -230,6 +266,17 @@ impl Proxy {
         self.config.backend.retries
     }
 
+    /// Whether the control state is loaded, waiting up to [`CONTROL_WAIT`] for it.
+    async fn control_loaded_within(&self) -> bool {
+        if *self.control_loaded.borrow() {
+            return true;
+        }
+        let mut rx = self.control_loaded.subscribe();
+        tokio::time::timeout(CONTROL_WAIT, rx.wait_for(|loaded| *loaded))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
     /// Handles one client request frame.
     /// `gate` orders this request's backend writes after the previous gated request's
     /// (produce requests of one connection).
@@ -256,7 +303,25 @@ impl Proxy {
         let started = Instant::now();
         let supported = versions::advertised(api_key, &self.cluster, self.producer_ids.is_some())
             .is_some_and(|r| version >= r.min && version <= r.max);
+        let data = matches!(
+            decoded.body,
+            RequestKind::Produce(_) | RequestKind::Fetch(_)
+        );
         let resp = match decoded.body {
+            body if supported && data && !self.control_loaded_within().await => {
+                // Fail closed: no topic is served before its rules and plugins are known.
+                let code = if matches!(body, RequestKind::Produce(_)) {
+                    ResponseError::NotEnoughReplicas
+                } else {
+                    ResponseError::LeaderNotAvailable
+                };
+                let msg = "the proxy has not loaded its control state (rules, plugins) from a \
+                           majority of clusters yet; retry"
+                    .to_owned();
+                errors::error_response(&body, code.code(), &msg)
+                    .map(|r| Some(Reply::Body(r)))
+                    .ok_or(msg)
+            }
             RequestKind::Fetch(r) if supported => Ok(Some(
                 self.fetch(version, decoded.client_id, r, started, read_ahead)
                     .await,
@@ -337,12 +402,16 @@ impl Proxy {
                 if !answer {
                     r.acks = 1;
                 }
+                let internal = take_internal(&mut r);
                 let theirs = self.take_not_owned(&mut r);
                 let hooked = self.on_produce(&mut r);
                 let sizes = self.produce_sizes(&r);
                 // Unchanged requests (acks kept) can go out as the client's own frame.
-                let unchanged =
-                    answer && !hooked.changed && hooked.refused.is_none() && theirs.is_none();
+                let unchanged = answer
+                    && !hooked.changed
+                    && hooked.refused.is_none()
+                    && theirs.is_none()
+                    && internal.is_none();
                 let whole = unchanged.then(|| partitioned::Whole {
                     frame: client_frame,
                     wait: std::time::Duration::from_millis(
@@ -361,7 +430,7 @@ impl Proxy {
                     }
                 };
                 let mut resp = self.rewrite_produce(resp);
-                for refused in [hooked.refused, theirs].into_iter().flatten() {
+                for refused in [hooked.refused, theirs, internal].into_iter().flatten() {
                     <kafka_protocol::messages::ProduceRequest as partitioned::PartitionedApi>::extend_response(&mut resp, refused);
                 }
                 self.record_produce(&sizes, &resp, started);

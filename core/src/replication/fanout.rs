@@ -415,7 +415,10 @@ impl Replicator {
                             continue;
                         };
                         match outcome {
-                            Ok(r) => t.acks.push((i, r)),
+                            Ok(r) => {
+                                self.learn_offsets(&tp, i, r.base_offset, &t.acks);
+                                t.acks.push((i, r));
+                            }
                             Err(r) => {
                                 t.failed += 1;
                                 if refused(r.error_code) && t.refusal.is_none() {
@@ -508,6 +511,29 @@ impl Replicator {
         self.holding(tp, t, set) >= set.required || (t.acks.is_empty() && t.failed >= t.queued)
     }
 
+    /// Learns the offset map from cluster `i`'s base offset for a batch others also took.
+    fn learn_offsets(
+        &self,
+        tp: &Tp,
+        i: usize,
+        base: i64,
+        acks: &[(usize, PartitionProduceResponse)],
+    ) {
+        let authority = if i == 0 {
+            for (j, r) in acks {
+                self.note_delta(tp, *j, r.base_offset, base);
+            }
+            return;
+        } else {
+            acks.iter()
+                .find(|(j, _)| *j == 0)
+                .map(|(_, r)| r.base_offset)
+        };
+        if let Some(a) = authority {
+            self.note_delta(tp, i, base, a);
+        }
+    }
+
     /// Waits for cluster `i`'s answer to a queued write and records, per partition, what it
     /// means for the lanes and for client retries.
     async fn settle(
@@ -538,20 +564,6 @@ impl Replicator {
                 Err(e) => Err(e.clone()),
             };
             let outcome = match found {
-                // Below where the cluster was known to end: it lost records (a broker
-                // replaced by an empty one). Not counted; compared again before more writes.
-                Ok(p) if p.error_code == 0 && p.base_offset < self.lanes.end_of(tp, i) => {
-                    let why = format!(
-                        "it took the write at offset {} below its known end {}: it lost records",
-                        p.base_offset,
-                        self.lanes.end_of(tp, i)
-                    );
-                    self.set_compared(i, false);
-                    if self.lanes.finished(tp, i, false) {
-                        self.note_behind(tp, i, &why);
-                    }
-                    Err(answer(tp.1, ResponseError::NotEnoughReplicas.code(), why))
-                }
                 Ok(p) if p.error_code == 0 => {
                     if let Some(meta) = id {
                         self.producers.acked(tp, meta, i, p.base_offset);

@@ -126,12 +126,6 @@ impl Lanes {
         self.with(tp, |l| !l.behind[i] && l.inflight[i] == 0)
     }
 
-    /// The end cluster `i` is known to hold `tp` to (-1: not known).
-    pub fn end_of(&self, tp: &Tp, i: usize) -> i64 {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(tp).map_or(-1, |l| l.end[i])
-    }
-
     /// Cluster `i` holds `tp` up to `end` (at least).
     pub fn note_end(&self, tp: &Tp, i: usize, end: i64) {
         self.with(tp, |l| l.end[i] = l.end[i].max(end));

@@ -78,7 +78,7 @@ pub struct Replicator {
     mismatches: Mutex<Vec<String>>,
     wake: tokio::sync::Notify,
     /// Where learned offset maps are recorded (see `reads`).
-    log: std::sync::OnceLock<Arc<crate::state_log::StateLog>>,
+    log: std::sync::OnceLock<Arc<crate::control_log::ControlLog>>,
     /// Which partitions this instance writes (and so compares and repairs).
     membership: Arc<crate::membership::Membership>,
     /// Per cluster: when it last failed or stalled a read (see `reads`).

@@ -108,7 +108,7 @@ impl Replicator {
     }
 
     /// Records learned offset maps in `log` from now on.
-    pub fn attach_log(&self, log: std::sync::Arc<crate::state_log::StateLog>) {
+    pub fn attach_log(&self, log: std::sync::Arc<crate::control_log::ControlLog>) {
         let _ = self.log.set(log);
     }
 

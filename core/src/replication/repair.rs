@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// How long a comparison waits for one cluster's topic list before leaving it out.
+const LOOKUP_WAIT: Duration = Duration::from_secs(2);
 /// Batches copied per partition per pass, so one long repair does not starve the others.
 const FETCHES_PER_PASS: usize = 32;
 
@@ -95,13 +97,44 @@ impl Replicator {
     /// through the proxy while they were away), reports partition-count mismatches, and marks
     /// every cluster whose partition ends short of another's as behind there.
     async fn reconcile(&self, up: &[bool]) -> Result<(), BackendError> {
-        let live: Vec<usize> = (0..self.clusters.len()).filter(|&i| up[i]).collect();
-        for &i in &live {
+        let candidates: Vec<usize> = (0..self.clusters.len()).filter(|&i| up[i]).collect();
+        for &i in &candidates {
             self.note_reopens(i);
         }
+        // Clusters that answer within the bound are compared now; one that hangs is left
+        // out (not compared, so it takes no writes) and does not hold up the others.
+        let answers = futures::future::join_all(candidates.iter().map(|&i| {
+            self.clusters[i].within(
+                LOOKUP_WAIT,
+                ApiKey::Metadata,
+                ends::topics(&self.clusters[i]),
+            )
+        }))
+        .await;
         let mut lists = HashMap::new();
-        for &i in &live {
-            lists.insert(i, ends::topics(&self.clusters[i]).await?);
+        let mut live = Vec::new();
+        for (&i, r) in candidates.iter().zip(answers) {
+            match r {
+                Ok(list) => {
+                    lists.insert(i, list);
+                    live.push(i);
+                }
+                Err(e) => tracing::info!(
+                    cluster = %self.clusters[i].id,
+                    "cluster {} left out of this comparison: {e}",
+                    self.clusters[i].id
+                ),
+            }
+        }
+        if live.is_empty() {
+            return Err(BackendError::NoBroker {
+                cluster: "all".into(),
+                reason: "no cluster answered the comparison".into(),
+            });
+        }
+        if live.iter().all(|&i| self.is_compared(i)) {
+            // Only clusters that still do not answer need comparing: nothing to do yet.
+            return Ok(());
         }
         let deleted = self.deleted.lock().map(|d| d.clone()).unwrap_or_default();
         let mut counts: HashMap<TopicName, i32> = HashMap::new();

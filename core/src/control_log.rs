@@ -1,0 +1,439 @@
+//! The control plane's log on every cluster: rules, plugins, offset maps, the audit trail and
+//! whatever else must survive restarts and reach every instance.
+//!
+//! Every entry is written to the state topic (`__kafkatwin_state`) of every configured
+//! cluster, in order per cluster, and a change is acknowledged once a majority of them hold
+//! it; with fewer, the caller gets an error naming the clusters. Each entry carries a
+//! [`Stamp`] (a version later than anything its writer had seen, and the writer's id), and
+//! the state is the latest entry per key. Every instance follows the log on every cluster it
+//! can reach and merges them, so losing or freezing any one cluster loses nothing and stops
+//! nothing: a majority read to its end holds every acknowledged change (two majorities share
+//! a cluster). The instance counts as *loaded* once a majority has been read to the end, and
+//! serves no client before (fail closed: no topic is served without its rules). A cluster that
+//! missed entries, or came back empty, is sent the latest entry of every key it lacks
+//! (anti-entropy), so every cluster converges.
+//!
+//! Why not the data path's replicator (one more replicated topic): the control state is a
+//! map, not a sequence; per-key stamps order it whatever order clusters received entries in,
+//! reading every reachable cluster needs no failover position, and a cluster's offsets are
+//! never authoritative.
+
+use crate::backend::Cluster;
+use crate::state_log::{Entry, Stamp, StateError, StateLog};
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// How long one append may take on one cluster before it counts as missed there.
+const APPEND_WAIT: Duration = Duration::from_secs(3);
+/// How long an append waits for the clusters beyond a majority.
+const GRACE: Duration = Duration::from_millis(50);
+/// How often clusters are checked for entries they lack.
+const ANTI_ENTROPY_EVERY: Duration = Duration::from_secs(3);
+/// Pause after a failed read of one cluster's log.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+
+/// Why a change could not be stored.
+#[derive(Debug, thiserror::Error)]
+#[error("written to {written} of {clusters} clusters, a majority ({majority}) is needed ({why})")]
+pub struct ControlError {
+    /// Clusters that took it.
+    pub written: usize,
+    /// Clusters configured.
+    pub clusters: usize,
+    /// Majority needed.
+    pub majority: usize,
+    /// What the others said, by cluster id.
+    pub why: String,
+}
+
+/// The latest entry of a key.
+#[derive(Clone)]
+struct Latest {
+    stamp: Stamp,
+    value: Option<Bytes>,
+}
+
+/// What to do with an entry once it is the latest of its key: key, value, version.
+pub type Apply = Box<dyn Fn(&str, Option<Bytes>, i64) + Send + Sync>;
+
+struct Job {
+    key: String,
+    value: Option<Bytes>,
+    stamp: Stamp,
+    done: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+/// The control log over every configured cluster.
+pub struct ControlLog {
+    logs: Vec<Arc<StateLog>>,
+    writer: String,
+    clock: AtomicU64,
+    latest: Mutex<HashMap<String, Latest>>,
+    /// Per cluster: the stamp of each key's latest entry seen there.
+    seen: Vec<Mutex<HashMap<String, Stamp>>>,
+    /// Per cluster: read to its end at least once.
+    caught_up: Vec<AtomicBool>,
+    queues: Vec<mpsc::UnboundedSender<Job>>,
+    /// Per cluster: jobs queued and not yet done (the anti-entropy pass waits for none).
+    queued: Vec<std::sync::atomic::AtomicUsize>,
+    loaded: Arc<watch::Sender<bool>>,
+    apply: std::sync::OnceLock<Apply>,
+}
+
+impl ControlLog {
+    /// A log over `clusters` (every configured cluster); `loaded` turns true once a majority
+    /// has been read to its end. Starts one writer task per cluster.
+    pub fn new(clusters: &[Arc<Cluster>], loaded: Arc<watch::Sender<bool>>) -> Arc<Self> {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let mut queues = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in clusters {
+            let (tx, rx) = mpsc::unbounded_channel();
+            queues.push(tx);
+            receivers.push(rx);
+        }
+        let me = Arc::new(Self {
+            logs: clusters
+                .iter()
+                .map(|c| Arc::new(StateLog::new(c.clone())))
+                .collect(),
+            writer: format!("{:016x}", h.finish()),
+            clock: AtomicU64::new(0),
+            latest: Mutex::default(),
+            seen: clusters.iter().map(|_| Mutex::default()).collect(),
+            caught_up: clusters.iter().map(|_| AtomicBool::new(false)).collect(),
+            queues,
+            queued: clusters.iter().map(|_| Default::default()).collect(),
+            loaded,
+            apply: std::sync::OnceLock::new(),
+        });
+        for (i, rx) in receivers.into_iter().enumerate() {
+            tokio::spawn(me.clone().write_loop(i, rx));
+        }
+        me
+    }
+
+    fn majority(&self) -> usize {
+        self.logs.len() / 2 + 1
+    }
+
+    fn id(&self, i: usize) -> &str {
+        &self.logs[i].cluster().id
+    }
+
+    /// A version later than every one seen or issued here, and than the clock's
+    /// milliseconds (scaled, so versions stay comparable across restarts).
+    fn next_version(&self) -> u64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0))
+            .saturating_mul(1000);
+        let mut cur = self.clock.load(Ordering::Acquire);
+        loop {
+            let next = (cur + 1).max(now);
+            match self
+                .clock
+                .compare_exchange(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return next,
+                Err(seen) => cur = seen,
+            }
+        }
+    }
+
+    /// Appends `key = value` (`None` deletes it) to every cluster and returns its version
+    /// once a majority holds it; applies it here at once.
+    pub async fn append(&self, key: &str, value: Option<&[u8]>) -> Result<i64, ControlError> {
+        let stamp = Stamp {
+            version: self.next_version(),
+            writer: self.writer.clone(),
+        };
+        let value = value.map(Bytes::copy_from_slice);
+        let mut pending: FuturesUnordered<_> = self
+            .queues
+            .iter()
+            .enumerate()
+            .map(|(i, q)| {
+                let (tx, rx) = oneshot::channel();
+                self.queued[i].fetch_add(1, Ordering::AcqRel);
+                let sent = q.send(Job {
+                    key: key.to_owned(),
+                    value: value.clone(),
+                    stamp: stamp.clone(),
+                    done: Some(tx),
+                });
+                async move {
+                    let r = match sent {
+                        Ok(()) => rx.await.unwrap_or_else(|_| Err("writer stopped".into())),
+                        Err(_) => Err("writer stopped".into()),
+                    };
+                    (i, r)
+                }
+            })
+            .collect();
+        let mut written = 0;
+        let mut why = Vec::new();
+        let mut grace_until = None;
+        loop {
+            let next = match grace_until {
+                Some(t) => match tokio::time::timeout_at(t, pending.next()).await {
+                    Ok(n) => n,
+                    Err(_) => break,
+                },
+                None => pending.next().await,
+            };
+            let Some((i, r)) = next else { break };
+            match r {
+                Ok(()) => written += 1,
+                Err(e) => why.push(format!("{}: {e}", self.id(i))),
+            }
+            if written >= self.majority() && grace_until.is_none() {
+                grace_until = Some(tokio::time::Instant::now() + GRACE);
+            }
+        }
+        if written < self.majority() {
+            return Err(ControlError {
+                written,
+                clusters: self.logs.len(),
+                majority: self.majority(),
+                why: why.join("; "),
+            });
+        }
+        self.merge(None, key, value, stamp.clone());
+        Ok(stamp.version as i64)
+    }
+
+    /// Appends one cluster's queue in order; a failed or slow append is left to the
+    /// anti-entropy pass.
+    async fn write_loop(self: Arc<Self>, i: usize, mut rx: mpsc::UnboundedReceiver<Job>) {
+        let mut ensured = false;
+        while let Some(job) = rx.recv().await {
+            let log = &self.logs[i];
+            let r = tokio::time::timeout(APPEND_WAIT, async {
+                if !ensured {
+                    log.ensure_topic().await?;
+                }
+                log.append_stamped(&job.key, job.value.as_deref(), Some(&job.stamp))
+                    .await
+            })
+            .await;
+            let r: Result<(), String> = match r {
+                Ok(Ok(_)) => {
+                    ensured = true;
+                    self.note_seen(i, &job.key, &job.stamp);
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {APPEND_WAIT:?}")),
+            };
+            if let Err(e) = &r {
+                ensured = false;
+                tracing::debug!(
+                    "control log entry {:?} not written to cluster {}: {e}",
+                    job.key,
+                    self.id(i)
+                );
+            }
+            self.queued[i].fetch_sub(1, Ordering::AcqRel);
+            if let Some(done) = job.done {
+                let _ = done.send(r);
+            }
+        }
+    }
+
+    fn note_seen(&self, i: usize, key: &str, stamp: &Stamp) {
+        let mut seen = self.seen[i].lock().unwrap_or_else(|p| p.into_inner());
+        if seen.get(key).is_none_or(|s| s < stamp) {
+            seen.insert(key.to_owned(), stamp.clone());
+        }
+    }
+
+    /// Takes an entry (read from cluster `from`, or written here) into the merged state and
+    /// applies it when it is the latest of its key.
+    fn merge(&self, from: Option<usize>, key: &str, value: Option<Bytes>, stamp: Stamp) {
+        self.clock.fetch_max(stamp.version, Ordering::AcqRel);
+        if let Some(i) = from {
+            self.note_seen(i, key, &stamp);
+        }
+        let newer = {
+            let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+            let newer = latest.get(key).is_none_or(|l| l.stamp < stamp);
+            if newer {
+                latest.insert(
+                    key.to_owned(),
+                    Latest {
+                        stamp: stamp.clone(),
+                        value: value.clone(),
+                    },
+                );
+            }
+            newer
+        };
+        if newer && let Some(apply) = self.apply.get() {
+            apply(key, value, stamp.version as i64);
+        }
+    }
+
+    /// Follows every cluster's log, applying entries through `apply`, and repairs clusters
+    /// that lack entries, until `stop` turns true.
+    pub fn start(self: &Arc<Self>, apply: Apply, stop: watch::Receiver<bool>) {
+        let _ = self.apply.set(apply);
+        for i in 0..self.logs.len() {
+            tokio::spawn(self.clone().follow(i, stop.clone()));
+        }
+        tokio::spawn(self.clone().anti_entropy(stop));
+    }
+
+    /// Reads cluster `i`'s log from the start and keeps following it.
+    async fn follow(self: Arc<Self>, i: usize, mut stop: watch::Receiver<bool>) {
+        let log = self.logs[i].clone();
+        let mut next = 0i64;
+        let mut end_at_start: Option<i64> = None;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let fetched = tokio::select! {
+                r = log.fetch_from(next) => r,
+                _ = stop.changed() => return,
+            };
+            let (entries, high) = match fetched {
+                Ok(f) => f,
+                Err(e) => {
+                    if matches!(e, StateError::Records(_)) {
+                        tracing::warn!("{e}");
+                    } else {
+                        tracing::debug!("control log on cluster {}: {e}", self.id(i));
+                    }
+                    if pause(&mut stop, RETRY_PAUSE).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            if high < next {
+                // The log is gone or shorter (the cluster was replaced): read it again from
+                // the start; the anti-entropy pass gives it back what it lacks.
+                tracing::info!(
+                    "control log on cluster {} restarted at offset {high} (it was at {next}); \
+                     reading it again",
+                    self.id(i)
+                );
+                next = 0;
+                self.seen[i]
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
+                if pause(&mut stop, RETRY_PAUSE).await {
+                    return;
+                }
+                continue;
+            }
+            let end = *end_at_start.get_or_insert(high);
+            for Entry {
+                offset,
+                key,
+                value,
+                stamp,
+            } in entries
+            {
+                if offset < next {
+                    continue;
+                }
+                next = offset + 1;
+                // Entries from before stamps: ordered by offset, below every stamped one.
+                let stamp = stamp.unwrap_or(Stamp {
+                    version: u64::try_from(offset).unwrap_or(0),
+                    writer: String::new(),
+                });
+                self.merge(Some(i), &key, value, stamp);
+            }
+            if next >= end && !self.caught_up[i].swap(true, Ordering::AcqRel) {
+                let n = self
+                    .caught_up
+                    .iter()
+                    .filter(|c| c.load(Ordering::Acquire))
+                    .count();
+                tracing::info!(
+                    "control log read to its end on cluster {} ({n} of {} clusters)",
+                    self.id(i),
+                    self.logs.len()
+                );
+                if n >= self.majority() && !*self.loaded.borrow() {
+                    tracing::info!("control state loaded from a majority of clusters");
+                    self.loaded.send_replace(true);
+                }
+            }
+            if high == 0 && next == 0 {
+                // Nothing there yet (or no topic): the writer creates it on first use.
+                if pause(&mut stop, RETRY_PAUSE).await {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends every cluster that has been read to its end the latest entry of each key it
+    /// lacks, every few seconds.
+    async fn anti_entropy(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            if pause(&mut stop, ANTI_ENTROPY_EVERY).await {
+                return;
+            }
+            let latest: Vec<(String, Latest)> = {
+                let l = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+                l.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            };
+            for i in 0..self.logs.len() {
+                if !self.caught_up[i].load(Ordering::Acquire)
+                    || self.queued[i].load(Ordering::Acquire) > 0
+                {
+                    continue;
+                }
+                let lacking: Vec<&(String, Latest)> = {
+                    let seen = self.seen[i].lock().unwrap_or_else(|p| p.into_inner());
+                    latest
+                        .iter()
+                        .filter(|(k, l)| seen.get(k).is_none_or(|s| *s < l.stamp))
+                        .collect()
+                };
+                if lacking.is_empty() {
+                    continue;
+                }
+                tracing::info!(
+                    "control log: cluster {} lacks {} entr{}; sending them",
+                    self.id(i),
+                    lacking.len(),
+                    if lacking.len() == 1 { "y" } else { "ies" }
+                );
+                // Plugin chunks before heads: the store loads a plugin once its head and every
+                // chunk are there, in whatever order they came.
+                for (k, l) in lacking {
+                    self.queued[i].fetch_add(1, Ordering::AcqRel);
+                    let _ = self.queues[i].send(Job {
+                        key: k.clone(),
+                        value: l.value.clone(),
+                        stamp: l.stamp.clone(),
+                        done: None,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps unless stopped first; true when stopped.
+async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        _ = stop.changed() => *stop.borrow(),
+    }
+}

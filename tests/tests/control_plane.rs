@@ -1,0 +1,286 @@
+//! The control plane survives the loss of any one cluster: admin changes are stored while the
+//! first cluster is dead, a restart during that outage brings every rule, plugin and binding
+//! back before the first record is served, a proxy started with one cluster hung answers
+//! writes at once and stores each record once, and KafkaTwin's own topics are internal.
+//! Three real Tansu clusters; every cluster read directly.
+
+use kafka_protocol::messages::{
+    ApiKey, DeleteTopicsRequest, MetadataRequest, RequestKind, ResponseKind, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafkatwin_tests::audit::{ProducerKind, audit, audit_clean, produce as produce_acked};
+use kafkatwin_tests::http::{get, send, send_bytes};
+use kafkatwin_tests::wire::{Conn, build};
+use kafkatwin_tests::{Broker, Proxy, ProxyOptions, eventually, last_json, replicate_script};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const MAJORITY: &str = "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\n\
+                        circuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n";
+
+fn three() -> (Broker, Broker, Broker) {
+    (
+        Broker::start("c1"),
+        Broker::start("c2"),
+        Broker::start("c3"),
+    )
+}
+
+fn proxy(b: &[&Broker]) -> Proxy {
+    Proxy::start_with(
+        b,
+        ProxyOptions {
+            extra_yaml: MAJORITY.into(),
+            ..Default::default()
+        },
+    )
+}
+
+fn module(name: &str) -> Vec<u8> {
+    let dir = std::env::var_os("KAFKATWIN_WASM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().expect("test path");
+            exe.ancestors()
+                .nth(3)
+                .expect("target dir")
+                .join("wasm32-wasip2/release")
+        });
+    let path = dir.join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; build the plugins first (tests/run.sh does)",
+            path.display()
+        )
+    })
+}
+
+fn post_rule(p: &Proxy, topic: &str, rule: &Value) -> (u16, String) {
+    send(
+        p.admin_port,
+        "POST",
+        &format!("/api/v1/transformations/{topic}"),
+        &rule.to_string(),
+    )
+    .expect("admin api")
+}
+
+/// JSON records with an `ssn` through the proxy; how many were delivered.
+fn produce_json(p: &Proxy, topic: &str, start: usize, count: usize) -> Value {
+    let out = kafkatwin_tests::produce_cmd(&p.bootstrap(), topic, count)
+        .args(["--json", "--start", &start.to_string()])
+        .output()
+        .expect("producer ran");
+    last_json(&out.stdout)
+}
+
+fn values(b: &Broker, topic: &str) -> Vec<String> {
+    let out = replicate_script()
+        .args([
+            "dump",
+            "--bootstrap",
+            &b.addr(),
+            "--topic",
+            topic,
+            "--values",
+        ])
+        .output()
+        .expect("dump ran");
+    last_json(&out.stdout)["values"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn changes_are_stored_with_the_first_cluster_dead_and_a_restart_then_forgets_nothing() {
+    let (mut a, b, c) = three();
+    let mut p = proxy(&[&a, &b, &c]);
+    let (code, body) = send_bytes(
+        p.admin_port,
+        "PUT",
+        "/api/v1/plugins/redact",
+        "application/wasm",
+        &module("redact"),
+    )
+    .expect("admin api");
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = post_rule(
+        &p,
+        "customers",
+        &serde_json::json!({"id": "mask-pii", "conditions": [{"type": "field_exists", "field": "ssn"}],
+            "actions": [{"type": "mask_field", "field": "ssn"}]}),
+    );
+    assert_eq!(code, 201, "{body}");
+    // The first cluster dies: changes are still stored, on the two others.
+    a.kill();
+    let (code, body) = post_rule(
+        &p,
+        "redacted",
+        &serde_json::json!({"id": "wasm-redact", "actions": [{"type": "wasm", "plugin": "redact", "config": {"fields": "ssn"}}]}),
+    );
+    assert_eq!(code, 201, "a change with c1 dead: {body}\n{}", p.log());
+    // A restart while c1 is still dead brings back every rule, the plugin and its binding.
+    assert!(
+        p.terminate(Duration::from_secs(20)).is_some(),
+        "proxy did not stop"
+    );
+    let p = proxy(&[&a, &b, &c]);
+    let ready = eventually(Duration::from_secs(30), || {
+        get(p.health_port, "/health/ready").is_ok_and(|(s, _)| s == 200)
+    });
+    assert!(ready, "never ready:\n{}", p.log());
+    for topic in ["customers", "redacted"] {
+        let (code, body) =
+            get(p.admin_port, &format!("/api/v1/transformations/{topic}")).expect("admin api");
+        assert_eq!(code, 200, "rules of {topic} forgotten: {body}\n{}", p.log());
+    }
+    let (code, body) = get(p.admin_port, "/api/v1/plugins/redact").expect("admin api");
+    assert_eq!(code, 200, "plugin forgotten: {body}");
+    // Transformed from the first record on.
+    for topic in ["customers", "redacted"] {
+        let v = produce_json(&p, topic, 0, 20);
+        assert_eq!(v["delivered"], 20, "{v}\n{}", p.log());
+        let stored = values(&b, topic);
+        assert_eq!(stored.len(), 20, "{stored:?}");
+        assert!(
+            stored.iter().all(|v| !v.contains("-45-6789")),
+            "{topic}: a record was stored unmasked: {stored:?}"
+        );
+    }
+    // The dead cluster comes back empty: it gets the control state back too.
+    let port = a.port;
+    drop(a);
+    let a = Broker::start_on("c1", port);
+    let restored = eventually(Duration::from_secs(60), || {
+        p.log().contains("control log: cluster c1 lacks")
+    });
+    assert!(restored, "c1 never sent the control state:\n{}", p.log());
+    let _ = a;
+}
+
+#[test]
+fn a_proxy_started_with_a_hung_cluster_writes_at_once_and_stores_each_record_once() {
+    let (a, b, c) = three();
+    c.pause();
+    let p = proxy(&[&a, &b, &c]);
+    let created = eventually(Duration::from_secs(30), || {
+        replicate_script()
+            .args([
+                "create",
+                "--bootstrap",
+                &p.bootstrap(),
+                "--topic",
+                "hung",
+                "--partitions",
+                "1",
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    assert!(created, "topic not created:\n{}", p.log());
+    // Default confluent-kafka settings (not idempotent): an answer later than its timeouts
+    // would be retried and stored twice.
+    let started = std::time::Instant::now();
+    let run = produce_acked(
+        ProducerKind::ConfluentPlain,
+        &p.bootstrap(),
+        "hung",
+        0,
+        1000,
+        1,
+    );
+    let took = started.elapsed();
+    assert_eq!(run.delivered(), 1000, "{}\n{}", run.report, p.log());
+    eprintln!("1000 records acknowledged in {took:?} with c3 hung from the start");
+    c.resume();
+    let mut last = Value::Null;
+    let clean = eventually(Duration::from_secs(60), || {
+        last = audit(&[&a, &b, &c], "hung", 1, &[&run]);
+        audit_clean(&last)
+            && last["clusters"]
+                .as_object()
+                .is_some_and(|cs| cs.values().all(|c| c["duplicated_plain"] == 0))
+    });
+    assert!(
+        clean,
+        "records missing or stored twice: {last}\n{}",
+        p.log()
+    );
+}
+
+#[test]
+fn kafkatwins_own_topics_are_internal_and_cannot_be_written_or_deleted() {
+    let (a, b, c) = three();
+    let p = proxy(&[&a, &b, &c]);
+    let ready = eventually(Duration::from_secs(30), || {
+        get(p.health_port, "/health/ready").is_ok_and(|(s, _)| s == 200)
+    });
+    assert!(ready, "never ready:\n{}", p.log());
+    // A change creates the state topic.
+    let (code, body) = post_rule(
+        &p,
+        "t",
+        &serde_json::json!({"id": "x", "actions": [{"type": "set_header", "field": "h", "value": "v"}]}),
+    );
+    assert_eq!(code, 201, "{body}");
+    let mut conn = Conn::connect(&p.bootstrap()).expect("connect");
+    let state = TopicName(StrBytes::from_static_str("__kafkatwin_state"));
+    let md = conn
+        .call(
+            ApiKey::Metadata,
+            9,
+            RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+        )
+        .expect("metadata");
+    let ResponseKind::Metadata(md) = md else {
+        panic!("metadata answered {md:?}")
+    };
+    let t = md
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref() == Some(&state))
+        .expect("the state topic is listed");
+    assert!(t.is_internal, "{t:?}");
+    let resp = conn
+        .call(
+            ApiKey::Produce,
+            9,
+            build::produce(
+                "__kafkatwin_state",
+                build::batch(&[("k".into(), "v".into())]),
+            ),
+        )
+        .expect("produce");
+    let ResponseKind::Produce(r) = resp else {
+        panic!("produce answered {resp:?}")
+    };
+    let part = &r.responses[0].partition_responses[0];
+    assert_eq!(part.error_code, 29, "TOPIC_AUTHORIZATION_FAILED: {part:?}");
+    assert!(
+        part.error_message
+            .as_ref()
+            .is_some_and(|m| m.contains("KafkaTwin's own")),
+        "{part:?}"
+    );
+    let resp = conn
+        .call(
+            ApiKey::DeleteTopics,
+            4,
+            RequestKind::DeleteTopics(
+                DeleteTopicsRequest::default()
+                    .with_timeout_ms(5000)
+                    .with_topic_names(vec![state.clone()]),
+            ),
+        )
+        .expect("delete");
+    let ResponseKind::DeleteTopics(r) = resp else {
+        panic!("delete answered {resp:?}")
+    };
+    assert_eq!(r.responses[0].error_code, 29, "{r:?}");
+}
