@@ -302,6 +302,15 @@ pub struct ConsumerConfig {
     pub max_poll_records: u32,
     /// Where committed offsets and offset maps live.
     pub offset_storage: OffsetStorageConfig,
+    /// How long past a fetch's own max wait a read cluster may stay silent before the
+    /// partitions are read from the next cluster.
+    pub fetch_stall_margin: crate::Duration,
+    /// How long a cluster that failed or stalled a read is passed over for reads (and then
+    /// until a health probe succeeds).
+    pub read_avoid: crate::Duration,
+    /// Bound on the quick group requests (heartbeat, commit, offsets, leave, describe) at
+    /// the coordinating cluster; JoinGroup and SyncGroup wait by design.
+    pub group_request_timeout: crate::Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -309,6 +318,9 @@ impl Default for ConsumerConfig {
         Self {
             max_poll_records: 500,
             offset_storage: OffsetStorageConfig::default(),
+            fetch_stall_margin: crate::Duration::from_secs(2),
+            read_avoid: crate::Duration::from_secs(5),
+            group_request_timeout: crate::Duration::from_secs(3),
         }
     }
 }

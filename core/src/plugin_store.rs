@@ -52,6 +52,7 @@ impl PluginStore {
     /// Loads a module here, then records it in the state log for restarts and the other
     /// instances. 400 when it is not a valid plugin, 503 when it could not be recorded.
     pub async fn put(&self, name: &str, module: Bytes) -> Result<PluginInfo, ApiError> {
+        let previous = self.host.get(name).map(|p| p.sha256);
         let info = tokio::task::block_in_place(|| self.host.upload(name, &module))
             .map_err(|e| ApiError::bad_request(None, e.to_string()))?;
         if let Some(log) = self.log.get() {
@@ -78,8 +79,37 @@ impl PluginStore {
             log.append(&format!("{HEAD}{name}"), Some(&value))
                 .await
                 .map_err(unavailable)?;
+            if let Some(old) = previous.filter(|old| *old != info.sha256) {
+                self.drop_unused_chunks(log, &old).await;
+            }
         }
         Ok(info)
+    }
+
+    /// Deletes (tombstones) the chunks of module `sha` once no loaded plugin uses it, so the
+    /// control log does not keep every version ever uploaded.
+    async fn drop_unused_chunks(&self, log: &ControlLog, sha: &str) {
+        if self.host.list().iter().any(|p| p.sha256 == sha) {
+            return;
+        }
+        let indexes: Vec<u32> = self
+            .chunks
+            .lock()
+            .map(|c| {
+                c.get(sha)
+                    .map(|m| m.keys().copied().collect())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
+        for i in indexes {
+            if let Err(e) = log.append(&format!("{CHUNKS}{sha}/{i}"), None).await {
+                tracing::warn!("deleting chunk {i} of unused plugin module {sha}: {e}");
+                return;
+            }
+        }
+        if let Ok(mut c) = self.chunks.lock() {
+            c.remove(sha);
+        }
     }
 
     /// Unloads a plugin here and everywhere.
@@ -98,6 +128,7 @@ impl PluginStore {
                         "plugin {name} is unloaded here but the deletion could not be stored: {e}"
                     ),
                 })?;
+            self.drop_unused_chunks(log, &info.sha256).await;
         }
         Ok(info)
     }
@@ -108,7 +139,19 @@ impl PluginStore {
             let Some((sha, i)) = rest.rsplit_once('/') else {
                 return;
             };
-            let (Ok(i), Some(v)) = (i.parse::<u32>(), value) else {
+            let Ok(i) = i.parse::<u32>() else {
+                return;
+            };
+            let Some(v) = value else {
+                // A deleted chunk of a module no plugin uses any more.
+                if let Ok(mut c) = self.chunks.lock()
+                    && let Some(m) = c.get_mut(sha)
+                {
+                    m.remove(&i);
+                    if m.is_empty() {
+                        c.remove(sha);
+                    }
+                }
                 return;
             };
             if let Ok(mut c) = self.chunks.lock() {

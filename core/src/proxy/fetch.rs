@@ -13,10 +13,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long past a fetch's own wait a read cluster may stay silent before the fetch moves to
-/// another cluster.
-const STALL: Duration = Duration::from_secs(2);
-
 /// Partition errors that say this cluster cannot serve the partition now, where another might.
 fn fails_over(code: i16) -> bool {
     [
@@ -145,7 +141,8 @@ impl Proxy {
         read_ahead: &read_ahead::ReadAhead,
     ) -> (Routed<FetchResponse>, Arc<str>) {
         let plan = rep.plan();
-        let stall = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0)) + STALL;
+        let stall = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0))
+            + self.config.consumer.fetch_stall_margin.get();
         let n = rep.clusters().len();
         let mut tried: HashMap<Tp, Vec<usize>> = HashMap::new();
         let mut pending: Vec<Tp> = req.partitions();
@@ -373,6 +370,7 @@ mod tests {
             crate::topology::Topology::new(&config),
             Arc::new(crate::membership::Membership::new(me, false)),
             &config.producer,
+            config.consumer.read_avoid.get(),
             crate::metrics::Metrics::new().expect("metrics"),
         );
         rep.apply_logged("offsets/b/t/0", Some(b"100"));

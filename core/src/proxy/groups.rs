@@ -11,10 +11,6 @@ use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a quick group request (heartbeat, commit, fetch of commits) may take before its
-/// cluster counts as failed.
-const GROUP_ANSWER_WITHIN: Duration = Duration::from_secs(3);
-
 /// Resolves once cluster `i` is passed over (failed a read or its circuit opened).
 async fn home_fails(rep: &crate::replication::Replicator, i: usize) {
     loop {
@@ -170,7 +166,7 @@ impl Proxy {
         // JoinGroup and SyncGroup wait for the other members by design; the rest are quick.
         let bound = match api {
             ApiKey::JoinGroup | ApiKey::SyncGroup => None,
-            _ => Some(GROUP_ANSWER_WITHIN),
+            _ => Some(self.config.consumer.group_request_timeout.get()),
         };
         let sent = self.send_group(cluster, api, version, client_id.clone(), group, &req, bound);
         let answer = match &self.replicator {

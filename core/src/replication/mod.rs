@@ -81,8 +81,10 @@ pub struct Replicator {
     log: std::sync::OnceLock<Arc<crate::control_log::ControlLog>>,
     /// Which partitions this instance writes (and so compares and repairs).
     membership: Arc<crate::membership::Membership>,
+    /// How long a cluster that failed a read is passed over (`consumer.read_avoid`).
+    read_avoid: std::time::Duration,
     /// Per cluster: when it last failed or stalled a read (see `reads`).
-    read_avoid: Vec<Mutex<Option<std::time::Instant>>>,
+    read_avoided_at: Vec<Mutex<Option<std::time::Instant>>>,
 }
 
 impl Replicator {
@@ -93,6 +95,7 @@ impl Replicator {
         topology: crate::topology::Topology,
         membership: Arc<crate::membership::Membership>,
         producer: &ProducerConfig,
+        read_avoid: std::time::Duration,
         metrics: Metrics,
     ) -> Self {
         let n = clusters.len();
@@ -112,7 +115,8 @@ impl Replicator {
             deferred: Mutex::default(),
             mismatches: Mutex::default(),
             wake: tokio::sync::Notify::new(),
-            read_avoid: (0..n).map(|_| Mutex::new(None)).collect(),
+            read_avoid,
+            read_avoided_at: (0..n).map(|_| Mutex::new(None)).collect(),
             log: std::sync::OnceLock::new(),
             membership,
             clusters,

@@ -10,13 +10,10 @@
 use super::Replicator;
 use super::lanes::Tp;
 use crate::topology::Plan;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// State-log key prefix of offset maps.
 pub const OFFSETS_KEY: &str = "offsets/";
-
-/// How long a cluster that failed a read is passed over for reads.
-const READ_AVOID: Duration = Duration::from_secs(5);
 
 impl Replicator {
     /// Per cluster: up for reads and the write sets now (circuit closed, not recently
@@ -142,10 +139,10 @@ impl Replicator {
     }
 
     /// Cluster `i` failed or stalled a read: pass it over for reads (and group coordination)
-    /// for at least [`READ_AVOID`], and until a health probe succeeds after that.
+    /// for at least `consumer.read_avoid`, and until a health probe succeeds after that.
     pub fn avoid_reads(&self, i: usize) {
         let was = self.read_avoided(i);
-        if let Ok(mut a) = self.read_avoid[i].lock() {
+        if let Ok(mut a) = self.read_avoided_at[i].lock() {
             *a = Some(Instant::now());
         }
         if !was {
@@ -159,10 +156,10 @@ impl Replicator {
 
     /// Whether reads pass over cluster `i` now.
     pub fn read_avoided(&self, i: usize) -> bool {
-        let Some(since) = self.read_avoid[i].lock().ok().and_then(|a| *a) else {
+        let Some(since) = self.read_avoided_at[i].lock().ok().and_then(|a| *a) else {
             return false;
         };
-        since.elapsed() < READ_AVOID
+        since.elapsed() < self.read_avoid
             || self.clusters[i]
                 .last_probe_ok()
                 .is_none_or(|ok| ok <= since)
