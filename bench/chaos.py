@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -211,6 +212,7 @@ def main():
     group.start()
     producers, runs, next_index = [], [], 0
     counts = {f: 0 for f in FAULTS}
+    unconverged = 0
     end = time.time() + a.duration
     next_fault = time.time() + rng.uniform(8, 15)
     try:
@@ -230,7 +232,13 @@ def main():
                 fault = rng.choice(FAULTS)
                 counts[fault] += 1
                 inject(fault, rng, clusters, instances)
-                next_fault = time.time() + rng.uniform(10, 20)
+                # One fault at a time: the next only once every cluster is back in sync (a
+                # second loss before a replaced cluster is repaired is a double fault).
+                took = converge(instances, 120)
+                log(f"converged after {took:.1f} s" if took is not None else "not converged within 120 s")
+                if took is None:
+                    unconverged += 1
+                next_fault = time.time() + rng.uniform(5, 10)
             time.sleep(0.5)
         log("faults over; waiting for the producers")
         for p in producers:
@@ -274,6 +282,7 @@ def main():
             "duplicated": max(c["duplicated"] for c in per),
             "duplicated_plain": max(c["duplicated_plain"] for c in per),
             "unseen_by_group": len(acked - group.seen),
+            "faults_not_converged": unconverged,
             "clusters": audit["clusters"], "runs": reports, "logs": work,
         }
         print(json.dumps(result))
@@ -290,6 +299,30 @@ def main():
             if c.proc:
                 c.resume()
             c.kill()
+
+
+def converge(instances, limit):
+    """Seconds until every running instance reports every cluster up with nothing behind;
+    None when that takes over `limit` seconds."""
+    start = time.time()
+    while time.time() - start < limit:
+        ok = True
+        for i in instances:
+            if i.proc is None:
+                continue
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{i.admin}/api/v1/clusters", timeout=5) as r:
+                    views = json.load(r)
+            except Exception:
+                ok = False
+                break
+            if any(v["status"] == "down" or v["behind_partitions"] for v in views):
+                ok = False
+                break
+        if ok:
+            return time.time() - start
+        time.sleep(1)
+    return None
 
 
 def inject(fault, rng, clusters, instances):

@@ -537,3 +537,54 @@ pub fn last_json(out: &[u8]) -> serde_json::Value {
         .unwrap_or("");
     serde_json::from_str(line).unwrap_or(serde_json::Value::Null)
 }
+
+/// Partition 0.. of `topic` read from `broker` directly (`replicate.py dump --values`): the
+/// JSON with `values` and `headers` per record.
+pub fn dump_values(broker: &Broker, topic: &str) -> serde_json::Value {
+    let out = replicate_script()
+        .args([
+            "dump",
+            "--bootstrap",
+            &broker.addr(),
+            "--topic",
+            topic,
+            "--values",
+        ])
+        .output()
+        .expect("dump ran");
+    last_json(&out.stdout)
+}
+
+/// The record values of `topic` on `broker`, read directly, in order.
+pub fn stored_values(broker: &Broker, topic: &str) -> Vec<String> {
+    dump_values(broker, topic)["values"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A WASM plugin component built by tests/run.sh (`$KAFKATWIN_WASM_DIR`, else
+/// `target/wasm32-wasip2/release`).
+pub fn wasm_module(name: &str) -> Vec<u8> {
+    let dir = std::env::var_os("KAFKATWIN_WASM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            // target/<profile>/deps/<test> → target/wasm32-wasip2/release
+            let exe = std::env::current_exe().expect("test path");
+            exe.ancestors()
+                .nth(3)
+                .expect("target dir")
+                .join("wasm32-wasip2/release")
+        });
+    let path = dir.join(format!("{name}.wasm"));
+    fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; build the plugins first (tests/run.sh does)",
+            path.display()
+        )
+    })
+}

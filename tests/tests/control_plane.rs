@@ -13,7 +13,6 @@ use kafkatwin_tests::http::{get, send, send_bytes};
 use kafkatwin_tests::wire::{Conn, build};
 use kafkatwin_tests::{Broker, Proxy, ProxyOptions, eventually, last_json, replicate_script};
 use serde_json::Value;
-use std::path::PathBuf;
 use std::time::Duration;
 
 const MAJORITY: &str = "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\n\
@@ -37,25 +36,6 @@ fn proxy(b: &[&Broker]) -> Proxy {
     )
 }
 
-fn module(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("KAFKATWIN_WASM_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let exe = std::env::current_exe().expect("test path");
-            exe.ancestors()
-                .nth(3)
-                .expect("target dir")
-                .join("wasm32-wasip2/release")
-        });
-    let path = dir.join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; build the plugins first (tests/run.sh does)",
-            path.display()
-        )
-    })
-}
-
 fn post_rule(p: &Proxy, topic: &str, rule: &Value) -> (u16, String) {
     send(
         p.admin_port,
@@ -75,28 +55,6 @@ fn produce_json(p: &Proxy, topic: &str, start: usize, count: usize) -> Value {
     last_json(&out.stdout)
 }
 
-fn values(b: &Broker, topic: &str) -> Vec<String> {
-    let out = replicate_script()
-        .args([
-            "dump",
-            "--bootstrap",
-            &b.addr(),
-            "--topic",
-            topic,
-            "--values",
-        ])
-        .output()
-        .expect("dump ran");
-    last_json(&out.stdout)["values"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[test]
 fn changes_are_stored_with_the_first_cluster_dead_and_a_restart_then_forgets_nothing() {
     let (mut a, b, c) = three();
@@ -106,7 +64,7 @@ fn changes_are_stored_with_the_first_cluster_dead_and_a_restart_then_forgets_not
         "PUT",
         "/api/v1/plugins/redact",
         "application/wasm",
-        &module("redact"),
+        &kafkatwin_tests::wasm_module("redact"),
     )
     .expect("admin api");
     assert_eq!(code, 201, "{body}");
@@ -146,7 +104,7 @@ fn changes_are_stored_with_the_first_cluster_dead_and_a_restart_then_forgets_not
     for topic in ["customers", "redacted"] {
         let v = produce_json(&p, topic, 0, 20);
         assert_eq!(v["delivered"], 20, "{v}\n{}", p.log());
-        let stored = values(&b, topic);
+        let stored = kafkatwin_tests::stored_values(&b, topic);
         assert_eq!(stored.len(), 20, "{stored:?}");
         assert!(
             stored.iter().all(|v| !v.contains("-45-6789")),

@@ -5,29 +5,10 @@
 use kafkatwin_tests::http::{get, send, send_bytes};
 use kafkatwin_tests::{Broker, Proxy, ProxyOptions};
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
-fn wasm_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("KAFKATWIN_WASM_DIR") {
-        return PathBuf::from(d);
-    }
-    // target/<profile>/deps/<test> → target/wasm32-wasip2/release
-    let exe = std::env::current_exe().expect("test path");
-    exe.ancestors()
-        .nth(3)
-        .expect("target dir")
-        .join("wasm32-wasip2/release")
-}
+use std::process::Stdio;
 
 fn module(name: &str) -> Vec<u8> {
-    let path = wasm_dir().join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; build the plugins first (tests/run.sh does)",
-            path.display()
-        )
-    })
+    kafkatwin_tests::wasm_module(name)
 }
 
 fn upload(p: &Proxy, name: &str, body: &[u8]) -> (u16, Value) {
@@ -56,10 +37,6 @@ fn bind(p: &Proxy, topic: &str, rule: Value) {
     assert_eq!(code, 201, "binding refused: {body}");
 }
 
-fn script() -> Command {
-    kafkatwin_tests::replicate_script()
-}
-
 fn last_json(out: &[u8]) -> Value {
     kafkatwin_tests::last_json(out)
 }
@@ -83,30 +60,12 @@ fn produce(p: &Proxy, topic: &str, count: usize, extra: &[&str]) -> Value {
 
 /// Every value of `topic` read from broker `b` directly.
 fn values(b: &Broker, topic: &str) -> Vec<String> {
-    dump(b, topic)["values"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    kafkatwin_tests::stored_values(b, topic)
 }
 
 /// `topic` read from broker `b` directly: `values` and `headers` per record.
 fn dump(b: &Broker, topic: &str) -> Value {
-    let out = script()
-        .args([
-            "dump",
-            "--bootstrap",
-            &b.addr(),
-            "--topic",
-            topic,
-            "--values",
-        ])
-        .output()
-        .expect("dump ran");
-    last_json(&out.stdout)
+    kafkatwin_tests::dump_values(b, topic)
 }
 
 fn two() -> (Broker, Broker) {

@@ -32,8 +32,14 @@ impl Proxy {
         &self,
         version: i16,
         client_id: Option<StrBytes>,
-        req: MetadataRequest,
+        mut req: MetadataRequest,
     ) -> ResponseKind {
+        if self.replicator.is_some() {
+            // A topic auto-created on one cluster (a replaced, empty one) would get that
+            // broker's default partition count and exist nowhere else: topics are created
+            // through the proxy (CreateTopics goes to every cluster), or by the comparison.
+            req.allow_auto_topic_creation = false;
+        }
         let body = RequestKind::Metadata(req);
         let front = self.front();
         let resp = front
