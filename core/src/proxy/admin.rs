@@ -8,6 +8,9 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+/// How long an admin change fanned out to every cluster waits for one of them.
+const ADMIN_FAN_OUT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Config resource type of a broker.
 const RESOURCE_BROKER: i8 = 4;
 
@@ -122,11 +125,15 @@ impl Proxy {
             }
             _ => {}
         }
-        let results = futures::future::join_all(
-            rep.clusters()
-                .iter()
-                .map(|c| send_admin(c, api, version, client_id.clone(), req)),
-        )
+        // A hung cluster must not hold the change up: it counts as missed after the bound
+        // (deferred, or caught up by the comparison once it answers again).
+        let results = futures::future::join_all(rep.clusters().iter().map(|c| {
+            c.within(
+                ADMIN_FAN_OUT_WAIT,
+                api,
+                send_admin(c, api, version, client_id.clone(), req),
+            )
+        }))
         .await;
         let touched: Vec<&TopicName> = match req {
             RequestKind::CreateTopics(r) => r.topics.iter().map(|t| &t.name).collect(),
