@@ -208,13 +208,10 @@ impl Replicator {
         }
         // Leaders first (cached; a lookup may wait on the network), outside the sequencer.
         let leaders: Vec<Vec<Option<i32>>> =
-            futures::future::join_all(self.clusters.iter().enumerate().map(|(i, c)| {
+            futures::future::join_all(self.clusters.iter().map(|c| {
                 let parts = &parts;
                 async move {
-                    // A cluster that takes no writes now (circuit open, or not compared yet:
-                    // hung since startup) is not asked anything: it would only make the
-                    // write wait for its timeouts.
-                    if !c.admits() || !self.is_compared(i) {
+                    if !c.admits() {
                         return vec![None; parts.len()];
                     }
                     let mut out = Vec::with_capacity(parts.len());
