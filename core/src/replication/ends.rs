@@ -54,6 +54,10 @@ pub struct Fetched {
     pub records: Bytes,
 }
 
+/// The wait of a fetch that should answer at once: Tansu answers a fetch that may not wait
+/// at all with no partition.
+pub const PROMPT_FETCH_WAIT_MS: i32 = 100;
+
 /// Fetches `tp` from `offset`, waiting up to `wait_ms` for data.
 pub async fn fetch(
     cluster: &Cluster,

@@ -19,8 +19,6 @@ use std::time::Duration;
 
 /// How long one request of a comparison may take.
 const STEP_WAIT: Duration = Duration::from_secs(3);
-/// Fetch wait: Tansu answers a fetch that may not wait with no partition at all.
-const FETCH_WAIT_MS: i32 = 100;
 
 /// What identifies a batch across clusters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +96,7 @@ impl Side {
         let c = &self.cluster;
         let f = tokio::time::timeout(
             STEP_WAIT,
-            ends::fetch(c, tp, at + self.delta, FETCH_WAIT_MS),
+            ends::fetch(c, tp, at + self.delta, ends::PROMPT_FETCH_WAIT_MS),
         )
         .await
         .map_err(|_| timed_out(c))??;

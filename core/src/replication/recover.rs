@@ -20,8 +20,6 @@ use std::time::Duration;
 const TAIL_WINDOW: i64 = 10_000;
 /// How long one request of the search may take before it gives up (and the batch is written).
 const STEP_WAIT: Duration = Duration::from_secs(3);
-/// Fetch wait: Tansu answers a fetch that may not wait with no partition at all.
-const FETCH_WAIT_MS: i32 = 100;
 /// Where the compared bytes of a batch start: attributes (the CRC covers the same range).
 const COMPARED_FROM: usize = 21;
 
@@ -62,8 +60,11 @@ impl Replicator {
         let mut at = (end - TAIL_WINDOW).max(0);
         let mut found = Vec::new();
         while at < end {
-            let f = match tokio::time::timeout(STEP_WAIT, ends::fetch(c, tp, at, FETCH_WAIT_MS))
-                .await
+            let f = match tokio::time::timeout(
+                STEP_WAIT,
+                ends::fetch(c, tp, at, ends::PROMPT_FETCH_WAIT_MS),
+            )
+            .await
             {
                 Ok(Ok(f)) => f,
                 _ => return Search::Unknown,
