@@ -11,9 +11,11 @@ const HEADER_LEN: usize = 61;
 const CRC_AT: usize = 17;
 const ATTRIBUTES_AT: usize = 21;
 const LAST_DELTA_AT: usize = 23;
+const TIMESTAMPS_AT: usize = 27;
 const PRODUCER_ID_AT: usize = 43;
 const PRODUCER_EPOCH_AT: usize = 51;
 const BASE_SEQUENCE_AT: usize = 53;
+const RECORD_COUNT_AT: usize = 57;
 const TRANSACTIONAL: i16 = 0x10;
 const CONTROL: i16 = 0x20;
 
@@ -103,6 +105,38 @@ pub fn batches(records: &[u8]) -> Vec<(BatchHeader, std::ops::Range<usize>)> {
     out
 }
 
+/// What a checksum of a batch covers besides its records: both leave out the producer id,
+/// epoch and sequence (the proxy clears them, and a copy by another producer changes them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Covering {
+    /// The batch as stored: a copy between clusters keeps its timestamps.
+    Stored,
+    /// The batch as a client means it: a client may rebuild a batch for a retry with new
+    /// batch timestamps (kafkajs stamps `Date.now()` at each attempt), and it stays the
+    /// same batch.
+    Sent,
+}
+
+/// The parts of one whole batch `b` (from its base offset on) a checksum or comparison
+/// covers: attributes and offset delta, the timestamps for [`Covering::Stored`], then the
+/// record count and records.
+pub fn covered(b: &[u8], covering: Covering) -> [&[u8]; 2] {
+    let head_end = match covering {
+        Covering::Stored => PRODUCER_ID_AT,
+        Covering::Sent => TIMESTAMPS_AT,
+    };
+    [
+        b.get(ATTRIBUTES_AT..head_end).unwrap_or_default(),
+        b.get(RECORD_COUNT_AT..).unwrap_or_default(),
+    ]
+}
+
+/// CRC32C of what [`covered`] returns.
+pub fn covered_sum(b: &[u8], covering: Covering) -> u32 {
+    let [head, tail] = covered(b, covering);
+    crc32c::crc32c_append(crc32c::crc32c(head), tail)
+}
+
 /// The first batch's header, if the bytes start with a whole magic-2 batch.
 pub fn first(records: &[u8]) -> Option<BatchHeader> {
     batches(records).first().map(|(h, _)| *h)
@@ -166,6 +200,11 @@ mod tests {
     };
 
     fn batch(producer_id: i64, seq: i32, n: i64) -> Bytes {
+        stamped(producer_id, seq, n, 1_700_000_000_000)
+    }
+
+    /// A batch whose records are stamped from `at` on.
+    fn stamped(producer_id: i64, seq: i32, n: i64, at: i64) -> Bytes {
         let records: Vec<Record> = (0..n)
             .map(|i| Record {
                 transactional: false,
@@ -177,7 +216,7 @@ mod tests {
                 offset: i,
                 // offset - sequence must be constant for one batch (-1 first when not idempotent).
                 sequence: seq + i as i32,
-                timestamp: 1_700_000_000_000 + i,
+                timestamp: at + i,
                 key: Some(Bytes::from(format!("k{i}"))),
                 value: Some(Bytes::from(format!("v{i}"))),
                 headers: Default::default(),
@@ -225,5 +264,34 @@ mod tests {
         assert_eq!(keys.len(), 4);
         assert_eq!(keys[3].as_deref(), Some(&b"k3"[..]));
         assert!(strip_idempotence(&batch(-1, -1, 2)).is_none());
+    }
+
+    #[test]
+    fn a_batch_restamped_for_a_retry_is_the_same_sent_batch_but_not_the_same_stored_one() {
+        let first = batch(7, 0, 5);
+        // kafkajs rebuilds a retried batch at a later Date.now(): the batch timestamps move,
+        // the records (stamped relative to the first) do not.
+        let retry = stamped(7, 0, 5, 1_700_000_000_250);
+        assert_ne!(first, retry);
+        assert_eq!(
+            covered_sum(&first, Covering::Sent),
+            covered_sum(&retry, Covering::Sent)
+        );
+        assert_ne!(
+            covered_sum(&first, Covering::Stored),
+            covered_sum(&retry, Covering::Stored)
+        );
+        // Other records are another batch either way.
+        let other = batch(7, 0, 6);
+        assert_ne!(
+            covered_sum(&first, Covering::Sent),
+            covered_sum(&other, Covering::Sent)
+        );
+        // The producer id and sequence are left out: a copy cleared of them is the same.
+        let cleared = strip_idempotence(&first).expect("idempotent");
+        assert_eq!(
+            covered_sum(&first, Covering::Sent),
+            covered_sum(&cleared, Covering::Sent)
+        );
     }
 }

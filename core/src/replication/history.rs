@@ -82,14 +82,6 @@ fn timed_out(c: &Cluster) -> BackendError {
     }
 }
 
-/// The checksum of one whole batch's bytes (see [`BatchMark::sum`]).
-fn sum_of(b: &[u8]) -> u32 {
-    // attributes .. before producerId, then recordCount .. end.
-    let head = b.get(21..43).unwrap_or_default();
-    let tail = b.get(57..).unwrap_or_default();
-    crc32c::crc32c_append(crc32c::crc32c(head), tail)
-}
-
 impl Side {
     /// The batch holding logical offset `at` (or the first after it), if any.
     pub async fn mark_at(&self, tp: &Tp, at: i64) -> Result<Option<BatchMark>, BackendError> {
@@ -121,7 +113,7 @@ impl Side {
             .map(|(h, r)| BatchMark {
                 base: h.base_offset - self.delta,
                 count: h.offsets,
-                sum: sum_of(&f.records[r]),
+                sum: batch::covered_sum(&f.records[r], batch::Covering::Stored),
             }))
     }
 

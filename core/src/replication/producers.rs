@@ -34,7 +34,8 @@ pub struct BatchMeta {
     pub base_sequence: i32,
     /// Records, over every batch.
     pub records: i32,
-    /// The client batches' CRCs combined (they cover producer id, sequence and records).
+    /// CRC32C of the batches' records and attributes (not their batch timestamps, which a
+    /// client may restamp when it rebuilds a batch for a retry; see `batch::Covering::Sent`).
     pub checksum: u32,
 }
 
@@ -50,8 +51,10 @@ impl BatchMeta {
         // Folded batch by batch: no buffer on the produce path.
         let mut checksum = 0u32;
         let mut count = 0i64;
-        for (h, _) in &list {
-            checksum = crc32c::crc32c_append(checksum, &h.crc.to_be_bytes());
+        for (h, range) in &list {
+            let sum =
+                super::batch::covered_sum(&records[range.clone()], super::batch::Covering::Sent);
+            checksum = crc32c::crc32c_append(checksum, &sum.to_be_bytes());
             count += h.offsets;
         }
         Some(Self {

@@ -5,13 +5,14 @@
 //! batch the old owner wrote from a new batch. Before writing such a batch, it looks for it
 //! among the partition's last [`TAIL_WINDOW`] records on the first in-sync cluster: the
 //! backends hold exactly the bytes the proxy sent (the client's batch with producer id and
-//! sequence cleared), so a batch found there byte for byte (records, timestamps, count) was
-//! written, and the retry is answered from it. Only a single match counts: two identical
-//! batches in the window (same records in the same millisecond) are not told apart, and the
-//! batch is written again rather than risk answering for a batch that is not there.
+//! sequence cleared), so a batch found there byte for byte (records and count; not the batch
+//! timestamps, which a client may restamp on a retry) was written, and the retry is answered
+//! from it. Only a single match counts: two identical batches in the window are not told
+//! apart, and the batch is written again rather than risk answering for a batch that is not
+//! there.
 
 use super::Replicator;
-use super::batch;
+use super::batch::{self, Covering};
 use super::ends;
 use super::lanes::Tp;
 use std::time::Duration;
@@ -20,8 +21,6 @@ use std::time::Duration;
 const TAIL_WINDOW: i64 = 10_000;
 /// How long one request of the search may take before it gives up (and the batch is written).
 const STEP_WAIT: Duration = Duration::from_secs(3);
-/// Where the compared bytes of a batch start: attributes (the CRC covers the same range).
-const COMPARED_FROM: usize = 21;
 
 /// Whether a batch is in a partition's tail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,9 +41,7 @@ impl Replicator {
         let [(want, range)] = list.as_slice() else {
             return Search::Absent;
         };
-        let Some(want_bytes) = records.get(range.start + COMPARED_FROM..range.end) else {
-            return Search::Absent;
-        };
+        let want_bytes = batch::covered(&records[range.clone()], Covering::Sent);
         let Some(i) = (0..self.clusters.len()).find(|&i| {
             self.clusters[i].admits() && self.is_compared(i) && !self.lanes.is_behind(tp, i)
         }) else {
@@ -85,7 +82,7 @@ impl Replicator {
             }
             for (h, r) in list {
                 if h.offsets == want.offsets
-                    && f.records.get(r.start + COMPARED_FROM..r.end) == Some(want_bytes)
+                    && batch::covered(&f.records[r], Covering::Sent) == want_bytes
                 {
                     found.push(h.base_offset);
                 }
