@@ -15,6 +15,7 @@ mod fanout;
 pub mod history;
 pub mod lanes;
 pub mod producers;
+mod promote;
 mod reads;
 mod recover;
 mod reseed;
@@ -233,8 +234,7 @@ impl Replicator {
         if !self.is_compared(i) {
             return false;
         }
-        let now = self.clusters[i].writer_reopens();
-        if self.reopens_seen[i].load(std::sync::atomic::Ordering::Acquire) == now {
+        if self.compared_since_reopen(i) {
             return true;
         }
         tracing::info!(
@@ -246,6 +246,14 @@ impl Replicator {
         self.set_compared(i, false);
         self.wake.notify_one();
         false
+    }
+
+    /// Whether cluster `i` was compared and no writer connection to it was opened again
+    /// since: only then is what it holds known (a source for repairs). Changes nothing.
+    fn compared_since_reopen(&self, i: usize) -> bool {
+        self.is_compared(i)
+            && self.reopens_seen[i].load(std::sync::atomic::Ordering::Acquire)
+                == self.clusters[i].writer_reopens()
     }
 
     /// Remembers cluster `i`'s writer reopen count as of a comparison starting now.

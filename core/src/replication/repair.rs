@@ -275,7 +275,7 @@ impl Replicator {
         Ok(())
     }
 
-    fn note_divergent(&self, tp: &Tp, i: usize, at: i64) {
+    pub(super) fn note_divergent(&self, tp: &Tp, i: usize, at: i64) {
         let c = &self.clusters[i];
         let partition = tp.1.to_string();
         self.metrics
@@ -303,6 +303,7 @@ impl Replicator {
 
     /// One round over every partition every reachable cluster is behind on.
     async fn repair_pass(&self, up: &[bool]) {
+        self.promote_orphaned(up).await;
         for (i, c) in self.clusters.iter().enumerate() {
             if up[i] {
                 for tp in self.lanes.behind_on(i).iter().filter(|tp| self.owns(tp)) {
@@ -328,9 +329,11 @@ impl Replicator {
 
     /// Copies what cluster `i` lacks on `tp` from an in-sync cluster.
     async fn repair_partition(&self, i: usize, tp: &Tp, up: &[bool]) -> Result<(), BackendError> {
-        let Some(j) =
-            (0..self.clusters.len()).find(|&j| j != i && up[j] && !self.lanes.is_behind(tp, j))
-        else {
+        // A source must have been compared since it was last seen: one back from an outage
+        // (perhaps empty) is not yet known to hold what its lane says.
+        let Some(j) = (0..self.clusters.len()).find(|&j| {
+            j != i && up[j] && self.compared_since_reopen(j) && !self.lanes.is_behind(tp, j)
+        }) else {
             return Ok(());
         };
         if self.lanes.inflight_on(tp, i) > 0 {
