@@ -345,3 +345,62 @@ fn a_restarted_proxy_answers_a_retry_of_a_written_batch_from_the_log_and_refuses
         );
     }
 }
+
+#[test]
+fn a_partition_whose_only_in_sync_cluster_dies_takes_writes_again_from_the_longest_other() {
+    let (mut a, b, c) = three();
+    // Writes to a hung cluster fail after 3 s (not the default 30 s), so a hung cluster misses
+    // them within the test.
+    let p = Proxy::start_with(
+        &[&a, &b, &c],
+        ProxyOptions {
+            extra_yaml: MAJORITY.into(),
+            env: vec![("KAFKATWIN_BACKEND__REQUEST_TIMEOUT".into(), "3s".into())],
+            ..Default::default()
+        },
+    );
+    create(&p, "idem-orphan", 1);
+    let mut next = 0;
+    let mut runs = vec![produce(
+        ProducerKind::ConfluentIdempotent,
+        &p.bootstrap(),
+        "idem-orphan",
+        0,
+        200,
+        1,
+    )];
+    next += 200;
+    // c2 and c3 hang through a write: they miss it and are behind; only c1 is in sync. The
+    // write is not acknowledged (one of three clusters took it).
+    b.pause();
+    c.pause();
+    let batch = build::batch(&[("orphan".into(), "never-acked".into())]);
+    let mut conn = Conn::connect(&p.bootstrap()).expect("connect");
+    match conn.call(ApiKey::Produce, 9, build::produce("idem-orphan", batch)) {
+        Ok(ResponseKind::Produce(r)) => {
+            let code = r.responses[0].partition_responses[0].error_code;
+            assert_ne!(code, 0, "acknowledged with two of three clusters hung");
+        }
+        other => panic!("produce answered {other:?}"),
+    }
+    // Their writes fail once the backend request timeout has passed on top of the produce's.
+    std::thread::sleep(Duration::from_secs(5));
+    // Then c1, the only in-sync cluster, dies and the others come back.
+    a.kill();
+    b.resume();
+    c.resume();
+    wait_down(&p, "c1");
+    // Every acknowledged write is on c2 or c3 (MAJORITY, one cluster away): new producers
+    // are served again, not refused for want of an in-sync cluster.
+    runs.extend(every_client(&p, "idem-orphan", &mut next, 300, 1));
+    for r in &runs {
+        assert!(
+            r.delivered() > 0,
+            "{:?} delivered nothing: {}\n{}",
+            r.kind,
+            r.report,
+            p.log()
+        );
+    }
+    assert_audit(&[&b, &c], &p, "idem-orphan", 1, &runs);
+}
