@@ -152,8 +152,13 @@ impl AdminState for State {
         self.0.rules.list(topic)
     }
 
-    fn add_rule<'a>(&'a self, topic: &'a str, rule: serde_json::Value) -> ApiFuture<'a, RuleView> {
-        Box::pin(self.0.rules.add(topic, rule))
+    fn add_rule<'a>(
+        &'a self,
+        topic: &'a str,
+        rule: serde_json::Value,
+        expected: Option<i64>,
+    ) -> ApiFuture<'a, RuleView> {
+        Box::pin(self.0.rules.add(topic, rule, expected))
     }
 
     fn replace_rule<'a>(
@@ -161,12 +166,18 @@ impl AdminState for State {
         topic: &'a str,
         id: &'a str,
         rule: serde_json::Value,
+        expected: Option<i64>,
     ) -> ApiFuture<'a, RuleView> {
-        Box::pin(self.0.rules.replace(topic, id, rule))
+        Box::pin(self.0.rules.replace(topic, id, rule, expected))
     }
 
-    fn delete_rule<'a>(&'a self, topic: &'a str, id: &'a str) -> ApiFuture<'a, ()> {
-        Box::pin(self.0.rules.delete(topic, id))
+    fn delete_rule<'a>(
+        &'a self,
+        topic: &'a str,
+        id: &'a str,
+        expected: Option<i64>,
+    ) -> ApiFuture<'a, ()> {
+        Box::pin(self.0.rules.delete(topic, id, expected))
     }
 
     fn max_plugin_upload(&self) -> usize {
@@ -177,8 +188,15 @@ impl AdminState for State {
         &'a self,
         name: &'a str,
         module: axum::body::Bytes,
+        expected: Option<i64>,
     ) -> ApiFuture<'a, PluginView> {
-        Box::pin(async move { self.0.plugin_store.put(name, module).await.map(plugin_view) })
+        Box::pin(async move {
+            self.0
+                .plugin_store
+                .put(name, module, expected)
+                .await
+                .map(plugin_view)
+        })
     }
 
     fn list_plugins(&self) -> Vec<PluginView> {
@@ -189,7 +207,12 @@ impl AdminState for State {
         self.0.plugins.get(name).map(plugin_view)
     }
 
-    fn delete_plugin<'a>(&'a self, name: &'a str, force: bool) -> ApiFuture<'a, PluginView> {
+    fn delete_plugin<'a>(
+        &'a self,
+        name: &'a str,
+        force: bool,
+        expected: Option<i64>,
+    ) -> ApiFuture<'a, PluginView> {
         Box::pin(async move {
             if self.0.plugins.get(name).is_none() {
                 return Err(ApiError::not_found(format!("plugin {name} not found")));
@@ -199,7 +222,11 @@ impl AdminState for State {
                     "plugin {name} is bound by a transformation rule; unbind it first or delete with ?force=true"
                 )));
             }
-            self.0.plugin_store.delete(name).await.map(plugin_view)
+            self.0
+                .plugin_store
+                .delete(name, expected)
+                .await
+                .map(plugin_view)
         })
     }
 

@@ -31,6 +31,8 @@ pub struct PluginStore {
     /// Heads read before all their chunks (each cluster's log is read on its own): loaded
     /// once the last chunk arrives.
     pending: Mutex<HashMap<String, Head>>,
+    /// Held through a change, so a version check (`If-Match`) and the change are one step.
+    changing: tokio::sync::Mutex<()>,
 }
 
 impl PluginStore {
@@ -41,6 +43,7 @@ impl PluginStore {
             log: OnceLock::new(),
             chunks: Mutex::default(),
             pending: Mutex::default(),
+            changing: tokio::sync::Mutex::default(),
         }
     }
 
@@ -51,7 +54,13 @@ impl PluginStore {
 
     /// Loads a module here, then records it in the state log for restarts and the other
     /// instances. 400 when it is not a valid plugin, 503 when it could not be recorded.
-    pub async fn put(&self, name: &str, module: Bytes) -> Result<PluginInfo, ApiError> {
+    pub async fn put(
+        &self,
+        name: &str,
+        module: Bytes,
+        expected: Option<i64>,
+    ) -> Result<PluginInfo, ApiError> {
+        let _changing = self.begin(name, expected).await?;
         let previous = self.host.get(name).map(|p| p.sha256);
         let info = tokio::task::block_in_place(|| self.host.upload(name, &module))
             .map_err(|e| ApiError::bad_request(None, e.to_string()))?;
@@ -112,8 +121,30 @@ impl PluginStore {
         }
     }
 
-    /// Unloads a plugin here and everywhere.
-    pub async fn delete(&self, name: &str) -> Result<PluginInfo, ApiError> {
+    /// Starts a change of plugin `name`: 412 when `expected` (`If-Match`) is not its current
+    /// version. Hold the guard until the change is stored.
+    async fn begin(
+        &self,
+        name: &str,
+        expected: Option<i64>,
+    ) -> Result<tokio::sync::MutexGuard<'_, ()>, ApiError> {
+        let guard = self.changing.lock().await;
+        if let Some(expected) = expected {
+            let current = self.host.get(name).map(|p| i64::from(p.version));
+            if current != Some(expected) {
+                return Err(ApiError::stale(format!(
+                    "plugin {name} changed since version {expected} (If-Match): it is {}; read \
+                     it again and retry",
+                    current.map_or("not loaded".into(), |v| format!("at version {v}"))
+                )));
+            }
+        }
+        Ok(guard)
+    }
+
+    /// Unloads a plugin here and everywhere (412 when `expected` is not its version).
+    pub async fn delete(&self, name: &str, expected: Option<i64>) -> Result<PluginInfo, ApiError> {
+        let _changing = self.begin(name, expected).await?;
         let info = self
             .host
             .remove(name)

@@ -28,6 +28,9 @@ pub struct RuleBook {
     /// Log offset of the entry last applied per key: the tail may replay entries older than a
     /// change this instance already applied, and those must not undo it.
     applied: Mutex<BTreeMap<String, i64>>,
+    /// Held from reading a topic's rules to storing the changed list, so two changes on this
+    /// instance never both start from the same rules (one would undo the other).
+    changing: tokio::sync::Mutex<()>,
 }
 
 impl RuleBook {
@@ -39,6 +42,7 @@ impl RuleBook {
             live: RwLock::new(Arc::new(hooks)),
             log: OnceLock::new(),
             applied: Mutex::default(),
+            changing: tokio::sync::Mutex::default(),
         }
     }
 
@@ -189,9 +193,39 @@ impl RuleBook {
         serde_json::to_value(&rule).map_err(|e| ApiError::internal(e.to_string()))
     }
 
-    /// Adds a rule to `topic`; 400 names the field, 409 on a duplicate id.
-    pub async fn add(&self, topic: &str, raw: Value) -> Result<RuleView, ApiError> {
+    /// Starts a change of `topic`'s rules: 412 when `expected` (the version the admin read,
+    /// from `If-Match`) is no longer the current one. Hold the guard until it is stored.
+    async fn begin(
+        &self,
+        topic: &str,
+        expected: Option<i64>,
+    ) -> Result<tokio::sync::MutexGuard<'_, ()>, ApiError> {
+        let guard = self.changing.lock().await;
+        if let Some(expected) = expected {
+            let current = self.version(topic);
+            if current != Some(expected) {
+                return Err(ApiError::stale(format!(
+                    "the rules of topic {topic:?} changed since version {expected} (If-Match): \
+                     they are at {}; read them again and retry",
+                    current.map_or("no version (no API rules)".into(), |v| format!(
+                        "version {v}"
+                    ))
+                )));
+            }
+        }
+        Ok(guard)
+    }
+
+    /// Adds a rule to `topic`; 400 names the field, 409 on a duplicate id, 412 when
+    /// `expected` is stale.
+    pub async fn add(
+        &self,
+        topic: &str,
+        raw: Value,
+        expected: Option<i64>,
+    ) -> Result<RuleView, ApiError> {
         let rule = Self::parse(raw)?;
+        let _changing = self.begin(topic, expected).await?;
         let taken = self
             .yaml_rules(topic)
             .iter()
@@ -213,7 +247,13 @@ impl RuleBook {
     }
 
     /// Replaces API rule `id` of `topic` (the body's id must match).
-    pub async fn replace(&self, topic: &str, id: &str, raw: Value) -> Result<RuleView, ApiError> {
+    pub async fn replace(
+        &self,
+        topic: &str,
+        id: &str,
+        raw: Value,
+        expected: Option<i64>,
+    ) -> Result<RuleView, ApiError> {
         let rule = Self::parse(raw)?;
         if rule_id(&rule) != id {
             return Err(ApiError::bad_request(
@@ -228,6 +268,7 @@ impl RuleBook {
             rule: rule.clone(),
             origin: "api".into(),
         };
+        let _changing = self.begin(topic, expected).await?;
         let mut rules = self.api_rules(topic);
         let slot = rules
             .iter_mut()
@@ -239,7 +280,13 @@ impl RuleBook {
     }
 
     /// Deletes API rule `id` of `topic`.
-    pub async fn delete(&self, topic: &str, id: &str) -> Result<(), ApiError> {
+    pub async fn delete(
+        &self,
+        topic: &str,
+        id: &str,
+        expected: Option<i64>,
+    ) -> Result<(), ApiError> {
+        let _changing = self.begin(topic, expected).await?;
         let mut rules = self.api_rules(topic);
         let before = rules.len();
         rules.retain(|r| rule_id(r) != id);

@@ -43,6 +43,42 @@ pub fn send_bytes(
     send_raw(port, method, path, content_type, body, "")
 }
 
+/// GETs `path` and returns the value of response header `name`, if sent.
+pub fn get_header(port: u16, path: &str, name: &str) -> std::io::Result<Option<String>> {
+    exchange(port, "GET", path, "application/json", b"", "")
+        .map(|(_, head, _)| header_in(&head, name))
+}
+
+/// Sends `method path` with a JSON `body` and extra header lines; returns the status code,
+/// the value of response header `name` (if sent) and the body.
+pub fn send_reading_header(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+    headers: &str,
+    name: &str,
+) -> std::io::Result<(u16, Option<String>, String)> {
+    exchange(
+        port,
+        method,
+        path,
+        "application/json",
+        body.as_bytes(),
+        headers,
+    )
+    .map(|(status, head, body)| (status, header_in(&head, name), body))
+}
+
+fn header_in(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_owned())
+    })
+}
+
 fn send_raw(
     port: u16,
     method: &str,
@@ -51,6 +87,19 @@ fn send_raw(
     body: &[u8],
     headers: &str,
 ) -> std::io::Result<(u16, String)> {
+    exchange(port, method, path, content_type, body, headers)
+        .map(|(status, _, body)| (status, body))
+}
+
+/// One request; the status code, the response head and the body.
+fn exchange(
+    port: u16,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+    headers: &str,
+) -> std::io::Result<(u16, String, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
@@ -67,9 +116,9 @@ fn send_raw(
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = resp
+    let (head, body) = resp
         .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
+        .map(|(h, b)| (h.to_owned(), b.to_owned()))
         .unwrap_or_default();
-    Ok((status, body))
+    Ok((status, head, body))
 }

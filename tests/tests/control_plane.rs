@@ -9,7 +9,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafkatwin_tests::audit::{ProducerKind, audit, audit_clean, produce as produce_acked};
-use kafkatwin_tests::http::{get, send, send_bytes};
+use kafkatwin_tests::http::{get, get_header, send, send_bytes, send_reading_header};
 use kafkatwin_tests::wire::{Conn, build};
 use kafkatwin_tests::{Broker, Proxy, ProxyOptions, eventually, last_json, replicate_script};
 use serde_json::Value;
@@ -241,4 +241,103 @@ fn kafkatwins_own_topics_are_internal_and_cannot_be_written_or_deleted() {
         panic!("delete answered {resp:?}")
     };
     assert_eq!(r.responses[0].error_code, 29, "{r:?}");
+}
+
+#[test]
+fn two_admins_changing_the_same_rules_at_once_cannot_lose_a_change() {
+    let (a, b, c) = three();
+    let p = proxy(&[&a, &b, &c]);
+    let rule = |id: &str| serde_json::json!({"id": id, "actions": [{"type": "set_header", "field": id, "value": "v"}]});
+    let (code, body) = post_rule(&p, "cas", &rule("first"));
+    assert_eq!(code, 201, "{body}");
+    let path = "/api/v1/transformations/cas";
+    let v1 = get_header(p.admin_port, path, "etag")
+        .expect("admin api")
+        .expect("the rules carry an ETag");
+    // Two admins read version v1 and each add a rule based on it, at the same moment.
+    let port = p.admin_port;
+    let changes: Vec<_> = ["second", "third"]
+        .into_iter()
+        .map(|id| {
+            let (body, tag) = (rule(id).to_string(), v1.clone());
+            std::thread::spawn(move || {
+                send_reading_header(
+                    port,
+                    "POST",
+                    path,
+                    &body,
+                    &format!("If-Match: {tag}\r\n"),
+                    "etag",
+                )
+                .expect("admin api")
+            })
+        })
+        .collect();
+    let mut answers: Vec<(u16, Option<String>, String)> = changes
+        .into_iter()
+        .map(|t| t.join().expect("admin thread"))
+        .collect();
+    answers.sort_by_key(|(code, ..)| *code);
+    assert_eq!(answers[0].0, 201, "one change is stored: {answers:?}");
+    assert_eq!(
+        answers[1].0, 412,
+        "the other is refused as stale: {answers:?}"
+    );
+    assert!(
+        answers[1].2.contains("changed since version"),
+        "{answers:?}"
+    );
+    let v2 = answers[0]
+        .1
+        .clone()
+        .expect("the stored change carries its version");
+    assert_ne!(v2, v1);
+    // The refused admin reads again and retries on the new version: nothing is lost.
+    let lost = if answers[0].2.contains("second") {
+        "third"
+    } else {
+        "second"
+    };
+    let (code, _, body) = send_reading_header(
+        port,
+        "POST",
+        path,
+        &rule(lost).to_string(),
+        &format!("If-Match: {v2}\r\n"),
+        "etag",
+    )
+    .expect("admin api");
+    assert_eq!(code, 201, "{body}");
+    let (_, listed) = get(port, path).expect("admin api");
+    for id in ["first", "second", "third"] {
+        assert!(
+            listed.contains(&format!("\"{id}\"")),
+            "rule {id} lost: {listed}"
+        );
+    }
+    // A stale version is refused for deletes too; a malformed one is a 400 naming the header.
+    let (code, _, body) = send_reading_header(
+        port,
+        "DELETE",
+        &format!("{path}/first"),
+        "",
+        &format!("If-Match: {v1}\r\n"),
+        "etag",
+    )
+    .expect("admin api");
+    assert_eq!(code, 412, "{body}");
+    let (code, _, body) = send_reading_header(
+        port,
+        "DELETE",
+        &format!("{path}/first"),
+        "",
+        "If-Match: yesterday\r\n",
+        "etag",
+    )
+    .expect("admin api");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("If-Match"), "{body}");
+    // Without If-Match the last writer wins, as before.
+    let (code, body) = send(port, "DELETE", &format!("{path}/first"), "").expect("admin api");
+    assert_eq!(code, 204, "{body}");
 }

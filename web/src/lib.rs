@@ -127,6 +127,14 @@ impl ApiError {
             message: message.into(),
         }
     }
+    /// 412: the change was based on a version that is no longer current (`If-Match`).
+    pub fn stale(message: impl Into<String>) -> Self {
+        Self {
+            status: 412,
+            field: None,
+            message: message.into(),
+        }
+    }
     /// 500.
     pub fn internal(message: impl Into<String>) -> Self {
         Self {
@@ -158,26 +166,40 @@ pub trait AdminState: Send + Sync + 'static {
     fn metrics_text(&self) -> String;
     /// Transformation rules that apply to `topic`.
     fn list_rules(&self, topic: &str) -> Result<Vec<RuleView>, ApiError>;
-    /// Adds a rule to `topic`.
-    fn add_rule<'a>(&'a self, topic: &'a str, rule: serde_json::Value) -> ApiFuture<'a, RuleView>;
+    /// Adds a rule to `topic`. With `expected` (the request's `If-Match`), only if `topic`'s
+    /// rules are still at that version (412 otherwise); so for every rule change.
+    fn add_rule<'a>(
+        &'a self,
+        topic: &'a str,
+        rule: serde_json::Value,
+        expected: Option<i64>,
+    ) -> ApiFuture<'a, RuleView>;
     /// Replaces rule `id` of `topic`.
     fn replace_rule<'a>(
         &'a self,
         topic: &'a str,
         id: &'a str,
         rule: serde_json::Value,
+        expected: Option<i64>,
     ) -> ApiFuture<'a, RuleView>;
     /// Deletes rule `id` of `topic`.
-    fn delete_rule<'a>(&'a self, topic: &'a str, id: &'a str) -> ApiFuture<'a, ()>;
+    fn delete_rule<'a>(
+        &'a self,
+        topic: &'a str,
+        id: &'a str,
+        expected: Option<i64>,
+    ) -> ApiFuture<'a, ()>;
     /// Largest plugin module accepted, bytes.
     fn max_plugin_upload(&self) -> usize {
         0
     }
     /// Validates, compiles and loads a plugin module (400 with the reason when it is not one).
+    /// With `expected` (`If-Match`), only if the plugin is still at that version (412).
     fn put_plugin<'a>(
         &'a self,
         name: &'a str,
         _module: axum::body::Bytes,
+        _expected: Option<i64>,
     ) -> ApiFuture<'a, PluginView> {
         Box::pin(async move {
             Err(ApiError::not_found(format!(
@@ -217,8 +239,14 @@ pub trait AdminState: Send + Sync + 'static {
     fn audit_log(&self, _limit: usize) -> Vec<AuditEntry> {
         Vec::new()
     }
-    /// Unloads a plugin (409 while a rule binds it, unless `force`).
-    fn delete_plugin<'a>(&'a self, name: &'a str, _force: bool) -> ApiFuture<'a, PluginView> {
+    /// Unloads a plugin (409 while a rule binds it, unless `force`; 412 when `expected` is
+    /// not its version).
+    fn delete_plugin<'a>(
+        &'a self,
+        name: &'a str,
+        _force: bool,
+        _expected: Option<i64>,
+    ) -> ApiFuture<'a, PluginView> {
         Box::pin(async move { Err(ApiError::not_found(format!("plugin {name} not found"))) })
     }
 }
@@ -369,7 +397,11 @@ async fn put_plugin(
         }
         .into_response();
     }
-    match s.put_plugin(&name, body).await {
+    let expected = match if_match(&headers) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    match s.put_plugin(&name, body, expected).await {
         Ok(view) => {
             let etag = format!("\"{}\"", view.version);
             (StatusCode::CREATED, [(header::ETAG, etag)], Json(view)).into_response()
@@ -388,8 +420,13 @@ async fn delete_plugin(
     State(s): State<Shared>,
     Path(name): Path<String>,
     axum::extract::Query(q): axum::extract::Query<DeleteQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
-    match s.delete_plugin(&name, q.force).await {
+    let expected = match if_match(&headers) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    match s.delete_plugin(&name, q.force, expected).await {
         Ok(view) => Json(view).into_response(),
         Err(e) => e.into_response(),
     }
@@ -405,6 +442,25 @@ fn with_rules_version(s: &Shared, topic: &str, mut resp: Response) -> Response {
     resp
 }
 
+/// The version a change was based on, from `If-Match` (`"7"` or `W/"7"`, as sent in
+/// `ETag`); `None` without the header or with `*` (the last writer wins). 400 otherwise.
+fn if_match(headers: &axum::http::HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(raw) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = raw.to_str().unwrap_or("").trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let tag = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    tag.parse().map(Some).map_err(|_| {
+        ApiError::bad_request(
+            Some("If-Match".into()),
+            format!("If-Match {text:?} is not a version this API sent as an ETag (\"123\")"),
+        )
+    })
+}
+
 /// A JSON body, with a 400 naming what is wrong when it is not JSON.
 fn json_body(body: &axum::body::Bytes) -> Result<serde_json::Value, ApiError> {
     serde_json::from_slice(body)
@@ -413,7 +469,7 @@ fn json_body(body: &axum::body::Bytes) -> Result<serde_json::Value, ApiError> {
 
 async fn list_rules(State(s): State<Shared>, Path(topic): Path<String>) -> Response {
     match s.list_rules(&topic) {
-        Ok(rules) => Json(rules).into_response(),
+        Ok(rules) => with_rules_version(&s, &topic, Json(rules).into_response()),
         Err(e) => e.into_response(),
     }
 }
@@ -421,11 +477,12 @@ async fn list_rules(State(s): State<Shared>, Path(topic): Path<String>) -> Respo
 async fn add_rule(
     State(s): State<Shared>,
     Path(topic): Path<String>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let result = match json_body(&body) {
-        Ok(v) => s.add_rule(&topic, v).await,
-        Err(e) => Err(e),
+    let result = match (json_body(&body), if_match(&headers)) {
+        (Ok(v), Ok(expected)) => s.add_rule(&topic, v, expected).await,
+        (Err(e), _) | (_, Err(e)) => Err(e),
     };
     match result {
         Ok(view) => with_rules_version(
@@ -440,11 +497,12 @@ async fn add_rule(
 async fn replace_rule(
     State(s): State<Shared>,
     Path((topic, id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let result = match json_body(&body) {
-        Ok(v) => s.replace_rule(&topic, &id, v).await,
-        Err(e) => Err(e),
+    let result = match (json_body(&body), if_match(&headers)) {
+        (Ok(v), Ok(expected)) => s.replace_rule(&topic, &id, v, expected).await,
+        (Err(e), _) | (_, Err(e)) => Err(e),
     };
     match result {
         Ok(view) => with_rules_version(&s, &topic, Json(view).into_response()),
@@ -455,8 +513,13 @@ async fn replace_rule(
 async fn delete_rule(
     State(s): State<Shared>,
     Path((topic, id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
-    match s.delete_rule(&topic, &id).await {
+    let expected = match if_match(&headers) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    match s.delete_rule(&topic, &id, expected).await {
         Ok(()) => with_rules_version(&s, &topic, StatusCode::NO_CONTENT.into_response()),
         Err(e) => e.into_response(),
     }
@@ -572,7 +635,12 @@ mod tests {
         fn list_rules(&self, topic: &str) -> Result<Vec<RuleView>, ApiError> {
             Err(ApiError::not_found(format!("no rules for topic {topic:?}")))
         }
-        fn add_rule<'a>(&'a self, _: &'a str, rule: serde_json::Value) -> ApiFuture<'a, RuleView> {
+        fn add_rule<'a>(
+            &'a self,
+            _: &'a str,
+            rule: serde_json::Value,
+            _: Option<i64>,
+        ) -> ApiFuture<'a, RuleView> {
             Box::pin(async move {
                 match rule.get("id") {
                     Some(_) => Ok(RuleView {
@@ -588,10 +656,11 @@ mod tests {
             _: &'a str,
             id: &'a str,
             _: serde_json::Value,
+            _: Option<i64>,
         ) -> ApiFuture<'a, RuleView> {
             Box::pin(async move { Err(ApiError::not_found(format!("no rule {id:?}"))) })
         }
-        fn delete_rule<'a>(&'a self, _: &'a str, id: &'a str) -> ApiFuture<'a, ()> {
+        fn delete_rule<'a>(&'a self, _: &'a str, id: &'a str, _: Option<i64>) -> ApiFuture<'a, ()> {
             Box::pin(async move { Err(ApiError::not_found(format!("no rule {id:?}"))) })
         }
         fn record_audit<'a>(
