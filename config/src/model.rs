@@ -308,6 +308,9 @@ pub struct ConsumerConfig {
     /// How long a cluster that failed or stalled a read is passed over for reads (and then
     /// until a health probe succeeds).
     pub read_avoid: crate::Duration,
+    /// How long a cluster may leave a read probe (sent every 100 ms on a connection of its
+    /// own) unanswered before it counts as stalled: reads move off it at once.
+    pub read_probe_timeout: crate::Duration,
     /// Bound on the quick group requests (heartbeat, commit, offsets, leave, describe) at
     /// the coordinating cluster; JoinGroup and SyncGroup wait by design.
     pub group_request_timeout: crate::Duration,
@@ -320,6 +323,7 @@ impl Default for ConsumerConfig {
             offset_storage: OffsetStorageConfig::default(),
             fetch_stall_margin: crate::Duration::from_secs(2),
             read_avoid: crate::Duration::from_secs(5),
+            read_probe_timeout: crate::Duration::from_millis(300),
             group_request_timeout: crate::Duration::from_secs(3),
         }
     }

@@ -60,6 +60,11 @@ fn check_backend(c: &Config, p: &mut Vec<Problem>) {
         ("producer.timeout", c.producer.timeout),
         ("server.drain_timeout", c.server.drain_timeout),
         ("server.connections_max_idle", c.server.connections_max_idle),
+        ("consumer.read_probe_timeout", c.consumer.read_probe_timeout),
+        (
+            "consumer.group_request_timeout",
+            c.consumer.group_request_timeout,
+        ),
         (
             "circuit_breaker.open_duration",
             c.circuit_breaker.open_duration,

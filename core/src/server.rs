@@ -121,6 +121,7 @@ pub async fn run(
     }
     if let Some(rep) = &proxy.replicator {
         rep.spawn_repairer(drain_rx.clone());
+        rep.spawn_read_watch(drain_rx.clone());
     }
     // The control log on every cluster: admin changes go through it; every instance follows
     // it, and serves clients once a majority of clusters was read.

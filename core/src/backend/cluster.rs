@@ -258,6 +258,19 @@ impl Cluster {
         pool::client_pool().unwrap_or_else(|| self.shared.clone())
     }
 
+    /// A new connection to the first bootstrap server that accepts one, in no pool: for a
+    /// probe that must not queue behind other requests.
+    pub async fn dedicated_conn(&self) -> Result<Arc<BrokerConn>, BackendError> {
+        let mut last = None;
+        for addr in &self.bootstrap {
+            match self.open(addr).await {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| self.no_broker("no bootstrap servers configured")))
+    }
+
     /// A connection to any broker: a known live one, else the bootstrap servers in order.
     pub async fn any_conn(&self) -> Result<Arc<BrokerConn>, BackendError> {
         self.any_conn_in(self.pool()).await

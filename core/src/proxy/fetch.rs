@@ -159,30 +159,39 @@ impl Proxy {
                 let mut sub = partitioned::subset(&req, &tps);
                 let shifted = to_physical(rep, i, &mut sub);
                 let client_id = client_id.clone();
+                // Seen stalled by the read watch meanwhile: stop waiting, read elsewhere.
+                let mut stalls = rep.read_stalls(i);
+                stalls.borrow_and_update();
                 async move {
                     let cluster = &rep.clusters()[i];
-                    let routed = if whole {
-                        self.fetch_from(
-                            i,
-                            cluster,
-                            version,
-                            client_id,
-                            &sub,
-                            read_ahead,
-                            Some(stall),
-                        )
-                        .await
-                    } else {
-                        let f = partitioned::route_raw(
-                            cluster,
-                            version,
-                            client_id,
-                            sub.clone(),
-                            self.retries(),
-                            None,
-                            None,
-                        );
-                        tokio::time::timeout(stall, f).await.ok()
+                    let read = async {
+                        if whole {
+                            self.fetch_from(
+                                i,
+                                cluster,
+                                version,
+                                client_id,
+                                &sub,
+                                read_ahead,
+                                Some(stall),
+                            )
+                            .await
+                        } else {
+                            let f = partitioned::route_raw(
+                                cluster,
+                                version,
+                                client_id,
+                                sub.clone(),
+                                self.retries(),
+                                None,
+                                None,
+                            );
+                            tokio::time::timeout(stall, f).await.ok()
+                        }
+                    };
+                    let routed = tokio::select! {
+                        r = read => r,
+                        _ = stalls.changed() => None,
                     };
                     (i, tps, sub, shifted, routed)
                 }
@@ -370,7 +379,7 @@ mod tests {
             crate::topology::Topology::new(&config),
             Arc::new(crate::membership::Membership::new(me, false)),
             &config.producer,
-            config.consumer.read_avoid.get(),
+            &config.consumer,
             crate::metrics::Metrics::new().expect("metrics"),
         );
         rep.apply_logged("offsets/b/t/0", Some(b"100"));

@@ -206,7 +206,7 @@ impl Proxy {
                 crate::topology::Topology::new(&config),
                 membership.clone(),
                 &config.producer,
-                config.consumer.read_avoid.get(),
+                &config.consumer,
                 metrics.clone(),
             ))
         });

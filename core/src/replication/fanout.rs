@@ -66,6 +66,25 @@ impl Replicator {
     }
 }
 
+/// The leader of each of `parts` on cluster `c`, with the writer connections to them open:
+/// under the sequencer only queuing happens, never waiting on a network.
+async fn writer_leaders(c: &crate::backend::Cluster, parts: &[Tp]) -> Vec<Option<i32>> {
+    let mut out = Vec::with_capacity(parts.len());
+    for (t, p) in parts {
+        out.push(c.leader(t, *p).await);
+    }
+    let mut seen = Vec::new();
+    for l in &out {
+        if !seen.contains(l) {
+            seen.push(*l);
+            if let Err(e) = c.prepare_writer(*l).await {
+                tracing::debug!("{e}");
+            }
+        }
+    }
+    out
+}
+
 /// A cluster's answer for one partition.
 type Outcome = Result<PartitionProduceResponse, PartitionProduceResponse>;
 
@@ -207,29 +226,18 @@ impl Replicator {
             }
         }
         // Leaders first (cached; a lookup may wait on the network), outside the sequencer.
-        let leaders: Vec<Vec<Option<i32>>> =
-            futures::future::join_all(self.clusters.iter().map(|c| {
+        // `None`: the cluster takes no part in this write.
+        let leaders: Vec<Option<Vec<Option<i32>>>> =
+            futures::future::join_all(self.clusters.iter().enumerate().map(|(i, c)| {
                 let parts = &parts;
                 async move {
-                    if !c.admits() {
-                        return vec![None; parts.len()];
+                    // A cluster not compared yet (at startup, or back from an outage, perhaps
+                    // hung) takes no write until it is, so no produce waits on its lookups.
+                    // One compared meanwhile misses this write and is repaired.
+                    if !c.admits() || !self.compared_since_reopen(i) {
+                        return None;
                     }
-                    let mut out = Vec::with_capacity(parts.len());
-                    for (t, p) in parts {
-                        out.push(c.leader(t, *p).await);
-                    }
-                    // Open the writer connections now: under the sequencer only queuing
-                    // happens, never waiting on a network.
-                    let mut seen = Vec::new();
-                    for l in &out {
-                        if !seen.contains(l) {
-                            seen.push(*l);
-                            if let Err(e) = c.prepare_writer(*l).await {
-                                tracing::debug!("{e}");
-                            }
-                        }
-                    }
-                    out
+                    Some(writer_leaders(c, parts).await)
                 }
             }))
             .await;
@@ -250,7 +258,7 @@ impl Replicator {
                 .clusters
                 .iter()
                 .enumerate()
-                .map(|(i, c)| c.admits() && self.takes_writes(i))
+                .map(|(i, c)| c.admits() && self.takes_writes(i) && leaders[i].is_some())
                 .collect();
             let mut takes: Vec<Vec<usize>> = vec![Vec::new(); n];
             for (k, tp) in parts.iter().enumerate() {
@@ -310,7 +318,8 @@ impl Replicator {
                 }
                 let mut by_leader: HashMap<Option<i32>, Vec<usize>> = HashMap::new();
                 for &k in ks {
-                    by_leader.entry(leaders[i][k]).or_default().push(k);
+                    let leader = leaders[i].as_ref().and_then(|l| l[k]);
+                    by_leader.entry(leader).or_default().push(k);
                 }
                 for (leader, ks) in by_leader {
                     let frame = match frames.iter().find(|(set, _)| *set == ks) {

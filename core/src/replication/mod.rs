@@ -16,6 +16,7 @@ pub mod history;
 pub mod lanes;
 pub mod producers;
 mod promote;
+mod read_watch;
 mod reads;
 mod recover;
 mod reseed;
@@ -86,6 +87,10 @@ pub struct Replicator {
     read_avoid: std::time::Duration,
     /// Per cluster: when it last failed or stalled a read (see `reads`).
     read_avoided_at: Vec<Mutex<Option<std::time::Instant>>>,
+    /// How long a read probe may go unanswered (`consumer.read_probe_timeout`).
+    read_probe_timeout: Duration,
+    /// Per cluster: counts the stalls the read watch saw (see `read_watch`).
+    read_stalls: Vec<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Replicator {
@@ -96,7 +101,7 @@ impl Replicator {
         topology: crate::topology::Topology,
         membership: Arc<crate::membership::Membership>,
         producer: &ProducerConfig,
-        read_avoid: std::time::Duration,
+        consumer: &kafkatwin_config::ConsumerConfig,
         metrics: Metrics,
     ) -> Self {
         let n = clusters.len();
@@ -116,8 +121,10 @@ impl Replicator {
             deferred: Mutex::default(),
             mismatches: Mutex::default(),
             wake: tokio::sync::Notify::new(),
-            read_avoid,
+            read_avoid: consumer.read_avoid.get(),
             read_avoided_at: (0..n).map(|_| Mutex::new(None)).collect(),
+            read_probe_timeout: consumer.read_probe_timeout.get(),
+            read_stalls: (0..n).map(|_| tokio::sync::watch::Sender::new(0)).collect(),
             log: std::sync::OnceLock::new(),
             membership,
             clusters,
