@@ -179,6 +179,20 @@ impl Lanes {
             .collect()
     }
 
+    /// Clears the behind marks (not divergence) of the partitions `owned` rejects: another
+    /// instance writes, compares and repairs them now, and a mark left here would never be
+    /// cleared.
+    pub fn clear_behind_unless(&self, owned: impl Fn(&Tp) -> bool) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        for (tp, l) in map.iter_mut().filter(|(tp, _)| !owned(tp)) {
+            for (behind, divergent) in l.behind.iter_mut().zip(&l.divergent) {
+                if divergent.is_none() {
+                    *behind = false;
+                }
+            }
+        }
+    }
+
     /// Forgets a deleted topic's partitions.
     pub fn forget_topic(&self, topic: &TopicName) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
@@ -209,5 +223,21 @@ mod tests {
         assert_eq!(lanes.lag(1), 0);
         assert!(lanes.settled(&tp, 1));
         assert_eq!(lanes.total_inflight_on(1), 0);
+    }
+
+    #[test]
+    fn behind_marks_of_partitions_another_instance_writes_are_cleared_but_divergence_stays() {
+        let lanes = Lanes::new(2);
+        let tp = |p| (TopicName(StrBytes::from_static_str("t")), p);
+        lanes.mark_behind(&tp(0), 1);
+        lanes.mark_behind(&tp(1), 1);
+        lanes.mark_divergent(&tp(2), 1, 7);
+        lanes.clear_behind_unless(|t| t.1 == 0);
+        assert!(lanes.is_behind(&tp(0), 1), "still ours: kept");
+        assert!(
+            !lanes.is_behind(&tp(1), 1),
+            "another instance's now: cleared"
+        );
+        assert!(lanes.is_divergent(&tp(2), 1) && lanes.is_behind(&tp(2), 1));
     }
 }

@@ -224,6 +224,7 @@ impl Replicator {
     /// The division of partitions changed: compare every cluster again before writing, so
     /// partitions taken over from another instance are checked first.
     pub fn recompare(&self) {
+        self.lanes.clear_behind_unless(|tp| self.owns(tp));
         for i in 0..self.clusters.len() {
             self.set_compared(i, false);
         }
