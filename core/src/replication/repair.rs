@@ -354,8 +354,10 @@ impl Replicator {
                 0
             }
         };
-        // An empty target backfilled from a source whose log starts past 0 (retention,
-        // DeleteRecords): its offsets start at the source's log start.
+        // An empty target's offsets start at the source's log start: past 0 when retention or
+        // DeleteRecords removed the first records there, and 0 otherwise, whatever map it had
+        // before it was emptied (a map learned from a log it no longer holds would misplace
+        // every copy).
         if pos == 0
             && let Some(start) = ends::earliest(source, tp).await?
             && let Some(delta) =
@@ -364,7 +366,7 @@ impl Replicator {
             tracing::info!(
                 cluster = %target.id,
                 "backfilling {}-{} on {} from {}, whose log starts at offset {start}: its \
-                 offsets start there",
+                 offset map starts there",
                 tp.0.as_str(),
                 tp.1,
                 target.id,
@@ -559,7 +561,7 @@ impl Replicator {
 fn backfill_delta(target_delta: i64, source_start: i64, source_delta: i64) -> Option<i64> {
     let first_logical = source_start - source_delta;
     let wanted = -first_logical;
-    (first_logical > 0 && target_delta != wanted).then_some(wanted)
+    (target_delta != wanted).then_some(wanted)
 }
 
 /// Where a copy reads the source: the target's physical end `pos` moved through both maps.
@@ -616,5 +618,11 @@ mod tests {
         };
         assert_eq!(backfill_delta(0, whole.log_start, whole.delta), None);
         assert_eq!(copy_from(40, 0, whole.delta), 40);
+        // A target emptied (replaced) after it had learned a map from its old log: the map
+        // starts over, or every copy would be read from the wrong place.
+        assert_eq!(
+            backfill_delta(40_151, whole.log_start, whole.delta),
+            Some(0)
+        );
     }
 }
