@@ -184,7 +184,7 @@ impl Lanes {
     /// cleared.
     pub fn clear_behind_unless(&self, owned: impl Fn(&Tp) -> bool) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        for (tp, l) in map.iter_mut().filter(|(tp, _)| !owned(tp)) {
+        for (_, l) in map.iter_mut().filter(|(tp, _)| !owned(tp)) {
             for (behind, divergent) in l.behind.iter_mut().zip(&l.divergent) {
                 if divergent.is_none() {
                     *behind = false;
