@@ -58,14 +58,7 @@ impl Replicator {
             // A write still landing would make a log look shorter than it is.
             return;
         }
-        let sides: Vec<history::Side> = live
-            .iter()
-            .map(|&i| history::Side {
-                cluster: self.clusters[i].clone(),
-                delta: self.lanes.delta(tp, i),
-            })
-            .collect();
-        let standings = history::compare(tp, &sides).await.standings;
+        let standings = self.compare_on(tp, &live).await;
         let mut longest = Vec::new();
         for (&i, standing) in live.iter().zip(standings) {
             match standing {

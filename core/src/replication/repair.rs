@@ -250,18 +250,27 @@ impl Replicator {
         Ok(())
     }
 
+    /// Where each of the clusters in `live` stands on `tp`'s history (see `history`).
+    pub(super) async fn compare_on(
+        &self,
+        tp: &Tp,
+        live: &[usize],
+    ) -> Vec<Result<history::Standing, BackendError>> {
+        let sides: Vec<history::Side> = live
+            .iter()
+            .map(|&i| history::Side {
+                cluster: self.clusters[i].clone(),
+                delta: self.lanes.delta(tp, i),
+            })
+            .collect();
+        history::compare(tp, &sides).await.standings
+    }
+
     /// Checks every partition's history on the clusters in `live`: behind clusters (a prefix,
     /// or nothing) are marked for repair, divergent ones are reported and excluded.
     async fn compare_histories(&self, parts: &[Tp], live: &[usize]) -> Result<(), BackendError> {
         for tp in parts {
-            let sides: Vec<history::Side> = live
-                .iter()
-                .map(|&i| history::Side {
-                    cluster: self.clusters[i].clone(),
-                    delta: self.lanes.delta(tp, i),
-                })
-                .collect();
-            let standings = history::compare(tp, &sides).await.standings;
+            let standings = self.compare_on(tp, live).await;
             for (&i, standing) in live.iter().zip(standings) {
                 match standing? {
                     history::Standing::InSync => {}
