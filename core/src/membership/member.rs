@@ -66,8 +66,13 @@ impl Member {
                 Rejoin::MoveBack => {
                     self.leave(k, &member_id).await;
                     member_id = StrBytes::default();
+                    self.fence().await;
                 }
                 Rejoin::Group(code) => {
+                    // Revoke before rejoining, as Kafka's eager rebalance does: the new
+                    // division is handed out once every member has rejoined, so no member
+                    // still writes by the old one by then.
+                    self.lose_view();
                     if code == ResponseError::UnknownMemberId.code() {
                         member_id = StrBytes::default();
                     }
@@ -81,7 +86,7 @@ impl Member {
                     );
                     member_id = StrBytes::default();
                     self.lose_view();
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    self.fence().await;
                 }
             }
         }
@@ -90,6 +95,15 @@ impl Member {
     /// Owning nothing is safe; owning what another instance also owns is not.
     fn lose_view(&self) {
         self.membership.set_view(View::default());
+    }
+
+    /// Waits one session timeout, owning nothing, before joining a group on another cluster.
+    /// An instance still in the old group keeps its division until its heartbeats fail, which
+    /// takes at most a session timeout after the last one that succeeded; a new group formed
+    /// sooner would hand its partitions to a second writer meanwhile (two writers can order a
+    /// partition's batches differently on different clusters).
+    async fn fence(&self) {
+        tokio::time::sleep(self.session).await;
     }
 
     fn version(&self, k: usize, api: ApiKey, want: i16) -> i16 {
