@@ -2,7 +2,8 @@
 //! rule chains with conditions, on JSON record values. Rules use the brief's shape; they are
 //! validated and compiled once (paths, regexes), then applied per record.
 //!
-//! Not yet wired into the proxy's hook pipeline (issue 5): this crate is the rule engine.
+//! This crate is the rule engine; the proxy's hook pipeline (`core/src/hooks.rs`) runs the
+//! compiled chains on produce and fetch.
 
 pub mod engine;
 pub mod path;

@@ -155,7 +155,7 @@ pub struct ServerConfig {
     /// A client connection that sends nothing (or stalls inside a frame) this long is closed,
     /// like Kafka's `connections.max.idle.ms`.
     pub connections_max_idle: Duration,
-    /// Several instances in front of the same clusters (DESIGN.md §3).
+    /// Several instances in front of the same clusters.
     pub scale_out: ScaleOutConfig,
 }
 

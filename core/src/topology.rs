@@ -1,5 +1,5 @@
 //! Which clusters a write must reach and which serve reads, by the `multi_dc` strategy and
-//! the clusters' health (DESIGN.md §4, §5). Pure functions of the config and a health view, so
+//! the clusters' health. Pure functions of the config and a health view, so
 //! every strategy's sets are tested as a table.
 
 use kafkatwin_config::{Config, DcStrategy};

@@ -1,6 +1,6 @@
 //! The KafkaTwin plugin API: what a hook sees (borrowed record views, the topic and client)
 //! and what it answers (an explicit [`Verdict`]). Built-in transforms implement it natively;
-//! WASM plugins will implement the same API through the guest side of this crate.
+//! WASM plugins implement the same API through the guest side of this crate.
 //!
 //! Invariants the runtime keeps for every hook:
 //! - one call per partition batch, never per record; a batch no hook claims is never decoded;

@@ -1,5 +1,5 @@
 //! Two kafkatwin instances on the same three Tansu clusters divide partition leadership
-//! through a Kafka consumer group (DESIGN.md §3): a producer on one and a consumer on the
+//! through a Kafka consumer group: a producer on one and a consumer on the
 //! other see the same offsets, the survivor takes the partitions of a stopped instance over,
 //! and a split brain (instances that disagree on which cluster is up) is reported.
 

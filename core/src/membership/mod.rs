@@ -1,4 +1,4 @@
-//! Scale-out (DESIGN.md §3): live instances join a consumer group on the backend clusters and
+//! Scale-out: live instances join a consumer group on the backend clusters and
 //! divide partition leadership the way Kafka brokers do. Kafka's group protocol is the
 //! membership engine: the group leader hands every member the full member list, and each
 //! instance derives the same owner for every partition from it. An instance advertises every

@@ -1,5 +1,5 @@
 //! Fetch: the hot read path. With one cluster the backend's answer is forwarded as received.
-//! With several, each partition is read from its read cluster (DESIGN.md §5): offsets are
+//! With several, each partition is read from its read cluster: offsets are
 //! translated to the cluster's and back, and a cluster that fails or stalls a read is passed
 //! over, so the next fetch is served by another at the same logical offset.
 

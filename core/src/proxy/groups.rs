@@ -147,7 +147,7 @@ impl Proxy {
         out
     }
 
-    /// Sends a group request to its coordinating cluster: the group's home (DESIGN.md §5).
+    /// Sends a group request to its coordinating cluster: the group's home.
     /// With several clusters the home is sticky and moves only when its cluster fails; the
     /// members then rejoin on the new home and resume from the commits mirrored there.
     async fn to_coordinator(

@@ -2,7 +2,7 @@
 //! producer is answered under the ack policy, and clusters that missed writes are repaired in
 //! the background until every cluster holds the same records in the same order per partition.
 //!
-//! The order invariant (DESIGN.md §4) rests on three rules: all writes to a cluster go over
+//! The order invariant rests on three rules: all writes to a cluster go over
 //! the proxy's one writer connection per broker, queued under one sequencer lock, so every
 //! cluster receives a partition's batches in the same order; a cluster that missed a write to
 //! a partition is *behind* there and takes no live writes to it; and it is put back in sync

@@ -1,4 +1,4 @@
-//! Where reads go: each partition's read cluster (DESIGN.md §5), the offset map between a
+//! Where reads go: each partition's read cluster, the offset map between a
 //! cluster's physical offsets and the logical ones clients see, and read failover.
 //!
 //! The offset map is one constant per cluster and partition (`physical - logical`): the order
