@@ -216,9 +216,38 @@ fn check_admin_tokens(c: &Config, p: &mut Vec<Problem>) {
     }
 }
 
-/// A warning (not an error): the admin API listens beyond loopback without a token, so
-/// changes are refused to all but loopback clients. `None` when that is not the case.
-pub fn admin_exposure_warning(c: &Config) -> Option<String> {
+/// Warnings (not errors) about a valid config: an exposed admin API without a token, and
+/// keys that are accepted (the brief promises them) but change nothing, each with why.
+pub fn warnings(c: &Config) -> Vec<String> {
+    let mut out: Vec<String> = admin_exposure_warning(c).into_iter().collect();
+    let ignored = |key: &str, why: &str| format!("{key} is set but has no effect: {why}");
+    if c.backend.metadata_max_age != crate::model::BackendConfig::default().metadata_max_age {
+        out.push(ignored(
+            "backend.metadata_max_age",
+            "cached backend metadata is refreshed when a broker answers NOT_LEADER or an \
+             unknown topic and on every reconnect, not on a timer",
+        ));
+    }
+    if c.consumer.max_poll_records != crate::model::ConsumerConfig::default().max_poll_records {
+        out.push(ignored(
+            "consumer.max_poll_records",
+            "records per poll are the client's setting (max.poll.records); the proxy passes \
+             fetches through whole and does not split them",
+        ));
+    }
+    if c.consumer.offset_storage != crate::model::OffsetStorageConfig::default() {
+        out.push(ignored(
+            "consumer.offset_storage",
+            "committed offsets always live in the backend clusters' group coordinators, \
+             mirrored to the other clusters",
+        ));
+    }
+    out
+}
+
+/// The admin API listens beyond loopback without a token, so changes are refused to all but
+/// loopback clients. `None` when that is not the case.
+fn admin_exposure_warning(c: &Config) -> Option<String> {
     let a = &c.admin_api;
     let loopback = a
         .listen_address
@@ -438,6 +467,24 @@ pub fn parse_host_port(addr: &str) -> Result<(String, u16), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_that_change_nothing_are_reported_only_when_set() {
+        let mut c = Config::default();
+        assert!(warnings(&c).iter().all(|w| !w.contains("no effect")));
+        c.consumer.max_poll_records = 10;
+        c.consumer.offset_storage.kind = crate::model::OffsetStorageKind::Kafka;
+        let w = warnings(&c).join("\n");
+        assert!(
+            w.contains("consumer.max_poll_records is set but has no effect"),
+            "{w}"
+        );
+        assert!(
+            w.contains("consumer.offset_storage is set but has no effect"),
+            "{w}"
+        );
+        assert!(!w.contains("metadata_max_age"), "{w}");
+    }
 
     #[test]
     fn host_port_forms() {

@@ -151,7 +151,7 @@ fn check(file: &std::path::Path) -> ExitCode {
                 c.server.listen_address,
                 c.server.port
             );
-            if let Some(w) = kafkatwin_config::validate::admin_exposure_warning(&c) {
+            for w in kafkatwin_config::validate::warnings(&c) {
                 println!("warning: {w}");
             }
             ExitCode::SUCCESS

@@ -51,7 +51,7 @@ pub async fn run(
     let cfg = &proxy.config;
     let kafka = bind("server", &cfg.server.listen_address, cfg.server.port).await?;
     let http = crate::http::bind_all(proxy.clone()).await?;
-    if let Some(w) = kafkatwin_config::validate::admin_exposure_warning(&proxy.config) {
+    for w in kafkatwin_config::validate::warnings(&proxy.config) {
         tracing::warn!("{w}");
     }
     tracing::info!(
