@@ -128,6 +128,11 @@ impl Broker {
         Self::start_on(id, free_port())
     }
 
+    /// Three brokers, clusters `c1`, `c2` and `c3`.
+    pub fn three() -> (Self, Self, Self) {
+        (Self::start("c1"), Self::start("c2"), Self::start("c3"))
+    }
+
     /// Starts a broker on `port` (used to bring a killed cluster back on the same address).
     pub fn start_on(id: &str, port: u16) -> Self {
         Self::try_start_on(id, port)

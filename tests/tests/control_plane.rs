@@ -18,14 +18,6 @@ use std::time::Duration;
 const MAJORITY: &str = "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\n\
                         circuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n";
 
-fn three() -> (Broker, Broker, Broker) {
-    (
-        Broker::start("c1"),
-        Broker::start("c2"),
-        Broker::start("c3"),
-    )
-}
-
 fn proxy(b: &[&Broker]) -> Proxy {
     Proxy::start_with(
         b,
@@ -57,7 +49,7 @@ fn produce_json(p: &Proxy, topic: &str, start: usize, count: usize) -> Value {
 
 #[test]
 fn changes_are_stored_with_the_first_cluster_dead_and_a_restart_then_forgets_nothing() {
-    let (mut a, b, c) = three();
+    let (mut a, b, c) = Broker::three();
     let mut p = proxy(&[&a, &b, &c]);
     let (code, body) = send_bytes(
         p.admin_port,
@@ -124,7 +116,7 @@ fn changes_are_stored_with_the_first_cluster_dead_and_a_restart_then_forgets_not
 
 #[test]
 fn a_proxy_started_with_a_hung_cluster_writes_at_once_and_stores_each_record_once() {
-    let (a, b, c) = three();
+    let (a, b, c) = Broker::three();
     c.pause();
     let p = proxy(&[&a, &b, &c]);
     let created = eventually(Duration::from_secs(30), || {
@@ -174,7 +166,7 @@ fn a_proxy_started_with_a_hung_cluster_writes_at_once_and_stores_each_record_onc
 
 #[test]
 fn kafkatwins_own_topics_are_internal_and_cannot_be_written_or_deleted() {
-    let (a, b, c) = three();
+    let (a, b, c) = Broker::three();
     let p = proxy(&[&a, &b, &c]);
     let ready = eventually(Duration::from_secs(30), || {
         get(p.health_port, "/health/ready").is_ok_and(|(s, _)| s == 200)
@@ -245,7 +237,7 @@ fn kafkatwins_own_topics_are_internal_and_cannot_be_written_or_deleted() {
 
 #[test]
 fn two_admins_changing_the_same_rules_at_once_cannot_lose_a_change() {
-    let (a, b, c) = three();
+    let (a, b, c) = Broker::three();
     let p = proxy(&[&a, &b, &c]);
     let rule = |id: &str| serde_json::json!({"id": id, "actions": [{"type": "set_header", "field": id, "value": "v"}]});
     let (code, body) = post_rule(&p, "cas", &rule("first"));

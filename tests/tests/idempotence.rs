@@ -12,14 +12,6 @@ use kafkatwin_tests::{Broker, Proxy, ProxyOptions, eventually, replicate_script}
 use serde_json::Value;
 use std::time::Duration;
 
-fn three() -> (Broker, Broker, Broker) {
-    (
-        Broker::start("c1"),
-        Broker::start("c2"),
-        Broker::start("c3"),
-    )
-}
-
 const MAJORITY: &str = "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\n\
                         circuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n";
 
@@ -102,7 +94,7 @@ fn assert_audit(brokers: &[&Broker], p: &Proxy, topic: &str, partitions: usize, 
 
 #[test]
 fn the_first_cluster_killed_between_two_producers_loses_no_acknowledged_record() {
-    let (mut a, b, c) = three();
+    let (mut a, b, c) = Broker::three();
     let p = proxy(&[&a, &b, &c], MAJORITY);
     create(&p, "idem-kill", 1);
     let mut next = 0;
@@ -131,7 +123,7 @@ fn the_first_cluster_killed_between_two_producers_loses_no_acknowledged_record()
 
 #[test]
 fn the_first_cluster_killed_and_back_empty_mid_stream_loses_nothing() {
-    let (mut a, b, c) = three();
+    let (mut a, b, c) = Broker::three();
     let p = proxy(&[&a, &b, &c], MAJORITY);
     create(&p, "idem-back", 2);
     // An idempotent producer still sending while c1 dies and comes back empty.
@@ -155,7 +147,7 @@ fn the_first_cluster_killed_and_back_empty_mid_stream_loses_nothing() {
 
 #[test]
 fn the_proxy_restarted_between_two_producers_issues_new_ids() {
-    let (a, b, c) = three();
+    let (a, b, c) = Broker::three();
     let mut p = proxy(&[&a, &b, &c], MAJORITY);
     create(&p, "idem-restart", 1);
     let mut next = 0;
@@ -181,7 +173,7 @@ const ACTIVE_PASSIVE: &str = "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\
 
 #[test]
 fn active_passive_loses_nothing_when_the_primary_datacenter_fails_and_returns() {
-    let (mut a, mut b, c) = three();
+    let (mut a, mut b, c) = Broker::three();
     let p = proxy(&[&a, &b, &c], ACTIVE_PASSIVE);
     create(&p, "idem-dc", 1);
     let mut next = 0;
@@ -219,7 +211,7 @@ fn instance(b: &[&Broker], node: i32) -> Proxy {
 
 #[test]
 fn an_instance_killed_mid_stream_loses_and_duplicates_nothing() {
-    let (a, b, c) = three();
+    let (a, b, c) = Broker::three();
     let mut one = instance(&[&a, &b, &c], 1);
     let two = instance(&[&a, &b, &c], 2);
     for p in [&one, &two] {
@@ -279,7 +271,7 @@ fn total(broker: &Broker, topic: &str) -> Value {
 
 #[test]
 fn a_restarted_proxy_answers_a_retry_of_a_written_batch_from_the_log_and_refuses_gaps() {
-    let (a, b, c) = three();
+    let (a, b, c) = Broker::three();
     let mut p = proxy(&[&a, &b, &c], MAJORITY);
     create(&p, "idem-wire", 1);
     let mut conn = Conn::connect(&p.bootstrap()).expect("connect");
@@ -348,7 +340,7 @@ fn a_restarted_proxy_answers_a_retry_of_a_written_batch_from_the_log_and_refuses
 
 #[test]
 fn a_partition_whose_only_in_sync_cluster_dies_takes_writes_again_from_the_longest_other() {
-    let (mut a, b, c) = three();
+    let (mut a, b, c) = Broker::three();
     // Writes to a hung cluster fail after 3 s (not the default 30 s), so a hung cluster misses
     // them within the test.
     let p = Proxy::start_with(

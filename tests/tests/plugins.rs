@@ -3,7 +3,7 @@
 //! clusters, bound to topics in rule chains, and their effect is read back from every cluster.
 
 use kafkatwin_tests::http::{get, send, send_bytes};
-use kafkatwin_tests::{Broker, Proxy, ProxyOptions};
+use kafkatwin_tests::{Broker, Proxy, ProxyOptions, last_json};
 use serde_json::Value;
 use std::process::Stdio;
 
@@ -35,10 +35,6 @@ fn bind(p: &Proxy, topic: &str, rule: Value) {
     )
     .expect("admin api");
     assert_eq!(code, 201, "binding refused: {body}");
-}
-
-fn last_json(out: &[u8]) -> Value {
-    kafkatwin_tests::last_json(out)
 }
 
 /// Produces `count` records through the proxy (creating the topic); returns the report.

@@ -3,7 +3,7 @@
 //! every cluster directly with confluent-kafka.
 
 use kafkatwin_tests::http::get;
-use kafkatwin_tests::{Broker, Proxy, ProxyOptions};
+use kafkatwin_tests::{Broker, Proxy, ProxyOptions, last_json};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -11,10 +11,6 @@ use std::time::{Duration, Instant};
 
 fn script() -> Command {
     kafkatwin_tests::replicate_script()
-}
-
-fn last_json(out: &[u8]) -> Value {
-    kafkatwin_tests::last_json(out)
 }
 
 /// Every producer's acknowledgements so far: (topic, file, idempotent), for the audit.
@@ -132,14 +128,6 @@ fn assert_converged(
     }
 }
 
-fn three() -> (Broker, Broker, Broker) {
-    (
-        Broker::start("c1"),
-        Broker::start("c2"),
-        Broker::start("c3"),
-    )
-}
-
 fn proxy(b: &[&Broker], yaml: &str) -> Proxy {
     Proxy::start_with(
         b,
@@ -170,7 +158,7 @@ fn assert_delivered(v: &Value, count: u64) {
 
 #[test]
 fn all_clusters_gives_every_cluster_the_same_records_in_the_same_order() {
-    let (a, b, c) = three();
+    let (a, b, c) = Broker::three();
     let p = proxy(
         &[&a, &b, &c],
         "producer:\n  ack_policy: ALL_CLUSTERS\n  timeout: 10s\n",
@@ -189,7 +177,7 @@ fn all_clusters_gives_every_cluster_the_same_records_in_the_same_order() {
 
 #[test]
 fn majority_keeps_producing_with_a_paused_cluster_which_then_catches_up() {
-    let (a, b, c) = three();
+    let (a, b, c) = Broker::three();
     let p = proxy(
         &[&a, &b, &c],
         "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\ncircuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n",
@@ -248,7 +236,7 @@ fn majority_keeps_producing_with_a_paused_cluster_which_then_catches_up() {
 
 #[test]
 fn any_keeps_producing_with_two_paused_clusters_which_then_catch_up() {
-    let (a, b, c) = three();
+    let (a, b, c) = Broker::three();
     let p = proxy(
         &[&a, &b, &c],
         "producer:\n  ack_policy: ANY\n  timeout: 10s\n",
@@ -274,7 +262,7 @@ fn any_keeps_producing_with_two_paused_clusters_which_then_catch_up() {
 
 #[test]
 fn all_clusters_with_a_paused_cluster_fails_retriably_then_succeeds_without_duplicates() {
-    let (a, b, c) = three();
+    let (a, b, c) = Broker::three();
     let p = proxy(
         &[&a, &b, &c],
         "producer:\n  ack_policy: ALL_CLUSTERS\n  timeout: 2s\ncircuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n",
@@ -319,7 +307,7 @@ fn all_clusters_with_a_paused_cluster_fails_retriably_then_succeeds_without_dupl
 
 #[test]
 fn a_cluster_restarted_empty_is_backfilled() {
-    let (a, b, mut c) = three();
+    let (a, b, mut c) = Broker::three();
     let p = proxy(
         &[&a, &b, &c],
         "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\n",
@@ -344,7 +332,7 @@ fn a_cluster_restarted_empty_is_backfilled() {
 
 #[test]
 fn idempotent_producer_through_backend_stalls_writes_no_duplicates() {
-    let (a, b, c) = three();
+    let (a, b, c) = Broker::three();
     let p = proxy(
         &[&a, &b, &c],
         "producer:\n  ack_policy: ALL_CLUSTERS\n  timeout: 1500ms\ncircuit_breaker:\n  failure_threshold: 3\n  open_duration: 1s\n",
@@ -384,7 +372,7 @@ fn idempotent_producer_through_backend_stalls_writes_no_duplicates() {
 
 #[test]
 fn the_circuit_of_a_paused_cluster_opens_and_closes_while_writes_continue() {
-    let (a, b, c) = three();
+    let (a, b, c) = Broker::three();
     let p = proxy(
         &[&a, &b, &c],
         "producer:\n  ack_policy: MAJORITY\n  timeout: 5s\ncircuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n",
@@ -420,7 +408,7 @@ fn the_circuit_of_a_paused_cluster_opens_and_closes_while_writes_continue() {
 
 #[test]
 fn readiness_fails_only_when_the_ack_policy_cannot_be_met() {
-    let (a, b, c) = three();
+    let (a, b, c) = Broker::three();
     let p = proxy(
         &[&a, &b, &c],
         "producer:\n  ack_policy: MAJORITY\ncircuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n",
@@ -450,7 +438,7 @@ fn readiness_fails_only_when_the_ack_policy_cannot_be_met() {
 
 #[test]
 fn a_restarted_proxy_finds_and_repairs_what_a_cluster_missed() {
-    let (a, b, c) = three();
+    let (a, b, c) = Broker::three();
     let yaml = "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\ncircuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n";
     let mut p = proxy(&[&a, &b, &c], yaml);
     assert_delivered(&produce(&p, "rep-restart", 300, 2, &[]), 300);
@@ -524,7 +512,7 @@ fn wait_topics(brokers: &[&Broker], topic: &str, want: Option<u64>) {
 
 #[test]
 fn admin_changes_reach_every_cluster_and_partition_mismatches_are_shown() {
-    let (a, b, c) = three();
+    let (a, b, c) = Broker::three();
     // Before the proxy: one topic with different partition counts on c1 and c2, none on c3.
     admin(&a.addr(), "create", "rep-mm", 3);
     admin(&b.addr(), "create", "rep-mm", 5);
