@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Fan-out bench: what writing to three clusters costs kafkatwin, against one cluster.
 
-Three Tansu brokers (memory storage) on loopback. Targets:
-  direct      the first broker, no proxy;
-  kt-1        kafkatwin in front of the first broker only (passthrough);
-  kt-3-all    kafkatwin in front of all three, ack policy ALL_CLUSTERS;
-  kt-3-any    kafkatwin in front of all three, ack policy ANY.
+Four Tansu brokers (memory storage) on loopback: c0 for the one-cluster targets, c1..c3 for
+the three-cluster ones (so no three-cluster proxy ever finds a topic the one-cluster targets
+wrote to one broker only, and spends the round repairing it). Targets:
+  direct      c0, no proxy;
+  kt-1        kafkatwin in front of c0 only (passthrough);
+  kt-3-all    kafkatwin in front of c1..c3, ack policy ALL_CLUSTERS;
+  kt-3-any    kafkatwin in front of c1..c3, ack policy ANY.
+Each three-cluster proxy runs only for its own rounds (two proxies that are not scale-out
+peers must not write the same clusters at once).
 Then, MAJORITY over the three with a fresh proxy: healthy, and with the third broker hung
 (SIGSTOP) from before the proxy starts: time to the first answered produce, p50 and p99.
 For each target and round: a throughput phase (N records of --size bytes as fast as the
@@ -141,28 +145,35 @@ def main():
     children = e2e.Children()
     work = tempfile.mkdtemp(prefix="kafkatwin-fanout-")
     try:
-        ports = e2e.pick_ports(8, args.ports)
-        brokers = ports[:3]
+        ports = e2e.pick_ports(9, args.ports)
+        single, brokers = ports[0], ports[1:4]
+        e2e.start_tansu(children, args.tansu, work, "c0", single)
         tansus = [e2e.start_tansu(children, args.tansu, work, f"c{i + 1}", b)
                   for i, b in enumerate(brokers)]
-        endpoints = {"direct": (brokers[0], None)}
-        for t, port, bs, policy in (("kt-1", ports[3], brokers[:1], "ANY"),
-                                    ("kt-3-all", ports[4], brokers, "ALL_CLUSTERS"),
-                                    ("kt-3-any", ports[5], brokers, "ANY")):
+        setups = {"kt-1": (ports[4], [single], "ANY"),
+                  "kt-3-all": (ports[5], brokers, "ALL_CLUSTERS"),
+                  "kt-3-any": (ports[6], brokers, "ANY")}
+
+        def start_proxy(t):
+            port, bs, policy = setups[t]
             cfg = os.path.join(work, f"{t}.yaml")
             with open(cfg, "w") as f:
                 f.write(kafkatwin_yaml(port, bs, policy))
             log = os.path.join(work, f"{t}.log")
             proc = children.start(t, [args.kafkatwin, "--config", cfg], log)
             e2e.wait_ready(t, port, proc, log, 30)
-            endpoints[t] = (port, proc)
-        time.sleep(1.5)  # let each proxy compare its clusters before the first write
+            time.sleep(1.5)  # let the proxy compare its clusters before the first write
+            return port, proc
+
+        endpoints = {"direct": (single, None), "kt-1": start_proxy("kt-1")}
         rng = random.Random(7)
         payloads = [rng.randbytes(args.size) for _ in range(64)]
         rows = {t: {"tput": [], "cpu": 0.0, "bytes": 0, "p50": [], "p99": []} for t in TARGETS}
         for rnd in range(args.rounds):
             order = TARGETS[rnd % 4:] + TARGETS[:rnd % 4]
             for t in order:
+                if t not in endpoints:
+                    endpoints[t] = start_proxy(t)
                 port, proc = endpoints[t]
                 bootstrap = f"127.0.0.1:{port}"
                 topic = f"fan-{t}-{rnd}-{uuid.uuid4().hex[:6]}"
@@ -182,6 +193,9 @@ def main():
                     r["p99"].append(p99)
                 e2e.log(f"[round {rnd + 1}/{args.rounds}] {t:<9} {args.records / secs:>9.0f} msg/s  "
                         f"p50 {p50 or 0:.2f} ms  p99 {p99 or 0:.2f} ms")
+                if t.startswith("kt-3"):
+                    children._stop(proc)
+                    del endpoints[t]
         e2e.log("")
         e2e.log(f"{'target':<9} {'msg/s':>9} {'x direct':>8} {'CPU s/GB':>9} {'p50 ms':>7} {'p99 ms':>7}")
         base = statistics.median(rows["direct"]["tput"])
@@ -196,8 +210,8 @@ def main():
             e2e.log(f"{t}: CPU per GB = {rows[t]['cpu'] / rows[t]['bytes'] / kt1:.2f} x kt-1 (passthrough)")
         e2e.log("")
         e2e.log("Startup with one cluster hung (SIGSTOP before the proxy starts), MAJORITY:")
-        startup_case(args, children, work, ports[6], brokers, None, payloads)
-        startup_case(args, children, work, ports[7], brokers, tansus[2], payloads)
+        startup_case(args, children, work, ports[7], brokers, None, payloads)
+        startup_case(args, children, work, ports[8], brokers, tansus[2], payloads)
     finally:
         children.stop_all()
 

@@ -1,8 +1,8 @@
-//! Wires the `web` crate's routers to the running proxy: which endpoints listen where, what
-//! readiness means, and the periodic health sample behind the health gauges.
+//! Wires the `web` crate's routers to the running proxy: which endpoints listen where and what
+//! readiness means.
 
+use crate::listen::{ServeError, socket_addr};
 use crate::proxy::Proxy;
-use crate::server::{ServeError, socket_addr};
 use axum::Router;
 use kafkatwin_web::{AdminState, ApiError, ApiFuture, ClusterView, PluginView, RuleView};
 
@@ -18,9 +18,7 @@ fn plugin_view(p: kafkatwin_plugins::wasm::PluginInfo) -> PluginView {
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 struct State(Arc<Proxy>);
 
@@ -301,59 +299,4 @@ pub async fn bind_all(proxy: Arc<Proxy>) -> Result<Vec<(TcpListener, Router)>, S
         bound.push((listener, router));
     }
     Ok(bound)
-}
-
-/// Probes every cluster and updates the health and connection gauges every second.
-pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut was_up = vec![true; proxy.clusters.len()];
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = tick.tick() => {}
-        }
-        // In parallel: a hung cluster's probe must not delay the others'.
-        futures::future::join_all(proxy.clusters.iter().map(|c| async move {
-            if let Err(e) = c.probe().await {
-                tracing::debug!("health probe: {e}");
-            }
-        }))
-        .await;
-        for (k, c) in proxy.clusters.iter().enumerate() {
-            let s = c.status();
-            // A cluster back from an outage gets the commits it missed.
-            if s.reachable
-                && !was_up[k]
-                && let Some(rep) = &proxy.replicator
-                && let Some(j) = rep.clusters().iter().position(|x| x.id == c.id)
-            {
-                let p = proxy.clone();
-                tokio::spawn(async move { p.replay_commits(j).await });
-            }
-            was_up[k] = s.reachable;
-            proxy
-                .metrics
-                .cluster_health
-                .with_label_values(&[&s.id])
-                .set(s.state.gauge());
-            proxy
-                .metrics
-                .cluster_connections
-                .with_label_values(&[&s.id])
-                .set(s.connections as i64);
-        }
-    }
-}
-
-/// Updates the consumer lag gauge every 5 s (its own task: a slow cluster must not delay
-/// the health probes).
-pub async fn sample_lag(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = tick.tick() => {}
-        }
-        proxy.sample_consumer_lag().await;
-    }
 }

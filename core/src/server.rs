@@ -4,40 +4,13 @@
 use crate::metrics::Metrics;
 use crate::proxy::{Proxy, session};
 use kafkatwin_config::Config;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    /// A listener could not bind.
-    #[error("cannot listen on {what} {addr}: {source}")]
-    Bind {
-        /// Which listener (config path).
-        what: &'static str,
-        /// The address.
-        addr: String,
-        /// The socket error.
-        source: std::io::Error,
-    },
-    /// Metrics could not be registered.
-    #[error("metrics setup failed: {0}")]
-    Metrics(#[from] prometheus::Error),
-    /// The proxy context could not be built.
-    #[error("{0}")]
-    Setup(String),
-}
-
-async fn bind(what: &'static str, host: &str, port: u16) -> Result<TcpListener, ServeError> {
-    let addr = format!("{host}:{port}");
-    TcpListener::bind(&addr)
-        .await
-        .map_err(|source| ServeError::Bind { what, addr, source })
-}
+pub use crate::listen::ServeError;
+use crate::listen::bind;
 
 /// Runs the proxy until `shutdown` resolves, then drains: stops accepting, lets in-flight
 /// requests finish (up to `server.drain_timeout`), and returns.
@@ -95,8 +68,11 @@ pub async fn run(
                 .await;
         });
     }
-    tokio::spawn(crate::http::sample_health(proxy.clone(), drain_rx.clone()));
-    tokio::spawn(crate::http::sample_lag(proxy.clone(), drain_rx.clone()));
+    tokio::spawn(crate::samplers::sample_health(
+        proxy.clone(),
+        drain_rx.clone(),
+    ));
+    tokio::spawn(crate::samplers::sample_lag(proxy.clone(), drain_rx.clone()));
     if proxy.membership.enabled() {
         let ordered = match &proxy.replicator {
             Some(rep) => rep.clusters().to_vec(),
@@ -239,10 +215,4 @@ pub async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// Parses `host:port` into a socket address for the HTTP listeners.
-pub fn socket_addr(host: &str, port: u16) -> Option<SocketAddr> {
-    use std::net::ToSocketAddrs;
-    (host, port).to_socket_addrs().ok()?.next()
 }

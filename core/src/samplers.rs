@@ -1,0 +1,62 @@
+//! Background samplers: health probes of every cluster (and what a cluster's return starts),
+//! and the consumer lag gauge.
+
+use crate::proxy::Proxy;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Probes every cluster and updates the health and connection gauges every second.
+pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut was_up = vec![true; proxy.clusters.len()];
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
+        }
+        // In parallel: a hung cluster's probe must not delay the others'.
+        futures::future::join_all(proxy.clusters.iter().map(|c| async move {
+            if let Err(e) = c.probe().await {
+                tracing::debug!("health probe: {e}");
+            }
+        }))
+        .await;
+        for (k, c) in proxy.clusters.iter().enumerate() {
+            let s = c.status();
+            // A cluster back from an outage gets the commits it missed.
+            if s.reachable
+                && !was_up[k]
+                && let Some(rep) = &proxy.replicator
+                && let Some(j) = rep.clusters().iter().position(|x| x.id == c.id)
+            {
+                let p = proxy.clone();
+                tokio::spawn(async move { p.replay_commits(j).await });
+            }
+            was_up[k] = s.reachable;
+            proxy
+                .metrics
+                .cluster_health
+                .with_label_values(&[&s.id])
+                .set(s.state.gauge());
+            proxy
+                .metrics
+                .cluster_connections
+                .with_label_values(&[&s.id])
+                .set(s.connections as i64);
+        }
+    }
+}
+
+/// Updates the consumer lag gauge every 5 s (its own task: a slow cluster must not delay
+/// the health probes).
+pub async fn sample_lag(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
+        }
+        proxy.sample_consumer_lag().await;
+    }
+}
