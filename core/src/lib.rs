@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod plugin_store;
 pub mod producer_ids;
 pub mod proxy;
+pub mod records;
 pub mod replication;
 pub mod rule_book;
 pub mod samplers;

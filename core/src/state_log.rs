@@ -3,7 +3,7 @@
 //! the producer-id claims (`producer_ids`). Appends, reads from an offset, reads to the end.
 
 use crate::backend::{BackendError, Cluster};
-use crate::proxy::read_ahead::complete_batches_len;
+use crate::records::complete_batches_len;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::indexmap::IndexMap;
@@ -202,7 +202,7 @@ impl StateLog {
                             .with_records(Some(batch.freeze())),
                     ]),
             ]);
-        let resp = crate::proxy::partitioned::route(&self.cluster, 9, None, req, 3).await;
+        let resp = crate::backend::partitioned::route(&self.cluster, 9, None, req, 3).await;
         let p = resp
             .responses
             .first()
@@ -235,7 +235,7 @@ impl StateLog {
                             .with_partition_max_bytes(8 << 20),
                     ]),
             ]);
-        let resp = crate::proxy::partitioned::route(&self.cluster, 12, None, fetch, 1).await;
+        let resp = crate::backend::partitioned::route(&self.cluster, 12, None, fetch, 1).await;
         let p = resp
             .responses
             .first()

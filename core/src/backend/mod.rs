@@ -3,6 +3,7 @@
 mod cluster;
 mod conn;
 pub mod health;
+pub mod partitioned;
 pub mod pool;
 
 pub use cluster::{Cluster, ClusterStatus};

@@ -10,7 +10,7 @@ mod groups;
 mod lag;
 mod list_offsets;
 mod local;
-pub mod partitioned;
+pub use crate::backend::partitioned;
 mod pipeline;
 pub mod read_ahead;
 pub mod sasl;

@@ -135,7 +135,7 @@ pub async fn latest(cluster: &Cluster, parts: &[Tp]) -> Result<HashMap<Tp, i64>,
                 })
                 .collect(),
         );
-    let resp = crate::proxy::partitioned::route(cluster, v, None, req, 1).await;
+    let resp = crate::backend::partitioned::route(cluster, v, None, req, 1).await;
     let mut out = HashMap::new();
     for t in resp.topics {
         for p in t.partitions {
@@ -163,7 +163,7 @@ pub async fn earliest(cluster: &Cluster, tp: &Tp) -> Result<Option<i64>, Backend
                         .with_timestamp(-2),
                 ]),
         ]);
-    let resp = crate::proxy::partitioned::route(cluster, v, None, req, 1).await;
+    let resp = crate::backend::partitioned::route(cluster, v, None, req, 1).await;
     Ok(resp
         .topics
         .iter()

@@ -9,7 +9,7 @@
 //! only after the repairer copied everything it lacks while no write to that partition was in
 //! flight.
 
-pub mod batch;
+pub use crate::records as batch;
 mod ends;
 mod fanout;
 pub mod history;

@@ -295,3 +295,77 @@ mod tests {
         );
     }
 }
+
+/// The offset after the last complete record batch in `records`, by walking batch headers
+/// (base offset, length, last offset delta) without decoding any record. `None` when there
+/// is no complete batch.
+pub fn next_offset(records: &[u8]) -> Option<i64> {
+    walk(records).1
+}
+
+/// How many leading bytes of `records` are complete batches (a fetch may end in a cut one).
+pub fn complete_batches_len(records: &[u8]) -> usize {
+    walk(records).0
+}
+
+fn walk(records: &[u8]) -> (usize, Option<i64>) {
+    const HEADER: usize = 12; // base offset (8) + batch length (4)
+    const LAST_OFFSET_DELTA: usize = 23; // from the batch start
+    let mut pos = 0usize;
+    let mut next = None;
+    let be_i64 = |b: &[u8]| b.try_into().ok().map(i64::from_be_bytes);
+    let be_i32 = |b: &[u8]| b.try_into().ok().map(i32::from_be_bytes);
+    while records.len() >= pos + HEADER {
+        let (Some(base), Some(len)) = (
+            be_i64(&records[pos..pos + 8]),
+            be_i32(&records[pos + 8..pos + 12]),
+        ) else {
+            break;
+        };
+        let Ok(len) = usize::try_from(len) else { break };
+        let end = pos + HEADER + len;
+        if end > records.len() || end < pos + LAST_OFFSET_DELTA + 4 {
+            break; // a truncated trailing batch, as fetch responses may end with
+        }
+        let Some(delta) = be_i32(&records[pos + LAST_OFFSET_DELTA..pos + LAST_OFFSET_DELTA + 4])
+        else {
+            break;
+        };
+        next = Some(base + i64::from(delta) + 1);
+        pos = end;
+    }
+    (pos, next)
+}
+
+#[cfg(test)]
+mod walk_tests {
+    use super::*;
+
+    fn batch(base: i64, delta: i32, body: usize) -> Vec<u8> {
+        let len = (LAST + 4 - 12 + body) as i32;
+        let mut b = base.to_be_bytes().to_vec();
+        b.extend_from_slice(&len.to_be_bytes());
+        b.extend_from_slice(&[0; 11]); // leader epoch, magic, crc, attributes
+        b.extend_from_slice(&delta.to_be_bytes());
+        b.extend(std::iter::repeat_n(7u8, body));
+        b
+    }
+    const LAST: usize = 23;
+
+    #[test]
+    fn walks_batches_and_ignores_a_truncated_tail() {
+        let mut r = batch(0, 9, 30);
+        r.extend(batch(10, 4, 5));
+        assert_eq!(next_offset(&r), Some(15));
+        let mut truncated = r.clone();
+        truncated.extend(&batch(15, 3, 40)[..20]);
+        assert_eq!(next_offset(&truncated), Some(15));
+        assert_eq!(next_offset(&[]), None);
+        assert_eq!(next_offset(&batch(0, 1, 3)[..10]), None);
+        // A negative length is garbage, not a panic.
+        let mut bad = 5i64.to_be_bytes().to_vec();
+        bad.extend_from_slice(&(-4i32).to_be_bytes());
+        bad.extend_from_slice(&[0; 20]);
+        assert_eq!(next_offset(&bad), None);
+    }
+}
