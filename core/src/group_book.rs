@@ -4,7 +4,7 @@
 //! the other clusters and replayed to one that comes back, and the basis of the lag gauge),
 //! and generations seen (for the rebalance counter).
 
-use crate::replication::lanes::Tp;
+use crate::backend::partitioned::Tp;
 use kafka_protocol::protocol::StrBytes;
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -10,6 +10,9 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::collections::{HashMap, HashSet};
 
+/// A topic-partition.
+pub type Tp = (TopicName, i32);
+
 /// A request type whose work is per topic-partition.
 pub trait PartitionedApi: Sized + Clone + Send + Sync {
     /// Its response type.

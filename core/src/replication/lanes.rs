@@ -5,8 +5,7 @@ use kafka_protocol::messages::TopicName;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// A topic-partition.
-pub type Tp = (TopicName, i32);
+pub use crate::backend::partitioned::Tp;
 
 #[derive(Debug, Clone)]
 struct Lane {
