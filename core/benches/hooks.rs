@@ -84,7 +84,7 @@ fn wasm(name: &str) -> Option<Vec<u8>> {
 }
 
 fn plugins() {
-    use kafkatwin_core::wasm_step::{self, OnError, WasmBinding};
+    use kafkatwin_core::hooks::wasm_step::{self, OnError, WasmBinding};
     use kafkatwin_plugins::wasm::{PluginHost, Sandbox};
     let (Some(redact), Some(hostile)) = (wasm("redact"), wasm("hostile")) else {
         println!("(WASM figures skipped: build the plugin components first, see the header)");

@@ -21,4 +21,3 @@ pub mod samplers;
 pub mod server;
 pub mod state_log;
 pub mod topology;
-pub mod wasm_step;

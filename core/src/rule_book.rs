@@ -162,7 +162,7 @@ impl RuleBook {
 
     /// Validates a rule: a wasm binding as sent, a built-in rule normalised (defaults filled).
     fn parse(raw: Value) -> Result<Value, ApiError> {
-        if let Some(binding) = crate::wasm_step::parse(&raw, "rule") {
+        if let Some(binding) = crate::hooks::wasm_step::parse(&raw, "rule") {
             return match binding {
                 Ok(_) => Ok(raw),
                 Err(problems) => Err(ApiError::bad_request(

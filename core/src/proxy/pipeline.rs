@@ -28,7 +28,7 @@ impl Proxy {
         &self,
         hook: &str,
         chains: impl Iterator<Item = &'a RuleChain> + Clone,
-        plugins: impl Iterator<Item = &'a crate::wasm_step::WasmBinding> + Clone,
+        plugins: impl Iterator<Item = &'a crate::hooks::wasm_step::WasmBinding> + Clone,
         records: &Bytes,
         ctx: &BatchContext<'_>,
     ) -> Result<Option<Bytes>, TransformError> {
@@ -49,7 +49,7 @@ impl Proxy {
     fn run_plugins<'a>(
         &self,
         hook: &str,
-        bindings: impl Iterator<Item = &'a crate::wasm_step::WasmBinding> + Clone,
+        bindings: impl Iterator<Item = &'a crate::hooks::wasm_step::WasmBinding> + Clone,
         records: &Bytes,
         ctx: &BatchContext<'_>,
     ) -> Result<Option<Bytes>, TransformError> {
@@ -57,7 +57,7 @@ impl Proxy {
             return Ok(None);
         }
         let m = &self.metrics;
-        crate::wasm_step::apply(&self.plugins, bindings, records, ctx, |b, called| {
+        crate::hooks::wasm_step::apply(&self.plugins, bindings, records, ctx, |b, called| {
             m.plugin_calls
                 .with_label_values(&[&b.plugin, hook, called.outcome])
                 .inc();

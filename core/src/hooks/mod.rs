@@ -2,7 +2,8 @@
 //! a partition's record batches. A batch no chain claims is never decoded; a batch whose
 //! records all come out unchanged is forwarded as it was (same bytes).
 
-use crate::wasm_step::{self, WasmBinding};
+pub mod wasm_step;
+
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
@@ -10,6 +11,7 @@ use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEnco
 use kafkatwin_builtin_transforms::{CompiledRule, Hook, RecordData, Rule, RuleChain, Tally};
 use kafkatwin_config::{Config, Problem, TopicRules};
 use regex::Regex;
+use wasm_step::WasmBinding;
 
 /// Which topics an entry applies to.
 #[derive(Clone)]
