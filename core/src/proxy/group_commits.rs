@@ -2,7 +2,6 @@
 //! other clusters (and replayed to one that comes back), logical offsets in commits, and the
 //! group metrics.
 
-use super::groups::group_error;
 use crate::group_book::Commit;
 use crate::proxy::Proxy;
 use crate::replication::lanes::Tp;
@@ -258,5 +257,31 @@ impl Proxy {
                 tracing::warn!(cluster = %c.id, "replaying group {:?}'s commits: {e}", group.as_str());
             }
         }
+    }
+}
+
+/// The first non-zero code, or 0.
+fn first_error(codes: impl Iterator<Item = i16>) -> i16 {
+    codes.into_iter().find(|c| *c != 0).unwrap_or(0)
+}
+
+/// The first group-level error code of a group response.
+pub(super) fn group_error(resp: &ResponseKind) -> i16 {
+    match resp {
+        ResponseKind::JoinGroup(r) => r.error_code,
+        ResponseKind::SyncGroup(r) => r.error_code,
+        ResponseKind::Heartbeat(r) => r.error_code,
+        ResponseKind::LeaveGroup(r) => r.error_code,
+        ResponseKind::OffsetCommit(r) => first_error(
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .map(|p| p.error_code),
+        ),
+        ResponseKind::OffsetFetch(r) if r.error_code != 0 => r.error_code,
+        ResponseKind::OffsetFetch(r) => first_error(r.groups.iter().map(|g| g.error_code)),
+        ResponseKind::DescribeGroups(r) => first_error(r.groups.iter().map(|g| g.error_code)),
+        ResponseKind::DeleteGroups(r) => first_error(r.results.iter().map(|g| g.error_code)),
+        _ => 0,
     }
 }

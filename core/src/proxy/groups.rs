@@ -2,7 +2,7 @@
 //! itself is every group's coordinator to clients). Requests naming several groups are split
 //! per coordinator and merged.
 
-use super::group_commits::shift_commit;
+use super::group_commits::{group_error, shift_commit};
 use crate::proxy::{Proxy, errors};
 use futures::future::join_all;
 use kafka_protocol::error::ResponseError;
@@ -24,32 +24,6 @@ async fn home_fails(rep: &crate::replication::Replicator, i: usize) {
 fn coordinator_moved(code: i16) -> bool {
     code == ResponseError::NotCoordinator.code()
         || code == ResponseError::CoordinatorNotAvailable.code()
-}
-
-/// The first non-zero code, or 0.
-fn first_error(codes: impl Iterator<Item = i16>) -> i16 {
-    codes.into_iter().find(|c| *c != 0).unwrap_or(0)
-}
-
-/// The first group-level error code of a group response.
-pub(super) fn group_error(resp: &ResponseKind) -> i16 {
-    match resp {
-        ResponseKind::JoinGroup(r) => r.error_code,
-        ResponseKind::SyncGroup(r) => r.error_code,
-        ResponseKind::Heartbeat(r) => r.error_code,
-        ResponseKind::LeaveGroup(r) => r.error_code,
-        ResponseKind::OffsetCommit(r) => first_error(
-            r.topics
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .map(|p| p.error_code),
-        ),
-        ResponseKind::OffsetFetch(r) if r.error_code != 0 => r.error_code,
-        ResponseKind::OffsetFetch(r) => first_error(r.groups.iter().map(|g| g.error_code)),
-        ResponseKind::DescribeGroups(r) => first_error(r.groups.iter().map(|g| g.error_code)),
-        ResponseKind::DeleteGroups(r) => first_error(r.results.iter().map(|g| g.error_code)),
-        _ => 0,
-    }
 }
 
 /// The groups a request names.
