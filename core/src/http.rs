@@ -1,10 +1,32 @@
 //! Wires the `web` crate's routers to the running proxy: which endpoints listen where and what
 //! readiness means.
 
+use crate::change_error::ChangeError;
 use crate::listen::{ServeError, socket_addr};
 use crate::proxy::Proxy;
 use axum::Router;
 use kafkatwin_web::{AdminState, ApiError, ApiFuture, ClusterView, PluginView, RuleView};
+
+/// The HTTP answer to a refused change.
+fn api_error(e: ChangeError) -> ApiError {
+    let status = match &e {
+        ChangeError::Invalid { .. } => 400,
+        ChangeError::NotFound(_) => 404,
+        ChangeError::Conflict(_) => 409,
+        ChangeError::Stale(_) => 412,
+        ChangeError::Unavailable(_) => 503,
+        ChangeError::Internal(_) => 500,
+    };
+    let field = match &e {
+        ChangeError::Invalid { field, .. } => field.clone(),
+        _ => None,
+    };
+    ApiError {
+        status,
+        field,
+        message: e.to_string(),
+    }
+}
 
 fn plugin_view(p: kafkatwin_plugins::wasm::PluginInfo) -> PluginView {
     PluginView {
@@ -147,7 +169,7 @@ impl AdminState for State {
     }
 
     fn list_rules(&self, topic: &str) -> Result<Vec<RuleView>, ApiError> {
-        self.0.rules.list(topic)
+        self.0.rules.list(topic).map_err(api_error)
     }
 
     fn add_rule<'a>(
@@ -156,7 +178,13 @@ impl AdminState for State {
         rule: serde_json::Value,
         expected: Option<i64>,
     ) -> ApiFuture<'a, RuleView> {
-        Box::pin(self.0.rules.add(topic, rule, expected))
+        Box::pin(async move {
+            self.0
+                .rules
+                .add(topic, rule, expected)
+                .await
+                .map_err(api_error)
+        })
     }
 
     fn replace_rule<'a>(
@@ -166,7 +194,13 @@ impl AdminState for State {
         rule: serde_json::Value,
         expected: Option<i64>,
     ) -> ApiFuture<'a, RuleView> {
-        Box::pin(self.0.rules.replace(topic, id, rule, expected))
+        Box::pin(async move {
+            self.0
+                .rules
+                .replace(topic, id, rule, expected)
+                .await
+                .map_err(api_error)
+        })
     }
 
     fn delete_rule<'a>(
@@ -175,7 +209,13 @@ impl AdminState for State {
         id: &'a str,
         expected: Option<i64>,
     ) -> ApiFuture<'a, ()> {
-        Box::pin(self.0.rules.delete(topic, id, expected))
+        Box::pin(async move {
+            self.0
+                .rules
+                .delete(topic, id, expected)
+                .await
+                .map_err(api_error)
+        })
     }
 
     fn max_plugin_upload(&self) -> usize {
@@ -194,6 +234,7 @@ impl AdminState for State {
                 .put(name, module, expected)
                 .await
                 .map(plugin_view)
+                .map_err(api_error)
         })
     }
 
@@ -225,6 +266,7 @@ impl AdminState for State {
                 .delete(name, expected)
                 .await
                 .map(plugin_view)
+                .map_err(api_error)
         })
     }
 

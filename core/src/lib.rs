@@ -3,6 +3,7 @@
 
 pub mod audit_trail;
 pub mod backend;
+pub mod change_error;
 pub mod control_log;
 pub mod frame;
 pub mod group_book;

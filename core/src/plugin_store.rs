@@ -3,10 +3,10 @@
 //! any broker's message size limit), then a head entry `plugins/<name>` naming the chunks
 //! and the version. A deleted plugin's head is a tombstone.
 
+use crate::change_error::ChangeError;
 use crate::control_log::ControlLog;
 use bytes::Bytes;
 use kafkatwin_plugins::wasm::{PluginHost, PluginInfo};
-use kafkatwin_web::ApiError;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -59,19 +59,17 @@ impl PluginStore {
         name: &str,
         module: Bytes,
         expected: Option<i64>,
-    ) -> Result<PluginInfo, ApiError> {
+    ) -> Result<PluginInfo, ChangeError> {
         let _changing = self.begin(name, expected).await?;
         let previous = self.host.get(name).map(|p| p.sha256);
         let info = tokio::task::block_in_place(|| self.host.upload(name, &module))
-            .map_err(|e| ApiError::bad_request(None, e.to_string()))?;
+            .map_err(|e| ChangeError::bad_request(None, e.to_string()))?;
         if let Some(log) = self.log.get() {
-            let unavailable = |e: crate::control_log::ControlError| ApiError {
-                status: 503,
-                field: None,
-                message: format!(
+            let unavailable = |e: crate::control_log::ControlError| {
+                ChangeError::unavailable(format!(
                     "plugin {name} v{} is loaded on this instance but could not be stored: {e}",
                     info.version
-                ),
+                ))
             };
             let chunks: Vec<&[u8]> = module.chunks(CHUNK_SIZE).collect();
             for (i, c) in chunks.iter().enumerate() {
@@ -84,7 +82,8 @@ impl PluginStore {
                 chunks: chunks.len() as u32,
                 version: info.version,
             };
-            let value = serde_json::to_vec(&head).map_err(|e| ApiError::internal(e.to_string()))?;
+            let value =
+                serde_json::to_vec(&head).map_err(|e| ChangeError::internal(e.to_string()))?;
             log.append(&format!("{HEAD}{name}"), Some(&value))
                 .await
                 .map_err(unavailable)?;
@@ -127,12 +126,12 @@ impl PluginStore {
         &self,
         name: &str,
         expected: Option<i64>,
-    ) -> Result<tokio::sync::MutexGuard<'_, ()>, ApiError> {
+    ) -> Result<tokio::sync::MutexGuard<'_, ()>, ChangeError> {
         let guard = self.changing.lock().await;
         if let Some(expected) = expected {
             let current = self.host.get(name).map(|p| i64::from(p.version));
             if current != Some(expected) {
-                return Err(ApiError::stale(format!(
+                return Err(ChangeError::stale(format!(
                     "plugin {name} changed since version {expected} (If-Match): it is {}; read \
                      it again and retry",
                     current.map_or("not loaded".into(), |v| format!("at version {v}"))
@@ -143,21 +142,23 @@ impl PluginStore {
     }
 
     /// Unloads a plugin here and everywhere (412 when `expected` is not its version).
-    pub async fn delete(&self, name: &str, expected: Option<i64>) -> Result<PluginInfo, ApiError> {
+    pub async fn delete(
+        &self,
+        name: &str,
+        expected: Option<i64>,
+    ) -> Result<PluginInfo, ChangeError> {
         let _changing = self.begin(name, expected).await?;
         let info = self
             .host
             .remove(name)
-            .ok_or_else(|| ApiError::not_found(format!("plugin {name} not found")))?;
+            .ok_or_else(|| ChangeError::not_found(format!("plugin {name} not found")))?;
         if let Some(log) = self.log.get() {
             log.append(&format!("{HEAD}{name}"), None)
                 .await
-                .map_err(|e| ApiError {
-                    status: 503,
-                    field: None,
-                    message: format!(
+                .map_err(|e| {
+                    ChangeError::unavailable(format!(
                         "plugin {name} is unloaded here but the deletion could not be stored: {e}"
-                    ),
+                    ))
                 })?;
             self.drop_unused_chunks(log, &info.sha256).await;
         }

@@ -5,12 +5,13 @@
 //! effect, and every instance applies what it reads from the log: rules survive restarts and
 //! reach every instance. Without a log (unit tests) they live in memory.
 
+use crate::change_error::ChangeError;
 use crate::control_log::ControlLog;
 use crate::hooks::{Hooks, Matcher};
 use bytes::Bytes;
 use kafkatwin_builtin_transforms::{CompiledRule, Rule};
 use kafkatwin_config::TopicRules;
-use kafkatwin_web::{ApiError, RuleView};
+use kafkatwin_web::RuleView;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -87,7 +88,7 @@ impl RuleBook {
             }
         }
         if let Err(e) = self.rebuild() {
-            tracing::warn!("applying state log entry {key:?}: {}", e.message);
+            tracing::warn!("applying state log entry {key:?}: {e}");
         }
     }
 
@@ -101,16 +102,14 @@ impl RuleBook {
 
     /// Makes `rules` the API rules of `topic`: through the state log when there is one, so
     /// the change is durable and every instance applies it.
-    async fn commit(&self, topic: &str, rules: Vec<Value>) -> Result<(), ApiError> {
-        let value = serde_json::to_vec(&rules).map_err(|e| ApiError::internal(e.to_string()))?;
+    async fn commit(&self, topic: &str, rules: Vec<Value>) -> Result<(), ChangeError> {
+        let value = serde_json::to_vec(&rules).map_err(|e| ChangeError::internal(e.to_string()))?;
         let key = format!("{RULES_KEY}{topic}");
         let mut offset = None;
         if let Some(log) = self.log.get() {
             let v = (!rules.is_empty()).then_some(value.as_slice());
-            offset = Some(log.append(&key, v).await.map_err(|e| ApiError {
-                status: 503,
-                field: None,
-                message: format!("the change could not be stored: {e}"),
+            offset = Some(log.append(&key, v).await.map_err(|e| {
+                ChangeError::unavailable(format!("the change could not be stored: {e}"))
             })?);
         }
         self.apply_logged(&key, Some(Bytes::from(value)), offset);
@@ -144,7 +143,7 @@ impl RuleBook {
     }
 
     /// Every rule that applies to `topic`, with where it comes from.
-    pub fn list(&self, topic: &str) -> Result<Vec<RuleView>, ApiError> {
+    pub fn list(&self, topic: &str) -> Result<Vec<RuleView>, ChangeError> {
         let mut out = self.yaml_rules(topic);
         if let Ok(api) = self.api.lock()
             && let Some(rules) = api.get(topic)
@@ -155,17 +154,19 @@ impl RuleBook {
             }));
         }
         if out.is_empty() {
-            return Err(ApiError::not_found(format!("no rules for topic {topic:?}")));
+            return Err(ChangeError::not_found(format!(
+                "no rules for topic {topic:?}"
+            )));
         }
         Ok(out)
     }
 
     /// Validates a rule: a wasm binding as sent, a built-in rule normalised (defaults filled).
-    fn parse(raw: Value) -> Result<Value, ApiError> {
+    fn parse(raw: Value) -> Result<Value, ChangeError> {
         if let Some(binding) = crate::hooks::wasm_step::parse(&raw, "rule") {
             return match binding {
                 Ok(_) => Ok(raw),
-                Err(problems) => Err(ApiError::bad_request(
+                Err(problems) => Err(ChangeError::bad_request(
                     problems
                         .first()
                         .map(|p| p.path.trim_start_matches("rule.").to_owned()),
@@ -178,10 +179,10 @@ impl RuleBook {
             };
         }
         let rule: Rule = serde_json::from_value(raw)
-            .map_err(|e| ApiError::bad_request(None, format!("invalid rule: {e}")))?;
+            .map_err(|e| ChangeError::bad_request(None, format!("invalid rule: {e}")))?;
         CompiledRule::compile(rule.clone()).map_err(|errors| {
             let first = errors.first();
-            ApiError::bad_request(
+            ChangeError::bad_request(
                 first.map(|e| e.field.clone()),
                 errors
                     .iter()
@@ -190,7 +191,7 @@ impl RuleBook {
                     .join("; "),
             )
         })?;
-        serde_json::to_value(&rule).map_err(|e| ApiError::internal(e.to_string()))
+        serde_json::to_value(&rule).map_err(|e| ChangeError::internal(e.to_string()))
     }
 
     /// Starts a change of `topic`'s rules: 412 when `expected` (the version the admin read,
@@ -199,12 +200,12 @@ impl RuleBook {
         &self,
         topic: &str,
         expected: Option<i64>,
-    ) -> Result<tokio::sync::MutexGuard<'_, ()>, ApiError> {
+    ) -> Result<tokio::sync::MutexGuard<'_, ()>, ChangeError> {
         let guard = self.changing.lock().await;
         if let Some(expected) = expected {
             let current = self.version(topic);
             if current != Some(expected) {
-                return Err(ApiError::stale(format!(
+                return Err(ChangeError::stale(format!(
                     "the rules of topic {topic:?} changed since version {expected} (If-Match): \
                      they are at {}; read them again and retry",
                     current.map_or("no version (no API rules)".into(), |v| format!(
@@ -223,7 +224,7 @@ impl RuleBook {
         topic: &str,
         raw: Value,
         expected: Option<i64>,
-    ) -> Result<RuleView, ApiError> {
+    ) -> Result<RuleView, ChangeError> {
         let rule = Self::parse(raw)?;
         let _changing = self.begin(topic, expected).await?;
         let taken = self
@@ -232,7 +233,7 @@ impl RuleBook {
             .any(|v| rule_id(&v.rule) == rule_id(&rule));
         let mut rules = self.api_rules(topic);
         if taken || rules.iter().any(|r| rule_id(r) == rule_id(&rule)) {
-            return Err(ApiError::conflict(format!(
+            return Err(ChangeError::conflict(format!(
                 "topic {topic:?} already has a rule with id {:?}",
                 rule_id(&rule)
             )));
@@ -253,10 +254,10 @@ impl RuleBook {
         id: &str,
         raw: Value,
         expected: Option<i64>,
-    ) -> Result<RuleView, ApiError> {
+    ) -> Result<RuleView, ChangeError> {
         let rule = Self::parse(raw)?;
         if rule_id(&rule) != id {
-            return Err(ApiError::bad_request(
+            return Err(ChangeError::bad_request(
                 Some("id".into()),
                 format!(
                     "the body's id {:?} differs from the path's {id:?}",
@@ -285,7 +286,7 @@ impl RuleBook {
         topic: &str,
         id: &str,
         expected: Option<i64>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ChangeError> {
         let _changing = self.begin(topic, expected).await?;
         let mut rules = self.api_rules(topic);
         let before = rules.len();
@@ -296,21 +297,21 @@ impl RuleBook {
         self.commit(topic, rules).await
     }
 
-    fn missing(&self, topic: &str, id: &str) -> ApiError {
+    fn missing(&self, topic: &str, id: &str) -> ChangeError {
         let in_config = self
             .yaml_rules(topic)
             .iter()
             .any(|v| v.rule.get("id").and_then(Value::as_str) == Some(id));
         if in_config {
-            ApiError::conflict(format!(
+            ChangeError::conflict(format!(
                 "rule {id:?} of topic {topic:?} comes from the config file; change it there"
             ))
         } else {
-            ApiError::not_found(format!("topic {topic:?} has no rule {id:?}"))
+            ChangeError::not_found(format!("topic {topic:?} has no rule {id:?}"))
         }
     }
 
-    fn rebuild(&self) -> Result<(), ApiError> {
+    fn rebuild(&self) -> Result<(), ChangeError> {
         let mut entries = self.yaml.clone();
         if let Ok(api) = self.api.lock() {
             for (topic, rules) in api.iter() {
@@ -322,7 +323,7 @@ impl RuleBook {
             }
         }
         let hooks = Hooks::build(&entries).map_err(|p| {
-            ApiError::internal(format!(
+            ChangeError::internal(format!(
                 "rules no longer compile: {}",
                 p.iter()
                     .map(ToString::to_string)
