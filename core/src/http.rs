@@ -99,7 +99,8 @@ impl AdminState for State {
                     .map(|r| r.mismatches())
                     .unwrap_or_default()
                     .into_iter()
-                    .filter(|m| m.contains(&format!("cluster {} ", s.id)))
+                    .filter(|m| m.cluster == *s.id)
+                    .map(|m| m.to_string())
                     .collect();
                 ClusterView {
                     id: s.id,

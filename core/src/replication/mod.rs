@@ -44,6 +44,29 @@ pub struct ReplicaStatus {
     pub divergent: Vec<(String, i32, i64)>,
 }
 
+/// A topic whose partition count on one cluster differs from another cluster's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The topic.
+    pub topic: String,
+    /// The cluster with the differing count.
+    pub cluster: String,
+    /// Its partitions there.
+    pub has: i32,
+    /// Partitions on another cluster.
+    pub other: i32,
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "topic {}: cluster {} has {} partitions, another cluster has {}",
+            self.topic, self.cluster, self.has, self.other
+        )
+    }
+}
+
 /// Fans writes out to the clusters and keeps them converged.
 pub struct Replicator {
     /// The write set, by priority: index 0 is the authority whose offsets clients see.
@@ -77,7 +100,7 @@ pub struct Replicator {
             kafka_protocol::messages::RequestKind,
         )>,
     >,
-    mismatches: Mutex<Vec<String>>,
+    mismatches: Mutex<Vec<Mismatch>>,
     wake: tokio::sync::Notify,
     /// Where learned offset maps are recorded (see `reads`).
     log: std::sync::OnceLock<Arc<crate::control_log::ControlLog>>,
@@ -168,7 +191,7 @@ impl Replicator {
     }
 
     /// Partition-count mismatches between clusters, as last detected.
-    pub fn mismatches(&self) -> Vec<String> {
+    pub fn mismatches(&self) -> Vec<Mismatch> {
         self.mismatches
             .lock()
             .map(|m| m.clone())

@@ -161,11 +161,12 @@ impl Replicator {
                         ends::create_topic(c, t, want).await?;
                     }
                     Some(&have) if have != want => {
-                        let m = format!(
-                            "topic {}: cluster {} has {have} partitions, another cluster has {want}",
-                            t.as_str(),
-                            c.id
-                        );
+                        let m = super::Mismatch {
+                            topic: t.as_str().to_owned(),
+                            cluster: c.id.to_string(),
+                            has: have,
+                            other: want,
+                        };
                         tracing::warn!("partition-count mismatch: {m}");
                         mismatches.push(m);
                     }
