@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Key prefix of audit entries in the state log.
-pub const AUDIT_KEY: &str = "audit/";
+pub const AUDIT_KEY: &str = crate::control_log::keys::AUDIT;
 /// Entries kept in memory.
 const KEPT: usize = 1000;
 

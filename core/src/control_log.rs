@@ -30,6 +30,53 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
+/// The key prefixes of the control state: the log owns the key space, each part of the state
+/// its prefix.
+pub mod keys {
+    /// Offset maps: `offsets/{cluster}/{topic}/{partition}`.
+    pub const OFFSETS: &str = "offsets/";
+    /// The admin audit trail: `audit/{ms}-{pid}`.
+    pub const AUDIT: &str = "audit/";
+    /// Plugin heads: `plugins/{name}`.
+    pub const PLUGIN_HEADS: &str = "plugins/";
+    /// Plugin module chunks: `plugin-chunks/{sha256}/{i}`.
+    pub const PLUGIN_CHUNKS: &str = "plugin-chunks/";
+    /// A topic's API rules: `rules/{topic}`.
+    pub const RULES: &str = "rules/";
+}
+
+/// Which part of the control state an entry belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// An offset map (replication).
+    OffsetMap,
+    /// An audit trail entry.
+    Audit,
+    /// A plugin head or module chunk.
+    Plugin,
+    /// A topic's API rules.
+    Rules,
+    /// Written by another version of KafkaTwin: left alone.
+    Unknown,
+}
+
+impl Section {
+    /// The section of entry `key`.
+    pub fn of(key: &str) -> Self {
+        if key.starts_with(keys::OFFSETS) {
+            Self::OffsetMap
+        } else if key.starts_with(keys::AUDIT) {
+            Self::Audit
+        } else if key.starts_with(keys::PLUGIN_HEADS) || key.starts_with(keys::PLUGIN_CHUNKS) {
+            Self::Plugin
+        } else if key.starts_with(keys::RULES) {
+            Self::Rules
+        } else {
+            Self::Unknown
+        }
+    }
+}
+
 /// How long one append may take on one cluster before it counts as missed there.
 const APPEND_WAIT: Duration = Duration::from_secs(3);
 /// How long an append waits for the clusters beyond a majority.
@@ -435,5 +482,20 @@ async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(d) => false,
         _ = stop.changed() => *stop.borrow(),
+    }
+}
+
+#[cfg(test)]
+mod section_tests {
+    use super::Section;
+
+    #[test]
+    fn entries_are_routed_by_their_key_prefix() {
+        assert_eq!(Section::of("offsets/c1/t/0"), Section::OffsetMap);
+        assert_eq!(Section::of("audit/0000000000001-7"), Section::Audit);
+        assert_eq!(Section::of("plugins/redact"), Section::Plugin);
+        assert_eq!(Section::of("plugin-chunks/ab12/0"), Section::Plugin);
+        assert_eq!(Section::of("rules/orders"), Section::Rules);
+        assert_eq!(Section::of("schemas/orders-value"), Section::Unknown);
     }
 }

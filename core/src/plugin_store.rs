@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
-const HEAD: &str = "plugins/";
-const CHUNKS: &str = "plugin-chunks/";
+const HEAD: &str = crate::control_log::keys::PLUGIN_HEADS;
+const CHUNKS: &str = crate::control_log::keys::PLUGIN_CHUNKS;
 const CHUNK_SIZE: usize = 256 << 10;
 
 #[derive(Clone, Serialize, Deserialize)]

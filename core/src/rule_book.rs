@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 /// State-log key prefix for a topic's API rules.
-const RULES_KEY: &str = "rules/";
+const RULES_KEY: &str = crate::control_log::keys::RULES;
 
 /// Config rules, API rules, and the hooks compiled from both.
 pub struct RuleBook {

@@ -113,16 +113,17 @@ pub async fn run(
         let p = proxy.clone();
         log.start(
             Box::new(move |k, v, offset| {
-                if k.starts_with(crate::replication::OFFSETS_KEY) {
-                    if let Some(rep) = &p.replicator {
-                        rep.apply_logged(k, v.as_deref());
+                use crate::control_log::Section;
+                match Section::of(k) {
+                    Section::OffsetMap => {
+                        if let Some(rep) = &p.replicator {
+                            rep.apply_logged(k, v.as_deref());
+                        }
                     }
-                } else if k.starts_with(crate::audit_trail::AUDIT_KEY) {
-                    p.audit.apply_logged(k, v);
-                } else if k.starts_with("plugin") {
-                    p.plugin_store.apply_logged(k, v);
-                } else {
-                    p.rules.apply_logged(k, v, Some(offset));
+                    Section::Audit => p.audit.apply_logged(k, v),
+                    Section::Plugin => p.plugin_store.apply_logged(k, v),
+                    Section::Rules => p.rules.apply_logged(k, v, Some(offset)),
+                    Section::Unknown => tracing::debug!("control log entry {k:?} left alone"),
                 }
             }),
             drain_rx.clone(),

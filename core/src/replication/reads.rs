@@ -13,7 +13,7 @@ use crate::topology::Plan;
 use std::time::Instant;
 
 /// State-log key prefix of offset maps.
-pub const OFFSETS_KEY: &str = "offsets/";
+pub const OFFSETS_KEY: &str = crate::control_log::keys::OFFSETS;
 
 impl Replicator {
     /// Per cluster: up for reads and the write sets now (circuit closed, not recently
