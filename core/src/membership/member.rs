@@ -66,7 +66,6 @@ impl Member {
                 Rejoin::MoveBack => {
                     self.leave(k, &member_id).await;
                     member_id = StrBytes::default();
-                    self.fence().await;
                 }
                 Rejoin::Group(code) => {
                     // Revoke before rejoining, as Kafka's eager rebalance does: the new
@@ -86,7 +85,7 @@ impl Member {
                     );
                     member_id = StrBytes::default();
                     self.lose_view();
-                    self.fence().await;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
         }
@@ -95,15 +94,6 @@ impl Member {
     /// Owning nothing is safe; owning what another instance also owns is not.
     fn lose_view(&self) {
         self.membership.set_view(View::default());
-    }
-
-    /// Waits one session timeout, owning nothing, before joining a group on another cluster.
-    /// An instance still in the old group keeps its division until its heartbeats fail, which
-    /// takes at most a session timeout after the last one that succeeded; a new group formed
-    /// sooner would hand its partitions to a second writer meanwhile (two writers can order a
-    /// partition's batches differently on different clusters).
-    async fn fence(&self) {
-        tokio::time::sleep(self.session).await;
     }
 
     fn version(&self, k: usize, api: ApiKey, want: i16) -> i16 {
@@ -195,7 +185,7 @@ impl Member {
             }
             let members: Vec<Instance> = serde_json::from_slice(&s.assignment)
                 .map_err(|e| format!("the group leader's assignment does not parse: {e}"))?;
-            self.membership.set_view(View { members });
+            self.membership.install(members, self.session);
             return Ok(r.generation_id);
         }
         Err("the group kept rebalancing".into())

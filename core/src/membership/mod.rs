@@ -5,6 +5,9 @@
 //! member as a broker and the owner as each partition's leader; a Produce for a partition it
 //! does not own gets `NOT_LEADER_OR_FOLLOWER`, so clients go to the owner.
 //!
+//! A division takes effect one session timeout after it is handed out, so that an instance
+//! still acting on an older one (in a group on another cluster) has dropped it by then.
+//!
 //! The group lives on the first cluster (authority order) an instance can reach. Instances
 //! that see different clusters as reachable can end up in two groups on two clusters: a split
 //! brain, in which both own every partition. Each instance looks for the group on the other
@@ -39,6 +42,10 @@ pub struct Instance {
 struct View {
     /// Members by node id; empty while not in a group.
     members: Vec<Instance>,
+    /// Ownership takes effect then (see [`Membership::install`]); `None`: at once.
+    effective_at: Option<std::time::Instant>,
+    /// Counts installed views, so a fence that ends applies only to its own view.
+    epoch: u64,
 }
 
 /// This instance's place among the instances.
@@ -80,6 +87,12 @@ impl Membership {
             return Some(self.me.node_id);
         }
         let view = self.view.read().ok()?;
+        if view
+            .effective_at
+            .is_some_and(|t| std::time::Instant::now() < t)
+        {
+            return None;
+        }
         owner_of(&view.members, topic, partition).map(|m| m.node_id)
     }
 
@@ -107,10 +120,35 @@ impl Membership {
         self.changed.subscribe()
     }
 
-    fn set_view(&self, view: View) {
+    /// Installs a new division from a group round. It takes effect only `fence` later: an
+    /// instance still acting on an older division (in a group on another cluster, or one that
+    /// has not yet heard of this round) drops it within that time, so no partition has two
+    /// writers (two writers can order its batches differently on different clusters).
+    fn install(self: &Arc<Self>, members: Vec<Instance>, fence: Duration) {
+        let epoch = self.view.read().map_or(0, |v| v.epoch) + 1;
+        self.set_view(View {
+            members,
+            effective_at: Some(std::time::Instant::now() + fence),
+            epoch,
+        });
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(fence).await;
+            let current = me.view.read().is_ok_and(|v| v.epoch == epoch);
+            if current {
+                tracing::info!(
+                    "instance membership in effect: this instance owns its partitions now"
+                );
+                me.changed.send_modify(|n| *n += 1);
+            }
+        });
+    }
+
+    fn set_view(&self, mut view: View) {
         let summary: Vec<i32> = view.members.iter().map(|m| m.node_id).collect();
         let changed = self.view.write().map(|mut v| {
-            let changed = v.members != view.members;
+            let changed = v.members != view.members || view.effective_at.is_some();
+            view.epoch = view.epoch.max(v.epoch + 1);
             *v = view;
             changed
         });
