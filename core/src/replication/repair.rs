@@ -417,9 +417,10 @@ impl Replicator {
             // answers: one round trip per fetch, not per batch.
             let mut queued = Vec::with_capacity(fresh.len());
             let mut expect = from;
+            let mut failed = None;
             for (h, range) in fresh {
                 if h.base_offset != expect {
-                    return Err(BackendError::NoBroker {
+                    failed = Some(BackendError::NoBroker {
                         cluster: target.id.to_string(),
                         reason: format!(
                             "{}-{} ends at {expect} inside a batch of {} (it starts at {}): batch boundaries differ, repair needs a manual copy",
@@ -429,17 +430,40 @@ impl Replicator {
                             h.base_offset
                         ),
                     });
+                    break;
                 }
                 expect += h.offsets;
-                queued.push((
-                    h.offsets,
-                    self.queue_copy(i, tp, f.records.slice(range)).await?,
-                ));
+                match self.queue_copy(i, tp, f.records.slice(range)).await {
+                    Ok(pending) => queued.push((h.offsets, pending)),
+                    Err(e) => {
+                        // The queue is full, or the connection lost: copy the rest next pass.
+                        failed = Some(e);
+                        break;
+                    }
+                }
             }
+            // Every queued copy is awaited, even after a failure: one left behind would still
+            // land, after the next pass had read the end without it, and be copied twice.
             for (offsets, pending) in queued {
-                let base = self.copy_answer(i, tp, pending).await?;
-                if base != pos {
-                    tracing::warn!(cluster = %target.id, "repair of {}-{}: batch expected at {pos} landed at {base}", tp.0.as_str(), tp.1);
+                let base = match self.copy_answer(i, tp, pending).await {
+                    Ok(base) => base,
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                        continue;
+                    }
+                };
+                if base != pos && failed.is_none() {
+                    // Something else wrote here: stop, and compare its history again.
+                    self.set_compared(i, false);
+                    failed = Some(BackendError::NoBroker {
+                        cluster: target.id.to_string(),
+                        reason: format!(
+                            "repair of {}-{}: a batch expected at {pos} landed at {base}; \
+                             another writer is active there, comparing it again",
+                            tp.0.as_str(),
+                            tp.1
+                        ),
+                    });
                 }
                 pos = base + offsets;
                 self.lanes.note_end(tp, i, pos);
@@ -447,6 +471,9 @@ impl Replicator {
                     .replication_repaired
                     .with_label_values(&[&target.id])
                     .inc_by(offsets as u64);
+            }
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
         Ok(())
