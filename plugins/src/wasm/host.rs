@@ -3,7 +3,7 @@
 use super::bindings::{self, Plugin, PluginPre};
 use super::error::{CallError, UploadError};
 use super::limits::Limiter;
-use kafkatwin_plugin_sdk::{BatchContext, Hook};
+use kafkatwin_plugin_sdk::{BatchContext, Hook, RejectCode};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -512,9 +512,14 @@ impl Inner {
                     bindings::Verdict::Rewrite(b) => Outcome::Rewrite(b),
                     bindings::Verdict::Reject(r) => Outcome::Reject {
                         code: match r.code {
-                            bindings::kafkatwin::plugin::types::RejectCode::InvalidRecord => 87,
-                            bindings::kafkatwin::plugin::types::RejectCode::PolicyViolation => 44,
-                        },
+                            bindings::kafkatwin::plugin::types::RejectCode::InvalidRecord => {
+                                RejectCode::InvalidRecord
+                            }
+                            bindings::kafkatwin::plugin::types::RejectCode::PolicyViolation => {
+                                RejectCode::PolicyViolation
+                            }
+                        }
+                        .kafka_code(),
                         message: r.message,
                         record_errors: r.record_errors,
                     },
