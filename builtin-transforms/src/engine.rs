@@ -52,10 +52,23 @@ pub struct Applied {
     pub changed: bool,
 }
 
-/// Per-rule outcome counts over many records: `[applied, skipped, rejected, nanoseconds]` by
-/// rule position (see [`RuleChain::rule_ids`]); the time covers conditions and actions.
+/// One rule's outcomes over many records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuleCounts {
+    /// Records the rule applied to.
+    pub applied: u64,
+    /// Records its conditions (or a non-JSON value) passed over.
+    pub skipped: u64,
+    /// Records it rejected.
+    pub rejected: u64,
+    /// Time spent in its conditions and actions, nanoseconds.
+    pub nanos: u64,
+}
+
+/// Per-rule outcome counts over many records, by rule position (see
+/// [`RuleChain::rule_ids`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tally(pub Vec<[u64; 4]>);
+pub struct Tally(pub Vec<RuleCounts>);
 
 /// A record the chain refuses, naming the rule and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -403,7 +416,7 @@ impl RuleChain {
         tally: &mut Tally,
     ) -> Result<Applied, Rejected> {
         if tally.0.len() < self.rules.len() {
-            tally.0.resize(self.rules.len(), [0; 4]);
+            tally.0.resize(self.rules.len(), RuleCounts::default());
         }
         let mut out = Applied::default();
         let mut parsed: Option<Option<Value>> = None;
@@ -429,26 +442,26 @@ impl RuleChain {
             let value = parsed.as_mut().and_then(Option::as_mut);
             if r.needs_value && value.is_none() {
                 if r.rule.on_invalid == OnInvalid::Reject {
-                    tally.0[i][2] += 1;
+                    tally.0[i].rejected += 1;
                     return Err(Rejected {
                         rule: r.rule.id.clone(),
                         reason: "the record value is not JSON".into(),
                     });
                 }
                 out.skipped += 1;
-                tally.0[i][1] += 1;
+                tally.0[i].skipped += 1;
                 continue;
             }
             let started = Instant::now();
             let snapshot = value.as_deref();
             if !r.conds.iter().all(|c| holds(c, rec, snapshot)) {
                 out.skipped += 1;
-                tally.0[i][1] += 1;
-                tally.0[i][3] += started.elapsed().as_nanos() as u64;
+                tally.0[i].skipped += 1;
+                tally.0[i].nanos += started.elapsed().as_nanos() as u64;
                 continue;
             }
             out.applied += 1;
-            tally.0[i][0] += 1;
+            tally.0[i].applied += 1;
             let mut slot = parsed.take().flatten();
             for a in &r.acts {
                 let changed = act(a, rec, &mut slot);
@@ -456,7 +469,7 @@ impl RuleChain {
                 value_changed |= changed && !matches!(a, Act::SetHeader(..));
             }
             parsed = Some(slot);
-            tally.0[i][3] += started.elapsed().as_nanos() as u64;
+            tally.0[i].nanos += started.elapsed().as_nanos() as u64;
         }
         if value_changed && let Some(Some(v)) = parsed {
             rec.value = serde_json::to_vec(&v).ok();

@@ -9,5 +9,5 @@ pub mod engine;
 pub mod path;
 pub mod rule;
 
-pub use engine::{Applied, CompiledRule, RecordData, Rejected, RuleChain, Tally};
+pub use engine::{Applied, CompiledRule, RecordData, Rejected, RuleChain, RuleCounts, Tally};
 pub use rule::{Action, Condition, Hook, MaskMode, OnInvalid, Rule, RuleError};

@@ -81,17 +81,22 @@ impl Proxy {
             .observe(started.elapsed().as_secs_f64());
         for (chain, tally) in chains.zip(tallies) {
             for (id, counts) in chain.rule_ids().zip(&tally.0) {
-                for (outcome, n) in ["applied", "skipped", "rejected"].iter().zip(counts) {
-                    if *n > 0 {
+                let outcomes = [
+                    ("applied", counts.applied),
+                    ("skipped", counts.skipped),
+                    ("rejected", counts.rejected),
+                ];
+                for (outcome, n) in outcomes {
+                    if n > 0 {
                         m.rule_records
                             .with_label_values(&[hook, id, outcome])
-                            .inc_by(*n);
+                            .inc_by(n);
                     }
                 }
-                if counts[3] > 0 {
+                if counts.nanos > 0 {
                     m.rule_seconds
                         .with_label_values(&[hook, id])
-                        .inc_by(counts[3] as f64 / 1e9);
+                        .inc_by(counts.nanos as f64 / 1e9);
                 }
             }
         }

@@ -37,7 +37,7 @@ fn refused(code: i16) -> bool {
 
 /// One partition's answers so far.
 #[derive(Default)]
-struct Tally {
+struct Acks {
     /// Clusters the write was queued on.
     queued: usize,
     acks: Vec<(usize, PartitionProduceResponse)>,
@@ -245,7 +245,7 @@ impl Replicator {
             g.wait_turn().await;
         }
         let wait = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
-        let mut tallies: HashMap<Tp, Tally> = HashMap::new();
+        let mut tallies: HashMap<Tp, Acks> = HashMap::new();
         let mut waits_on_repair = false;
         let mut pending = FuturesUnordered::new();
         let set = self.write_set();
@@ -308,7 +308,7 @@ impl Replicator {
                 for &i in &eligible {
                     takes[i].push(k);
                 }
-                tallies.insert(tp.clone(), Tally::default());
+                tallies.insert(tp.clone(), Acks::default());
             }
             // One frame per distinct partition set; usually all clusters share one.
             let mut frames: Vec<(Vec<usize>, Bytes)> = Vec::new();
@@ -502,7 +502,7 @@ impl Replicator {
 
     /// Clusters that hold this write: those that acknowledged it, and, once one did, those
     /// in sync with nothing in flight (caught up by the repairer since they missed it).
-    fn holding(&self, tp: &Tp, t: &Tally, set: &WriteSet) -> usize {
+    fn holding(&self, tp: &Tp, t: &Acks, set: &WriteSet) -> usize {
         if t.acks.is_empty() {
             return 0;
         }
@@ -516,7 +516,7 @@ impl Replicator {
 
     /// Whether a partition's answer is known: the policy is met, or every cluster it went
     /// to failed it (nothing to wait for).
-    fn decided(&self, tp: &Tp, t: &Tally, set: &WriteSet) -> bool {
+    fn decided(&self, tp: &Tp, t: &Acks, set: &WriteSet) -> bool {
         self.holding(tp, t, set) >= set.required || (t.acks.is_empty() && t.failed >= t.queued)
     }
 
