@@ -9,7 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Record, RecordBatchDecoder};
 use kafkatwin_config::Problem;
 use kafkatwin_plugin_sdk::{BatchContext, HeaderView, Hook, RecordView, wire};
-use kafkatwin_plugins::wasm::{CallError, Outcome, PluginHost};
+use kafkatwin_plugins::wasm::{CallError, PluginHost, PluginVerdict};
 use serde_json::Value;
 use std::time::Instant;
 
@@ -189,14 +189,14 @@ pub fn apply<'a>(
         let result = host.call(&b.plugin, hook, &b.config, ctx, input);
         let seconds = started.elapsed().as_secs_f64();
         match result {
-            Ok(Outcome::Keep) => report(
+            Ok(PluginVerdict::Keep) => report(
                 b,
                 Called {
                     outcome: "ok",
                     seconds,
                 },
             ),
-            Ok(Outcome::Rewrite(out)) => {
+            Ok(PluginVerdict::Rewrite(out)) => {
                 report(
                     b,
                     Called {
@@ -215,7 +215,7 @@ pub fn apply<'a>(
                 replace_records(&mut sets, &new);
                 changed = true;
             }
-            Ok(Outcome::Reject { code, message, .. }) => {
+            Ok(PluginVerdict::Reject { code, message, .. }) => {
                 report(
                     b,
                     Called {

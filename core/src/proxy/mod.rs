@@ -78,7 +78,7 @@ pub struct Proxy {
 }
 
 /// What to do after handling one request.
-pub enum Outcome {
+pub enum Handled {
     /// Write this frame.
     Reply(Frame),
     /// The request gets no response (Produce with acks=0).
@@ -286,7 +286,7 @@ impl Proxy {
         frame: Bytes,
         gate: Option<partitioned::OrderGate>,
         read_ahead: &read_ahead::ReadAhead,
-    ) -> Outcome {
+    ) -> Handled {
         let (peek, decoded) = match frame::decode_request(frame) {
             Ok(d) => d,
             Err(frame::Rejected::ApiVersions(peek)) => {
@@ -298,7 +298,7 @@ impl Proxy {
                 }
                 return self.api_versions(peek);
             }
-            Err(frame::Rejected::Close(reason)) => return Outcome::Close(reason),
+            Err(frame::Rejected::Close(reason)) => return Handled::Close(reason),
         };
         let (api_key, version) = (decoded.api_key, decoded.version);
         let started = Instant::now();
@@ -349,17 +349,17 @@ impl Proxy {
         match resp {
             Ok(Some(Reply::Body(r))) => {
                 match encode_response(api_key, version, peek.correlation_id, &r) {
-                    Ok(b) => Outcome::Reply(Frame::Encoded(b)),
-                    Err(e) => Outcome::Close(format!(
+                    Ok(b) => Handled::Reply(Frame::Encoded(b)),
+                    Err(e) => Handled::Close(format!(
                         "cannot encode the {api_key:?} v{version} response: {e}"
                     )),
                 }
             }
             Ok(Some(Reply::Forward(raw))) => {
-                Outcome::Reply(Frame::forward(peek.correlation_id, raw))
+                Handled::Reply(Frame::forward(peek.correlation_id, raw))
             }
-            Ok(None) => Outcome::NoReply,
-            Err(reason) => Outcome::Close(reason),
+            Ok(None) => Handled::NoReply,
+            Err(reason) => Handled::Close(reason),
         }
     }
 
@@ -498,7 +498,7 @@ impl Proxy {
 
     /// The ApiVersions answer. A version newer than the proxy knows gets the v0-shaped error
     /// response the protocol prescribes, listing what is supported, so the client can retry.
-    fn api_versions(&self, peek: HeaderPeek) -> Outcome {
+    fn api_versions(&self, peek: HeaderPeek) -> Handled {
         let mut resp = versions::api_versions_response(&self.cluster, self.producer_ids.is_some());
         let max =
             versions::advertised(ApiKey::ApiVersions, &self.cluster, false).map_or(0, |r| r.max);
@@ -509,8 +509,8 @@ impl Proxy {
             peek.api_version
         };
         match encode_api_versions(version, peek.correlation_id, &resp) {
-            Ok(b) => Outcome::Reply(Frame::Encoded(b)),
-            Err(e) => Outcome::Close(format!("cannot encode ApiVersions v{version}: {e}")),
+            Ok(b) => Handled::Reply(Frame::Encoded(b)),
+            Err(e) => Handled::Close(format!("cannot encode ApiVersions v{version}: {e}")),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! `auth.plugins` on_auth plugins in order. Backends are not involved.
 
 use crate::frame;
-use crate::proxy::{Frame, Outcome, Proxy, encode_response};
+use crate::proxy::{Frame, Handled, Proxy, encode_response};
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
@@ -13,11 +13,11 @@ use kafka_protocol::protocol::StrBytes;
 /// What a SASL request did to the connection.
 pub enum Step {
     /// Answer and go on (handshake done, or an error the client may retry).
-    Continue(Outcome),
+    Continue(Handled),
     /// Logged in as this principal.
-    LoggedIn(Outcome, String),
+    LoggedIn(Handled, String),
     /// Answer, then close (a failed login).
-    Refused(Outcome),
+    Refused(Handled),
 }
 
 impl Proxy {
@@ -30,7 +30,7 @@ impl Proxy {
     pub fn sasl(&self, raw: Bytes) -> Step {
         let (peek, decoded) = match frame::decode_request(raw) {
             Ok(d) => d,
-            Err(_) => return Step::Refused(Outcome::Close("undecodable SASL request".into())),
+            Err(_) => return Step::Refused(Handled::Close("undecodable SASL request".into())),
         };
         let reply = |body: ResponseKind| match encode_response(
             decoded.api_key,
@@ -38,8 +38,8 @@ impl Proxy {
             peek.correlation_id,
             &body,
         ) {
-            Ok(b) => Outcome::Reply(Frame::Encoded(b)),
-            Err(e) => Outcome::Close(format!("cannot encode the SASL response: {e}")),
+            Ok(b) => Handled::Reply(Frame::Encoded(b)),
+            Err(e) => Handled::Close(format!("cannot encode the SASL response: {e}")),
         };
         match &decoded.body {
             RequestKind::SaslHandshake(r) => {
@@ -76,7 +76,7 @@ impl Proxy {
                     Step::Refused(reply(ResponseKind::SaslAuthenticate(resp)))
                 }
             },
-            _ => Step::Refused(Outcome::Close("expected a SASL request".into())),
+            _ => Step::Refused(Handled::Close("expected a SASL request".into())),
         }
     }
 

@@ -5,7 +5,7 @@ use crate::backend;
 use crate::frame::{self, FrameError};
 use crate::proxy::partitioned::OrderGate;
 use crate::proxy::read_ahead::ReadAhead;
-use crate::proxy::{Frame, Outcome, Proxy};
+use crate::proxy::{Frame, Handled, Proxy};
 use bytes::Buf;
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
@@ -31,13 +31,13 @@ pub async fn serve(
     stream.set_nodelay(true).ok();
     tracing::debug!(%peer, "client connected");
     let (mut rd, mut wr) = stream.into_split();
-    let (queue_tx, mut queue_rx) = mpsc::channel::<oneshot::Receiver<Outcome>>(MAX_IN_FLIGHT);
+    let (queue_tx, mut queue_rx) = mpsc::channel::<oneshot::Receiver<Handled>>(MAX_IN_FLIGHT);
     let (closed_tx, mut closed_rx) = watch::channel(false);
 
     let writer = tokio::spawn(async move {
         while let Some(rx) = queue_rx.recv().await {
             match rx.await {
-                Ok(Outcome::Reply(frame)) => {
+                Ok(Handled::Reply(frame)) => {
                     let written = match frame {
                         Frame::Encoded(bytes) => wr.write_all(&bytes).await,
                         Frame::Forwarded { head, tail } => {
@@ -51,8 +51,8 @@ pub async fn serve(
                         break;
                     }
                 }
-                Ok(Outcome::NoReply) => {}
-                Ok(Outcome::Close(reason)) => {
+                Ok(Handled::NoReply) => {}
+                Ok(Handled::Close(reason)) => {
                     tracing::warn!(%peer, "closing client connection: {reason}");
                     break;
                 }
@@ -120,7 +120,7 @@ pub async fn serve(
             continue;
         }
         if !logged_in && api != Some(ApiKey::ApiVersions as i16) {
-            let _ = tx.send(Outcome::Close(format!(
+            let _ = tx.send(Handled::Close(format!(
                 "request (api key {api:?}) before SASL authentication; auth.plugins requires a login"
             )));
             break;

@@ -86,7 +86,7 @@ async fn writer_leaders(c: &crate::backend::Cluster, parts: &[Tp]) -> Vec<Option
 }
 
 /// A cluster's answer for one partition.
-type Outcome = Result<PartitionProduceResponse, PartitionProduceResponse>;
+type PartitionAnswer = Result<PartitionProduceResponse, PartitionProduceResponse>;
 
 fn answer(index: i32, code: i16, message: String) -> PartitionProduceResponse {
     PartitionProduceResponse::default()
@@ -551,7 +551,7 @@ impl Replicator {
         pending: Pending,
         tps: &[Tp],
         ids: &[(Option<BatchMeta>, i64)],
-    ) -> Vec<Outcome> {
+    ) -> Vec<PartitionAnswer> {
         let result = self.clusters[i].finish(pending).await;
         let resp = match result {
             Ok(a) => match a.body {

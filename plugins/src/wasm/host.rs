@@ -41,7 +41,7 @@ pub struct PluginInfo {
 
 /// A plugin's answer for a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum PluginVerdict {
     /// Let the batch through unchanged.
     Keep,
     /// New records, in the SDK's `wire` encoding.
@@ -235,7 +235,7 @@ impl PluginHost {
         config: &[(String, String)],
         ctx: &BatchContext<'_>,
         records: Vec<u8>,
-    ) -> Result<Outcome, CallError> {
+    ) -> Result<PluginVerdict, CallError> {
         let inner = self.inner.clone();
         let call = OwnedCall {
             name: name.to_owned(),
@@ -479,7 +479,7 @@ impl Inner {
         map.remove(name).map(|l| l.info.clone())
     }
 
-    fn call(&self, call: OwnedCall, hook: Hook) -> Result<Outcome, CallError> {
+    fn call(&self, call: OwnedCall, hook: Hook) -> Result<PluginVerdict, CallError> {
         let OwnedCall {
             name,
             config,
@@ -491,7 +491,7 @@ impl Inner {
         let (name, config, records) = (name.as_str(), config.as_slice(), records.as_slice());
         let loaded = self.loaded(name)?;
         if !loaded.hooks.contains(&hook) {
-            return Ok(Outcome::Keep);
+            return Ok(PluginVerdict::Keep);
         }
         let hook_label = hook_name(hook);
         let mut warm = self.warm(&loaded, config, hook_label)?;
@@ -508,9 +508,9 @@ impl Inner {
         match result {
             Ok(v) => {
                 let outcome = match v {
-                    bindings::Verdict::Keep => Outcome::Keep,
-                    bindings::Verdict::Rewrite(b) => Outcome::Rewrite(b),
-                    bindings::Verdict::Reject(r) => Outcome::Reject {
+                    bindings::Verdict::Keep => PluginVerdict::Keep,
+                    bindings::Verdict::Rewrite(b) => PluginVerdict::Rewrite(b),
+                    bindings::Verdict::Reject(r) => PluginVerdict::Reject {
                         code: match r.code {
                             bindings::kafkatwin::plugin::types::RejectCode::InvalidRecord => {
                                 RejectCode::InvalidRecord

@@ -6,5 +6,5 @@ mod host;
 mod limits;
 
 pub use error::{CallError, UploadError};
-pub use host::{Outcome, PluginHost, PluginInfo, Sandbox};
+pub use host::{PluginHost, PluginInfo, PluginVerdict, Sandbox};
 pub use kafkatwin_plugin_sdk::Hook;
