@@ -50,6 +50,31 @@ pub enum Hook {
     OnFetch,
 }
 
+impl Hook {
+    /// Its name in rules, config and metric labels (`on_produce`, `on_fetch`).
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::OnProduce => "on_produce",
+            Self::OnFetch => "on_fetch",
+        }
+    }
+
+    /// The hook named `s` in a rule.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::OnProduce, Self::OnFetch]
+            .into_iter()
+            .find(|h| h.label() == s)
+    }
+
+    /// The plugin API's hook for this point.
+    pub const fn plugin_hook(self) -> kafkatwin_plugin_sdk::Hook {
+        match self {
+            Self::OnProduce => kafkatwin_plugin_sdk::Hook::Produce,
+            Self::OnFetch => kafkatwin_plugin_sdk::Hook::Fetch,
+        }
+    }
+}
+
 /// Behaviour for values that are not JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -104,7 +104,7 @@ fn plugins() {
         plugin: "redact".into(),
         config: vec![("fields".into(), "ssn".into())],
         on_error: OnError::Reject,
-        on_fetch: false,
+        hook: kafkatwin_builtin_transforms::Hook::OnProduce,
     };
     let ctx = kafkatwin_plugin_sdk::BatchContext {
         topic: "t",

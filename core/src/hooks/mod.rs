@@ -176,11 +176,11 @@ impl Hooks {
     pub fn wasm_bindings<'a>(
         &'a self,
         topic: &'a str,
-        on_fetch: bool,
+        hook: Hook,
     ) -> impl Iterator<Item = &'a WasmBinding> + Clone {
         self.wasm
             .iter()
-            .filter(move |(m, b)| b.on_fetch == on_fetch && m.matches(topic))
+            .filter(move |(m, b)| b.hook == hook && m.matches(topic))
             .map(|(_, b)| b)
     }
 
@@ -191,12 +191,12 @@ impl Hooks {
 
     /// Whether any on_fetch chain or binding exists.
     pub fn has_fetch(&self) -> bool {
-        !self.on_fetch.is_empty() || self.wasm.iter().any(|(_, b)| b.on_fetch)
+        !self.on_fetch.is_empty() || self.wasm.iter().any(|(_, b)| b.hook == Hook::OnFetch)
     }
 
     /// Whether any on_produce chain or binding exists (so produce requests need looking at).
     pub fn has_produce(&self) -> bool {
-        !self.on_produce.is_empty() || self.wasm.iter().any(|(_, b)| !b.on_fetch)
+        !self.on_produce.is_empty() || self.wasm.iter().any(|(_, b)| b.hook == Hook::OnProduce)
     }
 }
 

@@ -7,8 +7,9 @@ use bytes::Bytes;
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Record, RecordBatchDecoder};
+use kafkatwin_builtin_transforms::Hook as RuleHook;
 use kafkatwin_config::Problem;
-use kafkatwin_plugin_sdk::{BatchContext, HeaderView, Hook, RecordView, wire};
+use kafkatwin_plugin_sdk::{BatchContext, HeaderView, RecordView, wire};
 use kafkatwin_plugins::wasm::{CallError, PluginHost, PluginVerdict};
 use serde_json::Value;
 use std::time::Instant;
@@ -33,8 +34,8 @@ pub struct WasmBinding {
     pub config: Vec<(String, String)>,
     /// Failure policy.
     pub on_error: OnError,
-    /// `on_fetch` instead of `on_produce`.
-    pub on_fetch: bool,
+    /// Where it runs.
+    pub hook: RuleHook,
 }
 
 /// The binding in a raw rule, if it is a wasm rule: `None` for ordinary rules.
@@ -105,16 +106,15 @@ pub fn parse(raw: &Value, at: &str) -> Option<Result<WasmBinding, Vec<Problem>>>
             OnError::Reject
         }
     };
-    let on_fetch = match raw.get("hook").and_then(Value::as_str) {
-        None | Some("on_produce") => false,
-        Some("on_fetch") => true,
-        Some(other) => {
+    let hook = match raw.get("hook").and_then(Value::as_str) {
+        None => RuleHook::OnProduce,
+        Some(name) => RuleHook::parse(name).unwrap_or_else(|| {
             problems.push(Problem::new(
                 format!("{at}.hook"),
-                format!("must be `on_produce` or `on_fetch`, not {other:?}"),
+                format!("must be `on_produce` or `on_fetch`, not {name:?}"),
             ));
-            false
-        }
+            RuleHook::OnProduce
+        }),
     };
     let rule_id = raw
         .get("id")
@@ -132,7 +132,7 @@ pub fn parse(raw: &Value, at: &str) -> Option<Result<WasmBinding, Vec<Problem>>>
         plugin,
         config,
         on_error,
-        on_fetch,
+        hook,
     }))
 }
 
@@ -158,11 +158,7 @@ pub fn apply<'a>(
         .map_err(|e| TransformError::Corrupt(format!("cannot decode the record batches: {e}")))?;
     let mut changed = false;
     for b in bindings {
-        let hook = if b.on_fetch {
-            Hook::Fetch
-        } else {
-            Hook::Produce
-        };
+        let hook = b.hook.plugin_hook();
         let input = {
             let all: Vec<&Record> = sets.iter().flat_map(|s| &s.records).collect();
             let views: Vec<RecordView<'_>> = all

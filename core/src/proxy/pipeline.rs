@@ -9,7 +9,7 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{FetchResponse, ProduceRequest, ProduceResponse, produce_response};
 use kafka_protocol::protocol::StrBytes;
-use kafkatwin_builtin_transforms::{RuleChain, Tally};
+use kafkatwin_builtin_transforms::{Hook, RuleChain, Tally};
 use kafkatwin_plugin_sdk::BatchContext;
 use std::time::Instant;
 
@@ -26,7 +26,7 @@ impl Proxy {
     /// its WASM bindings. `Ok(None)`: nothing changed, the original bytes go on.
     fn run_hooks<'a>(
         &self,
-        hook: &str,
+        hook: Hook,
         chains: impl Iterator<Item = &'a RuleChain> + Clone,
         plugins: impl Iterator<Item = &'a crate::hooks::wasm_step::WasmBinding> + Clone,
         records: &Bytes,
@@ -48,7 +48,7 @@ impl Proxy {
     /// Runs the WASM bindings on one partition's batches, counting each call.
     fn run_plugins<'a>(
         &self,
-        hook: &str,
+        hook: Hook,
         bindings: impl Iterator<Item = &'a crate::hooks::wasm_step::WasmBinding> + Clone,
         records: &Bytes,
         ctx: &BatchContext<'_>,
@@ -59,10 +59,10 @@ impl Proxy {
         let m = &self.metrics;
         crate::hooks::wasm_step::apply(&self.plugins, bindings, records, ctx, |b, called| {
             m.plugin_calls
-                .with_label_values(&[&b.plugin, hook, called.outcome])
+                .with_label_values(&[&b.plugin, hook.label(), called.outcome])
                 .inc();
             m.plugin_latency
-                .with_label_values(&[&b.plugin, hook])
+                .with_label_values(&[&b.plugin, hook.label()])
                 .observe(called.seconds);
         })
     }
@@ -70,14 +70,14 @@ impl Proxy {
     /// Per-rule counts and the batch's hook time, once per partition batch.
     fn record_hook<'a>(
         &self,
-        hook: &str,
+        hook: Hook,
         chains: impl Iterator<Item = &'a RuleChain>,
         tallies: &[Tally],
         started: Instant,
     ) {
         let m = &self.metrics;
         m.hook_latency
-            .with_label_values(&[hook])
+            .with_label_values(&[hook.label()])
             .observe(started.elapsed().as_secs_f64());
         for (chain, tally) in chains.zip(tallies) {
             for (id, counts) in chain.rule_ids().zip(&tally.0) {
@@ -89,13 +89,13 @@ impl Proxy {
                 for (outcome, n) in outcomes {
                     if n > 0 {
                         m.rule_records
-                            .with_label_values(&[hook, id, outcome])
+                            .with_label_values(&[hook.label(), id, outcome])
                             .inc_by(n);
                     }
                 }
                 if counts.nanos > 0 {
                     m.rule_seconds
-                        .with_label_values(&[hook, id])
+                        .with_label_values(&[hook.label(), id])
                         .inc_by(counts.nanos as f64 / 1e9);
                 }
             }
@@ -114,7 +114,7 @@ impl Proxy {
         for topic in &mut resp.responses {
             let name = topic.topic.to_string();
             let chains = hooks.fetch_chains(&name);
-            let plugins = hooks.wasm_bindings(&name, true);
+            let plugins = hooks.wasm_bindings(&name, Hook::OnFetch);
             if chains.clone().next().is_none() && plugins.clone().next().is_none() {
                 continue;
             }
@@ -127,7 +127,7 @@ impl Proxy {
                     client_id: client,
                 };
                 let result =
-                    self.run_hooks("on_fetch", chains.clone(), plugins.clone(), &whole, &ctx);
+                    self.run_hooks(Hook::OnFetch, chains.clone(), plugins.clone(), &whole, &ctx);
                 match result {
                     Ok(None) => {}
                     Ok(Some(rewritten)) => {
@@ -164,7 +164,7 @@ impl Proxy {
         for topic in &mut req.topic_data {
             let name = topic.name.to_string();
             let chains = hooks.produce_chains(&name);
-            let plugins = hooks.wasm_bindings(&name, false);
+            let plugins = hooks.wasm_bindings(&name, Hook::OnProduce);
             if chains.clone().next().is_none() && plugins.clone().next().is_none() {
                 continue;
             }
@@ -176,8 +176,13 @@ impl Proxy {
                     partition: p.index,
                     client_id: None,
                 };
-                let result =
-                    self.run_hooks("on_produce", chains.clone(), plugins.clone(), records, &ctx);
+                let result = self.run_hooks(
+                    Hook::OnProduce,
+                    chains.clone(),
+                    plugins.clone(),
+                    records,
+                    &ctx,
+                );
                 match result {
                     Ok(None) => {}
                     Ok(Some(rewritten)) => {
