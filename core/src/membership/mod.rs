@@ -12,7 +12,7 @@
 //! that see different clusters as reachable can end up in two groups on two clusters: a split
 //! brain, in which both own every partition. Each instance looks for the group on the other
 //! clusters it can reach and reports a second group (log and
-//! `kafkatwin_instance_split_brain`); see the README.
+//! `kafkatwin_instance_split_brain`); see `docs/groups-and-scale-out.md`.
 
 mod member;
 
