@@ -46,6 +46,18 @@ struct Acks {
     refusal: Option<PartitionProduceResponse>,
 }
 
+/// What the dedup phase leaves of a produce request.
+struct Screened {
+    /// Partitions already answered.
+    done: Vec<(Tp, PartitionProduceResponse)>,
+    /// The idempotent batches to write, by partition.
+    metas: HashMap<Tp, BatchMeta>,
+    /// Whether the request's bytes changed (producer ids cleared).
+    changed: bool,
+    /// Batches of producers this instance has no state for: (partition, records).
+    unknown: Vec<(Tp, Bytes)>,
+}
+
 /// The clusters the ack policy counts for one produce, and how many of them must hold it.
 struct WriteSet {
     sync: Vec<bool>,
@@ -85,6 +97,36 @@ async fn writer_leaders(c: &crate::backend::Cluster, parts: &[Tp]) -> Vec<Option
     out
 }
 
+/// Records per partition of a request (batch headers only), for the lanes' end offsets.
+fn record_counts(req: &ProduceRequest) -> HashMap<Tp, i64> {
+    let mut counts = HashMap::new();
+    for t in &req.topic_data {
+        for p in &t.partition_data {
+            let n = p.records.as_ref().map_or(0, |r| {
+                batch::batches(r).iter().map(|(h, _)| h.offsets).sum()
+            });
+            counts.insert((t.name.clone(), p.index), n);
+        }
+    }
+    counts
+}
+
+/// One response from every partition's answer, grouped by topic.
+fn merge_answers(done: Vec<(Tp, PartitionProduceResponse)>) -> ProduceResponse {
+    let mut resp = ProduceResponse::default();
+    for ((topic, _), r) in done {
+        match resp.responses.iter_mut().find(|x| x.name == topic) {
+            Some(x) => x.partition_responses.push(r),
+            None => resp.responses.push(
+                produce_response::TopicProduceResponse::default()
+                    .with_name(topic)
+                    .with_partition_responses(vec![r]),
+            ),
+        }
+    }
+    resp
+}
+
 /// A cluster's answer for one partition.
 type PartitionAnswer = Result<PartitionProduceResponse, PartitionProduceResponse>;
 
@@ -118,23 +160,15 @@ fn encode_frame(
 }
 
 impl Replicator {
-    /// Writes a produce request to every cluster of the write set and answers each partition
-    /// under the ack policy. `client_frame` is the client's request as received, reused for
-    /// every cluster when nothing had to change; `gate` orders this connection's produces.
-    pub async fn produce(
-        self: &Arc<Self>,
-        version: i16,
-        client_id: Option<StrBytes>,
-        mut req: ProduceRequest,
-        client_frame: Option<Bytes>,
-        mut gate: Option<OrderGate>,
-    ) -> ProduceResponse {
+    /// The dedup phase: each idempotent batch checked against its producer's state. Retries
+    /// are answered from their first attempt, producer ids are cleared from what is written
+    /// (see `batch::strip_idempotence`), and batches of producers this instance knows
+    /// nothing of are set aside for `resolve_unknown`. Sequences are checked again under the
+    /// sequencer, where this connection's earlier batches are already registered.
+    fn screen(&self, req: &mut ProduceRequest) -> Screened {
         let mut done: Vec<(Tp, PartitionProduceResponse)> = Vec::new();
         let mut metas: HashMap<Tp, BatchMeta> = HashMap::new();
         let mut changed = false;
-        // Client retries are answered from the first attempt; idempotent batches lose their
-        // producer id (see `batch::strip_idempotence`). Sequences are checked under the
-        // sequencer, where this connection's earlier batches are already registered.
         let mut unknown: Vec<(Tp, Bytes)> = Vec::new();
         for t in &mut req.topic_data {
             for p in &mut t.partition_data {
@@ -164,88 +198,105 @@ impl Replicator {
                 metas.insert(tp, meta);
             }
         }
-        if !unknown.is_empty() {
-            let found = futures::future::join_all(
-                unknown
-                    .iter()
-                    .map(|(tp, records)| self.find_in_tail(tp, records)),
-            )
-            .await;
-            for ((tp, _), search) in unknown.into_iter().zip(found) {
-                let Some(meta) = metas.get(&tp) else { continue };
-                let (i, offset) = match search {
-                    Search::Found(i, offset) => (i, offset),
-                    Search::Absent => continue,
-                    Search::Unknown => {
-                        let message = format!(
-                            "{}-{}: cannot tell yet whether this batch of producer {} \
-                             (sequence {}) was written before; retry",
-                            tp.0.as_str(),
-                            tp.1,
-                            meta.producer_id,
-                            meta.base_sequence
-                        );
-                        done.push((
-                            tp.clone(),
-                            answer(tp.1, ResponseError::NotEnoughReplicas.code(), message),
-                        ));
-                        metas.remove(&tp);
-                        continue;
-                    }
-                };
-                tracing::info!(
-                    "{}-{}: a batch of producer {} (sequence {}) is already on cluster {} at \
-                     offset {offset}; answered from there, not written again",
-                    tp.0.as_str(),
-                    tp.1,
-                    meta.producer_id,
-                    meta.base_sequence,
-                    self.clusters[i].id
-                );
-                let written =
-                    self.producers
-                        .register_written(&tp, meta, self.clusters.len(), i, offset);
-                done.push((tp.clone(), self.retry_answer(&tp, meta, &written)));
-                metas.remove(&tp);
-            }
+        Screened {
+            done,
+            metas,
+            changed,
+            unknown,
         }
+    }
+
+    /// Batches of producers this instance has no state for (it restarted, or took the
+    /// partition over) that may be retries: found in the partition's tail, they are answered
+    /// from there and not written again; when no cluster can be searched, refused (retriable).
+    async fn resolve_unknown(
+        &self,
+        unknown: Vec<(Tp, Bytes)>,
+        metas: &mut HashMap<Tp, BatchMeta>,
+        done: &mut Vec<(Tp, PartitionProduceResponse)>,
+    ) {
+        if unknown.is_empty() {
+            return;
+        }
+        let found = futures::future::join_all(
+            unknown
+                .iter()
+                .map(|(tp, records)| self.find_in_tail(tp, records)),
+        )
+        .await;
+        for ((tp, _), search) in unknown.into_iter().zip(found) {
+            let Some(meta) = metas.get(&tp) else { continue };
+            let (i, offset) = match search {
+                Search::Found(i, offset) => (i, offset),
+                Search::Absent => continue,
+                Search::Unknown => {
+                    let message = format!(
+                        "{}-{}: cannot tell yet whether this batch of producer {} \
+                         (sequence {}) was written before; retry",
+                        tp.0.as_str(),
+                        tp.1,
+                        meta.producer_id,
+                        meta.base_sequence
+                    );
+                    done.push((
+                        tp.clone(),
+                        answer(tp.1, ResponseError::NotEnoughReplicas.code(), message),
+                    ));
+                    metas.remove(&tp);
+                    continue;
+                }
+            };
+            tracing::info!(
+                "{}-{}: a batch of producer {} (sequence {}) is already on cluster {} at \
+                 offset {offset}; answered from there, not written again",
+                tp.0.as_str(),
+                tp.1,
+                meta.producer_id,
+                meta.base_sequence,
+                self.clusters[i].id
+            );
+            let written =
+                self.producers
+                    .register_written(&tp, meta, self.clusters.len(), i, offset);
+            done.push((tp.clone(), self.retry_answer(&tp, meta, &written)));
+            metas.remove(&tp);
+        }
+    }
+
+    /// Writes a produce request to every cluster of the write set and answers each partition
+    /// under the ack policy. `client_frame` is the client's request as received, reused for
+    /// every cluster when nothing had to change; `gate` orders this connection's produces.
+    pub async fn produce(
+        self: &Arc<Self>,
+        version: i16,
+        client_id: Option<StrBytes>,
+        mut req: ProduceRequest,
+        client_frame: Option<Bytes>,
+        mut gate: Option<OrderGate>,
+    ) -> ProduceResponse {
+        // Dedup: retries answered from their first attempt, producer ids cleared.
+        let Screened {
+            mut done,
+            mut metas,
+            mut changed,
+            unknown,
+        } = self.screen(&mut req);
+        // Batches of producers this instance knows nothing of: looked for in the log.
+        self.resolve_unknown(unknown, &mut metas, &mut done).await;
         if !done.is_empty() {
             let answered: Vec<Tp> = done.iter().map(|(tp, _)| tp.clone()).collect();
             req.retain(&|t, p| !answered.iter().any(|(at, ap)| at == t && *ap == p));
             changed = true;
         }
         let parts = req.partitions();
-        // Records per partition (batch headers only), for the lanes' end offsets.
-        let mut counts: HashMap<Tp, i64> = HashMap::new();
-        for t in &req.topic_data {
-            for p in &t.partition_data {
-                let n = p.records.as_ref().map_or(0, |r| {
-                    batch::batches(r).iter().map(|(h, _)| h.offsets).sum()
-                });
-                counts.insert((t.name.clone(), p.index), n);
-            }
-        }
+        let counts = record_counts(&req);
         // Leaders first (cached; a lookup may wait on the network), outside the sequencer.
-        // `None`: the cluster takes no part in this write.
-        let leaders: Vec<Option<Vec<Option<i32>>>> =
-            futures::future::join_all(self.clusters.iter().enumerate().map(|(i, c)| {
-                let parts = &parts;
-                async move {
-                    // A cluster not compared yet (at startup, or back from an outage, perhaps
-                    // hung) takes no write until it is, so no produce waits on its lookups.
-                    // One compared meanwhile misses this write and is repaired.
-                    if !c.admits() || !self.compared_since_reopen(i) {
-                        return None;
-                    }
-                    Some(writer_leaders(c, parts).await)
-                }
-            }))
-            .await;
+        let leaders = self.lookup_leaders(&parts).await;
         if let Some(g) = gate.as_mut() {
             g.wait_turn().await;
         }
         let wait = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
-        let mut tallies: HashMap<Tp, Acks> = HashMap::new();
+        let mut acks: HashMap<Tp, Acks> = HashMap::new();
         let mut waits_on_repair = false;
         let mut pending = FuturesUnordered::new();
         let set = self.write_set();
@@ -308,7 +359,7 @@ impl Replicator {
                 for &i in &eligible {
                     takes[i].push(k);
                 }
-                tallies.insert(tp.clone(), Acks::default());
+                acks.insert(tp.clone(), Acks::default());
             }
             // One frame per distinct partition set; usually all clusters share one.
             let mut frames: Vec<(Vec<usize>, Bytes)> = Vec::new();
@@ -362,7 +413,7 @@ impl Replicator {
                         Ok(p) => {
                             for tp in &tps {
                                 self.lanes.started(tp, i);
-                                if let Some(t) = tallies.get_mut(tp) {
+                                if let Some(t) = acks.get_mut(tp) {
                                     t.queued += 1;
                                 }
                             }
@@ -390,7 +441,7 @@ impl Replicator {
                 }
             }
             for (tp, meta) in &metas {
-                if tallies.get(tp).is_some_and(|t| t.queued > 0) {
+                if acks.get(tp).is_some_and(|t| t.queued > 0) {
                     self.producers.register(tp, meta, n);
                 }
             }
@@ -398,10 +449,34 @@ impl Replicator {
         if let Some(g) = gate.take() {
             g.release();
         }
+        self.await_policy(&mut acks, &mut pending, &set, waits_on_repair)
+            .await;
+        if !pending.is_empty() {
+            // The slower clusters' answers still update lanes and retries' records.
+            tokio::spawn(async move { while pending.next().await.is_some() {} });
+        }
+        for (tp, t) in acks {
+            let r = self.final_answer(&tp, t, &set);
+            done.push((tp, r));
+        }
+        merge_answers(done)
+    }
+
+    /// Waits, up to `producer.timeout`, until every partition is decided: held by as many
+    /// clusters as the policy requires, or failed everywhere. Answers update the acks (and
+    /// the offset maps) as they come; a cluster being repaired is looked at now and then.
+    async fn await_policy<F>(
+        &self,
+        acks: &mut HashMap<Tp, Acks>,
+        pending: &mut FuturesUnordered<F>,
+        set: &WriteSet,
+        waits_on_repair: bool,
+    ) where
+        F: std::future::Future<Output = (usize, Vec<Tp>, Vec<PartitionAnswer>)>,
+    {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let required = set.required;
         let mut nap = Duration::from_millis(10);
-        while !tallies.iter().all(|(tp, t)| self.decided(tp, t, &set)) {
+        while !acks.iter().all(|(tp, t)| self.decided(tp, t, set)) {
             if pending.is_empty() {
                 // Only catch-ups are awaited now: check again after a growing pause.
                 if tokio::time::Instant::now() + nap > deadline {
@@ -420,7 +495,7 @@ impl Replicator {
             match tokio::time::timeout_at(tick, pending.next()).await {
                 Ok(Some((i, tps, outcomes))) => {
                     for (tp, outcome) in tps.into_iter().zip(outcomes) {
-                        let Some(t) = tallies.get_mut(&tp) else {
+                        let Some(t) = acks.get_mut(&tp) else {
                             continue;
                         };
                         match outcome {
@@ -442,62 +517,64 @@ impl Replicator {
                 Err(_) => {}
             }
         }
-        if !pending.is_empty() {
-            // The slower clusters' answers still update lanes and retries' records.
-            tokio::spawn(async move { while pending.next().await.is_some() {} });
-        }
-        let mut resp = ProduceResponse::default();
-        for (tp, t) in tallies {
-            let r = if self.holding(&tp, &t, &set) >= required {
-                // The highest-priority answer, in logical offsets.
-                let (i, best) = t
-                    .acks
-                    .into_iter()
-                    .min_by_key(|(i, _)| *i)
-                    .unwrap_or_default();
-                let logical = best.base_offset - self.lanes.delta(&tp, i);
-                best.with_base_offset(logical)
-            } else if let Some(r) = t.refusal.filter(|_| t.acks.is_empty()) {
-                r
-            } else if t.queued - t.failed < required {
-                answer(
-                    tp.1,
-                    ResponseError::NotEnoughReplicas.code(),
-                    format!(
-                        "{}-{}: {} of {} clusters took the write; ack policy {:?} needs {required}",
-                        tp.0.as_str(),
-                        tp.1,
-                        t.acks.len(),
-                        self.clusters.len(),
-                        self.policy
-                    ),
-                )
-            } else {
-                answer(
-                    tp.1,
-                    ResponseError::RequestTimedOut.code(),
-                    format!(
-                        "{}-{}: ack policy {:?} not met within producer.timeout ({:?})",
-                        tp.0.as_str(),
-                        tp.1,
-                        self.policy,
-                        self.timeout
-                    ),
-                )
-            };
-            done.push((tp, r));
-        }
-        for ((topic, _), r) in done {
-            match resp.responses.iter_mut().find(|x| x.name == topic) {
-                Some(x) => x.partition_responses.push(r),
-                None => resp.responses.push(
-                    produce_response::TopicProduceResponse::default()
-                        .with_name(topic)
-                        .with_partition_responses(vec![r]),
-                ),
+    }
+
+    /// The leader of each of `parts` on every cluster, writer connections open. `None`: the
+    /// cluster takes no part in this write.
+    async fn lookup_leaders(&self, parts: &[Tp]) -> Vec<Option<Vec<Option<i32>>>> {
+        futures::future::join_all(self.clusters.iter().enumerate().map(|(i, c)| async move {
+            // A cluster not compared yet (at startup, or back from an outage, perhaps hung)
+            // takes no write until it is, so no produce waits on its lookups. One compared
+            // meanwhile misses this write and is repaired.
+            if !c.admits() || !self.compared_since_reopen(i) {
+                return None;
             }
+            Some(writer_leaders(c, parts).await)
+        }))
+        .await
+    }
+
+    /// The answer for one partition once the wait is over: the highest-priority ack (in
+    /// logical offsets) when the policy is met, else why not.
+    fn final_answer(&self, tp: &Tp, t: Acks, set: &WriteSet) -> PartitionProduceResponse {
+        let required = set.required;
+        if self.holding(tp, &t, set) >= required {
+            // The highest-priority answer, in logical offsets.
+            let (i, best) = t
+                .acks
+                .into_iter()
+                .min_by_key(|(i, _)| *i)
+                .unwrap_or_default();
+            let logical = best.base_offset - self.lanes.delta(tp, i);
+            best.with_base_offset(logical)
+        } else if let Some(r) = t.refusal.filter(|_| t.acks.is_empty()) {
+            r
+        } else if t.queued - t.failed < required {
+            answer(
+                tp.1,
+                ResponseError::NotEnoughReplicas.code(),
+                format!(
+                    "{}-{}: {} of {} clusters took the write; ack policy {:?} needs {required}",
+                    tp.0.as_str(),
+                    tp.1,
+                    t.acks.len(),
+                    self.clusters.len(),
+                    self.policy
+                ),
+            )
+        } else {
+            answer(
+                tp.1,
+                ResponseError::RequestTimedOut.code(),
+                format!(
+                    "{}-{}: ack policy {:?} not met within producer.timeout ({:?})",
+                    tp.0.as_str(),
+                    tp.1,
+                    self.policy,
+                    self.timeout
+                ),
+            )
         }
-        resp
     }
 
     /// Clusters that hold this write: those that acknowledged it, and, once one did, those
