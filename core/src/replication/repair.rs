@@ -360,7 +360,20 @@ impl Replicator {
                     .get(&tp.0)
                     .copied()
                     .unwrap_or(tp.1 + 1);
-                ends::create_topic(target, &tp.0, n).await?;
+                let code = ends::create_topic(target, &tp.0, n).await?;
+                if code != 0 {
+                    // It is there after all: its end could not be read just now (a slow or
+                    // restarting broker). Copying from 0 would duplicate all it holds.
+                    return Err(BackendError::NoBroker {
+                        cluster: target.id.to_string(),
+                        reason: format!(
+                            "the end of {}-{} could not be read (creating the topic answered \
+                             code {code}); repairing it later",
+                            tp.0.as_str(),
+                            tp.1
+                        ),
+                    });
+                }
                 0
             }
         };
