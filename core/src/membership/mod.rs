@@ -96,6 +96,13 @@ impl Membership {
         owner_of(&view.members, topic, partition).map(|m| m.node_id)
     }
 
+    /// Whether another instance owns the partition now (not while ownership is unknown:
+    /// in no group, or during a fence).
+    pub fn owned_by_other(&self, topic: &TopicName, partition: i32) -> bool {
+        self.owner(topic, partition)
+            .is_some_and(|o| o != self.me.node_id)
+    }
+
     /// Whether this instance owns the partition.
     pub fn owns(&self, topic: &TopicName, partition: i32) -> bool {
         self.owner(topic, partition) == Some(self.me.node_id)

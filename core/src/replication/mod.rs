@@ -247,7 +247,10 @@ impl Replicator {
     /// The division of partitions changed: compare every cluster again before writing, so
     /// partitions taken over from another instance are checked first.
     pub fn recompare(&self) {
-        self.lanes.clear_behind_unless(|tp| self.owns(tp));
+        // Only partitions another instance now writes: while ownership is unknown (no group,
+        // or a fence) this instance owns nothing, yet its marks are still true.
+        self.lanes
+            .clear_behind_unless(|tp| !self.membership.owned_by_other(&tp.0, tp.1));
         for i in 0..self.clusters.len() {
             self.set_compared(i, false);
         }
