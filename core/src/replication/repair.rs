@@ -381,21 +381,26 @@ impl Replicator {
         // DeleteRecords removed the first records there, and 0 otherwise, whatever map it had
         // before it was emptied (a map learned from a log it no longer holds would misplace
         // every copy).
-        if pos == 0
-            && let Some(start) = ends::earliest(source, tp).await?
-            && let Some(delta) =
+        if pos == 0 {
+            // Always set before anything is copied: a map left from what the target held
+            // before would start the copy elsewhere (or make the empty target look caught
+            // up). A log start that cannot be read is taken as 0: if it is not, the first
+            // fetch fails out of range, nothing is copied, and the next pass reads it again.
+            let start = ends::earliest(source, tp).await?.unwrap_or(0);
+            if let Some(delta) =
                 backfill_delta(self.lanes.delta(tp, i), start, self.lanes.delta(tp, j))
-        {
-            tracing::info!(
-                cluster = %target.id,
-                "backfilling {}-{} on {} from {}, whose log starts at offset {start}: its \
-                 offset map starts there",
-                tp.0.as_str(),
-                tp.1,
-                target.id,
-                source.id
-            );
-            self.note_delta(tp, i, 0, -delta);
+            {
+                tracing::info!(
+                    cluster = %target.id,
+                    "backfilling {}-{} on {} from {}, whose log starts at offset {start}: its \
+                     offset map starts there",
+                    tp.0.as_str(),
+                    tp.1,
+                    target.id,
+                    source.id
+                );
+                self.note_delta(tp, i, 0, -delta);
+            }
         }
         // Offsets differ by the clusters' offset maps (zero when they started together).
         let (target_delta, source_delta) = (self.lanes.delta(tp, i), self.lanes.delta(tp, j));
