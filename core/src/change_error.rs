@@ -29,6 +29,22 @@ pub enum ChangeError {
     Internal(String),
 }
 
+/// Checks a change based on version `expected` of `what` (`If-Match`; `None`: any version)
+/// against its `current` version: 412 naming both when they differ.
+pub fn check_version(
+    what: &str,
+    expected: Option<i64>,
+    current: Option<i64>,
+) -> Result<(), ChangeError> {
+    match expected {
+        Some(e) if current != Some(e) => Err(ChangeError::stale(format!(
+            "{what} changed since version {e} (If-Match): now {}; read it again and retry",
+            current.map_or("no version".into(), |v| format!("at version {v}"))
+        ))),
+        _ => Ok(()),
+    }
+}
+
 impl ChangeError {
     /// A wrong request, in `field` when one is at fault.
     pub fn bad_request(field: Option<String>, message: impl Into<String>) -> Self {

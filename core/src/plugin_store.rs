@@ -128,16 +128,8 @@ impl PluginStore {
         expected: Option<i64>,
     ) -> Result<tokio::sync::MutexGuard<'_, ()>, ChangeError> {
         let guard = self.changing.lock().await;
-        if let Some(expected) = expected {
-            let current = self.host.get(name).map(|p| i64::from(p.version));
-            if current != Some(expected) {
-                return Err(ChangeError::stale(format!(
-                    "plugin {name} changed since version {expected} (If-Match): it is {}; read \
-                     it again and retry",
-                    current.map_or("not loaded".into(), |v| format!("at version {v}"))
-                )));
-            }
-        }
+        let current = self.host.get(name).map(|p| i64::from(p.version));
+        crate::change_error::check_version(&format!("plugin {name}"), expected, current)?;
         Ok(guard)
     }
 

@@ -202,18 +202,11 @@ impl RuleBook {
         expected: Option<i64>,
     ) -> Result<tokio::sync::MutexGuard<'_, ()>, ChangeError> {
         let guard = self.changing.lock().await;
-        if let Some(expected) = expected {
-            let current = self.version(topic);
-            if current != Some(expected) {
-                return Err(ChangeError::stale(format!(
-                    "the rules of topic {topic:?} changed since version {expected} (If-Match): \
-                     they are at {}; read them again and retry",
-                    current.map_or("no version (no API rules)".into(), |v| format!(
-                        "version {v}"
-                    ))
-                )));
-            }
-        }
+        crate::change_error::check_version(
+            &format!("the rules of topic {topic:?}"),
+            expected,
+            self.version(topic),
+        )?;
         Ok(guard)
     }
 
