@@ -386,7 +386,7 @@ impl Replicator {
             // before would start the copy elsewhere (or make the empty target look caught
             // up). A log start that cannot be read is taken as 0: if it is not, the first
             // fetch fails out of range, nothing is copied, and the next pass reads it again.
-            let start = ends::earliest(source, tp).await?.unwrap_or(0);
+            let start = log_start(source, tp).await?;
             if let Some(delta) =
                 backfill_delta(self.lanes.delta(tp, i), start, self.lanes.delta(tp, j))
             {
@@ -607,6 +607,19 @@ impl Replicator {
         }
         Ok(())
     }
+}
+
+/// Where `source`'s log of `tp` starts: the first batch a fetch from 0 returns, else (the
+/// start is past 0: out of range) what ListOffsets EARLIEST says. EARLIEST alone is not
+/// trusted: Tansu has answered it past 0 for a log that starts at 0.
+async fn log_start(source: &crate::backend::Cluster, tp: &Tp) -> Result<i64, BackendError> {
+    let f = ends::fetch(source, tp, 0, ends::PROMPT_FETCH_WAIT_MS).await?;
+    if f.error_code == 0
+        && let Some((first, _)) = batch::batches(&f.records).first()
+    {
+        return Ok(first.base_offset);
+    }
+    Ok(ends::earliest(source, tp).await?.unwrap_or(0))
 }
 
 /// The offset map (physical - logical) an empty target needs when it is backfilled from a
