@@ -46,6 +46,12 @@ struct View {
     effective_at: Option<std::time::Instant>,
     /// Counts installed views, so a fence that ends applies only to its own view.
     epoch: u64,
+    /// The members clients are shown: the latest non-empty member list, kept while this
+    /// instance is in no group. Leaders that flip to "this instance" during a regroup and
+    /// back make some clients lose records (kafkajs drops the batches of a partition whose
+    /// leader moved to a broker that already answered in the same send), so what clients
+    /// see changes only when the instances really change.
+    presented: Vec<Instance>,
 }
 
 /// This instance's place among the instances.
@@ -96,6 +102,19 @@ impl Membership {
         owner_of(&view.members, topic, partition).map(|m| m.node_id)
     }
 
+    /// The partition's leader as clients are shown it: its owner under the latest division
+    /// handed out (in effect or not, kept while in no group); this instance when alone.
+    pub fn presented_owner(&self, topic: &TopicName, partition: i32) -> i32 {
+        if !self.enabled {
+            return self.me.node_id;
+        }
+        self.view
+            .read()
+            .ok()
+            .and_then(|v| owner_of(&v.presented, topic, partition).map(|m| m.node_id))
+            .unwrap_or(self.me.node_id)
+    }
+
     /// Whether another instance owns the partition now (not while ownership is unknown:
     /// in no group, or during a fence).
     pub fn owned_by_other(&self, topic: &TopicName, partition: i32) -> bool {
@@ -108,12 +127,13 @@ impl Membership {
         self.owner(topic, partition) == Some(self.me.node_id)
     }
 
-    /// The brokers to advertise: every member, or just this instance.
+    /// The brokers to advertise: the presented members (see [`View::presented`]), or just
+    /// this instance.
     pub fn brokers(&self) -> Vec<Instance> {
         let members = self
             .view
             .read()
-            .map(|v| v.members.clone())
+            .map(|v| v.presented.clone())
             .unwrap_or_default();
         if members.is_empty() {
             vec![self.me.clone()]
@@ -137,6 +157,7 @@ impl Membership {
             members,
             effective_at: Some(std::time::Instant::now() + fence),
             epoch,
+            presented: Vec::new(),
         });
         let me = self.clone();
         tokio::spawn(async move {
@@ -156,6 +177,11 @@ impl Membership {
         let changed = self.view.write().map(|mut v| {
             let changed = v.members != view.members || view.effective_at.is_some();
             view.epoch = view.epoch.max(v.epoch + 1);
+            view.presented = if view.members.is_empty() {
+                std::mem::take(&mut v.presented)
+            } else {
+                view.members.clone()
+            };
             *v = view;
             changed
         });
@@ -238,5 +264,33 @@ mod tests {
         );
         let joined = Membership::new(inst(1), true);
         assert!(!joined.owns(&t, 0), "in no group yet: owns nothing");
+    }
+
+    #[test]
+    fn clients_see_the_same_leaders_while_the_instances_regroup() {
+        let t = TopicName(StrBytes::from_static_str("orders"));
+        let m = Membership::new(inst(1), true);
+        assert_eq!(m.presented_owner(&t, 0), 1, "alone: this instance");
+        m.set_view(View {
+            members: vec![inst(1), inst(2)],
+            ..View::default()
+        });
+        let shown: Vec<i32> = (0..6).map(|p| m.presented_owner(&t, p)).collect();
+        assert!(shown.contains(&2), "{shown:?}");
+        // Out of the group (its cluster died): owns nothing, but clients are shown the same
+        // leaders and brokers, not this instance for everything.
+        m.set_view(View::default());
+        assert!((0..6).all(|p| !m.owns(&t, p)));
+        assert_eq!(
+            (0..6).map(|p| m.presented_owner(&t, p)).collect::<Vec<_>>(),
+            shown
+        );
+        assert_eq!(m.brokers().len(), 2);
+        // A new division is shown as soon as it is handed out.
+        m.set_view(View {
+            members: vec![inst(1)],
+            ..View::default()
+        });
+        assert!((0..6).all(|p| m.presented_owner(&t, p) == 1));
     }
 }

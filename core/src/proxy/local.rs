@@ -87,12 +87,9 @@ impl Proxy {
                 t.is_internal = true;
             }
             for p in &mut t.partitions {
-                // Each partition's leader is the instance that owns it (this one when alone).
-                let leader = BrokerId(
-                    self.membership
-                        .owner(&name, p.partition_index)
-                        .unwrap_or(me.0),
-                );
+                // Each partition's leader is the instance that owns it (this one when alone),
+                // kept steady while the instances regroup.
+                let leader = BrokerId(self.membership.presented_owner(&name, p.partition_index));
                 if p.leader_id.0 >= 0 {
                     p.leader_id = leader;
                 }
