@@ -1,7 +1,7 @@
 //! Compiled rules and rule chains: paths and regexes compiled once, applied per record.
 
 use crate::path::FieldPath;
-use crate::rule::{Action, Condition, Hook, MaskMode, OnInvalid, Rule, RuleError};
+use crate::rule::{Action, Condition, Hook, MaskMode, OnError, OnInvalid, Rule, RuleError};
 use kafkatwin_plugin_sdk::{BatchContext, FetchHook, ProduceHook, RecordView, RejectCode, Verdict};
 use regex::Regex;
 use serde_json::Value;
@@ -80,30 +80,132 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// A rule that runs an uploaded WASM plugin (its only action is `wasm`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginRule {
+    /// The rule's id.
+    pub rule_id: String,
+    /// Disabled rules are kept but never run.
+    pub enabled: bool,
+    /// The plugin's name.
+    pub plugin: String,
+    /// `init` settings as string pairs (non-string JSON values are written as JSON).
+    pub config: Vec<(String, String)>,
+    /// Failure policy.
+    pub on_error: OnError,
+    /// Where it runs.
+    pub hook: Hook,
+}
+
+/// A validated rule: built-in actions compiled for the engine, or a plugin call.
+pub enum Validated {
+    /// Built-in conditions and actions.
+    Builtin(CompiledRule),
+    /// A WASM plugin binding.
+    Plugin(PluginRule),
+}
+
+/// Validates a rule of either kind, by the same checks; every problem names the rule id and
+/// the field.
+pub fn validate(rule: Rule) -> Result<Validated, Vec<RuleError>> {
+    let Some(at) = rule
+        .actions
+        .iter()
+        .position(|a| matches!(a, Action::Wasm { .. }))
+    else {
+        return CompiledRule::compile(rule).map(Validated::Builtin);
+    };
+    let mut errors = common_checks(&rule);
+    let err = |field: &str, message: &str| RuleError {
+        rule: rule.id.clone(),
+        field: field.into(),
+        message: message.into(),
+    };
+    if rule.actions.len() != 1 {
+        errors.push(err(
+            "actions",
+            "a wasm action must be the rule's only action",
+        ));
+    }
+    if !rule.conditions.is_empty() {
+        errors.push(err(
+            "conditions",
+            "a wasm rule takes no conditions (the plugin decides per record)",
+        ));
+    }
+    let Action::Wasm {
+        plugin,
+        config,
+        on_error,
+    } = &rule.actions[at]
+    else {
+        unreachable!("position found a wasm action");
+    };
+    if plugin.trim().is_empty() {
+        errors.push(err(
+            &format!("actions[{at}].plugin"),
+            "must name an uploaded plugin",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let config = config
+        .iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => (k.clone(), s.clone()),
+            other => (k.clone(), other.to_string()),
+        })
+        .collect();
+    Ok(Validated::Plugin(PluginRule {
+        rule_id: rule.id.clone(),
+        enabled: rule.enabled,
+        plugin: plugin.clone(),
+        config,
+        on_error: *on_error,
+        hook: rule.hook,
+    }))
+}
+
+/// Checks every rule gets, whatever its actions.
+fn common_checks(rule: &Rule) -> Vec<RuleError> {
+    let mut errors = Vec::new();
+    let err = |field: &str, message: &str| RuleError {
+        rule: rule.id.clone(),
+        field: field.into(),
+        message: message.into(),
+    };
+    if rule.id.trim().is_empty() {
+        errors.push(err("id", "must not be empty"));
+    }
+    if rule.actions.is_empty() {
+        errors.push(err("actions", "at least one action is required"));
+    }
+    if rule.hook == Hook::Auth {
+        errors.push(err(
+            "hook",
+            "must be on_produce or on_fetch (SASL plugins are bound by auth.plugins)",
+        ));
+    }
+    if rule.hook == Hook::Produce && !rule.clients.is_empty() {
+        errors.push(err(
+            "clients",
+            "only on_fetch rules can be limited to clients",
+        ));
+    }
+    errors
+}
+
 impl CompiledRule {
-    /// Validates and compiles a rule; every problem names the rule id and the field.
+    /// Validates and compiles a rule of built-in actions; every problem names the rule id and
+    /// the field. A `wasm` action is refused here: use [`validate`].
     pub fn compile(rule: Rule) -> Result<Self, Vec<RuleError>> {
-        let mut errors = Vec::new();
+        let mut errors = common_checks(&rule);
         let err = |field: String, message: String| RuleError {
             rule: rule.id.clone(),
             field,
             message,
         };
-        if rule.id.trim().is_empty() {
-            errors.push(err("id".into(), "must not be empty".into()));
-        }
-        if rule.actions.is_empty() {
-            errors.push(err(
-                "actions".into(),
-                "at least one action is required".into(),
-            ));
-        }
-        if rule.hook == Hook::OnProduce && !rule.clients.is_empty() {
-            errors.push(err(
-                "clients".into(),
-                "only on_fetch rules can be limited to clients".into(),
-            ));
-        }
         let mut conds = Vec::new();
         for (i, c) in rule.conditions.iter().enumerate() {
             match compile_cond(c, &format!("conditions[{i}]")) {
@@ -205,6 +307,12 @@ fn compile_act(a: &Action, at: &str) -> Result<Act, (String, String)> {
         }
         Action::UppercaseField { field } => Act::Upper(path(field, at)?),
         Action::LowercaseField { field } => Act::Lower(path(field, at)?),
+        Action::Wasm { .. } => {
+            return Err((
+                at.to_owned(),
+                "a wasm action must be the rule's only action".into(),
+            ));
+        }
     })
 }
 

@@ -9,5 +9,8 @@ pub mod engine;
 pub mod path;
 pub mod rule;
 
-pub use engine::{Applied, CompiledRule, RecordData, Rejected, RuleChain, RuleCounts, Tally};
-pub use rule::{Action, Condition, Hook, MaskMode, OnInvalid, Rule, RuleError};
+pub use engine::{
+    Applied, CompiledRule, PluginRule, RecordData, Rejected, RuleChain, RuleCounts, Tally,
+    Validated, validate,
+};
+pub use rule::{Action, Condition, Hook, MaskMode, OnError, OnInvalid, Rule, RuleError};

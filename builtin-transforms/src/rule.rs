@@ -39,41 +39,9 @@ fn yes() -> bool {
     true
 }
 
-/// Hook points a rule can bind to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Hook {
-    /// Before the batch is written.
-    #[default]
-    OnProduce,
-    /// On records returned to consumers.
-    OnFetch,
-}
-
-impl Hook {
-    /// Its name in rules, config and metric labels (`on_produce`, `on_fetch`).
-    pub const fn label(self) -> &'static str {
-        match self {
-            Self::OnProduce => "on_produce",
-            Self::OnFetch => "on_fetch",
-        }
-    }
-
-    /// The hook named `s` in a rule.
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::OnProduce, Self::OnFetch]
-            .into_iter()
-            .find(|h| h.label() == s)
-    }
-
-    /// The plugin API's hook for this point.
-    pub const fn plugin_hook(self) -> kafkatwin_plugin_sdk::Hook {
-        match self {
-            Self::OnProduce => kafkatwin_plugin_sdk::Hook::Produce,
-            Self::OnFetch => kafkatwin_plugin_sdk::Hook::Fetch,
-        }
-    }
-}
+/// Hook points: a rule runs `on_produce` (stored data changes) or `on_fetch` (only what
+/// readers see); `on_auth` is refused for rules (SASL plugins are bound by `auth.plugins`).
+pub use kafkatwin_plugin_sdk::Hook;
 
 /// Behaviour for values that are not JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -203,6 +171,29 @@ pub enum Action {
         /// Field path.
         field: String,
     },
+    /// Runs an uploaded WASM plugin on each batch; the rule's only action, with no
+    /// conditions (the plugin decides per record).
+    Wasm {
+        /// The uploaded plugin's name.
+        plugin: String,
+        /// The plugin's `init` settings.
+        #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+        config: serde_json::Map<String, serde_json::Value>,
+        /// What a failing plugin (trap, timeout, memory, missing) does to the batch.
+        #[serde(default)]
+        on_error: OnError,
+    },
+}
+
+/// What a rule's WASM plugin failing (trap, timeout, memory, missing) does to the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// The partition gets an error and nothing of the batch is written.
+    #[default]
+    Reject,
+    /// The batch goes on unchanged.
+    Pass,
 }
 
 fn four() -> usize {

@@ -1,7 +1,9 @@
 //! The rule engine on records: the brief's example, each action and condition, nested paths
 //! and arrays, and the edge cases (missing field, null, numbers, non-JSON values).
 
-use kafkatwin_builtin_transforms::{CompiledRule, RecordData, Rule, RuleChain};
+use kafkatwin_builtin_transforms::{
+    CompiledRule, OnError, RecordData, Rule, RuleChain, Validated, validate,
+};
 use serde_json::{Value, json};
 
 fn chain(rules: Value) -> RuleChain {
@@ -219,6 +221,62 @@ fn bad_rules_name_the_rule_and_the_field() {
         )
         .is_err()
     );
+}
+
+#[test]
+fn a_wasm_action_is_a_rule_action_validated_with_the_rest() {
+    let rule = |v: Value| serde_json::from_value::<Rule>(v).expect("parses");
+    let good = rule(
+        json!({"id": "r", "hook": "on_fetch", "actions": [{"type": "wasm",
+        "plugin": "redact", "config": {"field": "ssn", "depth": 2}, "on_error": "pass"}]}),
+    );
+    match validate(good) {
+        Ok(Validated::Plugin(p)) => {
+            assert_eq!(p.plugin, "redact");
+            assert_eq!(p.on_error, OnError::Pass);
+            assert_eq!(p.hook.label(), "on_fetch");
+            assert!(p.config.contains(&("field".into(), "ssn".into())));
+            assert!(p.config.contains(&("depth".into(), "2".into())));
+        }
+        _ => panic!("a valid wasm rule is a plugin rule"),
+    }
+    let defaults = rule(json!({"id": "r", "actions": [{"type": "wasm", "plugin": "p"}]}));
+    assert!(
+        matches!(validate(defaults), Ok(Validated::Plugin(p)) if p.on_error == OnError::Reject)
+    );
+    let bad = rule(
+        json!({"id": "", "conditions": [{"type": "field_exists", "field": "a"}],
+        "actions": [{"type": "remove_field", "field": "a"}, {"type": "wasm", "plugin": " "}]}),
+    );
+    let text: Vec<String> = validate(bad)
+        .err()
+        .expect("invalid")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for want in [
+        "id: must not be empty",
+        "actions: a wasm action must be the rule's only action",
+        "conditions: a wasm rule takes no conditions",
+        "actions[1].plugin: must name an uploaded plugin",
+    ] {
+        assert!(
+            text.iter().any(|t| t.contains(want)),
+            "missing {want:?} in {text:#?}"
+        );
+    }
+    // Its keys are checked by the same parser as the built-in actions'.
+    for bad in [
+        json!({"id": "r", "actions": [{"type": "wasm"}]}),
+        json!({"id": "r", "actions": [{"type": "wasm", "plugin": "p", "on_error": "ignore"}]}),
+        json!({"id": "r", "actions": [{"type": "wasm", "plugin": "p", "oops": 1}]}),
+        json!({"id": "r", "actions": [{"type": "wasm", "plugin": "p", "config": [1]}]}),
+    ] {
+        assert!(
+            serde_json::from_value::<Rule>(bad.clone()).is_err(),
+            "{bad}"
+        );
+    }
 }
 
 #[test]

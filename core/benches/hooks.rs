@@ -84,7 +84,8 @@ fn wasm(name: &str) -> Option<Vec<u8>> {
 }
 
 fn plugins() {
-    use kafkatwin_core::hooks::wasm_step::{self, OnError, WasmBinding};
+    use kafkatwin_builtin_transforms::OnError;
+    use kafkatwin_core::hooks::wasm_step::{self, WasmBinding};
     use kafkatwin_plugins::wasm::{PluginHost, Sandbox};
     let (Some(redact), Some(hostile)) = (wasm("redact"), wasm("hostile")) else {
         println!("(WASM figures skipped: build the plugin components first, see the header)");
@@ -101,10 +102,11 @@ fn plugins() {
     let uploaded = started.elapsed();
     let binding = WasmBinding {
         rule_id: "mask".into(),
+        enabled: true,
         plugin: "redact".into(),
         config: vec![("fields".into(), "ssn".into())],
         on_error: OnError::Reject,
-        hook: kafkatwin_builtin_transforms::Hook::OnProduce,
+        hook: kafkatwin_builtin_transforms::Hook::Produce,
     };
     let ctx = kafkatwin_plugin_sdk::BatchContext {
         topic: "t",

@@ -77,14 +77,10 @@ impl Section {
     }
 }
 
-/// How long one append may take on one cluster before it counts as missed there.
-const APPEND_WAIT: Duration = Duration::from_secs(3);
-/// How long an append waits for the clusters beyond a majority.
-const GRACE: Duration = Duration::from_millis(50);
-/// How often clusters are checked for entries they lack.
-const ANTI_ENTROPY_EVERY: Duration = Duration::from_secs(3);
-/// Pause after a failed read of one cluster's log.
-const RETRY_PAUSE: Duration = Duration::from_millis(500);
+use crate::timing::CONTROL_ANTI_ENTROPY_EVERY;
+use crate::timing::CONTROL_APPEND_WAIT;
+use crate::timing::CONTROL_RETRY_PAUSE;
+use crate::timing::MAJORITY_GRACE;
 
 /// Why a change could not be stored.
 #[derive(Debug, thiserror::Error)]
@@ -243,7 +239,7 @@ impl ControlLog {
                 Err(e) => why.push(format!("{}: {e}", self.id(i))),
             }
             if written >= self.majority() && grace_until.is_none() {
-                grace_until = Some(tokio::time::Instant::now() + GRACE);
+                grace_until = Some(tokio::time::Instant::now() + MAJORITY_GRACE);
             }
         }
         if written < self.majority() {
@@ -264,7 +260,7 @@ impl ControlLog {
         let mut ensured = false;
         while let Some(job) = rx.recv().await {
             let log = &self.logs[i];
-            let r = tokio::time::timeout(APPEND_WAIT, async {
+            let r = tokio::time::timeout(CONTROL_APPEND_WAIT, async {
                 if !ensured {
                     log.ensure_topic().await?;
                 }
@@ -279,7 +275,7 @@ impl ControlLog {
                     Ok(())
                 }
                 Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("no answer within {APPEND_WAIT:?}")),
+                Err(_) => Err(format!("no answer within {CONTROL_APPEND_WAIT:?}")),
             };
             if let Err(e) = &r {
                 ensured = false;
@@ -360,7 +356,7 @@ impl ControlLog {
                     } else {
                         tracing::debug!("control log on cluster {}: {e}", self.id(i));
                     }
-                    if pause(&mut stop, RETRY_PAUSE).await {
+                    if pause(&mut stop, CONTROL_RETRY_PAUSE).await {
                         return;
                     }
                     continue;
@@ -379,7 +375,7 @@ impl ControlLog {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .clear();
-                if pause(&mut stop, RETRY_PAUSE).await {
+                if pause(&mut stop, CONTROL_RETRY_PAUSE).await {
                     return;
                 }
                 continue;
@@ -421,7 +417,7 @@ impl ControlLog {
             }
             if high == 0 && next == 0 {
                 // Nothing there yet (or no topic): the writer creates it on first use.
-                if pause(&mut stop, RETRY_PAUSE).await {
+                if pause(&mut stop, CONTROL_RETRY_PAUSE).await {
                     return;
                 }
             }
@@ -432,7 +428,7 @@ impl ControlLog {
     /// lacks, every few seconds.
     async fn anti_entropy(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         loop {
-            if pause(&mut stop, ANTI_ENTROPY_EVERY).await {
+            if pause(&mut stop, CONTROL_ANTI_ENTROPY_EVERY).await {
                 return;
             }
             let latest: Vec<(String, Latest)> = {

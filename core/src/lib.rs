@@ -21,4 +21,5 @@ pub mod rule_book;
 pub mod samplers;
 pub mod server;
 pub mod state_log;
+pub mod timing;
 pub mod topology;

@@ -26,8 +26,7 @@ use std::time::Duration;
 pub const TOPIC: &str = "__kafkatwin_producer_ids";
 /// Ids per block.
 pub const BLOCK: i64 = 1000;
-/// How long a claim waits on one cluster before going on without it.
-const CLUSTER_WAIT: Duration = Duration::from_secs(3);
+use crate::timing::PRODUCER_ID_CLUSTER_WAIT;
 /// Claims tried before giving up (each lost race moves to a higher block).
 const ATTEMPTS: u32 = 8;
 
@@ -170,7 +169,9 @@ impl ProducerIds {
             let mut won = 0;
             for (i, at) in &appended {
                 let before =
-                    match tokio::time::timeout(CLUSTER_WAIT, self.logs[*i].read_all()).await {
+                    match tokio::time::timeout(PRODUCER_ID_CLUSTER_WAIT, self.logs[*i].read_all())
+                        .await
+                    {
                         Ok(Ok(entries)) => entries,
                         _ => continue,
                     };
@@ -201,14 +202,15 @@ impl ProducerIds {
                  claimed it too; trying a higher one"
             );
             let jitter = u64::from_str_radix(&self.me, 16).unwrap_or(0) % 100;
-            let nap = 50 + u64::from(attempt) * 100 + jitter;
-            tokio::time::sleep(Duration::from_millis(nap)).await;
+            let nap = crate::timing::PRODUCER_ID_RETRY_BASE
+                + Duration::from_millis(u64::from(attempt) * 100 + jitter);
+            tokio::time::sleep(nap).await;
         }
         Err(IdError::Contended)
     }
 
     /// Runs `op` on every cluster's log at once and returns the results of those that
-    /// answered within [`CLUSTER_WAIT`], once a majority has (clusters still silent then are
+    /// answered within [`PRODUCER_ID_CLUSTER_WAIT`], once a majority has (clusters still silent then are
     /// left behind); an error when a majority cannot answer.
     async fn each<'a, T, F, Fut>(&'a self, op: F) -> Result<Vec<(usize, T)>, IdError>
     where
@@ -222,7 +224,7 @@ impl ProducerIds {
             .map(|(i, log)| {
                 let fut = op(log);
                 async move {
-                    let r = tokio::time::timeout(CLUSTER_WAIT, fut).await;
+                    let r = tokio::time::timeout(PRODUCER_ID_CLUSTER_WAIT, fut).await;
                     (i, r)
                 }
             })
@@ -234,7 +236,7 @@ impl ProducerIds {
                 Ok(Ok(v)) => ok.push((i, v)),
                 Ok(Err(e)) => why.push(format!("{}: {e}", self.logs[i].cluster().id)),
                 Err(_) => why.push(format!(
-                    "{}: no answer within {CLUSTER_WAIT:?}",
+                    "{}: no answer within {PRODUCER_ID_CLUSTER_WAIT:?}",
                     self.logs[i].cluster().id
                 )),
             }
@@ -243,7 +245,7 @@ impl ProducerIds {
             }
             if ok.len() >= self.majority() {
                 // Give the rest a moment (they usually answer together), not a full wait.
-                let grace = tokio::time::sleep(Duration::from_millis(50));
+                let grace = tokio::time::sleep(crate::timing::MAJORITY_GRACE);
                 tokio::pin!(grace);
                 loop {
                     tokio::select! {

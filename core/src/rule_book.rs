@@ -9,7 +9,7 @@ use crate::change_error::ChangeError;
 use crate::control_log::ControlLog;
 use crate::hooks::{Hooks, Matcher};
 use bytes::Bytes;
-use kafkatwin_builtin_transforms::{CompiledRule, Rule};
+use kafkatwin_builtin_transforms::Rule;
 use kafkatwin_config::TopicRules;
 use kafkatwin_web::RuleView;
 use serde_json::Value;
@@ -161,26 +161,12 @@ impl RuleBook {
         Ok(out)
     }
 
-    /// Validates a rule: a wasm binding as sent, a built-in rule normalised (defaults filled).
+    /// Validates a rule (built-in actions or a wasm binding) and returns it normalised
+    /// (defaults filled).
     fn parse(raw: Value) -> Result<Value, ChangeError> {
-        if let Some(binding) = crate::hooks::wasm_step::parse(&raw, "rule") {
-            return match binding {
-                Ok(_) => Ok(raw),
-                Err(problems) => Err(ChangeError::bad_request(
-                    problems
-                        .first()
-                        .map(|p| p.path.trim_start_matches("rule.").to_owned()),
-                    problems
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                )),
-            };
-        }
         let rule: Rule = serde_json::from_value(raw)
             .map_err(|e| ChangeError::bad_request(None, format!("invalid rule: {e}")))?;
-        CompiledRule::compile(rule.clone()).map_err(|errors| {
+        kafkatwin_builtin_transforms::validate(rule.clone()).map_err(|errors| {
             let first = errors.first();
             ChangeError::bad_request(
                 first.map(|e| e.field.clone()),

@@ -3,12 +3,11 @@
 
 use crate::proxy::Proxy;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
 
 /// Probes every cluster and updates the health and connection gauges every second.
 pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(crate::timing::HEALTH_SAMPLE_EVERY);
     let mut was_up = vec![true; proxy.clusters.len()];
     loop {
         tokio::select! {
@@ -25,13 +24,10 @@ pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
         for (k, c) in proxy.clusters.iter().enumerate() {
             let s = c.status();
             // A cluster back from an outage gets the commits it missed.
-            if s.reachable
-                && !was_up[k]
-                && let Some(rep) = &proxy.replicator
-                && let Some(j) = rep.clusters().iter().position(|x| x.id == c.id)
-            {
+            if s.reachable && !was_up[k] && proxy.replicator.is_some() {
+                // `k` is also the replicator's index: one cluster order in the process.
                 let p = proxy.clone();
-                tokio::spawn(async move { p.replay_commits(j).await });
+                tokio::spawn(async move { p.replay_commits(k).await });
             }
             was_up[k] = s.reachable;
             proxy
@@ -51,7 +47,7 @@ pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
 /// Updates the consumer lag gauge every 5 s (its own task: a slow cluster must not delay
 /// the health probes).
 pub async fn sample_lag(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let mut tick = tokio::time::interval(crate::timing::LAG_SAMPLE_EVERY);
     loop {
         tokio::select! {
             _ = stop.changed() => return,

@@ -5,7 +5,6 @@ use crate::metrics::Metrics;
 use crate::proxy::{Proxy, session};
 use kafkatwin_config::Config;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -24,7 +23,20 @@ pub async fn run(
     let cfg = &proxy.config;
     let kafka = bind("server", &cfg.server.listen_address, cfg.server.port).await?;
     let http = crate::http::bind_all(proxy.clone()).await?;
-    for w in kafkatwin_config::validate::warnings(&proxy.config) {
+    announce(&proxy);
+    let (drain_tx, drain_rx) = watch::channel(false);
+    serve_http(http, &drain_rx);
+    start_background(&proxy, &drain_rx);
+    start_control_log(&proxy, &drain_rx);
+    let sessions = accept(&proxy, kafka, shutdown, &drain_rx).await;
+    drain(&proxy, sessions, drain_tx).await;
+    Ok(())
+}
+
+/// Logs config warnings, the listener and, with several clusters, who takes writes and reads.
+fn announce(proxy: &Proxy) {
+    let cfg = &proxy.config;
+    for w in kafkatwin_config::validate::warnings(cfg) {
         tracing::warn!("{w}");
     }
     tracing::info!(
@@ -33,32 +45,35 @@ pub async fn run(
         backend = %proxy.cluster.id,
         "kafkatwin listening"
     );
+    let Some(rep) = &proxy.replicator else {
+        return;
+    };
+    let plan = rep.plan();
+    let ids = |set: &[usize]| -> String {
+        let v: Vec<&str> = set.iter().map(|&i| &*rep.clusters()[i].id).collect();
+        v.join(", ")
+    };
+    tracing::info!(
+        "{} clusters, strategy {}: writes counted on [{}] (ack policy {:?}), background [{}]; \
+         reads and groups prefer [{}]; logical offsets are cluster {}'s",
+        cfg.clusters.len(),
+        if cfg.multi_dc.enabled {
+            format!("{:?}", cfg.multi_dc.strategy)
+        } else {
+            "none (all clusters sync)".into()
+        },
+        ids(&plan.sync),
+        cfg.producer.ack_policy,
+        ids(&plan.background),
+        ids(&plan.reads),
+        rep.clusters()[0].id
+    );
+}
 
-    if let Some(rep) = &proxy.replicator {
-        let plan = rep.plan();
-        let ids = |set: &[usize]| -> String {
-            let v: Vec<&str> = set.iter().map(|&i| &*rep.clusters()[i].id).collect();
-            v.join(", ")
-        };
-        tracing::info!(
-            "{} clusters, strategy {}: writes counted on [{}] (ack policy {:?}), background [{}]; \
-             reads and groups prefer [{}]; logical offsets are cluster {}'s",
-            cfg.clusters.len(),
-            if cfg.multi_dc.enabled {
-                format!("{:?}", cfg.multi_dc.strategy)
-            } else {
-                "none (all clusters sync)".into()
-            },
-            ids(&plan.sync),
-            cfg.producer.ack_policy,
-            ids(&plan.background),
-            ids(&plan.reads),
-            rep.clusters()[0].id
-        );
-    }
-    let (drain_tx, drain_rx) = watch::channel(false);
+/// Serves the admin, health and metrics routers until the drain starts.
+fn serve_http(http: Vec<(tokio::net::TcpListener, axum::Router)>, drain: &watch::Receiver<bool>) {
     for (listener, router) in http {
-        let mut stop = drain_rx.clone();
+        let mut stop = drain.clone();
         tokio::spawn(async move {
             let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
             let _ = axum::serve(listener, service)
@@ -68,23 +83,21 @@ pub async fn run(
                 .await;
         });
     }
-    tokio::spawn(crate::samplers::sample_health(
-        proxy.clone(),
-        drain_rx.clone(),
-    ));
-    tokio::spawn(crate::samplers::sample_lag(proxy.clone(), drain_rx.clone()));
+}
+
+/// Samplers, the instance group, the repairer, the read watch, producer-id prefetch and the
+/// first backend connection.
+fn start_background(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
+    tokio::spawn(crate::samplers::sample_health(proxy.clone(), drain.clone()));
+    tokio::spawn(crate::samplers::sample_lag(proxy.clone(), drain.clone()));
     if proxy.membership.enabled() {
-        let ordered = match &proxy.replicator {
-            Some(rep) => rep.clusters().to_vec(),
-            None => vec![proxy.cluster.clone()],
-        };
-        let so = &cfg.server.scale_out;
+        let so = &proxy.config.server.scale_out;
         proxy.membership.spawn(
-            ordered,
+            proxy.clusters.clone(),
             so.group.clone(),
             so.session_timeout.get(),
             proxy.metrics.clone(),
-            drain_rx.clone(),
+            drain.clone(),
         );
         if let Some(rep) = proxy.replicator.clone() {
             let mut changes = proxy.membership.subscribe();
@@ -96,38 +109,8 @@ pub async fn run(
         }
     }
     if let Some(rep) = &proxy.replicator {
-        rep.spawn_repairer(drain_rx.clone());
-        rep.spawn_read_watch(drain_rx.clone());
-    }
-    // The control log on every cluster: admin changes go through it; every instance follows
-    // it, and serves clients once a majority of clusters was read.
-    {
-        let log =
-            crate::control_log::ControlLog::new(&proxy.clusters, proxy.control_loaded.clone());
-        proxy.rules.attach_log(log.clone());
-        proxy.plugin_store.attach_log(log.clone());
-        proxy.audit.attach_log(log.clone());
-        if let Some(rep) = &proxy.replicator {
-            rep.attach_log(log.clone());
-        }
-        let p = proxy.clone();
-        log.start(
-            Box::new(move |k, v, offset| {
-                use crate::control_log::Section;
-                match Section::of(k) {
-                    Section::OffsetMap => {
-                        if let Some(rep) = &p.replicator {
-                            rep.apply_logged(k, v.as_deref());
-                        }
-                    }
-                    Section::Audit => p.audit.apply_logged(k, v),
-                    Section::Plugin => p.plugin_store.apply_logged(k, v),
-                    Section::Rules => p.rules.apply_logged(k, v, Some(offset)),
-                    Section::Unknown => tracing::debug!("control log entry {k:?} left alone"),
-                }
-            }),
-            drain_rx.clone(),
-        );
+        rep.spawn_repairer(drain.clone());
+        rep.spawn_read_watch(drain.clone());
     }
     if let Some(ids) = proxy.producer_ids.clone() {
         tokio::spawn(async move {
@@ -137,15 +120,51 @@ pub async fn run(
         });
     }
     // Connect eagerly so ApiVersions reflects the backend from the first client on.
-    {
-        let p = proxy.clone();
-        tokio::spawn(async move {
-            if let Err(e) = p.cluster.any_conn().await {
-                tracing::warn!("backend not reachable yet: {e}");
-            }
-        });
-    }
+    let p = proxy.clone();
+    tokio::spawn(async move {
+        if let Err(e) = p.cluster.any_conn().await {
+            tracing::warn!("backend not reachable yet: {e}");
+        }
+    });
+}
 
+/// The control log on every cluster: admin changes go through it; every instance follows it,
+/// and serves clients once a majority of clusters was read.
+fn start_control_log(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
+    let log = crate::control_log::ControlLog::new(&proxy.clusters, proxy.control_loaded.clone());
+    proxy.rules.attach_log(log.clone());
+    proxy.plugin_store.attach_log(log.clone());
+    proxy.audit.attach_log(log.clone());
+    if let Some(rep) = &proxy.replicator {
+        rep.attach_log(log.clone());
+    }
+    let p = proxy.clone();
+    log.start(
+        Box::new(move |k, v, offset| {
+            use crate::control_log::Section;
+            match Section::of(k) {
+                Section::OffsetMap => {
+                    if let Some(rep) = &p.replicator {
+                        rep.apply_logged(k, v.as_deref());
+                    }
+                }
+                Section::Audit => p.audit.apply_logged(k, v),
+                Section::Plugin => p.plugin_store.apply_logged(k, v),
+                Section::Rules => p.rules.apply_logged(k, v, Some(offset)),
+                Section::Unknown => tracing::debug!("control log entry {k:?} left alone"),
+            }
+        }),
+        drain.clone(),
+    );
+}
+
+/// Accepts Kafka clients, one session task each, until `shutdown` resolves.
+async fn accept(
+    proxy: &Arc<Proxy>,
+    kafka: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+    drain: &watch::Receiver<bool>,
+) -> JoinSet<()> {
     let budget = Arc::new(tokio::sync::Semaphore::new(
         proxy.config.server.max_inflight_request_bytes as usize,
     ));
@@ -160,7 +179,7 @@ pub async fn run(
             _ = &mut shutdown => break,
             accepted = kafka.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let (p, d, g) = (proxy.clone(), drain_rx.clone(), gauge.clone());
+                    let (p, d, g) = (proxy.clone(), drain.clone(), gauge.clone());
                     let b = budget.clone();
                     g.inc();
                     sessions.spawn(async move {
@@ -170,13 +189,18 @@ pub async fn run(
                 }
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(crate::timing::ACCEPT_RETRY_PAUSE).await;
                 }
             },
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
         }
     }
-    drop(kafka);
+    sessions
+}
+
+/// Stops accepting, lets the sessions finish in-flight requests up to `server.drain_timeout`,
+/// then closes the rest.
+async fn drain(proxy: &Proxy, mut sessions: JoinSet<()>, drain_tx: watch::Sender<bool>) {
     let open = sessions.len();
     tracing::info!(
         "draining: stopped accepting; {open} client connection(s) finishing in-flight requests"
@@ -192,7 +216,6 @@ pub async fn run(
         sessions.abort_all();
     }
     tracing::info!("kafkatwin stopped");
-    Ok(())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("metrics", 0),
     ("change_error", 0),
     ("listen", 0),
+    ("timing", 0),
     ("backend", 1),
     ("state_log", 2),
     ("control_log", 2),

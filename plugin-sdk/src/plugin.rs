@@ -4,15 +4,41 @@
 
 use crate::{BatchContext, RecordView, Verdict};
 
-/// A hook a plugin implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A hook point: what a plugin implements, and where a rule runs. The one hook kind shared
+/// by the SDK, the rule engine and the WASM host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Hook {
     /// Produced batches, before they are written.
+    #[default]
+    #[cfg_attr(feature = "serde", serde(rename = "on_produce"))]
     Produce,
     /// Fetched batches, before the client sees them.
+    #[cfg_attr(feature = "serde", serde(rename = "on_fetch"))]
     Fetch,
     /// SASL logins.
+    #[cfg_attr(feature = "serde", serde(rename = "on_auth"))]
     Auth,
+}
+
+impl Hook {
+    /// Its name in rules, config and metric labels (`on_produce`, `on_fetch`, `on_auth`).
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Produce => "on_produce",
+            Self::Fetch => "on_fetch",
+            Self::Auth => "on_auth",
+        }
+    }
+
+    /// Its short name, as plugins list the hooks they implement (`produce`, `fetch`, `auth`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Produce => "produce",
+            Self::Fetch => "fetch",
+            Self::Auth => "auth",
+        }
+    }
 }
 
 /// A binding's config: string keys and values from the rule's `config` object.

@@ -225,7 +225,7 @@ pub async fn route_raw<A: PartitionedApi>(
         }
         attempt += 1;
         pending.retain(&|t, p| retry.contains(&(t.clone(), p)));
-        tokio::time::sleep(std::time::Duration::from_millis(50 * attempt as u64)).await;
+        tokio::time::sleep(crate::timing::REROUTE_BACKOFF * attempt).await;
     }
 }
 

@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
-use kafkatwin_builtin_transforms::{CompiledRule, Hook, RecordData, Rule, RuleChain, Tally};
+use kafkatwin_builtin_transforms::{Hook, RecordData, Rule, RuleChain, Tally, Validated};
 use kafkatwin_config::{Config, Problem, TopicRules};
 use regex::Regex;
 use wasm_step::WasmBinding;
@@ -23,13 +23,18 @@ pub enum Matcher {
 }
 
 impl Matcher {
-    /// The matcher of a config entry (`None` if neither key is set or the regex is bad).
-    pub fn of(entry: &TopicRules) -> Option<Self> {
+    /// The matcher of a config entry: `None` if neither key is set, an error for a bad regex.
+    pub fn parse(entry: &TopicRules) -> Option<Result<Self, regex::Error>> {
         match (&entry.topic, &entry.pattern) {
-            (Some(t), _) => Some(Self::Topic(t.clone())),
-            (None, Some(p)) => Regex::new(&format!("^(?:{p})$")).ok().map(Self::Pattern),
+            (Some(t), _) => Some(Ok(Self::Topic(t.clone()))),
+            (None, Some(p)) => Some(Regex::new(&format!("^(?:{p})$")).map(Self::Pattern)),
             (None, None) => None,
         }
+    }
+
+    /// The matcher of a config entry (`None` if neither key is set or the regex is bad).
+    pub fn of(entry: &TopicRules) -> Option<Self> {
+        Self::parse(entry).and_then(Result::ok)
     }
 
     /// Whether `topic` is one of its topics.
@@ -88,36 +93,20 @@ impl Hooks {
         let mut problems = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
             let at = format!("transformations[{i}]");
-            let matcher = match (&entry.topic, &entry.pattern) {
-                (Some(t), _) => Matcher::Topic(t.clone()),
-                (None, Some(p)) => match Regex::new(&format!("^(?:{p})$")) {
-                    Ok(re) => Matcher::Pattern(re),
-                    Err(e) => {
-                        problems.push(Problem::new(
-                            format!("{at}.pattern"),
-                            format!("invalid regex: {e}"),
-                        ));
-                        continue;
-                    }
-                },
-                (None, None) => continue, // reported by config validation
+            let matcher = match Matcher::parse(entry) {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    problems.push(Problem::new(
+                        format!("{at}.pattern"),
+                        format!("invalid regex: {e}"),
+                    ));
+                    continue;
+                }
+                None => continue, // reported by config validation
             };
             let (mut produce, mut fetch) = (Vec::new(), Vec::new());
             for (j, raw) in entry.rules.iter().enumerate() {
                 let rule_at = format!("{at}.rules[{j}]");
-                match wasm_step::parse(raw, &rule_at) {
-                    Some(Ok(b)) => {
-                        if raw.get("enabled").and_then(serde_json::Value::as_bool) != Some(false) {
-                            hooks.wasm.push((matcher.clone(), b));
-                        }
-                        continue;
-                    }
-                    Some(Err(p)) => {
-                        problems.extend(p);
-                        continue;
-                    }
-                    None => {}
-                }
                 let rule: Rule = match serde_json::from_value(raw.clone()) {
                     Ok(r) => r,
                     Err(e) => {
@@ -125,9 +114,11 @@ impl Hooks {
                         continue;
                     }
                 };
-                match CompiledRule::compile(rule) {
-                    Ok(c) if c.rule.hook == Hook::OnFetch => fetch.push(c),
-                    Ok(c) => produce.push(c),
+                match kafkatwin_builtin_transforms::validate(rule) {
+                    Ok(Validated::Plugin(b)) if b.enabled => hooks.wasm.push((matcher.clone(), b)),
+                    Ok(Validated::Plugin(_)) => {}
+                    Ok(Validated::Builtin(c)) if c.rule.hook == Hook::Fetch => fetch.push(c),
+                    Ok(Validated::Builtin(c)) => produce.push(c),
                     Err(errors) => problems.extend(
                         errors
                             .into_iter()
@@ -191,12 +182,12 @@ impl Hooks {
 
     /// Whether any on_fetch chain or binding exists.
     pub fn has_fetch(&self) -> bool {
-        !self.on_fetch.is_empty() || self.wasm.iter().any(|(_, b)| b.hook == Hook::OnFetch)
+        !self.on_fetch.is_empty() || self.wasm.iter().any(|(_, b)| b.hook == Hook::Fetch)
     }
 
     /// Whether any on_produce chain or binding exists (so produce requests need looking at).
     pub fn has_produce(&self) -> bool {
-        !self.on_produce.is_empty() || self.wasm.iter().any(|(_, b)| b.hook == Hook::OnProduce)
+        !self.on_produce.is_empty() || self.wasm.iter().any(|(_, b)| b.hook == Hook::Produce)
     }
 }
 
@@ -220,9 +211,7 @@ pub fn transform_batches_tallied<'a>(
     tallies: &mut Vec<Tally>,
 ) -> Result<Option<Bytes>, TransformError> {
     tallies.resize(chains.clone().count(), Tally::default());
-    let mut buf = records.clone();
-    let mut sets = RecordBatchDecoder::decode_all(&mut buf)
-        .map_err(|e| TransformError::Corrupt(format!("cannot decode the record batches: {e}")))?;
+    let mut sets = decode(records)?;
     let mut changed = false;
     let mut index = 0usize;
     for set in &mut sets {
@@ -279,6 +268,16 @@ pub(crate) fn encode_sets(
     Ok(out.freeze())
 }
 
+/// Decodes a partition's record batches for a hook step (only steps that need records call
+/// this: a batch no step claims is never decoded).
+pub(crate) fn decode(
+    records: &Bytes,
+) -> Result<Vec<kafka_protocol::records::RecordSet>, TransformError> {
+    let mut buf = records.clone();
+    RecordBatchDecoder::decode_all(&mut buf)
+        .map_err(|e| TransformError::Corrupt(format!("cannot decode the record batches: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,7 +285,7 @@ mod tests {
     #[test]
     fn empty_and_undecodable_batches() {
         let chain = RuleChain::new(vec![
-            CompiledRule::compile(
+            kafkatwin_builtin_transforms::CompiledRule::compile(
                 serde_json::from_str(
                     r#"{"id":"r","actions":[{"type":"remove_field","field":"a"}]}"#,
                 )

@@ -6,135 +6,15 @@ use crate::hooks::TransformError;
 use bytes::Bytes;
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Record, RecordBatchDecoder};
-use kafkatwin_builtin_transforms::Hook as RuleHook;
-use kafkatwin_config::Problem;
+use kafka_protocol::records::Record;
 use kafkatwin_plugin_sdk::{BatchContext, HeaderView, RecordView, wire};
 use kafkatwin_plugins::wasm::{CallError, PluginHost, PluginVerdict};
-use serde_json::Value;
 use std::time::Instant;
 
-/// What a binding does when its plugin fails (trap, timeout, memory, missing).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnError {
-    /// The partition gets an error.
-    Reject,
-    /// The batch goes on unchanged.
-    Pass,
-}
-
-/// A rule that runs a WASM plugin.
-#[derive(Debug, Clone)]
-pub struct WasmBinding {
-    /// The rule's id.
-    pub rule_id: String,
-    /// The plugin's name.
-    pub plugin: String,
-    /// `init` config, as string pairs (non-string JSON values are written as JSON).
-    pub config: Vec<(String, String)>,
-    /// Failure policy.
-    pub on_error: OnError,
-    /// Where it runs.
-    pub hook: RuleHook,
-}
-
-/// The binding in a raw rule, if it is a wasm rule: `None` for ordinary rules.
-pub fn parse(raw: &Value, at: &str) -> Option<Result<WasmBinding, Vec<Problem>>> {
-    let actions = raw.get("actions")?.as_array()?;
-    if !actions
-        .iter()
-        .any(|a| a.get("type").and_then(Value::as_str) == Some("wasm"))
-    {
-        return None;
-    }
-    let mut problems = Vec::new();
-    if actions.len() != 1 {
-        problems.push(Problem::new(
-            format!("{at}.actions"),
-            "a wasm action must be the rule's only action",
-        ));
-    }
-    if raw
-        .get("conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|c| !c.is_empty())
-    {
-        problems.push(Problem::new(
-            format!("{at}.conditions"),
-            "a wasm rule takes no conditions (the plugin decides per record)",
-        ));
-    }
-    let a = &actions[0];
-    let plugin = match a.get("plugin").and_then(Value::as_str) {
-        Some(p) if !p.is_empty() => p.to_owned(),
-        _ => {
-            problems.push(Problem::new(
-                format!("{at}.actions[0].plugin"),
-                "a wasm action needs `plugin`: the uploaded plugin's name",
-            ));
-            String::new()
-        }
-    };
-    let config = match a.get("config") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| {
-                let s = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (k.clone(), s)
-            })
-            .collect(),
-        Some(_) => {
-            problems.push(Problem::new(
-                format!("{at}.actions[0].config"),
-                "must be an object of settings",
-            ));
-            Vec::new()
-        }
-    };
-    let on_error = match a.get("on_error").and_then(Value::as_str) {
-        None | Some("reject") => OnError::Reject,
-        Some("pass") => OnError::Pass,
-        Some(other) => {
-            problems.push(Problem::new(
-                format!("{at}.actions[0].on_error"),
-                format!("must be `reject` or `pass`, not {other:?}"),
-            ));
-            OnError::Reject
-        }
-    };
-    let hook = match raw.get("hook").and_then(Value::as_str) {
-        None => RuleHook::OnProduce,
-        Some(name) => RuleHook::parse(name).unwrap_or_else(|| {
-            problems.push(Problem::new(
-                format!("{at}.hook"),
-                format!("must be `on_produce` or `on_fetch`, not {name:?}"),
-            ));
-            RuleHook::OnProduce
-        }),
-    };
-    let rule_id = raw
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    if rule_id.is_empty() {
-        problems.push(Problem::new(format!("{at}.id"), "a rule needs an id"));
-    }
-    if !problems.is_empty() {
-        return Some(Err(problems));
-    }
-    Some(Ok(WasmBinding {
-        rule_id,
-        plugin,
-        config,
-        on_error,
-        hook,
-    }))
-}
+/// A rule that runs a WASM plugin: validated with the built-in rules
+/// (`kafkatwin_builtin_transforms::validate`).
+pub type WasmBinding = kafkatwin_builtin_transforms::PluginRule;
+use kafkatwin_builtin_transforms::OnError;
 
 /// What happened to one batch, for metrics.
 pub struct Called {
@@ -153,12 +33,10 @@ pub fn apply<'a>(
     ctx: &BatchContext<'_>,
     mut report: impl FnMut(&WasmBinding, Called),
 ) -> Result<Option<Bytes>, TransformError> {
-    let mut buf = records.clone();
-    let mut sets = RecordBatchDecoder::decode_all(&mut buf)
-        .map_err(|e| TransformError::Corrupt(format!("cannot decode the record batches: {e}")))?;
+    let mut sets = crate::hooks::decode(records)?;
     let mut changed = false;
     for b in bindings {
-        let hook = b.hook.plugin_hook();
+        let hook = b.hook;
         let input = {
             let all: Vec<&Record> = sets.iter().flat_map(|s| &s.records).collect();
             let views: Vec<RecordView<'_>> = all
@@ -259,7 +137,7 @@ fn log_now(plugin: &str, kind: &str) -> bool {
     let key = (plugin.to_owned(), kind.to_owned());
     let now = Instant::now();
     match map.get(&key) {
-        Some(t) if now.duration_since(*t) < std::time::Duration::from_secs(10) => false,
+        Some(t) if now.duration_since(*t) < crate::timing::PLUGIN_FAILURE_LOG_EVERY => false,
         _ => {
             map.insert(key, now);
             true

@@ -16,7 +16,7 @@ fn healthy(c: &Cluster) -> bool {
     c.admits()
         && c.status().reachable
         && c.last_probe_ok()
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(3))
+            .is_some_and(|t| t.elapsed() < crate::timing::PROBE_FRESH)
 }
 
 /// One instance's seat in the instance group.
@@ -51,7 +51,7 @@ impl Member {
             }
             let Some(k) = self.clusters.iter().position(|c| healthy(c)) else {
                 self.lose_view();
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(crate::timing::NO_GROUP_CLUSTER_PAUSE).await;
                 continue;
             };
             let outcome = match self.join(k, &mut member_id).await {
@@ -85,7 +85,7 @@ impl Member {
                     );
                     member_id = StrBytes::default();
                     self.lose_view();
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    tokio::time::sleep(crate::timing::REJOIN_PAUSE).await;
                 }
             }
         }
@@ -141,7 +141,7 @@ impl Member {
                         .with_name(StrBytes::from_static_str(PROTOCOL_NAME))
                         .with_metadata(me.clone().into()),
                 ]);
-            let wait = self.session * 2 + Duration::from_secs(5);
+            let wait = self.session * 2 + crate::timing::JOIN_EXTRA_WAIT;
             let resp = self
                 .send(k, ApiKey::JoinGroup, v, RequestKind::JoinGroup(req), wait)
                 .await?;
@@ -220,7 +220,7 @@ impl Member {
         generation: i32,
         stop: &mut watch::Receiver<bool>,
     ) -> Rejoin {
-        let every = (self.session / 3).max(Duration::from_millis(300));
+        let every = (self.session / 3).max(crate::timing::MIN_HEARTBEAT);
         let mut ticks = 0u32;
         loop {
             tokio::select! {
@@ -276,7 +276,7 @@ impl Member {
                     ApiKey::DescribeGroups,
                     v,
                     RequestKind::DescribeGroups(req),
-                    Duration::from_secs(2),
+                    crate::timing::MEMBERSHIP_REQUEST_WAIT,
                 )
                 .await
             else {
@@ -337,7 +337,7 @@ impl Member {
                 ApiKey::LeaveGroup,
                 v,
                 RequestKind::LeaveGroup(req),
-                Duration::from_secs(2),
+                crate::timing::MEMBERSHIP_REQUEST_WAIT,
             )
             .await;
         self.lose_view();

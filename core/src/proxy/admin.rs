@@ -8,8 +8,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-/// How long an admin change fanned out to every cluster waits for one of them.
-const ADMIN_FAN_OUT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+use crate::timing::ADMIN_FAN_OUT_WAIT;
 
 /// Config resource type of a broker.
 const RESOURCE_BROKER: i8 = 4;

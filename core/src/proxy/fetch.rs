@@ -159,44 +159,13 @@ impl Proxy {
                 let mut sub = partitioned::subset(&req, &tps);
                 let shifted = to_physical(rep, i, &mut sub);
                 let client_id = client_id.clone();
-                // Seen stalled by the read watch meanwhile: stop waiting, read elsewhere.
-                let mut stalls = rep.read_stalls(i);
-                stalls.borrow_and_update();
                 async move {
-                    let cluster = &rep.clusters()[i];
-                    let read = async {
-                        if whole {
-                            self.fetch_from(
-                                i,
-                                cluster,
-                                version,
-                                client_id,
-                                &sub,
-                                read_ahead,
-                                Some(stall),
-                            )
-                            .await
-                        } else {
-                            let f = partitioned::route_raw(
-                                cluster,
-                                version,
-                                client_id,
-                                sub.clone(),
-                                self.retries(),
-                                None,
-                                None,
-                            );
-                            tokio::time::timeout(stall, f).await.ok()
-                        }
-                    };
-                    let routed = tokio::select! {
-                        r = read => r,
-                        _ = stalls.changed() => None,
-                    };
-                    (i, tps, sub, shifted, routed)
+                    let read =
+                        self.read_one(rep, i, version, client_id, &sub, read_ahead, stall, whole);
+                    (i, tps, read.await, sub, shifted)
                 }
             });
-            for (i, tps, sub, shifted, routed) in futures::future::join_all(reads).await {
+            for (i, tps, routed, sub, shifted) in futures::future::join_all(reads).await {
                 let Some(routed) = routed else {
                     // Stalled: the next fetch goes elsewhere; these partitions do now.
                     rep.avoid_reads(i);
@@ -207,16 +176,7 @@ impl Proxy {
                     continue;
                 };
                 let mut resp = routed.resp;
-                let last_round = round + 1 == n;
-                let moved = std::cell::RefCell::new(Vec::new());
-                FetchRequest::retain_response(&mut resp, &|t, p, code| {
-                    let go = !last_round && fails_over(code);
-                    if go {
-                        moved.borrow_mut().push((t.clone(), p));
-                    }
-                    !go
-                });
-                let moved = moved.into_inner();
+                let moved = take_failovers(&mut resp, round + 1 == n);
                 if !moved.is_empty() {
                     tracing::debug!(cluster = %rep.clusters()[i].id, "fetch: {} partition(s) move to another cluster", moved.len());
                 }
@@ -242,6 +202,61 @@ impl Proxy {
         }
         (Routed { resp: out, raw }, served_by)
     }
+
+    /// Reads `sub` from cluster `i` within `stall`; `None` when it stalled (or the read watch
+    /// saw the cluster stall meanwhile), so the partitions are read elsewhere. A fetch that
+    /// goes whole to one cluster uses the read-ahead and keeps the raw answer.
+    #[allow(clippy::too_many_arguments)]
+    async fn read_one(
+        &self,
+        rep: &Replicator,
+        i: usize,
+        version: i16,
+        client_id: Option<StrBytes>,
+        sub: &FetchRequest,
+        read_ahead: &read_ahead::ReadAhead,
+        stall: Duration,
+        whole: bool,
+    ) -> Option<Routed<FetchResponse>> {
+        let mut stalls = rep.read_stalls(i);
+        stalls.borrow_and_update();
+        let cluster = &rep.clusters()[i];
+        let read = async {
+            if whole {
+                self.fetch_from(i, cluster, version, client_id, sub, read_ahead, Some(stall))
+                    .await
+            } else {
+                let f = partitioned::route_raw(
+                    cluster,
+                    version,
+                    client_id,
+                    sub.clone(),
+                    self.retries(),
+                    None,
+                    None,
+                );
+                tokio::time::timeout(stall, f).await.ok()
+            }
+        };
+        tokio::select! {
+            r = read => r,
+            _ = stalls.changed() => None,
+        }
+    }
+}
+
+/// Takes out of `resp` the partitions whose error another cluster may not have (unless this
+/// was the last cluster to try) and returns them.
+fn take_failovers(resp: &mut FetchResponse, last_round: bool) -> Vec<Tp> {
+    let moved = std::cell::RefCell::new(Vec::new());
+    FetchRequest::retain_response(resp, &|t, p, code| {
+        let go = !last_round && fails_over(code);
+        if go {
+            moved.borrow_mut().push((t.clone(), p));
+        }
+        !go
+    });
+    moved.into_inner()
 }
 
 /// Fails one partition of a fetch with a retriable error: the client fetches it again.

@@ -8,10 +8,8 @@ use crate::replication::lanes::Tp;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use std::time::Duration;
 
-/// How long mirroring a commit to another cluster may take.
-const MIRROR_WITHIN: Duration = Duration::from_secs(2);
+use crate::timing::COMMIT_MIRROR_WAIT;
 
 /// Moves a commit's offsets by the cluster's offset map.
 pub(super) fn shift_commit(r: &mut OffsetCommitRequest, delta: impl Fn(&Tp) -> i64) {
@@ -189,7 +187,7 @@ impl Proxy {
                         .map_or(version, |r| version.clamp(r.min, r.max));
                     let req = standalone_commit(group, commits, |tp| rep.delta(tp, j));
                     let r = self
-                        .send_group(c, ApiKey::OffsetCommit, v, client_id, group, &req, Some(MIRROR_WITHIN))
+                        .send_group(c, ApiKey::OffsetCommit, v, client_id, group, &req, Some(COMMIT_MIRROR_WAIT))
                         .await;
                     let failed = match &r {
                         Ok(resp) => group_error(resp),
@@ -224,7 +222,7 @@ impl Proxy {
                 let c = &rep.clusters()[j];
                 let v = c.supports(api).map_or(version, |r| version.clamp(r.min, r.max));
                 if let Err((e, _)) = self
-                    .send_group(c, api, v, None, group, req, Some(MIRROR_WITHIN))
+                    .send_group(c, api, v, None, group, req, Some(COMMIT_MIRROR_WAIT))
                     .await
                 {
                     tracing::warn!(cluster = %c.id, "{api:?} for group {:?} on cluster {}: {e}", group.as_str(), c.id);
@@ -250,7 +248,7 @@ impl Proxy {
                     None,
                     &group,
                     &req,
-                    Some(MIRROR_WITHIN),
+                    Some(COMMIT_MIRROR_WAIT),
                 )
                 .await
             {

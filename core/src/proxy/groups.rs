@@ -9,7 +9,6 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Resolves once cluster `i` is passed over (failed a read or its circuit opened).
 async fn home_fails(rep: &crate::replication::Replicator, i: usize) {
@@ -17,7 +16,7 @@ async fn home_fails(rep: &crate::replication::Replicator, i: usize) {
         if rep.read_avoided(i) || !rep.clusters()[i].admits() {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(crate::timing::READ_CLUSTER_POLL).await;
     }
 }
 
@@ -222,7 +221,7 @@ impl Proxy {
                     // The coordinator moved or is loading: look it up again and retry.
                     cluster.forget_coordinator(group);
                     last_err = None;
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(crate::timing::COORDINATOR_MOVED_PAUSE).await;
                 }
                 Ok(resp) => return Ok(resp),
                 Err(e) if e.is_transient() => {

@@ -8,13 +8,11 @@ use crate::replication::lanes::Tp;
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use std::collections::HashMap;
-use std::time::Duration;
 
 /// ListOffsets' "latest" timestamp.
 const LATEST_TIMESTAMP: i64 = -1;
 
-/// How long a cluster may take to answer before its partitions are asked of another.
-const ANSWER_WITHIN: Duration = Duration::from_secs(3);
+use crate::timing::LIST_OFFSETS_WAIT;
 
 impl Proxy {
     /// Answers ListOffsets (earliest, latest, by timestamp) in logical offsets.
@@ -48,7 +46,11 @@ impl Proxy {
                 async move {
                     let cluster = &rep.clusters()[i];
                     let f = self.list_offsets_on(cluster, version, client_id, sub);
-                    (i, tps, tokio::time::timeout(ANSWER_WITHIN, f).await.ok())
+                    (
+                        i,
+                        tps,
+                        tokio::time::timeout(LIST_OFFSETS_WAIT, f).await.ok(),
+                    )
                 }
             });
             let last_round = round + 1 == n;

@@ -12,6 +12,7 @@ mod list_offsets;
 mod local;
 pub use crate::backend::partitioned;
 mod pipeline;
+mod produce;
 pub mod read_ahead;
 pub mod sasl;
 pub mod session;
@@ -49,7 +50,8 @@ pub struct Proxy {
     pub config: Config,
     /// The backend cluster requests go to (the first by priority).
     pub cluster: Arc<Cluster>,
-    /// All configured clusters.
+    /// All configured clusters, in authority order (`topology::authority_order`): the same
+    /// order, and so the same indexes, as the replicator's.
     pub clusters: Vec<Arc<Cluster>>,
     /// Metric families.
     pub metrics: Metrics,
@@ -125,45 +127,19 @@ enum Reply {
     Forward(Bytes),
 }
 
-/// Removes the partitions of KafkaTwin's own topics from a produce and answers them with
-/// `TOPIC_AUTHORIZATION_FAILED`: clients may not write the control state.
-fn take_internal(
-    r: &mut kafka_protocol::messages::ProduceRequest,
-) -> Option<kafka_protocol::messages::ProduceResponse> {
-    use partitioned::PartitionedApi;
-    if !r
-        .topic_data
-        .iter()
-        .any(|t| crate::state_log::is_internal(t.name.as_str()))
-    {
-        return None;
-    }
-    let mut ours = r.clone();
-    ours.retain(&|t, _| crate::state_log::is_internal(t.as_str()));
-    r.retain(&|t, _| !crate::state_log::is_internal(t.as_str()));
-    let mut resp = ours.fail_all(ResponseError::TopicAuthorizationFailed.code());
-    for t in &mut resp.responses {
-        let msg = format!(
-            "topic {} is KafkaTwin's own (control state): clients cannot produce to it",
-            t.name.as_str()
-        );
-        for p in &mut t.partition_responses {
-            p.error_message = Some(kafka_protocol::protocol::StrBytes::from_string(msg.clone()));
-        }
-    }
-    Some(resp)
-}
-
-/// How long a produce or fetch waits for the control state before a retriable error.
-const CONTROL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+use crate::timing::CONTROL_WAIT;
 
 impl Proxy {
     /// Builds the proxy context from a validated config.
     pub fn new(config: Config, metrics: Metrics) -> anyhow::Result<Self> {
-        let clusters: Vec<Arc<Cluster>> = config
-            .clusters
-            .iter()
-            .map(|c| Arc::new(Cluster::new(c, &config.backend, config.circuit_breaker)))
+        // One cluster order in the whole process: authority order. Config order is used only
+        // here, so a cluster index can never mean two different clusters.
+        let clusters: Vec<Arc<Cluster>> = crate::topology::authority_order(&config)
+            .into_iter()
+            .map(|i| {
+                let c = &config.clusters[i];
+                Arc::new(Cluster::new(c, &config.backend, config.circuit_breaker))
+            })
             .collect();
         let primary = config
             .primary_cluster()
@@ -197,12 +173,8 @@ impl Proxy {
             config.server.scale_out.enabled,
         ));
         let replicator = (clusters.len() > 1).then(|| {
-            let ordered = crate::topology::authority_order(&config)
-                .into_iter()
-                .map(|i| clusters[i].clone())
-                .collect();
             Arc::new(crate::replication::Replicator::new(
-                ordered,
+                clusters.clone(),
                 crate::topology::Topology::new(&config),
                 membership.clone(),
                 &config.producer,
@@ -240,27 +212,6 @@ impl Proxy {
             Some(rep) => &rep.clusters()[rep.front()],
             None => &self.cluster,
         }
-    }
-
-    /// With scale-out: removes the partitions another instance owns from a produce, and
-    /// answers them `NOT_LEADER_OR_FOLLOWER` so the client refreshes metadata and goes to
-    /// their owner.
-    fn take_not_owned(
-        &self,
-        r: &mut kafka_protocol::messages::ProduceRequest,
-    ) -> Option<kafka_protocol::messages::ProduceResponse> {
-        use partitioned::PartitionedApi;
-        if !self.membership.enabled() {
-            return None;
-        }
-        let owns = |t: &kafka_protocol::messages::TopicName, p: i32| self.membership.owns(t, p);
-        if r.partitions().iter().all(|(t, p)| owns(t, *p)) {
-            return None;
-        }
-        let mut theirs = r.clone();
-        theirs.retain(&|t, p| !owns(t, p));
-        r.retain(&|t, p| owns(t, p));
-        Some(theirs.fail_all(ResponseError::NotLeaderOrFollower.code()))
     }
 
     fn retries(&self) -> u32 {
@@ -384,61 +335,11 @@ impl Proxy {
             RequestKind::Metadata(r) => self.metadata(version, client_id, r).await,
             RequestKind::FindCoordinator(r) => self.find_coordinator(version, r),
             RequestKind::DescribeCluster(_) => self.describe_cluster(),
-            RequestKind::Produce(mut r) => {
-                // acks=0: the client gets no answer, whatever happens.
-                let answer = r.acks != 0;
-                if r.transactional_id.is_some() {
-                    let msg = "transactions are not supported through KafkaTwin (a transaction \
-                               over several clusters needs two-phase commit)";
-                    tracing::warn!("refused a transactional produce: {msg}");
-                    let resp = errors::error_response(
-                        &RequestKind::Produce(r),
-                        ResponseError::UnsupportedVersion.code(),
-                        msg,
-                    );
-                    return Ok(resp.filter(|_| answer));
-                }
-                // The proxy itself always asks the backend for an answer: a broker closes the
-                // connection on any acks=0 error, and the answer reports leader moves.
-                if !answer {
-                    r.acks = 1;
-                }
-                let internal = take_internal(&mut r);
-                let theirs = self.take_not_owned(&mut r);
-                let hooked = self.on_produce(&mut r);
-                let sizes = self.produce_sizes(&r);
-                // Unchanged requests (acks kept) can go out as the client's own frame.
-                let unchanged = answer
-                    && !hooked.changed
-                    && hooked.refused.is_none()
-                    && theirs.is_none()
-                    && internal.is_none();
-                let whole = unchanged.then(|| partitioned::Whole {
-                    frame: client_frame,
-                    wait: std::time::Duration::from_millis(
-                        u64::try_from(r.timeout_ms).unwrap_or(0),
-                    ),
-                });
-                let resp = match &self.replicator {
-                    Some(rep) => {
-                        rep.produce(version, client_id, r, whole.map(|w| w.frame), gate)
-                            .await
-                    }
-                    None => {
-                        partitioned::route_raw(cluster, version, client_id, r, retries, gate, whole)
-                            .await
-                            .resp
-                    }
-                };
-                let mut resp = self.rewrite_produce(resp);
-                for refused in [hooked.refused, theirs, internal].into_iter().flatten() {
-                    <kafka_protocol::messages::ProduceRequest as partitioned::PartitionedApi>::extend_response(&mut resp, refused);
-                }
-                self.record_produce(&sizes, &resp, started);
-                if !answer {
-                    return Ok(None);
-                }
-                ResponseKind::Produce(resp)
+            RequestKind::Produce(r) => {
+                return Ok(self
+                    .produce(version, client_id, r, client_frame, started, gate)
+                    .await
+                    .map(ResponseKind::Produce));
             }
             RequestKind::ListOffsets(r) => {
                 ResponseKind::ListOffsets(self.list_offsets(version, client_id, r).await)

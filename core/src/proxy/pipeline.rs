@@ -114,7 +114,7 @@ impl Proxy {
         for topic in &mut resp.responses {
             let name = topic.topic.to_string();
             let chains = hooks.fetch_chains(&name);
-            let plugins = hooks.wasm_bindings(&name, Hook::OnFetch);
+            let plugins = hooks.wasm_bindings(&name, Hook::Fetch);
             if chains.clone().next().is_none() && plugins.clone().next().is_none() {
                 continue;
             }
@@ -127,7 +127,7 @@ impl Proxy {
                     client_id: client,
                 };
                 let result =
-                    self.run_hooks(Hook::OnFetch, chains.clone(), plugins.clone(), &whole, &ctx);
+                    self.run_hooks(Hook::Fetch, chains.clone(), plugins.clone(), &whole, &ctx);
                 match result {
                     Ok(None) => {}
                     Ok(Some(rewritten)) => {
@@ -164,7 +164,7 @@ impl Proxy {
         for topic in &mut req.topic_data {
             let name = topic.name.to_string();
             let chains = hooks.produce_chains(&name);
-            let plugins = hooks.wasm_bindings(&name, Hook::OnProduce);
+            let plugins = hooks.wasm_bindings(&name, Hook::Produce);
             if chains.clone().next().is_none() && plugins.clone().next().is_none() {
                 continue;
             }
@@ -177,7 +177,7 @@ impl Proxy {
                     client_id: None,
                 };
                 let result = self.run_hooks(
-                    Hook::OnProduce,
+                    Hook::Produce,
                     chains.clone(),
                     plugins.clone(),
                     records,

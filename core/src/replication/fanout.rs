@@ -64,6 +64,48 @@ struct WriteSet {
     required: usize,
 }
 
+/// Which clusters take each partition of one produce.
+struct Routes {
+    /// Per cluster: the indexes (into the request's partitions) it takes.
+    takes: Vec<Vec<usize>>,
+    /// The partitions written, with their answers so far.
+    acks: HashMap<Tp, Acks>,
+    /// Whether a counted cluster is being repaired (the answer may wait for its catch-up).
+    waits_on_repair: bool,
+}
+
+/// A screened produce, ready to be framed per cluster.
+struct Outgoing<'a> {
+    version: i16,
+    client_id: &'a Option<StrBytes>,
+    req: &'a ProduceRequest,
+    /// The request's partitions, in order.
+    parts: &'a [Tp],
+    /// The client's own frame, when the request is unchanged.
+    client_frame: Option<&'a Bytes>,
+    /// Per cluster: each partition's leader (`None` when the cluster takes no write now).
+    leaders: &'a [Option<Vec<Option<i32>>>],
+    /// How long a cluster may take to answer.
+    wait: Duration,
+}
+
+impl Outgoing<'_> {
+    /// The frame carrying the partitions `ks`: the client's own when that is all of them.
+    fn frame_of(&self, ks: &[usize]) -> Result<Bytes, String> {
+        match self.client_frame {
+            Some(f) if ks.len() == self.parts.len() => Ok(f.clone()),
+            _ => {
+                let mut sub = self.req.clone();
+                sub.retain(&|t, p| {
+                    ks.iter()
+                        .any(|&k| self.parts[k].0 == *t && self.parts[k].1 == p)
+                });
+                encode_frame(self.version, self.client_id.clone(), &sub)
+            }
+        }
+    }
+}
+
 impl Replicator {
     fn write_set(&self) -> WriteSet {
         let plan = self.plan();
@@ -296,156 +338,39 @@ impl Replicator {
             g.wait_turn().await;
         }
         let wait = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
-        let mut acks: HashMap<Tp, Acks> = HashMap::new();
-        let mut waits_on_repair = false;
         let mut pending = FuturesUnordered::new();
         let set = self.write_set();
-        {
+        let (mut acks, waits_on_repair) = {
             let _order = self.sequencer.lock().await;
-            // Which clusters take which partitions now. Background clusters (the strategy's
-            // async set) take the same writes in the same order; they are just not counted.
-            let n = self.clusters.len();
-            let admits: Vec<bool> = self
-                .clusters
-                .iter()
-                .enumerate()
-                .map(|(i, c)| c.admits() && self.takes_writes(i) && leaders[i].is_some())
-                .collect();
-            let mut takes: Vec<Vec<usize>> = vec![Vec::new(); n];
-            for (k, tp) in parts.iter().enumerate() {
-                if let Some(meta) = metas.get(tp) {
-                    match self.producers.check(tp, meta) {
-                        Verdict::Write | Verdict::New => {}
-                        Verdict::Retry(first) => {
-                            done.push((tp.clone(), self.retry_answer(tp, meta, &first)));
-                            continue;
-                        }
-                        Verdict::Refuse(code, message) => {
-                            tracing::debug!("refused an idempotent batch: {message}");
-                            done.push((tp.clone(), answer(tp.1, code, message)));
-                            continue;
-                        }
-                    }
-                }
-                let eligible: Vec<usize> = (0..n)
-                    .filter(|&i| admits[i] && !self.lanes.is_behind(tp, i))
+            let routes = self.route(&parts, &metas, &leaders, &set, &mut done);
+            let out = Outgoing {
+                version,
+                client_id: &client_id,
+                req: &req,
+                parts: &parts,
+                client_frame: client_frame.as_ref().filter(|_| !changed),
+                leaders: &leaders,
+                wait,
+            };
+            let mut acks = routes.acks;
+            for (i, tps, p) in self.queue_writes(&out, &routes.takes, &mut acks) {
+                let me = self.clone();
+                let ids: Vec<(Option<BatchMeta>, i64)> = tps
+                    .iter()
+                    .map(|tp| (metas.get(tp).cloned(), counts.get(tp).copied().unwrap_or(0)))
                     .collect();
-                // Clusters being repaired count: the answer may wait for their catch-up
-                // (within producer.timeout). Too few even then: refuse before writing, so a
-                // client retry cannot duplicate anything.
-                let repairing = (0..n)
-                    .filter(|&i| {
-                        set.sync[i]
-                            && admits[i]
-                            && self.lanes.is_behind(tp, i)
-                            && !self.lanes.is_divergent(tp, i)
-                    })
-                    .count();
-                waits_on_repair |= repairing > 0;
-                let eligible_sync = eligible.iter().filter(|&&i| set.sync[i]).count();
-                if eligible_sync + repairing < set.required || eligible_sync == 0 {
-                    done.push((tp.clone(), self.not_enough(tp, &admits, &set)));
-                    continue;
-                }
-                for i in 0..n {
-                    if !eligible.contains(&i) {
-                        self.missed(
-                            tp,
-                            i,
-                            &"its circuit is open, or it is not yet compared with the others",
-                        );
-                    }
-                }
-                for &i in &eligible {
-                    takes[i].push(k);
-                }
-                acks.insert(tp.clone(), Acks::default());
-            }
-            // One frame per distinct partition set; usually all clusters share one.
-            let mut frames: Vec<(Vec<usize>, Bytes)> = Vec::new();
-            for (i, ks) in takes.iter().enumerate() {
-                if ks.is_empty() {
-                    continue;
-                }
-                let mut by_leader: HashMap<Option<i32>, Vec<usize>> = HashMap::new();
-                for &k in ks {
-                    let leader = leaders[i].as_ref().and_then(|l| l[k]);
-                    by_leader.entry(leader).or_default().push(k);
-                }
-                for (leader, ks) in by_leader {
-                    let frame = match frames.iter().find(|(set, _)| *set == ks) {
-                        Some((_, f)) => Ok(f.clone()),
-                        None => {
-                            let whole = ks.len() == parts.len() && !changed;
-                            let built = match (&client_frame, whole) {
-                                (Some(f), true) => Ok(f.clone()),
-                                _ => {
-                                    let mut sub = req.clone();
-                                    sub.retain(&|t, p| {
-                                        ks.iter().any(|&k| parts[k].0 == *t && parts[k].1 == p)
-                                    });
-                                    encode_frame(version, client_id.clone(), &sub)
-                                }
-                            };
-                            if let Ok(f) = &built {
-                                frames.push((ks.clone(), f.clone()));
-                            }
-                            built
-                        }
-                    };
-                    let tps: Vec<Tp> = ks.iter().map(|&k| parts[k].clone()).collect();
-                    let queued = match frame {
-                        Ok(f) => self.clusters[i].try_start_writer_frame(
-                            leader,
-                            ApiKey::Produce,
-                            version,
-                            f,
-                            wait,
-                        ),
-                        Err(reason) => Err(BackendError::Encode {
-                            cluster: self.clusters[i].id.to_string(),
-                            api: ApiKey::Produce,
-                            version,
-                            reason,
-                        }),
-                    };
-                    match queued {
-                        Ok(p) => {
-                            for tp in &tps {
-                                self.lanes.started(tp, i);
-                                if let Some(t) = acks.get_mut(tp) {
-                                    t.queued += 1;
-                                }
-                            }
-                            let me = self.clone();
-                            let ids: Vec<(Option<BatchMeta>, i64)> = tps
-                                .iter()
-                                .map(|tp| {
-                                    (metas.get(tp).cloned(), counts.get(tp).copied().unwrap_or(0))
-                                })
-                                .collect();
-                            pending.push(async move {
-                                let outcomes = me.settle(i, p, &tps, &ids).await;
-                                (i, tps, outcomes)
-                            });
-                        }
-                        Err(e) => {
-                            if !matches!(e, BackendError::CircuitOpen { .. }) {
-                                self.set_compared(i, false);
-                            }
-                            for tp in &tps {
-                                self.missed(tp, i, &e);
-                            }
-                        }
-                    }
-                }
+                pending.push(async move {
+                    let outcomes = me.settle(i, p, &tps, &ids).await;
+                    (i, tps, outcomes)
+                });
             }
             for (tp, meta) in &metas {
                 if acks.get(tp).is_some_and(|t| t.queued > 0) {
-                    self.producers.register(tp, meta, n);
+                    self.producers.register(tp, meta, self.clusters.len());
                 }
             }
-        }
+            (acks, routes.waits_on_repair)
+        };
         if let Some(g) = gate.take() {
             g.release();
         }
@@ -462,6 +387,148 @@ impl Replicator {
         merge_answers(done)
     }
 
+    /// Under the sequencer: which clusters take each partition now. Partitions answered
+    /// without a write (retries, refused batches, too few clusters) go to `done`.
+    fn route(
+        &self,
+        parts: &[Tp],
+        metas: &HashMap<Tp, BatchMeta>,
+        leaders: &[Option<Vec<Option<i32>>>],
+        set: &WriteSet,
+        done: &mut Vec<(Tp, PartitionProduceResponse)>,
+    ) -> Routes {
+        // Background clusters (the strategy's async set) take the same writes in the same
+        // order; they are just not counted.
+        let n = self.clusters.len();
+        let admits: Vec<bool> = self
+            .clusters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.admits() && self.takes_writes(i) && leaders[i].is_some())
+            .collect();
+        let mut routes = Routes {
+            takes: vec![Vec::new(); n],
+            acks: HashMap::new(),
+            waits_on_repair: false,
+        };
+        for (k, tp) in parts.iter().enumerate() {
+            if let Some(meta) = metas.get(tp) {
+                match self.producers.check(tp, meta) {
+                    Verdict::Write | Verdict::New => {}
+                    Verdict::Retry(first) => {
+                        done.push((tp.clone(), self.retry_answer(tp, meta, &first)));
+                        continue;
+                    }
+                    Verdict::Refuse(code, message) => {
+                        tracing::debug!("refused an idempotent batch: {message}");
+                        done.push((tp.clone(), answer(tp.1, code, message)));
+                        continue;
+                    }
+                }
+            }
+            let eligible: Vec<usize> = (0..n)
+                .filter(|&i| admits[i] && !self.lanes.is_behind(tp, i))
+                .collect();
+            // Clusters being repaired count: the answer may wait for their catch-up (within
+            // producer.timeout). Too few even then: refuse before writing, so a client retry
+            // cannot duplicate anything.
+            let repairing = (0..n)
+                .filter(|&i| {
+                    set.sync[i]
+                        && admits[i]
+                        && self.lanes.is_behind(tp, i)
+                        && !self.lanes.is_divergent(tp, i)
+                })
+                .count();
+            routes.waits_on_repair |= repairing > 0;
+            let eligible_sync = eligible.iter().filter(|&&i| set.sync[i]).count();
+            if eligible_sync + repairing < set.required || eligible_sync == 0 {
+                done.push((tp.clone(), self.not_enough(tp, &admits, set)));
+                continue;
+            }
+            for i in (0..n).filter(|i| !eligible.contains(i)) {
+                self.missed(
+                    tp,
+                    i,
+                    &"its circuit is open, or it is not yet compared with the others",
+                );
+            }
+            for &i in &eligible {
+                routes.takes[i].push(k);
+            }
+            routes.acks.insert(tp.clone(), Acks::default());
+        }
+        routes
+    }
+
+    /// Under the sequencer: queues each cluster's writes on its leaders' writer connections,
+    /// one frame per distinct partition set (usually all clusters share one). Returns the
+    /// queued writes; a cluster that could not take one misses those partitions.
+    fn queue_writes(
+        &self,
+        out: &Outgoing<'_>,
+        takes: &[Vec<usize>],
+        acks: &mut HashMap<Tp, Acks>,
+    ) -> Vec<(usize, Vec<Tp>, Pending)> {
+        let mut frames: Vec<(Vec<usize>, Bytes)> = Vec::new();
+        let mut queued_writes = Vec::new();
+        for (i, ks) in takes.iter().enumerate() {
+            let mut by_leader: HashMap<Option<i32>, Vec<usize>> = HashMap::new();
+            for &k in ks {
+                let leader = out.leaders[i].as_ref().and_then(|l| l[k]);
+                by_leader.entry(leader).or_default().push(k);
+            }
+            for (leader, ks) in by_leader {
+                let frame = match frames.iter().find(|(set, _)| *set == ks) {
+                    Some((_, f)) => Ok(f.clone()),
+                    None => {
+                        let built = out.frame_of(&ks);
+                        if let Ok(f) = &built {
+                            frames.push((ks.clone(), f.clone()));
+                        }
+                        built
+                    }
+                };
+                let tps: Vec<Tp> = ks.iter().map(|&k| out.parts[k].clone()).collect();
+                let queued = match frame {
+                    Ok(f) => self.clusters[i].try_start_writer_frame(
+                        leader,
+                        ApiKey::Produce,
+                        out.version,
+                        f,
+                        out.wait,
+                    ),
+                    Err(reason) => Err(BackendError::Encode {
+                        cluster: self.clusters[i].id.to_string(),
+                        api: ApiKey::Produce,
+                        version: out.version,
+                        reason,
+                    }),
+                };
+                match queued {
+                    Ok(p) => {
+                        for tp in &tps {
+                            self.lanes.started(tp, i);
+                            if let Some(t) = acks.get_mut(tp) {
+                                t.queued += 1;
+                            }
+                        }
+                        queued_writes.push((i, tps, p));
+                    }
+                    Err(e) => {
+                        if !matches!(e, BackendError::CircuitOpen { .. }) {
+                            self.set_compared(i, false);
+                        }
+                        for tp in &tps {
+                            self.missed(tp, i, &e);
+                        }
+                    }
+                }
+            }
+        }
+        queued_writes
+    }
+
     /// Waits, up to `producer.timeout`, until every partition is decided: held by as many
     /// clusters as the policy requires, or failed everywhere. Answers update the acks (and
     /// the offset maps) as they come; a cluster being repaired is looked at now and then.
@@ -475,7 +542,7 @@ impl Replicator {
         F: std::future::Future<Output = (usize, Vec<Tp>, Vec<PartitionAnswer>)>,
     {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut nap = Duration::from_millis(10);
+        let mut nap = crate::timing::ACK_POLL_FIRST;
         while !acks.iter().all(|(tp, t)| self.decided(tp, t, set)) {
             if pending.is_empty() {
                 // Only catch-ups are awaited now: check again after a growing pause.
@@ -483,12 +550,12 @@ impl Replicator {
                     break;
                 }
                 tokio::time::sleep(nap).await;
-                nap = (nap * 2).min(Duration::from_millis(200));
+                nap = (nap * 2).min(crate::timing::ACK_POLL_MAX);
                 continue;
             }
             // A catch-up completes without an answer arriving: look again now and then.
             let tick = if waits_on_repair {
-                (tokio::time::Instant::now() + Duration::from_millis(200)).min(deadline)
+                (tokio::time::Instant::now() + crate::timing::ACK_POLL_MAX).min(deadline)
             } else {
                 deadline
             };

@@ -15,10 +15,8 @@ use super::lanes::Tp;
 use crate::backend::{BackendError, Cluster};
 use kafka_protocol::error::ResponseError;
 use std::sync::Arc;
-use std::time::Duration;
 
-/// How long one request of a comparison may take.
-const STEP_WAIT: Duration = Duration::from_secs(3);
+use crate::timing::COMPARE_STEP_WAIT;
 
 /// What identifies a batch across clusters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +76,7 @@ pub struct Side {
 fn timed_out(c: &Cluster) -> BackendError {
     BackendError::NoBroker {
         cluster: c.id.to_string(),
-        reason: format!("no answer within {STEP_WAIT:?} while comparing histories"),
+        reason: format!("no answer within {COMPARE_STEP_WAIT:?} while comparing histories"),
     }
 }
 
@@ -87,7 +85,7 @@ impl Side {
     pub async fn mark_at(&self, tp: &Tp, at: i64) -> Result<Option<BatchMark>, BackendError> {
         let c = &self.cluster;
         let f = tokio::time::timeout(
-            STEP_WAIT,
+            COMPARE_STEP_WAIT,
             ends::fetch(c, tp, at + self.delta, ends::PROMPT_FETCH_WAIT_MS),
         )
         .await
@@ -120,7 +118,7 @@ impl Side {
     /// The log's end and first and last batches; `None` when the partition is not there.
     pub async fn view(&self, tp: &Tp) -> Result<Option<LogView>, BackendError> {
         let c = &self.cluster;
-        let end = tokio::time::timeout(STEP_WAIT, ends::end_offset(c, tp))
+        let end = tokio::time::timeout(COMPARE_STEP_WAIT, ends::end_offset(c, tp))
             .await
             .map_err(|_| timed_out(c))??;
         let Some(end) = end else { return Ok(None) };

@@ -2,7 +2,7 @@
 //! stuck disk, a partition in the network) keeps its connections open and answers nothing: a
 //! fetch to it would only be given up after its long poll plus `consumer.fetch_stall_margin`.
 //! Each cluster is probed here on a connection of its own (a long-poll fetch on a shared
-//! connection would hold the probe up) every [`PROBE_EVERY`]; a probe unanswered within
+//! connection would hold the probe up) every [`READ_PROBE_EVERY`]; a probe unanswered within
 //! `consumer.read_probe_timeout` counts as a stall: reads pass the cluster over, and fetches
 //! waiting on it stop waiting and read the next cluster at once.
 
@@ -10,11 +10,9 @@ use super::Replicator;
 use crate::backend::BrokerConn;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestKind};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
 
-/// Pause between two probes of one cluster.
-const PROBE_EVERY: Duration = Duration::from_millis(100);
+use crate::timing::READ_PROBE_EVERY;
 
 impl Replicator {
     /// Probes every cluster for stalls until `stop` turns true (only with several clusters:
@@ -29,7 +27,7 @@ impl Replicator {
                 let mut conn: Option<Arc<BrokerConn>> = None;
                 loop {
                     tokio::select! {
-                        _ = tokio::time::sleep(PROBE_EVERY) => {}
+                        _ = tokio::time::sleep(READ_PROBE_EVERY) => {}
                         _ = stop.changed() => {}
                     }
                     if *stop.borrow() {

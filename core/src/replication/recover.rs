@@ -15,12 +15,10 @@ use super::Replicator;
 use super::batch::{self, Covering};
 use super::ends;
 use super::lanes::Tp;
-use std::time::Duration;
 
 /// Records at the end of a partition searched for a retried batch.
 const TAIL_WINDOW: i64 = 10_000;
-/// How long one request of the search may take before it gives up (and the batch is written).
-const STEP_WAIT: Duration = Duration::from_secs(3);
+use crate::timing::COMPARE_STEP_WAIT;
 
 /// Whether a batch is in a partition's tail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +46,7 @@ impl Replicator {
             return Search::Unknown;
         };
         let c = &self.clusters[i];
-        let end = match tokio::time::timeout(STEP_WAIT, ends::end_offset(c, tp)).await {
+        let end = match tokio::time::timeout(COMPARE_STEP_WAIT, ends::end_offset(c, tp)).await {
             Ok(Ok(Some(end))) => end,
             // The partition is not there: nothing was written to it.
             Ok(Ok(None)) => return Search::Absent,
@@ -58,7 +56,7 @@ impl Replicator {
         let mut found = Vec::new();
         while at < end {
             let f = match tokio::time::timeout(
-                STEP_WAIT,
+                COMPARE_STEP_WAIT,
                 ends::fetch(c, tp, at, ends::PROMPT_FETCH_WAIT_MS),
             )
             .await

@@ -13,11 +13,9 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::Encodable;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
 
-/// How long a comparison waits for one cluster's topic list before leaving it out.
-const LOOKUP_WAIT: Duration = Duration::from_secs(2);
+use crate::timing::REPAIR_LOOKUP_WAIT;
 /// Batches copied per partition per pass, so one long repair does not starve the others.
 const FETCHES_PER_PASS: usize = 32;
 
@@ -30,7 +28,7 @@ impl Replicator {
             let mut was_up = vec![false; n];
             loop {
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = tokio::time::sleep(crate::timing::REPAIR_EVERY) => {}
                     _ = me.wake.notified() => {}
                     _ = stop.changed() => {}
                 }
@@ -76,7 +74,7 @@ impl Replicator {
             if n == 0 {
                 return true;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(crate::timing::REPAIR_DRAIN_POLL).await;
         }
         false
     }
@@ -89,7 +87,7 @@ impl Replicator {
         f: impl std::future::Future<Output = Result<T, BackendError>>,
     ) -> Result<T, BackendError> {
         self.clusters[i]
-            .within(Duration::from_secs(2), ApiKey::ListOffsets, f)
+            .within(REPAIR_LOOKUP_WAIT, ApiKey::ListOffsets, f)
             .await
     }
 
@@ -97,15 +95,45 @@ impl Replicator {
     /// through the proxy while they were away), reports partition-count mismatches, and marks
     /// every cluster whose partition ends short of another's as behind there.
     async fn reconcile(&self, up: &[bool]) -> Result<(), BackendError> {
+        let (live, lists) = self.topic_lists(up).await?;
+        if live.iter().all(|&i| self.is_compared(i)) {
+            // Only clusters that still do not answer need comparing: nothing to do yet.
+            return Ok(());
+        }
+        let counts = self.align_topics(&live, &lists).await?;
+        self.apply_deferred(up).await?;
+        // Only partitions this instance writes: another instance's writes in flight would look
+        // like gaps.
+        let parts: Vec<Tp> = counts
+            .iter()
+            .flat_map(|(t, &n)| (0..n).map(move |p| (t.clone(), p)))
+            .filter(|tp| self.owns(tp))
+            .collect();
+        if parts.is_empty() {
+            for &i in &live {
+                self.set_compared(i, true);
+            }
+            return Ok(());
+        }
+        // Histories first (no lock held: this reads several batches per partition): a
+        // cluster whose log is not a prefix of the others' is divergent and left alone.
+        self.compare_histories(&parts, &live).await?;
+        self.compare_ends(&parts, &live).await
+    }
+
+    /// The topic lists of the clusters up that answer within the bound (`live`); one that
+    /// hangs is left out (not compared, so it takes no writes) and holds up no other.
+    async fn topic_lists(
+        &self,
+        up: &[bool],
+    ) -> Result<(Vec<usize>, HashMap<usize, HashMap<TopicName, i32>>), BackendError> {
         let candidates: Vec<usize> = (0..self.clusters.len()).filter(|&i| up[i]).collect();
         for &i in &candidates {
             self.note_reopens(i);
         }
-        // Clusters that answer within the bound are compared now; one that hangs is left
-        // out (not compared, so it takes no writes) and does not hold up the others.
         let answers = futures::future::join_all(candidates.iter().map(|&i| {
             self.clusters[i].within(
-                LOOKUP_WAIT,
+                REPAIR_LOOKUP_WAIT,
                 ApiKey::Metadata,
                 ends::topics(&self.clusters[i]),
             )
@@ -132,10 +160,17 @@ impl Replicator {
                 reason: "no cluster answered the comparison".into(),
             });
         }
-        if live.iter().all(|&i| self.is_compared(i)) {
-            // Only clusters that still do not answer need comparing: nothing to do yet.
-            return Ok(());
-        }
+        Ok((live, lists))
+    }
+
+    /// Gives every live cluster the same topics: deletes those deleted while it was away,
+    /// creates those it lacks, and reports partition-count mismatches. Returns each topic's
+    /// partition count (the largest any cluster has).
+    async fn align_topics(
+        &self,
+        live: &[usize],
+        lists: &HashMap<usize, HashMap<TopicName, i32>>,
+    ) -> Result<HashMap<TopicName, i32>, BackendError> {
         let deleted = self.deleted.lock().map(|d| d.clone()).unwrap_or_default();
         let mut counts: HashMap<TopicName, i32> = HashMap::new();
         for list in lists.values() {
@@ -147,7 +182,7 @@ impl Replicator {
             }
         }
         let mut mismatches = Vec::new();
-        for &i in &live {
+        for &i in live {
             let c = &self.clusters[i];
             let list = &lists[&i];
             for t in deleted.iter().filter(|t| list.contains_key(*t)) {
@@ -177,6 +212,11 @@ impl Replicator {
         if let Ok(mut m) = self.mismatches.lock() {
             *m = mismatches;
         }
+        Ok(counts)
+    }
+
+    /// Sends the admin requests deferred while their cluster was away to those up now.
+    async fn apply_deferred(&self, up: &[bool]) -> Result<(), BackendError> {
         let due: Vec<_> = match self.deferred.lock() {
             Ok(mut d) => {
                 let (now, later) = d.drain(..).partition(|(i, ..)| up[*i]);
@@ -197,25 +237,15 @@ impl Replicator {
                 }
             }
         }
-        // Only partitions this instance writes: another instance's writes in flight would look
-        // like gaps.
-        let parts: Vec<Tp> = counts
-            .iter()
-            .flat_map(|(t, &n)| (0..n).map(move |p| (t.clone(), p)))
-            .filter(|tp| self.owns(tp))
-            .collect();
-        if parts.is_empty() {
-            for &i in &live {
-                self.set_compared(i, true);
-            }
-            return Ok(());
-        }
-        // Histories first (no lock held: this reads several batches per partition): a
-        // cluster whose log is not a prefix of the others' is divergent and left alone.
-        self.compare_histories(&parts, &live).await?;
-        // Compare ends with no write in flight, so a slower answer is not taken for a gap.
+        Ok(())
+    }
+
+    /// Compares the live clusters' log ends on `parts` with no write in flight (so a slower
+    /// answer is not taken for a gap), marks each one short of another as behind, and then
+    /// every live cluster as compared (still under the sequencer: no write slips between).
+    async fn compare_ends(&self, parts: &[Tp], live: &[usize]) -> Result<(), BackendError> {
         let _order = self.sequencer.lock().await;
-        if !self.drained(None, &live).await {
+        if !self.drained(None, live).await {
             return Err(BackendError::NoBroker {
                 cluster: "all".into(),
                 reason: "writes kept flowing; comparison postponed".into(),
@@ -223,15 +253,15 @@ impl Replicator {
         }
         let found = futures::future::join_all(
             live.iter()
-                .map(|&i| self.bounded(i, ends::latest(&self.clusters[i], &parts))),
+                .map(|&i| self.bounded(i, ends::latest(&self.clusters[i], parts))),
         )
         .await;
         let mut latest = HashMap::new();
         for (&i, r) in live.iter().zip(found) {
             latest.insert(i, r?);
         }
-        for tp in &parts {
-            for &i in &live {
+        for tp in parts {
+            for &i in live {
                 if let Some(&end) = latest[&i].get(tp) {
                     self.lanes.note_end(tp, i, end);
                 }
@@ -239,13 +269,13 @@ impl Replicator {
             // Compared in logical offsets (each cluster's end less its offset map).
             let logical = |i: usize| latest[&i].get(tp).map(|&e| e - self.lanes.delta(tp, i));
             let max = live.iter().filter_map(|&i| logical(i)).max().unwrap_or(0);
-            for &i in &live {
+            for &i in live {
                 if logical(i).unwrap_or(0) < max {
                     self.missed(tp, i, &"it holds fewer records than another cluster");
                 }
             }
         }
-        for &i in &live {
+        for &i in live {
             self.set_compared(i, true);
         }
         Ok(())
@@ -537,7 +567,7 @@ impl Replicator {
             ApiKey::Produce,
             version,
             frame.freeze(),
-            Duration::from_secs(30),
+            crate::timing::REPAIR_COPY_WAIT,
         )
         .await
     }

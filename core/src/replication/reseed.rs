@@ -7,12 +7,10 @@ use super::ends;
 use crate::backend::BackendError;
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
-use std::time::Duration;
 
 /// Attempts at recreating the topic (a broker may still be finishing the deletion).
 const CREATE_ATTEMPTS: u32 = 20;
-/// Pause between them.
-const CREATE_PAUSE: Duration = Duration::from_millis(250);
+use crate::timing::RESEED_CREATE_PAUSE;
 
 /// Why a reseed could not be done.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +103,7 @@ impl Replicator {
                 }
                 Err(e) => last = Some(e),
             }
-            tokio::time::sleep(CREATE_PAUSE).await;
+            tokio::time::sleep(RESEED_CREATE_PAUSE).await;
         }
         if let Some(e) = last {
             return Err(fail(e));

@@ -167,14 +167,6 @@ impl Drop for Inner {
     }
 }
 
-fn hook_name(h: Hook) -> &'static str {
-    match h {
-        Hook::Produce => "produce",
-        Hook::Fetch => "fetch",
-        Hook::Auth => "auth",
-    }
-}
-
 impl PluginHost {
     /// A host with no plugins; starts the threads that drive CPU deadlines and run calls.
     pub fn new(sandbox: Sandbox) -> wasmtime::Result<Self> {
@@ -250,7 +242,7 @@ impl PluginHost {
             .unwrap_or_else(|| {
                 Err(CallError::Trap {
                     plugin: name.to_owned(),
-                    hook: hook_name(hook),
+                    hook: hook.name(),
                     reason: "the plugin host failed during the call".into(),
                 })
             })
@@ -440,7 +432,7 @@ impl Inner {
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect(),
-            hooks: hooks.iter().map(|h| hook_name(*h).to_owned()).collect(),
+            hooks: hooks.iter().map(|h| h.name().to_owned()).collect(),
             size: module.len(),
         };
         let loaded = Arc::new(Loaded {
@@ -493,7 +485,7 @@ impl Inner {
         if !loaded.hooks.contains(&hook) {
             return Ok(PluginVerdict::Keep);
         }
-        let hook_label = hook_name(hook);
+        let hook_label = hook.name();
         let mut warm = self.warm(&loaded, config, hook_label)?;
         let wctx = bindings::BatchContext {
             topic,

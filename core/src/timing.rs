@@ -1,0 +1,99 @@
+//! Every fixed timeout and interval of the proxy, in one place. What an operator would tune is
+//! a config key instead (`backend.*`, `consumer.*`, `producer.timeout`, `server.scale_out.*`);
+//! these are the internal pacing values, chosen so that a hung cluster is noticed and worked
+//! around well inside a client's default request timeout (30 s).
+
+use std::time::Duration;
+
+// --- backend: clusters, metadata, routing -------------------------------------------------
+
+/// Metadata refreshes for every topic run at most once per this long, so a burst of
+/// NOT_LEADER answers causes one lookup.
+pub const METADATA_REFRESH_GATE: Duration = Duration::from_millis(100);
+/// Pause before a partition-routed request is sent again after a leader moved, times the
+/// attempt number.
+pub const REROUTE_BACKOFF: Duration = Duration::from_millis(50);
+/// A cluster counts as healthy for membership if its last probe answered within this long.
+pub const PROBE_FRESH: Duration = Duration::from_secs(3);
+
+// --- control state: control log, producer ids ---------------------------------------------
+
+/// How long an append to one cluster's control log may take before that cluster is skipped.
+pub const CONTROL_APPEND_WAIT: Duration = Duration::from_secs(3);
+/// Once a majority has answered, how long the others get (they usually answer together).
+pub const MAJORITY_GRACE: Duration = Duration::from_millis(50);
+/// How often the control logs are read and merged (anti-entropy between clusters).
+pub const CONTROL_ANTI_ENTROPY_EVERY: Duration = Duration::from_secs(3);
+/// Pause before a failed control-log step is tried again.
+pub const CONTROL_RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// How long one cluster may take to answer a producer-id block claim.
+pub const PRODUCER_ID_CLUSTER_WAIT: Duration = Duration::from_secs(3);
+/// Base pause before a contended producer-id block claim is retried (plus 100 ms per attempt
+/// and a per-instance jitter, so two instances do not collide again).
+pub const PRODUCER_ID_RETRY_BASE: Duration = Duration::from_millis(50);
+
+// --- membership: the instance group -------------------------------------------------------
+
+/// Pause while no cluster is healthy enough to hold the instance group.
+pub const NO_GROUP_CLUSTER_PAUSE: Duration = Duration::from_secs(1);
+/// Pause before rejoining the instance group after a failed join.
+pub const REJOIN_PAUSE: Duration = Duration::from_millis(500);
+/// Added to twice the session timeout for a JoinGroup answer (the coordinator may wait a
+/// whole rebalance before answering).
+pub const JOIN_EXTRA_WAIT: Duration = Duration::from_secs(5);
+/// The shortest heartbeat interval (otherwise a third of the session timeout).
+pub const MIN_HEARTBEAT: Duration = Duration::from_millis(300);
+/// How long DescribeGroups and LeaveGroup of the instance group may take.
+pub const MEMBERSHIP_REQUEST_WAIT: Duration = Duration::from_secs(2);
+
+// --- replication: repair, comparison, read watch ------------------------------------------
+
+/// How often the repairer looks for clusters to repair when nothing wakes it.
+pub const REPAIR_EVERY: Duration = Duration::from_millis(500);
+/// Poll interval while waiting for queued repair copies to land.
+pub const REPAIR_DRAIN_POLL: Duration = Duration::from_millis(5);
+/// How long a log-end or leader lookup during repair may take.
+pub const REPAIR_LOOKUP_WAIT: Duration = Duration::from_secs(2);
+/// How long one repair copy (a Produce of up to a fetch's worth of batches) may take.
+pub const REPAIR_COPY_WAIT: Duration = Duration::from_secs(30);
+/// How long one step of a history comparison or recovery scan may take on a cluster.
+pub const COMPARE_STEP_WAIT: Duration = Duration::from_secs(3);
+/// Pause between deleting a topic and creating it again during a reseed.
+pub const RESEED_CREATE_PAUSE: Duration = Duration::from_millis(250);
+/// How often every cluster is probed for the read watch.
+pub const READ_PROBE_EVERY: Duration = Duration::from_millis(100);
+/// First and longest pause between checks of a produce's ack policy.
+pub const ACK_POLL_FIRST: Duration = Duration::from_millis(10);
+/// See `ACK_POLL_FIRST`; the pause doubles up to this.
+pub const ACK_POLL_MAX: Duration = Duration::from_millis(200);
+
+// --- hooks ---------------------------------------------------------------------------------
+
+/// A plugin's failures are logged once per this long (per plugin and kind), not per batch.
+pub const PLUGIN_FAILURE_LOG_EVERY: Duration = Duration::from_secs(10);
+
+// --- proxy: per-API handlers ---------------------------------------------------------------
+
+/// How long a client request that needs the control state (rules, plugins) may wait for it.
+pub const CONTROL_WAIT: Duration = Duration::from_secs(5);
+/// How long an admin request fanned out to every cluster (CreateTopics, DeleteTopics…) waits.
+pub const ADMIN_FAN_OUT_WAIT: Duration = Duration::from_secs(5);
+/// How long ListOffsets may wait for a cluster's answer before trying the next.
+pub const LIST_OFFSETS_WAIT: Duration = Duration::from_secs(3);
+/// How long a group commit mirrored to the other clusters may take.
+pub const COMMIT_MIRROR_WAIT: Duration = Duration::from_secs(2);
+/// Pause before a group request is retried after the coordinator moved.
+pub const COORDINATOR_MOVED_PAUSE: Duration = Duration::from_millis(100);
+/// Poll interval while a group request waits for its read cluster to come back or be avoided.
+pub const READ_CLUSTER_POLL: Duration = Duration::from_millis(200);
+/// How long the consumer-lag sampler waits for one cluster's log ends.
+pub const LAG_LOOKUP_WAIT: Duration = Duration::from_secs(3);
+
+// --- server: background samplers and the listener ------------------------------------------
+
+/// How often every cluster's health and connection gauges are sampled.
+pub const HEALTH_SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// How often the consumer-lag gauge is updated.
+pub const LAG_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// Pause after a failed accept (for example out of file descriptors) before accepting again.
+pub const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(50);
