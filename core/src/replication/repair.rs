@@ -461,6 +461,15 @@ impl Replicator {
                 }
                 return Ok(());
             }
+            if let Some((h, _)) = fresh.first()
+                && h.base_offset < from
+            {
+                // The target's end, as read, falls inside a source batch.
+                let logical = h.base_offset - source_delta;
+                pos = self.end_within_batch(i, j, tp, logical).await? + target_delta;
+                self.lanes.note_end(tp, i, pos);
+                continue;
+            }
             // Queue every fetched batch on the writer connection (order kept), then read the
             // answers: one round trip per fetch, not per batch.
             let mut queued = Vec::with_capacity(fresh.len());
@@ -525,6 +534,52 @@ impl Replicator {
             }
         }
         Ok(())
+    }
+
+    /// Cluster `i`'s end on `tp` was read inside the source `j`'s batch at logical `base`. A
+    /// broker that answers ListOffsets LATEST with its last batch's base + 1 (Tansu), with a
+    /// high watermark that lags, shows its end there while holding the whole batch: when the
+    /// target's batch at `base` is the source's (offsets and checksum), its logical end is
+    /// that batch's end. Anything else there is another history: divergent, left alone.
+    async fn end_within_batch(
+        &self,
+        i: usize,
+        j: usize,
+        tp: &Tp,
+        base: i64,
+    ) -> Result<i64, BackendError> {
+        let side = |k: usize| history::Side {
+            cluster: self.clusters[k].clone(),
+            delta: self.lanes.delta(tp, k),
+        };
+        let (theirs, ours) = (
+            side(j).mark_at(tp, base).await?,
+            side(i).mark_at(tp, base).await?,
+        );
+        match (theirs, ours) {
+            (Some(t), Some(o)) if t == o => Ok(t.base + t.count),
+            (Some(_), Some(o)) if o.base <= base => {
+                self.note_divergent(tp, i, base);
+                Err(BackendError::NoBroker {
+                    cluster: self.clusters[i].id.to_string(),
+                    reason: format!(
+                        "{}-{} holds another batch at offset {base} than {}: divergent",
+                        tp.0.as_str(),
+                        tp.1,
+                        self.clusters[j].id
+                    ),
+                })
+            }
+            _ => Err(BackendError::NoBroker {
+                cluster: self.clusters[i].id.to_string(),
+                reason: format!(
+                    "{}-{} ends inside a batch of {} (it starts at {base}) and holds no batch                      there; reading its end again next pass",
+                    tp.0.as_str(),
+                    tp.1,
+                    self.clusters[j].id
+                ),
+            }),
+        }
     }
 
     /// Queues one fetched batch for cluster `i` on its writer connection.
