@@ -14,7 +14,7 @@ use std::fs;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -265,6 +265,38 @@ impl Proxy {
         Self::try_start(brokers, &opts).unwrap_or_else(|| panic!("kafkatwin did not start"))
     }
 
+    /// Starts kafkatwin with `yaml` appended to the generated config.
+    pub fn with_yaml(brokers: &[&Broker], yaml: &str) -> Self {
+        Self::start_with(
+            brokers,
+            ProxyOptions {
+                extra_yaml: yaml.into(),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Starts scale-out instance `node` (session timeout 4 s) with `yaml` appended to the
+    /// generated config and `env` set.
+    pub fn scale_out_instance(
+        brokers: &[&Broker],
+        node: i32,
+        yaml: &str,
+        env: Vec<(String, String)>,
+    ) -> Self {
+        Self::start_with(
+            brokers,
+            ProxyOptions {
+                server_yaml: format!(
+                    "  node_id: {node}\n  scale_out: {{ enabled: true, session_timeout: 4s }}\n"
+                ),
+                extra_yaml: yaml.into(),
+                env,
+                ..Default::default()
+            },
+        )
+    }
+
     fn try_start(brokers: &[&Broker], opts: &ProxyOptions) -> Option<Self> {
         let [port, health_port, metrics_port, admin_port] = free_ports::<4>();
         let mut yaml = format!(
@@ -508,6 +540,67 @@ pub fn produce_cmd(bootstrap: &str, topic: &str, count: usize) -> Command {
     c.args(["produce", "--bootstrap", bootstrap, "--topic", topic])
         .args(["--count", &count.to_string()]);
     c
+}
+
+/// `produce_cmd` through `proxy` with `args` added, run to its end: the report it printed
+/// (asserted, see [`producer_report`]).
+pub fn produce_ok(proxy: &Proxy, topic: &str, count: usize, args: &[&str]) -> serde_json::Value {
+    let out = produce_cmd(&proxy.bootstrap(), topic, count)
+        .args(args)
+        .output()
+        .expect("producer ran");
+    producer_report(&out, proxy)
+}
+
+/// The JSON report (`delivered`, `failed`, `errors`) of a finished `replicate.py produce`
+/// through `proxy`; panics with its output and the proxy's log unless it exited 0 with one.
+pub fn producer_report(out: &Output, proxy: &Proxy) -> serde_json::Value {
+    let v = last_json(&out.stdout);
+    assert!(
+        out.status.success() && v.is_object(),
+        "producer failed: {}\n{}\nproxy log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        proxy.log()
+    );
+    v
+}
+
+/// `topic` read from `broker` directly (`replicate.py dump`, with `--partitions` if given):
+/// the JSON with `total`, `complete` and per partition `count`, `digest` and `duplicates`.
+pub fn dump_direct(broker: &Broker, topic: &str, partitions: Option<usize>) -> serde_json::Value {
+    let mut dump = replicate_script();
+    dump.args(["dump", "--bootstrap", &broker.addr(), "--topic", topic]);
+    if let Some(n) = partitions {
+        dump.args(["--partitions", &n.to_string()]);
+    }
+    last_json(&dump.output().expect("dump ran").stdout)
+}
+
+/// Cluster `id` as the proxy's admin API shows it (`Null` if it could not be read).
+pub fn cluster_view(proxy: &Proxy, id: &str) -> serde_json::Value {
+    http::get(proxy.admin_port, &format!("/api/v1/clusters/{id}"))
+        .ok()
+        .and_then(|(_, body)| serde_json::from_str(&body).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Waits up to 20 s for the proxy to report cluster `id` down; panics with its log if not.
+pub fn wait_down(proxy: &Proxy, id: &str) {
+    let down = eventually(Duration::from_secs(20), || {
+        cluster_view(proxy, id)["status"] == "down"
+    });
+    assert!(down, "{id} never reported down:\n{}", proxy.log());
+}
+
+/// The value of the first line of the proxy's metrics that starts with `series` (`None` if
+/// there is none or the endpoint did not answer).
+pub fn metric(proxy: &Proxy, series: &str) -> Option<f64> {
+    let (_, text) = http::get(proxy.metrics_port, "/metrics").ok()?;
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 /// A script of `tests/clients/python` run with the test venv's Python.

@@ -11,22 +11,12 @@ use kafka_protocol::protocol::StrBytes;
 use kafkatwin_tests::audit::{ProducerKind, audit, audit_clean, produce as produce_acked};
 use kafkatwin_tests::http::{get, get_header, send, send_bytes, send_reading_header};
 use kafkatwin_tests::wire::{Conn, build};
-use kafkatwin_tests::{Broker, Proxy, ProxyOptions, eventually, last_json, replicate_script};
+use kafkatwin_tests::{Broker, Proxy, eventually, last_json, replicate_script};
 use serde_json::Value;
 use std::time::Duration;
 
 const MAJORITY: &str = "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\n\
                         circuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n";
-
-fn proxy(b: &[&Broker]) -> Proxy {
-    Proxy::start_with(
-        b,
-        ProxyOptions {
-            extra_yaml: MAJORITY.into(),
-            ..Default::default()
-        },
-    )
-}
 
 fn post_rule(p: &Proxy, topic: &str, rule: &Value) -> (u16, String) {
     send(
@@ -50,7 +40,7 @@ fn produce_json(p: &Proxy, topic: &str, start: usize, count: usize) -> Value {
 #[test]
 fn changes_are_stored_with_the_first_cluster_dead_and_a_restart_then_forgets_nothing() {
     let (mut a, b, c) = Broker::three();
-    let mut p = proxy(&[&a, &b, &c]);
+    let mut p = Proxy::with_yaml(&[&a, &b, &c], MAJORITY);
     let (code, body) = send_bytes(
         p.admin_port,
         "PUT",
@@ -80,7 +70,7 @@ fn changes_are_stored_with_the_first_cluster_dead_and_a_restart_then_forgets_not
         p.terminate(Duration::from_secs(20)).is_some(),
         "proxy did not stop"
     );
-    let p = proxy(&[&a, &b, &c]);
+    let p = Proxy::with_yaml(&[&a, &b, &c], MAJORITY);
     let ready = eventually(Duration::from_secs(30), || {
         get(p.health_port, "/health/ready").is_ok_and(|(s, _)| s == 200)
     });
@@ -118,7 +108,7 @@ fn changes_are_stored_with_the_first_cluster_dead_and_a_restart_then_forgets_not
 fn a_proxy_started_with_a_hung_cluster_writes_at_once_and_stores_each_record_once() {
     let (a, b, c) = Broker::three();
     c.pause();
-    let p = proxy(&[&a, &b, &c]);
+    let p = Proxy::with_yaml(&[&a, &b, &c], MAJORITY);
     let created = eventually(Duration::from_secs(30), || {
         replicate_script()
             .args([
@@ -167,7 +157,7 @@ fn a_proxy_started_with_a_hung_cluster_writes_at_once_and_stores_each_record_onc
 #[test]
 fn kafkatwins_own_topics_are_internal_and_cannot_be_written_or_deleted() {
     let (a, b, c) = Broker::three();
-    let p = proxy(&[&a, &b, &c]);
+    let p = Proxy::with_yaml(&[&a, &b, &c], MAJORITY);
     let ready = eventually(Duration::from_secs(30), || {
         get(p.health_port, "/health/ready").is_ok_and(|(s, _)| s == 200)
     });
@@ -238,7 +228,7 @@ fn kafkatwins_own_topics_are_internal_and_cannot_be_written_or_deleted() {
 #[test]
 fn two_admins_changing_the_same_rules_at_once_cannot_lose_a_change() {
     let (a, b, c) = Broker::three();
-    let p = proxy(&[&a, &b, &c]);
+    let p = Proxy::with_yaml(&[&a, &b, &c], MAJORITY);
     let rule = |id: &str| serde_json::json!({"id": id, "actions": [{"type": "set_header", "field": id, "value": "v"}]});
     let (code, body) = post_rule(&p, "cas", &rule("first"));
     assert_eq!(code, 201, "{body}");

@@ -2,7 +2,7 @@
 //! comes back (SIGCONT).
 
 use kafkatwin_tests::http::get;
-use kafkatwin_tests::{Broker, Proxy, ProxyOptions};
+use kafkatwin_tests::{Broker, Proxy};
 use std::time::{Duration, Instant};
 
 fn health(proxy: &Proxy) -> serde_json::Value {
@@ -29,12 +29,9 @@ fn wait_for(proxy: &Proxy, status: &str) -> serde_json::Value {
 #[test]
 fn a_hung_cluster_opens_the_circuit_and_closes_it_when_back() {
     let broker = Broker::start("c1");
-    let proxy = Proxy::start_with(
+    let proxy = Proxy::with_yaml(
         &[&broker],
-        ProxyOptions {
-            extra_yaml: "circuit_breaker: { failure_threshold: 2, open_duration: 2s }\n".into(),
-            ..Default::default()
-        },
+        "circuit_breaker: { failure_threshold: 2, open_duration: 2s }\n",
     );
     let h = wait_for(&proxy, "healthy");
     assert!(h["latency_ms"].as_f64().is_some(), "{h}");

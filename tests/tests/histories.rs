@@ -7,7 +7,7 @@
 
 use kafkatwin_tests::http::get;
 use kafkatwin_tests::{
-    Broker, Proxy, ProxyOptions, eventually, kafkatwin_bin, last_json, produce_cmd,
+    Broker, Proxy, cluster_view, dump_direct, eventually, kafkatwin_bin, last_json, produce_cmd,
     replicate_script,
 };
 use serde_json::Value;
@@ -34,17 +34,9 @@ fn write_direct(broker: &Broker, topic: &str, start: usize, count: usize, batch:
     );
 }
 
-fn dump(broker: &Broker, topic: &str) -> Value {
-    let out = replicate_script()
-        .args(["dump", "--bootstrap", &broker.addr(), "--topic", topic])
-        .output()
-        .expect("dump ran");
-    last_json(&out.stdout)
-}
-
 /// Partition 0's (count, digest) on a broker.
 fn content(broker: &Broker, topic: &str) -> (Value, Value) {
-    let d = dump(broker, topic);
+    let d = dump_direct(broker, topic, None);
     let p = &d["partitions"]["0"];
     (p["count"].clone(), p["digest"].clone())
 }
@@ -59,13 +51,6 @@ fn compare(config: &std::path::Path) -> (Option<i32>, String) {
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     )
-}
-
-fn cluster_view(p: &Proxy, id: &str) -> Value {
-    get(p.admin_port, &format!("/api/v1/clusters/{id}"))
-        .ok()
-        .and_then(|(_, body)| serde_json::from_str(&body).ok())
-        .unwrap_or(Value::Null)
 }
 
 fn post(p: &Proxy, path: &str, body: &str) -> (u16, String) {
@@ -98,12 +83,9 @@ fn histories_are_compared_before_any_cluster_is_extended_and_divergence_is_kept_
     let c_diverge = content(&c, "diverge");
 
     // Seen before the proxy starts: compare changes nothing and fails on divergence.
-    let p = Proxy::start_with(
+    let p = Proxy::with_yaml(
         &[&a, &b, &c],
-        ProxyOptions {
-            extra_yaml: "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\n".into(),
-            ..Default::default()
-        },
+        "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\n",
     );
     let (code, out) = compare(&p.config_path);
     assert_eq!(code, Some(1), "compare exits 1 on divergence:\n{out}");
@@ -176,7 +158,8 @@ fn histories_are_compared_before_any_cluster_is_extended_and_divergence_is_kept_
         .expect("producer ran");
     assert_eq!(last_json(&out.stdout)["delivered"], 100, "{}", p.log());
     let both = eventually(Duration::from_secs(30), || {
-        dump(&a, "diverge")["total"] == 200 && dump(&b, "diverge")["total"] == 200
+        dump_direct(&a, "diverge", None)["total"] == 200
+            && dump_direct(&b, "diverge", None)["total"] == 200
     });
     assert!(both, "c1 and c2 did not get the writes");
     assert_eq!(content(&c, "diverge"), c_diverge, "c3 was changed");

@@ -6,24 +6,15 @@
 
 use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, RequestKind, ResponseKind};
 use kafkatwin_tests::audit::{Produced, ProducerKind, audit, audit_clean, produce, start};
-use kafkatwin_tests::http::get;
 use kafkatwin_tests::wire::{Conn, build};
-use kafkatwin_tests::{Broker, Proxy, ProxyOptions, eventually, replicate_script};
+use kafkatwin_tests::{
+    Broker, Proxy, ProxyOptions, cluster_view, dump_direct, eventually, replicate_script, wait_down,
+};
 use serde_json::Value;
 use std::time::Duration;
 
 const MAJORITY: &str = "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\n\
                         circuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n";
-
-fn proxy(b: &[&Broker], yaml: &str) -> Proxy {
-    Proxy::start_with(
-        b,
-        ProxyOptions {
-            extra_yaml: yaml.into(),
-            ..Default::default()
-        },
-    )
-}
 
 fn create(p: &Proxy, topic: &str, partitions: usize) {
     let out = replicate_script()
@@ -37,20 +28,6 @@ fn create(p: &Proxy, topic: &str, partitions: usize) {
         String::from_utf8_lossy(&out.stderr),
         p.log()
     );
-}
-
-fn status(p: &Proxy, id: &str) -> Value {
-    get(p.admin_port, &format!("/api/v1/clusters/{id}"))
-        .ok()
-        .and_then(|(_, body)| serde_json::from_str(&body).ok())
-        .unwrap_or(Value::Null)
-}
-
-fn wait_down(p: &Proxy, id: &str) {
-    let down = eventually(Duration::from_secs(20), || {
-        status(p, id)["status"] == "down"
-    });
-    assert!(down, "{id} never reported down:\n{}", p.log());
 }
 
 /// Each kind of producer in turn, `per` records each from `*next` on.
@@ -95,7 +72,7 @@ fn assert_audit(brokers: &[&Broker], p: &Proxy, topic: &str, partitions: usize, 
 #[test]
 fn the_first_cluster_killed_between_two_producers_loses_no_acknowledged_record() {
     let (mut a, b, c) = Broker::three();
-    let p = proxy(&[&a, &b, &c], MAJORITY);
+    let p = Proxy::with_yaml(&[&a, &b, &c], MAJORITY);
     create(&p, "idem-kill", 1);
     let mut next = 0;
     let mut runs = vec![produce(
@@ -124,7 +101,7 @@ fn the_first_cluster_killed_between_two_producers_loses_no_acknowledged_record()
 #[test]
 fn the_first_cluster_killed_and_back_empty_mid_stream_loses_nothing() {
     let (mut a, b, c) = Broker::three();
-    let p = proxy(&[&a, &b, &c], MAJORITY);
+    let p = Proxy::with_yaml(&[&a, &b, &c], MAJORITY);
     create(&p, "idem-back", 2);
     // An idempotent producer still sending while c1 dies and comes back empty.
     let running = start(
@@ -148,7 +125,7 @@ fn the_first_cluster_killed_and_back_empty_mid_stream_loses_nothing() {
 #[test]
 fn the_proxy_restarted_between_two_producers_issues_new_ids() {
     let (a, b, c) = Broker::three();
-    let mut p = proxy(&[&a, &b, &c], MAJORITY);
+    let mut p = Proxy::with_yaml(&[&a, &b, &c], MAJORITY);
     create(&p, "idem-restart", 1);
     let mut next = 0;
     let mut runs = every_client(&p, "idem-restart", &mut next, 500, 1);
@@ -156,7 +133,7 @@ fn the_proxy_restarted_between_two_producers_issues_new_ids() {
         p.terminate(Duration::from_secs(20)).is_some(),
         "proxy did not stop"
     );
-    let p = proxy(&[&a, &b, &c], MAJORITY);
+    let p = Proxy::with_yaml(&[&a, &b, &c], MAJORITY);
     runs.extend(every_client(&p, "idem-restart", &mut next, 500, 1));
     assert_audit(&[&a, &b, &c], &p, "idem-restart", 1, &runs);
     // Each restart claims a block of ids above every block claimed before.
@@ -174,7 +151,7 @@ const ACTIVE_PASSIVE: &str = "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\
 #[test]
 fn active_passive_loses_nothing_when_the_primary_datacenter_fails_and_returns() {
     let (mut a, mut b, c) = Broker::three();
-    let p = proxy(&[&a, &b, &c], ACTIVE_PASSIVE);
+    let p = Proxy::with_yaml(&[&a, &b, &c], ACTIVE_PASSIVE);
     create(&p, "idem-dc", 1);
     let mut next = 0;
     let mut runs = every_client(&p, "idem-dc", &mut next, 500, 1);
@@ -189,31 +166,19 @@ fn active_passive_loses_nothing_when_the_primary_datacenter_fails_and_returns() 
     let a = Broker::start_on("c1", pa);
     let b = Broker::start_on("c2", pb);
     let up = eventually(Duration::from_secs(30), || {
-        status(&p, "c1")["status"] == "healthy" && status(&p, "c2")["status"] == "healthy"
+        cluster_view(&p, "c1")["status"] == "healthy"
+            && cluster_view(&p, "c2")["status"] == "healthy"
     });
     assert!(up, "dc1 never healthy again:\n{}", p.log());
     runs.extend(every_client(&p, "idem-dc", &mut next, 500, 1));
     assert_audit(&[&a, &b, &c], &p, "idem-dc", 1, &runs);
 }
 
-fn instance(b: &[&Broker], node: i32) -> Proxy {
-    Proxy::start_with(
-        b,
-        ProxyOptions {
-            server_yaml: format!(
-                "  node_id: {node}\n  scale_out: {{ enabled: true, session_timeout: 4s }}\n"
-            ),
-            extra_yaml: MAJORITY.into(),
-            ..Default::default()
-        },
-    )
-}
-
 #[test]
 fn an_instance_killed_mid_stream_loses_and_duplicates_nothing() {
     let (a, b, c) = Broker::three();
-    let mut one = instance(&[&a, &b, &c], 1);
-    let two = instance(&[&a, &b, &c], 2);
+    let mut one = Proxy::scale_out_instance(&[&a, &b, &c], 1, MAJORITY, vec![]);
+    let two = Proxy::scale_out_instance(&[&a, &b, &c], 2, MAJORITY, vec![]);
     for p in [&one, &two] {
         let joined = eventually(Duration::from_secs(30), || {
             p.log().contains("instance membership: 2 instance(s)")
@@ -261,18 +226,10 @@ fn send(p: &Proxy, pid: i64, sequence: i32, tag: &str, n: usize) -> (i16, i64) {
     }
 }
 
-fn total(broker: &Broker, topic: &str) -> Value {
-    let out = replicate_script()
-        .args(["dump", "--bootstrap", &broker.addr(), "--topic", topic])
-        .output()
-        .expect("dump ran");
-    kafkatwin_tests::last_json(&out.stdout)["total"].clone()
-}
-
 #[test]
 fn a_restarted_proxy_answers_a_retry_of_a_written_batch_from_the_log_and_refuses_gaps() {
     let (a, b, c) = Broker::three();
-    let mut p = proxy(&[&a, &b, &c], MAJORITY);
+    let mut p = Proxy::with_yaml(&[&a, &b, &c], MAJORITY);
     create(&p, "idem-wire", 1);
     let mut conn = Conn::connect(&p.bootstrap()).expect("connect");
     let pid = match conn.call(
@@ -312,7 +269,7 @@ fn a_restarted_proxy_answers_a_retry_of_a_written_batch_from_the_log_and_refuses
         p.terminate(Duration::from_secs(20)).is_some(),
         "proxy did not stop"
     );
-    let p = proxy(&[&a, &b, &c], MAJORITY);
+    let p = Proxy::with_yaml(&[&a, &b, &c], MAJORITY);
     let retried = eventually(Duration::from_secs(20), || {
         send(&p, pid, 5, "b", 5) == (0, 5)
     });
@@ -328,12 +285,13 @@ fn a_restarted_proxy_answers_a_retry_of_a_written_batch_from_the_log_and_refuses
     );
     assert_eq!(send(&p, pid, 10, "c", 5), (0, 10));
     for broker in [&a, &b, &c] {
-        let done = eventually(Duration::from_secs(30), || total(broker, "idem-wire") == 15);
+        let total = || dump_direct(broker, "idem-wire", None)["total"].clone();
+        let done = eventually(Duration::from_secs(30), || total() == 15);
         assert!(
             done,
             "cluster {} holds {} records, not 15",
             broker.id,
-            total(broker, "idem-wire")
+            total()
         );
     }
 }

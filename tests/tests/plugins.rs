@@ -3,9 +3,13 @@
 //! clusters, bound to topics in rule chains, and their effect is read back from every cluster.
 
 use kafkatwin_tests::http::{get, send, send_bytes};
-use kafkatwin_tests::{Broker, Proxy, ProxyOptions, last_json};
+use kafkatwin_tests::{Broker, Proxy, dump_values, last_json, produce_ok};
 use serde_json::Value;
 use std::process::Stdio;
+
+/// Writes to every cluster; plugin calls get 50 ms of CPU and 16 MiB of memory.
+const LIMITS: &str = "producer:\n  ack_policy: ALL_CLUSTERS\n\
+                      plugins:\n  cpu_deadline: 50ms\n  memory_limit: 16777216\n";
 
 fn module(name: &str) -> Vec<u8> {
     kafkatwin_tests::wasm_module(name)
@@ -37,21 +41,11 @@ fn bind(p: &Proxy, topic: &str, rule: Value) {
     assert_eq!(code, 201, "binding refused: {body}");
 }
 
-/// Produces `count` records through the proxy (creating the topic); returns the report.
+/// Produces `count` records through the proxy (creating the topic, 15 s delivery timeout);
+/// returns the report.
 fn produce(p: &Proxy, topic: &str, count: usize, extra: &[&str]) -> Value {
-    let out = kafkatwin_tests::produce_cmd(&p.bootstrap(), topic, count)
-        .args(["--timeout-ms", "15000"])
-        .args(extra)
-        .output()
-        .expect("producer ran");
-    let v = last_json(&out.stdout);
-    assert!(
-        v.is_object(),
-        "producer failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        p.log()
-    );
-    v
+    let args = [["--timeout-ms", "15000"].as_slice(), extra].concat();
+    produce_ok(p, topic, count, &args)
 }
 
 /// Every value of `topic` read from broker `b` directly.
@@ -59,29 +53,14 @@ fn values(b: &Broker, topic: &str) -> Vec<String> {
     kafkatwin_tests::stored_values(b, topic)
 }
 
-/// `topic` read from broker `b` directly: `values` and `headers` per record.
-fn dump(b: &Broker, topic: &str) -> Value {
-    kafkatwin_tests::dump_values(b, topic)
-}
-
 fn two() -> (Broker, Broker) {
     (Broker::start("c1"), Broker::start("c2"))
-}
-
-fn proxy(b: &[&Broker]) -> Proxy {
-    Proxy::start_with(
-        b,
-        ProxyOptions {
-            extra_yaml: "producer:\n  ack_policy: ALL_CLUSTERS\nplugins:\n  cpu_deadline: 50ms\n  memory_limit: 16777216\n".into(),
-            ..Default::default()
-        },
-    )
 }
 
 #[test]
 fn redact_and_validate_json_run_on_their_topics_and_every_cluster_stores_the_result() {
     let (a, b) = two();
-    let p = proxy(&[&a, &b]);
+    let p = Proxy::with_yaml(&[&a, &b], LIMITS);
     let (code, info) = upload(&p, "redact", &module("redact"));
     assert_eq!(code, 201, "{info}");
     assert_eq!(info["version"], 1);
@@ -157,7 +136,7 @@ fn redact_and_validate_json_run_on_their_topics_and_every_cluster_stores_the_res
     );
     assert_eq!(produce(&p, "routed", 10, &["--json"])["delivered"], 10);
     for broker in [&a, &b] {
-        let d = dump(broker, "routed");
+        let d = dump_values(broker, "routed");
         let headers = d["headers"].as_array().cloned().unwrap_or_default();
         assert_eq!(headers.len(), 10, "{}: {d}", broker.id);
         for (h, v) in headers
@@ -198,7 +177,7 @@ fn redact_and_validate_json_run_on_their_topics_and_every_cluster_stores_the_res
 #[test]
 fn bad_uploads_are_refused_with_the_reason() {
     let b = Broker::start("c1");
-    let p = proxy(&[&b]);
+    let p = Proxy::with_yaml(&[&b], LIMITS);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty", Vec::new(), "empty"),
         (
@@ -247,7 +226,7 @@ fn bad_uploads_are_refused_with_the_reason() {
 #[test]
 fn misbehaving_plugins_fail_only_their_own_batches() {
     let (a, b) = two();
-    let p = proxy(&[&a, &b]);
+    let p = Proxy::with_yaml(&[&a, &b], LIMITS);
     assert_eq!(upload(&p, "hostile", &module("hostile")).0, 201);
     assert_eq!(upload(&p, "redact", &module("redact")).0, 201);
     bind(
@@ -316,7 +295,7 @@ fn misbehaving_plugins_fail_only_their_own_batches() {
 #[test]
 fn uploaded_plugins_and_their_bindings_survive_a_restart() {
     let b = Broker::start("c1");
-    let mut p = proxy(&[&b]);
+    let mut p = Proxy::with_yaml(&[&b], LIMITS);
     let (code, first) = upload(&p, "redact", &module("redact"));
     assert_eq!(code, 201, "{first}");
     bind(
@@ -329,7 +308,7 @@ fn uploaded_plugins_and_their_bindings_survive_a_restart() {
         "proxy did not stop"
     );
     // A new instance reads plugins and rules back from the state log.
-    let p = proxy(&[&b]);
+    let p = Proxy::with_yaml(&[&b], LIMITS);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let (code, body) = get(p.admin_port, "/api/v1/plugins/redact").expect("get");
@@ -361,7 +340,7 @@ fn uploaded_plugins_and_their_bindings_survive_a_restart() {
 #[test]
 fn a_new_version_swaps_in_under_load_without_losing_or_repeating_a_batch() {
     let (a, b) = two();
-    let p = proxy(&[&a, &b]);
+    let p = Proxy::with_yaml(&[&a, &b], LIMITS);
     let redact = module("redact");
     assert_eq!(upload(&p, "redact", &redact).0, 201);
     bind(
@@ -418,12 +397,9 @@ fn a_new_version_swaps_in_under_load_without_losing_or_repeating_a_batch() {
 #[test]
 fn auth_allowlist_lets_listed_users_log_in_and_refuses_the_others() {
     let b = Broker::start("c1");
-    let p = Proxy::start_with(
+    let p = Proxy::with_yaml(
         &[&b],
-        ProxyOptions {
-            extra_yaml: "auth:\n  plugins:\n    - plugin: auth-allowlist\n      config: { users: \"alice, bob\" }\n".into(),
-            ..Default::default()
-        },
+        "auth:\n  plugins:\n    - plugin: auth-allowlist\n      config: { users: \"alice, bob\" }\n",
     );
     let (code, info) = upload(&p, "auth-allowlist", &module("auth_allowlist"));
     assert_eq!(code, 201, "{info}");

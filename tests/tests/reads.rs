@@ -5,7 +5,7 @@
 
 use kafkatwin_tests::http::get;
 use kafkatwin_tests::{
-    Broker, Proxy, ProxyOptions, eventually, last_json, produce_cmd, python_script,
+    Broker, Proxy, eventually, last_json, metric, produce_cmd, produce_ok, python_script, wait_down,
 };
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -27,27 +27,15 @@ fn layout(strategy: &str, local: &str, ack: &str) -> String {
     )
 }
 
-fn proxy(b: &[&Broker], yaml: &str) -> Proxy {
-    Proxy::start_with(
-        b,
-        ProxyOptions {
-            extra_yaml: yaml.into(),
-            ..Default::default()
-        },
-    )
-}
-
+/// Produces `count` records over `partitions` partitions through the proxy; asserts every
+/// one was delivered and returns the report.
 fn produce(proxy: &Proxy, topic: &str, count: usize, partitions: usize, extra: &[&str]) -> Value {
-    let out = produce_cmd(&proxy.bootstrap(), topic, count)
-        .args(["--partitions", &partitions.to_string()])
-        .args(extra)
-        .output()
-        .expect("producer ran");
-    let v = last_json(&out.stdout);
+    let partitions = partitions.to_string();
+    let args = [["--partitions", partitions.as_str()].as_slice(), extra].concat();
+    let v = produce_ok(proxy, topic, count, &args);
     assert!(
-        out.status.success() && v["failed"] == 0 && v["delivered"] == count,
-        "producer: {v}\n{}\nproxy log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
+        v["failed"] == 0 && v["delivered"] == count,
+        "producer: {v}\nproxy log:\n{}",
         proxy.log()
     );
     v
@@ -61,17 +49,10 @@ fn metric_lines(proxy: &Proxy, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-fn metric(proxy: &Proxy, series: &str) -> Option<f64> {
-    metric_lines(proxy, series)
-        .first()
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 #[test]
 fn a_group_of_three_reads_everything_once_while_its_read_cluster_is_paused_then_killed() {
     let (mut a, b, c) = three();
-    let p = proxy(
+    let p = Proxy::with_yaml(
         &[&a, &b, &c],
         &layout("active-active", "dc1", "ALL_CLUSTERS"),
     );
@@ -211,7 +192,7 @@ fn a_group_of_three_reads_everything_once_while_its_read_cluster_is_paused_then_
 #[test]
 fn a_reader_goes_on_without_gap_or_repeat_when_its_read_cluster_is_paused() {
     let (a, b, c) = three();
-    let p = proxy(
+    let p = Proxy::with_yaml(
         &[&a, &b, &c],
         &layout("active-active", "dc1", "ALL_CLUSTERS"),
     );
@@ -291,7 +272,7 @@ fn group_op(bootstrap: &str, action: &str, group: &str, offset: i64) -> Value {
 #[test]
 fn commits_are_mirrored_to_every_cluster_and_groups_are_listed_described_and_deleted_everywhere() {
     let (a, b, c) = three();
-    let p = proxy(
+    let p = Proxy::with_yaml(
         &[&a, &b, &c],
         &layout("active-active", "dc1", "ALL_CLUSTERS"),
     );
@@ -330,7 +311,7 @@ fn commits_are_mirrored_to_every_cluster_and_groups_are_listed_described_and_del
 fn a_group_reading_from_a_failing_cluster_that_does_not_coordinate_it_is_not_rebalanced() {
     let (a, b, c) = three();
     // Local to dc2: reads come from c; the group is coordinated on a (authority order).
-    let p = proxy(
+    let p = Proxy::with_yaml(
         &[&a, &b, &c],
         &layout("active-active", "dc2", "ALL_CLUSTERS"),
     );
@@ -381,7 +362,7 @@ fn seek(bootstrap: &str, ts: i64) -> Value {
 #[test]
 fn seek_to_a_timestamp_lands_on_the_same_record_whichever_cluster_serves_it() {
     let (a, b, c) = three();
-    let p = proxy(
+    let p = Proxy::with_yaml(
         &[&a, &b, &c],
         &layout("active-active", "dc1", "ALL_CLUSTERS"),
     );
@@ -442,12 +423,6 @@ fn wait_view(p: &Proxy, path: &str, needle: &str, within: Duration) {
     assert!(seen, "{path} never showed {needle}\n{}", p.log());
 }
 
-/// Waits until the proxy sees cluster `id` as down (its circuit open).
-fn wait_down(p: &Proxy, id: &str) {
-    let path = format!("/api/v1/clusters/{id}/health");
-    wait_view(p, &path, "\"down\"", Duration::from_secs(20));
-}
-
 /// Waits until cluster `id` is behind on no partition.
 fn wait_in_sync(p: &Proxy, id: &str) {
     let path = format!("/api/v1/clusters/{id}");
@@ -486,7 +461,7 @@ fn each_strategy_writes_and_reads_where_it_should_with_a_datacenter_down() {
     ];
     for (round, (strategy, local, down, writes_ok, reads_from)) in table.iter().enumerate() {
         let case = format!("{strategy}, local {local}, {down} down");
-        let p = proxy(&[&a, &b, &c], &layout(strategy, local, "ALL_CLUSTERS"));
+        let p = Proxy::with_yaml(&[&a, &b, &c], &layout(strategy, local, "ALL_CLUSTERS"));
         let topic_ok = produce(&p, "t", 10, 1, &["--start", &(round * 100).to_string()]);
         assert_eq!(topic_ok["delivered"], 10, "{case}");
         // Clusters that missed the last round's writes catch up first: a datacenter that

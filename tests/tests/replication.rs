@@ -3,7 +3,9 @@
 //! every cluster directly with confluent-kafka.
 
 use kafkatwin_tests::http::get;
-use kafkatwin_tests::{Broker, Proxy, ProxyOptions, last_json};
+use kafkatwin_tests::{
+    Broker, Proxy, cluster_view, dump_direct, last_json, metric, producer_report, wait_down,
+};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -42,32 +44,13 @@ fn start_produce(
         .expect("start producer")
 }
 
+/// Waits for a producer of `start_produce`; asserts it succeeded and returns its report.
 fn finish_produce(child: Child, proxy: &Proxy) -> Value {
-    let out = child.wait_with_output().expect("producer ran");
-    let v = last_json(&out.stdout);
-    assert!(
-        out.status.success() && v.is_object(),
-        "producer failed: {}\n{}\nproxy log:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        proxy.log()
-    );
-    v
+    producer_report(&child.wait_with_output().expect("producer ran"), proxy)
 }
 
 fn produce(proxy: &Proxy, topic: &str, count: usize, partitions: usize, extra: &[&str]) -> Value {
     finish_produce(start_produce(proxy, topic, count, partitions, extra), proxy)
-}
-
-/// Reads a topic from one broker directly.
-fn dump(b: &Broker, topic: &str, partitions: usize) -> Value {
-    let out = script()
-        .args(["dump", "--bootstrap", &b.addr(), "--topic", topic])
-        .args(["--partitions", &partitions.to_string()])
-        .stdin(Stdio::null())
-        .output()
-        .expect("dump ran");
-    last_json(&out.stdout)
 }
 
 /// Waits until every broker holds exactly `total` records of `topic`, the same ones in the
@@ -83,7 +66,10 @@ fn assert_converged(
 ) {
     let deadline = Instant::now() + within;
     loop {
-        let dumps: Vec<Value> = brokers.iter().map(|b| dump(b, topic, partitions)).collect();
+        let dumps: Vec<Value> = brokers
+            .iter()
+            .map(|b| dump_direct(b, topic, Some(partitions)))
+            .collect();
         let same = dumps
             .iter()
             .all(|d| d["partitions"] == dumps[0]["partitions"]);
@@ -128,29 +114,6 @@ fn assert_converged(
     }
 }
 
-fn proxy(b: &[&Broker], yaml: &str) -> Proxy {
-    Proxy::start_with(
-        b,
-        ProxyOptions {
-            extra_yaml: yaml.into(),
-            ..Default::default()
-        },
-    )
-}
-
-fn metric(proxy: &Proxy, series: &str) -> Option<f64> {
-    let (_, text) = get(proxy.metrics_port, "/metrics").ok()?;
-    text.lines()
-        .find(|l| l.starts_with(series))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
-fn cluster_view(proxy: &Proxy, id: &str) -> Value {
-    let (_, body) = get(proxy.admin_port, &format!("/api/v1/clusters/{id}")).expect("admin api");
-    serde_json::from_str(&body).unwrap_or(Value::Null)
-}
-
 fn assert_delivered(v: &Value, count: u64) {
     assert_eq!(v["delivered"], count, "not all delivered: {v}");
     assert_eq!(v["failed"], 0, "delivery failures: {v}");
@@ -159,7 +122,7 @@ fn assert_delivered(v: &Value, count: u64) {
 #[test]
 fn all_clusters_gives_every_cluster_the_same_records_in_the_same_order() {
     let (a, b, c) = Broker::three();
-    let p = proxy(
+    let p = Proxy::with_yaml(
         &[&a, &b, &c],
         "producer:\n  ack_policy: ALL_CLUSTERS\n  timeout: 10s\n",
     );
@@ -178,18 +141,14 @@ fn all_clusters_gives_every_cluster_the_same_records_in_the_same_order() {
 #[test]
 fn majority_keeps_producing_with_a_paused_cluster_which_then_catches_up() {
     let (a, b, c) = Broker::three();
-    let p = proxy(
+    let p = Proxy::with_yaml(
         &[&a, &b, &c],
         "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\ncircuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n",
     );
     assert_delivered(&produce(&p, "rep-maj", 500, 3, &[]), 500);
     c.pause();
     // Until its circuit opens, the paused cluster's writes just queue; after, it misses them.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while cluster_view(&p, "c3")["status"] != "down" {
-        assert!(Instant::now() < deadline, "c3 never down");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_down(&p, "c3");
     let v = produce(
         &p,
         "rep-maj",
@@ -237,7 +196,7 @@ fn majority_keeps_producing_with_a_paused_cluster_which_then_catches_up() {
 #[test]
 fn any_keeps_producing_with_two_paused_clusters_which_then_catch_up() {
     let (a, b, c) = Broker::three();
-    let p = proxy(
+    let p = Proxy::with_yaml(
         &[&a, &b, &c],
         "producer:\n  ack_policy: ANY\n  timeout: 10s\n",
     );
@@ -263,7 +222,7 @@ fn any_keeps_producing_with_two_paused_clusters_which_then_catch_up() {
 #[test]
 fn all_clusters_with_a_paused_cluster_fails_retriably_then_succeeds_without_duplicates() {
     let (a, b, c) = Broker::three();
-    let p = proxy(
+    let p = Proxy::with_yaml(
         &[&a, &b, &c],
         "producer:\n  ack_policy: ALL_CLUSTERS\n  timeout: 2s\ncircuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n",
     );
@@ -308,7 +267,7 @@ fn all_clusters_with_a_paused_cluster_fails_retriably_then_succeeds_without_dupl
 #[test]
 fn a_cluster_restarted_empty_is_backfilled() {
     let (a, b, mut c) = Broker::three();
-    let p = proxy(
+    let p = Proxy::with_yaml(
         &[&a, &b, &c],
         "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\n",
     );
@@ -333,7 +292,7 @@ fn a_cluster_restarted_empty_is_backfilled() {
 #[test]
 fn idempotent_producer_through_backend_stalls_writes_no_duplicates() {
     let (a, b, c) = Broker::three();
-    let p = proxy(
+    let p = Proxy::with_yaml(
         &[&a, &b, &c],
         "producer:\n  ack_policy: ALL_CLUSTERS\n  timeout: 1500ms\ncircuit_breaker:\n  failure_threshold: 3\n  open_duration: 1s\n",
     );
@@ -373,7 +332,7 @@ fn idempotent_producer_through_backend_stalls_writes_no_duplicates() {
 #[test]
 fn the_circuit_of_a_paused_cluster_opens_and_closes_while_writes_continue() {
     let (a, b, c) = Broker::three();
-    let p = proxy(
+    let p = Proxy::with_yaml(
         &[&a, &b, &c],
         "producer:\n  ack_policy: MAJORITY\n  timeout: 5s\ncircuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n",
     );
@@ -409,7 +368,7 @@ fn the_circuit_of_a_paused_cluster_opens_and_closes_while_writes_continue() {
 #[test]
 fn readiness_fails_only_when_the_ack_policy_cannot_be_met() {
     let (a, b, c) = Broker::three();
-    let p = proxy(
+    let p = Proxy::with_yaml(
         &[&a, &b, &c],
         "producer:\n  ack_policy: MAJORITY\ncircuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n",
     );
@@ -440,14 +399,10 @@ fn readiness_fails_only_when_the_ack_policy_cannot_be_met() {
 fn a_restarted_proxy_finds_and_repairs_what_a_cluster_missed() {
     let (a, b, c) = Broker::three();
     let yaml = "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\ncircuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n";
-    let mut p = proxy(&[&a, &b, &c], yaml);
+    let mut p = Proxy::with_yaml(&[&a, &b, &c], yaml);
     assert_delivered(&produce(&p, "rep-restart", 300, 2, &[]), 300);
     c.pause();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while cluster_view(&p, "c3")["status"] != "down" {
-        assert!(Instant::now() < deadline, "c3 never down");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_down(&p, "c3");
     assert_delivered(
         &produce(
             &p,
@@ -464,7 +419,7 @@ fn a_restarted_proxy_finds_and_repairs_what_a_cluster_missed() {
         "proxy did not stop"
     );
     c.resume();
-    let p = proxy(&[&a, &b, &c], yaml);
+    let p = Proxy::with_yaml(&[&a, &b, &c], yaml);
     assert_converged(
         &[&a, &b, &c],
         &p,
@@ -516,7 +471,7 @@ fn admin_changes_reach_every_cluster_and_partition_mismatches_are_shown() {
     // Before the proxy: one topic with different partition counts on c1 and c2, none on c3.
     admin(&a.addr(), "create", "rep-mm", 3);
     admin(&b.addr(), "create", "rep-mm", 5);
-    let p = proxy(&[&a, &b, &c], "producer:\n  ack_policy: MAJORITY\n");
+    let p = Proxy::with_yaml(&[&a, &b, &c], "producer:\n  ack_policy: MAJORITY\n");
     // Created through the proxy: on every cluster.
     admin(&p.bootstrap(), "create", "rep-admin", 4);
     wait_topics(&[&a, &b, &c], "rep-admin", Some(4));

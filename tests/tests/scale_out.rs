@@ -5,27 +5,14 @@
 
 use kafkatwin_tests::http::get;
 use kafkatwin_tests::{
-    Broker, Proxy, ProxyOptions, eventually, last_json, produce_cmd, python_script,
-    replicate_script,
+    Broker, Proxy, dump_direct, eventually, last_json, produce_ok, python_script,
 };
 use serde_json::Value;
 use std::time::Duration;
 
-fn instance(b: &[&Broker], node: i32, env: Vec<(String, String)>) -> Proxy {
-    Proxy::start_with(
-        b,
-        ProxyOptions {
-            server_yaml: format!(
-                "  node_id: {node}\n  scale_out: {{ enabled: true, session_timeout: 4s }}\n"
-            ),
-            extra_yaml: "producer:\n  ack_policy: ALL_CLUSTERS\n  timeout: 5s\n\
-                         circuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n"
-                .into(),
-            env,
-            ..Default::default()
-        },
-    )
-}
+/// Every cluster acknowledges each write; a cluster's circuit opens after two failures.
+const ALL_CLUSTERS: &str = "producer:\n  ack_policy: ALL_CLUSTERS\n  timeout: 5s\n\
+                            circuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n";
 
 fn wait_log(p: &Proxy, needle: &str, within: Duration) {
     let seen = eventually(within, || p.log().contains(needle));
@@ -44,18 +31,20 @@ fn leaders(p: &Proxy, topic: &str) -> Value {
     last_json(&out.stdout)["leaders"].clone()
 }
 
+/// Produces records `start..start + count` over 6 partitions through `p`, their offsets
+/// written to `offsets`; asserts every one was delivered.
 fn produce(p: &Proxy, topic: &str, start: usize, count: usize, offsets: &std::path::Path) {
-    let out = produce_cmd(&p.bootstrap(), topic, count)
-        .args(["--start", &start.to_string()])
-        .args([
-            "--partitions",
-            "6",
-            "--offsets-file",
-            offsets.to_str().expect("path"),
-        ])
-        .output()
-        .expect("producer ran");
-    let v = last_json(&out.stdout);
+    let start = start.to_string();
+    let offsets = offsets.to_str().expect("path");
+    let args = [
+        "--start",
+        &start,
+        "--partitions",
+        "6",
+        "--offsets-file",
+        offsets,
+    ];
+    let v = produce_ok(p, topic, count, &args);
     assert_eq!(v["delivered"], count, "{v}\n{}", p.log());
 }
 
@@ -92,8 +81,8 @@ fn consume(p: &Proxy, topic: &str, group: &str, expect: usize, offsets: &std::pa
 #[test]
 fn two_instances_divide_partitions_agree_on_offsets_and_take_over_from_each_other() {
     let (a, b, c) = (Broker::start("a"), Broker::start("b"), Broker::start("c"));
-    let mut one = instance(&[&a, &b, &c], 1, vec![]);
-    let two = instance(&[&a, &b, &c], 2, vec![]);
+    let mut one = Proxy::scale_out_instance(&[&a, &b, &c], 1, ALL_CLUSTERS, vec![]);
+    let two = Proxy::scale_out_instance(&[&a, &b, &c], 2, ALL_CLUSTERS, vec![]);
     for p in [&one, &two] {
         wait_log(
             p,
@@ -163,14 +152,7 @@ fn two_instances_divide_partitions_agree_on_offsets_and_take_over_from_each_othe
     assert_eq!(v["offset_mismatches"], 0, "{v}");
     // Every cluster holds the 4000 records once: the two writers never wrote a batch twice.
     for broker in [&a, &b, &c] {
-        let dump_of = || {
-            let out = replicate_script()
-                .args(["dump", "--bootstrap", &broker.addr(), "--topic", "orders"])
-                .args(["--partitions", "6"])
-                .output()
-                .expect("dump ran");
-            last_json(&out.stdout)
-        };
+        let dump_of = || dump_direct(broker, "orders", Some(6));
         eventually(Duration::from_secs(30), || dump_of()["total"] == 4000);
         let dump = dump_of();
         assert_eq!(dump["total"], 4000, "cluster {}: {dump}", broker.id);
@@ -197,12 +179,13 @@ fn two_instances_divide_partitions_agree_on_offsets_and_take_over_from_each_othe
 #[test]
 fn instances_that_disagree_on_which_cluster_is_up_report_a_split_brain() {
     let (a, b, c) = (Broker::start("a"), Broker::start("b"), Broker::start("c"));
-    let one = instance(&[&a, &b, &c], 1, vec![]);
+    let one = Proxy::scale_out_instance(&[&a, &b, &c], 1, ALL_CLUSTERS, vec![]);
     // Instance two cannot reach cluster a (a wrong address stands in for a network
     // partition): it hosts its group on b, while one's group is on a.
-    let two = instance(
+    let two = Proxy::scale_out_instance(
         &[&a, &b, &c],
         2,
+        ALL_CLUSTERS,
         vec![(
             "KAFKATWIN_CLUSTERS__0__BOOTSTRAP_SERVERS".into(),
             format!("[\"127.0.0.1:{}\"]", kafkatwin_tests::free_port()),

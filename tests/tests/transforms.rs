@@ -1,7 +1,7 @@
 //! Rule chains from YAML applied on produce through the proxy, checked on the records stored
 //! in the backend (read directly from the broker, not through the proxy), for every codec.
 
-use kafkatwin_tests::{Broker, Proxy, ProxyOptions, cache_dir};
+use kafkatwin_tests::{Broker, Proxy, cache_dir};
 use std::process::Command;
 
 const RULES: &str = r#"
@@ -77,13 +77,7 @@ fn run(proxy: &Proxy, broker: &Broker, topic: &str, codec: &str) -> serde_json::
 
 fn start() -> (Broker, Proxy) {
     let broker = Broker::start("c1");
-    let proxy = Proxy::start_with(
-        &[&broker],
-        ProxyOptions {
-            extra_yaml: RULES.into(),
-            ..Default::default()
-        },
-    );
+    let proxy = Proxy::with_yaml(&[&broker], RULES);
     (broker, proxy)
 }
 
@@ -211,13 +205,7 @@ print(json.dumps({"stored": read(broker, "direct"), "ops": read(proxy, "ops"),
 #[test]
 fn on_fetch_rules_change_what_readers_see_not_what_is_stored() {
     let broker = Broker::start("c1");
-    let proxy = Proxy::start_with(
-        &[&broker],
-        ProxyOptions {
-            extra_yaml: FETCH_RULES.into(),
-            ..Default::default()
-        },
-    );
+    let proxy = Proxy::with_yaml(&[&broker], FETCH_RULES);
     let r = python(&proxy, READERS, &[&proxy.bootstrap(), &broker.addr()]);
     assert_eq!(
         r["stored"],
