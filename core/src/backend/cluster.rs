@@ -62,11 +62,8 @@ pub struct Cluster {
     refresh_gate: tokio::sync::Mutex<Option<Instant>>,
     /// When a health probe last succeeded.
     probe_ok: Mutex<Option<Instant>>,
-    /// Writer connections opened so far, by node (`None`: any broker).
-    writer_nodes: Mutex<std::collections::HashSet<Option<i32>>>,
-    /// How often a writer connection was opened again after one to the same broker was
-    /// lost: the broker may have been replaced since (see [`Cluster::writer_reopens`]).
-    reopens: std::sync::atomic::AtomicU64,
+    /// How many connections the brokers' side closed (see [`Cluster::connection_losses`]).
+    losses: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Metadata version used for the proxy's own lookups.
@@ -91,16 +88,17 @@ impl Cluster {
             health: Mutex::new(Breaker::new(breaker)),
             refresh_gate: tokio::sync::Mutex::new(None),
             probe_ok: Mutex::new(None),
-            writer_nodes: Mutex::default(),
-            reopens: std::sync::atomic::AtomicU64::new(0),
+            losses: Arc::default(),
         }
     }
 
-    /// How many writer connections were opened again after one was lost. A new value means
-    /// the broker behind may be a new, empty one: the replicator compares the cluster again
-    /// before it takes more writes.
-    pub fn writer_reopens(&self) -> u64 {
-        self.reopens.load(std::sync::atomic::Ordering::Acquire)
+    /// How many of its connections (any kind: writers, probes, reads) the brokers' side
+    /// closed. A new value means a broker may have been restarted or replaced by a new,
+    /// empty one: the replicator compares the cluster again before it takes more writes. A
+    /// killed broker's connections close at once (its kernel closes them), so this is seen
+    /// before a restarted broker could take a write; a hung one closes nothing.
+    pub fn connection_losses(&self) -> u64 {
+        self.losses.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// What the cluster supports, once any connection has been made.
@@ -194,6 +192,7 @@ impl Cluster {
             self.cfg.request_timeout.get(),
             self.cfg.max_response_bytes,
             pool::Counted::new(&self.open_conns),
+            self.losses.clone(),
         )
         .await?;
         let conn = Arc::new(conn);
@@ -429,17 +428,6 @@ impl Cluster {
             }
         };
         let r = self.within(limit, ApiKey::ApiVersions, attempt).await;
-        if r.is_ok() {
-            let first = self
-                .writer_nodes
-                .lock()
-                .map(|mut seen| seen.insert(node))
-                .unwrap_or(true);
-            if !first {
-                self.reopens
-                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-            }
-        }
         self.note_failure(r.map(|_| ()))
     }
 

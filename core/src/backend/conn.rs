@@ -128,6 +128,14 @@ pub struct BrokerConn {
     alive: Arc<AtomicBool>,
     request_timeout: Duration,
     _counted: Counted,
+    /// Set when the proxy drops the connection: a close after that is not a loss.
+    closing: Arc<AtomicBool>,
+}
+
+impl Drop for BrokerConn {
+    fn drop(&mut self) {
+        self.closing.store(true, Ordering::Release);
+    }
 }
 
 impl BrokerConn {
@@ -139,6 +147,7 @@ impl BrokerConn {
         request_timeout: Duration,
         max_response_bytes: u32,
         counted: Counted,
+        losses: Arc<std::sync::atomic::AtomicU64>,
     ) -> Result<Self, BackendError> {
         let addr: Arc<str> = addr.into();
         let connect_err = |reason: String| BackendError::Connect {
@@ -172,6 +181,8 @@ impl BrokerConn {
         });
 
         let r_alive = alive.clone();
+        let closing = Arc::new(AtomicBool::new(false));
+        let r_closing = closing.clone();
         let (r_cluster, r_addr) = (cluster.clone(), addr.clone());
         tokio::spawn(async move {
             let lost = || BackendError::ConnectionLost {
@@ -202,6 +213,10 @@ impl BrokerConn {
                 let _ = reply.send(Ok(frame));
             }
             r_alive.store(false, Ordering::Release);
+            if !r_closing.load(Ordering::Acquire) {
+                // Closed by the broker's side: it may have been restarted or replaced.
+                losses.fetch_add(1, Ordering::AcqRel);
+            }
             pending_rx.close();
             while let Ok((_, reply)) = pending_rx.try_recv() {
                 let _ = reply.send(Err(lost()));
@@ -216,6 +231,7 @@ impl BrokerConn {
             alive,
             request_timeout,
             _counted: counted,
+            closing,
         })
     }
 

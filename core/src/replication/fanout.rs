@@ -64,6 +64,26 @@ struct WriteSet {
     required: usize,
 }
 
+/// One cluster's queued write of some of a produce's partitions.
+struct Queued {
+    cluster: usize,
+    tps: Vec<Tp>,
+    /// Per partition: the cluster's end known when the write was queued (see
+    /// `Lanes::started`).
+    floors: Vec<i64>,
+    pending: Pending,
+}
+
+/// What was sent of one partition, for reading its answer.
+struct Sent {
+    /// The idempotent batch's identity, if any.
+    meta: Option<BatchMeta>,
+    /// Offsets it takes.
+    count: i64,
+    /// The cluster's end known when it was queued: a healthy broker answers at or above it.
+    floor: i64,
+}
+
 /// Which clusters take each partition of one produce.
 struct Routes {
     /// Per cluster: the indexes (into the request's partitions) it takes.
@@ -353,15 +373,21 @@ impl Replicator {
                 wait,
             };
             let mut acks = routes.acks;
-            for (i, tps, p) in self.queue_writes(&out, &routes.takes, &mut acks) {
+            for q in self.queue_writes(&out, &routes.takes, &mut acks) {
                 let me = self.clone();
-                let ids: Vec<(Option<BatchMeta>, i64)> = tps
+                let ids: Vec<Sent> = q
+                    .tps
                     .iter()
-                    .map(|tp| (metas.get(tp).cloned(), counts.get(tp).copied().unwrap_or(0)))
+                    .zip(&q.floors)
+                    .map(|(tp, &floor)| Sent {
+                        meta: metas.get(tp).cloned(),
+                        count: counts.get(tp).copied().unwrap_or(0),
+                        floor,
+                    })
                     .collect();
                 pending.push(async move {
-                    let outcomes = me.settle(i, p, &tps, &ids).await;
-                    (i, tps, outcomes)
+                    let outcomes = me.settle(q.cluster, q.pending, &q.tps, &ids).await;
+                    (q.cluster, q.tps, outcomes)
                 });
             }
             for (tp, meta) in &metas {
@@ -469,7 +495,7 @@ impl Replicator {
         out: &Outgoing<'_>,
         takes: &[Vec<usize>],
         acks: &mut HashMap<Tp, Acks>,
-    ) -> Vec<(usize, Vec<Tp>, Pending)> {
+    ) -> Vec<Queued> {
         let mut frames: Vec<(Vec<usize>, Bytes)> = Vec::new();
         let mut queued_writes = Vec::new();
         for (i, ks) in takes.iter().enumerate() {
@@ -507,13 +533,19 @@ impl Replicator {
                 };
                 match queued {
                     Ok(p) => {
+                        let mut floors = Vec::with_capacity(tps.len());
                         for tp in &tps {
-                            self.lanes.started(tp, i);
+                            floors.push(self.lanes.started(tp, i));
                             if let Some(t) = acks.get_mut(tp) {
                                 t.queued += 1;
                             }
                         }
-                        queued_writes.push((i, tps, p));
+                        queued_writes.push(Queued {
+                            cluster: i,
+                            tps,
+                            floors,
+                            pending: p,
+                        });
                     }
                     Err(e) => {
                         if !matches!(e, BackendError::CircuitOpen { .. }) {
@@ -593,7 +625,7 @@ impl Replicator {
             // A cluster not compared yet (at startup, or back from an outage, perhaps hung)
             // takes no write until it is, so no produce waits on its lookups. One compared
             // meanwhile misses this write and is repaired.
-            if !c.admits() || !self.compared_since_reopen(i) {
+            if !c.admits() || !self.compared_since_loss(i) {
                 return None;
             }
             Some(writer_leaders(c, parts).await)
@@ -694,7 +726,7 @@ impl Replicator {
         i: usize,
         pending: Pending,
         tps: &[Tp],
-        ids: &[(Option<BatchMeta>, i64)],
+        ids: &[Sent],
     ) -> Vec<PartitionAnswer> {
         let result = self.clusters[i].finish(pending).await;
         let resp = match result {
@@ -705,7 +737,7 @@ impl Replicator {
             Err(e) => Err(e.to_string()),
         };
         let mut out = Vec::with_capacity(tps.len());
-        for (tp, (id, count)) in tps.iter().zip(ids) {
+        for (tp, sent) in tps.iter().zip(ids) {
             let found = match &resp {
                 Ok(r) => r
                     .responses
@@ -717,11 +749,25 @@ impl Replicator {
                 Err(e) => Err(e.clone()),
             };
             let outcome = match found {
+                // Below an end the cluster had reached: it lost records (a broker restarted
+                // empty took the write before the loss was seen). Not counted, and nothing
+                // learned from it; compared again before more writes.
+                Ok(p) if p.error_code == 0 && p.base_offset < sent.floor => {
+                    let why = format!(
+                        "it took the write at offset {} below its end {}: it lost records",
+                        p.base_offset, sent.floor
+                    );
+                    if self.lanes.finished(tp, i, false) {
+                        self.note_behind(tp, i, &why);
+                    }
+                    self.set_compared(i, false);
+                    Err(answer(tp.1, ResponseError::NotEnoughReplicas.code(), why))
+                }
                 Ok(p) if p.error_code == 0 => {
-                    if let Some(meta) = id {
+                    if let Some(meta) = &sent.meta {
                         self.producers.acked(tp, meta, i, p.base_offset);
                     }
-                    self.lanes.note_end(tp, i, p.base_offset + count);
+                    self.lanes.note_end(tp, i, p.base_offset + sent.count);
                     self.lanes.finished(tp, i, true);
                     Ok(p.with_current_leader(Default::default()))
                 }

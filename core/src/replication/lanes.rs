@@ -105,9 +105,21 @@ impl Lanes {
         self.with(tp, |l| l.behind[i] = false);
     }
 
-    /// A write to `tp` on cluster `i` was queued.
-    pub fn started(&self, tp: &Tp, i: usize) {
-        self.with(tp, |l| l.inflight[i] += 1);
+    /// A write to `tp` on cluster `i` was queued. Returns the end known for it then: every
+    /// write and copy counted in it landed before this one, so a healthy broker puts this
+    /// one at or after it.
+    pub fn started(&self, tp: &Tp, i: usize) -> i64 {
+        self.with(tp, |l| {
+            l.inflight[i] += 1;
+            l.end[i]
+        })
+    }
+
+    /// Cluster `i` holds `tp` up to exactly `end`: read with nothing in flight there (a
+    /// comparison, a repair pass), so it replaces what answers suggested (a replaced broker
+    /// may now end lower).
+    pub fn set_end(&self, tp: &Tp, i: usize, end: i64) {
+        self.with(tp, |l| l.end[i] = end);
     }
 
     /// A write to `tp` on cluster `i` was answered (or failed); on failure the cluster is

@@ -87,9 +87,9 @@ pub struct Replicator {
     /// takes no live writes (it may lack records without the proxy having seen it miss
     /// them: at startup, or after it was replaced).
     compared: Vec<std::sync::atomic::AtomicBool>,
-    /// Per cluster: its writer reopen count when it was last compared (see
-    /// [`Cluster::writer_reopens`]).
-    reopens_seen: Vec<std::sync::atomic::AtomicU64>,
+    /// Per cluster: its connection-loss count when it was last compared (see
+    /// [`Cluster::connection_losses`]).
+    losses_seen: Vec<std::sync::atomic::AtomicU64>,
     deleted: Mutex<HashSet<TopicName>>,
     /// Admin changes (partitions, configs) a cluster missed while away, replayed on return.
     deferred: Mutex<
@@ -139,7 +139,7 @@ impl Replicator {
             ids: Arc::new(crate::producer_ids::ProducerIds::new(&clusters)),
             metrics,
             compared: (0..n).map(|_| Default::default()).collect(),
-            reopens_seen: (0..n).map(|_| Default::default()).collect(),
+            losses_seen: (0..n).map(|_| Default::default()).collect(),
             deleted: Mutex::default(),
             deferred: Mutex::default(),
             mismatches: Mutex::default(),
@@ -262,19 +262,19 @@ impl Replicator {
         self.compared[i].load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Whether cluster `i` was compared and no writer connection to it was opened again
-    /// since (its broker may be a new, empty one: then it is compared again first).
+    /// Whether cluster `i` was compared and lost no connection since (its broker may be a
+    /// new, empty one: then it is compared again first).
     fn takes_writes(&self, i: usize) -> bool {
         if !self.is_compared(i) {
             return false;
         }
-        if self.compared_since_reopen(i) {
+        if self.compared_since_loss(i) {
             return true;
         }
         tracing::info!(
             cluster = %self.clusters[i].id,
-            "a writer connection to cluster {} was opened again: comparing it with the others \
-             before it takes more writes",
+            "cluster {} closed a connection (its broker may have been restarted or \
+             replaced): comparing it with the others before it takes more writes",
             self.clusters[i].id
         );
         self.set_compared(i, false);
@@ -282,18 +282,18 @@ impl Replicator {
         false
     }
 
-    /// Whether cluster `i` was compared and no writer connection to it was opened again
-    /// since: only then is what it holds known (a source for repairs). Changes nothing.
-    fn compared_since_reopen(&self, i: usize) -> bool {
+    /// Whether cluster `i` was compared and lost no connection since: only then is what it
+    /// holds known (a source for repairs). Changes nothing.
+    fn compared_since_loss(&self, i: usize) -> bool {
         self.is_compared(i)
-            && self.reopens_seen[i].load(std::sync::atomic::Ordering::Acquire)
-                == self.clusters[i].writer_reopens()
+            && self.losses_seen[i].load(std::sync::atomic::Ordering::Acquire)
+                == self.clusters[i].connection_losses()
     }
 
-    /// Remembers cluster `i`'s writer reopen count as of a comparison starting now.
-    fn note_reopens(&self, i: usize) {
-        self.reopens_seen[i].store(
-            self.clusters[i].writer_reopens(),
+    /// Remembers cluster `i`'s connection-loss count as of a comparison starting now.
+    fn note_losses(&self, i: usize) {
+        self.losses_seen[i].store(
+            self.clusters[i].connection_losses(),
             std::sync::atomic::Ordering::Release,
         );
     }

@@ -32,9 +32,9 @@ impl Replicator {
                 if !self.owns(&tp) || !seen.insert(tp.clone()) {
                     continue;
                 }
-                if (0..n).any(|j| {
-                    up[j] && self.compared_since_reopen(j) && !self.lanes.is_behind(&tp, j)
-                }) {
+                if (0..n)
+                    .any(|j| up[j] && self.compared_since_loss(j) && !self.lanes.is_behind(&tp, j))
+                {
                     continue;
                 }
                 self.promote_longest(&tp, up).await;
@@ -47,7 +47,7 @@ impl Replicator {
         // A cluster not compared since it came back may be a new, empty broker: what it held
         // is away too.
         let live: Vec<usize> = (0..n)
-            .filter(|&i| up[i] && self.compared_since_reopen(i) && !self.lanes.is_divergent(tp, i))
+            .filter(|&i| up[i] && self.compared_since_loss(i) && !self.lanes.is_divergent(tp, i))
             .collect();
         let required = self.required_of(self.plan().sync.len());
         let away = n - live.len();

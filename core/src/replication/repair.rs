@@ -129,7 +129,7 @@ impl Replicator {
     ) -> Result<(Vec<usize>, HashMap<usize, HashMap<TopicName, i32>>), BackendError> {
         let candidates: Vec<usize> = (0..self.clusters.len()).filter(|&i| up[i]).collect();
         for &i in &candidates {
-            self.note_reopens(i);
+            self.note_losses(i);
         }
         let answers = futures::future::join_all(candidates.iter().map(|&i| {
             self.clusters[i].within(
@@ -263,7 +263,7 @@ impl Replicator {
         for tp in parts {
             for &i in live {
                 if let Some(&end) = latest[&i].get(tp) {
-                    self.lanes.note_end(tp, i, end);
+                    self.lanes.set_end(tp, i, end);
                 }
             }
             // Compared in logical offsets (each cluster's end less its offset map).
@@ -372,7 +372,7 @@ impl Replicator {
         // A source must have been compared since it was last seen: one back from an outage
         // (perhaps empty) is not yet known to hold what its lane says.
         let Some(j) = (0..self.clusters.len()).find(|&j| {
-            j != i && up[j] && self.compared_since_reopen(j) && !self.lanes.is_behind(tp, j)
+            j != i && up[j] && self.compared_since_loss(j) && !self.lanes.is_behind(tp, j)
         }) else {
             return Ok(());
         };
@@ -407,6 +407,9 @@ impl Replicator {
                 0
             }
         };
+        // Nothing in flight there: this is its end now (lower than before if it was
+        // replaced by an empty broker).
+        self.lanes.set_end(tp, i, pos);
         // An empty target's offsets start at the source's log start: past 0 when retention or
         // DeleteRecords removed the first records there, and 0 otherwise, whatever map it had
         // before it was emptied (a map learned from a log it no longer holds would misplace
