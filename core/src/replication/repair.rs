@@ -19,6 +19,14 @@ use crate::timing::REPAIR_LOOKUP_WAIT;
 /// Batches copied per partition per pass, so one long repair does not starve the others.
 const FETCHES_PER_PASS: usize = 32;
 
+/// How far one fetch's copy took a repair.
+enum Copied {
+    /// The target's physical end now: copy on from there.
+    UpTo(i64),
+    /// Nothing more to copy now (caught up, or the source has nothing new yet).
+    Done,
+}
+
 impl Replicator {
     /// Runs the repairer until `stop` turns true.
     pub fn spawn_repairer(self: &Arc<Self>, mut stop: watch::Receiver<bool>) {
@@ -380,8 +388,27 @@ impl Replicator {
             // Earlier writes may still land there; repair from where they leave it.
             return Ok(());
         }
+        let mut pos = self.target_end(i, j, tp).await?;
+        // Nothing in flight there: this is its end now (lower than before if it was
+        // replaced by an empty broker).
+        self.lanes.set_end(tp, i, pos);
+        if pos == 0 {
+            self.start_backfill(i, j, tp).await?;
+        }
+        for _ in 0..FETCHES_PER_PASS {
+            match self.copy_fetch(i, j, tp, pos).await? {
+                Copied::UpTo(end) => pos = end,
+                Copied::Done => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Cluster `i`'s physical end on `tp`; a missing topic is created there (as on the
+    /// source `j`) and ends at 0.
+    async fn target_end(&self, i: usize, j: usize, tp: &Tp) -> Result<i64, BackendError> {
         let (target, source) = (&self.clusters[i], &self.clusters[j]);
-        let mut pos = match ends::end_offset(target, tp).await? {
+        Ok(match ends::end_offset(target, tp).await? {
             Some(p) => p,
             None => {
                 // The topic is missing there (a replaced cluster, or auto-created elsewhere).
@@ -406,137 +433,145 @@ impl Replicator {
                 }
                 0
             }
-        };
-        // Nothing in flight there: this is its end now (lower than before if it was
-        // replaced by an empty broker).
-        self.lanes.set_end(tp, i, pos);
-        // An empty target's offsets start at the source's log start: past 0 when retention or
-        // DeleteRecords removed the first records there, and 0 otherwise, whatever map it had
-        // before it was emptied (a map learned from a log it no longer holds would misplace
-        // every copy).
-        if pos == 0 {
-            // Always set before anything is copied: a map left from what the target held
-            // before would start the copy elsewhere (or make the empty target look caught
-            // up). A log start that cannot be read is taken as 0: if it is not, the first
-            // fetch fails out of range, nothing is copied, and the next pass reads it again.
-            let start = log_start(source, tp).await?;
-            if let Some(delta) =
-                backfill_delta(self.lanes.delta(tp, i), start, self.lanes.delta(tp, j))
-            {
-                tracing::info!(
-                    cluster = %target.id,
-                    "backfilling {}-{} on {} from {}, whose log starts at offset {start}: its \
-                     offset map starts there",
-                    tp.0.as_str(),
-                    tp.1,
-                    target.id,
-                    source.id
-                );
-                self.note_delta(tp, i, 0, -delta);
-            }
+        })
+    }
+
+    /// An empty target's offsets start at the source's log start: past 0 when retention or
+    /// DeleteRecords removed the first records there, and 0 otherwise, whatever map it had
+    /// before it was emptied (a map learned from a log it no longer holds would misplace
+    /// every copy).
+    async fn start_backfill(&self, i: usize, j: usize, tp: &Tp) -> Result<(), BackendError> {
+        let (target, source) = (&self.clusters[i], &self.clusters[j]);
+        // Always set before anything is copied: a map left from what the target held
+        // before would start the copy elsewhere (or make the empty target look caught
+        // up). A log start that cannot be read is taken as 0: if it is not, the first
+        // fetch fails out of range, nothing is copied, and the next pass reads it again.
+        let start = log_start(source, tp).await?;
+        if let Some(delta) = backfill_delta(self.lanes.delta(tp, i), start, self.lanes.delta(tp, j))
+        {
+            tracing::info!(
+                cluster = %target.id,
+                "backfilling {}-{} on {} from {}, whose log starts at offset {start}: its \
+                 offset map starts there",
+                tp.0.as_str(),
+                tp.1,
+                target.id,
+                source.id
+            );
+            self.note_delta(tp, i, 0, -delta);
         }
+        Ok(())
+    }
+
+    /// One fetch from the source `j` copied to the target `i`, whose physical end is `pos`.
+    async fn copy_fetch(
+        &self,
+        i: usize,
+        j: usize,
+        tp: &Tp,
+        mut pos: i64,
+    ) -> Result<Copied, BackendError> {
+        let (target, source) = (&self.clusters[i], &self.clusters[j]);
         // Offsets differ by the clusters' offset maps (zero when they started together).
         let (target_delta, source_delta) = (self.lanes.delta(tp, i), self.lanes.delta(tp, j));
-        for _ in 0..FETCHES_PER_PASS {
-            let from = copy_from(pos, target_delta, source_delta);
-            let f = ends::fetch(source, tp, from, 200).await?;
-            if f.error_code != 0 {
-                return Err(BackendError::NoBroker {
-                    cluster: source.id.to_string(),
+        let from = copy_from(pos, target_delta, source_delta);
+        let f = ends::fetch(source, tp, from, 200).await?;
+        if f.error_code != 0 {
+            return Err(BackendError::NoBroker {
+                cluster: source.id.to_string(),
+                reason: format!(
+                    "fetch of {}-{} failed with code {}",
+                    tp.0.as_str(),
+                    tp.1,
+                    f.error_code
+                ),
+            });
+        }
+        let list = batch::batches(&f.records);
+        let fresh: Vec<_> = list
+            .into_iter()
+            .filter(|(h, _)| h.base_offset + h.offsets > from)
+            .collect();
+        self.lanes.note_end(tp, i, pos);
+        self.lanes.note_end(tp, j, f.high_watermark);
+        if fresh.is_empty() {
+            if from >= f.high_watermark {
+                self.finish_repair(i, j, tp).await?;
+            }
+            return Ok(Copied::Done);
+        }
+        if let Some((h, _)) = fresh.first()
+            && h.base_offset < from
+        {
+            // The target's end, as read, falls inside a source batch.
+            let logical = h.base_offset - source_delta;
+            let end = self.end_within_batch(i, j, tp, logical).await? + target_delta;
+            self.lanes.note_end(tp, i, end);
+            return Ok(Copied::UpTo(end));
+        }
+        // Queue every fetched batch on the writer connection (order kept), then read the
+        // answers: one round trip per fetch, not per batch.
+        let mut queued = Vec::with_capacity(fresh.len());
+        let mut expect = from;
+        let mut failed = None;
+        for (h, range) in fresh {
+            if h.base_offset != expect {
+                failed = Some(BackendError::NoBroker {
+                    cluster: target.id.to_string(),
                     reason: format!(
-                        "fetch of {}-{} failed with code {}",
+                        "{}-{} ends at {expect} inside a batch of {} (it starts at {}): batch boundaries differ, repair needs a manual copy",
                         tp.0.as_str(),
                         tp.1,
-                        f.error_code
+                        source.id,
+                        h.base_offset
+                    ),
+                });
+                break;
+            }
+            expect += h.offsets;
+            match self.queue_copy(i, tp, f.records.slice(range)).await {
+                Ok(pending) => queued.push((h.offsets, pending)),
+                Err(e) => {
+                    // The queue is full, or the connection lost: copy the rest next pass.
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        // Every queued copy is awaited, even after a failure: one left behind would still
+        // land, after the next pass had read the end without it, and be copied twice.
+        for (offsets, pending) in queued {
+            let base = match self.copy_answer(i, tp, pending).await {
+                Ok(base) => base,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    continue;
+                }
+            };
+            if base != pos && failed.is_none() {
+                // Something else wrote here: stop, and compare its history again.
+                self.set_compared(i, false);
+                failed = Some(BackendError::NoBroker {
+                    cluster: target.id.to_string(),
+                    reason: format!(
+                        "repair of {}-{}: a batch expected at {pos} landed at {base}; \
+                         another writer is active there, comparing it again",
+                        tp.0.as_str(),
+                        tp.1
                     ),
                 });
             }
-            let list = batch::batches(&f.records);
-            let fresh: Vec<_> = list
-                .into_iter()
-                .filter(|(h, _)| h.base_offset + h.offsets > from)
-                .collect();
+            pos = base + offsets;
             self.lanes.note_end(tp, i, pos);
-            self.lanes.note_end(tp, j, f.high_watermark);
-            if fresh.is_empty() {
-                if from >= f.high_watermark {
-                    self.finish_repair(i, j, tp).await?;
-                }
-                return Ok(());
-            }
-            if let Some((h, _)) = fresh.first()
-                && h.base_offset < from
-            {
-                // The target's end, as read, falls inside a source batch.
-                let logical = h.base_offset - source_delta;
-                pos = self.end_within_batch(i, j, tp, logical).await? + target_delta;
-                self.lanes.note_end(tp, i, pos);
-                continue;
-            }
-            // Queue every fetched batch on the writer connection (order kept), then read the
-            // answers: one round trip per fetch, not per batch.
-            let mut queued = Vec::with_capacity(fresh.len());
-            let mut expect = from;
-            let mut failed = None;
-            for (h, range) in fresh {
-                if h.base_offset != expect {
-                    failed = Some(BackendError::NoBroker {
-                        cluster: target.id.to_string(),
-                        reason: format!(
-                            "{}-{} ends at {expect} inside a batch of {} (it starts at {}): batch boundaries differ, repair needs a manual copy",
-                            tp.0.as_str(),
-                            tp.1,
-                            source.id,
-                            h.base_offset
-                        ),
-                    });
-                    break;
-                }
-                expect += h.offsets;
-                match self.queue_copy(i, tp, f.records.slice(range)).await {
-                    Ok(pending) => queued.push((h.offsets, pending)),
-                    Err(e) => {
-                        // The queue is full, or the connection lost: copy the rest next pass.
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            // Every queued copy is awaited, even after a failure: one left behind would still
-            // land, after the next pass had read the end without it, and be copied twice.
-            for (offsets, pending) in queued {
-                let base = match self.copy_answer(i, tp, pending).await {
-                    Ok(base) => base,
-                    Err(e) => {
-                        failed.get_or_insert(e);
-                        continue;
-                    }
-                };
-                if base != pos && failed.is_none() {
-                    // Something else wrote here: stop, and compare its history again.
-                    self.set_compared(i, false);
-                    failed = Some(BackendError::NoBroker {
-                        cluster: target.id.to_string(),
-                        reason: format!(
-                            "repair of {}-{}: a batch expected at {pos} landed at {base}; \
-                             another writer is active there, comparing it again",
-                            tp.0.as_str(),
-                            tp.1
-                        ),
-                    });
-                }
-                pos = base + offsets;
-                self.lanes.note_end(tp, i, pos);
-                self.metrics
-                    .replication_repaired
-                    .with_label_values(&[&target.id])
-                    .inc_by(offsets as u64);
-            }
-            if let Some(e) = failed {
-                return Err(e);
-            }
+            self.metrics
+                .replication_repaired
+                .with_label_values(&[&target.id])
+                .inc_by(offsets as u64);
         }
-        Ok(())
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        Ok(Copied::UpTo(pos))
     }
 
     /// Cluster `i`'s end on `tp` was read inside the source `j`'s batch at logical `base`. A
