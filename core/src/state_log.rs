@@ -110,7 +110,7 @@ impl StateLog {
     /// Creates the topic if it is missing (compacted, one partition).
     pub async fn ensure_topic(&self) -> Result<(), StateError> {
         let req = CreateTopicsRequest::default()
-            .with_timeout_ms(10_000)
+            .with_timeout_ms(crate::timing::BROKER_REQUEST_TIMEOUT_MS)
             .with_topics(vec![
                 create_topics_request::CreatableTopic::default()
                     .with_name(self.topic())
@@ -192,7 +192,7 @@ impl StateLog {
             .map_err(|e| StateError::Records(e.to_string()))?;
         let req = ProduceRequest::default()
             .with_acks(-1)
-            .with_timeout_ms(10_000)
+            .with_timeout_ms(crate::timing::BROKER_REQUEST_TIMEOUT_MS)
             .with_topic_data(vec![
                 produce_request::TopicProduceData::default()
                     .with_name(self.topic())

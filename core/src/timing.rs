@@ -67,6 +67,21 @@ pub const ACK_POLL_FIRST: Duration = Duration::from_millis(10);
 /// See `ACK_POLL_FIRST`; the pause doubles up to this.
 pub const ACK_POLL_MAX: Duration = Duration::from_millis(200);
 
+// --- Kafka request fields (milliseconds, as the protocol takes them) ----------------------
+
+/// Max wait of a fetch that should answer at once with what is there (comparisons, log
+/// starts). Tansu answers nothing unless a fetch may wait a little.
+pub const PROMPT_FETCH_WAIT_MS: i32 = 100;
+/// Max wait of a repair's fetch from the source.
+pub const REPAIR_FETCH_WAIT_MS: i32 = 200;
+/// Max wait of the fetch that reads a log's high watermark (its end).
+pub const END_FETCH_WAIT_MS: i32 = 500;
+/// Broker-side timeout of the proxy's own CreateTopics, DeleteTopics and control-log
+/// produces.
+pub const BROKER_REQUEST_TIMEOUT_MS: i32 = 10_000;
+/// Broker-side timeout of a repair copy (see `REPAIR_COPY_WAIT`).
+pub const REPAIR_COPY_TIMEOUT_MS: i32 = 30_000;
+
 // --- hooks ---------------------------------------------------------------------------------
 
 /// A plugin's failures are logged once per this long (per plugin and kind), not per batch.

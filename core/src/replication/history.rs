@@ -86,7 +86,7 @@ impl Side {
         let c = &self.cluster;
         let f = tokio::time::timeout(
             COMPARE_STEP_WAIT,
-            ends::fetch(c, tp, at + self.delta, ends::PROMPT_FETCH_WAIT_MS),
+            ends::fetch(c, tp, at + self.delta, crate::timing::PROMPT_FETCH_WAIT_MS),
         )
         .await
         .map_err(|_| timed_out(c))??;

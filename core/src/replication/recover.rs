@@ -57,7 +57,7 @@ impl Replicator {
         while at < end {
             let f = match tokio::time::timeout(
                 COMPARE_STEP_WAIT,
-                ends::fetch(c, tp, at, ends::PROMPT_FETCH_WAIT_MS),
+                ends::fetch(c, tp, at, crate::timing::PROMPT_FETCH_WAIT_MS),
             )
             .await
             {

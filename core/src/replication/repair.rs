@@ -353,7 +353,10 @@ impl Replicator {
     async fn repair_pass(&self, up: &[bool]) {
         self.promote_orphaned(up).await;
         for (i, c) in self.clusters.iter().enumerate() {
-            if up[i] {
+            // Only a target compared since it was last seen: the comparison creates the
+            // topics a new, empty broker lacks (a copy to a topic it lacks would make Tansu
+            // store records under no topic, readable by nobody).
+            if up[i] && self.compared_since_loss(i) {
                 for tp in self.lanes.behind_on(i).iter().filter(|tp| self.owns(tp)) {
                     match self.repair_partition(i, tp, up).await {
                         Ok(()) => {}
@@ -475,7 +478,7 @@ impl Replicator {
         // Offsets differ by the clusters' offset maps (zero when they started together).
         let (target_delta, source_delta) = (self.lanes.delta(tp, i), self.lanes.delta(tp, j));
         let from = copy_from(pos, target_delta, source_delta);
-        let f = ends::fetch(source, tp, from, 200).await?;
+        let f = ends::fetch(source, tp, from, crate::timing::REPAIR_FETCH_WAIT_MS).await?;
         if f.error_code != 0 {
             return Err(BackendError::NoBroker {
                 cluster: source.id.to_string(),
@@ -629,7 +632,7 @@ impl Replicator {
         let version = copy_version(c);
         let req = ProduceRequest::default()
             .with_acks(-1)
-            .with_timeout_ms(30_000)
+            .with_timeout_ms(crate::timing::REPAIR_COPY_TIMEOUT_MS)
             .with_topic_data(vec![
                 produce_request::TopicProduceData::default()
                     .with_name(tp.0.clone())
@@ -736,7 +739,7 @@ impl Replicator {
 /// start is past 0: out of range) what ListOffsets EARLIEST says. EARLIEST alone is not
 /// trusted: Tansu has answered it past 0 for a log that starts at 0.
 async fn log_start(source: &crate::backend::Cluster, tp: &Tp) -> Result<i64, BackendError> {
-    let f = ends::fetch(source, tp, 0, ends::PROMPT_FETCH_WAIT_MS).await?;
+    let f = ends::fetch(source, tp, 0, crate::timing::PROMPT_FETCH_WAIT_MS).await?;
     if f.error_code == 0
         && let Some((first, _)) = batch::batches(&f.records).first()
     {
