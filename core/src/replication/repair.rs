@@ -597,30 +597,24 @@ impl Replicator {
             side(j).mark_at(tp, base).await?,
             side(i).mark_at(tp, base).await?,
         );
-        match (theirs, ours) {
-            (Some(t), Some(o)) if t == o => Ok(t.base + t.count),
+        let (topic, partition, source) = (tp.0.as_str(), tp.1, &self.clusters[j].id);
+        let reason = match (theirs, ours) {
+            (Some(t), Some(o)) if t == o => return Ok(t.base + t.count),
             (Some(_), Some(o)) if o.base <= base => {
                 self.note_divergent(tp, i, base);
-                Err(BackendError::NoBroker {
-                    cluster: self.clusters[i].id.to_string(),
-                    reason: format!(
-                        "{}-{} holds another batch at offset {base} than {}: divergent",
-                        tp.0.as_str(),
-                        tp.1,
-                        self.clusters[j].id
-                    ),
-                })
+                format!(
+                    "{topic}-{partition} holds another batch at offset {base} than {source}: divergent"
+                )
             }
-            _ => Err(BackendError::NoBroker {
-                cluster: self.clusters[i].id.to_string(),
-                reason: format!(
-                    "{}-{} ends inside a batch of {} (it starts at {base}) and holds no batch                      there; reading its end again next pass",
-                    tp.0.as_str(),
-                    tp.1,
-                    self.clusters[j].id
-                ),
-            }),
-        }
+            _ => format!(
+                "{topic}-{partition} ends inside a batch of {source} (it starts at {base}) and \
+                 holds no batch there; reading its end again next pass"
+            ),
+        };
+        Err(BackendError::NoBroker {
+            cluster: self.clusters[i].id.to_string(),
+            reason,
+        })
     }
 
     /// Queues one fetched batch for cluster `i` on its writer connection.
