@@ -455,3 +455,53 @@ impl BrokerConn {
         Ok(self.pending(api_key, version, wait, rx))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, AtomicUsize};
+
+    async fn connect_to(addr: &str, losses: &Arc<AtomicU64>) -> BrokerConn {
+        BrokerConn::connect(
+            "c1".into(),
+            addr,
+            Duration::from_secs(2),
+            Duration::from_secs(2),
+            1 << 20,
+            Counted::new(&Arc::new(AtomicUsize::new(0))),
+            losses.clone(),
+        )
+        .await
+        .expect("connects")
+    }
+
+    /// A fake broker (a bare TCP listener): closing its side counts as a loss, dropping the
+    /// proxy's side does not.
+    #[tokio::test]
+    async fn a_connection_the_broker_closes_counts_as_a_loss_one_the_proxy_drops_does_not() {
+        let fake_broker = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = fake_broker.local_addr().expect("addr").to_string();
+        let losses = Arc::new(AtomicU64::new(0));
+
+        let ours = connect_to(&addr, &losses).await;
+        let (kept, _) = fake_broker.accept().await.expect("accept");
+        drop(ours);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(losses.load(Ordering::Acquire), 0, "dropped by the proxy");
+        drop(kept);
+
+        let conn = connect_to(&addr, &losses).await;
+        let (theirs, _) = fake_broker.accept().await.expect("accept");
+        drop(theirs);
+        for _ in 0..50 {
+            if losses.load(Ordering::Acquire) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(losses.load(Ordering::Acquire), 1, "closed by the broker");
+        assert!(!conn.is_alive());
+    }
+}
