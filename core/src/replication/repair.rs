@@ -620,6 +620,16 @@ impl Replicator {
     /// Queues one fetched batch for cluster `i` on its writer connection.
     async fn queue_copy(&self, i: usize, tp: &Tp, raw: Bytes) -> Result<Pending, BackendError> {
         let c = &self.clusters[i];
+        if !self.compared_since_loss(i) {
+            // Its broker may have been restarted mid-pass: a copy would land at the start of
+            // an empty log (another history). Compare it first.
+            return Err(BackendError::NoBroker {
+                cluster: c.id.to_string(),
+                reason: "it closed a connection during the repair; comparing it before copying \
+                         more"
+                    .into(),
+            });
+        }
         let mut b = BytesMut::from(&batch::strip_idempotence(&raw).unwrap_or(raw)[..]);
         // The base offset is the broker's to assign (and outside the CRC).
         b[..8].copy_from_slice(&0i64.to_be_bytes());
