@@ -54,6 +54,18 @@ pub struct Fetched {
     pub records: Bytes,
 }
 
+/// The error for a fetch of `tp` at `offset` from `cluster` answered with `code`.
+pub fn fetch_failed(cluster: &Cluster, tp: &Tp, offset: i64, code: i16) -> BackendError {
+    BackendError::NoBroker {
+        cluster: cluster.id.to_string(),
+        reason: format!(
+            "fetch of {}-{} at {offset} failed with code {code}",
+            tp.0.as_str(),
+            tp.1
+        ),
+    }
+}
+
 /// Fetches `tp` from `offset`, waiting up to `wait_ms` for data.
 pub async fn fetch(
     cluster: &Cluster,

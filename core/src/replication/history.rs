@@ -94,16 +94,7 @@ impl Side {
             return Ok(None);
         }
         if f.error_code != 0 {
-            return Err(BackendError::NoBroker {
-                cluster: c.id.to_string(),
-                reason: format!(
-                    "fetch of {}-{} at {} failed with code {}",
-                    tp.0.as_str(),
-                    tp.1,
-                    at + self.delta,
-                    f.error_code
-                ),
-            });
+            return Err(ends::fetch_failed(c, tp, at + self.delta, f.error_code));
         }
         Ok(batch::batches(&f.records)
             .into_iter()

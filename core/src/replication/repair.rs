@@ -480,15 +480,7 @@ impl Replicator {
         let from = copy_from(pos, target_delta, source_delta);
         let f = ends::fetch(source, tp, from, crate::timing::REPAIR_FETCH_WAIT_MS).await?;
         if f.error_code != 0 {
-            return Err(BackendError::NoBroker {
-                cluster: source.id.to_string(),
-                reason: format!(
-                    "fetch of {}-{} failed with code {}",
-                    tp.0.as_str(),
-                    tp.1,
-                    f.error_code
-                ),
-            });
+            return Err(ends::fetch_failed(source, tp, from, f.error_code));
         }
         let list = batch::batches(&f.records);
         let fresh: Vec<_> = list
