@@ -265,6 +265,20 @@ fn a_wasm_action_is_a_rule_action_validated_with_the_rest() {
             "missing {want:?} in {text:#?}"
         );
     }
+    // SASL plugins are bound by auth.plugins, not by rules.
+    let auth =
+        rule(json!({"id": "r", "hook": "on_auth", "actions": [{"type": "wasm", "plugin": "p"}]}));
+    let text: Vec<String> = validate(auth)
+        .err()
+        .expect("on_auth refused")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        text.iter()
+            .any(|t| t.contains("hook: must be on_produce or on_fetch")),
+        "{text:?}"
+    );
     // Its keys are checked by the same parser as the built-in actions'.
     for bad in [
         json!({"id": "r", "actions": [{"type": "wasm"}]}),
