@@ -114,6 +114,7 @@ impl AdminState for State {
                     latency_ms: s.latency.map(|l| l.as_secs_f64() * 1000.0),
                     last_error: s.last_error,
                     connections: s.connections,
+                    compared: repl.compared,
                     behind_partitions: repl.behind_partitions,
                     lag_records: repl.lag_records,
                     partition_mismatches: mismatches,

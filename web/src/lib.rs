@@ -34,6 +34,9 @@ pub struct ClusterView {
     pub last_error: Option<String>,
     /// Open broker connections.
     pub connections: usize,
+    /// Whether it was compared with the other clusters since it was last seen: until then
+    /// it takes no writes (at startup, after an outage or a lost connection).
+    pub compared: bool,
     /// Partitions on which it missed writes and is being repaired.
     pub behind_partitions: usize,
     /// Records it lacks on those partitions (replication lag).

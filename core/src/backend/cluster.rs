@@ -55,6 +55,10 @@ pub struct Cluster {
     /// requests in order, so a long-polling fetch (the state log's tail) must not sit in
     /// front of a produce.
     writers: Arc<ConnPool>,
+    /// Held while a writer connection is opened: two produces opening one at once would
+    /// each queue writes on its own connection, and a broker applies two connections'
+    /// writes in no fixed order.
+    writer_opening: tokio::sync::Mutex<()>,
     open_conns: Arc<AtomicUsize>,
     meta: RwLock<Meta>,
     versions: RwLock<HashMap<i16, VersionRange>>,
@@ -82,6 +86,7 @@ impl Cluster {
             cfg: backend.clone(),
             shared: Arc::default(),
             writers: Arc::default(),
+            writer_opening: tokio::sync::Mutex::new(()),
             open_conns: Arc::default(),
             meta: RwLock::default(),
             versions: RwLock::default(),
@@ -326,6 +331,11 @@ impl Cluster {
                     })?
             }
         };
+        // One connection per broker address: the bootstrap connection is the broker's too.
+        if let Some(c) = pool.at_addr(&self.id, &addr) {
+            pool.put(self.id.clone(), node, c.clone());
+            return Ok(c);
+        }
         let r = self.open(&addr).await;
         self.note(&r);
         let conn = r?;
@@ -413,11 +423,15 @@ impl Cluster {
     /// Opens the proxy's writer connection to broker `node` (any broker for `None`) if it
     /// is not open, within the connect timeout; a failure counts against the cluster.
     pub async fn prepare_writer(&self, node: Option<i32>) -> Result<(), BackendError> {
-        let open = match node {
+        let open = || match node {
             Some(n) => self.writers.get(&self.id, n).is_some(),
             None => self.writers.any(&self.id).is_some(),
         };
-        if open {
+        if open() {
+            return Ok(());
+        }
+        let _one = self.writer_opening.lock().await;
+        if open() {
             return Ok(());
         }
         let limit = self.cfg.connect_timeout.get();

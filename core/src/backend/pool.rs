@@ -45,6 +45,15 @@ impl ConnPool {
             .map(|(_, conn)| conn.clone())
     }
 
+    /// A live connection of `cluster` to the broker at `addr`, under any key.
+    pub fn at_addr(&self, cluster: &Arc<str>, addr: &str) -> Option<Arc<BrokerConn>> {
+        let conns = self.conns.lock().ok()?;
+        conns
+            .iter()
+            .find(|((c, _), conn)| c == cluster && conn.is_alive() && conn.addr() == addr)
+            .map(|(_, conn)| conn.clone())
+    }
+
     /// Remembers a connection.
     pub fn put(&self, cluster: Arc<str>, node: i32, conn: Arc<BrokerConn>) {
         if let Ok(mut conns) = self.conns.lock() {

@@ -2,7 +2,7 @@
 
 use super::Replicator;
 use super::batch;
-use super::lanes::Tp;
+use super::lanes::{Landing, Ticket, Tp};
 use super::producers::{BatchMeta, Verdict, Written};
 use super::recover::Search;
 use crate::backend::partitioned::{OrderGate, PartitionedApi};
@@ -68,9 +68,8 @@ struct WriteSet {
 struct Queued {
     cluster: usize,
     tps: Vec<Tp>,
-    /// Per partition: the cluster's end known when the write was queued (see
-    /// `Lanes::started`).
-    floors: Vec<i64>,
+    /// Per partition: its place on the cluster's lane.
+    tickets: Vec<Ticket>,
     pending: Pending,
 }
 
@@ -80,8 +79,8 @@ struct Sent {
     meta: Option<BatchMeta>,
     /// Offsets it takes.
     count: i64,
-    /// The cluster's end known when it was queued: a healthy broker answers at or above it.
-    floor: i64,
+    /// Its place on the cluster's lane.
+    ticket: Ticket,
 }
 
 /// Which clusters take each partition of one produce.
@@ -101,6 +100,8 @@ struct Outgoing<'a> {
     req: &'a ProduceRequest,
     /// The request's partitions, in order.
     parts: &'a [Tp],
+    /// Records per partition.
+    counts: &'a HashMap<Tp, i64>,
     /// The client's own frame, when the request is unchanged.
     client_frame: Option<&'a Bytes>,
     /// Per cluster: each partition's leader (`None` when the cluster takes no write now).
@@ -368,6 +369,7 @@ impl Replicator {
                 client_id: &client_id,
                 req: &req,
                 parts: &parts,
+                counts: &counts,
                 client_frame: client_frame.as_ref().filter(|_| !changed),
                 leaders: &leaders,
                 wait,
@@ -378,11 +380,11 @@ impl Replicator {
                 let ids: Vec<Sent> = q
                     .tps
                     .iter()
-                    .zip(&q.floors)
-                    .map(|(tp, &floor)| Sent {
+                    .zip(&q.tickets)
+                    .map(|(tp, &ticket)| Sent {
                         meta: metas.get(tp).cloned(),
                         count: counts.get(tp).copied().unwrap_or(0),
-                        floor,
+                        ticket,
                     })
                     .collect();
                 pending.push(async move {
@@ -533,9 +535,10 @@ impl Replicator {
                 };
                 match queued {
                     Ok(p) => {
-                        let mut floors = Vec::with_capacity(tps.len());
+                        let mut tickets = Vec::with_capacity(tps.len());
                         for tp in &tps {
-                            floors.push(self.lanes.started(tp, i));
+                            let count = out.counts.get(tp).copied().unwrap_or(0);
+                            tickets.push(self.lanes.started(tp, i, count));
                             if let Some(t) = acks.get_mut(tp) {
                                 t.queued += 1;
                             }
@@ -543,7 +546,7 @@ impl Replicator {
                         queued_writes.push(Queued {
                             cluster: i,
                             tps,
-                            floors,
+                            tickets,
                             pending: p,
                         });
                     }
@@ -752,40 +755,44 @@ impl Replicator {
                 // Below an end the cluster had reached: it lost records (a broker restarted
                 // empty took the write before the loss was seen). Not counted, and nothing
                 // learned from it; compared again before more writes.
-                Ok(p) if p.error_code == 0 && p.base_offset < sent.floor => {
+                Ok(p) if p.error_code == 0 && p.base_offset < sent.ticket.floor => {
                     let why = format!(
                         "it took the write at offset {} below its end {}: it lost records",
-                        p.base_offset, sent.floor
+                        p.base_offset, sent.ticket.floor
                     );
-                    if self.lanes.finished(tp, i, false) {
-                        self.note_behind(tp, i, &why);
-                    }
+                    self.lane_finished(tp, i, sent.ticket, Landing::Missed, &why);
                     self.set_compared(i, false);
                     Err(answer(tp.1, ResponseError::NotEnoughReplicas.code(), why))
                 }
                 Ok(p) if p.error_code == 0 => {
-                    if let Some(meta) = &sent.meta {
-                        self.producers.acked(tp, meta, i, p.base_offset);
+                    let landing = Landing::At(p.base_offset);
+                    if self.lane_finished(tp, i, sent.ticket, landing, &"") {
+                        // Written out of order there: not counted, nothing learned from it.
+                        let why = format!(
+                            "the write landed at offset {} out of order with the writes \
+                             before it",
+                            p.base_offset
+                        );
+                        Err(answer(tp.1, ResponseError::NotEnoughReplicas.code(), why))
+                    } else {
+                        if let Some(meta) = &sent.meta {
+                            self.producers.acked(tp, meta, i, p.base_offset);
+                        }
+                        self.lanes.note_end(tp, i, p.base_offset + sent.count);
+                        Ok(p.with_current_leader(Default::default()))
                     }
-                    self.lanes.note_end(tp, i, p.base_offset + sent.count);
-                    self.lanes.finished(tp, i, true);
-                    Ok(p.with_current_leader(Default::default()))
                 }
                 Ok(p) if refused(p.error_code) => {
-                    self.lanes.finished(tp, i, true);
+                    self.lane_finished(tp, i, sent.ticket, Landing::Refused, &"");
                     Err(p)
                 }
                 Ok(p) => {
                     let why = format!("error code {}", p.error_code);
-                    if self.lanes.finished(tp, i, false) {
-                        self.note_behind(tp, i, &why);
-                    }
+                    self.lane_finished(tp, i, sent.ticket, Landing::Missed, &why);
                     Err(p)
                 }
                 Err(why) => {
-                    if self.lanes.finished(tp, i, false) {
-                        self.note_behind(tp, i, &why);
-                    }
+                    self.lane_finished(tp, i, sent.ticket, Landing::Missed, &why);
                     // No answer: the broker may have been replaced. Compare it again.
                     self.set_compared(i, false);
                     Err(answer(tp.1, ResponseError::RequestTimedOut.code(), why))
@@ -794,6 +801,37 @@ impl Replicator {
             out.push(outcome);
         }
         out
+    }
+
+    /// Records how a write ended on cluster `i`'s lane: a failure puts the cluster behind
+    /// (`why` says what failed), and a write found out of order with the ones before it
+    /// makes the cluster divergent there from that offset. True when it was out of order.
+    fn lane_finished(
+        &self,
+        tp: &Tp,
+        i: usize,
+        ticket: Ticket,
+        landing: Landing,
+        why: &dyn std::fmt::Display,
+    ) -> bool {
+        let f = self.lanes.finished(tp, i, ticket, landing);
+        if f.made_behind {
+            self.note_behind(tp, i, why);
+        }
+        let Some(at) = f.out_of_order else {
+            return false;
+        };
+        let logical = at - self.lanes.delta(tp, i);
+        tracing::error!(
+            cluster = %self.clusters[i].id,
+            "cluster {} took a write to {}-{} out of order: from offset {at} it holds records \
+             in another order than the other clusters (a write landed past one that did not)",
+            self.clusters[i].id,
+            tp.0.as_str(),
+            tp.1
+        );
+        self.note_divergent(tp, i, logical);
+        true
     }
 
     /// The answer to a client's retry of a batch already written: success once enough

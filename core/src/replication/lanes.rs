@@ -2,7 +2,7 @@
 //! live writes until the repairer has caught them up) and how many writes are in flight.
 
 use kafka_protocol::messages::TopicName;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 pub use crate::backend::partitioned::Tp;
@@ -19,6 +19,94 @@ struct Lane {
     /// divergent cluster is behind for good: no writes, no reads, never repaired, until an
     /// admin reseeds it.
     divergent: Vec<Option<i64>>,
+    /// Per cluster: the live writes queued there, checked against one another in queue order.
+    order: Vec<Order>,
+}
+
+/// How one queued write ended on a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Landing {
+    /// Not answered yet.
+    Pending,
+    /// Written at this base offset.
+    At(i64),
+    /// Refused with an error every cluster gives the same bytes: nothing was written.
+    Refused,
+    /// Failed or unanswered: it may or may not have been written.
+    Missed,
+}
+
+/// A write queued on a cluster's lane: what [`Lanes::started`] hands out and
+/// [`Lanes::finished`] takes back.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket {
+    serial: u64,
+    /// The end known for the cluster when the write was queued: every write and copy counted
+    /// in it landed before this one, so a healthy broker puts this one at or after it.
+    pub floor: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    count: i64,
+    landing: Landing,
+}
+
+/// One cluster's live writes to a partition, in the order they were queued. A broker applies
+/// one connection's writes in that order, so each answered write must start where the
+/// writes before it ended: a write that landed right after one that did not is a gap the
+/// repair would fill after it, and the cluster would hold the records in another order.
+#[derive(Debug, Clone, Default)]
+struct Order {
+    /// Serial of `slots[0]`.
+    front: u64,
+    slots: VecDeque<Slot>,
+    /// Where the next write must land, when known: the end after every write resolved so far.
+    expect: Option<i64>,
+    /// Offsets of writes that failed since `expect` was last confirmed: written or not.
+    unsure: i64,
+}
+
+impl Order {
+    /// Resolves the answered writes at the front, in queue order. Returns the physical offset
+    /// from which the cluster holds writes out of order, if an answer shows that.
+    fn resolve(&mut self) -> Option<i64> {
+        let mut broken = None;
+        while let Some(slot) = self.slots.front().copied() {
+            match slot.landing {
+                Landing::Pending => break,
+                Landing::Refused => {}
+                Landing::Missed => {
+                    if self.expect.is_some() {
+                        self.unsure += slot.count;
+                    }
+                }
+                Landing::At(base) => {
+                    if let Some(e) = self.expect
+                        && base != e + self.unsure
+                        && broken.is_none()
+                    {
+                        broken = Some(e);
+                    }
+                    self.expect = Some(base + slot.count);
+                    self.unsure = 0;
+                }
+            }
+            self.slots.pop_front();
+            self.front += 1;
+        }
+        broken
+    }
+}
+
+/// What one answered write means for its cluster's lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finished {
+    /// The write failed, and the cluster was in sync until now.
+    pub made_behind: bool,
+    /// The cluster holds writes out of order from this physical offset (a write landed past
+    /// one that did not).
+    pub out_of_order: Option<i64>,
 }
 
 /// The lanes of every partition written through this proxy.
@@ -45,6 +133,7 @@ impl Lanes {
             end: vec![-1; n],
             delta: vec![0; n],
             divergent: vec![None; n],
+            order: vec![Order::default(); n],
         });
         f(lane)
     }
@@ -83,6 +172,7 @@ impl Lanes {
             if l.divergent[i].take().is_some() {
                 l.behind[i] = true;
                 l.end[i] = 0;
+                l.order[i].expect = None;
                 out.push(tp.clone());
             }
         }
@@ -100,34 +190,67 @@ impl Lanes {
         out
     }
 
-    /// Marks cluster `i` caught up on `tp`.
-    pub fn mark_in_sync(&self, tp: &Tp, i: usize) {
-        self.with(tp, |l| l.behind[i] = false);
+    /// Marks cluster `i` caught up on `tp`, with nothing in flight there: its next write
+    /// must land at `end` (when not known, the next answer tells).
+    pub fn mark_in_sync(&self, tp: &Tp, i: usize, end: Option<i64>) {
+        self.with(tp, |l| {
+            l.behind[i] = false;
+            let o = &mut l.order[i];
+            if o.slots.is_empty() {
+                o.expect = end;
+                o.unsure = 0;
+            }
+        });
     }
 
-    /// A write to `tp` on cluster `i` was queued. Returns the end known for it then: every
-    /// write and copy counted in it landed before this one, so a healthy broker puts this
-    /// one at or after it.
-    pub fn started(&self, tp: &Tp, i: usize) -> i64 {
+    /// A write of `count` offsets to `tp` on cluster `i` was queued (in queue order: callers
+    /// hold the sequencer).
+    pub fn started(&self, tp: &Tp, i: usize, count: i64) -> Ticket {
         self.with(tp, |l| {
             l.inflight[i] += 1;
-            l.end[i]
+            let o = &mut l.order[i];
+            o.slots.push_back(Slot {
+                count,
+                landing: Landing::Pending,
+            });
+            Ticket {
+                serial: o.front + o.slots.len() as u64 - 1,
+                floor: l.end[i],
+            }
         })
     }
 
     /// Cluster `i` holds `tp` up to exactly `end`: read with nothing in flight there (a
     /// comparison, a repair pass), so it replaces what answers suggested (a replaced broker
-    /// may now end lower).
+    /// may now end lower), and the next write must land there.
     pub fn set_end(&self, tp: &Tp, i: usize, end: i64) {
-        self.with(tp, |l| l.end[i] = end);
+        self.with(tp, |l| {
+            l.end[i] = end;
+            let o = &mut l.order[i];
+            if o.slots.is_empty() {
+                o.expect = Some(end);
+                o.unsure = 0;
+            }
+        })
     }
 
-    /// A write to `tp` on cluster `i` was answered (or failed); on failure the cluster is
-    /// behind. Returns true when that made it behind.
-    pub fn finished(&self, tp: &Tp, i: usize, ok: bool) -> bool {
+    /// A write to `tp` on cluster `i` was answered (or failed); anything but a landing or a
+    /// refusal puts the cluster behind.
+    pub fn finished(&self, tp: &Tp, i: usize, ticket: Ticket, landing: Landing) -> Finished {
         self.with(tp, |l| {
             l.inflight[i] = l.inflight[i].saturating_sub(1);
-            !ok && !std::mem::replace(&mut l.behind[i], true)
+            let o = &mut l.order[i];
+            if let Some(k) = ticket.serial.checked_sub(o.front)
+                && let Some(slot) = usize::try_from(k).ok().and_then(|k| o.slots.get_mut(k))
+            {
+                slot.landing = landing;
+            }
+            let out_of_order = o.resolve();
+            let failed = matches!(landing, Landing::Missed | Landing::Pending);
+            Finished {
+                made_behind: failed && !std::mem::replace(&mut l.behind[i], true),
+                out_of_order,
+            }
         })
     }
 
@@ -220,17 +343,21 @@ mod tests {
     fn a_failed_write_puts_the_cluster_behind_until_marked_in_sync() {
         let lanes = Lanes::new(3);
         let tp = (TopicName(StrBytes::from_static_str("t")), 0);
-        lanes.started(&tp, 1);
+        let t = lanes.started(&tp, 1, 1);
         assert!(!lanes.settled(&tp, 1));
-        assert!(lanes.finished(&tp, 1, false));
+        assert!(lanes.finished(&tp, 1, t, Landing::Missed).made_behind);
         assert!(lanes.is_behind(&tp, 1));
         assert_eq!(lanes.behind_on(1), vec![tp.clone()]);
-        assert!(!lanes.finished(&tp, 1, false), "already behind");
+        let t = lanes.started(&tp, 1, 1);
+        assert!(
+            !lanes.finished(&tp, 1, t, Landing::Missed).made_behind,
+            "already behind"
+        );
         lanes.note_end(&tp, 0, 100);
         lanes.note_end(&tp, 1, 60);
         assert_eq!(lanes.lag(1), 40);
         assert_eq!(lanes.lag(0), 0, "not behind");
-        lanes.mark_in_sync(&tp, 1);
+        lanes.mark_in_sync(&tp, 1, None);
         assert_eq!(lanes.lag(1), 0);
         assert!(lanes.settled(&tp, 1));
         assert_eq!(lanes.total_inflight_on(1), 0);
@@ -250,5 +377,89 @@ mod tests {
             "another instance's now: cleared"
         );
         assert!(lanes.is_divergent(&tp(2), 1) && lanes.is_behind(&tp(2), 1));
+    }
+
+    fn tp() -> Tp {
+        (TopicName(StrBytes::from_static_str("t")), 0)
+    }
+
+    #[test]
+    fn writes_answered_out_of_queue_order_are_checked_in_queue_order() {
+        let lanes = Lanes::new(1);
+        lanes.set_end(&tp(), 0, 100);
+        let a = lanes.started(&tp(), 0, 10);
+        let b = lanes.started(&tp(), 0, 5);
+        let c = lanes.started(&tp(), 0, 1);
+        // The second answer is taken first: nothing is judged until the first is in.
+        assert_eq!(
+            lanes.finished(&tp(), 0, b, Landing::At(110)).out_of_order,
+            None
+        );
+        assert_eq!(
+            lanes.finished(&tp(), 0, a, Landing::At(100)).out_of_order,
+            None
+        );
+        assert_eq!(
+            lanes.finished(&tp(), 0, c, Landing::At(115)).out_of_order,
+            None
+        );
+        assert_eq!(lanes.inflight_on(&tp(), 0), 0);
+    }
+
+    #[test]
+    fn a_write_that_lands_where_a_failed_one_should_have_is_out_of_order() {
+        let lanes = Lanes::new(1);
+        lanes.set_end(&tp(), 0, 100);
+        let a = lanes.started(&tp(), 0, 10);
+        let b = lanes.started(&tp(), 0, 5);
+        assert!(lanes.finished(&tp(), 0, a, Landing::Missed).made_behind);
+        // The failed write did not land and the next one took its place: the repair would
+        // copy the missing records after it.
+        let f = lanes.finished(&tp(), 0, b, Landing::At(100));
+        assert_eq!(f.out_of_order, Some(100));
+    }
+
+    #[test]
+    fn a_failed_write_that_did_land_leaves_the_order_intact() {
+        let lanes = Lanes::new(1);
+        lanes.set_end(&tp(), 0, 100);
+        let a = lanes.started(&tp(), 0, 10);
+        let r = lanes.started(&tp(), 0, 3);
+        let b = lanes.started(&tp(), 0, 5);
+        lanes.finished(&tp(), 0, a, Landing::Missed);
+        lanes.finished(&tp(), 0, r, Landing::Refused);
+        // Unanswered, but written: the next write lands after it.
+        assert_eq!(
+            lanes.finished(&tp(), 0, b, Landing::At(110)).out_of_order,
+            None
+        );
+        let c = lanes.started(&tp(), 0, 1);
+        assert_eq!(
+            lanes.finished(&tp(), 0, c, Landing::At(115)).out_of_order,
+            None
+        );
+    }
+
+    #[test]
+    fn a_write_landing_past_its_place_shows_records_nobody_sent_through_the_proxy() {
+        let lanes = Lanes::new(1);
+        lanes.set_end(&tp(), 0, 100);
+        let a = lanes.started(&tp(), 0, 10);
+        assert_eq!(
+            lanes.finished(&tp(), 0, a, Landing::At(104)).out_of_order,
+            Some(100)
+        );
+        // Until the end is known, nothing is expected: the first answer teaches it.
+        let lanes = Lanes::new(1);
+        let a = lanes.started(&tp(), 0, 10);
+        let b = lanes.started(&tp(), 0, 2);
+        assert_eq!(
+            lanes.finished(&tp(), 0, a, Landing::At(7)).out_of_order,
+            None
+        );
+        assert_eq!(
+            lanes.finished(&tp(), 0, b, Landing::At(18)).out_of_order,
+            Some(17)
+        );
     }
 }

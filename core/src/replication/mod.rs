@@ -35,6 +35,8 @@ use std::time::Duration;
 /// Replication state of one cluster, for the admin API.
 #[derive(Debug, Clone, Default)]
 pub struct ReplicaStatus {
+    /// Compared with the others since it was last seen (it takes writes).
+    pub compared: bool,
     /// Partitions the cluster missed writes on and is being repaired.
     pub behind_partitions: usize,
     /// Records it lacks on those partitions (see [`lanes::Lanes::lag`]).
@@ -179,6 +181,7 @@ impl Replicator {
     pub fn status_of(&self, id: &str) -> Option<ReplicaStatus> {
         let i = self.clusters.iter().position(|c| &*c.id == id)?;
         Some(ReplicaStatus {
+            compared: self.compared_since_loss(i),
             behind_partitions: self.lanes.behind_on(i).len(),
             lag_records: self.lanes.lag(i),
             divergent: self

@@ -718,7 +718,7 @@ impl Replicator {
         if let (Some(s), Some(t)) = (source_end, target_end)
             && t + shift >= s
         {
-            self.lanes.mark_in_sync(tp, i);
+            self.lanes.mark_in_sync(tp, i, Some(t));
             tracing::info!(
                 cluster = %self.clusters[i].id,
                 "cluster {} caught up on {}-{} at offset {t}; it takes live writes again",

@@ -1,0 +1,195 @@
+//! Replicas stay identical under load: rounds of full-rate writes under every ack policy, a
+//! fresh proxy for each round (so every round starts with no backend connection open), one
+//! cluster paused for a moment in some rounds. Afterwards every cluster is read record by
+//! record: each holds the same records in the same order, every acknowledged one exactly once.
+
+use kafka_protocol::messages::{ApiKey, ResponseKind};
+use kafkatwin_tests::audit::{self, ProducerKind};
+use kafkatwin_tests::wire::{Conn, build};
+use kafkatwin_tests::{
+    Broker, Proxy, cluster_view, dump_direct, eventually, replicate_script, stored_values,
+};
+use std::time::Duration;
+
+const RECORDS: usize = 30_000;
+const PARTITIONS: usize = 2;
+
+/// Creates `topic` through the proxy, so that every cluster has it.
+fn create_topic(proxy: &Proxy, topic: &str) {
+    let out = replicate_script()
+        .args([
+            "create",
+            "--bootstrap",
+            &proxy.bootstrap(),
+            "--topic",
+            topic,
+        ])
+        .args(["--partitions", &PARTITIONS.to_string()])
+        .output()
+        .expect("create ran");
+    assert!(
+        out.status.success(),
+        "creating {topic} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits until the proxy shows every cluster caught up and none divergent.
+fn wait_caught_up(proxy: &Proxy, ids: &[&str]) {
+    let caught_up = eventually(Duration::from_secs(90), || {
+        ids.iter().all(|id| {
+            let v = cluster_view(proxy, id);
+            v["behind_partitions"] == 0 && v["lag_records"] == 0
+        })
+    });
+    let views: Vec<_> = ids.iter().map(|id| cluster_view(proxy, id)).collect();
+    assert!(
+        caught_up,
+        "the clusters did not catch up: {views:?}\n{}",
+        proxy.log()
+    );
+    for v in &views {
+        assert_eq!(
+            v["divergent_partitions"],
+            serde_json::json!([]),
+            "a cluster is divergent: {v}\n{}",
+            proxy.log()
+        );
+    }
+}
+
+#[test]
+fn replicas_hold_the_same_records_in_the_same_order_after_full_rate_rounds_under_every_policy() {
+    let (a, b, c) = Broker::three();
+    let brokers = [&a, &b, &c];
+    let ids = ["c1", "c2", "c3"];
+    // (ack policy, pause c2 while writing)
+    let rounds = [
+        ("ALL_CLUSTERS", false),
+        ("MAJORITY", false),
+        ("ANY", false),
+        ("MAJORITY", true),
+        ("ANY", true),
+    ];
+    let mut written = Vec::new();
+    for (k, &(policy, pause)) in rounds.iter().enumerate() {
+        let mut proxy = Proxy::with_yaml(
+            &brokers,
+            &format!("producer:\n  ack_policy: {policy}\n  timeout: 10s\n"),
+        );
+        let topic = format!("load-{k}-{}", policy.to_lowercase());
+        create_topic(&proxy, &topic);
+        // A new producer each round; idempotent and plain in turn.
+        let kind = if k % 2 == 0 {
+            ProducerKind::ConfluentIdempotent
+        } else {
+            ProducerKind::ConfluentPlain
+        };
+        let run = audit::start(
+            kind,
+            &proxy.bootstrap(),
+            &topic,
+            (0, RECORDS, PARTITIONS),
+            0,
+        );
+        if pause {
+            std::thread::sleep(Duration::from_millis(700));
+            b.pause();
+            std::thread::sleep(Duration::from_secs(1));
+            b.resume();
+        }
+        let produced = run.wait();
+        assert_eq!(
+            produced.report["failed"],
+            0,
+            "round {k} ({policy}): the producer got errors: {}\n{}",
+            produced.report,
+            proxy.log()
+        );
+        wait_caught_up(&proxy, &ids);
+        let log = proxy.log();
+        assert!(
+            !log.contains("out of order"),
+            "round {k} ({policy}): a cluster took writes out of order:\n{log}"
+        );
+        proxy.terminate(Duration::from_secs(15));
+        written.push((topic, produced));
+    }
+    for (topic, produced) in &written {
+        let dumps: Vec<_> = brokers
+            .iter()
+            .map(|b| dump_direct(b, topic, Some(PARTITIONS)))
+            .collect();
+        for (b, d) in brokers.iter().zip(&dumps) {
+            assert_eq!(
+                d["complete"], true,
+                "{topic} on {} not read to its end",
+                b.id
+            );
+            assert_eq!(
+                d["partitions"], dumps[0]["partitions"],
+                "{topic}: {} holds other records or another order than {}: {} vs {}",
+                b.id, brokers[0].id, d["partitions"], dumps[0]["partitions"]
+            );
+        }
+        let v = audit::audit(&brokers, topic, PARTITIONS, &[produced]);
+        assert!(
+            audit::audit_clean(&v),
+            "{topic}: acknowledged records missing or stored twice: {v}"
+        );
+    }
+}
+
+/// A fresh proxy has no connection to any broker yet: the first writes, arriving together,
+/// must still reach each cluster over one connection, or a broker applies them in no fixed
+/// order and the clusters' logs differ from the start.
+#[test]
+fn the_first_writes_pipelined_to_a_fresh_proxy_land_in_one_order_on_every_cluster() {
+    const BATCHES: usize = 80;
+    let (a, b, c) = Broker::three();
+    let brokers = [&a, &b, &c];
+    for round in 0..3 {
+        let proxy = Proxy::with_yaml(&brokers, "producer:\n  ack_policy: ALL_CLUSTERS\n");
+        let topic = format!("first-writes-{round}");
+        // Writes wait for the startup comparison (which opens no writer connection).
+        let compared = eventually(Duration::from_secs(20), || {
+            ["c1", "c2", "c3"]
+                .iter()
+                .all(|id| cluster_view(&proxy, id)["compared"] == true)
+        });
+        assert!(
+            compared,
+            "the clusters were never compared:\n{}",
+            proxy.log()
+        );
+        let mut conn = Conn::connect(&proxy.bootstrap()).expect("connect");
+        conn.call(ApiKey::CreateTopics, 7, build::create_topic(&topic, 1))
+            .expect("create");
+        // Every batch written in one go, as a client pipelines them.
+        let mut all = Vec::new();
+        for i in 0..BATCHES {
+            let records = build::batch(&[(format!("k{i}"), format!("batch-{i:03}"))]);
+            let (_, frame) = conn.encode(ApiKey::Produce, 9, &build::produce(&topic, records));
+            all.extend_from_slice(&frame);
+        }
+        conn.write_raw(&all).expect("write");
+        for _ in 0..BATCHES {
+            let frame = conn.read_frame().expect("produce answer");
+            let (_, body) = Conn::decode(ApiKey::Produce, 9, frame);
+            let ResponseKind::Produce(r) = body else {
+                panic!("not a produce response")
+            };
+            let p = &r.responses[0].partition_responses[0];
+            assert_eq!(p.error_code, 0, "{r:?}\n{}", proxy.log());
+        }
+        let want: Vec<String> = (0..BATCHES).map(|i| format!("batch-{i:03}")).collect();
+        for broker in brokers {
+            assert_eq!(
+                stored_values(broker, &topic),
+                want,
+                "round {round}: {} holds the first writes in another order",
+                broker.id
+            );
+        }
+    }
+}
