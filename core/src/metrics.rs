@@ -62,6 +62,9 @@ pub struct Metrics {
     /// `kafkatwin_partition_divergent{cluster, topic, partition}`: 1 while the cluster holds
     /// another history of the partition (excluded from writes and reads until reseeded).
     pub partition_divergent: IntGaugeVec,
+    /// `kafkatwin_partition_divergent_offset{cluster, topic, partition}`: the first logical
+    /// offset from which the cluster holds other records than the others.
+    pub partition_divergent_offset: IntGaugeVec,
     /// `kafkatwin_plugin_calls_total{plugin, hook, outcome}`: WASM plugin calls by outcome
     /// (ok, rewrite, reject, trap, timeout, memory, init, missing).
     pub plugin_calls: IntCounterVec,
@@ -198,6 +201,11 @@ impl Metrics {
             partition_divergent: gauge(
                 "kafkatwin_partition_divergent",
                 "1 while the cluster holds another history of the partition than the others (excluded until reseeded).",
+                &["cluster", "topic", "partition"],
+            )?,
+            partition_divergent_offset: gauge(
+                "kafkatwin_partition_divergent_offset",
+                "The first logical offset from which the cluster holds other records of the partition than the others.",
                 &["cluster", "topic", "partition"],
             )?,
             plugin_calls: counter(

@@ -50,6 +50,13 @@ pub const MEMBERSHIP_REQUEST_WAIT: Duration = Duration::from_secs(2);
 
 /// How often the repairer looks for clusters to repair when nothing wakes it.
 pub const REPAIR_EVERY: Duration = Duration::from_millis(500);
+
+/// How often the digests of every partition are read on (see `replication::digest`): reading
+/// back what was written yields to the writes.
+pub const DIGEST_EVERY: Duration = Duration::from_secs(1);
+
+/// Fetches per partition and cluster in one digest pass (at most 4 MiB each).
+pub const DIGEST_FETCHES_PER_PASS: usize = 4;
 /// Poll interval while waiting for queued repair copies to land.
 pub const REPAIR_DRAIN_POLL: Duration = Duration::from_millis(5);
 /// How long a log-end or leader lookup during repair may take.

@@ -193,3 +193,90 @@ fn the_first_writes_pipelined_to_a_fresh_proxy_land_in_one_order_on_every_cluste
         }
     }
 }
+
+/// Writes records `start..start + count` of `topic` straight to `broker`, 20 to a batch with
+/// fixed timestamps, so that the same call on two clusters stores the same batches.
+fn write_straight(broker: &Broker, topic: &str, start: usize, count: usize) {
+    let out = kafkatwin_tests::produce_cmd(&broker.addr(), topic, count)
+        .args(["--no-create", "--start", &start.to_string()])
+        .args(["--batch", "20", "--ts-base", "1700000000000"])
+        .output()
+        .expect("producer ran");
+    let v = kafkatwin_tests::last_json(&out.stdout);
+    assert!(
+        out.status.success() && v["delivered"] == count,
+        "writing to {} failed: {v}\n{}",
+        broker.id,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// One cluster's log differs from the others' in the middle only: the same first and last
+/// batches, the same end. The digests find it and report its offset, in the cluster's view,
+/// in a metric and in `kafkatwin compare`.
+#[test]
+fn a_difference_planted_in_the_middle_of_one_log_is_reported_with_its_offset() {
+    let (a, b, c) = Broker::three();
+    let topic = "planted";
+    for broker in [&a, &b, &c] {
+        let out = replicate_script()
+            .args(["create", "--bootstrap", &broker.addr(), "--topic", topic])
+            .args(["--partitions", "1"])
+            .output()
+            .expect("create ran");
+        assert!(out.status.success(), "create on {}", broker.id);
+        write_straight(broker, topic, 0, 100);
+    }
+    // Offset 100: one record, another on c2 than on c1 and c3 (the same length).
+    write_straight(&a, topic, 5000, 1);
+    write_straight(&b, topic, 6000, 1);
+    write_straight(&c, topic, 5000, 1);
+    for broker in [&a, &b, &c] {
+        write_straight(broker, topic, 200, 100);
+    }
+    let proxy = Proxy::with_yaml(&[&a, &b, &c], "producer:\n  ack_policy: MAJORITY\n");
+    let found = eventually(Duration::from_secs(60), || {
+        cluster_view(&proxy, "c2")["divergent_partitions"]
+            == serde_json::json!([{"topic": topic, "partition": 0, "first_differing_offset": 100}])
+    });
+    assert!(
+        found,
+        "the difference at offset 100 on c2 was not reported: {}\n{}",
+        cluster_view(&proxy, "c2"),
+        proxy.log()
+    );
+    assert!(
+        proxy.log().contains("in the middle of planted-0"),
+        "found, but not by reading the logs side by side:\n{}",
+        proxy.log()
+    );
+    for id in ["c1", "c3"] {
+        assert_eq!(
+            cluster_view(&proxy, id)["divergent_partitions"],
+            serde_json::json!([]),
+            "{id} holds what most clusters hold"
+        );
+    }
+    assert_eq!(
+        kafkatwin_tests::metric(
+            &proxy,
+            "kafkatwin_partition_divergent_offset{cluster=\"c2\",partition=\"0\",topic=\"planted\"}"
+        ),
+        Some(100.0)
+    );
+    let out = std::process::Command::new(kafkatwin_tests::kafkatwin_bin())
+        .args(["compare", "-c"])
+        .arg(&proxy.config_path)
+        .output()
+        .expect("compare ran");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "compare exits 1 on a difference:\n{text}"
+    );
+    assert!(
+        text.contains("planted-0: c2 diverges from c1 at offset 100"),
+        "{text}"
+    );
+}

@@ -343,7 +343,26 @@ pub async fn report(clusters: &[Arc<Cluster>]) -> Result<(Vec<String>, bool), Ba
             let mut notes = Vec::new();
             for (i, st) in cmp.standings.into_iter().enumerate() {
                 let id = &clusters[i].id;
-                match st? {
+                // The ends alone miss a difference in the middle: the logs are read side by
+                // side (their digests) up to where the shorter one ends.
+                let st = match st? {
+                    st @ (Standing::InSync | Standing::Behind(_)) if i != src => {
+                        let whole = super::digest::scan(
+                            &tp,
+                            &sides[src],
+                            &sides[i],
+                            super::digest::Digest::default(),
+                            usize::MAX,
+                        )
+                        .await?;
+                        match whole {
+                            super::digest::Step::Differ(at) => Standing::Divergent(at),
+                            super::digest::Step::Agree(_) => st,
+                        }
+                    }
+                    other => other,
+                };
+                match st {
                     Standing::InSync => {}
                     Standing::Behind(by) => notes.push(format!(
                         "{id} is a prefix of {src_id} ({} of {src_end} records, {by} behind)",

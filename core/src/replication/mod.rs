@@ -10,6 +10,7 @@
 //! flight.
 
 pub use crate::records as batch;
+pub mod digest;
 mod ends;
 mod fanout;
 pub mod history;
@@ -80,6 +81,8 @@ pub struct Replicator {
     timeout: Duration,
     sequencer: tokio::sync::Mutex<()>,
     lanes: lanes::Lanes,
+    /// Running digests of every partition on every cluster.
+    digests: digest::Digests,
     /// Idempotent producers' sequences and recent batches.
     producers: producers::Producers,
     /// Producer ids this proxy issues.
@@ -137,6 +140,7 @@ impl Replicator {
             timeout: producer.timeout.get(),
             sequencer: tokio::sync::Mutex::new(()),
             lanes: lanes::Lanes::new(n),
+            digests: digest::Digests::default(),
             producers: producers::Producers::default(),
             ids: Arc::new(crate::producer_ids::ProducerIds::new(&clusters)),
             metrics,
@@ -213,6 +217,7 @@ impl Replicator {
         }
         for t in topics {
             self.lanes.forget_topic(t);
+            self.digests.forget_topic(t);
         }
     }
 

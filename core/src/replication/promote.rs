@@ -82,7 +82,7 @@ impl Replicator {
             return;
         }
         for i in longest {
-            self.lanes.mark_in_sync(tp, i, None);
+            self.lanes.mark_in_sync(tp, i);
             tracing::warn!(
                 cluster = %self.clusters[i].id,
                 "{}-{}: no in-sync cluster is reachable; cluster {} holds the longest history \

@@ -67,6 +67,7 @@ impl Replicator {
                     was_up = up.clone();
                 }
                 me.repair_pass(&up).await;
+                me.digest_pass(&up).await;
             }
         });
     }
@@ -330,6 +331,10 @@ impl Replicator {
             .partition_divergent
             .with_label_values(&[&c.id, tp.0.as_str(), &partition])
             .set(1);
+        self.metrics
+            .partition_divergent_offset
+            .with_label_values(&[&c.id, tp.0.as_str(), &partition])
+            .set(at);
         if self.lanes.mark_divergent(tp, i, at) {
             tracing::warn!(
                 cluster = %c.id,
@@ -718,7 +723,7 @@ impl Replicator {
         if let (Some(s), Some(t)) = (source_end, target_end)
             && t + shift >= s
         {
-            self.lanes.mark_in_sync(tp, i, Some(t));
+            self.lanes.mark_in_sync(tp, i);
             tracing::info!(
                 cluster = %self.clusters[i].id,
                 "cluster {} caught up on {}-{} at offset {t}; it takes live writes again",

@@ -117,7 +117,13 @@ impl Replicator {
                 .partition_divergent
                 .with_label_values(&[&c.id, topic, &partition])
                 .set(0);
+            let _ = self
+                .metrics
+                .partition_divergent_offset
+                .remove_label_values(&[&c.id, topic, &partition]);
         }
+        // Its log starts anew: every digest of the topic is read again from the start.
+        self.digests.forget_topic(&name);
         tracing::info!(
             cluster = %c.id,
             "topic {topic} recreated on cluster {id} ({} partition(s) were divergent); the \

@@ -1,0 +1,301 @@
+//! Running digests: every partition's log is read on every cluster, batch by batch from where
+//! the last pass stopped, and compared with the same offsets on a reference cluster. A
+//! comparison of the ends alone misses a difference in the middle of two logs (records
+//! written straight to one cluster, or a write that landed out of order); this finds it with
+//! its offset. Each cluster's digest is a CRC32C chain over its batch marks (logical base
+//! offset, record count, and the batch's checksum without producer id, epoch and sequence)
+//! up to the offset it was read to: two clusters whose logs agree there have the same digest.
+//!
+//! Passes run in the repairer's loop, a few fetches per partition each, so reading back what
+//! was written yields to the live writes and to repair.
+
+use super::Replicator;
+use super::history::{BatchMark, Side};
+use super::lanes::Tp;
+use crate::backend::BackendError;
+use kafka_protocol::error::ResponseError;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::timing::{COMPARE_STEP_WAIT, DIGEST_EVERY, DIGEST_FETCHES_PER_PASS};
+
+/// One cluster's digest of a partition.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Digest {
+    /// Logical offset the log was read and compared to.
+    pub upto: i64,
+    /// CRC32C chain over the batch marks before `upto`.
+    pub chain: u32,
+}
+
+impl Digest {
+    /// The digest extended by one batch.
+    fn extend(self, m: &BatchMark) -> Self {
+        let mut bytes = [0u8; 20];
+        bytes[..8].copy_from_slice(&m.base.to_be_bytes());
+        bytes[8..16].copy_from_slice(&m.count.to_be_bytes());
+        bytes[16..].copy_from_slice(&m.sum.to_be_bytes());
+        Self {
+            upto: m.base + m.count,
+            chain: crc32c::crc32c_append(self.chain, &bytes),
+        }
+    }
+}
+
+/// Digests of every partition on every cluster, and when the last pass ran.
+#[derive(Default)]
+pub struct Digests {
+    map: Mutex<HashMap<Tp, Vec<Digest>>>,
+    last_pass: Mutex<Option<std::time::Instant>>,
+}
+
+impl Digests {
+    fn get(&self, tp: &Tp, n: usize) -> Vec<Digest> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(tp)
+            .cloned()
+            .unwrap_or_else(|| vec![Digest::default(); n])
+    }
+
+    fn put(&self, tp: &Tp, d: Vec<Digest>) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(tp.clone(), d);
+    }
+
+    /// Forgets a partition (its topic was deleted, or a cluster reseeded it).
+    pub fn forget_topic(&self, topic: &kafka_protocol::messages::TopicName) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|(t, _), _| t != topic);
+    }
+
+    /// Whether a pass is due now (and marks it started).
+    fn due(&self) -> bool {
+        let mut last = self.last_pass.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|t| t.elapsed() < DIGEST_EVERY) {
+            return false;
+        }
+        *last = Some(std::time::Instant::now());
+        true
+    }
+}
+
+/// The complete batches of `side`'s log of `tp` from logical offset `from`, as marks; empty
+/// when there is nothing there yet.
+pub async fn marks_from(side: &Side, tp: &Tp, from: i64) -> Result<Vec<BatchMark>, BackendError> {
+    let c = &side.cluster;
+    let at = from + side.delta;
+    let f = tokio::time::timeout(
+        COMPARE_STEP_WAIT,
+        super::ends::fetch(c, tp, at, crate::timing::PROMPT_FETCH_WAIT_MS),
+    )
+    .await
+    .map_err(|_| BackendError::NoBroker {
+        cluster: c.id.to_string(),
+        reason: format!("no answer within {COMPARE_STEP_WAIT:?} while reading digests"),
+    })??;
+    if f.error_code == ResponseError::OffsetOutOfRange.code() {
+        return Ok(Vec::new());
+    }
+    if f.error_code != 0 {
+        return Err(super::ends::fetch_failed(c, tp, at, f.error_code));
+    }
+    Ok(super::batch::batches(&f.records)
+        .into_iter()
+        .filter(|(h, _)| h.base_offset + h.offsets > at)
+        .map(|(h, r)| BatchMark {
+            base: h.base_offset - side.delta,
+            count: h.offsets,
+            sum: super::batch::covered_sum(&f.records[r], super::batch::Covering::Stored),
+        })
+        .collect())
+}
+
+/// How one step of reading two logs side by side ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Both agree up to this digest (no further than either has been read).
+    Agree(Digest),
+    /// They differ from this logical offset on.
+    Differ(i64),
+}
+
+/// Compares the marks of a reference log (`reference`) and another (`other`), both read from
+/// where `digest` stopped: how far they agree, or where they first differ. A log that simply
+/// ends sooner is not a difference.
+pub fn step(digest: Digest, reference: &[BatchMark], other: &[BatchMark]) -> Step {
+    let mut d = digest;
+    for (r, o) in reference.iter().zip(other) {
+        if r != o {
+            return Step::Differ(r.base.min(o.base).max(digest.upto));
+        }
+        d = d.extend(r);
+    }
+    Step::Agree(d)
+}
+
+/// Reads `reference` and `other` side by side from `digest` for up to `fetches` steps.
+pub async fn scan(
+    tp: &Tp,
+    reference: &Side,
+    other: &Side,
+    mut digest: Digest,
+    fetches: usize,
+) -> Result<Step, BackendError> {
+    for _ in 0..fetches {
+        let (r, o) = futures::future::join(
+            marks_from(reference, tp, digest.upto),
+            marks_from(other, tp, digest.upto),
+        )
+        .await;
+        match step(digest, &r?, &o?) {
+            Step::Agree(d) if d.upto > digest.upto => digest = d,
+            Step::Agree(d) => return Ok(Step::Agree(d)),
+            differ => return Ok(differ),
+        }
+    }
+    Ok(Step::Agree(digest))
+}
+
+impl Replicator {
+    /// One digest pass, when due: every partition this instance writes, on every cluster
+    /// that is compared, in sync and not divergent there, read on from its digest and
+    /// compared with the first such cluster (by priority). A cluster that differs is
+    /// divergent from the first differing offset, unless most of the others hold what it
+    /// holds there (then the reference is the odd one).
+    pub(super) async fn digest_pass(&self, up: &[bool]) {
+        if !self.digests.due() {
+            return;
+        }
+        for tp in self.lanes.partitions() {
+            if !self.owns(&tp) {
+                continue;
+            }
+            let eligible: Vec<usize> = (0..self.clusters.len())
+                .filter(|&i| {
+                    up[i]
+                        && self.compared_since_loss(i)
+                        && !self.lanes.is_behind(&tp, i)
+                        && !self.lanes.is_divergent(&tp, i)
+                })
+                .collect();
+            if eligible.len() < 2 {
+                continue;
+            }
+            if let Err(e) = self.digest_partition(&tp, &eligible).await {
+                tracing::debug!("digest pass of {}-{}: {e}", tp.0.as_str(), tp.1);
+            }
+        }
+    }
+
+    fn side(&self, tp: &Tp, i: usize) -> Side {
+        Side {
+            cluster: self.clusters[i].clone(),
+            delta: self.lanes.delta(tp, i),
+        }
+    }
+
+    async fn digest_partition(&self, tp: &Tp, eligible: &[usize]) -> Result<(), BackendError> {
+        let mut digests = self.digests.get(tp, self.clusters.len());
+        let r = eligible[0];
+        let reference = self.side(tp, r);
+        for &i in &eligible[1..] {
+            let step = scan(
+                tp,
+                &reference,
+                &self.side(tp, i),
+                digests[i],
+                DIGEST_FETCHES_PER_PASS,
+            )
+            .await?;
+            match step {
+                Step::Agree(d) => {
+                    digests[i] = d;
+                    if d.upto > digests[r].upto {
+                        digests[r] = d;
+                    }
+                }
+                Step::Differ(at) => self.settle_difference(tp, eligible, at).await?,
+            }
+        }
+        self.digests.put(tp, digests);
+        Ok(())
+    }
+
+    /// Clusters disagree on `tp` at logical offset `at`: the batch there on each eligible
+    /// cluster decides which hold the history most of them hold; the others are divergent.
+    async fn settle_difference(
+        &self,
+        tp: &Tp,
+        eligible: &[usize],
+        at: i64,
+    ) -> Result<(), BackendError> {
+        let found = futures::future::join_all(
+            eligible
+                .iter()
+                .map(|&i| async move { self.side(tp, i).mark_at(tp, at).await }),
+        )
+        .await;
+        let mut marks = Vec::with_capacity(eligible.len());
+        for m in found {
+            marks.push(m?);
+        }
+        // The mark most clusters hold; on a tie, the one the highest-priority cluster holds.
+        let votes = |m: &Option<BatchMark>| marks.iter().filter(|x| *x == m).count();
+        let best = marks
+            .iter()
+            .enumerate()
+            .max_by_key(|(k, m)| (votes(m), std::cmp::Reverse(*k)))
+            .map(|(_, m)| *m);
+        for (&i, m) in eligible.iter().zip(&marks) {
+            if Some(*m) != best {
+                tracing::error!(
+                    cluster = %self.clusters[i].id,
+                    "cluster {} holds other records than the other clusters in the middle of \
+                     {}-{} (its digest differs from logical offset {at})",
+                    self.clusters[i].id,
+                    tp.0.as_str(),
+                    tp.1
+                );
+                self.note_divergent(tp, i, at);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(base: i64, count: i64, sum: u32) -> BatchMark {
+        BatchMark { base, count, sum }
+    }
+
+    #[test]
+    fn logs_that_agree_have_the_same_digest_and_a_shorter_one_is_no_difference() {
+        let a = [m(0, 5, 1), m(5, 3, 2), m(8, 1, 3)];
+        let b = [m(0, 5, 1), m(5, 3, 2)];
+        let Step::Agree(d) = step(Digest::default(), &a, &b) else {
+            panic!("a prefix is not a difference")
+        };
+        assert_eq!(d.upto, 8);
+        let Step::Agree(whole) = step(Digest::default(), &a, &a) else {
+            panic!("the same log differs")
+        };
+        // Read in two steps, the digest is the one read in one.
+        let Step::Agree(rest) = step(d, &a[2..], &a[2..]) else {
+            panic!("the same log differs")
+        };
+        assert_eq!(rest, whole);
+    }
+
+    #[test]
+    fn a_difference_in_the_middle_is_found_at_its_offset() {
+        let a = [m(0, 5, 1), m(5, 3, 2), m(8, 1, 3)];
+        let b = [m(0, 5, 1), m(5, 3, 9), m(8, 1, 3)];
+        assert_eq!(step(Digest::default(), &a, &b), Step::Differ(5));
+        // Batches cut differently differ where the first of them starts.
+        let c = [m(0, 5, 1), m(5, 2, 7), m(7, 2, 8)];
+        assert_eq!(step(Digest::default(), &a, &c), Step::Differ(5));
+    }
+}
