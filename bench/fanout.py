@@ -15,13 +15,22 @@ Then, MAJORITY over the three with a fresh proxy: healthy, and with the third br
 For each target and round: a throughput phase (N records of --size bytes as fast as the
 confluent-kafka producer goes, acks=all) measuring msg/s and kafkatwin's CPU seconds per GB of
 client data, then a latency phase (--rate msg/s for --seconds, linger.ms=0) measuring the time
-from produce() to the delivery report, p50 and p99. Figures only, no pass/fail.
+from produce() to the delivery report, p50 and p99. For the three-cluster targets, the admin
+API is polled every 100 ms: how long each cluster was behind (missed writes, being repaired)
+during the round and until it caught up afterwards, and the most records it lacked. Each
+target's rounds are printed with their spread (the slowest round against the best). At the
+end, `kafkatwin compare` reads every topic on c1..c3 side by side: they must hold the same
+records in the same order. Figures only, no pass/fail.
 
   bench/run-fanout.sh [--rounds 3] [--size 1024] [--records 100000] [--rate 1000]
 """
 
 import importlib.util
+import json
 import os
+import subprocess
+import threading
+import urllib.request
 import random
 import statistics
 import sys
@@ -81,14 +90,67 @@ def startup_case(args, children, work, port, brokers, hung, payloads):
             hung.send_signal(signal.SIGCONT)
 
 
-def kafkatwin_yaml(port, brokers, policy):
+def kafkatwin_yaml(port, brokers, policy, admin_port=None):
     clusters = "".join(
         f'  - {{ id: "c{i + 1}", bootstrap_servers: ["127.0.0.1:{b}"], priority: {i + 1} }}\n'
         for i, b in enumerate(brokers))
+    admin = (f'admin_api: {{ listen_address: "127.0.0.1", port: {admin_port} }}\n'
+             if admin_port else "admin_api: { enabled: false }\n")
     return (f'server: {{ listen_address: "127.0.0.1", port: {port} }}\nclusters:\n{clusters}'
             f'producer: {{ ack_policy: "{policy}", timeout: 10s }}\n'
-            "admin_api: { enabled: false }\n"
+            + admin +
             "monitoring: { metrics: { enabled: false }, health: { enabled: false } }\n")
+
+
+class BehindWatch(threading.Thread):
+    """Polls a proxy's admin API every 100 ms: seconds each cluster spent behind, and the
+    most records it lacked."""
+
+    def __init__(self, admin_port):
+        super().__init__(daemon=True)
+        self.url = f"http://127.0.0.1:{admin_port}/api/v1/clusters"
+        self.behind = {}
+        self.lag = {}
+        self.now_behind = set()
+        self.stopping = threading.Event()
+
+    def poll(self):
+        with urllib.request.urlopen(self.url, timeout=2) as r:
+            return json.load(r)
+
+    def run(self):
+        last = time.monotonic()
+        while not self.stopping.is_set():
+            try:
+                views = self.poll()
+            except Exception:
+                views = []
+            now = time.monotonic()
+            behind = set()
+            for v in views:
+                cid = v["id"]
+                self.behind.setdefault(cid, 0.0)
+                self.lag[cid] = max(self.lag.get(cid, 0), v.get("lag_records", 0))
+                if v.get("behind_partitions", 0) > 0:
+                    behind.add(cid)
+                    self.behind[cid] += now - last
+            self.now_behind = behind
+            last = now
+            self.stopping.wait(0.1)
+
+    def settle(self, within=120):
+        """Waits until no cluster is behind (at most `within` s); stops polling."""
+        deadline = time.monotonic() + within
+        time.sleep(0.3)
+        while self.now_behind and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.stopping.set()
+        self.join(5)
+        return not self.now_behind
+
+    def summary(self):
+        return ", ".join(f"{c} behind {self.behind[c]:.1f} s (lacked up to {self.lag[c]})"
+                         for c in sorted(self.behind))
 
 
 def throughput(bootstrap, topic, payloads, n):
@@ -133,6 +195,22 @@ def latency(bootstrap, topic, payloads, rate, seconds):
     return lat[len(lat) // 2] * 1000, lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
 
 
+def compare_replicas(args, work, brokers):
+    """`kafkatwin compare` over c1..c3: every topic read side by side on each."""
+    cfg = os.path.join(work, "compare.yaml")
+    with open(cfg, "w") as f:
+        f.write(kafkatwin_yaml(1, brokers, "ANY"))
+    out = subprocess.run([args.kafkatwin, "compare", "-c", cfg], capture_output=True,
+                         text=True, timeout=600)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("fan-")]
+    differ = [ln for ln in lines if "agree" not in ln]
+    e2e.log("")
+    e2e.log(f"Replicas (kafkatwin compare over c1..c3): {len(lines) - len(differ)} of "
+            f"{len(lines)} partitions hold the same records in the same order")
+    for ln in differ:
+        e2e.log(f"  {ln}")
+
+
 def main():
     ap = e2e.bench_args(__doc__, (19180, 19199))
     ap.add_argument("--records", type=int, default=100_000)
@@ -145,7 +223,8 @@ def main():
     children = e2e.Children()
     work = tempfile.mkdtemp(prefix="kafkatwin-fanout-")
     try:
-        ports = e2e.pick_ports(9, args.ports)
+        ports = e2e.pick_ports(11, args.ports)
+        admin_ports = {"kt-3-all": ports[9], "kt-3-any": ports[10]}
         single, brokers = ports[0], ports[1:4]
         e2e.start_tansu(children, args.tansu, work, "c0", single)
         tansus = [e2e.start_tansu(children, args.tansu, work, f"c{i + 1}", b)
@@ -158,7 +237,7 @@ def main():
             port, bs, policy = setups[t]
             cfg = os.path.join(work, f"{t}.yaml")
             with open(cfg, "w") as f:
-                f.write(kafkatwin_yaml(port, bs, policy))
+                f.write(kafkatwin_yaml(port, bs, policy, admin_ports.get(t)))
             log = os.path.join(work, f"{t}.log")
             proc = children.start(t, [args.kafkatwin, "--config", cfg], log)
             e2e.wait_ready(t, port, proc, log, 30)
@@ -169,6 +248,7 @@ def main():
         rng = random.Random(7)
         payloads = [rng.randbytes(args.size) for _ in range(64)]
         rows = {t: {"tput": [], "cpu": 0.0, "bytes": 0, "p50": [], "p99": []} for t in TARGETS}
+        topics3 = []
         for rnd in range(args.rounds):
             order = TARGETS[rnd % 4:] + TARGETS[:rnd % 4]
             for t in order:
@@ -179,20 +259,31 @@ def main():
                 topic = f"fan-{t}-{rnd}-{uuid.uuid4().hex[:6]}"
                 e2e.create_topic(bootstrap, topic, lambda: proc is None or proc.poll() is None)
                 time.sleep(0.3)
+                watch = None
+                if t in admin_ports:
+                    watch = BehindWatch(admin_ports[t])
+                    watch.start()
+                    topics3.append(topic)
                 cpu0 = e2e.proc_cpu_seconds(proc.pid) if proc else None
                 secs = throughput(bootstrap, topic, payloads, args.records)
                 cpu1 = e2e.proc_cpu_seconds(proc.pid) if proc else None
                 r = rows[t]
                 r["tput"].append(args.records / secs)
+                round_cpu = ""
                 if cpu0 is not None and cpu1 is not None:
                     r["cpu"] += cpu1 - cpu0
+                    round_cpu = f"  CPU {(cpu1 - cpu0) / (args.records * args.size / 1e9):.2f} s/GB"
                 r["bytes"] += args.records * args.size
                 p50, p99 = latency(bootstrap, topic, payloads, args.rate, args.seconds)
                 if p50 is not None:
                     r["p50"].append(p50)
                     r["p99"].append(p99)
                 e2e.log(f"[round {rnd + 1}/{args.rounds}] {t:<9} {args.records / secs:>9.0f} msg/s  "
-                        f"p50 {p50 or 0:.2f} ms  p99 {p99 or 0:.2f} ms")
+                        f"p50 {p50 or 0:.2f} ms  p99 {p99 or 0:.2f} ms{round_cpu}")
+                if watch is not None:
+                    caught_up = watch.settle()
+                    e2e.log(f"    {watch.summary()}"
+                            + ("" if caught_up else "  -- STILL BEHIND after 120 s"))
                 if t.startswith("kt-3"):
                     children._stop(proc)
                     del endpoints[t]
@@ -205,9 +296,14 @@ def main():
             cpu = f"{r['cpu'] / (r['bytes'] / 1e9):.2f}" if t != "direct" else "-"
             e2e.log(f"{t:<9} {tput:>9.0f} {tput / base:>8.2f} {cpu:>9} "
                     f"{statistics.median(r['p50']):>7.2f} {statistics.median(r['p99']):>7.2f}")
+        for t in TARGETS:
+            tp = rows[t]["tput"]
+            e2e.log(f"{t}: rounds {', '.join(f'{x:.0f}' for x in tp)} msg/s; "
+                    f"slowest {min(tp) / max(tp):.2f} x best")
         kt1 = rows["kt-1"]["cpu"] / rows["kt-1"]["bytes"]
         for t in ("kt-3-all", "kt-3-any"):
             e2e.log(f"{t}: CPU per GB = {rows[t]['cpu'] / rows[t]['bytes'] / kt1:.2f} x kt-1 (passthrough)")
+        compare_replicas(args, work, brokers)
         e2e.log("")
         e2e.log("Startup with one cluster hung (SIGSTOP before the proxy starts), MAJORITY:")
         startup_case(args, children, work, ports[7], brokers, None, payloads)
