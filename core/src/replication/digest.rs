@@ -133,23 +133,49 @@ pub fn step(digest: Digest, reference: &[BatchMark], other: &[BatchMark]) -> Ste
     Step::Agree(d)
 }
 
+/// The reference log of one partition, read once per offset however many clusters are
+/// compared with it.
+pub struct Reference<'a> {
+    side: &'a Side,
+    read: HashMap<i64, Vec<BatchMark>>,
+}
+
+impl<'a> Reference<'a> {
+    /// The reference log on `side`.
+    pub fn new(side: &'a Side) -> Self {
+        Self {
+            side,
+            read: HashMap::new(),
+        }
+    }
+}
+
 /// Reads `reference` and `other` side by side from `digest` for up to `fetches` steps.
 pub async fn scan(
     tp: &Tp,
-    reference: &Side,
+    reference: &mut Reference<'_>,
     other: &Side,
     mut digest: Digest,
     fetches: usize,
 ) -> Result<Step, BackendError> {
     for _ in 0..fetches {
-        let (r, o) = futures::future::join(
-            marks_from(reference, tp, digest.upto),
-            marks_from(other, tp, digest.upto),
-        )
-        .await;
-        match step(digest, &r?, &o?) {
+        let from = digest.upto;
+        let (r, o) = match reference.read.get(&from).cloned() {
+            Some(r) => (r, marks_from(other, tp, from).await?),
+            None => {
+                let (r, o) = futures::future::join(
+                    marks_from(reference.side, tp, from),
+                    marks_from(other, tp, from),
+                )
+                .await;
+                let r = r?;
+                reference.read.insert(from, r.clone());
+                (r, o?)
+            }
+        };
+        match step(digest, &r, &o) {
             Step::Agree(d) if d.upto > digest.upto => digest = d,
-            Step::Agree(d) => return Ok(Step::Agree(d)),
+            Step::Agree(_) => return Ok(Step::Agree(digest)),
             differ => return Ok(differ),
         }
     }
@@ -197,11 +223,12 @@ impl Replicator {
     async fn digest_partition(&self, tp: &Tp, eligible: &[usize]) -> Result<(), BackendError> {
         let mut digests = self.digests.get(tp, self.clusters.len());
         let r = eligible[0];
-        let reference = self.side(tp, r);
+        let side = self.side(tp, r);
+        let mut reference = Reference::new(&side);
         for &i in &eligible[1..] {
             let step = scan(
                 tp,
-                &reference,
+                &mut reference,
                 &self.side(tp, i),
                 digests[i],
                 DIGEST_FETCHES_PER_PASS,

@@ -349,7 +349,7 @@ pub async fn report(clusters: &[Arc<Cluster>]) -> Result<(Vec<String>, bool), Ba
                     st @ (Standing::InSync | Standing::Behind(_)) if i != src => {
                         let whole = super::digest::scan(
                             &tp,
-                            &sides[src],
+                            &mut super::digest::Reference::new(&sides[src]),
                             &sides[i],
                             super::digest::Digest::default(),
                             usize::MAX,
