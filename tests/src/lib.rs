@@ -533,6 +533,22 @@ pub fn replicate_script() -> Command {
     python_script("replicate.py")
 }
 
+/// Creates `topic` with `partitions` partitions through `bootstrap` (a proxy, or one broker
+/// directly); panics with what the client said if it failed.
+pub fn create_topic(bootstrap: &str, topic: &str, partitions: usize) {
+    let out = replicate_script()
+        .args(["create", "--bootstrap", bootstrap, "--topic", topic])
+        .args(["--partitions", &partitions.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .expect("create ran");
+    assert!(
+        out.status.success(),
+        "creating {topic} through {bootstrap} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `replicate.py produce` of `count` records to `topic` through `bootstrap`; callers add
 /// options (`--partitions`, `--start`, …) and run it.
 pub fn produce_cmd(bootstrap: &str, topic: &str, count: usize) -> Command {

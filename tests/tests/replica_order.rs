@@ -7,32 +7,12 @@ use kafka_protocol::messages::{ApiKey, ResponseKind};
 use kafkatwin_tests::audit::{self, ProducerKind};
 use kafkatwin_tests::wire::{Conn, build};
 use kafkatwin_tests::{
-    Broker, Proxy, cluster_view, dump_direct, eventually, replicate_script, stored_values,
+    Broker, Proxy, cluster_view, create_topic, dump_direct, eventually, stored_values,
 };
 use std::time::Duration;
 
 const RECORDS: usize = 30_000;
 const PARTITIONS: usize = 2;
-
-/// Creates `topic` through the proxy, so that every cluster has it.
-fn create_topic(proxy: &Proxy, topic: &str) {
-    let out = replicate_script()
-        .args([
-            "create",
-            "--bootstrap",
-            &proxy.bootstrap(),
-            "--topic",
-            topic,
-        ])
-        .args(["--partitions", &PARTITIONS.to_string()])
-        .output()
-        .expect("create ran");
-    assert!(
-        out.status.success(),
-        "creating {topic} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Waits until the proxy shows every cluster caught up and none divergent.
 fn wait_caught_up(proxy: &Proxy, ids: &[&str]) {
@@ -78,7 +58,7 @@ fn replicas_hold_the_same_records_in_the_same_order_after_full_rate_rounds_under
             &format!("producer:\n  ack_policy: {policy}\n  timeout: 10s\n"),
         );
         let topic = format!("load-{k}-{}", policy.to_lowercase());
-        create_topic(&proxy, &topic);
+        create_topic(&proxy.bootstrap(), &topic, PARTITIONS);
         // A new producer each round; idempotent and plain in turn.
         let kind = if k % 2 == 0 {
             ProducerKind::ConfluentIdempotent
@@ -219,12 +199,7 @@ fn a_difference_planted_in_the_middle_of_one_log_is_reported_with_its_offset() {
     let (a, b, c) = Broker::three();
     let topic = "planted";
     for broker in [&a, &b, &c] {
-        let out = replicate_script()
-            .args(["create", "--bootstrap", &broker.addr(), "--topic", topic])
-            .args(["--partitions", "1"])
-            .output()
-            .expect("create ran");
-        assert!(out.status.success(), "create on {}", broker.id);
+        create_topic(&broker.addr(), topic, 1);
         write_straight(broker, topic, 0, 100);
     }
     // Offset 100: one record, another on c2 than on c1 and c3 (the same length).

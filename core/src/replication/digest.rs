@@ -6,8 +6,12 @@
 //! offset, record count, and the batch's checksum without producer id, epoch and sequence)
 //! up to the offset it was read to: two clusters whose logs agree there have the same digest.
 //!
-//! Passes run in the repairer's loop, a few fetches per partition each, so reading back what
-//! was written yields to the live writes and to repair.
+//! What the clusters held when they were compared (at startup, after an outage, when this
+//! instance took a partition over) is read, up to the longest end seen then; what this
+//! instance writes after that is checked as it is answered (see `lanes`), so it is not read
+//! back. Passes run in the repairer's loop, a few small fetches per partition each; while
+//! writes are in flight on the clusters, a pass reads once for one partition only, so
+//! reading yields to the writes and to repair.
 
 use super::Replicator;
 use super::history::{BatchMark, Side};
@@ -17,7 +21,7 @@ use kafka_protocol::error::ResponseError;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::timing::{COMPARE_STEP_WAIT, DIGEST_EVERY, DIGEST_FETCHES_PER_PASS};
+use crate::timing::{COMPARE_STEP_WAIT, DIGEST_EVERY, DIGEST_FETCH_BYTES, DIGEST_FETCHES_PER_PASS};
 
 /// One cluster's digest of a partition.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -46,6 +50,9 @@ impl Digest {
 #[derive(Default)]
 pub struct Digests {
     map: Mutex<HashMap<Tp, Vec<Digest>>>,
+    /// Per partition: the logical offset to read up to (the longest end at the last
+    /// comparison).
+    limits: Mutex<HashMap<Tp, i64>>,
     last_pass: Mutex<Option<std::time::Instant>>,
 }
 
@@ -68,6 +75,30 @@ impl Digests {
         map.retain(|(t, _), _| t != topic);
     }
 
+    /// `tp` is read side by side up to logical offset `end` (at least).
+    pub fn read_up_to(&self, tp: &Tp, end: i64) {
+        let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+        let l = limits.entry(tp.clone()).or_insert(end);
+        *l = (*l).max(end);
+    }
+
+    /// The partitions not yet read up to their limit on some cluster of `on`, with it.
+    fn unread(&self, on: impl Fn(&Tp) -> Vec<usize>) -> Vec<(Tp, i64)> {
+        let limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        limits
+            .iter()
+            .filter(|&(tp, &limit)| {
+                on(tp).iter().any(|&i| {
+                    map.get(tp)
+                        .and_then(|d| d.get(i))
+                        .is_none_or(|d| d.upto < limit)
+                })
+            })
+            .map(|(tp, &limit)| (tp.clone(), limit))
+            .collect()
+    }
+
     /// Whether a pass is due now (and marks it started).
     fn due(&self) -> bool {
         let mut last = self.last_pass.lock().unwrap_or_else(|p| p.into_inner());
@@ -86,7 +117,13 @@ pub async fn marks_from(side: &Side, tp: &Tp, from: i64) -> Result<Vec<BatchMark
     let at = from + side.delta;
     let f = tokio::time::timeout(
         COMPARE_STEP_WAIT,
-        super::ends::fetch(c, tp, at, crate::timing::PROMPT_FETCH_WAIT_MS),
+        super::ends::fetch_at_most(
+            c,
+            tp,
+            at,
+            crate::timing::PROMPT_FETCH_WAIT_MS,
+            DIGEST_FETCH_BYTES,
+        ),
     )
     .await
     .map_err(|_| BackendError::NoBroker {
@@ -192,23 +229,29 @@ impl Replicator {
         if !self.digests.due() {
             return;
         }
-        for tp in self.lanes.partitions() {
-            if !self.owns(&tp) {
-                continue;
-            }
-            let eligible: Vec<usize> = (0..self.clusters.len())
+        let eligible = |tp: &Tp| -> Vec<usize> {
+            (0..self.clusters.len())
                 .filter(|&i| {
                     up[i]
                         && self.compared_since_loss(i)
-                        && !self.lanes.is_behind(&tp, i)
-                        && !self.lanes.is_divergent(&tp, i)
+                        && !self.lanes.is_behind(tp, i)
+                        && !self.lanes.is_divergent(tp, i)
                 })
-                .collect();
-            if eligible.len() < 2 {
+                .collect()
+        };
+        for (tp, limit) in self.digests.unread(eligible) {
+            let on = eligible(&tp);
+            if !self.owns(&tp) || on.len() < 2 {
                 continue;
             }
-            if let Err(e) = self.digest_partition(&tp, &eligible).await {
+            // Writes first: while any is in flight on these clusters, one small read a pass.
+            let busy = on.iter().any(|&i| self.lanes.total_inflight_on(i) > 0);
+            let fetches = if busy { 1 } else { DIGEST_FETCHES_PER_PASS };
+            if let Err(e) = self.digest_partition(&tp, &on, limit, fetches).await {
                 tracing::debug!("digest pass of {}-{}: {e}", tp.0.as_str(), tp.1);
+            }
+            if busy {
+                return;
             }
         }
     }
@@ -220,20 +263,22 @@ impl Replicator {
         }
     }
 
-    async fn digest_partition(&self, tp: &Tp, eligible: &[usize]) -> Result<(), BackendError> {
+    async fn digest_partition(
+        &self,
+        tp: &Tp,
+        eligible: &[usize],
+        limit: i64,
+        fetches: usize,
+    ) -> Result<(), BackendError> {
         let mut digests = self.digests.get(tp, self.clusters.len());
         let r = eligible[0];
         let side = self.side(tp, r);
         let mut reference = Reference::new(&side);
         for &i in &eligible[1..] {
-            let step = scan(
-                tp,
-                &mut reference,
-                &self.side(tp, i),
-                digests[i],
-                DIGEST_FETCHES_PER_PASS,
-            )
-            .await?;
+            if digests[i].upto >= limit {
+                continue;
+            }
+            let step = scan(tp, &mut reference, &self.side(tp, i), digests[i], fetches).await?;
             match step {
                 Step::Agree(d) => {
                     digests[i] = d;

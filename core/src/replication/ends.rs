@@ -66,19 +66,31 @@ pub fn fetch_failed(cluster: &Cluster, tp: &Tp, offset: i64, code: i16) -> Backe
     }
 }
 
-/// Fetches `tp` from `offset`, waiting up to `wait_ms` for data.
+/// Fetches `tp` from `offset`, waiting up to `wait_ms` for data (at most 4 MiB).
 pub async fn fetch(
     cluster: &Cluster,
     tp: &Tp,
     offset: i64,
     wait_ms: i32,
 ) -> Result<Fetched, BackendError> {
+    fetch_at_most(cluster, tp, offset, wait_ms, 4 << 20).await
+}
+
+/// Fetches `tp` from `offset`, waiting up to `wait_ms` for data, at most `max_bytes` (a
+/// first batch larger than that still comes whole).
+pub async fn fetch_at_most(
+    cluster: &Cluster,
+    tp: &Tp,
+    offset: i64,
+    wait_ms: i32,
+    max_bytes: i32,
+) -> Result<Fetched, BackendError> {
     let v = version(cluster, ApiKey::Fetch, 12);
     let req = FetchRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_max_wait_ms(wait_ms)
         .with_min_bytes(1)
-        .with_max_bytes(4 << 20)
+        .with_max_bytes(max_bytes)
         .with_session_epoch(-1)
         .with_topics(vec![
             fetch_request::FetchTopic::default()
@@ -89,7 +101,7 @@ pub async fn fetch(
                         .with_fetch_offset(offset)
                         .with_current_leader_epoch(-1)
                         .with_last_fetched_epoch(-1)
-                        .with_partition_max_bytes(4 << 20),
+                        .with_partition_max_bytes(max_bytes),
                 ]),
         ]);
     let leader = cluster.leader(&tp.0, tp.1).await;

@@ -330,12 +330,6 @@ impl Lanes {
         }
     }
 
-    /// Every partition written or compared through this proxy.
-    pub fn partitions(&self) -> Vec<Tp> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.keys().cloned().collect()
-    }
-
     /// Forgets a deleted topic's partitions.
     pub fn forget_topic(&self, topic: &TopicName) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());

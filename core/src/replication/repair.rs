@@ -278,6 +278,8 @@ impl Replicator {
             // Compared in logical offsets (each cluster's end less its offset map).
             let logical = |i: usize| latest[&i].get(tp).map(|&e| e - self.lanes.delta(tp, i));
             let max = live.iter().filter_map(|&i| logical(i)).max().unwrap_or(0);
+            // What the clusters held before this instance wrote there: read side by side.
+            self.digests.read_up_to(tp, max);
             for &i in live {
                 if logical(i).unwrap_or(0) < max {
                     self.missed(tp, i, &"it holds fewer records than another cluster");
