@@ -219,6 +219,24 @@ pub async fn scan(
     Ok(Step::Agree(digest))
 }
 
+/// Which of the clusters' batches at one offset (`None`: its log does not reach there yet)
+/// differ from the batch most of them hold (on a tie, the one the first holds).
+pub fn odd_ones(marks: &[Option<BatchMark>]) -> Vec<usize> {
+    let votes = |m: &BatchMark| marks.iter().filter(|x| **x == Some(*m)).count();
+    let best = marks
+        .iter()
+        .enumerate()
+        .filter_map(|(k, m)| m.map(|m| (k, m)))
+        .max_by_key(|(k, m)| (votes(m), std::cmp::Reverse(*k)))
+        .map(|(_, m)| m);
+    marks
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.is_some() && **m != best)
+        .map(|(k, _)| k)
+        .collect()
+}
+
 impl Replicator {
     /// One digest pass, when due: every partition this instance writes, on every cluster
     /// that is compared, in sync and not divergent there, read on from its digest and
@@ -311,25 +329,17 @@ impl Replicator {
         for m in found {
             marks.push(m?);
         }
-        // The mark most clusters hold; on a tie, the one the highest-priority cluster holds.
-        let votes = |m: &Option<BatchMark>| marks.iter().filter(|x| *x == m).count();
-        let best = marks
-            .iter()
-            .enumerate()
-            .max_by_key(|(k, m)| (votes(m), std::cmp::Reverse(*k)))
-            .map(|(_, m)| *m);
-        for (&i, m) in eligible.iter().zip(&marks) {
-            if Some(*m) != best {
-                tracing::error!(
-                    cluster = %self.clusters[i].id,
-                    "cluster {} holds other records than the other clusters in the middle of \
-                     {}-{} (its digest differs from logical offset {at})",
-                    self.clusters[i].id,
-                    tp.0.as_str(),
-                    tp.1
-                );
-                self.note_divergent(tp, i, at);
-            }
+        for k in odd_ones(&marks) {
+            let i = eligible[k];
+            tracing::error!(
+                cluster = %self.clusters[i].id,
+                "cluster {} holds other records than the other clusters in the middle of \
+                 {}-{} (its digest differs from logical offset {at})",
+                self.clusters[i].id,
+                tp.0.as_str(),
+                tp.1
+            );
+            self.note_divergent(tp, i, at);
         }
         Ok(())
     }
@@ -369,5 +379,17 @@ mod tests {
         // Batches cut differently differ where the first of them starts.
         let c = [m(0, 5, 1), m(5, 2, 7), m(7, 2, 8)];
         assert_eq!(step(Digest::default(), &a, &c), Step::Differ(5));
+    }
+
+    #[test]
+    fn the_odd_cluster_is_the_one_most_others_disagree_with() {
+        let (a, b) = (Some(m(5, 3, 2)), Some(m(5, 3, 9)));
+        assert_eq!(odd_ones(&[a, b, a]), vec![1]);
+        // The reference itself can be the odd one.
+        assert_eq!(odd_ones(&[b, a, a]), vec![0]);
+        // A tie: the first cluster's batch is kept.
+        assert_eq!(odd_ones(&[a, b]), vec![1]);
+        // A log that does not reach the offset yet is not judged.
+        assert_eq!(odd_ones(&[a, None, b, a]), vec![2]);
     }
 }
