@@ -18,8 +18,9 @@ client data, then a latency phase (--rate msg/s for --seconds, linger.ms=0) meas
 from produce() to the delivery report, p50 and p99. For the three-cluster targets, the admin
 API is polled every 100 ms: how long each cluster was behind (missed writes, being repaired)
 during the round and until it caught up afterwards, and the most records it lacked. Each
-target's rounds are printed with their spread (the slowest round against the best). At the
-end, `kafkatwin compare` reads every topic on c1..c3 side by side: they must hold the same
+target's rounds are printed with their spread (the slowest round against the best). Then ANY
+once more with c2 hung for --pause seconds while writing: how long the clusters were behind
+and how long after c2's resumption all caught up. At the end, `kafkatwin compare` reads every topic on c1..c3 side by side: they must hold the same
 records in the same order. Figures only, no pass/fail.
 
   bench/run-fanout.sh [--rounds 3] [--size 1024] [--records 100000] [--rate 1000]
@@ -195,6 +196,46 @@ def latency(bootstrap, topic, payloads, rate, seconds):
     return lat[len(lat) // 2] * 1000, lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
 
 
+def paused_case(args, children, work, port, admin_port, brokers, paused, payloads):
+    """A fresh kafkatwin (ANY over the three) while the throughput phase runs with one
+    cluster hung (SIGSTOP) for --pause seconds: how long each cluster was behind, the most it
+    lacked, and how long the paused one took to catch up after it was resumed."""
+    cfg = os.path.join(work, "kt-3-paused.yaml")
+    with open(cfg, "w") as f:
+        f.write(kafkatwin_yaml(port, brokers, "ANY", admin_port))
+    log = os.path.join(work, "kt-3-paused.log")
+    proc = children.start("kt-3-paused", [args.kafkatwin, "--config", cfg], log)
+    e2e.wait_ready("kt-3-paused", port, proc, log, 30)
+    time.sleep(1.5)
+    bootstrap = f"127.0.0.1:{port}"
+    topic = f"fan-kt-3-paused-{uuid.uuid4().hex[:6]}"
+    e2e.create_topic(bootstrap, topic, lambda: proc.poll() is None)
+    time.sleep(0.3)
+    watch = BehindWatch(admin_port)
+    watch.start()
+    resumed = {}
+
+    def pause():
+        time.sleep(0.3)
+        paused.send_signal(signal.SIGSTOP)
+        time.sleep(args.pause)
+        paused.send_signal(signal.SIGCONT)
+        resumed["at"] = time.monotonic()
+
+    t = threading.Thread(target=pause, daemon=True)
+    t.start()
+    try:
+        secs = throughput(bootstrap, topic, payloads, args.records)
+    finally:
+        t.join()
+    caught_up = watch.settle()
+    after = time.monotonic() - resumed["at"]
+    e2e.log(f"kt-3-any, c2 hung {args.pause:.1f} s while writing: {args.records / secs:.0f} msg/s; "
+            f"{watch.summary()}; all caught up {after:.1f} s after c2 was resumed"
+            + ("" if caught_up else " -- STILL BEHIND after 120 s"))
+    children._stop(proc)
+
+
 def compare_replicas(args, work, brokers):
     """`kafkatwin compare` over c1..c3: every topic read side by side on each."""
     cfg = os.path.join(work, "compare.yaml")
@@ -216,6 +257,8 @@ def main():
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--pause", type=float, default=2.0,
+                    help="seconds c2 is hung in the paused case")
     args = ap.parse_args()
     if not args.kafkatwin:
         sys.exit("fanout.py: pass --kafkatwin or set KAFKATWIN_BIN (bench/run-fanout.sh does)")
@@ -223,7 +266,7 @@ def main():
     children = e2e.Children()
     work = tempfile.mkdtemp(prefix="kafkatwin-fanout-")
     try:
-        ports = e2e.pick_ports(11, args.ports)
+        ports = e2e.pick_ports(13, args.ports)
         admin_ports = {"kt-3-all": ports[9], "kt-3-any": ports[10]}
         single, brokers = ports[0], ports[1:4]
         e2e.start_tansu(children, args.tansu, work, "c0", single)
@@ -303,6 +346,8 @@ def main():
         kt1 = rows["kt-1"]["cpu"] / rows["kt-1"]["bytes"]
         for t in ("kt-3-all", "kt-3-any"):
             e2e.log(f"{t}: CPU per GB = {rows[t]['cpu'] / rows[t]['bytes'] / kt1:.2f} x kt-1 (passthrough)")
+        e2e.log("")
+        paused_case(args, children, work, ports[11], ports[12], brokers, tansus[1], payloads)
         compare_replicas(args, work, brokers)
         e2e.log("")
         e2e.log("Startup with one cluster hung (SIGSTOP before the proxy starts), MAJORITY:")

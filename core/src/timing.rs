@@ -51,6 +51,10 @@ pub const MEMBERSHIP_REQUEST_WAIT: Duration = Duration::from_secs(2);
 /// How often the repairer looks for clusters to repair when nothing wakes it.
 pub const REPAIR_EVERY: Duration = Duration::from_millis(500);
 
+/// The least a repair pass may copy to a cluster that takes live writes (see
+/// `replication::share`): 16 MiB a pass, 32 MiB/s at the pass interval.
+pub const REPAIR_MIN_BYTES_PER_PASS: u64 = 16 << 20;
+
 /// How often the digests of every partition are read on (see `replication::digest`): reading
 /// back what was written yields to the writes.
 pub const DIGEST_EVERY: Duration = Duration::from_secs(1);

@@ -519,13 +519,16 @@ impl Replicator {
                 };
                 let tps: Vec<Tp> = ks.iter().map(|&k| out.parts[k].clone()).collect();
                 let queued = match frame {
-                    Ok(f) => self.clusters[i].try_start_writer_frame(
-                        leader,
-                        ApiKey::Produce,
-                        out.version,
-                        f,
-                        out.wait,
-                    ),
+                    Ok(f) => {
+                        self.repair_share.note_live(i, f.len());
+                        self.clusters[i].try_start_writer_frame(
+                            leader,
+                            ApiKey::Produce,
+                            out.version,
+                            f,
+                            out.wait,
+                        )
+                    }
                     Err(reason) => Err(BackendError::Encode {
                         cluster: self.clusters[i].id.to_string(),
                         api: ApiKey::Produce,

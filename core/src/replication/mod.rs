@@ -24,6 +24,7 @@ mod reseed;
 pub use reads::OFFSETS_KEY;
 pub use reseed::ReseedError;
 mod repair;
+mod share;
 
 use crate::backend::Cluster;
 use crate::metrics::Metrics;
@@ -83,6 +84,8 @@ pub struct Replicator {
     lanes: lanes::Lanes,
     /// Running digests of every partition on every cluster.
     digests: digest::Digests,
+    /// How much repair may copy, against the live writes.
+    repair_share: share::RepairShare,
     /// Idempotent producers' sequences and recent batches.
     producers: producers::Producers,
     /// Producer ids this proxy issues.
@@ -141,6 +144,7 @@ impl Replicator {
             sequencer: tokio::sync::Mutex::new(()),
             lanes: lanes::Lanes::new(n),
             digests: digest::Digests::default(),
+            repair_share: share::RepairShare::new(n),
             producers: producers::Producers::default(),
             ids: Arc::new(crate::producer_ids::ProducerIds::new(&clusters)),
             metrics,

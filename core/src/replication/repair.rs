@@ -21,8 +21,8 @@ const FETCHES_PER_PASS: usize = 32;
 
 /// How far one fetch's copy took a repair.
 enum Copied {
-    /// The target's physical end now: copy on from there.
-    UpTo(i64),
+    /// The target's physical end now, and the bytes copied: copy on from there.
+    UpTo(i64, u64),
     /// Nothing more to copy now (caught up, or the source has nothing new yet).
     Done,
 }
@@ -364,8 +364,12 @@ impl Replicator {
             // topics a new, empty broker lacks (a copy to a topic it lacks would make Tansu
             // store records under no topic, readable by nobody).
             if up[i] && self.compared_since_loss(i) {
+                let mut budget = self.repair_share.budget(i);
                 for tp in self.lanes.behind_on(i).iter().filter(|tp| self.owns(tp)) {
-                    match self.repair_partition(i, tp, up).await {
+                    if budget == Some(0) {
+                        break;
+                    }
+                    match self.repair_partition(i, tp, up, &mut budget).await {
                         Ok(()) => {}
                         Err(e) => {
                             tracing::warn!(cluster = %c.id, "repairing {}-{} on {}: {e}", tp.0.as_str(), tp.1, c.id)
@@ -385,8 +389,15 @@ impl Replicator {
         }
     }
 
-    /// Copies what cluster `i` lacks on `tp` from an in-sync cluster.
-    async fn repair_partition(&self, i: usize, tp: &Tp, up: &[bool]) -> Result<(), BackendError> {
+    /// Copies what cluster `i` lacks on `tp` from an in-sync cluster, within `budget` bytes
+    /// (`None`: no limit; spent as it copies).
+    async fn repair_partition(
+        &self,
+        i: usize,
+        tp: &Tp,
+        up: &[bool],
+        budget: &mut Option<u64>,
+    ) -> Result<(), BackendError> {
         // A source must have been compared since it was last seen: one back from an outage
         // (perhaps empty) is not yet known to hold what its lane says.
         let Some(j) = (0..self.clusters.len()).find(|&j| {
@@ -406,8 +417,16 @@ impl Replicator {
             self.start_backfill(i, j, tp).await?;
         }
         for _ in 0..FETCHES_PER_PASS {
+            if *budget == Some(0) {
+                break;
+            }
             match self.copy_fetch(i, j, tp, pos).await? {
-                Copied::UpTo(end) => pos = end,
+                Copied::UpTo(end, bytes) => {
+                    pos = end;
+                    if let Some(b) = budget.as_mut() {
+                        *b = b.saturating_sub(bytes);
+                    }
+                }
                 Copied::Done => return Ok(()),
             }
         }
@@ -509,11 +528,12 @@ impl Replicator {
             let logical = h.base_offset - source_delta;
             let end = self.end_within_batch(i, j, tp, logical).await? + target_delta;
             self.lanes.note_end(tp, i, end);
-            return Ok(Copied::UpTo(end));
+            return Ok(Copied::UpTo(end, 0));
         }
         // Queue every fetched batch on the writer connection (order kept), then read the
         // answers: one round trip per fetch, not per batch.
         let mut queued = Vec::with_capacity(fresh.len());
+        let mut bytes = 0u64;
         let mut expect = from;
         let mut failed = None;
         for (h, range) in fresh {
@@ -531,6 +551,7 @@ impl Replicator {
                 break;
             }
             expect += h.offsets;
+            bytes += range.len() as u64;
             match self.queue_copy(i, tp, f.records.slice(range)).await {
                 Ok(pending) => queued.push((h.offsets, pending)),
                 Err(e) => {
@@ -573,7 +594,7 @@ impl Replicator {
         if let Some(e) = failed {
             return Err(e);
         }
-        Ok(Copied::UpTo(pos))
+        Ok(Copied::UpTo(pos, bytes))
     }
 
     /// Cluster `i`'s end on `tp` was read inside the source `j`'s batch at logical `base`. A
