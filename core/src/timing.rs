@@ -63,11 +63,11 @@ pub const DIGEST_EVERY: Duration = Duration::from_secs(1);
 /// fetch, for one partition, while writes are).
 pub const DIGEST_FETCHES_PER_PASS: usize = 8;
 
-/// Bytes one digest fetch reads at most: small reads keep a broker that serves them from
-/// holding up the writes for long (4 MiB reads raised produce p99 from 5 to 50-150 ms on a
-/// loaded 2-core machine). With the pass interval and fetch count, digests read at most
-/// 4 MiB per second per partition and cluster.
-pub const DIGEST_FETCH_BYTES: i32 = 512 << 10;
+/// Bytes one fetch of a log comparison or digest reads at most: small reads keep a broker
+/// that serves them from holding up the writes for long (4 MiB reads raised produce p99
+/// from 5 to 50-150 ms on a loaded 2-core machine). With the pass interval and fetch count,
+/// digests read at most 4 MiB per second per partition and cluster.
+pub const COMPARE_FETCH_BYTES: i32 = 512 << 10;
 /// Poll interval while waiting for queued repair copies to land.
 pub const REPAIR_DRAIN_POLL: Duration = Duration::from_millis(5);
 /// How long a log-end or leader lookup during repair may take.

@@ -549,6 +549,19 @@ pub fn create_topic(bootstrap: &str, topic: &str, partitions: usize) {
     );
 }
 
+/// `kafkatwin compare -c config`: its exit code and what it printed (stdout, then stderr).
+pub fn compare(config: &std::path::Path) -> (Option<i32>, String) {
+    let out = Command::new(kafkatwin_bin())
+        .args(["compare", "-c"])
+        .arg(config)
+        .output()
+        .expect("compare ran");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
 /// `replicate.py produce` of `count` records to `topic` through `bootstrap`; callers add
 /// options (`--partitions`, `--start`, …) and run it.
 pub fn produce_cmd(bootstrap: &str, topic: &str, count: usize) -> Command {

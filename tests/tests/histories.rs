@@ -7,11 +7,10 @@
 
 use kafkatwin_tests::http::get;
 use kafkatwin_tests::{
-    Broker, Proxy, cluster_view, dump_direct, eventually, kafkatwin_bin, last_json, produce_cmd,
+    Broker, Proxy, cluster_view, compare, dump_direct, eventually, last_json, produce_cmd,
     replicate_script,
 };
 use serde_json::Value;
-use std::process::Command;
 use std::time::Duration;
 
 /// One timestamp base for every direct write, so the same records are the same bytes.
@@ -39,18 +38,6 @@ fn content(broker: &Broker, topic: &str) -> (Value, Value) {
     let d = dump_direct(broker, topic, None);
     let p = &d["partitions"]["0"];
     (p["count"].clone(), p["digest"].clone())
-}
-
-fn compare(config: &std::path::Path) -> (Option<i32>, String) {
-    let out = Command::new(kafkatwin_bin())
-        .args(["compare", "-c"])
-        .arg(config)
-        .output()
-        .expect("compare ran");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
 }
 
 fn post(p: &Proxy, path: &str, body: &str) -> (u16, String) {

@@ -7,7 +7,7 @@ use kafka_protocol::messages::{ApiKey, ResponseKind};
 use kafkatwin_tests::audit::{self, ProducerKind};
 use kafkatwin_tests::wire::{Conn, build};
 use kafkatwin_tests::{
-    Broker, Proxy, cluster_view, create_topic, dump_direct, eventually, stored_values,
+    Broker, Proxy, cluster_view, compare, create_topic, dump_direct, eventually, stored_values,
 };
 use std::time::Duration;
 
@@ -239,17 +239,8 @@ fn a_difference_planted_in_the_middle_of_one_log_is_reported_with_its_offset() {
         ),
         Some(100.0)
     );
-    let out = std::process::Command::new(kafkatwin_tests::kafkatwin_bin())
-        .args(["compare", "-c"])
-        .arg(&proxy.config_path)
-        .output()
-        .expect("compare ran");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "compare exits 1 on a difference:\n{text}"
-    );
+    let (code, text) = compare(&proxy.config_path);
+    assert_eq!(code, Some(1), "compare exits 1 on a difference:\n{text}");
     assert!(
         text.contains("planted-0: c2 diverges from c1 at offset 100"),
         "{text}"

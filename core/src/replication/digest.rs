@@ -17,11 +17,10 @@ use super::Replicator;
 use super::history::{BatchMark, Side};
 use super::lanes::Tp;
 use crate::backend::BackendError;
-use kafka_protocol::error::ResponseError;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::timing::{COMPARE_STEP_WAIT, DIGEST_EVERY, DIGEST_FETCH_BYTES, DIGEST_FETCHES_PER_PASS};
+use crate::timing::{DIGEST_EVERY, DIGEST_FETCHES_PER_PASS};
 
 /// One cluster's digest of a partition.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -110,43 +109,6 @@ impl Digests {
     }
 }
 
-/// The complete batches of `side`'s log of `tp` from logical offset `from`, as marks; empty
-/// when there is nothing there yet.
-pub async fn marks_from(side: &Side, tp: &Tp, from: i64) -> Result<Vec<BatchMark>, BackendError> {
-    let c = &side.cluster;
-    let at = from + side.delta;
-    let f = tokio::time::timeout(
-        COMPARE_STEP_WAIT,
-        super::ends::fetch_at_most(
-            c,
-            tp,
-            at,
-            crate::timing::PROMPT_FETCH_WAIT_MS,
-            DIGEST_FETCH_BYTES,
-        ),
-    )
-    .await
-    .map_err(|_| BackendError::NoBroker {
-        cluster: c.id.to_string(),
-        reason: format!("no answer within {COMPARE_STEP_WAIT:?} while reading digests"),
-    })??;
-    if f.error_code == ResponseError::OffsetOutOfRange.code() {
-        return Ok(Vec::new());
-    }
-    if f.error_code != 0 {
-        return Err(super::ends::fetch_failed(c, tp, at, f.error_code));
-    }
-    Ok(super::batch::batches(&f.records)
-        .into_iter()
-        .filter(|(h, _)| h.base_offset + h.offsets > at)
-        .map(|(h, r)| BatchMark {
-            base: h.base_offset - side.delta,
-            count: h.offsets,
-            sum: super::batch::covered_sum(&f.records[r], super::batch::Covering::Stored),
-        })
-        .collect())
-}
-
 /// How one step of reading two logs side by side ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -198,11 +160,11 @@ pub async fn scan(
     for _ in 0..fetches {
         let from = digest.upto;
         let (r, o) = match reference.read.get(&from).cloned() {
-            Some(r) => (r, marks_from(other, tp, from).await?),
+            Some(r) => (r, other.marks_from(tp, from).await?),
             None => {
                 let (r, o) = futures::future::join(
-                    marks_from(reference.side, tp, from),
-                    marks_from(other, tp, from),
+                    reference.side.marks_from(tp, from),
+                    other.marks_from(tp, from),
                 )
                 .await;
                 let r = r?;

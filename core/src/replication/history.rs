@@ -16,7 +16,7 @@ use crate::backend::{BackendError, Cluster};
 use kafka_protocol::error::ResponseError;
 use std::sync::Arc;
 
-use crate::timing::COMPARE_STEP_WAIT;
+use crate::timing::{COMPARE_FETCH_BYTES, COMPARE_STEP_WAIT};
 
 /// What identifies a batch across clusters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,34 +76,48 @@ pub struct Side {
 fn timed_out(c: &Cluster) -> BackendError {
     BackendError::NoBroker {
         cluster: c.id.to_string(),
-        reason: format!("no answer within {COMPARE_STEP_WAIT:?} while comparing histories"),
+        reason: format!("no answer within {COMPARE_STEP_WAIT:?} while comparing logs"),
     }
 }
 
 impl Side {
     /// The batch holding logical offset `at` (or the first after it), if any.
     pub async fn mark_at(&self, tp: &Tp, at: i64) -> Result<Option<BatchMark>, BackendError> {
+        Ok(self.marks_from(tp, at).await?.into_iter().next())
+    }
+
+    /// The complete batches of the log from the one holding logical offset `from`, as marks
+    /// (one fetch's worth); empty when there is nothing there yet.
+    pub async fn marks_from(&self, tp: &Tp, from: i64) -> Result<Vec<BatchMark>, BackendError> {
         let c = &self.cluster;
+        let at = from + self.delta;
         let f = tokio::time::timeout(
             COMPARE_STEP_WAIT,
-            ends::fetch(c, tp, at + self.delta, crate::timing::PROMPT_FETCH_WAIT_MS),
+            ends::fetch_at_most(
+                c,
+                tp,
+                at,
+                crate::timing::PROMPT_FETCH_WAIT_MS,
+                COMPARE_FETCH_BYTES,
+            ),
         )
         .await
         .map_err(|_| timed_out(c))??;
         if f.error_code == ResponseError::OffsetOutOfRange.code() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         if f.error_code != 0 {
-            return Err(ends::fetch_failed(c, tp, at + self.delta, f.error_code));
+            return Err(ends::fetch_failed(c, tp, at, f.error_code));
         }
         Ok(batch::batches(&f.records)
             .into_iter()
-            .find(|(h, _)| h.base_offset + h.offsets > at + self.delta)
+            .filter(|(h, _)| h.base_offset + h.offsets > at)
             .map(|(h, r)| BatchMark {
                 base: h.base_offset - self.delta,
                 count: h.offsets,
                 sum: batch::covered_sum(&f.records[r], batch::Covering::Stored),
-            }))
+            })
+            .collect())
     }
 
     /// The log's end and first and last batches; `None` when the partition is not there.
