@@ -314,6 +314,13 @@ pub struct ConsumerConfig {
     /// Bound on the quick group requests (heartbeat, commit, offsets, leave, describe) at
     /// the coordinating cluster; JoinGroup and SyncGroup wait by design.
     pub group_request_timeout: crate::Duration,
+    /// How long the first rebalance of an empty group waits for more members to join
+    /// (Kafka's `group.initial.rebalance.delay.ms`), with several clusters.
+    pub group_initial_rebalance_delay: crate::Duration,
+    /// Shortest session timeout a group member may ask for (`group.min.session.timeout.ms`).
+    pub group_min_session_timeout: crate::Duration,
+    /// Longest session timeout a group member may ask for (`group.max.session.timeout.ms`).
+    pub group_max_session_timeout: crate::Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -325,6 +332,9 @@ impl Default for ConsumerConfig {
             read_avoid: crate::Duration::from_secs(5),
             read_probe_timeout: crate::Duration::from_millis(300),
             group_request_timeout: crate::Duration::from_secs(3),
+            group_initial_rebalance_delay: crate::Duration::from_secs(1),
+            group_min_session_timeout: crate::Duration::from_secs(6),
+            group_max_session_timeout: crate::Duration::from_secs(1800),
         }
     }
 }

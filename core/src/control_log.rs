@@ -43,6 +43,10 @@ pub mod keys {
     pub const PLUGIN_CHUNKS: &str = "plugin-chunks/";
     /// A topic's API rules: `rules/{topic}`.
     pub const RULES: &str = "rules/";
+    /// A consumer group's membership: `groups/{group}`.
+    pub const GROUPS: &str = crate::groups::GROUP_KEY;
+    /// A consumer group's committed offsets: `group-offsets/{group}`.
+    pub const GROUP_OFFSETS: &str = crate::groups::OFFSETS_KEY;
 }
 
 /// Which part of the control state an entry belongs to.
@@ -56,6 +60,8 @@ pub enum Section {
     Plugin,
     /// A topic's API rules.
     Rules,
+    /// A consumer group's membership or committed offsets.
+    Groups,
     /// Written by another version of KafkaTwin: left alone.
     Unknown,
 }
@@ -71,6 +77,8 @@ impl Section {
             Self::Plugin
         } else if key.starts_with(keys::RULES) {
             Self::Rules
+        } else if key.starts_with(keys::GROUPS) || key.starts_with(keys::GROUP_OFFSETS) {
+            Self::Groups
         } else {
             Self::Unknown
         }
@@ -492,6 +500,8 @@ mod section_tests {
         assert_eq!(Section::of("plugins/redact"), Section::Plugin);
         assert_eq!(Section::of("plugin-chunks/ab12/0"), Section::Plugin);
         assert_eq!(Section::of("rules/orders"), Section::Rules);
+        assert_eq!(Section::of("groups/billing"), Section::Groups);
+        assert_eq!(Section::of("group-offsets/billing"), Section::Groups);
         assert_eq!(Section::of("schemas/orders-value"), Section::Unknown);
     }
 }

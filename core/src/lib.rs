@@ -6,7 +6,7 @@ pub mod backend;
 pub mod change_error;
 pub mod control_log;
 pub mod frame;
-pub mod group_book;
+pub mod groups;
 pub mod hooks;
 pub mod http;
 pub mod listen;

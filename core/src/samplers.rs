@@ -1,5 +1,5 @@
 //! Background samplers: health probes of every cluster (and what a cluster's return starts),
-//! and the consumer lag gauge.
+//! the consumer lag gauge, and the group coordinator's clock.
 
 use crate::proxy::Proxy;
 use std::sync::Arc;
@@ -26,8 +26,7 @@ pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
             // A cluster back from an outage gets the commits it missed.
             if s.reachable && !was_up[k] && proxy.replicator.is_some() {
                 // `k` is also the replicator's index: one cluster order in the process.
-                let p = proxy.clone();
-                tokio::spawn(async move { p.replay_commits(k).await });
+                proxy.groups.unmirrored_all(k);
             }
             was_up[k] = s.reachable;
             proxy
@@ -54,5 +53,24 @@ pub async fn sample_lag(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
             _ = tick.tick() => {}
         }
         proxy.sample_consumer_lag().await;
+    }
+}
+
+/// Runs the proxy's group coordinator clock: silent members expire and overdue rounds end
+/// in the groups this instance owns.
+pub async fn tick_groups(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(crate::timing::GROUP_TICK_EVERY);
+    let me = proxy.identity.node_id;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
+        }
+        if !*proxy.control_loaded.borrow() {
+            continue;
+        }
+        proxy
+            .groups
+            .tick(|g| proxy.membership.group_owner(g.as_str()) == Some(me));
     }
 }

@@ -111,6 +111,8 @@ fn start_background(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
     if let Some(rep) = &proxy.replicator {
         rep.spawn_repairer(drain.clone());
         rep.spawn_read_watch(drain.clone());
+        tokio::spawn(proxy.clone().mirror_group_commits(drain.clone()));
+        tokio::spawn(crate::samplers::tick_groups(proxy.clone(), drain.clone()));
     }
     if let Some(ids) = proxy.producer_ids.clone() {
         tokio::spawn(async move {
@@ -135,6 +137,7 @@ fn start_control_log(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
     proxy.rules.attach_log(log.clone());
     proxy.plugin_store.attach_log(log.clone());
     proxy.audit.attach_log(log.clone());
+    proxy.groups.attach_log(log.clone());
     if let Some(rep) = &proxy.replicator {
         rep.attach_log(log.clone());
     }
@@ -151,6 +154,7 @@ fn start_control_log(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
                 Section::Audit => p.audit.apply_logged(k, v),
                 Section::Plugin => p.plugin_store.apply_logged(k, v),
                 Section::Rules => p.rules.apply_logged(k, v, Some(offset)),
+                Section::Groups => p.groups.apply_logged(k, v.as_deref()),
                 Section::Unknown => tracing::debug!("control log entry {k:?} left alone"),
             }
         }),

@@ -115,6 +115,11 @@ pub const ADMIN_FAN_OUT_WAIT: Duration = Duration::from_secs(5);
 pub const LIST_OFFSETS_WAIT: Duration = Duration::from_secs(3);
 /// How long a group commit mirrored to the other clusters may take.
 pub const COMMIT_MIRROR_WAIT: Duration = Duration::from_secs(2);
+/// How often commits are mirrored to each cluster's own group coordinator (how stale the
+/// mirrored commits may be while a cluster is up).
+pub const GROUP_MIRROR_EVERY: Duration = Duration::from_secs(1);
+/// How often the proxy's group coordinator expires silent members and ends overdue rounds.
+pub const GROUP_TICK_EVERY: Duration = Duration::from_millis(100);
 /// Pause before a group request is retried after the coordinator moved.
 pub const COORDINATOR_MOVED_PAUSE: Duration = Duration::from_millis(100);
 /// Poll interval while a group request waits for its read cluster to come back or be avoided.

@@ -115,6 +115,35 @@ impl Membership {
             .unwrap_or(self.me.node_id)
     }
 
+    /// The node id of the instance coordinating consumer group `group` now; `None` while
+    /// that is not known (in no instance group, or during a fence).
+    pub fn group_owner(&self, group: &str) -> Option<i32> {
+        if !self.enabled {
+            return Some(self.me.node_id);
+        }
+        let view = self.view.read().ok()?;
+        if view
+            .effective_at
+            .is_some_and(|t| std::time::Instant::now() < t)
+        {
+            return None;
+        }
+        group_owner_of(&view.members, group).map(|m| m.node_id)
+    }
+
+    /// The instance clients are sent to for consumer group `group` (FindCoordinator): its
+    /// coordinator under the latest division handed out; this instance when alone.
+    pub fn presented_group_owner(&self, group: &str) -> Instance {
+        if !self.enabled {
+            return self.me.clone();
+        }
+        self.view
+            .read()
+            .ok()
+            .and_then(|v| group_owner_of(&v.presented, group).cloned())
+            .unwrap_or_else(|| self.me.clone())
+    }
+
     /// Whether another instance owns the partition now (not while ownership is unknown:
     /// in no group, or during a fence).
     pub fn owned_by_other(&self, topic: &TopicName, partition: i32) -> bool {
@@ -232,6 +261,16 @@ fn owner_of<'a>(
         return None;
     }
     let h = u64::from(crc32c::crc32c(topic.as_bytes())) + u64::from(partition.unsigned_abs());
+    members.get((h % members.len() as u64) as usize)
+}
+
+/// The instance coordinating a consumer group among `members`: a stable spread of groups
+/// over the members, the same on every instance.
+fn group_owner_of<'a>(members: &'a [Instance], group: &str) -> Option<&'a Instance> {
+    if members.is_empty() {
+        return None;
+    }
+    let h = u64::from(crc32c::crc32c(group.as_bytes()));
     members.get((h % members.len() as u64) as usize)
 }
 

@@ -1,26 +1,17 @@
-//! What group answers mean beyond the client: the commit book, commits mirrored to the
-//! other clusters (and replayed to one that comes back), logical offsets in commits, and the
-//! group metrics.
+//! What group answers mean beyond the client: commits mirrored, translated, to each
+//! cluster's own coordinator (groups the proxy coordinates), and the commit book and group
+//! metrics of groups passed through to a single cluster.
 
-use crate::group_book::Commit;
+use crate::groups::Commit;
 use crate::proxy::Proxy;
 use crate::replication::lanes::Tp;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
+use std::sync::Arc;
+use tokio::sync::watch;
 
-use crate::timing::COMMIT_MIRROR_WAIT;
-
-/// Moves a commit's offsets by the cluster's offset map.
-pub(super) fn shift_commit(r: &mut OffsetCommitRequest, delta: impl Fn(&Tp) -> i64) {
-    for t in &mut r.topics {
-        for p in &mut t.partitions {
-            if p.committed_offset >= 0 {
-                p.committed_offset += delta(&(t.name.clone(), p.partition_index));
-            }
-        }
-    }
-}
+use crate::timing::{COMMIT_MIRROR_WAIT, GROUP_MIRROR_EVERY};
 
 /// A commit outside any generation (how a consumer without a group membership commits).
 fn standalone_commit(
@@ -53,16 +44,13 @@ fn standalone_commit(
 }
 
 impl Proxy {
-    /// What a group answer means beyond the client: metrics, the commit book, mirroring
-    /// commits to the other clusters, and logical offsets in OffsetFetch.
-    pub(super) async fn after_group_answer(
+    /// What a passed-through group answer means beyond the client: metrics and the commit
+    /// book (for the lag gauge).
+    pub(super) fn after_group_answer(
         &self,
-        home: usize,
         group: &StrBytes,
         req: &RequestKind,
         resp: &mut ResponseKind,
-        version: i16,
-        client_id: Option<StrBytes>,
     ) {
         let label = [group.as_str()];
         match (req, resp) {
@@ -70,34 +58,17 @@ impl Proxy {
                 if r.error_code == 0 && r.leader == r.member_id =>
             {
                 // The leader's answer lists the members: one per generation.
-                if self.groups.new_generation(group, home, r.generation_id) {
-                    self.metrics
-                        .group_rebalances
-                        .with_label_values(&label)
-                        .inc();
-                }
+                self.metrics
+                    .group_rebalances
+                    .with_label_values(&label)
+                    .inc();
                 self.metrics
                     .group_members
                     .with_label_values(&label)
                     .set(r.members.len() as i64);
             }
-            (_, ResponseKind::DescribeGroups(r)) => {
-                for g in &r.groups {
-                    if g.error_code == 0 {
-                        self.metrics
-                            .group_members
-                            .with_label_values(&[g.group_id.as_str()])
-                            .set(g.members.len() as i64);
-                    }
-                }
-            }
             (RequestKind::OffsetCommit(sent), ResponseKind::OffsetCommit(r)) => {
-                let delta = |tp: &Tp| {
-                    self.replicator
-                        .as_ref()
-                        .map_or(0, |rep| rep.delta(tp, home))
-                };
-                let ok: Vec<(Tp, Commit)> = sent
+                let ok = sent
                     .topics
                     .iter()
                     .flat_map(|t| t.partitions.iter().map(move |p| (t, p)))
@@ -110,106 +81,86 @@ impl Proxy {
                         })
                     })
                     .map(|(t, p)| {
-                        let tp = (t.name.clone(), p.partition_index);
-                        let offset = p.committed_offset - delta(&tp);
                         (
-                            tp,
+                            (t.name.clone(), p.partition_index),
                             Commit {
-                                offset,
+                                offset: p.committed_offset,
                                 metadata: p.committed_metadata.clone(),
                             },
                         )
-                    })
-                    .collect();
-                if !ok.is_empty() {
-                    self.groups.committed(group, ok.clone());
-                    self.mirror_commits(home, group, version, client_id, &ok)
-                        .await;
-                }
+                    });
+                self.groups.note_commits(group, ok);
             }
-            (_, ResponseKind::OffsetFetch(r)) => {
-                let Some(rep) = &self.replicator else { return };
-                let to_logical = |offset: &mut i64, topic: &TopicName, partition: i32| {
-                    if *offset >= 0 {
-                        *offset -= rep.delta(&(topic.clone(), partition), home);
-                    }
-                };
-                // Before v8 the answer lists topics; from v8, groups of topics.
-                for t in &mut r.topics {
-                    for p in &mut t.partitions {
-                        to_logical(&mut p.committed_offset, &t.name, p.partition_index);
-                    }
-                }
-                for t in r.groups.iter_mut().flat_map(|g| &mut g.topics) {
-                    for p in &mut t.partitions {
-                        to_logical(&mut p.committed_offset, &t.name, p.partition_index);
-                    }
-                }
-            }
-            (sent @ RequestKind::DeleteGroups(_), ResponseKind::DeleteGroups(r)) => {
-                let deleted = r.results.iter().any(|g| g.error_code == 0);
+            (_, ResponseKind::DeleteGroups(r)) => {
                 for g in &r.results {
                     if g.error_code == 0 {
                         self.groups.forget(&g.group_id.0);
                     }
-                }
-                if deleted {
-                    // The mirrored commits go too, or a group re-formed elsewhere would
-                    // resume from them.
-                    self.on_other_clusters(home, group, ApiKey::DeleteGroups, version, sent)
-                        .await;
                 }
             }
             _ => {}
         }
     }
 
-    /// Copies commits to every other cluster that is up, as standalone commits (generation
-    /// -1), so that a group moved there resumes from them. Bounded: a slow cluster gets them
-    /// again when it comes back (see `replay_commits`).
-    pub(crate) async fn mirror_commits(
-        &self,
-        home: usize,
-        group: &StrBytes,
-        version: i16,
-        client_id: Option<StrBytes>,
-        commits: &[(Tp, Commit)],
-    ) {
-        let Some(rep) = &self.replicator else { return };
-        let sends = (0..rep.clusters().len())
-            .filter(|&j| j != home && rep.clusters()[j].admits() && !rep.read_avoided(j))
-            .map(|j| {
-                let client_id = client_id.clone();
+    /// Sends the commits of the groups this instance coordinates to every cluster's own
+    /// coordinator, translated to that cluster's offsets, as standalone commits (generation
+    /// -1), every `GROUP_MIRROR_EVERY` until `stop`. A consumer pointed straight at a cluster
+    /// (the proxy gone) resumes from them: they lag the group's commits by at most that
+    /// period while the cluster is up, and a cluster that was away gets them all when it is
+    /// back.
+    pub async fn mirror_group_commits(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let Some(rep) = self.replicator.clone() else {
+            return;
+        };
+        let mut tick = tokio::time::interval(GROUP_MIRROR_EVERY);
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tick.tick() => {}
+            }
+            let me = &self;
+            let sends = (0..rep.clusters().len()).map(|j| {
+                let rep = &rep;
                 async move {
+                    let this = me;
                     let c = &rep.clusters()[j];
-                    let v = c
-                        .supports(ApiKey::OffsetCommit)
-                        .map_or(version, |r| version.clamp(r.min, r.max));
-                    let req = standalone_commit(group, commits, |tp| rep.delta(tp, j));
-                    let r = self
-                        .send_group(c, ApiKey::OffsetCommit, v, client_id, group, &req, Some(COMMIT_MIRROR_WAIT))
-                        .await;
-                    let failed = match &r {
-                        Ok(resp) => group_error(resp),
-                        Err(_) => ResponseError::RequestTimedOut.code(),
-                    };
-                    if failed != 0 {
-                        tracing::warn!(
-                            cluster = %c.id,
-                            "mirroring group {:?}'s commits to cluster {} failed (code {failed}); they are sent again when it is back",
-                            group.as_str(),
-                            c.id
-                        );
+                    if !c.admits() {
+                        return;
+                    }
+                    for (group, commits) in this.groups.take_unmirrored(j) {
+                        if this.membership.group_owner(group.as_str()) != Some(this.identity.node_id) {
+                            continue;
+                        }
+                        let v = c
+                            .supports(ApiKey::OffsetCommit)
+                            .map_or(2, |r| 8.clamp(r.min, r.max));
+                        let req = standalone_commit(&group, &commits, |tp| rep.delta(tp, j));
+                        let r = this
+                            .send_group(c, ApiKey::OffsetCommit, v, None, &group, &req, Some(COMMIT_MIRROR_WAIT))
+                            .await;
+                        let failed = match &r {
+                            Ok(resp) => group_error(resp),
+                            Err(_) => ResponseError::RequestTimedOut.code(),
+                        };
+                        if failed != 0 {
+                            tracing::debug!(
+                                cluster = %c.id,
+                                "mirroring group {:?}'s commits to cluster {} failed (code {failed}); sent again later",
+                                group.as_str(),
+                                c.id
+                            );
+                            this.groups.unmirrored(j, &group);
+                        }
                     }
                 }
             });
-        futures::future::join_all(sends).await;
+            futures::future::join_all(sends).await;
+        }
     }
 
-    /// Sends a group request to every other cluster that is up, bounded; failures are logged.
-    async fn on_other_clusters(
+    /// Sends a group request to every cluster that is up, bounded; failures are logged.
+    pub(super) async fn on_every_cluster(
         &self,
-        home: usize,
         group: &StrBytes,
         api: ApiKey,
         version: i16,
@@ -217,7 +168,7 @@ impl Proxy {
     ) {
         let Some(rep) = &self.replicator else { return };
         let sends = (0..rep.clusters().len())
-            .filter(|&j| j != home && rep.clusters()[j].admits() && !rep.read_avoided(j))
+            .filter(|&j| rep.clusters()[j].admits())
             .map(|j| async move {
                 let c = &rep.clusters()[j];
                 let v = c.supports(api).map_or(version, |r| version.clamp(r.min, r.max));
@@ -229,32 +180,6 @@ impl Proxy {
                 }
             });
         futures::future::join_all(sends).await;
-    }
-
-    /// Sends every remembered commit to cluster `j` (after it was away).
-    pub async fn replay_commits(&self, j: usize) {
-        let Some(rep) = &self.replicator else { return };
-        let c = &rep.clusters()[j];
-        for (group, commits) in self.groups.all_commits() {
-            let version = c
-                .supports(ApiKey::OffsetCommit)
-                .map_or(2, |r| 8.clamp(r.min, r.max));
-            let req = standalone_commit(&group, &commits, |tp| rep.delta(tp, j));
-            if let Err((e, _)) = self
-                .send_group(
-                    c,
-                    ApiKey::OffsetCommit,
-                    version,
-                    None,
-                    &group,
-                    &req,
-                    Some(COMMIT_MIRROR_WAIT),
-                )
-                .await
-            {
-                tracing::warn!(cluster = %c.id, "replaying group {:?}'s commits: {e}", group.as_str());
-            }
-        }
     }
 }
 

@@ -1,24 +1,14 @@
-//! Consumer-group requests: each goes to the backend coordinator of its group (the proxy
-//! itself is every group's coordinator to clients). Requests naming several groups are split
-//! per coordinator and merged.
+//! Consumer-group requests. In front of several clusters the proxy coordinates groups itself
+//! (`group_coordinator`); in front of one, each request goes to the cluster's coordinator of
+//! its group (the proxy is every group's coordinator to clients), and requests naming several
+//! groups are split per coordinator and merged.
 
-use super::group_commits::{group_error, shift_commit};
+use super::group_commits::group_error;
 use crate::proxy::{Proxy, errors};
 use futures::future::join_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use std::sync::Arc;
-
-/// Resolves once cluster `i` is passed over (failed a read or its circuit opened).
-async fn home_fails(rep: &crate::replication::Replicator, i: usize) {
-    loop {
-        if rep.read_avoided(i) || !rep.clusters()[i].admits() {
-            return;
-        }
-        tokio::time::sleep(crate::timing::READ_CLUSTER_POLL).await;
-    }
-}
 
 fn coordinator_moved(code: i16) -> bool {
     code == ResponseError::NotCoordinator.code()
@@ -39,6 +29,7 @@ fn group_ids(req: &RequestKind, version: i16) -> Vec<StrBytes> {
         RequestKind::OffsetFetch(r) => vec![r.group_id.0.clone()],
         RequestKind::DescribeGroups(r) => r.groups.iter().map(|g| g.0.clone()).collect(),
         RequestKind::DeleteGroups(r) => r.groups_names.iter().map(|g| g.0.clone()).collect(),
+        RequestKind::OffsetDelete(r) => vec![r.group_id.0.clone()],
         _ => Vec::new(),
     }
 }
@@ -78,6 +69,9 @@ impl Proxy {
         client_id: Option<StrBytes>,
         req: RequestKind,
     ) -> ResponseKind {
+        if self.replicator.is_some() {
+            return self.coordinate(version, client_id, req).await;
+        }
         let mut resp = self.group_request_inner(api, version, client_id, req).await;
         if let ResponseKind::DescribeGroups(r) = &mut resp {
             for g in &mut r.groups {
@@ -120,9 +114,7 @@ impl Proxy {
         out
     }
 
-    /// Sends a group request to its coordinating cluster: the group's home.
-    /// With several clusters the home is sticky and moves only when its cluster fails; the
-    /// members then rejoin on the new home and resume from the commits mirrored there.
+    /// Sends a group request to the cluster's coordinator of its group.
     async fn to_coordinator(
         &self,
         api: ApiKey,
@@ -131,64 +123,25 @@ impl Proxy {
         group: &StrBytes,
         req: &RequestKind,
     ) -> ResponseKind {
-        let (home, cluster) = self.group_home(group);
-        let mut req = req.clone();
-        if let (Some(rep), RequestKind::OffsetCommit(r)) = (&self.replicator, &mut req) {
-            shift_commit(r, |tp| rep.delta(tp, home));
-        }
         // JoinGroup and SyncGroup wait for the other members by design; the rest are quick.
         let bound = match api {
             ApiKey::JoinGroup | ApiKey::SyncGroup => None,
             _ => Some(self.config.consumer.group_request_timeout.get()),
         };
-        let sent = self.send_group(cluster, api, version, client_id.clone(), group, &req, bound);
-        let answer = match &self.replicator {
-            // A join or sync waits on other members for long; if the home cluster is found
-            // failing meanwhile (a stalled fetch, an open circuit), stop waiting on it.
-            Some(rep) if bound.is_none() => tokio::select! {
-                a = sent => a,
-                _ = home_fails(rep, home) => Err((
-                    format!("cluster {} failed while {api:?} waited", rep.clusters()[home].id),
-                    true,
-                )),
-            },
-            _ => sent.await,
-        };
-        match answer {
+        let sent = self
+            .send_group(&self.cluster, api, version, client_id, group, req, bound)
+            .await;
+        match sent {
             Ok(mut resp) => {
-                self.after_group_answer(home, group, &req, &mut resp, version, client_id)
-                    .await;
+                self.after_group_answer(group, req, &mut resp);
                 resp
             }
-            Err((msg, cluster_failed)) => {
+            Err((msg, _)) => {
                 tracing::warn!("{api:?} for group {:?} failed: {msg}", group.as_str());
-                if cluster_failed && let Some(rep) = &self.replicator {
-                    // The next group request (and read) goes to another cluster.
-                    rep.avoid_reads(home);
-                }
                 // Retriable for the client: it looks the coordinator up again and retries.
-                self.group_failure(&req, ResponseError::CoordinatorNotAvailable.code(), &msg)
+                self.group_failure(req, ResponseError::CoordinatorNotAvailable.code(), &msg)
             }
         }
-    }
-
-    /// The cluster coordinating `group` now.
-    fn group_home(&self, group: &StrBytes) -> (usize, &Arc<crate::backend::Cluster>) {
-        let Some(rep) = &self.replicator else {
-            return (0, &self.cluster);
-        };
-        let usable = |i: usize| rep.clusters()[i].admits() && !rep.read_avoided(i);
-        let (home, moved) = self.groups.home(group, usable, rep.group_front());
-        if let Some(from) = moved {
-            tracing::warn!(
-                "group {:?} is now coordinated on cluster {} ({} failed); members rejoin there \
-                 and resume from their mirrored commits",
-                group.as_str(),
-                rep.clusters()[home].id,
-                rep.clusters()[from].id
-            );
-        }
-        (home, &rep.clusters()[home])
     }
 
     /// One group request to `cluster`'s coordinator for `group`, retried when the
@@ -260,6 +213,11 @@ impl Proxy {
         client_id: Option<StrBytes>,
         req: ListGroupsRequest,
     ) -> ResponseKind {
+        if self.replicator.is_some() {
+            return self
+                .coordinate(version, client_id, RequestKind::ListGroups(req))
+                .await;
+        }
         let cluster = self.front();
         let brokers = cluster.broker_ids().await;
         let body = RequestKind::ListGroups(req);

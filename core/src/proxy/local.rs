@@ -104,30 +104,40 @@ impl Proxy {
         ResponseKind::Metadata(m)
     }
 
-    /// Every group (and transaction) coordinator is the proxy itself.
+    /// The coordinator of a key: for a consumer group in front of several clusters, the
+    /// instance that owns the group (see `groups`); otherwise this instance.
+    fn coordinator_of(&self, key_type: i8, key: &StrBytes) -> crate::membership::Instance {
+        if key_type == 0 && self.replicator.is_some() {
+            return self.membership.presented_group_owner(key.as_str());
+        }
+        self.membership.me().clone()
+    }
+
+    /// FindCoordinator: every coordinator is a proxy instance.
     pub(super) fn find_coordinator(
         &self,
         version: i16,
         req: FindCoordinatorRequest,
     ) -> ResponseKind {
-        let me = self.me();
         if version < 4 {
+            let c = self.coordinator_of(req.key_type, &req.key);
             return ResponseKind::FindCoordinator(
                 FindCoordinatorResponse::default()
-                    .with_node_id(me)
-                    .with_host(self.identity.host.clone())
-                    .with_port(self.identity.port),
+                    .with_node_id(BrokerId(c.node_id))
+                    .with_host(StrBytes::from_string(c.host))
+                    .with_port(c.port),
             );
         }
         let coordinators = req
             .coordinator_keys
             .iter()
             .map(|k| {
+                let c = self.coordinator_of(req.key_type, k);
                 find_coordinator_response::Coordinator::default()
                     .with_key(k.clone())
-                    .with_node_id(me)
-                    .with_host(self.identity.host.clone())
-                    .with_port(self.identity.port)
+                    .with_node_id(BrokerId(c.node_id))
+                    .with_host(StrBytes::from_string(c.host))
+                    .with_port(c.port)
             })
             .collect();
         ResponseKind::FindCoordinator(

@@ -6,6 +6,7 @@ mod delete_records;
 pub mod errors;
 mod fetch;
 mod group_commits;
+mod group_coordinator;
 mod groups;
 mod lag;
 mod list_offsets;
@@ -73,8 +74,9 @@ pub struct Proxy {
     /// True once the control state (rules, plugins, offset maps) was read from a majority of
     /// clusters; until then no produce or fetch is served (fail closed).
     pub control_loaded: Arc<tokio::sync::watch::Sender<bool>>,
-    /// Consumer groups across clusters: coordinating cluster, commits, generations.
-    pub groups: crate::group_book::GroupBook,
+    /// Consumer groups: coordinated here in front of several clusters (membership, commits
+    /// as control state); with one cluster, the commits seen (for the lag gauge).
+    pub groups: Arc<crate::groups::Coordinator>,
     /// This instance among the instances (partition leadership with scale-out).
     pub membership: Arc<crate::membership::Membership>,
 }
@@ -187,6 +189,9 @@ impl Proxy {
             let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("invalid transformations:\n  - {}", list.join("\n  - "))
         })?;
+        let consumer = config.consumer.clone();
+        let cluster_count = clusters.len();
+        let group_metrics = metrics.clone();
         Ok(Self {
             config,
             cluster,
@@ -200,7 +205,15 @@ impl Proxy {
             audit: Default::default(),
             control_loaded: Arc::new(tokio::sync::watch::Sender::new(false)),
             replicator,
-            groups: Default::default(),
+            groups: crate::groups::Coordinator::new(
+                crate::groups::state::Limits {
+                    min_session: consumer.group_min_session_timeout.get(),
+                    max_session: consumer.group_max_session_timeout.get(),
+                    initial_delay: consumer.group_initial_rebalance_delay.get(),
+                },
+                cluster_count,
+                group_metrics,
+            ),
             membership,
         })
     }
@@ -253,7 +266,7 @@ impl Proxy {
         };
         let (api_key, version) = (decoded.api_key, decoded.version);
         let started = Instant::now();
-        let supported = versions::advertised(api_key, &self.cluster, self.producer_ids.is_some())
+        let supported = versions::advertised(api_key, &self.cluster, self.replicator.is_some())
             .is_some_and(|r| version >= r.min && version <= r.max);
         let data = matches!(
             decoded.body,
@@ -373,7 +386,8 @@ impl Proxy {
             | RequestKind::OffsetCommit(_)
             | RequestKind::OffsetFetch(_)
             | RequestKind::DescribeGroups(_)
-            | RequestKind::DeleteGroups(_)) => {
+            | RequestKind::DeleteGroups(_)
+            | RequestKind::OffsetDelete(_)) => {
                 self.group_request(api, version, client_id, req).await
             }
             RequestKind::ListGroups(r) => self.list_groups(version, client_id, r).await,
@@ -400,7 +414,7 @@ impl Proxy {
     /// The ApiVersions answer. A version newer than the proxy knows gets the v0-shaped error
     /// response the protocol prescribes, listing what is supported, so the client can retry.
     fn api_versions(&self, peek: HeaderPeek) -> Handled {
-        let mut resp = versions::api_versions_response(&self.cluster, self.producer_ids.is_some());
+        let mut resp = versions::api_versions_response(&self.cluster, self.replicator.is_some());
         let max =
             versions::advertised(ApiKey::ApiVersions, &self.cluster, false).map_or(0, |r| r.max);
         let version = if peek.api_version > max || peek.api_version < 0 {
@@ -482,6 +496,7 @@ fn api_label(k: ApiKey) -> &'static str {
         ApiKey::DescribeConfigs => "describe_configs",
         ApiKey::CreatePartitions => "create_partitions",
         ApiKey::DeleteGroups => "delete_groups",
+        ApiKey::OffsetDelete => "offset_delete",
         ApiKey::IncrementalAlterConfigs => "incremental_alter_configs",
         ApiKey::DescribeCluster => "describe_cluster",
         _ => "other",

@@ -52,6 +52,7 @@ pub const PROXY_APIS: &[(ApiKey, i16, i16, Served)] = &[
     (ApiKey::DescribeConfigs, 1, 4, Served::Forwarded),
     (ApiKey::CreatePartitions, 0, 3, Served::ForwardedOrRefused),
     (ApiKey::DeleteGroups, 0, 2, Served::Forwarded),
+    (ApiKey::OffsetDelete, 0, 0, Served::Forwarded),
     (ApiKey::IncrementalAlterConfigs, 0, 1, Served::Forwarded),
     (ApiKey::DescribeCluster, 0, 1, Served::Locally),
     // Answered by the proxy when `auth.plugins` is set (v0 handshakes, raw SASL tokens
@@ -60,11 +61,27 @@ pub const PROXY_APIS: &[(ApiKey, i16, i16, Served)] = &[
     (ApiKey::SaslAuthenticate, 0, 2, Served::Locally),
 ];
 
-/// The range the proxy advertises for `api` given the backend's ranges, if any;
-/// `issues_ids` when the proxy answers InitProducerId itself.
-pub fn advertised(api: ApiKey, backend: &Cluster, issues_ids: bool) -> Option<VersionRange> {
+/// The APIs the proxy answers itself in front of several clusters: it issues producer ids
+/// and coordinates consumer groups (`groups`).
+const LOCAL_WITH_SEVERAL: &[ApiKey] = &[
+    ApiKey::InitProducerId,
+    ApiKey::JoinGroup,
+    ApiKey::SyncGroup,
+    ApiKey::Heartbeat,
+    ApiKey::LeaveGroup,
+    ApiKey::OffsetCommit,
+    ApiKey::OffsetFetch,
+    ApiKey::DescribeGroups,
+    ApiKey::ListGroups,
+    ApiKey::DeleteGroups,
+    ApiKey::OffsetDelete,
+];
+
+/// The range the proxy advertises for `api` given the backend's ranges, if any; `several`
+/// when the proxy is in front of several clusters (see [`LOCAL_WITH_SEVERAL`]).
+pub fn advertised(api: ApiKey, backend: &Cluster, several: bool) -> Option<VersionRange> {
     let &(_, min, max, mut served) = PROXY_APIS.iter().find(|(k, ..)| *k == api)?;
-    if api == ApiKey::InitProducerId && issues_ids {
+    if several && LOCAL_WITH_SEVERAL.contains(&api) {
         served = Served::Locally;
     }
     let lib = api.valid_versions();
@@ -84,11 +101,11 @@ pub fn advertised(api: ApiKey, backend: &Cluster, issues_ids: bool) -> Option<Ve
 }
 
 /// The ApiVersions response body (without error) for the current backend.
-pub fn api_versions_response(backend: &Cluster, issues_ids: bool) -> ApiVersionsResponse {
+pub fn api_versions_response(backend: &Cluster, several: bool) -> ApiVersionsResponse {
     let api_keys = PROXY_APIS
         .iter()
         .filter_map(|(k, ..)| {
-            advertised(*k, backend, issues_ids).map(|r| {
+            advertised(*k, backend, several).map(|r| {
                 ApiVersion::default()
                     .with_api_key(*k as i16)
                     .with_min_version(r.min)

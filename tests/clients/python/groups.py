@@ -8,6 +8,7 @@
       Kafka's at-least-once contract, not a duplicate. A record consumed twice after being
       committed is a duplicate. Prints "progress K" lines as records are consumed, then one
       JSON line: distinct, duplicates, lost, redelivered, commit_failures, assignments, the
+      times partitions were revoked (rebalance callbacks), the
       longest pauses between consumed batches (ms), the group's committed offsets, and, with
       --producer-offsets, how many records were seen at an offset other than the producer's.
   groups.py seek-ts --bootstrap B --topic T --partition P --timestamp MS
@@ -35,7 +36,7 @@ def consume(a):
     lock = threading.Lock()
     seen = {}  # record index -> (partition, offset)
     state = {"duplicates": 0, "redelivered": 0, "commit_failures": 0, "assignments": 0,
-             "last": time.time(), "gaps": [], "errors": []}
+             "revocations": [], "last": time.time(), "gaps": [], "errors": []}
     stop = threading.Event()
     progress_every = a.progress_every
     next_progress = [progress_every]
@@ -44,6 +45,12 @@ def consume(a):
         def on_assign(c, parts):
             with lock:
                 state["assignments"] += 1
+
+        def on_revoke(c, parts):
+            # Closing revokes too; only a rebalance while reading counts.
+            if not stop.is_set():
+                with lock:
+                    state["revocations"].append(round(time.time(), 3))
 
         c = Consumer({
             "bootstrap.servers": a.bootstrap,
@@ -56,7 +63,7 @@ def consume(a):
             "max.poll.interval.ms": 300000,
             "fetch.wait.max.ms": 500,
         })
-        c.subscribe([a.topic], on_assign=on_assign)
+        c.subscribe([a.topic], on_assign=on_assign, on_revoke=on_revoke)
         delivered_uncommitted = set()
         while not stop.is_set():
             msgs = c.consume(500, 0.5)
@@ -127,6 +134,7 @@ def consume(a):
         "redelivered": state["redelivered"],
         "commit_failures": state["commit_failures"],
         "assignments": state["assignments"],
+        "revocations": state["revocations"],
         "longest_pauses_ms": [round(g) for g, _ in sorted(state["gaps"], reverse=True)[:5]],
         "longest_pauses_ended_at": [round(t, 3) for _, t in sorted(state["gaps"], reverse=True)[:5]],
         "committed": committed,

@@ -1,0 +1,620 @@
+//! Consumer groups coordinated by the proxy itself, in front of several clusters.
+//!
+//! Why: passing a group through to one cluster's coordinator made that cluster the group's
+//! single point of failure (losing it forced a rebalance), and instances that chose the
+//! cluster from their own memory could split one group in two. Here the proxy is the group
+//! coordinator (Kafka's classic protocol, see `state`): each group is owned by one instance,
+//! the way partitions are (`Membership::group_owner`), and its membership, generation,
+//! assignments and committed offsets are control state, kept on every cluster (`stored`).
+//! Losing a cluster changes nothing a group can see; losing an instance moves its groups to
+//! another, which restores them from the control log with the same generation and members.
+//!
+//! Committed offsets are logical offsets. They are also mirrored, translated, to each
+//! cluster's own group coordinator (see `Proxy::mirror_group_commits`), so a consumer pointed
+//! straight at a cluster in a disaster resumes where the group was.
+
+pub mod state;
+pub mod stored;
+
+use crate::control_log::ControlLog;
+use crate::metrics::Metrics;
+use crate::replication::lanes::Tp;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use state::{Group, Limits, Phase, Reply};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+pub use stored::Commit;
+use stored::{StoredGroup, StoredOffsets};
+
+/// Control log key prefix of a group's membership entry.
+pub const GROUP_KEY: &str = "groups/";
+/// Control log key prefix of a group's committed offsets entry.
+pub const OFFSETS_KEY: &str = "group-offsets/";
+
+/// Every group this instance knows (owned here or followed from the control log) and their
+/// committed offsets.
+pub struct Coordinator {
+    limits: Limits,
+    groups: Mutex<HashMap<StrBytes, Group>>,
+    offsets: Mutex<HashMap<StrBytes, HashMap<Tp, Commit>>>,
+    log: OnceLock<Arc<ControlLog>>,
+    /// Per group: held while its entries are written, so they reach the log in the order
+    /// their contents were taken.
+    writing: Mutex<HashMap<StrBytes, Arc<tokio::sync::Mutex<()>>>>,
+    /// Tells this process's entries from others' (a restarted instance reads its own old
+    /// entries back as another's).
+    incarnation: String,
+    /// Per cluster: groups whose commits that cluster has not been sent yet.
+    unmirrored: Vec<Mutex<HashSet<StrBytes>>>,
+    metrics: Metrics,
+}
+
+/// Committed offsets by topic and partition; `None` where nothing was committed.
+pub type Committed = Vec<(TopicName, Vec<(i32, Option<Commit>)>)>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Coordinator {
+    /// A coordinator for `clusters` clusters (commits are mirrored to each).
+    pub fn new(limits: Limits, clusters: usize, metrics: Metrics) -> Arc<Self> {
+        Arc::new(Self {
+            limits,
+            groups: Mutex::default(),
+            offsets: Mutex::default(),
+            log: OnceLock::new(),
+            writing: Mutex::default(),
+            incarnation: uuid::Uuid::new_v4().to_string(),
+            unmirrored: (0..clusters).map(|_| Mutex::default()).collect(),
+            metrics,
+        })
+    }
+
+    /// Where groups are stored.
+    pub fn attach_log(&self, log: Arc<ControlLog>) {
+        let _ = self.log.set(log);
+    }
+
+    /// Runs `f` on `group` (created empty if unknown), then counts a new generation and
+    /// stores the group if it changed.
+    fn with_group<T>(self: &Arc<Self>, group: &StrBytes, f: impl FnOnce(&mut Group) -> T) -> T {
+        let (out, changed) = {
+            let mut groups = lock(&self.groups);
+            let g = groups.entry(group.clone()).or_default();
+            let before = g.generation;
+            let out = f(g);
+            self.observe(group, g, before);
+            let changed = g.take_changed();
+            if g.is_idle() && !lock(&self.offsets).contains_key(group) && !changed {
+                groups.remove(group);
+            }
+            (out, changed)
+        };
+        if changed {
+            let me = self.clone();
+            let group = group.clone();
+            tokio::spawn(async move { me.store_group(&group).await });
+        }
+        out
+    }
+
+    fn observe(&self, group: &StrBytes, g: &Group, before: i32) {
+        let label = [group.as_str()];
+        if g.generation != before {
+            tracing::info!(
+                "group {:?}: generation {} with {} member(s) (round started as {})",
+                group.as_str(),
+                g.generation,
+                g.members.len(),
+                g.reason
+            );
+            if !g.members.is_empty() {
+                self.metrics
+                    .group_rebalances
+                    .with_label_values(&label)
+                    .inc();
+            }
+        }
+        self.metrics
+            .group_members
+            .with_label_values(&label)
+            .set(g.members.len() as i64);
+    }
+
+    fn writing(&self, group: &StrBytes) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.writing)
+            .entry(group.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// Writes `group`'s membership entry as it is now. Best effort: members that lose it to
+    /// an instance failure rejoin.
+    async fn store_group(&self, group: &StrBytes) {
+        let Some(log) = self.log.get() else { return };
+        let writing = self.writing(group);
+        let _in_order = writing.lock().await;
+        let value = {
+            let groups = lock(&self.groups);
+            groups
+                .get(group)
+                .map(|g| serde_json::to_vec(&StoredGroup::of(g, &self.incarnation)))
+        };
+        let value = match value {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                tracing::warn!("group {:?} not stored: {e}", group.as_str());
+                return;
+            }
+            None => return,
+        };
+        let key = format!("{GROUP_KEY}{}", group.as_str());
+        if let Err(e) = log.append(&key, Some(&value)).await {
+            tracing::warn!(
+                "group {:?}'s membership not stored: {e}; its members rejoin if this instance is lost",
+                group.as_str()
+            );
+        }
+    }
+
+    /// Writes `group`'s committed offsets entry as it is now; `Err` names why not.
+    async fn store_offsets(&self, group: &StrBytes) -> Result<(), String> {
+        let Some(log) = self.log.get() else {
+            return Ok(());
+        };
+        let writing = self.writing(group);
+        let _in_order = writing.lock().await;
+        let value = {
+            let offsets = lock(&self.offsets);
+            offsets
+                .get(group)
+                .map(|c| serde_json::to_vec(&StoredOffsets::of(c, &self.incarnation)))
+        };
+        let key = format!("{OFFSETS_KEY}{}", group.as_str());
+        match value {
+            Some(Ok(v)) => log.append(&key, Some(&v)).await,
+            Some(Err(e)) => return Err(e.to_string()),
+            None => log.append(&key, None).await,
+        }
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+
+    /// Takes a group or offsets entry from the control log: another instance's (or an
+    /// earlier process's) replaces what is known here; this process's own are already here.
+    pub fn apply_logged(&self, key: &str, value: Option<&[u8]>) {
+        let now = Instant::now();
+        if let Some(name) = key.strip_prefix(GROUP_KEY) {
+            let name = StrBytes::from_string(name.to_owned());
+            let Some(value) = value else {
+                lock(&self.groups).remove(&name);
+                return;
+            };
+            match serde_json::from_slice::<StoredGroup>(value) {
+                Ok(s) if s.incarnation == self.incarnation => {}
+                Ok(s) => match s.restore(now) {
+                    Ok(g) => {
+                        lock(&self.groups).insert(name, g);
+                    }
+                    Err(e) => tracing::warn!("control log entry {key:?}: {e}; left alone"),
+                },
+                Err(e) => tracing::warn!("control log entry {key:?}: {e}; left alone"),
+            }
+        } else if let Some(name) = key.strip_prefix(OFFSETS_KEY) {
+            let name = StrBytes::from_string(name.to_owned());
+            let Some(value) = value else {
+                lock(&self.offsets).remove(&name);
+                return;
+            };
+            match serde_json::from_slice::<StoredOffsets>(value) {
+                Ok(s) if s.incarnation == self.incarnation => {}
+                Ok(s) => {
+                    lock(&self.offsets).insert(name, s.restore());
+                }
+                Err(e) => tracing::warn!("control log entry {key:?}: {e}; left alone"),
+            }
+        }
+    }
+
+    /// Expires silent members and ends overdue rounds of the groups `owned` here; groups
+    /// owned elsewhere drop their waiting requests and keep their members alive, so that
+    /// they do not expire at once if this instance owns them again.
+    pub fn tick(self: &Arc<Self>, owned: impl Fn(&StrBytes) -> bool) {
+        let now = Instant::now();
+        let names: Vec<StrBytes> = lock(&self.groups).keys().cloned().collect();
+        for name in names {
+            if owned(&name) {
+                self.with_group(&name, |g| g.tick(now));
+            } else if let Some(g) = lock(&self.groups).get_mut(&name) {
+                g.disown(now);
+            }
+        }
+    }
+
+    /// JoinGroup.
+    pub async fn join(
+        self: &Arc<Self>,
+        version: i16,
+        req: &JoinGroupRequest,
+        client_id: StrBytes,
+        client_host: StrBytes,
+    ) -> JoinGroupResponse {
+        let limits = self.limits;
+        let reply = self.with_group(&req.group_id.0, |g| {
+            g.join(
+                version,
+                req,
+                client_id,
+                client_host,
+                &limits,
+                Instant::now(),
+            )
+        });
+        match reply {
+            Reply::Now(r) => r,
+            Reply::Later(rx) => rx.await.unwrap_or_else(|_| {
+                JoinGroupResponse::default()
+                    .with_error_code(ResponseError::NotCoordinator.code())
+                    .with_generation_id(-1)
+            }),
+        }
+    }
+
+    /// SyncGroup.
+    pub async fn sync(self: &Arc<Self>, req: &SyncGroupRequest) -> SyncGroupResponse {
+        let reply = self.with_group(&req.group_id.0, |g| g.sync(req, Instant::now()));
+        match reply {
+            Reply::Now(r) => r,
+            Reply::Later(rx) => rx.await.unwrap_or_else(|_| {
+                SyncGroupResponse::default().with_error_code(ResponseError::NotCoordinator.code())
+            }),
+        }
+    }
+
+    /// Heartbeat.
+    pub fn heartbeat(self: &Arc<Self>, req: &HeartbeatRequest) -> HeartbeatResponse {
+        let code = self.with_group(&req.group_id.0, |g| g.heartbeat(req, Instant::now()));
+        HeartbeatResponse::default().with_error_code(code)
+    }
+
+    /// LeaveGroup (one member before v3, a batch from v3).
+    pub fn leave(self: &Arc<Self>, version: i16, req: &LeaveGroupRequest) -> LeaveGroupResponse {
+        let now = Instant::now();
+        if version < 3 {
+            let code = self.with_group(&req.group_id.0, |g| g.leave(&req.member_id, None, now));
+            return LeaveGroupResponse::default().with_error_code(code);
+        }
+        let members = self.with_group(&req.group_id.0, |g| {
+            req.members
+                .iter()
+                .map(|m| {
+                    leave_group_response::MemberResponse::default()
+                        .with_member_id(m.member_id.clone())
+                        .with_group_instance_id(m.group_instance_id.clone())
+                        .with_error_code(g.leave(&m.member_id, m.group_instance_id.as_ref(), now))
+                })
+                .collect::<Vec<_>>()
+        });
+        LeaveGroupResponse::default().with_members(members)
+    }
+
+    /// OffsetCommit: checked against the group's generation, stored on a majority of
+    /// clusters before it is acknowledged.
+    pub async fn commit(self: &Arc<Self>, req: &OffsetCommitRequest) -> OffsetCommitResponse {
+        let group = &req.group_id.0;
+        let allowed = self.with_group(group, |g| {
+            g.may_commit(
+                &req.member_id,
+                req.group_instance_id.as_ref(),
+                req.generation_id_or_member_epoch,
+            )
+        });
+        let answer = |code: i16| {
+            OffsetCommitResponse::default().with_topics(
+                req.topics
+                    .iter()
+                    .map(|t| {
+                        offset_commit_response::OffsetCommitResponseTopic::default()
+                            .with_name(t.name.clone())
+                            .with_partitions(
+                                t.partitions
+                                    .iter()
+                                    .map(|p| {
+                                        offset_commit_response::OffsetCommitResponsePartition::default()
+                                            .with_partition_index(p.partition_index)
+                                            .with_error_code(code)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            )
+        };
+        if let Err(e) = allowed {
+            return answer(e.code());
+        }
+        {
+            let mut offsets = lock(&self.offsets);
+            let book = offsets.entry(group.clone()).or_default();
+            for t in &req.topics {
+                for p in &t.partitions {
+                    book.insert(
+                        (t.name.clone(), p.partition_index),
+                        Commit {
+                            offset: p.committed_offset,
+                            metadata: p.committed_metadata.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        if let Err(e) = self.store_offsets(group).await {
+            tracing::warn!("group {:?}'s commit not stored: {e}", group.as_str());
+            return answer(ResponseError::CoordinatorNotAvailable.code());
+        }
+        for u in &self.unmirrored {
+            lock(u).insert(group.clone());
+        }
+        answer(0)
+    }
+
+    /// A group's committed offsets for `topics` (every committed partition when `None`);
+    /// -1 where nothing was committed.
+    pub fn committed(
+        &self,
+        group: &StrBytes,
+        topics: Option<Vec<(TopicName, Vec<i32>)>>,
+    ) -> Committed {
+        let offsets = lock(&self.offsets);
+        let book = offsets.get(group);
+        match topics {
+            Some(topics) => topics
+                .into_iter()
+                .map(|(t, parts)| {
+                    let found = parts
+                        .into_iter()
+                        .map(|p| (p, book.and_then(|b| b.get(&(t.clone(), p)).cloned())))
+                        .collect();
+                    (t, found)
+                })
+                .collect(),
+            None => {
+                let mut by_topic: HashMap<TopicName, Vec<(i32, Option<Commit>)>> = HashMap::new();
+                for ((t, p), c) in book.into_iter().flatten() {
+                    by_topic
+                        .entry(t.clone())
+                        .or_default()
+                        .push((*p, Some(c.clone())));
+                }
+                let mut out: Vec<_> = by_topic.into_iter().collect();
+                out.sort_by(|a, b| a.0.cmp(&b.0));
+                for (_, parts) in &mut out {
+                    parts.sort_by_key(|(p, _)| *p);
+                }
+                out
+            }
+        }
+    }
+
+    /// DescribeGroups for one group.
+    pub fn describe(&self, group: &StrBytes) -> describe_groups_response::DescribedGroup {
+        let out = describe_groups_response::DescribedGroup::default()
+            .with_group_id(GroupId(group.clone()))
+            .with_authorized_operations(i32::MIN);
+        let groups = lock(&self.groups);
+        let Some(g) = groups.get(group) else {
+            let known = lock(&self.offsets).contains_key(group);
+            return out.with_group_state(StrBytes::from_static_str(if known {
+                "Empty"
+            } else {
+                "Dead"
+            }));
+        };
+        let protocol = g.protocol.clone().unwrap_or_default();
+        let in_round = matches!(
+            g.phase,
+            Phase::PreparingRebalance | Phase::CompletingRebalance
+        );
+        out.with_group_state(StrBytes::from_static_str(g.phase.name()))
+            .with_protocol_type(g.protocol_type.clone().unwrap_or_default())
+            .with_protocol_data(protocol.clone())
+            .with_members(
+                g.members
+                    .iter()
+                    .map(|(id, m)| {
+                        describe_groups_response::DescribedGroupMember::default()
+                            .with_member_id(id.clone())
+                            .with_group_instance_id(m.instance_id.clone())
+                            .with_client_id(m.client_id.clone())
+                            .with_client_host(m.client_host.clone())
+                            .with_member_metadata(
+                                m.protocols
+                                    .iter()
+                                    .find(|(n, _)| *n == protocol)
+                                    .map(|(_, d)| d.clone())
+                                    .unwrap_or_default(),
+                            )
+                            // Kafka shows assignments only once they are settled.
+                            .with_member_assignment(if in_round {
+                                Default::default()
+                            } else {
+                                m.assignment.clone()
+                            })
+                    })
+                    .collect(),
+            )
+    }
+
+    /// Every group known (with members or commits): name, protocol type, phase.
+    pub fn list(&self) -> Vec<(StrBytes, StrBytes, Phase)> {
+        let groups = lock(&self.groups);
+        let offsets = lock(&self.offsets);
+        let mut out: Vec<(StrBytes, StrBytes, Phase)> = groups
+            .iter()
+            .map(|(n, g)| {
+                (
+                    n.clone(),
+                    g.protocol_type.clone().unwrap_or_default(),
+                    g.phase,
+                )
+            })
+            .collect();
+        for n in offsets.keys() {
+            if !groups.contains_key(n) {
+                out.push((n.clone(), StrBytes::default(), Phase::Empty));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// DeleteGroups for one group: only an empty one; its entries leave the control log.
+    pub async fn delete(self: &Arc<Self>, group: &StrBytes) -> i16 {
+        let code = {
+            let mut groups = lock(&self.groups);
+            let known_offsets = lock(&self.offsets).contains_key(group);
+            match groups.get(group) {
+                Some(g) if g.phase != Phase::Empty || !g.members.is_empty() => {
+                    ResponseError::NonEmptyGroup.code()
+                }
+                Some(_) => {
+                    groups.remove(group);
+                    0
+                }
+                None if known_offsets => 0,
+                None => ResponseError::GroupIdNotFound.code(),
+            }
+        };
+        if code != 0 {
+            return code;
+        }
+        lock(&self.offsets).remove(group);
+        for u in &self.unmirrored {
+            lock(u).remove(group);
+        }
+        if let Some(log) = self.log.get() {
+            let writing = self.writing(group);
+            let _in_order = writing.lock().await;
+            for key in [
+                format!("{GROUP_KEY}{}", group.as_str()),
+                format!("{OFFSETS_KEY}{}", group.as_str()),
+            ] {
+                if let Err(e) = log.append(&key, None).await {
+                    tracing::warn!("deleting group {:?}: {e}", group.as_str());
+                    return ResponseError::CoordinatorNotAvailable.code();
+                }
+            }
+        }
+        0
+    }
+
+    /// OffsetDelete: the group-level code and, per partition, its code.
+    pub async fn delete_offsets(
+        self: &Arc<Self>,
+        group: &StrBytes,
+        parts: &[(TopicName, i32)],
+    ) -> (i16, Vec<i16>) {
+        let subscribed: Vec<bool> = {
+            let groups = lock(&self.groups);
+            let known = groups.contains_key(group) || lock(&self.offsets).contains_key(group);
+            if !known {
+                return (ResponseError::GroupIdNotFound.code(), Vec::new());
+            }
+            parts
+                .iter()
+                .map(|(t, _)| {
+                    groups
+                        .get(group)
+                        .is_some_and(|g| g.phase != Phase::Empty && g.subscribed_to(t.as_str()))
+                })
+                .collect()
+        };
+        {
+            let mut offsets = lock(&self.offsets);
+            if let Some(book) = offsets.get_mut(group) {
+                for (tp, s) in parts.iter().zip(&subscribed) {
+                    if !s {
+                        book.remove(tp);
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.store_offsets(group).await {
+            tracing::warn!("group {:?}'s offsets not deleted: {e}", group.as_str());
+            return (ResponseError::CoordinatorNotAvailable.code(), Vec::new());
+        }
+        let codes = subscribed
+            .into_iter()
+            .map(|s| {
+                if s {
+                    ResponseError::GroupSubscribedToTopic.code()
+                } else {
+                    0
+                }
+            })
+            .collect();
+        (0, codes)
+    }
+
+    /// Every group's commits (for the lag gauge).
+    pub fn all_commits(&self) -> Vec<(StrBytes, Vec<(Tp, Commit)>)> {
+        lock(&self.offsets)
+            .iter()
+            .map(|(g, m)| {
+                (
+                    g.clone(),
+                    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// Records commits a single cluster's coordinator acknowledged (groups passed through).
+    pub fn note_commits(&self, group: &StrBytes, commits: impl IntoIterator<Item = (Tp, Commit)>) {
+        lock(&self.offsets)
+            .entry(group.clone())
+            .or_default()
+            .extend(commits);
+    }
+
+    /// Forgets a group deleted on a single cluster's coordinator.
+    pub fn forget(&self, group: &StrBytes) {
+        lock(&self.offsets).remove(group);
+        lock(&self.groups).remove(group);
+    }
+
+    /// Takes the groups whose commits cluster `i` has not been sent, with those commits.
+    pub fn take_unmirrored(&self, i: usize) -> Vec<(StrBytes, Vec<(Tp, Commit)>)> {
+        let Some(u) = self.unmirrored.get(i) else {
+            return Vec::new();
+        };
+        let names: Vec<StrBytes> = lock(u).drain().collect();
+        let offsets = lock(&self.offsets);
+        names
+            .into_iter()
+            .filter_map(|n| {
+                let c = offsets.get(&n)?;
+                Some((n, c.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
+            })
+            .collect()
+    }
+
+    /// Marks `group`'s commits as not yet sent to cluster `i`.
+    pub fn unmirrored(&self, i: usize, group: &StrBytes) {
+        if let Some(u) = self.unmirrored.get(i) {
+            lock(u).insert(group.clone());
+        }
+    }
+
+    /// Marks every group's commits as not yet sent to cluster `i` (back from an outage).
+    pub fn unmirrored_all(&self, i: usize) {
+        let names: Vec<StrBytes> = lock(&self.offsets).keys().cloned().collect();
+        if let Some(u) = self.unmirrored.get(i) {
+            lock(u).extend(names);
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! How groups and their committed offsets are kept in the control log: one entry per group
+//! (`groups/{group}`: phase, generation, protocol, leader, members with their subscriptions
+//! and assignments) and one per group's offsets (`group-offsets/{group}`: every committed
+//! partition), each written whole by the instance coordinating the group.
+
+use super::state::{Group, Member, Phase};
+use crate::replication::lanes::Tp;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::protocol::StrBytes;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// A committed offset, in logical offsets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    /// The next offset to consume.
+    pub offset: i64,
+    /// The client's metadata string.
+    pub metadata: Option<StrBytes>,
+}
+
+/// A group's entry.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StoredGroup {
+    /// The process that wrote it (see `Coordinator::apply_logged`).
+    pub incarnation: String,
+    phase: String,
+    generation: i32,
+    protocol_type: Option<String>,
+    protocol: Option<String>,
+    leader: Option<String>,
+    members: Vec<StoredMember>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredMember {
+    id: String,
+    instance_id: Option<String>,
+    client_id: String,
+    client_host: String,
+    session_ms: u64,
+    rebalance_ms: u64,
+    /// Protocol names and their metadata (base64).
+    protocols: Vec<(String, String)>,
+    /// Base64.
+    assignment: String,
+}
+
+fn s(v: &StrBytes) -> String {
+    v.as_str().to_owned()
+}
+
+fn b64(b: &Bytes) -> String {
+    STANDARD.encode(b)
+}
+
+fn unb64(s: &str) -> Result<Bytes, String> {
+    STANDARD
+        .decode(s)
+        .map(Bytes::from)
+        .map_err(|e| format!("bad base64: {e}"))
+}
+
+impl StoredGroup {
+    /// The stored form of `g`.
+    pub fn of(g: &Group, incarnation: &str) -> Self {
+        Self {
+            incarnation: incarnation.to_owned(),
+            phase: g.phase.name().to_owned(),
+            generation: g.generation,
+            protocol_type: g.protocol_type.as_ref().map(s),
+            protocol: g.protocol.as_ref().map(s),
+            leader: g.leader.as_ref().map(s),
+            members: g
+                .members
+                .iter()
+                .map(|(id, m)| StoredMember {
+                    id: s(id),
+                    instance_id: m.instance_id.as_ref().map(s),
+                    client_id: s(&m.client_id),
+                    client_host: s(&m.client_host),
+                    session_ms: m.session.as_millis() as u64,
+                    rebalance_ms: m.rebalance.as_millis() as u64,
+                    protocols: m.protocols.iter().map(|(n, d)| (s(n), b64(d))).collect(),
+                    assignment: b64(&m.assignment),
+                })
+                .collect(),
+        }
+    }
+
+    /// The group it describes, its members alive as of `now`.
+    pub fn restore(self, now: Instant) -> Result<Group, String> {
+        let phase =
+            Phase::parse(&self.phase).ok_or_else(|| format!("unknown phase {:?}", self.phase))?;
+        let mut members = BTreeMap::new();
+        for m in self.members {
+            let protocols = m
+                .protocols
+                .into_iter()
+                .map(|(n, d)| Ok((StrBytes::from_string(n), unb64(&d)?)))
+                .collect::<Result<Vec<_>, String>>()?;
+            members.insert(
+                StrBytes::from_string(m.id),
+                Member::stored(
+                    m.instance_id.map(StrBytes::from_string),
+                    StrBytes::from_string(m.client_id),
+                    StrBytes::from_string(m.client_host),
+                    Duration::from_millis(m.session_ms),
+                    Duration::from_millis(m.rebalance_ms),
+                    protocols,
+                    unb64(&m.assignment)?,
+                    now,
+                ),
+            );
+        }
+        Ok(Group::restored(
+            phase,
+            self.generation,
+            self.protocol_type.map(StrBytes::from_string),
+            self.protocol.map(StrBytes::from_string),
+            self.leader.map(StrBytes::from_string),
+            members,
+            now,
+        ))
+    }
+}
+
+/// A group's committed offsets entry.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StoredOffsets {
+    /// The process that wrote it.
+    pub incarnation: String,
+    offsets: Vec<StoredCommit>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredCommit {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    metadata: Option<String>,
+}
+
+impl StoredOffsets {
+    /// The stored form of a group's commits.
+    pub fn of(commits: &HashMap<Tp, Commit>, incarnation: &str) -> Self {
+        let mut offsets: Vec<StoredCommit> = commits
+            .iter()
+            .map(|((t, p), c)| StoredCommit {
+                topic: t.as_str().to_owned(),
+                partition: *p,
+                offset: c.offset,
+                metadata: c.metadata.as_ref().map(s),
+            })
+            .collect();
+        offsets.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        Self {
+            incarnation: incarnation.to_owned(),
+            offsets,
+        }
+    }
+
+    /// The commits it holds.
+    pub fn restore(self) -> HashMap<Tp, Commit> {
+        self.offsets
+            .into_iter()
+            .map(|c| {
+                (
+                    (TopicName(StrBytes::from_string(c.topic)), c.partition),
+                    Commit {
+                        offset: c.offset,
+                        metadata: c.metadata.map(StrBytes::from_string),
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_and_its_offsets_survive_the_round_trip() {
+        let now = Instant::now();
+        let mut members = BTreeMap::new();
+        members.insert(
+            StrBytes::from_static_str("m-1"),
+            Member::stored(
+                Some(StrBytes::from_static_str("i-1")),
+                StrBytes::from_static_str("c"),
+                StrBytes::from_static_str("/10.0.0.1"),
+                Duration::from_secs(10),
+                Duration::from_secs(30),
+                vec![(
+                    StrBytes::from_static_str("range"),
+                    Bytes::from_static(b"\0\x01x"),
+                )],
+                Bytes::from_static(b"\0\x02y"),
+                now,
+            ),
+        );
+        let g = Group::restored(
+            Phase::Stable,
+            4,
+            Some(StrBytes::from_static_str("consumer")),
+            Some(StrBytes::from_static_str("range")),
+            Some(StrBytes::from_static_str("m-1")),
+            members,
+            now,
+        );
+        let json = serde_json::to_vec(&StoredGroup::of(&g, "x")).expect("encodes");
+        let back: StoredGroup = serde_json::from_slice(&json).expect("decodes");
+        let back = back.restore(now).expect("restores");
+        assert_eq!((back.phase, back.generation), (Phase::Stable, 4));
+        let m = &back.members[&StrBytes::from_static_str("m-1")];
+        assert_eq!(m.assignment, Bytes::from_static(b"\0\x02y"));
+        assert_eq!(
+            m.protocols,
+            g.members[&StrBytes::from_static_str("m-1")].protocols
+        );
+
+        let mut commits = HashMap::new();
+        let tp = (TopicName(StrBytes::from_static_str("t")), 3);
+        commits.insert(
+            tp.clone(),
+            Commit {
+                offset: 42,
+                metadata: None,
+            },
+        );
+        let json = serde_json::to_vec(&StoredOffsets::of(&commits, "x")).expect("encodes");
+        let back: StoredOffsets = serde_json::from_slice(&json).expect("decodes");
+        assert_eq!(back.restore()[&tp].offset, 42);
+    }
+}

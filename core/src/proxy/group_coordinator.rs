@@ -1,0 +1,263 @@
+//! Group requests answered by the proxy's own group coordinator (in front of several
+//! clusters): each group's requests are served by the instance that owns the group, and
+//! answered `NOT_COORDINATOR` elsewhere, as a Kafka broker does for groups it does not lead.
+
+use crate::proxy::{Proxy, errors};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+impl Proxy {
+    /// `Err(code)` when this instance may not serve `group` now: another instance owns it
+    /// (`NOT_COORDINATOR`), or ownership or the control state is not known yet
+    /// (`COORDINATOR_LOAD_IN_PROGRESS`, which clients retry).
+    fn serves_group(&self, group: &StrBytes) -> Result<(), i16> {
+        if !*self.control_loaded.borrow() {
+            return Err(ResponseError::CoordinatorLoadInProgress.code());
+        }
+        match self.membership.group_owner(group.as_str()) {
+            Some(n) if n == self.identity.node_id => Ok(()),
+            Some(_) => Err(ResponseError::NotCoordinator.code()),
+            None => Err(ResponseError::CoordinatorLoadInProgress.code()),
+        }
+    }
+
+    /// Answers a group request from the proxy's coordinator.
+    pub(super) async fn coordinate(
+        &self,
+        version: i16,
+        client_id: Option<StrBytes>,
+        req: RequestKind,
+    ) -> ResponseKind {
+        let groups = &self.groups;
+        let refuse = |req: &RequestKind, code: i16| {
+            errors::error_response(req, code, "").unwrap_or(ResponseKind::Heartbeat(
+                HeartbeatResponse::default().with_error_code(code),
+            ))
+        };
+        match req {
+            RequestKind::JoinGroup(r) => match self.serves_group(&r.group_id.0) {
+                Err(code) => refuse(&RequestKind::JoinGroup(r), code),
+                Ok(()) => {
+                    let client = client_id.unwrap_or_default();
+                    ResponseKind::JoinGroup(
+                        groups.join(version, &r, client, StrBytes::default()).await,
+                    )
+                }
+            },
+            RequestKind::SyncGroup(r) => match self.serves_group(&r.group_id.0) {
+                Err(code) => refuse(&RequestKind::SyncGroup(r), code),
+                Ok(()) => ResponseKind::SyncGroup(groups.sync(&r).await),
+            },
+            RequestKind::Heartbeat(r) => match self.serves_group(&r.group_id.0) {
+                Err(code) => refuse(&RequestKind::Heartbeat(r), code),
+                Ok(()) => ResponseKind::Heartbeat(groups.heartbeat(&r)),
+            },
+            RequestKind::LeaveGroup(r) => match self.serves_group(&r.group_id.0) {
+                Err(code) => refuse(&RequestKind::LeaveGroup(r), code),
+                Ok(()) => ResponseKind::LeaveGroup(groups.leave(version, &r)),
+            },
+            RequestKind::OffsetCommit(r) => match self.serves_group(&r.group_id.0) {
+                Err(code) => refuse(&RequestKind::OffsetCommit(r), code),
+                Ok(()) => ResponseKind::OffsetCommit(groups.commit(&r).await),
+            },
+            RequestKind::OffsetFetch(r) => {
+                ResponseKind::OffsetFetch(self.fetch_offsets(version, r))
+            }
+            RequestKind::DescribeGroups(r) => {
+                let described = r
+                    .groups
+                    .iter()
+                    .map(|g| match self.serves_group(&g.0) {
+                        Ok(()) => groups.describe(&g.0),
+                        Err(code) => describe_groups_response::DescribedGroup::default()
+                            .with_group_id(g.clone())
+                            .with_error_code(code)
+                            .with_authorized_operations(i32::MIN),
+                    })
+                    .collect();
+                ResponseKind::DescribeGroups(
+                    DescribeGroupsResponse::default().with_groups(described),
+                )
+            }
+            RequestKind::DeleteGroups(r) => {
+                let mut results = Vec::new();
+                for g in &r.groups_names {
+                    let code = match self.serves_group(&g.0) {
+                        Ok(()) => groups.delete(&g.0).await,
+                        Err(code) => code,
+                    };
+                    if code == 0 {
+                        // The mirrored commits go too, or a consumer pointed straight at a
+                        // cluster would resume from them.
+                        let one = DeleteGroupsRequest::default().with_groups_names(vec![g.clone()]);
+                        self.on_every_cluster(
+                            &g.0,
+                            ApiKey::DeleteGroups,
+                            version,
+                            &RequestKind::DeleteGroups(one),
+                        )
+                        .await;
+                    }
+                    results.push(
+                        delete_groups_response::DeletableGroupResult::default()
+                            .with_group_id(g.clone())
+                            .with_error_code(code),
+                    );
+                }
+                ResponseKind::DeleteGroups(DeleteGroupsResponse::default().with_results(results))
+            }
+            RequestKind::OffsetDelete(r) => {
+                let group = r.group_id.0.clone();
+                if let Err(code) = self.serves_group(&group) {
+                    return ResponseKind::OffsetDelete(
+                        OffsetDeleteResponse::default().with_error_code(code),
+                    );
+                }
+                let parts: Vec<(TopicName, i32)> = r
+                    .topics
+                    .iter()
+                    .flat_map(|t| {
+                        t.partitions
+                            .iter()
+                            .map(|p| (t.name.clone(), p.partition_index))
+                    })
+                    .collect();
+                let (code, codes) = groups.delete_offsets(&group, &parts).await;
+                let mut topics: Vec<offset_delete_response::OffsetDeleteResponseTopic> = Vec::new();
+                for ((t, p), c) in parts.into_iter().zip(codes) {
+                    let part = offset_delete_response::OffsetDeleteResponsePartition::default()
+                        .with_partition_index(p)
+                        .with_error_code(c);
+                    match topics.iter_mut().find(|x| x.name == t) {
+                        Some(x) => x.partitions.push(part),
+                        None => topics.push(
+                            offset_delete_response::OffsetDeleteResponseTopic::default()
+                                .with_name(t)
+                                .with_partitions(vec![part]),
+                        ),
+                    }
+                }
+                ResponseKind::OffsetDelete(
+                    OffsetDeleteResponse::default()
+                        .with_error_code(code)
+                        .with_topics(topics),
+                )
+            }
+            RequestKind::ListGroups(r) => {
+                ResponseKind::ListGroups(self.list_coordinated(version, &r))
+            }
+            other => refuse(&other, ResponseError::UnsupportedVersion.code()),
+        }
+    }
+
+    /// OffsetFetch: one group before v8, several from v8; each from this instance's copy
+    /// of the control state when it coordinates the group.
+    fn fetch_offsets(&self, version: i16, r: OffsetFetchRequest) -> OffsetFetchResponse {
+        use offset_fetch_response::*;
+        if version < 8 {
+            let group = &r.group_id.0;
+            if let Err(code) = self.serves_group(group) {
+                return OffsetFetchResponse::default().with_error_code(code);
+            }
+            let topics = r.topics.map(|ts| {
+                ts.into_iter()
+                    .map(|t| (t.name, t.partition_indexes))
+                    .collect()
+            });
+            let found = self.groups.committed(group, topics);
+            return OffsetFetchResponse::default().with_topics(
+                found
+                    .into_iter()
+                    .map(|(t, parts)| {
+                        OffsetFetchResponseTopic::default()
+                            .with_name(t)
+                            .with_partitions(
+                                parts
+                                    .into_iter()
+                                    .map(|(p, c)| {
+                                        OffsetFetchResponsePartition::default()
+                                            .with_partition_index(p)
+                                            .with_committed_offset(
+                                                c.as_ref().map_or(-1, |c| c.offset),
+                                            )
+                                            .with_committed_leader_epoch(-1)
+                                            .with_metadata(
+                                                c.and_then(|c| c.metadata)
+                                                    .or(Some(StrBytes::default())),
+                                            )
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            );
+        }
+        let groups = r
+            .groups
+            .into_iter()
+            .map(|g| {
+                let out = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
+                if let Err(code) = self.serves_group(&g.group_id.0) {
+                    return out.with_error_code(code);
+                }
+                let topics = g.topics.map(|ts| {
+                    ts.into_iter()
+                        .map(|t| (t.name, t.partition_indexes))
+                        .collect()
+                });
+                let found = self.groups.committed(&g.group_id.0, topics);
+                out.with_topics(
+                    found
+                        .into_iter()
+                        .map(|(t, parts)| {
+                            OffsetFetchResponseTopics::default()
+                                .with_name(t)
+                                .with_partitions(
+                                    parts
+                                        .into_iter()
+                                        .map(|(p, c)| {
+                                            OffsetFetchResponsePartitions::default()
+                                                .with_partition_index(p)
+                                                .with_committed_offset(
+                                                    c.as_ref().map_or(-1, |c| c.offset),
+                                                )
+                                                .with_committed_leader_epoch(-1)
+                                                .with_metadata(
+                                                    c.and_then(|c| c.metadata)
+                                                        .or(Some(StrBytes::default())),
+                                                )
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        OffsetFetchResponse::default().with_groups(groups)
+    }
+
+    /// ListGroups: every group in the control state (any instance knows them all).
+    fn list_coordinated(&self, version: i16, r: &ListGroupsRequest) -> ListGroupsResponse {
+        let states: Vec<String> = r.states_filter.iter().map(|s| s.to_lowercase()).collect();
+        let types: Vec<String> = r.types_filter.iter().map(|s| s.to_lowercase()).collect();
+        let groups = self
+            .groups
+            .list()
+            .into_iter()
+            .filter(|(_, _, phase)| {
+                version < 4 || states.is_empty() || states.contains(&phase.name().to_lowercase())
+            })
+            .filter(|_| version < 5 || types.is_empty() || types.iter().any(|t| t == "classic"))
+            .map(|(name, protocol_type, phase)| {
+                list_groups_response::ListedGroup::default()
+                    .with_group_id(GroupId(name))
+                    .with_protocol_type(protocol_type)
+                    .with_group_state(StrBytes::from_static_str(phase.name()))
+                    .with_group_type(StrBytes::from_static_str("classic"))
+            })
+            .collect();
+        ListGroupsResponse::default().with_groups(groups)
+    }
+}
