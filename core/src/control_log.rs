@@ -44,9 +44,9 @@ pub mod keys {
     /// A topic's API rules: `rules/{topic}`.
     pub const RULES: &str = "rules/";
     /// A consumer group's membership: `groups/{group}`.
-    pub const GROUPS: &str = crate::groups::GROUP_KEY;
+    pub const GROUPS: &str = "groups/";
     /// A consumer group's committed offsets: `group-offsets/{group}`.
-    pub const GROUP_OFFSETS: &str = crate::groups::OFFSETS_KEY;
+    pub const GROUP_OFFSETS: &str = "group-offsets/";
 }
 
 /// Which part of the control state an entry belongs to.

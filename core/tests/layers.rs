@@ -26,7 +26,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("hooks", 4),
     ("rule_book", 5),
     ("plugin_store", 5),
-    ("group_book", 5),
+    ("groups", 5),
     ("proxy", 6),
     ("http", 7),
     ("samplers", 7),

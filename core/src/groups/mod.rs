@@ -29,10 +29,7 @@ use std::time::Instant;
 pub use stored::Commit;
 use stored::{StoredGroup, StoredOffsets};
 
-/// Control log key prefix of a group's membership entry.
-pub const GROUP_KEY: &str = "groups/";
-/// Control log key prefix of a group's committed offsets entry.
-pub const OFFSETS_KEY: &str = "group-offsets/";
+use crate::control_log::keys;
 
 /// Every group this instance knows (owned here or followed from the control log) and their
 /// committed offsets.
@@ -152,7 +149,7 @@ impl Coordinator {
             }
             None => return,
         };
-        let key = format!("{GROUP_KEY}{}", group.as_str());
+        let key = format!("{}{}", keys::GROUPS, group.as_str());
         if let Err(e) = log.append(&key, Some(&value)).await {
             tracing::warn!(
                 "group {:?}'s membership not stored: {e}; its members rejoin if this instance is lost",
@@ -174,7 +171,7 @@ impl Coordinator {
                 .get(group)
                 .map(|c| serde_json::to_vec(&StoredOffsets::of(c, &self.incarnation)))
         };
-        let key = format!("{OFFSETS_KEY}{}", group.as_str());
+        let key = format!("{}{}", keys::GROUP_OFFSETS, group.as_str());
         match value {
             Some(Ok(v)) => log.append(&key, Some(&v)).await,
             Some(Err(e)) => return Err(e.to_string()),
@@ -188,7 +185,7 @@ impl Coordinator {
     /// earlier process's) replaces what is known here; this process's own are already here.
     pub fn apply_logged(&self, key: &str, value: Option<&[u8]>) {
         let now = Instant::now();
-        if let Some(name) = key.strip_prefix(GROUP_KEY) {
+        if let Some(name) = key.strip_prefix(keys::GROUPS) {
             let name = StrBytes::from_string(name.to_owned());
             let Some(value) = value else {
                 lock(&self.groups).remove(&name);
@@ -204,7 +201,7 @@ impl Coordinator {
                 },
                 Err(e) => tracing::warn!("control log entry {key:?}: {e}; left alone"),
             }
-        } else if let Some(name) = key.strip_prefix(OFFSETS_KEY) {
+        } else if let Some(name) = key.strip_prefix(keys::GROUP_OFFSETS) {
             let name = StrBytes::from_string(name.to_owned());
             let Some(value) = value else {
                 lock(&self.offsets).remove(&name);
@@ -500,8 +497,8 @@ impl Coordinator {
             let writing = self.writing(group);
             let _in_order = writing.lock().await;
             for key in [
-                format!("{GROUP_KEY}{}", group.as_str()),
-                format!("{OFFSETS_KEY}{}", group.as_str()),
+                format!("{}{}", keys::GROUPS, group.as_str()),
+                format!("{}{}", keys::GROUP_OFFSETS, group.as_str()),
             ] {
                 if let Err(e) = log.append(&key, None).await {
                     tracing::warn!("deleting group {:?}: {e}", group.as_str());

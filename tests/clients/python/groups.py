@@ -8,9 +8,11 @@
       Kafka's at-least-once contract, not a duplicate. A record consumed twice after being
       committed is a duplicate. Prints "progress K" lines as records are consumed, then one
       JSON line: distinct, duplicates, lost, redelivered, commit_failures, assignments, the
-      times partitions were revoked (rebalance callbacks), the
+      times partitions were revoked (rebalance callbacks), each consumer's partitions when it
+      stopped, the
       longest pauses between consumed batches (ms), the group's committed offsets, and, with
       --producer-offsets, how many records were seen at an offset other than the producer's.
+      KT_RDKAFKA_DEBUG=cgrp (environment) turns on librdkafka's debug contexts.
   groups.py seek-ts --bootstrap B --topic T --partition P --timestamp MS
       The first record at or after MS: its offset and value (offsets_for_times + consume).
   groups.py read --bootstrap B --topic T --expect E
@@ -24,6 +26,7 @@
 """
 
 import argparse
+import os
 import json
 import sys
 import threading
@@ -36,7 +39,8 @@ def consume(a):
     lock = threading.Lock()
     seen = {}  # record index -> (partition, offset)
     state = {"duplicates": 0, "redelivered": 0, "commit_failures": 0, "assignments": 0,
-             "revocations": [], "last": time.time(), "gaps": [], "errors": []}
+             "revocations": [], "final_assignments": {}, "last": time.time(), "gaps": [],
+             "errors": []}
     stop = threading.Event()
     progress_every = a.progress_every
     next_progress = [progress_every]
@@ -52,8 +56,15 @@ def consume(a):
                 with lock:
                     state["revocations"].append(round(time.time(), 3))
 
+        bootstrap = a.bootstrap
+        if a.per_consumer_bootstrap:
+            # Consumer n knows only the n-th address (one consumer per proxy instance).
+            servers = a.bootstrap.split(",")
+            bootstrap = servers[n % len(servers)]
+        extra = {"debug": os.environ["KT_RDKAFKA_DEBUG"]} if os.environ.get("KT_RDKAFKA_DEBUG") else {}
         c = Consumer({
-            "bootstrap.servers": a.bootstrap,
+            **extra,
+            "bootstrap.servers": bootstrap,
             "group.id": a.group,
             "client.id": f"consumer-{n}",
             "enable.auto.commit": False,
@@ -107,6 +118,8 @@ def consume(a):
                     next_progress[0] += progress_every
                 if len(seen) >= a.expect:
                     stop.set()
+        with lock:
+            state["final_assignments"][n] = sorted(tp.partition for tp in c.assignment())
         c.close()
 
     threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in range(a.consumers)]
@@ -135,6 +148,7 @@ def consume(a):
         "commit_failures": state["commit_failures"],
         "assignments": state["assignments"],
         "revocations": state["revocations"],
+        "final_assignments": {str(k): v for k, v in state["final_assignments"].items()},
         "longest_pauses_ms": [round(g) for g, _ in sorted(state["gaps"], reverse=True)[:5]],
         "longest_pauses_ended_at": [round(t, 3) for _, t in sorted(state["gaps"], reverse=True)[:5]],
         "committed": committed,
@@ -255,6 +269,8 @@ def main():
     ap.add_argument("--group", default="kafkatwin-group")
     ap.add_argument("--consumers", type=int, default=3)
     ap.add_argument("--expect", type=int, default=0)
+    ap.add_argument("--per-consumer-bootstrap", action="store_true",
+                    help="--bootstrap is a list; consumer n uses only its n-th address")
     ap.add_argument("--progress-every", type=int, default=1000)
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--producer-offsets")

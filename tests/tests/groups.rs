@@ -1,0 +1,211 @@
+//! Consumer groups coordinated by the proxy in front of three Tansu clusters, with two
+//! scale-out instances and real confluent-kafka consumers: one group stays one group through
+//! the loss of a cluster, its return empty and an instance restart; commits survive every
+//! instance restarting and reach each cluster's own coordinator.
+
+use kafkatwin_tests::{Broker, Proxy, eventually, last_json, produce_ok, python_script};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A majority of clusters acknowledges each write; a cluster's circuit opens after two
+/// failures.
+const MAJORITY: &str = "producer:\n  ack_policy: MAJORITY\n  timeout: 5s\n\
+                        circuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n";
+
+fn wait_log(p: &Proxy, needle: &str, within: Duration) {
+    let seen = eventually(within, || p.log().contains(needle));
+    assert!(
+        seen,
+        "{needle:?} not logged within {within:?}:\n{}",
+        p.log()
+    );
+}
+
+/// Produces records `start..start + count` over 4 partitions through `p`; asserts every one
+/// was delivered.
+fn produce(p: &Proxy, topic: &str, start: usize, count: usize) {
+    let start = start.to_string();
+    let v = produce_ok(p, topic, count, &["--start", &start, "--partitions", "4"]);
+    assert_eq!(v["delivered"], count, "{v}\n{}", p.log());
+    assert_eq!(v["failed"], 0, "{v}");
+}
+
+/// The committed offset of `group` on `partition` of `topic`, asked through `bootstrap`.
+fn committed(bootstrap: &str, group: &str, topic: &str, partition: i32) -> Value {
+    let out = python_script("groups.py")
+        .args(["group", "--action", "committed", "--bootstrap", bootstrap])
+        .args(["--group", group, "--topic", topic])
+        .args(["--partition", &partition.to_string()])
+        .output()
+        .expect("committed ran");
+    last_json(&out.stdout)["offset"].clone()
+}
+
+#[test]
+fn one_group_stays_one_group_through_a_cluster_failover_and_an_instance_restart() {
+    let (mut a, b, c) = (Broker::start("a"), Broker::start("b"), Broker::start("c"));
+    let mut one = Proxy::scale_out_instance(&[&a, &b, &c], 1, MAJORITY, vec![]);
+    let two = Proxy::scale_out_instance(&[&a, &b, &c], 2, MAJORITY, vec![]);
+    for p in [&one, &two] {
+        wait_log(
+            p,
+            "instance membership: 2 instance(s)",
+            Duration::from_secs(30),
+        );
+    }
+    kafkatwin_tests::create_topic(&two.bootstrap(), "orders", 4);
+    // Two consumers of one group, one bootstrapped at each instance.
+    let mut consumer = python_script("groups.py")
+        .args(["consume", "--per-consumer-bootstrap", "--bootstrap"])
+        .arg(format!("{},{}", one.bootstrap(), two.bootstrap()))
+        .args([
+            "--topic",
+            "orders",
+            "--group",
+            "billing",
+            "--consumers",
+            "2",
+        ])
+        .args([
+            "--expect",
+            "4000",
+            "--timeout",
+            "240",
+            "--progress-every",
+            "500",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start consumers");
+    let stdout = consumer.stdout.take().expect("stdout");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait_line = |want: &str| -> Option<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match lines.recv_timeout(left) {
+                Ok(l) if l == want || l.starts_with('{') => return Some(l),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    };
+    produce(&two, "orders", 0, 2000);
+    assert_eq!(
+        wait_line("progress 2000").as_deref(),
+        Some("progress 2000"),
+        "the group read the first records:\n{}",
+        two.log()
+    );
+
+    // The first cluster (first in authority order) is lost, then comes back empty; then
+    // instance one restarts.
+    let port = a.port;
+    a.kill();
+    std::thread::sleep(Duration::from_secs(3));
+    let a = Broker::start_on("a", port);
+    // Restarted as a broker would be: same node id, same address.
+    let one_port = one.port;
+    one.terminate(Duration::from_secs(20));
+    let env = vec![("KAFKATWIN_SERVER__PORT".into(), one_port.to_string())];
+    let one = Proxy::scale_out_instance(&[&a, &b, &c], 1, MAJORITY, env);
+    for p in [&one, &two] {
+        wait_log(
+            p,
+            "instance membership: 2 instance(s)",
+            Duration::from_secs(30),
+        );
+    }
+    produce(&two, "orders", 2000, 2000);
+    let result = loop {
+        match wait_line("") {
+            Some(l) if l.starts_with('{') => break serde_json::from_str(&l).unwrap_or(Value::Null),
+            Some(_) => {}
+            None => break Value::Null,
+        }
+    };
+    let _ = consumer.wait();
+    let mut err = String::new();
+    if let Some(mut e) = consumer.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    let context = format!(
+        "result: {result}\nconsumer stderr:\n{err}\ninstance one:\n{}\ninstance two:\n{}",
+        one.log(),
+        two.log()
+    );
+    // Each new record delivered once: one group, not two of the same name.
+    assert_eq!(result["distinct"], 4000, "{context}");
+    assert_eq!(result["duplicates"], 0, "{context}");
+    let held: Vec<Vec<i64>> = result["final_assignments"]
+        .as_object()
+        .expect("final assignments")
+        .values()
+        .map(|v| {
+            v.as_array()
+                .expect("partitions")
+                .iter()
+                .filter_map(Value::as_i64)
+                .collect()
+        })
+        .collect();
+    let mut all: Vec<i64> = held.iter().flatten().copied().collect();
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        vec![0, 1, 2, 3],
+        "disjoint assignments covering every partition: {context}"
+    );
+    let committed_now: Vec<i64> = (0..4)
+        .map(|p| result["committed"][p.to_string()].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(committed_now.iter().sum::<i64>(), 4000, "{context}");
+    eprintln!(
+        "group through the faults: assignments {}, revocations {}, commit failures {}, \
+         redelivered after a failed commit {}, longest pauses (ms) {}",
+        result["assignments"],
+        result["revocations"],
+        result["commit_failures"],
+        result["redelivered"],
+        result["longest_pauses_ms"]
+    );
+
+    // Every instance restarts: the commits are control state, not any instance's memory.
+    drop(one);
+    drop(two);
+    let three = Proxy::scale_out_instance(&[&a, &b, &c], 3, MAJORITY, vec![]);
+    wait_log(
+        &three,
+        "instance membership: 1 instance(s)",
+        Duration::from_secs(30),
+    );
+    for (p, want) in committed_now.iter().enumerate() {
+        let got = committed(&three.bootstrap(), "billing", "orders", p as i32);
+        assert_eq!(
+            got,
+            *want,
+            "partition {p} after every instance restarted:\n{}",
+            three.log()
+        );
+    }
+    // A consumer pointed straight at a surviving cluster (the proxies gone) resumes there:
+    // its own coordinator holds the group's commits (b never lost a record, so its offsets
+    // are the logical ones).
+    drop(three);
+    for (p, want) in committed_now.iter().enumerate() {
+        let got = committed(&b.addr(), "billing", "orders", p as i32);
+        assert_eq!(got, *want, "partition {p} on cluster b");
+    }
+}
