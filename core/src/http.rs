@@ -37,7 +37,7 @@ fn plugin_view(p: kafkatwin_plugins::wasm::PluginInfo) -> PluginView {
         size: p.size,
     }
 }
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -130,6 +130,25 @@ impl AdminState for State {
                 }
             })
             .collect()
+    }
+
+    fn groups(&self) -> Vec<kafkatwin_web::GroupView> {
+        if self.0.replicator.is_none() {
+            return Vec::new();
+        }
+        let lag = self.lag_by_partition();
+        self.0
+            .groups
+            .reports()
+            .into_iter()
+            .map(|r| self.group_view(r, &lag))
+            .collect()
+    }
+
+    fn group(&self, name: &str) -> Option<kafkatwin_web::GroupView> {
+        self.0.replicator.as_ref()?;
+        let report = self.0.groups.report(name)?;
+        Some(self.group_view(report, &self.lag_by_partition()))
     }
 
     fn reseed<'a>(
@@ -277,6 +296,83 @@ impl AdminState for State {
         prometheus::TextEncoder::new()
             .encode_to_string(&families)
             .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
+    }
+}
+
+/// Per (group, topic, partition): each cluster's lag, from the lag gauge.
+type LagTable = HashMap<(String, String, i32), std::collections::BTreeMap<String, i64>>;
+
+impl State {
+    /// The lag gauge's current values.
+    fn lag_by_partition(&self) -> LagTable {
+        use prometheus::core::Collector;
+        let mut out = LagTable::new();
+        for family in self.0.metrics.consumer_lag.collect() {
+            for m in family.get_metric() {
+                let label = |n: &str| {
+                    m.get_label()
+                        .iter()
+                        .find(|l| l.name() == n)
+                        .map(|l| l.value().to_owned())
+                        .unwrap_or_default()
+                };
+                let key = (
+                    label("group"),
+                    label("topic"),
+                    label("partition").parse().unwrap_or(-1),
+                );
+                out.entry(key)
+                    .or_default()
+                    .insert(label("cluster"), m.get_gauge().get_value() as i64);
+            }
+        }
+        out
+    }
+
+    fn group_view(
+        &self,
+        r: crate::groups::GroupReport,
+        lag: &LagTable,
+    ) -> kafkatwin_web::GroupView {
+        let p = &self.0;
+        kafkatwin_web::GroupView {
+            coordinator: p.membership.group_owner(&r.name),
+            offsets: r
+                .offsets
+                .iter()
+                .map(|(t, part, off)| kafkatwin_web::GroupOffsetView {
+                    topic: t.clone(),
+                    partition: *part,
+                    committed: *off,
+                    lag: lag
+                        .get(&(r.name.clone(), t.clone(), *part))
+                        .cloned()
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            mirrored: p
+                .clusters
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.id.to_string(), !r.unmirrored.contains(&i)))
+                .collect(),
+            members: r
+                .members
+                .into_iter()
+                .map(|m| kafkatwin_web::GroupMemberView {
+                    member_id: m.id,
+                    group_instance_id: m.instance_id,
+                    client_id: m.client_id,
+                    assignment: m.assignment.into_iter().collect(),
+                })
+                .collect(),
+            group: r.name,
+            state: r.state.to_owned(),
+            protocol_type: r.protocol_type,
+            protocol: r.protocol,
+            generation: r.generation,
+            leader: r.leader,
+        }
     }
 }
 

@@ -111,6 +111,9 @@ pub const PLUGIN_FAILURE_LOG_EVERY: Duration = Duration::from_secs(10);
 pub const CONTROL_WAIT: Duration = Duration::from_secs(5);
 /// How long an admin request fanned out to every cluster (CreateTopics, DeleteTopics…) waits.
 pub const ADMIN_FAN_OUT_WAIT: Duration = Duration::from_secs(5);
+/// How long Metadata may wait for another cluster's answer when the first answered a topic
+/// with an error.
+pub const METADATA_FALLBACK_WAIT: Duration = Duration::from_secs(2);
 /// How long ListOffsets may wait for a cluster's answer before trying the next.
 pub const LIST_OFFSETS_WAIT: Duration = Duration::from_secs(3);
 /// How long a group commit mirrored to the other clusters may take.

@@ -94,6 +94,61 @@ pub struct PluginView {
     pub size: usize,
 }
 
+/// A consumer group as the admin API shows it (groups the proxy coordinates, in front of
+/// several clusters).
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct GroupView {
+    /// Group id.
+    pub group: String,
+    /// Kafka's name of its state: `Empty`, `PreparingRebalance`, `CompletingRebalance`,
+    /// `Stable`.
+    pub state: String,
+    /// Protocol type (`consumer` for consumers).
+    pub protocol_type: String,
+    /// The assignor chosen for this generation.
+    pub protocol: Option<String>,
+    /// Generation.
+    pub generation: i32,
+    /// Node id of the instance coordinating it.
+    pub coordinator: Option<i32>,
+    /// The leader's member id.
+    pub leader: Option<String>,
+    /// Members and their assignments.
+    pub members: Vec<GroupMemberView>,
+    /// Committed offsets (logical) and the lag behind each cluster's end.
+    pub offsets: Vec<GroupOffsetView>,
+    /// Per cluster: whether its own group coordinator holds the latest commits (they are
+    /// mirrored every second by the coordinating instance, and to a cluster that was away
+    /// when it is back). Only the coordinating instance knows: the others show `false`.
+    pub mirrored: std::collections::BTreeMap<String, bool>,
+}
+
+/// One member of a group.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct GroupMemberView {
+    /// Member id.
+    pub member_id: String,
+    /// Static membership id (`group.instance.id`).
+    pub group_instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Assigned partitions by topic.
+    pub assignment: std::collections::BTreeMap<String, Vec<i32>>,
+}
+
+/// One committed offset of a group.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct GroupOffsetView {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// The next offset to consume (logical).
+    pub committed: i64,
+    /// Records between it and each cluster's end, by cluster id (sampled every 5 s).
+    pub lag: std::collections::BTreeMap<String, i64>,
+}
+
 /// An API failure: its HTTP status, and the field of the request it is about.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
@@ -165,6 +220,14 @@ pub trait AdminState: Send + Sync + 'static {
     fn ready(&self) -> Result<(), String>;
     /// Every configured backend cluster.
     fn clusters(&self) -> Vec<ClusterView>;
+    /// Every consumer group the proxy coordinates.
+    fn groups(&self) -> Vec<GroupView> {
+        Vec::new()
+    }
+    /// One consumer group.
+    fn group(&self, _name: &str) -> Option<GroupView> {
+        None
+    }
     /// The Prometheus text exposition of all metrics.
     fn metrics_text(&self) -> String;
     /// Transformation rules that apply to `topic`.
@@ -325,6 +388,8 @@ pub fn router(state: Shared, auth: AdminAuth) -> Router {
                 .delete(delete_plugin)
                 .layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
         )
+        .route("/api/v1/groups", get(list_groups))
+        .route("/api/v1/groups/{group}", get(group))
         .route("/api/v1/clusters", get(list_clusters))
         .route("/api/v1/clusters/{id}", get(cluster))
         .route("/api/v1/clusters/{id}/health", get(cluster_health))
@@ -525,6 +590,19 @@ async fn delete_rule(
     match s.delete_rule(&topic, &id, expected).await {
         Ok(()) => with_rules_version(&s, &topic, StatusCode::NO_CONTENT.into_response()),
         Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /api/v1/groups`: every consumer group the proxy coordinates.
+async fn list_groups(State(s): State<Shared>) -> Json<Vec<GroupView>> {
+    Json(s.groups())
+}
+
+/// `GET /api/v1/groups/{group}`: one group (404 when it has neither members nor commits).
+async fn group(State(s): State<Shared>, Path(name): Path<String>) -> Response {
+    match s.group(&name) {
+        Some(g) => Json(g).into_response(),
+        None => not_found(&format!("group {name}")),
     }
 }
 

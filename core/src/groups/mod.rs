@@ -49,6 +49,60 @@ pub struct Coordinator {
     metrics: Metrics,
 }
 
+/// A group as operators see it (the admin API's view is built from this).
+#[derive(Debug, Clone)]
+pub struct GroupReport {
+    /// Group id.
+    pub name: String,
+    /// Kafka's name of its state (`Empty`, `Stable`…; `Empty` for a group with commits only).
+    pub state: &'static str,
+    /// Protocol type (`consumer` for consumers).
+    pub protocol_type: String,
+    /// The chosen assignor.
+    pub protocol: Option<String>,
+    /// Generation.
+    pub generation: i32,
+    /// The leader's member id.
+    pub leader: Option<String>,
+    /// Members.
+    pub members: Vec<MemberReport>,
+    /// Committed offsets: topic, partition, offset (logical).
+    pub offsets: Vec<(String, i32, i64)>,
+    /// Indexes of the clusters whose own coordinator has not been sent the latest commits.
+    pub unmirrored: Vec<usize>,
+}
+
+/// One member as operators see it.
+#[derive(Debug, Clone)]
+pub struct MemberReport {
+    /// Member id.
+    pub id: String,
+    /// Static membership id.
+    pub instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Assigned partitions by topic (consumer protocol; empty for other protocols).
+    pub assignment: Vec<(String, Vec<i32>)>,
+}
+
+/// Reads a consumer protocol assignment (version, then the body); empty when it is not one.
+fn consumer_assignment(bytes: &bytes::Bytes) -> Vec<(String, Vec<i32>)> {
+    use kafka_protocol::protocol::Decodable;
+    if bytes.len() < 2 {
+        return Vec::new();
+    }
+    let version = i16::from_be_bytes([bytes[0], bytes[1]]);
+    let mut body = bytes.slice(2..);
+    ConsumerProtocolAssignment::decode(&mut body, version.clamp(0, 3))
+        .map(|a| {
+            a.assigned_partitions
+                .into_iter()
+                .map(|t| (t.topic.as_str().to_owned(), t.partitions))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Committed offsets by topic and partition; `None` where nothing was committed.
 pub type Committed = Vec<(TopicName, Vec<(i32, Option<Commit>)>)>;
 
@@ -210,6 +264,11 @@ impl Coordinator {
             match serde_json::from_slice::<StoredOffsets>(value) {
                 Ok(s) if s.incarnation == self.incarnation => {}
                 Ok(s) => {
+                    // Whoever owns the group now sends them to every cluster's coordinator
+                    // (a restarted or new owner has not).
+                    for u in &self.unmirrored {
+                        lock(u).insert(name.clone());
+                    }
                     lock(&self.offsets).insert(name, s.restore());
                 }
                 Err(e) => tracing::warn!("control log entry {key:?}: {e}; left alone"),
@@ -555,6 +614,64 @@ impl Coordinator {
             })
             .collect();
         (0, codes)
+    }
+
+    /// Every group known here, with members or commits, by name.
+    pub fn reports(&self) -> Vec<GroupReport> {
+        self.list()
+            .into_iter()
+            .filter_map(|(name, _, _)| self.report(name.as_str()))
+            .collect()
+    }
+
+    /// One group as operators see it; `None` when it has neither members nor commits.
+    pub fn report(&self, group: &str) -> Option<GroupReport> {
+        let name = StrBytes::from_string(group.to_owned());
+        let mut offsets: Vec<(String, i32, i64)> = lock(&self.offsets)
+            .get(&name)
+            .map(|b| {
+                b.iter()
+                    .map(|((t, p), c)| (t.as_str().to_owned(), *p, c.offset))
+                    .collect()
+            })
+            .unwrap_or_default();
+        offsets.sort();
+        let unmirrored = self
+            .unmirrored
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| lock(u).contains(&name))
+            .map(|(i, _)| i)
+            .collect();
+        let groups = lock(&self.groups);
+        let g = groups.get(&name);
+        if g.is_none() && offsets.is_empty() {
+            return None;
+        }
+        let text = |v: &Option<StrBytes>| v.as_ref().map(|x| x.as_str().to_owned());
+        Some(GroupReport {
+            name: group.to_owned(),
+            state: g.map_or(Phase::Empty, |g| g.phase).name(),
+            protocol_type: g.and_then(|g| text(&g.protocol_type)).unwrap_or_default(),
+            protocol: g.and_then(|g| text(&g.protocol)),
+            generation: g.map_or(0, |g| g.generation),
+            leader: g.and_then(|g| text(&g.leader)),
+            members: g
+                .map(|g| {
+                    g.members
+                        .iter()
+                        .map(|(id, m)| MemberReport {
+                            id: id.as_str().to_owned(),
+                            instance_id: text(&m.instance_id),
+                            client_id: m.client_id.as_str().to_owned(),
+                            assignment: consumer_assignment(&m.assignment),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            offsets,
+            unmirrored,
+        })
     }
 
     /// Every group's commits (for the lag gauge).

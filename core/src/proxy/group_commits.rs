@@ -129,6 +129,9 @@ impl Proxy {
                     }
                     for (group, commits) in this.groups.take_unmirrored(j) {
                         if this.membership.group_owner(group.as_str()) != Some(this.identity.node_id) {
+                            // Kept for whichever instance owns it: this one may own it later
+                            // (it has just started, or ownership is fenced).
+                            this.groups.unmirrored(j, &group);
                             continue;
                         }
                         let v = c

@@ -8,6 +8,16 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::time::Instant;
 
+/// Whether a Metadata topic entry can be shown to clients as is: no error, and every
+/// partition led.
+fn healthy(t: &metadata_response::MetadataResponseTopic) -> bool {
+    t.error_code == 0
+        && !t.partitions.is_empty()
+        && t.partitions
+            .iter()
+            .all(|p| p.error_code == 0 && p.leader_id.0 >= 0)
+}
+
 /// Per topic: record-batch bytes in one produce request.
 pub type TopicSizes = Vec<(TopicName, u64)>;
 
@@ -42,9 +52,21 @@ impl Proxy {
         }
         let body = RequestKind::Metadata(req);
         let front = self.front();
-        let resp = front
-            .send_any(ApiKey::Metadata, version, client_id, &body)
-            .await;
+        let ask = front.send_any(ApiKey::Metadata, version, client_id.clone(), &body);
+        // With other clusters to ask, a hung one is given up on quickly.
+        let resp = match &self.replicator {
+            Some(_) => tokio::time::timeout(crate::timing::METADATA_FALLBACK_WAIT, ask)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(crate::backend::BackendError::Timeout {
+                        cluster: front.id.to_string(),
+                        addr: "any broker".into(),
+                        api: ApiKey::Metadata,
+                        after: crate::timing::METADATA_FALLBACK_WAIT,
+                    })
+                }),
+            None => ask.await,
+        };
         let mut m = match resp {
             Ok(ResponseKind::Metadata(m)) => m,
             failed => {
@@ -67,6 +89,10 @@ impl Proxy {
             }
         };
         front.learn_metadata(&m);
+        if !m.topics.iter().all(healthy) {
+            self.metadata_from_others(version, client_id, &body, &mut m)
+                .await;
+        }
         let me = self.me();
         m.brokers = self
             .membership
@@ -102,6 +128,45 @@ impl Proxy {
             }
         }
         ResponseKind::Metadata(m)
+    }
+
+    /// Replaces the topics the first cluster answered with an error (lost, hung, or back
+    /// empty and not yet given its topics again) by another cluster's healthy answer, so
+    /// that clients never see a partition vanish while any cluster has it.
+    async fn metadata_from_others(
+        &self,
+        version: i16,
+        client_id: Option<StrBytes>,
+        body: &RequestKind,
+        m: &mut MetadataResponse,
+    ) {
+        let Some(rep) = &self.replicator else { return };
+        for i in rep.read_order().into_iter().skip(1) {
+            let c = &rep.clusters()[i];
+            if !c.admits() {
+                continue;
+            }
+            let ask = c.send_any(ApiKey::Metadata, version, client_id.clone(), body);
+            let Ok(Ok(ResponseKind::Metadata(other))) =
+                tokio::time::timeout(crate::timing::METADATA_FALLBACK_WAIT, ask).await
+            else {
+                continue;
+            };
+            c.learn_metadata(&other);
+            for t in &mut m.topics {
+                if healthy(t) {
+                    continue;
+                }
+                if let Some(o) = other.topics.iter().find(|o| {
+                    o.name == t.name && healthy(o) && o.partitions.len() >= t.partitions.len()
+                }) {
+                    *t = o.clone();
+                }
+            }
+            if m.topics.iter().all(healthy) {
+                return;
+            }
+        }
     }
 
     /// The coordinator of a key: for a consumer group in front of several clusters, the

@@ -68,11 +68,9 @@ impl Replicator {
         self.plan().reads.first().copied().unwrap_or(0)
     }
 
-    /// The cluster a new consumer group is coordinated on: the first of the authority order
-    /// that is up. Not the read order: instances in different datacenters must put the same
-    /// group on the same cluster, or its members would form two groups.
-    pub fn group_front(&self) -> usize {
-        self.up().iter().position(|&u| u).unwrap_or(0)
+    /// The read order: the clusters that are up first (the first is [`Self::front`]).
+    pub fn read_order(&self) -> Vec<usize> {
+        self.plan().reads
     }
 
     /// `physical - logical` for `tp` on cluster `i`.

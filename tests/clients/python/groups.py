@@ -120,8 +120,14 @@ def consume(a):
                     stop.set()
         with lock:
             state["final_assignments"][n] = sorted(tp.partition for tp in c.assignment())
+        # Every consumer notes its partitions before any leaves (a leave rebalances the rest).
+        try:
+            noted.wait(timeout=30)
+        except threading.BrokenBarrierError:
+            pass
         c.close()
 
+    noted = threading.Barrier(a.consumers)
     threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in range(a.consumers)]
     for t in threads:
         t.start()
@@ -256,6 +262,7 @@ def leaders(a):
     brokers = {b.id: f"{b.host}:{b.port}" for b in md.brokers.values()}
     parts = md.topics[a.topic].partitions
     print(json.dumps({"leaders": {str(p): parts[p].leader for p in sorted(parts)},
+                      "error": str(md.topics[a.topic].error) if md.topics[a.topic].error else None,
                       "brokers": {str(k): v for k, v in sorted(brokers.items())}}))
 
 
