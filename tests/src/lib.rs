@@ -640,6 +640,16 @@ pub fn python_script(name: &str) -> Command {
     c
 }
 
+/// Waits until `p` has logged `needle`; panics with the log after `within`.
+pub fn wait_log(p: &Proxy, needle: &str, within: Duration) {
+    let seen = eventually(within, || p.log().contains(needle));
+    assert!(
+        seen,
+        "{needle:?} not logged within {within:?}:\n{}",
+        p.log()
+    );
+}
+
 /// Polls `check` every 200 ms until it holds or `within` passed; whether it held.
 pub fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;

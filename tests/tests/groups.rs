@@ -4,7 +4,7 @@
 //! instance restarting. And Metadata keeps every
 //! partition while a cluster is lost, hung or back empty.
 
-use kafkatwin_tests::{Broker, Proxy, eventually, last_json, produce_ok, python_script};
+use kafkatwin_tests::{Broker, Proxy, eventually, last_json, produce_ok, python_script, wait_log};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -15,15 +15,6 @@ use std::time::Duration;
 /// failures.
 const MAJORITY: &str = "producer:\n  ack_policy: MAJORITY\n  timeout: 5s\n\
                         circuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n";
-
-fn wait_log(p: &Proxy, needle: &str, within: Duration) {
-    let seen = eventually(within, || p.log().contains(needle));
-    assert!(
-        seen,
-        "{needle:?} not logged within {within:?}:\n{}",
-        p.log()
-    );
-}
 
 /// Produces records `start..start + count` over 4 partitions through `p`; asserts every one
 /// was delivered.

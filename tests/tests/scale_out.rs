@@ -5,7 +5,7 @@
 
 use kafkatwin_tests::http::get;
 use kafkatwin_tests::{
-    Broker, Proxy, dump_direct, eventually, last_json, produce_ok, python_script,
+    Broker, Proxy, dump_direct, eventually, last_json, produce_ok, python_script, wait_log,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -13,15 +13,6 @@ use std::time::Duration;
 /// Every cluster acknowledges each write; a cluster's circuit opens after two failures.
 const ALL_CLUSTERS: &str = "producer:\n  ack_policy: ALL_CLUSTERS\n  timeout: 5s\n\
                             circuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n";
-
-fn wait_log(p: &Proxy, needle: &str, within: Duration) {
-    let seen = eventually(within, || p.log().contains(needle));
-    assert!(
-        seen,
-        "{needle:?} not logged within {within:?}:\n{}",
-        p.log()
-    );
-}
 
 fn leaders(p: &Proxy, topic: &str) -> Value {
     let out = python_script("groups.py")

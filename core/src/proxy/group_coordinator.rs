@@ -7,6 +7,15 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+/// What OffsetFetch answers for one partition: the committed offset and its metadata, or
+/// -1 and empty metadata (as Kafka) when nothing was committed.
+fn fetched(c: Option<crate::groups::Commit>) -> (i64, Option<StrBytes>) {
+    match c {
+        Some(c) => (c.offset, Some(c.metadata.unwrap_or_default())),
+        None => (-1, Some(StrBytes::default())),
+    }
+}
+
 impl Proxy {
     /// `Err(code)` when this instance may not serve `group` now: another instance owns it
     /// (`NOT_COORDINATOR`), or ownership or the control state is not known yet
@@ -176,16 +185,12 @@ impl Proxy {
                                 parts
                                     .into_iter()
                                     .map(|(p, c)| {
+                                        let (offset, metadata) = fetched(c);
                                         OffsetFetchResponsePartition::default()
                                             .with_partition_index(p)
-                                            .with_committed_offset(
-                                                c.as_ref().map_or(-1, |c| c.offset),
-                                            )
+                                            .with_committed_offset(offset)
                                             .with_committed_leader_epoch(-1)
-                                            .with_metadata(
-                                                c.and_then(|c| c.metadata)
-                                                    .or(Some(StrBytes::default())),
-                                            )
+                                            .with_metadata(metadata)
                                     })
                                     .collect(),
                             )
@@ -217,16 +222,12 @@ impl Proxy {
                                     parts
                                         .into_iter()
                                         .map(|(p, c)| {
+                                            let (offset, metadata) = fetched(c);
                                             OffsetFetchResponsePartitions::default()
                                                 .with_partition_index(p)
-                                                .with_committed_offset(
-                                                    c.as_ref().map_or(-1, |c| c.offset),
-                                                )
+                                                .with_committed_offset(offset)
                                                 .with_committed_leader_epoch(-1)
-                                                .with_metadata(
-                                                    c.and_then(|c| c.metadata)
-                                                        .or(Some(StrBytes::default())),
-                                                )
+                                                .with_metadata(metadata)
                                         })
                                         .collect(),
                                 )
