@@ -23,7 +23,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use state::{Group, Limits, Phase, Reply};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 pub use stored::Commit;
@@ -44,8 +44,12 @@ pub struct Coordinator {
     /// Tells this process's entries from others' (a restarted instance reads its own old
     /// entries back as another's).
     incarnation: String,
-    /// Per cluster: groups whose commits that cluster has not been sent yet.
-    unmirrored: Vec<Mutex<HashSet<StrBytes>>>,
+    /// Per cluster: groups whose latest commits that cluster's own coordinator has not
+    /// acknowledged, each with the mark it was given (a newer commit gets a newer mark, so
+    /// the answer to an older send does not clear it).
+    unmirrored: Vec<Mutex<HashMap<StrBytes, u64>>>,
+    /// The last mark given.
+    marks: std::sync::atomic::AtomicU64,
     metrics: Metrics,
 }
 
@@ -103,6 +107,10 @@ fn consumer_assignment(bytes: &bytes::Bytes) -> Vec<(String, Vec<i32>)> {
         .unwrap_or_default()
 }
 
+/// A group whose latest commits a cluster's own coordinator lacks: its id, the mark to clear
+/// (see `Coordinator::mirrored`) and the commits.
+pub type Unmirrored = (StrBytes, u64, Vec<(Tp, Commit)>);
+
 /// Committed offsets by topic and partition; `None` where nothing was committed.
 pub type Committed = Vec<(TopicName, Vec<(i32, Option<Commit>)>)>;
 
@@ -121,6 +129,7 @@ impl Coordinator {
             writing: Mutex::default(),
             incarnation: uuid::Uuid::new_v4().to_string(),
             unmirrored: (0..clusters).map(|_| Mutex::default()).collect(),
+            marks: Default::default(),
             metrics,
         })
     }
@@ -266,9 +275,7 @@ impl Coordinator {
                 Ok(s) => {
                     // Whoever owns the group now sends them to every cluster's coordinator
                     // (a restarted or new owner has not).
-                    for u in &self.unmirrored {
-                        lock(u).insert(name.clone());
-                    }
+                    self.unmirrored(None, &name);
                     lock(&self.offsets).insert(name, s.restore());
                 }
                 Err(e) => tracing::warn!("control log entry {key:?}: {e}; left alone"),
@@ -412,9 +419,7 @@ impl Coordinator {
             tracing::warn!("group {:?}'s commit not stored: {e}", group.as_str());
             return answer(ResponseError::CoordinatorNotAvailable.code());
         }
-        for u in &self.unmirrored {
-            lock(u).insert(group.clone());
-        }
+        self.unmirrored(None, group);
         answer(0)
     }
 
@@ -640,7 +645,7 @@ impl Coordinator {
             .unmirrored
             .iter()
             .enumerate()
-            .filter(|(_, u)| lock(u).contains(&name))
+            .filter(|(_, u)| lock(u).contains_key(&name))
             .map(|(i, _)| i)
             .collect();
         let groups = lock(&self.groups);
@@ -701,34 +706,57 @@ impl Coordinator {
         lock(&self.groups).remove(group);
     }
 
-    /// Takes the groups whose commits cluster `i` has not been sent, with those commits.
-    pub fn take_unmirrored(&self, i: usize) -> Vec<(StrBytes, Vec<(Tp, Commit)>)> {
+    /// The groups whose latest commits cluster `i`'s own coordinator lacks: each with its
+    /// mark (for [`Self::mirrored`]) and those commits.
+    pub fn unmirrored_on(&self, i: usize) -> Vec<Unmirrored> {
         let Some(u) = self.unmirrored.get(i) else {
             return Vec::new();
         };
-        let names: Vec<StrBytes> = lock(u).drain().collect();
+        let names: Vec<(StrBytes, u64)> = lock(u).iter().map(|(n, m)| (n.clone(), *m)).collect();
         let offsets = lock(&self.offsets);
         names
             .into_iter()
-            .filter_map(|n| {
+            .filter_map(|(n, mark)| {
                 let c = offsets.get(&n)?;
-                Some((n, c.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
+                Some((
+                    n,
+                    mark,
+                    c.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                ))
             })
             .collect()
     }
 
-    /// Marks `group`'s commits as not yet sent to cluster `i`.
-    pub fn unmirrored(&self, i: usize, group: &StrBytes) {
+    /// Cluster `i`'s coordinator acknowledged `group`'s commits as of `mark`.
+    pub fn mirrored(&self, i: usize, group: &StrBytes, mark: u64) {
         if let Some(u) = self.unmirrored.get(i) {
-            lock(u).insert(group.clone());
+            let mut u = lock(u);
+            if u.get(group) == Some(&mark) {
+                u.remove(group);
+            }
         }
     }
 
-    /// Marks every group's commits as not yet sent to cluster `i` (back from an outage).
+    /// Marks `group`'s commits as not yet acknowledged by cluster `i` (every cluster when
+    /// `None`).
+    fn unmirrored(&self, i: Option<usize>, group: &StrBytes) {
+        let mark = self
+            .marks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        for (k, u) in self.unmirrored.iter().enumerate() {
+            if i.is_none_or(|i| i == k) {
+                lock(u).insert(group.clone(), mark);
+            }
+        }
+    }
+
+    /// Marks every group's commits as not yet acknowledged by cluster `i` (back from an
+    /// outage).
     pub fn unmirrored_all(&self, i: usize) {
         let names: Vec<StrBytes> = lock(&self.offsets).keys().cloned().collect();
-        if let Some(u) = self.unmirrored.get(i) {
-            lock(u).extend(names);
+        for n in names {
+            self.unmirrored(Some(i), &n);
         }
     }
 }

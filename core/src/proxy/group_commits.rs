@@ -127,11 +127,10 @@ impl Proxy {
                     if !c.admits() {
                         return;
                     }
-                    for (group, commits) in this.groups.take_unmirrored(j) {
+                    for (group, mark, commits) in this.groups.unmirrored_on(j) {
                         if this.membership.group_owner(group.as_str()) != Some(this.identity.node_id) {
-                            // Kept for whichever instance owns it: this one may own it later
-                            // (it has just started, or ownership is fenced).
-                            this.groups.unmirrored(j, &group);
+                            // Left for whichever instance owns it (this one may, later: it
+                            // has just started, or ownership is fenced).
                             continue;
                         }
                         let v = c
@@ -145,14 +144,15 @@ impl Proxy {
                             Ok(resp) => group_error(resp),
                             Err(_) => ResponseError::RequestTimedOut.code(),
                         };
-                        if failed != 0 {
+                        if failed == 0 {
+                            this.groups.mirrored(j, &group, mark);
+                        } else {
                             tracing::debug!(
                                 cluster = %c.id,
                                 "mirroring group {:?}'s commits to cluster {} failed (code {failed}); sent again later",
                                 group.as_str(),
                                 c.id
                             );
-                            this.groups.unmirrored(j, &group);
                         }
                     }
                 }
