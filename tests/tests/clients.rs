@@ -3,12 +3,16 @@
 //! subscribe() group with commits, reads committed offsets back, lists offsets (earliest,
 //! latest, by timestamp), describes and lists groups, and deletes the topic. Every scenario
 //! checks content (keys, values, headers, per-partition order, offsets), not only counts.
+//! Each runs against one cluster (group requests pass through to its coordinator) and
+//! against three (the proxy coordinates the groups itself).
 
 use kafkatwin_tests::{Broker, Client, Proxy};
 
-fn run(client: Client, name: &str) {
-    let broker = Broker::start("c1");
-    let proxy = Proxy::start(&[&broker]);
+fn run(client: Client, name: &str, clusters: usize) {
+    let brokers: Vec<Broker> = (1..=clusters)
+        .map(|i| Broker::start(&format!("c{i}")))
+        .collect();
+    let proxy = Proxy::start(&brokers.iter().collect::<Vec<_>>());
     let run = client.run_scenario(
         &proxy.bootstrap(),
         &format!("topic-{name}"),
@@ -60,20 +64,40 @@ fn run(client: Client, name: &str) {
 
 #[test]
 fn java_client_full_scenario() {
-    run(Client::Java, "java");
+    run(Client::Java, "java", 1);
 }
 
 #[test]
 fn librdkafka_confluent_full_scenario() {
-    run(Client::Confluent, "confluent");
+    run(Client::Confluent, "confluent", 1);
 }
 
 #[test]
 fn kafka_python_full_scenario() {
-    run(Client::KafkaPython, "kafka-python");
+    run(Client::KafkaPython, "kafka-python", 1);
 }
 
 #[test]
 fn kafkajs_full_scenario() {
-    run(Client::KafkaJs, "kafkajs");
+    run(Client::KafkaJs, "kafkajs", 1);
+}
+
+#[test]
+fn java_client_full_scenario_on_three_clusters() {
+    run(Client::Java, "java", 3);
+}
+
+#[test]
+fn librdkafka_confluent_full_scenario_on_three_clusters() {
+    run(Client::Confluent, "confluent", 3);
+}
+
+#[test]
+fn kafka_python_full_scenario_on_three_clusters() {
+    run(Client::KafkaPython, "kafka-python", 3);
+}
+
+#[test]
+fn kafkajs_full_scenario_on_three_clusters() {
+    run(Client::KafkaJs, "kafkajs", 3);
 }

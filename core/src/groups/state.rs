@@ -699,6 +699,7 @@ impl Group {
         match self.phase {
             Phase::PreparingRebalance => self.maybe_complete_join(now),
             _ if self.members.is_empty() => {
+                self.reason = format!("member {} {why}", id.as_str());
                 self.phase = Phase::Empty;
                 self.generation = self.generation.wrapping_add(1).max(1);
                 self.protocol = None;
