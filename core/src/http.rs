@@ -363,6 +363,7 @@ impl State {
                     member_id: m.id,
                     group_instance_id: m.instance_id,
                     client_id: m.client_id,
+                    client_host: m.client_host,
                     assignment: m.assignment.into_iter().collect(),
                 })
                 .collect(),

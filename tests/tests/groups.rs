@@ -119,6 +119,10 @@ fn one_group_stays_one_group_through_a_cluster_failover_and_an_instance_restart(
             .map(|m| m["assignment"]["orders"].as_array().map_or(0, Vec::len))
             .sum();
         assert_eq!(held, 4, "{g}");
+        assert!(
+            members.iter().all(|m| m["client_host"] == "/127.0.0.1"),
+            "{g}"
+        );
         assert!(g["coordinator"].is_i64(), "{g}");
     }
 

@@ -132,6 +132,8 @@ pub struct GroupMemberView {
     pub group_instance_id: Option<String>,
     /// Client id.
     pub client_id: String,
+    /// The client's address (`/127.0.0.1`).
+    pub client_host: String,
     /// Assigned partitions by topic.
     pub assignment: std::collections::BTreeMap<String, Vec<i32>>,
 }

@@ -85,6 +85,8 @@ pub struct MemberReport {
     pub instance_id: Option<String>,
     /// Client id.
     pub client_id: String,
+    /// The client's address, as Kafka shows it (`/127.0.0.1`).
+    pub client_host: String,
     /// Assigned partitions by topic (consumer protocol; empty for other protocols).
     pub assignment: Vec<(String, Vec<i32>)>,
 }
@@ -669,6 +671,7 @@ impl Coordinator {
                             id: id.as_str().to_owned(),
                             instance_id: text(&m.instance_id),
                             client_id: m.client_id.as_str().to_owned(),
+                            client_host: m.client_host.as_str().to_owned(),
                             assignment: consumer_assignment(&m.assignment),
                         })
                         .collect()

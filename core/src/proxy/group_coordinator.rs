@@ -37,6 +37,7 @@ impl Proxy {
         version: i16,
         client_id: Option<StrBytes>,
         req: RequestKind,
+        client_host: StrBytes,
     ) -> ResponseKind {
         let groups = &self.groups;
         let refuse = |req: &RequestKind, code: i16| {
@@ -49,9 +50,7 @@ impl Proxy {
                 Err(code) => refuse(&RequestKind::JoinGroup(r), code),
                 Ok(()) => {
                     let client = client_id.unwrap_or_default();
-                    ResponseKind::JoinGroup(
-                        groups.join(version, &r, client, StrBytes::default()).await,
-                    )
+                    ResponseKind::JoinGroup(groups.join(version, &r, client, client_host).await)
                 }
             },
             RequestKind::SyncGroup(r) => match self.serves_group(&r.group_id.0) {

@@ -68,9 +68,12 @@ impl Proxy {
         version: i16,
         client_id: Option<StrBytes>,
         req: RequestKind,
+        peer: std::net::SocketAddr,
     ) -> ResponseKind {
         if self.replicator.is_some() {
-            return self.coordinate(version, client_id, req).await;
+            // Kafka shows a member's host as "/" and its address.
+            let host = StrBytes::from_string(format!("/{}", peer.ip()));
+            return self.coordinate(version, client_id, req, host).await;
         }
         let mut resp = self.group_request_inner(api, version, client_id, req).await;
         if let ResponseKind::DescribeGroups(r) = &mut resp {
@@ -215,7 +218,12 @@ impl Proxy {
     ) -> ResponseKind {
         if self.replicator.is_some() {
             return self
-                .coordinate(version, client_id, RequestKind::ListGroups(req))
+                .coordinate(
+                    version,
+                    client_id,
+                    RequestKind::ListGroups(req),
+                    StrBytes::default(),
+                )
                 .await;
         }
         let cluster = self.front();

@@ -250,6 +250,7 @@ impl Proxy {
         frame: Bytes,
         gate: Option<partitioned::OrderGate>,
         read_ahead: &read_ahead::ReadAhead,
+        peer: std::net::SocketAddr,
     ) -> Handled {
         let (peek, decoded) = match frame::decode_request(frame) {
             Ok(d) => d,
@@ -292,7 +293,12 @@ impl Proxy {
                     .await,
             )),
             body if supported => self
-                .dispatch(frame::DecodedRequest { body, ..decoded }, started, gate)
+                .dispatch(
+                    frame::DecodedRequest { body, ..decoded },
+                    started,
+                    gate,
+                    peer,
+                )
                 .await
                 .map(|r| r.map(Reply::Body)),
             body => {
@@ -334,6 +340,7 @@ impl Proxy {
         decoded: frame::DecodedRequest,
         started: Instant,
         gate: Option<partitioned::OrderGate>,
+        peer: std::net::SocketAddr,
     ) -> Result<Option<ResponseKind>, String> {
         let frame::DecodedRequest {
             api_key: api,
@@ -388,7 +395,7 @@ impl Proxy {
             | RequestKind::DescribeGroups(_)
             | RequestKind::DeleteGroups(_)
             | RequestKind::OffsetDelete(_)) => {
-                self.group_request(api, version, client_id, req).await
+                self.group_request(api, version, client_id, req, peer).await
             }
             RequestKind::ListGroups(r) => self.list_groups(version, client_id, r).await,
             req @ (RequestKind::CreateTopics(_)

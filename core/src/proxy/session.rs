@@ -136,7 +136,7 @@ pub async fn serve(
         };
         let (proxy, pool, read_ahead) = (proxy.clone(), pool.clone(), read_ahead.clone());
         tokio::spawn(async move {
-            let handling = proxy.handle(frame, gate, &read_ahead);
+            let handling = proxy.handle(frame, gate, &read_ahead, peer);
             let outcome = backend::pool::scope(pool, handling).await;
             drop(permit);
             let _ = tx.send(outcome);
