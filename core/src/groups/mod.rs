@@ -368,8 +368,9 @@ impl Coordinator {
     }
 
     /// OffsetCommit: checked against the group's generation, stored on a majority of
-    /// clusters before it is acknowledged.
-    pub async fn commit(self: &Arc<Self>, req: &OffsetCommitRequest) -> OffsetCommitResponse {
+    /// clusters before it is acknowledged. The error code for every partition of it (0 when
+    /// committed).
+    pub async fn commit(self: &Arc<Self>, req: &OffsetCommitRequest) -> i16 {
         let group = &req.group_id.0;
         let allowed = self.with_group(group, |g| {
             g.may_commit(
@@ -378,29 +379,8 @@ impl Coordinator {
                 req.generation_id_or_member_epoch,
             )
         });
-        let answer = |code: i16| {
-            OffsetCommitResponse::default().with_topics(
-                req.topics
-                    .iter()
-                    .map(|t| {
-                        offset_commit_response::OffsetCommitResponseTopic::default()
-                            .with_name(t.name.clone())
-                            .with_partitions(
-                                t.partitions
-                                    .iter()
-                                    .map(|p| {
-                                        offset_commit_response::OffsetCommitResponsePartition::default()
-                                            .with_partition_index(p.partition_index)
-                                            .with_error_code(code)
-                                    })
-                                    .collect(),
-                            )
-                    })
-                    .collect(),
-            )
-        };
         if let Err(e) = allowed {
-            return answer(e.code());
+            return e.code();
         }
         {
             let mut offsets = lock(&self.offsets);
@@ -419,10 +399,10 @@ impl Coordinator {
         }
         if let Err(e) = self.store_offsets(group).await {
             tracing::warn!("group {:?}'s commit not stored: {e}", group.as_str());
-            return answer(ResponseError::CoordinatorNotAvailable.code());
+            return ResponseError::CoordinatorNotAvailable.code();
         }
         self.unmirrored(None, group);
-        answer(0)
+        0
     }
 
     /// A group's committed offsets for `topics` (every committed partition when `None`);

@@ -87,8 +87,9 @@ impl Membership {
         self.enabled
     }
 
-    /// The owner's node id of a partition; `None` while this instance is in no group.
-    pub fn owner(&self, topic: &TopicName, partition: i32) -> Option<i32> {
+    /// The node id `pick` chooses among the members of the division in effect: this instance
+    /// without scale-out; `None` while in no group or during a fence.
+    fn in_effect(&self, pick: impl Fn(&[Instance]) -> Option<&Instance>) -> Option<i32> {
         if !self.enabled {
             return Some(self.me.node_id);
         }
@@ -99,7 +100,12 @@ impl Membership {
         {
             return None;
         }
-        owner_of(&view.members, topic, partition).map(|m| m.node_id)
+        pick(&view.members).map(|m| m.node_id)
+    }
+
+    /// The owner's node id of a partition; `None` while this instance is in no group.
+    pub fn owner(&self, topic: &TopicName, partition: i32) -> Option<i32> {
+        self.in_effect(|members| owner_of(members, topic, partition))
     }
 
     /// The partition's leader as clients are shown it: its owner under the latest division
@@ -118,17 +124,7 @@ impl Membership {
     /// The node id of the instance coordinating consumer group `group` now; `None` while
     /// that is not known (in no instance group, or during a fence).
     pub fn group_owner(&self, group: &str) -> Option<i32> {
-        if !self.enabled {
-            return Some(self.me.node_id);
-        }
-        let view = self.view.read().ok()?;
-        if view
-            .effective_at
-            .is_some_and(|t| std::time::Instant::now() < t)
-        {
-            return None;
-        }
-        group_owner_of(&view.members, group).map(|m| m.node_id)
+        self.in_effect(|members| group_owner_of(members, group))
     }
 
     /// The instance clients are sent to for consumer group `group` (FindCoordinator): its

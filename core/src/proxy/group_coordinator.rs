@@ -40,34 +40,38 @@ impl Proxy {
         client_host: StrBytes,
     ) -> ResponseKind {
         let groups = &self.groups;
-        let refuse = |req: &RequestKind, code: i16| {
+        // The API's own answer carrying `code` for everything it names.
+        let answer_with = |req: &RequestKind, code: i16| {
             errors::error_response(req, code, "").unwrap_or(ResponseKind::Heartbeat(
                 HeartbeatResponse::default().with_error_code(code),
             ))
         };
         match req {
             RequestKind::JoinGroup(r) => match self.serves_group(&r.group_id.0) {
-                Err(code) => refuse(&RequestKind::JoinGroup(r), code),
+                Err(code) => answer_with(&RequestKind::JoinGroup(r), code),
                 Ok(()) => {
                     let client = client_id.unwrap_or_default();
                     ResponseKind::JoinGroup(groups.join(version, &r, client, client_host).await)
                 }
             },
             RequestKind::SyncGroup(r) => match self.serves_group(&r.group_id.0) {
-                Err(code) => refuse(&RequestKind::SyncGroup(r), code),
+                Err(code) => answer_with(&RequestKind::SyncGroup(r), code),
                 Ok(()) => ResponseKind::SyncGroup(groups.sync(&r).await),
             },
             RequestKind::Heartbeat(r) => match self.serves_group(&r.group_id.0) {
-                Err(code) => refuse(&RequestKind::Heartbeat(r), code),
+                Err(code) => answer_with(&RequestKind::Heartbeat(r), code),
                 Ok(()) => ResponseKind::Heartbeat(groups.heartbeat(&r)),
             },
             RequestKind::LeaveGroup(r) => match self.serves_group(&r.group_id.0) {
-                Err(code) => refuse(&RequestKind::LeaveGroup(r), code),
+                Err(code) => answer_with(&RequestKind::LeaveGroup(r), code),
                 Ok(()) => ResponseKind::LeaveGroup(groups.leave(version, &r)),
             },
             RequestKind::OffsetCommit(r) => match self.serves_group(&r.group_id.0) {
-                Err(code) => refuse(&RequestKind::OffsetCommit(r), code),
-                Ok(()) => ResponseKind::OffsetCommit(groups.commit(&r).await),
+                Err(code) => answer_with(&RequestKind::OffsetCommit(r), code),
+                Ok(()) => {
+                    let code = groups.commit(&r).await;
+                    answer_with(&RequestKind::OffsetCommit(r), code)
+                }
             },
             RequestKind::OffsetFetch(r) => {
                 ResponseKind::OffsetFetch(self.fetch_offsets(version, r))
@@ -155,7 +159,7 @@ impl Proxy {
             RequestKind::ListGroups(r) => {
                 ResponseKind::ListGroups(self.list_coordinated(version, &r))
             }
-            other => refuse(&other, ResponseError::UnsupportedVersion.code()),
+            other => answer_with(&other, ResponseError::UnsupportedVersion.code()),
         }
     }
 
