@@ -144,6 +144,13 @@ fn one_group_stays_one_group_through_a_cluster_failover_and_an_instance_restart(
             Duration::from_secs(30),
         );
     }
+    // Once the new division is in effect (one instance session timeout), the records go on.
+    wait_log(
+        &one,
+        "instance membership in effect",
+        Duration::from_secs(30),
+    );
+    std::thread::sleep(Duration::from_secs(5));
     produce(&two, "orders", 2000, 2000);
     let result = loop {
         match wait_line("") {
