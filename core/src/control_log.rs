@@ -45,8 +45,23 @@ pub mod keys {
     pub const RULES: &str = "rules/";
     /// A consumer group's membership: `groups/{group}`.
     pub const GROUPS: &str = "groups/";
-    /// A consumer group's committed offsets: `group-offsets/{group}`.
+    /// A consumer group's committed offset of one partition:
+    /// `group-offsets/{group}/{topic}/{partition}`.
     pub const GROUP_OFFSETS: &str = "group-offsets/";
+
+    /// The key of `group`'s committed offset of `topic`'s `partition`.
+    pub fn group_offset(group: &str, topic: &str, partition: i32) -> String {
+        format!("{GROUP_OFFSETS}{group}/{topic}/{partition}")
+    }
+
+    /// Group, topic and partition of a group offset key (`None` for any other key). Read
+    /// from the right: a topic name holds no `/`, a group id may.
+    pub fn parse_group_offset(key: &str) -> Option<(&str, &str, i32)> {
+        let rest = key.strip_prefix(GROUP_OFFSETS)?;
+        let (rest, partition) = rest.rsplit_once('/')?;
+        let (group, topic) = rest.rsplit_once('/')?;
+        Some((group, topic, partition.parse().ok()?))
+    }
 }
 
 /// Which part of the control state an entry belongs to.
@@ -114,10 +129,9 @@ struct Latest {
 /// What to do with an entry once it is the latest of its key: key, value, version.
 pub type Apply = Box<dyn Fn(&str, Option<Bytes>, i64) + Send + Sync>;
 
+/// Entries to write to one cluster in one batch.
 struct Job {
-    key: String,
-    value: Option<Bytes>,
-    stamp: Stamp,
+    entries: Vec<(String, Option<Bytes>, Stamp)>,
     done: Option<oneshot::Sender<Result<(), String>>>,
 }
 
@@ -203,11 +217,26 @@ impl ControlLog {
     /// Appends `key = value` (`None` deletes it) to every cluster and returns its version
     /// once a majority holds it; applies it here at once.
     pub async fn append(&self, key: &str, value: Option<&[u8]>) -> Result<i64, ControlError> {
+        self.append_all(&[(key, value)]).await
+    }
+
+    /// Appends several entries together (one batch per cluster, so each cluster holds all
+    /// or none of them), with one version, returned once a majority holds them.
+    pub async fn append_all(&self, entries: &[(&str, Option<&[u8]>)]) -> Result<i64, ControlError> {
         let stamp = Stamp {
             version: self.next_version(),
             writer: self.writer.clone(),
         };
-        let value = value.map(Bytes::copy_from_slice);
+        let entries: Vec<(String, Option<Bytes>, Stamp)> = entries
+            .iter()
+            .map(|(k, v)| {
+                (
+                    (*k).to_owned(),
+                    v.map(Bytes::copy_from_slice),
+                    stamp.clone(),
+                )
+            })
+            .collect();
         let mut pending: FuturesUnordered<_> = self
             .queues
             .iter()
@@ -216,9 +245,7 @@ impl ControlLog {
                 let (tx, rx) = oneshot::channel();
                 self.queued[i].fetch_add(1, Ordering::AcqRel);
                 let sent = q.send(Job {
-                    key: key.to_owned(),
-                    value: value.clone(),
-                    stamp: stamp.clone(),
+                    entries: entries.clone(),
                     done: Some(tx),
                 });
                 async move {
@@ -258,7 +285,9 @@ impl ControlLog {
                 why: why.join("; "),
             });
         }
-        self.merge(None, key, value, stamp.clone());
+        for (key, value, stamp) in entries {
+            self.merge(None, &key, value, stamp);
+        }
         Ok(stamp.version as i64)
     }
 
@@ -272,14 +301,20 @@ impl ControlLog {
                 if !ensured {
                     log.ensure_topic().await?;
                 }
-                log.append_stamped(&job.key, job.value.as_deref(), Some(&job.stamp))
-                    .await
+                let batch: Vec<_> = job
+                    .entries
+                    .iter()
+                    .map(|(k, v, s)| (k.as_str(), v.as_deref(), Some(s)))
+                    .collect();
+                log.append_all(&batch).await
             })
             .await;
             let r: Result<(), String> = match r {
                 Ok(Ok(_)) => {
                     ensured = true;
-                    self.note_seen(i, &job.key, &job.stamp);
+                    for (key, _, stamp) in &job.entries {
+                        self.note_seen(i, key, stamp);
+                    }
                     Ok(())
                 }
                 Ok(Err(e)) => Err(e.to_string()),
@@ -288,8 +323,8 @@ impl ControlLog {
             if let Err(e) = &r {
                 ensured = false;
                 tracing::debug!(
-                    "control log entry {:?} not written to cluster {}: {e}",
-                    job.key,
+                    "control log entries {:?} not written to cluster {}: {e}",
+                    job.entries.iter().map(|(k, _, _)| k).collect::<Vec<_>>(),
                     self.id(i)
                 );
             }
@@ -470,9 +505,7 @@ impl ControlLog {
                 for (k, l) in lacking {
                     self.queued[i].fetch_add(1, Ordering::AcqRel);
                     let _ = self.queues[i].send(Job {
-                        key: k.clone(),
-                        value: l.value.clone(),
-                        stamp: l.stamp.clone(),
+                        entries: vec![(k.clone(), l.value.clone(), l.stamp.clone())],
                         done: None,
                     });
                 }
@@ -501,7 +534,21 @@ mod section_tests {
         assert_eq!(Section::of("plugin-chunks/ab12/0"), Section::Plugin);
         assert_eq!(Section::of("rules/orders"), Section::Rules);
         assert_eq!(Section::of("groups/billing"), Section::Groups);
-        assert_eq!(Section::of("group-offsets/billing"), Section::Groups);
+        assert_eq!(Section::of("group-offsets/billing/t/0"), Section::Groups);
         assert_eq!(Section::of("schemas/orders-value"), Section::Unknown);
+    }
+
+    #[test]
+    fn group_offset_keys_read_back_with_slashes_in_the_group_id() {
+        use super::keys::{group_offset, parse_group_offset};
+        let key = group_offset("team/billing", "orders", 7);
+        assert_eq!(key, "group-offsets/team/billing/orders/7");
+        assert_eq!(
+            parse_group_offset(&key),
+            Some(("team/billing", "orders", 7))
+        );
+        assert_eq!(parse_group_offset("group-offsets/billing"), None);
+        assert_eq!(parse_group_offset("group-offsets/g/t/x"), None);
+        assert_eq!(parse_group_offset("groups/g/t/1"), None);
     }
 }

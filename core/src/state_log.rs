@@ -25,6 +25,25 @@ pub fn is_internal(topic: &str) -> bool {
     topic.starts_with(INTERNAL_PREFIX)
 }
 
+/// An entry to append: key, value (`None` deletes the key), stamp.
+pub type NewEntry<'a> = (&'a str, Option<&'a [u8]>, Option<&'a Stamp>);
+
+/// A stamp's record headers (`v`: version, `w`: writer); none without a stamp.
+fn stamp_headers(stamp: Option<&Stamp>) -> IndexMap<StrBytes, Option<Bytes>> {
+    let mut headers = IndexMap::new();
+    if let Some(s) = stamp {
+        headers.insert(
+            StrBytes::from_static_str("v"),
+            Some(Bytes::from(s.version.to_string())),
+        );
+        headers.insert(
+            StrBytes::from_static_str("w"),
+            Some(Bytes::from(s.writer.clone())),
+        );
+    }
+    headers
+}
+
 /// Why the state log could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -154,41 +173,40 @@ impl StateLog {
         value: Option<&[u8]>,
         stamp: Option<&Stamp>,
     ) -> Result<i64, StateError> {
-        let mut headers = IndexMap::new();
-        if let Some(s) = stamp {
-            headers.insert(
-                StrBytes::from_static_str("v"),
-                Some(Bytes::from(s.version.to_string())),
-            );
-            headers.insert(
-                StrBytes::from_static_str("w"),
-                Some(Bytes::from(s.writer.clone())),
-            );
-        }
+        self.append_all(&[(key, value, stamp)]).await
+    }
+
+    /// Appends several entries in one record batch (all or none are written) and returns
+    /// the first one's offset.
+    pub async fn append_all(&self, entries: &[NewEntry<'_>]) -> Result<i64, StateError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        let record = Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: 0,
-            sequence: -1,
-            timestamp: now,
-            key: Some(Bytes::copy_from_slice(key.as_bytes())),
-            value: value.map(Bytes::copy_from_slice),
-            headers,
-        };
+        let records: Vec<Record> = entries
+            .iter()
+            .zip(0i64..)
+            .map(|((key, value, stamp), offset)| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset,
+                sequence: -1,
+                timestamp: now,
+                key: Some(Bytes::copy_from_slice(key.as_bytes())),
+                value: value.map(Bytes::copy_from_slice),
+                headers: stamp_headers(*stamp),
+            })
+            .collect();
         let mut batch = BytesMut::new();
         let options = RecordEncodeOptions {
             version: 2,
             compression: Compression::None,
         };
-        RecordBatchEncoder::encode(&mut batch, [&record], &options)
+        RecordBatchEncoder::encode(&mut batch, records.iter(), &options)
             .map_err(|e| StateError::Records(e.to_string()))?;
         let req = ProduceRequest::default()
             .with_acks(-1)

@@ -13,6 +13,7 @@
 //! cluster's own group coordinator (see `Proxy::mirror_group_commits`), so a consumer pointed
 //! straight at a cluster in a disaster resumes where the group was.
 
+
 pub mod state;
 pub mod stored;
 
@@ -27,7 +28,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 pub use stored::Commit;
-use stored::{StoredGroup, StoredOffsets};
+use stored::{StoredCommit, StoredGroup};
 
 use crate::control_log::keys;
 
@@ -223,27 +224,35 @@ impl Coordinator {
         }
     }
 
-    /// Writes `group`'s committed offsets entry as it is now; `Err` names why not.
-    async fn store_offsets(&self, group: &StrBytes) -> Result<(), String> {
+    /// Writes `group`'s entries of these partitions (`None`: deleted), all in one batch;
+    /// `Err` names why not. The caller holds the group's `writing` lock.
+    async fn store_commits(
+        &self,
+        group: &StrBytes,
+        commits: &[(Tp, Option<Commit>)],
+    ) -> Result<(), String> {
         let Some(log) = self.log.get() else {
             return Ok(());
         };
-        let writing = self.writing(group);
-        let _in_order = writing.lock().await;
-        let value = {
-            let offsets = lock(&self.offsets);
-            offsets
-                .get(group)
-                .map(|c| serde_json::to_vec(&StoredOffsets::of(c, &self.incarnation)))
-        };
-        let key = format!("{}{}", keys::GROUP_OFFSETS, group.as_str());
-        match value {
-            Some(Ok(v)) => log.append(&key, Some(&v)).await,
-            Some(Err(e)) => return Err(e.to_string()),
-            None => log.append(&key, None).await,
+        let mut entries = Vec::with_capacity(commits.len());
+        for ((t, p), c) in commits {
+            let value = match c {
+                Some(c) => Some(
+                    serde_json::to_vec(&StoredCommit::of(c, &self.incarnation))
+                        .map_err(|e| e.to_string())?,
+                ),
+                None => None,
+            };
+            entries.push((keys::group_offset(group.as_str(), t.as_str(), *p), value));
         }
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        let entries: Vec<(&str, Option<&[u8]>)> = entries
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref()))
+            .collect();
+        log.append_all(&entries)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// Takes a group or offsets entry from the control log: another instance's (or an
@@ -266,19 +275,32 @@ impl Coordinator {
                 },
                 Err(e) => tracing::warn!("control log entry {key:?}: {e}; left alone"),
             }
-        } else if let Some(name) = key.strip_prefix(keys::GROUP_OFFSETS) {
+        } else if let Some((name, topic, partition)) = keys::parse_group_offset(key) {
             let name = StrBytes::from_string(name.to_owned());
+            let tp = (
+                TopicName(StrBytes::from_string(topic.to_owned())),
+                partition,
+            );
             let Some(value) = value else {
-                lock(&self.offsets).remove(&name);
+                let mut offsets = lock(&self.offsets);
+                if let Some(book) = offsets.get_mut(&name) {
+                    book.remove(&tp);
+                    if book.is_empty() {
+                        offsets.remove(&name);
+                    }
+                }
                 return;
             };
-            match serde_json::from_slice::<StoredOffsets>(value) {
+            match serde_json::from_slice::<StoredCommit>(value) {
                 Ok(s) if s.incarnation == self.incarnation => {}
                 Ok(s) => {
-                    // Whoever owns the group now sends them to every cluster's coordinator
-                    // (a restarted or new owner has not).
+                    // Whoever owns the group now sends it to every cluster's coordinator (a
+                    // restarted or new owner has not).
                     self.unmirrored(None, &name);
-                    lock(&self.offsets).insert(name, s.restore());
+                    lock(&self.offsets)
+                        .entry(name)
+                        .or_default()
+                        .insert(tp, s.restore());
                 }
                 Err(e) => tracing::warn!("control log entry {key:?}: {e}; left alone"),
             }
@@ -382,22 +404,33 @@ impl Coordinator {
         if let Err(e) = allowed {
             return e.code();
         }
+        let commits: Vec<(Tp, Option<Commit>)> = req
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| {
+                    let commit = Commit {
+                        offset: p.committed_offset,
+                        metadata: p.committed_metadata.clone(),
+                    };
+                    ((t.name.clone(), p.partition_index), Some(commit))
+                })
+            })
+            .collect();
+        // Held from taking the commits into the book to their entries' append, so that the
+        // log orders a partition's commits as the book does.
+        let writing = self.writing(group);
+        let _in_order = writing.lock().await;
         {
             let mut offsets = lock(&self.offsets);
             let book = offsets.entry(group.clone()).or_default();
-            for t in &req.topics {
-                for p in &t.partitions {
-                    book.insert(
-                        (t.name.clone(), p.partition_index),
-                        Commit {
-                            offset: p.committed_offset,
-                            metadata: p.committed_metadata.clone(),
-                        },
-                    );
+            for (tp, c) in &commits {
+                if let Some(c) = c {
+                    book.insert(tp.clone(), c.clone());
                 }
             }
         }
-        if let Err(e) = self.store_offsets(group).await {
+        if let Err(e) = self.store_commits(group, &commits).await {
             tracing::warn!("group {:?}'s commit not stored: {e}", group.as_str());
             return ResponseError::CoordinatorNotAvailable.code();
         }
@@ -535,21 +568,23 @@ impl Coordinator {
         if code != 0 {
             return code;
         }
-        lock(&self.offsets).remove(group);
+        let writing = self.writing(group);
+        let _in_order = writing.lock().await;
+        let book = lock(&self.offsets).remove(group).unwrap_or_default();
         for u in &self.unmirrored {
             lock(u).remove(group);
         }
         if let Some(log) = self.log.get() {
-            let writing = self.writing(group);
-            let _in_order = writing.lock().await;
-            for key in [
-                format!("{}{}", keys::GROUPS, group.as_str()),
-                format!("{}{}", keys::GROUP_OFFSETS, group.as_str()),
-            ] {
-                if let Err(e) = log.append(&key, None).await {
-                    tracing::warn!("deleting group {:?}: {e}", group.as_str());
-                    return ResponseError::CoordinatorNotAvailable.code();
-                }
+            let mut entries = vec![format!("{}{}", keys::GROUPS, group.as_str())];
+            entries.extend(
+                book.keys()
+                    .map(|(t, p)| keys::group_offset(group.as_str(), t.as_str(), *p)),
+            );
+            let entries: Vec<(&str, Option<&[u8]>)> =
+                entries.iter().map(|k| (k.as_str(), None)).collect();
+            if let Err(e) = log.append_all(&entries).await {
+                tracing::warn!("deleting group {:?}: {e}", group.as_str());
+                return ResponseError::CoordinatorNotAvailable.code();
             }
         }
         0
@@ -576,17 +611,20 @@ impl Coordinator {
                 })
                 .collect()
         };
-        {
-            let mut offsets = lock(&self.offsets);
-            if let Some(book) = offsets.get_mut(group) {
-                for (tp, s) in parts.iter().zip(&subscribed) {
-                    if !s {
-                        book.remove(tp);
-                    }
-                }
+        let deleted: Vec<(Tp, Option<Commit>)> = parts
+            .iter()
+            .zip(&subscribed)
+            .filter(|(_, s)| !**s)
+            .map(|(tp, _)| (tp.clone(), None))
+            .collect();
+        let writing = self.writing(group);
+        let _in_order = writing.lock().await;
+        if let Some(book) = lock(&self.offsets).get_mut(group) {
+            for (tp, _) in &deleted {
+                book.remove(tp);
             }
         }
-        if let Err(e) = self.store_offsets(group).await {
+        if let Err(e) = self.store_commits(group, &deleted).await {
             tracing::warn!("group {:?}'s offsets not deleted: {e}", group.as_str());
             return (ResponseError::CoordinatorNotAvailable.code(), Vec::new());
         }

@@ -1,17 +1,17 @@
 //! How groups and their committed offsets are kept in the control log: one entry per group
 //! (`groups/{group}`: phase, generation, protocol, leader, members with their subscriptions
-//! and assignments) and one per group's offsets (`group-offsets/{group}`: every committed
-//! partition), each written whole by the instance coordinating the group.
+//! and assignments), written whole by the instance coordinating the group, and one per
+//! committed partition (`group-offsets/{group}/{topic}/{partition}`), written only when that
+//! partition is committed: an instance that takes a group over before it has read the last
+//! commits of the previous owner cannot write them back stale.
 
 use super::state::{Group, Member, Phase};
-use crate::replication::lanes::Tp;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// A committed offset, in logical offsets.
@@ -129,55 +129,31 @@ impl StoredGroup {
     }
 }
 
-/// A group's committed offsets entry.
+/// One committed partition's entry.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct StoredOffsets {
+pub struct StoredCommit {
     /// The process that wrote it.
     pub incarnation: String,
-    offsets: Vec<StoredCommit>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct StoredCommit {
-    topic: String,
-    partition: i32,
     offset: i64,
     metadata: Option<String>,
 }
 
-impl StoredOffsets {
-    /// The stored form of a group's commits.
-    pub fn of(commits: &HashMap<Tp, Commit>, incarnation: &str) -> Self {
-        let mut offsets: Vec<StoredCommit> = commits
-            .iter()
-            .map(|((t, p), c)| StoredCommit {
-                topic: t.as_str().to_owned(),
-                partition: *p,
-                offset: c.offset,
-                metadata: c.metadata.as_ref().map(s),
-            })
-            .collect();
-        offsets.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+impl StoredCommit {
+    /// The stored form of a commit.
+    pub fn of(c: &Commit, incarnation: &str) -> Self {
         Self {
             incarnation: incarnation.to_owned(),
-            offsets,
+            offset: c.offset,
+            metadata: c.metadata.as_ref().map(s),
         }
     }
 
-    /// The commits it holds.
-    pub fn restore(self) -> HashMap<Tp, Commit> {
-        self.offsets
-            .into_iter()
-            .map(|c| {
-                (
-                    (TopicName(StrBytes::from_string(c.topic)), c.partition),
-                    Commit {
-                        offset: c.offset,
-                        metadata: c.metadata.map(StrBytes::from_string),
-                    },
-                )
-            })
-            .collect()
+    /// The commit it holds.
+    pub fn restore(self) -> Commit {
+        Commit {
+            offset: self.offset,
+            metadata: self.metadata.map(StrBytes::from_string),
+        }
     }
 }
 
@@ -225,17 +201,12 @@ mod tests {
             g.members[&StrBytes::from_static_str("m-1")].protocols
         );
 
-        let mut commits = HashMap::new();
-        let tp = (TopicName(StrBytes::from_static_str("t")), 3);
-        commits.insert(
-            tp.clone(),
-            Commit {
-                offset: 42,
-                metadata: None,
-            },
-        );
-        let json = serde_json::to_vec(&StoredOffsets::of(&commits, "x")).expect("encodes");
-        let back: StoredOffsets = serde_json::from_slice(&json).expect("decodes");
-        assert_eq!(back.restore()[&tp].offset, 42);
+        let commit = Commit {
+            offset: 42,
+            metadata: Some(StrBytes::from_static_str("m")),
+        };
+        let json = serde_json::to_vec(&StoredCommit::of(&commit, "x")).expect("encodes");
+        let back: StoredCommit = serde_json::from_slice(&json).expect("decodes");
+        assert_eq!(back.restore(), commit);
     }
 }
