@@ -321,6 +321,12 @@ pub struct ConsumerConfig {
     pub group_min_session_timeout: crate::Duration,
     /// Longest session timeout a group member may ask for (`group.max.session.timeout.ms`).
     pub group_max_session_timeout: crate::Duration,
+    /// Session timeout of members using the consumer group protocol
+    /// (`group.consumer.session.timeout.ms`).
+    pub group_consumer_session_timeout: crate::Duration,
+    /// Heartbeat interval given to members using the consumer group protocol
+    /// (`group.consumer.heartbeat.interval.ms`).
+    pub group_consumer_heartbeat_interval: crate::Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -335,6 +341,8 @@ impl Default for ConsumerConfig {
             group_initial_rebalance_delay: crate::Duration::from_secs(1),
             group_min_session_timeout: crate::Duration::from_secs(6),
             group_max_session_timeout: crate::Duration::from_secs(1800),
+            group_consumer_session_timeout: crate::Duration::from_secs(45),
+            group_consumer_heartbeat_interval: crate::Duration::from_secs(5),
         }
     }
 }

@@ -45,6 +45,8 @@ pub mod keys {
     pub const RULES: &str = "rules/";
     /// A consumer group's membership: `groups/{group}`.
     pub const GROUPS: &str = "groups/";
+    /// A consumer group of the consumer group protocol: `consumer-groups/{group}`.
+    pub const CONSUMER_GROUPS: &str = "consumer-groups/";
     /// A consumer group's committed offset of one partition:
     /// `group-offsets/{group}/{topic}/{partition}`.
     pub const GROUP_OFFSETS: &str = "group-offsets/";
@@ -92,7 +94,10 @@ impl Section {
             Self::Plugin
         } else if key.starts_with(keys::RULES) {
             Self::Rules
-        } else if key.starts_with(keys::GROUPS) || key.starts_with(keys::GROUP_OFFSETS) {
+        } else if key.starts_with(keys::GROUPS)
+            || key.starts_with(keys::GROUP_OFFSETS)
+            || key.starts_with(keys::CONSUMER_GROUPS)
+        {
             Self::Groups
         } else {
             Self::Unknown
@@ -373,7 +378,14 @@ impl ControlLog {
     pub fn start(self: &Arc<Self>, apply: Apply, stop: watch::Receiver<bool>) {
         let _ = self.apply.set(apply);
         for i in 0..self.logs.len() {
-            tokio::spawn(self.clone().follow(i, stop.clone()));
+            // Each follower long-polls on connections of its own: a broker answers a
+            // connection's requests in order, so appends queued behind a waiting fetch on a
+            // shared connection would wait for it (up to its max wait).
+            let own = Arc::new(crate::backend::pool::ConnPool::default());
+            tokio::spawn(crate::backend::pool::scope(
+                own,
+                self.clone().follow(i, stop.clone()),
+            ));
         }
         tokio::spawn(self.clone().anti_entropy(stop));
     }
@@ -535,6 +547,7 @@ mod section_tests {
         assert_eq!(Section::of("rules/orders"), Section::Rules);
         assert_eq!(Section::of("groups/billing"), Section::Groups);
         assert_eq!(Section::of("group-offsets/billing/t/0"), Section::Groups);
+        assert_eq!(Section::of("consumer-groups/billing"), Section::Groups);
         assert_eq!(Section::of("schemas/orders-value"), Section::Unknown);
     }
 

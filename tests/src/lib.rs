@@ -481,13 +481,7 @@ impl Client {
                 c.arg(clients.join("python").join(script));
                 c
             }
-            Client::Java => {
-                let mut c = Command::new("java");
-                c.arg("-cp")
-                    .arg(format!("{}/*", cache_dir().join("jars").display()))
-                    .arg(clients.join("java/Scenario.java"));
-                c
-            }
+            Client::Java => java_program("Scenario.java"),
             Client::KafkaJs => {
                 let mut c = Command::new("node");
                 c.arg(clients.join("node/scenario.js"));
@@ -499,8 +493,20 @@ impl Client {
     /// Runs the full client scenario (create, produce, consume by assignment and in a group,
     /// committed offsets, offsets by timestamp, groups, delete) against `bootstrap`.
     pub fn run_scenario(self, bootstrap: &str, topic: &str, group: &str) -> ScenarioRun {
+        self.run_scenario_with(bootstrap, topic, group, &[])
+    }
+
+    /// [`Client::run_scenario`] with the client's own further arguments.
+    pub fn run_scenario_with(
+        self,
+        bootstrap: &str,
+        topic: &str,
+        group: &str,
+        extra: &[&str],
+    ) -> ScenarioRun {
         let mut cmd = self.command();
         cmd.args(["--bootstrap", bootstrap, "--topic", topic, "--group", group])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -636,6 +642,16 @@ pub fn metric(proxy: &Proxy, series: &str) -> Option<f64> {
 pub fn python_script(name: &str) -> Command {
     let mut c = Command::new(cache_dir().join("venv/bin/python"));
     c.arg(repo_root().join("tests/clients/python").join(name));
+    c.stdin(Stdio::null());
+    c
+}
+
+/// A program of `tests/clients/java` run with the Java client's jars on the class path.
+pub fn java_program(file: &str) -> Command {
+    let mut c = Command::new("java");
+    c.arg("-cp")
+        .arg(format!("{}/*", cache_dir().join("jars").display()))
+        .arg(repo_root().join("tests/clients/java").join(file));
     c.stdin(Stdio::null());
     c
 }

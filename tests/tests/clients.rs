@@ -4,19 +4,25 @@
 //! latest, by timestamp), describes and lists groups, and deletes the topic. Every scenario
 //! checks content (keys, values, headers, per-partition order, offsets), not only counts.
 //! Each runs against one cluster (group requests pass through to its coordinator) and
-//! against three (the proxy coordinates the groups itself).
+//! against three (the proxy coordinates the groups itself); the Java client also with the
+//! consumer group protocol (`group.protocol=consumer`).
 
 use kafkatwin_tests::{Broker, Client, Proxy};
 
 fn run(client: Client, name: &str, clusters: usize) {
+    run_with(client, name, clusters, &[]);
+}
+
+fn run_with(client: Client, name: &str, clusters: usize, extra: &[&str]) {
     let brokers: Vec<Broker> = (1..=clusters)
         .map(|i| Broker::start(&format!("c{i}")))
         .collect();
     let proxy = Proxy::start(&brokers.iter().collect::<Vec<_>>());
-    let run = client.run_scenario(
+    let run = client.run_scenario_with(
         &proxy.bootstrap(),
         &format!("topic-{name}"),
         &format!("group-{name}"),
+        extra,
     );
     assert!(
         run.status.success(),
@@ -48,6 +54,15 @@ fn run(client: Client, name: &str, clusters: usize) {
         assert_eq!(
             report["by_timestamp"][p], 50,
             "{client:?} offset by timestamp of {p}: {report}"
+        );
+    }
+    if extra.contains(&"consumer") {
+        assert!(
+            proxy
+                .log()
+                .contains(&format!("consumer group \"group-{name}\": epoch")),
+            "{client:?}: the group did not use the consumer group protocol:\n{}",
+            proxy.log()
         );
     }
     let closed: Vec<String> = proxy
@@ -85,6 +100,16 @@ fn kafkajs_full_scenario() {
 #[test]
 fn java_client_full_scenario_on_three_clusters() {
     run(Client::Java, "java", 3);
+}
+
+#[test]
+fn java_client_full_scenario_with_the_consumer_group_protocol_on_three_clusters() {
+    run_with(
+        Client::Java,
+        "java-consumer-protocol",
+        3,
+        &["--group-protocol", "consumer"],
+    );
 }
 
 #[test]

@@ -540,6 +540,16 @@ impl Cluster {
         }
     }
 
+    /// How many partitions `topic` has, as last learned from metadata (`None`: unknown).
+    pub fn partition_count(&self, topic: &TopicName) -> Option<i32> {
+        let meta = self.meta.read().ok()?;
+        meta.leaders
+            .keys()
+            .filter(|(t, _)| t == topic)
+            .map(|(_, p)| p + 1)
+            .max()
+    }
+
     /// Forgets what is cached about `topic` (after delete, or a NOT_LEADER answer).
     pub fn forget_topic(&self, topic: &TopicName) {
         if let Ok(mut m) = self.meta.write() {

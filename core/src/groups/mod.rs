@@ -13,7 +13,8 @@
 //! cluster's own group coordinator (see `Proxy::mirror_group_commits`), so a consumer pointed
 //! straight at a cluster in a disaster resumes where the group was.
 
-
+pub mod consumer;
+mod consumer_coordinator;
 pub mod state;
 pub mod stored;
 
@@ -37,6 +38,8 @@ use crate::control_log::keys;
 pub struct Coordinator {
     limits: Limits,
     groups: Mutex<HashMap<StrBytes, Group>>,
+    /// Groups of the consumer group protocol (`group.protocol=consumer`).
+    consumer_groups: Mutex<HashMap<StrBytes, consumer::ConsumerGroup>>,
     offsets: Mutex<HashMap<StrBytes, HashMap<Tp, Commit>>>,
     log: OnceLock<Arc<ControlLog>>,
     /// Per group: held while its entries are written, so they reach the log in the order
@@ -75,6 +78,38 @@ pub struct GroupReport {
     pub offsets: Vec<(String, i32, i64)>,
     /// Indexes of the clusters whose own coordinator has not been sent the latest commits.
     pub unmirrored: Vec<usize>,
+}
+
+/// A group as ListGroups shows it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Group id.
+    pub name: StrBytes,
+    /// Protocol type (`consumer` for consumers).
+    pub protocol_type: StrBytes,
+    /// Kafka's name of its state.
+    pub state: &'static str,
+    /// Which protocol its members use.
+    pub kind: GroupKind,
+}
+
+/// Which group protocol a group's members use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupKind {
+    /// JoinGroup and SyncGroup, the client-side assignors.
+    Classic,
+    /// ConsumerGroupHeartbeat, assigned by the coordinator.
+    Consumer,
+}
+
+impl GroupKind {
+    /// Kafka's name for it (ListGroups' group type).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Classic => "classic",
+            Self::Consumer => "consumer",
+        }
+    }
 }
 
 /// One member as operators see it.
@@ -127,6 +162,7 @@ impl Coordinator {
         Arc::new(Self {
             limits,
             groups: Mutex::default(),
+            consumer_groups: Mutex::default(),
             offsets: Mutex::default(),
             log: OnceLock::new(),
             writing: Mutex::default(),
@@ -259,7 +295,9 @@ impl Coordinator {
     /// earlier process's) replaces what is known here; this process's own are already here.
     pub fn apply_logged(&self, key: &str, value: Option<&[u8]>) {
         let now = Instant::now();
-        if let Some(name) = key.strip_prefix(keys::GROUPS) {
+        if let Some(name) = key.strip_prefix(keys::CONSUMER_GROUPS) {
+            self.apply_logged_consumer_group(key, name, value, now);
+        } else if let Some(name) = key.strip_prefix(keys::GROUPS) {
             let name = StrBytes::from_string(name.to_owned());
             let Some(value) = value else {
                 lock(&self.groups).remove(&name);
@@ -320,6 +358,7 @@ impl Coordinator {
                 g.disown(now);
             }
         }
+        self.tick_consumer_groups(&owned, now);
     }
 
     /// JoinGroup.
@@ -330,6 +369,12 @@ impl Coordinator {
         client_id: StrBytes,
         client_host: StrBytes,
     ) -> JoinGroupResponse {
+        if self.is_consumer_group(&req.group_id.0) {
+            // Kafka's answer when a classic member joins a group of the other protocol.
+            return JoinGroupResponse::default()
+                .with_error_code(ResponseError::InconsistentGroupProtocol.code())
+                .with_generation_id(-1);
+        }
         let limits = self.limits;
         let reply = self.with_group(&req.group_id.0, |g| {
             g.join(
@@ -394,15 +439,33 @@ impl Coordinator {
     /// committed).
     pub async fn commit(self: &Arc<Self>, req: &OffsetCommitRequest) -> i16 {
         let group = &req.group_id.0;
-        let allowed = self.with_group(group, |g| {
+        let consumer = lock(&self.consumer_groups).get(group).map(|g| {
+            let parts = req.topics.iter().flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (t.name.as_str(), p.partition_index))
+            });
             g.may_commit(
-                &req.member_id,
-                req.group_instance_id.as_ref(),
+                req.member_id.as_str(),
                 req.generation_id_or_member_epoch,
+                parts,
             )
         });
-        if let Err(e) = allowed {
-            return e.code();
+        match consumer {
+            Some(Err(code)) => return code,
+            Some(Ok(())) => {}
+            None => {
+                let allowed = self.with_group(group, |g| {
+                    g.may_commit(
+                        &req.member_id,
+                        req.group_instance_id.as_ref(),
+                        req.generation_id_or_member_epoch,
+                    )
+                });
+                if let Err(e) = allowed {
+                    return e.code();
+                }
+            }
         }
         let commits: Vec<(Tp, Option<Commit>)> = req
             .topics
@@ -481,6 +544,10 @@ impl Coordinator {
         let out = describe_groups_response::DescribedGroup::default()
             .with_group_id(GroupId(group.clone()))
             .with_authorized_operations(i32::MIN);
+        if self.is_consumer_group(group) {
+            // As Kafka: DescribeGroups does not describe groups of the consumer protocol.
+            return out.with_error_code(ResponseError::GroupIdNotFound.code());
+        }
         let groups = lock(&self.groups);
         let Some(g) = groups.get(group) else {
             let known = lock(&self.offsets).contains_key(group);
@@ -525,31 +592,49 @@ impl Coordinator {
             )
     }
 
-    /// Every group known (with members or commits): name, protocol type, phase.
-    pub fn list(&self) -> Vec<(StrBytes, StrBytes, Phase)> {
-        let groups = lock(&self.groups);
-        let offsets = lock(&self.offsets);
-        let mut out: Vec<(StrBytes, StrBytes, Phase)> = groups
+    /// Every group known (with members or commits), by name.
+    pub fn list(&self) -> Vec<Listed> {
+        let mut out: Vec<Listed> = lock(&self.consumer_groups)
             .iter()
-            .map(|(n, g)| {
-                (
-                    n.clone(),
-                    g.protocol_type.clone().unwrap_or_default(),
-                    g.phase,
-                )
+            .map(|(n, g)| Listed {
+                name: n.clone(),
+                protocol_type: StrBytes::from_static_str("consumer"),
+                state: g.state(),
+                kind: GroupKind::Consumer,
             })
             .collect();
-        for n in offsets.keys() {
-            if !groups.contains_key(n) {
-                out.push((n.clone(), StrBytes::default(), Phase::Empty));
+        let groups = lock(&self.groups);
+        for (n, g) in groups.iter() {
+            if !out.iter().any(|l| &l.name == n) {
+                out.push(Listed {
+                    name: n.clone(),
+                    protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                    state: g.phase.name(),
+                    kind: GroupKind::Classic,
+                });
             }
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        for n in lock(&self.offsets).keys() {
+            if !out.iter().any(|l| &l.name == n) {
+                out.push(Listed {
+                    name: n.clone(),
+                    protocol_type: StrBytes::default(),
+                    state: Phase::Empty.name(),
+                    kind: GroupKind::Classic,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
 
     /// DeleteGroups for one group: only an empty one; its entries leave the control log.
     pub async fn delete(self: &Arc<Self>, group: &StrBytes) -> i16 {
+        let consumer = match lock(&self.consumer_groups).get(group) {
+            Some(g) if !g.members.is_empty() => return ResponseError::NonEmptyGroup.code(),
+            Some(_) => true,
+            None => false,
+        };
         let code = {
             let mut groups = lock(&self.groups);
             let known_offsets = lock(&self.offsets).contains_key(group);
@@ -561,7 +646,7 @@ impl Coordinator {
                     groups.remove(group);
                     0
                 }
-                None if known_offsets => 0,
+                None if known_offsets || consumer => 0,
                 None => ResponseError::GroupIdNotFound.code(),
             }
         };
@@ -575,7 +660,11 @@ impl Coordinator {
             lock(u).remove(group);
         }
         if let Some(log) = self.log.get() {
-            let mut entries = vec![format!("{}{}", keys::GROUPS, group.as_str())];
+            lock(&self.consumer_groups).remove(group);
+            let mut entries = vec![
+                format!("{}{}", keys::GROUPS, group.as_str()),
+                format!("{}{}", keys::CONSUMER_GROUPS, group.as_str()),
+            ];
             entries.extend(
                 book.keys()
                     .map(|(t, p)| keys::group_offset(group.as_str(), t.as_str(), *p)),
@@ -598,7 +687,9 @@ impl Coordinator {
     ) -> (i16, Vec<i16>) {
         let subscribed: Vec<bool> = {
             let groups = lock(&self.groups);
-            let known = groups.contains_key(group) || lock(&self.offsets).contains_key(group);
+            let known = groups.contains_key(group)
+                || lock(&self.offsets).contains_key(group)
+                || lock(&self.consumer_groups).contains_key(group);
             if !known {
                 return (ResponseError::GroupIdNotFound.code(), Vec::new());
             }
@@ -608,6 +699,9 @@ impl Coordinator {
                     groups
                         .get(group)
                         .is_some_and(|g| g.phase != Phase::Empty && g.subscribed_to(t.as_str()))
+                        || lock(&self.consumer_groups)
+                            .get(group)
+                            .is_some_and(|g| g.subscribed_to(t.as_str()))
                 })
                 .collect()
         };
@@ -645,7 +739,7 @@ impl Coordinator {
     pub fn reports(&self) -> Vec<GroupReport> {
         self.list()
             .into_iter()
-            .filter_map(|(name, _, _)| self.report(name.as_str()))
+            .filter_map(|l| self.report(l.name.as_str()))
             .collect()
     }
 
@@ -661,13 +755,16 @@ impl Coordinator {
             })
             .unwrap_or_default();
         offsets.sort();
-        let unmirrored = self
+        let unmirrored: Vec<usize> = self
             .unmirrored
             .iter()
             .enumerate()
             .filter(|(_, u)| lock(u).contains_key(&name))
             .map(|(i, _)| i)
             .collect();
+        if let Some(report) = self.consumer_report(&name, &offsets, &unmirrored) {
+            return Some(report);
+        }
         let groups = lock(&self.groups);
         let g = groups.get(&name);
         if g.is_none() && offsets.is_empty() {

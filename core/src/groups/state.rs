@@ -61,6 +61,10 @@ pub struct Limits {
     pub max_session: Duration,
     /// How long the first rebalance of an empty group waits for more members.
     pub initial_delay: Duration,
+    /// Session timeout of consumer-protocol members.
+    pub consumer_session: Duration,
+    /// Heartbeat interval of consumer-protocol members.
+    pub consumer_heartbeat: Duration,
 }
 
 /// One member.
@@ -801,6 +805,8 @@ mod tests {
         min_session: Duration::from_secs(1),
         max_session: Duration::from_secs(60),
         initial_delay: Duration::from_millis(0),
+        consumer_session: Duration::from_secs(45),
+        consumer_heartbeat: Duration::from_secs(5),
     };
 
     fn join_req(member: &str, instance: Option<&str>, protocols: &[&str]) -> JoinGroupRequest {

@@ -120,6 +120,24 @@ pub fn error_response(req: &RequestKind, code: i16, message: &str) -> Option<Res
         RequestKind::ListGroups(_) => {
             ResponseKind::ListGroups(ListGroupsResponse::default().with_error_code(code))
         }
+        RequestKind::ConsumerGroupHeartbeat(_) => ResponseKind::ConsumerGroupHeartbeat(
+            ConsumerGroupHeartbeatResponse::default()
+                .with_error_code(code)
+                .with_error_message(msg()),
+        ),
+        RequestKind::ConsumerGroupDescribe(r) => ResponseKind::ConsumerGroupDescribe(
+            ConsumerGroupDescribeResponse::default().with_groups(
+                r.group_ids
+                    .iter()
+                    .map(|g| {
+                        consumer_group_describe_response::DescribedGroup::default()
+                            .with_group_id(g.clone())
+                            .with_error_code(code)
+                            .with_error_message(msg())
+                    })
+                    .collect(),
+            ),
+        ),
         RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(
             DeleteGroupsResponse::default().with_results(
                 r.groups_names

@@ -2,6 +2,7 @@
 //! clusters): each group's requests are served by the instance that owns the group, and
 //! answered `NOT_COORDINATOR` elsewhere, as a Kafka broker does for groups it does not lead.
 
+use crate::groups::consumer::topic_id;
 use crate::proxy::{Proxy, errors};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
@@ -20,7 +21,7 @@ impl Proxy {
     /// `Err(code)` when this instance may not serve `group` now: another instance owns it
     /// (`NOT_COORDINATOR`), or ownership or the control state is not known yet
     /// (`COORDINATOR_LOAD_IN_PROGRESS`, which clients retry).
-    fn serves_group(&self, group: &StrBytes) -> Result<(), i16> {
+    pub(super) fn serves_group(&self, group: &StrBytes) -> Result<(), i16> {
         if !*self.control_loaded.borrow() {
             return Err(ResponseError::CoordinatorLoadInProgress.code());
         }
@@ -159,6 +160,28 @@ impl Proxy {
             RequestKind::ListGroups(r) => {
                 ResponseKind::ListGroups(self.list_coordinated(version, &r))
             }
+            RequestKind::ConsumerGroupHeartbeat(r) => {
+                let client = client_id.unwrap_or_default();
+                ResponseKind::ConsumerGroupHeartbeat(
+                    self.consumer_heartbeat(r, client, client_host).await,
+                )
+            }
+            RequestKind::ConsumerGroupDescribe(r) => {
+                let described = r
+                    .group_ids
+                    .iter()
+                    .map(|g| match self.serves_group(&g.0) {
+                        Ok(()) => groups.consumer_describe(&g.0, topic_id),
+                        Err(code) => consumer_group_describe_response::DescribedGroup::default()
+                            .with_group_id(g.clone())
+                            .with_error_code(code)
+                            .with_authorized_operations(i32::MIN),
+                    })
+                    .collect();
+                ResponseKind::ConsumerGroupDescribe(
+                    ConsumerGroupDescribeResponse::default().with_groups(described),
+                )
+            }
             other => answer_with(&other, ResponseError::UnsupportedVersion.code()),
         }
     }
@@ -250,16 +273,16 @@ impl Proxy {
             .groups
             .list()
             .into_iter()
-            .filter(|(_, _, phase)| {
-                version < 4 || states.is_empty() || states.contains(&phase.name().to_lowercase())
+            .filter(|l| {
+                version < 4 || states.is_empty() || states.contains(&l.state.to_lowercase())
             })
-            .filter(|_| version < 5 || types.is_empty() || types.iter().any(|t| t == "classic"))
-            .map(|(name, protocol_type, phase)| {
+            .filter(|l| version < 5 || types.is_empty() || types.iter().any(|t| t == l.kind.name()))
+            .map(|l| {
                 list_groups_response::ListedGroup::default()
-                    .with_group_id(GroupId(name))
-                    .with_protocol_type(protocol_type)
-                    .with_group_state(StrBytes::from_static_str(phase.name()))
-                    .with_group_type(StrBytes::from_static_str("classic"))
+                    .with_group_id(GroupId(l.name))
+                    .with_protocol_type(l.protocol_type)
+                    .with_group_state(StrBytes::from_static_str(l.state))
+                    .with_group_type(StrBytes::from_static_str(l.kind.name()))
             })
             .collect();
         ListGroupsResponse::default().with_groups(groups)

@@ -112,6 +112,10 @@ impl Proxy {
             if crate::state_log::is_internal(name.as_str()) {
                 t.is_internal = true;
             }
+            if self.replicator.is_some() {
+                // Each cluster has its own id for a topic: clients see one that never changes.
+                t.topic_id = crate::groups::consumer::topic_id(name.as_str());
+            }
             for p in &mut t.partitions {
                 // Each partition's leader is the instance that owns it (this one when alone),
                 // kept steady while the instances regroup.

@@ -2,6 +2,7 @@
 //! the shape of a single virtual Kafka cluster whose only broker is this proxy.
 
 mod admin;
+mod consumer_groups;
 mod delete_records;
 pub mod errors;
 mod fetch;
@@ -210,6 +211,8 @@ impl Proxy {
                     min_session: consumer.group_min_session_timeout.get(),
                     max_session: consumer.group_max_session_timeout.get(),
                     initial_delay: consumer.group_initial_rebalance_delay.get(),
+                    consumer_session: consumer.group_consumer_session_timeout.get(),
+                    consumer_heartbeat: consumer.group_consumer_heartbeat_interval.get(),
                 },
                 cluster_count,
                 group_metrics,
@@ -394,7 +397,9 @@ impl Proxy {
             | RequestKind::OffsetFetch(_)
             | RequestKind::DescribeGroups(_)
             | RequestKind::DeleteGroups(_)
-            | RequestKind::OffsetDelete(_)) => {
+            | RequestKind::OffsetDelete(_)
+            | RequestKind::ConsumerGroupHeartbeat(_)
+            | RequestKind::ConsumerGroupDescribe(_)) => {
                 self.group_request(api, version, client_id, req, peer).await
             }
             RequestKind::ListGroups(r) => self.list_groups(version, client_id, r).await,
@@ -506,6 +511,8 @@ fn api_label(k: ApiKey) -> &'static str {
         ApiKey::OffsetDelete => "offset_delete",
         ApiKey::IncrementalAlterConfigs => "incremental_alter_configs",
         ApiKey::DescribeCluster => "describe_cluster",
+        ApiKey::ConsumerGroupHeartbeat => "consumer_group_heartbeat",
+        ApiKey::ConsumerGroupDescribe => "consumer_group_describe",
         _ => "other",
     }
 }

@@ -15,11 +15,15 @@ pub enum Served {
     /// Forwarded when the backend has it; when it does not, the proxy still advertises it and
     /// answers with the API's own error response, so the client gets a clear error.
     ForwardedOrRefused,
+    /// Answered by the proxy in front of several clusters; not offered in front of one (the
+    /// backend's own, where it has one, is not passed through: Tansu's describes only
+    /// classic groups without members).
+    WithSeveral,
 }
 
 /// The proxy's own version caps. Produce and Fetch stop below v13, where topics are named by
 /// topic id (ids differ per cluster); other caps stop below versions whose semantics the
-/// proxy does not rewrite yet (KIP-848 fields, topic-id variants).
+/// proxy does not rewrite yet (topic-id variants).
 pub const PROXY_APIS: &[(ApiKey, i16, i16, Served)] = &[
     (ApiKey::Produce, 3, 12, Served::Forwarded),
     (ApiKey::Fetch, 4, 12, Served::Forwarded),
@@ -55,6 +59,9 @@ pub const PROXY_APIS: &[(ApiKey, i16, i16, Served)] = &[
     (ApiKey::OffsetDelete, 0, 0, Served::Forwarded),
     (ApiKey::IncrementalAlterConfigs, 0, 1, Served::Forwarded),
     (ApiKey::DescribeCluster, 0, 1, Served::Locally),
+    // The consumer group protocol: answered by the proxy in front of several clusters.
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1, Served::WithSeveral),
+    (ApiKey::ConsumerGroupDescribe, 0, 1, Served::WithSeveral),
     // Answered by the proxy when `auth.plugins` is set (v0 handshakes, raw SASL tokens
     // outside Kafka frames, are not offered).
     (ApiKey::SaslHandshake, 1, 1, Served::Locally),
@@ -81,12 +88,13 @@ const LOCAL_WITH_SEVERAL: &[ApiKey] = &[
 /// when the proxy is in front of several clusters (see [`LOCAL_WITH_SEVERAL`]).
 pub fn advertised(api: ApiKey, backend: &Cluster, several: bool) -> Option<VersionRange> {
     let &(_, min, max, mut served) = PROXY_APIS.iter().find(|(k, ..)| *k == api)?;
-    if several && LOCAL_WITH_SEVERAL.contains(&api) {
+    if several && (LOCAL_WITH_SEVERAL.contains(&api) || served == Served::WithSeveral) {
         served = Served::Locally;
     }
     let lib = api.valid_versions();
     let (min, max) = (min.max(lib.min), max.min(lib.max));
     let range = match (served, backend.supports(api)) {
+        (Served::WithSeveral, _) => return None,
         (Served::Locally, _) | (Served::ForwardedOrRefused, None) => VersionRange { min, max },
         // Before the backend was ever reached, offer the proxy's range; the first reconnect
         // learns the real one.

@@ -6,6 +6,7 @@
 //        [--skip-describe] [--skip-latest] [--timeout SECONDS]
 //
 //   --skip-describe  do not run step 7 (direct against Tansu 0.6.0 it fails, see below)
+//   --group-protocol classic (default) or consumer (the consumer group protocol, KIP-848)
 //   --skip-latest    query but do not assert ListOffsets LATEST == record count (Tansu 0.6.0
 //                    answers LATEST with base offset of the partition's last batch + 1)
 //
@@ -76,6 +77,7 @@ public class Scenario {
     static String bootstrap;
     static String topic;
     static String group;
+    static String groupProtocol = "classic";
     static int records = 300;
     static int partitions = 3;
     static boolean skipDescribe = false;
@@ -127,6 +129,7 @@ public class Scenario {
     static void usage(String msg) {
         throw new CheckFailed("bad arguments: " + msg + "\nusage: Scenario --bootstrap HOST:PORT "
                 + "--topic T --group G [--records N] [--partitions P] [--skip-describe] [--skip-latest] "
+                + "[--group-protocol classic|consumer] "
                 + "[--timeout SECONDS]");
     }
 
@@ -138,7 +141,7 @@ public class Scenario {
                 case "--skip-describe": skipDescribe = true; continue;
                 case "--skip-latest": skipLatest = true; continue;
                 case "--bootstrap": case "--topic": case "--group": case "--records":
-                case "--partitions": case "--timeout":
+                case "--partitions": case "--timeout": case "--group-protocol":
                     break;
                 default: usage("unknown argument " + a);
             }
@@ -152,6 +155,7 @@ public class Scenario {
                     case "--records": records = Integer.parseInt(v); break;
                     case "--partitions": partitions = Integer.parseInt(v); break;
                     case "--timeout": timeoutSeconds = Integer.parseInt(v); break;
+                    case "--group-protocol": groupProtocol = v; break;
                     default: break;
                 }
             } catch (NumberFormatException e) {
@@ -478,9 +482,12 @@ public class Scenario {
         Properties p = consumerProps();
         p.put(ConsumerConfig.CLIENT_ID_CONFIG, "kafkatwin-scenario-" + CLIENT + "-group");
         p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
-        p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic");
-        p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "6000");
-        p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "1000");
+        p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, groupProtocol);
+        if (groupProtocol.equals("classic")) {
+            // The consumer protocol takes both from the coordinator.
+            p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "6000");
+            p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "1000");
+        }
         p.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, "30000");
         KafkaConsumer<String, String> c = null;
         try {

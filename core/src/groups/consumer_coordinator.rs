@@ -1,0 +1,298 @@
+//! The coordinator's side of the consumer group protocol: heartbeats, descriptions and
+//! reports of `consumer::ConsumerGroup`s, kept as control state (`consumer-groups/{group}`,
+//! written whole by the owning instance) like classic groups.
+
+use super::consumer::{Answer, Beat, ConsumerGroup, Refused};
+use super::{Coordinator, GroupReport, MemberReport, lock};
+use crate::control_log::keys;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::messages::consumer_group_describe_response as described;
+use kafka_protocol::protocol::StrBytes;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A consumer group's entry.
+#[derive(Serialize, Deserialize)]
+struct StoredConsumerGroup {
+    /// The process that wrote it (see `Coordinator::apply_logged`).
+    incarnation: String,
+    group: ConsumerGroup,
+}
+
+impl Coordinator {
+    /// Whether `group` is a consumer-protocol group with members (classic members may not
+    /// join it).
+    pub fn is_consumer_group(&self, group: &StrBytes) -> bool {
+        lock(&self.consumer_groups)
+            .get(group)
+            .is_some_and(|g| !g.members.is_empty())
+    }
+
+    /// The topics `group`'s members subscribe to, own or are giving up.
+    pub fn consumer_topics(&self, group: &StrBytes) -> BTreeSet<String> {
+        lock(&self.consumer_groups)
+            .get(group)
+            .map(|g| {
+                g.members
+                    .values()
+                    .flat_map(|m| {
+                        m.subscribed
+                            .iter()
+                            .chain(m.assigned.keys())
+                            .chain(m.revoking.keys())
+                            .cloned()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// ConsumerGroupHeartbeat, topics named. `counts`: partition counts of the topics the
+    /// group subscribes to.
+    pub fn consumer_heartbeat(
+        self: &Arc<Self>,
+        group: &StrBytes,
+        beat: Beat,
+        counts: &BTreeMap<String, i32>,
+    ) -> Result<Answer, Refused> {
+        if lock(&self.groups)
+            .get(group)
+            .is_some_and(|g| !g.members.is_empty())
+        {
+            return Err(Refused {
+                code: ResponseError::GroupIdNotFound.code(),
+                message: format!(
+                    "group {:?} has members of the classic protocol; it is not a consumer group",
+                    group.as_str()
+                ),
+            });
+        }
+        let (answer, changed) = {
+            let mut groups = lock(&self.consumer_groups);
+            let g = groups.entry(group.clone()).or_default();
+            let before = g.epoch;
+            let answer = g.heartbeat(beat, counts, Instant::now(), || {
+                uuid::Uuid::new_v4().to_string()
+            });
+            self.observe_consumer(group, g, before);
+            (answer, g.take_changed())
+        };
+        if changed {
+            self.spawn_store_consumer_group(group);
+        }
+        answer
+    }
+
+    fn observe_consumer(&self, group: &StrBytes, g: &ConsumerGroup, before: i32) {
+        let label = [group.as_str()];
+        if g.epoch != before {
+            tracing::info!(
+                "consumer group {:?}: epoch {} with {} member(s)",
+                group.as_str(),
+                g.epoch,
+                g.members.len()
+            );
+            if !g.members.is_empty() {
+                self.metrics
+                    .group_rebalances
+                    .with_label_values(&label)
+                    .inc();
+            }
+        }
+        self.metrics
+            .group_members
+            .with_label_values(&label)
+            .set(g.members.len() as i64);
+    }
+
+    fn spawn_store_consumer_group(self: &Arc<Self>, group: &StrBytes) {
+        let me = self.clone();
+        let group = group.clone();
+        tokio::spawn(async move { me.store_consumer_group(&group).await });
+    }
+
+    /// Writes `group`'s entry as it is now. Best effort, as for classic groups: members that
+    /// lose it to an instance failure join again.
+    async fn store_consumer_group(&self, group: &StrBytes) {
+        let Some(log) = self.log.get() else { return };
+        let writing = self.writing(group);
+        let _in_order = writing.lock().await;
+        let value = lock(&self.consumer_groups).get(group).map(|g| {
+            serde_json::to_vec(&StoredConsumerGroup {
+                incarnation: self.incarnation.clone(),
+                group: g.clone(),
+            })
+        });
+        let value = match value {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                tracing::warn!("consumer group {:?} not stored: {e}", group.as_str());
+                return;
+            }
+            None => return,
+        };
+        let key = format!("{}{}", keys::CONSUMER_GROUPS, group.as_str());
+        if let Err(e) = log.append(&key, Some(&value)).await {
+            tracing::warn!(
+                "consumer group {:?} not stored: {e}; its members join again if this instance \
+                 is lost",
+                group.as_str()
+            );
+        }
+    }
+
+    /// Takes a consumer group entry from the control log (see `apply_logged`).
+    pub(super) fn apply_logged_consumer_group(
+        &self,
+        key: &str,
+        name: &str,
+        value: Option<&[u8]>,
+        now: Instant,
+    ) {
+        let name = StrBytes::from_string(name.to_owned());
+        let Some(value) = value else {
+            lock(&self.consumer_groups).remove(&name);
+            return;
+        };
+        match serde_json::from_slice::<StoredConsumerGroup>(value) {
+            Ok(s) if s.incarnation == self.incarnation => {}
+            Ok(s) => {
+                lock(&self.consumer_groups).insert(name, s.group.restored(now));
+            }
+            Err(e) => tracing::warn!("control log entry {key:?}: {e}; left alone"),
+        }
+    }
+
+    /// Expires members of the consumer groups `owned` here; keeps the others' alive.
+    pub(super) fn tick_consumer_groups(
+        self: &Arc<Self>,
+        owned: &impl Fn(&StrBytes) -> bool,
+        now: Instant,
+    ) {
+        let mut changed = Vec::new();
+        {
+            let mut groups = lock(&self.consumer_groups);
+            for (name, g) in groups.iter_mut() {
+                if owned(name) {
+                    let before = g.epoch;
+                    if g.tick(self.limits.consumer_session, now) {
+                        self.observe_consumer(name, g, before);
+                    }
+                    if g.take_changed() {
+                        changed.push(name.clone());
+                    }
+                } else {
+                    g.disown(now);
+                }
+            }
+        }
+        for name in changed {
+            self.spawn_store_consumer_group(&name);
+        }
+    }
+
+    /// ConsumerGroupDescribe for one group; `topic_id` names topics as clients see them.
+    pub fn consumer_describe(
+        &self,
+        group: &StrBytes,
+        topic_id: impl Fn(&str) -> uuid::Uuid,
+    ) -> described::DescribedGroup {
+        let out = described::DescribedGroup::default()
+            .with_group_id(kafka_protocol::messages::GroupId(group.clone()))
+            .with_authorized_operations(i32::MIN);
+        let groups = lock(&self.consumer_groups);
+        let Some(g) = groups.get(group) else {
+            return out
+                .with_error_code(ResponseError::GroupIdNotFound.code())
+                .with_error_message(Some(StrBytes::from_string(format!(
+                    "group {:?} is not a consumer group",
+                    group.as_str()
+                ))));
+        };
+        let assignment = |a: &super::consumer::Assignment| {
+            described::Assignment::default().with_topic_partitions(
+                a.iter()
+                    .map(|(t, ps)| {
+                        described::TopicPartitions::default()
+                            .with_topic_id(topic_id(t))
+                            .with_topic_name(TopicName(StrBytes::from_string(t.clone())))
+                            .with_partitions(ps.iter().copied().collect())
+                    })
+                    .collect(),
+            )
+        };
+        out.with_group_state(StrBytes::from_static_str(g.state()))
+            .with_group_epoch(g.epoch)
+            .with_assignment_epoch(g.epoch)
+            .with_assignor_name(StrBytes::from_string(assignor(g)))
+            .with_members(
+                g.members
+                    .iter()
+                    .map(|(id, m)| {
+                        described::Member::default()
+                            .with_member_id(StrBytes::from_string(id.clone()))
+                            .with_instance_id(m.instance_id.clone().map(StrBytes::from_string))
+                            .with_rack_id(m.rack_id.clone().map(StrBytes::from_string))
+                            .with_member_epoch(m.epoch)
+                            .with_client_id(StrBytes::from_string(m.client_id.clone()))
+                            .with_client_host(StrBytes::from_string(m.client_host.clone()))
+                            .with_subscribed_topic_names(
+                                m.subscribed
+                                    .iter()
+                                    .map(|t| TopicName(StrBytes::from_string(t.clone())))
+                                    .collect(),
+                            )
+                            .with_assignment(assignment(&m.assigned))
+                            .with_target_assignment(assignment(&m.target))
+                    })
+                    .collect(),
+            )
+    }
+
+    /// `group` as operators see it, when it is a consumer-protocol group.
+    pub(super) fn consumer_report(
+        &self,
+        group: &StrBytes,
+        offsets: &[(String, i32, i64)],
+        unmirrored: &[usize],
+    ) -> Option<GroupReport> {
+        let groups = lock(&self.consumer_groups);
+        let g = groups.get(group)?;
+        Some(GroupReport {
+            name: group.as_str().to_owned(),
+            state: g.state(),
+            protocol_type: "consumer".into(),
+            protocol: Some(assignor(g)),
+            generation: g.epoch,
+            leader: None,
+            members: g
+                .members
+                .iter()
+                .map(|(id, m)| MemberReport {
+                    id: id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    assignment: m
+                        .assigned
+                        .iter()
+                        .map(|(t, ps)| (t.clone(), ps.iter().copied().collect()))
+                        .collect(),
+                })
+                .collect(),
+            offsets: offsets.to_vec(),
+            unmirrored: unmirrored.to_vec(),
+        })
+    }
+}
+
+/// The assignor a group's members asked for (the first one's; `uniform` by default).
+fn assignor(g: &ConsumerGroup) -> String {
+    g.members
+        .values()
+        .find_map(|m| m.assignor.clone())
+        .unwrap_or_else(|| super::consumer::ASSIGNORS[0].to_owned())
+}
