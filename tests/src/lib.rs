@@ -381,6 +381,16 @@ impl Proxy {
         self.child.as_ref().map_or(0, Child::id)
     }
 
+    /// Freezes the instance (SIGSTOP): its connections stay open, nothing is answered.
+    pub fn freeze(&self) {
+        signal(self.pid(), "-STOP");
+    }
+
+    /// Thaws a frozen instance (SIGCONT).
+    pub fn thaw(&self) {
+        signal(self.pid(), "-CONT");
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         match &mut self.child {

@@ -1,7 +1,8 @@
 //! Two kafkatwin instances on the same three Tansu clusters divide partition leadership
 //! through a Kafka consumer group: a producer on one and a consumer on the
 //! other see the same offsets, the survivor takes the partitions of a stopped instance over,
-//! and a split brain (instances that disagree on which cluster is up) is reported.
+//! and a split brain (instances that disagree on which cluster is up) is reported. Producers
+//! through two instances see no error while a third joins and one freezes.
 
 use kafkatwin_tests::http::get;
 use kafkatwin_tests::{
@@ -208,4 +209,119 @@ fn instances_that_disagree_on_which_cluster_is_up_report_a_split_brain() {
             .join("\n")
     );
     drop(two);
+}
+
+/// A majority of clusters acknowledges each write.
+const MAJORITY: &str = "producer:\n  ack_policy: MAJORITY\n  timeout: 5s\n";
+
+/// Partitions of `topic` that `p`'s Metadata lacks or names no leader for; `None` when `p`
+/// did not answer.
+fn leaderless(p: &Proxy, topic: &str, partitions: usize) -> Option<Vec<usize>> {
+    let l = leaders(p, topic);
+    let l = l.as_object()?;
+    Some(
+        (0..partitions)
+            .filter(|i| {
+                l.get(&i.to_string())
+                    .and_then(Value::as_i64)
+                    .is_none_or(|n| n < 0)
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn producers_through_two_instances_see_no_error_while_a_third_joins_and_one_freezes() {
+    let (a, b, c) = (Broker::start("a"), Broker::start("b"), Broker::start("c"));
+    let one = Proxy::scale_out_instance(&[&a, &b, &c], 1, MAJORITY, vec![]);
+    let two = Proxy::scale_out_instance(&[&a, &b, &c], 2, MAJORITY, vec![]);
+    for p in [&one, &two] {
+        wait_log(
+            p,
+            "instance membership: 2 instance(s)",
+            Duration::from_secs(30),
+        );
+    }
+    kafkatwin_tests::create_topic(&two.bootstrap(), "steady", 6);
+    let dir = std::env::temp_dir().join(format!("kt-chaos-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch");
+    // One producer per instance, each knowing only its instance, writing for about 30 s;
+    // each partition explicitly, so a partition missing from Metadata is an error at once.
+    let files = [dir.join("through-one.json"), dir.join("through-two.json")];
+    let producers: Vec<_> = [&one, &two]
+        .iter()
+        .zip(&files)
+        .enumerate()
+        .map(|(n, (p, file))| {
+            kafkatwin_tests::replicate_script()
+                .args([
+                    "produce",
+                    "--bootstrap",
+                    &p.bootstrap(),
+                    "--topic",
+                    "steady",
+                ])
+                .args(["--partitions", "6", "--count", "6000", "--no-create"])
+                .args(["--start", &(n * 6000).to_string(), "--pace-ms", "500"])
+                .args(["--idempotent", "--offsets-file"])
+                .arg(file)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start producer")
+        })
+        .collect();
+
+    std::thread::sleep(Duration::from_secs(4));
+    let three = Proxy::scale_out_instance(&[&a, &b, &c], 3, MAJORITY, vec![]);
+    for p in [&two, &three] {
+        wait_log(
+            p,
+            "instance membership: 3 instance(s)",
+            Duration::from_secs(30),
+        );
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    // Instance one freezes well past its session timeout (4 s): the others divide its
+    // partitions and keep every partition led in their Metadata all the while.
+    one.freeze();
+    let mut gaps = Vec::new();
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < until {
+        for p in [&two, &three] {
+            match leaderless(p, "steady", 6) {
+                Some(l) if l.is_empty() => {}
+                other => gaps.push(format!("instance at {}: {other:?}", p.bootstrap())),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    one.thaw();
+
+    for (producer, file) in producers.into_iter().zip(&files) {
+        let out = producer.wait_with_output().expect("producer ran");
+        let v = last_json(&out.stdout);
+        assert_eq!(
+            (v["delivered"].as_i64(), v["failed"].as_i64()),
+            (Some(6000), Some(0)),
+            "producer writing {file:?}: {v}\n{}\ninstance two:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            two.log()
+        );
+    }
+    assert!(
+        gaps.is_empty(),
+        "Metadata lost partitions or leaders during the fault: {gaps:?}"
+    );
+    let audit = kafkatwin_tests::audit::audit_files(
+        &[&a, &b, &c],
+        "steady",
+        6,
+        &[(files[0].clone(), true), (files[1].clone(), true)],
+    );
+    assert!(
+        kafkatwin_tests::audit::audit_clean(&audit),
+        "acknowledged records missing: {audit}"
+    );
 }

@@ -234,6 +234,7 @@ impl Member {
                 return Rejoin::MoveBack;
             }
             let v = self.version(k, ApiKey::Heartbeat, 3);
+            let sent = std::time::Instant::now();
             let req = HeartbeatRequest::default()
                 .with_group_id(GroupId(self.group.clone()))
                 .with_generation_id(generation)
@@ -248,7 +249,9 @@ impl Member {
                 )
                 .await
             {
-                Ok(ResponseKind::Heartbeat(r)) if r.error_code == 0 => {}
+                Ok(ResponseKind::Heartbeat(r)) if r.error_code == 0 => {
+                    self.membership.confirm(sent, self.session);
+                }
                 Ok(ResponseKind::Heartbeat(r)) => return Rejoin::Group(r.error_code),
                 Ok(_) => return Rejoin::Cluster("Heartbeat answered with another API".into()),
                 Err(e) => return Rejoin::Cluster(e),

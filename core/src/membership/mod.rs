@@ -46,6 +46,11 @@ struct View {
     effective_at: Option<std::time::Instant>,
     /// Counts installed views, so a fence that ends applies only to its own view.
     epoch: u64,
+    /// Ownership lapses then unless a heartbeat confirms the membership first: one session
+    /// timeout after the last heartbeat sent that the group took. An instance frozen past
+    /// it (its partitions handed to others meanwhile) owns nothing when it thaws, before it
+    /// has heard of the new division.
+    lease_until: Option<std::time::Instant>,
     /// The members clients are shown: the latest non-empty member list, kept while this
     /// instance is in no group. Leaders that flip to "this instance" during a regroup and
     /// back make some clients lose records (kafkajs drops the batches of a partition whose
@@ -94,9 +99,8 @@ impl Membership {
             return Some(self.me.node_id);
         }
         let view = self.view.read().ok()?;
-        if view
-            .effective_at
-            .is_some_and(|t| std::time::Instant::now() < t)
+        let now = std::time::Instant::now();
+        if view.effective_at.is_some_and(|t| now < t) || view.lease_until.is_some_and(|t| now >= t)
         {
             return None;
         }
@@ -167,6 +171,16 @@ impl Membership {
         }
     }
 
+    /// A heartbeat sent at `sent` was taken by the group: the membership holds until one
+    /// `session` after it.
+    pub(super) fn confirm(&self, sent: std::time::Instant, session: Duration) {
+        if let Ok(mut v) = self.view.write()
+            && let Some(until) = &mut v.lease_until
+        {
+            *until = (*until).max(sent + session);
+        }
+    }
+
     /// Changes whenever the division of partitions does.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
@@ -178,11 +192,13 @@ impl Membership {
     /// writers (two writers can order its batches differently on different clusters).
     fn install(self: &Arc<Self>, members: Vec<Instance>, fence: Duration) {
         let epoch = self.view.read().map_or(0, |v| v.epoch) + 1;
+        let now = std::time::Instant::now();
         self.set_view(View {
             members,
-            effective_at: Some(std::time::Instant::now() + fence),
+            effective_at: Some(now + fence),
             epoch,
             presented: Vec::new(),
+            lease_until: Some(now + fence),
         });
         let me = self.clone();
         tokio::spawn(async move {
@@ -327,5 +343,21 @@ mod tests {
             ..View::default()
         });
         assert!((0..6).all(|p| m.presented_owner(&t, p) == 1));
+    }
+
+    #[test]
+    fn an_instance_whose_lease_lapsed_owns_nothing_until_a_heartbeat_confirms_it() {
+        let t = TopicName(StrBytes::from_static_str("orders"));
+        let m = Membership::new(inst(1), true);
+        let long_ago = std::time::Instant::now() - Duration::from_secs(60);
+        m.set_view(View {
+            members: vec![inst(1)],
+            lease_until: Some(long_ago + Duration::from_secs(10)),
+            ..View::default()
+        });
+        assert!((0..6).all(|p| !m.owns(&t, p)), "frozen past its lease");
+        assert_eq!(m.group_owner("g"), None);
+        m.confirm(std::time::Instant::now(), Duration::from_secs(10));
+        assert!((0..6).all(|p| m.owns(&t, p)), "confirmed by a heartbeat");
     }
 }

@@ -263,6 +263,12 @@ impl Replicator {
         // or a fence) this instance owns nothing, yet its marks are still true.
         self.lanes
             .clear_behind_unless(|tp| !self.membership.owned_by_other(&tp.0, tp.1));
+        // Producers' states hold only for partitions this instance kept writing: one it did
+        // not own for a while (another instance, a fence, a lapsed lease) may have been
+        // written elsewhere, and a stale state answers a producer that did nothing wrong
+        // with an out-of-order sequence. They are found in the partition's tail again.
+        self.producers
+            .retain(|tp| self.membership.owns(&tp.0, tp.1));
         for i in 0..self.clusters.len() {
             self.set_compared(i, false);
         }

@@ -195,6 +195,14 @@ impl Producers {
         )
     }
 
+    /// Forgets every producer's state on the partitions `keep` refuses (another instance
+    /// writes them now: state kept from before would be stale if they come back, and is
+    /// found again in the partition's tail then).
+    pub fn retain(&self, keep: impl Fn(&Tp) -> bool) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.map.retain(|(_, tp), _| keep(tp));
+    }
+
     /// Records a batch about to be written to `clusters` clusters.
     pub fn register(&self, tp: &Tp, meta: &BatchMeta, clusters: usize) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
