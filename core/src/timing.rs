@@ -123,6 +123,10 @@ pub const COMMIT_MIRROR_WAIT: Duration = Duration::from_secs(2);
 pub const GROUP_MIRROR_EVERY: Duration = Duration::from_secs(1);
 /// How often the proxy's group coordinator expires silent members and ends overdue rounds.
 pub const GROUP_TICK_EVERY: Duration = Duration::from_millis(100);
+/// Heartbeat interval given to a consumer-protocol member still on its way to its target
+/// (partitions to give up, or to receive once others release them): it learns of each step
+/// this soon, not one configured interval later.
+pub const GROUP_SETTLING_HEARTBEAT: Duration = Duration::from_millis(250);
 /// Pause before a group request is retried after the coordinator moved.
 pub const COORDINATOR_MOVED_PAUSE: Duration = Duration::from_millis(100);
 /// Poll interval while a group request waits for its read cluster to come back or be avoided.

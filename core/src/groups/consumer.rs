@@ -114,6 +114,9 @@ pub struct Answer {
     pub epoch: i32,
     /// The member's assignment, when it changed (or the member is out of step).
     pub assignment: Option<Assignment>,
+    /// Whether the member has not reached its target yet (it has partitions to give up, or
+    /// to receive once others release them).
+    pub settling: bool,
 }
 
 /// Why a heartbeat is refused: Kafka's error and a message.
@@ -223,6 +226,7 @@ impl ConsumerGroup {
                 member_id: beat.member_id,
                 epoch: beat.epoch,
                 assignment: None,
+                settling: false,
             });
         }
         let joined = beat.epoch == 0;
@@ -409,6 +413,7 @@ impl ConsumerGroup {
                 member_id: id.to_owned(),
                 epoch: -1,
                 assignment: None,
+                settling: false,
             };
         };
         let owned = owned.map(normal);
@@ -449,6 +454,7 @@ impl ConsumerGroup {
             member_id: id.to_owned(),
             epoch: m.epoch,
             assignment: std::mem::take(&mut m.send).then(|| m.assigned.clone()),
+            settling: !m.revoking.is_empty() || m.assigned != m.target,
         }
     }
 
@@ -598,8 +604,10 @@ mod tests {
         let mut g = ConsumerGroup::default();
         let a = join(&mut g, "a", now);
         let b = join(&mut g, "b", now);
-        // b's target is half of t, but a holds it all: b gets nothing yet, at the new epoch.
+        // b's target is half of t, but a holds it all: b gets nothing yet, at the new epoch,
+        // and is told to come back soon.
         assert_eq!(b.assignment, Some(Assignment::new()));
+        assert!(b.settling);
         // a is told to give up two partitions and keeps its epoch.
         let a2 = beat(&mut g, "a", a.epoch, set("t", &[0, 1, 2, 3]), now);
         assert_eq!(a2.epoch, a.epoch);
@@ -616,7 +624,8 @@ mod tests {
         let got = b3.assignment.expect("b's partitions");
         assert_eq!(got["t"].len(), 2);
         assert!(got["t"].is_disjoint(&kept["t"]));
-        let _ = beat(&mut g, "b", b3.epoch, got.clone(), now);
+        let b4 = beat(&mut g, "b", b3.epoch, got.clone(), now);
+        assert!(!b4.settling);
         assert_eq!(g.state(), "Stable");
         // A commit crossing a's epoch bump is taken for what a still holds, not for the rest.
         let held = kept["t"]

@@ -83,7 +83,10 @@ impl Proxy {
         match self.groups.consumer_heartbeat(&group, beat, &counts) {
             Err(e) => refused(e.code, Some(e.message)),
             Ok(a) => {
-                let interval = self.config.consumer.group_consumer_heartbeat_interval.get();
+                let mut interval = self.config.consumer.group_consumer_heartbeat_interval.get();
+                if a.settling {
+                    interval = interval.min(crate::timing::GROUP_SETTLING_HEARTBEAT);
+                }
                 ConsumerGroupHeartbeatResponse::default()
                     .with_member_id(Some(StrBytes::from_string(a.member_id)))
                     .with_member_epoch(a.epoch)
