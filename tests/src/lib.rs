@@ -656,6 +656,52 @@ pub fn python_script(name: &str) -> Command {
     c
 }
 
+/// The consumer-group readers of `tests/clients` (one per client library), which share
+/// their arguments (`--bootstrap --topic --group --consumers --expect --progress-every
+/// --timeout`, `--per-consumer-bootstrap`) and their output: `progress K` lines, `revoked`
+/// and `lost` lines for rebalances, then one JSON report.
+#[derive(Debug, Clone, Copy)]
+pub enum GroupReader {
+    /// The Java client (`Group.java`) with this `group.protocol` (`classic` or `consumer`).
+    Java(&'static str),
+    /// kafka-python.
+    KafkaPython,
+    /// kafkajs.
+    KafkaJs,
+}
+
+impl GroupReader {
+    /// The reader's command, before the shared arguments.
+    pub fn command(self) -> Command {
+        match self {
+            GroupReader::Java(protocol) => {
+                let mut c = java_program("Group.java");
+                c.args(["--protocol", protocol, "--max-poll-records", "50"]);
+                c
+            }
+            GroupReader::KafkaPython => {
+                let mut c = python_script("group_kafka_python.py");
+                c.args(["--max-poll-records", "50"]);
+                c
+            }
+            GroupReader::KafkaJs => {
+                let mut c = Command::new("node");
+                c.arg(repo_root().join("tests/clients/node/group.js"));
+                c.stdin(Stdio::null());
+                c
+            }
+        }
+    }
+
+    /// The group protocol it uses.
+    pub fn protocol(self) -> &'static str {
+        match self {
+            GroupReader::Java(p) => p,
+            _ => "classic",
+        }
+    }
+}
+
 /// A program of `tests/clients/java` run with the Java client's jars on the class path.
 pub fn java_program(file: &str) -> Command {
     let mut c = Command::new("java");

@@ -3,11 +3,11 @@
 //! serves its reads hung and then killed, without a rebalance, with disjoint assignments
 //! covering every partition, no failed commit and nothing read twice after its commit.
 
-use kafkatwin_tests::{Broker, Proxy, cache_dir, http, java_program, produce_ok, repo_root};
+use kafkatwin_tests::{Broker, GroupReader, Proxy, http, produce_ok};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 fn now_ms() -> u128 {
     std::time::SystemTime::now()
@@ -18,66 +18,30 @@ fn now_ms() -> u128 {
 /// A majority of clusters acknowledges each write (and each commit).
 const MAJORITY: &str = "producer:\n  ack_policy: MAJORITY\n  timeout: 5s\n";
 
-/// The group readers: each prints progress lines, rebalance lines and a JSON report.
-enum Reader {
-    /// The Java client (`Group.java`) with this `group.protocol`.
-    Java(&'static str),
-    /// kafka-python.
-    KafkaPython,
-    /// kafkajs.
-    KafkaJs,
-}
-
-impl Reader {
-    fn command(&self) -> Command {
-        match self {
-            Reader::Java(protocol) => {
-                let mut c = java_program("Group.java");
-                c.args(["--protocol", protocol, "--max-poll-records", "50"]);
-                c
-            }
-            Reader::KafkaPython => {
-                let mut c = Command::new(cache_dir().join("venv/bin/python"));
-                c.arg(repo_root().join("tests/clients/python/group_kafka_python.py"))
-                    .args(["--max-poll-records", "50"]);
-                c
-            }
-            Reader::KafkaJs => {
-                let mut c = Command::new("node");
-                c.arg(repo_root().join("tests/clients/node/group.js"));
-                c
-            }
-        }
-    }
-}
-
 #[test]
 fn a_java_consumer_protocol_group_reads_through_a_hung_then_killed_cluster_without_a_rebalance() {
-    group_through_faults(Reader::Java("consumer"));
+    group_through_faults(GroupReader::Java("consumer"));
 }
 
 #[test]
 fn a_java_classic_group_reads_through_a_hung_then_killed_cluster_without_a_rebalance() {
-    group_through_faults(Reader::Java("classic"));
+    group_through_faults(GroupReader::Java("classic"));
 }
 
 #[test]
 fn a_kafka_python_group_reads_through_a_hung_then_killed_cluster_without_a_rebalance() {
-    group_through_faults(Reader::KafkaPython);
+    group_through_faults(GroupReader::KafkaPython);
 }
 
 #[test]
 fn a_kafkajs_group_reads_through_a_hung_then_killed_cluster_without_a_rebalance() {
-    group_through_faults(Reader::KafkaJs);
+    group_through_faults(GroupReader::KafkaJs);
 }
 
 /// A group of two consumers reads 10,000 records while cluster a, which serves the reads,
 /// is hung and then killed.
-fn group_through_faults(reader: Reader) {
-    let protocol = match reader {
-        Reader::Java(p) => p,
-        _ => "classic",
-    };
+fn group_through_faults(reader: GroupReader) {
+    let protocol = reader.protocol();
     let (mut a, b, c) = (Broker::start("a"), Broker::start("b"), Broker::start("c"));
     let p = Proxy::with_yaml(&[&a, &b, &c], MAJORITY);
     let v = produce_ok(&p, "events", 10_000, &["--partitions", "4"]);

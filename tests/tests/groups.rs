@@ -1,10 +1,13 @@
 //! Consumer groups coordinated by the proxy in front of three Tansu clusters, with two
-//! scale-out instances and real confluent-kafka consumers: one group stays one group through
-//! the loss of a cluster, its return empty and an instance restart; commits survive every
-//! instance restarting and reach each cluster's own coordinator. And Metadata keeps every
+//! scale-out instances and real consumers (confluent-kafka, the Java client with both group
+//! protocols, kafka-python, kafkajs): one group stays one group through the loss of a
+//! cluster, its return empty and an instance restart; commits survive every instance
+//! restarting and reach each cluster's own coordinator. And Metadata keeps every
 //! partition while a cluster is lost, hung or back empty.
 
-use kafkatwin_tests::{Broker, Proxy, eventually, last_json, produce_ok, python_script, wait_log};
+use kafkatwin_tests::{
+    Broker, GroupReader, Proxy, eventually, last_json, produce_ok, python_script, wait_log,
+};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -36,8 +39,23 @@ fn committed(bootstrap: &str, group: &str, topic: &str, partition: i32) -> Value
     last_json(&out.stdout)["offset"].clone()
 }
 
-#[test]
-fn one_group_stays_one_group_through_a_cluster_failover_and_an_instance_restart() {
+/// What a group went through: its reader's report, the instances and clusters after the
+/// faults, and the logs for failure messages.
+struct Outcome {
+    result: Value,
+    one: Proxy,
+    two: Proxy,
+    a: Broker,
+    b: Broker,
+    c: Broker,
+    context: String,
+}
+
+/// Two consumers of one group (`reader`, given the readers' shared arguments), one
+/// bootstrapped at each of two instances, read 2000 records; the first cluster is lost and
+/// comes back empty, instance one restarts, and 2000 more records follow. Asserts each record
+/// was read once and the final assignments are disjoint and cover every partition.
+fn through_failover_and_restart(mut reader: std::process::Command) -> Outcome {
     let (mut a, b, c) = (Broker::start("a"), Broker::start("b"), Broker::start("c"));
     let mut one = Proxy::scale_out_instance(&[&a, &b, &c], 1, MAJORITY, vec![]);
     let two = Proxy::scale_out_instance(&[&a, &b, &c], 2, MAJORITY, vec![]);
@@ -50,8 +68,8 @@ fn one_group_stays_one_group_through_a_cluster_failover_and_an_instance_restart(
     }
     kafkatwin_tests::create_topic(&two.bootstrap(), "orders", 4);
     // Two consumers of one group, one bootstrapped at each instance.
-    let mut consumer = python_script("groups.py")
-        .args(["consume", "--per-consumer-bootstrap", "--bootstrap"])
+    let mut consumer = reader
+        .args(["--per-consumer-bootstrap", "--bootstrap"])
         .arg(format!("{},{}", one.bootstrap(), two.bootstrap()))
         .args([
             "--topic",
@@ -192,6 +210,30 @@ fn one_group_stays_one_group_through_a_cluster_failover_and_an_instance_restart(
         vec![0, 1, 2, 3],
         "disjoint assignments covering every partition: {context}"
     );
+    Outcome {
+        result,
+        one,
+        two,
+        a,
+        b,
+        c,
+        context,
+    }
+}
+
+#[test]
+fn one_group_stays_one_group_through_a_cluster_failover_and_an_instance_restart() {
+    let mut reader = python_script("groups.py");
+    reader.arg("consume");
+    let Outcome {
+        result,
+        one,
+        two,
+        a,
+        b,
+        c,
+        context,
+    } = through_failover_and_restart(reader);
     let committed_now: Vec<i64> = (0..4)
         .map(|p| result["committed"][p.to_string()].as_i64().unwrap_or(-1))
         .collect();
@@ -243,6 +285,35 @@ fn one_group_stays_one_group_through_a_cluster_failover_and_an_instance_restart(
         let got = committed(&b.addr(), "billing", "orders", p as i32);
         assert_eq!(got, *want, "partition {p} on cluster b");
     }
+}
+
+// The same group through the same faults with the other client libraries (the commits
+// after every instance restarts are checked by the run above).
+
+#[test]
+fn a_java_classic_group_stays_one_group_through_a_cluster_failover_and_an_instance_restart() {
+    through_failover_and_restart(GroupReader::Java("classic").command());
+}
+
+#[test]
+fn a_java_consumer_protocol_group_stays_one_group_through_a_failover_and_an_instance_restart() {
+    let o = through_failover_and_restart(GroupReader::Java("consumer").command());
+    assert!(
+        o.two.log().contains("consumer group \"billing\"")
+            || o.one.log().contains("consumer group \"billing\""),
+        "the group used the consumer group protocol: {}",
+        o.context
+    );
+}
+
+#[test]
+fn a_kafka_python_group_stays_one_group_through_a_cluster_failover_and_an_instance_restart() {
+    through_failover_and_restart(GroupReader::KafkaPython.command());
+}
+
+#[test]
+fn a_kafkajs_group_stays_one_group_through_a_cluster_failover_and_an_instance_restart() {
+    through_failover_and_restart(GroupReader::KafkaJs.command());
 }
 
 #[test]

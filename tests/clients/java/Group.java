@@ -3,7 +3,10 @@
 //   java -cp '/root/.cache/kafkatwin/jars/*' tests/clients/java/Group.java \
 //        --bootstrap B --topic T --group G --consumers N --expect E \
 //        [--protocol classic|consumer] [--progress-every K] [--max-poll-records R]
-//        [--timeout SECONDS]
+//        [--timeout SECONDS] [--per-consumer-bootstrap]
+//
+// --per-consumer-bootstrap: B is a comma-separated list; consumer n knows only its n-th
+// address (one consumer per proxy instance).
 //
 // N subscribe() consumers (threads) in group G read until E distinct records (values
 // "v<index>-...") were consumed, then on until nothing new arrives for 3 s (a read that
@@ -43,6 +46,7 @@ import org.apache.kafka.common.serialization.StringDeserializer;
 
 public class Group {
     static String bootstrap, topic, group, protocol = "classic";
+    static boolean perConsumerBootstrap;
     static int consumers = 1, expect = 0, progressEvery = 1000, timeoutSeconds = 120, maxPoll = 500;
 
     static final Object lock = new Object();
@@ -71,6 +75,12 @@ public class Group {
     }
 
     public static void main(String[] args) throws Exception {
+        List<String> rest = new ArrayList<>();
+        for (String arg : args) {
+            if (arg.equals("--per-consumer-bootstrap")) perConsumerBootstrap = true;
+            else rest.add(arg);
+        }
+        args = rest.toArray(new String[0]);
         for (int i = 0; i + 1 < args.length; i += 2) {
             String v = args[i + 1];
             switch (args[i]) {
@@ -139,7 +149,9 @@ public class Group {
 
     static void run(int id, CyclicBarrier noted) {
         Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        String[] servers = bootstrap.split(",");
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                perConsumerBootstrap ? servers[id % servers.length] : bootstrap);
         p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
         p.put(ConsumerConfig.CLIENT_ID_CONFIG, "java-group-" + id);
         p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, protocol);

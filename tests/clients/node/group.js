@@ -2,7 +2,10 @@
 // A kafkajs consumer group reading through KafkaTwin (the Java Group.java's twin).
 //
 //   node tests/clients/node/group.js --bootstrap B --topic T --group G --consumers N
-//        --expect E [--progress-every K] [--timeout SECONDS]
+//        --expect E [--progress-every K] [--timeout SECONDS] [--per-consumer-bootstrap]
+//
+// --per-consumer-bootstrap: B is a comma-separated list; consumer n knows only its n-th
+// address (one consumer per proxy instance).
 //
 // N consumers in group G read until E distinct records (values "v<index>-...") were consumed,
 // then on until nothing new arrives for 3 s. Each batch's offsets are committed
@@ -18,6 +21,8 @@ const { Kafka, logLevel } = require('kafkajs')
 
 function parseArgs (argv) {
   const o = { consumers: 1, 'progress-every': 1000, timeout: 120 }
+  o.perConsumerBootstrap = argv.includes('--per-consumer-bootstrap')
+  argv = argv.filter(a => a !== '--per-consumer-bootstrap')
   for (let i = 0; i + 1 < argv.length; i += 2) {
     const k = argv[i].replace(/^--/, '')
     o[k] = ['consumers', 'expect', 'progress-every', 'timeout'].includes(k) ? Number(argv[i + 1]) : argv[i + 1]
@@ -30,7 +35,12 @@ function parseArgs (argv) {
 
 async function main () {
   const o = parseArgs(process.argv.slice(2))
-  const kafka = new Kafka({ clientId: 'kafkajs-group', brokers: o.bootstrap.split(','), logLevel: logLevel.NOTHING })
+  const servers = o.bootstrap.split(',')
+  const client = n => new Kafka({
+    clientId: `kafkajs-group-${n}`,
+    brokers: o.perConsumerBootstrap ? [servers[n % servers.length]] : servers,
+    logLevel: logLevel.NOTHING,
+  })
   const seen = new Set()
   const uncommitted = new Set()
   const st = {
@@ -42,7 +52,7 @@ async function main () {
   const consumers = []
   const runs = []
   for (let n = 0; n < o.consumers; n++) {
-    const c = kafka.consumer({
+    const c = client(n).consumer({
       groupId: o.group,
       sessionTimeout: 6000,
       heartbeatInterval: 1000,
@@ -54,10 +64,12 @@ async function main () {
     })
     let joins = 0
     c.on(c.events.GROUP_JOIN, e => {
+      // The group changes as the consumers leave at the end: what each held before counts.
+      if (stopping) return
       joins += 1
       st.assignments += 1
       st.final_assignments[String(n)] = (e.payload.memberAssignment[o.topic] || []).slice().sort((a, b) => a - b)
-      if (joins > 1 && !stopping) {
+      if (joins > 1) {
         st.revocations += 1
         console.log(`revoked ${Date.now()} ${n} rebalance`)
       }

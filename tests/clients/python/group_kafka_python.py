@@ -2,6 +2,7 @@
 
   group_kafka_python.py --bootstrap B --topic T --group G --consumers N --expect E
                         [--progress-every K] [--max-poll-records R] [--timeout SECONDS]
+                        [--per-consumer-bootstrap]
 
 N subscribe() consumers (threads) in group G read until E distinct records (values
 "v<index>-...") were consumed, then on until nothing new arrives for 3 s. A batch counts once
@@ -31,6 +32,8 @@ def main():
     ap.add_argument("--progress-every", type=int, default=1000)
     ap.add_argument("--max-poll-records", type=int, default=500)
     ap.add_argument("--timeout", type=int, default=120)
+    ap.add_argument("--per-consumer-bootstrap", action="store_true",
+                    help="B is a list; consumer n knows only its n-th address")
     a = ap.parse_args()
 
     lock = threading.Lock()
@@ -47,7 +50,9 @@ def main():
             print(line, flush=True)
 
     def run(n, barrier):
-        c = KafkaConsumer(bootstrap_servers=a.bootstrap, group_id=a.group,
+        servers = a.bootstrap.split(",")
+        bootstrap = servers[n % len(servers)] if a.per_consumer_bootstrap else servers
+        c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=a.group,
                           client_id=f"kafka-python-group-{n}", enable_auto_commit=False,
                           auto_offset_reset="earliest", session_timeout_ms=6000,
                           heartbeat_interval_ms=1000, max_poll_records=a.max_poll_records,
