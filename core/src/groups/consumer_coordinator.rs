@@ -87,7 +87,6 @@ impl Coordinator {
     }
 
     fn observe_consumer(&self, group: &StrBytes, g: &ConsumerGroup, before: i32) {
-        let label = [group.as_str()];
         if g.epoch != before {
             tracing::info!(
                 "consumer group {:?}: epoch {} with {} member(s)",
@@ -95,17 +94,8 @@ impl Coordinator {
                 g.epoch,
                 g.members.len()
             );
-            if !g.members.is_empty() {
-                self.metrics
-                    .group_rebalances
-                    .with_label_values(&label)
-                    .inc();
-            }
         }
-        self.metrics
-            .group_members
-            .with_label_values(&label)
-            .set(g.members.len() as i64);
+        self.count(group, g.members.len(), g.epoch != before);
     }
 
     fn spawn_store_consumer_group(self: &Arc<Self>, group: &StrBytes) {
@@ -114,34 +104,17 @@ impl Coordinator {
         tokio::spawn(async move { me.store_consumer_group(&group).await });
     }
 
-    /// Writes `group`'s entry as it is now. Best effort, as for classic groups: members that
-    /// lose it to an instance failure join again.
+    /// Writes `group`'s entry as it is now (see `store_whole`).
     async fn store_consumer_group(&self, group: &StrBytes) {
-        let Some(log) = self.log.get() else { return };
-        let writing = self.writing(group);
-        let _in_order = writing.lock().await;
-        let value = lock(&self.consumer_groups).get(group).map(|g| {
-            serde_json::to_vec(&StoredConsumerGroup {
-                incarnation: self.incarnation.clone(),
-                group: g.clone(),
+        self.store_whole(group, keys::CONSUMER_GROUPS, || {
+            lock(&self.consumer_groups).get(group).map(|g| {
+                serde_json::to_vec(&StoredConsumerGroup {
+                    incarnation: self.incarnation.clone(),
+                    group: g.clone(),
+                })
             })
-        });
-        let value = match value {
-            Some(Ok(v)) => v,
-            Some(Err(e)) => {
-                tracing::warn!("consumer group {:?} not stored: {e}", group.as_str());
-                return;
-            }
-            None => return,
-        };
-        let key = format!("{}{}", keys::CONSUMER_GROUPS, group.as_str());
-        if let Err(e) = log.append(&key, Some(&value)).await {
-            tracing::warn!(
-                "consumer group {:?} not stored: {e}; its members join again if this instance \
-                 is lost",
-                group.as_str()
-            );
-        }
+        })
+        .await;
     }
 
     /// Takes a consumer group entry from the control log (see `apply_logged`).

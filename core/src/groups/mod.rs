@@ -202,7 +202,6 @@ impl Coordinator {
     }
 
     fn observe(&self, group: &StrBytes, g: &Group, before: i32) {
-        let label = [group.as_str()];
         if g.generation != before {
             tracing::info!(
                 "group {:?}: generation {} with {} member(s) (round started as {})",
@@ -211,17 +210,23 @@ impl Coordinator {
                 g.members.len(),
                 g.reason
             );
-            if !g.members.is_empty() {
-                self.metrics
-                    .group_rebalances
-                    .with_label_values(&label)
-                    .inc();
-            }
+        }
+        self.count(group, g.members.len(), g.generation != before);
+    }
+
+    /// Counts `group`'s members, and a rebalance when a round that has members ended.
+    fn count(&self, group: &StrBytes, members: usize, new_round: bool) {
+        let label = [group.as_str()];
+        if new_round && members > 0 {
+            self.metrics
+                .group_rebalances
+                .with_label_values(&label)
+                .inc();
         }
         self.metrics
             .group_members
             .with_label_values(&label)
-            .set(g.members.len() as i64);
+            .set(members as i64);
     }
 
     fn writing(&self, group: &StrBytes) -> Arc<tokio::sync::Mutex<()>> {
@@ -234,28 +239,40 @@ impl Coordinator {
     /// Writes `group`'s membership entry as it is now. Best effort: members that lose it to
     /// an instance failure rejoin.
     async fn store_group(&self, group: &StrBytes) {
+        self.store_whole(group, keys::GROUPS, || {
+            lock(&self.groups)
+                .get(group)
+                .map(|g| serde_json::to_vec(&StoredGroup::of(g, &self.incarnation)))
+        })
+        .await;
+    }
+
+    /// Writes the entry `{prefix}{group}` that `take` serializes (under the group's
+    /// `writing` lock, so entries reach the log in the order their contents were taken;
+    /// `None`: nothing to store). Best effort: members that lose it to an instance failure
+    /// join again.
+    async fn store_whole(
+        &self,
+        group: &StrBytes,
+        prefix: &str,
+        take: impl FnOnce() -> Option<serde_json::Result<Vec<u8>>>,
+    ) {
         let Some(log) = self.log.get() else { return };
         let writing = self.writing(group);
         let _in_order = writing.lock().await;
-        let value = {
-            let groups = lock(&self.groups);
-            groups
-                .get(group)
-                .map(|g| serde_json::to_vec(&StoredGroup::of(g, &self.incarnation)))
-        };
-        let value = match value {
+        let key = format!("{prefix}{}", group.as_str());
+        let value = match take() {
             Some(Ok(v)) => v,
             Some(Err(e)) => {
-                tracing::warn!("group {:?} not stored: {e}", group.as_str());
+                tracing::warn!("control log entry {key:?} not stored: {e}");
                 return;
             }
             None => return,
         };
-        let key = format!("{}{}", keys::GROUPS, group.as_str());
         if let Err(e) = log.append(&key, Some(&value)).await {
             tracing::warn!(
-                "group {:?}'s membership not stored: {e}; its members rejoin if this instance is lost",
-                group.as_str()
+                "control log entry {key:?} not stored: {e}; the group's members join again if \
+                 this instance is lost"
             );
         }
     }
