@@ -162,7 +162,13 @@ impl Cluster {
         };
         match r {
             Ok(_) => h.success(latency),
-            Err(err) if err.is_transient() || matches!(err, BackendError::Timeout { .. }) => {
+            Err(err)
+                if err.is_transient()
+                    || matches!(
+                        err,
+                        BackendError::Timeout { .. } | BackendError::Saturated { .. }
+                    ) =>
+            {
                 h.failure(err.to_string(), Instant::now());
             }
             Err(_) => {}

@@ -371,11 +371,10 @@ impl BrokerConn {
         match self.tx.try_send(outgoing) {
             Ok(()) => Ok(self.pending(api_key, version, wait, rx)),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(self.lost()),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(BackendError::Timeout {
+            Err(mpsc::error::TrySendError::Full(_)) => Err(BackendError::Saturated {
                 cluster: self.cluster.to_string(),
                 addr: self.addr.to_string(),
                 api: api_key,
-                after: Duration::ZERO,
             }),
         }
     }

@@ -46,6 +46,20 @@ pub enum BackendError {
         /// The timeout.
         after: Duration,
     },
+    /// The broker is not reading requests: the connection's queue of requests to send is
+    /// full (a hung broker, or more requests than it takes), so this one was not sent.
+    #[error(
+        "cluster {cluster}: broker {addr} is not taking requests (its connection's send queue \
+         is full); {api:?} not sent"
+    )]
+    Saturated {
+        /// Cluster id.
+        cluster: String,
+        /// Broker address.
+        addr: String,
+        /// The API of the request not sent.
+        api: ApiKey,
+    },
     /// The request could not be encoded at the version chosen.
     #[error("cluster {cluster}: cannot encode {api:?} v{version}: {reason}")]
     Encode {
@@ -105,7 +119,7 @@ impl BackendError {
             | Self::ConnectionLost { .. }
             | Self::NoBroker { .. }
             | Self::CircuitOpen { .. } => ResponseError::NetworkException.code(),
-            Self::Timeout { .. } => ResponseError::RequestTimedOut.code(),
+            Self::Timeout { .. } | Self::Saturated { .. } => ResponseError::RequestTimedOut.code(),
             Self::Unsupported { .. } => ResponseError::UnsupportedVersion.code(),
             Self::Encode { .. } | Self::Decode { .. } => ResponseError::UnknownServerError.code(),
         }
