@@ -2,7 +2,7 @@
 //! through a Kafka consumer group: a producer on one and a consumer on the
 //! other see the same offsets, the survivor takes the partitions of a stopped instance over,
 //! and a split brain (instances that disagree on which cluster is up) is reported. Producers
-//! through two instances see no error while a third joins and one freezes.
+//! through two instances see no error while a third joins, one freezes and one is killed.
 
 use kafkatwin_tests::http::get;
 use kafkatwin_tests::{
@@ -231,7 +231,7 @@ fn leaderless(p: &Proxy, topic: &str, partitions: usize) -> Option<Vec<usize>> {
 }
 
 #[test]
-fn producers_through_two_instances_see_no_error_while_a_third_joins_and_one_freezes() {
+fn producers_through_two_instances_see_no_error_while_a_third_joins_one_freezes_and_one_dies() {
     let (a, b, c) = (Broker::start("a"), Broker::start("b"), Broker::start("c"));
     let one = Proxy::scale_out_instance(&[&a, &b, &c], 1, MAJORITY, vec![]);
     let two = Proxy::scale_out_instance(&[&a, &b, &c], 2, MAJORITY, vec![]);
@@ -245,7 +245,7 @@ fn producers_through_two_instances_see_no_error_while_a_third_joins_and_one_free
     kafkatwin_tests::create_topic(&two.bootstrap(), "steady", 6);
     let dir = std::env::temp_dir().join(format!("kt-chaos-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch");
-    // One producer per instance, each knowing only its instance, writing for about 30 s;
+    // One producer per instance, each knowing only its instance, writing for about 45 s;
     // each partition explicitly, so a partition missing from Metadata is an error at once.
     let files = [dir.join("through-one.json"), dir.join("through-two.json")];
     let producers: Vec<_> = [&one, &two]
@@ -261,8 +261,8 @@ fn producers_through_two_instances_see_no_error_while_a_third_joins_and_one_free
                     "--topic",
                     "steady",
                 ])
-                .args(["--partitions", "6", "--count", "6000", "--no-create"])
-                .args(["--start", &(n * 6000).to_string(), "--pace-ms", "500"])
+                .args(["--partitions", "6", "--count", "9000", "--no-create"])
+                .args(["--start", &(n * 9000).to_string(), "--pace-ms", "500"])
                 .args(["--idempotent", "--offsets-file"])
                 .arg(file)
                 .stdin(std::process::Stdio::null())
@@ -274,7 +274,7 @@ fn producers_through_two_instances_see_no_error_while_a_third_joins_and_one_free
         .collect();
 
     std::thread::sleep(Duration::from_secs(4));
-    let three = Proxy::scale_out_instance(&[&a, &b, &c], 3, MAJORITY, vec![]);
+    let mut three = Proxy::scale_out_instance(&[&a, &b, &c], 3, MAJORITY, vec![]);
     for p in [&two, &three] {
         wait_log(
             p,
@@ -298,13 +298,36 @@ fn producers_through_two_instances_see_no_error_while_a_third_joins_and_one_free
         std::thread::sleep(Duration::from_millis(500));
     }
     one.thaw();
+    // Then, once all three are back in one division, instance three is killed (SIGKILL: it
+    // never leaves the group): one and two take its partitions, and never show one unled.
+    for p in [&one, &two] {
+        let back = eventually(Duration::from_secs(40), || {
+            p.log()
+                .lines()
+                .rev()
+                .find(|l| l.contains("instance membership: "))
+                .is_some_and(|l| l.contains("instance membership: 3 instance(s)"))
+        });
+        assert!(back, "three instances again:\n{}", p.log());
+    }
+    three.kill();
+    let until = std::time::Instant::now() + Duration::from_secs(8);
+    while std::time::Instant::now() < until {
+        for p in [&one, &two] {
+            match leaderless(p, "steady", 6) {
+                Some(l) if l.is_empty() => {}
+                other => gaps.push(format!("instance at {}: {other:?}", p.bootstrap())),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 
     for (producer, file) in producers.into_iter().zip(&files) {
         let out = producer.wait_with_output().expect("producer ran");
         let v = last_json(&out.stdout);
         assert_eq!(
             (v["delivered"].as_i64(), v["failed"].as_i64()),
-            (Some(6000), Some(0)),
+            (Some(9000), Some(0)),
             "producer writing {file:?}: {v}\n{}\ninstance two:\n{}",
             String::from_utf8_lossy(&out.stderr),
             two.log()
