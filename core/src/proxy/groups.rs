@@ -30,8 +30,6 @@ fn group_ids(req: &RequestKind, version: i16) -> Vec<StrBytes> {
         RequestKind::DescribeGroups(r) => r.groups.iter().map(|g| g.0.clone()).collect(),
         RequestKind::DeleteGroups(r) => r.groups_names.iter().map(|g| g.0.clone()).collect(),
         RequestKind::OffsetDelete(r) => vec![r.group_id.0.clone()],
-        RequestKind::ConsumerGroupHeartbeat(r) => vec![r.group_id.0.clone()],
-        RequestKind::ConsumerGroupDescribe(r) => r.group_ids.iter().map(|g| g.0.clone()).collect(),
         _ => Vec::new(),
     }
 }
@@ -43,7 +41,6 @@ fn only_group(req: &RequestKind, group: &StrBytes) -> RequestKind {
         RequestKind::OffsetFetch(r) => r.groups.retain(|g| &g.group_id.0 == group),
         RequestKind::DescribeGroups(r) => r.groups.retain(|g| &g.0 == group),
         RequestKind::DeleteGroups(r) => r.groups_names.retain(|g| &g.0 == group),
-        RequestKind::ConsumerGroupDescribe(r) => r.group_ids.retain(|g| &g.0 == group),
         _ => {}
     }
     req
@@ -58,9 +55,6 @@ fn merge(into: &mut ResponseKind, from: ResponseKind) {
         }
         (ResponseKind::DeleteGroups(a), ResponseKind::DeleteGroups(b)) => {
             a.results.extend(b.results)
-        }
-        (ResponseKind::ConsumerGroupDescribe(a), ResponseKind::ConsumerGroupDescribe(b)) => {
-            a.groups.extend(b.groups)
         }
         _ => {}
     }
