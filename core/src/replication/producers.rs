@@ -333,6 +333,18 @@ mod tests {
     }
 
     #[test]
+    fn a_partition_given_up_forgets_its_producers_so_they_are_looked_up_again() {
+        let p = Producers::default();
+        let other = (TopicName(StrBytes::from_static_str("t")), 1);
+        p.register(&tp(), &meta(7, 0, 0, 10, 1), 2);
+        p.register(&other, &meta(7, 0, 0, 10, 1), 2);
+        p.retain(|t| *t == other);
+        // Whatever was written meanwhile elsewhere, sequence 500 is not refused as a gap.
+        assert_eq!(p.check(&tp(), &meta(7, 0, 500, 5, 2)), Verdict::New);
+        assert_eq!(p.check(&other, &meta(7, 0, 10, 5, 2)), Verdict::Write);
+    }
+
+    #[test]
     fn a_reused_producer_id_with_different_content_is_written_not_answered_from_memory() {
         let p = Producers::default();
         let first = meta(7, 0, 0, 10, 0xabc);
