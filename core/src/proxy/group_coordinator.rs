@@ -93,70 +93,8 @@ impl Proxy {
                     DescribeGroupsResponse::default().with_groups(described),
                 )
             }
-            RequestKind::DeleteGroups(r) => {
-                let mut results = Vec::new();
-                for g in &r.groups_names {
-                    let code = match self.serves_group(&g.0) {
-                        Ok(()) => groups.delete(&g.0).await,
-                        Err(code) => code,
-                    };
-                    if code == 0 {
-                        // The mirrored commits go too, or a consumer pointed straight at a
-                        // cluster would resume from them.
-                        let one = DeleteGroupsRequest::default().with_groups_names(vec![g.clone()]);
-                        self.on_every_cluster(
-                            &g.0,
-                            ApiKey::DeleteGroups,
-                            version,
-                            &RequestKind::DeleteGroups(one),
-                        )
-                        .await;
-                    }
-                    results.push(
-                        delete_groups_response::DeletableGroupResult::default()
-                            .with_group_id(g.clone())
-                            .with_error_code(code),
-                    );
-                }
-                ResponseKind::DeleteGroups(DeleteGroupsResponse::default().with_results(results))
-            }
-            RequestKind::OffsetDelete(r) => {
-                let group = r.group_id.0.clone();
-                if let Err(code) = self.serves_group(&group) {
-                    return ResponseKind::OffsetDelete(
-                        OffsetDeleteResponse::default().with_error_code(code),
-                    );
-                }
-                let parts: Vec<(TopicName, i32)> = r
-                    .topics
-                    .iter()
-                    .flat_map(|t| {
-                        t.partitions
-                            .iter()
-                            .map(|p| (t.name.clone(), p.partition_index))
-                    })
-                    .collect();
-                let (code, codes) = groups.delete_offsets(&group, &parts).await;
-                let mut topics: Vec<offset_delete_response::OffsetDeleteResponseTopic> = Vec::new();
-                for ((t, p), c) in parts.into_iter().zip(codes) {
-                    let part = offset_delete_response::OffsetDeleteResponsePartition::default()
-                        .with_partition_index(p)
-                        .with_error_code(c);
-                    match topics.iter_mut().find(|x| x.name == t) {
-                        Some(x) => x.partitions.push(part),
-                        None => topics.push(
-                            offset_delete_response::OffsetDeleteResponseTopic::default()
-                                .with_name(t)
-                                .with_partitions(vec![part]),
-                        ),
-                    }
-                }
-                ResponseKind::OffsetDelete(
-                    OffsetDeleteResponse::default()
-                        .with_error_code(code)
-                        .with_topics(topics),
-                )
-            }
+            RequestKind::DeleteGroups(r) => self.delete_groups(version, r).await,
+            RequestKind::OffsetDelete(r) => self.delete_group_offsets(r).await,
             RequestKind::ListGroups(r) => {
                 ResponseKind::ListGroups(self.list_coordinated(version, &r))
             }
@@ -184,6 +122,75 @@ impl Proxy {
             }
             other => answer_with(&other, ResponseError::UnsupportedVersion.code()),
         }
+    }
+
+    /// DeleteGroups: each empty group leaves the control state and every cluster's own
+    /// coordinator.
+    async fn delete_groups(&self, version: i16, r: DeleteGroupsRequest) -> ResponseKind {
+        let mut results = Vec::new();
+        for g in &r.groups_names {
+            let code = match self.serves_group(&g.0) {
+                Ok(()) => self.groups.delete(&g.0).await,
+                Err(code) => code,
+            };
+            if code == 0 {
+                // The mirrored commits go too, or a consumer pointed straight at a
+                // cluster would resume from them.
+                let one = DeleteGroupsRequest::default().with_groups_names(vec![g.clone()]);
+                self.on_every_cluster(
+                    &g.0,
+                    ApiKey::DeleteGroups,
+                    version,
+                    &RequestKind::DeleteGroups(one),
+                )
+                .await;
+            }
+            results.push(
+                delete_groups_response::DeletableGroupResult::default()
+                    .with_group_id(g.clone())
+                    .with_error_code(code),
+            );
+        }
+        ResponseKind::DeleteGroups(DeleteGroupsResponse::default().with_results(results))
+    }
+
+    /// OffsetDelete: a group's commits of partitions no member subscribes to.
+    async fn delete_group_offsets(&self, r: OffsetDeleteRequest) -> ResponseKind {
+        let group = r.group_id.0.clone();
+        if let Err(code) = self.serves_group(&group) {
+            return ResponseKind::OffsetDelete(
+                OffsetDeleteResponse::default().with_error_code(code),
+            );
+        }
+        let parts: Vec<(TopicName, i32)> = r
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (t.name.clone(), p.partition_index))
+            })
+            .collect();
+        let (code, codes) = self.groups.delete_offsets(&group, &parts).await;
+        let mut topics: Vec<offset_delete_response::OffsetDeleteResponseTopic> = Vec::new();
+        for ((t, p), c) in parts.into_iter().zip(codes) {
+            let part = offset_delete_response::OffsetDeleteResponsePartition::default()
+                .with_partition_index(p)
+                .with_error_code(c);
+            match topics.iter_mut().find(|x| x.name == t) {
+                Some(x) => x.partitions.push(part),
+                None => topics.push(
+                    offset_delete_response::OffsetDeleteResponseTopic::default()
+                        .with_name(t)
+                        .with_partitions(vec![part]),
+                ),
+            }
+        }
+        ResponseKind::OffsetDelete(
+            OffsetDeleteResponse::default()
+                .with_error_code(code)
+                .with_topics(topics),
+        )
     }
 
     /// OffsetFetch: one group before v8, several from v8; each from this instance's copy
