@@ -226,8 +226,13 @@ impl ControlLog {
     }
 
     /// Appends several entries together (one batch per cluster, so each cluster holds all
-    /// or none of them), with one version, returned once a majority holds them.
+    /// or none of them), with one version, returned once a majority holds them (0, at once,
+    /// for no entries).
     pub async fn append_all(&self, entries: &[(&str, Option<&[u8]>)]) -> Result<i64, ControlError> {
+        if entries.is_empty() {
+            // Nothing to write: an empty record batch is no entry.
+            return Ok(0);
+        }
         let stamp = Stamp {
             version: self.next_version(),
             writer: self.writer.clone(),

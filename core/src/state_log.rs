@@ -163,17 +163,7 @@ impl StateLog {
 
     /// Appends `key = value` (a `None` value deletes the key) and returns its offset.
     pub async fn append(&self, key: &str, value: Option<&[u8]>) -> Result<i64, StateError> {
-        self.append_stamped(key, value, None).await
-    }
-
-    /// [`StateLog::append`] with the entry's stamp in its record headers.
-    pub async fn append_stamped(
-        &self,
-        key: &str,
-        value: Option<&[u8]>,
-        stamp: Option<&Stamp>,
-    ) -> Result<i64, StateError> {
-        self.append_all(&[(key, value, stamp)]).await
+        self.append_all(&[(key, value, None)]).await
     }
 
     /// Appends several entries in one record batch (all or none are written) and returns

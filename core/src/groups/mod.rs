@@ -287,11 +287,6 @@ impl Coordinator {
         let Some(log) = self.log.get() else {
             return Ok(());
         };
-        if commits.is_empty() {
-            // Nothing to write (an OffsetDelete of subscribed partitions only); an empty
-            // record batch is no entry.
-            return Ok(());
-        }
         let mut entries = Vec::with_capacity(commits.len());
         for ((t, p), c) in commits {
             let value = match c {
