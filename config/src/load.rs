@@ -180,6 +180,7 @@ fn build(
     section!(circuit_breaker);
     section!(plugins);
     section!(auth);
+    section!(quotas);
     match root.remove("clusters") {
         Some(Value::Array(items)) => {
             for (i, item) in items.into_iter().enumerate() {
@@ -215,7 +216,7 @@ fn build(
             lines,
             key,
             "unknown section (expected one of server, clusters, producer, consumer, backend, \
-             admin_api, monitoring, multi_dc, logging, transformations, circuit_breaker, plugins, auth)",
+             admin_api, monitoring, multi_dc, logging, transformations, circuit_breaker, plugins, auth, quotas)",
         ));
     }
     Some((config, failed))

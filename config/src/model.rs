@@ -33,6 +33,77 @@ pub struct Config {
     /// Rule chains per topic (exact name or pattern). Rules are kept as written here and
     /// validated by the engine that runs them (`kafkatwin check-config` reports both).
     pub transformations: Vec<TopicRules>,
+    /// Client quotas (byte rates and request rates per client id and user).
+    pub quotas: QuotasConfig,
+}
+
+/// `quotas`: rate limits per client, with Kafka's client quota semantics. For each kind of
+/// limit, the most specific entry that sets it applies: user and client id, then user, then
+/// the user default (logged-in clients only), then client id, then the client default.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotasConfig {
+    /// Limits for clients and users that have no entry of their own.
+    pub defaults: QuotaDefaults,
+    /// Limits per client id (the `client.id` a client sends).
+    pub clients: std::collections::BTreeMap<String, QuotaLimits>,
+    /// Limits per user (the principal a client logged in as with SASL), and per client id of
+    /// that user.
+    pub users: std::collections::BTreeMap<String, UserQuotas>,
+}
+
+/// `quotas.defaults`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaDefaults {
+    /// Applies to each client id without an entry (each client id metered on its own).
+    pub client: QuotaLimits,
+    /// Applies to each logged-in user without an entry (each user metered on its own).
+    pub user: QuotaLimits,
+}
+
+/// One quota entry: any of three limits, each a positive number per second.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaLimits {
+    /// Produce request bytes per second.
+    pub produce_byte_rate: Option<std::num::NonZeroU64>,
+    /// Fetch response bytes per second.
+    pub fetch_byte_rate: Option<std::num::NonZeroU64>,
+    /// Requests of any kind per second (an extension: Kafka has no such quota).
+    pub request_rate: Option<std::num::NonZeroU64>,
+}
+
+impl QuotaLimits {
+    /// Whether no limit is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// One entry of `quotas.users`: the user's own limits and its per-client-id ones.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserQuotas {
+    /// Produce request bytes per second, for all the user's clients together.
+    pub produce_byte_rate: Option<std::num::NonZeroU64>,
+    /// Fetch response bytes per second, for all the user's clients together.
+    pub fetch_byte_rate: Option<std::num::NonZeroU64>,
+    /// Requests per second, for all the user's clients together.
+    pub request_rate: Option<std::num::NonZeroU64>,
+    /// Limits for one client id of this user.
+    pub clients: std::collections::BTreeMap<String, QuotaLimits>,
+}
+
+impl UserQuotas {
+    /// The user's own limits.
+    pub fn limits(&self) -> QuotaLimits {
+        QuotaLimits {
+            produce_byte_rate: self.produce_byte_rate,
+            fetch_byte_rate: self.fetch_byte_rate,
+            request_rate: self.request_rate,
+        }
+    }
 }
 
 /// `auth`: when `plugins` is not empty, clients must log in with SASL/PLAIN, and each login is

@@ -50,6 +50,8 @@ pub mod keys {
     /// A consumer group's committed offset of one partition:
     /// `group-offsets/{group}/{topic}/{partition}`.
     pub const GROUP_OFFSETS: &str = "group-offsets/";
+    /// A client id's quota set through the admin API: `quotas/{client_id}`.
+    pub const QUOTAS: &str = "quotas/";
 
     /// The key of `group`'s committed offset of `topic`'s `partition`.
     pub fn group_offset(group: &str, topic: &str, partition: i32) -> String {
@@ -79,6 +81,8 @@ pub enum Section {
     Rules,
     /// A consumer group's membership or committed offsets.
     Groups,
+    /// A client id's quota.
+    Quotas,
     /// Written by another version of KafkaTwin: left alone.
     Unknown,
 }
@@ -99,6 +103,8 @@ impl Section {
             || key.starts_with(keys::CONSUMER_GROUPS)
         {
             Self::Groups
+        } else if key.starts_with(keys::QUOTAS) {
+            Self::Quotas
         } else {
             Self::Unknown
         }

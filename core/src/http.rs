@@ -37,6 +37,34 @@ fn plugin_view(p: kafkatwin_plugins::wasm::PluginInfo) -> PluginView {
         size: p.size,
     }
 }
+/// A quota entry as the API shows it.
+fn quota_view(e: crate::quotas::Entry) -> kafkatwin_web::QuotaView {
+    use crate::quotas::Origin;
+    let entity = match e.default_of {
+        Some(of) => format!(
+            "{}=<default>",
+            if of == "user" { "user" } else { "client-id" }
+        ),
+        None => e.entity.to_string(),
+    };
+    let origin = match (e.origin, e.default_of) {
+        (Origin::Api, _) => "api",
+        (Origin::Config, Some(_)) => "default",
+        (Origin::Config, None) => "config",
+    };
+    kafkatwin_web::QuotaView {
+        entity,
+        client_id: e.entity.client,
+        user: e.entity.user,
+        produce_byte_rate: e.limits.produce_byte_rate.map(|r| r.get()),
+        fetch_byte_rate: e.limits.fetch_byte_rate.map(|r| r.get()),
+        request_rate: e.limits.request_rate.map(|r| r.get()),
+        origin: origin.to_owned(),
+        version: e.version,
+        current: None,
+    }
+}
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -234,6 +262,54 @@ impl AdminState for State {
             self.0
                 .rules
                 .delete(topic, id, expected)
+                .await
+                .map_err(api_error)
+        })
+    }
+
+    fn list_quotas(&self) -> Vec<kafkatwin_web::QuotaView> {
+        self.0.quotas.list().into_iter().map(quota_view).collect()
+    }
+
+    fn get_quota(&self, client_id: &str) -> Option<kafkatwin_web::QuotaView> {
+        let q = &self.0.quotas;
+        let mut view = quota_view(q.entry(client_id)?);
+        let name = |k: crate::quotas::entity::Kind| match k {
+            crate::quotas::entity::Kind::Produce => "produce_byte_rate",
+            crate::quotas::entity::Kind::Fetch => "fetch_byte_rate",
+            crate::quotas::entity::Kind::Request => "request_rate",
+        };
+        view.current = Some(
+            q.current(client_id)
+                .into_iter()
+                .map(|(k, v)| (name(k).to_owned(), v))
+                .collect(),
+        );
+        Some(view)
+    }
+
+    fn put_quota<'a>(
+        &'a self,
+        client_id: &'a str,
+        body: axum::body::Bytes,
+        expected: Option<i64>,
+    ) -> ApiFuture<'a, (kafkatwin_web::QuotaView, bool)> {
+        Box::pin(async move {
+            let (entry, created) = self
+                .0
+                .quotas
+                .put(client_id, &body, expected)
+                .await
+                .map_err(api_error)?;
+            Ok((quota_view(entry), created))
+        })
+    }
+
+    fn delete_quota<'a>(&'a self, client_id: &'a str, expected: Option<i64>) -> ApiFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .quotas
+                .delete(client_id, expected)
                 .await
                 .map_err(api_error)
         })

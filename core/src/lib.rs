@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod plugin_store;
 pub mod producer_ids;
 pub mod proxy;
+pub mod quotas;
 pub mod records;
 pub mod replication;
 pub mod rule_book;

@@ -70,6 +70,11 @@ pub struct Metrics {
     pub plugin_calls: IntCounterVec,
     /// `kafkatwin_plugin_call_seconds{plugin, hook}`: time per WASM plugin call.
     pub plugin_latency: HistogramVec,
+    /// `kafkatwin_quota_throttle_seconds_total{entity, kind}`: throttle time handed to
+    /// clients over a quota (`kind`: produce, fetch, request).
+    pub quota_throttle: prometheus::CounterVec,
+    /// `kafkatwin_quota_bytes_total{entity, kind}`: bytes counted against byte-rate quotas.
+    pub quota_bytes: IntCounterVec,
 }
 
 impl Metrics {
@@ -227,6 +232,22 @@ impl Metrics {
                 registry.register(Box::new(h.clone()))?;
                 h
             },
+            quota_throttle: {
+                let c = prometheus::CounterVec::new(
+                    Opts::new(
+                        "kafkatwin_quota_throttle_seconds_total",
+                        "Throttle time handed to clients over a quota.",
+                    ),
+                    &["entity", "kind"],
+                )?;
+                registry.register(Box::new(c.clone()))?;
+                c
+            },
+            quota_bytes: counter(
+                "kafkatwin_quota_bytes_total",
+                "Bytes counted against byte-rate quotas.",
+                &["entity", "kind"],
+            )?,
             rule_seconds: {
                 let c = prometheus::CounterVec::new(
                     Opts::new(

@@ -300,15 +300,22 @@ mod tests {
 /// (base offset, length, last offset delta) without decoding any record. `None` when there
 /// is no complete batch.
 pub fn next_offset(records: &[u8]) -> Option<i64> {
-    walk(records).1
+    walk(records, usize::MAX, true).1
 }
 
 /// How many leading bytes of `records` are complete batches (a fetch may end in a cut one).
 pub fn complete_batches_len(records: &[u8]) -> usize {
-    walk(records).0
+    walk(records, usize::MAX, true).0
 }
 
-fn walk(records: &[u8]) -> (usize, Option<i64>) {
+/// How many leading bytes of `records` are complete batches within `limit` bytes. With
+/// `at_least_one`, the first batch counts even when it is larger (a reader must make
+/// progress, as Kafka answers a fetch whose first batch exceeds its limit).
+pub fn batches_within(records: &[u8], limit: usize, at_least_one: bool) -> usize {
+    walk(records, limit, at_least_one).0
+}
+
+fn walk(records: &[u8], limit: usize, at_least_one: bool) -> (usize, Option<i64>) {
     const HEADER: usize = 12; // base offset (8) + batch length (4)
     const LAST_OFFSET_DELTA: usize = 23; // from the batch start
     let mut pos = 0usize;
@@ -326,6 +333,9 @@ fn walk(records: &[u8]) -> (usize, Option<i64>) {
         let end = pos + HEADER + len;
         if end > records.len() || end < pos + LAST_OFFSET_DELTA + 4 {
             break; // a truncated trailing batch, as fetch responses may end with
+        }
+        if end > limit && (pos > 0 || !at_least_one) {
+            break;
         }
         let Some(delta) = be_i32(&records[pos + LAST_OFFSET_DELTA..pos + LAST_OFFSET_DELTA + 4])
         else {
@@ -351,6 +361,17 @@ mod walk_tests {
         b
     }
     const LAST: usize = 23;
+
+    #[test]
+    fn cuts_at_batch_boundaries_within_a_limit() {
+        let mut b = batch(0, 9, 100);
+        let one = b.len();
+        b.extend(batch(10, 9, 100));
+        assert_eq!(batches_within(&b, 2 * one, false), 2 * one);
+        assert_eq!(batches_within(&b, 2 * one - 1, false), one);
+        assert_eq!(batches_within(&b, 10, false), 0);
+        assert_eq!(batches_within(&b, 10, true), one);
+    }
 
     #[test]
     fn walks_batches_and_ignores_a_truncated_tail() {

@@ -138,6 +138,7 @@ fn start_control_log(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
     proxy.plugin_store.attach_log(log.clone());
     proxy.audit.attach_log(log.clone());
     proxy.groups.attach_log(log.clone());
+    proxy.quotas.attach_log(log.clone());
     if let Some(rep) = &proxy.replicator {
         rep.attach_log(log.clone());
     }
@@ -155,6 +156,7 @@ fn start_control_log(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
                 Section::Plugin => p.plugin_store.apply_logged(k, v),
                 Section::Rules => p.rules.apply_logged(k, v, Some(offset)),
                 Section::Groups => p.groups.apply_logged(k, v.as_deref()),
+                Section::Quotas => p.quotas.apply_logged(k, v, Some(offset)),
                 Section::Unknown => tracing::debug!("control log entry {k:?} left alone"),
             }
         }),

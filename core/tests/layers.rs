@@ -27,6 +27,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("rule_book", 5),
     ("plugin_store", 5),
     ("groups", 5),
+    ("quotas", 5),
     ("proxy", 6),
     ("http", 7),
     ("samplers", 7),

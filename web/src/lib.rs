@@ -79,6 +79,35 @@ pub struct RuleView {
     pub origin: String,
 }
 
+/// A client quota as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct QuotaView {
+    /// Whom it applies to, as Kafka names quota entities: `client-id=app`, `user=alice`,
+    /// `user=alice,client-id=app`, `client-id=<default>`, `user=<default>`.
+    pub entity: String,
+    /// The client id, for a client id's entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The user, for a user's entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Produce request bytes per second.
+    pub produce_byte_rate: Option<u64>,
+    /// Fetch response bytes per second.
+    pub fetch_byte_rate: Option<u64>,
+    /// Requests per second.
+    pub request_rate: Option<u64>,
+    /// `config`, `api`, or `default` (the client default from the config applies).
+    pub origin: String,
+    /// The entry's version (for `If-Match`), for entries set through the API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    /// What this instance measures the client at now, per second, for each limit that
+    /// applies (`GET /api/v1/quotas/{client_id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<std::collections::BTreeMap<String, f64>>,
+}
+
 /// An uploaded WASM plugin as the API shows it.
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct PluginView {
@@ -307,6 +336,35 @@ pub trait AdminState: Send + Sync + 'static {
     fn audit_log(&self, _limit: usize) -> Vec<AuditEntry> {
         Vec::new()
     }
+    /// Every quota entry (config and API).
+    fn list_quotas(&self) -> Vec<QuotaView> {
+        Vec::new()
+    }
+    /// The quota that applies to a client id, with its current rates.
+    fn get_quota(&self, _client_id: &str) -> Option<QuotaView> {
+        None
+    }
+    /// Sets a client id's quota from a JSON body; the view and whether it is new.
+    fn put_quota<'a>(
+        &'a self,
+        client_id: &'a str,
+        _body: axum::body::Bytes,
+        _expected: Option<i64>,
+    ) -> ApiFuture<'a, (QuotaView, bool)> {
+        Box::pin(async move {
+            Err(ApiError::conflict(format!(
+                "quotas cannot be set here (client id {client_id})"
+            )))
+        })
+    }
+    /// Removes a client id's quota set through the API.
+    fn delete_quota<'a>(&'a self, client_id: &'a str, _expected: Option<i64>) -> ApiFuture<'a, ()> {
+        Box::pin(async move {
+            Err(ApiError::not_found(format!(
+                "no quota for client id {client_id}"
+            )))
+        })
+    }
     /// Unloads a plugin (409 while a rule binds it, unless `force`; 412 when `expected` is
     /// not its version).
     fn delete_plugin<'a>(
@@ -389,6 +447,11 @@ pub fn router(state: Shared, auth: AdminAuth) -> Router {
                 .put(put_plugin)
                 .delete(delete_plugin)
                 .layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/api/v1/quotas", get(list_quotas))
+        .route(
+            "/api/v1/quotas/{client_id}",
+            get(get_quota).put(put_quota).delete(delete_quota),
         )
         .route("/api/v1/groups", get(list_groups))
         .route("/api/v1/groups/{group}", get(group))
@@ -591,6 +654,69 @@ async fn delete_rule(
     };
     match s.delete_rule(&topic, &id, expected).await {
         Ok(()) => with_rules_version(&s, &topic, StatusCode::NO_CONTENT.into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /api/v1/quotas`: every quota entry, with where it comes from.
+async fn list_quotas(State(s): State<Shared>) -> Json<Vec<QuotaView>> {
+    Json(s.list_quotas())
+}
+
+/// `resp` with `ETag` set to `version`, when there is one.
+fn with_version(version: Option<i64>, mut resp: Response) -> Response {
+    if let Some(v) = version
+        && let Ok(h) = axum::http::HeaderValue::from_str(&format!("\"{v}\""))
+    {
+        resp.headers_mut().insert(header::ETAG, h);
+    }
+    resp
+}
+
+/// `GET /api/v1/quotas/{client_id}`: the quota that applies to the client id and its rates.
+async fn get_quota(State(s): State<Shared>, Path(client_id): Path<String>) -> Response {
+    match s.get_quota(&client_id) {
+        Some(q) => with_version(q.version, Json(q).into_response()),
+        None => not_found(&format!("a quota for client id {client_id}")),
+    }
+}
+
+/// `PUT /api/v1/quotas/{client_id}`: 201 when new, 200 when replaced.
+async fn put_quota(
+    State(s): State<Shared>,
+    Path(client_id): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let expected = match if_match(&headers) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    match s.put_quota(&client_id, body, expected).await {
+        Ok((view, created)) => {
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            with_version(view.version, (status, Json(view)).into_response())
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `DELETE /api/v1/quotas/{client_id}`: 204, or 404 when the API set none.
+async fn delete_quota(
+    State(s): State<Shared>,
+    Path(client_id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let expected = match if_match(&headers) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    match s.delete_quota(&client_id, expected).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
     }
 }

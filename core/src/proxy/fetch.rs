@@ -13,6 +13,37 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Record bytes in a fetch answer.
+fn fetched_bytes(resp: &FetchResponse) -> usize {
+    resp.responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .sum()
+}
+
+/// Cuts a fetch answer's records to `limit` bytes at batch boundaries (the first batch
+/// always stays). Returns whether anything was cut.
+fn trim_fetch(resp: &mut FetchResponse, limit: usize) -> bool {
+    let mut left = limit;
+    let mut first = true;
+    let mut cut = false;
+    for p in resp.responses.iter_mut().flat_map(|t| &mut t.partitions) {
+        let Some(records) = &p.records else { continue };
+        if records.is_empty() {
+            continue;
+        }
+        let keep = crate::records::batches_within(records, left, first);
+        first = false;
+        if keep < records.len() {
+            p.records = Some(records.slice(..keep));
+            cut = true;
+        }
+        left = left.saturating_sub(keep);
+    }
+    cut
+}
+
 /// Partition errors that say this cluster cannot serve the partition now, where another might.
 fn fails_over(code: i16) -> bool {
     [
@@ -42,8 +73,26 @@ impl Proxy {
         req: FetchRequest,
         started: Instant,
         read_ahead: &read_ahead::ReadAhead,
+        charge: Option<&crate::quotas::Charge>,
     ) -> Reply {
-        let req = sessionless(req, self.config.backend.max_response_bytes);
+        let mut req = sessionless(req, self.config.backend.max_response_bytes);
+        let cap = charge.and_then(crate::quotas::Charge::fetch_cap);
+        if let Some(cap) = cap {
+            // No single answer larger than the fetch quota allows over its window.
+            req.max_bytes = req.max_bytes.min(cap);
+            for p in req.topics.iter_mut().flat_map(|t| &mut t.partitions) {
+                p.partition_max_bytes = p.partition_max_bytes.min(cap);
+            }
+        }
+        // A client with a fetch quota is not read ahead for: what it may read next depends
+        // on its throttle.
+        let no_read_ahead = read_ahead::ReadAhead::off();
+        let read_ahead = if cap.is_some() {
+            read_ahead.discard();
+            &no_read_ahead
+        } else {
+            read_ahead
+        };
         let client_name = client_id.as_ref().map(|c| c.to_string());
         let (mut routed, served_by) = match &self.replicator {
             Some(rep) => {
@@ -61,6 +110,31 @@ impl Proxy {
             }
         };
         self.record_fetch(&routed.resp, started, &served_by);
+        if let Some(c) = charge {
+            // The backend may answer more than asked for: cut to the cap, or a client whose
+            // every answer exceeds its quota would never read anything.
+            if let Some(cap) = cap
+                && trim_fetch(&mut routed.resp, usize::try_from(cap).unwrap_or(0))
+            {
+                routed.raw = None;
+            }
+            if c.fetch_throttled(fetched_bytes(&routed.resp), &self.quotas.clock) {
+                // Over the fetch quota: answered at once without records, and nothing is
+                // fetched ahead for a client that must wait.
+                for p in routed
+                    .resp
+                    .responses
+                    .iter_mut()
+                    .flat_map(|t| &mut t.partitions)
+                {
+                    p.records = Some(bytes::Bytes::new());
+                }
+                read_ahead.discard();
+            }
+            if c.throttle_ms() > 0 {
+                routed.raw = None;
+            }
+        }
         if self.on_fetch(&mut routed.resp, client_name.as_deref()) {
             routed.raw = None;
         }

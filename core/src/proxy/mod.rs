@@ -18,6 +18,7 @@ mod produce;
 pub mod read_ahead;
 pub mod sasl;
 pub mod session;
+mod throttle;
 pub mod versions;
 
 use crate::backend::Cluster;
@@ -80,6 +81,8 @@ pub struct Proxy {
     pub groups: Arc<crate::groups::Coordinator>,
     /// This instance among the instances (partition leadership with scale-out).
     pub membership: Arc<crate::membership::Membership>,
+    /// Client quotas (config and admin API) and the rates they are measured against.
+    pub quotas: crate::quotas::Quotas,
 }
 
 /// What to do after handling one request.
@@ -193,7 +196,9 @@ impl Proxy {
         let consumer = config.consumer.clone();
         let cluster_count = clusters.len();
         let group_metrics = metrics.clone();
+        let quotas = crate::quotas::Quotas::new(config.quotas.clone(), metrics.clone());
         Ok(Self {
+            quotas,
             config,
             cluster,
             clusters,
@@ -254,7 +259,9 @@ impl Proxy {
         gate: Option<partitioned::OrderGate>,
         read_ahead: &read_ahead::ReadAhead,
         peer: std::net::SocketAddr,
+        quota: &crate::quotas::ClientQuota,
     ) -> Handled {
+        let frame_len = frame.len();
         let (peek, decoded) = match frame::decode_request(frame) {
             Ok(d) => d,
             Err(frame::Rejected::ApiVersions(peek)) => {
@@ -270,6 +277,12 @@ impl Proxy {
         };
         let (api_key, version) = (decoded.api_key, decoded.version);
         let started = Instant::now();
+        let charge = self.quotas.charge(
+            quota,
+            decoded.client_id.as_ref().map(|c| c.as_str()),
+            api_key == ApiKey::Produce,
+            frame_len,
+        );
         let supported = versions::advertised(api_key, &self.cluster, self.replicator.is_some())
             .is_some_and(|r| version >= r.min && version <= r.max);
         let data = matches!(
@@ -292,8 +305,15 @@ impl Proxy {
                     .ok_or(msg)
             }
             RequestKind::Fetch(r) if supported => Ok(Some(
-                self.fetch(version, decoded.client_id, r, started, read_ahead)
-                    .await,
+                self.fetch(
+                    version,
+                    decoded.client_id,
+                    r,
+                    started,
+                    read_ahead,
+                    charge.as_ref(),
+                )
+                .await,
             )),
             body if supported => self
                 .dispatch(
@@ -319,6 +339,15 @@ impl Proxy {
             .requests
             .with_label_values(&[api_name(api_key), status])
             .inc();
+        let mut resp = resp;
+        if let Some(c) = &charge {
+            let ms = self.quotas.finish(quota, c);
+            if ms > 0
+                && let Ok(Some(Reply::Body(r))) = &mut resp
+            {
+                throttle::set_throttle(r, ms);
+            }
+        }
         match resp {
             Ok(Some(Reply::Body(r))) => {
                 match encode_response(api_key, version, peek.correlation_id, &r) {

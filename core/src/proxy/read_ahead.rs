@@ -82,9 +82,18 @@ pub enum Taken {
 #[derive(Default)]
 pub struct ReadAhead {
     slot: Mutex<Option<Ahead>>,
+    off: bool,
 }
 
 impl ReadAhead {
+    /// A slot that never reads ahead.
+    pub fn off() -> Self {
+        Self {
+            slot: Mutex::default(),
+            off: true,
+        }
+    }
+
     /// The read-ahead answer for `key`, if one was started for exactly it. Any other
     /// read-ahead is discarded.
     pub async fn take(&self, key: &FetchKey) -> Taken {
@@ -97,6 +106,13 @@ impl ReadAhead {
         match ahead.task.take() {
             Some(task) => task.await.map_or(Taken::Discarded, Taken::Used),
             None => Taken::Discarded,
+        }
+    }
+
+    /// Drops any read-ahead (the client is throttled: it must not be fetched for meanwhile).
+    pub fn discard(&self) {
+        if let Ok(mut slot) = self.slot.lock() {
+            *slot = None;
         }
     }
 
@@ -113,6 +129,9 @@ impl ReadAhead {
         resp: &FetchResponse,
         retries: u32,
     ) {
+        if self.off {
+            return;
+        }
         let Some(next) = next_request(req, resp) else {
             return;
         };

@@ -70,9 +70,20 @@ pub async fn serve(
     // This client's own backend connections; closed when the client goes.
     let pool = Arc::new(backend::pool::ConnPool::default());
     let read_ahead = Arc::new(ReadAhead::default());
+    let quota = Arc::new(crate::quotas::ClientQuota::default());
     // With `auth.plugins` set, nothing but ApiVersions and SASL until the client logged in.
     let mut logged_in = !proxy.auth_required();
     loop {
+        // A throttled client is not read until its throttle has passed (as a Kafka broker
+        // mutes its channel): clients need not back off by themselves.
+        if let Some(wait) = quota.paused_for() {
+            tokio::select! {
+                biased;
+                _ = drain.changed() => break,
+                _ = closed_rx.changed() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
         // A frame, then room for it in the proxy-wide budget of request bytes in flight.
         // Waiting for room is backpressure: this connection is not read meanwhile. (Room is
         // taken after the body so a client trickling a huge frame holds only what it sent.)
@@ -107,8 +118,9 @@ pub async fn serve(
             drop(permit);
             let (outcome, close) = match step {
                 crate::proxy::sasl::Step::Continue(o) => (o, false),
-                crate::proxy::sasl::Step::LoggedIn(o, _principal) => {
+                crate::proxy::sasl::Step::LoggedIn(o, principal) => {
                     logged_in = true;
+                    quota.logged_in(principal);
                     (o, false)
                 }
                 crate::proxy::sasl::Step::Refused(o) => (o, true),
@@ -135,8 +147,9 @@ pub async fn serve(
             _ => None,
         };
         let (proxy, pool, read_ahead) = (proxy.clone(), pool.clone(), read_ahead.clone());
+        let quota = quota.clone();
         tokio::spawn(async move {
-            let handling = proxy.handle(frame, gate, &read_ahead, peer);
+            let handling = proxy.handle(frame, gate, &read_ahead, peer, &quota);
             let outcome = backend::pool::scope(pool, handling).await;
             drop(permit);
             let _ = tx.send(outcome);
