@@ -22,11 +22,11 @@ fn fetched_bytes(resp: &FetchResponse) -> usize {
         .sum()
 }
 
-/// Cuts a fetch answer's records to `limit` bytes at batch boundaries (the first batch
-/// always stays). Returns whether anything was cut.
-fn trim_fetch(resp: &mut FetchResponse, limit: usize) -> bool {
+/// Cuts a fetch answer's records to `limit` bytes at batch boundaries (with `at_least_one`,
+/// the first batch stays whatever its size). Returns whether anything was cut.
+fn trim_fetch(resp: &mut FetchResponse, limit: usize, at_least_one: bool) -> bool {
     let mut left = limit;
-    let mut first = true;
+    let mut first = at_least_one;
     let mut cut = false;
     for p in resp.responses.iter_mut().flat_map(|t| &mut t.partitions) {
         let Some(records) = &p.records else { continue };
@@ -84,15 +84,6 @@ impl Proxy {
                 p.partition_max_bytes = p.partition_max_bytes.min(cap);
             }
         }
-        // A client with a fetch quota is not read ahead for: what it may read next depends
-        // on its throttle.
-        let no_read_ahead = read_ahead::ReadAhead::off();
-        let read_ahead = if cap.is_some() {
-            read_ahead.discard();
-            &no_read_ahead
-        } else {
-            read_ahead
-        };
         let client_name = client_id.as_ref().map(|c| c.to_string());
         let (mut routed, served_by) = match &self.replicator {
             Some(rep) => {
@@ -111,14 +102,19 @@ impl Proxy {
         };
         self.record_fetch(&routed.resp, started, &served_by);
         if let Some(c) = charge {
-            // The backend may answer more than asked for: cut to the cap, or a client whose
-            // every answer exceeds its quota would never read anything.
-            if let Some(cap) = cap
-                && trim_fetch(&mut routed.resp, usize::try_from(cap).unwrap_or(0))
+            let clock = &self.quotas.clock;
+            let total = fetched_bytes(&routed.resp);
+            // Deliver what the fetch quota has room for now (the backend may also answer more
+            // than asked for); a fetch of which nothing fits is throttled.
+            if let Some((room, empty)) = c.fetch_room(clock)
+                && total > room
+                && trim_fetch(&mut routed.resp, room, empty)
             {
                 routed.raw = None;
             }
-            if c.fetch_throttled(fetched_bytes(&routed.resp), &self.quotas.clock) {
+            let delivered = fetched_bytes(&routed.resp);
+            let charged = if delivered == 0 { total } else { delivered };
+            if c.fetch_throttled(charged, clock) {
                 // Over the fetch quota: answered at once without records, and nothing is
                 // fetched ahead for a client that must wait.
                 for p in routed

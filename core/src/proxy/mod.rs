@@ -277,12 +277,15 @@ impl Proxy {
         };
         let (api_key, version) = (decoded.api_key, decoded.version);
         let started = Instant::now();
-        let charge = self.quotas.charge(
-            quota,
-            decoded.client_id.as_ref().map(|c| c.as_str()),
-            api_key == ApiKey::Produce,
-            frame_len,
-        );
+        let charge = self
+            .quotas
+            .admit(
+                quota,
+                decoded.client_id.as_ref().map(|c| c.as_str()),
+                api_key == ApiKey::Produce,
+                frame_len,
+            )
+            .await;
         let supported = versions::advertised(api_key, &self.cluster, self.replicator.is_some())
             .is_some_and(|r| version >= r.min && version <= r.max);
         let data = matches!(

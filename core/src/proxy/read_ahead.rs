@@ -82,18 +82,9 @@ pub enum Taken {
 #[derive(Default)]
 pub struct ReadAhead {
     slot: Mutex<Option<Ahead>>,
-    off: bool,
 }
 
 impl ReadAhead {
-    /// A slot that never reads ahead.
-    pub fn off() -> Self {
-        Self {
-            slot: Mutex::default(),
-            off: true,
-        }
-    }
-
     /// The read-ahead answer for `key`, if one was started for exactly it. Any other
     /// read-ahead is discarded.
     pub async fn take(&self, key: &FetchKey) -> Taken {
@@ -129,9 +120,6 @@ impl ReadAhead {
         resp: &FetchResponse,
         retries: u32,
     ) {
-        if self.off {
-            return;
-        }
         let Some(next) = next_request(req, resp) else {
             return;
         };

@@ -120,7 +120,7 @@ pub async fn serve(
                 crate::proxy::sasl::Step::Continue(o) => (o, false),
                 crate::proxy::sasl::Step::LoggedIn(o, principal) => {
                     logged_in = true;
-                    quota.logged_in(principal);
+                    quota.logged_in(&principal);
                     (o, false)
                 }
                 crate::proxy::sasl::Step::Refused(o) => (o, true),

@@ -77,12 +77,17 @@ pub struct ClientQuota {
     user: OnceLock<String>,
     paused_until: Mutex<Option<Instant>>,
     resolved: Mutex<Option<Arc<Resolved>>>,
+    /// Admits one request of the connection at a time while it has a quota (see
+    /// [`Quotas::admit`]).
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl ClientQuota {
-    /// Meters this connection as `user` from now on (after a SASL login).
-    pub fn logged_in(&self, user: String) {
-        let _ = self.user.set(user);
+    /// Meters this connection as `principal` from now on (after a SASL login). Quota
+    /// entries name the principal without its type, as Kafka's do: `User:alice` is `alice`.
+    pub fn logged_in(&self, principal: &str) {
+        let name = principal.strip_prefix("User:").unwrap_or(principal);
+        let _ = self.user.set(name.to_owned());
     }
 
     /// How long the connection must not be read yet, if it is throttled.
@@ -155,6 +160,16 @@ impl Charge {
         Some(cap.clamp(1.0, f64::from(i32::MAX)) as i32)
     }
 
+    /// How many bytes of fetch answer the fetch quota has room for now (`None`: no fetch
+    /// quota), and whether nothing is counted in its window (then an answer's first batch
+    /// goes even when larger, or a client could never read a batch larger than its room).
+    pub fn fetch_room(&self, clock: &Clock) -> Option<(usize, bool)> {
+        let (meter, bound) = self.limit(Kind::Fetch)?;
+        let mut rate = meter.rate.lock().unwrap_or_else(|p| p.into_inner());
+        let (room, empty) = rate.room(bound, clock.now_ms());
+        Some((room.max(0.0) as usize, empty))
+    }
+
     /// Charges a fetch answer of `bytes`. `true` when the client is over its fetch quota:
     /// the answer must then carry no records (they are not counted, and the client reads
     /// them again after its throttle).
@@ -225,21 +240,32 @@ impl Quotas {
         let _ = self.log.set(log);
     }
 
-    /// Charges a request of `api_key` (`frame_len` bytes) from `client_id` on `conn`:
-    /// one request, and its bytes when it is a Produce. `None` when no quota applies.
-    pub fn charge(
+    /// Admits a request from `client_id` on `conn` (`frame_len` bytes; `produce` for a
+    /// Produce) and charges it: one request, and its bytes when it is a Produce. `None` when
+    /// no quota applies to the client.
+    ///
+    /// Requests of a throttled connection wait here until the throttle has passed, one at a
+    /// time: a client pipelines, and requests it sent before its first throttled answer
+    /// would otherwise all be served at once, letting it far past its quota.
+    pub async fn admit(
         &self,
         conn: &ClientQuota,
         client_id: Option<&str>,
         produce: bool,
         frame_len: usize,
     ) -> Option<Charge> {
-        if !self.active.load(Ordering::Relaxed) {
+        if !self.active() {
             return None;
         }
         let resolved = self.resolved(conn, client_id.unwrap_or(""));
         if resolved.limits.is_empty() {
             return None;
+        }
+        // Held across the wait on purpose: it is this connection's queue of admissions,
+        // taken only by connections that have a quota.
+        let _turn = conn.turn.lock().await;
+        while let Some(wait) = conn.paused_for() {
+            tokio::time::sleep(wait).await;
         }
         let charge = Charge {
             resolved,
@@ -250,7 +276,15 @@ impl Quotas {
         if produce {
             charge.record(Kind::Produce, frame_len as f64, now, false);
         }
+        if charge.throttle_ms() > 0 {
+            conn.pause(charge.throttle_ms());
+        }
         Some(charge)
+    }
+
+    /// Whether any quota entry exists (without one nothing is metered).
+    pub fn active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
     }
 
     /// Ends a request's accounting: the connection is not read again before its throttle
@@ -622,57 +656,72 @@ mod tests {
         Quotas::new(config, metrics)
     }
 
-    #[test]
-    fn a_client_over_its_rate_is_throttled_and_its_connection_paused() {
+    #[tokio::test]
+    async fn a_client_over_its_rate_is_throttled_and_its_next_request_waits() {
         let q = quotas();
         let conn = ClientQuota::default();
         // 5 KB within a 10 s window: 500/s, within 1000/s.
-        let c = q.charge(&conn, Some("slow"), true, 5000).expect("metered");
+        let c = q
+            .admit(&conn, Some("slow"), true, 5000)
+            .await
+            .expect("metered");
         assert_eq!(q.finish(&conn, &c), 0);
         assert!(conn.paused_for().is_none());
-        // 20 KB more: 2500/s, (2500 - 1000) / 1000 × 10 s = 15 s, capped at the window.
+        // 5.2 KB more: 1020/s, (1020 - 1000) / 1000 × 10 s = 200 ms.
         let c = q
-            .charge(&conn, Some("slow"), true, 20_000)
+            .admit(&conn, Some("slow"), true, 5200)
+            .await
             .expect("metered");
         let ms = q.finish(&conn, &c);
-        assert_eq!(ms, MAX_BYTES_THROTTLE_MS);
-        assert!(
-            conn.paused_for()
-                .is_some_and(|d| d > Duration::from_secs(10))
-        );
-        // Another client id on the same proxy is not metered.
-        assert!(q.charge(&conn, Some("other"), true, 1 << 30).is_none());
+        assert!((195..=200).contains(&ms), "{ms}");
+        assert!(conn.paused_for().is_some());
+        // Another client id on the same proxy is not metered, nor held back.
+        assert!(q.admit(&conn, Some("other"), true, 1 << 30).await.is_none());
+        // The next request of the throttled client is admitted once the throttle passed.
+        let started = Instant::now();
+        let _ = q.admit(&conn, Some("slow"), true, 1).await;
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        // A huge burst is throttled for at most the window.
+        let c = q
+            .admit(&conn, Some("slow"), true, 1 << 30)
+            .await
+            .expect("metered");
+        assert_eq!(c.throttle_ms(), MAX_BYTES_THROTTLE_MS);
     }
 
-    #[test]
-    fn a_change_applies_to_open_connections() {
+    #[tokio::test]
+    async fn a_change_applies_to_open_connections() {
         let q = quotas();
         let conn = ClientQuota::default();
-        assert!(q.charge(&conn, Some("new"), true, 10).is_none());
+        assert!(q.admit(&conn, Some("new"), true, 10).await.is_none());
         q.apply_logged(
             &format!("{KEY}new"),
             Some(Bytes::from_static(br#"{"request_rate": 1}"#)),
             Some(5),
         );
         let c = q
-            .charge(&conn, Some("new"), false, 10)
+            .admit(&conn, Some("new"), false, 10)
+            .await
             .expect("metered now");
         assert_eq!(c.throttle_ms(), 0);
         assert_eq!(q.version("new"), Some(5));
         // An older entry replayed does not undo it.
         q.apply_logged(&format!("{KEY}new"), None, Some(3));
-        assert!(q.charge(&conn, Some("new"), false, 10).is_some());
+        assert!(q.admit(&conn, Some("new"), false, 10).await.is_some());
         q.apply_logged(&format!("{KEY}new"), None, Some(6));
-        assert!(q.charge(&conn, Some("new"), false, 10).is_none());
+        assert!(q.admit(&conn, Some("new"), false, 10).await.is_none());
     }
 
-    #[test]
-    fn a_throttled_fetch_is_not_counted() {
+    #[tokio::test]
+    async fn a_throttled_fetch_is_not_counted() {
         let mut config = QuotasConfig::default();
         config.defaults.client.fetch_byte_rate = std::num::NonZeroU64::new(100);
         let q = Quotas::new(config, Metrics::new().expect("metrics"));
         let conn = ClientQuota::default();
-        let c = q.charge(&conn, Some("any"), false, 0).expect("metered");
+        let c = q
+            .admit(&conn, Some("any"), false, 0)
+            .await
+            .expect("metered");
         assert_eq!(c.fetch_cap(), Some(1000));
         assert!(!c.fetch_throttled(900, &q.clock));
         assert!(c.fetch_throttled(900, &q.clock));

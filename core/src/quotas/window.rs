@@ -82,6 +82,14 @@ impl Rate {
         total.max(0.0) * 1000.0 / window as f64
     }
 
+    /// How much more may be recorded now without the rate going over `bound` per second
+    /// (negative when it is over already), and whether nothing is counted in the window.
+    pub fn room(&mut self, bound: f64, now_ms: u64) -> (f64, bool) {
+        let window = self.window_ms(now_ms) as f64;
+        let total: f64 = self.samples.iter().map(|s| s.value).sum();
+        (bound * window / 1000.0 - total, total <= 0.0)
+    }
+
     /// How long a client must wait, in ms, for the rate to come back to `bound` per second:
     /// `(rate - bound) / bound × window`, 0 when within it, at most `max_ms`.
     pub fn throttle_ms(&mut self, bound: f64, now_ms: u64, max_ms: u64) -> u64 {
@@ -136,6 +144,18 @@ mod tests {
         r.record(1000.0, 11_000);
         let rate = r.per_second(11_000);
         assert!((rate - 11_000.0 / 10.0).abs() < 1e-9, "{rate}");
+    }
+
+    #[test]
+    fn the_room_left_is_what_keeps_the_rate_at_its_bound() {
+        let mut r = Rate::new(0);
+        assert_eq!(r.room(100.0, 0), (1000.0, true));
+        r.record(400.0, 0);
+        assert_eq!(r.room(100.0, 0), (600.0, false));
+        r.record(600.0, 0);
+        assert_eq!(r.throttle_ms(100.0, 0, 60_000), 0);
+        r.record(1.0, 0);
+        assert!(r.throttle_ms(100.0, 0, 60_000) > 0);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 while and reports what got through, per second, and the throttle librdkafka saw.
 
     quota_client.py produce --bootstrap B --topic T --client-id C --seconds S [--size 1024]
-                            [--max-bytes N] [--batch-bytes 65536]
+                            [--max-bytes N] [--batch-bytes 65536] [--sasl-user U]
     quota_client.py consume --bootstrap B --topic T --client-id C --seconds S
 
 Prints one JSON line: bytes (acknowledged, or values read) up to the deadline, bytes per
@@ -44,9 +44,22 @@ class Stats:
             self.throttle_count = max(self.throttle_count, int(t.get("cnt", 0)))
 
 
+def sasl(args) -> dict:
+    """SASL/PLAIN settings when --sasl-user is given."""
+    if not args.sasl_user:
+        return {}
+    return {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanisms": "PLAIN",
+        "sasl.username": args.sasl_user,
+        "sasl.password": "secret",
+    }
+
+
 def produce(args, stats: Stats, buckets: list[int]) -> dict:
     p = Producer(
         {
+            **sasl(args),
             "bootstrap.servers": args.bootstrap,
             "client.id": args.client_id,
             "enable.idempotence": True,
@@ -96,6 +109,7 @@ def produce(args, stats: Stats, buckets: list[int]) -> dict:
 def consume(args, stats: Stats, buckets: list[int]) -> dict:
     c = Consumer(
         {
+            **sasl(args),
             "bootstrap.servers": args.bootstrap,
             "client.id": args.client_id,
             "group.id": f"quota-{uuid.uuid4()}",
@@ -138,6 +152,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--size", type=int, default=1024, help="record value bytes")
     ap.add_argument("--max-bytes", type=int, default=1 << 62, help="produce: stop after this")
+    ap.add_argument("--sasl-user", help="log in with SASL/PLAIN as this user")
     ap.add_argument("--batch-bytes", type=int, default=65536, help="produce: batch.size")
     args = ap.parse_args()
     stats = Stats()
