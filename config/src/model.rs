@@ -38,8 +38,9 @@ pub struct Config {
 }
 
 /// `quotas`: rate limits per client, with Kafka's client quota semantics. For each kind of
-/// limit, the most specific entry that sets it applies: user and client id, then user, then
-/// the user default (logged-in clients only), then client id, then the client default.
+/// limit, the most specific entry that sets it applies: user and client id, the user's
+/// client default, user, the default for user and client id pairs, the user default (those
+/// for logged-in clients only), client id, the client default.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct QuotasConfig {
@@ -60,6 +61,9 @@ pub struct QuotaDefaults {
     pub client: QuotaLimits,
     /// Applies to each logged-in user without an entry (each user metered on its own).
     pub user: QuotaLimits,
+    /// Applies to each client id of each logged-in user, where neither has an entry (each
+    /// user and client id pair metered on its own).
+    pub user_client: QuotaLimits,
 }
 
 /// One quota entry: any of three limits, each a positive number per second.
@@ -93,6 +97,9 @@ pub struct UserQuotas {
     pub request_rate: Option<std::num::NonZeroU64>,
     /// Limits for one client id of this user.
     pub clients: std::collections::BTreeMap<String, QuotaLimits>,
+    /// Limits for each client id of this user without an entry in `clients` (each metered
+    /// on its own).
+    pub default_client: QuotaLimits,
 }
 
 impl UserQuotas {

@@ -40,12 +40,12 @@ fn plugin_view(p: kafkatwin_plugins::wasm::PluginInfo) -> PluginView {
 /// A quota entry as the API shows it.
 fn quota_view(e: crate::quotas::Entry) -> kafkatwin_web::QuotaView {
     use crate::quotas::Origin;
-    let entity = match e.default_of {
-        Some(of) => format!(
-            "{}=<default>",
-            if of == "user" { "user" } else { "client-id" }
-        ),
-        None => e.entity.to_string(),
+    let entity = match (e.default_of, &e.entity.user) {
+        (Some("user"), _) => "user=<default>".to_owned(),
+        (Some("user_client"), _) => "user=<default>,client-id=<default>".to_owned(),
+        (Some(_), Some(user)) => format!("user={user},client-id=<default>"),
+        (Some(_), None) => "client-id=<default>".to_owned(),
+        (None, _) => e.entity.to_string(),
     };
     let origin = match (e.origin, e.default_of) {
         (Origin::Api, _) => "api",
@@ -274,15 +274,10 @@ impl AdminState for State {
     fn get_quota(&self, client_id: &str) -> Option<kafkatwin_web::QuotaView> {
         let q = &self.0.quotas;
         let mut view = quota_view(q.entry(client_id)?);
-        let name = |k: crate::quotas::entity::Kind| match k {
-            crate::quotas::entity::Kind::Produce => "produce_byte_rate",
-            crate::quotas::entity::Kind::Fetch => "fetch_byte_rate",
-            crate::quotas::entity::Kind::Request => "request_rate",
-        };
         view.current = Some(
             q.current(client_id)
                 .into_iter()
-                .map(|(k, v)| (name(k).to_owned(), v))
+                .map(|(k, v)| (k.field().to_owned(), v))
                 .collect(),
         );
         Some(view)

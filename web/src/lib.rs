@@ -83,7 +83,8 @@ pub struct RuleView {
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct QuotaView {
     /// Whom it applies to, as Kafka names quota entities: `client-id=app`, `user=alice`,
-    /// `user=alice,client-id=app`, `client-id=<default>`, `user=<default>`.
+    /// `user=alice,client-id=app`, `user=alice,client-id=<default>`, `client-id=<default>`,
+    /// `user=<default>`, `user=<default>,client-id=<default>`.
     pub entity: String,
     /// The client id, for a client id's entry.
     #[serde(skip_serializing_if = "Option::is_none")]

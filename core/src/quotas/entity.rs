@@ -30,6 +30,15 @@ impl Kind {
         }
     }
 
+    /// Its field in a quota entry (`produce_byte_rate`, …).
+    pub fn field(self) -> &'static str {
+        match self {
+            Kind::Produce => "produce_byte_rate",
+            Kind::Fetch => "fetch_byte_rate",
+            Kind::Request => "request_rate",
+        }
+    }
+
     /// This kind's limit in `limits`.
     pub fn of(self, limits: &QuotaLimits) -> Option<NonZeroU64> {
         match self {
@@ -71,8 +80,9 @@ pub struct Applied {
 }
 
 /// Finds the limit of `kind` for `user` (logged in with SASL, if at all) and `client` (its
-/// client id): user and client id, user, the user default, client id (an entry through the
-/// admin API replacing a config entry of the same client id), the client default.
+/// client id): user and client id, the user's client default, user, the user-and-client
+/// default, the user default, client id (an entry through the admin API replacing a config
+/// entry of the same client id), the client default.
 pub fn resolve(
     config: &QuotasConfig,
     api: &BTreeMap<String, QuotaLimits>,
@@ -86,19 +96,19 @@ pub fn resolve(
     };
     if let Some(u) = user {
         let entry = config.users.get(u);
-        if let Some(bound) = entry
-            .and_then(|e| e.clients.get(client))
-            .and_then(|l| kind.of(l))
-        {
+        let with_client = entry
+            .and_then(|e| e.clients.get(client).and_then(|l| kind.of(l)))
+            .or_else(|| entry.and_then(|e| kind.of(&e.default_client)));
+        let own = entry.and_then(|e| kind.of(&e.limits()));
+        let levels = [
+            (with_client, true),
+            (own, false),
+            (kind.of(&config.defaults.user_client), true),
+            (kind.of(&config.defaults.user), false),
+        ];
+        if let Some((bound, pair)) = levels.into_iter().find_map(|(b, p)| Some((b?, p))) {
             return Some(Applied {
-                entity: user_entity(true),
-                bound,
-            });
-        }
-        let own = entry.map(|e| e.limits()).and_then(|l| kind.of(&l));
-        if let Some(bound) = own.or_else(|| kind.of(&config.defaults.user)) {
-            return Some(Applied {
-                entity: user_entity(false),
+                entity: user_entity(pair),
                 bound,
             });
         }
@@ -149,6 +159,10 @@ mod tests {
             },
         );
         c.users.insert("alice".into(), alice);
+        let mut carol = UserQuotas::default();
+        carol.default_client.request_rate = rate(20);
+        c.users.insert("carol".into(), carol);
+        c.defaults.user_client.request_rate = rate(30);
         c
     }
 
@@ -186,6 +200,16 @@ mod tests {
         assert_eq!(
             bound(Kind::Request, None, "app"),
             Some(("client-id=app".into(), 10))
+        );
+        // A user's client default, metered per client id of that user.
+        assert_eq!(
+            bound(Kind::Request, Some("carol"), "any"),
+            Some(("user=carol,client-id=any".into(), 20))
+        );
+        // The default for user and client id pairs comes before client id entries.
+        assert_eq!(
+            bound(Kind::Request, Some("bob"), "app"),
+            Some(("user=bob,client-id=app".into(), 30))
         );
     }
 

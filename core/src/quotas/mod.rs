@@ -44,10 +44,10 @@ pub enum Origin {
 /// One quota entry, as listed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    /// Whom it applies to; `None` parts are defaults (`user: None, client: None` with
-    /// `default_of` set).
+    /// Whom it applies to; for a default entry, the user it is the client default of, if
+    /// any.
     pub entity: Entity,
-    /// Set for a default entry: `"client"` or `"user"`.
+    /// Set for a default entry: `"client"`, `"user"` or `"user_client"`.
     pub default_of: Option<&'static str>,
     /// The limits.
     pub limits: QuotaLimits,
@@ -216,6 +216,7 @@ fn has_any(c: &QuotasConfig) -> bool {
         || !c.users.is_empty()
         || !c.defaults.client.is_empty()
         || !c.defaults.user.is_empty()
+        || !c.defaults.user_client.is_empty()
 }
 
 impl Quotas {
@@ -388,7 +389,12 @@ impl Quotas {
             origin: Origin::Config,
             version: None,
         };
-        for (of, limits) in [("client", c.defaults.client), ("user", c.defaults.user)] {
+        let defaults = [
+            ("client", c.defaults.client),
+            ("user", c.defaults.user),
+            ("user_client", c.defaults.user_client),
+        ];
+        for (of, limits) in defaults {
             if !limits.is_empty() {
                 out.push(Entry {
                     default_of: Some(of),
@@ -400,6 +406,12 @@ impl Quotas {
             out.push(config_entry(Some(user), None, u.limits()));
             for (client, l) in &u.clients {
                 out.push(config_entry(Some(user), Some(client), *l));
+            }
+            if !u.default_client.is_empty() {
+                out.push(Entry {
+                    default_of: Some("client"),
+                    ..config_entry(Some(user), None, u.default_client)
+                });
             }
         }
         for (client, l) in &c.clients {
