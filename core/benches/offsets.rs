@@ -4,7 +4,7 @@
 //! fetch served by a cluster whose offsets differ from the authority's; compare it with the
 //! consume figures of `bench/run-reads.sh`. Prints figures; no assertions.
 
-use kafkatwin_core::records::shift_base_offsets;
+use kafkatwin_core::wire::records::shift_base_offsets;
 use std::time::Instant;
 
 /// Batch headers (base offset, length) with `body` bytes after each; records are not decoded.

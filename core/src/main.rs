@@ -83,7 +83,7 @@ fn compare(file: &std::path::Path) -> ExitCode {
         }
     };
     let clusters: Vec<std::sync::Arc<kafkatwin_core::backend::Cluster>> =
-        kafkatwin_core::topology::authority_order(&config)
+        kafkatwin_core::control::topology::authority_order(&config)
             .into_iter()
             .map(|i| {
                 std::sync::Arc::new(kafkatwin_core::backend::Cluster::new(
@@ -103,7 +103,7 @@ fn compare(file: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(kafkatwin_core::replication::history::report(&clusters)) {
+    match rt.block_on(kafkatwin_core::replication::compare::report(&clusters)) {
         Ok((lines, diverged)) => {
             for l in lines {
                 println!("{l}");
@@ -190,9 +190,9 @@ fn run(file: &std::path::Path) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(kafkatwin_core::server::run(
+    rt.block_on(kafkatwin_core::app::server::run(
         config,
-        kafkatwin_core::server::shutdown_signal(),
+        kafkatwin_core::app::server::shutdown_signal(),
     ))?;
     Ok(())
 }

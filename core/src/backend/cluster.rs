@@ -567,7 +567,7 @@ impl Cluster {
     /// most one per 100 ms, so a burst of NOT_LEADER answers causes one lookup.
     pub async fn refresh_metadata(&self, topics: Option<&[TopicName]>) -> Result<(), BackendError> {
         let mut gate = self.refresh_gate.lock().await;
-        if gate.is_some_and(|t| t.elapsed() < crate::timing::METADATA_REFRESH_GATE)
+        if gate.is_some_and(|t| t.elapsed() < crate::base::timing::METADATA_REFRESH_GATE)
             && topics.is_none()
         {
             return Ok(());

@@ -4,7 +4,7 @@
 
 use crate::backend::BackendError;
 use crate::backend::pool::Counted;
-use crate::frame::{self, FrameError};
+use crate::wire::frame::{self, FrameError};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};

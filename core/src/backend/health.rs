@@ -166,13 +166,12 @@ impl Breaker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafkatwin_config::Duration as CfgDuration;
 
     fn breaker() -> Breaker {
         Breaker::new(CircuitBreakerConfig {
             failure_threshold: 3,
-            open_duration: CfgDuration::from_secs(10),
-            degraded_latency: CfgDuration::from_millis(100),
+            open_duration: kafkatwin_config::Duration::from_secs(10),
+            degraded_latency: kafkatwin_config::Duration::from_millis(100),
             failure_ratio: 0.5,
             window: 10,
         })

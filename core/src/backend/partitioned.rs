@@ -225,7 +225,7 @@ pub async fn route_raw<A: PartitionedApi>(
         }
         attempt += 1;
         pending.retain(&|t, p| retry.contains(&(t.clone(), p)));
-        tokio::time::sleep(crate::timing::REROUTE_BACKOFF * attempt).await;
+        tokio::time::sleep(crate::base::timing::REROUTE_BACKOFF * attempt).await;
     }
 }
 

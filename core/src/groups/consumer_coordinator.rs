@@ -4,10 +4,10 @@
 
 use super::consumer::{Answer, Beat, ConsumerGroup, Refused};
 use super::{Coordinator, GroupReport, MemberReport, lock};
-use crate::control_log::keys;
+use crate::control::control_log::keys;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::TopicName;
-use kafka_protocol::messages::consumer_group_describe_response as described;
+use kafka_protocol::messages::consumer_group_describe_response;
 use kafka_protocol::protocol::StrBytes;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -172,8 +172,8 @@ impl Coordinator {
         &self,
         group: &StrBytes,
         topic_id: impl Fn(&str) -> uuid::Uuid,
-    ) -> described::DescribedGroup {
-        let out = described::DescribedGroup::default()
+    ) -> consumer_group_describe_response::DescribedGroup {
+        let out = consumer_group_describe_response::DescribedGroup::default()
             .with_group_id(kafka_protocol::messages::GroupId(group.clone()))
             .with_authorized_operations(i32::MIN);
         let groups = lock(&self.consumer_groups);
@@ -186,10 +186,10 @@ impl Coordinator {
                 ))));
         };
         let assignment = |a: &super::consumer::Assignment| {
-            described::Assignment::default().with_topic_partitions(
+            consumer_group_describe_response::Assignment::default().with_topic_partitions(
                 a.iter()
                     .map(|(t, ps)| {
-                        described::TopicPartitions::default()
+                        consumer_group_describe_response::TopicPartitions::default()
                             .with_topic_id(topic_id(t))
                             .with_topic_name(TopicName(StrBytes::from_string(t.clone())))
                             .with_partitions(ps.iter().copied().collect())
@@ -205,7 +205,7 @@ impl Coordinator {
                 g.members
                     .iter()
                     .map(|(id, m)| {
-                        described::Member::default()
+                        consumer_group_describe_response::Member::default()
                             .with_member_id(StrBytes::from_string(id.clone()))
                             .with_instance_id(m.instance_id.clone().map(StrBytes::from_string))
                             .with_rack_id(m.rack_id.clone().map(StrBytes::from_string))

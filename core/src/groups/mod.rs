@@ -18,8 +18,8 @@ mod consumer_coordinator;
 pub mod state;
 pub mod stored;
 
-use crate::control_log::ControlLog;
-use crate::metrics::Metrics;
+use crate::base::metrics::Metrics;
+use crate::control::control_log::ControlLog;
 use crate::replication::lanes::Tp;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
@@ -31,7 +31,7 @@ use std::time::Instant;
 pub use stored::Commit;
 use stored::{StoredCommit, StoredGroup};
 
-use crate::control_log::keys;
+use crate::control::control_log::keys;
 
 /// Every group this instance knows (owned here or followed from the control log) and their
 /// committed offsets.

@@ -2,6 +2,8 @@
 //! a partition's record batches. A batch no chain claims is never decoded; a batch whose
 //! records all come out unchanged is forwarded as it was (same bytes).
 
+pub mod plugin_store;
+pub mod rule_book;
 pub mod wasm_step;
 
 use bytes::{Bytes, BytesMut};

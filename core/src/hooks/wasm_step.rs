@@ -137,7 +137,7 @@ fn log_now(plugin: &str, kind: &str) -> bool {
     let key = (plugin.to_owned(), kind.to_owned());
     let now = Instant::now();
     match map.get(&key) {
-        Some(t) if now.duration_since(*t) < crate::timing::PLUGIN_FAILURE_LOG_EVERY => false,
+        Some(t) if now.duration_since(*t) < crate::base::timing::PLUGIN_FAILURE_LOG_EVERY => false,
         _ => {
             map.insert(key, now);
             true

@@ -8,7 +8,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use crate::timing::ADMIN_FAN_OUT_WAIT;
+use crate::base::timing::ADMIN_FAN_OUT_WAIT;
 
 /// Config resource type of a broker.
 const RESOURCE_BROKER: i8 = 4;
@@ -26,7 +26,7 @@ impl Proxy {
                 .topic_names
                 .iter()
                 .chain(r.topics.iter().filter_map(|t| t.name.as_ref()))
-                .find(|t| crate::state_log::is_internal(t.as_str()))
+                .find(|t| crate::control::state_log::is_internal(t.as_str()))
         {
             let msg = format!(
                 "topic {} is KafkaTwin's own (control state): it cannot be deleted through the proxy",

@@ -5,7 +5,7 @@
 
 use super::partitioned::{self, PartitionedApi, Routed};
 use super::{Proxy, Reply, local, read_ahead};
-use crate::replication::{Replicator, batch, lanes::Tp};
+use crate::replication::{Replicator, lanes::Tp};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
@@ -33,7 +33,7 @@ fn trim_fetch(resp: &mut FetchResponse, limit: usize, at_least_one: bool) -> boo
         if records.is_empty() {
             continue;
         }
-        let keep = crate::records::batches_within(records, left, first);
+        let keep = crate::wire::records::batches_within(records, left, first);
         first = false;
         if keep < records.len() {
             p.records = Some(records.slice(..keep));
@@ -408,7 +408,7 @@ fn to_logical(
                 shift(&mut a.first_offset);
             }
             if let Some(r) = &p.records {
-                p.records = Some(batch::shift_base_offsets(r, d));
+                p.records = Some(crate::wire::records::shift_base_offsets(r, d));
             }
         }
     }
@@ -454,18 +454,18 @@ mod tests {
             .iter()
             .map(|c| Arc::new(Cluster::new(c, &config.backend, config.circuit_breaker)))
             .collect();
-        let me = crate::membership::Instance {
+        let me = crate::control::membership::Instance {
             node_id: 0,
             host: "h".into(),
             port: 1,
         };
         let rep = Replicator::new(
             clusters,
-            crate::topology::Topology::new(&config),
-            Arc::new(crate::membership::Membership::new(me, false)),
+            crate::control::topology::Topology::new(&config),
+            Arc::new(crate::control::membership::Membership::new(me, false)),
             &config.producer,
             &config.consumer,
-            crate::metrics::Metrics::new().expect("metrics"),
+            crate::base::metrics::Metrics::new().expect("metrics"),
         );
         rep.apply_logged("offsets/b/t/0", Some(b"100"));
         rep

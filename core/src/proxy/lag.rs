@@ -74,7 +74,7 @@ impl Proxy {
             .supports(ApiKey::ListOffsets)
             .map_or(1, |r| 7.clamp(r.min, r.max));
         let ask = self.list_offsets_on(cluster, version, None, req);
-        let Ok(resp) = tokio::time::timeout(crate::timing::LAG_LOOKUP_WAIT, ask).await else {
+        let Ok(resp) = tokio::time::timeout(crate::base::timing::LAG_LOOKUP_WAIT, ask).await else {
             return HashMap::new();
         };
         resp.topics

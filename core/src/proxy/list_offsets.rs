@@ -12,7 +12,7 @@ use std::collections::HashMap;
 /// ListOffsets' "latest" timestamp.
 const LATEST_TIMESTAMP: i64 = -1;
 
-use crate::timing::LIST_OFFSETS_WAIT;
+use crate::base::timing::LIST_OFFSETS_WAIT;
 
 impl Proxy {
     /// Answers ListOffsets (earliest, latest, by timestamp) in logical offsets.
@@ -131,16 +131,16 @@ impl Proxy {
 
 /// Whether a cluster failed any partition in a way another cluster might not.
 fn any_failed(r: &ListOffsetsResponse) -> bool {
-    use kafka_protocol::error::ResponseError as E;
+    use kafka_protocol::error::ResponseError;
     r.topics.iter().flat_map(|t| &t.partitions).any(|p| {
         [
-            E::UnknownTopicOrPartition,
-            E::NotLeaderOrFollower,
-            E::LeaderNotAvailable,
-            E::RequestTimedOut,
-            E::NetworkException,
-            E::UnknownServerError,
-            E::BrokerNotAvailable,
+            ResponseError::UnknownTopicOrPartition,
+            ResponseError::NotLeaderOrFollower,
+            ResponseError::LeaderNotAvailable,
+            ResponseError::RequestTimedOut,
+            ResponseError::NetworkException,
+            ResponseError::UnknownServerError,
+            ResponseError::BrokerNotAvailable,
         ]
         .iter()
         .any(|e| e.code() == p.error_code)

@@ -55,14 +55,14 @@ impl Proxy {
         let ask = front.send_any(ApiKey::Metadata, version, client_id.clone(), &body);
         // With other clusters to ask, a hung one is given up on quickly.
         let resp = match &self.replicator {
-            Some(_) => tokio::time::timeout(crate::timing::METADATA_FALLBACK_WAIT, ask)
+            Some(_) => tokio::time::timeout(crate::base::timing::METADATA_FALLBACK_WAIT, ask)
                 .await
                 .unwrap_or_else(|_| {
                     Err(crate::backend::BackendError::Timeout {
                         cluster: front.id.to_string(),
                         addr: "any broker".into(),
                         api: ApiKey::Metadata,
-                        after: crate::timing::METADATA_FALLBACK_WAIT,
+                        after: crate::base::timing::METADATA_FALLBACK_WAIT,
                     })
                 }),
             None => ask.await,
@@ -109,7 +109,7 @@ impl Proxy {
         m.cluster_id = Some(self.identity.cluster_id.clone());
         for t in &mut m.topics {
             let Some(name) = t.name.clone() else { continue };
-            if crate::state_log::is_internal(name.as_str()) {
+            if crate::control::state_log::is_internal(name.as_str()) {
                 t.is_internal = true;
             }
             if self.replicator.is_some() {
@@ -152,7 +152,7 @@ impl Proxy {
             }
             let ask = c.send_any(ApiKey::Metadata, version, client_id.clone(), body);
             let Ok(Ok(ResponseKind::Metadata(other))) =
-                tokio::time::timeout(crate::timing::METADATA_FALLBACK_WAIT, ask).await
+                tokio::time::timeout(crate::base::timing::METADATA_FALLBACK_WAIT, ask).await
             else {
                 continue;
             };
@@ -175,7 +175,7 @@ impl Proxy {
 
     /// The coordinator of a key: for a consumer group in front of several clusters, the
     /// instance that owns the group (see `groups`); otherwise this instance.
-    fn coordinator_of(&self, key_type: i8, key: &StrBytes) -> crate::membership::Instance {
+    fn coordinator_of(&self, key_type: i8, key: &StrBytes) -> crate::control::membership::Instance {
         if key_type == 0 && self.replicator.is_some() {
             return self.membership.presented_group_owner(key.as_str());
         }

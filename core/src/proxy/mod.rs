@@ -2,12 +2,9 @@
 //! the shape of a single virtual Kafka cluster whose only broker is this proxy.
 
 mod admin;
-mod consumer_groups;
 mod delete_records;
 pub mod errors;
 mod fetch;
-mod group_commits;
-mod group_coordinator;
 mod groups;
 mod lag;
 mod list_offsets;
@@ -22,8 +19,8 @@ mod throttle;
 pub mod versions;
 
 use crate::backend::Cluster;
-use crate::frame::{self, HeaderPeek};
-use crate::metrics::Metrics;
+use crate::base::metrics::Metrics;
+use crate::wire::frame::{self, HeaderPeek};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
@@ -61,18 +58,18 @@ pub struct Proxy {
     /// The broker identity presented to clients.
     pub identity: Identity,
     /// Rules from the config and the admin API, and the hooks compiled from them.
-    pub rules: crate::rule_book::RuleBook,
+    pub rules: crate::hooks::rule_book::RuleBook,
     /// The WASM plugin host (uploads through the admin API; bindings in rule chains).
     pub plugins: Arc<kafkatwin_plugins::wasm::PluginHost>,
     /// Uploads and deletions, kept in the state log.
-    pub plugin_store: crate::plugin_store::PluginStore,
+    pub plugin_store: crate::hooks::plugin_store::PluginStore,
     /// Writes to every cluster under the ack policy, when there is more than one.
     pub replicator: Option<Arc<crate::replication::Replicator>>,
     /// Producer ids issued by the proxy itself (with several clusters; one cluster issues
     /// its own).
-    pub producer_ids: Option<Arc<crate::producer_ids::ProducerIds>>,
+    pub producer_ids: Option<Arc<crate::control::producer_ids::ProducerIds>>,
     /// Admin API changes, from this instance and the others.
-    pub audit: crate::audit_trail::AuditTrail,
+    pub audit: crate::control::audit_trail::AuditTrail,
     /// True once the control state (rules, plugins, offset maps) was read from a majority of
     /// clusters; until then no produce or fetch is served (fail closed).
     pub control_loaded: Arc<tokio::sync::watch::Sender<bool>>,
@@ -80,7 +77,7 @@ pub struct Proxy {
     /// as control state); with one cluster, the commits seen (for the lag gauge).
     pub groups: Arc<crate::groups::Coordinator>,
     /// This instance among the instances (partition leadership with scale-out).
-    pub membership: Arc<crate::membership::Membership>,
+    pub membership: Arc<crate::control::membership::Membership>,
     /// Client quotas (config and admin API) and the rates they are measured against.
     pub quotas: crate::quotas::Quotas,
 }
@@ -133,14 +130,14 @@ enum Reply {
     Forward(Bytes),
 }
 
-use crate::timing::CONTROL_WAIT;
+use crate::base::timing::CONTROL_WAIT;
 
 impl Proxy {
     /// Builds the proxy context from a validated config.
     pub fn new(config: Config, metrics: Metrics) -> anyhow::Result<Self> {
         // One cluster order in the whole process: authority order. Config order is used only
         // here, so a cluster index can never mean two different clusters.
-        let clusters: Vec<Arc<Cluster>> = crate::topology::authority_order(&config)
+        let clusters: Vec<Arc<Cluster>> = crate::control::topology::authority_order(&config)
             .into_iter()
             .map(|i| {
                 let c = &config.clusters[i];
@@ -170,8 +167,8 @@ impl Proxy {
             })
             .map_err(|e| anyhow::anyhow!("cannot start the WASM plugin host: {e:#}"))?,
         );
-        let membership = Arc::new(crate::membership::Membership::new(
-            crate::membership::Instance {
+        let membership = Arc::new(crate::control::membership::Membership::new(
+            crate::control::membership::Instance {
                 node_id: identity.node_id,
                 host: identity.host.to_string(),
                 port: identity.port,
@@ -181,7 +178,7 @@ impl Proxy {
         let replicator = (clusters.len() > 1).then(|| {
             Arc::new(crate::replication::Replicator::new(
                 clusters.clone(),
-                crate::topology::Topology::new(&config),
+                crate::control::topology::Topology::new(&config),
                 membership.clone(),
                 &config.producer,
                 &config.consumer,
@@ -204,8 +201,8 @@ impl Proxy {
             clusters,
             metrics,
             identity,
-            rules: crate::rule_book::RuleBook::new(config_rules, hooks),
-            plugin_store: crate::plugin_store::PluginStore::new(plugins.clone()),
+            rules: crate::hooks::rule_book::RuleBook::new(config_rules, hooks),
+            plugin_store: crate::hooks::plugin_store::PluginStore::new(plugins.clone()),
             plugins,
             producer_ids,
             audit: Default::default(),

@@ -4,7 +4,7 @@
 
 use crate::hooks::{TransformError, transform_batches_tallied};
 use crate::proxy::Proxy;
-use crate::records::complete_batches_len;
+use crate::wire::records::complete_batches_len;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{FetchResponse, ProduceRequest, ProduceResponse, produce_response};

@@ -130,13 +130,13 @@ fn take_internal(r: &mut ProduceRequest) -> Option<ProduceResponse> {
     if !r
         .topic_data
         .iter()
-        .any(|t| crate::state_log::is_internal(t.name.as_str()))
+        .any(|t| crate::control::state_log::is_internal(t.name.as_str()))
     {
         return None;
     }
     let mut ours = r.clone();
-    ours.retain(&|t, _| crate::state_log::is_internal(t.as_str()));
-    r.retain(&|t, _| !crate::state_log::is_internal(t.as_str()));
+    ours.retain(&|t, _| crate::control::state_log::is_internal(t.as_str()));
+    r.retain(&|t, _| !crate::control::state_log::is_internal(t.as_str()));
     let mut resp = ours.fail_all(ResponseError::TopicAuthorizationFailed.code());
     for t in &mut resp.responses {
         let msg = format!(

@@ -10,7 +10,7 @@
 
 use crate::backend::{Cluster, pool};
 use crate::proxy::partitioned::{self, Routed};
-use crate::records::next_offset;
+use crate::wire::records::next_offset;
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use std::sync::{Arc, Mutex};

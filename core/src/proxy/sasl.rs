@@ -1,8 +1,8 @@
 //! Client authentication: SASL/PLAIN answered by the proxy itself, each login checked by the
 //! `auth.plugins` on_auth plugins in order. Backends are not involved.
 
-use crate::frame;
 use crate::proxy::{Frame, Handled, Proxy, encode_response};
+use crate::wire::frame;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{

@@ -2,10 +2,10 @@
 //! pipeline), and responses are written in request order, as the protocol requires.
 
 use crate::backend;
-use crate::frame::{self, FrameError};
 use crate::proxy::partitioned::OrderGate;
 use crate::proxy::read_ahead::ReadAhead;
 use crate::proxy::{Frame, Handled, Proxy};
+use crate::wire::frame::{self, FrameError};
 use bytes::Buf;
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;

@@ -10,9 +10,10 @@
 pub mod entity;
 pub mod window;
 
-use crate::change_error::ChangeError;
-use crate::control_log::ControlLog;
-use crate::metrics::Metrics;
+use crate::base::change_error::ChangeError;
+use crate::base::metrics::Metrics;
+pub use crate::base::origin::Origin;
+use crate::control::control_log::ControlLog;
 use bytes::Bytes;
 use entity::{Applied, Entity, Kind};
 use kafkatwin_config::{QuotaLimits, QuotasConfig};
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 use window::{Rate, SAMPLE_MS, SAMPLES};
 
 /// Control-log key prefix of the limits set through the admin API, per client id.
-const KEY: &str = crate::control_log::keys::QUOTAS;
+const KEY: &str = crate::control::control_log::keys::QUOTAS;
 
 /// Longest throttle for a byte rate: the whole window.
 const MAX_BYTES_THROTTLE_MS: u64 = SAMPLES as u64 * SAMPLE_MS;
@@ -31,15 +32,6 @@ const MAX_BYTES_THROTTLE_MS: u64 = SAMPLES as u64 * SAMPLE_MS;
 const MAX_REQUEST_THROTTLE_MS: u64 = SAMPLE_MS;
 /// Meters kept for entities no connection uses any more, before they are dropped.
 const IDLE_METERS: usize = 10_000;
-
-/// Where a quota entry comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// The config file (read-only here).
-    Config,
-    /// The admin API (control state).
-    Api,
-}
 
 /// One quota entry, as listed.
 #[derive(Debug, Clone, PartialEq)]
@@ -520,7 +512,7 @@ impl Quotas {
         expected: Option<i64>,
     ) -> Result<tokio::sync::MutexGuard<'_, ()>, ChangeError> {
         let guard = self.changing.lock().await;
-        crate::change_error::check_version(
+        crate::base::change_error::check_version(
             &format!("the quota of client id {client:?}"),
             expected,
             self.version(client),

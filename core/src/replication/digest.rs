@@ -20,7 +20,7 @@ use crate::backend::BackendError;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::timing::{DIGEST_EVERY, DIGEST_FETCHES_PER_PASS};
+use crate::base::timing::{DIGEST_EVERY, DIGEST_FETCHES_PER_PASS};
 
 /// One cluster's digest of a partition.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

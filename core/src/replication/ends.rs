@@ -201,7 +201,7 @@ pub async fn end_offset(cluster: &Cluster, tp: &Tp) -> Result<Option<i64>, Backe
     if l <= 0 {
         return Ok(Some(0));
     }
-    let f = fetch(cluster, tp, l - 1, crate::timing::END_FETCH_WAIT_MS).await?;
+    let f = fetch(cluster, tp, l - 1, crate::base::timing::END_FETCH_WAIT_MS).await?;
     Ok((f.error_code == 0).then_some(f.high_watermark.max(l)))
 }
 
@@ -213,7 +213,7 @@ pub async fn create_topic(
 ) -> Result<i16, BackendError> {
     let v = version(cluster, ApiKey::CreateTopics, 5);
     let req = CreateTopicsRequest::default()
-        .with_timeout_ms(crate::timing::BROKER_REQUEST_TIMEOUT_MS)
+        .with_timeout_ms(crate::base::timing::BROKER_REQUEST_TIMEOUT_MS)
         .with_topics(vec![
             create_topics_request::CreatableTopic::default()
                 .with_name(topic.clone())
@@ -239,7 +239,7 @@ pub async fn create_topic(
 pub async fn delete_topic(cluster: &Cluster, topic: &TopicName) -> Result<(), BackendError> {
     let v = version(cluster, ApiKey::DeleteTopics, 4);
     let req = DeleteTopicsRequest::default()
-        .with_timeout_ms(crate::timing::BROKER_REQUEST_TIMEOUT_MS)
+        .with_timeout_ms(crate::base::timing::BROKER_REQUEST_TIMEOUT_MS)
         .with_topic_names(vec![topic.clone()]);
     cluster
         .send_any(

@@ -1,12 +1,12 @@
 //! The produce path over several clusters.
 
 use super::Replicator;
-use super::batch;
 use super::lanes::{Landing, Ticket, Tp};
 use super::producers::{BatchMeta, Verdict, Written};
 use super::recover::Search;
 use crate::backend::partitioned::{OrderGate, PartitionedApi};
 use crate::backend::{BackendError, Pending};
+use crate::wire::records;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -166,7 +166,7 @@ fn record_counts(req: &ProduceRequest) -> HashMap<Tp, i64> {
     for t in &req.topic_data {
         for p in &t.partition_data {
             let n = p.records.as_ref().map_or(0, |r| {
-                batch::batches(r).iter().map(|(h, _)| h.offsets).sum()
+                records::batches(r).iter().map(|(h, _)| h.offsets).sum()
             });
             counts.insert((t.name.clone(), p.index), n);
         }
@@ -225,7 +225,7 @@ fn encode_frame(
 impl Replicator {
     /// The dedup phase: each idempotent batch checked against its producer's state. Retries
     /// are answered from their first attempt, producer ids are cleared from what is written
-    /// (see `batch::strip_idempotence`), and batches of producers this instance knows
+    /// (see `records::strip_idempotence`), and batches of producers this instance knows
     /// nothing of are set aside for `resolve_unknown`. Sequences are checked again under the
     /// sequencer, where this connection's earlier batches are already registered.
     fn screen(&self, req: &mut ProduceRequest) -> Screened {
@@ -245,7 +245,7 @@ impl Replicator {
                     done.push((tp.clone(), self.retry_answer(&tp, &meta, &first)));
                     continue;
                 }
-                if let Some(stripped) = batch::strip_idempotence(records) {
+                if let Some(stripped) = records::strip_idempotence(records) {
                     p.records = Some(stripped);
                     changed = true;
                 }
@@ -580,7 +580,7 @@ impl Replicator {
         F: std::future::Future<Output = (usize, Vec<Tp>, Vec<PartitionAnswer>)>,
     {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut nap = crate::timing::ACK_POLL_FIRST;
+        let mut nap = crate::base::timing::ACK_POLL_FIRST;
         while !acks.iter().all(|(tp, t)| self.decided(tp, t, set)) {
             if pending.is_empty() {
                 // Only catch-ups are awaited now: check again after a growing pause.
@@ -588,12 +588,12 @@ impl Replicator {
                     break;
                 }
                 tokio::time::sleep(nap).await;
-                nap = (nap * 2).min(crate::timing::ACK_POLL_MAX);
+                nap = (nap * 2).min(crate::base::timing::ACK_POLL_MAX);
                 continue;
             }
             // A catch-up completes without an answer arriving: look again now and then.
             let tick = if waits_on_repair {
-                (tokio::time::Instant::now() + crate::timing::ACK_POLL_MAX).min(deadline)
+                (tokio::time::Instant::now() + crate::base::timing::ACK_POLL_MAX).min(deadline)
             } else {
                 deadline
             };
@@ -924,7 +924,7 @@ mod tests {
                     ]),
             ]);
         let frame = encode_frame(9, Some(StrBytes::from_static_str("c")), &req).expect("encode");
-        let Ok((_, decoded)) = crate::frame::decode_request(frame) else {
+        let Ok((_, decoded)) = crate::wire::frame::decode_request(frame) else {
             panic!("the encoded frame does not decode");
         };
         match decoded.body {

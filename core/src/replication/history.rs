@@ -9,14 +9,14 @@
 //! the first differing batch by bisection. Ends are high watermarks read by fetch, not
 //! ListOffsets (Tansu answers LATEST with the last batch's base offset + 1).
 
-use super::batch;
 use super::ends;
 use super::lanes::Tp;
 use crate::backend::{BackendError, Cluster};
+use crate::wire::records;
 use kafka_protocol::error::ResponseError;
 use std::sync::Arc;
 
-use crate::timing::{COMPARE_FETCH_BYTES, COMPARE_STEP_WAIT};
+use crate::base::timing::{COMPARE_FETCH_BYTES, COMPARE_STEP_WAIT};
 
 /// What identifies a batch across clusters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +97,7 @@ impl Side {
                 c,
                 tp,
                 at,
-                crate::timing::PROMPT_FETCH_WAIT_MS,
+                crate::base::timing::PROMPT_FETCH_WAIT_MS,
                 COMPARE_FETCH_BYTES,
             ),
         )
@@ -109,13 +109,13 @@ impl Side {
         if f.error_code != 0 {
             return Err(ends::fetch_failed(c, tp, at, f.error_code));
         }
-        Ok(batch::batches(&f.records)
+        Ok(records::batches(&f.records)
             .into_iter()
             .filter(|(h, _)| h.base_offset + h.offsets > at)
             .map(|(h, r)| BatchMark {
                 base: h.base_offset - self.delta,
                 count: h.offsets,
-                sum: batch::covered_sum(&f.records[r], batch::Covering::Stored),
+                sum: records::covered_sum(&f.records[r], records::Covering::Stored),
             })
             .collect())
     }
@@ -324,80 +324,4 @@ pub async fn compare(tp: &Tp, sides: &[Side]) -> Comparison {
         ends,
         source: Some(source),
     }
-}
-
-/// `kafkatwin compare`: every partition of every topic (internal `__` topics left out) on
-/// `clusters` (authority order), each as one line saying whether they agree, one is a prefix
-/// of another and by how much, or they diverge and where. Changes nothing. Returns the lines
-/// and whether anything diverged; an error when a cluster cannot be read.
-pub async fn report(clusters: &[Arc<Cluster>]) -> Result<(Vec<String>, bool), BackendError> {
-    let mut topics = std::collections::BTreeMap::new();
-    for c in clusters {
-        for (t, n) in ends::topics(c).await? {
-            let e = topics.entry(t.as_str().to_owned()).or_insert((t, 0));
-            e.1 = e.1.max(n);
-        }
-    }
-    let sides: Vec<Side> = clusters
-        .iter()
-        .map(|c| Side {
-            cluster: c.clone(),
-            delta: 0,
-        })
-        .collect();
-    let mut lines = Vec::new();
-    let mut diverged = false;
-    for (name, (topic, n)) in topics {
-        for p in 0..n {
-            let tp = (topic.clone(), p);
-            let cmp = compare(&tp, &sides).await;
-            let src = cmp.source.unwrap_or(0);
-            let src_id = &clusters[src].id;
-            let src_end = cmp.ends[src].unwrap_or(0);
-            let mut notes = Vec::new();
-            for (i, st) in cmp.standings.into_iter().enumerate() {
-                let id = &clusters[i].id;
-                // The ends alone miss a difference in the middle: the logs are read side by
-                // side (their digests) up to where the shorter one ends.
-                let st = match st? {
-                    st @ (Standing::InSync | Standing::Behind(_)) if i != src => {
-                        let whole = super::digest::scan(
-                            &tp,
-                            &mut super::digest::Reference::new(&sides[src]),
-                            &sides[i],
-                            super::digest::Digest::default(),
-                            usize::MAX,
-                        )
-                        .await?;
-                        match whole {
-                            super::digest::Step::Differ(at) => Standing::Divergent(at),
-                            super::digest::Step::Agree(_) => st,
-                        }
-                    }
-                    other => other,
-                };
-                match st {
-                    Standing::InSync => {}
-                    Standing::Behind(by) => notes.push(format!(
-                        "{id} is a prefix of {src_id} ({} of {src_end} records, {by} behind)",
-                        cmp.ends[i].unwrap_or(0)
-                    )),
-                    Standing::Divergent(at) => {
-                        diverged = true;
-                        notes.push(format!("{id} diverges from {src_id} at offset {at}"));
-                    }
-                }
-            }
-            lines.push(if notes.is_empty() {
-                let ids: Vec<&str> = clusters.iter().map(|c| &*c.id).collect();
-                format!(
-                    "{name}-{p}: agree ({src_end} records on {})",
-                    ids.join(", ")
-                )
-            } else {
-                format!("{name}-{p}: {}", notes.join("; "))
-            });
-        }
-    }
-    Ok((lines, diverged))
 }

@@ -9,7 +9,7 @@
 //! only after the repairer copied everything it lacks while no write to that partition was in
 //! flight.
 
-pub use crate::records as batch;
+pub mod compare;
 pub mod digest;
 mod ends;
 mod fanout;
@@ -27,7 +27,7 @@ mod repair;
 mod share;
 
 use crate::backend::Cluster;
-use crate::metrics::Metrics;
+use crate::base::metrics::Metrics;
 use kafka_protocol::messages::TopicName;
 use kafkatwin_config::ProducerConfig;
 use std::collections::HashSet;
@@ -76,7 +76,7 @@ pub struct Replicator {
     /// The write set, by priority: index 0 is the authority whose offsets clients see.
     clusters: Vec<Arc<Cluster>>,
     /// Write and read sets per `multi_dc` strategy (indices into `clusters`).
-    topology: crate::topology::Topology,
+    topology: crate::control::topology::Topology,
     quorum: Option<u32>,
     policy: kafkatwin_config::AckPolicy,
     timeout: Duration,
@@ -89,7 +89,7 @@ pub struct Replicator {
     /// Idempotent producers' sequences and recent batches.
     producers: producers::Producers,
     /// Producer ids this proxy issues.
-    ids: Arc<crate::producer_ids::ProducerIds>,
+    ids: Arc<crate::control::producer_ids::ProducerIds>,
     metrics: Metrics,
     /// Per cluster: compared with the others since it was last seen down. Until then it
     /// takes no live writes (it may lack records without the proxy having seen it miss
@@ -111,9 +111,9 @@ pub struct Replicator {
     mismatches: Mutex<Vec<Mismatch>>,
     wake: tokio::sync::Notify,
     /// Where learned offset maps are recorded (see `reads`).
-    log: std::sync::OnceLock<Arc<crate::control_log::ControlLog>>,
+    log: std::sync::OnceLock<Arc<crate::control::control_log::ControlLog>>,
     /// Which partitions this instance writes (and so compares and repairs).
-    membership: Arc<crate::membership::Membership>,
+    membership: Arc<crate::control::membership::Membership>,
     /// How long a cluster that failed a read is passed over (`consumer.read_avoid`).
     read_avoid: std::time::Duration,
     /// Per cluster: when it last failed or stalled a read (see `reads`).
@@ -125,12 +125,12 @@ pub struct Replicator {
 }
 
 impl Replicator {
-    /// A replicator over `clusters` (in [`crate::topology::authority_order`]) under the
+    /// A replicator over `clusters` (in [`crate::control::topology::authority_order`]) under the
     /// producer config's ack policy and the `multi_dc` layout.
     pub fn new(
         clusters: Vec<Arc<Cluster>>,
-        topology: crate::topology::Topology,
-        membership: Arc<crate::membership::Membership>,
+        topology: crate::control::topology::Topology,
+        membership: Arc<crate::control::membership::Membership>,
         producer: &ProducerConfig,
         consumer: &kafkatwin_config::ConsumerConfig,
         metrics: Metrics,
@@ -146,7 +146,7 @@ impl Replicator {
             digests: digest::Digests::default(),
             repair_share: share::RepairShare::new(n),
             producers: producers::Producers::default(),
-            ids: Arc::new(crate::producer_ids::ProducerIds::new(&clusters)),
+            ids: Arc::new(crate::control::producer_ids::ProducerIds::new(&clusters)),
             metrics,
             compared: (0..n).map(|_| Default::default()).collect(),
             losses_seen: (0..n).map(|_| Default::default()).collect(),
@@ -165,7 +165,7 @@ impl Replicator {
     }
 
     /// The issuer of producer ids for clients of this proxy.
-    pub fn producer_ids(&self) -> &Arc<crate::producer_ids::ProducerIds> {
+    pub fn producer_ids(&self) -> &Arc<crate::control::producer_ids::ProducerIds> {
         &self.ids
     }
 

@@ -43,7 +43,7 @@ impl BatchMeta {
     /// The meta of a partition's `records` when its batches are idempotent, not
     /// transactional; `None` otherwise.
     pub fn of(records: &[u8]) -> Option<Self> {
-        let list = super::batch::batches(records);
+        let list = crate::wire::records::batches(records);
         let (first, _) = list.first()?;
         if first.producer_id < 0 || first.transactional {
             return None;
@@ -52,8 +52,10 @@ impl BatchMeta {
         let mut checksum = 0u32;
         let mut count = 0i64;
         for (h, range) in &list {
-            let sum =
-                super::batch::covered_sum(&records[range.clone()], super::batch::Covering::Sent);
+            let sum = crate::wire::records::covered_sum(
+                &records[range.clone()],
+                crate::wire::records::Covering::Sent,
+            );
             checksum = crc32c::crc32c_append(checksum, &sum.to_be_bytes());
             count += h.offsets;
         }

@@ -12,7 +12,7 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestKind};
 use std::sync::Arc;
 use tokio::sync::watch;
 
-use crate::timing::READ_PROBE_EVERY;
+use crate::base::timing::READ_PROBE_EVERY;
 
 impl Replicator {
     /// Probes every cluster for stalls until `stop` turns true (only with several clusters:

@@ -9,11 +9,11 @@
 
 use super::Replicator;
 use super::lanes::Tp;
-use crate::topology::Plan;
+use crate::control::topology::Plan;
 use std::time::Instant;
 
 /// State-log key prefix of offset maps.
-pub const OFFSETS_KEY: &str = crate::control_log::keys::OFFSETS;
+pub const OFFSETS_KEY: &str = crate::control::control_log::keys::OFFSETS;
 
 impl Replicator {
     /// Per cluster: up for reads and the write sets now (circuit closed, not recently
@@ -103,7 +103,7 @@ impl Replicator {
     }
 
     /// Records learned offset maps in `log` from now on.
-    pub fn attach_log(&self, log: std::sync::Arc<crate::control_log::ControlLog>) {
+    pub fn attach_log(&self, log: std::sync::Arc<crate::control::control_log::ControlLog>) {
         let _ = self.log.set(log);
     }
 

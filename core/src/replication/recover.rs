@@ -12,13 +12,13 @@
 //! there.
 
 use super::Replicator;
-use super::batch::{self, Covering};
 use super::ends;
 use super::lanes::Tp;
+use crate::wire::records::{self, Covering};
 
 /// Records at the end of a partition searched for a retried batch.
 const TAIL_WINDOW: i64 = 10_000;
-use crate::timing::COMPARE_STEP_WAIT;
+use crate::base::timing::COMPARE_STEP_WAIT;
 
 /// Whether a batch is in a partition's tail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,11 +35,11 @@ impl Replicator {
     /// Where the single-batch `records` (as written, producer id cleared) already are in
     /// `tp`: the cluster searched and the batch's base offset there.
     pub(super) async fn find_in_tail(&self, tp: &Tp, records: &[u8]) -> Search {
-        let list = batch::batches(records);
+        let list = records::batches(records);
         let [(want, range)] = list.as_slice() else {
             return Search::Absent;
         };
-        let want_bytes = batch::covered(&records[range.clone()], Covering::Sent);
+        let want_bytes = records::covered(&records[range.clone()], Covering::Sent);
         let Some(i) = (0..self.clusters.len()).find(|&i| {
             self.clusters[i].admits() && self.is_compared(i) && !self.lanes.is_behind(tp, i)
         }) else {
@@ -57,7 +57,7 @@ impl Replicator {
         while at < end {
             let f = match tokio::time::timeout(
                 COMPARE_STEP_WAIT,
-                ends::fetch(c, tp, at, crate::timing::PROMPT_FETCH_WAIT_MS),
+                ends::fetch(c, tp, at, crate::base::timing::PROMPT_FETCH_WAIT_MS),
             )
             .await
             {
@@ -74,13 +74,13 @@ impl Replicator {
                 );
                 return Search::Unknown;
             }
-            let list = batch::batches(&f.records);
+            let list = records::batches(&f.records);
             if list.is_empty() {
                 break;
             }
             for (h, r) in list {
                 if h.offsets == want.offsets
-                    && batch::covered(&f.records[r], Covering::Sent) == want_bytes
+                    && records::covered(&f.records[r], Covering::Sent) == want_bytes
                 {
                     found.push(h.base_offset);
                 }

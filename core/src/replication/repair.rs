@@ -2,11 +2,11 @@
 //! a cluster that has it, batch by batch in order, until they can take live writes again.
 
 use super::Replicator;
-use super::batch;
 use super::ends;
 use super::history;
 use super::lanes::Tp;
 use crate::backend::{BackendError, Pending};
+use crate::wire::records;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::watch;
 
-use crate::timing::REPAIR_LOOKUP_WAIT;
+use crate::base::timing::REPAIR_LOOKUP_WAIT;
 /// Batches copied per partition per pass, so one long repair does not starve the others.
 const FETCHES_PER_PASS: usize = 32;
 
@@ -36,7 +36,7 @@ impl Replicator {
             let mut was_up = vec![false; n];
             loop {
                 tokio::select! {
-                    _ = tokio::time::sleep(crate::timing::REPAIR_EVERY) => {}
+                    _ = tokio::time::sleep(crate::base::timing::REPAIR_EVERY) => {}
                     _ = me.wake.notified() => {}
                     _ = stop.changed() => {}
                 }
@@ -83,7 +83,7 @@ impl Replicator {
             if n == 0 {
                 return true;
             }
-            tokio::time::sleep(crate::timing::REPAIR_DRAIN_POLL).await;
+            tokio::time::sleep(crate::base::timing::REPAIR_DRAIN_POLL).await;
         }
         false
     }
@@ -504,11 +504,11 @@ impl Replicator {
         // Offsets differ by the clusters' offset maps (zero when they started together).
         let (target_delta, source_delta) = (self.lanes.delta(tp, i), self.lanes.delta(tp, j));
         let from = copy_from(pos, target_delta, source_delta);
-        let f = ends::fetch(source, tp, from, crate::timing::REPAIR_FETCH_WAIT_MS).await?;
+        let f = ends::fetch(source, tp, from, crate::base::timing::REPAIR_FETCH_WAIT_MS).await?;
         if f.error_code != 0 {
             return Err(ends::fetch_failed(source, tp, from, f.error_code));
         }
-        let list = batch::batches(&f.records);
+        let list = records::batches(&f.records);
         let fresh: Vec<_> = list
             .into_iter()
             .filter(|(h, _)| h.base_offset + h.offsets > from)
@@ -650,13 +650,13 @@ impl Replicator {
                     .into(),
             });
         }
-        let mut b = BytesMut::from(&batch::strip_idempotence(&raw).unwrap_or(raw)[..]);
+        let mut b = BytesMut::from(&records::strip_idempotence(&raw).unwrap_or(raw)[..]);
         // The base offset is the broker's to assign (and outside the CRC).
         b[..8].copy_from_slice(&0i64.to_be_bytes());
         let version = copy_version(c);
         let req = ProduceRequest::default()
             .with_acks(-1)
-            .with_timeout_ms(crate::timing::REPAIR_COPY_TIMEOUT_MS)
+            .with_timeout_ms(crate::base::timing::REPAIR_COPY_TIMEOUT_MS)
             .with_topic_data(vec![
                 produce_request::TopicProduceData::default()
                     .with_name(tp.0.clone())
@@ -687,7 +687,7 @@ impl Replicator {
             ApiKey::Produce,
             version,
             frame.freeze(),
-            crate::timing::REPAIR_COPY_WAIT,
+            crate::base::timing::REPAIR_COPY_WAIT,
         )
         .await
     }
@@ -763,9 +763,9 @@ impl Replicator {
 /// start is past 0: out of range) what ListOffsets EARLIEST says. EARLIEST alone is not
 /// trusted: Tansu has answered it past 0 for a log that starts at 0.
 async fn log_start(source: &crate::backend::Cluster, tp: &Tp) -> Result<i64, BackendError> {
-    let f = ends::fetch(source, tp, 0, crate::timing::PROMPT_FETCH_WAIT_MS).await?;
+    let f = ends::fetch(source, tp, 0, crate::base::timing::PROMPT_FETCH_WAIT_MS).await?;
     if f.error_code == 0
-        && let Some((first, _)) = batch::batches(&f.records).first()
+        && let Some((first, _)) = records::batches(&f.records).first()
     {
         return Ok(first.base_offset);
     }

@@ -10,7 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 /// Attempts at recreating the topic (a broker may still be finishing the deletion).
 const CREATE_ATTEMPTS: u32 = 20;
-use crate::timing::RESEED_CREATE_PAUSE;
+use crate::base::timing::RESEED_CREATE_PAUSE;
 
 /// Why a reseed could not be done.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::timing::REPAIR_MIN_BYTES_PER_PASS;
+use crate::base::timing::REPAIR_MIN_BYTES_PER_PASS;
 
 /// Bytes of live writes queued per cluster, and how many of them a repair pass has seen.
 pub struct RepairShare {

@@ -2,21 +2,35 @@
 //! every instance lists it, and it survives restarts) and kept in memory for
 //! `GET /api/v1/audit`.
 
-use crate::control_log::ControlLog;
+use crate::control::control_log::ControlLog;
 use bytes::Bytes;
-use kafkatwin_web::AuditEntry;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Key prefix of audit entries in the state log.
-pub const AUDIT_KEY: &str = crate::control_log::keys::AUDIT;
+pub const AUDIT_KEY: &str = crate::control::control_log::keys::AUDIT;
 /// Entries kept in memory.
 const KEPT: usize = 1000;
+
+/// One change made through the admin API, as stored in the control log.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Change {
+    /// When, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The token's name, or `loopback` when no token is configured.
+    pub who: String,
+    /// The client's address.
+    pub client: String,
+    /// Method and path, e.g. `POST /api/v1/transformations/orders`.
+    pub action: String,
+    /// The new version, when the change has one.
+    pub version: Option<String>,
+}
 
 /// The latest admin changes, from this instance and the others.
 #[derive(Default)]
 pub struct AuditTrail {
-    entries: Mutex<VecDeque<AuditEntry>>,
+    entries: Mutex<VecDeque<Change>>,
     log: OnceLock<Arc<ControlLog>>,
 }
 
@@ -28,7 +42,7 @@ impl AuditTrail {
 
     /// Records a change: in the state log when attached (every instance then applies it),
     /// else here only.
-    pub async fn record(&self, entry: AuditEntry) {
+    pub async fn record(&self, entry: Change) {
         let Some(log) = self.log.get() else {
             self.keep(entry);
             return;
@@ -52,14 +66,14 @@ impl AuditTrail {
         if !key.starts_with(AUDIT_KEY) {
             return;
         }
-        match value.map(|v| serde_json::from_slice::<AuditEntry>(&v)) {
+        match value.map(|v| serde_json::from_slice::<Change>(&v)) {
             Some(Ok(e)) => self.keep(e),
             Some(Err(e)) => tracing::warn!("state log entry {key:?} is not an audit entry: {e}"),
             None => {}
         }
     }
 
-    fn keep(&self, entry: AuditEntry) {
+    fn keep(&self, entry: Change) {
         let mut g = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if g.len() >= KEPT {
             g.pop_front();
@@ -68,7 +82,7 @@ impl AuditTrail {
     }
 
     /// The latest `limit` changes, oldest first.
-    pub fn latest(&self, limit: usize) -> Vec<AuditEntry> {
+    pub fn latest(&self, limit: usize) -> Vec<Change> {
         let g = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let skip = g.len().saturating_sub(limit);
         g.iter().skip(skip).cloned().collect()

@@ -7,7 +7,7 @@ use tokio::sync::watch;
 
 /// Probes every cluster and updates the health and connection gauges every second.
 pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(crate::timing::HEALTH_SAMPLE_EVERY);
+    let mut tick = tokio::time::interval(crate::base::timing::HEALTH_SAMPLE_EVERY);
     let mut was_up = vec![true; proxy.clusters.len()];
     loop {
         tokio::select! {
@@ -46,7 +46,7 @@ pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
 /// Updates the consumer lag gauge every 5 s (its own task: a slow cluster must not delay
 /// the health probes).
 pub async fn sample_lag(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(crate::timing::LAG_SAMPLE_EVERY);
+    let mut tick = tokio::time::interval(crate::base::timing::LAG_SAMPLE_EVERY);
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -59,7 +59,7 @@ pub async fn sample_lag(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
 /// Runs the proxy's group coordinator clock: silent members expire and overdue rounds end
 /// in the groups this instance owns.
 pub async fn tick_groups(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(crate::timing::GROUP_TICK_EVERY);
+    let mut tick = tokio::time::interval(crate::base::timing::GROUP_TICK_EVERY);
     let me = proxy.identity.node_id;
     loop {
         tokio::select! {

@@ -5,7 +5,7 @@
 use crate::groups::consumer::{Assignment, Beat, topic_id};
 use crate::proxy::Proxy;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::consumer_group_heartbeat_response as answer;
+use kafka_protocol::messages::consumer_group_heartbeat_response;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,7 +18,7 @@ fn refused(code: i16, message: Option<String>) -> ConsumerGroupHeartbeatResponse
 
 impl Proxy {
     /// ConsumerGroupHeartbeat.
-    pub(super) async fn consumer_heartbeat(
+    pub(in crate::proxy) async fn consumer_heartbeat(
         &self,
         r: ConsumerGroupHeartbeatRequest,
         client_id: StrBytes,
@@ -85,7 +85,7 @@ impl Proxy {
             Ok(a) => {
                 let mut interval = self.config.consumer.group_consumer_heartbeat_interval.get();
                 if a.settling {
-                    interval = interval.min(crate::timing::GROUP_SETTLING_HEARTBEAT);
+                    interval = interval.min(crate::base::timing::GROUP_SETTLING_HEARTBEAT);
                 }
                 ConsumerGroupHeartbeatResponse::default()
                     .with_member_id(Some(StrBytes::from_string(a.member_id)))
@@ -94,15 +94,17 @@ impl Proxy {
                         i32::try_from(interval.as_millis()).unwrap_or(i32::MAX),
                     )
                     .with_assignment(a.assignment.map(|a| {
-                        answer::Assignment::default().with_topic_partitions(
-                            a.into_iter()
-                                .map(|(t, ps)| {
-                                    answer::TopicPartitions::default()
+                        consumer_group_heartbeat_response::Assignment::default()
+                            .with_topic_partitions(
+                                a.into_iter()
+                                    .map(|(t, ps)| {
+                                        consumer_group_heartbeat_response::TopicPartitions::default(
+                                        )
                                         .with_topic_id(topic_id(&t))
                                         .with_partitions(ps.into_iter().collect())
-                                })
-                                .collect(),
-                        )
+                                    })
+                                    .collect(),
+                            )
                     }))
             }
         }

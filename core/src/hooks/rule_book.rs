@@ -5,19 +5,28 @@
 //! effect, and every instance applies what it reads from the log: rules survive restarts and
 //! reach every instance. Without a log (unit tests) they live in memory.
 
-use crate::change_error::ChangeError;
-use crate::control_log::ControlLog;
+use crate::base::change_error::ChangeError;
+use crate::base::origin::Origin;
+use crate::control::control_log::ControlLog;
 use crate::hooks::{Hooks, Matcher};
 use bytes::Bytes;
 use kafkatwin_builtin_transforms::Rule;
 use kafkatwin_config::TopicRules;
-use kafkatwin_web::RuleView;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 /// State-log key prefix for a topic's API rules.
-const RULES_KEY: &str = crate::control_log::keys::RULES;
+const RULES_KEY: &str = crate::control::control_log::keys::RULES;
+
+/// A rule as listed: in the brief's shape, with where it comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    /// The rule (built-in rules normalised, defaults filled).
+    pub rule: Value,
+    /// The config file or the admin API.
+    pub origin: Origin,
+}
 
 /// Config rules, API rules, and the hooks compiled from both.
 pub struct RuleBook {
@@ -130,27 +139,27 @@ impl RuleBook {
             .unwrap_or_else(|e| e.into_inner().clone())
     }
 
-    fn yaml_rules(&self, topic: &str) -> Vec<RuleView> {
+    fn yaml_rules(&self, topic: &str) -> Vec<Listed> {
         self.yaml
             .iter()
             .filter(|e| Matcher::of(e).is_some_and(|m| m.matches(topic)))
             .flat_map(|e| e.rules.iter().cloned())
-            .map(|rule| RuleView {
+            .map(|rule| Listed {
                 rule,
-                origin: "config".into(),
+                origin: Origin::Config,
             })
             .collect()
     }
 
     /// Every rule that applies to `topic`, with where it comes from.
-    pub fn list(&self, topic: &str) -> Result<Vec<RuleView>, ChangeError> {
+    pub fn list(&self, topic: &str) -> Result<Vec<Listed>, ChangeError> {
         let mut out = self.yaml_rules(topic);
         if let Ok(api) = self.api.lock()
             && let Some(rules) = api.get(topic)
         {
-            out.extend(rules.iter().map(|r| RuleView {
+            out.extend(rules.iter().map(|r| Listed {
                 rule: r.clone(),
-                origin: "api".into(),
+                origin: Origin::Api,
             }));
         }
         if out.is_empty() {
@@ -188,7 +197,7 @@ impl RuleBook {
         expected: Option<i64>,
     ) -> Result<tokio::sync::MutexGuard<'_, ()>, ChangeError> {
         let guard = self.changing.lock().await;
-        crate::change_error::check_version(
+        crate::base::change_error::check_version(
             &format!("the rules of topic {topic:?}"),
             expected,
             self.version(topic),
@@ -203,7 +212,7 @@ impl RuleBook {
         topic: &str,
         raw: Value,
         expected: Option<i64>,
-    ) -> Result<RuleView, ChangeError> {
+    ) -> Result<Listed, ChangeError> {
         let rule = Self::parse(raw)?;
         let _changing = self.begin(topic, expected).await?;
         let taken = self
@@ -217,9 +226,9 @@ impl RuleBook {
                 rule_id(&rule)
             )));
         }
-        let view = RuleView {
+        let view = Listed {
             rule: rule.clone(),
-            origin: "api".into(),
+            origin: Origin::Api,
         };
         rules.push(rule);
         self.commit(topic, rules).await?;
@@ -233,7 +242,7 @@ impl RuleBook {
         id: &str,
         raw: Value,
         expected: Option<i64>,
-    ) -> Result<RuleView, ChangeError> {
+    ) -> Result<Listed, ChangeError> {
         let rule = Self::parse(raw)?;
         if rule_id(&rule) != id {
             return Err(ChangeError::bad_request(
@@ -244,9 +253,9 @@ impl RuleBook {
                 ),
             ));
         }
-        let view = RuleView {
+        let view = Listed {
             rule: rule.clone(),
-            origin: "api".into(),
+            origin: Origin::Api,
         };
         let _changing = self.begin(topic, expected).await?;
         let mut rules = self.api_rules(topic);

@@ -19,7 +19,7 @@
 //! never authoritative.
 
 use crate::backend::Cluster;
-use crate::state_log::{Entry, Stamp, StateError, StateLog};
+use crate::control::state_log::{Entry, Stamp, StateError, StateLog};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -111,10 +111,10 @@ impl Section {
     }
 }
 
-use crate::timing::CONTROL_ANTI_ENTROPY_EVERY;
-use crate::timing::CONTROL_APPEND_WAIT;
-use crate::timing::CONTROL_RETRY_PAUSE;
-use crate::timing::MAJORITY_GRACE;
+use crate::base::timing::CONTROL_ANTI_ENTROPY_EVERY;
+use crate::base::timing::CONTROL_APPEND_WAIT;
+use crate::base::timing::CONTROL_RETRY_PAUSE;
+use crate::base::timing::MAJORITY_GRACE;
 
 /// Why a change could not be stored.
 #[derive(Debug, thiserror::Error)]

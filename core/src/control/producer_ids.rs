@@ -15,7 +15,7 @@
 //! other's retries. The backends never see these ids: the proxy clears them from batches.
 
 use crate::backend::Cluster;
-use crate::state_log::{Entry, StateError, StateLog};
+use crate::control::state_log::{Entry, StateError, StateLog};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use std::hash::{BuildHasher, Hasher};
@@ -26,7 +26,7 @@ use std::time::Duration;
 pub const TOPIC: &str = "__kafkatwin_producer_ids";
 /// Ids per block.
 pub const BLOCK: i64 = 1000;
-use crate::timing::PRODUCER_ID_CLUSTER_WAIT;
+use crate::base::timing::PRODUCER_ID_CLUSTER_WAIT;
 /// Claims tried before giving up (each lost race moves to a higher block).
 const ATTEMPTS: u32 = 8;
 
@@ -202,7 +202,7 @@ impl ProducerIds {
                  claimed it too; trying a higher one"
             );
             let jitter = u64::from_str_radix(&self.me, 16).unwrap_or(0) % 100;
-            let nap = crate::timing::PRODUCER_ID_RETRY_BASE
+            let nap = crate::base::timing::PRODUCER_ID_RETRY_BASE
                 + Duration::from_millis(u64::from(attempt) * 100 + jitter);
             tokio::time::sleep(nap).await;
         }
@@ -245,7 +245,7 @@ impl ProducerIds {
             }
             if ok.len() >= self.majority() {
                 // Give the rest a moment (they usually answer together), not a full wait.
-                let grace = tokio::time::sleep(crate::timing::MAJORITY_GRACE);
+                let grace = tokio::time::sleep(crate::base::timing::MAJORITY_GRACE);
                 tokio::pin!(grace);
                 loop {
                     tokio::select! {

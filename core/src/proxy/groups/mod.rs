@@ -1,10 +1,14 @@
 //! Consumer-group requests. In front of several clusters the proxy coordinates groups itself
-//! (`group_coordinator`); in front of one, each request goes to the cluster's coordinator of
+//! (`coordinator`); in front of one, each request goes to the cluster's coordinator of
 //! its group (the proxy is every group's coordinator to clients), and requests naming several
 //! groups are split per coordinator and merged.
 
-use super::group_commits::group_error;
+mod commits;
+mod consumer;
+mod coordinator;
+
 use crate::proxy::{Proxy, errors};
+use commits::group_error;
 use futures::future::join_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
@@ -177,7 +181,7 @@ impl Proxy {
                     // The coordinator moved or is loading: look it up again and retry.
                     cluster.forget_coordinator(group);
                     last_err = None;
-                    tokio::time::sleep(crate::timing::COORDINATOR_MOVED_PAUSE).await;
+                    tokio::time::sleep(crate::base::timing::COORDINATOR_MOVED_PAUSE).await;
                 }
                 Ok(resp) => return Ok(resp),
                 Err(e) if e.is_transient() => {

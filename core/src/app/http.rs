@@ -1,8 +1,10 @@
 //! Wires the `web` crate's routers to the running proxy: which endpoints listen where and what
 //! readiness means.
 
-use crate::change_error::ChangeError;
-use crate::listen::{ServeError, socket_addr};
+use crate::app::listen::{ServeError, socket_addr};
+use crate::base::change_error::ChangeError;
+use crate::control::audit_trail::Change;
+use crate::hooks::rule_book::Listed;
 use crate::proxy::Proxy;
 use axum::Router;
 use kafkatwin_web::{AdminState, ApiError, ApiFuture, ClusterView, PluginView, RuleView};
@@ -37,6 +39,14 @@ fn plugin_view(p: kafkatwin_plugins::wasm::PluginInfo) -> PluginView {
         size: p.size,
     }
 }
+/// A rule as the API shows it.
+fn rule_view(l: Listed) -> RuleView {
+    RuleView {
+        rule: l.rule,
+        origin: l.origin.label().to_owned(),
+    }
+}
+
 /// A quota entry as the API shows it.
 fn quota_view(e: crate::quotas::Entry) -> kafkatwin_web::QuotaView {
     use crate::quotas::Origin;
@@ -48,9 +58,8 @@ fn quota_view(e: crate::quotas::Entry) -> kafkatwin_web::QuotaView {
         (None, _) => e.entity.to_string(),
     };
     let origin = match (e.origin, e.default_of) {
-        (Origin::Api, _) => "api",
         (Origin::Config, Some(_)) => "default",
-        (Origin::Config, None) => "config",
+        (origin, _) => origin.label(),
     };
     kafkatwin_web::QuotaView {
         entity,
@@ -204,9 +213,15 @@ impl AdminState for State {
 
     fn record_audit<'a>(
         &'a self,
-        entry: kafkatwin_web::AuditEntry,
+        e: kafkatwin_web::AuditEntry,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
-        Box::pin(self.0.audit.record(entry))
+        Box::pin(self.0.audit.record(Change {
+            at_ms: e.at_ms,
+            who: e.who,
+            client: e.client,
+            action: e.action,
+            version: e.version,
+        }))
     }
 
     fn rules_version(&self, topic: &str) -> Option<i64> {
@@ -214,11 +229,19 @@ impl AdminState for State {
     }
 
     fn audit_log(&self, limit: usize) -> Vec<kafkatwin_web::AuditEntry> {
-        self.0.audit.latest(limit)
+        let entry = |c: Change| kafkatwin_web::AuditEntry {
+            at_ms: c.at_ms,
+            who: c.who,
+            client: c.client,
+            action: c.action,
+            version: c.version,
+        };
+        self.0.audit.latest(limit).into_iter().map(entry).collect()
     }
 
     fn list_rules(&self, topic: &str) -> Result<Vec<RuleView>, ApiError> {
-        self.0.rules.list(topic).map_err(api_error)
+        let rules = self.0.rules.list(topic).map_err(api_error)?;
+        Ok(rules.into_iter().map(rule_view).collect())
     }
 
     fn add_rule<'a>(
@@ -232,6 +255,7 @@ impl AdminState for State {
                 .rules
                 .add(topic, rule, expected)
                 .await
+                .map(rule_view)
                 .map_err(api_error)
         })
     }
@@ -248,6 +272,7 @@ impl AdminState for State {
                 .rules
                 .replace(topic, id, rule, expected)
                 .await
+                .map(rule_view)
                 .map_err(api_error)
         })
     }

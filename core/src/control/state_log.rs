@@ -3,7 +3,7 @@
 //! the producer-id claims (`producer_ids`). Appends, reads from an offset, reads to the end.
 
 use crate::backend::{BackendError, Cluster};
-use crate::records::complete_batches_len;
+use crate::wire::records::complete_batches_len;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::indexmap::IndexMap;
@@ -129,7 +129,7 @@ impl StateLog {
     /// Creates the topic if it is missing (compacted, one partition).
     pub async fn ensure_topic(&self) -> Result<(), StateError> {
         let req = CreateTopicsRequest::default()
-            .with_timeout_ms(crate::timing::BROKER_REQUEST_TIMEOUT_MS)
+            .with_timeout_ms(crate::base::timing::BROKER_REQUEST_TIMEOUT_MS)
             .with_topics(vec![
                 create_topics_request::CreatableTopic::default()
                     .with_name(self.topic())
@@ -200,7 +200,7 @@ impl StateLog {
             .map_err(|e| StateError::Records(e.to_string()))?;
         let req = ProduceRequest::default()
             .with_acks(-1)
-            .with_timeout_ms(crate::timing::BROKER_REQUEST_TIMEOUT_MS)
+            .with_timeout_ms(crate::base::timing::BROKER_REQUEST_TIMEOUT_MS)
             .with_topic_data(vec![
                 produce_request::TopicProduceData::default()
                     .with_name(self.topic())

@@ -1,15 +1,15 @@
 //! Process assembly: the Kafka listener, the HTTP endpoints, health sampling, and draining on
 //! SIGTERM.
 
-use crate::metrics::Metrics;
+use crate::base::metrics::Metrics;
 use crate::proxy::{Proxy, session};
 use kafkatwin_config::Config;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-pub use crate::listen::ServeError;
-use crate::listen::bind;
+pub use crate::app::listen::ServeError;
+use crate::app::listen::bind;
 
 /// Runs the proxy until `shutdown` resolves, then drains: stops accepting, lets in-flight
 /// requests finish (up to `server.drain_timeout`), and returns.
@@ -22,7 +22,7 @@ pub async fn run(
         Arc::new(Proxy::new(config, metrics).map_err(|e| ServeError::Setup(e.to_string()))?);
     let cfg = &proxy.config;
     let kafka = bind("server", &cfg.server.listen_address, cfg.server.port).await?;
-    let http = crate::http::bind_all(proxy.clone()).await?;
+    let http = crate::app::http::bind_all(proxy.clone()).await?;
     announce(&proxy);
     let (drain_tx, drain_rx) = watch::channel(false);
     serve_http(http, &drain_rx);
@@ -88,8 +88,14 @@ fn serve_http(http: Vec<(tokio::net::TcpListener, axum::Router)>, drain: &watch:
 /// Samplers, the instance group, the repairer, the read watch, producer-id prefetch and the
 /// first backend connection.
 fn start_background(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
-    tokio::spawn(crate::samplers::sample_health(proxy.clone(), drain.clone()));
-    tokio::spawn(crate::samplers::sample_lag(proxy.clone(), drain.clone()));
+    tokio::spawn(crate::app::samplers::sample_health(
+        proxy.clone(),
+        drain.clone(),
+    ));
+    tokio::spawn(crate::app::samplers::sample_lag(
+        proxy.clone(),
+        drain.clone(),
+    ));
     if proxy.membership.enabled() {
         let so = &proxy.config.server.scale_out;
         proxy.membership.spawn(
@@ -112,7 +118,10 @@ fn start_background(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
         rep.spawn_repairer(drain.clone());
         rep.spawn_read_watch(drain.clone());
         tokio::spawn(proxy.clone().mirror_group_commits(drain.clone()));
-        tokio::spawn(crate::samplers::tick_groups(proxy.clone(), drain.clone()));
+        tokio::spawn(crate::app::samplers::tick_groups(
+            proxy.clone(),
+            drain.clone(),
+        ));
     }
     if let Some(ids) = proxy.producer_ids.clone() {
         tokio::spawn(async move {
@@ -133,7 +142,8 @@ fn start_background(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
 /// The control log on every cluster: admin changes go through it; every instance follows it,
 /// and serves clients once a majority of clusters was read.
 fn start_control_log(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
-    let log = crate::control_log::ControlLog::new(&proxy.clusters, proxy.control_loaded.clone());
+    let log =
+        crate::control::control_log::ControlLog::new(&proxy.clusters, proxy.control_loaded.clone());
     proxy.rules.attach_log(log.clone());
     proxy.plugin_store.attach_log(log.clone());
     proxy.audit.attach_log(log.clone());
@@ -145,7 +155,7 @@ fn start_control_log(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
     let p = proxy.clone();
     log.start(
         Box::new(move |k, v, offset| {
-            use crate::control_log::Section;
+            use crate::control::control_log::Section;
             match Section::of(k) {
                 Section::OffsetMap => {
                     if let Some(rep) = &p.replicator {
@@ -195,7 +205,7 @@ async fn accept(
                 }
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(crate::timing::ACCEPT_RETRY_PAUSE).await;
+                    tokio::time::sleep(crate::base::timing::ACCEPT_RETRY_PAUSE).await;
                 }
             },
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}

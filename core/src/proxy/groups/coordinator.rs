@@ -21,7 +21,7 @@ impl Proxy {
     /// `Err(code)` when this instance may not serve `group` now: another instance owns it
     /// (`NOT_COORDINATOR`), or ownership or the control state is not known yet
     /// (`COORDINATOR_LOAD_IN_PROGRESS`, which clients retry).
-    pub(super) fn serves_group(&self, group: &StrBytes) -> Result<(), i16> {
+    pub(in crate::proxy) fn serves_group(&self, group: &StrBytes) -> Result<(), i16> {
         if !*self.control_loaded.borrow() {
             return Err(ResponseError::CoordinatorLoadInProgress.code());
         }
@@ -33,7 +33,7 @@ impl Proxy {
     }
 
     /// Answers a group request from the proxy's coordinator.
-    pub(super) async fn coordinate(
+    pub(in crate::proxy) async fn coordinate(
         &self,
         version: i16,
         client_id: Option<StrBytes>,

@@ -11,7 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
 use tokio::sync::watch;
 
-use crate::timing::{COMMIT_MIRROR_WAIT, GROUP_MIRROR_EVERY};
+use crate::base::timing::{COMMIT_MIRROR_WAIT, GROUP_MIRROR_EVERY};
 
 /// A commit outside any generation (how a consumer without a group membership commits).
 fn standalone_commit(
@@ -46,7 +46,7 @@ fn standalone_commit(
 impl Proxy {
     /// What a passed-through group answer means beyond the client: metrics and the commit
     /// book (for the lag gauge).
-    pub(super) fn after_group_answer(
+    pub(in crate::proxy) fn after_group_answer(
         &self,
         group: &StrBytes,
         req: &RequestKind,
@@ -162,7 +162,7 @@ impl Proxy {
     }
 
     /// Sends a group request to every cluster that is up, bounded; failures are logged.
-    pub(super) async fn on_every_cluster(
+    pub(in crate::proxy) async fn on_every_cluster(
         &self,
         group: &StrBytes,
         api: ApiKey,
@@ -192,7 +192,7 @@ fn first_error(codes: impl Iterator<Item = i16>) -> i16 {
 }
 
 /// The first group-level error code of a group response.
-pub(super) fn group_error(resp: &ResponseKind) -> i16 {
+pub(in crate::proxy) fn group_error(resp: &ResponseKind) -> i16 {
     match resp {
         ResponseKind::JoinGroup(r) => r.error_code,
         ResponseKind::SyncGroup(r) => r.error_code,

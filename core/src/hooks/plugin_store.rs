@@ -3,16 +3,16 @@
 //! any broker's message size limit), then a head entry `plugins/<name>` naming the chunks
 //! and the version. A deleted plugin's head is a tombstone.
 
-use crate::change_error::ChangeError;
-use crate::control_log::ControlLog;
+use crate::base::change_error::ChangeError;
+use crate::control::control_log::ControlLog;
 use bytes::Bytes;
 use kafkatwin_plugins::wasm::{PluginHost, PluginInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
-const HEAD: &str = crate::control_log::keys::PLUGIN_HEADS;
-const CHUNKS: &str = crate::control_log::keys::PLUGIN_CHUNKS;
+const HEAD: &str = crate::control::control_log::keys::PLUGIN_HEADS;
+const CHUNKS: &str = crate::control::control_log::keys::PLUGIN_CHUNKS;
 const CHUNK_SIZE: usize = 256 << 10;
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -65,7 +65,7 @@ impl PluginStore {
         let info = tokio::task::block_in_place(|| self.host.upload(name, &module))
             .map_err(|e| ChangeError::bad_request(None, e.to_string()))?;
         if let Some(log) = self.log.get() {
-            let unavailable = |e: crate::control_log::ControlError| {
+            let unavailable = |e: crate::control::control_log::ControlError| {
                 ChangeError::unavailable(format!(
                     "plugin {name} v{} is loaded on this instance but could not be stored: {e}",
                     info.version
@@ -129,7 +129,7 @@ impl PluginStore {
     ) -> Result<tokio::sync::MutexGuard<'_, ()>, ChangeError> {
         let guard = self.changing.lock().await;
         let current = self.host.get(name).map(|p| i64::from(p.version));
-        crate::change_error::check_version(&format!("plugin {name}"), expected, current)?;
+        crate::base::change_error::check_version(&format!("plugin {name}"), expected, current)?;
         Ok(guard)
     }
 

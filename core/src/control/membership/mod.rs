@@ -17,7 +17,7 @@
 mod member;
 
 use crate::backend::Cluster;
-use crate::metrics::Metrics;
+use crate::base::metrics::Metrics;
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 use member::Member;

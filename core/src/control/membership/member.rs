@@ -3,7 +3,7 @@
 
 use super::{Instance, Membership, PROTOCOL_NAME, PROTOCOL_TYPE, View};
 use crate::backend::Cluster;
-use crate::metrics::Metrics;
+use crate::base::metrics::Metrics;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -16,7 +16,7 @@ fn healthy(c: &Cluster) -> bool {
     c.admits()
         && c.status().reachable
         && c.last_probe_ok()
-            .is_some_and(|t| t.elapsed() < crate::timing::PROBE_FRESH)
+            .is_some_and(|t| t.elapsed() < crate::base::timing::PROBE_FRESH)
 }
 
 /// One instance's seat in the instance group.
@@ -51,7 +51,7 @@ impl Member {
             }
             let Some(k) = self.clusters.iter().position(|c| healthy(c)) else {
                 self.lose_view();
-                tokio::time::sleep(crate::timing::NO_GROUP_CLUSTER_PAUSE).await;
+                tokio::time::sleep(crate::base::timing::NO_GROUP_CLUSTER_PAUSE).await;
                 continue;
             };
             let outcome = match self.join(k, &mut member_id).await {
@@ -85,7 +85,7 @@ impl Member {
                     );
                     member_id = StrBytes::default();
                     self.lose_view();
-                    tokio::time::sleep(crate::timing::REJOIN_PAUSE).await;
+                    tokio::time::sleep(crate::base::timing::REJOIN_PAUSE).await;
                 }
             }
         }
@@ -141,7 +141,7 @@ impl Member {
                         .with_name(StrBytes::from_static_str(PROTOCOL_NAME))
                         .with_metadata(me.clone().into()),
                 ]);
-            let wait = self.session * 2 + crate::timing::JOIN_EXTRA_WAIT;
+            let wait = self.session * 2 + crate::base::timing::JOIN_EXTRA_WAIT;
             let resp = self
                 .send(k, ApiKey::JoinGroup, v, RequestKind::JoinGroup(req), wait)
                 .await?;
@@ -220,7 +220,7 @@ impl Member {
         generation: i32,
         stop: &mut watch::Receiver<bool>,
     ) -> Rejoin {
-        let every = (self.session / 3).max(crate::timing::MIN_HEARTBEAT);
+        let every = (self.session / 3).max(crate::base::timing::MIN_HEARTBEAT);
         let mut ticks = 0u32;
         loop {
             tokio::select! {
@@ -279,7 +279,7 @@ impl Member {
                     ApiKey::DescribeGroups,
                     v,
                     RequestKind::DescribeGroups(req),
-                    crate::timing::MEMBERSHIP_REQUEST_WAIT,
+                    crate::base::timing::MEMBERSHIP_REQUEST_WAIT,
                 )
                 .await
             else {
@@ -340,7 +340,7 @@ impl Member {
                 ApiKey::LeaveGroup,
                 v,
                 RequestKind::LeaveGroup(req),
-                crate::timing::MEMBERSHIP_REQUEST_WAIT,
+                crate::base::timing::MEMBERSHIP_REQUEST_WAIT,
             )
             .await;
         self.lose_view();

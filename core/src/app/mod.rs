@@ -1,0 +1,7 @@
+//! The process around the proxy: listeners, the HTTP endpoints' wiring, background samplers,
+//! and the server that assembles them.
+
+pub mod http;
+pub mod listen;
+pub mod samplers;
+pub mod server;

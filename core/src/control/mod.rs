@@ -1,0 +1,10 @@
+//! The control state's storage and the policies drawn from it: the state and control logs on
+//! every cluster, producer ids, the audit trail, the clusters' order (topology) and the
+//! instances dividing the partitions (membership).
+
+pub mod audit_trail;
+pub mod control_log;
+pub mod membership;
+pub mod producer_ids;
+pub mod state_log;
+pub mod topology;

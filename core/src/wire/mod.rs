@@ -1,0 +1,4 @@
+//! Bytes on the wire: Kafka frames and record batches, read without decoding records.
+
+pub mod frame;
+pub mod records;
