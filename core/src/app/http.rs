@@ -4,7 +4,7 @@
 use crate::app::listen::{ServeError, socket_addr};
 use crate::base::change_error::ChangeError;
 use crate::control::audit_trail::Change;
-use crate::hooks::rule_book::Listed;
+use crate::hooks::rule_book::ListedRule;
 use crate::proxy::Proxy;
 use axum::Router;
 use kafkatwin_web::{AdminState, ApiError, ApiFuture, ClusterView, PluginView, RuleView};
@@ -40,7 +40,7 @@ fn plugin_view(p: kafkatwin_plugins::wasm::PluginInfo) -> PluginView {
     }
 }
 /// A rule as the API shows it.
-fn rule_view(l: Listed) -> RuleView {
+fn rule_view(l: ListedRule) -> RuleView {
     RuleView {
         rule: l.rule,
         origin: l.origin.label().to_owned(),
@@ -48,7 +48,7 @@ fn rule_view(l: Listed) -> RuleView {
 }
 
 /// A quota entry as the API shows it.
-fn quota_view(e: crate::quotas::Entry) -> kafkatwin_web::QuotaView {
+fn quota_view(e: crate::quotas::QuotaEntry) -> kafkatwin_web::QuotaView {
     use crate::quotas::Origin;
     let entity = match (e.default_of, &e.entity.user) {
         (Some("user"), _) => "user=<default>".to_owned(),

@@ -104,6 +104,42 @@ pub async fn route<A: PartitionedApi>(
         .resp
 }
 
+/// `req` split by the leader of each partition (`None`: leader unknown), one request each.
+async fn split_by_leader<A: PartitionedApi>(cluster: &Cluster, req: &A) -> Vec<(Option<i32>, A)> {
+    let mut by_leader: HashMap<Option<i32>, Vec<(TopicName, i32)>> = HashMap::new();
+    for (t, p) in req.partitions() {
+        let leader = cluster.leader(&t, p).await;
+        by_leader.entry(leader).or_default().push((t, p));
+    }
+    if by_leader.len() == 1 {
+        let leader = by_leader.into_keys().next().flatten();
+        return vec![(leader, req.clone())];
+    }
+    by_leader
+        .into_iter()
+        .map(|(leader, list)| {
+            let set: HashSet<(TopicName, i32)> = list.into_iter().collect();
+            let mut sub = req.clone();
+            sub.retain(&|t, p| set.contains(&(t.clone(), p)));
+            (leader, sub)
+        })
+        .collect()
+}
+
+/// Takes the partitions whose leader moved out of `resp`, to be sent again.
+fn take_moved<A: PartitionedApi>(resp: &mut A::Response) -> Vec<(TopicName, i32)> {
+    let moved = std::cell::RefCell::new(Vec::new());
+    A::retain_response(resp, &|t, p, code| {
+        if leader_moved(code) {
+            moved.borrow_mut().push((t.clone(), p));
+            false
+        } else {
+            true
+        }
+    });
+    moved.into_inner()
+}
+
 /// [`route`], keeping the raw backend frame when the answer is one backend response whole.
 pub async fn route_raw<A: PartitionedApi>(
     cluster: &Cluster,
@@ -123,25 +159,7 @@ pub async fn route_raw<A: PartitionedApi>(
     let mut attempt = 0;
     loop {
         let last_try = attempt >= retries;
-        let mut by_leader: HashMap<Option<i32>, Vec<(TopicName, i32)>> = HashMap::new();
-        for (t, p) in pending.partitions() {
-            let leader = cluster.leader(&t, p).await;
-            by_leader.entry(leader).or_default().push((t, p));
-        }
-        let parts: Vec<(Option<i32>, A)> = if by_leader.len() == 1 {
-            let leader = by_leader.into_keys().next().flatten();
-            vec![(leader, pending.clone())]
-        } else {
-            by_leader
-                .into_iter()
-                .map(|(leader, list)| {
-                    let set: HashSet<(TopicName, i32)> = list.into_iter().collect();
-                    let mut sub = pending.clone();
-                    sub.retain(&|t, p| set.contains(&(t.clone(), p)));
-                    (leader, sub)
-                })
-                .collect()
-        };
+        let parts = split_by_leader(cluster, &pending).await;
         // Queue every part in order first (this is what the gate orders), then wait.
         let mut started = Vec::with_capacity(parts.len());
         let single = parts.len() == 1;
@@ -182,16 +200,7 @@ pub async fn route_raw<A: PartitionedApi>(
             match resp {
                 Ok(Some(mut resp)) => {
                     if !last_try {
-                        let moved = std::cell::RefCell::new(Vec::new());
-                        A::retain_response(&mut resp, &|t, p, code| {
-                            if leader_moved(code) {
-                                moved.borrow_mut().push((t.clone(), p));
-                                false
-                            } else {
-                                true
-                            }
-                        });
-                        retry.extend(moved.into_inner());
+                        retry.extend(take_moved::<A>(&mut resp));
                     }
                     if whole && retry.is_empty() {
                         raw = frame;

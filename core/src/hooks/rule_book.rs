@@ -21,7 +21,7 @@ const RULES_KEY: &str = crate::control::control_log::keys::RULES;
 
 /// A rule as listed: in the brief's shape, with where it comes from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Listed {
+pub struct ListedRule {
     /// The rule (built-in rules normalised, defaults filled).
     pub rule: Value,
     /// The config file or the admin API.
@@ -139,12 +139,12 @@ impl RuleBook {
             .unwrap_or_else(|e| e.into_inner().clone())
     }
 
-    fn yaml_rules(&self, topic: &str) -> Vec<Listed> {
+    fn yaml_rules(&self, topic: &str) -> Vec<ListedRule> {
         self.yaml
             .iter()
             .filter(|e| Matcher::of(e).is_some_and(|m| m.matches(topic)))
             .flat_map(|e| e.rules.iter().cloned())
-            .map(|rule| Listed {
+            .map(|rule| ListedRule {
                 rule,
                 origin: Origin::Config,
             })
@@ -152,12 +152,12 @@ impl RuleBook {
     }
 
     /// Every rule that applies to `topic`, with where it comes from.
-    pub fn list(&self, topic: &str) -> Result<Vec<Listed>, ChangeError> {
+    pub fn list(&self, topic: &str) -> Result<Vec<ListedRule>, ChangeError> {
         let mut out = self.yaml_rules(topic);
         if let Ok(api) = self.api.lock()
             && let Some(rules) = api.get(topic)
         {
-            out.extend(rules.iter().map(|r| Listed {
+            out.extend(rules.iter().map(|r| ListedRule {
                 rule: r.clone(),
                 origin: Origin::Api,
             }));
@@ -212,7 +212,7 @@ impl RuleBook {
         topic: &str,
         raw: Value,
         expected: Option<i64>,
-    ) -> Result<Listed, ChangeError> {
+    ) -> Result<ListedRule, ChangeError> {
         let rule = Self::parse(raw)?;
         let _changing = self.begin(topic, expected).await?;
         let taken = self
@@ -226,7 +226,7 @@ impl RuleBook {
                 rule_id(&rule)
             )));
         }
-        let view = Listed {
+        let view = ListedRule {
             rule: rule.clone(),
             origin: Origin::Api,
         };
@@ -242,7 +242,7 @@ impl RuleBook {
         id: &str,
         raw: Value,
         expected: Option<i64>,
-    ) -> Result<Listed, ChangeError> {
+    ) -> Result<ListedRule, ChangeError> {
         let rule = Self::parse(raw)?;
         if rule_id(&rule) != id {
             return Err(ChangeError::bad_request(
@@ -253,7 +253,7 @@ impl RuleBook {
                 ),
             ));
         }
-        let view = Listed {
+        let view = ListedRule {
             rule: rule.clone(),
             origin: Origin::Api,
         };

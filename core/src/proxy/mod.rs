@@ -290,20 +290,7 @@ impl Proxy {
             RequestKind::Produce(_) | RequestKind::Fetch(_)
         );
         let resp = match decoded.body {
-            body if supported && data && !self.control_loaded_within().await => {
-                // Fail closed: no topic is served before its rules and plugins are known.
-                let code = if matches!(body, RequestKind::Produce(_)) {
-                    ResponseError::NotEnoughReplicas
-                } else {
-                    ResponseError::LeaderNotAvailable
-                };
-                let msg = "the proxy has not loaded its control state (rules, plugins) from a \
-                           majority of clusters yet; retry"
-                    .to_owned();
-                errors::error_response(&body, code.code(), &msg)
-                    .map(|r| Some(Reply::Body(r)))
-                    .ok_or(msg)
-            }
+            body if supported && data && !self.control_loaded_within().await => not_loaded(&body),
             RequestKind::Fetch(r) if supported => Ok(Some(
                 self.fetch(
                     version,
@@ -348,21 +335,7 @@ impl Proxy {
                 throttle::set_throttle(r, ms);
             }
         }
-        match resp {
-            Ok(Some(Reply::Body(r))) => {
-                match encode_response(api_key, version, peek.correlation_id, &r) {
-                    Ok(b) => Handled::Reply(Frame::Encoded(b)),
-                    Err(e) => Handled::Close(format!(
-                        "cannot encode the {api_key:?} v{version} response: {e}"
-                    )),
-                }
-            }
-            Ok(Some(Reply::Forward(raw))) => {
-                Handled::Reply(Frame::forward(peek.correlation_id, raw))
-            }
-            Ok(None) => Handled::NoReply,
-            Err(reason) => Handled::Close(reason),
-        }
+        answer(api_key, version, peek.correlation_id, resp)
     }
 
     /// Routes a decoded request. `Ok(None)` means no response is due; `Err` closes the
@@ -471,6 +444,42 @@ impl Proxy {
     }
 }
 
+/// The answer to a Produce or Fetch before the control state is loaded: fail closed, no
+/// topic is served before its rules and plugins are known.
+fn not_loaded(body: &RequestKind) -> Result<Option<Reply>, String> {
+    let code = if matches!(body, RequestKind::Produce(_)) {
+        ResponseError::NotEnoughReplicas
+    } else {
+        ResponseError::LeaderNotAvailable
+    };
+    let msg = "the proxy has not loaded its control state (rules, plugins) from a majority of \
+               clusters yet; retry"
+        .to_owned();
+    errors::error_response(body, code.code(), &msg)
+        .map(|r| Some(Reply::Body(r)))
+        .ok_or(msg)
+}
+
+/// The frame to write for a routed request's outcome (`Err`: close with that reason).
+fn answer(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    resp: Result<Option<Reply>, String>,
+) -> Handled {
+    match resp {
+        Ok(Some(Reply::Body(r))) => match encode_response(api_key, version, correlation_id, &r) {
+            Ok(b) => Handled::Reply(Frame::Encoded(b)),
+            Err(e) => Handled::Close(format!(
+                "cannot encode the {api_key:?} v{version} response: {e}"
+            )),
+        },
+        Ok(Some(Reply::Forward(raw))) => Handled::Reply(Frame::forward(correlation_id, raw)),
+        Ok(None) => Handled::NoReply,
+        Err(reason) => Handled::Close(reason),
+    }
+}
+
 fn encode_api_versions(
     version: i16,
     correlation_id: i32,
@@ -505,43 +514,11 @@ pub fn encode_response(
     Ok(out.freeze())
 }
 
-/// A short, stable label for an API.
+/// A short, stable label for an API (its metric label; `other` for APIs the proxy does not
+/// offer).
 pub fn api_name(api: ApiKey) -> &'static str {
     versions::PROXY_APIS
         .iter()
-        .find(|(k, ..)| *k == api)
-        .map_or("other", |(k, ..)| api_label(*k))
-}
-
-fn api_label(k: ApiKey) -> &'static str {
-    match k {
-        ApiKey::Produce => "produce",
-        ApiKey::Fetch => "fetch",
-        ApiKey::ListOffsets => "list_offsets",
-        ApiKey::Metadata => "metadata",
-        ApiKey::OffsetCommit => "offset_commit",
-        ApiKey::OffsetFetch => "offset_fetch",
-        ApiKey::FindCoordinator => "find_coordinator",
-        ApiKey::JoinGroup => "join_group",
-        ApiKey::Heartbeat => "heartbeat",
-        ApiKey::LeaveGroup => "leave_group",
-        ApiKey::SyncGroup => "sync_group",
-        ApiKey::DescribeGroups => "describe_groups",
-        ApiKey::ListGroups => "list_groups",
-        ApiKey::ApiVersions => "api_versions",
-        ApiKey::CreateTopics => "create_topics",
-        ApiKey::DeleteTopics => "delete_topics",
-        ApiKey::DeleteRecords => "delete_records",
-        ApiKey::InitProducerId => "init_producer_id",
-        ApiKey::OffsetForLeaderEpoch => "offset_for_leader_epoch",
-        ApiKey::DescribeConfigs => "describe_configs",
-        ApiKey::CreatePartitions => "create_partitions",
-        ApiKey::DeleteGroups => "delete_groups",
-        ApiKey::OffsetDelete => "offset_delete",
-        ApiKey::IncrementalAlterConfigs => "incremental_alter_configs",
-        ApiKey::DescribeCluster => "describe_cluster",
-        ApiKey::ConsumerGroupHeartbeat => "consumer_group_heartbeat",
-        ApiKey::ConsumerGroupDescribe => "consumer_group_describe",
-        _ => "other",
-    }
+        .find(|a| a.key == api)
+        .map_or("other", |a| a.label)
 }

@@ -4,6 +4,7 @@
 use crate::backend;
 use crate::proxy::partitioned::OrderGate;
 use crate::proxy::read_ahead::ReadAhead;
+use crate::proxy::sasl::Step;
 use crate::proxy::{Frame, Handled, Proxy};
 use crate::wire::frame::{self, FrameError};
 use bytes::Buf;
@@ -13,10 +14,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 /// Requests in flight per connection before the proxy stops reading (backpressure).
 const MAX_IN_FLIGHT: usize = 32;
+
+/// What one client connection owns: its backend connections (closed when the client goes),
+/// its read-ahead slot and its quota state.
+#[derive(Default)]
+struct Connection {
+    pool: Arc<backend::pool::ConnPool>,
+    read_ahead: ReadAhead,
+    quota: crate::quotas::ClientQuota,
+}
 
 /// Serves one client connection until it closes, fails, or `drain` turns true; in-flight
 /// requests are answered before the connection closes. `budget` holds one permit per byte of
@@ -30,53 +41,21 @@ pub async fn serve(
 ) {
     stream.set_nodelay(true).ok();
     tracing::debug!(%peer, "client connected");
-    let (mut rd, mut wr) = stream.into_split();
-    let (queue_tx, mut queue_rx) = mpsc::channel::<oneshot::Receiver<Handled>>(MAX_IN_FLIGHT);
+    let (mut rd, wr) = stream.into_split();
+    let (queue_tx, queue_rx) = mpsc::channel::<oneshot::Receiver<Handled>>(MAX_IN_FLIGHT);
     let (closed_tx, mut closed_rx) = watch::channel(false);
-
-    let writer = tokio::spawn(async move {
-        while let Some(rx) = queue_rx.recv().await {
-            match rx.await {
-                Ok(Handled::Reply(frame)) => {
-                    let written = match frame {
-                        Frame::Encoded(bytes) => wr.write_all(&bytes).await,
-                        Frame::Forwarded { head, tail } => {
-                            // One vectored write for both parts where the socket allows.
-                            let mut chained = (&head[..]).chain(tail);
-                            wr.write_all_buf(&mut chained).await
-                        }
-                    };
-                    if let Err(e) = written {
-                        tracing::debug!(%peer, "client connection write failed: {e}");
-                        break;
-                    }
-                }
-                Ok(Handled::NoReply) => {}
-                Ok(Handled::Close(reason)) => {
-                    tracing::warn!(%peer, "closing client connection: {reason}");
-                    break;
-                }
-                // The handler task died; nothing sensible can follow on this connection.
-                Err(_) => break,
-            }
-        }
-        let _ = wr.shutdown().await;
-        let _ = closed_tx.send(true);
-    });
+    let writer = tokio::spawn(write_replies(wr, queue_rx, closed_tx, peer));
 
     let limit = proxy.config.server.max_request_bytes;
     let idle = proxy.config.server.connections_max_idle.get();
     let mut produce_chain: Option<oneshot::Receiver<()>> = None;
-    // This client's own backend connections; closed when the client goes.
-    let pool = Arc::new(backend::pool::ConnPool::default());
-    let read_ahead = Arc::new(ReadAhead::default());
-    let quota = Arc::new(crate::quotas::ClientQuota::default());
+    let conn = Arc::new(Connection::default());
     // With `auth.plugins` set, nothing but ApiVersions and SASL until the client logged in.
     let mut logged_in = !proxy.auth_required();
     loop {
         // A throttled client is not read until its throttle has passed (as a Kafka broker
         // mutes its channel): clients need not back off by themselves.
-        if let Some(wait) = quota.paused_for() {
+        if let Some(wait) = conn.quota.paused_for() {
             tokio::select! {
                 biased;
                 _ = drain.changed() => break,
@@ -110,47 +89,34 @@ pub async fn serve(
             break;
         }
         let api = frame::peek_header(&frame).map(|h| h.api_key);
-        let sasl = api == Some(ApiKey::SaslHandshake as i16)
-            || api == Some(ApiKey::SaslAuthenticate as i16);
-        if !logged_in && sasl {
-            // In order, before anything else of this connection: the client waits for it.
-            let step = proxy.sasl(frame);
-            drop(permit);
-            let (outcome, close) = match step {
-                crate::proxy::sasl::Step::Continue(o) => (o, false),
-                crate::proxy::sasl::Step::LoggedIn(o, principal) => {
-                    logged_in = true;
-                    quota.logged_in(&principal);
-                    (o, false)
+        // Until the login, in order, before anything else of this connection (the client
+        // waits for it).
+        let frame = if logged_in {
+            frame
+        } else {
+            match login_step(&proxy, &conn, frame, api) {
+                Login::Pass(f) => f,
+                Login::Answered(outcome, done) => {
+                    logged_in = done;
+                    let _ = tx.send(outcome);
+                    continue;
                 }
-                crate::proxy::sasl::Step::Refused(o) => (o, true),
-            };
-            let _ = tx.send(outcome);
-            if close {
-                break;
+                Login::Close(outcome) => {
+                    let _ = tx.send(outcome);
+                    break;
+                }
             }
-            continue;
-        }
-        if !logged_in && api != Some(ApiKey::ApiVersions as i16) {
-            let _ = tx.send(Handled::Close(format!(
-                "request (api key {api:?}) before SASL authentication; auth.plugins requires a login"
-            )));
-            break;
-        }
-        // Produce batches must reach the backend in the order the client sent them.
-        let gate = match frame::peek_header(&frame) {
-            Some(h) if h.api_key == ApiKey::Produce as i16 => {
-                let (gate, next) = OrderGate::after(produce_chain.take());
-                produce_chain = Some(next);
-                Some(gate)
-            }
-            _ => None,
         };
-        let (proxy, pool, read_ahead) = (proxy.clone(), pool.clone(), read_ahead.clone());
-        let quota = quota.clone();
+        // Produce batches must reach the backend in the order the client sent them.
+        let gate = (api == Some(ApiKey::Produce as i16)).then(|| {
+            let (gate, next) = OrderGate::after(produce_chain.take());
+            produce_chain = Some(next);
+            gate
+        });
+        let (proxy, conn) = (proxy.clone(), conn.clone());
         tokio::spawn(async move {
-            let handling = proxy.handle(frame, gate, &read_ahead, peer, &quota);
-            let outcome = backend::pool::scope(pool, handling).await;
+            let handling = proxy.handle(frame, gate, &conn.read_ahead, peer, &conn.quota);
+            let outcome = backend::pool::scope(conn.pool.clone(), handling).await;
             drop(permit);
             let _ = tx.send(outcome);
         });
@@ -159,6 +125,76 @@ pub async fn serve(
     drop(queue_tx);
     let _ = writer.await;
     tracing::debug!(%peer, "client disconnected");
+}
+
+/// Writes each answer in request order until the queue closes, the client goes, or an
+/// answer says to close; then shuts the connection and says so on `closed`.
+async fn write_replies(
+    mut wr: OwnedWriteHalf,
+    mut queue: mpsc::Receiver<oneshot::Receiver<Handled>>,
+    closed: watch::Sender<bool>,
+    peer: SocketAddr,
+) {
+    while let Some(rx) = queue.recv().await {
+        match rx.await {
+            Ok(Handled::Reply(frame)) => {
+                let written = match frame {
+                    Frame::Encoded(bytes) => wr.write_all(&bytes).await,
+                    Frame::Forwarded { head, tail } => {
+                        // One vectored write for both parts where the socket allows.
+                        let mut chained = (&head[..]).chain(tail);
+                        wr.write_all_buf(&mut chained).await
+                    }
+                };
+                if let Err(e) = written {
+                    tracing::debug!(%peer, "client connection write failed: {e}");
+                    break;
+                }
+            }
+            Ok(Handled::NoReply) => {}
+            Ok(Handled::Close(reason)) => {
+                tracing::warn!(%peer, "closing client connection: {reason}");
+                break;
+            }
+            // The handler task died; nothing sensible can follow on this connection.
+            Err(_) => break,
+        }
+    }
+    let _ = wr.shutdown().await;
+    let _ = closed.send(true);
+}
+
+/// What a frame of a client that has not logged in yet leads to.
+enum Login {
+    /// ApiVersions: handled as usual.
+    Pass(Bytes),
+    /// A SASL step, answered; `true` once logged in.
+    Answered(Handled, bool),
+    /// A failed login or any other request: answer (or say why) and close.
+    Close(Handled),
+}
+
+/// Runs the SASL steps of a client that must log in (`auth.plugins`); anything but
+/// ApiVersions and SASL before the login closes the connection.
+fn login_step(proxy: &Proxy, conn: &Connection, frame: Bytes, api: Option<i16>) -> Login {
+    let sasl =
+        api == Some(ApiKey::SaslHandshake as i16) || api == Some(ApiKey::SaslAuthenticate as i16);
+    if sasl {
+        return match proxy.sasl(frame) {
+            Step::Continue(o) => Login::Answered(o, false),
+            Step::LoggedIn(o, principal) => {
+                conn.quota.logged_in(&principal);
+                Login::Answered(o, true)
+            }
+            Step::Refused(o) => Login::Close(o),
+        };
+    }
+    if api == Some(ApiKey::ApiVersions as i16) {
+        return Login::Pass(frame);
+    }
+    Login::Close(Handled::Close(format!(
+        "request (api key {api:?}) before SASL authentication; auth.plugins requires a login"
+    )))
 }
 
 /// The frame read, or `None` (after logging why) when the connection should close.

@@ -21,51 +21,181 @@ pub enum Served {
     WithSeveral,
 }
 
+/// One API the proxy offers.
+#[derive(Debug, Clone, Copy)]
+pub struct ProxyApi {
+    /// The API.
+    pub key: ApiKey,
+    /// Its label in metrics (`kafkatwin_requests_total{api}`).
+    pub label: &'static str,
+    /// Lowest version the proxy handles.
+    pub min: i16,
+    /// Highest version the proxy handles.
+    pub max: i16,
+    /// Where the answer comes from.
+    pub served: Served,
+}
+
+impl ProxyApi {
+    const fn new(key: ApiKey, label: &'static str, min: i16, max: i16, served: Served) -> Self {
+        Self {
+            key,
+            label,
+            min,
+            max,
+            served,
+        }
+    }
+}
+
 /// The proxy's own version caps. Produce and Fetch stop below v13, where topics are named by
 /// topic id (ids differ per cluster); other caps stop below versions whose semantics the
 /// proxy does not rewrite yet (topic-id variants).
-pub const PROXY_APIS: &[(ApiKey, i16, i16, Served)] = &[
-    (ApiKey::Produce, 3, 12, Served::Forwarded),
-    (ApiKey::Fetch, 4, 12, Served::Forwarded),
-    (ApiKey::ListOffsets, 1, 9, Served::Forwarded),
-    (ApiKey::Metadata, 0, 12, Served::Forwarded),
-    (ApiKey::OffsetCommit, 2, 9, Served::Forwarded),
+pub const PROXY_APIS: &[ProxyApi] = &[
+    ProxyApi::new(ApiKey::Produce, "produce", 3, 12, Served::Forwarded),
+    ProxyApi::new(ApiKey::Fetch, "fetch", 4, 12, Served::Forwarded),
+    ProxyApi::new(ApiKey::ListOffsets, "list_offsets", 1, 9, Served::Forwarded),
+    ProxyApi::new(ApiKey::Metadata, "metadata", 0, 12, Served::Forwarded),
+    ProxyApi::new(
+        ApiKey::OffsetCommit,
+        "offset_commit",
+        2,
+        9,
+        Served::Forwarded,
+    ),
     // From v2: v1 has no error field outside partitions, so a failure would read as "no
     // committed offsets" and make consumers reset.
-    (ApiKey::OffsetFetch, 2, 9, Served::Forwarded),
-    (ApiKey::FindCoordinator, 0, 6, Served::Locally),
-    (ApiKey::JoinGroup, 0, 9, Served::Forwarded),
-    (ApiKey::Heartbeat, 0, 4, Served::Forwarded),
-    (ApiKey::LeaveGroup, 0, 5, Served::Forwarded),
-    (ApiKey::SyncGroup, 0, 5, Served::Forwarded),
-    (ApiKey::DescribeGroups, 0, 5, Served::Forwarded),
-    (ApiKey::ListGroups, 0, 5, Served::Forwarded),
-    (ApiKey::ApiVersions, 0, 3, Served::Locally),
-    (ApiKey::CreateTopics, 2, 7, Served::Forwarded),
-    (ApiKey::DeleteTopics, 1, 6, Served::Forwarded),
-    (ApiKey::DeleteRecords, 0, 2, Served::ForwardedOrRefused),
+    ProxyApi::new(ApiKey::OffsetFetch, "offset_fetch", 2, 9, Served::Forwarded),
+    ProxyApi::new(
+        ApiKey::FindCoordinator,
+        "find_coordinator",
+        0,
+        6,
+        Served::Locally,
+    ),
+    ProxyApi::new(ApiKey::JoinGroup, "join_group", 0, 9, Served::Forwarded),
+    ProxyApi::new(ApiKey::Heartbeat, "heartbeat", 0, 4, Served::Forwarded),
+    ProxyApi::new(ApiKey::LeaveGroup, "leave_group", 0, 5, Served::Forwarded),
+    ProxyApi::new(ApiKey::SyncGroup, "sync_group", 0, 5, Served::Forwarded),
+    ProxyApi::new(
+        ApiKey::DescribeGroups,
+        "describe_groups",
+        0,
+        5,
+        Served::Forwarded,
+    ),
+    ProxyApi::new(ApiKey::ListGroups, "list_groups", 0, 5, Served::Forwarded),
+    ProxyApi::new(ApiKey::ApiVersions, "api_versions", 0, 3, Served::Locally),
+    ProxyApi::new(
+        ApiKey::CreateTopics,
+        "create_topics",
+        2,
+        7,
+        Served::Forwarded,
+    ),
+    ProxyApi::new(
+        ApiKey::DeleteTopics,
+        "delete_topics",
+        1,
+        6,
+        Served::Forwarded,
+    ),
+    ProxyApi::new(
+        ApiKey::DeleteRecords,
+        "delete_records",
+        0,
+        2,
+        Served::ForwardedOrRefused,
+    ),
     // Answered by the proxy in front of several clusters (`producer_ids`), forwarded to a
     // single one.
-    (ApiKey::InitProducerId, 0, 5, Served::Forwarded),
-    (
+    ProxyApi::new(
+        ApiKey::InitProducerId,
+        "init_producer_id",
+        0,
+        5,
+        Served::Forwarded,
+    ),
+    ProxyApi::new(
         ApiKey::OffsetForLeaderEpoch,
+        "offset_for_leader_epoch",
         2,
         4,
         Served::ForwardedOrRefused,
     ),
-    (ApiKey::DescribeConfigs, 1, 4, Served::Forwarded),
-    (ApiKey::CreatePartitions, 0, 3, Served::ForwardedOrRefused),
-    (ApiKey::DeleteGroups, 0, 2, Served::Forwarded),
-    (ApiKey::OffsetDelete, 0, 0, Served::Forwarded),
-    (ApiKey::IncrementalAlterConfigs, 0, 1, Served::Forwarded),
-    (ApiKey::DescribeCluster, 0, 1, Served::Locally),
+    ProxyApi::new(
+        ApiKey::DescribeConfigs,
+        "describe_configs",
+        1,
+        4,
+        Served::Forwarded,
+    ),
+    ProxyApi::new(
+        ApiKey::CreatePartitions,
+        "create_partitions",
+        0,
+        3,
+        Served::ForwardedOrRefused,
+    ),
+    ProxyApi::new(
+        ApiKey::DeleteGroups,
+        "delete_groups",
+        0,
+        2,
+        Served::Forwarded,
+    ),
+    ProxyApi::new(
+        ApiKey::OffsetDelete,
+        "offset_delete",
+        0,
+        0,
+        Served::Forwarded,
+    ),
+    ProxyApi::new(
+        ApiKey::IncrementalAlterConfigs,
+        "incremental_alter_configs",
+        0,
+        1,
+        Served::Forwarded,
+    ),
+    ProxyApi::new(
+        ApiKey::DescribeCluster,
+        "describe_cluster",
+        0,
+        1,
+        Served::Locally,
+    ),
     // The consumer group protocol: answered by the proxy in front of several clusters.
-    (ApiKey::ConsumerGroupHeartbeat, 0, 1, Served::WithSeveral),
-    (ApiKey::ConsumerGroupDescribe, 0, 1, Served::WithSeveral),
+    ProxyApi::new(
+        ApiKey::ConsumerGroupHeartbeat,
+        "consumer_group_heartbeat",
+        0,
+        1,
+        Served::WithSeveral,
+    ),
+    ProxyApi::new(
+        ApiKey::ConsumerGroupDescribe,
+        "consumer_group_describe",
+        0,
+        1,
+        Served::WithSeveral,
+    ),
     // Answered by the proxy when `auth.plugins` is set (v0 handshakes, raw SASL tokens
     // outside Kafka frames, are not offered).
-    (ApiKey::SaslHandshake, 1, 1, Served::Locally),
-    (ApiKey::SaslAuthenticate, 0, 2, Served::Locally),
+    ProxyApi::new(
+        ApiKey::SaslHandshake,
+        "sasl_handshake",
+        1,
+        1,
+        Served::Locally,
+    ),
+    ProxyApi::new(
+        ApiKey::SaslAuthenticate,
+        "sasl_authenticate",
+        0,
+        2,
+        Served::Locally,
+    ),
 ];
 
 /// The APIs the proxy answers itself in front of several clusters: it issues producer ids
@@ -87,7 +217,12 @@ const LOCAL_WITH_SEVERAL: &[ApiKey] = &[
 /// The range the proxy advertises for `api` given the backend's ranges, if any; `several`
 /// when the proxy is in front of several clusters (see [`LOCAL_WITH_SEVERAL`]).
 pub fn advertised(api: ApiKey, backend: &Cluster, several: bool) -> Option<VersionRange> {
-    let &(_, min, max, mut served) = PROXY_APIS.iter().find(|(k, ..)| *k == api)?;
+    let &ProxyApi {
+        min,
+        max,
+        mut served,
+        ..
+    } = PROXY_APIS.iter().find(|a| a.key == api)?;
     if several && (LOCAL_WITH_SEVERAL.contains(&api) || served == Served::WithSeveral) {
         served = Served::Locally;
     }
@@ -112,10 +247,10 @@ pub fn advertised(api: ApiKey, backend: &Cluster, several: bool) -> Option<Versi
 pub fn api_versions_response(backend: &Cluster, several: bool) -> ApiVersionsResponse {
     let api_keys = PROXY_APIS
         .iter()
-        .filter_map(|(k, ..)| {
-            advertised(*k, backend, several).map(|r| {
+        .filter_map(|a| {
+            advertised(a.key, backend, several).map(|r| {
                 ApiVersion::default()
-                    .with_api_key(*k as i16)
+                    .with_api_key(a.key as i16)
                     .with_min_version(r.min)
                     .with_max_version(r.max)
             })

@@ -35,7 +35,7 @@ const IDLE_METERS: usize = 10_000;
 
 /// One quota entry, as listed.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
+pub struct QuotaEntry {
     /// Whom it applies to; for a default entry, the user it is the client default of, if
     /// any.
     pub entity: Entity,
@@ -368,19 +368,20 @@ impl Quotas {
     }
 
     /// Every entry: config entries, then those set through the API.
-    pub fn list(&self) -> Vec<Entry> {
+    pub fn list(&self) -> Vec<QuotaEntry> {
         let c = &self.config;
         let mut out = Vec::new();
-        let config_entry = |user: Option<&str>, client: Option<&str>, limits: QuotaLimits| Entry {
-            entity: Entity {
-                user: user.map(str::to_owned),
-                client: client.map(str::to_owned),
-            },
-            default_of: None,
-            limits,
-            origin: Origin::Config,
-            version: None,
-        };
+        let config_entry =
+            |user: Option<&str>, client: Option<&str>, limits: QuotaLimits| QuotaEntry {
+                entity: Entity {
+                    user: user.map(str::to_owned),
+                    client: client.map(str::to_owned),
+                },
+                default_of: None,
+                limits,
+                origin: Origin::Config,
+                version: None,
+            };
         let defaults = [
             ("client", c.defaults.client),
             ("user", c.defaults.user),
@@ -388,7 +389,7 @@ impl Quotas {
         ];
         for (of, limits) in defaults {
             if !limits.is_empty() {
-                out.push(Entry {
+                out.push(QuotaEntry {
                     default_of: Some(of),
                     ..config_entry(None, None, limits)
                 });
@@ -400,7 +401,7 @@ impl Quotas {
                 out.push(config_entry(Some(user), Some(client), *l));
             }
             if !u.default_client.is_empty() {
-                out.push(Entry {
+                out.push(QuotaEntry {
                     default_of: Some("client"),
                     ..config_entry(Some(user), None, u.default_client)
                 });
@@ -411,7 +412,7 @@ impl Quotas {
         }
         let api = self.api.read().unwrap_or_else(|p| p.into_inner());
         for (client, l) in api.iter() {
-            out.push(Entry {
+            out.push(QuotaEntry {
                 origin: Origin::Api,
                 version: self.version(client),
                 ..config_entry(None, Some(client), *l)
@@ -422,7 +423,7 @@ impl Quotas {
 
     /// The entry that applies to `client` when it has not logged in: its own (through the
     /// API, else from the config), else the client default. `None` when no limit applies.
-    pub fn entry(&self, client: &str) -> Option<Entry> {
+    pub fn entry(&self, client: &str) -> Option<QuotaEntry> {
         let entity = Entity {
             user: None,
             client: Some(client.to_owned()),
@@ -433,7 +434,7 @@ impl Quotas {
             .unwrap_or_else(|p| p.into_inner())
             .get(client)
         {
-            return Some(Entry {
+            return Some(QuotaEntry {
                 entity,
                 default_of: None,
                 limits: *l,
@@ -448,7 +449,7 @@ impl Quotas {
             }
             None => return None,
         };
-        Some(Entry {
+        Some(QuotaEntry {
             entity,
             default_of,
             limits,
@@ -470,7 +471,7 @@ impl Quotas {
         client: &str,
         body: &[u8],
         expected: Option<i64>,
-    ) -> Result<(Entry, bool), ChangeError> {
+    ) -> Result<(QuotaEntry, bool), ChangeError> {
         let limits = parse_limits(body)?;
         let _guard = self.begin(client, expected).await?;
         let created = !self

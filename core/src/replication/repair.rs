@@ -498,7 +498,7 @@ impl Replicator {
         i: usize,
         j: usize,
         tp: &Tp,
-        mut pos: i64,
+        pos: i64,
     ) -> Result<Copied, BackendError> {
         let (target, source) = (&self.clusters[i], &self.clusters[j]);
         // Offsets differ by the clusters' offset maps (zero when they started together).
@@ -561,8 +561,25 @@ impl Replicator {
                 }
             }
         }
-        // Every queued copy is awaited, even after a failure: one left behind would still
-        // land, after the next pass had read the end without it, and be copied twice.
+        let pos = self.await_copies(i, tp, queued, pos, &mut failed).await;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        Ok(Copied::UpTo(pos, bytes))
+    }
+
+    /// Awaits every queued copy to cluster `i`, even after a failure (one left behind would
+    /// still land, after the next pass had read the end without it, and be copied twice).
+    /// Returns the end reached from `pos`; the first failure goes to `failed`.
+    async fn await_copies(
+        &self,
+        i: usize,
+        tp: &Tp,
+        queued: Vec<(i64, Pending)>,
+        mut pos: i64,
+        failed: &mut Option<BackendError>,
+    ) -> i64 {
+        let target = &self.clusters[i];
         for (offsets, pending) in queued {
             let base = match self.copy_answer(i, tp, pending).await {
                 Ok(base) => base,
@@ -574,7 +591,7 @@ impl Replicator {
             if base != pos && failed.is_none() {
                 // Something else wrote here: stop, and compare its history again.
                 self.set_compared(i, false);
-                failed = Some(BackendError::NoBroker {
+                *failed = Some(BackendError::NoBroker {
                     cluster: target.id.to_string(),
                     reason: format!(
                         "repair of {}-{}: a batch expected at {pos} landed at {base}; \
@@ -591,10 +608,7 @@ impl Replicator {
                 .with_label_values(&[&target.id])
                 .inc_by(offsets as u64);
         }
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        Ok(Copied::UpTo(pos, bytes))
+        pos
     }
 
     /// Cluster `i`'s end on `tp` was read inside the source `j`'s batch at logical `base`. A

@@ -1,0 +1,77 @@
+//! Functions a reader can take in at once: none in core over 100 lines, except declarative
+//! tables (one arm or entry per API or metric, nothing to follow from one to the next).
+
+use regex::Regex;
+use std::path::{Path, PathBuf};
+
+const MAX_LINES: usize = 100;
+/// Tables, by file and function name.
+const TABLES: &[(&str, &str)] = &[
+    ("proxy/errors.rs", "error_response"),
+    ("base/metrics.rs", "new"),
+];
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read core/src") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            walk(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every function of `text` longer than `max` lines: its name and length. A function runs
+/// from its `fn` line to the first line that closes it at the same indentation.
+fn long_functions(text: &str, max: usize) -> Vec<(String, usize)> {
+    let start = Regex::new(r"^(\s*)(?:pub(?:\([^)]*\))?\s+)?(?:const\s+)?(?:async\s+)?fn\s+(\w+)")
+        .expect("regex");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if let Some(c) = start.captures(lines[i]) {
+            let close = format!("{}}}", &c[1]);
+            let end = (i + 1..lines.len())
+                .find(|&j| lines[j].trim_end() == close)
+                .unwrap_or(i);
+            if end + 1 - i > max {
+                out.push((c[2].to_owned(), end + 1 - i));
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+#[test]
+fn no_function_in_core_is_over_a_hundred_lines_but_tables() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    walk(&src, &mut files);
+    let mut long = Vec::new();
+    for file in files {
+        let rel = file.strip_prefix(&src).expect("under src").to_path_buf();
+        let rel = rel.to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&file).expect("read source");
+        for (name, n) in long_functions(&text, MAX_LINES) {
+            if !TABLES.contains(&(rel.as_str(), name.as_str())) {
+                long.push(format!("core/src/{rel}: {name} ({n} lines)"));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_LINES} lines (split them into steps with names):\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn a_long_function_is_measured_from_its_fn_line_to_its_closing_brace() {
+    let body = "    x();\n".repeat(5);
+    let text = format!("fn short() {{\n}}\n    pub async fn long() {{\n{body}    }}\n");
+    assert_eq!(long_functions(&text, 6), vec![("long".to_owned(), 7)]);
+    assert!(long_functions(&text, 7).is_empty());
+}
