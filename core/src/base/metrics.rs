@@ -93,17 +93,18 @@ impl Metrics {
                 registry.register(Box::new(g.clone()))?;
                 Ok(g)
             };
-        let histogram = |name: &str, help: &str| -> Result<HistogramVec, prometheus::Error> {
-            let h = HistogramVec::new(
-                HistogramOpts::new(name, help).buckets(vec![
-                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                    10.0, 30.0,
-                ]),
-                &["topic", "cluster"],
-            )?;
-            registry.register(Box::new(h.clone()))?;
-            Ok(h)
-        };
+        let histogram =
+            |name: &str, help: &str, labels: &[&str]| -> Result<HistogramVec, prometheus::Error> {
+                let h = HistogramVec::new(
+                    HistogramOpts::new(name, help).buckets(vec![
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0, 10.0, 30.0,
+                    ]),
+                    labels,
+                )?;
+                registry.register(Box::new(h.clone()))?;
+                Ok(h)
+            };
         Ok(Self {
             produce_requests: counter(
                 "kafkatwin_produce_requests_total",
@@ -113,6 +114,7 @@ impl Metrics {
             produce_latency: histogram(
                 "kafkatwin_produce_latency_seconds",
                 "Time from receiving a produce request to answering it.",
+                &["topic", "cluster"],
             )?,
             produce_bytes: counter(
                 "kafkatwin_produce_bytes_total",
@@ -127,6 +129,7 @@ impl Metrics {
             fetch_latency: histogram(
                 "kafkatwin_fetch_latency_seconds",
                 "Time from receiving a fetch request to answering it.",
+                &["topic", "cluster"],
             )?,
             fetch_bytes: counter(
                 "kafkatwin_fetch_bytes_total",
