@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = kafkatwin_core::frame::decode_request(bytes::Bytes::copy_from_slice(data));
+    let _ = kafkatwin_core::wire::frame::decode_request(bytes::Bytes::copy_from_slice(data));
 });
