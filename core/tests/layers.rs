@@ -10,6 +10,9 @@
 //! one another without a cycle; no `use … as` hides where a thing lives; only `app` (and the
 //! binary) knows the web crate's view types.
 
+mod common;
+
+use common::{rust_files, src_dir};
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -44,26 +47,9 @@ struct Source {
     code: Vec<String>,
 }
 
-fn src_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read core/src") {
-        let path = entry.expect("dir entry").path();
-        if path.is_dir() {
-            walk(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 fn sources() -> Vec<Source> {
     let src = src_dir();
-    let mut files = Vec::new();
-    walk(&src, &mut files);
-    files
+    rust_files(&src)
         .into_iter()
         .map(|file| {
             let rel = file.strip_prefix(&src).expect("under src").to_path_buf();

@@ -1,8 +1,10 @@
 //! Functions a reader can take in at once: none in core over 100 lines, except declarative
 //! tables (one arm or entry per API or metric, nothing to follow from one to the next).
 
+mod common;
+
+use common::{rust_files, src_dir};
 use regex::Regex;
-use std::path::{Path, PathBuf};
 
 const MAX_LINES: usize = 100;
 /// Tables, by file and function name.
@@ -10,17 +12,6 @@ const TABLES: &[(&str, &str)] = &[
     ("proxy/errors.rs", "error_response"),
     ("base/metrics.rs", "new"),
 ];
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read core/src") {
-        let path = entry.expect("dir entry").path();
-        if path.is_dir() {
-            walk(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
 
 /// Every function of `text` longer than `max` lines: its name and length. A function runs
 /// from its `fn` line to the first line that closes it at the same indentation.
@@ -47,11 +38,9 @@ fn long_functions(text: &str, max: usize) -> Vec<(String, usize)> {
 
 #[test]
 fn no_function_in_core_is_over_a_hundred_lines_but_tables() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    walk(&src, &mut files);
+    let src = src_dir();
     let mut long = Vec::new();
-    for file in files {
+    for file in rust_files(&src) {
         let rel = file.strip_prefix(&src).expect("under src").to_path_buf();
         let rel = rel.to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&file).expect("read source");

@@ -49,12 +49,13 @@ fn rule_view(l: ListedRule) -> RuleView {
 
 /// A quota entry as the API shows it.
 fn quota_view(e: crate::quotas::QuotaEntry) -> kafkatwin_web::QuotaView {
+    use crate::quotas::DefaultOf;
     use crate::quotas::Origin;
     let entity = match (e.default_of, &e.entity.user) {
-        (Some("user"), _) => "user=<default>".to_owned(),
-        (Some("user_client"), _) => "user=<default>,client-id=<default>".to_owned(),
-        (Some(_), Some(user)) => format!("user={user},client-id=<default>"),
-        (Some(_), None) => "client-id=<default>".to_owned(),
+        (Some(DefaultOf::User), _) => "user=<default>".to_owned(),
+        (Some(DefaultOf::UserClient), _) => "user=<default>,client-id=<default>".to_owned(),
+        (Some(DefaultOf::Client), Some(user)) => format!("user={user},client-id=<default>"),
+        (Some(DefaultOf::Client), None) => "client-id=<default>".to_owned(),
         (None, _) => e.entity.to_string(),
     };
     let origin = match (e.origin, e.default_of) {

@@ -33,14 +33,25 @@ const MAX_REQUEST_THROTTLE_MS: u64 = SAMPLE_MS;
 /// Meters kept for entities no connection uses any more, before they are dropped.
 const IDLE_METERS: usize = 10_000;
 
+/// Which default an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultOf {
+    /// Each client id without an entry (of a user, when the entry names one).
+    Client,
+    /// Each logged-in user without an entry.
+    User,
+    /// Each user and client id pair without an entry.
+    UserClient,
+}
+
 /// One quota entry, as listed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuotaEntry {
     /// Whom it applies to; for a default entry, the user it is the client default of, if
     /// any.
     pub entity: Entity,
-    /// Set for a default entry: `"client"`, `"user"` or `"user_client"`.
-    pub default_of: Option<&'static str>,
+    /// Set for a default entry.
+    pub default_of: Option<DefaultOf>,
     /// The limits.
     pub limits: QuotaLimits,
     /// Where it comes from.
@@ -383,9 +394,9 @@ impl Quotas {
                 version: None,
             };
         let defaults = [
-            ("client", c.defaults.client),
-            ("user", c.defaults.user),
-            ("user_client", c.defaults.user_client),
+            (DefaultOf::Client, c.defaults.client),
+            (DefaultOf::User, c.defaults.user),
+            (DefaultOf::UserClient, c.defaults.user_client),
         ];
         for (of, limits) in defaults {
             if !limits.is_empty() {
@@ -402,7 +413,7 @@ impl Quotas {
             }
             if !u.default_client.is_empty() {
                 out.push(QuotaEntry {
-                    default_of: Some("client"),
+                    default_of: Some(DefaultOf::Client),
                     ..config_entry(Some(user), None, u.default_client)
                 });
             }
@@ -445,7 +456,7 @@ impl Quotas {
         let (limits, default_of) = match self.config.clients.get(client) {
             Some(l) => (*l, None),
             None if !self.config.defaults.client.is_empty() => {
-                (self.config.defaults.client, Some("client"))
+                (self.config.defaults.client, Some(DefaultOf::Client))
             }
             None => return None,
         };
