@@ -80,9 +80,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-struct State(Arc<Proxy>);
+struct ProxyAdmin(Arc<Proxy>);
 
-impl AdminState for State {
+impl AdminState for ProxyAdmin {
     fn ready(&self) -> Result<(), String> {
         if !*self.0.control_loaded.borrow() {
             return Err(
@@ -399,7 +399,7 @@ impl AdminState for State {
 /// Per (group, topic, partition): each cluster's lag, from the lag gauge.
 type LagTable = HashMap<(String, String, i32), std::collections::BTreeMap<String, i64>>;
 
-impl State {
+impl ProxyAdmin {
     /// The lag gauge's current values.
     fn lag_by_partition(&self) -> LagTable {
         use prometheus::core::Collector;
@@ -480,7 +480,7 @@ impl State {
 pub async fn bind_all(proxy: Arc<Proxy>) -> Result<Vec<(TcpListener, Router)>, ServeError> {
     let cfg = proxy.config.clone();
     let auth = kafkatwin_web::AdminAuth::from_config(&cfg.admin_api).map_err(ServeError::Setup)?;
-    let state: Arc<dyn AdminState> = Arc::new(State(proxy));
+    let state: Arc<dyn AdminState> = Arc::new(ProxyAdmin(proxy));
     let mut by_addr: BTreeMap<SocketAddr, (&'static str, Router)> = BTreeMap::new();
     let mut add =
         |what: &'static str, host: &str, port: u16, r: Router| -> Result<(), ServeError> {

@@ -15,15 +15,15 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-type Reply = oneshot::Sender<Result<Bytes, BackendError>>;
+type ReplyTx = oneshot::Sender<Result<Bytes, BackendError>>;
 
 /// A request frame on its way out: `head` then `tail` (empty unless the frame is a client's
 /// forwarded as is, where `head` carries the new length prefix and correlation id).
-struct Outgoing {
+struct QueuedRequest {
     head: Bytes,
     tail: Bytes,
     correlation_id: i32,
-    reply: Reply,
+    reply: ReplyTx,
 }
 
 /// A backend response: decoded, and the frame it was decoded from (without the length
@@ -123,7 +123,7 @@ impl Pending {
 pub struct BrokerConn {
     cluster: Arc<str>,
     addr: Arc<str>,
-    tx: mpsc::Sender<Outgoing>,
+    tx: mpsc::Sender<QueuedRequest>,
     next_correlation: AtomicI32,
     alive: Arc<AtomicBool>,
     request_timeout: Duration,
@@ -161,8 +161,8 @@ impl BrokerConn {
             .map_err(|e| connect_err(e.to_string()))?;
         stream.set_nodelay(true).ok();
         let (mut rd, mut wr) = stream.into_split();
-        let (tx, mut rx) = mpsc::channel::<Outgoing>(1024);
-        let (pending_tx, mut pending_rx) = mpsc::unbounded_channel::<(i32, Reply)>();
+        let (tx, mut rx) = mpsc::channel::<QueuedRequest>(1024);
+        let (pending_tx, mut pending_rx) = mpsc::unbounded_channel::<(i32, ReplyTx)>();
         let alive = Arc::new(AtomicBool::new(true));
 
         let w_alive = alive.clone();
@@ -362,7 +362,7 @@ impl BrokerConn {
     ) -> Result<Pending, BackendError> {
         let (correlation_id, head, tail) = self.reframe(api_key, version, client_frame)?;
         let (reply, rx) = oneshot::channel();
-        let outgoing = Outgoing {
+        let outgoing = QueuedRequest {
             head,
             tail,
             correlation_id,
@@ -431,7 +431,7 @@ impl BrokerConn {
         wait: Duration,
     ) -> Result<Pending, BackendError> {
         let (reply, rx) = oneshot::channel();
-        let queued = self.tx.send(Outgoing {
+        let queued = self.tx.send(QueuedRequest {
             head,
             tail,
             correlation_id,

@@ -34,7 +34,7 @@ pub struct ConsumerGroup {
     /// Bumped by every change of membership, subscriptions or partitions.
     pub epoch: i32,
     /// Members by id.
-    pub members: BTreeMap<String, Member>,
+    pub members: BTreeMap<String, ConsumerMember>,
     /// Partition counts of the subscribed topics the target was computed with.
     pub partitions: BTreeMap<String, i32>,
     /// Whether something worth storing changed since [`ConsumerGroup::take_changed`].
@@ -44,7 +44,7 @@ pub struct ConsumerGroup {
 
 /// One member.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Member {
+pub struct ConsumerMember {
     /// Its epoch: the group epoch of the target it has reached.
     pub epoch: i32,
     /// Its epoch before the last bump (a heartbeat crossing the bump may carry it).
@@ -107,7 +107,7 @@ pub struct Beat {
 
 /// The answer to a heartbeat.
 #[derive(Debug, PartialEq)]
-pub struct Answer {
+pub struct HeartbeatAnswer {
     /// Member id.
     pub member_id: String,
     /// Member epoch.
@@ -208,7 +208,7 @@ impl ConsumerGroup {
         counts: &BTreeMap<String, i32>,
         now: Instant,
         new_id: impl FnOnce() -> String,
-    ) -> Result<Answer, Refused> {
+    ) -> Result<HeartbeatAnswer, Refused> {
         use kafka_protocol::error::ResponseError::*;
         if let Some(a) = beat.assignor.as_deref()
             && !ASSIGNORS.contains(&a)
@@ -222,7 +222,7 @@ impl ConsumerGroup {
             if self.members.remove(&beat.member_id).is_some() {
                 self.bump();
             }
-            return Ok(Answer {
+            return Ok(HeartbeatAnswer {
                 member_id: beat.member_id,
                 epoch: beat.epoch,
                 assignment: None,
@@ -312,11 +312,11 @@ impl ConsumerGroup {
         // A member that joins again has lost what it owned.
         self.members.insert(
             id.clone(),
-            Member {
+            ConsumerMember {
                 instance_id: beat.instance_id.clone(),
                 rebalance_timeout_ms: beat.rebalance_timeout_ms.max(0),
                 send: true,
-                ..Member::default()
+                ..ConsumerMember::default()
             },
         );
         Ok(id)
@@ -396,7 +396,7 @@ impl ConsumerGroup {
     }
 
     /// Moves member `id` one step towards its target and answers it.
-    fn reconcile(&mut self, id: &str, owned: Option<Assignment>, now: Instant) -> Answer {
+    fn reconcile(&mut self, id: &str, owned: Option<Assignment>, now: Instant) -> HeartbeatAnswer {
         let held_elsewhere: Assignment = {
             let mut h = Assignment::new();
             for (o, m) in &self.members {
@@ -409,7 +409,7 @@ impl ConsumerGroup {
         };
         let epoch = self.epoch;
         let Some(m) = self.members.get_mut(id) else {
-            return Answer {
+            return HeartbeatAnswer {
                 member_id: id.to_owned(),
                 epoch: -1,
                 assignment: None,
@@ -450,7 +450,7 @@ impl ConsumerGroup {
                 }
             }
         }
-        Answer {
+        HeartbeatAnswer {
             member_id: id.to_owned(),
             epoch: m.epoch,
             assignment: std::mem::take(&mut m.send).then(|| m.assigned.clone()),
@@ -512,7 +512,7 @@ impl ConsumerGroup {
                 Err(UnknownMemberId.code())
             };
         }
-        let holds = |m: &Member, t: &str, p: i32| {
+        let holds = |m: &ConsumerMember, t: &str, p: i32| {
             [&m.assigned, &m.revoking]
                 .iter()
                 .any(|a| a.get(t).is_some_and(|ps| ps.contains(&p)))
@@ -551,7 +551,7 @@ mod tests {
         [("t".to_owned(), 4)].into_iter().collect()
     }
 
-    fn join(g: &mut ConsumerGroup, id: &str, now: Instant) -> Answer {
+    fn join(g: &mut ConsumerGroup, id: &str, now: Instant) -> HeartbeatAnswer {
         g.heartbeat(
             Beat {
                 member_id: id.into(),
@@ -573,7 +573,7 @@ mod tests {
         epoch: i32,
         owned: Assignment,
         now: Instant,
-    ) -> Answer {
+    ) -> HeartbeatAnswer {
         g.heartbeat(
             Beat {
                 member_id: id.into(),

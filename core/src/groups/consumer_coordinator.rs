@@ -2,7 +2,7 @@
 //! reports of `consumer::ConsumerGroup`s, kept as control state (`consumer-groups/{group}`,
 //! written whole by the owning instance) like classic groups.
 
-use super::consumer::{Answer, Beat, ConsumerGroup, Refused};
+use super::consumer::{Beat, ConsumerGroup, HeartbeatAnswer, Refused};
 use super::{Coordinator, GroupReport, MemberReport, lock};
 use crate::control::control_log::keys;
 use kafka_protocol::error::ResponseError;
@@ -57,7 +57,7 @@ impl Coordinator {
         group: &StrBytes,
         beat: Beat,
         counts: &BTreeMap<String, i32>,
-    ) -> Result<Answer, Refused> {
+    ) -> Result<HeartbeatAnswer, Refused> {
         if lock(&self.groups)
             .get(group)
             .is_some_and(|g| !g.members.is_empty())

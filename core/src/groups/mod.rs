@@ -24,7 +24,7 @@ use crate::replication::lanes::Tp;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use state::{Group, Limits, Phase, Reply};
+use state::{Group, GroupReply, Limits, Phase};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -404,8 +404,8 @@ impl Coordinator {
             )
         });
         match reply {
-            Reply::Now(r) => r,
-            Reply::Later(rx) => rx.await.unwrap_or_else(|_| {
+            GroupReply::Now(r) => r,
+            GroupReply::Later(rx) => rx.await.unwrap_or_else(|_| {
                 JoinGroupResponse::default()
                     .with_error_code(ResponseError::NotCoordinator.code())
                     .with_generation_id(-1)
@@ -417,8 +417,8 @@ impl Coordinator {
     pub async fn sync(self: &Arc<Self>, req: &SyncGroupRequest) -> SyncGroupResponse {
         let reply = self.with_group(&req.group_id.0, |g| g.sync(req, Instant::now()));
         match reply {
-            Reply::Now(r) => r,
-            Reply::Later(rx) => rx.await.unwrap_or_else(|_| {
+            GroupReply::Now(r) => r,
+            GroupReply::Later(rx) => rx.await.unwrap_or_else(|_| {
                 SyncGroupResponse::default().with_error_code(ResponseError::NotCoordinator.code())
             }),
         }

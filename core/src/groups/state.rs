@@ -69,7 +69,7 @@ pub struct Limits {
 
 /// One member.
 #[derive(Debug)]
-pub struct Member {
+pub struct ClassicMember {
     /// Static membership id (`group.instance.id`).
     pub instance_id: Option<StrBytes>,
     /// The client's id.
@@ -90,7 +90,7 @@ pub struct Member {
     sync: Option<oneshot::Sender<SyncGroupResponse>>,
 }
 
-impl Member {
+impl ClassicMember {
     /// A member as stored, with no request waiting.
     #[allow(clippy::too_many_arguments)]
     pub fn stored(
@@ -127,7 +127,7 @@ impl Member {
 }
 
 /// An answer now, or a receiver the round's completion answers.
-pub enum Reply<T> {
+pub enum GroupReply<T> {
     /// Answered.
     Now(T),
     /// Answered when the round completes.
@@ -148,7 +148,7 @@ pub struct Group {
     /// The leader's member id.
     pub leader: Option<StrBytes>,
     /// Members by id.
-    pub members: BTreeMap<StrBytes, Member>,
+    pub members: BTreeMap<StrBytes, ClassicMember>,
     /// Member ids handed out with `MEMBER_ID_REQUIRED`, until when they may join with it.
     pending: HashMap<StrBytes, Instant>,
     /// When the current join round ends whoever has not rejoined.
@@ -214,7 +214,7 @@ impl Group {
         protocol_type: Option<StrBytes>,
         protocol: Option<StrBytes>,
         leader: Option<StrBytes>,
-        members: BTreeMap<StrBytes, Member>,
+        members: BTreeMap<StrBytes, ClassicMember>,
         now: Instant,
     ) -> Self {
         let mut g = Self {
@@ -251,10 +251,10 @@ impl Group {
         client_host: StrBytes,
         limits: &Limits,
         now: Instant,
-    ) -> Reply<JoinGroupResponse> {
+    ) -> GroupReply<JoinGroupResponse> {
         let session = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
         if session < limits.min_session || session > limits.max_session {
-            return Reply::Now(join_error(ResponseError::InvalidSessionTimeout));
+            return GroupReply::Now(join_error(ResponseError::InvalidSessionTimeout));
         }
         // v0 has no rebalance timeout: it is the session timeout.
         let rebalance = if version >= 1 && req.rebalance_timeout_ms > 0 {
@@ -268,23 +268,23 @@ impl Group {
             .map(|p| (p.name.clone(), p.metadata.clone()))
             .collect();
         if req.protocol_type.is_empty() || protocols.is_empty() {
-            return Reply::Now(join_error(ResponseError::InconsistentGroupProtocol));
+            return GroupReply::Now(join_error(ResponseError::InconsistentGroupProtocol));
         }
         let others = self.members.keys().any(|id| id != &req.member_id);
         if others
             && (self.protocol_type.as_ref() != Some(&req.protocol_type)
                 || !self.common_protocol_except(&protocols, &req.member_id))
         {
-            return Reply::Now(join_error(ResponseError::InconsistentGroupProtocol));
+            return GroupReply::Now(join_error(ResponseError::InconsistentGroupProtocol));
         }
         let (member_id, replaced) = match self.identify(version, req, &client_id, now) {
             Ok(found) => found,
-            Err(resp) => return Reply::Now(*resp),
+            Err(resp) => return GroupReply::Now(*resp),
         };
         let (tx, rx) = oneshot::channel();
         let is_new = !self.members.contains_key(&member_id);
         let member = self.members.entry(member_id.clone()).or_insert_with(|| {
-            Member::stored(
+            ClassicMember::stored(
                 req.group_instance_id.clone(),
                 client_id.clone(),
                 client_host.clone(),
@@ -309,10 +309,10 @@ impl Group {
             // does a static member back under a new id (the leader is told to keep the
             // assignment); otherwise the leader, or a changed subscription, starts a round.
             Phase::Stable | Phase::CompletingRebalance if unchanged && (!is_leader || replaced) => {
-                return Reply::Now(self.join_answer(version, &member_id, replaced));
+                return GroupReply::Now(self.join_answer(version, &member_id, replaced));
             }
             Phase::CompletingRebalance if unchanged => {
-                return Reply::Now(self.join_answer(version, &member_id, false));
+                return GroupReply::Now(self.join_answer(version, &member_id, false));
             }
             Phase::Stable | Phase::CompletingRebalance => {
                 let why = if is_new {
@@ -340,7 +340,7 @@ impl Group {
         }
         self.changed = true;
         self.maybe_complete_join(now);
-        Reply::Later(rx)
+        GroupReply::Later(rx)
     }
 
     fn common_protocol_except(&self, protocols: &[(StrBytes, Bytes)], except: &StrBytes) -> bool {
@@ -580,13 +580,13 @@ impl Group {
     }
 
     /// SyncGroup.
-    pub fn sync(&mut self, req: &SyncGroupRequest, now: Instant) -> Reply<SyncGroupResponse> {
+    pub fn sync(&mut self, req: &SyncGroupRequest, now: Instant) -> GroupReply<SyncGroupResponse> {
         if let Err(e) = self.check_member(
             &req.member_id,
             req.group_instance_id.as_ref(),
             Some(req.generation_id),
         ) {
-            return Reply::Now(sync_error(e));
+            return GroupReply::Now(sync_error(e));
         }
         let mismatch = |given: &Option<StrBytes>, ours: &Option<StrBytes>| {
             given.as_ref().is_some_and(|g| Some(g) != ours.as_ref())
@@ -594,15 +594,17 @@ impl Group {
         if mismatch(&req.protocol_type, &self.protocol_type)
             || mismatch(&req.protocol_name, &self.protocol)
         {
-            return Reply::Now(sync_error(ResponseError::InconsistentGroupProtocol));
+            return GroupReply::Now(sync_error(ResponseError::InconsistentGroupProtocol));
         }
         if let Some(m) = self.members.get_mut(&req.member_id) {
             m.last_seen = now;
         }
         match self.phase {
-            Phase::Empty => Reply::Now(sync_error(ResponseError::UnknownMemberId)),
-            Phase::PreparingRebalance => Reply::Now(sync_error(ResponseError::RebalanceInProgress)),
-            Phase::Stable => Reply::Now(self.sync_answer(&req.member_id)),
+            Phase::Empty => GroupReply::Now(sync_error(ResponseError::UnknownMemberId)),
+            Phase::PreparingRebalance => {
+                GroupReply::Now(sync_error(ResponseError::RebalanceInProgress))
+            }
+            Phase::Stable => GroupReply::Now(self.sync_answer(&req.member_id)),
             Phase::CompletingRebalance => {
                 let (tx, rx) = oneshot::channel();
                 if let Some(m) = self.members.get_mut(&req.member_id) {
@@ -628,7 +630,7 @@ impl Group {
                         }
                     }
                 }
-                Reply::Later(rx)
+                GroupReply::Later(rx)
             }
         }
     }
@@ -828,17 +830,17 @@ mod tests {
             )
     }
 
-    fn now_answer<T>(r: Reply<T>) -> T {
+    fn now_answer<T>(r: GroupReply<T>) -> T {
         match r {
-            Reply::Now(t) => t,
-            Reply::Later(_) => panic!("expected an answer now"),
+            GroupReply::Now(t) => t,
+            GroupReply::Later(_) => panic!("expected an answer now"),
         }
     }
 
-    fn later<T>(r: Reply<T>) -> oneshot::Receiver<T> {
+    fn later<T>(r: GroupReply<T>) -> oneshot::Receiver<T> {
         match r {
-            Reply::Later(rx) => rx,
-            Reply::Now(_) => panic!("expected to wait"),
+            GroupReply::Later(rx) => rx,
+            GroupReply::Now(_) => panic!("expected to wait"),
         }
     }
 
@@ -990,8 +992,8 @@ mod tests {
             t,
         );
         let again = match again {
-            Reply::Now(r) => r,
-            Reply::Later(mut rx) => rx.try_recv().expect("answered"),
+            GroupReply::Now(r) => r,
+            GroupReply::Later(mut rx) => rx.try_recv().expect("answered"),
         };
         assert_eq!(again.generation_id, 1, "no new generation");
         assert_ne!(again.member_id, first.member_id);
@@ -1055,7 +1057,7 @@ mod tests {
         let id = StrBytes::from_static_str("m-1");
         members.insert(
             id.clone(),
-            Member::stored(
+            ClassicMember::stored(
                 None,
                 cid(),
                 cid(),

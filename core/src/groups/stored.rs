@@ -5,7 +5,7 @@
 //! partition is committed: an instance that takes a group over before it has read the last
 //! commits of the previous owner cannot write them back stale.
 
-use super::state::{Group, Member, Phase};
+use super::state::{ClassicMember, Group, Phase};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
@@ -105,7 +105,7 @@ impl StoredGroup {
                 .collect::<Result<Vec<_>, String>>()?;
             members.insert(
                 StrBytes::from_string(m.id),
-                Member::stored(
+                ClassicMember::stored(
                     m.instance_id.map(StrBytes::from_string),
                     StrBytes::from_string(m.client_id),
                     StrBytes::from_string(m.client_host),
@@ -167,7 +167,7 @@ mod tests {
         let mut members = BTreeMap::new();
         members.insert(
             StrBytes::from_static_str("m-1"),
-            Member::stored(
+            ClassicMember::stored(
                 Some(StrBytes::from_static_str("i-1")),
                 StrBytes::from_static_str("c"),
                 StrBytes::from_static_str("/10.0.0.1"),

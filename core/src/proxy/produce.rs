@@ -34,7 +34,7 @@ impl Proxy {
         if !answer {
             r.acks = 1;
         }
-        let refused = self.screen(&mut r);
+        let refused = self.screen_partitions(&mut r);
         let sizes = self.produce_sizes(&r);
         // Unchanged requests (acks kept) can go out as the client's own frame.
         let whole = (answer && !refused.changed()).then(|| partitioned::Whole {
@@ -52,11 +52,11 @@ impl Proxy {
 
     /// Takes out of `r` what is not written (KafkaTwin's own topics, partitions another
     /// instance owns, batches a hook refused) and runs the on_produce hooks on the rest.
-    fn screen(&self, r: &mut ProduceRequest) -> Screened {
+    fn screen_partitions(&self, r: &mut ProduceRequest) -> ScreenedRequest {
         let internal = take_internal(r);
         let theirs = self.take_not_owned(r);
         let hooked = self.on_produce(r);
-        Screened {
+        ScreenedRequest {
             hooks_changed: hooked.changed,
             refused: [hooked.refused, theirs, internal],
         }
@@ -105,7 +105,7 @@ impl Proxy {
 }
 
 /// What screening took out of a produce, answered with the rest.
-struct Screened {
+struct ScreenedRequest {
     /// Whether a hook rewrote any batch.
     hooks_changed: bool,
     /// Answers for the partitions not written: refused by a hook, owned by another instance,
@@ -113,7 +113,7 @@ struct Screened {
     refused: [Option<ProduceResponse>; 3],
 }
 
-impl Screened {
+impl ScreenedRequest {
     /// Whether the request differs from the client's (so its frame cannot be forwarded).
     fn changed(&self) -> bool {
         self.hooks_changed || self.refused.iter().any(Option::is_some)

@@ -11,7 +11,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 /// What a SASL request did to the connection.
-pub enum Step {
+pub enum SaslStep {
     /// Answer and go on (handshake done, or an error the client may retry).
     Continue(Handled),
     /// Logged in as this principal.
@@ -27,10 +27,10 @@ impl Proxy {
     }
 
     /// Answers a SaslHandshake or SaslAuthenticate request.
-    pub fn sasl(&self, raw: Bytes) -> Step {
+    pub fn sasl(&self, raw: Bytes) -> SaslStep {
         let (peek, decoded) = match frame::decode_request(raw) {
             Ok(d) => d,
-            Err(_) => return Step::Refused(Handled::Close("undecodable SASL request".into())),
+            Err(_) => return SaslStep::Refused(Handled::Close("undecodable SASL request".into())),
         };
         let reply = |body: ResponseKind| match encode_response(
             decoded.api_key,
@@ -51,15 +51,15 @@ impl Proxy {
                 }
                 let out = reply(ResponseKind::SaslHandshake(resp));
                 if plain {
-                    Step::Continue(out)
+                    SaslStep::Continue(out)
                 } else {
-                    Step::Refused(out)
+                    SaslStep::Refused(out)
                 }
             }
             RequestKind::SaslAuthenticate(r) => match self.login(&r.auth_bytes) {
                 Ok(principal) => {
                     tracing::info!("client logged in as {principal}");
-                    Step::LoggedIn(
+                    SaslStep::LoggedIn(
                         reply(ResponseKind::SaslAuthenticate(
                             SaslAuthenticateResponse::default(),
                         )),
@@ -73,10 +73,10 @@ impl Proxy {
                         .with_error_message(Some(StrBytes::from_string(format!(
                             "Authentication failed: {reason}"
                         ))));
-                    Step::Refused(reply(ResponseKind::SaslAuthenticate(resp)))
+                    SaslStep::Refused(reply(ResponseKind::SaslAuthenticate(resp)))
                 }
             },
-            _ => Step::Refused(Handled::Close("expected a SASL request".into())),
+            _ => SaslStep::Refused(Handled::Close("expected a SASL request".into())),
         }
     }
 

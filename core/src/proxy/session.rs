@@ -4,7 +4,7 @@
 use crate::backend;
 use crate::proxy::partitioned::OrderGate;
 use crate::proxy::read_ahead::ReadAhead;
-use crate::proxy::sasl::Step;
+use crate::proxy::sasl::SaslStep;
 use crate::proxy::{Frame, Handled, Proxy};
 use crate::wire::frame::{self, FrameError};
 use bytes::Buf;
@@ -181,12 +181,12 @@ fn login_step(proxy: &Proxy, conn: &Connection, frame: Bytes, api: Option<i16>) 
         api == Some(ApiKey::SaslHandshake as i16) || api == Some(ApiKey::SaslAuthenticate as i16);
     if sasl {
         return match proxy.sasl(frame) {
-            Step::Continue(o) => Login::Answered(o, false),
-            Step::LoggedIn(o, principal) => {
+            SaslStep::Continue(o) => Login::Answered(o, false),
+            SaslStep::LoggedIn(o, principal) => {
                 conn.quota.logged_in(&principal);
                 Login::Answered(o, true)
             }
-            Step::Refused(o) => Login::Close(o),
+            SaslStep::Refused(o) => Login::Close(o),
         };
     }
     if api == Some(ApiKey::ApiVersions as i16) {

@@ -51,8 +51,8 @@ pub async fn report(clusters: &[Arc<Cluster>]) -> Result<(Vec<String>, bool), Ba
                         )
                         .await?;
                         match whole {
-                            digest::Step::Differ(at) => Standing::Divergent(at),
-                            digest::Step::Agree(_) => st,
+                            digest::DigestStep::Differ(at) => Standing::Divergent(at),
+                            digest::DigestStep::Agree(_) => st,
                         }
                     }
                     other => other,

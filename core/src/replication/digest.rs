@@ -111,7 +111,7 @@ impl Digests {
 
 /// How one step of reading two logs side by side ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub enum DigestStep {
     /// Both agree up to this digest (no further than either has been read).
     Agree(Digest),
     /// They differ from this logical offset on.
@@ -121,15 +121,15 @@ pub enum Step {
 /// Compares the marks of a reference log (`reference`) and another (`other`), both read from
 /// where `digest` stopped: how far they agree, or where they first differ. A log that simply
 /// ends sooner is not a difference.
-pub fn step(digest: Digest, reference: &[BatchMark], other: &[BatchMark]) -> Step {
+pub fn step(digest: Digest, reference: &[BatchMark], other: &[BatchMark]) -> DigestStep {
     let mut d = digest;
     for (r, o) in reference.iter().zip(other) {
         if r != o {
-            return Step::Differ(r.base.min(o.base).max(digest.upto));
+            return DigestStep::Differ(r.base.min(o.base).max(digest.upto));
         }
         d = d.extend(r);
     }
-    Step::Agree(d)
+    DigestStep::Agree(d)
 }
 
 /// The reference log of one partition, read once per offset however many clusters are
@@ -156,7 +156,7 @@ pub async fn scan(
     other: &Side,
     mut digest: Digest,
     fetches: usize,
-) -> Result<Step, BackendError> {
+) -> Result<DigestStep, BackendError> {
     for _ in 0..fetches {
         let from = digest.upto;
         let (r, o) = match reference.read.get(&from).cloned() {
@@ -173,12 +173,12 @@ pub async fn scan(
             }
         };
         match step(digest, &r, &o) {
-            Step::Agree(d) if d.upto > digest.upto => digest = d,
-            Step::Agree(_) => return Ok(Step::Agree(digest)),
+            DigestStep::Agree(d) if d.upto > digest.upto => digest = d,
+            DigestStep::Agree(_) => return Ok(DigestStep::Agree(digest)),
             differ => return Ok(differ),
         }
     }
-    Ok(Step::Agree(digest))
+    Ok(DigestStep::Agree(digest))
 }
 
 /// Which of the clusters' batches at one offset (`None`: its log does not reach there yet)
@@ -260,13 +260,13 @@ impl Replicator {
             }
             let step = scan(tp, &mut reference, &self.side(tp, i), digests[i], fetches).await?;
             match step {
-                Step::Agree(d) => {
+                DigestStep::Agree(d) => {
                     digests[i] = d;
                     if d.upto > digests[r].upto {
                         digests[r] = d;
                     }
                 }
-                Step::Differ(at) => self.settle_difference(tp, eligible, at).await?,
+                DigestStep::Differ(at) => self.settle_difference(tp, eligible, at).await?,
             }
         }
         self.digests.put(tp, digests);
@@ -319,15 +319,15 @@ mod tests {
     fn logs_that_agree_have_the_same_digest_and_a_shorter_one_is_no_difference() {
         let a = [m(0, 5, 1), m(5, 3, 2), m(8, 1, 3)];
         let b = [m(0, 5, 1), m(5, 3, 2)];
-        let Step::Agree(d) = step(Digest::default(), &a, &b) else {
+        let DigestStep::Agree(d) = step(Digest::default(), &a, &b) else {
             panic!("a prefix is not a difference")
         };
         assert_eq!(d.upto, 8);
-        let Step::Agree(whole) = step(Digest::default(), &a, &a) else {
+        let DigestStep::Agree(whole) = step(Digest::default(), &a, &a) else {
             panic!("the same log differs")
         };
         // Read in two steps, the digest is the one read in one.
-        let Step::Agree(rest) = step(d, &a[2..], &a[2..]) else {
+        let DigestStep::Agree(rest) = step(d, &a[2..], &a[2..]) else {
             panic!("the same log differs")
         };
         assert_eq!(rest, whole);
@@ -337,10 +337,10 @@ mod tests {
     fn a_difference_in_the_middle_is_found_at_its_offset() {
         let a = [m(0, 5, 1), m(5, 3, 2), m(8, 1, 3)];
         let b = [m(0, 5, 1), m(5, 3, 9), m(8, 1, 3)];
-        assert_eq!(step(Digest::default(), &a, &b), Step::Differ(5));
+        assert_eq!(step(Digest::default(), &a, &b), DigestStep::Differ(5));
         // Batches cut differently differ where the first of them starts.
         let c = [m(0, 5, 1), m(5, 2, 7), m(7, 2, 8)];
-        assert_eq!(step(Digest::default(), &a, &c), Step::Differ(5));
+        assert_eq!(step(Digest::default(), &a, &c), DigestStep::Differ(5));
     }
 
     #[test]

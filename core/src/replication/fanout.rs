@@ -2,7 +2,7 @@
 
 use super::Replicator;
 use super::lanes::{Landing, Ticket, Tp};
-use super::producers::{BatchMeta, Verdict, Written};
+use super::producers::{BatchMeta, RetryCheck, Written};
 use super::recover::Search;
 use crate::backend::partitioned::{OrderGate, PartitionedApi};
 use crate::backend::{BackendError, Pending};
@@ -47,7 +47,7 @@ struct Acks {
 }
 
 /// What the dedup phase leaves of a produce request.
-struct Screened {
+struct ScreenedWrite {
     /// Partitions already answered.
     done: Vec<(Tp, PartitionProduceResponse)>,
     /// The idempotent batches to write, by partition.
@@ -94,7 +94,7 @@ struct Routes {
 }
 
 /// A screened produce, ready to be framed per cluster.
-struct Outgoing<'a> {
+struct ClusterWrite<'a> {
     version: i16,
     client_id: &'a Option<StrBytes>,
     req: &'a ProduceRequest,
@@ -110,7 +110,7 @@ struct Outgoing<'a> {
     wait: Duration,
 }
 
-impl Outgoing<'_> {
+impl ClusterWrite<'_> {
     /// The frame carrying the partitions `ks`: the client's own when that is all of them.
     fn frame_of(&self, ks: &[usize]) -> Result<Bytes, String> {
         match self.client_frame {
@@ -228,7 +228,7 @@ impl Replicator {
     /// (see `records::strip_idempotence`), and batches of producers this instance knows
     /// nothing of are set aside for `resolve_unknown`. Sequences are checked again under the
     /// sequencer, where this connection's earlier batches are already registered.
-    fn screen(&self, req: &mut ProduceRequest) -> Screened {
+    fn screen_retries(&self, req: &mut ProduceRequest) -> ScreenedWrite {
         let mut done: Vec<(Tp, PartitionProduceResponse)> = Vec::new();
         let mut metas: HashMap<Tp, BatchMeta> = HashMap::new();
         let mut changed = false;
@@ -241,7 +241,7 @@ impl Replicator {
                 };
                 let tp = (t.name.clone(), p.index);
                 let verdict = self.producers.check(&tp, &meta);
-                if let Verdict::Retry(first) = verdict {
+                if let RetryCheck::Retry(first) = verdict {
                     done.push((tp.clone(), self.retry_answer(&tp, &meta, &first)));
                     continue;
                 }
@@ -252,7 +252,7 @@ impl Replicator {
                 // A producer this instance knows nothing of on this partition, but not new:
                 // this may be a retry of a batch another instance (or this one before a
                 // restart) wrote. Look for it before writing it again.
-                if verdict == Verdict::New
+                if verdict == RetryCheck::New
                     && (meta.base_sequence != 0 || !self.ids.issued_here(meta.producer_id))
                     && let Some(r) = &p.records
                 {
@@ -261,7 +261,7 @@ impl Replicator {
                 metas.insert(tp, meta);
             }
         }
-        Screened {
+        ScreenedWrite {
             done,
             metas,
             changed,
@@ -338,12 +338,12 @@ impl Replicator {
         mut gate: Option<OrderGate>,
     ) -> ProduceResponse {
         // Dedup: retries answered from their first attempt, producer ids cleared.
-        let Screened {
+        let ScreenedWrite {
             mut done,
             mut metas,
             mut changed,
             unknown,
-        } = self.screen(&mut req);
+        } = self.screen_retries(&mut req);
         // Batches of producers this instance knows nothing of: looked for in the log.
         self.resolve_unknown(unknown, &mut metas, &mut done).await;
         if !done.is_empty() {
@@ -364,7 +364,7 @@ impl Replicator {
         let (mut acks, waits_on_repair) = {
             let _order = self.sequencer.lock().await;
             let routes = self.route(&parts, &metas, &leaders, &set, &mut done);
-            let out = Outgoing {
+            let out = ClusterWrite {
                 version,
                 client_id: &client_id,
                 req: &req,
@@ -442,12 +442,12 @@ impl Replicator {
         for (k, tp) in parts.iter().enumerate() {
             if let Some(meta) = metas.get(tp) {
                 match self.producers.check(tp, meta) {
-                    Verdict::Write | Verdict::New => {}
-                    Verdict::Retry(first) => {
+                    RetryCheck::Write | RetryCheck::New => {}
+                    RetryCheck::Retry(first) => {
                         done.push((tp.clone(), self.retry_answer(tp, meta, &first)));
                         continue;
                     }
-                    Verdict::Refuse(code, message) => {
+                    RetryCheck::Refuse(code, message) => {
                         tracing::debug!("refused an idempotent batch: {message}");
                         done.push((tp.clone(), answer(tp.1, code, message)));
                         continue;
@@ -494,7 +494,7 @@ impl Replicator {
     /// queued writes; a cluster that could not take one misses those partitions.
     fn queue_writes(
         &self,
-        out: &Outgoing<'_>,
+        out: &ClusterWrite<'_>,
         takes: &[Vec<usize>],
         acks: &mut HashMap<Tp, Acks>,
     ) -> Vec<Queued> {

@@ -89,7 +89,7 @@ pub struct Written {
 
 /// What to do with an idempotent batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum RetryCheck {
     /// The same batch was written before: answer from its first attempt.
     Retry(Written),
     /// Write it: the next batch in sequence.
@@ -102,22 +102,22 @@ pub enum Verdict {
 }
 
 #[derive(Debug)]
-struct Entry {
+struct SentBatch {
     meta: BatchMeta,
     written: Written,
 }
 
 #[derive(Debug, Default)]
-struct State {
+struct ProducerState {
     epoch: i16,
-    recent: VecDeque<Entry>,
+    recent: VecDeque<SentBatch>,
     /// Use counter value at the last touch (for forgetting the least recently used).
     used: u64,
 }
 
 #[derive(Default)]
 struct Inner {
-    map: HashMap<(i64, Tp), State>,
+    map: HashMap<(i64, Tp), ProducerState>,
     /// (use counter, key) in touch order; stale pairs are skipped when evicting.
     order: VecDeque<(u64, (i64, Tp))>,
     clock: u64,
@@ -131,14 +131,14 @@ pub struct Producers {
 
 impl Producers {
     /// Checks a batch for `tp` against its producer's state. Changes nothing.
-    pub fn check(&self, tp: &Tp, meta: &BatchMeta) -> Verdict {
+    pub fn check(&self, tp: &Tp, meta: &BatchMeta) -> RetryCheck {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let Some(s) = g.map.get(&(meta.producer_id, tp.clone())) else {
-            return Verdict::New;
+            return RetryCheck::New;
         };
         let at = || format!("{}-{}", tp.0.as_str(), tp.1);
         if meta.epoch < s.epoch {
-            return Verdict::Refuse(
+            return RetryCheck::Refuse(
                 ResponseError::InvalidProducerEpoch.code(),
                 format!(
                     "{}: producer {} epoch {} is older than its current epoch {}",
@@ -151,9 +151,9 @@ impl Producers {
         }
         if meta.epoch > s.epoch {
             return if meta.base_sequence == 0 {
-                Verdict::Write
+                RetryCheck::Write
             } else {
-                Verdict::Refuse(
+                RetryCheck::Refuse(
                     ResponseError::OutOfOrderSequenceNumber.code(),
                     format!(
                         "{}: producer {} starts epoch {} at sequence {}, not 0",
@@ -173,9 +173,9 @@ impl Producers {
             // Same sequence: a retry only when provably the same batch; anything else is
             // written, never answered from memory.
             return if e.meta == *meta {
-                Verdict::Retry(e.written.clone())
+                RetryCheck::Retry(e.written.clone())
             } else {
-                Verdict::Write
+                RetryCheck::Write
             };
         }
         let expected = s
@@ -183,9 +183,9 @@ impl Producers {
             .back()
             .map_or(0, |e| add_sequence(e.meta.last_sequence(), 1));
         if meta.base_sequence == expected {
-            return Verdict::Write;
+            return RetryCheck::Write;
         }
-        Verdict::Refuse(
+        RetryCheck::Refuse(
             ResponseError::OutOfOrderSequenceNumber.code(),
             format!(
                 "{}: producer {} epoch {} sent sequence {}, expected {expected}",
@@ -236,7 +236,7 @@ impl Producers {
             .unwrap_or(s.recent.len());
         s.recent.insert(
             at,
-            Entry {
+            SentBatch {
                 meta: meta.clone(),
                 written: Written {
                     acked: 0,
@@ -322,11 +322,11 @@ mod tests {
     fn a_retry_of_the_same_batch_is_answered_from_its_first_attempt() {
         let p = Producers::default();
         let m = meta(7, 0, 0, 10, 0xabc);
-        assert_eq!(p.check(&tp(), &m), Verdict::New);
+        assert_eq!(p.check(&tp(), &m), RetryCheck::New);
         p.register(&tp(), &m, 3);
         p.acked(&tp(), &m, 1, 42);
         match p.check(&tp(), &m) {
-            Verdict::Retry(w) => {
+            RetryCheck::Retry(w) => {
                 assert_eq!(w.acked, 0b10);
                 assert_eq!(w.offsets, vec![None, Some(42), None]);
             }
@@ -342,8 +342,8 @@ mod tests {
         p.register(&other, &meta(7, 0, 0, 10, 1), 2);
         p.retain(|t| *t == other);
         // Whatever was written meanwhile elsewhere, sequence 500 is not refused as a gap.
-        assert_eq!(p.check(&tp(), &meta(7, 0, 500, 5, 2)), Verdict::New);
-        assert_eq!(p.check(&other, &meta(7, 0, 10, 5, 2)), Verdict::Write);
+        assert_eq!(p.check(&tp(), &meta(7, 0, 500, 5, 2)), RetryCheck::New);
+        assert_eq!(p.check(&other, &meta(7, 0, 10, 5, 2)), RetryCheck::Write);
     }
 
     #[test]
@@ -353,17 +353,17 @@ mod tests {
         p.register(&tp(), &first, 3);
         p.acked(&tp(), &first, 0, 0);
         // Same producer id, epoch and sequence, other records: another producer's batch.
-        assert_eq!(p.check(&tp(), &meta(7, 0, 0, 10, 0xdef)), Verdict::Write);
-        assert_eq!(p.check(&tp(), &meta(7, 0, 0, 9, 0xabc)), Verdict::Write);
+        assert_eq!(p.check(&tp(), &meta(7, 0, 0, 10, 0xdef)), RetryCheck::Write);
+        assert_eq!(p.check(&tp(), &meta(7, 0, 0, 9, 0xabc)), RetryCheck::Write);
     }
 
     #[test]
     fn the_next_batch_in_sequence_is_written_and_a_gap_is_refused() {
         let p = Producers::default();
         p.register(&tp(), &meta(7, 0, 0, 10, 1), 2);
-        assert_eq!(p.check(&tp(), &meta(7, 0, 10, 5, 2)), Verdict::Write);
+        assert_eq!(p.check(&tp(), &meta(7, 0, 10, 5, 2)), RetryCheck::Write);
         match p.check(&tp(), &meta(7, 0, 11, 5, 2)) {
-            Verdict::Refuse(code, msg) => {
+            RetryCheck::Refuse(code, msg) => {
                 assert_eq!(code, ResponseError::OutOfOrderSequenceNumber.code());
                 assert!(msg.contains("expected 10"), "{msg}");
             }
@@ -377,12 +377,12 @@ mod tests {
         p.register(&tp(), &meta(7, 1, 0, 10, 1), 2);
         assert!(matches!(
             p.check(&tp(), &meta(7, 0, 10, 1, 2)),
-            Verdict::Refuse(c, _) if c == ResponseError::InvalidProducerEpoch.code()
+            RetryCheck::Refuse(c, _) if c == ResponseError::InvalidProducerEpoch.code()
         ));
-        assert_eq!(p.check(&tp(), &meta(7, 2, 0, 1, 2)), Verdict::Write);
+        assert_eq!(p.check(&tp(), &meta(7, 2, 0, 1, 2)), RetryCheck::Write);
         assert!(matches!(
             p.check(&tp(), &meta(7, 2, 5, 1, 2)),
-            Verdict::Refuse(c, _) if c == ResponseError::OutOfOrderSequenceNumber.code()
+            RetryCheck::Refuse(c, _) if c == ResponseError::OutOfOrderSequenceNumber.code()
         ));
     }
 
@@ -390,7 +390,7 @@ mod tests {
     fn sequences_wrap_like_kafkas() {
         let p = Producers::default();
         p.register(&tp(), &meta(7, 0, i32::MAX - 1, 2, 1), 1);
-        assert_eq!(p.check(&tp(), &meta(7, 0, 0, 1, 2)), Verdict::Write);
+        assert_eq!(p.check(&tp(), &meta(7, 0, 0, 1, 2)), RetryCheck::Write);
     }
 
     #[test]
@@ -398,8 +398,8 @@ mod tests {
         let p = Producers::default();
         p.register(&tp(), &meta(7, 0, 0, 10, 1), 1);
         let other: Tp = (TopicName(StrBytes::from_static_str("t")), 1);
-        assert_eq!(p.check(&other, &meta(7, 0, 0, 10, 1)), Verdict::New);
-        assert_eq!(p.check(&tp(), &meta(8, 0, 0, 10, 1)), Verdict::New);
+        assert_eq!(p.check(&other, &meta(7, 0, 0, 10, 1)), RetryCheck::New);
+        assert_eq!(p.check(&tp(), &meta(8, 0, 0, 10, 1)), RetryCheck::New);
     }
 
     #[test]
@@ -407,6 +407,6 @@ mod tests {
         let p = Producers::default();
         p.register(&tp(), &meta(7, 0, 20, 10, 3), 1);
         p.register(&tp(), &meta(7, 0, 10, 10, 2), 1);
-        assert_eq!(p.check(&tp(), &meta(7, 0, 30, 1, 4)), Verdict::Write);
+        assert_eq!(p.check(&tp(), &meta(7, 0, 30, 1, 4)), RetryCheck::Write);
     }
 }

@@ -20,7 +20,7 @@ fn healthy(c: &Cluster) -> bool {
 }
 
 /// One instance's seat in the instance group.
-pub(super) struct Member {
+pub(super) struct InstanceMember {
     pub(super) membership: Arc<Membership>,
     /// Clusters in authority order: the group lives on the first healthy one.
     pub(super) clusters: Vec<Arc<Cluster>>,
@@ -41,7 +41,7 @@ enum Rejoin {
     Stop,
 }
 
-impl Member {
+impl InstanceMember {
     /// Takes part in the group until `stop`, then leaves it.
     pub(super) async fn run(&self, mut stop: watch::Receiver<bool>) {
         let mut member_id = StrBytes::default();

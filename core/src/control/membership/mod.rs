@@ -20,7 +20,7 @@ use crate::backend::Cluster;
 use crate::base::metrics::Metrics;
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
-use member::Member;
+use member::InstanceMember;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -250,7 +250,7 @@ impl Membership {
         }
         let me = self.clone();
         tokio::spawn(async move {
-            let member = Member {
+            let member = InstanceMember {
                 membership: me,
                 clusters,
                 group: StrBytes::from_string(group),
