@@ -289,7 +289,7 @@ impl Proxy {
             decoded.body,
             RequestKind::Produce(_) | RequestKind::Fetch(_)
         );
-        let resp = match decoded.body {
+        let mut resp = match decoded.body {
             body if supported && data && !self.control_loaded_within().await => not_loaded(&body),
             RequestKind::Fetch(r) if supported => Ok(Some(
                 self.fetch(
@@ -326,7 +326,6 @@ impl Proxy {
             .requests
             .with_label_values(&[api_name(api_key), status])
             .inc();
-        let mut resp = resp;
         if let Some(c) = &charge {
             let ms = self.quotas.finish(quota, c);
             if ms > 0

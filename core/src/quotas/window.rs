@@ -75,18 +75,22 @@ impl Rate {
         elapsed.max((SAMPLES as u64 - 1) * SAMPLE_MS)
     }
 
+    /// What the samples in the window add up to (call after `window_ms`, which purges).
+    fn total(&self) -> f64 {
+        self.samples.iter().map(|s| s.value).sum()
+    }
+
     /// The value per second now.
     pub fn per_second(&mut self, now_ms: u64) -> f64 {
         let window = self.window_ms(now_ms);
-        let total: f64 = self.samples.iter().map(|s| s.value).sum();
-        total.max(0.0) * 1000.0 / window as f64
+        self.total().max(0.0) * 1000.0 / window as f64
     }
 
     /// How much more may be recorded now without the rate going over `bound` per second
     /// (negative when it is over already), and whether nothing is counted in the window.
     pub fn room(&mut self, bound: f64, now_ms: u64) -> (f64, bool) {
         let window = self.window_ms(now_ms) as f64;
-        let total: f64 = self.samples.iter().map(|s| s.value).sum();
+        let total = self.total();
         (bound * window / 1000.0 - total, total <= 0.0)
     }
 
