@@ -246,6 +246,8 @@ pub struct ProxyOptions {
     pub env: Vec<(String, String)>,
     /// Extra `admin_api:` keys, indented by the caller as `  key: value` lines.
     pub admin_yaml: String,
+    /// `backend.request_timeout` (10 s when empty).
+    pub request_timeout: String,
 }
 
 impl Proxy {
@@ -315,9 +317,15 @@ impl Proxy {
             "admin_api:\n  listen_address: \"127.0.0.1\"\n  port: {admin_port}\n{}\
              monitoring:\n  metrics: {{ listen_address: \"127.0.0.1\", port: {metrics_port} }}\n  \
              health: {{ listen_address: \"127.0.0.1\", port: {health_port} }}\n\
-             backend:\n  connect_timeout: 2s\n  request_timeout: 10s\n\
+             backend:\n  connect_timeout: 2s\n  request_timeout: {}\n\
              logging:\n  level: \"info\"\n{}",
-            opts.admin_yaml, opts.extra_yaml
+            opts.admin_yaml,
+            if opts.request_timeout.is_empty() {
+                "10s"
+            } else {
+                &opts.request_timeout
+            },
+            opts.extra_yaml
         ));
         let dir = scratch_dir("proxy");
         let config_path = dir.join("kafkatwin.yaml");

@@ -3,11 +3,12 @@
 //! cluster paused for a moment in some rounds. Afterwards every cluster is read record by
 //! record: each holds the same records in the same order, every acknowledged one exactly once.
 
-use kafka_protocol::messages::{ApiKey, ResponseKind};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use kafkatwin_tests::audit::{self, ProducerKind};
 use kafkatwin_tests::wire::{Conn, build};
 use kafkatwin_tests::{
-    Broker, Proxy, cluster_view, compare, create_topic, dump_direct, eventually, stored_values,
+    Broker, Proxy, ProxyOptions, cluster_view, compare, create_topic, dump_direct, eventually,
+    stored_values,
 };
 use std::time::Duration;
 
@@ -244,5 +245,170 @@ fn a_difference_planted_in_the_middle_of_one_log_is_reported_with_its_offset() {
     assert!(
         text.contains("planted-0: c2 diverges from c1 at offset 100"),
         "{text}"
+    );
+}
+
+/// One stored batch's producer identity: (producer id, epoch, first sequence, records).
+type Numbered = (i64, i16, i32, i32);
+
+/// Every batch of partition 0 of `topic` on `broker`, read straight from it to its end.
+fn numbered_batches(broker: &Broker, topic: &str) -> Vec<Numbered> {
+    use kafka_protocol::records::RecordBatchDecoder;
+    let mut conn = Conn::connect(&broker.addr()).expect("connect");
+    let mut out = Vec::new();
+    let mut next = 0i64;
+    loop {
+        let ResponseKind::Fetch(f) = conn
+            .call(ApiKey::Fetch, 12, build::fetch(topic, next, 100))
+            .expect("fetch")
+        else {
+            panic!("not a fetch response")
+        };
+        let p = &f.responses[0].partitions[0];
+        assert_eq!(p.error_code, 0, "fetch from {}: {p:?}", broker.id);
+        let records = p.records.clone().unwrap_or_default();
+        let mut at = 0usize;
+        let mut got = 0;
+        while records.len() >= at + 12 {
+            let len = i32::from_be_bytes(records[at + 8..at + 12].try_into().expect("4 bytes"));
+            let end = at + 12 + usize::try_from(len).expect("length");
+            if end > records.len() {
+                break;
+            }
+            let mut one = records.slice(at..end);
+            let info = RecordBatchDecoder::decode_batch_info(&mut one).expect("batch header");
+            for h in info {
+                next = h.min_offset + i64::from(h.record_count);
+                out.push((
+                    h.producer_id,
+                    h.producer_epoch,
+                    h.base_sequence,
+                    h.record_count,
+                ));
+                got += 1;
+            }
+            at = end;
+        }
+        if got == 0 && next >= p.high_watermark {
+            return out;
+        }
+    }
+}
+
+/// Every batch the proxy writes or copies carries its own producer id on that cluster, with
+/// sequences in the order it queued them. A broker that checks sequences then refuses any
+/// batch queued behind one that did not land: a write can never land past a gap for the
+/// repair to fill after it. After a cluster missed writes, what follows goes under a new
+/// identity, from sequence 0.
+#[test]
+fn every_write_is_numbered_so_that_none_can_land_past_a_missing_one() {
+    let (a, b, c) = Broker::three();
+    let brokers = [&a, &b, &c];
+    let ids = ["c1", "c2", "c3"];
+    // c2's writes time out within a second while it hangs.
+    let proxy = Proxy::start_with(
+        &brokers,
+        ProxyOptions {
+            extra_yaml: "producer:\n  ack_policy: ANY\n  timeout: 2s\n".into(),
+            request_timeout: "500ms".into(),
+            ..Default::default()
+        },
+    );
+    let topic = "numbered";
+    let compared = eventually(Duration::from_secs(20), || {
+        ids.iter()
+            .all(|id| cluster_view(&proxy, id)["compared"] == true)
+    });
+    assert!(compared, "never compared:\n{}", proxy.log());
+    let mut conn = Conn::connect(&proxy.bootstrap()).expect("connect");
+    conn.call(ApiKey::CreateTopics, 7, build::create_topic(topic, 1))
+        .expect("create");
+    let mut write = |i: usize| {
+        let records = build::batch(&[(format!("k{i}"), format!("record-{i:04}"))]);
+        let RequestKind::Produce(req) = build::produce(topic, records) else {
+            unreachable!("a produce request")
+        };
+        // Given up on within 600 ms on the hung cluster.
+        let req = RequestKind::Produce(req.with_timeout_ms(100));
+        let ResponseKind::Produce(r) = conn.call(ApiKey::Produce, 9, req).expect("produce") else {
+            panic!("not a produce response")
+        };
+        let code = r.responses[0].partition_responses[0].error_code;
+        assert_eq!(code, 0, "record {i}: {r:?}\n{}", proxy.log());
+    };
+    (0..50).for_each(&mut write);
+    b.pause();
+    let started = std::time::Instant::now();
+    let mut i = 50;
+    while started.elapsed() < Duration::from_secs(2) {
+        write(i);
+        i += 1;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.resume();
+    (i..i + 50).for_each(&mut write);
+    let written = i + 50;
+    wait_caught_up(&proxy, &ids);
+    let want: Vec<String> = (0..written).map(|i| format!("record-{i:04}")).collect();
+    let mut stores = Vec::new();
+    for broker in brokers {
+        assert_eq!(
+            stored_values(broker, topic),
+            want,
+            "{} holds other records or another order\n{}",
+            broker.id,
+            proxy.log()
+        );
+        let batches = numbered_batches(broker, topic);
+        // Runs of one identity, each numbered from 0 without a gap.
+        let mut identities = Vec::new();
+        let mut expect = None;
+        for (n, &(pid, epoch, seq, count)) in batches.iter().enumerate() {
+            assert!(pid >= 0, "{}: batch {n} carries no producer id", broker.id);
+            match expect {
+                Some((p, e, s)) if (p, e) == (pid, epoch) => assert_eq!(
+                    seq, s,
+                    "{}: batch {n} of producer {pid} skips from sequence {s}",
+                    broker.id
+                ),
+                _ => {
+                    assert_eq!(seq, 0, "{}: producer {pid} starts past 0", broker.id);
+                    identities.push((pid, epoch));
+                }
+            }
+            expect = Some((pid, epoch, seq + count));
+        }
+        stores.push((broker, batches.last().copied(), identities));
+    }
+    let (_, _, c2_identities) = &stores[1];
+    assert!(
+        c2_identities.len() >= 2,
+        "c2 missed writes but took what followed under the same identity: {c2_identities:?}\n{}",
+        proxy.log()
+    );
+    // The broker refuses a batch numbered past one it does not hold.
+    let (broker, last, _) = &stores[0];
+    let (pid, epoch, seq, count) = last.expect("a batch");
+    let gap = build::idempotent_batch(
+        &[("k".into(), "past a gap".into())],
+        pid,
+        epoch,
+        seq + count + 1,
+    );
+    let mut direct = Conn::connect(&broker.addr()).expect("connect");
+    let ResponseKind::Produce(r) = direct
+        .call(ApiKey::Produce, 9, build::produce(topic, gap))
+        .expect("produce")
+    else {
+        panic!("not a produce response")
+    };
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code, 45,
+        "OUT_OF_ORDER_SEQUENCE_NUMBER expected: {r:?}"
+    );
+    assert_eq!(
+        stored_values(broker, topic),
+        want,
+        "the refused batch landed"
     );
 }

@@ -678,13 +678,28 @@ impl Cluster {
         {
             return Ok(n);
         }
+        let node = self.find_coordinator(group, 0).await?;
+        if let Ok(mut m) = self.meta.write() {
+            m.coordinators.insert(group.clone(), node);
+        }
+        Ok(node)
+    }
+
+    /// The broker coordinating transactional id `id` (not cached: asked rarely).
+    pub async fn transaction_coordinator(&self, id: &StrBytes) -> Result<i32, BackendError> {
+        self.find_coordinator(id, 1).await
+    }
+
+    /// Asks the cluster which broker coordinates `key` (`key_type` 0: a group, 1: a
+    /// transactional id).
+    async fn find_coordinator(&self, key: &StrBytes, key_type: i8) -> Result<i32, BackendError> {
         let range = self.supports(ApiKey::FindCoordinator);
         let version = range.map_or(3, |r| r.max.min(4));
-        let mut req = FindCoordinatorRequest::default().with_key_type(0);
+        let mut req = FindCoordinatorRequest::default().with_key_type(key_type);
         if version >= 4 {
-            req.coordinator_keys = vec![group.clone()];
+            req.coordinator_keys = vec![key.clone()];
         } else {
-            req.key = group.clone();
+            req.key = key.clone();
         }
         let resp = self
             .send_any(
@@ -702,16 +717,20 @@ impl Cluster {
             None => (r.error_code, r.node_id, r.host.clone(), r.port),
         };
         if code != 0 || node.0 < 0 {
+            let what = if key_type == 0 {
+                "group"
+            } else {
+                "transactional id"
+            };
             return Err(self.no_broker(format!(
-                "no coordinator for group {:?} (error code {code})",
-                group.as_str()
+                "no coordinator for {what} {:?} (error code {code})",
+                key.as_str()
             )));
         }
         if let Ok(mut m) = self.meta.write() {
             m.brokers
                 .entry(node.0)
                 .or_insert_with(|| format!("{}:{}", host.as_str(), port));
-            m.coordinators.insert(group.clone(), node.0);
         }
         Ok(node.0)
     }

@@ -6,7 +6,7 @@ use super::producers::{BatchMeta, RetryCheck, Written};
 use super::recover::Search;
 use crate::backend::partitioned::{OrderGate, PartitionedApi};
 use crate::backend::{BackendError, Pending};
-use crate::wire::records;
+use crate::wire::records::{self, BatchStamp};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -52,8 +52,9 @@ struct ScreenedWrite {
     done: Vec<(Tp, PartitionProduceResponse)>,
     /// The idempotent batches to write, by partition.
     metas: HashMap<Tp, BatchMeta>,
-    /// Whether the request's bytes changed (producer ids cleared).
-    changed: bool,
+    /// Whether a batch carries a client's producer id (never sent as is: each cluster's
+    /// copy carries the proxy's own, or none).
+    client_ids: bool,
     /// Batches of producers this instance has no state for: (partition, records).
     unknown: Vec<(Tp, Bytes)>,
 }
@@ -98,6 +99,8 @@ struct ClusterWrite<'a> {
     version: i16,
     client_id: &'a Option<StrBytes>,
     req: &'a ProduceRequest,
+    /// Whether a batch carries a client's producer id.
+    client_ids: bool,
     /// The request's partitions, in order.
     parts: &'a [Tp],
     /// Records per partition.
@@ -111,19 +114,53 @@ struct ClusterWrite<'a> {
 }
 
 impl ClusterWrite<'_> {
-    /// The frame carrying the partitions `ks`: the client's own when that is all of them.
-    fn frame_of(&self, ks: &[usize]) -> Result<Bytes, String> {
-        match self.client_frame {
-            Some(f) if ks.len() == self.parts.len() => Ok(f.clone()),
-            _ => {
-                let mut sub = self.req.clone();
-                sub.retain(&|t, p| {
-                    ks.iter()
-                        .any(|&k| self.parts[k].0 == *t && self.parts[k].1 == p)
-                });
-                encode_frame(self.version, self.client_id.clone(), &sub)
+    /// The request cut to the partitions `ks`, each partition's records passed through
+    /// `records_for(k, records)`.
+    fn frame_with(
+        &self,
+        ks: &[usize],
+        records_for: impl Fn(usize, &Bytes) -> Option<Bytes>,
+    ) -> Result<Bytes, String> {
+        let mut sub = self.req.clone();
+        sub.retain(&|t, p| {
+            ks.iter()
+                .any(|&k| self.parts[k].0 == *t && self.parts[k].1 == p)
+        });
+        for t in &mut sub.topic_data {
+            for p in &mut t.partition_data {
+                let k = ks
+                    .iter()
+                    .copied()
+                    .find(|&k| self.parts[k].0 == t.name && self.parts[k].1 == p.index);
+                if let (Some(k), Some(r)) = (k, &p.records)
+                    && let Some(changed) = records_for(k, r)
+                {
+                    p.records = Some(changed);
+                }
             }
         }
+        encode_frame(self.version, self.client_id.clone(), &sub)
+    }
+
+    /// The frame carrying the partitions `ks` without producer ids: the client's own when
+    /// that is all of them and it carries none.
+    fn plain_frame(&self, ks: &[usize]) -> Result<Bytes, String> {
+        match self.client_frame {
+            Some(f) if ks.len() == self.parts.len() && !self.client_ids => Ok(f.clone()),
+            _ => self.frame_with(ks, |_, r| records::strip_idempotence(r)),
+        }
+    }
+
+    /// The frame carrying the partitions `ks`, each partition's batches stamped with its
+    /// stamp (`stamps[n]` for `ks[n]`; none: no producer id).
+    fn stamped_frame(&self, ks: &[usize], stamps: &[Option<BatchStamp>]) -> Result<Bytes, String> {
+        self.frame_with(ks, |k, r| {
+            let n = ks.iter().position(|&x| x == k)?;
+            match stamps.get(n).copied().flatten() {
+                Some(s) => Some(records::stamp(r, s)),
+                None => records::strip_idempotence(r),
+            }
+        })
     }
 }
 
@@ -224,14 +261,13 @@ fn encode_frame(
 
 impl Replicator {
     /// The dedup phase: each idempotent batch checked against its producer's state. Retries
-    /// are answered from their first attempt, producer ids are cleared from what is written
-    /// (see `records::strip_idempotence`), and batches of producers this instance knows
+    /// are answered from their first attempt, and batches of producers this instance knows
     /// nothing of are set aside for `resolve_unknown`. Sequences are checked again under the
     /// sequencer, where this connection's earlier batches are already registered.
     fn screen_retries(&self, req: &mut ProduceRequest) -> ScreenedWrite {
         let mut done: Vec<(Tp, PartitionProduceResponse)> = Vec::new();
         let mut metas: HashMap<Tp, BatchMeta> = HashMap::new();
-        let mut changed = false;
+        let mut client_ids = false;
         let mut unknown: Vec<(Tp, Bytes)> = Vec::new();
         for t in &mut req.topic_data {
             for p in &mut t.partition_data {
@@ -245,10 +281,7 @@ impl Replicator {
                     done.push((tp.clone(), self.retry_answer(&tp, &meta, &first)));
                     continue;
                 }
-                if let Some(stripped) = records::strip_idempotence(records) {
-                    p.records = Some(stripped);
-                    changed = true;
-                }
+                client_ids = true;
                 // A producer this instance knows nothing of on this partition, but not new:
                 // this may be a retry of a batch another instance (or this one before a
                 // restart) wrote. Look for it before writing it again.
@@ -264,7 +297,7 @@ impl Replicator {
         ScreenedWrite {
             done,
             metas,
-            changed,
+            client_ids,
             unknown,
         }
     }
@@ -337,13 +370,14 @@ impl Replicator {
         client_frame: Option<Bytes>,
         mut gate: Option<OrderGate>,
     ) -> ProduceResponse {
-        // Dedup: retries answered from their first attempt, producer ids cleared.
+        // Dedup: retries answered from their first attempt.
         let ScreenedWrite {
             mut done,
             mut metas,
-            mut changed,
+            client_ids,
             unknown,
         } = self.screen_retries(&mut req);
+        let mut changed = false;
         // Batches of producers this instance knows nothing of: looked for in the log.
         self.resolve_unknown(unknown, &mut metas, &mut done).await;
         if !done.is_empty() {
@@ -368,6 +402,7 @@ impl Replicator {
                 version,
                 client_id: &client_id,
                 req: &req,
+                client_ids,
                 parts: &parts,
                 counts: &counts,
                 client_frame: client_frame.as_ref().filter(|_| !changed),
@@ -489,35 +524,60 @@ impl Replicator {
         routes
     }
 
-    /// Under the sequencer: queues each cluster's writes on its leaders' writer connections,
-    /// one frame per distinct partition set (usually all clusters share one). Returns the
-    /// queued writes; a cluster that could not take one misses those partitions.
+    /// Under the sequencer: numbers each cluster's writes (see `stamps`) and queues them on
+    /// its leaders' writer connections, one frame per leader. Unnumbered frames are shared
+    /// by the clusters that take the same partitions. Returns the queued writes; a cluster
+    /// that could not take one misses those partitions.
     fn queue_writes(
         &self,
         out: &ClusterWrite<'_>,
         takes: &[Vec<usize>],
         acks: &mut HashMap<Tp, Acks>,
     ) -> Vec<Queued> {
-        let mut frames: Vec<(Vec<usize>, Bytes)> = Vec::new();
+        let mut plain: Vec<(Vec<usize>, Bytes)> = Vec::new();
         let mut queued_writes = Vec::new();
         for (i, ks) in takes.iter().enumerate() {
+            let now = self.identities.get(i);
             let mut by_leader: HashMap<Option<i32>, Vec<usize>> = HashMap::new();
             for &k in ks {
                 let leader = out.leaders[i].as_ref().and_then(|l| l[k]);
                 by_leader.entry(leader).or_default().push(k);
             }
             for (leader, ks) in by_leader {
-                let frame = match frames.iter().find(|(set, _)| *set == ks) {
-                    Some((_, f)) => Ok(f.clone()),
-                    None => {
-                        let built = out.frame_of(&ks);
-                        if let Ok(f) = &built {
-                            frames.push((ks.clone(), f.clone()));
+                let mut taken = Vec::with_capacity(ks.len());
+                let mut tickets = Vec::with_capacity(ks.len());
+                let mut stamps = Vec::with_capacity(ks.len());
+                for k in ks {
+                    let tp = &out.parts[k];
+                    let count = out.counts.get(tp).copied().unwrap_or(0);
+                    match self.lanes.started(tp, i, count, now) {
+                        Some((ticket, stamp)) => {
+                            taken.push(k);
+                            tickets.push(ticket);
+                            stamps.push(stamp);
                         }
-                        built
+                        None => self.missed(
+                            tp,
+                            i,
+                            &"the proxy has no producer sequence there to write under now",
+                        ),
                     }
+                }
+                if taken.is_empty() {
+                    continue;
+                }
+                let frame = if stamps.iter().any(Option::is_some) {
+                    out.stamped_frame(&taken, &stamps)
+                } else if let Some((_, f)) = plain.iter().find(|(set, _)| *set == taken) {
+                    Ok(f.clone())
+                } else {
+                    let built = out.plain_frame(&taken);
+                    if let Ok(f) = &built {
+                        plain.push((taken.clone(), f.clone()));
+                    }
+                    built
                 };
-                let tps: Vec<Tp> = ks.iter().map(|&k| out.parts[k].clone()).collect();
+                let tps: Vec<Tp> = taken.iter().map(|&k| out.parts[k].clone()).collect();
                 let queued = match frame {
                     Ok(f) => {
                         self.repair_share.note_live(i, f.len());
@@ -538,10 +598,7 @@ impl Replicator {
                 };
                 match queued {
                     Ok(p) => {
-                        let mut tickets = Vec::with_capacity(tps.len());
                         for tp in &tps {
-                            let count = out.counts.get(tp).copied().unwrap_or(0);
-                            tickets.push(self.lanes.started(tp, i, count));
                             if let Some(t) = acks.get_mut(tp) {
                                 t.queued += 1;
                             }
@@ -557,8 +614,8 @@ impl Replicator {
                         if !matches!(e, BackendError::CircuitOpen { .. }) {
                             self.set_compared(i, false);
                         }
-                        for tp in &tps {
-                            self.missed(tp, i, &e);
+                        for (tp, ticket) in tps.iter().zip(tickets) {
+                            self.lane_finished(tp, i, ticket, Landing::Missed, &e);
                         }
                     }
                 }

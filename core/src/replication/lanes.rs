@@ -1,6 +1,8 @@
 //! Per-partition replication state: which clusters are behind (missed a write and take no
 //! live writes until the repairer has caught them up) and how many writes are in flight.
 
+use super::stamps::{Sequencing, WriterId};
+use crate::wire::records::{BatchStamp, sequence_after};
 use kafka_protocol::messages::TopicName;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -21,6 +23,77 @@ struct Lane {
     divergent: Vec<Option<i64>>,
     /// Per cluster: the live writes queued there, checked against one another in queue order.
     order: Vec<Order>,
+    /// Per cluster: the sequence the proxy's next batch there takes.
+    sequence: Vec<Sequence>,
+}
+
+/// The proxy's own sequence on one cluster's copy of a partition (see `stamps`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Sequence {
+    /// Nothing written there under the cluster's current identity.
+    #[default]
+    Unused,
+    /// The next batch takes this sequence under this identity.
+    Next(WriterId, i32),
+    /// A write under this identity failed or was refused with writes queued behind it:
+    /// which sequence the broker expects is not known. Writing resumes under a new identity
+    /// once nothing is in flight.
+    Unknown(WriterId),
+}
+
+/// How the proxy's next batch to a partition on one cluster is numbered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numbering {
+    /// Without producer id: the cluster issues none.
+    Unstamped,
+    /// With this stamp.
+    Stamped(BatchStamp),
+    /// Not now: a write under the cluster's current identity failed, or one under an older
+    /// identity failed with others in flight. The write is not sent; the cluster misses it
+    /// (and repair copies under a new identity).
+    Blocked,
+}
+
+impl Lane {
+    /// Numbers a batch of `count` offsets for cluster `i` under `now` and advances the
+    /// sequence. A new identity is taken only with nothing in flight there: under it the
+    /// broker would take a batch even if one queued before it under the old identity failed.
+    fn number(&mut self, i: usize, count: i64, now: Sequencing) -> Numbering {
+        let Sequencing::On(current) = now else {
+            return Numbering::Unstamped;
+        };
+        let idle = self.inflight[i] == 0;
+        let (id, sequence) = match self.sequence[i] {
+            Sequence::Next(id, next) if id == current || !idle => (id, next),
+            Sequence::Unknown(id) if id == current || !idle => return Numbering::Blocked,
+            // Unnumbered writes are in flight (sent before the cluster had an identity).
+            Sequence::Unused if !idle => return Numbering::Unstamped,
+            _ => (current, 0),
+        };
+        self.sequence[i] = Sequence::Next(id, sequence_after(sequence, count));
+        Numbering::Stamped(BatchStamp {
+            producer_id: id.producer_id,
+            epoch: id.epoch,
+            sequence,
+        })
+    }
+
+    /// A write stamped `stamp` on cluster `i` did not land: the broker's sequence is not
+    /// known any more, unless `rewind` (the broker refused it, and nothing was queued after
+    /// it), when the next batch takes its sequence.
+    fn unnumber(&mut self, i: usize, stamp: Option<BatchStamp>, rewind: bool) {
+        let (Some(stamp), Sequence::Next(id, _)) = (stamp, self.sequence[i]) else {
+            return;
+        };
+        if id.producer_id != stamp.producer_id || id.epoch != stamp.epoch {
+            return;
+        }
+        self.sequence[i] = if rewind {
+            Sequence::Next(id, stamp.sequence)
+        } else {
+            Sequence::Unknown(id)
+        };
+    }
 }
 
 /// How one queued write ended on a cluster.
@@ -50,6 +123,7 @@ pub struct Ticket {
 struct Slot {
     count: i64,
     landing: Landing,
+    stamp: Option<BatchStamp>,
 }
 
 /// One cluster's live writes to a partition, in the order they were queued. A broker applies
@@ -143,6 +217,7 @@ impl Lanes {
             delta: vec![0; n],
             divergent: vec![None; n],
             order: vec![Order::default(); n],
+            sequence: vec![Sequence::Unused; n],
         });
         f(lane)
     }
@@ -208,21 +283,62 @@ impl Lanes {
         });
     }
 
-    /// A write of `count` offsets to `tp` on cluster `i` was queued (in queue order: callers
-    /// hold the sequencer).
-    pub fn started(&self, tp: &Tp, i: usize, count: i64) -> Ticket {
+    /// A write of `count` offsets to `tp` on cluster `i` is about to be queued (in queue
+    /// order: callers hold the sequencer), numbered under `now`. `None` when it cannot be
+    /// numbered now (see [`Numbering::Blocked`]): it must not be sent.
+    pub fn started(
+        &self,
+        tp: &Tp,
+        i: usize,
+        count: i64,
+        now: Sequencing,
+    ) -> Option<(Ticket, Option<BatchStamp>)> {
         self.with(tp, |l| {
+            let stamp = match l.number(i, count, now) {
+                Numbering::Blocked => return None,
+                Numbering::Unstamped => None,
+                Numbering::Stamped(s) => Some(s),
+            };
             l.inflight[i] += 1;
             let o = &mut l.order[i];
             o.slots.push_back(Slot {
                 count,
                 landing: Landing::Pending,
+                stamp,
             });
-            Ticket {
-                serial: o.front + o.slots.len() as u64 - 1,
-                floor: l.end[i],
-            }
+            Some((
+                Ticket {
+                    serial: o.front + o.slots.len() as u64 - 1,
+                    floor: l.end[i],
+                },
+                stamp,
+            ))
         })
+    }
+
+    /// Numbers a repair copy of `count` offsets to `tp` on cluster `i` (behind there, so no
+    /// live write is in flight) under `now`.
+    pub fn number_copy(&self, tp: &Tp, i: usize, count: i64, now: Sequencing) -> Numbering {
+        self.with(tp, |l| l.number(i, count, now))
+    }
+
+    /// A repair copy to `tp` on cluster `i` failed: the broker's sequence is not known.
+    pub fn copy_failed(&self, tp: &Tp, i: usize) {
+        self.with(tp, |l| {
+            if let Sequence::Next(id, _) = l.sequence[i] {
+                l.sequence[i] = Sequence::Unknown(id);
+            }
+        });
+    }
+
+    /// The identity under which a write to `tp` on cluster `i` failed, when writing there
+    /// waits for a new one.
+    pub fn stale_identity(&self, tp: &Tp, i: usize) -> Option<WriterId> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(tp).map(|l| l.sequence[i]) {
+            Some(Sequence::Unknown(id)) => Some(id),
+            _ => None,
+        }
     }
 
     /// Cluster `i` holds `tp` up to `end`: read with nothing in flight there (a comparison,
@@ -243,12 +359,22 @@ impl Lanes {
         self.with(tp, |l| {
             l.inflight[i] = l.inflight[i].saturating_sub(1);
             let o = &mut l.order[i];
+            let mut undo = None;
+            let queued = o.slots.len();
             if let Some(k) = ticket.serial.checked_sub(o.front)
-                && let Some(slot) = usize::try_from(k).ok().and_then(|k| o.slots.get_mut(k))
+                && let Some(k) = usize::try_from(k).ok()
+                && let Some(slot) = o.slots.get_mut(k)
             {
                 slot.landing = landing;
+                if !matches!(landing, Landing::At(_)) {
+                    let last = k + 1 == queued;
+                    undo = Some((slot.stamp, landing == Landing::Refused && last));
+                }
             }
             let out_of_order = o.resolve();
+            if let Some((stamp, rewind)) = undo {
+                l.unnumber(i, stamp, rewind);
+            }
             let failed = matches!(landing, Landing::Missed | Landing::Pending);
             Finished {
                 made_behind: failed && !std::mem::replace(&mut l.behind[i], true),
@@ -342,16 +468,95 @@ mod tests {
     use super::*;
     use kafka_protocol::protocol::StrBytes;
 
+    /// Starts an unnumbered write (a cluster that issues no producer ids).
+    fn start(lanes: &Lanes, tp: &Tp, i: usize, count: i64) -> Ticket {
+        lanes
+            .started(tp, i, count, Sequencing::Off)
+            .expect("unnumbered writes are never blocked")
+            .0
+    }
+
+    fn numbered(
+        lanes: &Lanes,
+        i: usize,
+        count: i64,
+        now: Sequencing,
+    ) -> Option<(Ticket, i64, i32)> {
+        lanes.started(&tp(), i, count, now).map(|(t, s)| {
+            let s = s.expect("stamped");
+            (t, s.producer_id, s.sequence)
+        })
+    }
+
+    #[test]
+    fn writes_are_numbered_in_queue_order_and_a_failure_blocks_until_a_new_identity() {
+        let lanes = Lanes::new(1);
+        let old = Sequencing::On(WriterId::fake(7, 1));
+        let (a, pid, seq) = numbered(&lanes, 0, 10, old).expect("a");
+        assert_eq!((pid, seq), (7, 0));
+        let (b, _, seq) = numbered(&lanes, 0, 5, old).expect("b");
+        assert_eq!(seq, 10);
+        lanes.finished(&tp(), 0, a, Landing::Missed);
+        // The broker may or may not have taken `a`: nothing more under this identity.
+        assert!(numbered(&lanes, 0, 1, old).is_none());
+        assert_eq!(lanes.stale_identity(&tp(), 0), Some(WriterId::fake(7, 1)));
+        // A new identity is not taken while `b` is in flight: it could land past `a`.
+        let new = Sequencing::On(WriterId::fake(7, 2));
+        assert!(numbered(&lanes, 0, 1, new).is_none());
+        lanes.finished(&tp(), 0, b, Landing::Missed);
+        let (_, pid, seq) = numbered(&lanes, 0, 3, new).expect("new identity");
+        assert_eq!(
+            (pid, seq),
+            (7, 0),
+            "the same id from a restarted broker is new"
+        );
+        assert_eq!(lanes.stale_identity(&tp(), 0), None);
+        assert_eq!(
+            lanes.number_copy(&tp(), 0, 2, new),
+            Numbering::Stamped(BatchStamp {
+                producer_id: 7,
+                epoch: 0,
+                sequence: 3
+            })
+        );
+        assert_eq!(
+            lanes.number_copy(&tp(), 0, 2, Sequencing::Pending),
+            Numbering::Unstamped
+        );
+        assert_eq!(
+            lanes.number_copy(&tp(), 0, 2, Sequencing::Off),
+            Numbering::Unstamped
+        );
+    }
+
+    #[test]
+    fn a_refused_last_write_gives_its_sequence_back_and_one_refused_before_others_does_not() {
+        let lanes = Lanes::new(1);
+        let id = Sequencing::On(WriterId::fake(3, 1));
+        let (a, _, _) = numbered(&lanes, 0, 4, id).expect("a");
+        lanes.finished(&tp(), 0, a, Landing::At(0));
+        let (r, _, seq) = numbered(&lanes, 0, 2, id).expect("r");
+        assert_eq!(seq, 4);
+        lanes.finished(&tp(), 0, r, Landing::Refused);
+        let (b, _, seq) = numbered(&lanes, 0, 1, id).expect("b");
+        assert_eq!(seq, 4, "the refused batch took no sequence at the broker");
+        let (c, _, _) = numbered(&lanes, 0, 1, id).expect("c");
+        // Refused with `c` queued behind it: `c` carries a sequence the broker will refuse.
+        lanes.finished(&tp(), 0, b, Landing::Refused);
+        assert!(numbered(&lanes, 0, 1, id).is_none());
+        lanes.finished(&tp(), 0, c, Landing::Missed);
+    }
+
     #[test]
     fn a_failed_write_puts_the_cluster_behind_until_marked_in_sync() {
         let lanes = Lanes::new(3);
         let tp = (TopicName(StrBytes::from_static_str("t")), 0);
-        let t = lanes.started(&tp, 1, 1);
+        let t = start(&lanes, &tp, 1, 1);
         assert!(!lanes.settled(&tp, 1));
         assert!(lanes.finished(&tp, 1, t, Landing::Missed).made_behind);
         assert!(lanes.is_behind(&tp, 1));
         assert_eq!(lanes.behind_on(1), vec![tp.clone()]);
-        let t = lanes.started(&tp, 1, 1);
+        let t = start(&lanes, &tp, 1, 1);
         assert!(
             !lanes.finished(&tp, 1, t, Landing::Missed).made_behind,
             "already behind"
@@ -388,7 +593,7 @@ mod tests {
 
     /// A write of one record answered at `end - 1`: the lane expects the next at `end`.
     fn learn_end(lanes: &Lanes, end: i64) {
-        let t = lanes.started(&tp(), 0, 1);
+        let t = start(lanes, &tp(), 0, 1);
         assert_eq!(
             lanes
                 .finished(&tp(), 0, t, Landing::At(end - 1))
@@ -401,9 +606,9 @@ mod tests {
     fn writes_answered_out_of_queue_order_are_checked_in_queue_order() {
         let lanes = Lanes::new(1);
         learn_end(&lanes, 100);
-        let a = lanes.started(&tp(), 0, 10);
-        let b = lanes.started(&tp(), 0, 5);
-        let c = lanes.started(&tp(), 0, 1);
+        let a = start(&lanes, &tp(), 0, 10);
+        let b = start(&lanes, &tp(), 0, 5);
+        let c = start(&lanes, &tp(), 0, 1);
         // The second answer is taken first: nothing is judged until the first is in.
         assert_eq!(
             lanes.finished(&tp(), 0, b, Landing::At(110)).out_of_order,
@@ -424,8 +629,8 @@ mod tests {
     fn a_write_that_lands_where_a_failed_one_should_have_is_out_of_order() {
         let lanes = Lanes::new(1);
         learn_end(&lanes, 100);
-        let a = lanes.started(&tp(), 0, 10);
-        let b = lanes.started(&tp(), 0, 5);
+        let a = start(&lanes, &tp(), 0, 10);
+        let b = start(&lanes, &tp(), 0, 5);
         assert!(lanes.finished(&tp(), 0, a, Landing::Missed).made_behind);
         // The failed write did not land and the next one took its place: the repair would
         // copy the missing records after it.
@@ -437,9 +642,9 @@ mod tests {
     fn a_failed_write_that_did_land_leaves_the_order_intact() {
         let lanes = Lanes::new(1);
         learn_end(&lanes, 100);
-        let a = lanes.started(&tp(), 0, 10);
-        let r = lanes.started(&tp(), 0, 3);
-        let b = lanes.started(&tp(), 0, 5);
+        let a = start(&lanes, &tp(), 0, 10);
+        let r = start(&lanes, &tp(), 0, 3);
+        let b = start(&lanes, &tp(), 0, 5);
         lanes.finished(&tp(), 0, a, Landing::Missed);
         lanes.finished(&tp(), 0, r, Landing::Refused);
         // Unanswered, but written: the next write lands after it.
@@ -447,7 +652,7 @@ mod tests {
             lanes.finished(&tp(), 0, b, Landing::At(110)).out_of_order,
             None
         );
-        let c = lanes.started(&tp(), 0, 1);
+        let c = start(&lanes, &tp(), 0, 1);
         assert_eq!(
             lanes.finished(&tp(), 0, c, Landing::At(115)).out_of_order,
             None
@@ -458,22 +663,22 @@ mod tests {
     fn a_write_landing_past_its_place_shows_records_nobody_sent_through_the_proxy() {
         let lanes = Lanes::new(1);
         learn_end(&lanes, 100);
-        let a = lanes.started(&tp(), 0, 10);
+        let a = start(&lanes, &tp(), 0, 10);
         assert_eq!(
             lanes.finished(&tp(), 0, a, Landing::At(104)).out_of_order,
             Some(100)
         );
         // An end read from the broker (perhaps short of its true end) teaches nothing.
         lanes.set_end(&tp(), 0, 50);
-        let b = lanes.started(&tp(), 0, 1);
+        let b = start(&lanes, &tp(), 0, 1);
         assert_eq!(
             lanes.finished(&tp(), 0, b, Landing::At(114)).out_of_order,
             None
         );
         // Until the end is known, nothing is expected: the first answer teaches it.
         let lanes = Lanes::new(1);
-        let a = lanes.started(&tp(), 0, 10);
-        let b = lanes.started(&tp(), 0, 2);
+        let a = start(&lanes, &tp(), 0, 10);
+        let b = start(&lanes, &tp(), 0, 2);
         assert_eq!(
             lanes.finished(&tp(), 0, a, Landing::At(7)).out_of_order,
             None

@@ -25,6 +25,7 @@ pub use reads::OFFSETS_KEY;
 pub use reseed::ReseedError;
 mod repair;
 mod share;
+mod stamps;
 
 use crate::backend::Cluster;
 use crate::base::metrics::Metrics;
@@ -88,6 +89,8 @@ pub struct Replicator {
     repair_share: share::RepairShare,
     /// Idempotent producers' sequences and recent batches.
     producers: producers::Producers,
+    /// The proxy's own producer id on each cluster.
+    identities: stamps::Identities,
     /// Producer ids this proxy issues.
     ids: Arc<crate::control::producer_ids::ProducerIds>,
     metrics: Metrics,
@@ -146,6 +149,7 @@ impl Replicator {
             digests: digest::Digests::default(),
             repair_share: share::RepairShare::new(n),
             producers: producers::Producers::default(),
+            identities: stamps::Identities::new(n, membership.me().node_id),
             ids: Arc::new(crate::control::producer_ids::ProducerIds::new(&clusters)),
             metrics,
             compared: (0..n).map(|_| Default::default()).collect(),

@@ -82,6 +82,14 @@ impl Replicator {
             return;
         }
         for i in longest {
+            // A failed write left its producer sequence there unknown: writes go under a new
+            // producer id.
+            if let Some(stale) = self.lanes.stale_identity(tp, i)
+                && let Err(e) = self.ensure_identity(i, Some(stale)).await
+            {
+                tracing::debug!("{e}");
+                continue;
+            }
             self.lanes.mark_in_sync(tp, i);
             tracing::warn!(
                 cluster = %self.clusters[i].id,

@@ -4,7 +4,8 @@
 use super::Replicator;
 use super::ends;
 use super::history;
-use super::lanes::Tp;
+use super::lanes::{Numbering, Tp};
+use super::stamps;
 use crate::backend::{BackendError, Pending};
 use crate::wire::records;
 use bytes::{Bytes, BytesMut};
@@ -108,6 +109,14 @@ impl Replicator {
         if live.iter().all(|&i| self.is_compared(i)) {
             // Only clusters that still do not answer need comparing: nothing to do yet.
             return Ok(());
+        }
+        // A cluster gets its producer id before it takes writes (see `stamps`).
+        for &i in &live {
+            if self.identities.get(i) == stamps::Sequencing::Pending
+                && let Err(e) = self.ensure_identity(i, None).await
+            {
+                tracing::warn!(cluster = %self.clusters[i].id, "{e}");
+            }
         }
         let counts = self.align_topics(&live, &lists).await?;
         self.apply_deferred(up).await?;
@@ -364,6 +373,11 @@ impl Replicator {
             // topics a new, empty broker lacks (a copy to a topic it lacks would make Tansu
             // store records under no topic, readable by nobody).
             if up[i] && self.compared_since_loss(i) {
+                if self.identities.get(i) == stamps::Sequencing::Pending
+                    && let Err(e) = self.ensure_identity(i, None).await
+                {
+                    tracing::debug!(cluster = %c.id, "{e}");
+                }
                 let mut budget = self.repair_share.budget(i);
                 for tp in self.lanes.behind_on(i).iter().filter(|tp| self.owns(tp)) {
                     if budget == Some(0) {
@@ -408,6 +422,11 @@ impl Replicator {
         if self.lanes.inflight_on(tp, i) > 0 {
             // Earlier writes may still land there; repair from where they leave it.
             return Ok(());
+        }
+        // A write there failed under the proxy's producer id: the broker's sequence is not
+        // known, so copies go under a new one.
+        if let Some(stale) = self.lanes.stale_identity(tp, i) {
+            self.ensure_identity(i, Some(stale)).await?;
         }
         let mut pos = self.target_end(i, j, tp).await?;
         // Nothing in flight there: this is its end now (lower than before if it was
@@ -563,6 +582,9 @@ impl Replicator {
         }
         let pos = self.await_copies(i, tp, queued, pos, &mut failed).await;
         if let Some(e) = failed {
+            // Copies queued after the failed one were refused, or landed: either way the
+            // broker's sequence is not known now.
+            self.lanes.copy_failed(tp, i);
             return Err(e);
         }
         Ok(Copied::UpTo(pos, bytes))
@@ -664,7 +686,24 @@ impl Replicator {
                     .into(),
             });
         }
-        let mut b = BytesMut::from(&records::strip_idempotence(&raw).unwrap_or(raw)[..]);
+        let count = records::batches(&raw).iter().map(|(h, _)| h.offsets).sum();
+        let mut b = BytesMut::from(&raw[..]);
+        match self.lanes.number_copy(tp, i, count, self.identities.get(i)) {
+            Numbering::Stamped(s) => {
+                records::stamp_in_place(&mut b, s);
+            }
+            Numbering::Unstamped => records::clear_in_place(&mut b),
+            Numbering::Blocked => {
+                return Err(BackendError::NoBroker {
+                    cluster: c.id.to_string(),
+                    reason: format!(
+                        "no producer sequence to copy to {}-{} under yet",
+                        tp.0.as_str(),
+                        tp.1
+                    ),
+                });
+            }
+        }
         // The base offset is the broker's to assign (and outside the CRC).
         b[..8].copy_from_slice(&0i64.to_be_bytes());
         let version = copy_version(c);
@@ -741,6 +780,22 @@ impl Replicator {
             });
         }
         Ok(p.base_offset)
+    }
+
+    /// Makes sure cluster `i` has a producer id other than `stale` (see `stamps`), within
+    /// the lookup bound.
+    pub(super) async fn ensure_identity(
+        &self,
+        i: usize,
+        stale: Option<stamps::WriterId>,
+    ) -> Result<(), BackendError> {
+        let c = &self.clusters[i];
+        c.within(
+            REPAIR_LOOKUP_WAIT,
+            ApiKey::InitProducerId,
+            self.identities.ensure(i, c, stale),
+        )
+        .await
     }
 
     /// Puts cluster `i` back in sync on `tp` if, with no write in flight, it ends where the

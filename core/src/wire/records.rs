@@ -142,27 +142,77 @@ pub fn first(records: &[u8]) -> Option<BatchHeader> {
     batches(records).first().map(|(h, _)| *h)
 }
 
+/// A producer id, epoch and first sequence to write into a partition's batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchStamp {
+    /// Producer id.
+    pub producer_id: i64,
+    /// Producer epoch.
+    pub epoch: i16,
+    /// Sequence of the first record.
+    pub sequence: i32,
+}
+
+/// The sequence `count` records after `sequence`: sequences wrap from `i32::MAX` to 0, as
+/// Kafka's do.
+pub fn sequence_after(sequence: i32, count: i64) -> i32 {
+    let next = (i64::from(sequence) + count).rem_euclid(i64::from(i32::MAX) + 1);
+    i32::try_from(next).unwrap_or(0)
+}
+
+/// Writes producer id, epoch and sequence into the whole batch `b` and recomputes its CRC.
+fn set_producer(b: &mut [u8], producer_id: i64, epoch: i16, sequence: i32) {
+    b[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&producer_id.to_be_bytes());
+    b[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&epoch.to_be_bytes());
+    b[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&b[ATTRIBUTES_AT..]);
+    b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Gives the batches of `records` `stamp`'s producer id and epoch, with sequences from
+/// `stamp.sequence` on (each batch after the records of those before it); returns the
+/// sequence after the last batch. A broker that checks sequences refuses every batch after
+/// one it did not take, so a write can never land past a gap.
+pub fn stamp_in_place(records: &mut [u8], stamp: BatchStamp) -> i32 {
+    let mut sequence = stamp.sequence;
+    for (h, range) in batches(records) {
+        set_producer(
+            &mut records[range],
+            stamp.producer_id,
+            stamp.epoch,
+            sequence,
+        );
+        sequence = sequence_after(sequence, h.offsets);
+    }
+    sequence
+}
+
+/// A copy of `records` stamped (see [`stamp_in_place`]).
+pub fn stamp(records: &[u8], stamp: BatchStamp) -> Bytes {
+    let mut out = BytesMut::from(records);
+    stamp_in_place(&mut out, stamp);
+    out.freeze()
+}
+
+/// Clears producer id, epoch and sequence from the batches of `records` that carry them.
+pub fn clear_in_place(records: &mut [u8]) {
+    for (h, range) in batches(records) {
+        if h.producer_id >= 0 {
+            set_producer(&mut records[range], -1, -1, -1);
+        }
+    }
+}
+
 /// A copy of `records` whose batches carry no producer id, epoch or sequence (the proxy
 /// deduplicates client retries itself, and each backend would know the client's producer id
 /// only if it had issued it), with each batch's CRC recomputed. Returns `None` when nothing
 /// needed changing.
 pub fn strip_idempotence(records: &Bytes) -> Option<Bytes> {
-    let list = batches(records);
-    if list.iter().all(|(h, _)| h.producer_id < 0) {
+    if batches(records).iter().all(|(h, _)| h.producer_id < 0) {
         return None;
     }
     let mut out = BytesMut::from(&records[..]);
-    for (h, range) in list {
-        if h.producer_id < 0 {
-            continue;
-        }
-        let b = &mut out[range];
-        b[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&(-1i64).to_be_bytes());
-        b[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&(-1i16).to_be_bytes());
-        b[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&(-1i32).to_be_bytes());
-        let crc = crc32c::crc32c(&b[ATTRIBUTES_AT..]);
-        b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-    }
+    clear_in_place(&mut out);
     Some(out.freeze())
 }
 
@@ -264,6 +314,40 @@ mod tests {
         assert_eq!(keys.len(), 4);
         assert_eq!(keys[3].as_deref(), Some(&b"k3"[..]));
         assert!(strip_idempotence(&batch(-1, -1, 2)).is_none());
+    }
+
+    #[test]
+    fn stamping_numbers_each_batch_after_the_records_before_it_with_a_valid_crc() {
+        let mut all = BytesMut::new();
+        all.extend_from_slice(&batch(42, 5, 4));
+        all.extend_from_slice(&batch(-1, -1, 3));
+        let s = BatchStamp {
+            producer_id: 9,
+            epoch: 2,
+            sequence: i32::MAX - 1,
+        };
+        let mut stamped = BytesMut::from(&all[..]);
+        let next = stamp_in_place(&mut stamped, s);
+        let stamped = stamped.freeze();
+        let list = batches(&stamped);
+        let ids: Vec<_> = list
+            .iter()
+            .map(|(h, _)| (h.producer_id, h.producer_epoch, h.base_sequence))
+            .collect();
+        // Four records from MAX - 1 wrap to 2; three more end at 5.
+        assert_eq!(ids, vec![(9, 2, i32::MAX - 1), (9, 2, 2)]);
+        assert_eq!(next, 5);
+        for (_, range) in list {
+            assert_eq!(
+                covered_sum(&all[range.clone()], Covering::Stored),
+                covered_sum(&stamped[range.clone()], Covering::Stored),
+                "the stored checksum leaves the stamp out"
+            );
+            let mut one = stamped.slice(range);
+            RecordBatchDecoder::decode(&mut one).expect("valid CRC");
+        }
+        assert_eq!(sequence_after(3, 4), 7);
+        assert_eq!(sequence_after(i32::MAX, 1), 0);
     }
 
     #[test]
