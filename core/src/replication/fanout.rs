@@ -6,6 +6,7 @@ use super::producers::{BatchMeta, RetryCheck, Written};
 use super::recover::Search;
 use crate::backend::partitioned::{OrderGate, PartitionedApi};
 use crate::backend::{BackendError, Pending};
+use crate::wire::produce_spans;
 use crate::wire::records::{self, BatchStamp};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
@@ -114,53 +115,55 @@ struct ClusterWrite<'a> {
 }
 
 impl ClusterWrite<'_> {
-    /// The request cut to the partitions `ks`, each partition's records passed through
-    /// `records_for(k, records)`.
-    fn frame_with(
-        &self,
-        ks: &[usize],
-        records_for: impl Fn(usize, &Bytes) -> Option<Bytes>,
-    ) -> Result<Bytes, String> {
-        let mut sub = self.req.clone();
-        sub.retain(&|t, p| {
-            ks.iter()
-                .any(|&k| self.parts[k].0 == *t && self.parts[k].1 == p)
-        });
-        for t in &mut sub.topic_data {
-            for p in &mut t.partition_data {
-                let k = ks
-                    .iter()
-                    .copied()
-                    .find(|&k| self.parts[k].0 == t.name && self.parts[k].1 == p.index);
-                if let (Some(k), Some(r)) = (k, &p.records)
-                    && let Some(changed) = records_for(k, r)
-                {
-                    p.records = Some(changed);
-                }
-            }
-        }
-        encode_frame(self.version, self.client_id.clone(), &sub)
-    }
-
-    /// The frame carrying the partitions `ks` without producer ids: the client's own when
-    /// that is all of them and it carries none.
-    fn plain_frame(&self, ks: &[usize]) -> Result<Bytes, String> {
+    /// The frame carrying the partitions `ks` as the client sent them: its own frame when
+    /// that is all of them, else the request cut to them.
+    fn template(&self, ks: &[usize]) -> Result<Bytes, String> {
         match self.client_frame {
-            Some(f) if ks.len() == self.parts.len() && !self.client_ids => Ok(f.clone()),
-            _ => self.frame_with(ks, |_, r| records::strip_idempotence(r)),
+            Some(f) if ks.len() == self.parts.len() => Ok(f.clone()),
+            _ => {
+                let mut sub = self.req.clone();
+                sub.retain(&|t, p| {
+                    ks.iter()
+                        .any(|&k| self.parts[k].0 == *t && self.parts[k].1 == p)
+                });
+                encode_frame(self.version, self.client_id.clone(), &sub)
+            }
         }
     }
 
-    /// The frame carrying the partitions `ks`, each partition's batches stamped with its
-    /// stamp (`stamps[n]` for `ks[n]`; none: no producer id).
-    fn stamped_frame(&self, ks: &[usize], stamps: &[Option<BatchStamp>]) -> Result<Bytes, String> {
-        self.frame_with(ks, |k, r| {
-            let n = ks.iter().position(|&x| x == k)?;
-            match stamps.get(n).copied().flatten() {
-                Some(s) => Some(records::stamp(r, s)),
-                None => records::strip_idempotence(r),
+    /// `template` (carrying the partitions `ks`) for one cluster: each partition's batches
+    /// numbered with its stamp (`stamps[n]` for `ks[n]`), or cleared of the client's
+    /// producer id when it has none. A copy of the frame, changed in place.
+    fn numbered(
+        &self,
+        template: &Bytes,
+        ks: &[usize],
+        stamps: &[Option<BatchStamp>],
+    ) -> Result<Bytes, String> {
+        if !self.client_ids && stamps.iter().all(Option::is_none) {
+            return Ok(template.clone());
+        }
+        let spans = produce_spans::records_spans(template, self.version).ok_or_else(|| {
+            format!(
+                "cannot find the records in a Produce v{} frame",
+                self.version
+            )
+        })?;
+        let mut f = BytesMut::from(&template[..]);
+        for span in spans {
+            let n = ks.iter().position(|&k| {
+                let (t, p) = &self.parts[k];
+                *p == span.partition && t.0.as_bytes() == &template[span.topic.clone()]
+            });
+            let records = &mut f[span.records];
+            match n.and_then(|n| stamps.get(n).copied().flatten()) {
+                Some(s) => {
+                    records::stamp_in_place(records, s);
+                }
+                None => records::clear_in_place(records),
             }
-        })
+        }
+        Ok(f.freeze())
     }
 }
 
@@ -525,8 +528,8 @@ impl Replicator {
     }
 
     /// Under the sequencer: numbers each cluster's writes (see `stamps`) and queues them on
-    /// its leaders' writer connections, one frame per leader. Unnumbered frames are shared
-    /// by the clusters that take the same partitions. Returns the queued writes; a cluster
+    /// its leaders' writer connections, one frame per leader: a copy of the frame the
+    /// clusters that take the same partitions share, numbered in place. Returns the queued writes; a cluster
     /// that could not take one misses those partitions.
     fn queue_writes(
         &self,
@@ -534,7 +537,7 @@ impl Replicator {
         takes: &[Vec<usize>],
         acks: &mut HashMap<Tp, Acks>,
     ) -> Vec<Queued> {
-        let mut plain: Vec<(Vec<usize>, Bytes)> = Vec::new();
+        let mut templates: Vec<(Vec<usize>, Bytes)> = Vec::new();
         let mut queued_writes = Vec::new();
         for (i, ks) in takes.iter().enumerate() {
             let now = self.identities.get(i);
@@ -566,17 +569,17 @@ impl Replicator {
                 if taken.is_empty() {
                     continue;
                 }
-                let frame = if stamps.iter().any(Option::is_some) {
-                    out.stamped_frame(&taken, &stamps)
-                } else if let Some((_, f)) = plain.iter().find(|(set, _)| *set == taken) {
-                    Ok(f.clone())
-                } else {
-                    let built = out.plain_frame(&taken);
-                    if let Ok(f) = &built {
-                        plain.push((taken.clone(), f.clone()));
+                let template = match templates.iter().find(|(set, _)| *set == taken) {
+                    Some((_, f)) => Ok(f.clone()),
+                    None => {
+                        let built = out.template(&taken);
+                        if let Ok(f) = &built {
+                            templates.push((taken.clone(), f.clone()));
+                        }
+                        built
                     }
-                    built
                 };
+                let frame = template.and_then(|t| out.numbered(&t, &taken, &stamps));
                 let tps: Vec<Tp> = taken.iter().map(|&k| out.parts[k].clone()).collect();
                 let queued = match frame {
                     Ok(f) => {
