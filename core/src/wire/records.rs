@@ -187,13 +187,6 @@ pub fn stamp_in_place(records: &mut [u8], stamp: BatchStamp) -> i32 {
     sequence
 }
 
-/// A copy of `records` stamped (see [`stamp_in_place`]).
-pub fn stamp(records: &[u8], stamp: BatchStamp) -> Bytes {
-    let mut out = BytesMut::from(records);
-    stamp_in_place(&mut out, stamp);
-    out.freeze()
-}
-
 /// Clears producer id, epoch and sequence from the batches of `records` that carry them.
 pub fn clear_in_place(records: &mut [u8]) {
     for (h, range) in batches(records) {
@@ -201,19 +194,6 @@ pub fn clear_in_place(records: &mut [u8]) {
             set_producer(&mut records[range], -1, -1, -1);
         }
     }
-}
-
-/// A copy of `records` whose batches carry no producer id, epoch or sequence (the proxy
-/// deduplicates client retries itself, and each backend would know the client's producer id
-/// only if it had issued it), with each batch's CRC recomputed. Returns `None` when nothing
-/// needed changing.
-pub fn strip_idempotence(records: &Bytes) -> Option<Bytes> {
-    if batches(records).iter().all(|(h, _)| h.producer_id < 0) {
-        return None;
-    }
-    let mut out = BytesMut::from(&records[..]);
-    clear_in_place(&mut out);
-    Some(out.freeze())
 }
 
 #[cfg(test)]
@@ -299,9 +279,10 @@ mod tests {
     }
 
     #[test]
-    fn stripping_keeps_records_and_a_valid_crc() {
-        let b = batch(42, 5, 4);
-        let stripped = strip_idempotence(&b).expect("changed");
+    fn clearing_keeps_records_and_a_valid_crc() {
+        let mut cleared = BytesMut::from(&batch(42, 5, 4)[..]);
+        clear_in_place(&mut cleared);
+        let stripped = cleared.freeze();
         let h = first(&stripped).expect("header");
         assert_eq!(
             (h.producer_id, h.producer_epoch, h.base_sequence),
@@ -313,7 +294,14 @@ mod tests {
         let keys: Vec<_> = set.records.iter().map(|r| r.key.clone()).collect();
         assert_eq!(keys.len(), 4);
         assert_eq!(keys[3].as_deref(), Some(&b"k3"[..]));
-        assert!(strip_idempotence(&batch(-1, -1, 2)).is_none());
+        let plain = batch(-1, -1, 2);
+        let mut untouched = BytesMut::from(&plain[..]);
+        clear_in_place(&mut untouched);
+        assert_eq!(
+            untouched.freeze(),
+            plain,
+            "a batch without producer id is left as is"
+        );
     }
 
     #[test]
@@ -372,7 +360,8 @@ mod tests {
             covered_sum(&other, Covering::Sent)
         );
         // The producer id and sequence are left out: a copy cleared of them is the same.
-        let cleared = strip_idempotence(&first).expect("idempotent");
+        let mut cleared = BytesMut::from(&first[..]);
+        clear_in_place(&mut cleared);
         assert_eq!(
             covered_sum(&first, Covering::Sent),
             covered_sum(&cleared, Covering::Sent)
