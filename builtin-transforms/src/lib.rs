@@ -1,5 +1,5 @@
 //! Built-in record transforms (set/remove/rename/mask field, set header, upper/lower case) and
-//! rule chains with conditions, on JSON record values. Rules use the brief's shape; they are
+//! rule chains with conditions, on JSON record values. Rules use the documented shape; they are
 //! validated and compiled once (paths, regexes), then applied per record.
 //!
 //! This crate is the rule engine; the proxy's hook pipeline (`core/src/hooks.rs`) runs the

@@ -1,4 +1,4 @@
-//! The rule model, in the brief's shape (`id`, `name`, `enabled`, `priority`, `conditions`,
+//! The rule model, in the documented shape (`id`, `name`, `enabled`, `priority`, `conditions`,
 //! `actions`), as it appears in YAML and in the admin API, and its validation.
 
 use serde::{Deserialize, Serialize};
@@ -155,7 +155,7 @@ pub enum Action {
     },
     /// Sets a header (replacing one of the same name).
     SetHeader {
-        /// Header name (the brief calls it `field`).
+        /// Header name (the config calls it `field`).
         #[serde(alias = "header")]
         field: String,
         /// Header value.

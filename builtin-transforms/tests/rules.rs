@@ -1,4 +1,4 @@
-//! The rule engine on records: the brief's example, each action and condition, nested paths
+//! The rule engine on records: the documented example, each action and condition, nested paths
 //! and arrays, and the edge cases (missing field, null, numbers, non-JSON values).
 
 use kafkatwin_builtin_transforms::{

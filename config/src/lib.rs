@@ -1,4 +1,4 @@
-//! KafkaTwin configuration: the brief's YAML shape, typed, with defaults, `KAFKATWIN_*`
+//! KafkaTwin configuration: the documented YAML shape, typed, with defaults, `KAFKATWIN_*`
 //! environment overrides and validation that reports every problem with its key path and line.
 
 pub mod duration;

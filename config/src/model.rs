@@ -1,4 +1,4 @@
-//! The configuration's typed shape: the brief's YAML keys, with a default for every optional one.
+//! The configuration's typed shape: the documented YAML keys, with a default for every optional one.
 
 use crate::duration::Duration;
 use serde::{Deserialize, Serialize};
@@ -193,7 +193,7 @@ pub struct TopicRules {
     pub topic: Option<String>,
     /// A regular expression over topic names (whole-name match).
     pub pattern: Option<String>,
-    /// Rules in the brief's shape (`id`, `name`, `enabled`, `priority`, `conditions`,
+    /// Rules in the documented shape (`id`, `name`, `enabled`, `priority`, `conditions`,
     /// `actions`, plus `hook`, `clients`, `on_invalid`).
     pub rules: Vec<serde_json::Value>,
 }
@@ -598,7 +598,7 @@ pub struct MultiDcConfig {
     pub datacenters: Vec<DatacenterConfig>,
 }
 
-/// Replication strategies of the brief.
+/// Replication strategies.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum DcStrategy {

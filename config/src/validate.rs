@@ -217,7 +217,7 @@ fn check_admin_tokens(c: &Config, p: &mut Vec<Problem>) {
 }
 
 /// Warnings (not errors) about a valid config: an exposed admin API without a token, and
-/// keys that are accepted (the brief promises them) but change nothing, each with why.
+/// keys that are accepted (documented) but change nothing, each with why.
 pub fn warnings(c: &Config) -> Vec<String> {
     let mut out: Vec<String> = admin_exposure_warning(c).into_iter().collect();
     let ignored = |key: &str, why: &str| format!("{key} is set but has no effect: {why}");

@@ -1,4 +1,4 @@
-//! Loading the brief's examples, overrides, and error reporting.
+//! Loading the documented examples, overrides, and error reporting.
 
 use kafkatwin_config::{AckPolicy, DcStrategy, load_str};
 

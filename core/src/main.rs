@@ -13,7 +13,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// KafkaTwin: one Kafka endpoint in front of several Kafka clusters.
 ///
-/// Run the proxy with `kafkatwin --config config.yaml` (also `-c FILE`, or the brief's
+/// Run the proxy with `kafkatwin --config config.yaml` (also `-c FILE`, or the Go-style
 /// `-config FILE`). Any config key can be overridden by an environment variable:
 /// `KAFKATWIN_SERVER__PORT=19092` sets `server.port`. Check a config without starting
 /// anything with `kafkatwin check-config FILE`: every problem is printed with its key path
@@ -48,7 +48,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // The brief writes `kafkatwin -config config.yaml`; accept that spelling too.
+    // Go-style single-dash `-config config.yaml` is a common spelling; accept it too.
     let args = std::env::args().map(|a| {
         if a == "-config" {
             "--config".to_string()

@@ -231,7 +231,7 @@ fn rules_posted_through_the_admin_api_apply_live_and_can_be_removed() {
     use kafkatwin_tests::http::{get, send};
     let (broker, proxy) = start();
     let port = proxy.admin_port;
-    // The brief's example, posted as the brief shows, to a topic no YAML rule covers.
+    // The documented example, posted as the docs show, to a topic no YAML rule covers.
     let (s, body) =
         send(port, "POST", "/api/v1/transformations/api-only", BRIEF_RULE).expect("post");
     assert_eq!(s, 201, "{body}");

@@ -1,4 +1,4 @@
-//! Prometheus metrics with the brief's names and labels. Counters are looked up once per
+//! Prometheus metrics with the documented names and labels. Counters are looked up once per
 //! topic per request (never per record).
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 /// State-log key prefix for a topic's API rules.
 const RULES_KEY: &str = crate::control::control_log::keys::RULES;
 
-/// A rule as listed: in the brief's shape, with where it comes from.
+/// A rule as listed: in the documented shape, with where it comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListedRule {
     /// The rule (built-in rules normalised, defaults filled).

@@ -1,4 +1,6 @@
 //! What the source-reading tests share.
+// Each test crate that includes this module uses part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
