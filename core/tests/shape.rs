@@ -99,3 +99,25 @@ fn no_two_types_in_core_share_a_name() {
         twice.join("\n")
     );
 }
+
+#[test]
+fn no_error_in_core_is_a_bare_string() {
+    // An error type says what went wrong and about what; a `String` says neither to a caller
+    // that wants to match on it.
+    let bare = Regex::new(r"Result<[^;{]*,\s*String>").expect("regex");
+    let src = src_dir();
+    let mut found = Vec::new();
+    for file in rust_files(&src) {
+        let text = std::fs::read_to_string(&file).expect("read source");
+        for (n, line) in text.lines().enumerate() {
+            if bare.is_match(line) {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "errors as bare strings (give each a thiserror type):\n{}",
+        found.join("\n")
+    );
+}

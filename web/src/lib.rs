@@ -73,7 +73,7 @@ pub struct ReseedView {
 /// A transformation rule as the API shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RuleView {
-    /// The rule in the brief's shape.
+    /// The rule in the documented shape.
     pub rule: serde_json::Value,
     /// `config` (from the YAML file) or `api`.
     pub origin: String,
@@ -249,7 +249,7 @@ impl IntoResponse for ApiError {
 /// What the HTTP side needs from the running proxy.
 pub trait AdminState: Send + Sync + 'static {
     /// `Ok` when the proxy can serve clients; `Err` says why not.
-    fn ready(&self) -> Result<(), String>;
+    fn ready(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
     /// Every configured backend cluster.
     fn clusters(&self) -> Vec<ClusterView>;
     /// Every consumer group the proxy coordinates.
@@ -400,7 +400,7 @@ async fn ready(State(s): State<Shared>) -> Response {
         Ok(()) => Json(serde_json::json!({"status": "ready"})).into_response(),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "not ready", "reason": reason})),
+            Json(serde_json::json!({"status": "not ready", "reason": reason.to_string()})),
         )
             .into_response(),
     }
@@ -818,7 +818,7 @@ mod tests {
     }
 
     impl AdminState for FakeState {
-        fn ready(&self) -> Result<(), String> {
+        fn ready(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             if self.ready {
                 Ok(())
             } else {

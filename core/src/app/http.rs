@@ -82,14 +82,39 @@ use tokio::net::TcpListener;
 
 struct ProxyAdmin(Arc<Proxy>);
 
+/// Why the proxy cannot serve clients yet.
+#[derive(Debug, thiserror::Error)]
+enum NotReady {
+    /// The control log has not been read from a majority of clusters.
+    #[error(
+        "control state (rules, plugins, offset maps) not loaded yet: a majority of clusters has \
+         not been read"
+    )]
+    ControlNotLoaded,
+    /// Too few clusters are reachable for the ack policy.
+    #[error("ack policy {policy} needs {needed} reachable clusters; down: {down}")]
+    PolicyUnmet {
+        /// The ack policy.
+        policy: String,
+        /// Clusters it needs.
+        needed: usize,
+        /// The unreachable ones, each with its last error.
+        down: String,
+    },
+    /// The one backend cluster is not reachable.
+    #[error("backend cluster {cluster} is not reachable: {error}")]
+    Unreachable {
+        /// The cluster.
+        cluster: String,
+        /// Its last error.
+        error: String,
+    },
+}
+
 impl AdminState for ProxyAdmin {
-    fn ready(&self) -> Result<(), String> {
+    fn ready(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         if !*self.0.control_loaded.borrow() {
-            return Err(
-                "control state (rules, plugins, offset maps) not loaded yet: a majority of \
-                 clusters has not been read"
-                    .into(),
-            );
+            return Err(NotReady::ControlNotLoaded.into());
         }
         if let Some(rep) = &self.0.replicator {
             return if rep.policy_can_be_met() {
@@ -103,23 +128,23 @@ impl AdminState for ProxyAdmin {
                     .filter(|s| !s.reachable)
                     .map(|s| format!("{}: {}", s.id, s.last_error.unwrap_or_default()))
                     .collect();
-                Err(format!(
-                    "ack policy {:?} needs {} reachable clusters; down: {}",
-                    self.0.config.producer.ack_policy,
-                    rep.required_of(rep.plan().sync.len()),
-                    down.join("; ")
-                ))
+                Err(NotReady::PolicyUnmet {
+                    policy: format!("{:?}", self.0.config.producer.ack_policy),
+                    needed: rep.required_of(rep.plan().sync.len()),
+                    down: down.join("; "),
+                }
+                .into())
             };
         }
         let c = self.0.cluster.status();
         if c.reachable {
             Ok(())
         } else {
-            Err(format!(
-                "backend cluster {} is not reachable: {}",
-                c.id,
-                c.last_error.unwrap_or_else(|| "not connected yet".into())
-            ))
+            Err(NotReady::Unreachable {
+                cluster: c.id.to_string(),
+                error: c.last_error.unwrap_or_else(|| "not connected yet".into()),
+            }
+            .into())
         }
     }
 

@@ -252,7 +252,10 @@ impl Cluster {
                 }
                 Ok(())
             }
-            _ => Err(self.no_broker("ApiVersions answered with another API")),
+            _ => Err(BackendError::WrongAnswer {
+                cluster: self.id.to_string(),
+                api: ApiKey::ApiVersions,
+            }),
         }
     }
 
@@ -710,7 +713,10 @@ impl Cluster {
             )
             .await?;
         let ResponseKind::FindCoordinator(r) = resp else {
-            return Err(self.no_broker("FindCoordinator answered with another API"));
+            return Err(BackendError::WrongAnswer {
+                cluster: self.id.to_string(),
+                api: ApiKey::FindCoordinator,
+            });
         };
         let (code, node, host, port) = match r.coordinators.first() {
             Some(c) => (c.error_code, c.node_id, c.host.clone(), c.port),
@@ -722,10 +728,16 @@ impl Cluster {
             } else {
                 "transactional id"
             };
-            return Err(self.no_broker(format!(
-                "no coordinator for {what} {:?} (error code {code})",
-                key.as_str()
-            )));
+            return Err(BackendError::Refused {
+                cluster: self.id.to_string(),
+                what: format!("FindCoordinator for {what} {:?}", key.as_str()),
+                // No coordinator named without an error is one not available yet.
+                code: if code != 0 {
+                    code
+                } else {
+                    ResponseError::CoordinatorNotAvailable.code()
+                },
+            });
         }
         if let Ok(mut m) = self.meta.write() {
             m.brokers

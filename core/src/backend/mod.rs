@@ -100,7 +100,8 @@ pub enum BackendError {
         /// The failure that opened it.
         reason: String,
     },
-    /// The cluster answered metadata without the broker needed.
+    /// No broker to send to: none configured, not in the cluster's metadata, or no open
+    /// connection to the one needed.
     #[error("cluster {cluster}: {reason}")]
     NoBroker {
         /// Cluster id.
@@ -108,6 +109,42 @@ pub enum BackendError {
         /// What was missing.
         reason: String,
     },
+    /// The cluster answered a request with a Kafka error code.
+    #[error("cluster {cluster}: {what} answered error code {code}{}", code_name(*.code))]
+    Refused {
+        /// Cluster id.
+        cluster: String,
+        /// The request, with what it was about (topic, partition, key).
+        what: String,
+        /// The Kafka error code.
+        code: i16,
+    },
+    /// The cluster answered a request with another API's response.
+    #[error("cluster {cluster}: {api:?} was answered with another API's response")]
+    WrongAnswer {
+        /// Cluster id.
+        cluster: String,
+        /// The API of the request.
+        api: ApiKey,
+    },
+    /// A step of several requests (reading a log to compare it) did not finish in time.
+    #[error("cluster {cluster}: no answer within {after:?} while {during}")]
+    NoAnswer {
+        /// Cluster id.
+        cluster: String,
+        /// What the proxy was doing.
+        during: &'static str,
+        /// How long it waited.
+        after: Duration,
+    },
+}
+
+/// ` (NAME)` for a known Kafka error code, else nothing.
+fn code_name(code: i16) -> String {
+    match ResponseError::try_from_code(code) {
+        Some(e) => format!(" ({e:?})"),
+        None => String::new(),
+    }
 }
 
 impl BackendError {
@@ -119,17 +156,26 @@ impl BackendError {
             | Self::ConnectionLost { .. }
             | Self::NoBroker { .. }
             | Self::CircuitOpen { .. } => ResponseError::NetworkException.code(),
-            Self::Timeout { .. } | Self::Saturated { .. } => ResponseError::RequestTimedOut.code(),
+            Self::Timeout { .. } | Self::Saturated { .. } | Self::NoAnswer { .. } => {
+                ResponseError::RequestTimedOut.code()
+            }
+            Self::Refused { code, .. } => *code,
             Self::Unsupported { .. } => ResponseError::UnsupportedVersion.code(),
-            Self::Encode { .. } | Self::Decode { .. } => ResponseError::UnknownServerError.code(),
+            Self::Encode { .. } | Self::Decode { .. } | Self::WrongAnswer { .. } => {
+                ResponseError::UnknownServerError.code()
+            }
         }
     }
 
     /// Whether trying again on a fresh connection may help.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::Connect { .. } | Self::ConnectionLost { .. } | Self::NoBroker { .. }
-        )
+        match self {
+            Self::Connect { .. } | Self::ConnectionLost { .. } | Self::NoBroker { .. } => true,
+            // Kafka says which of its codes are worth a retry (COORDINATOR_NOT_AVAILABLE is).
+            Self::Refused { code, .. } => {
+                ResponseError::try_from_code(*code).is_some_and(|e| e.is_retriable())
+            }
+            _ => false,
+        }
     }
 }

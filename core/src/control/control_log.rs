@@ -143,7 +143,21 @@ pub type Apply = Box<dyn Fn(&str, Option<Bytes>, i64) + Send + Sync>;
 /// Entries to write to one cluster in one batch.
 struct Job {
     entries: Vec<(String, Option<Bytes>, Stamp)>,
-    done: Option<oneshot::Sender<Result<(), String>>>,
+    done: Option<oneshot::Sender<Result<(), JobError>>>,
+}
+
+/// Why one cluster did not take a batch of entries.
+#[derive(Debug, thiserror::Error)]
+enum JobError {
+    /// Its state log refused or failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// It did not answer in time.
+    #[error("no answer within {0:?}")]
+    NoAnswer(Duration),
+    /// Its writer task has stopped (the proxy is shutting down).
+    #[error("its writer stopped")]
+    WriterStopped,
 }
 
 /// The control log over every configured cluster.
@@ -266,8 +280,8 @@ impl ControlLog {
                 });
                 async move {
                     let r = match sent {
-                        Ok(()) => rx.await.unwrap_or_else(|_| Err("writer stopped".into())),
-                        Err(_) => Err("writer stopped".into()),
+                        Ok(()) => rx.await.unwrap_or(Err(JobError::WriterStopped)),
+                        Err(_) => Err(JobError::WriterStopped),
                     };
                     (i, r)
                 }
@@ -325,7 +339,7 @@ impl ControlLog {
                 log.append_all(&batch).await
             })
             .await;
-            let r: Result<(), String> = match r {
+            let r: Result<(), JobError> = match r {
                 Ok(Ok(_)) => {
                     ensured = true;
                     for (key, _, stamp) in &job.entries {
@@ -333,8 +347,8 @@ impl ControlLog {
                     }
                     Ok(())
                 }
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("no answer within {CONTROL_APPEND_WAIT:?}")),
+                Ok(Err(e)) => Err(JobError::State(e)),
+                Err(_) => Err(JobError::NoAnswer(CONTROL_APPEND_WAIT)),
             };
             if let Err(e) = &r {
                 ensured = false;

@@ -19,7 +19,7 @@ pub mod state;
 pub mod stored;
 
 use crate::base::metrics::Metrics;
-use crate::control::control_log::ControlLog;
+use crate::control::control_log::{ControlError, ControlLog};
 use crate::replication::lanes::Tp;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
@@ -32,6 +32,17 @@ pub use stored::Commit;
 use stored::{StoredCommit, StoredGroup};
 
 use crate::control::control_log::keys;
+
+/// Why a group's commits were not stored.
+#[derive(Debug, thiserror::Error)]
+enum StoreError {
+    /// A commit could not be written as JSON.
+    #[error("cannot encode a commit: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The control log did not take it on a majority.
+    #[error(transparent)]
+    Log(#[from] ControlError),
+}
 
 /// Every group this instance knows (owned here or followed from the control log) and their
 /// committed offsets.
@@ -283,17 +294,14 @@ impl Coordinator {
         &self,
         group: &StrBytes,
         commits: &[(Tp, Option<Commit>)],
-    ) -> Result<(), String> {
+    ) -> Result<(), StoreError> {
         let Some(log) = self.log.get() else {
             return Ok(());
         };
         let mut entries = Vec::with_capacity(commits.len());
         for ((t, p), c) in commits {
             let value = match c {
-                Some(c) => Some(
-                    serde_json::to_vec(&StoredCommit::of(c, &self.incarnation))
-                        .map_err(|e| e.to_string())?,
-                ),
+                Some(c) => Some(serde_json::to_vec(&StoredCommit::of(c, &self.incarnation))?),
                 None => None,
             };
             entries.push((keys::group_offset(group.as_str(), t.as_str(), *p), value));
@@ -302,10 +310,8 @@ impl Coordinator {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_deref()))
             .collect();
-        log.append_all(&entries)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        log.append_all(&entries).await?;
+        Ok(())
     }
 
     /// Takes a group or offsets entry from the control log: another instance's (or an

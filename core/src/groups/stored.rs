@@ -58,11 +58,33 @@ fn b64(b: &Bytes) -> String {
     STANDARD.encode(b)
 }
 
-fn unb64(s: &str) -> Result<Bytes, String> {
+/// Why a stored group could not be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The phase is none the coordinator knows.
+    #[error("unknown phase {0:?}")]
+    UnknownPhase(String),
+    /// A member's subscription or assignment is not base64.
+    #[error("member {member:?}: {what} is not base64: {reason}")]
+    BadBase64 {
+        /// The member id.
+        member: String,
+        /// Which field.
+        what: &'static str,
+        /// The decoder's message.
+        reason: base64::DecodeError,
+    },
+}
+
+fn unb64(s: &str, member: &str, what: &'static str) -> Result<Bytes, RestoreError> {
     STANDARD
         .decode(s)
         .map(Bytes::from)
-        .map_err(|e| format!("bad base64: {e}"))
+        .map_err(|reason| RestoreError::BadBase64 {
+            member: member.to_owned(),
+            what,
+            reason,
+        })
 }
 
 impl StoredGroup {
@@ -93,16 +115,16 @@ impl StoredGroup {
     }
 
     /// The group it describes, its members alive as of `now`.
-    pub fn restore(self, now: Instant) -> Result<Group, String> {
-        let phase =
-            Phase::parse(&self.phase).ok_or_else(|| format!("unknown phase {:?}", self.phase))?;
+    pub fn restore(self, now: Instant) -> Result<Group, RestoreError> {
+        let phase = Phase::parse(&self.phase).ok_or(RestoreError::UnknownPhase(self.phase))?;
         let mut members = BTreeMap::new();
         for m in self.members {
             let protocols = m
                 .protocols
                 .into_iter()
-                .map(|(n, d)| Ok((StrBytes::from_string(n), unb64(&d)?)))
-                .collect::<Result<Vec<_>, String>>()?;
+                .map(|(n, d)| Ok((StrBytes::from_string(n), unb64(&d, &m.id, "a protocol")?)))
+                .collect::<Result<Vec<_>, RestoreError>>()?;
+            let assignment = unb64(&m.assignment, &m.id, "the assignment")?;
             members.insert(
                 StrBytes::from_string(m.id),
                 ClassicMember::stored(
@@ -112,7 +134,7 @@ impl StoredGroup {
                     Duration::from_millis(m.session_ms),
                     Duration::from_millis(m.rebalance_ms),
                     protocols,
-                    unb64(&m.assignment)?,
+                    assignment,
                     now,
                 ),
             );

@@ -5,6 +5,20 @@ use crate::proxy::partitioned::PartitionedApi;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+/// A request the proxy must refuse but has no error response for: the connection is closed
+/// with this reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}; no error response can be built for it, closing the connection")]
+pub struct Unanswerable {
+    /// Why the request is refused.
+    pub reason: String,
+}
+
+/// [`error_response`], or [`Unanswerable`] when the API has no error shape.
+pub fn refusal(req: &RequestKind, code: i16, reason: String) -> Result<ResponseKind, Unanswerable> {
+    error_response(req, code, &reason).ok_or(Unanswerable { reason })
+}
+
 /// The response to `req` failing everything it asked for with `code` (and `message` where the
 /// API carries one). `None` for APIs the proxy has no error shape for.
 pub fn error_response(req: &RequestKind, code: i16, message: &str) -> Option<ResponseKind> {
@@ -150,6 +164,9 @@ pub fn error_response(req: &RequestKind, code: i16, message: &str) -> Option<Res
                     .collect(),
             ),
         ),
+        RequestKind::OffsetDelete(_) => {
+            ResponseKind::OffsetDelete(OffsetDeleteResponse::default().with_error_code(code))
+        }
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(
             CreateTopicsResponse::default().with_topics(
                 r.topics
@@ -239,4 +256,76 @@ pub fn error_response(req: &RequestKind, code: i16, message: &str) -> Option<Res
         ),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::versions::PROXY_APIS;
+
+    /// An empty request of `api`.
+    fn sample(api: ApiKey) -> RequestKind {
+        match api {
+            ApiKey::Produce => RequestKind::Produce(Default::default()),
+            ApiKey::Fetch => RequestKind::Fetch(Default::default()),
+            ApiKey::ListOffsets => RequestKind::ListOffsets(Default::default()),
+            ApiKey::Metadata => RequestKind::Metadata(Default::default()),
+            ApiKey::OffsetCommit => RequestKind::OffsetCommit(Default::default()),
+            ApiKey::OffsetFetch => RequestKind::OffsetFetch(Default::default()),
+            ApiKey::FindCoordinator => RequestKind::FindCoordinator(Default::default()),
+            ApiKey::JoinGroup => RequestKind::JoinGroup(Default::default()),
+            ApiKey::Heartbeat => RequestKind::Heartbeat(Default::default()),
+            ApiKey::LeaveGroup => RequestKind::LeaveGroup(Default::default()),
+            ApiKey::SyncGroup => RequestKind::SyncGroup(Default::default()),
+            ApiKey::DescribeGroups => RequestKind::DescribeGroups(Default::default()),
+            ApiKey::ListGroups => RequestKind::ListGroups(Default::default()),
+            ApiKey::CreateTopics => RequestKind::CreateTopics(Default::default()),
+            ApiKey::DeleteTopics => RequestKind::DeleteTopics(Default::default()),
+            ApiKey::DeleteRecords => RequestKind::DeleteRecords(Default::default()),
+            ApiKey::InitProducerId => RequestKind::InitProducerId(Default::default()),
+            ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(Default::default()),
+            ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(Default::default()),
+            ApiKey::CreatePartitions => RequestKind::CreatePartitions(Default::default()),
+            ApiKey::DeleteGroups => RequestKind::DeleteGroups(Default::default()),
+            ApiKey::IncrementalAlterConfigs => {
+                RequestKind::IncrementalAlterConfigs(Default::default())
+            }
+            ApiKey::OffsetDelete => RequestKind::OffsetDelete(Default::default()),
+            ApiKey::DescribeCluster => RequestKind::DescribeCluster(Default::default()),
+            ApiKey::ConsumerGroupHeartbeat => {
+                RequestKind::ConsumerGroupHeartbeat(Default::default())
+            }
+            ApiKey::ConsumerGroupDescribe => RequestKind::ConsumerGroupDescribe(Default::default()),
+            other => panic!("no sample request for {other:?}: add one here"),
+        }
+    }
+
+    /// Answered by the session before any request is routed.
+    const BEFORE_ROUTING: [ApiKey; 3] = [
+        ApiKey::ApiVersions,
+        ApiKey::SaslHandshake,
+        ApiKey::SaslAuthenticate,
+    ];
+
+    #[test]
+    fn every_api_the_proxy_offers_has_an_error_response_of_its_own_kind() {
+        for api in PROXY_APIS.iter().map(|a| a.key) {
+            if BEFORE_ROUTING.contains(&api) {
+                continue;
+            }
+            assert!(
+                error_response(&sample(api), 15, "m").is_some(),
+                "{api:?} is offered but has no error response"
+            );
+        }
+    }
+
+    #[test]
+    fn every_api_the_proxy_offers_has_its_own_metric_label() {
+        let mut labels: Vec<&str> = PROXY_APIS.iter().map(|a| a.label).collect();
+        labels.sort_unstable();
+        let before = labels.len();
+        labels.dedup();
+        assert_eq!(before, labels.len(), "two APIs share a metric label");
+    }
 }

@@ -313,9 +313,8 @@ impl Proxy {
                 .map(|r| r.map(Reply::Body)),
             body => {
                 let msg = format!("{api_key:?} v{version} is not supported by this proxy");
-                errors::error_response(&body, ResponseError::UnsupportedVersion.code(), &msg)
+                errors::refusal(&body, ResponseError::UnsupportedVersion.code(), msg)
                     .map(|r| Some(Reply::Body(r)))
-                    .ok_or(msg)
             }
         };
         let status = match &resp {
@@ -345,7 +344,7 @@ impl Proxy {
         started: Instant,
         gate: Option<partitioned::OrderGate>,
         peer: std::net::SocketAddr,
-    ) -> Result<Option<ResponseKind>, String> {
+    ) -> Result<Option<ResponseKind>, errors::Unanswerable> {
         let frame::DecodedRequest {
             api_key: api,
             version,
@@ -413,13 +412,8 @@ impl Proxy {
             }
             other => {
                 let msg = format!("{api:?} is not supported by this proxy");
-                return errors::error_response(
-                    &other,
-                    ResponseError::UnsupportedVersion.code(),
-                    &msg,
-                )
-                .map(Some)
-                .ok_or(msg);
+                return errors::refusal(&other, ResponseError::UnsupportedVersion.code(), msg)
+                    .map(Some);
             }
         }))
     }
@@ -445,7 +439,7 @@ impl Proxy {
 
 /// The answer to a Produce or Fetch before the control state is loaded: fail closed, no
 /// topic is served before its rules and plugins are known.
-fn not_loaded(body: &RequestKind) -> Result<Option<Reply>, String> {
+fn not_loaded(body: &RequestKind) -> Result<Option<Reply>, errors::Unanswerable> {
     let code = if matches!(body, RequestKind::Produce(_)) {
         ResponseError::NotEnoughReplicas
     } else {
@@ -454,9 +448,7 @@ fn not_loaded(body: &RequestKind) -> Result<Option<Reply>, String> {
     let msg = "the proxy has not loaded its control state (rules, plugins) from a majority of \
                clusters yet; retry"
         .to_owned();
-    errors::error_response(body, code.code(), &msg)
-        .map(|r| Some(Reply::Body(r)))
-        .ok_or(msg)
+    errors::refusal(body, code.code(), msg).map(|r| Some(Reply::Body(r)))
 }
 
 /// The frame to write for a routed request's outcome (`Err`: close with that reason).
@@ -464,7 +456,7 @@ fn answer(
     api_key: ApiKey,
     version: i16,
     correlation_id: i32,
-    resp: Result<Option<Reply>, String>,
+    resp: Result<Option<Reply>, errors::Unanswerable>,
 ) -> Handled {
     match resp {
         Ok(Some(Reply::Body(r))) => match encode_response(api_key, version, correlation_id, &r) {
@@ -475,7 +467,7 @@ fn answer(
         },
         Ok(Some(Reply::Forward(raw))) => Handled::Reply(Frame::forward(correlation_id, raw)),
         Ok(None) => Handled::NoReply,
-        Err(reason) => Handled::Close(reason),
+        Err(e) => Handled::Close(e.to_string()),
     }
 }
 

@@ -81,13 +81,13 @@ impl Proxy {
     }
 
     /// Checks PLAIN credentials (`authzid \0 username \0 password`) with the on_auth plugins.
-    fn login(&self, auth_bytes: &[u8]) -> Result<String, String> {
+    fn login(&self, auth_bytes: &[u8]) -> Result<String, LoginError> {
         let mut parts = auth_bytes.splitn(3, |b| *b == 0);
         let (_authzid, user, password) = match (parts.next(), parts.next(), parts.next()) {
             (Some(a), Some(u), Some(p)) => (a, u, p),
-            _ => return Err("malformed PLAIN credentials".into()),
+            _ => return Err(LoginError::Malformed),
         };
-        let user = std::str::from_utf8(user).map_err(|_| "username is not UTF-8".to_owned())?;
+        let user = std::str::from_utf8(user).map_err(|_| LoginError::UserNotUtf8)?;
         let mut reasons = Vec::new();
         for p in &self.config.auth.plugins {
             let config: Vec<(String, String)> = p
@@ -104,6 +104,28 @@ impl Proxy {
                 Err(e) => reasons.push(e.to_string()),
             }
         }
-        Err(format!("user {user}: {}", reasons.join("; ")))
+        Err(LoginError::Refused {
+            user: user.to_owned(),
+            reasons: reasons.join("; "),
+        })
     }
+}
+
+/// Why a PLAIN login was refused.
+#[derive(Debug, thiserror::Error)]
+enum LoginError {
+    /// Not `authzid \0 username \0 password`.
+    #[error("malformed PLAIN credentials")]
+    Malformed,
+    /// The username is not UTF-8.
+    #[error("username is not UTF-8")]
+    UserNotUtf8,
+    /// No on_auth plugin allowed the user; each one's answer.
+    #[error("user {user}: {reasons}")]
+    Refused {
+        /// The username.
+        user: String,
+        /// What each plugin said, by plugin name.
+        reasons: String,
+    },
 }

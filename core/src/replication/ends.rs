@@ -15,11 +15,9 @@ fn version(cluster: &Cluster, api: ApiKey, want: i16) -> i16 {
 }
 
 fn unexpected(cluster: &Cluster, api: ApiKey) -> BackendError {
-    BackendError::Decode {
+    BackendError::WrongAnswer {
         cluster: cluster.id.to_string(),
         api,
-        version: 0,
-        reason: "answered with another API's response".into(),
     }
 }
 
@@ -56,13 +54,10 @@ pub struct Fetched {
 
 /// The error for a fetch of `tp` at `offset` from `cluster` answered with `code`.
 pub fn fetch_failed(cluster: &Cluster, tp: &Tp, offset: i64, code: i16) -> BackendError {
-    BackendError::NoBroker {
+    BackendError::Refused {
         cluster: cluster.id.to_string(),
-        reason: format!(
-            "fetch of {}-{} at {offset} failed with code {code}",
-            tp.0.as_str(),
-            tp.1
-        ),
+        what: format!("fetch of {}-{} at {offset}", tp.0.as_str(), tp.1),
+        code,
     }
 }
 
@@ -116,7 +111,12 @@ pub async fn fetch_at_most(
         .into_iter()
         .flat_map(|t| t.partitions)
         .find(|p| p.partition_index == tp.1)
-        .ok_or_else(|| unexpected(cluster, ApiKey::Fetch))?;
+        .ok_or_else(|| BackendError::Decode {
+            cluster: cluster.id.to_string(),
+            api: ApiKey::Fetch,
+            version: v,
+            reason: format!("the answer holds no partition {}-{}", tp.0.as_str(), tp.1),
+        })?;
     Ok(Fetched {
         error_code: p.error_code,
         high_watermark: p.high_watermark,

@@ -117,7 +117,7 @@ struct ClusterWrite<'a> {
 impl ClusterWrite<'_> {
     /// The frame carrying the partitions `ks` as the client sent them: its own frame when
     /// that is all of them, else the request cut to them.
-    fn template(&self, ks: &[usize]) -> Result<Bytes, String> {
+    fn template(&self, ks: &[usize]) -> Result<Bytes, ProduceFrameError> {
         match self.client_frame {
             Some(f) if ks.len() == self.parts.len() => Ok(f.clone()),
             _ => {
@@ -139,16 +139,15 @@ impl ClusterWrite<'_> {
         template: &Bytes,
         ks: &[usize],
         stamps: &[Option<BatchStamp>],
-    ) -> Result<Bytes, String> {
+    ) -> Result<Bytes, ProduceFrameError> {
         if !self.client_ids && stamps.iter().all(Option::is_none) {
             return Ok(template.clone());
         }
-        let spans = produce_spans::records_spans(template, self.version).ok_or_else(|| {
-            format!(
-                "cannot find the records in a Produce v{} frame",
-                self.version
-            )
-        })?;
+        let spans = produce_spans::records_spans(template, self.version).ok_or(
+            ProduceFrameError::NoRecords {
+                version: self.version,
+            },
+        )?;
         let mut f = BytesMut::from(&template[..]);
         for span in spans {
             let n = ks.iter().position(|&k| {
@@ -243,13 +242,32 @@ fn answer(index: i32, code: i16, message: String) -> PartitionProduceResponse {
         .with_error_message(Some(StrBytes::from_string(message)))
 }
 
+/// Why a cluster's Produce frame could not be built.
+#[derive(Debug, thiserror::Error)]
+enum ProduceFrameError {
+    /// The request cut to some partitions could not be encoded.
+    #[error("cannot encode a Produce v{version} request: {reason}")]
+    Encode {
+        /// The Produce version.
+        version: i16,
+        /// The encoder's message.
+        reason: String,
+    },
+    /// The frame's fields could not be walked to its records.
+    #[error("cannot find the records in a Produce v{version} frame")]
+    NoRecords {
+        /// The Produce version.
+        version: i16,
+    },
+}
+
 /// A request frame (header and body, no length prefix) as a client would send it, so the same
 /// bytes can be queued on every cluster's connection.
 fn encode_frame(
     version: i16,
     client_id: Option<StrBytes>,
     req: &ProduceRequest,
-) -> Result<Bytes, String> {
+) -> Result<Bytes, ProduceFrameError> {
     let header = RequestHeader::default()
         .with_request_api_key(ApiKey::Produce as i16)
         .with_request_api_version(version)
@@ -258,7 +276,10 @@ fn encode_frame(
     header
         .encode(&mut out, ApiKey::Produce.request_header_version(version))
         .and_then(|_| req.encode(&mut out, version))
-        .map_err(|e| format!("cannot encode a Produce v{version} request: {e}"))?;
+        .map_err(|e| ProduceFrameError::Encode {
+            version,
+            reason: e.to_string(),
+        })?;
     Ok(out.freeze())
 }
 
@@ -592,11 +613,11 @@ impl Replicator {
                             out.wait,
                         )
                     }
-                    Err(reason) => Err(BackendError::Encode {
+                    Err(e) => Err(BackendError::Encode {
                         cluster: self.clusters[i].id.to_string(),
                         api: ApiKey::Produce,
                         version: out.version,
-                        reason,
+                        reason: e.to_string(),
                     }),
                 };
                 match queued {

@@ -74,9 +74,10 @@ pub struct Side {
 }
 
 fn timed_out(c: &Cluster) -> BackendError {
-    BackendError::NoBroker {
+    BackendError::NoAnswer {
         cluster: c.id.to_string(),
-        reason: format!("no answer within {COMPARE_STEP_WAIT:?} while comparing logs"),
+        during: "comparing logs",
+        after: COMPARE_STEP_WAIT,
     }
 }
 
@@ -255,9 +256,9 @@ pub async fn compare(tp: &Tp, sides: &[Side]) -> Comparison {
                     Ok(Relation::Prefix(b)) => Ok(Relation::Extends(*b)),
                     Ok(Relation::Extends(b)) => Ok(Relation::Prefix(*b)),
                     Ok(other) => Ok(*other),
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(e.clone()),
                 };
-                rel[i][j] = Some(r.map_err(|e| e.to_string()));
+                rel[i][j] = Some(r);
                 rel[j][i] = Some(back);
             }
         }
@@ -311,10 +312,7 @@ pub async fn compare(tp: &Tp, sides: &[Side]) -> Comparison {
                 // Longer than the source yet agreeing with it can only be a log the source
                 // is a prefix of while the reference is not: it differs from the reference.
                 Some(Ok(Relation::Extends(_))) => Ok(Standing::Divergent(source_end)),
-                Some(Err(e)) => Err(BackendError::NoBroker {
-                    cluster: sides[i].cluster.id.to_string(),
-                    reason: e.clone(),
-                }),
+                Some(Err(e)) => Err(e.clone()),
                 None => Ok(Standing::Behind(source_end - v.end)),
             }
         })

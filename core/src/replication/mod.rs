@@ -24,6 +24,7 @@ mod reseed;
 pub use reads::OFFSETS_KEY;
 pub use reseed::ReseedError;
 mod repair;
+mod repair_error;
 mod share;
 mod stamps;
 

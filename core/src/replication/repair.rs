@@ -5,6 +5,7 @@ use super::Replicator;
 use super::ends;
 use super::history;
 use super::lanes::{Numbering, Tp};
+use super::repair_error::RepairError;
 use super::stamps;
 use crate::backend::{BackendError, Pending};
 use crate::wire::records;
@@ -104,7 +105,7 @@ impl Replicator {
     /// Compares the reachable clusters: creates topics some lack (and deletes those deleted
     /// through the proxy while they were away), reports partition-count mismatches, and marks
     /// every cluster whose partition ends short of another's as behind there.
-    async fn reconcile(&self, up: &[bool]) -> Result<(), BackendError> {
+    async fn reconcile(&self, up: &[bool]) -> Result<(), RepairError> {
         let (live, lists) = self.topic_lists(up).await?;
         if live.iter().all(|&i| self.is_compared(i)) {
             // Only clusters that still do not answer need comparing: nothing to do yet.
@@ -144,7 +145,7 @@ impl Replicator {
     async fn topic_lists(
         &self,
         up: &[bool],
-    ) -> Result<(Vec<usize>, HashMap<usize, HashMap<TopicName, i32>>), BackendError> {
+    ) -> Result<(Vec<usize>, HashMap<usize, HashMap<TopicName, i32>>), RepairError> {
         let candidates: Vec<usize> = (0..self.clusters.len()).filter(|&i| up[i]).collect();
         for &i in &candidates {
             self.note_losses(i);
@@ -173,10 +174,7 @@ impl Replicator {
             }
         }
         if live.is_empty() {
-            return Err(BackendError::NoBroker {
-                cluster: "all".into(),
-                reason: "no cluster answered the comparison".into(),
-            });
+            return Err(RepairError::NoClusterAnswered);
         }
         Ok((live, lists))
     }
@@ -188,7 +186,7 @@ impl Replicator {
         &self,
         live: &[usize],
         lists: &HashMap<usize, HashMap<TopicName, i32>>,
-    ) -> Result<HashMap<TopicName, i32>, BackendError> {
+    ) -> Result<HashMap<TopicName, i32>, RepairError> {
         let deleted = self.deleted.lock().map(|d| d.clone()).unwrap_or_default();
         let mut counts: HashMap<TopicName, i32> = HashMap::new();
         for list in lists.values() {
@@ -234,7 +232,7 @@ impl Replicator {
     }
 
     /// Sends the admin requests deferred while their cluster was away to those up now.
-    async fn apply_deferred(&self, up: &[bool]) -> Result<(), BackendError> {
+    async fn apply_deferred(&self, up: &[bool]) -> Result<(), RepairError> {
         let due: Vec<_> = match self.deferred.lock() {
             Ok(mut d) => {
                 let (now, later) = d.drain(..).partition(|(i, ..)| up[*i]);
@@ -251,7 +249,7 @@ impl Replicator {
                     if let Ok(mut d) = self.deferred.lock() {
                         d.push((i, api, version, req));
                     }
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
         }
@@ -261,13 +259,10 @@ impl Replicator {
     /// Compares the live clusters' log ends on `parts` with no write in flight (so a slower
     /// answer is not taken for a gap), marks each one short of another as behind, and then
     /// every live cluster as compared (still under the sequencer: no write slips between).
-    async fn compare_ends(&self, parts: &[Tp], live: &[usize]) -> Result<(), BackendError> {
+    async fn compare_ends(&self, parts: &[Tp], live: &[usize]) -> Result<(), RepairError> {
         let _order = self.sequencer.lock().await;
         if !self.drained(None, live).await {
-            return Err(BackendError::NoBroker {
-                cluster: "all".into(),
-                reason: "writes kept flowing; comparison postponed".into(),
-            });
+            return Err(RepairError::WritesFlowing);
         }
         let found = futures::future::join_all(
             live.iter()
@@ -319,7 +314,7 @@ impl Replicator {
 
     /// Checks every partition's history on the clusters in `live`: behind clusters (a prefix,
     /// or nothing) are marked for repair, divergent ones are reported and excluded.
-    async fn compare_histories(&self, parts: &[Tp], live: &[usize]) -> Result<(), BackendError> {
+    async fn compare_histories(&self, parts: &[Tp], live: &[usize]) -> Result<(), RepairError> {
         for tp in parts {
             let standings = self.compare_on(tp, live).await;
             for (&i, standing) in live.iter().zip(standings) {
@@ -411,7 +406,7 @@ impl Replicator {
         tp: &Tp,
         up: &[bool],
         budget: &mut Option<u64>,
-    ) -> Result<(), BackendError> {
+    ) -> Result<(), RepairError> {
         // A source must have been compared since it was last seen: one back from an outage
         // (perhaps empty) is not yet known to hold what its lane says.
         let Some(j) = (0..self.clusters.len()).find(|&j| {
@@ -454,7 +449,7 @@ impl Replicator {
 
     /// Cluster `i`'s physical end on `tp`; a missing topic is created there (as on the
     /// source `j`) and ends at 0.
-    async fn target_end(&self, i: usize, j: usize, tp: &Tp) -> Result<i64, BackendError> {
+    async fn target_end(&self, i: usize, j: usize, tp: &Tp) -> Result<i64, RepairError> {
         let (target, source) = (&self.clusters[i], &self.clusters[j]);
         Ok(match ends::end_offset(target, tp).await? {
             Some(p) => p,
@@ -469,14 +464,10 @@ impl Replicator {
                 if code != 0 {
                     // It is there after all: its end could not be read just now (a slow or
                     // restarting broker). Copying from 0 would duplicate all it holds.
-                    return Err(BackendError::NoBroker {
+                    return Err(RepairError::EndUnreadable {
                         cluster: target.id.to_string(),
-                        reason: format!(
-                            "the end of {}-{} could not be read (creating the topic answered \
-                             code {code}); repairing it later",
-                            tp.0.as_str(),
-                            tp.1
-                        ),
+                        tp: format!("{}-{}", tp.0.as_str(), tp.1),
+                        code,
                     });
                 }
                 0
@@ -488,7 +479,7 @@ impl Replicator {
     /// DeleteRecords removed the first records there, and 0 otherwise, whatever map it had
     /// before it was emptied (a map learned from a log it no longer holds would misplace
     /// every copy).
-    async fn start_backfill(&self, i: usize, j: usize, tp: &Tp) -> Result<(), BackendError> {
+    async fn start_backfill(&self, i: usize, j: usize, tp: &Tp) -> Result<(), RepairError> {
         let (target, source) = (&self.clusters[i], &self.clusters[j]);
         // Always set before anything is copied: a map left from what the target held
         // before would start the copy elsewhere (or make the empty target look caught
@@ -518,14 +509,14 @@ impl Replicator {
         j: usize,
         tp: &Tp,
         pos: i64,
-    ) -> Result<Copied, BackendError> {
+    ) -> Result<Copied, RepairError> {
         let (target, source) = (&self.clusters[i], &self.clusters[j]);
         // Offsets differ by the clusters' offset maps (zero when they started together).
         let (target_delta, source_delta) = (self.lanes.delta(tp, i), self.lanes.delta(tp, j));
         let from = copy_from(pos, target_delta, source_delta);
         let f = ends::fetch(source, tp, from, crate::base::timing::REPAIR_FETCH_WAIT_MS).await?;
         if f.error_code != 0 {
-            return Err(ends::fetch_failed(source, tp, from, f.error_code));
+            return Err(ends::fetch_failed(source, tp, from, f.error_code).into());
         }
         let list = records::batches(&f.records);
         let fresh: Vec<_> = list
@@ -557,15 +548,12 @@ impl Replicator {
         let mut failed = None;
         for (h, range) in fresh {
             if h.base_offset != expect {
-                failed = Some(BackendError::NoBroker {
+                failed = Some(RepairError::BatchBoundaries {
                     cluster: target.id.to_string(),
-                    reason: format!(
-                        "{}-{} ends at {expect} inside a batch of {} (it starts at {}): batch boundaries differ, repair needs a manual copy",
-                        tp.0.as_str(),
-                        tp.1,
-                        source.id,
-                        h.base_offset
-                    ),
+                    tp: format!("{}-{}", tp.0.as_str(), tp.1),
+                    end: expect,
+                    copied_from: source.id.to_string(),
+                    base: h.base_offset,
                 });
                 break;
             }
@@ -599,7 +587,7 @@ impl Replicator {
         tp: &Tp,
         queued: Vec<(i64, Pending)>,
         mut pos: i64,
-        failed: &mut Option<BackendError>,
+        failed: &mut Option<RepairError>,
     ) -> i64 {
         let target = &self.clusters[i];
         for (offsets, pending) in queued {
@@ -613,14 +601,11 @@ impl Replicator {
             if base != pos && failed.is_none() {
                 // Something else wrote here: stop, and compare its history again.
                 self.set_compared(i, false);
-                *failed = Some(BackendError::NoBroker {
+                *failed = Some(RepairError::AnotherWriter {
                     cluster: target.id.to_string(),
-                    reason: format!(
-                        "repair of {}-{}: a batch expected at {pos} landed at {base}; \
-                         another writer is active there, comparing it again",
-                        tp.0.as_str(),
-                        tp.1
-                    ),
+                    tp: format!("{}-{}", tp.0.as_str(), tp.1),
+                    expected: pos,
+                    landed: base,
                 });
             }
             pos = base + offsets;
@@ -644,7 +629,7 @@ impl Replicator {
         j: usize,
         tp: &Tp,
         base: i64,
-    ) -> Result<i64, BackendError> {
+    ) -> Result<i64, RepairError> {
         let side = |k: usize| history::Side {
             cluster: self.clusters[k].clone(),
             delta: self.lanes.delta(tp, k),
@@ -653,37 +638,39 @@ impl Replicator {
             side(j).mark_at(tp, base).await?,
             side(i).mark_at(tp, base).await?,
         );
-        let (topic, partition, source) = (tp.0.as_str(), tp.1, &self.clusters[j].id);
-        let reason = match (theirs, ours) {
+        let (cluster, source) = (
+            self.clusters[i].id.to_string(),
+            self.clusters[j].id.to_string(),
+        );
+        let tp_name = format!("{}-{}", tp.0.as_str(), tp.1);
+        Err(match (theirs, ours) {
             (Some(t), Some(o)) if t == o => return Ok(t.base + t.count),
             (Some(_), Some(o)) if o.base <= base => {
                 self.note_divergent(tp, i, base);
-                format!(
-                    "{topic}-{partition} holds another batch at offset {base} than {source}: divergent"
-                )
+                RepairError::Divergent {
+                    cluster,
+                    tp: tp_name,
+                    at: base,
+                    copied_from: source,
+                }
             }
-            _ => format!(
-                "{topic}-{partition} ends inside a batch of {source} (it starts at {base}) and \
-                 holds no batch there; reading its end again next pass"
-            ),
-        };
-        Err(BackendError::NoBroker {
-            cluster: self.clusters[i].id.to_string(),
-            reason,
+            _ => RepairError::EndInsideBatch {
+                cluster,
+                tp: tp_name,
+                base,
+                copied_from: source,
+            },
         })
     }
 
     /// Queues one fetched batch for cluster `i` on its writer connection.
-    async fn queue_copy(&self, i: usize, tp: &Tp, raw: Bytes) -> Result<Pending, BackendError> {
+    async fn queue_copy(&self, i: usize, tp: &Tp, raw: Bytes) -> Result<Pending, RepairError> {
         let c = &self.clusters[i];
         if !self.compared_since_loss(i) {
             // Its broker may have been restarted mid-pass: a copy would land at the start of
             // an empty log (another history). Compare it first.
-            return Err(BackendError::NoBroker {
+            return Err(RepairError::NotCompared {
                 cluster: c.id.to_string(),
-                reason: "it closed a connection during the repair; comparing it before copying \
-                         more"
-                    .into(),
             });
         }
         let count = records::batches(&raw).iter().map(|(h, _)| h.offsets).sum();
@@ -694,13 +681,9 @@ impl Replicator {
             }
             Numbering::Unstamped => records::clear_in_place(&mut b),
             Numbering::Blocked => {
-                return Err(BackendError::NoBroker {
+                return Err(RepairError::NoSequence {
                     cluster: c.id.to_string(),
-                    reason: format!(
-                        "no producer sequence to copy to {}-{} under yet",
-                        tp.0.as_str(),
-                        tp.1
-                    ),
+                    tp: format!("{}-{}", tp.0.as_str(), tp.1),
                 });
             }
         }
@@ -732,7 +715,8 @@ impl Replicator {
                 api: ApiKey::Produce,
                 version,
                 reason: e.to_string(),
-            });
+            }
+            .into());
         }
         let leader = c.leader(&tp.0, tp.1).await;
         c.start_writer_frame(
@@ -743,20 +727,19 @@ impl Replicator {
             crate::base::timing::REPAIR_COPY_WAIT,
         )
         .await
+        .map_err(RepairError::from)
     }
 
     /// The offset a queued copy was written at.
-    async fn copy_answer(&self, i: usize, tp: &Tp, pending: Pending) -> Result<i64, BackendError> {
+    async fn copy_answer(&self, i: usize, tp: &Tp, pending: Pending) -> Result<i64, RepairError> {
         let c = &self.clusters[i];
-        let version = copy_version(c);
         let answer = c.finish(pending).await?;
         let ResponseKind::Produce(r) = answer.body else {
-            return Err(BackendError::Decode {
+            return Err(BackendError::WrongAnswer {
                 cluster: c.id.to_string(),
                 api: ApiKey::Produce,
-                version,
-                reason: "answered with another API's response".into(),
-            });
+            }
+            .into());
         };
         let p = r
             .responses
@@ -769,15 +752,12 @@ impl Replicator {
             if p.error_code == ResponseError::NotLeaderOrFollower.code() {
                 c.forget_topic(&tp.0);
             }
-            return Err(BackendError::NoBroker {
+            return Err(BackendError::Refused {
                 cluster: c.id.to_string(),
-                reason: format!(
-                    "copy to {}-{} refused with code {}",
-                    tp.0.as_str(),
-                    tp.1,
-                    p.error_code
-                ),
-            });
+                what: format!("copy to {}-{}", tp.0.as_str(), tp.1),
+                code: p.error_code,
+            }
+            .into());
         }
         Ok(p.base_offset)
     }
@@ -800,7 +780,7 @@ impl Replicator {
 
     /// Puts cluster `i` back in sync on `tp` if, with no write in flight, it ends where the
     /// source `j` does.
-    async fn finish_repair(&self, i: usize, j: usize, tp: &Tp) -> Result<(), BackendError> {
+    async fn finish_repair(&self, i: usize, j: usize, tp: &Tp) -> Result<(), RepairError> {
         let _order = self.sequencer.lock().await;
         if !self.drained(Some(tp), &[i, j]).await {
             return Ok(());

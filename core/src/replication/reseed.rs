@@ -96,9 +96,10 @@ impl Replicator {
                 }
                 // Typically TOPIC_ALREADY_EXISTS while the deletion completes.
                 Ok(code) => {
-                    last = Some(BackendError::NoBroker {
+                    last = Some(BackendError::Refused {
                         cluster: id.to_owned(),
-                        reason: format!("creating {topic} failed with error code {code}"),
+                        what: format!("creating {topic}"),
+                        code,
                     })
                 }
                 Err(e) => last = Some(e),

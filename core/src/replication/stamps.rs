@@ -144,12 +144,11 @@ impl Identities {
             self.switch_off(i, c, &format!("InitProducerId answered error code {code}"));
             Ok(())
         } else {
-            Err(BackendError::NoBroker {
+            // Until it answers, the proxy's writes there go without producer id.
+            Err(BackendError::Refused {
                 cluster: c.id.to_string(),
-                reason: format!(
-                    "InitProducerId answered error code {code}; the proxy's writes there go \
-                     without producer id until it answers"
-                ),
+                what: "InitProducerId for the proxy's own writes".into(),
+                code,
             })
         }
     }
@@ -225,11 +224,9 @@ async fn init_producer_id(
         .await?;
     match answer.body {
         ResponseKind::InitProducerId(r) => Ok(r),
-        _ => Err(BackendError::Decode {
+        _ => Err(BackendError::WrongAnswer {
             cluster: c.id.to_string(),
             api: ApiKey::InitProducerId,
-            version,
-            reason: "answered with another API's response".into(),
         }),
     }
 }

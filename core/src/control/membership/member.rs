@@ -2,7 +2,7 @@
 //! heartbeats, moves the group back to a better cluster, and looks for a split brain.
 
 use super::{Instance, Membership, PROTOCOL_NAME, PROTOCOL_TYPE, View};
-use crate::backend::Cluster;
+use crate::backend::{BackendError, Cluster};
 use crate::base::metrics::Metrics;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
@@ -29,12 +29,29 @@ pub(super) struct InstanceMember {
     pub(super) metrics: Metrics,
 }
 
+/// Why joining the instance group on a cluster failed.
+#[derive(Debug, thiserror::Error)]
+enum JoinError {
+    /// A request failed or was refused.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// This instance's member metadata could not be written as JSON.
+    #[error("cannot encode this instance's member metadata: {0}")]
+    Encode(serde_json::Error),
+    /// The leader's assignment is not a member list.
+    #[error("the group leader's assignment does not parse: {0}")]
+    BadAssignment(serde_json::Error),
+    /// Every attempt met a rebalance.
+    #[error("the group kept rebalancing")]
+    KeptRebalancing,
+}
+
 /// Why the member left its group round.
 enum Rejoin {
     /// The group rebalanced or the member was dropped.
     Group(i16),
     /// The hosting cluster failed.
-    Cluster(String),
+    Cluster(JoinError),
     /// A higher-priority cluster is reachable again: move the group there.
     MoveBack,
     /// Shutting down.
@@ -109,7 +126,7 @@ impl InstanceMember {
         version: i16,
         req: RequestKind,
         within: Duration,
-    ) -> Result<ResponseKind, String> {
+    ) -> Result<ResponseKind, BackendError> {
         let c = &self.clusters[k];
         let attempt = async {
             let node = c.coordinator(&self.group).await?;
@@ -119,14 +136,14 @@ impl InstanceMember {
             Ok(r) => Ok(r),
             Err(e) => {
                 c.forget_coordinator(&self.group);
-                Err(e.to_string())
+                Err(e)
             }
         }
     }
 
     /// Joins (JoinGroup, then SyncGroup) and installs the member list; the generation.
-    async fn join(&self, k: usize, member_id: &mut StrBytes) -> Result<i32, String> {
-        let me = serde_json::to_vec(self.membership.me()).map_err(|e| e.to_string())?;
+    async fn join(&self, k: usize, member_id: &mut StrBytes) -> Result<i32, JoinError> {
+        let me = serde_json::to_vec(self.membership.me()).map_err(JoinError::Encode)?;
         let session_ms = i32::try_from(self.session.as_millis()).unwrap_or(i32::MAX);
         let v = self.version(k, ApiKey::JoinGroup, 5);
         for _ in 0..3 {
@@ -146,7 +163,7 @@ impl InstanceMember {
                 .send(k, ApiKey::JoinGroup, v, RequestKind::JoinGroup(req), wait)
                 .await?;
             let ResponseKind::JoinGroup(r) = resp else {
-                return Err("JoinGroup answered with another API".into());
+                return Err(self.wrong_answer(k, ApiKey::JoinGroup));
             };
             if r.error_code == ResponseError::MemberIdRequired.code() {
                 *member_id = r.member_id;
@@ -157,7 +174,12 @@ impl InstanceMember {
                 continue;
             }
             if r.error_code != 0 {
-                return Err(format!("JoinGroup failed with error code {}", r.error_code));
+                return Err(BackendError::Refused {
+                    cluster: self.clusters[k].id.to_string(),
+                    what: format!("JoinGroup for instance group {:?}", self.group.as_str()),
+                    code: r.error_code,
+                }
+                .into());
             }
             *member_id = r.member_id.clone();
             let assignments = if r.leader == r.member_id {
@@ -177,18 +199,26 @@ impl InstanceMember {
                 .send(k, ApiKey::SyncGroup, sv, RequestKind::SyncGroup(sync), wait)
                 .await?;
             let ResponseKind::SyncGroup(s) = resp else {
-                return Err("SyncGroup answered with another API".into());
+                return Err(self.wrong_answer(k, ApiKey::SyncGroup));
             };
             if s.error_code != 0 {
                 // A rebalance started meanwhile: join again.
                 continue;
             }
-            let members: Vec<Instance> = serde_json::from_slice(&s.assignment)
-                .map_err(|e| format!("the group leader's assignment does not parse: {e}"))?;
+            let members: Vec<Instance> =
+                serde_json::from_slice(&s.assignment).map_err(JoinError::BadAssignment)?;
             self.membership.install(members, self.session);
             return Ok(r.generation_id);
         }
-        Err("the group kept rebalancing".into())
+        Err(JoinError::KeptRebalancing)
+    }
+
+    fn wrong_answer(&self, k: usize, api: ApiKey) -> JoinError {
+        BackendError::WrongAnswer {
+            cluster: self.clusters[k].id.to_string(),
+            api,
+        }
+        .into()
     }
 
     /// The leader's assignment: every member gets the whole member list, sorted by node id.
@@ -253,8 +283,8 @@ impl InstanceMember {
                     self.membership.confirm(sent, self.session);
                 }
                 Ok(ResponseKind::Heartbeat(r)) => return Rejoin::Group(r.error_code),
-                Ok(_) => return Rejoin::Cluster("Heartbeat answered with another API".into()),
-                Err(e) => return Rejoin::Cluster(e),
+                Ok(_) => return Rejoin::Cluster(self.wrong_answer(k, ApiKey::Heartbeat)),
+                Err(e) => return Rejoin::Cluster(e.into()),
             }
             ticks += 1;
             if ticks.is_multiple_of(3) {
