@@ -5,6 +5,7 @@
 use crate::backend::health::{Breaker, HealthState};
 use crate::backend::pool::{self, ConnPool};
 use crate::backend::{Answer, BackendError, BrokerConn, Pending};
+use crate::wire::patched::PatchedFrame;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
@@ -426,7 +427,10 @@ impl Cluster {
         wait: Duration,
     ) -> Result<Pending, BackendError> {
         let conn = self.conn_for(node).await?;
-        self.note_failure(conn.start_frame(api, version, client_frame, wait).await)
+        self.note_failure(
+            conn.start_frame(api, version, client_frame.into(), wait)
+                .await,
+        )
     }
 
     /// Opens the proxy's writer connection to broker `node` (any broker for `None`) if it
@@ -464,7 +468,7 @@ impl Cluster {
         node: Option<i32>,
         api: ApiKey,
         version: i16,
-        frame: Bytes,
+        frame: impl Into<PatchedFrame>,
         wait: Duration,
     ) -> Result<Pending, BackendError> {
         self.admit()?;
@@ -473,7 +477,7 @@ impl Cluster {
             None => self.writers.any(&self.id),
         }
         .ok_or_else(|| self.no_broker("no open connection to the partition's leader"))?;
-        self.note_failure(conn.try_start_frame(api, version, frame, wait))
+        self.note_failure(conn.try_start_frame(api, version, frame.into(), wait))
     }
 
     /// Queues a frame on the writer connection, opening it first if needed.
@@ -482,7 +486,7 @@ impl Cluster {
         node: Option<i32>,
         api: ApiKey,
         version: i16,
-        frame: Bytes,
+        frame: impl Into<PatchedFrame>,
         wait: Duration,
     ) -> Result<Pending, BackendError> {
         self.prepare_writer(node).await?;

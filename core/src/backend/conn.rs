@@ -5,7 +5,8 @@
 use crate::backend::BackendError;
 use crate::backend::pool::Counted;
 use crate::wire::frame::{self, FrameError};
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use crate::wire::patched::{PatchedFrame, Pieces};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ type ReplyTx = oneshot::Sender<Result<Bytes, BackendError>>;
 /// forwarded as is, where `head` carries the new length prefix and correlation id).
 struct QueuedRequest {
     head: Bytes,
-    tail: Bytes,
+    tail: Pieces,
     correlation_id: i32,
     reply: ReplyTx,
 }
@@ -172,7 +173,7 @@ impl BrokerConn {
                 if pending_tx.send((out.correlation_id, out.reply)).is_err() {
                     break;
                 }
-                let mut frame = out.head.chain(out.tail);
+                let mut frame = Pieces::after(out.head, out.tail);
                 if wr.write_all_buf(&mut frame).await.is_err() {
                     break;
                 }
@@ -329,7 +330,7 @@ impl BrokerConn {
             version,
             correlation_id,
             frame,
-            Bytes::new(),
+            Pieces::default(),
             expected_wait(body),
         )
         .await
@@ -343,10 +344,10 @@ impl BrokerConn {
         &self,
         api_key: ApiKey,
         version: i16,
-        client_frame: Bytes,
+        client_frame: PatchedFrame,
         wait: Duration,
     ) -> Result<Pending, BackendError> {
-        let (correlation_id, head, tail) = self.reframe(api_key, version, client_frame)?;
+        let (correlation_id, head, tail) = self.reframe(api_key, version, &client_frame)?;
         self.queue(api_key, version, correlation_id, head, tail, wait)
             .await
     }
@@ -357,10 +358,10 @@ impl BrokerConn {
         &self,
         api_key: ApiKey,
         version: i16,
-        client_frame: Bytes,
+        client_frame: PatchedFrame,
         wait: Duration,
     ) -> Result<Pending, BackendError> {
-        let (correlation_id, head, tail) = self.reframe(api_key, version, client_frame)?;
+        let (correlation_id, head, tail) = self.reframe(api_key, version, &client_frame)?;
         let (reply, rx) = oneshot::channel();
         let outgoing = QueuedRequest {
             head,
@@ -385,8 +386,8 @@ impl BrokerConn {
         &self,
         api_key: ApiKey,
         version: i16,
-        client_frame: Bytes,
-    ) -> Result<(i32, Bytes, Bytes), BackendError> {
+        client_frame: &PatchedFrame,
+    ) -> Result<(i32, Bytes, Pieces), BackendError> {
         if client_frame.len() < 8 {
             return Err(BackendError::Encode {
                 cluster: self.cluster.to_string(),
@@ -398,9 +399,9 @@ impl BrokerConn {
         let correlation_id = self.next_correlation.fetch_add(1, Ordering::Relaxed) & i32::MAX;
         let mut head = BytesMut::with_capacity(12);
         head.put_i32(client_frame.len() as i32);
-        head.put_slice(&client_frame[..4]); // api key and version
+        head.put_slice(client_frame.head(4)); // api key and version
         head.put_i32(correlation_id);
-        Ok((correlation_id, head.freeze(), client_frame.slice(8..)))
+        Ok((correlation_id, head.freeze(), client_frame.pieces_from(8)))
     }
 
     fn pending(
@@ -427,7 +428,7 @@ impl BrokerConn {
         version: i16,
         correlation_id: i32,
         head: Bytes,
-        tail: Bytes,
+        tail: Pieces,
         wait: Duration,
     ) -> Result<Pending, BackendError> {
         let (reply, rx) = oneshot::channel();

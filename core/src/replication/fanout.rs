@@ -6,6 +6,7 @@ use super::producers::{BatchMeta, RetryCheck, Written};
 use super::recover::Search;
 use crate::backend::partitioned::{OrderGate, PartitionedApi};
 use crate::backend::{BackendError, Pending};
+use crate::wire::patched::PatchedFrame;
 use crate::wire::produce_spans;
 use crate::wire::records::{self, BatchStamp};
 use bytes::{Bytes, BytesMut};
@@ -133,36 +134,52 @@ impl ClusterWrite<'_> {
 
     /// `template` (carrying the partitions `ks`) for one cluster: each partition's batches
     /// numbered with its stamp (`stamps[n]` for `ks[n]`), or cleared of the client's
-    /// producer id when it has none. A copy of the frame, changed in place.
+    /// producer id when it has none. The template's bytes are shared, not copied: only the
+    /// batch headers that change are new.
     fn numbered(
         &self,
         template: &Bytes,
         ks: &[usize],
         stamps: &[Option<BatchStamp>],
-    ) -> Result<Bytes, ProduceFrameError> {
+    ) -> Result<PatchedFrame, ProduceFrameError> {
         if !self.client_ids && stamps.iter().all(Option::is_none) {
-            return Ok(template.clone());
+            return Ok(template.clone().into());
         }
         let spans = produce_spans::records_spans(template, self.version).ok_or(
             ProduceFrameError::NoRecords {
                 version: self.version,
             },
         )?;
-        let mut f = BytesMut::from(&template[..]);
+        let mut patches = Vec::new();
         for span in spans {
             let n = ks.iter().position(|&k| {
                 let (t, p) = &self.parts[k];
                 *p == span.partition && t.0.as_bytes() == &template[span.topic.clone()]
             });
-            let records = &mut f[span.records];
+            let at = span.records.start;
+            let records = &template[span.records];
             match n.and_then(|n| stamps.get(n).copied().flatten()) {
                 Some(s) => {
-                    records::stamp_in_place(records, s);
+                    records::stamp_patches(records, at, s, &mut patches);
                 }
-                None => records::clear_in_place(records),
+                None => records::clear_patches(records, at, &mut patches),
             }
         }
-        Ok(f.freeze())
+        // One buffer for every patch of this copy, sliced: no allocation per batch.
+        let mut all = BytesMut::with_capacity(patches.len() * records::PATCH_LEN);
+        for p in &patches {
+            all.extend_from_slice(&p.bytes);
+        }
+        let all = all.freeze();
+        let placed = patches
+            .iter()
+            .enumerate()
+            .map(|(n, p)| {
+                let from = n * records::PATCH_LEN;
+                (p.at, all.slice(from..from + records::PATCH_LEN))
+            })
+            .collect();
+        Ok(PatchedFrame::new(template.clone(), placed))
     }
 }
 

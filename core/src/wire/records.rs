@@ -161,12 +161,83 @@ pub fn sequence_after(sequence: i32, count: i64) -> i32 {
 }
 
 /// Writes producer id, epoch and sequence into the whole batch `b` and recomputes its CRC.
+/// Where a batch's producer patch starts: its CRC.
+pub const PATCH_AT: usize = CRC_AT;
+/// Where a batch's producer patch ends: after its base sequence.
+pub const PATCH_END: usize = BASE_SEQUENCE_AT + 4;
+/// Bytes in a producer patch.
+pub const PATCH_LEN: usize = PATCH_END - PATCH_AT;
+
+/// `batch`'s bytes from its CRC to the end of its base sequence with the producer fields set
+/// and the CRC changed to match. The new CRC follows from the old one and the changed fields
+/// alone (CRC32C is linear: the difference the fields make, carried past the records behind
+/// them), so the records are not read; a batch that arrived corrupt stays so.
+pub fn producer_patch(
+    batch: &[u8],
+    producer_id: i64,
+    epoch: i16,
+    sequence: i32,
+) -> [u8; PATCH_LEN] {
+    let mut out = [0u8; PATCH_LEN];
+    out.copy_from_slice(&batch[PATCH_AT..PATCH_END]);
+    let fields = |o: &[u8; PATCH_LEN]| crc32c::crc32c(&o[ATTRIBUTES_AT - PATCH_AT..]);
+    let before = fields(&out);
+    let at = |field: usize| field - PATCH_AT;
+    out[at(PRODUCER_ID_AT)..at(PRODUCER_ID_AT) + 8].copy_from_slice(&producer_id.to_be_bytes());
+    out[at(PRODUCER_EPOCH_AT)..at(PRODUCER_EPOCH_AT) + 2].copy_from_slice(&epoch.to_be_bytes());
+    out[at(BASE_SEQUENCE_AT)..at(BASE_SEQUENCE_AT) + 4].copy_from_slice(&sequence.to_be_bytes());
+    let after = fields(&out);
+    let old = u32::from_be_bytes([out[0], out[1], out[2], out[3]]);
+    let rest = batch.len() - PATCH_END;
+    let crc = old ^ crc32c::crc32c_combine(before ^ after, 0, rest);
+    out[..4].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
 fn set_producer(b: &mut [u8], producer_id: i64, epoch: i16, sequence: i32) {
-    b[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&producer_id.to_be_bytes());
-    b[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&epoch.to_be_bytes());
-    b[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&sequence.to_be_bytes());
-    let crc = crc32c::crc32c(&b[ATTRIBUTES_AT..]);
-    b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    let patch = producer_patch(b, producer_id, epoch, sequence);
+    b[PATCH_AT..PATCH_END].copy_from_slice(&patch);
+}
+
+/// One batch's producer patch: where it goes in the bytes the batches were found in.
+pub struct Patch {
+    /// Offset of the batch's CRC in those bytes.
+    pub at: usize,
+    /// The new bytes from the CRC to the end of the base sequence.
+    pub bytes: [u8; PATCH_LEN],
+}
+
+/// [`stamp_in_place`] without touching `records`: the patches that would stamp them (each
+/// `at` counted from `offset`, where `records` start in the bytes they belong to), and the
+/// sequence after the last batch.
+pub fn stamp_patches(
+    records: &[u8],
+    offset: usize,
+    stamp: BatchStamp,
+    out: &mut Vec<Patch>,
+) -> i32 {
+    let mut sequence = stamp.sequence;
+    for (h, range) in batches(records) {
+        out.push(Patch {
+            at: offset + range.start + PATCH_AT,
+            bytes: producer_patch(&records[range], stamp.producer_id, stamp.epoch, sequence),
+        });
+        sequence = sequence_after(sequence, h.offsets);
+    }
+    sequence
+}
+
+/// [`clear_in_place`] without touching `records`: the patches that would clear them (see
+/// [`stamp_patches`]).
+pub fn clear_patches(records: &[u8], offset: usize, out: &mut Vec<Patch>) {
+    for (h, range) in batches(records) {
+        if h.producer_id >= 0 {
+            out.push(Patch {
+                at: offset + range.start + PATCH_AT,
+                bytes: producer_patch(&records[range], -1, -1, -1),
+            });
+        }
+    }
 }
 
 /// Gives the batches of `records` `stamp`'s producer id and epoch, with sequences from
@@ -336,6 +407,70 @@ mod tests {
         }
         assert_eq!(sequence_after(3, 4), 7);
         assert_eq!(sequence_after(i32::MAX, 1), 0);
+    }
+
+    #[test]
+    fn a_patched_crc_equals_one_computed_over_the_whole_batch() {
+        for (pid, n) in [(42, 1), (-1, 7), (5, 300)] {
+            let b = batch(pid, 0, n);
+            for (id, epoch, seq) in [(9, 2, 0), (-1, -1, -1), (i64::MAX, i16::MAX, i32::MAX)] {
+                let mut full = b.to_vec();
+                full[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&id.to_be_bytes());
+                full[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2]
+                    .copy_from_slice(&epoch.to_be_bytes());
+                full[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&seq.to_be_bytes());
+                let crc = crc32c::crc32c(&full[ATTRIBUTES_AT..]);
+                full[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+                let patch = producer_patch(&b, id, epoch, seq);
+                assert_eq!(
+                    &patch[..],
+                    &full[PATCH_AT..PATCH_END],
+                    "pid {pid}, {n} records"
+                );
+            }
+        }
+        // A corrupt batch stays corrupt: the patch carries the difference, not a fresh CRC.
+        let mut bad = batch(42, 0, 3).to_vec();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        let mut patched = bad.clone();
+        patched[PATCH_AT..PATCH_END].copy_from_slice(&producer_patch(&bad, 1, 0, 0));
+        let mut one = Bytes::from(patched);
+        assert!(RecordBatchDecoder::decode(&mut one).is_err());
+    }
+
+    #[test]
+    fn patches_stamp_as_stamping_in_place_does() {
+        let mut all = BytesMut::new();
+        all.extend_from_slice(&batch(42, 5, 4));
+        all.extend_from_slice(&batch(-1, -1, 3));
+        let s = BatchStamp {
+            producer_id: 9,
+            epoch: 2,
+            sequence: 7,
+        };
+        let mut in_place = BytesMut::from(&all[..]);
+        let next = stamp_in_place(&mut in_place, s);
+        let mut patches = Vec::new();
+        // As if the records started 100 bytes into a frame.
+        assert_eq!(stamp_patches(&all, 100, s, &mut patches), next);
+        let mut patched = all.to_vec();
+        for p in &patches {
+            patched[p.at - 100..p.at - 100 + PATCH_LEN].copy_from_slice(&p.bytes);
+        }
+        assert_eq!(&patched[..], &in_place[..]);
+        let mut cleared = BytesMut::from(&all[..]);
+        clear_in_place(&mut cleared);
+        patches.clear();
+        clear_patches(&all, 0, &mut patches);
+        assert_eq!(
+            patches.len(),
+            1,
+            "only the batch with a producer id changes"
+        );
+        let mut patched = all.to_vec();
+        patched[patches[0].at..patches[0].at + PATCH_LEN].copy_from_slice(&patches[0].bytes);
+        assert_eq!(&patched[..], &cleared[..]);
     }
 
     #[test]
