@@ -220,6 +220,50 @@ fn any_keeps_producing_with_two_paused_clusters_which_then_catch_up() {
 }
 
 #[test]
+fn a_proxy_stopped_while_a_cluster_is_hung_waits_for_its_writes_before_exiting() {
+    // Under ANY a client is answered once one cluster has the write; the hung cluster's copies
+    // are still on their way when the proxy is told to stop. It waits for their answers (up to
+    // its drain timeout) instead of leaving them to the next start's repair.
+    let (a, b, c) = Broker::three();
+    let mut p = Proxy::with_yaml(
+        &[&a, &b, &c],
+        "producer:\n  ack_policy: ANY\n  timeout: 10s\n",
+    );
+    assert_delivered(&produce(&p, "rep-stop", 300, 2, &[]), 300);
+    b.pause();
+    assert_delivered(
+        &produce(&p, "rep-stop", 2000, 2, &["--no-create", "--start", "300"]),
+        2000,
+    );
+    let status = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(1500));
+            b.resume();
+        });
+        p.terminate(Duration::from_secs(30))
+    });
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the proxy did not exit cleanly: {status:?}\n{}",
+        p.log()
+    );
+    // Nothing writes after the proxy is gone: the clusters must already agree.
+    assert_converged(
+        &[&a, &b, &c],
+        &p,
+        "rep-stop",
+        2,
+        2300,
+        Duration::from_secs(10),
+    );
+    assert!(
+        p.log().contains("still awaiting an answer"),
+        "the proxy did not say it waited for the hung cluster's writes:\n{}",
+        p.log()
+    );
+}
+
+#[test]
 fn all_clusters_with_a_paused_cluster_fails_retriably_then_succeeds_without_duplicates() {
     let (a, b, c) = Broker::three();
     let p = Proxy::with_yaml(

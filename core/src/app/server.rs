@@ -2,6 +2,7 @@
 //! SIGTERM.
 
 use crate::base::metrics::Metrics;
+use crate::base::timing::DRAIN_POLL;
 use crate::proxy::{Proxy, session};
 use kafkatwin_config::Config;
 use std::sync::Arc;
@@ -230,6 +231,28 @@ async fn drain(proxy: &Proxy, mut sessions: JoinSet<()>, drain_tx: watch::Sender
     if drained.is_err() {
         tracing::warn!("drain timeout of {deadline:?} reached; closing the remaining connections");
         sessions.abort_all();
+    }
+    // Writes the clients were answered for before every cluster took them (a cluster the
+    // ack policy does not wait for) are still on their way: a stop now would leave those
+    // clusters to the next instance's repair.
+    if let Some(rep) = &proxy.replicator {
+        let left = rep.writes_in_flight();
+        if left > 0 {
+            tracing::info!("draining: {left} write(s) to the clusters still awaiting an answer");
+            let settled = tokio::time::timeout(deadline, async {
+                while rep.writes_in_flight() > 0 {
+                    tokio::time::sleep(DRAIN_POLL).await;
+                }
+            })
+            .await;
+            if settled.is_err() {
+                tracing::warn!(
+                    "drain timeout of {deadline:?} reached with {} write(s) to the clusters \
+                     unanswered; repair completes them on the next start",
+                    rep.writes_in_flight()
+                );
+            }
+        }
     }
     tracing::info!("kafkatwin stopped");
 }

@@ -38,8 +38,8 @@ pub struct Metrics {
     /// `kafkatwin_rule_seconds_total{hook, rule}`: time spent in each rule (with
     /// `kafkatwin_rule_records_total`, its mean latency per record).
     pub rule_seconds: prometheus::CounterVec,
-    /// `kafkatwin_replication_lag_records{cluster}`: records the cluster is behind the most
-    /// advanced cluster, over the partitions it is behind on.
+    /// `kafkatwin_replication_lag_records{cluster}`: records other clusters hold that this one
+    /// does not yet (missed writes awaiting repair, writes still on their way).
     pub replication_lag: IntGaugeVec,
     /// `kafkatwin_instance_split_brain`: 1 while another instance group is live on another
     /// cluster (see `membership`).
@@ -188,7 +188,7 @@ impl Metrics {
             )?,
             replication_lag: gauge(
                 "kafkatwin_replication_lag_records",
-                "Records the cluster is behind the most advanced cluster (partitions awaiting repair).",
+                "Records other clusters hold that this one does not yet (missed writes awaiting repair, writes still on their way).",
                 &["cluster"],
             )?,
             replication_behind: gauge(

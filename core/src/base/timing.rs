@@ -68,6 +68,9 @@ pub const DIGEST_FETCHES_PER_PASS: usize = 8;
 /// from 5 to 50-150 ms on a loaded 2-core machine). With the pass interval and fetch count,
 /// digests read at most 4 MiB per second per partition and cluster.
 pub const COMPARE_FETCH_BYTES: i32 = 512 << 10;
+/// Poll interval while a stopping instance waits for its writes to the clusters to be
+/// answered.
+pub const DRAIN_POLL: Duration = Duration::from_millis(20);
 /// Poll interval while waiting for queued repair copies to land.
 pub const REPAIR_DRAIN_POLL: Duration = Duration::from_millis(5);
 /// How long a log-end or leader lookup during repair may take.

@@ -394,15 +394,26 @@ impl Lanes {
         self.with(tp, |l| l.end[i] = l.end[i].max(end));
     }
 
-    /// Records cluster `i` lacks on the partitions it is behind on, as far as the ends seen
-    /// in answers, repairs and comparisons tell (its own unknown end counts as 0).
+    /// Records cluster `i` lacks that another cluster has, as far as the ends seen in
+    /// answers, repairs and comparisons tell: on the partitions it is behind on (its own
+    /// unknown end counts as 0), and on the others the writes another cluster has answered
+    /// and it has not yet (a cluster slower than the rest, or hung, under a policy that does
+    /// not wait for it).
     pub fn lag(&self, i: usize) -> i64 {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.values()
-            .filter(|l| l.behind[i] && l.divergent[i].is_none())
+            .filter(|l| l.divergent[i].is_none())
             .map(|l| {
-                let best = l.end.iter().copied().max().unwrap_or(0);
-                (best - l.end[i].max(0)).max(0)
+                // Logical ends: the clusters' offsets differ by their offset maps.
+                let logical = |j: usize| (l.end[j] >= 0).then(|| l.end[j] - l.delta[j]);
+                let Some(best) = (0..l.end.len()).filter_map(logical).max() else {
+                    return 0;
+                };
+                match logical(i) {
+                    Some(own) => (best - own).max(0),
+                    None if l.behind[i] => best.max(0),
+                    None => 0,
+                }
             })
             .sum()
     }
@@ -561,11 +572,24 @@ mod tests {
             !lanes.finished(&tp, 1, t, Landing::Missed).made_behind,
             "already behind"
         );
+        assert_eq!(lanes.lag(1), 0, "no cluster's end known yet");
         lanes.note_end(&tp, 0, 100);
+        assert_eq!(
+            lanes.lag(1),
+            100,
+            "behind with its own end unknown: all of it"
+        );
         lanes.note_end(&tp, 1, 60);
         assert_eq!(lanes.lag(1), 40);
-        assert_eq!(lanes.lag(0), 0, "not behind");
+        assert_eq!(lanes.lag(0), 0, "holds the most");
+        assert_eq!(lanes.lag(2), 0, "its end unknown and not behind");
         lanes.mark_in_sync(&tp, 1);
+        assert_eq!(
+            lanes.lag(1),
+            40,
+            "in sync, yet 40 answered elsewhere are not here yet"
+        );
+        lanes.note_end(&tp, 1, 100);
         assert_eq!(lanes.lag(1), 0);
         assert!(lanes.settled(&tp, 1));
         assert_eq!(lanes.total_inflight_on(1), 0);

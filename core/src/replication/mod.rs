@@ -174,6 +174,13 @@ impl Replicator {
         &self.ids
     }
 
+    /// Writes sent to the clusters and not answered yet, on all of them.
+    pub fn writes_in_flight(&self) -> u32 {
+        (0..self.clusters.len())
+            .map(|i| self.lanes.total_inflight_on(i))
+            .sum()
+    }
+
     /// How many clusters of a sync set of `sync` clusters must take a write.
     pub fn required_of(&self, sync: usize) -> usize {
         self.policy.required(sync, self.quorum)
