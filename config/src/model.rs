@@ -228,7 +228,8 @@ pub struct ServerConfig {
     /// Request bytes in flight across all clients before the proxy stops reading from them
     /// (like Kafka's `queued.max.request.bytes`); at least `max_request_bytes`.
     pub max_inflight_request_bytes: u32,
-    /// How long SIGTERM waits for in-flight requests before exiting anyway.
+    /// How long SIGTERM waits for in-flight requests, and then for the clusters to answer the
+    /// writes still on their way to them, before exiting anyway.
     pub drain_timeout: Duration,
     /// A client connection that sends nothing (or stalls inside a frame) this long is closed,
     /// like Kafka's `connections.max.idle.ms`.
