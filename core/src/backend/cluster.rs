@@ -3,6 +3,7 @@
 //! API versions the cluster supports.
 
 use crate::backend::health::{Breaker, HealthState};
+use crate::backend::partitioned::Tp;
 use crate::backend::pool::{self, ConnPool};
 use crate::backend::{Answer, BackendError, BrokerConn, Pending};
 use crate::wire::patched::PatchedFrame;
@@ -41,7 +42,7 @@ pub struct ClusterStatus {
 struct Meta {
     brokers: HashMap<i32, String>,
     controller: Option<i32>,
-    leaders: HashMap<(TopicName, i32), i32>,
+    leaders: HashMap<Tp, i32>,
     coordinators: HashMap<StrBytes, i32>,
 }
 
@@ -539,11 +540,11 @@ impl Cluster {
         for t in &m.topics {
             let Some(name) = &t.name else { continue };
             if t.error_code != 0 {
-                meta.leaders.retain(|(n, _), _| n != name);
+                meta.leaders.retain(|tp, _| tp.topic != *name);
                 continue;
             }
             for p in &t.partitions {
-                let key = (name.clone(), p.partition_index);
+                let key = Tp::new(name.clone(), p.partition_index);
                 if p.leader_id.0 >= 0 {
                     meta.leaders.insert(key, p.leader_id.0);
                 } else {
@@ -558,15 +559,15 @@ impl Cluster {
         let meta = self.meta.read().ok()?;
         meta.leaders
             .keys()
-            .filter(|(t, _)| t == topic)
-            .map(|(_, p)| p + 1)
+            .filter(|tp| tp.topic == *topic)
+            .map(|tp| tp.partition + 1)
             .max()
     }
 
     /// Forgets what is cached about `topic` (after delete, or a NOT_LEADER answer).
     pub fn forget_topic(&self, topic: &TopicName) {
         if let Ok(mut m) = self.meta.write() {
-            m.leaders.retain(|(n, _), _| n != topic);
+            m.leaders.retain(|tp, _| tp.topic != *topic);
         }
     }
 
@@ -642,7 +643,7 @@ impl Cluster {
             s.meta
                 .read()
                 .ok()
-                .and_then(|m| m.leaders.get(&(topic.clone(), partition)).copied())
+                .and_then(|m| m.leaders.get(&Tp::new(topic.clone(), partition)).copied())
         };
         if let Some(l) = cached(self) {
             return Some(l);

@@ -10,8 +10,27 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::collections::{HashMap, HashSet};
 
-/// A topic-partition.
-pub type Tp = (TopicName, i32);
+/// A topic-partition; shown as `topic-partition`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tp {
+    /// The topic.
+    pub topic: TopicName,
+    /// The partition index.
+    pub partition: i32,
+}
+
+impl Tp {
+    /// Partition `partition` of `topic`.
+    pub fn new(topic: TopicName, partition: i32) -> Self {
+        Self { topic, partition }
+    }
+}
+
+impl std::fmt::Display for Tp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic.as_str(), self.partition)
+    }
+}
 
 /// A request type whose work is per topic-partition.
 pub trait PartitionedApi: Sized + Clone + Send + Sync {
@@ -24,7 +43,7 @@ pub trait PartitionedApi: Sized + Clone + Send + Sync {
     /// Out of the response enum.
     fn unwrap_response(r: ResponseKind) -> Option<Self::Response>;
     /// Every partition it addresses.
-    fn partitions(&self) -> Vec<(TopicName, i32)>;
+    fn partitions(&self) -> Vec<Tp>;
     /// Keeps only the partitions `keep` accepts (topics left empty are dropped).
     fn retain(&mut self, keep: &dyn Fn(&TopicName, i32) -> bool);
     /// Keeps only response partitions `keep` accepts, given their error codes.
@@ -106,10 +125,10 @@ pub async fn route<A: PartitionedApi>(
 
 /// `req` split by the leader of each partition (`None`: leader unknown), one request each.
 async fn split_by_leader<A: PartitionedApi>(cluster: &Cluster, req: &A) -> Vec<(Option<i32>, A)> {
-    let mut by_leader: HashMap<Option<i32>, Vec<(TopicName, i32)>> = HashMap::new();
-    for (t, p) in req.partitions() {
-        let leader = cluster.leader(&t, p).await;
-        by_leader.entry(leader).or_default().push((t, p));
+    let mut by_leader: HashMap<Option<i32>, Vec<Tp>> = HashMap::new();
+    for tp in req.partitions() {
+        let leader = cluster.leader(&tp.topic, tp.partition).await;
+        by_leader.entry(leader).or_default().push(tp);
     }
     if by_leader.len() == 1 {
         let leader = by_leader.into_keys().next().flatten();
@@ -118,20 +137,20 @@ async fn split_by_leader<A: PartitionedApi>(cluster: &Cluster, req: &A) -> Vec<(
     by_leader
         .into_iter()
         .map(|(leader, list)| {
-            let set: HashSet<(TopicName, i32)> = list.into_iter().collect();
+            let set: HashSet<Tp> = list.into_iter().collect();
             let mut sub = req.clone();
-            sub.retain(&|t, p| set.contains(&(t.clone(), p)));
+            sub.retain(&|t, p| set.contains(&Tp::new(t.clone(), p)));
             (leader, sub)
         })
         .collect()
 }
 
 /// Takes the partitions whose leader moved out of `resp`, to be sent again.
-fn take_moved<A: PartitionedApi>(resp: &mut A::Response) -> Vec<(TopicName, i32)> {
+fn take_moved<A: PartitionedApi>(resp: &mut A::Response) -> Vec<Tp> {
     let moved = std::cell::RefCell::new(Vec::new());
     A::retain_response(resp, &|t, p, code| {
         if leader_moved(code) {
-            moved.borrow_mut().push((t.clone(), p));
+            moved.borrow_mut().push(Tp::new(t.clone(), p));
             false
         } else {
             true
@@ -191,7 +210,7 @@ pub async fn route_raw<A: PartitionedApi>(
         });
         let results = join_all(sends).await;
         let whole = attempt == 0 && parts.len() == 1;
-        let mut retry: HashSet<(TopicName, i32)> = HashSet::new();
+        let mut retry: HashSet<Tp> = HashSet::new();
         for ((_, sub), result) in parts.iter().zip(results) {
             let (resp, frame) = match result {
                 Ok(a) => (Ok(A::unwrap_response(a.body)), Some(a.raw)),
@@ -229,11 +248,11 @@ pub async fn route_raw<A: PartitionedApi>(
             return Routed { resp: out, raw };
         }
         raw = None;
-        for (t, _) in &retry {
+        for Tp { topic: t, .. } in &retry {
             cluster.forget_topic(t);
         }
         attempt += 1;
-        pending.retain(&|t, p| retry.contains(&(t.clone(), p)));
+        pending.retain(&|t, p| retry.contains(&Tp::new(t.clone(), p)));
         tokio::time::sleep(crate::base::timing::REROUTE_BACKOFF * attempt).await;
     }
 }
@@ -251,10 +270,10 @@ fn failure_code(e: &BackendError, api: ApiKey) -> i16 {
 }
 
 /// A copy of `req` naming only the partitions in `keep`.
-pub fn subset<A: PartitionedApi>(req: &A, keep: &[(TopicName, i32)]) -> A {
-    let set: HashSet<&(TopicName, i32)> = keep.iter().collect();
+pub fn subset<A: PartitionedApi>(req: &A, keep: &[Tp]) -> A {
+    let set: HashSet<&Tp> = keep.iter().collect();
     let mut sub = req.clone();
-    sub.retain(&|t, p| set.contains(&(t.clone(), p)));
+    sub.retain(&|t, p| set.contains(&Tp::new(t.clone(), p)));
     sub
 }
 
@@ -277,10 +296,14 @@ macro_rules! partitioned {
                     _ => None,
                 }
             }
-            fn partitions(&self) -> Vec<(TopicName, i32)> {
+            fn partitions(&self) -> Vec<Tp> {
                 self.$rtopics
                     .iter()
-                    .flat_map(|t| t.$rparts.iter().map(move |p| (t.$rname.clone(), p.$ridx)))
+                    .flat_map(|t| {
+                        t.$rparts
+                            .iter()
+                            .map(move |p| Tp::new(t.$rname.clone(), p.$ridx))
+                    })
                     .collect()
             }
             fn retain(&mut self, keep: &dyn Fn(&TopicName, i32) -> bool) {

@@ -299,7 +299,14 @@ impl Coordinator {
             return Ok(());
         };
         let mut entries = Vec::with_capacity(commits.len());
-        for ((t, p), c) in commits {
+        for (
+            Tp {
+                topic: t,
+                partition: p,
+            },
+            c,
+        ) in commits
+        {
             let value = match c {
                 Some(c) => Some(serde_json::to_vec(&StoredCommit::of(c, &self.incarnation))?),
                 None => None,
@@ -338,7 +345,7 @@ impl Coordinator {
             }
         } else if let Some((name, topic, partition)) = keys::parse_group_offset(key) {
             let name = StrBytes::from_string(name.to_owned());
-            let tp = (
+            let tp = Tp::new(
                 TopicName(StrBytes::from_string(topic.to_owned())),
                 partition,
             );
@@ -499,7 +506,7 @@ impl Coordinator {
                         offset: p.committed_offset,
                         metadata: p.committed_metadata.clone(),
                     };
-                    ((t.name.clone(), p.partition_index), Some(commit))
+                    (Tp::new(t.name.clone(), p.partition_index), Some(commit))
                 })
             })
             .collect();
@@ -539,14 +546,21 @@ impl Coordinator {
                 .map(|(t, parts)| {
                     let found = parts
                         .into_iter()
-                        .map(|p| (p, book.and_then(|b| b.get(&(t.clone(), p)).cloned())))
+                        .map(|p| (p, book.and_then(|b| b.get(&Tp::new(t.clone(), p)).cloned())))
                         .collect();
                     (t, found)
                 })
                 .collect(),
             None => {
                 let mut by_topic: HashMap<TopicName, Vec<(i32, Option<Commit>)>> = HashMap::new();
-                for ((t, p), c) in book.into_iter().flatten() {
+                for (
+                    Tp {
+                        topic: t,
+                        partition: p,
+                    },
+                    c,
+                ) in book.into_iter().flatten()
+                {
                     by_topic
                         .entry(t.clone())
                         .or_default()
@@ -690,7 +704,7 @@ impl Coordinator {
             ];
             entries.extend(
                 book.keys()
-                    .map(|(t, p)| keys::group_offset(group.as_str(), t.as_str(), *p)),
+                    .map(|tp| keys::group_offset(group.as_str(), tp.topic.as_str(), tp.partition)),
             );
             let entries: Vec<(&str, Option<&[u8]>)> =
                 entries.iter().map(|k| (k.as_str(), None)).collect();
@@ -706,7 +720,7 @@ impl Coordinator {
     pub async fn delete_offsets(
         self: &Arc<Self>,
         group: &StrBytes,
-        parts: &[(TopicName, i32)],
+        parts: &[Tp],
     ) -> (i16, Vec<i16>) {
         let subscribed: Vec<bool> = {
             let groups = lock(&self.groups);
@@ -718,7 +732,7 @@ impl Coordinator {
             }
             parts
                 .iter()
-                .map(|(t, _)| {
+                .map(|Tp { topic: t, .. }| {
                     groups
                         .get(group)
                         .is_some_and(|g| g.phase != Phase::Empty && g.subscribed_to(t.as_str()))
@@ -773,7 +787,7 @@ impl Coordinator {
             .get(&name)
             .map(|b| {
                 b.iter()
-                    .map(|((t, p), c)| (t.as_str().to_owned(), *p, c.offset))
+                    .map(|(tp, c)| (tp.topic.as_str().to_owned(), tp.partition, c.offset))
                     .collect()
             })
             .unwrap_or_default();

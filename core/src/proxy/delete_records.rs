@@ -3,7 +3,7 @@
 //! by authority order that took it.
 
 use super::Proxy;
-use super::partitioned;
+use super::partitioned::{self, Tp};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use kafka_protocol::protocol::StrBytes;
 
@@ -25,7 +25,7 @@ impl Proxy {
                 for p in &mut t.partitions {
                     // -1 means "up to the high watermark", the same on every cluster.
                     if p.offset >= 0 {
-                        p.offset += rep.delta(&(t.name.clone(), p.partition_index), i);
+                        p.offset += rep.delta(&Tp::new(t.name.clone(), p.partition_index), i);
                     }
                 }
             }
@@ -35,7 +35,8 @@ impl Proxy {
                 for t in &mut r.topics {
                     for p in &mut t.partitions {
                         if p.low_watermark >= 0 {
-                            p.low_watermark -= rep.delta(&(t.name.clone(), p.partition_index), i);
+                            p.low_watermark -=
+                                rep.delta(&Tp::new(t.name.clone(), p.partition_index), i);
                         }
                     }
                 }

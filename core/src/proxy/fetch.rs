@@ -322,7 +322,7 @@ fn take_failovers(resp: &mut FetchResponse, last_round: bool) -> Vec<Tp> {
     FetchRequest::retain_response(resp, &|t, p, code| {
         let go = !last_round && fails_over(code);
         if go {
-            moved.borrow_mut().push((t.clone(), p));
+            moved.borrow_mut().push(Tp::new(t.clone(), p));
         }
         !go
     });
@@ -347,7 +347,7 @@ fn to_physical(rep: &Replicator, i: usize, req: &mut FetchRequest) -> bool {
     let mut shifted = false;
     for t in &mut req.topics {
         for p in &mut t.partitions {
-            let d = rep.delta(&(t.topic.clone(), p.partition), i);
+            let d = rep.delta(&Tp::new(t.topic.clone(), p.partition), i);
             if d != 0 {
                 shifted = true;
                 p.fetch_offset += d;
@@ -374,7 +374,7 @@ fn to_logical(
     let mut changed = false;
     for t in &mut resp.responses {
         for p in &mut t.partitions {
-            let tp = (t.topic.clone(), p.partition_index);
+            let tp = Tp::new(t.topic.clone(), p.partition_index);
             let d = rep.delta(&tp, i);
             if p.error_code == ResponseError::OffsetOutOfRange.code() && !first_choice {
                 let asked = req

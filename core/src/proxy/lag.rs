@@ -43,8 +43,8 @@ impl Proxy {
                         .consumer_lag
                         .with_label_values(&[
                             group.as_str(),
-                            tp.0.as_str(),
-                            &tp.1.to_string(),
+                            tp.topic.as_str(),
+                            &tp.partition.to_string(),
                             &cluster.id,
                         ])
                         .set(lag);
@@ -56,7 +56,11 @@ impl Proxy {
     /// End offsets (high watermarks) of `parts` on `cluster`, bounded in time.
     async fn ends_on(&self, cluster: &crate::backend::Cluster, parts: &[Tp]) -> HashMap<Tp, i64> {
         let mut req = ListOffsetsRequest::default();
-        for (t, p) in parts {
+        for Tp {
+            topic: t,
+            partition: p,
+        } in parts
+        {
             let part = list_offsets_request::ListOffsetsPartition::default()
                 .with_partition_index(*p)
                 .with_current_leader_epoch(-1)
@@ -84,7 +88,7 @@ impl Proxy {
                 t.partitions
                     .into_iter()
                     .filter(|p| p.error_code == 0 && p.offset >= 0)
-                    .map(move |p| ((name.clone(), p.partition_index), p.offset))
+                    .map(move |p| (Tp::new(name.clone(), p.partition_index), p.offset))
             })
             .collect()
     }

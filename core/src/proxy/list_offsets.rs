@@ -5,7 +5,7 @@ use super::Proxy;
 use super::partitioned::{self, PartitionedApi};
 use crate::backend::Cluster;
 use crate::replication::lanes::Tp;
-use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, TopicName};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::protocol::StrBytes;
 use std::collections::HashMap;
 
@@ -72,7 +72,7 @@ impl Proxy {
                 };
                 for t in &mut resp.topics {
                     for p in &mut t.partitions {
-                        let d = rep.delta(&(t.name.clone(), p.partition_index), i);
+                        let d = rep.delta(&Tp::new(t.name.clone(), p.partition_index), i);
                         if p.offset >= 0 {
                             p.offset -= d;
                         }
@@ -104,14 +104,14 @@ impl Proxy {
         r: ListOffsetsRequest,
     ) -> ListOffsetsResponse {
         let isolation = r.isolation_level;
-        let latest: Vec<(TopicName, i32)> = r
+        let latest: Vec<Tp> = r
             .topics
             .iter()
             .flat_map(|t| {
                 t.partitions
                     .iter()
                     .filter(|p| p.timestamp == LATEST_TIMESTAMP)
-                    .map(move |p| (t.name.clone(), p.partition_index))
+                    .map(move |p| Tp::new(t.name.clone(), p.partition_index))
             })
             .collect();
         let mut resp =

@@ -2,6 +2,7 @@
 //! the proxy), FindCoordinator and DescribeCluster (the proxy is every coordinator and the
 //! controller), and the response rewrites that hide backend brokers and leader epochs.
 
+use crate::backend::partitioned::Tp;
 use crate::proxy::{Proxy, errors};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
@@ -248,7 +249,7 @@ impl Proxy {
         &self,
         cluster: &crate::backend::Cluster,
         resp: &mut ListOffsetsResponse,
-        latest: &[(TopicName, i32)],
+        latest: &[Tp],
         isolation_level: i8,
         client_id: Option<StrBytes>,
     ) {
@@ -265,7 +266,8 @@ impl Proxy {
                 .partitions
                 .iter()
                 .filter(|p| {
-                    p.error_code == 0 && latest.contains(&(t.name.clone(), p.partition_index))
+                    p.error_code == 0
+                        && latest.contains(&Tp::new(t.name.clone(), p.partition_index))
                 })
                 .map(|p| {
                     fetch_request::FetchPartition::default()

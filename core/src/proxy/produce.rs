@@ -94,7 +94,10 @@ impl Proxy {
             return None;
         }
         let owns = |t: &TopicName, p: i32| self.membership.owns(t, p);
-        if r.partitions().iter().all(|(t, p)| owns(t, *p)) {
+        if r.partitions()
+            .iter()
+            .all(|tp| owns(&tp.topic, tp.partition))
+        {
             return None;
         }
         let mut theirs = r.clone();

@@ -4,6 +4,7 @@
 use super::digest;
 use super::ends;
 use super::history::{Side, Standing, compare};
+use super::lanes::Tp;
 use crate::backend::{BackendError, Cluster};
 use std::sync::Arc;
 
@@ -30,7 +31,7 @@ pub async fn report(clusters: &[Arc<Cluster>]) -> Result<(Vec<String>, bool), Ba
     let mut diverged = false;
     for (name, (topic, n)) in topics {
         for p in 0..n {
-            let tp = (topic.clone(), p);
+            let tp = Tp::new(topic.clone(), p);
             let cmp = compare(&tp, &sides).await;
             let src = cmp.source.unwrap_or(0);
             let src_id = &clusters[src].id;

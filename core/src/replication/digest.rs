@@ -71,7 +71,7 @@ impl Digests {
     /// Forgets a partition (its topic was deleted, or a cluster reseeded it).
     pub fn forget_topic(&self, topic: &kafka_protocol::messages::TopicName) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|(t, _), _| t != topic);
+        map.retain(|tp, _| tp.topic != *topic);
     }
 
     /// `tp` is read side by side up to logical offset `end` (at least).
@@ -228,7 +228,7 @@ impl Replicator {
             let busy = on.iter().any(|&i| self.lanes.total_inflight_on(i) > 0);
             let fetches = if busy { 1 } else { DIGEST_FETCHES_PER_PASS };
             if let Err(e) = self.digest_partition(&tp, &on, limit, fetches).await {
-                tracing::debug!("digest pass of {}-{}: {e}", tp.0.as_str(), tp.1);
+                tracing::debug!("digest pass of {tp}: {e}");
             }
             if busy {
                 return;
@@ -296,10 +296,8 @@ impl Replicator {
             tracing::error!(
                 cluster = %self.clusters[i].id,
                 "cluster {} holds other records than the other clusters in the middle of \
-                 {}-{} (its digest differs from logical offset {at})",
-                self.clusters[i].id,
-                tp.0.as_str(),
-                tp.1
+                 {tp} (its digest differs from logical offset {at})",
+                self.clusters[i].id
             );
             self.note_divergent(tp, i, at);
         }

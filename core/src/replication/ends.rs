@@ -56,7 +56,7 @@ pub struct Fetched {
 pub fn fetch_failed(cluster: &Cluster, tp: &Tp, offset: i64, code: i16) -> BackendError {
     BackendError::Refused {
         cluster: cluster.id.to_string(),
-        what: format!("fetch of {}-{} at {offset}", tp.0.as_str(), tp.1),
+        what: format!("fetch of {tp} at {offset}"),
         code,
     }
 }
@@ -89,17 +89,17 @@ pub async fn fetch_at_most(
         .with_session_epoch(-1)
         .with_topics(vec![
             fetch_request::FetchTopic::default()
-                .with_topic(tp.0.clone())
+                .with_topic(tp.topic.clone())
                 .with_partitions(vec![
                     fetch_request::FetchPartition::default()
-                        .with_partition(tp.1)
+                        .with_partition(tp.partition)
                         .with_fetch_offset(offset)
                         .with_current_leader_epoch(-1)
                         .with_last_fetched_epoch(-1)
                         .with_partition_max_bytes(max_bytes),
                 ]),
         ]);
-    let leader = cluster.leader(&tp.0, tp.1).await;
+    let leader = cluster.leader(&tp.topic, tp.partition).await;
     let resp = cluster
         .call(leader, ApiKey::Fetch, v, None, &RequestKind::Fetch(req))
         .await?;
@@ -110,12 +110,12 @@ pub async fn fetch_at_most(
         .responses
         .into_iter()
         .flat_map(|t| t.partitions)
-        .find(|p| p.partition_index == tp.1)
+        .find(|p| p.partition_index == tp.partition)
         .ok_or_else(|| BackendError::Decode {
             cluster: cluster.id.to_string(),
             api: ApiKey::Fetch,
             version: v,
-            reason: format!("the answer holds no partition {}-{}", tp.0.as_str(), tp.1),
+            reason: format!("the answer holds no partition {tp}"),
         })?;
     Ok(Fetched {
         error_code: p.error_code,
@@ -131,8 +131,8 @@ pub async fn fetch_at_most(
 pub async fn latest(cluster: &Cluster, parts: &[Tp]) -> Result<HashMap<Tp, i64>, BackendError> {
     let v = version(cluster, ApiKey::ListOffsets, 7);
     let mut by_topic: HashMap<TopicName, Vec<i32>> = HashMap::new();
-    for (t, p) in parts {
-        by_topic.entry(t.clone()).or_default().push(*p);
+    for Tp { topic, partition } in parts {
+        by_topic.entry(topic.clone()).or_default().push(*partition);
     }
     let req = ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
@@ -160,7 +160,7 @@ pub async fn latest(cluster: &Cluster, parts: &[Tp]) -> Result<HashMap<Tp, i64>,
     for t in resp.topics {
         for p in t.partitions {
             if p.error_code == 0 {
-                out.insert((t.name.clone(), p.partition_index), p.offset);
+                out.insert(Tp::new(t.name.clone(), p.partition_index), p.offset);
             }
         }
     }
@@ -175,10 +175,10 @@ pub async fn earliest(cluster: &Cluster, tp: &Tp) -> Result<Option<i64>, Backend
         .with_replica_id(BrokerId(-1))
         .with_topics(vec![
             list_offsets_request::ListOffsetsTopic::default()
-                .with_name(tp.0.clone())
+                .with_name(tp.topic.clone())
                 .with_partitions(vec![
                     list_offsets_request::ListOffsetsPartition::default()
-                        .with_partition_index(tp.1)
+                        .with_partition_index(tp.partition)
                         .with_current_leader_epoch(-1)
                         .with_timestamp(-2),
                 ]),
@@ -188,7 +188,7 @@ pub async fn earliest(cluster: &Cluster, tp: &Tp) -> Result<Option<i64>, Backend
         .topics
         .iter()
         .flat_map(|t| &t.partitions)
-        .find(|p| p.partition_index == tp.1 && p.error_code == 0)
+        .find(|p| p.partition_index == tp.partition && p.error_code == 0)
         .map(|p| p.offset))
 }
 

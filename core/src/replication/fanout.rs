@@ -125,7 +125,7 @@ impl ClusterWrite<'_> {
                 let mut sub = self.req.clone();
                 sub.retain(&|t, p| {
                     ks.iter()
-                        .any(|&k| self.parts[k].0 == *t && self.parts[k].1 == p)
+                        .any(|&k| self.parts[k].topic == *t && self.parts[k].partition == p)
                 });
                 encode_frame(self.version, self.client_id.clone(), &sub)
             }
@@ -153,7 +153,10 @@ impl ClusterWrite<'_> {
         let mut patches = Vec::new();
         for span in spans {
             let n = ks.iter().position(|&k| {
-                let (t, p) = &self.parts[k];
+                let Tp {
+                    topic: t,
+                    partition: p,
+                } = &self.parts[k];
                 *p == span.partition && t.0.as_bytes() == &template[span.topic.clone()]
             });
             let at = span.records.start;
@@ -201,8 +204,8 @@ impl Replicator {
 /// under the sequencer only queuing happens, never waiting on a network.
 async fn writer_leaders(c: &crate::backend::Cluster, parts: &[Tp]) -> Vec<Option<i32>> {
     let mut out = Vec::with_capacity(parts.len());
-    for (t, p) in parts {
-        out.push(c.leader(t, *p).await);
+    for tp in parts {
+        out.push(c.leader(&tp.topic, tp.partition).await);
     }
     let mut seen = Vec::new();
     for l in &out {
@@ -224,7 +227,7 @@ fn record_counts(req: &ProduceRequest) -> HashMap<Tp, i64> {
             let n = p.records.as_ref().map_or(0, |r| {
                 records::batches(r).iter().map(|(h, _)| h.offsets).sum()
             });
-            counts.insert((t.name.clone(), p.index), n);
+            counts.insert(Tp::new(t.name.clone(), p.index), n);
         }
     }
     counts
@@ -233,7 +236,7 @@ fn record_counts(req: &ProduceRequest) -> HashMap<Tp, i64> {
 /// One response from every partition's answer, grouped by topic.
 fn merge_answers(done: Vec<(Tp, PartitionProduceResponse)>) -> ProduceResponse {
     let mut resp = ProduceResponse::default();
-    for ((topic, _), r) in done {
+    for (Tp { topic, .. }, r) in done {
         match resp.responses.iter_mut().find(|x| x.name == topic) {
             Some(x) => x.partition_responses.push(r),
             None => resp.responses.push(
@@ -316,7 +319,7 @@ impl Replicator {
                 let Some(meta) = BatchMeta::of(records) else {
                     continue;
                 };
-                let tp = (t.name.clone(), p.index);
+                let tp = Tp::new(t.name.clone(), p.index);
                 let verdict = self.producers.check(&tp, &meta);
                 if let RetryCheck::Retry(first) = verdict {
                     done.push((tp.clone(), self.retry_answer(&tp, &meta, &first)));
@@ -368,26 +371,25 @@ impl Replicator {
                 Search::Absent => continue,
                 Search::Unknown => {
                     let message = format!(
-                        "{}-{}: cannot tell yet whether this batch of producer {} \
+                        "{tp}: cannot tell yet whether this batch of producer {} \
                          (sequence {}) was written before; retry",
-                        tp.0.as_str(),
-                        tp.1,
-                        meta.producer_id,
-                        meta.base_sequence
+                        meta.producer_id, meta.base_sequence
                     );
                     done.push((
                         tp.clone(),
-                        answer(tp.1, ResponseError::NotEnoughReplicas.code(), message),
+                        answer(
+                            tp.partition,
+                            ResponseError::NotEnoughReplicas.code(),
+                            message,
+                        ),
                     ));
                     metas.remove(&tp);
                     continue;
                 }
             };
             tracing::info!(
-                "{}-{}: a batch of producer {} (sequence {}) is already on cluster {} at \
+                "{tp}: a batch of producer {} (sequence {}) is already on cluster {} at \
                  offset {offset}; answered from there, not written again",
-                tp.0.as_str(),
-                tp.1,
                 meta.producer_id,
                 meta.base_sequence,
                 self.clusters[i].id
@@ -423,7 +425,7 @@ impl Replicator {
         self.resolve_unknown(unknown, &mut metas, &mut done).await;
         if !done.is_empty() {
             let answered: Vec<Tp> = done.iter().map(|(tp, _)| tp.clone()).collect();
-            req.retain(&|t, p| !answered.iter().any(|(at, ap)| at == t && *ap == p));
+            req.retain(&|t, p| !answered.iter().any(|a| a.topic == *t && a.partition == p));
             changed = true;
         }
         let parts = req.partitions();
@@ -525,7 +527,7 @@ impl Replicator {
                     }
                     RetryCheck::Refuse(code, message) => {
                         tracing::debug!("refused an idempotent batch: {message}");
-                        done.push((tp.clone(), answer(tp.1, code, message)));
+                        done.push((tp.clone(), answer(tp.partition, code, message)));
                         continue;
                     }
                 }
@@ -754,12 +756,10 @@ impl Replicator {
             r
         } else if t.queued - t.failed < required {
             answer(
-                tp.1,
+                tp.partition,
                 ResponseError::NotEnoughReplicas.code(),
                 format!(
-                    "{}-{}: {} of {} clusters took the write; ack policy {:?} needs {required}",
-                    tp.0.as_str(),
-                    tp.1,
+                    "{tp}: {} of {} clusters took the write; ack policy {:?} needs {required}",
                     t.acks.len(),
                     self.clusters.len(),
                     self.policy
@@ -767,14 +767,11 @@ impl Replicator {
             )
         } else {
             answer(
-                tp.1,
+                tp.partition,
                 ResponseError::RequestTimedOut.code(),
                 format!(
-                    "{}-{}: ack policy {:?} not met within producer.timeout ({:?})",
-                    tp.0.as_str(),
-                    tp.1,
-                    self.policy,
-                    self.timeout
+                    "{tp}: ack policy {:?} not met within producer.timeout ({:?})",
+                    self.policy, self.timeout
                 ),
             )
         }
@@ -846,8 +843,12 @@ impl Replicator {
                 Ok(r) => r
                     .responses
                     .iter()
-                    .find(|t| t.name == tp.0)
-                    .and_then(|t| t.partition_responses.iter().find(|p| p.index == tp.1))
+                    .find(|t| t.name == tp.topic)
+                    .and_then(|t| {
+                        t.partition_responses
+                            .iter()
+                            .find(|p| p.index == tp.partition)
+                    })
                     .cloned()
                     .ok_or_else(|| "no answer for the partition".to_owned()),
                 Err(e) => Err(e.clone()),
@@ -863,7 +864,11 @@ impl Replicator {
                     );
                     self.lane_finished(tp, i, sent.ticket, Landing::Missed, &why);
                     self.set_compared(i, false);
-                    Err(answer(tp.1, ResponseError::NotEnoughReplicas.code(), why))
+                    Err(answer(
+                        tp.partition,
+                        ResponseError::NotEnoughReplicas.code(),
+                        why,
+                    ))
                 }
                 Ok(p) if p.error_code == 0 => {
                     let landing = Landing::At(p.base_offset);
@@ -874,7 +879,11 @@ impl Replicator {
                              before it",
                             p.base_offset
                         );
-                        Err(answer(tp.1, ResponseError::NotEnoughReplicas.code(), why))
+                        Err(answer(
+                            tp.partition,
+                            ResponseError::NotEnoughReplicas.code(),
+                            why,
+                        ))
                     } else {
                         if let Some(meta) = &sent.meta {
                             self.producers.acked(tp, meta, i, p.base_offset);
@@ -896,7 +905,11 @@ impl Replicator {
                     self.lane_finished(tp, i, sent.ticket, Landing::Missed, &why);
                     // No answer: the broker may have been replaced. Compare it again.
                     self.set_compared(i, false);
-                    Err(answer(tp.1, ResponseError::RequestTimedOut.code(), why))
+                    Err(answer(
+                        tp.partition,
+                        ResponseError::RequestTimedOut.code(),
+                        why,
+                    ))
                 }
             };
             out.push(outcome);
@@ -925,11 +938,9 @@ impl Replicator {
         let logical = at - self.lanes.delta(tp, i);
         tracing::error!(
             cluster = %self.clusters[i].id,
-            "cluster {} took a write to {}-{} out of order: from offset {at} it holds records \
+            "cluster {} took a write to {tp} out of order: from offset {at} it holds records \
              in another order than the other clusters (a write landed past one that did not)",
-            self.clusters[i].id,
-            tp.0.as_str(),
-            tp.1
+            self.clusters[i].id
         );
         self.note_divergent(tp, i, logical);
         true
@@ -951,22 +962,17 @@ impl Replicator {
             .find_map(|(i, o)| o.map(|o| o - self.lanes.delta(tp, i)));
         match offset {
             Some(base) if holding >= set.required => PartitionProduceResponse::default()
-                .with_index(tp.1)
+                .with_index(tp.partition)
                 .with_base_offset(base)
                 .with_log_append_time_ms(-1)
                 .with_log_start_offset(-1),
             _ => answer(
-                tp.1,
+                tp.partition,
                 ResponseError::NotEnoughReplicas.code(),
                 format!(
-                    "{}-{}: this batch (producer {}, sequence {}) is on {holding} cluster(s); \
+                    "{tp}: this batch (producer {}, sequence {}) is on {holding} cluster(s); \
                      ack policy {:?} needs {}; retry",
-                    tp.0.as_str(),
-                    tp.1,
-                    meta.producer_id,
-                    meta.base_sequence,
-                    self.policy,
-                    set.required
+                    meta.producer_id, meta.base_sequence, self.policy, set.required
                 ),
             ),
         }
@@ -991,12 +997,10 @@ impl Replicator {
             })
             .collect();
         answer(
-            tp.1,
+            tp.partition,
             ResponseError::NotEnoughReplicas.code(),
             format!(
-                "{}-{}: ack policy {:?} needs {} clusters, too few can take writes ({})",
-                tp.0.as_str(),
-                tp.1,
+                "{tp}: ack policy {:?} needs {} clusters, too few can take writes ({})",
                 self.policy,
                 set.required,
                 why.join(", ")

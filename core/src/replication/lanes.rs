@@ -252,7 +252,7 @@ impl Lanes {
     pub fn clear_divergent(&self, topic: &TopicName, i: usize) -> Vec<Tp> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
-        for (tp, l) in map.iter_mut().filter(|((t, _), _)| t == topic) {
+        for (tp, l) in map.iter_mut().filter(|(tp, _)| tp.topic == *topic) {
             if l.divergent[i].take().is_some() {
                 l.behind[i] = true;
                 l.end[i] = 0;
@@ -270,7 +270,9 @@ impl Lanes {
             .iter()
             .filter_map(|(tp, l)| l.divergent[i].map(|at| (tp.clone(), at)))
             .collect();
-        out.sort_by(|a, b| (a.0.0.as_str(), a.0.1).cmp(&(b.0.0.as_str(), b.0.1)));
+        out.sort_by(|a, b| {
+            (a.0.topic.as_str(), a.0.partition).cmp(&(b.0.topic.as_str(), b.0.partition))
+        });
         out
     }
 
@@ -470,7 +472,7 @@ impl Lanes {
     /// Forgets a deleted topic's partitions.
     pub fn forget_topic(&self, topic: &TopicName) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|(t, _), _| t != topic);
+        map.retain(|tp, _| tp.topic != *topic);
     }
 }
 
@@ -561,7 +563,7 @@ mod tests {
     #[test]
     fn a_failed_write_puts_the_cluster_behind_until_marked_in_sync() {
         let lanes = Lanes::new(3);
-        let tp = (TopicName(StrBytes::from_static_str("t")), 0);
+        let tp = Tp::new(TopicName(StrBytes::from_static_str("t")), 0);
         let t = start(&lanes, &tp, 1, 1);
         assert!(!lanes.settled(&tp, 1));
         assert!(lanes.finished(&tp, 1, t, Landing::Missed).made_behind);
@@ -598,11 +600,11 @@ mod tests {
     #[test]
     fn behind_marks_of_partitions_another_instance_writes_are_cleared_but_divergence_stays() {
         let lanes = Lanes::new(2);
-        let tp = |p| (TopicName(StrBytes::from_static_str("t")), p);
+        let tp = |p| Tp::new(TopicName(StrBytes::from_static_str("t")), p);
         lanes.mark_behind(&tp(0), 1);
         lanes.mark_behind(&tp(1), 1);
         lanes.mark_divergent(&tp(2), 1, 7);
-        lanes.clear_behind_unless(|t| t.1 == 0);
+        lanes.clear_behind_unless(|t| t.partition == 0);
         assert!(lanes.is_behind(&tp(0), 1), "still ours: kept");
         assert!(
             !lanes.is_behind(&tp(1), 1),
@@ -612,7 +614,7 @@ mod tests {
     }
 
     fn tp() -> Tp {
-        (TopicName(StrBytes::from_static_str("t")), 0)
+        Tp::new(TopicName(StrBytes::from_static_str("t")), 0)
     }
 
     /// A write of one record answered at `end - 1`: the lane expects the next at `end`.

@@ -208,7 +208,7 @@ impl Replicator {
                 .lanes
                 .divergent_on(i)
                 .into_iter()
-                .map(|((t, p), at)| (t.as_str().to_owned(), p, at))
+                .map(|(tp, at)| (tp.topic.as_str().to_owned(), tp.partition, at))
                 .collect(),
         })
     }
@@ -265,7 +265,7 @@ impl Replicator {
 
     /// Whether this instance writes `tp` (with scale-out, the partitions it owns).
     fn owns(&self, tp: &lanes::Tp) -> bool {
-        self.membership.owns(&tp.0, tp.1)
+        self.membership.owns(&tp.topic, tp.partition)
     }
 
     /// The division of partitions changed: compare every cluster again before writing, so
@@ -274,13 +274,13 @@ impl Replicator {
         // Only partitions another instance now writes: while ownership is unknown (no group,
         // or a fence) this instance owns nothing, yet its marks are still true.
         self.lanes
-            .clear_behind_unless(|tp| !self.membership.owned_by_other(&tp.0, tp.1));
+            .clear_behind_unless(|tp| !self.membership.owned_by_other(&tp.topic, tp.partition));
         // Producers' states hold only for partitions this instance kept writing: one it did
         // not own for a while (another instance, a fence, a lapsed lease) may have been
         // written elsewhere, and a stale state answers a producer that did nothing wrong
         // with an out-of-order sequence. They are found in the partition's tail again.
         self.producers
-            .retain(|tp| self.membership.owns(&tp.0, tp.1));
+            .retain(|tp| self.membership.owns(&tp.topic, tp.partition));
         for i in 0..self.clusters.len() {
             self.set_compared(i, false);
         }
@@ -346,10 +346,8 @@ impl Replicator {
             .inc();
         tracing::warn!(
             cluster = %self.clusters[i].id,
-            "cluster {} missed a write to {}-{} ({why}); it takes no writes there until repaired",
-            self.clusters[i].id,
-            tp.0.as_str(),
-            tp.1
+            "cluster {} missed a write to {tp} ({why}); it takes no writes there until repaired",
+            self.clusters[i].id
         );
         self.wake.notify_one();
     }

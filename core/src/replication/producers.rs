@@ -136,7 +136,7 @@ impl Producers {
         let Some(s) = g.map.get(&(meta.producer_id, tp.clone())) else {
             return RetryCheck::New;
         };
-        let at = || format!("{}-{}", tp.0.as_str(), tp.1);
+        let at = || tp.to_string();
         if meta.epoch < s.epoch {
             return RetryCheck::Refuse(
                 ResponseError::InvalidProducerEpoch.code(),
@@ -305,7 +305,7 @@ mod tests {
     use kafka_protocol::protocol::StrBytes;
 
     fn tp() -> Tp {
-        (TopicName(StrBytes::from_static_str("t")), 0)
+        Tp::new(TopicName(StrBytes::from_static_str("t")), 0)
     }
 
     fn meta(pid: i64, epoch: i16, seq: i32, records: i32, checksum: u32) -> BatchMeta {
@@ -337,7 +337,7 @@ mod tests {
     #[test]
     fn a_partition_given_up_forgets_its_producers_so_they_are_looked_up_again() {
         let p = Producers::default();
-        let other = (TopicName(StrBytes::from_static_str("t")), 1);
+        let other = Tp::new(TopicName(StrBytes::from_static_str("t")), 1);
         p.register(&tp(), &meta(7, 0, 0, 10, 1), 2);
         p.register(&other, &meta(7, 0, 0, 10, 1), 2);
         p.retain(|t| *t == other);
@@ -397,7 +397,7 @@ mod tests {
     fn producers_are_kept_apart_by_id_and_partition() {
         let p = Producers::default();
         p.register(&tp(), &meta(7, 0, 0, 10, 1), 1);
-        let other: Tp = (TopicName(StrBytes::from_static_str("t")), 1);
+        let other: Tp = Tp::new(TopicName(StrBytes::from_static_str("t")), 1);
         assert_eq!(p.check(&other, &meta(7, 0, 0, 10, 1)), RetryCheck::New);
         assert_eq!(p.check(&tp(), &meta(8, 0, 0, 10, 1)), RetryCheck::New);
     }

@@ -67,10 +67,8 @@ impl Replicator {
                 Ok(history::Standing::Divergent(at)) => self.note_divergent(tp, i, at),
                 Err(e) => {
                     tracing::debug!(
-                        "{}-{}: no in-sync cluster is reachable and cluster {} could not be \
+                        "{tp}: no in-sync cluster is reachable and cluster {} could not be \
                          compared: {e}",
-                        tp.0.as_str(),
-                        tp.1,
                         self.clusters[i].id
                     );
                     return;
@@ -93,12 +91,10 @@ impl Replicator {
             self.lanes.mark_in_sync(tp, i);
             tracing::warn!(
                 cluster = %self.clusters[i].id,
-                "{}-{}: no in-sync cluster is reachable; cluster {} holds the longest history \
+                "{tp}: no in-sync cluster is reachable; cluster {} holds the longest history \
                  of the reachable ones, which holds every acknowledged write ({away} of {n} \
                  clusters away, the ack policy needs {required}): it takes writes again and \
                  the others are repaired from it",
-                tp.0.as_str(),
-                tp.1,
                 self.clusters[i].id
             );
         }

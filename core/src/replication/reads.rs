@@ -88,12 +88,9 @@ impl Replicator {
         let id = &self.clusters[i].id;
         tracing::info!(
             cluster = %id,
-            "{}-{} on cluster {id} is offset by {delta} from the logical offsets",
-            tp.0.as_str(),
-            tp.1
-        );
+            "{tp} on cluster {id} is offset by {delta} from the logical offsets");
         if let Some(log) = self.log.get().cloned() {
-            let key = format!("{OFFSETS_KEY}{id}/{}/{}", tp.0.as_str(), tp.1);
+            let key = format!("{OFFSETS_KEY}{id}/{}/{}", tp.topic.as_str(), tp.partition);
             tokio::spawn(async move {
                 if let Err(e) = log.append(&key, Some(delta.to_string().as_bytes())).await {
                     tracing::warn!("recording the offset map {key}: {e}");
@@ -127,7 +124,7 @@ impl Replicator {
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or(0);
-        let tp = (
+        let tp = Tp::new(
             kafka_protocol::messages::TopicName(kafka_protocol::protocol::StrBytes::from_string(
                 topic.to_owned(),
             )),

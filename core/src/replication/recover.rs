@@ -66,9 +66,7 @@ impl Replicator {
             };
             if f.error_code != 0 {
                 tracing::debug!(
-                    "searching {}-{} on cluster {} for a retried batch: error code {}",
-                    tp.0.as_str(),
-                    tp.1,
+                    "searching {tp} on cluster {} for a retried batch: error code {}",
                     c.id,
                     f.error_code
                 );
@@ -88,9 +86,7 @@ impl Replicator {
             }
         }
         tracing::debug!(
-            "searched {}-{} on cluster {} from offset {} to {end} for a retried batch: {} match(es)",
-            tp.0.as_str(),
-            tp.1,
+            "searched {tp} on cluster {} from offset {} to {end} for a retried batch: {} match(es)",
             c.id,
             (end - TAIL_WINDOW).max(0),
             found.len()

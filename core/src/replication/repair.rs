@@ -125,7 +125,7 @@ impl Replicator {
         // like gaps.
         let parts: Vec<Tp> = counts
             .iter()
-            .flat_map(|(t, &n)| (0..n).map(move |p| (t.clone(), p)))
+            .flat_map(|(t, &n)| (0..n).map(move |p| Tp::new(t.clone(), p)))
             .filter(|tp| self.owns(tp))
             .collect();
         if parts.is_empty() {
@@ -332,29 +332,27 @@ impl Replicator {
 
     pub(super) fn note_divergent(&self, tp: &Tp, i: usize, at: i64) {
         let c = &self.clusters[i];
-        let partition = tp.1.to_string();
+        let partition = tp.partition.to_string();
         self.metrics
             .partition_divergent
-            .with_label_values(&[&c.id, tp.0.as_str(), &partition])
+            .with_label_values(&[&c.id, tp.topic.as_str(), &partition])
             .set(1);
         self.metrics
             .partition_divergent_offset
-            .with_label_values(&[&c.id, tp.0.as_str(), &partition])
+            .with_label_values(&[&c.id, tp.topic.as_str(), &partition])
             .set(at);
         if self.lanes.mark_divergent(tp, i, at) {
             tracing::warn!(
                 cluster = %c.id,
-                "cluster {} holds another history of {}-{} than the other clusters (first \
+                "cluster {} holds another history of {tp} than the other clusters (first \
                  difference at logical offset {at}): it takes no writes and serves no reads \
                  there, and nothing is copied to it. To keep the others' history, reseed it: \
                  POST /api/v1/clusters/{}/topics/{}/reseed with {{\"confirm\": \"{}\"}} \
                  (deletes the topic on {} and copies it back from the others)",
                 c.id,
-                tp.0.as_str(),
-                tp.1,
                 c.id,
-                tp.0.as_str(),
-                tp.0.as_str(),
+                tp.topic.as_str(),
+                tp.topic.as_str(),
                 c.id
             );
         }
@@ -381,7 +379,7 @@ impl Replicator {
                     match self.repair_partition(i, tp, up, &mut budget).await {
                         Ok(()) => {}
                         Err(e) => {
-                            tracing::warn!(cluster = %c.id, "repairing {}-{} on {}: {e}", tp.0.as_str(), tp.1, c.id)
+                            tracing::warn!(cluster = %c.id, "repairing {tp} on {}: {e}", c.id)
                         }
                     }
                 }
@@ -457,16 +455,16 @@ impl Replicator {
                 // The topic is missing there (a replaced cluster, or auto-created elsewhere).
                 let n = ends::topics(source)
                     .await?
-                    .get(&tp.0)
+                    .get(&tp.topic)
                     .copied()
-                    .unwrap_or(tp.1 + 1);
-                let code = ends::create_topic(target, &tp.0, n).await?;
+                    .unwrap_or(tp.partition + 1);
+                let code = ends::create_topic(target, &tp.topic, n).await?;
                 if code != 0 {
                     // It is there after all: its end could not be read just now (a slow or
                     // restarting broker). Copying from 0 would duplicate all it holds.
                     return Err(RepairError::EndUnreadable {
                         cluster: target.id.to_string(),
-                        tp: format!("{}-{}", tp.0.as_str(), tp.1),
+                        tp: tp.to_string(),
                         code,
                     });
                 }
@@ -490,10 +488,8 @@ impl Replicator {
         {
             tracing::info!(
                 cluster = %target.id,
-                "backfilling {}-{} on {} from {}, whose log starts at offset {start}: its \
+                "backfilling {tp} on {} from {}, whose log starts at offset {start}: its \
                  offset map starts there",
-                tp.0.as_str(),
-                tp.1,
                 target.id,
                 source.id
             );
@@ -550,7 +546,7 @@ impl Replicator {
             if h.base_offset != expect {
                 failed = Some(RepairError::BatchBoundaries {
                     cluster: target.id.to_string(),
-                    tp: format!("{}-{}", tp.0.as_str(), tp.1),
+                    tp: tp.to_string(),
                     end: expect,
                     copied_from: source.id.to_string(),
                     base: h.base_offset,
@@ -603,7 +599,7 @@ impl Replicator {
                 self.set_compared(i, false);
                 *failed = Some(RepairError::AnotherWriter {
                     cluster: target.id.to_string(),
-                    tp: format!("{}-{}", tp.0.as_str(), tp.1),
+                    tp: tp.to_string(),
                     expected: pos,
                     landed: base,
                 });
@@ -642,7 +638,7 @@ impl Replicator {
             self.clusters[i].id.to_string(),
             self.clusters[j].id.to_string(),
         );
-        let tp_name = format!("{}-{}", tp.0.as_str(), tp.1);
+        let tp_name = tp.to_string();
         Err(match (theirs, ours) {
             (Some(t), Some(o)) if t == o => return Ok(t.base + t.count),
             (Some(_), Some(o)) if o.base <= base => {
@@ -683,7 +679,7 @@ impl Replicator {
             Numbering::Blocked => {
                 return Err(RepairError::NoSequence {
                     cluster: c.id.to_string(),
-                    tp: format!("{}-{}", tp.0.as_str(), tp.1),
+                    tp: tp.to_string(),
                 });
             }
         }
@@ -695,10 +691,10 @@ impl Replicator {
             .with_timeout_ms(crate::base::timing::REPAIR_COPY_TIMEOUT_MS)
             .with_topic_data(vec![
                 produce_request::TopicProduceData::default()
-                    .with_name(tp.0.clone())
+                    .with_name(tp.topic.clone())
                     .with_partition_data(vec![
                         produce_request::PartitionProduceData::default()
-                            .with_index(tp.1)
+                            .with_index(tp.partition)
                             .with_records(Some(b.freeze())),
                     ]),
             ]);
@@ -718,7 +714,7 @@ impl Replicator {
             }
             .into());
         }
-        let leader = c.leader(&tp.0, tp.1).await;
+        let leader = c.leader(&tp.topic, tp.partition).await;
         c.start_writer_frame(
             leader,
             ApiKey::Produce,
@@ -745,16 +741,16 @@ impl Replicator {
             .responses
             .iter()
             .flat_map(|t| &t.partition_responses)
-            .find(|p| p.index == tp.1)
+            .find(|p| p.index == tp.partition)
             .cloned()
             .unwrap_or_default();
         if p.error_code != 0 {
             if p.error_code == ResponseError::NotLeaderOrFollower.code() {
-                c.forget_topic(&tp.0);
+                c.forget_topic(&tp.topic);
             }
             return Err(BackendError::Refused {
                 cluster: c.id.to_string(),
-                what: format!("copy to {}-{}", tp.0.as_str(), tp.1),
+                what: format!("copy to {tp}"),
                 code: p.error_code,
             }
             .into());
@@ -798,10 +794,8 @@ impl Replicator {
             self.lanes.mark_in_sync(tp, i);
             tracing::info!(
                 cluster = %self.clusters[i].id,
-                "cluster {} caught up on {}-{} at offset {t}; it takes live writes again",
-                self.clusters[i].id,
-                tp.0.as_str(),
-                tp.1
+                "cluster {} caught up on {tp} at offset {t}; it takes live writes again",
+                self.clusters[i].id
             );
         }
         Ok(())

@@ -4,6 +4,7 @@
 
 use super::Replicator;
 use super::ends;
+use super::lanes::Tp;
 use crate::backend::BackendError;
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
@@ -73,7 +74,7 @@ impl Replicator {
         {
             let _order = self.sequencer.lock().await;
             for p in 0..n {
-                let tp = (name.clone(), p);
+                let tp = Tp::new(name.clone(), p);
                 self.lanes.mark_behind(&tp, i);
                 self.lanes.learn_delta(&tp, i, 0, 0);
             }
@@ -111,7 +112,7 @@ impl Replicator {
         }
         let cleared = self.lanes.clear_divergent(&name, i);
         for p in 0..n {
-            let tp = (name.clone(), p);
+            let tp = Tp::new(name.clone(), p);
             self.lanes.mark_behind(&tp, i);
             let partition = p.to_string();
             self.metrics

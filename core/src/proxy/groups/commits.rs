@@ -22,14 +22,14 @@ fn standalone_commit(
     let mut topics: Vec<offset_commit_request::OffsetCommitRequestTopic> = Vec::new();
     for (tp, c) in commits {
         let part = offset_commit_request::OffsetCommitRequestPartition::default()
-            .with_partition_index(tp.1)
+            .with_partition_index(tp.partition)
             .with_committed_offset(c.offset + delta(tp))
             .with_committed_metadata(c.metadata.clone());
-        match topics.iter_mut().find(|t| t.name == tp.0) {
+        match topics.iter_mut().find(|t| t.name == tp.topic) {
             Some(t) => t.partitions.push(part),
             None => topics.push(
                 offset_commit_request::OffsetCommitRequestTopic::default()
-                    .with_name(tp.0.clone())
+                    .with_name(tp.topic.clone())
                     .with_partitions(vec![part]),
             ),
         }
@@ -82,7 +82,7 @@ impl Proxy {
                     })
                     .map(|(t, p)| {
                         (
-                            (t.name.clone(), p.partition_index),
+                            Tp::new(t.name.clone(), p.partition_index),
                             Commit {
                                 offset: p.committed_offset,
                                 metadata: p.committed_metadata.clone(),

@@ -2,6 +2,7 @@
 //! clusters): each group's requests are served by the instance that owns the group, and
 //! answered `NOT_COORDINATOR` elsewhere, as a Kafka broker does for groups it does not lead.
 
+use crate::backend::partitioned::Tp;
 use crate::groups::consumer::topic_id;
 use crate::proxy::{Proxy, errors};
 use kafka_protocol::error::ResponseError;
@@ -162,18 +163,25 @@ impl Proxy {
                 OffsetDeleteResponse::default().with_error_code(code),
             );
         }
-        let parts: Vec<(TopicName, i32)> = r
+        let parts: Vec<Tp> = r
             .topics
             .iter()
             .flat_map(|t| {
                 t.partitions
                     .iter()
-                    .map(|p| (t.name.clone(), p.partition_index))
+                    .map(|p| Tp::new(t.name.clone(), p.partition_index))
             })
             .collect();
         let (code, codes) = self.groups.delete_offsets(&group, &parts).await;
         let mut topics: Vec<offset_delete_response::OffsetDeleteResponseTopic> = Vec::new();
-        for ((t, p), c) in parts.into_iter().zip(codes) {
+        for (
+            Tp {
+                topic: t,
+                partition: p,
+            },
+            c,
+        ) in parts.into_iter().zip(codes)
+        {
             let part = offset_delete_response::OffsetDeleteResponsePartition::default()
                 .with_partition_index(p)
                 .with_error_code(c);
