@@ -143,36 +143,30 @@ fn check_row<T: DeserializeOwned + Serialize>(tag: Option<&str>, params: &[Param
     }
 }
 
-#[test]
-fn every_action_is_documented_with_its_parameters_and_defaults() {
-    let rows = table("Actions");
+/// The table under `heading` lists exactly the variants of `T`, each row checked.
+fn check_variants<T: DeserializeOwned + Serialize + std::fmt::Debug>(heading: &str) {
+    let rows = table(heading);
     let mut documented: Vec<String> = rows.iter().map(|(n, _)| n.clone()).collect();
-    let mut actual = variants::<Action>();
+    let mut actual = variants::<T>();
     documented.sort();
     actual.sort();
     assert_eq!(
         documented, actual,
-        "documented actions (left) and the model's (right)"
+        "{heading}: documented (left) and the model's (right)"
     );
     for (name, params) in &rows {
-        check_row::<Action>(Some(name), params);
+        check_row::<T>(Some(name), params);
     }
 }
 
 #[test]
+fn every_action_is_documented_with_its_parameters_and_defaults() {
+    check_variants::<Action>("Actions");
+}
+
+#[test]
 fn every_condition_is_documented_with_its_parameters() {
-    let rows = table("Conditions");
-    let mut documented: Vec<String> = rows.iter().map(|(n, _)| n.clone()).collect();
-    let mut actual = variants::<Condition>();
-    documented.sort();
-    actual.sort();
-    assert_eq!(
-        documented, actual,
-        "documented conditions (left) and the model's (right)"
-    );
-    for (name, params) in &rows {
-        check_row::<Condition>(Some(name), params);
-    }
+    check_variants::<Condition>("Conditions");
 }
 
 #[test]

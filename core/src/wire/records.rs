@@ -426,11 +426,17 @@ mod tests {
         );
     }
 
-    #[test]
-    fn stamping_numbers_each_batch_after_the_records_before_it_with_a_valid_crc() {
+    /// An idempotent batch of 4 records, then a plain one of 3.
+    fn two_batches() -> BytesMut {
         let mut all = BytesMut::new();
         all.extend_from_slice(&batch(42, 5, 4));
         all.extend_from_slice(&batch(-1, -1, 3));
+        all
+    }
+
+    #[test]
+    fn stamping_numbers_each_batch_after_the_records_before_it_with_a_valid_crc() {
+        let all = two_batches();
         let s = BatchStamp {
             producer_id: 9,
             epoch: 2,
@@ -509,9 +515,7 @@ mod tests {
 
     #[test]
     fn patches_stamp_as_stamping_in_place_does() {
-        let mut all = BytesMut::new();
-        all.extend_from_slice(&batch(42, 5, 4));
-        all.extend_from_slice(&batch(-1, -1, 3));
+        let all = two_batches();
         let s = BatchStamp {
             producer_id: 9,
             epoch: 2,
