@@ -156,7 +156,7 @@ fn start_control_log(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
     let p = proxy.clone();
     log.start(
         Box::new(move |k, v, offset| {
-            use crate::control::control_log::Section;
+            use crate::control::keys::Section;
             match Section::of(k) {
                 Section::OffsetMap => {
                     if let Some(rep) = &p.replicator {

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Key prefix of audit entries in the state log.
-pub const AUDIT_KEY: &str = crate::control::control_log::keys::AUDIT;
+use crate::control::keys::Key;
 /// Entries kept in memory.
 const KEPT: usize = 1000;
 
@@ -47,7 +47,10 @@ impl AuditTrail {
             self.keep(entry);
             return;
         };
-        let key = format!("{AUDIT_KEY}{:013}-{}", entry.at_ms, std::process::id());
+        let key = Key::Audit {
+            id: format!("{:013}-{}", entry.at_ms, std::process::id()),
+        }
+        .to_string();
         let value = match serde_json::to_vec(&entry) {
             Ok(v) => v,
             Err(e) => {
@@ -63,7 +66,7 @@ impl AuditTrail {
 
     /// Applies an audit entry read from the state log.
     pub fn apply_logged(&self, key: &str, value: Option<Bytes>) {
-        if !key.starts_with(AUDIT_KEY) {
+        if !matches!(Key::parse(key), Some(Key::Audit { .. })) {
             return;
         }
         match value.map(|v| serde_json::from_slice::<Change>(&v)) {

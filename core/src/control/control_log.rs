@@ -30,87 +30,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// The key prefixes of the control state: the log owns the key space, each part of the state
-/// its prefix.
-pub mod keys {
-    /// Offset maps: `offsets/{cluster}/{topic}/{partition}`.
-    pub const OFFSETS: &str = "offsets/";
-    /// The admin audit trail: `audit/{ms}-{pid}`.
-    pub const AUDIT: &str = "audit/";
-    /// Plugin heads: `plugins/{name}`.
-    pub const PLUGIN_HEADS: &str = "plugins/";
-    /// Plugin module chunks: `plugin-chunks/{sha256}/{i}`.
-    pub const PLUGIN_CHUNKS: &str = "plugin-chunks/";
-    /// A topic's API rules: `rules/{topic}`.
-    pub const RULES: &str = "rules/";
-    /// A consumer group's membership: `groups/{group}`.
-    pub const GROUPS: &str = "groups/";
-    /// A consumer group of the consumer group protocol: `consumer-groups/{group}`.
-    pub const CONSUMER_GROUPS: &str = "consumer-groups/";
-    /// A consumer group's committed offset of one partition:
-    /// `group-offsets/{group}/{topic}/{partition}`.
-    pub const GROUP_OFFSETS: &str = "group-offsets/";
-    /// A client id's quota set through the admin API: `quotas/{client_id}`.
-    pub const QUOTAS: &str = "quotas/";
-
-    /// The key of `group`'s committed offset of `topic`'s `partition`.
-    pub fn group_offset(group: &str, topic: &str, partition: i32) -> String {
-        format!("{GROUP_OFFSETS}{group}/{topic}/{partition}")
-    }
-
-    /// Group, topic and partition of a group offset key (`None` for any other key). Read
-    /// from the right: a topic name holds no `/`, a group id may.
-    pub fn parse_group_offset(key: &str) -> Option<(&str, &str, i32)> {
-        let rest = key.strip_prefix(GROUP_OFFSETS)?;
-        let (rest, partition) = rest.rsplit_once('/')?;
-        let (group, topic) = rest.rsplit_once('/')?;
-        Some((group, topic, partition.parse().ok()?))
-    }
-}
-
-/// Which part of the control state an entry belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Section {
-    /// An offset map (replication).
-    OffsetMap,
-    /// An audit trail entry.
-    Audit,
-    /// A plugin head or module chunk.
-    Plugin,
-    /// A topic's API rules.
-    Rules,
-    /// A consumer group's membership or committed offsets.
-    Groups,
-    /// A client id's quota.
-    Quotas,
-    /// Written by another version of KafkaTwin: left alone.
-    Unknown,
-}
-
-impl Section {
-    /// The section of entry `key`.
-    pub fn of(key: &str) -> Self {
-        if key.starts_with(keys::OFFSETS) {
-            Self::OffsetMap
-        } else if key.starts_with(keys::AUDIT) {
-            Self::Audit
-        } else if key.starts_with(keys::PLUGIN_HEADS) || key.starts_with(keys::PLUGIN_CHUNKS) {
-            Self::Plugin
-        } else if key.starts_with(keys::RULES) {
-            Self::Rules
-        } else if key.starts_with(keys::GROUPS)
-            || key.starts_with(keys::GROUP_OFFSETS)
-            || key.starts_with(keys::CONSUMER_GROUPS)
-        {
-            Self::Groups
-        } else if key.starts_with(keys::QUOTAS) {
-            Self::Quotas
-        } else {
-            Self::Unknown
-        }
-    }
-}
-
 use crate::base::timing::CONTROL_ANTI_ENTROPY_EVERY;
 use crate::base::timing::CONTROL_APPEND_WAIT;
 use crate::base::timing::CONTROL_RETRY_PAUSE;
@@ -556,37 +475,5 @@ async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(d) => false,
         _ = stop.changed() => *stop.borrow(),
-    }
-}
-
-#[cfg(test)]
-mod section_tests {
-    use super::Section;
-
-    #[test]
-    fn entries_are_routed_by_their_key_prefix() {
-        assert_eq!(Section::of("offsets/c1/t/0"), Section::OffsetMap);
-        assert_eq!(Section::of("audit/0000000000001-7"), Section::Audit);
-        assert_eq!(Section::of("plugins/redact"), Section::Plugin);
-        assert_eq!(Section::of("plugin-chunks/ab12/0"), Section::Plugin);
-        assert_eq!(Section::of("rules/orders"), Section::Rules);
-        assert_eq!(Section::of("groups/billing"), Section::Groups);
-        assert_eq!(Section::of("group-offsets/billing/t/0"), Section::Groups);
-        assert_eq!(Section::of("consumer-groups/billing"), Section::Groups);
-        assert_eq!(Section::of("schemas/orders-value"), Section::Unknown);
-    }
-
-    #[test]
-    fn group_offset_keys_read_back_with_slashes_in_the_group_id() {
-        use super::keys::{group_offset, parse_group_offset};
-        let key = group_offset("team/billing", "orders", 7);
-        assert_eq!(key, "group-offsets/team/billing/orders/7");
-        assert_eq!(
-            parse_group_offset(&key),
-            Some(("team/billing", "orders", 7))
-        );
-        assert_eq!(parse_group_offset("group-offsets/billing"), None);
-        assert_eq!(parse_group_offset("group-offsets/g/t/x"), None);
-        assert_eq!(parse_group_offset("groups/g/t/1"), None);
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod audit_trail;
 pub mod control_log;
+pub mod keys;
 pub mod membership;
 pub mod producer_ids;
 pub mod state_log;

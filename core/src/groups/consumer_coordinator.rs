@@ -4,7 +4,7 @@
 
 use super::consumer::{Beat, ConsumerGroup, HeartbeatAnswer, Refused};
 use super::{Coordinator, GroupReport, MemberReport, lock};
-use crate::control::control_log::keys;
+use crate::control::keys::Key;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::messages::consumer_group_describe_response;
@@ -106,7 +106,10 @@ impl Coordinator {
 
     /// Writes `group`'s entry as it is now (see `store_whole`).
     async fn store_consumer_group(&self, group: &StrBytes) {
-        self.store_whole(group, keys::CONSUMER_GROUPS, || {
+        let key = Key::ConsumerGroup {
+            group: group.as_str().to_owned(),
+        };
+        self.store_whole(group, key, || {
             lock(&self.consumer_groups).get(group).map(|g| {
                 serde_json::to_vec(&StoredConsumerGroup {
                     incarnation: self.incarnation.clone(),

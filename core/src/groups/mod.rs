@@ -31,7 +31,7 @@ use std::time::Instant;
 pub use stored::Commit;
 use stored::{StoredCommit, StoredGroup};
 
-use crate::control::control_log::keys;
+use crate::control::keys::Key;
 
 /// Why a group's commits were not stored.
 #[derive(Debug, thiserror::Error)]
@@ -250,7 +250,10 @@ impl Coordinator {
     /// Writes `group`'s membership entry as it is now. Best effort: members that lose it to
     /// an instance failure rejoin.
     async fn store_group(&self, group: &StrBytes) {
-        self.store_whole(group, keys::GROUPS, || {
+        let key = Key::Group {
+            group: group.as_str().to_owned(),
+        };
+        self.store_whole(group, key, || {
             lock(&self.groups)
                 .get(group)
                 .map(|g| serde_json::to_vec(&StoredGroup::of(g, &self.incarnation)))
@@ -265,13 +268,13 @@ impl Coordinator {
     async fn store_whole(
         &self,
         group: &StrBytes,
-        prefix: &str,
+        key: Key,
         take: impl FnOnce() -> Option<serde_json::Result<Vec<u8>>>,
     ) {
         let Some(log) = self.log.get() else { return };
         let writing = self.writing(group);
         let _in_order = writing.lock().await;
-        let key = format!("{prefix}{}", group.as_str());
+        let key = key.to_string();
         let value = match take() {
             Some(Ok(v)) => v,
             Some(Err(e)) => {
@@ -299,19 +302,17 @@ impl Coordinator {
             return Ok(());
         };
         let mut entries = Vec::with_capacity(commits.len());
-        for (
-            Tp {
-                topic: t,
-                partition: p,
-            },
-            c,
-        ) in commits
-        {
+        for (tp, c) in commits {
             let value = match c {
                 Some(c) => Some(serde_json::to_vec(&StoredCommit::of(c, &self.incarnation))?),
                 None => None,
             };
-            entries.push((keys::group_offset(group.as_str(), t.as_str(), *p), value));
+            let key = Key::GroupOffset {
+                group: group.as_str().to_owned(),
+                topic: tp.topic.as_str().to_owned(),
+                partition: tp.partition,
+            };
+            entries.push((key.to_string(), value));
         }
         let entries: Vec<(&str, Option<&[u8]>)> = entries
             .iter()
@@ -325,10 +326,24 @@ impl Coordinator {
     /// earlier process's) replaces what is known here; this process's own are already here.
     pub fn apply_logged(&self, key: &str, value: Option<&[u8]>) {
         let now = Instant::now();
-        if let Some(name) = key.strip_prefix(keys::CONSUMER_GROUPS) {
-            self.apply_logged_consumer_group(key, name, value, now);
-        } else if let Some(name) = key.strip_prefix(keys::GROUPS) {
-            let name = StrBytes::from_string(name.to_owned());
+        match Key::parse(key) {
+            Some(Key::ConsumerGroup { group }) => {
+                self.apply_logged_consumer_group(key, &group, value, now)
+            }
+            Some(Key::Group { group }) => self.apply_logged_group(key, group, value, now),
+            Some(Key::GroupOffset {
+                group,
+                topic,
+                partition,
+            }) => self.apply_logged_offset(key, group, &topic, partition, value),
+            _ => {}
+        }
+    }
+
+    /// A classic group's entry from the control log (see `apply_logged`).
+    fn apply_logged_group(&self, key: &str, name: String, value: Option<&[u8]>, now: Instant) {
+        {
+            let name = StrBytes::from_string(name);
             let Some(value) = value else {
                 lock(&self.groups).remove(&name);
                 return;
@@ -343,8 +358,20 @@ impl Coordinator {
                 },
                 Err(e) => tracing::warn!("control log entry {key:?}: {e}; left alone"),
             }
-        } else if let Some((name, topic, partition)) = keys::parse_group_offset(key) {
-            let name = StrBytes::from_string(name.to_owned());
+        }
+    }
+
+    /// A committed offset's entry from the control log (see `apply_logged`).
+    fn apply_logged_offset(
+        &self,
+        key: &str,
+        group: String,
+        topic: &str,
+        partition: i32,
+        value: Option<&[u8]>,
+    ) {
+        {
+            let name = StrBytes::from_string(group);
             let tp = Tp::new(
                 TopicName(StrBytes::from_string(topic.to_owned())),
                 partition,
@@ -698,14 +725,19 @@ impl Coordinator {
         }
         if let Some(log) = self.log.get() {
             lock(&self.consumer_groups).remove(group);
+            let name = || group.as_str().to_owned();
             let mut entries = vec![
-                format!("{}{}", keys::GROUPS, group.as_str()),
-                format!("{}{}", keys::CONSUMER_GROUPS, group.as_str()),
+                Key::Group { group: name() }.to_string(),
+                Key::ConsumerGroup { group: name() }.to_string(),
             ];
-            entries.extend(
-                book.keys()
-                    .map(|tp| keys::group_offset(group.as_str(), tp.topic.as_str(), tp.partition)),
-            );
+            entries.extend(book.keys().map(|tp| {
+                Key::GroupOffset {
+                    group: name(),
+                    topic: tp.topic.as_str().to_owned(),
+                    partition: tp.partition,
+                }
+                .to_string()
+            }));
             let entries: Vec<(&str, Option<&[u8]>)> =
                 entries.iter().map(|k| (k.as_str(), None)).collect();
             if let Err(e) = log.append_all(&entries).await {

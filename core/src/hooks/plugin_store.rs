@@ -11,8 +11,24 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
-const HEAD: &str = crate::control::control_log::keys::PLUGIN_HEADS;
-const CHUNKS: &str = crate::control::control_log::keys::PLUGIN_CHUNKS;
+use crate::control::keys::Key;
+
+/// The control-log key of plugin `name`'s head.
+fn head_key(name: &str) -> String {
+    Key::PluginHead {
+        name: name.to_owned(),
+    }
+    .to_string()
+}
+
+/// The control-log key of chunk `index` of module `sha256`.
+fn chunk_key(sha256: &str, index: u32) -> String {
+    Key::PluginChunk {
+        sha256: sha256.to_owned(),
+        index,
+    }
+    .to_string()
+}
 const CHUNK_SIZE: usize = 256 << 10;
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -72,8 +88,8 @@ impl PluginStore {
                 ))
             };
             let chunks: Vec<&[u8]> = module.chunks(CHUNK_SIZE).collect();
-            for (i, c) in chunks.iter().enumerate() {
-                log.append(&format!("{CHUNKS}{}/{i}", info.sha256), Some(c))
+            for (i, c) in (0u32..).zip(&chunks) {
+                log.append(&chunk_key(&info.sha256, i), Some(c))
                     .await
                     .map_err(unavailable)?;
             }
@@ -84,7 +100,7 @@ impl PluginStore {
             };
             let value =
                 serde_json::to_vec(&head).map_err(|e| ChangeError::internal(e.to_string()))?;
-            log.append(&format!("{HEAD}{name}"), Some(&value))
+            log.append(&head_key(name), Some(&value))
                 .await
                 .map_err(unavailable)?;
             if let Some(old) = previous.filter(|old| *old != info.sha256) {
@@ -110,7 +126,7 @@ impl PluginStore {
             })
             .unwrap_or_default();
         for i in indexes {
-            if let Err(e) = log.append(&format!("{CHUNKS}{sha}/{i}"), None).await {
+            if let Err(e) = log.append(&chunk_key(sha, i), None).await {
                 tracing::warn!("deleting chunk {i} of unused plugin module {sha}: {e}");
                 return;
             }
@@ -145,13 +161,11 @@ impl PluginStore {
             .remove(name)
             .ok_or_else(|| ChangeError::not_found(format!("plugin {name} not found")))?;
         if let Some(log) = self.log.get() {
-            log.append(&format!("{HEAD}{name}"), None)
-                .await
-                .map_err(|e| {
-                    ChangeError::unavailable(format!(
-                        "plugin {name} is unloaded here but the deletion could not be stored: {e}"
-                    ))
-                })?;
+            log.append(&head_key(name), None).await.map_err(|e| {
+                ChangeError::unavailable(format!(
+                    "plugin {name} is unloaded here but the deletion could not be stored: {e}"
+                ))
+            })?;
             self.drop_unused_chunks(log, &info.sha256).await;
         }
         Ok(info)
@@ -159,46 +173,51 @@ impl PluginStore {
 
     /// Applies a state log entry (this instance's or another's).
     pub fn apply_logged(&self, key: &str, value: Option<Bytes>) {
-        if let Some(rest) = key.strip_prefix(CHUNKS) {
-            let Some((sha, i)) = rest.rsplit_once('/') else {
+        let name = match Key::parse(key) {
+            Some(Key::PluginChunk { sha256, index }) => {
+                self.apply_chunk(&sha256, index, value);
                 return;
-            };
-            let Ok(i) = i.parse::<u32>() else {
-                return;
-            };
-            let Some(v) = value else {
-                // A deleted chunk of a module no plugin uses any more.
-                if let Ok(mut c) = self.chunks.lock()
-                    && let Some(m) = c.get_mut(sha)
-                {
-                    m.remove(&i);
-                    if m.is_empty() {
-                        c.remove(sha);
-                    }
+            }
+            Some(Key::PluginHead { name }) => name,
+            _ => return,
+        };
+        self.apply_head(&name, value);
+    }
+
+    /// A module chunk from the log: kept, and plugins waiting for it loaded.
+    fn apply_chunk(&self, sha: &str, i: u32, value: Option<Bytes>) {
+        let Some(v) = value else {
+            // A deleted chunk of a module no plugin uses any more.
+            if let Ok(mut c) = self.chunks.lock()
+                && let Some(m) = c.get_mut(sha)
+            {
+                m.remove(&i);
+                if m.is_empty() {
+                    c.remove(sha);
                 }
-                return;
-            };
-            if let Ok(mut c) = self.chunks.lock() {
-                c.entry(sha.to_owned()).or_default().insert(i, v);
             }
-            let waiting: Vec<(String, Head)> = self
-                .pending
-                .lock()
-                .map(|p| {
-                    p.iter()
-                        .filter(|(_, h)| h.sha256 == sha)
-                        .map(|(n, h)| (n.clone(), h.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            for (name, head) in waiting {
-                self.load(&name, head);
-            }
-            return;
-        }
-        let Some(name) = key.strip_prefix(HEAD) else {
             return;
         };
+        if let Ok(mut c) = self.chunks.lock() {
+            c.entry(sha.to_owned()).or_default().insert(i, v);
+        }
+        let waiting: Vec<(String, Head)> = self
+            .pending
+            .lock()
+            .map(|p| {
+                p.iter()
+                    .filter(|(_, h)| h.sha256 == sha)
+                    .map(|(n, h)| (n.clone(), h.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (name, head) in waiting {
+            self.load(&name, head);
+        }
+    }
+
+    /// A plugin head from the log: its module loaded (or awaited), or the plugin removed.
+    fn apply_head(&self, name: &str, value: Option<Bytes>) {
         if let Ok(mut p) = self.pending.lock() {
             p.remove(name);
         }
@@ -209,7 +228,9 @@ impl PluginStore {
         let head: Head = match serde_json::from_slice(&value) {
             Ok(h) => h,
             Err(e) => {
-                tracing::warn!("state log entry {key:?} is not a plugin head, ignored: {e}");
+                tracing::warn!(
+                    "the control log's head of plugin {name} does not parse, ignored: {e}"
+                );
                 return;
             }
         };

@@ -17,7 +17,15 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 /// State-log key prefix for a topic's API rules.
-const RULES_KEY: &str = crate::control::control_log::keys::RULES;
+use crate::control::keys::Key;
+
+/// The control-log key of `topic`'s API rules.
+fn rules_key(topic: &str) -> String {
+    Key::Rules {
+        topic: topic.to_owned(),
+    }
+    .to_string()
+}
 
 /// A rule as listed: in the documented shape, with where it comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +73,7 @@ impl RuleBook {
     /// own); entries older than one already applied for the key are ignored. `None` applies
     /// unconditionally (no log).
     pub fn apply_logged(&self, key: &str, value: Option<Bytes>, offset: Option<i64>) {
-        let Some(topic) = key.strip_prefix(RULES_KEY) else {
+        let Some(Key::Rules { topic }) = Key::parse(key) else {
             return;
         };
         if let (Some(offset), Ok(mut applied)) = (offset, self.applied.lock()) {
@@ -91,7 +99,7 @@ impl RuleBook {
             .collect();
         if let Ok(mut api) = self.api.lock() {
             if rules.is_empty() {
-                api.remove(topic);
+                api.remove(&topic);
             } else {
                 api.insert(topic.to_owned(), rules);
             }
@@ -113,7 +121,7 @@ impl RuleBook {
     /// the change is durable and every instance applies it.
     async fn commit(&self, topic: &str, rules: Vec<Value>) -> Result<(), ChangeError> {
         let value = serde_json::to_vec(&rules).map_err(|e| ChangeError::internal(e.to_string()))?;
-        let key = format!("{RULES_KEY}{topic}");
+        let key = rules_key(topic);
         let mut offset = None;
         if let Some(log) = self.log.get() {
             let v = (!rules.is_empty()).then_some(value.as_slice());
@@ -128,7 +136,7 @@ impl RuleBook {
     /// The state-log offset of `topic`'s last applied API rule change (its version).
     pub fn version(&self, topic: &str) -> Option<i64> {
         let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        applied.get(&format!("{RULES_KEY}{topic}")).copied()
+        applied.get(&rules_key(topic)).copied()
     }
 
     /// The hooks in force now.

@@ -24,7 +24,15 @@ use std::time::{Duration, Instant};
 use window::{Rate, SAMPLE_MS, SAMPLES};
 
 /// Control-log key prefix of the limits set through the admin API, per client id.
-const KEY: &str = crate::control::control_log::keys::QUOTAS;
+use crate::control::keys::Key;
+
+/// The control-log key of `client`'s quota.
+fn quota_key(client: &str) -> String {
+    Key::Quota {
+        client_id: client.to_owned(),
+    }
+    .to_string()
+}
 
 /// Longest throttle for a byte rate: the whole window.
 const MAX_BYTES_THROTTLE_MS: u64 = SAMPLES as u64 * SAMPLE_MS;
@@ -472,7 +480,7 @@ impl Quotas {
     /// The version (control-log offset) of `client`'s API entry.
     pub fn version(&self, client: &str) -> Option<i64> {
         let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        applied.get(&format!("{KEY}{client}")).copied()
+        applied.get(&quota_key(client)).copied()
     }
 
     /// Sets `client`'s limits from a JSON body. Returns the entry and whether it is new.
@@ -535,7 +543,7 @@ impl Quotas {
     /// Stores `client`'s limits (`None`: removed) through the control log when there is
     /// one, then applies them.
     async fn commit(&self, client: &str, limits: Option<QuotaLimits>) -> Result<(), ChangeError> {
-        let key = format!("{KEY}{client}");
+        let key = quota_key(client);
         let value = limits
             .map(|l| serde_json::to_vec(&l))
             .transpose()
@@ -555,7 +563,7 @@ impl Quotas {
     /// Applies an entry read from the control log at `offset` (any instance's change);
     /// entries older than one already applied for the key are ignored.
     pub fn apply_logged(&self, key: &str, value: Option<Bytes>, offset: Option<i64>) {
-        let Some(client) = key.strip_prefix(KEY) else {
+        let Some(Key::Quota { client_id: client }) = Key::parse(key) else {
             return;
         };
         if let Some(offset) = offset {
@@ -578,7 +586,7 @@ impl Quotas {
             let mut api = self.api.write().unwrap_or_else(|p| p.into_inner());
             match limits {
                 Some(l) => api.insert(client.to_owned(), l),
-                None => api.remove(client),
+                None => api.remove(&client),
             };
             let any = has_any(&self.config) || !api.is_empty();
             self.active.store(any, Ordering::Relaxed);
@@ -711,7 +719,7 @@ mod tests {
         let conn = ClientQuota::default();
         assert!(q.admit(&conn, Some("new"), true, 10).await.is_none());
         q.apply_logged(
-            &format!("{KEY}new"),
+            &quota_key("new"),
             Some(Bytes::from_static(br#"{"request_rate": 1}"#)),
             Some(5),
         );
@@ -722,9 +730,9 @@ mod tests {
         assert_eq!(c.throttle_ms(), 0);
         assert_eq!(q.version("new"), Some(5));
         // An older entry replayed does not undo it.
-        q.apply_logged(&format!("{KEY}new"), None, Some(3));
+        q.apply_logged(&quota_key("new"), None, Some(3));
         assert!(q.admit(&conn, Some("new"), false, 10).await.is_some());
-        q.apply_logged(&format!("{KEY}new"), None, Some(6));
+        q.apply_logged(&quota_key("new"), None, Some(6));
         assert!(q.admit(&conn, Some("new"), false, 10).await.is_none());
     }
 

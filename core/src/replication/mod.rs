@@ -21,7 +21,6 @@ mod read_watch;
 mod reads;
 mod recover;
 mod reseed;
-pub use reads::OFFSETS_KEY;
 pub use reseed::ReseedError;
 mod repair;
 mod repair_error;

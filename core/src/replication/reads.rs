@@ -9,11 +9,9 @@
 
 use super::Replicator;
 use super::lanes::Tp;
+use crate::control::keys::Key;
 use crate::control::topology::Plan;
 use std::time::Instant;
-
-/// State-log key prefix of offset maps.
-pub const OFFSETS_KEY: &str = crate::control::control_log::keys::OFFSETS;
 
 impl Replicator {
     /// Per cluster: up for reads and the write sets now (circuit closed, not recently
@@ -90,7 +88,12 @@ impl Replicator {
             cluster = %id,
             "{tp} on cluster {id} is offset by {delta} from the logical offsets");
         if let Some(log) = self.log.get().cloned() {
-            let key = format!("{OFFSETS_KEY}{id}/{}/{}", tp.topic.as_str(), tp.partition);
+            let key = Key::OffsetMap {
+                cluster: id.to_string(),
+                topic: tp.topic.as_str().to_owned(),
+                partition: tp.partition,
+            }
+            .to_string();
             tokio::spawn(async move {
                 if let Err(e) = log.append(&key, Some(delta.to_string().as_bytes())).await {
                     tracing::warn!("recording the offset map {key}: {e}");
@@ -106,18 +109,15 @@ impl Replicator {
 
     /// Applies an offset map read from the state log (`offsets/{cluster}/{topic}/{partition}`).
     pub fn apply_logged(&self, key: &str, value: Option<&[u8]>) {
-        let Some(rest) = key.strip_prefix(OFFSETS_KEY) else {
-            return;
-        };
-        let mut parts = rest.rsplitn(3, '/');
-        let (Some(p), Some(topic), Some(cluster)) = (parts.next(), parts.next(), parts.next())
+        let Some(Key::OffsetMap {
+            cluster,
+            topic,
+            partition: p,
+        }) = Key::parse(key)
         else {
             return;
         };
-        let (Ok(p), Some(i)) = (
-            p.parse::<i32>(),
-            self.clusters.iter().position(|c| &*c.id == cluster),
-        ) else {
+        let Some(i) = self.clusters.iter().position(|c| *c.id == cluster) else {
             return;
         };
         let delta = value
