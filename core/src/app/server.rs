@@ -223,8 +223,10 @@ async fn drain(proxy: &Proxy, mut sessions: JoinSet<()>, drain_tx: watch::Sender
         "draining: stopped accepting; {open} client connection(s) finishing in-flight requests"
     );
     let _ = drain_tx.send(true);
+    // One deadline for the whole drain: client requests first, then the clusters' answers.
     let deadline = proxy.config.server.drain_timeout.get();
-    let drained = tokio::time::timeout(deadline, async {
+    let until = tokio::time::Instant::now() + deadline;
+    let drained = tokio::time::timeout_at(until, async {
         while sessions.join_next().await.is_some() {}
     })
     .await;
@@ -239,7 +241,7 @@ async fn drain(proxy: &Proxy, mut sessions: JoinSet<()>, drain_tx: watch::Sender
         let left = rep.writes_in_flight();
         if left > 0 {
             tracing::info!("draining: {left} write(s) to the clusters still awaiting an answer");
-            let settled = tokio::time::timeout(deadline, async {
+            let settled = tokio::time::timeout_at(until, async {
                 while rep.writes_in_flight() > 0 {
                     tokio::time::sleep(DRAIN_POLL).await;
                 }

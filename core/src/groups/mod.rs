@@ -342,22 +342,20 @@ impl Coordinator {
 
     /// A classic group's entry from the control log (see `apply_logged`).
     fn apply_logged_group(&self, key: &str, name: String, value: Option<&[u8]>, now: Instant) {
-        {
-            let name = StrBytes::from_string(name);
-            let Some(value) = value else {
-                lock(&self.groups).remove(&name);
-                return;
-            };
-            match serde_json::from_slice::<StoredGroup>(value) {
-                Ok(s) if s.incarnation == self.incarnation => {}
-                Ok(s) => match s.restore(now) {
-                    Ok(g) => {
-                        lock(&self.groups).insert(name, g);
-                    }
-                    Err(e) => tracing::warn!("control log entry {key:?}: {e}; left alone"),
-                },
+        let name = StrBytes::from_string(name);
+        let Some(value) = value else {
+            lock(&self.groups).remove(&name);
+            return;
+        };
+        match serde_json::from_slice::<StoredGroup>(value) {
+            Ok(s) if s.incarnation == self.incarnation => {}
+            Ok(s) => match s.restore(now) {
+                Ok(g) => {
+                    lock(&self.groups).insert(name, g);
+                }
                 Err(e) => tracing::warn!("control log entry {key:?}: {e}; left alone"),
-            }
+            },
+            Err(e) => tracing::warn!("control log entry {key:?}: {e}; left alone"),
         }
     }
 
@@ -370,35 +368,33 @@ impl Coordinator {
         partition: i32,
         value: Option<&[u8]>,
     ) {
-        {
-            let name = StrBytes::from_string(group);
-            let tp = Tp::new(
-                TopicName(StrBytes::from_string(topic.to_owned())),
-                partition,
-            );
-            let Some(value) = value else {
-                let mut offsets = lock(&self.offsets);
-                if let Some(book) = offsets.get_mut(&name) {
-                    book.remove(&tp);
-                    if book.is_empty() {
-                        offsets.remove(&name);
-                    }
+        let name = StrBytes::from_string(group);
+        let tp = Tp::new(
+            TopicName(StrBytes::from_string(topic.to_owned())),
+            partition,
+        );
+        let Some(value) = value else {
+            let mut offsets = lock(&self.offsets);
+            if let Some(book) = offsets.get_mut(&name) {
+                book.remove(&tp);
+                if book.is_empty() {
+                    offsets.remove(&name);
                 }
-                return;
-            };
-            match serde_json::from_slice::<StoredCommit>(value) {
-                Ok(s) if s.incarnation == self.incarnation => {}
-                Ok(s) => {
-                    // Whoever owns the group now sends it to every cluster's coordinator (a
-                    // restarted or new owner has not).
-                    self.unmirrored(None, &name);
-                    lock(&self.offsets)
-                        .entry(name)
-                        .or_default()
-                        .insert(tp, s.restore());
-                }
-                Err(e) => tracing::warn!("control log entry {key:?}: {e}; left alone"),
             }
+            return;
+        };
+        match serde_json::from_slice::<StoredCommit>(value) {
+            Ok(s) if s.incarnation == self.incarnation => {}
+            Ok(s) => {
+                // Whoever owns the group now sends it to every cluster's coordinator (a
+                // restarted or new owner has not).
+                self.unmirrored(None, &name);
+                lock(&self.offsets)
+                    .entry(name)
+                    .or_default()
+                    .insert(tp, s.restore());
+            }
+            Err(e) => tracing::warn!("control log entry {key:?}: {e}; left alone"),
         }
     }
 
