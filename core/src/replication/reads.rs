@@ -86,7 +86,8 @@ impl Replicator {
         let id = &self.clusters[i].id;
         tracing::info!(
             cluster = %id,
-            "{tp} on cluster {id} is offset by {delta} from the logical offsets");
+            "{tp} on cluster {id} is offset by {delta} from the logical offsets"
+        );
         if let Some(log) = self.log.get().cloned() {
             let key = Key::OffsetMap {
                 cluster: id.to_string(),
