@@ -39,7 +39,8 @@ pub struct ClusterView {
     pub compared: bool,
     /// Partitions on which it missed writes and is being repaired.
     pub behind_partitions: usize,
-    /// Records it lacks on those partitions (replication lag).
+    /// Records other clusters hold that it does not yet: missed writes awaiting repair and
+    /// writes still on their way (replication lag).
     pub lag_records: i64,
     /// Topics whose partition count differs from another cluster's.
     pub partition_mismatches: Vec<String>,

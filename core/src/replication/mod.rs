@@ -42,7 +42,8 @@ pub struct ReplicaStatus {
     pub compared: bool,
     /// Partitions the cluster missed writes on and is being repaired.
     pub behind_partitions: usize,
-    /// Records it lacks on those partitions (see [`lanes::Lanes::lag`]).
+    /// Records other clusters hold that it does not yet: missed writes awaiting repair and
+    /// writes still on their way (see [`lanes::Lanes::lag`]).
     pub lag_records: i64,
     /// Partitions where it holds another history: (topic, partition, first differing
     /// logical offset).
