@@ -65,6 +65,8 @@ fn through_failover_and_restart(mut reader: std::process::Command) -> Outcome {
             "instance membership: 2 instance(s)",
             Duration::from_secs(30),
         );
+        // Until then group requests are answered COORDINATOR_LOAD_IN_PROGRESS.
+        wait_log(p, "instance membership in effect", Duration::from_secs(30));
     }
     kafkatwin_tests::create_topic(&two.bootstrap(), "orders", 4);
     // Two consumers of one group, one bootstrapped at each instance.
@@ -128,8 +130,14 @@ fn through_failover_and_restart(mut reader: std::process::Command) -> Outcome {
                 .and_then(|(_, body)| serde_json::from_str(&body).ok())
                 .unwrap_or(Value::Null)
         };
-        eventually(Duration::from_secs(10), || view()["state"] == "Stable");
+        let stable = eventually(Duration::from_secs(10), || view()["state"] == "Stable");
         let g = view();
+        assert!(
+            stable,
+            "group billing stable: {g}\ninstance one:\n{}\ninstance two:\n{}",
+            one.log(),
+            two.log()
+        );
         let members = g["members"].as_array().cloned().unwrap_or_default();
         assert_eq!(members.len(), 2, "{g}");
         let held: usize = members
@@ -313,7 +321,12 @@ fn a_kafka_python_group_stays_one_group_through_a_cluster_failover_and_an_instan
 
 #[test]
 fn a_kafkajs_group_stays_one_group_through_a_cluster_failover_and_an_instance_restart() {
-    through_failover_and_restart(GroupReader::KafkaJs.command());
+    let o = through_failover_and_restart(GroupReader::KafkaJs.command());
+    // A consumer that gave up retrying (kafkajs restarts it) is counted, not hidden.
+    eprintln!(
+        "kafkajs group through the faults: consumer crashes {}, errors {}",
+        o.result["crashes"], o.result["errors"]
+    );
 }
 
 #[test]

@@ -27,10 +27,10 @@ pub async fn run(
     announce(&proxy);
     let (drain_tx, drain_rx) = watch::channel(false);
     serve_http(http, &drain_rx);
-    start_background(&proxy, &drain_rx);
+    let membership = start_background(&proxy, &drain_rx);
     start_control_log(&proxy, &drain_rx);
     let sessions = accept(&proxy, kafka, shutdown, &drain_rx).await;
-    drain(&proxy, sessions, drain_tx).await;
+    drain(&proxy, sessions, drain_tx, membership).await;
     Ok(())
 }
 
@@ -87,8 +87,11 @@ fn serve_http(http: Vec<(tokio::net::TcpListener, axum::Router)>, drain: &watch:
 }
 
 /// Samplers, the instance group, the repairer, the read watch, producer-id prefetch and the
-/// first backend connection.
-fn start_background(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
+/// first backend connection; the instance group's task, if scale-out is on.
+fn start_background(
+    proxy: &Arc<Proxy>,
+    drain: &watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
     tokio::spawn(crate::app::samplers::sample_health(
         proxy.clone(),
         drain.clone(),
@@ -97,9 +100,10 @@ fn start_background(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
         proxy.clone(),
         drain.clone(),
     ));
+    let mut membership = None;
     if proxy.membership.enabled() {
         let so = &proxy.config.server.scale_out;
-        proxy.membership.spawn(
+        membership = proxy.membership.spawn(
             proxy.clusters.clone(),
             so.group.clone(),
             so.session_timeout.get(),
@@ -138,6 +142,7 @@ fn start_background(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
             tracing::warn!("backend not reachable yet: {e}");
         }
     });
+    membership
 }
 
 /// The control log on every cluster: admin changes go through it; every instance follows it,
@@ -217,7 +222,12 @@ async fn accept(
 
 /// Stops accepting, lets the sessions finish in-flight requests up to `server.drain_timeout`,
 /// then closes the rest.
-async fn drain(proxy: &Proxy, mut sessions: JoinSet<()>, drain_tx: watch::Sender<bool>) {
+async fn drain(
+    proxy: &Proxy,
+    mut sessions: JoinSet<()>,
+    drain_tx: watch::Sender<bool>,
+    membership: Option<tokio::task::JoinHandle<()>>,
+) {
     let open = sessions.len();
     tracing::info!(
         "draining: stopped accepting; {open} client connection(s) finishing in-flight requests"
@@ -255,6 +265,13 @@ async fn drain(proxy: &Proxy, mut sessions: JoinSet<()>, drain_tx: watch::Sender
                 );
             }
         }
+    }
+    // The instance group is left at the drain's start; waiting here for that leave lets the
+    // other instances regroup at once rather than after this one's session times out.
+    if let Some(task) = membership
+        && tokio::time::timeout_at(until, task).await.is_err()
+    {
+        tracing::warn!("drain timeout of {deadline:?} reached before the instance group was left");
     }
     tracing::info!("kafkatwin stopped");
 }

@@ -195,7 +195,7 @@ impl Coordinator {
         let (out, changed) = {
             let mut groups = lock(&self.groups);
             let g = groups.entry(group.clone()).or_default();
-            let before = g.generation;
+            let before = (g.generation, g.phase);
             let out = f(g);
             self.observe(group, g, before);
             let changed = g.take_changed();
@@ -212,7 +212,17 @@ impl Coordinator {
         out
     }
 
-    fn observe(&self, group: &StrBytes, g: &Group, before: i32) {
+    /// Logs a round's start and end and counts them (`before`: generation and phase before
+    /// the change).
+    fn observe(&self, group: &StrBytes, g: &Group, (before, phase_before): (i32, Phase)) {
+        if g.phase == Phase::PreparingRebalance && phase_before != Phase::PreparingRebalance {
+            tracing::info!(
+                "group {:?}: round after generation {} started as {}",
+                group.as_str(),
+                g.generation,
+                g.reason
+            );
+        }
         if g.generation != before {
             tracing::info!(
                 "group {:?}: generation {} with {} member(s) (round started as {})",

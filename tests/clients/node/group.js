@@ -14,7 +14,10 @@
 // rebalance and printed as "revoked <ms> <consumer> rebalance". Prints "progress K" as
 // records are consumed, then one JSON line: distinct, duplicates, redelivered,
 // commit_failures, assignments (group joins), revocations, lost (0), final_assignments,
-// max_gap_ms and errors.
+// max_gap_ms, crashes and errors. A consumer that crashes (kafkajs gave up retrying and
+// restarts it) holds nothing until it joins again.
+//
+// GROUP_JS_TRACE=1 writes kafkajs's own log and the group events to stderr.
 'use strict'
 
 const { Kafka, logLevel } = require('kafkajs')
@@ -33,19 +36,24 @@ function parseArgs (argv) {
   return o
 }
 
+function trace (line) {
+  if (process.env.GROUP_JS_TRACE) console.error(`${new Date().toISOString()} ${line}`)
+}
+
 async function main () {
   const o = parseArgs(process.argv.slice(2))
   const servers = o.bootstrap.split(',')
   const client = n => new Kafka({
     clientId: `kafkajs-group-${n}`,
     brokers: o.perConsumerBootstrap ? [servers[n % servers.length]] : servers,
-    logLevel: logLevel.NOTHING,
+    logLevel: process.env.GROUP_JS_TRACE ? logLevel.INFO : logLevel.NOTHING,
+    logCreator: () => ({ namespace, log }) => trace(`c${n} ${namespace} ${log.message} ${log.error || ''}`),
   })
   const seen = new Set()
   const uncommitted = new Set()
   const st = {
     duplicates: 0, redelivered: 0, commit_failures: 0, assignments: 0, revocations: 0,
-    final_assignments: {}, max_gap_ms: 0, last: 0, lastNew: Date.now(), errors: [],
+    final_assignments: {}, max_gap_ms: 0, crashes: 0, last: 0, lastNew: Date.now(), errors: [],
   }
   let nextProgress = o['progress-every']
   let stopping = false
@@ -63,7 +71,15 @@ async function main () {
       allowAutoTopicCreation: false,
     })
     let joins = 0
+    c.on(c.events.CRASH, e => {
+      trace(`c${n} crash: ${e.payload.error} (restart: ${e.payload.restart})`)
+      if (stopping) return
+      st.crashes += 1
+      delete st.final_assignments[String(n)]
+      if (st.errors.length < 10) st.errors.push(`consumer ${n} crashed: ${e.payload.error}`)
+    })
     c.on(c.events.GROUP_JOIN, e => {
+      trace(`c${n} joined: ${JSON.stringify(e.payload)}`)
       // The group changes as the consumers leave at the end: what each held before counts.
       if (stopping) return
       joins += 1
@@ -129,6 +145,7 @@ async function main () {
     lost: 0,
     final_assignments: st.final_assignments,
     max_gap_ms: st.max_gap_ms,
+    crashes: st.crashes,
     errors: st.errors,
   }))
   process.exit(0)

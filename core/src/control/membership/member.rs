@@ -71,9 +71,22 @@ impl InstanceMember {
                 tokio::time::sleep(crate::base::timing::NO_GROUP_CLUSTER_PAUSE).await;
                 continue;
             };
-            let outcome = match self.join(k, &mut member_id).await {
-                Ok(generation) => self.heartbeat(k, &member_id, generation, &mut stop).await,
-                Err(e) => Rejoin::Cluster(e),
+            tracing::debug!(
+                cluster = %self.clusters[k].id,
+                "instance group {:?}: joining on cluster {}",
+                self.group.as_str(),
+                self.clusters[k].id
+            );
+            // A join can wait a whole rebalance timeout (for a member that died mid-join):
+            // a stop or a better cluster coming back cuts it short.
+            let joined = tokio::select! {
+                joined = self.join(k, &mut member_id) => Ok(joined),
+                cut = self.interruption(k, &mut stop) => Err(cut),
+            };
+            let outcome = match joined {
+                Ok(Ok(generation)) => self.heartbeat(k, &member_id, generation, &mut stop).await,
+                Ok(Err(e)) => Rejoin::Cluster(e),
+                Err(cut) => cut,
             };
             match outcome {
                 Rejoin::Stop => {
@@ -104,6 +117,24 @@ impl InstanceMember {
                     self.lose_view();
                     tokio::time::sleep(crate::base::timing::REJOIN_PAUSE).await;
                 }
+            }
+        }
+    }
+
+    /// Resolves when the member should give up a join on cluster `k`: on a stop, or when a
+    /// cluster before `k` in authority order is healthy again.
+    async fn interruption(&self, k: usize, stop: &mut watch::Receiver<bool>) -> Rejoin {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(crate::base::timing::REJOIN_PAUSE) => {}
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() {
+                        return Rejoin::Stop;
+                    }
+                }
+            }
+            if self.clusters[..k].iter().any(|c| healthy(c)) {
+                return Rejoin::MoveBack;
             }
         }
     }

@@ -236,7 +236,9 @@ impl Membership {
         }
     }
 
-    /// Runs the group membership until `stop`, then leaves the group.
+    /// Runs the group membership until `stop`, then leaves the group; the task, so that a
+    /// shutdown can wait for the leave (the other instances regroup at once, not after a
+    /// session timeout). `None` without scale-out.
     pub fn spawn(
         self: &Arc<Self>,
         clusters: Vec<Arc<Cluster>>,
@@ -244,12 +246,12 @@ impl Membership {
         session: Duration,
         metrics: Metrics,
         stop: watch::Receiver<bool>,
-    ) {
+    ) -> Option<tokio::task::JoinHandle<()>> {
         if !self.enabled {
-            return;
+            return None;
         }
         let me = self.clone();
-        tokio::spawn(async move {
+        Some(tokio::spawn(async move {
             let member = InstanceMember {
                 membership: me,
                 clusters,
@@ -258,7 +260,7 @@ impl Membership {
                 metrics,
             };
             member.run(stop).await;
-        });
+        }))
     }
 }
 
