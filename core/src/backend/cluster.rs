@@ -6,6 +6,7 @@ use crate::backend::health::{Breaker, HealthState};
 use crate::backend::partitioned::Tp;
 use crate::backend::pool::{self, ConnPool};
 use crate::backend::{Answer, BackendError, BrokerConn, Pending};
+use crate::base::sync::{lock, read, write};
 use crate::wire::patched::PatchedFrame;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
@@ -110,37 +111,30 @@ impl Cluster {
 
     /// What the cluster supports, once any connection has been made.
     pub fn api_versions(&self) -> HashMap<i16, VersionRange> {
-        self.versions.read().map(|v| v.clone()).unwrap_or_default()
+        read(&self.versions).clone()
     }
 
     /// The version range the cluster supports for `api`, if known and supported.
     pub fn supports(&self, api: ApiKey) -> Option<VersionRange> {
-        self.versions
-            .read()
-            .ok()
-            .and_then(|v| v.get(&(api as i16)).copied())
+        read(&self.versions).get(&(api as i16)).copied()
     }
 
     /// Whether API versions are known (some connection succeeded).
     pub fn versions_known(&self) -> bool {
-        self.versions.read().map(|v| !v.is_empty()).unwrap_or(false)
+        !read(&self.versions).is_empty()
     }
 
     /// A snapshot for health checks and the admin API.
     pub fn status(&self) -> ClusterStatus {
         let connections = self.open_conns.load(Ordering::Relaxed);
         let now = Instant::now();
-        let (state, last_error, latency) = match self.health.lock() {
-            Ok(h) => (
+        let (state, last_error, latency) = {
+            let h = lock(&self.health);
+            (
                 h.state(now),
                 h.last_error().map(str::to_owned),
                 h.last_latency(),
-            ),
-            Err(_) => (
-                HealthState::Down,
-                Some("health state poisoned".into()),
-                None,
-            ),
+            )
         };
         ClusterStatus {
             id: self.id.to_string(),
@@ -159,9 +153,7 @@ impl Cluster {
     }
 
     fn note_timed<T>(&self, r: &Result<T, BackendError>, latency: Option<Duration>) {
-        let Ok(mut h) = self.health.lock() else {
-            return;
-        };
+        let mut h = lock(&self.health);
         match r {
             Ok(_) => h.success(latency),
             Err(err)
@@ -188,13 +180,14 @@ impl Cluster {
 
     /// Fails fast while the circuit is open (the half-open attempt is let through).
     fn admit(&self) -> Result<(), BackendError> {
-        match self.health.lock() {
-            Ok(h) if !h.allows(Instant::now()) => Err(BackendError::CircuitOpen {
-                cluster: self.id.to_string(),
-                reason: h.last_error().unwrap_or("repeated failures").to_owned(),
-            }),
-            _ => Ok(()),
+        let h = lock(&self.health);
+        if h.allows(Instant::now()) {
+            return Ok(());
         }
+        Err(BackendError::CircuitOpen {
+            cluster: self.id.to_string(),
+            reason: h.last_error().unwrap_or("repeated failures").to_owned(),
+        })
     }
 
     async fn open(&self, addr: &str) -> Result<Arc<BrokerConn>, BackendError> {
@@ -249,9 +242,7 @@ impl Cluster {
                         )
                     })
                     .collect();
-                if let Ok(mut v) = self.versions.write() {
-                    *v = map;
-                }
+                *write(&self.versions) = map;
                 Ok(())
             }
             _ => Err(BackendError::WrongAnswer {
@@ -324,22 +315,14 @@ impl Cluster {
         if let Some(c) = pool.get(&self.id, node) {
             return Ok(c);
         }
-        let addr = self
-            .meta
-            .read()
-            .ok()
-            .and_then(|m| m.brokers.get(&node).cloned());
-        let addr = match addr {
+        let known = |s: &Self| read(&s.meta).brokers.get(&node).cloned();
+        let addr = match known(self) {
             Some(a) => a,
             None => {
                 self.refresh_metadata(None).await?;
-                self.meta
-                    .read()
-                    .ok()
-                    .and_then(|m| m.brokers.get(&node).cloned())
-                    .ok_or_else(|| {
-                        self.no_broker(format!("broker {node} is not in its metadata"))
-                    })?
+                known(self).ok_or_else(|| {
+                    self.no_broker(format!("broker {node} is not in its metadata"))
+                })?
             }
         };
         // One connection per broker address: the bootstrap connection is the broker's too.
@@ -527,9 +510,7 @@ impl Cluster {
     /// Records brokers, controller and leaders from a metadata response (the proxy's own, or a
     /// client's forwarded one).
     pub fn learn_metadata(&self, m: &MetadataResponse) {
-        let Ok(mut meta) = self.meta.write() else {
-            return;
-        };
+        let mut meta = write(&self.meta);
         for b in &m.brokers {
             meta.brokers
                 .insert(b.node_id.0, format!("{}:{}", b.host.as_str(), b.port));
@@ -556,7 +537,7 @@ impl Cluster {
 
     /// How many partitions `topic` has, as last learned from metadata (`None`: unknown).
     pub fn partition_count(&self, topic: &TopicName) -> Option<i32> {
-        let meta = self.meta.read().ok()?;
+        let meta = read(&self.meta);
         meta.leaders
             .keys()
             .filter(|tp| tp.topic == *topic)
@@ -566,9 +547,7 @@ impl Cluster {
 
     /// Forgets what is cached about `topic` (after delete, or a NOT_LEADER answer).
     pub fn forget_topic(&self, topic: &TopicName) {
-        if let Ok(mut m) = self.meta.write() {
-            m.leaders.retain(|tp, _| tp.topic != *topic);
-        }
+        write(&self.meta).leaders.retain(|tp, _| tp.topic != *topic);
     }
 
     /// Refreshes metadata for `topics` (all when `None`). Refreshes are single-flight and at
@@ -624,26 +603,24 @@ impl Cluster {
             .await
             .map(|_| ());
         self.note_timed(&r, Some(started.elapsed()));
-        if r.is_ok()
-            && let Ok(mut ok) = self.probe_ok.lock()
-        {
-            *ok = Some(Instant::now());
+        if r.is_ok() {
+            *lock(&self.probe_ok) = Some(Instant::now());
         }
         r
     }
 
     /// When a health probe last succeeded.
     pub fn last_probe_ok(&self) -> Option<Instant> {
-        self.probe_ok.lock().ok().and_then(|o| *o)
+        *lock(&self.probe_ok)
     }
 
     /// The leader of a partition, refreshing metadata once if it is not cached.
     pub async fn leader(&self, topic: &TopicName, partition: i32) -> Option<i32> {
         let cached = |s: &Self| {
-            s.meta
-                .read()
-                .ok()
-                .and_then(|m| m.leaders.get(&Tp::new(topic.clone(), partition)).copied())
+            read(&s.meta)
+                .leaders
+                .get(&Tp::new(topic.clone(), partition))
+                .copied()
         };
         if let Some(l) = cached(self) {
             return Some(l);
@@ -656,40 +633,27 @@ impl Cluster {
 
     /// The controller (for admin requests), or `None` to use any broker.
     pub fn controller(&self) -> Option<i32> {
-        self.meta.read().ok().and_then(|m| m.controller)
+        read(&self.meta).controller
     }
 
     /// Broker node ids known from metadata.
     pub async fn broker_ids(&self) -> Vec<i32> {
-        let known: Vec<i32> = self
-            .meta
-            .read()
-            .map(|m| m.brokers.keys().copied().collect())
-            .unwrap_or_default();
+        let known: Vec<i32> = read(&self.meta).brokers.keys().copied().collect();
         if !known.is_empty() {
             return known;
         }
         let _ = self.refresh_metadata(None).await;
-        self.meta
-            .read()
-            .map(|m| m.brokers.keys().copied().collect())
-            .unwrap_or_default()
+        read(&self.meta).brokers.keys().copied().collect()
     }
 
     /// The broker coordinating `group`, asking the cluster when not cached.
     pub async fn coordinator(&self, group: &StrBytes) -> Result<i32, BackendError> {
-        if let Some(n) = self
-            .meta
-            .read()
-            .ok()
-            .and_then(|m| m.coordinators.get(group).copied())
-        {
+        let cached = read(&self.meta).coordinators.get(group).copied();
+        if let Some(n) = cached {
             return Ok(n);
         }
         let node = self.find_coordinator(group, 0).await?;
-        if let Ok(mut m) = self.meta.write() {
-            m.coordinators.insert(group.clone(), node);
-        }
+        write(&self.meta).coordinators.insert(group.clone(), node);
         Ok(node)
     }
 
@@ -744,18 +708,15 @@ impl Cluster {
                 },
             });
         }
-        if let Ok(mut m) = self.meta.write() {
-            m.brokers
-                .entry(node.0)
-                .or_insert_with(|| format!("{}:{}", host.as_str(), port));
-        }
+        write(&self.meta)
+            .brokers
+            .entry(node.0)
+            .or_insert_with(|| format!("{}:{}", host.as_str(), port));
         Ok(node.0)
     }
 
     /// Forgets a group's coordinator (after NOT_COORDINATOR).
     pub fn forget_coordinator(&self, group: &StrBytes) {
-        if let Ok(mut m) = self.meta.write() {
-            m.coordinators.remove(group);
-        }
+        write(&self.meta).coordinators.remove(group);
     }
 }

@@ -9,6 +9,7 @@
 //! [`scope`]), so routing code needs no extra parameter.
 
 use crate::backend::BrokerConn;
+use crate::base::sync::lock;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,7 +30,7 @@ pub const ANY_NODE: i32 = i32::MIN;
 impl ConnPool {
     /// A live connection to `node` of `cluster`.
     pub fn get(&self, cluster: &Arc<str>, node: i32) -> Option<Arc<BrokerConn>> {
-        let conns = self.conns.lock().ok()?;
+        let conns = lock(&self.conns);
         conns
             .get(&(cluster.clone(), node))
             .filter(|c| c.is_alive())
@@ -38,7 +39,7 @@ impl ConnPool {
 
     /// A live connection to any broker of `cluster`.
     pub fn any(&self, cluster: &Arc<str>) -> Option<Arc<BrokerConn>> {
-        let conns = self.conns.lock().ok()?;
+        let conns = lock(&self.conns);
         conns
             .iter()
             .find(|((c, _), conn)| c == cluster && conn.is_alive())
@@ -47,7 +48,7 @@ impl ConnPool {
 
     /// A live connection of `cluster` to the broker at `addr`, under any key.
     pub fn at_addr(&self, cluster: &Arc<str>, addr: &str) -> Option<Arc<BrokerConn>> {
-        let conns = self.conns.lock().ok()?;
+        let conns = lock(&self.conns);
         conns
             .iter()
             .find(|((c, _), conn)| c == cluster && conn.is_alive() && conn.addr() == addr)
@@ -56,10 +57,9 @@ impl ConnPool {
 
     /// Remembers a connection.
     pub fn put(&self, cluster: Arc<str>, node: i32, conn: Arc<BrokerConn>) {
-        if let Ok(mut conns) = self.conns.lock() {
-            conns.retain(|_, c| c.is_alive());
-            conns.insert((cluster, node), conn);
-        }
+        let mut conns = lock(&self.conns);
+        conns.retain(|_, c| c.is_alive());
+        conns.insert((cluster, node), conn);
     }
 }
 

@@ -2,6 +2,7 @@
 //! every instance lists it, and it survives restarts) and kept in memory for
 //! `GET /api/v1/audit`.
 
+use crate::base::sync::lock;
 use crate::control::control_log::ControlLog;
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -77,7 +78,7 @@ impl AuditTrail {
     }
 
     fn keep(&self, entry: Change) {
-        let mut g = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = lock(&self.entries);
         if g.len() >= KEPT {
             g.pop_front();
         }
@@ -86,7 +87,7 @@ impl AuditTrail {
 
     /// The latest `limit` changes, oldest first.
     pub fn latest(&self, limit: usize) -> Vec<Change> {
-        let g = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let g = lock(&self.entries);
         let skip = g.len().saturating_sub(limit);
         g.iter().skip(skip).cloned().collect()
     }

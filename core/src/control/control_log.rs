@@ -19,6 +19,7 @@
 //! never authoritative.
 
 use crate::backend::Cluster;
+use crate::base::sync::lock;
 use crate::control::state_log::{Entry, Stamp, StateError, StateLog};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -285,7 +286,7 @@ impl ControlLog {
     }
 
     fn note_seen(&self, i: usize, key: &str, stamp: &Stamp) {
-        let mut seen = self.seen[i].lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = lock(&self.seen[i]);
         if seen.get(key).is_none_or(|s| s < stamp) {
             seen.insert(key.to_owned(), stamp.clone());
         }
@@ -299,7 +300,7 @@ impl ControlLog {
             self.note_seen(i, key, &stamp);
         }
         let newer = {
-            let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+            let mut latest = lock(&self.latest);
             let newer = latest.get(key).is_none_or(|l| l.stamp < stamp);
             if newer {
                 latest.insert(
@@ -370,10 +371,7 @@ impl ControlLog {
                     self.id(i)
                 );
                 next = 0;
-                self.seen[i]
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clear();
+                lock(&self.seen[i]).clear();
                 if pause(&mut stop, CONTROL_RETRY_PAUSE).await {
                     return;
                 }
@@ -431,7 +429,7 @@ impl ControlLog {
                 return;
             }
             let latest: Vec<(String, Latest)> = {
-                let l = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+                let l = lock(&self.latest);
                 l.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
             };
             for i in 0..self.logs.len() {
@@ -441,7 +439,7 @@ impl ControlLog {
                     continue;
                 }
                 let lacking: Vec<&(String, Latest)> = {
-                    let seen = self.seen[i].lock().unwrap_or_else(|p| p.into_inner());
+                    let seen = lock(&self.seen[i]);
                     latest
                         .iter()
                         .filter(|(k, l)| seen.get(k).is_none_or(|s| *s < l.stamp))

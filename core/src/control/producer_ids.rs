@@ -15,6 +15,7 @@
 //! other's retries. The backends never see these ids: the proxy clears them from batches.
 
 use crate::backend::Cluster;
+use crate::base::sync::lock;
 use crate::control::state_log::{Entry, StateError, StateLog};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -111,7 +112,7 @@ impl ProducerIds {
 
     /// Whether this process issued `id`.
     pub fn issued_here(&self, id: i64) -> bool {
-        let g = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
+        let g = lock(&self.claimed);
         g.contains(&id.div_euclid(BLOCK))
     }
 
@@ -185,10 +186,7 @@ impl ProducerIds {
                 }
             }
             if won >= self.majority() {
-                self.claimed
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(block);
+                lock(&self.claimed).push(block);
                 tracing::info!(
                     "producer ids {}..{} claimed (block {block}, first on {won} of {} clusters)",
                     block * BLOCK,

@@ -3,7 +3,8 @@
 //! written whole by the owning instance) like classic groups.
 
 use super::consumer::{Beat, ConsumerGroup, HeartbeatAnswer, Refused};
-use super::{Coordinator, GroupReport, MemberReport, lock};
+use super::{Coordinator, GroupReport, MemberReport};
+use crate::base::sync::lock;
 use crate::control::keys::Key;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::TopicName;

@@ -19,6 +19,7 @@ pub mod state;
 pub mod stored;
 
 use crate::base::metrics::Metrics;
+use crate::base::sync::lock;
 use crate::control::control_log::{ControlError, ControlLog};
 use crate::replication::lanes::Tp;
 use kafka_protocol::error::ResponseError;
@@ -162,10 +163,6 @@ pub type Unmirrored = (StrBytes, u64, Vec<(Tp, Commit)>);
 
 /// Committed offsets by topic and partition; `None` where nothing was committed.
 pub type Committed = Vec<(TopicName, Vec<(i32, Option<Commit>)>)>;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 impl Coordinator {
     /// A coordinator for `clusters` clusters (commits are mirrored to each).

@@ -4,6 +4,7 @@
 //! and the version. A deleted plugin's head is a tombstone.
 
 use crate::base::change_error::ChangeError;
+use crate::base::sync::lock;
 use crate::control::control_log::ControlLog;
 use bytes::Bytes;
 use kafkatwin_plugins::wasm::{PluginHost, PluginInfo};
@@ -116,14 +117,9 @@ impl PluginStore {
         if self.host.list().iter().any(|p| p.sha256 == sha) {
             return;
         }
-        let indexes: Vec<u32> = self
-            .chunks
-            .lock()
-            .map(|c| {
-                c.get(sha)
-                    .map(|m| m.keys().copied().collect())
-                    .unwrap_or_default()
-            })
+        let indexes: Vec<u32> = lock(&self.chunks)
+            .get(sha)
+            .map(|m| m.keys().copied().collect())
             .unwrap_or_default();
         for i in indexes {
             if let Err(e) = log.append(&chunk_key(sha, i), None).await {
@@ -131,9 +127,7 @@ impl PluginStore {
                 return;
             }
         }
-        if let Ok(mut c) = self.chunks.lock() {
-            c.remove(sha);
-        }
+        lock(&self.chunks).remove(sha);
     }
 
     /// Starts a change of plugin `name`: 412 when `expected` (`If-Match`) is not its current
@@ -188,9 +182,8 @@ impl PluginStore {
     fn apply_chunk(&self, sha: &str, i: u32, value: Option<Bytes>) {
         let Some(v) = value else {
             // A deleted chunk of a module no plugin uses any more.
-            if let Ok(mut c) = self.chunks.lock()
-                && let Some(m) = c.get_mut(sha)
-            {
+            let mut c = lock(&self.chunks);
+            if let Some(m) = c.get_mut(sha) {
                 m.remove(&i);
                 if m.is_empty() {
                     c.remove(sha);
@@ -198,19 +191,15 @@ impl PluginStore {
             }
             return;
         };
-        if let Ok(mut c) = self.chunks.lock() {
-            c.entry(sha.to_owned()).or_default().insert(i, v);
-        }
-        let waiting: Vec<(String, Head)> = self
-            .pending
-            .lock()
-            .map(|p| {
-                p.iter()
-                    .filter(|(_, h)| h.sha256 == sha)
-                    .map(|(n, h)| (n.clone(), h.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        lock(&self.chunks)
+            .entry(sha.to_owned())
+            .or_default()
+            .insert(i, v);
+        let waiting: Vec<(String, Head)> = lock(&self.pending)
+            .iter()
+            .filter(|(_, h)| h.sha256 == sha)
+            .map(|(n, h)| (n.clone(), h.clone()))
+            .collect();
         for (name, head) in waiting {
             self.load(&name, head);
         }
@@ -218,9 +207,7 @@ impl PluginStore {
 
     /// A plugin head from the log: its module loaded (or awaited), or the plugin removed.
     fn apply_head(&self, name: &str, value: Option<Bytes>) {
-        if let Ok(mut p) = self.pending.lock() {
-            p.remove(name);
-        }
+        lock(&self.pending).remove(name);
         let Some(value) = value else {
             self.host.remove(name);
             return;
@@ -244,13 +231,10 @@ impl PluginStore {
             .get(name)
             .is_some_and(|p| p.sha256 == head.sha256 && p.version >= head.version)
         {
-            if let Ok(mut p) = self.pending.lock() {
-                p.remove(name);
-            }
+            lock(&self.pending).remove(name);
             return; // already loaded (our own upload)
         }
-        let module: Option<Vec<u8>> = self.chunks.lock().ok().and_then(|c| {
-            let parts = c.get(&head.sha256)?;
+        let module: Option<Vec<u8>> = lock(&self.chunks).get(&head.sha256).and_then(|parts| {
             (0..head.chunks)
                 .map(|i| parts.get(&i).cloned())
                 .collect::<Option<Vec<Bytes>>>()
@@ -261,14 +245,10 @@ impl PluginStore {
                 "plugin {name} v{}: waiting for its chunks from the control log",
                 head.version
             );
-            if let Ok(mut p) = self.pending.lock() {
-                p.insert(name.to_owned(), head);
-            }
+            lock(&self.pending).insert(name.to_owned(), head);
             return;
         };
-        if let Ok(mut p) = self.pending.lock() {
-            p.remove(name);
-        }
+        lock(&self.pending).remove(name);
         match tokio::task::block_in_place(|| self.host.install(name, &module, Some(head.version))) {
             Ok(info) => tracing::info!("plugin {name} v{} loaded from the state log", info.version),
             Err(e) => tracing::warn!("plugin {name} from the state log: {e}"),

@@ -7,6 +7,7 @@
 
 use crate::base::change_error::ChangeError;
 use crate::base::origin::Origin;
+use crate::base::sync::{lock, read, write};
 use crate::control::control_log::ControlLog;
 use crate::hooks::{Hooks, Matcher};
 use bytes::Bytes;
@@ -76,7 +77,8 @@ impl RuleBook {
         let Some(Key::Rules { topic }) = Key::parse(key) else {
             return;
         };
-        if let (Some(offset), Ok(mut applied)) = (offset, self.applied.lock()) {
+        if let Some(offset) = offset {
+            let mut applied = lock(&self.applied);
             let last = applied.entry(key.to_owned()).or_insert(-1);
             if offset <= *last {
                 return;
@@ -97,12 +99,10 @@ impl RuleBook {
             .into_iter()
             .filter_map(|r| Self::parse(r).ok())
             .collect();
-        if let Ok(mut api) = self.api.lock() {
-            if rules.is_empty() {
-                api.remove(&topic);
-            } else {
-                api.insert(topic.to_owned(), rules);
-            }
+        if rules.is_empty() {
+            lock(&self.api).remove(&topic);
+        } else {
+            lock(&self.api).insert(topic.to_owned(), rules);
         }
         if let Err(e) = self.rebuild() {
             tracing::warn!("applying state log entry {key:?}: {e}");
@@ -110,11 +110,7 @@ impl RuleBook {
     }
 
     fn api_rules(&self, topic: &str) -> Vec<Value> {
-        self.api
-            .lock()
-            .ok()
-            .and_then(|a| a.get(topic).cloned())
-            .unwrap_or_default()
+        lock(&self.api).get(topic).cloned().unwrap_or_default()
     }
 
     /// Makes `rules` the API rules of `topic`: through the state log when there is one, so
@@ -135,16 +131,13 @@ impl RuleBook {
 
     /// The state-log offset of `topic`'s last applied API rule change (its version).
     pub fn version(&self, topic: &str) -> Option<i64> {
-        let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        let applied = lock(&self.applied);
         applied.get(&rules_key(topic)).copied()
     }
 
     /// The hooks in force now.
     pub fn hooks(&self) -> Arc<Hooks> {
-        self.live
-            .read()
-            .map(|h| h.clone())
-            .unwrap_or_else(|e| e.into_inner().clone())
+        read(&self.live).clone()
     }
 
     fn yaml_rules(&self, topic: &str) -> Vec<ListedRule> {
@@ -162,9 +155,7 @@ impl RuleBook {
     /// Every rule that applies to `topic`, with where it comes from.
     pub fn list(&self, topic: &str) -> Result<Vec<ListedRule>, ChangeError> {
         let mut out = self.yaml_rules(topic);
-        if let Ok(api) = self.api.lock()
-            && let Some(rules) = api.get(topic)
-        {
+        if let Some(rules) = lock(&self.api).get(topic) {
             out.extend(rules.iter().map(|r| ListedRule {
                 rule: r.clone(),
                 origin: Origin::Api,
@@ -309,14 +300,12 @@ impl RuleBook {
 
     fn rebuild(&self) -> Result<(), ChangeError> {
         let mut entries = self.yaml.clone();
-        if let Ok(api) = self.api.lock() {
-            for (topic, rules) in api.iter() {
-                entries.push(TopicRules {
-                    topic: Some(topic.clone()),
-                    pattern: None,
-                    rules: rules.clone(),
-                });
-            }
+        for (topic, rules) in lock(&self.api).iter() {
+            entries.push(TopicRules {
+                topic: Some(topic.clone()),
+                pattern: None,
+                rules: rules.clone(),
+            });
         }
         let hooks = Hooks::build(&entries).map_err(|p| {
             ChangeError::internal(format!(
@@ -327,9 +316,7 @@ impl RuleBook {
                     .join("; ")
             ))
         })?;
-        if let Ok(mut live) = self.live.write() {
-            *live = Arc::new(hooks);
-        }
+        *write(&self.live) = Arc::new(hooks);
         Ok(())
     }
 }

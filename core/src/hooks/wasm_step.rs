@@ -2,6 +2,7 @@
 //! `{"type": "wasm", "plugin": "redact", "config": {...}, "on_error": "reject"}` runs the
 //! plugin on each partition batch of its topics, after the built-in rules.
 
+use crate::base::sync::lock;
 use crate::hooks::TransformError;
 use bytes::Bytes;
 use kafka_protocol::indexmap::IndexMap;
@@ -132,7 +133,7 @@ pub fn apply<'a>(
 fn log_now(plugin: &str, kind: &str) -> bool {
     static LAST: std::sync::Mutex<Option<std::collections::HashMap<(String, String), Instant>>> =
         std::sync::Mutex::new(None);
-    let mut g = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let mut g = lock(&LAST);
     let map = g.get_or_insert_with(Default::default);
     let key = (plugin.to_owned(), kind.to_owned());
     let now = Instant::now();

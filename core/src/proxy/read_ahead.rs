@@ -9,6 +9,7 @@
 //! up gets no read-ahead, so nothing long-polls on its behalf.
 
 use crate::backend::{Cluster, pool};
+use crate::base::sync::lock;
 use crate::proxy::partitioned::{self, Routed};
 use crate::wire::records::next_offset;
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
@@ -88,7 +89,7 @@ impl ReadAhead {
     /// The read-ahead answer for `key`, if one was started for exactly it. Any other
     /// read-ahead is discarded.
     pub async fn take(&self, key: &FetchKey) -> Taken {
-        let Some(mut ahead) = self.slot.lock().ok().and_then(|mut s| s.take()) else {
+        let Some(mut ahead) = lock(&self.slot).take() else {
             return Taken::Nothing;
         };
         if &ahead.key != key {
@@ -102,9 +103,7 @@ impl ReadAhead {
 
     /// Drops any read-ahead (the client is throttled: it must not be fetched for meanwhile).
     pub fn discard(&self) {
-        if let Ok(mut slot) = self.slot.lock() {
-            *slot = None;
-        }
+        *lock(&self.slot) = None;
     }
 
     /// Starts fetching what follows `resp` for `req`, when the answer shows the consumer is
@@ -134,12 +133,10 @@ impl ReadAhead {
                 None => fetch.await,
             }
         });
-        if let Ok(mut slot) = self.slot.lock() {
-            *slot = Some(Ahead {
-                key,
-                task: Some(task),
-            });
-        }
+        *lock(&self.slot) = Some(Ahead {
+            key,
+            task: Some(task),
+        });
     }
 }
 

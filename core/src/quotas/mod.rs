@@ -13,6 +13,7 @@ pub mod window;
 use crate::base::change_error::ChangeError;
 use crate::base::metrics::Metrics;
 pub use crate::base::origin::Origin;
+use crate::base::sync::{lock, read, write};
 use crate::control::control_log::ControlLog;
 use bytes::Bytes;
 use entity::{Applied, Entity, Kind};
@@ -103,13 +104,13 @@ impl ClientQuota {
 
     /// How long the connection must not be read yet, if it is throttled.
     pub fn paused_for(&self) -> Option<Duration> {
-        let until = (*self.paused_until.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let until = (*lock(&self.paused_until))?;
         until.checked_duration_since(Instant::now())
     }
 
     fn pause(&self, ms: u64) {
         let until = Instant::now() + Duration::from_millis(ms);
-        let mut p = self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        let mut p = lock(&self.paused_until);
         if p.is_none_or(|t| t < until) {
             *p = Some(until);
         }
@@ -143,7 +144,7 @@ impl Charge {
             _ => MAX_BYTES_THROTTLE_MS,
         };
         let ms = {
-            let mut rate = meter.rate.lock().unwrap_or_else(|p| p.into_inner());
+            let mut rate = lock(&meter.rate);
             rate.record(value, now);
             let ms = rate.throttle_ms(bound, now, max);
             if ms > 0 && refund_if_over {
@@ -176,7 +177,7 @@ impl Charge {
     /// goes even when larger, or a client could never read a batch larger than its room).
     pub fn fetch_room(&self, clock: &Clock) -> Option<(usize, bool)> {
         let (meter, bound) = self.limit(Kind::Fetch)?;
-        let mut rate = meter.rate.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rate = lock(&meter.rate);
         let (room, empty) = rate.room(bound, clock.now_ms());
         Some((room.max(0.0) as usize, empty))
     }
@@ -312,7 +313,7 @@ impl Quotas {
     /// The connection's limits for `client`, resolved again after any change.
     fn resolved(&self, conn: &ClientQuota, client: &str) -> Arc<Resolved> {
         let generation = self.generation.load(Ordering::Acquire);
-        let mut cached = conn.resolved.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cached = lock(&conn.resolved);
         if let Some(r) = cached.as_ref()
             && r.generation == generation
             && r.client == client
@@ -320,7 +321,7 @@ impl Quotas {
             return r.clone();
         }
         let user = conn.user.get().map(String::as_str);
-        let api = self.api.read().unwrap_or_else(|p| p.into_inner());
+        let api = read(&self.api);
         let limits = Kind::ALL
             .into_iter()
             .filter_map(|kind| {
@@ -339,7 +340,7 @@ impl Quotas {
     }
 
     fn meter(&self, kind: Kind, entity: Entity) -> Arc<Meter> {
-        let mut meters = self.meters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut meters = lock(&self.meters);
         if meters.len() >= IDLE_METERS {
             // Entities no connection holds any more (client ids come and go).
             meters.retain(|_, m| Arc::strong_count(m) > 1);
@@ -364,7 +365,7 @@ impl Quotas {
     /// has a limit for it.
     pub fn current(&self, client: &str) -> BTreeMap<Kind, f64> {
         let now = self.clock.now_ms();
-        let meters = self.meters.lock().unwrap_or_else(|p| p.into_inner());
+        let meters = lock(&self.meters);
         Kind::ALL
             .into_iter()
             .filter_map(|kind| {
@@ -376,11 +377,7 @@ impl Quotas {
                     },
                 );
                 let m = meters.get(&key)?;
-                let rate = m
-                    .rate
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .per_second(now);
+                let rate = lock(&m.rate).per_second(now);
                 Some((kind, rate))
             })
             .collect()
@@ -429,7 +426,7 @@ impl Quotas {
         for (client, l) in &c.clients {
             out.push(config_entry(None, Some(client), *l));
         }
-        let api = self.api.read().unwrap_or_else(|p| p.into_inner());
+        let api = read(&self.api);
         for (client, l) in api.iter() {
             out.push(QuotaEntry {
                 origin: Origin::Api,
@@ -447,12 +444,7 @@ impl Quotas {
             user: None,
             client: Some(client.to_owned()),
         };
-        if let Some(l) = self
-            .api
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(client)
-        {
+        if let Some(l) = read(&self.api).get(client) {
             return Some(QuotaEntry {
                 entity,
                 default_of: None,
@@ -479,7 +471,7 @@ impl Quotas {
 
     /// The version (control-log offset) of `client`'s API entry.
     pub fn version(&self, client: &str) -> Option<i64> {
-        let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        let applied = lock(&self.applied);
         applied.get(&quota_key(client)).copied()
     }
 
@@ -493,11 +485,7 @@ impl Quotas {
     ) -> Result<(QuotaEntry, bool), ChangeError> {
         let limits = parse_limits(body)?;
         let _guard = self.begin(client, expected).await?;
-        let created = !self
-            .api
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(client);
+        let created = !read(&self.api).contains_key(client);
         self.commit(client, Some(limits)).await?;
         let entry = self
             .entry(client)
@@ -508,11 +496,7 @@ impl Quotas {
     /// Removes `client`'s API entry: 404 when there is none.
     pub async fn delete(&self, client: &str, expected: Option<i64>) -> Result<(), ChangeError> {
         let _guard = self.begin(client, expected).await?;
-        let known = self
-            .api
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(client);
+        let known = read(&self.api).contains_key(client);
         if !known {
             let hint = if self.config.clients.contains_key(client) {
                 " (its entry in the config file is changed there)"
@@ -567,7 +551,7 @@ impl Quotas {
             return;
         };
         if let Some(offset) = offset {
-            let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+            let mut applied = lock(&self.applied);
             let last = applied.entry(key.to_owned()).or_insert(-1);
             if offset <= *last {
                 return;
@@ -583,7 +567,7 @@ impl Quotas {
             }
         };
         {
-            let mut api = self.api.write().unwrap_or_else(|p| p.into_inner());
+            let mut api = write(&self.api);
             match limits {
                 Some(l) => api.insert(client.to_owned(), l),
                 None => api.remove(&client),

@@ -17,6 +17,7 @@ use super::Replicator;
 use super::history::{BatchMark, Side};
 use super::lanes::Tp;
 use crate::backend::BackendError;
+use crate::base::sync::lock;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -57,34 +58,34 @@ pub struct Digests {
 
 impl Digests {
     fn get(&self, tp: &Tp, n: usize) -> Vec<Digest> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let map = lock(&self.map);
         map.get(tp)
             .cloned()
             .unwrap_or_else(|| vec![Digest::default(); n])
     }
 
     fn put(&self, tp: &Tp, d: Vec<Digest>) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.map);
         map.insert(tp.clone(), d);
     }
 
     /// Forgets a partition (its topic was deleted, or a cluster reseeded it).
     pub fn forget_topic(&self, topic: &kafka_protocol::messages::TopicName) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.map);
         map.retain(|tp, _| tp.topic != *topic);
     }
 
     /// `tp` is read side by side up to logical offset `end` (at least).
     pub fn read_up_to(&self, tp: &Tp, end: i64) {
-        let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+        let mut limits = lock(&self.limits);
         let l = limits.entry(tp.clone()).or_insert(end);
         *l = (*l).max(end);
     }
 
     /// The partitions not yet read up to their limit on some cluster of `on`, with it.
     fn unread(&self, on: impl Fn(&Tp) -> Vec<usize>) -> Vec<(Tp, i64)> {
-        let limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let limits = lock(&self.limits);
+        let map = lock(&self.map);
         limits
             .iter()
             .filter(|&(tp, &limit)| {
@@ -100,7 +101,7 @@ impl Digests {
 
     /// Whether a pass is due now (and marks it started).
     fn due(&self) -> bool {
-        let mut last = self.last_pass.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = lock(&self.last_pass);
         if last.is_some_and(|t| t.elapsed() < DIGEST_EVERY) {
             return false;
         }

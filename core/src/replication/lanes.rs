@@ -2,6 +2,7 @@
 //! live writes until the repairer has caught them up) and how many writes are in flight.
 
 use super::stamps::{Sequencing, WriterId};
+use crate::base::sync::lock;
 use crate::wire::records::{BatchStamp, sequence_after};
 use kafka_protocol::messages::TopicName;
 use std::collections::{HashMap, VecDeque};
@@ -208,7 +209,7 @@ impl Lanes {
     }
 
     fn with<R>(&self, tp: &Tp, f: impl FnOnce(&mut Lane) -> R) -> R {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.map);
         let n = self.clusters;
         let lane = map.entry(tp.clone()).or_insert_with(|| Lane {
             behind: vec![false; n],
@@ -224,7 +225,7 @@ impl Lanes {
 
     /// Whether cluster `i` is behind on `tp` (a lookup only: reads ask this per partition).
     pub fn is_behind(&self, tp: &Tp, i: usize) -> bool {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let map = lock(&self.map);
         map.get(tp).is_some_and(|l| l.behind[i])
     }
 
@@ -235,7 +236,7 @@ impl Lanes {
 
     /// Whether cluster `i` holds another history of `tp`.
     pub fn is_divergent(&self, tp: &Tp, i: usize) -> bool {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let map = lock(&self.map);
         map.get(tp).is_some_and(|l| l.divergent[i].is_some())
     }
 
@@ -250,7 +251,7 @@ impl Lanes {
     /// Clears the divergence of cluster `i` on `topic`'s partitions (reseeded: it is empty
     /// now and behind, so the repairer backfills it); the partitions it was divergent on.
     pub fn clear_divergent(&self, topic: &TopicName, i: usize) -> Vec<Tp> {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.map);
         let mut out = Vec::new();
         for (tp, l) in map.iter_mut().filter(|(tp, _)| tp.topic == *topic) {
             if l.divergent[i].take().is_some() {
@@ -265,7 +266,7 @@ impl Lanes {
 
     /// Every partition cluster `i` is divergent on, with the first differing offset.
     pub fn divergent_on(&self, i: usize) -> Vec<(Tp, i64)> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let map = lock(&self.map);
         let mut out: Vec<(Tp, i64)> = map
             .iter()
             .filter_map(|(tp, l)| l.divergent[i].map(|at| (tp.clone(), at)))
@@ -336,7 +337,7 @@ impl Lanes {
     /// The identity under which a write to `tp` on cluster `i` failed, when writing there
     /// waits for a new one.
     pub fn stale_identity(&self, tp: &Tp, i: usize) -> Option<WriterId> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let map = lock(&self.map);
         match map.get(tp).map(|l| l.sequence[i]) {
             Some(Sequence::Unknown(id)) => Some(id),
             _ => None,
@@ -402,7 +403,7 @@ impl Lanes {
     /// and it has not yet (a cluster slower than the rest, or hung, under a policy that does
     /// not wait for it).
     pub fn lag(&self, i: usize) -> i64 {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let map = lock(&self.map);
         map.values()
             .filter(|l| l.divergent[i].is_none())
             .map(|l| {
@@ -422,7 +423,7 @@ impl Lanes {
 
     /// `physical - logical` for `tp` on cluster `i`.
     pub fn delta(&self, tp: &Tp, i: usize) -> i64 {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let map = lock(&self.map);
         map.get(tp).map_or(0, |l| l.delta[i])
     }
 
@@ -442,13 +443,13 @@ impl Lanes {
 
     /// Writes in flight on cluster `i`, any partition.
     pub fn total_inflight_on(&self, i: usize) -> u32 {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let map = lock(&self.map);
         map.values().map(|l| l.inflight[i]).sum()
     }
 
     /// Every partition cluster `i` is behind on and can be repaired (not divergent).
     pub fn behind_on(&self, i: usize) -> Vec<Tp> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let map = lock(&self.map);
         map.iter()
             .filter(|(_, l)| l.behind[i] && l.divergent[i].is_none())
             .map(|(tp, _)| tp.clone())
@@ -459,7 +460,7 @@ impl Lanes {
     /// instance writes, compares and repairs them now, and a mark left here would never be
     /// cleared.
     pub fn clear_behind_unless(&self, owned: impl Fn(&Tp) -> bool) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.map);
         for (_, l) in map.iter_mut().filter(|(tp, _)| !owned(tp)) {
             for (behind, divergent) in l.behind.iter_mut().zip(&l.divergent) {
                 if divergent.is_none() {
@@ -471,7 +472,7 @@ impl Lanes {
 
     /// Forgets a deleted topic's partitions.
     pub fn forget_topic(&self, topic: &TopicName) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.map);
         map.retain(|tp, _| tp.topic != *topic);
     }
 }

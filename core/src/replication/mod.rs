@@ -29,6 +29,7 @@ mod stamps;
 
 use crate::backend::Cluster;
 use crate::base::metrics::Metrics;
+use crate::base::sync::lock;
 use kafka_protocol::messages::TopicName;
 use kafkatwin_config::ProducerConfig;
 use std::collections::HashSet;
@@ -215,10 +216,7 @@ impl Replicator {
 
     /// Partition-count mismatches between clusters, as last detected.
     pub fn mismatches(&self) -> Vec<Mismatch> {
-        self.mismatches
-            .lock()
-            .map(|m| m.clone())
-            .unwrap_or_default()
+        lock(&self.mismatches).clone()
     }
 
     /// The write set, by priority.
@@ -228,9 +226,7 @@ impl Replicator {
 
     /// Topics deleted through the proxy: a cluster that was away deletes them on return.
     pub fn note_deleted(&self, topics: &[TopicName]) {
-        if let Ok(mut d) = self.deleted.lock() {
-            d.extend(topics.iter().cloned());
-        }
+        lock(&self.deleted).extend(topics.iter().cloned());
         for t in topics {
             self.lanes.forget_topic(t);
             self.digests.forget_topic(t);
@@ -249,17 +245,14 @@ impl Replicator {
         let Some(i) = self.clusters.iter().position(|c| &*c.id == id) else {
             return;
         };
-        if let Ok(mut d) = self.deferred.lock() {
-            d.push((i, api, version, req));
-        }
+        lock(&self.deferred).push((i, api, version, req));
     }
 
     /// Topics created through the proxy (no longer deleted).
     pub fn note_created(&self, topics: &[TopicName]) {
-        if let Ok(mut d) = self.deleted.lock() {
-            for t in topics {
-                d.remove(t);
-            }
+        let mut d = lock(&self.deleted);
+        for t in topics {
+            d.remove(t);
         }
     }
 

@@ -12,6 +12,7 @@
 //! Producer ids are issued by the proxy (see `producer_ids`), unique across clusters,
 //! instances and restarts, so two producers never share a state here.
 
+use crate::base::sync::lock;
 use crate::replication::lanes::Tp;
 use kafka_protocol::error::ResponseError;
 use std::collections::{HashMap, VecDeque};
@@ -132,7 +133,7 @@ pub struct Producers {
 impl Producers {
     /// Checks a batch for `tp` against its producer's state. Changes nothing.
     pub fn check(&self, tp: &Tp, meta: &BatchMeta) -> RetryCheck {
-        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let g = lock(&self.inner);
         let Some(s) = g.map.get(&(meta.producer_id, tp.clone())) else {
             return RetryCheck::New;
         };
@@ -201,13 +202,13 @@ impl Producers {
     /// writes them now: state kept from before would be stale if they come back, and is
     /// found again in the partition's tail then).
     pub fn retain(&self, keep: impl Fn(&Tp) -> bool) {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = lock(&self.inner);
         g.map.retain(|(_, tp), _| keep(tp));
     }
 
     /// Records a batch about to be written to `clusters` clusters.
     pub fn register(&self, tp: &Tp, meta: &BatchMeta, clusters: usize) {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = lock(&self.inner);
         g.clock += 1;
         let now = g.clock;
         let key = (meta.producer_id, tp.clone());
@@ -276,7 +277,7 @@ impl Producers {
 
     /// Cluster `i` acknowledged the batch at `offset`.
     pub fn acked(&self, tp: &Tp, meta: &BatchMeta, i: usize, offset: i64) {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = lock(&self.inner);
         let Some(s) = g.map.get_mut(&(meta.producer_id, tp.clone())) else {
             return;
         };

@@ -9,6 +9,7 @@
 
 use super::Replicator;
 use super::lanes::Tp;
+use crate::base::sync::lock;
 use crate::control::keys::Key;
 use crate::control::topology::Plan;
 use std::time::Instant;
@@ -138,9 +139,7 @@ impl Replicator {
     /// for at least `consumer.read_avoid`, and until a health probe succeeds after that.
     pub fn avoid_reads(&self, i: usize) {
         let was = self.read_avoided(i);
-        if let Ok(mut a) = self.read_avoided_at[i].lock() {
-            *a = Some(Instant::now());
-        }
+        *lock(&self.read_avoided_at[i]) = Some(Instant::now());
         if !was {
             tracing::warn!(
                 cluster = %self.clusters[i].id,
@@ -152,7 +151,7 @@ impl Replicator {
 
     /// Whether reads pass over cluster `i` now.
     pub fn read_avoided(&self, i: usize) -> bool {
-        let Some(since) = self.read_avoided_at[i].lock().ok().and_then(|a| *a) else {
+        let Some(since) = *lock(&self.read_avoided_at[i]) else {
             return false;
         };
         since.elapsed() < self.read_avoid

@@ -8,6 +8,7 @@ use super::lanes::{Numbering, Tp};
 use super::repair_error::RepairError;
 use super::stamps;
 use crate::backend::{BackendError, Pending};
+use crate::base::sync::lock;
 use crate::wire::records;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
@@ -187,7 +188,7 @@ impl Replicator {
         live: &[usize],
         lists: &HashMap<usize, HashMap<TopicName, i32>>,
     ) -> Result<HashMap<TopicName, i32>, RepairError> {
-        let deleted = self.deleted.lock().map(|d| d.clone()).unwrap_or_default();
+        let deleted = lock(&self.deleted).clone();
         let mut counts: HashMap<TopicName, i32> = HashMap::new();
         for list in lists.values() {
             for (t, &n) in list {
@@ -225,30 +226,24 @@ impl Replicator {
                 }
             }
         }
-        if let Ok(mut m) = self.mismatches.lock() {
-            *m = mismatches;
-        }
+        *lock(&self.mismatches) = mismatches;
         Ok(counts)
     }
 
     /// Sends the admin requests deferred while their cluster was away to those up now.
     async fn apply_deferred(&self, up: &[bool]) -> Result<(), RepairError> {
-        let due: Vec<_> = match self.deferred.lock() {
-            Ok(mut d) => {
-                let (now, later) = d.drain(..).partition(|(i, ..)| up[*i]);
-                *d = later;
-                now
-            }
-            Err(_) => Vec::new(),
+        let due: Vec<_> = {
+            let mut d = lock(&self.deferred);
+            let (now, later) = d.drain(..).partition(|(i, ..)| up[*i]);
+            *d = later;
+            now
         };
         for (i, api, version, req) in due {
             let c = &self.clusters[i];
             match c.send_any(api, version, None, &req).await {
                 Ok(_) => tracing::info!(cluster = %c.id, "applied a deferred {api:?} on {}", c.id),
                 Err(e) => {
-                    if let Ok(mut d) = self.deferred.lock() {
-                        d.push((i, api, version, req));
-                    }
+                    lock(&self.deferred).push((i, api, version, req));
                     return Err(e.into());
                 }
             }

@@ -19,6 +19,7 @@
 //! that landed past a gap but cannot stop it.
 
 use crate::backend::{BackendError, Cluster};
+use crate::base::sync::lock;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId, RequestKind, ResponseKind,
@@ -76,14 +77,12 @@ impl Identities {
 
     /// How writes to cluster `i` are numbered now.
     pub fn get(&self, i: usize) -> Sequencing {
-        self.per.get(i).map_or(Sequencing::Off, |m| {
-            *m.lock().unwrap_or_else(|p| p.into_inner())
-        })
+        self.per.get(i).map_or(Sequencing::Off, |m| *lock(m))
     }
 
     fn set(&self, i: usize, s: Sequencing) {
         if let Some(m) = self.per.get(i) {
-            *m.lock().unwrap_or_else(|p| p.into_inner()) = s;
+            *lock(m) = s;
         }
     }
 

@@ -18,6 +18,7 @@ mod member;
 
 use crate::backend::Cluster;
 use crate::base::metrics::Metrics;
+use crate::base::sync::{read, write};
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 use member::InstanceMember;
@@ -98,7 +99,7 @@ impl Membership {
         if !self.enabled {
             return Some(self.me.node_id);
         }
-        let view = self.view.read().ok()?;
+        let view = read(&self.view);
         let now = std::time::Instant::now();
         if view.effective_at.is_some_and(|t| now < t) || view.lease_until.is_some_and(|t| now >= t)
         {
@@ -118,11 +119,8 @@ impl Membership {
         if !self.enabled {
             return self.me.node_id;
         }
-        self.view
-            .read()
-            .ok()
-            .and_then(|v| owner_of(&v.presented, topic, partition).map(|m| m.node_id))
-            .unwrap_or(self.me.node_id)
+        owner_of(&read(&self.view).presented, topic, partition)
+            .map_or(self.me.node_id, |m| m.node_id)
     }
 
     /// The node id of the instance coordinating consumer group `group` now; `None` while
@@ -137,10 +135,8 @@ impl Membership {
         if !self.enabled {
             return self.me.clone();
         }
-        self.view
-            .read()
-            .ok()
-            .and_then(|v| group_owner_of(&v.presented, group).cloned())
+        group_owner_of(&read(&self.view).presented, group)
+            .cloned()
             .unwrap_or_else(|| self.me.clone())
     }
 
@@ -159,11 +155,7 @@ impl Membership {
     /// The brokers to advertise: the presented members (see [`View::presented`]), or just
     /// this instance.
     pub fn brokers(&self) -> Vec<Instance> {
-        let members = self
-            .view
-            .read()
-            .map(|v| v.presented.clone())
-            .unwrap_or_default();
+        let members = read(&self.view).presented.clone();
         if members.is_empty() {
             vec![self.me.clone()]
         } else {
@@ -174,9 +166,8 @@ impl Membership {
     /// A heartbeat sent at `sent` was taken by the group: the membership holds until one
     /// `session` after it.
     pub(super) fn confirm(&self, sent: std::time::Instant, session: Duration) {
-        if let Ok(mut v) = self.view.write()
-            && let Some(until) = &mut v.lease_until
-        {
+        let mut v = write(&self.view);
+        if let Some(until) = &mut v.lease_until {
             *until = (*until).max(sent + session);
         }
     }
@@ -191,7 +182,7 @@ impl Membership {
     /// has not yet heard of this round) drops it within that time, so no partition has two
     /// writers (two writers can order its batches differently on different clusters).
     fn install(self: &Arc<Self>, members: Vec<Instance>, fence: Duration) {
-        let epoch = self.view.read().map_or(0, |v| v.epoch) + 1;
+        let epoch = read(&self.view).epoch + 1;
         let now = std::time::Instant::now();
         self.set_view(View {
             members,
@@ -203,7 +194,7 @@ impl Membership {
         let me = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(fence).await;
-            let current = me.view.read().is_ok_and(|v| v.epoch == epoch);
+            let current = read(&me.view).epoch == epoch;
             if current {
                 tracing::info!(
                     "instance membership in effect: this instance owns its partitions now"
@@ -215,7 +206,8 @@ impl Membership {
 
     fn set_view(&self, mut view: View) {
         let summary: Vec<i32> = view.members.iter().map(|m| m.node_id).collect();
-        let changed = self.view.write().map(|mut v| {
+        let changed = {
+            let mut v = write(&self.view);
             let changed = v.members != view.members || view.effective_at.is_some();
             view.epoch = view.epoch.max(v.epoch + 1);
             view.presented = if view.members.is_empty() {
@@ -225,8 +217,8 @@ impl Membership {
             };
             *v = view;
             changed
-        });
-        if changed.unwrap_or(false) {
+        };
+        if changed {
             tracing::info!(
                 "instance membership: {} instance(s) {summary:?}; this instance is node {}",
                 summary.len(),
