@@ -91,8 +91,9 @@ fn send_raw(
         .map(|(status, _, body)| (status, body))
 }
 
-/// One request; the status code, the response head and the body.
-fn exchange(
+/// One request with a `body` of `content_type` and extra header lines (each ending in
+/// `\r\n`); the status code, the response head and the body.
+pub fn exchange(
     port: u16,
     method: &str,
     path: &str,

@@ -477,7 +477,29 @@ pub fn router(state: Shared, auth: AdminAuth) -> Router {
             auth::guard,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(state)
+}
+
+/// A body over the limit is refused by axum before any handler runs, in plain text: answered
+/// in the API's JSON error shape instead, saying which limit applies.
+async fn json_errors(resp: Response) -> Response {
+    let json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if resp.status() != StatusCode::PAYLOAD_TOO_LARGE || json {
+        return resp;
+    }
+    ApiError {
+        status: 413,
+        field: None,
+        message: format!(
+            "the request body is over the limit of {BODY_LIMIT} bytes \
+             (plugin uploads: plugins.max_upload)"
+        ),
+    }
+    .into_response()
 }
 
 #[derive(Deserialize)]
