@@ -148,18 +148,8 @@ fn start_background(
 /// The control log on every cluster: admin changes go through it; every instance follows it,
 /// and serves clients once a majority of clusters was read.
 fn start_control_log(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
-    let log =
-        crate::control::control_log::ControlLog::new(&proxy.clusters, proxy.control_loaded.clone());
-    proxy.rules.attach_log(log.clone());
-    proxy.plugin_store.attach_log(log.clone());
-    proxy.audit.attach_log(log.clone());
-    proxy.groups.attach_log(log.clone());
-    proxy.quotas.attach_log(log.clone());
-    if let Some(rep) = &proxy.replicator {
-        rep.attach_log(log.clone());
-    }
     let p = proxy.clone();
-    log.start(
+    proxy.control_log.start(
         Box::new(move |k, v, offset| {
             use crate::control::keys::Section;
             match Section::of(k) {

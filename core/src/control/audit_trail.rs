@@ -3,10 +3,10 @@
 //! `GET /api/v1/audit`.
 
 use crate::base::sync::lock;
-use crate::control::control_log::ControlLog;
+use crate::control::control_log::Keeping;
 use bytes::Bytes;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Mutex;
 
 /// Key prefix of audit entries in the state log.
 use crate::control::keys::Key;
@@ -29,22 +29,24 @@ pub struct Change {
 }
 
 /// The latest admin changes, from this instance and the others.
-#[derive(Default)]
 pub struct AuditTrail {
     entries: Mutex<VecDeque<Change>>,
-    log: OnceLock<Arc<ControlLog>>,
+    log: Keeping,
 }
 
 impl AuditTrail {
-    /// Records changes in `log` from now on.
-    pub fn attach_log(&self, log: Arc<ControlLog>) {
-        let _ = self.log.set(log);
+    /// An empty trail whose changes are kept as `log` says.
+    pub fn new(log: Keeping) -> Self {
+        Self {
+            entries: Mutex::default(),
+            log,
+        }
     }
 
-    /// Records a change: in the state log when attached (every instance then applies it),
+    /// Records a change: in the control log when kept there (every instance then applies it),
     /// else here only.
     pub async fn record(&self, entry: Change) {
-        let Some(log) = self.log.get() else {
+        let Some(log) = self.log.log() else {
             self.keep(entry);
             return;
         };

@@ -475,3 +475,24 @@ async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
         _ = stop.changed() => *stop.borrow(),
     }
 }
+
+/// Where a book (rules, plugins, quotas, groups, audit trail, offset maps) keeps its changes,
+/// chosen when the book is made, so that no book can be left unattached by mistake.
+#[derive(Clone)]
+pub enum Keeping {
+    /// In the control log on every cluster: every instance applies the change and a restart
+    /// finds it. What the proxy always uses.
+    Logged(Arc<ControlLog>),
+    /// In this process only: unit tests, which have no clusters.
+    Memory,
+}
+
+impl Keeping {
+    /// The control log, when changes are kept there.
+    pub fn log(&self) -> Option<&Arc<ControlLog>> {
+        match self {
+            Self::Logged(log) => Some(log),
+            Self::Memory => None,
+        }
+    }
+}

@@ -20,14 +20,14 @@ pub mod stored;
 
 use crate::base::metrics::Metrics;
 use crate::base::sync::lock;
-use crate::control::control_log::{ControlError, ControlLog};
+use crate::control::control_log::{ControlError, Keeping};
 use crate::replication::lanes::Tp;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use state::{Group, GroupReply, Limits, Phase};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 pub use stored::Commit;
 use stored::{StoredCommit, StoredGroup};
@@ -53,7 +53,7 @@ pub struct Coordinator {
     /// Groups of the consumer group protocol (`group.protocol=consumer`).
     consumer_groups: Mutex<HashMap<StrBytes, consumer::ConsumerGroup>>,
     offsets: Mutex<HashMap<StrBytes, HashMap<Tp, Commit>>>,
-    log: OnceLock<Arc<ControlLog>>,
+    log: Keeping,
     /// Per group: held while its entries are written, so they reach the log in the order
     /// their contents were taken.
     writing: Mutex<HashMap<StrBytes, Arc<tokio::sync::Mutex<()>>>>,
@@ -166,24 +166,19 @@ pub type Committed = Vec<(TopicName, Vec<(i32, Option<Commit>)>)>;
 
 impl Coordinator {
     /// A coordinator for `clusters` clusters (commits are mirrored to each).
-    pub fn new(limits: Limits, clusters: usize, metrics: Metrics) -> Arc<Self> {
+    pub fn new(limits: Limits, clusters: usize, metrics: Metrics, log: Keeping) -> Arc<Self> {
         Arc::new(Self {
             limits,
             groups: Mutex::default(),
             consumer_groups: Mutex::default(),
             offsets: Mutex::default(),
-            log: OnceLock::new(),
+            log,
             writing: Mutex::default(),
             incarnation: uuid::Uuid::new_v4().to_string(),
             unmirrored: (0..clusters).map(|_| Mutex::default()).collect(),
             marks: Default::default(),
             metrics,
         })
-    }
-
-    /// Where groups are stored.
-    pub fn attach_log(&self, log: Arc<ControlLog>) {
-        let _ = self.log.set(log);
     }
 
     /// Runs `f` on `group` (created empty if unknown), then counts a new generation and
@@ -278,7 +273,7 @@ impl Coordinator {
         key: Key,
         take: impl FnOnce() -> Option<serde_json::Result<Vec<u8>>>,
     ) {
-        let Some(log) = self.log.get() else { return };
+        let Some(log) = self.log.log() else { return };
         let writing = self.writing(group);
         let _in_order = writing.lock().await;
         let key = key.to_string();
@@ -305,7 +300,7 @@ impl Coordinator {
         group: &StrBytes,
         commits: &[(Tp, Option<Commit>)],
     ) -> Result<(), StoreError> {
-        let Some(log) = self.log.get() else {
+        let Some(log) = self.log.log() else {
             return Ok(());
         };
         let mut entries = Vec::with_capacity(commits.len());
@@ -726,7 +721,7 @@ impl Coordinator {
         for u in &self.unmirrored {
             lock(u).remove(group);
         }
-        if let Some(log) = self.log.get() {
+        if let Some(log) = self.log.log() {
             lock(&self.consumer_groups).remove(group);
             let name = || group.as_str().to_owned();
             let mut entries = vec![

@@ -5,12 +5,12 @@
 
 use crate::base::change_error::ChangeError;
 use crate::base::sync::lock;
-use crate::control::control_log::ControlLog;
+use crate::control::control_log::{ControlLog, Keeping};
 use bytes::Bytes;
 use kafkatwin_plugins::wasm::{PluginHost, PluginInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use crate::control::keys::Key;
 
@@ -43,7 +43,7 @@ struct Head {
 pub struct PluginStore {
     /// The host the plugins run in.
     pub host: Arc<PluginHost>,
-    log: OnceLock<Arc<ControlLog>>,
+    log: Keeping,
     chunks: Mutex<HashMap<String, BTreeMap<u32, Bytes>>>,
     /// Heads read before all their chunks (each cluster's log is read on its own): loaded
     /// once the last chunk arrives.
@@ -53,20 +53,15 @@ pub struct PluginStore {
 }
 
 impl PluginStore {
-    /// A store over `host`; uploads stay local until a log is attached.
-    pub fn new(host: Arc<PluginHost>) -> Self {
+    /// A store over `host`, keeping uploads as `log` says.
+    pub fn new(host: Arc<PluginHost>, log: Keeping) -> Self {
         Self {
             host,
-            log: OnceLock::new(),
+            log,
             chunks: Mutex::default(),
             pending: Mutex::default(),
             changing: tokio::sync::Mutex::default(),
         }
-    }
-
-    /// Makes uploads and deletions durable through `log` from now on.
-    pub fn attach_log(&self, log: Arc<ControlLog>) {
-        let _ = self.log.set(log);
     }
 
     /// Loads a module here, then records it in the state log for restarts and the other
@@ -81,7 +76,7 @@ impl PluginStore {
         let previous = self.host.get(name).map(|p| p.sha256);
         let info = tokio::task::block_in_place(|| self.host.upload(name, &module))
             .map_err(|e| ChangeError::bad_request(None, e.to_string()))?;
-        if let Some(log) = self.log.get() {
+        if let Some(log) = self.log.log() {
             let unavailable = |e: crate::control::control_log::ControlError| {
                 ChangeError::unavailable(format!(
                     "plugin {name} v{} is loaded on this instance but could not be stored: {e}",
@@ -154,7 +149,7 @@ impl PluginStore {
             .host
             .remove(name)
             .ok_or_else(|| ChangeError::not_found(format!("plugin {name} not found")))?;
-        if let Some(log) = self.log.get() {
+        if let Some(log) = self.log.log() {
             log.append(&head_key(name), None).await.map_err(|e| {
                 ChangeError::unavailable(format!(
                     "plugin {name} is unloaded here but the deletion could not be stored: {e}"

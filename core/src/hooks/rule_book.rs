@@ -8,14 +8,14 @@
 use crate::base::change_error::ChangeError;
 use crate::base::origin::Origin;
 use crate::base::sync::{lock, read, write};
-use crate::control::control_log::ControlLog;
+use crate::control::control_log::Keeping;
 use crate::hooks::{Hooks, Matcher};
 use bytes::Bytes;
 use kafkatwin_builtin_transforms::Rule;
 use kafkatwin_config::TopicRules;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// State-log key prefix for a topic's API rules.
 use crate::control::keys::Key;
@@ -43,7 +43,7 @@ pub struct RuleBook {
     /// API rules per topic, validated, as JSON (built-in rules normalised, wasm rules as sent).
     api: Mutex<BTreeMap<String, Vec<Value>>>,
     live: RwLock<Arc<Hooks>>,
-    log: OnceLock<Arc<ControlLog>>,
+    log: Keeping,
     /// Log offset of the entry last applied per key: the tail may replay entries older than a
     /// change this instance already applied, and those must not undo it.
     applied: Mutex<BTreeMap<String, i64>>,
@@ -54,20 +54,15 @@ pub struct RuleBook {
 
 impl RuleBook {
     /// The book for the config's `transformations` (already validated by the caller).
-    pub fn new(yaml: Vec<TopicRules>, hooks: Hooks) -> Self {
+    pub fn new(yaml: Vec<TopicRules>, hooks: Hooks, log: Keeping) -> Self {
         Self {
             yaml,
             api: Mutex::default(),
             live: RwLock::new(Arc::new(hooks)),
-            log: OnceLock::new(),
+            log,
             applied: Mutex::default(),
             changing: tokio::sync::Mutex::default(),
         }
-    }
-
-    /// Makes API changes go through `log` from now on.
-    pub fn attach_log(&self, log: Arc<ControlLog>) {
-        let _ = self.log.set(log);
     }
 
     /// Applies an entry read from the state log at `offset` (any instance's change, or our
@@ -119,7 +114,7 @@ impl RuleBook {
         let value = serde_json::to_vec(&rules).map_err(|e| ChangeError::internal(e.to_string()))?;
         let key = rules_key(topic);
         let mut offset = None;
-        if let Some(log) = self.log.get() {
+        if let Some(log) = self.log.log() {
             let v = (!rules.is_empty()).then_some(value.as_slice());
             offset = Some(log.append(&key, v).await.map_err(|e| {
                 ChangeError::unavailable(format!("the change could not be stored: {e}"))

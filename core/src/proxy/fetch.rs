@@ -466,6 +466,7 @@ mod tests {
             &config.producer,
             &config.consumer,
             crate::base::metrics::Metrics::new().expect("metrics"),
+            crate::control::control_log::Keeping::Memory,
         );
         rep.apply_logged("offsets/b/t/0", Some(b"100"));
         rep

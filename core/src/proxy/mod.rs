@@ -73,6 +73,8 @@ pub struct Proxy {
     /// True once the control state (rules, plugins, offset maps) was read from a majority of
     /// clusters; until then no produce or fetch is served (fail closed).
     pub control_loaded: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The control log on every cluster, where every book keeps its changes.
+    pub control_log: Arc<crate::control::control_log::ControlLog>,
     /// Consumer groups: coordinated here in front of several clusters (membership, commits
     /// as control state); with one cluster, the commits seen (for the lag gauge).
     pub groups: Arc<crate::groups::Coordinator>,
@@ -175,6 +177,10 @@ impl Proxy {
             },
             config.server.scale_out.enabled,
         ));
+        let control_loaded = Arc::new(tokio::sync::watch::Sender::new(false));
+        let control_log =
+            crate::control::control_log::ControlLog::new(&clusters, control_loaded.clone());
+        let keeping = crate::control::control_log::Keeping::Logged(control_log.clone());
         let replicator = (clusters.len() > 1).then(|| {
             Arc::new(crate::replication::Replicator::new(
                 clusters.clone(),
@@ -183,6 +189,7 @@ impl Proxy {
                 &config.producer,
                 &config.consumer,
                 metrics.clone(),
+                keeping.clone(),
             ))
         });
         let producer_ids = replicator.as_ref().map(|r| r.producer_ids().clone());
@@ -193,7 +200,8 @@ impl Proxy {
         let consumer = config.consumer.clone();
         let cluster_count = clusters.len();
         let group_metrics = metrics.clone();
-        let quotas = crate::quotas::Quotas::new(config.quotas.clone(), metrics.clone());
+        let quotas =
+            crate::quotas::Quotas::new(config.quotas.clone(), metrics.clone(), keeping.clone());
         Ok(Self {
             quotas,
             config,
@@ -201,12 +209,16 @@ impl Proxy {
             clusters,
             metrics,
             identity,
-            rules: crate::hooks::rule_book::RuleBook::new(config_rules, hooks),
-            plugin_store: crate::hooks::plugin_store::PluginStore::new(plugins.clone()),
+            rules: crate::hooks::rule_book::RuleBook::new(config_rules, hooks, keeping.clone()),
+            plugin_store: crate::hooks::plugin_store::PluginStore::new(
+                plugins.clone(),
+                keeping.clone(),
+            ),
             plugins,
             producer_ids,
-            audit: Default::default(),
-            control_loaded: Arc::new(tokio::sync::watch::Sender::new(false)),
+            audit: crate::control::audit_trail::AuditTrail::new(keeping.clone()),
+            control_loaded,
+            control_log,
             replicator,
             groups: crate::groups::Coordinator::new(
                 crate::groups::state::Limits {
@@ -218,6 +230,7 @@ impl Proxy {
                 },
                 cluster_count,
                 group_metrics,
+                keeping,
             ),
             membership,
         })

@@ -14,7 +14,7 @@ use crate::base::change_error::ChangeError;
 use crate::base::metrics::Metrics;
 pub use crate::base::origin::Origin;
 use crate::base::sync::{lock, read, write};
-use crate::control::control_log::ControlLog;
+use crate::control::control_log::Keeping;
 use bytes::Bytes;
 use entity::{Applied, Entity, Kind};
 use kafkatwin_config::{QuotaLimits, QuotasConfig};
@@ -215,7 +215,7 @@ pub struct Quotas {
     generation: AtomicU64,
     /// Whether any entry exists: without one, requests are not metered at all.
     active: AtomicBool,
-    log: OnceLock<Arc<ControlLog>>,
+    log: Keeping,
     /// Held from reading an entry to storing its change (see `RuleBook`).
     changing: tokio::sync::Mutex<()>,
     metrics: Metrics,
@@ -233,7 +233,7 @@ fn has_any(c: &QuotasConfig) -> bool {
 
 impl Quotas {
     /// The quotas of `config`, counted in `metrics`.
-    pub fn new(config: QuotasConfig, metrics: Metrics) -> Self {
+    pub fn new(config: QuotasConfig, metrics: Metrics, log: Keeping) -> Self {
         Self {
             active: AtomicBool::new(has_any(&config)),
             config,
@@ -241,16 +241,11 @@ impl Quotas {
             applied: Mutex::default(),
             meters: Mutex::default(),
             generation: AtomicU64::new(0),
-            log: OnceLock::new(),
+            log,
             changing: tokio::sync::Mutex::default(),
             metrics,
             clock: Clock(Instant::now()),
         }
-    }
-
-    /// Makes API changes go through `log` from now on.
-    pub fn attach_log(&self, log: Arc<ControlLog>) {
-        let _ = self.log.set(log);
     }
 
     /// Admits a request from `client_id` on `conn` (`frame_len` bytes; `produce` for a
@@ -533,7 +528,7 @@ impl Quotas {
             .transpose()
             .map_err(|e| ChangeError::internal(e.to_string()))?;
         let mut offset = None;
-        if let Some(log) = self.log.get() {
+        if let Some(log) = self.log.log() {
             offset = Some(log.append(&key, value.as_deref()).await.map_err(|e| {
                 ChangeError::unavailable(format!(
                     "the quota of client id {client:?} could not be stored: {e}"
@@ -661,7 +656,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        Quotas::new(config, metrics)
+        Quotas::new(config, metrics, Keeping::Memory)
     }
 
     #[tokio::test]
@@ -724,7 +719,7 @@ mod tests {
     async fn a_throttled_fetch_is_not_counted() {
         let mut config = QuotasConfig::default();
         config.defaults.client.fetch_byte_rate = std::num::NonZeroU64::new(100);
-        let q = Quotas::new(config, Metrics::new().expect("metrics"));
+        let q = Quotas::new(config, Metrics::new().expect("metrics"), Keeping::Memory);
         let conn = ClientQuota::default();
         let c = q
             .admit(&conn, Some("any"), false, 0)

@@ -116,7 +116,7 @@ pub struct Replicator {
     mismatches: Mutex<Vec<Mismatch>>,
     wake: tokio::sync::Notify,
     /// Where learned offset maps are recorded (see `reads`).
-    log: std::sync::OnceLock<Arc<crate::control::control_log::ControlLog>>,
+    log: crate::control::control_log::Keeping,
     /// Which partitions this instance writes (and so compares and repairs).
     membership: Arc<crate::control::membership::Membership>,
     /// How long a cluster that failed a read is passed over (`consumer.read_avoid`).
@@ -131,7 +131,8 @@ pub struct Replicator {
 
 impl Replicator {
     /// A replicator over `clusters` (in [`crate::control::topology::authority_order`]) under the
-    /// producer config's ack policy and the `multi_dc` layout.
+    /// producer config's ack policy and the `multi_dc` layout, keeping learned offset maps as
+    /// `log` says.
     pub fn new(
         clusters: Vec<Arc<Cluster>>,
         topology: crate::control::topology::Topology,
@@ -139,6 +140,7 @@ impl Replicator {
         producer: &ProducerConfig,
         consumer: &kafkatwin_config::ConsumerConfig,
         metrics: Metrics,
+        log: crate::control::control_log::Keeping,
     ) -> Self {
         let n = clusters.len();
         Self {
@@ -164,7 +166,7 @@ impl Replicator {
             read_avoided_at: (0..n).map(|_| Mutex::new(None)).collect(),
             read_probe_timeout: consumer.read_probe_timeout.get(),
             read_stalls: (0..n).map(|_| tokio::sync::watch::Sender::new(0)).collect(),
-            log: std::sync::OnceLock::new(),
+            log,
             membership,
             clusters,
         }

@@ -89,7 +89,7 @@ impl Replicator {
             cluster = %id,
             "{tp} on cluster {id} is offset by {delta} from the logical offsets"
         );
-        if let Some(log) = self.log.get().cloned() {
+        if let Some(log) = self.log.log().cloned() {
             let key = Key::OffsetMap {
                 cluster: id.to_string(),
                 topic: tp.topic.as_str().to_owned(),
@@ -102,11 +102,6 @@ impl Replicator {
                 }
             });
         }
-    }
-
-    /// Records learned offset maps in `log` from now on.
-    pub fn attach_log(&self, log: std::sync::Arc<crate::control::control_log::ControlLog>) {
-        let _ = self.log.set(log);
     }
 
     /// Applies an offset map read from the state log (`offsets/{cluster}/{topic}/{partition}`).
