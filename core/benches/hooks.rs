@@ -5,6 +5,8 @@
 //! upload. WASM figures need the plugin components built (`tests/run.sh` does; the
 //! directory is `KAFKATWIN_WASM_DIR`, default `target/wasm32-wasip2/release`). Prints
 //! figures; no assertions (timing goals live in benchmarks).
+// A bench picks its own spans.
+#![allow(clippy::disallowed_methods)]
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;

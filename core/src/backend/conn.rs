@@ -79,7 +79,7 @@ fn expected_wait(body: &RequestKind) -> Duration {
         RequestKind::CreatePartitions(r) => r.timeout_ms,
         _ => 0,
     };
-    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    crate::base::timing::from_ms(ms)
 }
 
 impl Pending {
@@ -457,6 +457,8 @@ impl BrokerConn {
 }
 
 #[cfg(test)]
+// Tests pick their own spans.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, AtomicUsize};

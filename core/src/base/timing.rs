@@ -2,8 +2,22 @@
 //! a config key instead (`backend.*`, `consumer.*`, `producer.timeout`, `server.scale_out.*`);
 //! these are the internal pacing values, chosen so that a hung cluster is noticed and worked
 //! around well inside a client's default request timeout (30 s).
+//!
+//! Elsewhere in the proxy a span is one of these, a config value, or a span a client sent
+//! ([`from_ms`]); `Duration::from_secs`/`from_millis` are refused by clippy outside this file
+//! and tests, so that no pacing value hides in a handler.
+#![allow(clippy::disallowed_methods)]
 
 use std::time::Duration;
+
+/// A span a client or a peer sent in milliseconds (a request's `timeout_ms`, a group's
+/// session timeout, a stored member's timeouts); a negative one counts as zero.
+pub fn from_ms(ms: impl TryInto<u64>) -> Duration {
+    Duration::from_millis(ms.try_into().unwrap_or(0))
+}
+
+/// The shortest session or rebalance timeout a consumer-protocol member is given.
+pub const MIN_MEMBER_TIMEOUT: Duration = Duration::from_secs(1);
 
 // --- backend: clusters, metadata, routing -------------------------------------------------
 

@@ -21,7 +21,6 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The internal topic holding block claims.
 pub const TOPIC: &str = "__kafkatwin_producer_ids";
@@ -201,7 +200,7 @@ impl ProducerIds {
             );
             let jitter = u64::from_str_radix(&self.me, 16).unwrap_or(0) % 100;
             let nap = crate::base::timing::PRODUCER_ID_RETRY_BASE
-                + Duration::from_millis(u64::from(attempt) * 100 + jitter);
+                + crate::base::timing::from_ms(u64::from(attempt) * 100 + jitter);
             tokio::time::sleep(nap).await;
         }
         Err(IdError::Contended)

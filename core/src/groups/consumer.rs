@@ -532,10 +532,12 @@ impl ConsumerGroup {
 }
 
 fn timeout(ms: i32) -> Duration {
-    Duration::from_millis(u64::try_from(ms).unwrap_or(0).max(1000))
+    crate::base::timing::from_ms(ms).max(crate::base::timing::MIN_MEMBER_TIMEOUT)
 }
 
 #[cfg(test)]
+// Tests pick their own spans.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -252,13 +252,13 @@ impl Group {
         limits: &Limits,
         now: Instant,
     ) -> GroupReply<JoinGroupResponse> {
-        let session = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
+        let session = crate::base::timing::from_ms(req.session_timeout_ms);
         if session < limits.min_session || session > limits.max_session {
             return GroupReply::Now(join_error(ResponseError::InvalidSessionTimeout));
         }
         // v0 has no rebalance timeout: it is the session timeout.
         let rebalance = if version >= 1 && req.rebalance_timeout_ms > 0 {
-            Duration::from_millis(req.rebalance_timeout_ms as u64)
+            crate::base::timing::from_ms(req.rebalance_timeout_ms)
         } else {
             session
         };
@@ -381,7 +381,7 @@ impl Group {
             if version >= 4 {
                 // Kafka's handshake: the client rejoins with this id, so a client that dies
                 // between the two leaves no member behind.
-                let session = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
+                let session = crate::base::timing::from_ms(req.session_timeout_ms);
                 self.pending.insert(id.clone(), now + session);
                 let mut r = join_error(ResponseError::MemberIdRequired);
                 r.member_id = id;
@@ -800,6 +800,8 @@ impl Group {
 }
 
 #[cfg(test)]
+// Tests pick their own spans.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use kafka_protocol::protocol::StrBytes;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A committed offset, in logical offsets.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,8 +131,8 @@ impl StoredGroup {
                     m.instance_id.map(StrBytes::from_string),
                     StrBytes::from_string(m.client_id),
                     StrBytes::from_string(m.client_host),
-                    Duration::from_millis(m.session_ms),
-                    Duration::from_millis(m.rebalance_ms),
+                    crate::base::timing::from_ms(m.session_ms),
+                    crate::base::timing::from_ms(m.rebalance_ms),
                     protocols,
                     assignment,
                     now,
@@ -180,6 +180,8 @@ impl StoredCommit {
 }
 
 #[cfg(test)]
+// Tests pick their own spans.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 
@@ -193,8 +195,8 @@ mod tests {
                 Some(StrBytes::from_static_str("i-1")),
                 StrBytes::from_static_str("c"),
                 StrBytes::from_static_str("/10.0.0.1"),
-                Duration::from_secs(10),
-                Duration::from_secs(30),
+                std::time::Duration::from_secs(10),
+                std::time::Duration::from_secs(30),
                 vec![(
                     StrBytes::from_static_str("range"),
                     Bytes::from_static(b"\0\x01x"),

@@ -211,7 +211,7 @@ impl Proxy {
         read_ahead: &read_ahead::ReadAhead,
     ) -> (Routed<FetchResponse>, Arc<str>) {
         let plan = rep.plan();
-        let stall = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0))
+        let stall = crate::base::timing::from_ms(req.max_wait_ms)
             + self.config.consumer.fetch_stall_margin.get();
         let n = rep.clusters().len();
         let mut tried: HashMap<Tp, Vec<usize>> = HashMap::new();

@@ -7,7 +7,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use partitioned::PartitionedApi;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const TRANSACTIONS_REFUSED: &str = "transactions are not supported through KafkaTwin (a \
     transaction over several clusters needs two-phase commit)";
@@ -39,7 +39,7 @@ impl Proxy {
         // Unchanged requests (acks kept) can go out as the client's own frame.
         let whole = (answer && !refused.changed()).then(|| partitioned::Whole {
             frame: client_frame,
-            wait: Duration::from_millis(u64::try_from(r.timeout_ms).unwrap_or(0)),
+            wait: crate::base::timing::from_ms(r.timeout_ms),
         });
         let resp = self.send_produce(version, client_id, r, whole, gate).await;
         let mut resp = self.rewrite_produce(resp);

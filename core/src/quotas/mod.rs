@@ -109,7 +109,7 @@ impl ClientQuota {
     }
 
     fn pause(&self, ms: u64) {
-        let until = Instant::now() + Duration::from_millis(ms);
+        let until = Instant::now() + crate::base::timing::from_ms(ms);
         let mut p = lock(&self.paused_until);
         if p.is_none_or(|t| t < until) {
             *p = Some(until);
@@ -610,6 +610,8 @@ pub fn parse_limits(body: &[u8]) -> Result<QuotaLimits, ChangeError> {
 }
 
 #[cfg(test)]
+// Tests pick their own spans.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -435,7 +435,7 @@ impl Replicator {
         if let Some(g) = gate.as_mut() {
             g.wait_turn().await;
         }
-        let wait = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
+        let wait = crate::base::timing::from_ms(req.timeout_ms);
         let mut pending = FuturesUnordered::new();
         let set = self.write_set();
         let (mut acks, waits_on_repair) = {

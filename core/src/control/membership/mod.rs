@@ -281,6 +281,8 @@ fn group_owner_of<'a>(members: &'a [Instance], group: &str) -> Option<&'a Instan
 }
 
 #[cfg(test)]
+// Tests pick their own spans.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 
