@@ -176,7 +176,9 @@ fn build(
     section!(monitoring);
     section!(multi_dc);
     section!(logging);
-    section!(transformations);
+    if let Some(v) = root.remove("transformations") {
+        config.transformations = transformations(v, lines, problems, &mut failed);
+    }
     section!(circuit_breaker);
     section!(plugins);
     section!(auth);
@@ -220,6 +222,59 @@ fn build(
         ));
     }
     Some((config, failed))
+}
+
+/// The `transformations` entries, each rule typed on its own, so that every broken rule is
+/// reported (and the others still checked), not only the first.
+fn transformations(
+    value: Value,
+    lines: &LineIndex,
+    problems: &mut Vec<Problem>,
+    failed: &mut Vec<String>,
+) -> Vec<crate::model::TopicRules> {
+    let Value::Array(entries) = value else {
+        if !value.is_null() {
+            problems.push(at(
+                lines,
+                "transformations",
+                "must be a list of topic entries",
+            ));
+            failed.push("transformations".to_owned());
+        }
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, mut entry) in entries.into_iter().enumerate() {
+        let path = format!("transformations[{i}]");
+        let rules = match entry.as_object_mut().and_then(|o| o.remove("rules")) {
+            Some(Value::Array(rules)) => rules,
+            Some(Value::Null) | None => Vec::new(),
+            Some(_) => {
+                problems.push(at(
+                    lines,
+                    &format!("{path}.rules"),
+                    "must be a list of rules",
+                ));
+                failed.push(format!("{path}.rules"));
+                Vec::new()
+            }
+        };
+        let Some(mut typed_entry) =
+            typed::<crate::model::TopicRules>(entry, &path, lines, problems)
+        else {
+            failed.push(path);
+            continue;
+        };
+        for (j, rule) in rules.into_iter().enumerate() {
+            let rule_at = format!("{path}.rules[{j}]");
+            match typed(rule, &rule_at, lines, problems) {
+                Some(r) => typed_entry.rules.push(r),
+                None => failed.push(rule_at),
+            }
+        }
+        out.push(typed_entry);
+    }
+    out
 }
 
 fn at(lines: &LineIndex, path: &str, message: impl Into<String>) -> Problem {

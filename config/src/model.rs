@@ -194,8 +194,8 @@ pub struct TopicRules {
     /// A regular expression over topic names (whole-name match).
     pub pattern: Option<String>,
     /// Rules in the documented shape (`id`, `name`, `enabled`, `priority`, `conditions`,
-    /// `actions`, plus `hook`, `clients`, `on_invalid`).
-    pub rules: Vec<serde_json::Value>,
+    /// `actions`, plus `hook`, `clients`, `on_invalid`), each checked when the config loads.
+    pub rules: Vec<kafkatwin_builtin_transforms::Rule>,
 }
 
 impl Config {

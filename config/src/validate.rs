@@ -47,6 +47,19 @@ pub fn validate(c: &Config) -> Vec<Problem> {
                 "give exactly one of `topic` or `pattern`",
             ));
         }
+        for (j, rule) in t.rules.iter().enumerate() {
+            if let Err(errors) = kafkatwin_builtin_transforms::validate(rule.clone()) {
+                let at = format!("transformations[{i}].rules[{j}]");
+                p.extend(errors.into_iter().map(|e| {
+                    let path = if e.field.is_empty() {
+                        at.clone()
+                    } else {
+                        format!("{at}.{}", e.field)
+                    };
+                    Problem::new(path, e.to_string())
+                }));
+            }
+        }
     }
     p
 }

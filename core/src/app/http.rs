@@ -39,10 +39,12 @@ fn plugin_view(p: kafkatwin_plugins::wasm::PluginInfo) -> PluginView {
         size: p.size,
     }
 }
+
 /// A rule as the API shows it.
 fn rule_view(l: ListedRule) -> RuleView {
     RuleView {
-        rule: l.rule,
+        // A rule is plain data (string keys, JSON values): it always serializes.
+        rule: serde_json::to_value(&l.rule).unwrap_or_default(),
         origin: l.origin.label().to_owned(),
     }
 }

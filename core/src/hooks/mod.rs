@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
-use kafkatwin_builtin_transforms::{Hook, RecordData, Rule, RuleChain, Tally, Validated};
+use kafkatwin_builtin_transforms::{Hook, RecordData, RuleChain, Tally, Validated};
 use kafkatwin_config::{Config, Problem, TopicRules};
 use regex::Regex;
 use wasm_step::WasmBinding;
@@ -107,16 +107,9 @@ impl Hooks {
                 None => continue, // reported by config validation
             };
             let (mut produce, mut fetch) = (Vec::new(), Vec::new());
-            for (j, raw) in entry.rules.iter().enumerate() {
+            for (j, rule) in entry.rules.iter().enumerate() {
                 let rule_at = format!("{at}.rules[{j}]");
-                let rule: Rule = match serde_json::from_value(raw.clone()) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        problems.push(Problem::new(rule_at, e.to_string()));
-                        continue;
-                    }
-                };
-                match kafkatwin_builtin_transforms::validate(rule) {
+                match kafkatwin_builtin_transforms::validate(rule.clone()) {
                     Ok(Validated::Plugin(b)) if b.enabled => hooks.wasm.push((matcher.clone(), b)),
                     Ok(Validated::Plugin(_)) => {}
                     Ok(Validated::Builtin(c)) if c.rule.hook == Hook::Fetch => fetch.push(c),

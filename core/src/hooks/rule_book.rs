@@ -31,8 +31,8 @@ fn rules_key(topic: &str) -> String {
 /// A rule as listed: in the documented shape, with where it comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListedRule {
-    /// The rule (built-in rules normalised, defaults filled).
-    pub rule: Value,
+    /// The rule, validated.
+    pub rule: Rule,
     /// The config file or the admin API.
     pub origin: Origin,
 }
@@ -40,8 +40,8 @@ pub struct ListedRule {
 /// Config rules, API rules, and the hooks compiled from both.
 pub struct RuleBook {
     yaml: Vec<TopicRules>,
-    /// API rules per topic, validated, as JSON (built-in rules normalised, wasm rules as sent).
-    api: Mutex<BTreeMap<String, Vec<Value>>>,
+    /// API rules per topic, validated.
+    api: Mutex<BTreeMap<String, Vec<Rule>>>,
     live: RwLock<Arc<Hooks>>,
     log: Keeping,
     /// Log offset of the entry last applied per key: the tail may replay entries older than a
@@ -90,7 +90,7 @@ impl RuleBook {
         };
         // Entries were validated before they were written; a rule that no longer compiles
         // (an older or newer version wrote it) is left out rather than breaking the rest.
-        let rules: Vec<Value> = rules
+        let rules: Vec<Rule> = rules
             .into_iter()
             .filter_map(|r| Self::parse(r).ok())
             .collect();
@@ -104,13 +104,13 @@ impl RuleBook {
         }
     }
 
-    fn api_rules(&self, topic: &str) -> Vec<Value> {
+    fn api_rules(&self, topic: &str) -> Vec<Rule> {
         lock(&self.api).get(topic).cloned().unwrap_or_default()
     }
 
     /// Makes `rules` the API rules of `topic`: through the state log when there is one, so
     /// the change is durable and every instance applies it.
-    async fn commit(&self, topic: &str, rules: Vec<Value>) -> Result<(), ChangeError> {
+    async fn commit(&self, topic: &str, rules: Vec<Rule>) -> Result<(), ChangeError> {
         let value = serde_json::to_vec(&rules).map_err(|e| ChangeError::internal(e.to_string()))?;
         let key = rules_key(topic);
         let mut offset = None;
@@ -164,9 +164,9 @@ impl RuleBook {
         Ok(out)
     }
 
-    /// Validates a rule (built-in actions or a wasm binding) and returns it normalised
-    /// (defaults filled).
-    fn parse(raw: Value) -> Result<Value, ChangeError> {
+    /// Reads and validates a rule (built-in actions or a wasm binding) as the admin API or
+    /// the control log gives it: the one place a rule is parsed after the config loads.
+    fn parse(raw: Value) -> Result<Rule, ChangeError> {
         let rule: Rule = serde_json::from_value(raw)
             .map_err(|e| ChangeError::bad_request(None, format!("invalid rule: {e}")))?;
         kafkatwin_builtin_transforms::validate(rule.clone()).map_err(|errors| {
@@ -180,7 +180,7 @@ impl RuleBook {
                     .join("; "),
             )
         })?;
-        serde_json::to_value(&rule).map_err(|e| ChangeError::internal(e.to_string()))
+        Ok(rule)
     }
 
     /// Starts a change of `topic`'s rules: 412 when `expected` (the version the admin read,
@@ -209,15 +209,12 @@ impl RuleBook {
     ) -> Result<ListedRule, ChangeError> {
         let rule = Self::parse(raw)?;
         let _changing = self.begin(topic, expected).await?;
-        let taken = self
-            .yaml_rules(topic)
-            .iter()
-            .any(|v| rule_id(&v.rule) == rule_id(&rule));
+        let taken = self.yaml_rules(topic).iter().any(|v| v.rule.id == rule.id);
         let mut rules = self.api_rules(topic);
-        if taken || rules.iter().any(|r| rule_id(r) == rule_id(&rule)) {
+        if taken || rules.iter().any(|r| r.id == rule.id) {
             return Err(ChangeError::conflict(format!(
                 "topic {topic:?} already has a rule with id {:?}",
-                rule_id(&rule)
+                rule.id
             )));
         }
         let view = ListedRule {
@@ -238,13 +235,10 @@ impl RuleBook {
         expected: Option<i64>,
     ) -> Result<ListedRule, ChangeError> {
         let rule = Self::parse(raw)?;
-        if rule_id(&rule) != id {
+        if rule.id != id {
             return Err(ChangeError::bad_request(
                 Some("id".into()),
-                format!(
-                    "the body's id {:?} differs from the path's {id:?}",
-                    rule_id(&rule)
-                ),
+                format!("the body's id {:?} differs from the path's {id:?}", rule.id),
             ));
         }
         let view = ListedRule {
@@ -255,7 +249,7 @@ impl RuleBook {
         let mut rules = self.api_rules(topic);
         let slot = rules
             .iter_mut()
-            .find(|r| rule_id(r) == id)
+            .find(|r| r.id == id)
             .ok_or_else(|| self.missing(topic, id))?;
         *slot = rule;
         self.commit(topic, rules).await?;
@@ -272,7 +266,7 @@ impl RuleBook {
         let _changing = self.begin(topic, expected).await?;
         let mut rules = self.api_rules(topic);
         let before = rules.len();
-        rules.retain(|r| rule_id(r) != id);
+        rules.retain(|r| r.id != id);
         if rules.len() == before {
             return Err(self.missing(topic, id));
         }
@@ -280,10 +274,7 @@ impl RuleBook {
     }
 
     fn missing(&self, topic: &str, id: &str) -> ChangeError {
-        let in_config = self
-            .yaml_rules(topic)
-            .iter()
-            .any(|v| v.rule.get("id").and_then(Value::as_str) == Some(id));
+        let in_config = self.yaml_rules(topic).iter().any(|v| v.rule.id == id);
         if in_config {
             ChangeError::conflict(format!(
                 "rule {id:?} of topic {topic:?} comes from the config file; change it there"
@@ -314,9 +305,4 @@ impl RuleBook {
         *write(&self.live) = Arc::new(hooks);
         Ok(())
     }
-}
-
-/// A validated rule's id.
-fn rule_id(rule: &Value) -> &str {
-    rule.get("id").and_then(Value::as_str).unwrap_or("")
 }
