@@ -103,7 +103,9 @@ fn compare(file: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(kafkatwin_core::replication::compare::report(&clusters)) {
+    match rt.block_on(kafkatwin_core::replication::repair::compare::report(
+        &clusters,
+    )) {
         Ok((lines, diverged)) => {
             for l in lines {
                 println!("{l}");

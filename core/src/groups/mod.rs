@@ -21,7 +21,7 @@ pub mod stored;
 use crate::base::metrics::Metrics;
 use crate::base::sync::lock;
 use crate::control::control_log::{ControlError, Keeping};
-use crate::replication::lanes::Tp;
+use crate::replication::partitions::lanes::Tp;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;

@@ -5,7 +5,7 @@
 
 use super::partitioned::{self, PartitionedApi, Routed};
 use super::{Proxy, Reply, local, read_ahead};
-use crate::replication::{Replicator, lanes::Tp};
+use crate::replication::{Replicator, partitions::lanes::Tp};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;

@@ -2,7 +2,7 @@
 //! between its committed (logical) offset and each cluster's end of the partition.
 
 use super::Proxy;
-use crate::replication::lanes::Tp;
+use crate::replication::partitions::lanes::Tp;
 use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, list_offsets_request};
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 use super::Proxy;
 use super::partitioned::{self, PartitionedApi};
 use crate::backend::Cluster;
-use crate::replication::lanes::Tp;
+use crate::replication::partitions::lanes::Tp;
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::protocol::StrBytes;
 use std::collections::HashMap;

@@ -9,23 +9,11 @@
 //! only after the repairer copied everything it lacks while no write to that partition was in
 //! flight.
 
-pub mod compare;
-pub mod digest;
-mod ends;
-mod fanout;
-pub mod history;
-pub mod lanes;
-pub mod producers;
-mod promote;
-mod read_watch;
-mod reads;
-mod recover;
-mod reseed;
-pub use reseed::ReseedError;
-mod repair;
-mod repair_error;
-mod share;
-mod stamps;
+pub mod partitions;
+pub mod read;
+pub mod repair;
+pub mod write;
+pub use repair::reseed::ReseedError;
 
 use crate::backend::Cluster;
 use crate::base::metrics::Metrics;
@@ -44,7 +32,7 @@ pub struct ReplicaStatus {
     /// Partitions the cluster missed writes on and is being repaired.
     pub behind_partitions: usize,
     /// Records other clusters hold that it does not yet: missed writes awaiting repair and
-    /// writes still on their way (see [`lanes::Lanes::lag`]).
+    /// writes still on their way (see [`partitions::lanes::Lanes::lag`]).
     pub lag_records: i64,
     /// Partitions where it holds another history: (topic, partition, first differing
     /// logical offset).
@@ -84,15 +72,15 @@ pub struct Replicator {
     policy: kafkatwin_config::AckPolicy,
     timeout: Duration,
     sequencer: tokio::sync::Mutex<()>,
-    lanes: lanes::Lanes,
+    lanes: partitions::lanes::Lanes,
     /// Running digests of every partition on every cluster.
-    digests: digest::Digests,
+    digests: repair::digest::Digests,
     /// How much repair may copy, against the live writes.
-    repair_share: share::RepairShare,
+    repair_share: repair::share::RepairShare,
     /// Idempotent producers' sequences and recent batches.
-    producers: producers::Producers,
+    producers: write::producers::Producers,
     /// The proxy's own producer id on each cluster.
-    identities: stamps::Identities,
+    identities: partitions::stamps::Identities,
     /// Producer ids this proxy issues.
     ids: Arc<crate::control::producer_ids::ProducerIds>,
     metrics: Metrics,
@@ -149,11 +137,11 @@ impl Replicator {
             policy: producer.ack_policy,
             timeout: producer.timeout.get(),
             sequencer: tokio::sync::Mutex::new(()),
-            lanes: lanes::Lanes::new(n),
-            digests: digest::Digests::default(),
-            repair_share: share::RepairShare::new(n),
-            producers: producers::Producers::default(),
-            identities: stamps::Identities::new(n, membership.me().node_id),
+            lanes: partitions::lanes::Lanes::new(n),
+            digests: repair::digest::Digests::default(),
+            repair_share: repair::share::RepairShare::new(n),
+            producers: write::producers::Producers::default(),
+            identities: partitions::stamps::Identities::new(n, membership.me().node_id),
             ids: Arc::new(crate::control::producer_ids::ProducerIds::new(&clusters)),
             metrics,
             compared: (0..n).map(|_| Default::default()).collect(),
@@ -259,7 +247,7 @@ impl Replicator {
     }
 
     /// Whether this instance writes `tp` (with scale-out, the partitions it owns).
-    fn owns(&self, tp: &lanes::Tp) -> bool {
+    fn owns(&self, tp: &partitions::lanes::Tp) -> bool {
         self.membership.owns(&tp.topic, tp.partition)
     }
 
@@ -328,13 +316,13 @@ impl Replicator {
     }
 
     /// Marks cluster `i` behind on a partition, counting the missed write.
-    fn missed(&self, tp: &lanes::Tp, i: usize, why: &dyn std::fmt::Display) {
+    fn missed(&self, tp: &partitions::lanes::Tp, i: usize, why: &dyn std::fmt::Display) {
         if self.lanes.mark_behind(tp, i) {
             self.note_behind(tp, i, why);
         }
     }
 
-    fn note_behind(&self, tp: &lanes::Tp, i: usize, why: &dyn std::fmt::Display) {
+    fn note_behind(&self, tp: &partitions::lanes::Tp, i: usize, why: &dyn std::fmt::Display) {
         self.metrics
             .replication_missed
             .with_label_values(&[&self.clusters[i].id])

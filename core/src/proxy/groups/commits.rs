@@ -4,7 +4,7 @@
 
 use crate::groups::Commit;
 use crate::proxy::Proxy;
-use crate::replication::lanes::Tp;
+use crate::replication::partitions::lanes::Tp;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;

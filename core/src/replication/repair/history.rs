@@ -9,9 +9,9 @@
 //! the first differing batch by bisection. Ends are high watermarks read by fetch, not
 //! ListOffsets (Tansu answers LATEST with the last batch's base offset + 1).
 
-use super::ends;
-use super::lanes::Tp;
 use crate::backend::{BackendError, Cluster};
+use crate::replication::partitions::ends;
+use crate::replication::partitions::lanes::Tp;
 use crate::wire::records;
 use kafka_protocol::error::ResponseError;
 use std::sync::Arc;

@@ -11,9 +11,9 @@
 //! apart, and the batch is written again rather than risk answering for a batch that is not
 //! there.
 
-use super::Replicator;
-use super::ends;
-use super::lanes::Tp;
+use crate::replication::Replicator;
+use crate::replication::partitions::ends;
+use crate::replication::partitions::lanes::Tp;
 use crate::wire::records::{self, Covering};
 
 /// Records at the end of a partition searched for a retried batch.
@@ -22,7 +22,7 @@ use crate::base::timing::COMPARE_STEP_WAIT;
 
 /// Whether a batch is in a partition's tail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Search {
+pub(in crate::replication) enum Search {
     /// Found once, on this cluster at this base offset.
     Found(usize, i64),
     /// Not there (or not told apart from an identical batch): write it.
@@ -34,7 +34,7 @@ pub(super) enum Search {
 impl Replicator {
     /// Where the single-batch `records` (as written, producer id cleared) already are in
     /// `tp`: the cluster searched and the batch's base offset there.
-    pub(super) async fn find_in_tail(&self, tp: &Tp, records: &[u8]) -> Search {
+    pub(in crate::replication) async fn find_in_tail(&self, tp: &Tp, records: &[u8]) -> Search {
         let list = records::batches(records);
         let [(want, range)] = list.as_slice() else {
             return Search::Absent;

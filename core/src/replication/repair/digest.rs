@@ -13,11 +13,11 @@
 //! writes are in flight on the clusters, a pass reads once for one partition only, so
 //! reading yields to the writes and to repair.
 
-use super::Replicator;
-use super::history::{BatchMark, Side};
-use super::lanes::Tp;
 use crate::backend::BackendError;
 use crate::base::sync::lock;
+use crate::replication::Replicator;
+use crate::replication::partitions::lanes::Tp;
+use crate::replication::repair::history::{BatchMark, Side};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -206,7 +206,7 @@ impl Replicator {
     /// compared with the first such cluster (by priority). A cluster that differs is
     /// divergent from the first differing offset, unless most of the others hold what it
     /// holds there (then the reference is the odd one).
-    pub(super) async fn digest_pass(&self, up: &[bool]) {
+    pub(in crate::replication) async fn digest_pass(&self, up: &[bool]) {
         if !self.digests.due() {
             return;
         }

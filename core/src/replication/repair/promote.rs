@@ -10,9 +10,9 @@
 //! others are repaired from it. Otherwise (too many away, or histories that differ) the
 //! partition waits, as Kafka waits for an in-sync replica without unclean leader election.
 
-use super::Replicator;
-use super::history;
-use super::lanes::Tp;
+use crate::replication::Replicator;
+use crate::replication::partitions::lanes::Tp;
+use crate::replication::repair::history;
 use std::collections::HashSet;
 
 /// Whether the longest of the reachable logs holds every acknowledged write, with `away`
@@ -24,7 +24,7 @@ fn reachable_logs_hold_every_ack(away: usize, required: usize) -> bool {
 impl Replicator {
     /// Puts the longest reachable cluster back in sync on each partition this instance
     /// writes where every reachable cluster (`up`) is behind, when that loses nothing.
-    pub(super) async fn promote_orphaned(&self, up: &[bool]) {
+    pub(in crate::replication) async fn promote_orphaned(&self, up: &[bool]) {
         let n = self.clusters.len();
         let mut seen = HashSet::new();
         for i in (0..n).filter(|&i| up[i]) {

@@ -7,11 +7,11 @@
 //! clusters that started together or were backfilled from the start; it is learned from the
 //! base offsets each cluster answers for the same batch.
 
-use super::Replicator;
-use super::lanes::Tp;
 use crate::base::sync::lock;
 use crate::control::keys::Key;
 use crate::control::topology::Plan;
+use crate::replication::Replicator;
+use crate::replication::partitions::lanes::Tp;
 use std::time::Instant;
 
 impl Replicator {
@@ -79,7 +79,13 @@ impl Replicator {
 
     /// Records `tp`'s offset map on cluster `i` from one batch's base offsets; a change is
     /// kept in the state log, so restarts and other instances translate the same way.
-    pub(super) fn note_delta(&self, tp: &Tp, i: usize, physical: i64, authority: i64) {
+    pub(in crate::replication) fn note_delta(
+        &self,
+        tp: &Tp,
+        i: usize,
+        physical: i64,
+        authority: i64,
+    ) {
         if !self.lanes.learn_delta(tp, i, physical, authority) {
             return;
         }

@@ -2,7 +2,7 @@
 //! fetch from a given offset, topic creation and deletion.
 
 use crate::backend::{BackendError, Cluster};
-use crate::replication::lanes::Tp;
+use crate::replication::partitions::lanes::Tp;
 use bytes::Bytes;
 use kafka_protocol::messages::*;
 use std::collections::HashMap;

@@ -1,11 +1,11 @@
 //! The produce path over several clusters.
 
-use super::Replicator;
-use super::lanes::{Landing, Ticket, Tp};
-use super::producers::{BatchMeta, RetryCheck, Written};
-use super::recover::Search;
 use crate::backend::partitioned::{OrderGate, PartitionedApi};
 use crate::backend::{BackendError, Pending};
+use crate::replication::Replicator;
+use crate::replication::partitions::lanes::{Landing, Ticket, Tp};
+use crate::replication::write::producers::{BatchMeta, RetryCheck, Written};
+use crate::replication::write::recover::Search;
 use crate::wire::patched::PatchedFrame;
 use crate::wire::produce_spans;
 use crate::wire::records::{self, BatchStamp};

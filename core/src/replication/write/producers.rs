@@ -13,7 +13,7 @@
 //! instances and restarts, so two producers never share a state here.
 
 use crate::base::sync::lock;
-use crate::replication::lanes::Tp;
+use crate::replication::partitions::lanes::Tp;
 use kafka_protocol::error::ResponseError;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

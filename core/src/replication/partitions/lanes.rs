@@ -1,8 +1,8 @@
 //! Per-partition replication state: which clusters are behind (missed a write and take no
 //! live writes until the repairer has caught them up) and how many writes are in flight.
 
-use super::stamps::{Sequencing, WriterId};
 use crate::base::sync::lock;
+use crate::replication::partitions::stamps::{Sequencing, WriterId};
 use crate::wire::records::{BatchStamp, sequence_after};
 use kafka_protocol::messages::TopicName;
 use std::collections::{HashMap, VecDeque};

@@ -6,8 +6,8 @@
 //! `consumer.read_probe_timeout` counts as a stall: reads pass the cluster over, and fetches
 //! waiting on it stop waiting and read the next cluster at once.
 
-use super::Replicator;
 use crate::backend::BrokerConn;
+use crate::replication::Replicator;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestKind};
 use std::sync::Arc;
 use tokio::sync::watch;

@@ -1,11 +1,11 @@
 //! `kafkatwin compare`: every partition of every topic read on every cluster, by the ends
 //! and side by side (digests), and reported in one line each. Changes nothing.
 
-use super::digest;
-use super::ends;
-use super::history::{Side, Standing, compare};
-use super::lanes::Tp;
 use crate::backend::{BackendError, Cluster};
+use crate::replication::partitions::ends;
+use crate::replication::partitions::lanes::Tp;
+use crate::replication::repair::digest;
+use crate::replication::repair::history::{Side, Standing, compare};
 use std::sync::Arc;
 
 /// `kafkatwin compare`: every partition of every topic (internal `__` topics left out) on

@@ -2,10 +2,10 @@
 //! recreated, and copied back from the clusters that agree. Nothing is ever deleted or
 //! overwritten without this explicit action.
 
-use super::Replicator;
-use super::ends;
-use super::lanes::Tp;
 use crate::backend::BackendError;
+use crate::replication::Replicator;
+use crate::replication::partitions::ends;
+use crate::replication::partitions::lanes::Tp;
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 

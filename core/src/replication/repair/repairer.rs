@@ -1,14 +1,14 @@
 //! The background repairer: finds clusters that missed writes and copies what they lack from
 //! a cluster that has it, batch by batch in order, until they can take live writes again.
 
-use super::Replicator;
-use super::ends;
-use super::history;
-use super::lanes::{Numbering, Tp};
-use super::repair_error::RepairError;
-use super::stamps;
 use crate::backend::{BackendError, Pending};
 use crate::base::sync::lock;
+use crate::replication::Replicator;
+use crate::replication::partitions::ends;
+use crate::replication::partitions::lanes::{Numbering, Tp};
+use crate::replication::partitions::stamps;
+use crate::replication::repair::error::RepairError;
+use crate::replication::repair::history;
 use crate::wire::records;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
@@ -77,7 +77,7 @@ impl Replicator {
 
     /// Waits briefly, holding the sequencer, until no write to `tp` (any partition for
     /// `None`) is in flight on the clusters in `on`.
-    pub(super) async fn drained(&self, tp: Option<&Tp>, on: &[usize]) -> bool {
+    pub(in crate::replication) async fn drained(&self, tp: Option<&Tp>, on: &[usize]) -> bool {
         for _ in 0..200 {
             let n: u32 = match tp {
                 Some(tp) => on.iter().map(|&i| self.lanes.inflight_on(tp, i)).sum(),
@@ -213,7 +213,7 @@ impl Replicator {
                         ends::create_topic(c, t, want).await?;
                     }
                     Some(&have) if have != want => {
-                        let m = super::Mismatch {
+                        let m = crate::replication::Mismatch {
                             topic: t.as_str().to_owned(),
                             cluster: c.id.to_string(),
                             has: have,
@@ -292,7 +292,7 @@ impl Replicator {
     }
 
     /// Where each of the clusters in `live` stands on `tp`'s history (see `history`).
-    pub(super) async fn compare_on(
+    pub(in crate::replication) async fn compare_on(
         &self,
         tp: &Tp,
         live: &[usize],
@@ -325,7 +325,7 @@ impl Replicator {
         Ok(())
     }
 
-    pub(super) fn note_divergent(&self, tp: &Tp, i: usize, at: i64) {
+    pub(in crate::replication) fn note_divergent(&self, tp: &Tp, i: usize, at: i64) {
         let c = &self.clusters[i];
         let partition = tp.partition.to_string();
         self.metrics
@@ -755,7 +755,7 @@ impl Replicator {
 
     /// Makes sure cluster `i` has a producer id other than `stale` (see `stamps`), within
     /// the lookup bound.
-    pub(super) async fn ensure_identity(
+    pub(in crate::replication) async fn ensure_identity(
         &self,
         i: usize,
         stale: Option<stamps::WriterId>,
