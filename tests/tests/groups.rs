@@ -123,7 +123,7 @@ fn through_failover_and_restart(mut reader: std::process::Command) -> Outcome {
 
     // Either instance's admin API shows the one group: two members holding all four
     // partitions between them, and its coordinating instance.
-    for p in [&one, &two] {
+    for (name, p) in [("one", &one), ("two", &two)] {
         let view = || -> Value {
             kafkatwin_tests::http::get(p.admin_port, "/api/v1/groups/billing")
                 .ok()
@@ -134,7 +134,7 @@ fn through_failover_and_restart(mut reader: std::process::Command) -> Outcome {
         let g = view();
         assert!(
             stable,
-            "group billing stable: {g}\ninstance one:\n{}\ninstance two:\n{}",
+            "group billing stable on instance {name}: {g}\ninstance one:\n{}\ninstance two:\n{}",
             one.log(),
             two.log()
         );

@@ -299,21 +299,21 @@ impl ControlLog {
         if let Some(i) = from {
             self.note_seen(i, key, &stamp);
         }
-        let newer = {
-            let mut latest = lock(&self.latest);
-            let newer = latest.get(key).is_none_or(|l| l.stamp < stamp);
-            if newer {
-                latest.insert(
-                    key.to_owned(),
-                    Latest {
-                        stamp: stamp.clone(),
-                        value: value.clone(),
-                    },
-                );
-            }
-            newer
-        };
-        if newer && let Some(apply) = self.apply.get() {
+        let mut latest = lock(&self.latest);
+        if latest.get(key).is_some_and(|l| l.stamp >= stamp) {
+            return;
+        }
+        latest.insert(
+            key.to_owned(),
+            Latest {
+                stamp: stamp.clone(),
+                value: value.clone(),
+            },
+        );
+        // Applied while `latest` is held: two entries of one key merged at once (read from
+        // two clusters' logs) are applied in stamp order, never the older one last. The
+        // books' apply functions take only their own locks and never call back here.
+        if let Some(apply) = self.apply.get() {
             apply(key, value, stamp.version as i64);
         }
     }
