@@ -20,9 +20,7 @@ use crate::base::metrics::Metrics;
 use crate::base::sync::lock;
 use kafka_protocol::messages::TopicName;
 use kafkatwin_config::ProducerConfig;
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 /// Replication state of one cluster, for the admin API.
 #[derive(Debug, Clone, Default)]
@@ -68,53 +66,21 @@ pub struct Replicator {
     clusters: Vec<Arc<Cluster>>,
     /// Write and read sets per `multi_dc` strategy (indices into `clusters`).
     topology: crate::control::topology::Topology,
-    quorum: Option<u32>,
-    policy: kafkatwin_config::AckPolicy,
-    timeout: Duration,
+    /// Taken around every write queued on the clusters' writer connections (live writes and
+    /// repair copies), so every cluster receives a partition's batches in one order.
     sequencer: tokio::sync::Mutex<()>,
     lanes: partitions::lanes::Lanes,
-    /// Running digests of every partition on every cluster.
-    digests: repair::digest::Digests,
-    /// How much repair may copy, against the live writes.
-    repair_share: repair::share::RepairShare,
-    /// Idempotent producers' sequences and recent batches.
-    producers: write::producers::Producers,
     /// The proxy's own producer id on each cluster.
     identities: partitions::stamps::Identities,
-    /// Producer ids this proxy issues.
-    ids: Arc<crate::control::producer_ids::ProducerIds>,
     metrics: Metrics,
-    /// Per cluster: compared with the others since it was last seen down. Until then it
-    /// takes no live writes (it may lack records without the proxy having seen it miss
-    /// them: at startup, or after it was replaced).
-    compared: Vec<std::sync::atomic::AtomicBool>,
-    /// Per cluster: its connection-loss count when it was last compared (see
-    /// [`Cluster::connection_losses`]).
-    losses_seen: Vec<std::sync::atomic::AtomicU64>,
-    deleted: Mutex<HashSet<TopicName>>,
-    /// Admin changes (partitions, configs) a cluster missed while away, replayed on return.
-    deferred: Mutex<
-        Vec<(
-            usize,
-            kafka_protocol::messages::ApiKey,
-            i16,
-            kafka_protocol::messages::RequestKind,
-        )>,
-    >,
-    mismatches: Mutex<Vec<Mismatch>>,
-    wake: tokio::sync::Notify,
-    /// Where learned offset maps are recorded (see `reads`).
-    log: crate::control::control_log::Keeping,
+    /// The write path's policy and producer state.
+    writing: write::WriteState,
+    /// What repair keeps between passes.
+    repairing: repair::RepairState,
+    /// The read path's state.
+    reading: read::ReadState,
     /// Which partitions this instance writes (and so compares and repairs).
     membership: Arc<crate::control::membership::Membership>,
-    /// How long a cluster that failed a read is passed over (`consumer.read_avoid`).
-    read_avoid: std::time::Duration,
-    /// Per cluster: when it last failed or stalled a read (see `reads`).
-    read_avoided_at: Vec<Mutex<Option<std::time::Instant>>>,
-    /// How long a read probe may go unanswered (`consumer.read_probe_timeout`).
-    read_probe_timeout: Duration,
-    /// Per cluster: counts the stalls the read watch saw (see `read_watch`).
-    read_stalls: Vec<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Replicator {
@@ -133,28 +99,16 @@ impl Replicator {
         let n = clusters.len();
         Self {
             topology,
-            quorum: producer.quorum,
-            policy: producer.ack_policy,
-            timeout: producer.timeout.get(),
             sequencer: tokio::sync::Mutex::new(()),
             lanes: partitions::lanes::Lanes::new(n),
-            digests: repair::digest::Digests::default(),
-            repair_share: repair::share::RepairShare::new(n),
-            producers: write::producers::Producers::default(),
             identities: partitions::stamps::Identities::new(n, membership.me().node_id),
-            ids: Arc::new(crate::control::producer_ids::ProducerIds::new(&clusters)),
             metrics,
-            compared: (0..n).map(|_| Default::default()).collect(),
-            losses_seen: (0..n).map(|_| Default::default()).collect(),
-            deleted: Mutex::default(),
-            deferred: Mutex::default(),
-            mismatches: Mutex::default(),
-            wake: tokio::sync::Notify::new(),
-            read_avoid: consumer.read_avoid.get(),
-            read_avoided_at: (0..n).map(|_| Mutex::new(None)).collect(),
-            read_probe_timeout: consumer.read_probe_timeout.get(),
-            read_stalls: (0..n).map(|_| tokio::sync::watch::Sender::new(0)).collect(),
-            log,
+            writing: write::WriteState::new(
+                producer,
+                crate::control::producer_ids::ProducerIds::new(&clusters),
+            ),
+            repairing: repair::RepairState::new(n),
+            reading: read::ReadState::new(n, consumer, log),
             membership,
             clusters,
         }
@@ -162,7 +116,7 @@ impl Replicator {
 
     /// The issuer of producer ids for clients of this proxy.
     pub fn producer_ids(&self) -> &Arc<crate::control::producer_ids::ProducerIds> {
-        &self.ids
+        &self.writing.ids
     }
 
     /// Writes sent to the clusters and not answered yet, on all of them.
@@ -174,7 +128,7 @@ impl Replicator {
 
     /// How many clusters of a sync set of `sync` clusters must take a write.
     pub fn required_of(&self, sync: usize) -> usize {
-        self.policy.required(sync, self.quorum)
+        self.writing.policy.required(sync, self.writing.quorum)
     }
 
     /// Whether enough clusters of the sync set are reachable for the ack policy to be met.
@@ -206,7 +160,7 @@ impl Replicator {
 
     /// Partition-count mismatches between clusters, as last detected.
     pub fn mismatches(&self) -> Vec<Mismatch> {
-        lock(&self.mismatches).clone()
+        lock(&self.repairing.mismatches).clone()
     }
 
     /// The write set, by priority.
@@ -216,10 +170,10 @@ impl Replicator {
 
     /// Topics deleted through the proxy: a cluster that was away deletes them on return.
     pub fn note_deleted(&self, topics: &[TopicName]) {
-        lock(&self.deleted).extend(topics.iter().cloned());
+        lock(&self.repairing.deleted).extend(topics.iter().cloned());
         for t in topics {
             self.lanes.forget_topic(t);
-            self.digests.forget_topic(t);
+            self.repairing.digests.forget_topic(t);
         }
     }
 
@@ -235,12 +189,12 @@ impl Replicator {
         let Some(i) = self.clusters.iter().position(|c| &*c.id == id) else {
             return;
         };
-        lock(&self.deferred).push((i, api, version, req));
+        lock(&self.repairing.deferred).push((i, api, version, req));
     }
 
     /// Topics created through the proxy (no longer deleted).
     pub fn note_created(&self, topics: &[TopicName]) {
-        let mut d = lock(&self.deleted);
+        let mut d = lock(&self.repairing.deleted);
         for t in topics {
             d.remove(t);
         }
@@ -262,17 +216,18 @@ impl Replicator {
         // not own for a while (another instance, a fence, a lapsed lease) may have been
         // written elsewhere, and a stale state answers a producer that did nothing wrong
         // with an out-of-order sequence. They are found in the partition's tail again.
-        self.producers
+        self.writing
+            .producers
             .retain(|tp| self.membership.owns(&tp.topic, tp.partition));
         for i in 0..self.clusters.len() {
             self.set_compared(i, false);
         }
-        self.wake.notify_one();
+        self.repairing.wake.notify_one();
     }
 
     /// Whether cluster `i` has been compared with the others since it was last down.
     fn is_compared(&self, i: usize) -> bool {
-        self.compared[i].load(std::sync::atomic::Ordering::Acquire)
+        self.repairing.compared[i].load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Whether cluster `i` was compared and lost no connection since (its broker may be a
@@ -291,7 +246,7 @@ impl Replicator {
             self.clusters[i].id
         );
         self.set_compared(i, false);
-        self.wake.notify_one();
+        self.repairing.wake.notify_one();
         false
     }
 
@@ -299,20 +254,20 @@ impl Replicator {
     /// holds known (a source for repairs). Changes nothing.
     fn compared_since_loss(&self, i: usize) -> bool {
         self.is_compared(i)
-            && self.losses_seen[i].load(std::sync::atomic::Ordering::Acquire)
+            && self.repairing.losses_seen[i].load(std::sync::atomic::Ordering::Acquire)
                 == self.clusters[i].connection_losses()
     }
 
     /// Remembers cluster `i`'s connection-loss count as of a comparison starting now.
     fn note_losses(&self, i: usize) {
-        self.losses_seen[i].store(
+        self.repairing.losses_seen[i].store(
             self.clusters[i].connection_losses(),
             std::sync::atomic::Ordering::Release,
         );
     }
 
     fn set_compared(&self, i: usize, yes: bool) {
-        self.compared[i].store(yes, std::sync::atomic::Ordering::Release);
+        self.repairing.compared[i].store(yes, std::sync::atomic::Ordering::Release);
     }
 
     /// Marks cluster `i` behind on a partition, counting the missed write.
@@ -332,6 +287,6 @@ impl Replicator {
             "cluster {} missed a write to {tp} ({why}); it takes no writes there until repaired",
             self.clusters[i].id
         );
-        self.wake.notify_one();
+        self.repairing.wake.notify_one();
     }
 }

@@ -95,7 +95,7 @@ impl Replicator {
             cluster = %id,
             "{tp} on cluster {id} is offset by {delta} from the logical offsets"
         );
-        if let Some(log) = self.log.log().cloned() {
+        if let Some(log) = self.reading.log.log().cloned() {
             let key = Key::OffsetMap {
                 cluster: id.to_string(),
                 topic: tp.topic.as_str().to_owned(),
@@ -140,7 +140,7 @@ impl Replicator {
     /// for at least `consumer.read_avoid`, and until a health probe succeeds after that.
     pub fn avoid_reads(&self, i: usize) {
         let was = self.read_avoided(i);
-        *lock(&self.read_avoided_at[i]) = Some(Instant::now());
+        *lock(&self.reading.avoided_at[i]) = Some(Instant::now());
         if !was {
             tracing::warn!(
                 cluster = %self.clusters[i].id,
@@ -152,10 +152,10 @@ impl Replicator {
 
     /// Whether reads pass over cluster `i` now.
     pub fn read_avoided(&self, i: usize) -> bool {
-        let Some(since) = *lock(&self.read_avoided_at[i]) else {
+        let Some(since) = *lock(&self.reading.avoided_at[i]) else {
             return false;
         };
-        since.elapsed() < self.read_avoid
+        since.elapsed() < self.reading.avoid
             || self.clusters[i]
                 .last_probe_ok()
                 .is_none_or(|ok| ok <= since)

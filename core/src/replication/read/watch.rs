@@ -47,7 +47,7 @@ impl Replicator {
     async fn probe_reads(&self, i: usize, conn: &mut Option<Arc<BrokerConn>>) -> bool {
         let c = &self.clusters[i];
         if conn.is_none() {
-            match tokio::time::timeout(self.read_probe_timeout, c.dedicated_conn()).await {
+            match tokio::time::timeout(self.reading.probe_timeout, c.dedicated_conn()).await {
                 Ok(Ok(opened)) => *conn = Some(opened),
                 Ok(Err(_)) => return true,
                 Err(_) => return false,
@@ -58,7 +58,7 @@ impl Replicator {
         };
         let req = RequestKind::ApiVersions(ApiVersionsRequest::default());
         let answered = tokio::time::timeout(
-            self.read_probe_timeout,
+            self.reading.probe_timeout,
             open.call(ApiKey::ApiVersions, 0, None, &req),
         )
         .await;
@@ -78,11 +78,11 @@ impl Replicator {
     /// Cluster `i` stopped answering: reads pass it over and fetches waiting on it give up.
     fn note_read_stall(&self, i: usize) {
         self.avoid_reads(i);
-        self.read_stalls[i].send_modify(|n| *n += 1);
+        self.reading.stalls[i].send_modify(|n| *n += 1);
     }
 
     /// A receiver that changes when cluster `i` is next seen stalled.
     pub fn read_stalls(&self, i: usize) -> watch::Receiver<u64> {
-        self.read_stalls[i].subscribe()
+        self.reading.stalls[i].subscribe()
     }
 }

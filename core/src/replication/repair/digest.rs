@@ -207,7 +207,7 @@ impl Replicator {
     /// divergent from the first differing offset, unless most of the others hold what it
     /// holds there (then the reference is the odd one).
     pub(in crate::replication) async fn digest_pass(&self, up: &[bool]) {
-        if !self.digests.due() {
+        if !self.repairing.digests.due() {
             return;
         }
         let eligible = |tp: &Tp| -> Vec<usize> {
@@ -220,7 +220,7 @@ impl Replicator {
                 })
                 .collect()
         };
-        for (tp, limit) in self.digests.unread(eligible) {
+        for (tp, limit) in self.repairing.digests.unread(eligible) {
             let on = eligible(&tp);
             if !self.owns(&tp) || on.len() < 2 {
                 continue;
@@ -251,7 +251,7 @@ impl Replicator {
         limit: i64,
         fetches: usize,
     ) -> Result<(), BackendError> {
-        let mut digests = self.digests.get(tp, self.clusters.len());
+        let mut digests = self.repairing.digests.get(tp, self.clusters.len());
         let r = eligible[0];
         let side = self.side(tp, r);
         let mut reference = Reference::new(&side);
@@ -270,7 +270,7 @@ impl Replicator {
                 DigestStep::Differ(at) => self.settle_difference(tp, eligible, at).await?,
             }
         }
-        self.digests.put(tp, digests);
+        self.repairing.digests.put(tp, digests);
         Ok(())
     }
 

@@ -98,7 +98,7 @@ impl Replicator {
                 self.clusters[i].id
             );
         }
-        self.wake.notify_one();
+        self.repairing.wake.notify_one();
     }
 }
 

@@ -40,7 +40,7 @@ impl Replicator {
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(crate::base::timing::REPAIR_EVERY) => {}
-                    _ = me.wake.notified() => {}
+                    _ = me.repairing.wake.notified() => {}
                     _ = stop.changed() => {}
                 }
                 if *stop.borrow() {
@@ -188,7 +188,7 @@ impl Replicator {
         live: &[usize],
         lists: &HashMap<usize, HashMap<TopicName, i32>>,
     ) -> Result<HashMap<TopicName, i32>, RepairError> {
-        let deleted = lock(&self.deleted).clone();
+        let deleted = lock(&self.repairing.deleted).clone();
         let mut counts: HashMap<TopicName, i32> = HashMap::new();
         for list in lists.values() {
             for (t, &n) in list {
@@ -226,14 +226,14 @@ impl Replicator {
                 }
             }
         }
-        *lock(&self.mismatches) = mismatches;
+        *lock(&self.repairing.mismatches) = mismatches;
         Ok(counts)
     }
 
     /// Sends the admin requests deferred while their cluster was away to those up now.
     async fn apply_deferred(&self, up: &[bool]) -> Result<(), RepairError> {
         let due: Vec<_> = {
-            let mut d = lock(&self.deferred);
+            let mut d = lock(&self.repairing.deferred);
             let (now, later) = d.drain(..).partition(|(i, ..)| up[*i]);
             *d = later;
             now
@@ -243,7 +243,7 @@ impl Replicator {
             match c.send_any(api, version, None, &req).await {
                 Ok(_) => tracing::info!(cluster = %c.id, "applied a deferred {api:?} on {}", c.id),
                 Err(e) => {
-                    lock(&self.deferred).push((i, api, version, req));
+                    lock(&self.repairing.deferred).push((i, api, version, req));
                     return Err(e.into());
                 }
             }
@@ -278,7 +278,7 @@ impl Replicator {
             let logical = |i: usize| latest[&i].get(tp).map(|&e| e - self.lanes.delta(tp, i));
             let max = live.iter().filter_map(|&i| logical(i)).max().unwrap_or(0);
             // What the clusters held before this instance wrote there: read side by side.
-            self.digests.read_up_to(tp, max);
+            self.repairing.digests.read_up_to(tp, max);
             for &i in live {
                 if logical(i).unwrap_or(0) < max {
                     self.missed(tp, i, &"it holds fewer records than another cluster");
@@ -366,7 +366,7 @@ impl Replicator {
                 {
                     tracing::debug!(cluster = %c.id, "{e}");
                 }
-                let mut budget = self.repair_share.budget(i);
+                let mut budget = self.repairing.share.budget(i);
                 for tp in self.lanes.behind_on(i).iter().filter(|tp| self.owns(tp)) {
                     if budget == Some(0) {
                         break;

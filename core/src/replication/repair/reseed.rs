@@ -125,14 +125,14 @@ impl Replicator {
                 .remove_label_values(&[&c.id, topic, &partition]);
         }
         // Its log starts anew: every digest of the topic is read again from the start.
-        self.digests.forget_topic(&name);
+        self.repairing.digests.forget_topic(&name);
         tracing::info!(
             cluster = %c.id,
             "topic {topic} recreated on cluster {id} ({} partition(s) were divergent); the \
              repairer copies it back now",
             cleared.len()
         );
-        self.wake.notify_one();
+        self.repairing.wake.notify_one();
         Ok(n)
     }
 }

@@ -320,7 +320,7 @@ impl Replicator {
                     continue;
                 };
                 let tp = Tp::new(t.name.clone(), p.index);
-                let verdict = self.producers.check(&tp, &meta);
+                let verdict = self.writing.producers.check(&tp, &meta);
                 if let RetryCheck::Retry(first) = verdict {
                     done.push((tp.clone(), self.retry_answer(&tp, &meta, &first)));
                     continue;
@@ -330,7 +330,7 @@ impl Replicator {
                 // this may be a retry of a batch another instance (or this one before a
                 // restart) wrote. Look for it before writing it again.
                 if verdict == RetryCheck::New
-                    && (meta.base_sequence != 0 || !self.ids.issued_here(meta.producer_id))
+                    && (meta.base_sequence != 0 || !self.writing.ids.issued_here(meta.producer_id))
                     && let Some(r) = &p.records
                 {
                     unknown.push((tp.clone(), r.clone()));
@@ -395,7 +395,8 @@ impl Replicator {
                 self.clusters[i].id
             );
             let written =
-                self.producers
+                self.writing
+                    .producers
                     .register_written(&tp, meta, self.clusters.len(), i, offset);
             done.push((tp.clone(), self.retry_answer(&tp, meta, &written)));
             metas.remove(&tp);
@@ -472,7 +473,9 @@ impl Replicator {
             }
             for (tp, meta) in &metas {
                 if acks.get(tp).is_some_and(|t| t.queued > 0) {
-                    self.producers.register(tp, meta, self.clusters.len());
+                    self.writing
+                        .producers
+                        .register(tp, meta, self.clusters.len());
                 }
             }
             (acks, routes.waits_on_repair)
@@ -519,7 +522,7 @@ impl Replicator {
         };
         for (k, tp) in parts.iter().enumerate() {
             if let Some(meta) = metas.get(tp) {
-                match self.producers.check(tp, meta) {
+                match self.writing.producers.check(tp, meta) {
                     RetryCheck::Write | RetryCheck::New => {}
                     RetryCheck::Retry(first) => {
                         done.push((tp.clone(), self.retry_answer(tp, meta, &first)));
@@ -623,7 +626,7 @@ impl Replicator {
                 let tps: Vec<Tp> = taken.iter().map(|&k| out.parts[k].clone()).collect();
                 let queued = match frame {
                     Ok(f) => {
-                        self.repair_share.note_live(i, f.len());
+                        self.repairing.share.note_live(i, f.len());
                         self.clusters[i].try_start_writer_frame(
                             leader,
                             ApiKey::Produce,
@@ -679,7 +682,7 @@ impl Replicator {
     ) where
         F: std::future::Future<Output = (usize, Vec<Tp>, Vec<PartitionAnswer>)>,
     {
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        let deadline = tokio::time::Instant::now() + self.writing.timeout;
         let mut nap = crate::base::timing::ACK_POLL_FIRST;
         while !acks.iter().all(|(tp, t)| self.decided(tp, t, set)) {
             if pending.is_empty() {
@@ -762,7 +765,7 @@ impl Replicator {
                     "{tp}: {} of {} clusters took the write; ack policy {:?} needs {required}",
                     t.acks.len(),
                     self.clusters.len(),
-                    self.policy
+                    self.writing.policy
                 ),
             )
         } else {
@@ -771,7 +774,7 @@ impl Replicator {
                 ResponseError::RequestTimedOut.code(),
                 format!(
                     "{tp}: ack policy {:?} not met within producer.timeout ({:?})",
-                    self.policy, self.timeout
+                    self.writing.policy, self.writing.timeout
                 ),
             )
         }
@@ -886,7 +889,7 @@ impl Replicator {
                         ))
                     } else {
                         if let Some(meta) = &sent.meta {
-                            self.producers.acked(tp, meta, i, p.base_offset);
+                            self.writing.producers.acked(tp, meta, i, p.base_offset);
                         }
                         self.lanes.note_end(tp, i, p.base_offset + sent.count);
                         Ok(p.with_current_leader(Default::default()))
@@ -972,7 +975,7 @@ impl Replicator {
                 format!(
                     "{tp}: this batch (producer {}, sequence {}) is on {holding} cluster(s); \
                      ack policy {:?} needs {}; retry",
-                    meta.producer_id, meta.base_sequence, self.policy, set.required
+                    meta.producer_id, meta.base_sequence, self.writing.policy, set.required
                 ),
             ),
         }
@@ -1001,7 +1004,7 @@ impl Replicator {
             ResponseError::NotEnoughReplicas.code(),
             format!(
                 "{tp}: ack policy {:?} needs {} clusters, too few can take writes ({})",
-                self.policy,
+                self.writing.policy,
                 set.required,
                 why.join(", ")
             ),
