@@ -34,16 +34,59 @@ pub struct ProxyApi {
     pub max: i16,
     /// Where the answer comes from.
     pub served: Served,
+    /// What answers it once decoded.
+    pub handler: Handler,
+}
+
+/// What answers a decoded request: the session (before any routing), the fetch path, or one
+/// of `dispatch`'s handlers. Every API the proxy offers names its handler in [`PROXY_APIS`],
+/// so no offered API can reach the "not supported" answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    /// ApiVersions and SASL: answered by the session before requests are routed.
+    Session,
+    /// The fetch path (reads, read-ahead, quotas on what is returned).
+    Fetch,
+    /// Produce: the write path.
+    Produce,
+    /// Metadata, as the proxy presents the clusters.
+    Metadata,
+    /// FindCoordinator: this proxy or an instance of it.
+    FindCoordinator,
+    /// DescribeCluster: the proxy's own brokers.
+    DescribeCluster,
+    /// ListOffsets in logical offsets.
+    ListOffsets,
+    /// DeleteRecords on every cluster.
+    DeleteRecords,
+    /// OffsetForLeaderEpoch, routed to partition leaders.
+    OffsetForLeaderEpoch,
+    /// InitProducerId: the proxy's ids in front of several clusters.
+    InitProducerId,
+    /// Group membership and offsets (classic and consumer protocol).
+    Group,
+    /// ListGroups.
+    ListGroups,
+    /// Topic and config administration.
+    Admin,
 }
 
 impl ProxyApi {
-    const fn new(key: ApiKey, label: &'static str, min: i16, max: i16, served: Served) -> Self {
+    const fn new(
+        key: ApiKey,
+        label: &'static str,
+        min: i16,
+        max: i16,
+        served: Served,
+        handler: Handler,
+    ) -> Self {
         Self {
             key,
             label,
             min,
             max,
             served,
+            handler,
         }
     }
 }
@@ -52,46 +95,127 @@ impl ProxyApi {
 /// topic id (ids differ per cluster); other caps stop below versions whose semantics the
 /// proxy does not rewrite yet (topic-id variants).
 pub const PROXY_APIS: &[ProxyApi] = &[
-    ProxyApi::new(ApiKey::Produce, "produce", 3, 12, Served::Forwarded),
-    ProxyApi::new(ApiKey::Fetch, "fetch", 4, 12, Served::Forwarded),
-    ProxyApi::new(ApiKey::ListOffsets, "list_offsets", 1, 9, Served::Forwarded),
-    ProxyApi::new(ApiKey::Metadata, "metadata", 0, 12, Served::Forwarded),
+    ProxyApi::new(
+        ApiKey::Produce,
+        "produce",
+        3,
+        12,
+        Served::Forwarded,
+        Handler::Produce,
+    ),
+    ProxyApi::new(
+        ApiKey::Fetch,
+        "fetch",
+        4,
+        12,
+        Served::Forwarded,
+        Handler::Fetch,
+    ),
+    ProxyApi::new(
+        ApiKey::ListOffsets,
+        "list_offsets",
+        1,
+        9,
+        Served::Forwarded,
+        Handler::ListOffsets,
+    ),
+    ProxyApi::new(
+        ApiKey::Metadata,
+        "metadata",
+        0,
+        12,
+        Served::Forwarded,
+        Handler::Metadata,
+    ),
     ProxyApi::new(
         ApiKey::OffsetCommit,
         "offset_commit",
         2,
         9,
         Served::Forwarded,
+        Handler::Group,
     ),
     // From v2: v1 has no error field outside partitions, so a failure would read as "no
     // committed offsets" and make consumers reset.
-    ProxyApi::new(ApiKey::OffsetFetch, "offset_fetch", 2, 9, Served::Forwarded),
+    ProxyApi::new(
+        ApiKey::OffsetFetch,
+        "offset_fetch",
+        2,
+        9,
+        Served::Forwarded,
+        Handler::Group,
+    ),
     ProxyApi::new(
         ApiKey::FindCoordinator,
         "find_coordinator",
         0,
         6,
         Served::Locally,
+        Handler::FindCoordinator,
     ),
-    ProxyApi::new(ApiKey::JoinGroup, "join_group", 0, 9, Served::Forwarded),
-    ProxyApi::new(ApiKey::Heartbeat, "heartbeat", 0, 4, Served::Forwarded),
-    ProxyApi::new(ApiKey::LeaveGroup, "leave_group", 0, 5, Served::Forwarded),
-    ProxyApi::new(ApiKey::SyncGroup, "sync_group", 0, 5, Served::Forwarded),
+    ProxyApi::new(
+        ApiKey::JoinGroup,
+        "join_group",
+        0,
+        9,
+        Served::Forwarded,
+        Handler::Group,
+    ),
+    ProxyApi::new(
+        ApiKey::Heartbeat,
+        "heartbeat",
+        0,
+        4,
+        Served::Forwarded,
+        Handler::Group,
+    ),
+    ProxyApi::new(
+        ApiKey::LeaveGroup,
+        "leave_group",
+        0,
+        5,
+        Served::Forwarded,
+        Handler::Group,
+    ),
+    ProxyApi::new(
+        ApiKey::SyncGroup,
+        "sync_group",
+        0,
+        5,
+        Served::Forwarded,
+        Handler::Group,
+    ),
     ProxyApi::new(
         ApiKey::DescribeGroups,
         "describe_groups",
         0,
         5,
         Served::Forwarded,
+        Handler::Group,
     ),
-    ProxyApi::new(ApiKey::ListGroups, "list_groups", 0, 5, Served::Forwarded),
-    ProxyApi::new(ApiKey::ApiVersions, "api_versions", 0, 3, Served::Locally),
+    ProxyApi::new(
+        ApiKey::ListGroups,
+        "list_groups",
+        0,
+        5,
+        Served::Forwarded,
+        Handler::ListGroups,
+    ),
+    ProxyApi::new(
+        ApiKey::ApiVersions,
+        "api_versions",
+        0,
+        3,
+        Served::Locally,
+        Handler::Session,
+    ),
     ProxyApi::new(
         ApiKey::CreateTopics,
         "create_topics",
         2,
         7,
         Served::Forwarded,
+        Handler::Admin,
     ),
     ProxyApi::new(
         ApiKey::DeleteTopics,
@@ -99,6 +223,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         1,
         6,
         Served::Forwarded,
+        Handler::Admin,
     ),
     ProxyApi::new(
         ApiKey::DeleteRecords,
@@ -106,6 +231,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         0,
         2,
         Served::ForwardedOrRefused,
+        Handler::DeleteRecords,
     ),
     // Answered by the proxy in front of several clusters (`producer_ids`), forwarded to a
     // single one.
@@ -115,6 +241,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         0,
         5,
         Served::Forwarded,
+        Handler::InitProducerId,
     ),
     ProxyApi::new(
         ApiKey::OffsetForLeaderEpoch,
@@ -122,6 +249,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         2,
         4,
         Served::ForwardedOrRefused,
+        Handler::OffsetForLeaderEpoch,
     ),
     ProxyApi::new(
         ApiKey::DescribeConfigs,
@@ -129,6 +257,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         1,
         4,
         Served::Forwarded,
+        Handler::Admin,
     ),
     ProxyApi::new(
         ApiKey::CreatePartitions,
@@ -136,6 +265,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         0,
         3,
         Served::ForwardedOrRefused,
+        Handler::Admin,
     ),
     ProxyApi::new(
         ApiKey::DeleteGroups,
@@ -143,6 +273,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         0,
         2,
         Served::Forwarded,
+        Handler::Group,
     ),
     ProxyApi::new(
         ApiKey::OffsetDelete,
@@ -150,6 +281,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         0,
         0,
         Served::Forwarded,
+        Handler::Group,
     ),
     ProxyApi::new(
         ApiKey::IncrementalAlterConfigs,
@@ -157,6 +289,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         0,
         1,
         Served::Forwarded,
+        Handler::Admin,
     ),
     ProxyApi::new(
         ApiKey::DescribeCluster,
@@ -164,6 +297,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         0,
         1,
         Served::Locally,
+        Handler::DescribeCluster,
     ),
     // The consumer group protocol: answered by the proxy in front of several clusters.
     ProxyApi::new(
@@ -172,6 +306,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         0,
         1,
         Served::WithSeveral,
+        Handler::Group,
     ),
     ProxyApi::new(
         ApiKey::ConsumerGroupDescribe,
@@ -179,6 +314,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         0,
         1,
         Served::WithSeveral,
+        Handler::Group,
     ),
     // Answered by the proxy when `auth.plugins` is set (v0 handshakes, raw SASL tokens
     // outside Kafka frames, are not offered).
@@ -188,6 +324,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         1,
         1,
         Served::Locally,
+        Handler::Session,
     ),
     ProxyApi::new(
         ApiKey::SaslAuthenticate,
@@ -195,6 +332,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         0,
         2,
         Served::Locally,
+        Handler::Session,
     ),
 ];
 
@@ -213,6 +351,11 @@ const LOCAL_WITH_SEVERAL: &[ApiKey] = &[
     ApiKey::DeleteGroups,
     ApiKey::OffsetDelete,
 ];
+
+/// The handler of `api`; `None` for an API the proxy does not offer.
+pub fn handler(api: ApiKey) -> Option<Handler> {
+    PROXY_APIS.iter().find(|a| a.key == api).map(|a| a.handler)
+}
 
 /// The range the proxy advertises for `api` given the backend's ranges, if any; `several`
 /// when the proxy is in front of several clusters (see [`LOCAL_WITH_SEVERAL`]).
@@ -257,4 +400,53 @@ pub fn api_versions_response(backend: &Cluster, several: bool) -> ApiVersionsRes
         })
         .collect();
     ApiVersionsResponse::default().with_api_keys(api_keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_offered_api_names_the_handler_of_its_own_kind() {
+        use ApiKey::*;
+        for a in PROXY_APIS {
+            let own = match a.handler {
+                Handler::Session => matches!(a.key, ApiVersions | SaslHandshake | SaslAuthenticate),
+                Handler::Fetch => a.key == Fetch,
+                Handler::Produce => a.key == Produce,
+                Handler::Metadata => a.key == Metadata,
+                Handler::FindCoordinator => a.key == FindCoordinator,
+                Handler::DescribeCluster => a.key == DescribeCluster,
+                Handler::ListOffsets => a.key == ListOffsets,
+                Handler::DeleteRecords => a.key == DeleteRecords,
+                Handler::OffsetForLeaderEpoch => a.key == OffsetForLeaderEpoch,
+                Handler::InitProducerId => a.key == InitProducerId,
+                Handler::ListGroups => a.key == ListGroups,
+                // What `group_request` and `admin_request` take.
+                Handler::Group => matches!(
+                    a.key,
+                    JoinGroup
+                        | SyncGroup
+                        | Heartbeat
+                        | LeaveGroup
+                        | OffsetCommit
+                        | OffsetFetch
+                        | DescribeGroups
+                        | DeleteGroups
+                        | OffsetDelete
+                        | ConsumerGroupHeartbeat
+                        | ConsumerGroupDescribe
+                ),
+                Handler::Admin => matches!(
+                    a.key,
+                    CreateTopics
+                        | DeleteTopics
+                        | CreatePartitions
+                        | DescribeConfigs
+                        | IncrementalAlterConfigs
+                ),
+            };
+            assert!(own, "{:?} is routed to {:?}", a.key, a.handler);
+        }
+    }
 }
