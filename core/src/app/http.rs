@@ -115,15 +115,16 @@ enum NotReady {
 
 impl AdminState for ProxyAdmin {
     fn ready(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        if !*self.0.control_loaded.borrow() {
+        if !*self.0.books.control_loaded.borrow() {
             return Err(NotReady::ControlNotLoaded.into());
         }
-        if let Some(rep) = &self.0.replicator {
+        if let Some(rep) = &self.0.backends.replicator {
             return if rep.policy_can_be_met() {
                 Ok(())
             } else {
                 let down: Vec<String> = self
                     .0
+                    .backends
                     .clusters
                     .iter()
                     .map(|c| c.status())
@@ -138,7 +139,7 @@ impl AdminState for ProxyAdmin {
                 .into())
             };
         }
-        let c = self.0.cluster.status();
+        let c = self.0.backends.cluster.status();
         if c.reachable {
             Ok(())
         } else {
@@ -153,12 +154,13 @@ impl AdminState for ProxyAdmin {
     fn clusters(&self) -> Vec<ClusterView> {
         let cfg = &self.0.config;
         self.0
+            .backends
             .clusters
             .iter()
             .map(|c| {
                 let s = c.status();
                 let conf = cfg.clusters.iter().find(|x| x.id == s.id);
-                let rep = self.0.replicator.as_ref();
+                let rep = self.0.backends.replicator.as_ref();
                 let repl = rep.and_then(|r| r.status_of(&s.id)).unwrap_or_default();
                 let mismatches = rep
                     .map(|r| r.mismatches())
@@ -198,11 +200,12 @@ impl AdminState for ProxyAdmin {
     }
 
     fn groups(&self) -> Vec<kafkatwin_web::GroupView> {
-        if self.0.replicator.is_none() {
+        if self.0.backends.replicator.is_none() {
             return Vec::new();
         }
         let lag = self.lag_by_partition();
         self.0
+            .books
             .groups
             .reports()
             .into_iter()
@@ -211,8 +214,8 @@ impl AdminState for ProxyAdmin {
     }
 
     fn group(&self, name: &str) -> Option<kafkatwin_web::GroupView> {
-        self.0.replicator.as_ref()?;
-        let report = self.0.groups.report(name)?;
+        self.0.backends.replicator.as_ref()?;
+        let report = self.0.books.groups.report(name)?;
         Some(self.group_view(report, &self.lag_by_partition()))
     }
 
@@ -222,7 +225,7 @@ impl AdminState for ProxyAdmin {
         topic: &'a str,
     ) -> ApiFuture<'a, kafkatwin_web::ReseedView> {
         Box::pin(async move {
-            let Some(rep) = &self.0.replicator else {
+            let Some(rep) = &self.0.backends.replicator else {
                 return Err(ApiError::conflict(format!(
                     "cannot reseed {topic} on cluster {id}: there is no other cluster to copy it from"
                 )));
@@ -243,7 +246,7 @@ impl AdminState for ProxyAdmin {
         &'a self,
         e: kafkatwin_web::AuditEntry,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
-        Box::pin(self.0.audit.record(Change {
+        Box::pin(self.0.books.audit.record(Change {
             at_ms: e.at_ms,
             who: e.who,
             client: e.client,
@@ -253,7 +256,7 @@ impl AdminState for ProxyAdmin {
     }
 
     fn rules_version(&self, topic: &str) -> Option<i64> {
-        self.0.rules.version(topic)
+        self.0.books.rules.version(topic)
     }
 
     fn audit_log(&self, limit: usize) -> Vec<kafkatwin_web::AuditEntry> {
@@ -264,11 +267,17 @@ impl AdminState for ProxyAdmin {
             action: c.action,
             version: c.version,
         };
-        self.0.audit.latest(limit).into_iter().map(entry).collect()
+        self.0
+            .books
+            .audit
+            .latest(limit)
+            .into_iter()
+            .map(entry)
+            .collect()
     }
 
     fn list_rules(&self, topic: &str) -> Result<Vec<RuleView>, ApiError> {
-        let rules = self.0.rules.list(topic).map_err(api_error)?;
+        let rules = self.0.books.rules.list(topic).map_err(api_error)?;
         Ok(rules.into_iter().map(rule_view).collect())
     }
 
@@ -280,6 +289,7 @@ impl AdminState for ProxyAdmin {
     ) -> ApiFuture<'a, RuleView> {
         Box::pin(async move {
             self.0
+                .books
                 .rules
                 .add(topic, rule, expected)
                 .await
@@ -297,6 +307,7 @@ impl AdminState for ProxyAdmin {
     ) -> ApiFuture<'a, RuleView> {
         Box::pin(async move {
             self.0
+                .books
                 .rules
                 .replace(topic, id, rule, expected)
                 .await
@@ -313,6 +324,7 @@ impl AdminState for ProxyAdmin {
     ) -> ApiFuture<'a, ()> {
         Box::pin(async move {
             self.0
+                .books
                 .rules
                 .delete(topic, id, expected)
                 .await
@@ -321,11 +333,17 @@ impl AdminState for ProxyAdmin {
     }
 
     fn list_quotas(&self) -> Vec<kafkatwin_web::QuotaView> {
-        self.0.quotas.list().into_iter().map(quota_view).collect()
+        self.0
+            .books
+            .quotas
+            .list()
+            .into_iter()
+            .map(quota_view)
+            .collect()
     }
 
     fn get_quota(&self, client_id: &str) -> Option<kafkatwin_web::QuotaView> {
-        let q = &self.0.quotas;
+        let q = &self.0.books.quotas;
         let mut view = quota_view(q.entry(client_id)?);
         view.current = Some(
             q.current(client_id)
@@ -345,6 +363,7 @@ impl AdminState for ProxyAdmin {
         Box::pin(async move {
             let (entry, created) = self
                 .0
+                .books
                 .quotas
                 .put(client_id, &body, expected)
                 .await
@@ -356,6 +375,7 @@ impl AdminState for ProxyAdmin {
     fn delete_quota<'a>(&'a self, client_id: &'a str, expected: Option<i64>) -> ApiFuture<'a, ()> {
         Box::pin(async move {
             self.0
+                .books
                 .quotas
                 .delete(client_id, expected)
                 .await
@@ -375,6 +395,7 @@ impl AdminState for ProxyAdmin {
     ) -> ApiFuture<'a, PluginView> {
         Box::pin(async move {
             self.0
+                .books
                 .plugin_store
                 .put(name, module, expected)
                 .await
@@ -384,11 +405,17 @@ impl AdminState for ProxyAdmin {
     }
 
     fn list_plugins(&self) -> Vec<PluginView> {
-        self.0.plugins.list().into_iter().map(plugin_view).collect()
+        self.0
+            .books
+            .plugins
+            .list()
+            .into_iter()
+            .map(plugin_view)
+            .collect()
     }
 
     fn get_plugin(&self, name: &str) -> Option<PluginView> {
-        self.0.plugins.get(name).map(plugin_view)
+        self.0.books.plugins.get(name).map(plugin_view)
     }
 
     fn delete_plugin<'a>(
@@ -398,15 +425,16 @@ impl AdminState for ProxyAdmin {
         expected: Option<i64>,
     ) -> ApiFuture<'a, PluginView> {
         Box::pin(async move {
-            if self.0.plugins.get(name).is_none() {
+            if self.0.books.plugins.get(name).is_none() {
                 return Err(ApiError::not_found(format!("plugin {name} not found")));
             }
-            if !force && self.0.rules.hooks().binds_plugin(name) {
+            if !force && self.0.books.rules.hooks().binds_plugin(name) {
                 return Err(ApiError::conflict(format!(
                     "plugin {name} is bound by a transformation rule; unbind it first or delete with ?force=true"
                 )));
             }
             self.0
+                .books
                 .plugin_store
                 .delete(name, expected)
                 .await
@@ -475,6 +503,7 @@ impl ProxyAdmin {
                 })
                 .collect(),
             mirrored: p
+                .backends
                 .clusters
                 .iter()
                 .enumerate()

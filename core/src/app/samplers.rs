@@ -8,25 +8,25 @@ use tokio::sync::watch;
 /// Probes every cluster and updates the health and connection gauges every second.
 pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(crate::base::timing::HEALTH_SAMPLE_EVERY);
-    let mut was_up = vec![true; proxy.clusters.len()];
+    let mut was_up = vec![true; proxy.backends.clusters.len()];
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             _ = tick.tick() => {}
         }
         // In parallel: a hung cluster's probe must not delay the others'.
-        futures::future::join_all(proxy.clusters.iter().map(|c| async move {
+        futures::future::join_all(proxy.backends.clusters.iter().map(|c| async move {
             if let Err(e) = c.probe().await {
                 tracing::debug!("health probe: {e}");
             }
         }))
         .await;
-        for (k, c) in proxy.clusters.iter().enumerate() {
+        for (k, c) in proxy.backends.clusters.iter().enumerate() {
             let s = c.status();
             // A cluster back from an outage gets the commits it missed.
-            if s.reachable && !was_up[k] && proxy.replicator.is_some() {
+            if s.reachable && !was_up[k] && proxy.backends.replicator.is_some() {
                 // `k` is also the replicator's index: one cluster order in the process.
-                proxy.groups.unmirrored_all(k);
+                proxy.books.groups.unmirrored_all(k);
             }
             was_up[k] = s.reachable;
             proxy
@@ -66,10 +66,11 @@ pub async fn tick_groups(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
             _ = tick.tick() => {}
         }
-        if !*proxy.control_loaded.borrow() {
+        if !*proxy.books.control_loaded.borrow() {
             continue;
         }
         proxy
+            .books
             .groups
             .tick(|g| proxy.membership.group_owner(g.as_str()) == Some(me));
     }

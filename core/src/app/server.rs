@@ -43,10 +43,10 @@ fn announce(proxy: &Proxy) {
     tracing::info!(
         listen = %format!("{}:{}", cfg.server.listen_address, cfg.server.port),
         advertised = %format!("{}:{}", proxy.identity.host.as_str(), proxy.identity.port),
-        backend = %proxy.cluster.id,
+        backend = %proxy.backends.cluster.id,
         "kafkatwin listening"
     );
-    let Some(rep) = &proxy.replicator else {
+    let Some(rep) = &proxy.backends.replicator else {
         return;
     };
     let plan = rep.plan();
@@ -104,13 +104,13 @@ fn start_background(
     if proxy.membership.enabled() {
         let so = &proxy.config.server.scale_out;
         membership = proxy.membership.spawn(
-            proxy.clusters.clone(),
+            proxy.backends.clusters.clone(),
             so.group.clone(),
             so.session_timeout.get(),
             proxy.metrics.clone(),
             drain.clone(),
         );
-        if let Some(rep) = proxy.replicator.clone() {
+        if let Some(rep) = proxy.backends.replicator.clone() {
             let mut changes = proxy.membership.subscribe();
             tokio::spawn(async move {
                 while changes.changed().await.is_ok() {
@@ -119,7 +119,7 @@ fn start_background(
             });
         }
     }
-    if let Some(rep) = &proxy.replicator {
+    if let Some(rep) = &proxy.backends.replicator {
         rep.spawn_repairer(drain.clone());
         rep.spawn_read_watch(drain.clone());
         tokio::spawn(proxy.clone().mirror_group_commits(drain.clone()));
@@ -128,7 +128,7 @@ fn start_background(
             drain.clone(),
         ));
     }
-    if let Some(ids) = proxy.producer_ids.clone() {
+    if let Some(ids) = proxy.backends.producer_ids.clone() {
         tokio::spawn(async move {
             if let Err(e) = ids.prefetch().await {
                 tracing::warn!("{e}; the first InitProducerId will try again");
@@ -138,7 +138,7 @@ fn start_background(
     // Connect eagerly so ApiVersions reflects the backend from the first client on.
     let p = proxy.clone();
     tokio::spawn(async move {
-        if let Err(e) = p.cluster.any_conn().await {
+        if let Err(e) = p.backends.cluster.any_conn().await {
             tracing::warn!("backend not reachable yet: {e}");
         }
     });
@@ -149,20 +149,20 @@ fn start_background(
 /// and serves clients once a majority of clusters was read.
 fn start_control_log(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
     let p = proxy.clone();
-    proxy.control_log.start(
+    proxy.books.control_log.start(
         Box::new(move |k, v, offset| {
             use crate::control::keys::Section;
             match Section::of(k) {
                 Section::OffsetMap => {
-                    if let Some(rep) = &p.replicator {
+                    if let Some(rep) = &p.backends.replicator {
                         rep.apply_logged(k, v.as_deref());
                     }
                 }
-                Section::Audit => p.audit.apply_logged(k, v),
-                Section::Plugin => p.plugin_store.apply_logged(k, v),
-                Section::Rules => p.rules.apply_logged(k, v, Some(offset)),
-                Section::Groups => p.groups.apply_logged(k, v.as_deref()),
-                Section::Quotas => p.quotas.apply_logged(k, v, Some(offset)),
+                Section::Audit => p.books.audit.apply_logged(k, v),
+                Section::Plugin => p.books.plugin_store.apply_logged(k, v),
+                Section::Rules => p.books.rules.apply_logged(k, v, Some(offset)),
+                Section::Groups => p.books.groups.apply_logged(k, v.as_deref()),
+                Section::Quotas => p.books.quotas.apply_logged(k, v, Some(offset)),
                 Section::Unknown => tracing::debug!("control log entry {k:?} left alone"),
             }
         }),
@@ -237,7 +237,7 @@ async fn drain(
     // Writes the clients were answered for before every cluster took them (a cluster the
     // ack policy does not wait for) are still on their way: a stop now would leave those
     // clusters to the next instance's repair.
-    if let Some(rep) = &proxy.replicator {
+    if let Some(rep) = &proxy.backends.replicator {
         let left = rep.writes_in_flight();
         if left > 0 {
             tracing::info!("draining: {left} write(s) to the clusters still awaiting an answer");

@@ -60,7 +60,7 @@ impl Proxy {
                 | ApiKey::CreatePartitions
                 | ApiKey::IncrementalAlterConfigs
         );
-        let result = match (&self.replicator, fans_out) {
+        let result = match (&self.backends.replicator, fans_out) {
             (Some(rep), true) => self.admin_fan_out(rep, api, version, client_id, &req).await,
             _ => send_admin(cluster, api, version, client_id, &req).await,
         };
@@ -203,7 +203,7 @@ impl Proxy {
             tracing::warn!("{msg}");
             return self.admin_failure(&req, ResponseError::UnsupportedVersion.code(), &msg);
         }
-        if let Some(ids) = &self.producer_ids {
+        if let Some(ids) = &self.backends.producer_ids {
             return match ids.next().await {
                 // Kafka gives an idempotent (non-transactional) producer a new id with epoch 0
                 // on every InitProducerId, whatever id and epoch it names.

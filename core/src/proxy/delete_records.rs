@@ -15,9 +15,15 @@ impl Proxy {
         client_id: Option<StrBytes>,
         req: DeleteRecordsRequest,
     ) -> DeleteRecordsResponse {
-        let Some(rep) = &self.replicator else {
-            return partitioned::route(&self.cluster, version, client_id, req, self.retries())
-                .await;
+        let Some(rep) = &self.backends.replicator else {
+            return partitioned::route(
+                &self.backends.cluster,
+                version,
+                client_id,
+                req,
+                self.retries(),
+            )
+            .await;
         };
         let asks = rep.clusters().iter().enumerate().map(|(i, c)| {
             let mut sub = req.clone();

@@ -85,24 +85,32 @@ impl Proxy {
             }
         }
         let client_name = client_id.as_ref().map(|c| c.to_string());
-        let (mut routed, served_by) = match &self.replicator {
+        let (mut routed, served_by) = match &self.backends.replicator {
             Some(rep) => {
                 self.fetch_replicated(rep, version, client_id, req, read_ahead)
                     .await
             }
             None => {
                 let r = self
-                    .fetch_from(0, &self.cluster, version, client_id, &req, read_ahead, None)
+                    .fetch_from(
+                        0,
+                        &self.backends.cluster,
+                        version,
+                        client_id,
+                        &req,
+                        read_ahead,
+                        None,
+                    )
                     .await;
                 (
                     r.unwrap_or_else(|| unreachable_fetch(&req)),
-                    self.cluster.id.clone(),
+                    self.backends.cluster.id.clone(),
                 )
             }
         };
         self.record_fetch(&routed.resp, started, &served_by);
         if let Some(c) = charge {
-            let clock = &self.quotas.clock;
+            let clock = &self.books.quotas.clock;
             let total = fetched_bytes(&routed.resp);
             // Deliver what the fetch quota has room for now (the backend may also answer more
             // than asked for); a fetch of which nothing fits is throttled.

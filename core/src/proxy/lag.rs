@@ -10,7 +10,7 @@ use std::sync::Arc;
 impl Proxy {
     /// Updates `kafkatwin_consumer_lag` from the commit book and every reachable cluster.
     pub async fn sample_consumer_lag(&self) {
-        let commits = self.groups.all_commits();
+        let commits = self.books.groups.all_commits();
         if commits.is_empty() {
             return;
         }
@@ -20,9 +20,10 @@ impl Proxy {
             .collect();
         parts.sort();
         parts.dedup();
-        let clusters: Vec<(usize, &Arc<crate::backend::Cluster>)> = match &self.replicator {
+        let clusters: Vec<(usize, &Arc<crate::backend::Cluster>)> = match &self.backends.replicator
+        {
             Some(rep) => rep.clusters().iter().enumerate().collect(),
-            None => vec![(0, &self.cluster)],
+            None => vec![(0, &self.backends.cluster)],
         };
         // All clusters at once: one that hangs costs its own bound only.
         let ends = futures::future::join_all(clusters.iter().map(|(_, c)| async {
@@ -37,7 +38,11 @@ impl Proxy {
             for (group, list) in &commits {
                 for (tp, c) in list {
                     let Some(end) = ends.get(tp) else { continue };
-                    let delta = self.replicator.as_ref().map_or(0, |r| r.delta(tp, i));
+                    let delta = self
+                        .backends
+                        .replicator
+                        .as_ref()
+                        .map_or(0, |r| r.delta(tp, i));
                     let lag = (end - delta - c.offset).max(0);
                     self.metrics
                         .consumer_lag

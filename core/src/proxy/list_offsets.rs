@@ -28,9 +28,9 @@ impl Proxy {
                 p.current_leader_epoch = -1;
             }
         }
-        let Some(rep) = &self.replicator else {
+        let Some(rep) = &self.backends.replicator else {
             return self
-                .list_offsets_on(&self.cluster, version, client_id, req)
+                .list_offsets_on(&self.backends.cluster, version, client_id, req)
                 .await;
         };
         let plan = rep.plan();

@@ -45,7 +45,7 @@ impl Proxy {
         client_id: Option<StrBytes>,
         mut req: MetadataRequest,
     ) -> ResponseKind {
-        if self.replicator.is_some() {
+        if self.backends.replicator.is_some() {
             // A topic auto-created on one cluster (a replaced, empty one) would get that
             // broker's default partition count and exist nowhere else: topics are created
             // through the proxy (CreateTopics goes to every cluster), or by the comparison.
@@ -55,7 +55,7 @@ impl Proxy {
         let front = self.front();
         let ask = front.send_any(ApiKey::Metadata, version, client_id.clone(), &body);
         // With other clusters to ask, a hung one is given up on quickly.
-        let resp = match &self.replicator {
+        let resp = match &self.backends.replicator {
             Some(_) => tokio::time::timeout(crate::base::timing::METADATA_FALLBACK_WAIT, ask)
                 .await
                 .unwrap_or_else(|_| {
@@ -113,7 +113,7 @@ impl Proxy {
             if crate::control::state_log::is_internal(name.as_str()) {
                 t.is_internal = true;
             }
-            if self.replicator.is_some() {
+            if self.backends.replicator.is_some() {
                 // Each cluster has its own id for a topic: clients see one that never changes.
                 t.topic_id = crate::groups::consumer::topic_id(name.as_str());
             }
@@ -145,7 +145,9 @@ impl Proxy {
         body: &RequestKind,
         m: &mut MetadataResponse,
     ) {
-        let Some(rep) = &self.replicator else { return };
+        let Some(rep) = &self.backends.replicator else {
+            return;
+        };
         for i in rep.read_order().into_iter().skip(1) {
             let c = &rep.clusters()[i];
             if !c.admits() {
@@ -177,7 +179,7 @@ impl Proxy {
     /// The coordinator of a key: for a consumer group in front of several clusters, the
     /// instance that owns the group (see `groups`); otherwise this instance.
     fn coordinator_of(&self, key_type: i8, key: &StrBytes) -> crate::control::membership::Instance {
-        if key_type == 0 && self.replicator.is_some() {
+        if key_type == 0 && self.backends.replicator.is_some() {
             return self.membership.presented_group_owner(key.as_str());
         }
         self.membership.me().clone()
@@ -370,7 +372,7 @@ impl Proxy {
         resp: &ProduceResponse,
         started: Instant,
     ) {
-        let cluster = &*self.cluster.id;
+        let cluster = &*self.backends.cluster.id;
         let secs = started.elapsed().as_secs_f64();
         for (topic, bytes) in sizes {
             let codes = resp

@@ -2,6 +2,7 @@
 //! the shape of a single virtual Kafka cluster whose only broker is this proxy.
 
 mod admin;
+pub mod books;
 mod delete_records;
 pub mod errors;
 mod fetch;
@@ -49,40 +50,30 @@ pub struct Identity {
 pub struct Proxy {
     /// The loaded config.
     pub config: Config,
+    /// The broker identity presented to clients.
+    pub identity: Identity,
+    /// Metric families.
+    pub metrics: Metrics,
+    /// The clusters and the write path over them.
+    pub backends: Backends,
+    /// What the admin API changes and every instance shares.
+    pub books: books::Books,
+    /// This instance among the instances (partition leadership with scale-out).
+    pub membership: Arc<crate::control::membership::Membership>,
+}
+
+/// The backend clusters as the request handlers reach them.
+pub struct Backends {
     /// The backend cluster requests go to (the first by priority).
     pub cluster: Arc<Cluster>,
     /// All configured clusters, in authority order (`topology::authority_order`): the same
     /// order, and so the same indexes, as the replicator's.
     pub clusters: Vec<Arc<Cluster>>,
-    /// Metric families.
-    pub metrics: Metrics,
-    /// The broker identity presented to clients.
-    pub identity: Identity,
-    /// Rules from the config and the admin API, and the hooks compiled from them.
-    pub rules: crate::hooks::rule_book::RuleBook,
-    /// The WASM plugin host (uploads through the admin API; bindings in rule chains).
-    pub plugins: Arc<kafkatwin_plugins::wasm::PluginHost>,
-    /// Uploads and deletions, kept in the state log.
-    pub plugin_store: crate::hooks::plugin_store::PluginStore,
     /// Writes to every cluster under the ack policy, when there is more than one.
     pub replicator: Option<Arc<crate::replication::Replicator>>,
     /// Producer ids issued by the proxy itself (with several clusters; one cluster issues
     /// its own).
     pub producer_ids: Option<Arc<crate::control::producer_ids::ProducerIds>>,
-    /// Admin API changes, from this instance and the others.
-    pub audit: crate::control::audit_trail::AuditTrail,
-    /// True once the control state (rules, plugins, offset maps) was read from a majority of
-    /// clusters; until then no produce or fetch is served (fail closed).
-    pub control_loaded: Arc<tokio::sync::watch::Sender<bool>>,
-    /// The control log on every cluster, where every book keeps its changes.
-    pub control_log: Arc<crate::control::control_log::ControlLog>,
-    /// Consumer groups: coordinated here in front of several clusters (membership, commits
-    /// as control state); with one cluster, the commits seen (for the lag gauge).
-    pub groups: Arc<crate::groups::Coordinator>,
-    /// This instance among the instances (partition leadership with scale-out).
-    pub membership: Arc<crate::control::membership::Membership>,
-    /// Client quotas (config and admin API) and the rates they are measured against.
-    pub quotas: crate::quotas::Quotas,
 }
 
 /// What to do after handling one request.
@@ -161,15 +152,6 @@ impl Proxy {
             port: i32::from(config.server.effective_advertised_port()),
             cluster_id: StrBytes::from_string(config.server.cluster_id.clone()),
         };
-        let config_rules = config.transformations.clone();
-        let plugins = Arc::new(
-            kafkatwin_plugins::wasm::PluginHost::new(kafkatwin_plugins::wasm::Sandbox {
-                cpu_deadline: config.plugins.cpu_deadline.get(),
-                memory: usize::try_from(config.plugins.memory_limit).unwrap_or(usize::MAX),
-                max_upload: usize::try_from(config.plugins.max_upload).unwrap_or(usize::MAX),
-            })
-            .map_err(|e| anyhow::anyhow!("cannot start the WASM plugin host: {e:#}"))?,
-        );
         let membership = Arc::new(crate::control::membership::Membership::new(
             crate::control::membership::Instance {
                 node_id: identity.node_id,
@@ -178,10 +160,7 @@ impl Proxy {
             },
             config.server.scale_out.enabled,
         ));
-        let control_loaded = Arc::new(tokio::sync::watch::Sender::new(false));
-        let control_log =
-            crate::control::control_log::ControlLog::new(&clusters, control_loaded.clone());
-        let keeping = crate::control::control_log::Keeping::Logged(control_log.clone());
+        let books = books::Books::new(&config, &metrics, &clusters)?;
         let replicator = (clusters.len() > 1).then(|| {
             Arc::new(crate::replication::Replicator::new(
                 clusters.clone(),
@@ -190,49 +169,21 @@ impl Proxy {
                 &config.producer,
                 &config.consumer,
                 metrics.clone(),
-                keeping.clone(),
+                crate::control::control_log::Keeping::Logged(books.control_log.clone()),
             ))
         });
         let producer_ids = replicator.as_ref().map(|r| r.producer_ids().clone());
-        let hooks = crate::hooks::Hooks::from_config(&config).map_err(|problems| {
-            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!("invalid transformations:\n  - {}", list.join("\n  - "))
-        })?;
-        let consumer = config.consumer.clone();
-        let cluster_count = clusters.len();
-        let group_metrics = metrics.clone();
-        let quotas =
-            crate::quotas::Quotas::new(config.quotas.clone(), metrics.clone(), keeping.clone());
         Ok(Self {
-            quotas,
             config,
-            cluster,
-            clusters,
             metrics,
             identity,
-            rules: crate::hooks::rule_book::RuleBook::new(config_rules, hooks, keeping.clone()),
-            plugin_store: crate::hooks::plugin_store::PluginStore::new(
-                plugins.clone(),
-                keeping.clone(),
-            ),
-            plugins,
-            producer_ids,
-            audit: crate::control::audit_trail::AuditTrail::new(keeping.clone()),
-            control_loaded,
-            control_log,
-            replicator,
-            groups: crate::groups::Coordinator::new(
-                crate::groups::state::Limits {
-                    min_session: consumer.group_min_session_timeout.get(),
-                    max_session: consumer.group_max_session_timeout.get(),
-                    initial_delay: consumer.group_initial_rebalance_delay.get(),
-                    consumer_session: consumer.group_consumer_session_timeout.get(),
-                    consumer_heartbeat: consumer.group_consumer_heartbeat_interval.get(),
-                },
-                cluster_count,
-                group_metrics,
-                keeping,
-            ),
+            backends: Backends {
+                cluster,
+                clusters,
+                replicator,
+                producer_ids,
+            },
+            books,
             membership,
         })
     }
@@ -240,9 +191,9 @@ impl Proxy {
     /// The cluster that answers requests any cluster can (metadata, admin lookups): the
     /// first of the read order that is up.
     pub fn front(&self) -> &Arc<Cluster> {
-        match &self.replicator {
+        match &self.backends.replicator {
             Some(rep) => &rep.clusters()[rep.front()],
-            None => &self.cluster,
+            None => &self.backends.cluster,
         }
     }
 
@@ -252,10 +203,10 @@ impl Proxy {
 
     /// Whether the control state is loaded, waiting up to [`CONTROL_WAIT`] for it.
     async fn control_loaded_within(&self) -> bool {
-        if *self.control_loaded.borrow() {
+        if *self.books.control_loaded.borrow() {
             return true;
         }
-        let mut rx = self.control_loaded.subscribe();
+        let mut rx = self.books.control_loaded.subscribe();
         tokio::time::timeout(CONTROL_WAIT, rx.wait_for(|loaded| *loaded))
             .await
             .is_ok_and(|r| r.is_ok())
@@ -278,9 +229,9 @@ impl Proxy {
             Err(frame::Rejected::ApiVersions(peek)) => {
                 // Clients keep this answer for the connection's life: before the first one,
                 // give the backend a moment so the versions offered are ones it supports.
-                if !self.cluster.versions_known() {
+                if !self.backends.cluster.versions_known() {
                     let wait = self.config.backend.connect_timeout.get();
-                    let _ = tokio::time::timeout(wait, self.cluster.any_conn()).await;
+                    let _ = tokio::time::timeout(wait, self.backends.cluster.any_conn()).await;
                 }
                 return self.api_versions(peek);
             }
@@ -289,6 +240,7 @@ impl Proxy {
         let (api_key, version) = (decoded.api_key, decoded.version);
         let started = Instant::now();
         let charge = self
+            .books
             .quotas
             .admit(
                 quota,
@@ -297,8 +249,12 @@ impl Proxy {
                 frame_len,
             )
             .await;
-        let supported = versions::advertised(api_key, &self.cluster, self.replicator.is_some())
-            .is_some_and(|r| version >= r.min && version <= r.max);
+        let supported = versions::advertised(
+            api_key,
+            &self.backends.cluster,
+            self.backends.replicator.is_some(),
+        )
+        .is_some_and(|r| version >= r.min && version <= r.max);
         let data = matches!(
             decoded.body,
             RequestKind::Produce(_) | RequestKind::Fetch(_)
@@ -340,7 +296,7 @@ impl Proxy {
             .with_label_values(&[api_name(api_key), status])
             .inc();
         if let Some(c) = &charge {
-            let ms = self.quotas.finish(quota, c);
+            let ms = self.books.quotas.finish(quota, c);
             if ms > 0
                 && let Ok(Some(Reply::Body(r))) = &mut resp
             {
@@ -366,7 +322,7 @@ impl Proxy {
             body: req,
             frame: client_frame,
         } = decoded;
-        let cluster = &self.cluster;
+        let cluster = &self.backends.cluster;
         let retries = self.retries();
         // The handler comes from the one table of offered APIs (`versions::PROXY_APIS`), whose
         // test checks each names the handler of its own request kind; the last arm answers
@@ -430,9 +386,12 @@ impl Proxy {
     /// The ApiVersions answer. A version newer than the proxy knows gets the v0-shaped error
     /// response the protocol prescribes, listing what is supported, so the client can retry.
     fn api_versions(&self, peek: HeaderPeek) -> Handled {
-        let mut resp = versions::api_versions_response(&self.cluster, self.replicator.is_some());
-        let max =
-            versions::advertised(ApiKey::ApiVersions, &self.cluster, false).map_or(0, |r| r.max);
+        let mut resp = versions::api_versions_response(
+            &self.backends.cluster,
+            self.backends.replicator.is_some(),
+        );
+        let max = versions::advertised(ApiKey::ApiVersions, &self.backends.cluster, false)
+            .map_or(0, |r| r.max);
         let version = if peek.api_version > max || peek.api_version < 0 {
             resp.error_code = ResponseError::UnsupportedVersion.code();
             0

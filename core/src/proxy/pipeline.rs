@@ -57,7 +57,7 @@ impl Proxy {
             return Ok(None);
         }
         let m = &self.metrics;
-        crate::hooks::wasm_step::apply(&self.plugins, bindings, records, ctx, |b, called| {
+        crate::hooks::wasm_step::apply(&self.books.plugins, bindings, records, ctx, |b, called| {
             m.plugin_calls
                 .with_label_values(&[&b.plugin, hook.label(), called.outcome])
                 .inc();
@@ -106,7 +106,7 @@ impl Proxy {
     /// changes, the stored data does not. Returns whether anything changed. A batch cut off
     /// at the end of a partition's data is dropped (the client fetches it again whole).
     pub(super) fn on_fetch(&self, resp: &mut FetchResponse, client: Option<&str>) -> bool {
-        let hooks = self.rules.hooks();
+        let hooks = self.books.rules.hooks();
         if !hooks.has_fetch() {
             return false;
         }
@@ -156,7 +156,7 @@ impl Proxy {
             changed: false,
             refused: None,
         };
-        let hooks = self.rules.hooks();
+        let hooks = self.books.rules.hooks();
         if !hooks.has_produce() {
             return out;
         }

@@ -72,16 +72,24 @@ impl Proxy {
         whole: Option<partitioned::Whole>,
         gate: Option<partitioned::OrderGate>,
     ) -> ProduceResponse {
-        match &self.replicator {
+        match &self.backends.replicator {
             Some(rep) => {
                 rep.produce(version, client_id, r, whole.map(|w| w.frame), gate)
                     .await
             }
             None => {
                 let retries = self.retries();
-                partitioned::route_raw(&self.cluster, version, client_id, r, retries, gate, whole)
-                    .await
-                    .resp
+                partitioned::route_raw(
+                    &self.backends.cluster,
+                    version,
+                    client_id,
+                    r,
+                    retries,
+                    gate,
+                    whole,
+                )
+                .await
+                .resp
             }
         }
     }

@@ -96,6 +96,7 @@ impl Proxy {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             match self
+                .books
                 .plugins
                 .call_auth(&p.plugin, &config, "PLAIN", user, password)
             {

@@ -89,12 +89,12 @@ impl Proxy {
                             },
                         )
                     });
-                self.groups.note_commits(group, ok);
+                self.books.groups.note_commits(group, ok);
             }
             (_, ResponseKind::DeleteGroups(r)) => {
                 for g in &r.results {
                     if g.error_code == 0 {
-                        self.groups.forget(&g.group_id.0);
+                        self.books.groups.forget(&g.group_id.0);
                     }
                 }
             }
@@ -109,7 +109,7 @@ impl Proxy {
     /// period while the cluster is up, and a cluster that was away gets them all when it is
     /// back.
     pub async fn mirror_group_commits(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let Some(rep) = self.replicator.clone() else {
+        let Some(rep) = self.backends.replicator.clone() else {
             return;
         };
         let mut tick = tokio::time::interval(GROUP_MIRROR_EVERY);
@@ -127,7 +127,7 @@ impl Proxy {
                     if !c.admits() {
                         return;
                     }
-                    for (group, mark, commits) in this.groups.unmirrored_on(j) {
+                    for (group, mark, commits) in this.books.groups.unmirrored_on(j) {
                         if this.membership.group_owner(group.as_str()) != Some(this.identity.node_id) {
                             // Left for whichever instance owns it (this one may, later: it
                             // has just started, or ownership is fenced).
@@ -145,7 +145,7 @@ impl Proxy {
                             Err(_) => ResponseError::RequestTimedOut.code(),
                         };
                         if failed == 0 {
-                            this.groups.mirrored(j, &group, mark);
+                            this.books.groups.mirrored(j, &group, mark);
                         } else {
                             tracing::debug!(
                                 cluster = %c.id,
@@ -169,7 +169,9 @@ impl Proxy {
         version: i16,
         req: &RequestKind,
     ) {
-        let Some(rep) = &self.replicator else { return };
+        let Some(rep) = &self.backends.replicator else {
+            return;
+        };
         let sends = (0..rep.clusters().len())
             .filter(|&j| rep.clusters()[j].admits())
             .map(|j| async move {

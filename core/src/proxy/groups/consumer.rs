@@ -41,7 +41,7 @@ impl Proxy {
                 )),
             );
         }
-        let mut topics = self.groups.consumer_topics(&group);
+        let mut topics = self.books.groups.consumer_topics(&group);
         if let Some(names) = &r.subscribed_topic_names {
             topics.extend(names.iter().map(|t| t.0.as_str().to_owned()));
         }
@@ -80,7 +80,7 @@ impl Proxy {
             client_id: client_id.as_str().to_owned(),
             client_host: client_host.as_str().to_owned(),
         };
-        match self.groups.consumer_heartbeat(&group, beat, &counts) {
+        match self.books.groups.consumer_heartbeat(&group, beat, &counts) {
             Err(e) => refused(e.code, Some(e.message)),
             Ok(a) => {
                 let mut interval = self.config.consumer.group_consumer_heartbeat_interval.get();

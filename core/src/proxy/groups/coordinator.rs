@@ -23,7 +23,7 @@ impl Proxy {
     /// (`NOT_COORDINATOR`), or ownership or the control state is not known yet
     /// (`COORDINATOR_LOAD_IN_PROGRESS`, which clients retry).
     pub(in crate::proxy) fn serves_group(&self, group: &StrBytes) -> Result<(), i16> {
-        if !*self.control_loaded.borrow() {
+        if !*self.books.control_loaded.borrow() {
             return Err(ResponseError::CoordinatorLoadInProgress.code());
         }
         match self.membership.group_owner(group.as_str()) {
@@ -41,7 +41,7 @@ impl Proxy {
         req: RequestKind,
         client_host: StrBytes,
     ) -> ResponseKind {
-        let groups = &self.groups;
+        let groups = &self.books.groups;
         // The API's own answer carrying `code` for everything it names.
         let answer_with = |req: &RequestKind, code: i16| {
             errors::error_response(req, code, "").unwrap_or(ResponseKind::Heartbeat(
@@ -131,7 +131,7 @@ impl Proxy {
         let mut results = Vec::new();
         for g in &r.groups_names {
             let code = match self.serves_group(&g.0) {
-                Ok(()) => self.groups.delete(&g.0).await,
+                Ok(()) => self.books.groups.delete(&g.0).await,
                 Err(code) => code,
             };
             if code == 0 {
@@ -172,7 +172,7 @@ impl Proxy {
                     .map(|p| Tp::new(t.name.clone(), p.partition_index))
             })
             .collect();
-        let (code, codes) = self.groups.delete_offsets(&group, &parts).await;
+        let (code, codes) = self.books.groups.delete_offsets(&group, &parts).await;
         let mut topics: Vec<offset_delete_response::OffsetDeleteResponseTopic> = Vec::new();
         for (
             Tp {
@@ -215,7 +215,7 @@ impl Proxy {
                     .map(|t| (t.name, t.partition_indexes))
                     .collect()
             });
-            let found = self.groups.committed(group, topics);
+            let found = self.books.groups.committed(group, topics);
             return OffsetFetchResponse::default().with_topics(
                 found
                     .into_iter()
@@ -252,7 +252,7 @@ impl Proxy {
                         .map(|t| (t.name, t.partition_indexes))
                         .collect()
                 });
-                let found = self.groups.committed(&g.group_id.0, topics);
+                let found = self.books.groups.committed(&g.group_id.0, topics);
                 out.with_topics(
                     found
                         .into_iter()
@@ -285,6 +285,7 @@ impl Proxy {
         let states: Vec<String> = r.states_filter.iter().map(|s| s.to_lowercase()).collect();
         let types: Vec<String> = r.types_filter.iter().map(|s| s.to_lowercase()).collect();
         let groups = self
+            .books
             .groups
             .list()
             .into_iter()

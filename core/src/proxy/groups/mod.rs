@@ -74,7 +74,7 @@ impl Proxy {
         req: RequestKind,
         peer: std::net::SocketAddr,
     ) -> ResponseKind {
-        if self.replicator.is_some() {
+        if self.backends.replicator.is_some() {
             // Kafka shows a member's host as "/" and its address.
             let host = StrBytes::from_string(format!("/{}", peer.ip()));
             return self.coordinate(version, client_id, req, host).await;
@@ -136,7 +136,15 @@ impl Proxy {
             _ => Some(self.config.consumer.group_request_timeout.get()),
         };
         let sent = self
-            .send_group(&self.cluster, api, version, client_id, group, req, bound)
+            .send_group(
+                &self.backends.cluster,
+                api,
+                version,
+                client_id,
+                group,
+                req,
+                bound,
+            )
             .await;
         match sent {
             Ok(mut resp) => {
@@ -220,7 +228,7 @@ impl Proxy {
         client_id: Option<StrBytes>,
         req: ListGroupsRequest,
     ) -> ResponseKind {
-        if self.replicator.is_some() {
+        if self.backends.replicator.is_some() {
             return self
                 .coordinate(
                     version,

@@ -1,0 +1,89 @@
+//! The control state the request handlers read and the admin API changes: rules, plugins,
+//! quotas, consumer groups and the audit trail, each kept in the control log.
+
+use crate::backend::Cluster;
+use crate::base::metrics::Metrics;
+use crate::control::control_log::{ControlLog, Keeping};
+use kafkatwin_config::Config;
+use std::sync::Arc;
+
+/// The control state: kept in the control log on every cluster, changed through the admin
+/// API, the same on every instance.
+pub struct Books {
+    /// Rules from the config and the admin API, and the hooks compiled from them.
+    pub rules: crate::hooks::rule_book::RuleBook,
+    /// The WASM plugin host (uploads through the admin API; bindings in rule chains).
+    pub plugins: Arc<kafkatwin_plugins::wasm::PluginHost>,
+    /// Uploads and deletions, kept in the control log.
+    pub plugin_store: crate::hooks::plugin_store::PluginStore,
+    /// Admin API changes, from this instance and the others.
+    pub audit: crate::control::audit_trail::AuditTrail,
+    /// Consumer groups: coordinated here in front of several clusters (membership, commits
+    /// as control state); with one cluster, the commits seen (for the lag gauge).
+    pub groups: Arc<crate::groups::Coordinator>,
+    /// Client quotas (config and admin API) and the rates they are measured against.
+    pub quotas: crate::quotas::Quotas,
+    /// The control log on every cluster, where every book keeps its changes.
+    pub control_log: Arc<crate::control::control_log::ControlLog>,
+    /// True once the control state (rules, plugins, offset maps) was read from a majority of
+    /// clusters; until then no produce or fetch is served (fail closed).
+    pub control_loaded: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Books {
+    /// Every book for `config`, kept in a control log over `clusters`.
+    pub fn new(
+        config: &Config,
+        metrics: &Metrics,
+        clusters: &[Arc<Cluster>],
+    ) -> anyhow::Result<Self> {
+        let plugins = Arc::new(
+            kafkatwin_plugins::wasm::PluginHost::new(kafkatwin_plugins::wasm::Sandbox {
+                cpu_deadline: config.plugins.cpu_deadline.get(),
+                memory: usize::try_from(config.plugins.memory_limit).unwrap_or(usize::MAX),
+                max_upload: usize::try_from(config.plugins.max_upload).unwrap_or(usize::MAX),
+            })
+            .map_err(|e| anyhow::anyhow!("cannot start the WASM plugin host: {e:#}"))?,
+        );
+        let hooks = crate::hooks::Hooks::from_config(config).map_err(|problems| {
+            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("invalid transformations:\n  - {}", list.join("\n  - "))
+        })?;
+        let control_loaded = Arc::new(tokio::sync::watch::Sender::new(false));
+        let control_log = ControlLog::new(clusters, control_loaded.clone());
+        let keeping = Keeping::Logged(control_log.clone());
+        let consumer = &config.consumer;
+        Ok(Self {
+            rules: crate::hooks::rule_book::RuleBook::new(
+                config.transformations.clone(),
+                hooks,
+                keeping.clone(),
+            ),
+            plugin_store: crate::hooks::plugin_store::PluginStore::new(
+                plugins.clone(),
+                keeping.clone(),
+            ),
+            plugins,
+            audit: crate::control::audit_trail::AuditTrail::new(keeping.clone()),
+            quotas: crate::quotas::Quotas::new(
+                config.quotas.clone(),
+                metrics.clone(),
+                keeping.clone(),
+            ),
+            groups: crate::groups::Coordinator::new(
+                crate::groups::state::Limits {
+                    min_session: consumer.group_min_session_timeout.get(),
+                    max_session: consumer.group_max_session_timeout.get(),
+                    initial_delay: consumer.group_initial_rebalance_delay.get(),
+                    consumer_session: consumer.group_consumer_session_timeout.get(),
+                    consumer_heartbeat: consumer.group_consumer_heartbeat_interval.get(),
+                },
+                clusters.len(),
+                metrics.clone(),
+                keeping,
+            ),
+            control_log,
+            control_loaded,
+        })
+    }
+}
