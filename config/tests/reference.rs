@@ -8,9 +8,10 @@ use kafkatwin_config::Config;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-/// Every key path of `v` (`server.port`, `clusters[].id`, `quotas.clients.<client-id>`): a
-/// list of entries is named by its own path and its entries' keys by `path[].key`.
-fn paths(prefix: &str, v: &Value, out: &mut BTreeSet<String>) {
+/// Every key path of `v` (`server.port`, `clusters[].id`, `quotas.clients.<client-id>`) with
+/// its value: a list of entries is named by its own path and its entries' keys by
+/// `path[].key` (the first entry's values).
+fn values(prefix: &str, v: &Value, out: &mut std::collections::BTreeMap<String, Value>) {
     match v {
         Value::Object(map) => {
             for (k, child) in map {
@@ -19,13 +20,13 @@ fn paths(prefix: &str, v: &Value, out: &mut BTreeSet<String>) {
                 } else {
                     format!("{prefix}.{k}")
                 };
-                out.insert(path.clone());
-                paths(&path, child, out);
+                out.entry(path.clone()).or_insert_with(|| child.clone());
+                values(&path, child, out);
             }
         }
         Value::Array(items) => {
             if let Some(first @ Value::Object(_)) = items.first() {
-                paths(&format!("{prefix}[]"), first, out);
+                values(&format!("{prefix}[]"), first, out);
             }
         }
         _ => {}
@@ -52,6 +53,19 @@ quotas:
 /// Keys [`ENTRIES`] gives a value (to have an entry at all): not defaults.
 const GIVEN: &[&str] = &["transformations[].topic", "quotas.users.<user>.clients"];
 
+/// Every key with its default: top-level keys from the default config, those of list and map
+/// entries from entries that give only their required keys.
+fn actual_values() -> std::collections::BTreeMap<String, Value> {
+    let mut actual = std::collections::BTreeMap::new();
+    let defaults = serde_json::to_value(Config::default()).expect("the config serializes");
+    values("", &defaults, &mut actual);
+    let entries =
+        kafkatwin_config::load_str(ENTRIES, Vec::new()).expect("the entries config loads");
+    let entries = serde_json::to_value(entries).expect("the config serializes");
+    values("", &entries, &mut actual);
+    actual
+}
+
 fn reference() -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -68,13 +82,7 @@ fn documented(page: &str) -> BTreeSet<String> {
 
 #[test]
 fn every_config_key_is_in_the_reference_and_every_documented_key_exists() {
-    let mut keys = BTreeSet::new();
-    let value = serde_json::to_value(Config::default()).expect("the config serializes");
-    paths("", &value, &mut keys);
-    let entries =
-        kafkatwin_config::load_str(ENTRIES, Vec::new()).expect("the entries config loads");
-    let value = serde_json::to_value(entries).expect("the config serializes");
-    paths("", &value, &mut keys);
+    let keys: BTreeSet<String> = actual_values().into_keys().collect();
     let page = documented(&reference());
     let missing: Vec<_> = keys.difference(&page).collect();
     let stale: Vec<_> = page.difference(&keys).collect();
@@ -82,29 +90,6 @@ fn every_config_key_is_in_the_reference_and_every_documented_key_exists() {
         missing.is_empty() && stale.is_empty(),
         "docs/configuration.md is out of date.\nundocumented keys: {missing:?}\nkeys the config no longer has: {stale:?}"
     );
-}
-
-/// Every key's value and path, as [`paths`] names them.
-fn values(prefix: &str, v: &Value, out: &mut std::collections::BTreeMap<String, Value>) {
-    match v {
-        Value::Object(map) => {
-            for (k, child) in map {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                out.entry(path.clone()).or_insert_with(|| child.clone());
-                values(&path, child, out);
-            }
-        }
-        Value::Array(items) => {
-            if let Some(first @ Value::Object(_)) = items.first() {
-                values(&format!("{prefix}[]"), first, out);
-            }
-        }
-        _ => {}
-    }
 }
 
 /// How the page writes a default: the literal in backticks, `none` for no value.
@@ -121,15 +106,7 @@ fn written(v: &Value) -> String {
 
 #[test]
 fn every_documented_default_is_the_default_the_config_has() {
-    // Defaults of top-level keys from the default config; those of list and map entries
-    // from entries that give only their required keys.
-    let mut actual = std::collections::BTreeMap::new();
-    let defaults = serde_json::to_value(Config::default()).expect("the config serializes");
-    values("", &defaults, &mut actual);
-    let entries =
-        kafkatwin_config::load_str(ENTRIES, Vec::new()).expect("the entries config loads");
-    let entries = serde_json::to_value(entries).expect("the config serializes");
-    values("", &entries, &mut actual);
+    let actual = actual_values();
     let mut wrong = Vec::new();
     for line in reference().lines() {
         let Some(row) = line.strip_prefix("| `") else {
