@@ -131,6 +131,16 @@ fn every_documented_status_and_header_is_what_the_admin_api_answers() {
         kafkatwin_tests::http::get(pair.health_port, "/health/ready").is_ok_and(|(s, _)| s == 200)
     });
     assert!(ready, "the pair did not get ready:\n{}", pair.log());
+    // The lone proxy may have loaded its control state before its cluster went: it turns
+    // not ready once it notices.
+    let not_ready = eventually(Duration::from_secs(30), || {
+        kafkatwin_tests::http::get(alone.health_port, "/health/ready").is_ok_and(|(s, _)| s == 503)
+    });
+    assert!(
+        not_ready,
+        "a proxy without its cluster stayed ready:\n{}",
+        alone.log()
+    );
     let wasm = kafkatwin_tests::wasm_module("redact");
     let bound = r#"{"id": "bound", "actions": [{"type": "wasm", "plugin": "redact", "config": {"fields": "ssn"}}]}"#;
     let cases = vec![
