@@ -70,7 +70,8 @@ pub fn send_reading_header(
     .map(|(status, head, body)| (status, header_in(&head, name), body))
 }
 
-fn header_in(head: &str, name: &str) -> Option<String> {
+/// The value of header `name` in a response head, if sent.
+pub fn header_in(head: &str, name: &str) -> Option<String> {
     head.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
         k.trim()

@@ -424,12 +424,7 @@ fn every_documented_status_and_header_is_what_the_admin_api_answers() {
             c.method, c.path, c.row
         );
         if let Some((name, part)) = c.header {
-            let value = head.lines().find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.trim()
-                    .eq_ignore_ascii_case(name)
-                    .then(|| v.trim().to_owned())
-            });
+            let value = kafkatwin_tests::http::header_in(&head, name);
             assert!(
                 value.as_deref().is_some_and(|v| v.contains(part)),
                 "{} {}: header {name} with {part:?} expected:\n{head}",

@@ -73,9 +73,8 @@ impl InstanceMember {
             };
             tracing::debug!(
                 cluster = %self.clusters[k].id,
-                "instance group {:?}: joining on cluster {}",
-                self.group.as_str(),
-                self.clusters[k].id
+                "instance group {:?}: joining",
+                self.group.as_str()
             );
             // A join can wait a whole rebalance timeout (for a member that died mid-join):
             // a stop or a better cluster coming back cuts it short.
