@@ -13,6 +13,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
 use kafkatwin_config::{AdminApiConfig, AdminRole};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -110,7 +111,7 @@ pub struct AuditEntry {
     pub version: Option<String>,
 }
 
-fn is_change(m: &Method) -> bool {
+pub(crate) fn is_change(m: &Method) -> bool {
     !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
@@ -128,47 +129,81 @@ fn deny(status: u16, message: String) -> Response {
     r
 }
 
-/// The middleware in front of `/api/v1`: checks the caller, runs the request, records a
-/// successful change.
-pub async fn guard(
-    State((state, auth)): State<(Arc<dyn AdminState>, Arc<AdminAuth>)>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let client = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
-    let change = is_change(req.method());
-    let who = if auth.tokens.is_empty() {
-        if change && !peer.is_some_and(|p| p.ip().is_loopback()) {
-            return deny(
-                403,
-                format!(
-                    "changes are accepted from loopback clients only while the admin API has no \
-                     token ({client} is not one): set admin_api.auth_token or admin_api.tokens"
-                ),
-            );
+/// Who made a request, once let through.
+pub struct Caller {
+    /// The token's name, or `loopback`.
+    pub who: String,
+    /// The client's address.
+    pub client: String,
+}
+
+/// Why a request is refused: 401 or 403, and what to do about it.
+pub struct Refusal {
+    /// 401 or 403.
+    pub status: u16,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// The token presented as `Authorization: Bearer <token>`, or, with `basic`, as the password
+/// of `Authorization: Basic` (what every schema-registry client can send).
+fn presented(headers: &axum::http::HeaderMap, basic: bool) -> Option<Vec<u8>> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    if let Some(t) = v.strip_prefix("Bearer ") {
+        return Some(t.trim().as_bytes().to_vec());
+    }
+    let encoded = v.strip_prefix("Basic ").filter(|_| basic)?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let colon = decoded.iter().position(|b| *b == b':')?;
+    Some(decoded[colon + 1..].to_vec())
+}
+
+impl AdminAuth {
+    /// Checks a request: with no tokens, changes from loopback clients only; with tokens, a
+    /// valid one, and the admin role for a change. `listener` names the API in messages;
+    /// `basic` also takes the token as an HTTP Basic password.
+    pub fn authorize(&self, req: &Request, listener: &str, basic: bool) -> Result<Caller, Refusal> {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let client = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+        let change = is_change(req.method());
+        let refuse = |status, message| Err(Refusal { status, message });
+        if self.tokens.is_empty() {
+            if change && !peer.is_some_and(|p| p.ip().is_loopback()) {
+                return refuse(
+                    403,
+                    format!(
+                        "changes are accepted from loopback clients only while the {listener} \
+                         has no token ({client} is not one): set admin_api.auth_token or \
+                         admin_api.tokens"
+                    ),
+                );
+            }
+            return Ok(Caller {
+                who: "loopback".to_owned(),
+                client,
+            });
         }
-        "loopback".to_owned()
-    } else {
-        let presented = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        let Some(token) = presented.and_then(|p| auth.find(p.as_bytes())) else {
-            let why = if presented.is_some() {
-                "the bearer token is not one of admin_api.tokens"
+        let presented = presented(req.headers(), basic);
+        let Some(token) = presented.as_deref().and_then(|p| self.find(p)) else {
+            let how = if basic {
+                "Authorization: Bearer <token>, or HTTP Basic with the token as password"
             } else {
-                "send Authorization: Bearer <token> (admin_api.auth_token or admin_api.tokens)"
+                "Authorization: Bearer <token>"
             };
-            return deny(401, format!("this admin API needs a token: {why}"));
+            let why = if presented.is_some() {
+                "the token is not one of admin_api.auth_token or admin_api.tokens".to_owned()
+            } else {
+                format!("send {how} (admin_api.auth_token or admin_api.tokens)")
+            };
+            return refuse(401, format!("the {listener} needs a token: {why}"));
         };
         if change && token.role == AdminRole::Read {
-            return deny(
+            return refuse(
                 403,
                 format!(
                     "token {:?} has the read role; changes need a token with the admin role",
@@ -176,37 +211,68 @@ pub async fn guard(
                 ),
             );
         }
-        token.name.clone()
+        Ok(Caller {
+            who: token.name.clone(),
+            client,
+        })
+    }
+}
+
+/// The new version a change's response names (`ETag`), if any.
+pub fn version_of(resp: &Response) -> Option<String> {
+    resp.headers()
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim_matches('"').to_owned())
+}
+
+/// Records a successful change in the audit trail.
+pub async fn audit(
+    state: &dyn AdminState,
+    listener: &str,
+    caller: Caller,
+    action: String,
+    version: Option<String>,
+) {
+    let entry = AuditEntry {
+        at_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0)),
+        who: caller.who,
+        client: caller.client,
+        action,
+        version,
     };
+    tracing::info!(
+        "{listener} change by {} from {}: {}{}",
+        entry.who,
+        entry.client,
+        entry.action,
+        entry
+            .version
+            .as_deref()
+            .map(|v| format!(" (version {v})"))
+            .unwrap_or_default()
+    );
+    state.record_audit(entry).await;
+}
+
+/// The middleware in front of `/api/v1`: checks the caller, runs the request, records a
+/// successful change.
+pub async fn guard(
+    State((state, auth)): State<(Arc<dyn AdminState>, Arc<AdminAuth>)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let caller = match auth.authorize(&req, "admin API", false) {
+        Ok(c) => c,
+        Err(r) => return deny(r.status, r.message),
+    };
+    let change = is_change(req.method());
     let action = format!("{} {}", req.method(), req.uri().path());
     let resp = next.run(req).await;
     if change && resp.status().is_success() {
-        let version = resp
-            .headers()
-            .get(header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim_matches('"').to_owned());
-        let entry = AuditEntry {
-            at_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0)),
-            who,
-            client,
-            action,
-            version,
-        };
-        tracing::info!(
-            "admin change by {} from {}: {}{}",
-            entry.who,
-            entry.client,
-            entry.action,
-            entry
-                .version
-                .as_deref()
-                .map(|v| format!(" (version {v})"))
-                .unwrap_or_default()
-        );
-        state.record_audit(entry).await;
+        audit(state.as_ref(), "admin", caller, action, version_of(&resp)).await;
     }
     resp
 }

@@ -3,6 +3,7 @@
 //! so every router is testable in-process with a fake state.
 
 pub mod auth;
+pub mod schema_registry;
 pub use auth::{AdminAuth, AuditEntry};
 
 use axum::extract::{Path, Query, State};
@@ -263,6 +264,10 @@ pub trait AdminState: Send + Sync + 'static {
     }
     /// The Prometheus text exposition of all metrics.
     fn metrics_text(&self) -> String;
+    /// The schema registry, when it is on.
+    fn schema_registry(&self) -> Option<Arc<kafkatwin_schema_registry::Registry>> {
+        None
+    }
     /// Transformation rules that apply to `topic`.
     fn list_rules(&self, topic: &str) -> Result<Vec<RuleView>, ApiError>;
     /// Adds a rule to `topic`. With `expected` (the request's `If-Match`), only if `topic`'s
@@ -454,6 +459,18 @@ pub fn router(state: Shared, auth: AdminAuth) -> Router {
         .route(
             "/api/v1/quotas/{client_id}",
             get(get_quota).put(put_quota).delete(delete_quota),
+        )
+        .route(
+            "/api/v1/schemas/subjects",
+            get(schema_registry::admin_subjects),
+        )
+        .route(
+            "/api/v1/schemas/subjects/{subject}",
+            axum::routing::post(schema_registry::admin_register),
+        )
+        .route(
+            "/api/v1/schemas/subjects/{subject}/versions/latest",
+            get(schema_registry::admin_latest),
         )
         .route("/api/v1/groups", get(list_groups))
         .route("/api/v1/groups/{group}", get(group))
