@@ -183,6 +183,7 @@ fn build(
     section!(plugins);
     section!(auth);
     section!(quotas);
+    section!(schema_registry);
     match root.remove("clusters") {
         Some(Value::Array(items)) => {
             for (i, item) in items.into_iter().enumerate() {
@@ -218,7 +219,7 @@ fn build(
             lines,
             key,
             "unknown section (expected one of server, clusters, producer, consumer, backend, \
-             admin_api, monitoring, multi_dc, logging, transformations, circuit_breaker, plugins, auth, quotas)",
+             admin_api, monitoring, multi_dc, logging, transformations, circuit_breaker, plugins, auth, quotas, schema_registry)",
         ));
     }
     Some((config, failed))

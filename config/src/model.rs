@@ -35,6 +35,31 @@ pub struct Config {
     pub transformations: Vec<TopicRules>,
     /// Client quotas (byte rates and request rates per client id and user).
     pub quotas: QuotasConfig,
+    /// The schema registry's own listener (Confluent's REST API).
+    pub schema_registry: SchemaRegistryConfig,
+}
+
+/// `schema_registry`: a Confluent-compatible schema registry on its own listener, its state
+/// kept in the control log on every cluster. It accepts the admin API's tokens.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchemaRegistryConfig {
+    /// Whether the registry listens (`validate_schema` rules need it).
+    pub enabled: bool,
+    /// Address to bind.
+    pub listen_address: String,
+    /// Port to bind (Confluent's default).
+    pub port: u16,
+}
+
+impl Default for SchemaRegistryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen_address: "0.0.0.0".into(),
+            port: 8081,
+        }
+    }
 }
 
 /// `quotas`: rate limits per client, with Kafka's client quota semantics. For each kind of

@@ -288,6 +288,23 @@ fn check_ports(c: &Config, p: &mut Vec<Problem>) {
     if c.monitoring.health.enabled {
         listeners.push(("monitoring.health.port", c.monitoring.health.port));
     }
+    if c.schema_registry.enabled {
+        listeners.push(("schema_registry.port", c.schema_registry.port));
+        // Its routes start at `/`, so it shares its port with nothing.
+        for (path, port) in &listeners[1..listeners.len() - 1] {
+            if *port == c.schema_registry.port {
+                p.push(Problem::new(
+                    "schema_registry.port",
+                    format!("port {port} is already {path}: the schema registry needs its own"),
+                ));
+            }
+        }
+        check_host(
+            "schema_registry.listen_address",
+            &c.schema_registry.listen_address,
+            p,
+        );
+    }
     for (path, port) in &listeners {
         if *port == 0 {
             p.push(Problem::new(*path, "port 0 is not allowed: name a port"));

@@ -227,3 +227,31 @@ fn bounds_on_ids_timeouts_and_shared_ports() {
         "container host names are valid: {s}"
     );
 }
+
+#[test]
+fn schema_registry_needs_a_port_of_its_own() {
+    let base = "clusters: [{id: a, bootstrap_servers: [\"h:1\"]}]\n";
+    let c = load_str(
+        &format!("{base}schema_registry: {{ enabled: true }}\n"),
+        no_env(),
+    )
+    .expect("valid");
+    assert!(c.schema_registry.enabled);
+    assert_eq!(c.schema_registry.port, 8081);
+    let e = load_str(
+        &format!("{base}schema_registry: {{ enabled: true, port: 8000 }}\n"),
+        no_env(),
+    )
+    .expect_err("the admin API's port");
+    let text = e.to_string();
+    assert!(
+        text.contains("schema_registry.port") && text.contains("admin_api.port"),
+        "{text}"
+    );
+    let e = load_str(
+        &format!("{base}schema_registry: {{ enabled: yes please }}\n"),
+        no_env(),
+    )
+    .expect_err("not a bool");
+    assert!(e.to_string().contains("schema_registry.enabled"), "{e}");
+}
