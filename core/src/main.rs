@@ -82,17 +82,18 @@ fn compare(file: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let clusters: Vec<std::sync::Arc<kafkatwin_core::backend::Cluster>> =
-        kafkatwin_core::control::topology::authority_order(&config)
-            .into_iter()
-            .map(|i| {
-                std::sync::Arc::new(kafkatwin_core::backend::Cluster::new(
-                    &config.clusters[i],
-                    &config.backend,
-                    config.circuit_breaker,
-                ))
-            })
-            .collect();
+    let clusters: kafkatwin_core::base::cluster_idx::PerCluster<
+        std::sync::Arc<kafkatwin_core::backend::Cluster>,
+    > = kafkatwin_core::control::topology::authority_order(&config)
+        .iter()
+        .map(|c| {
+            std::sync::Arc::new(kafkatwin_core::backend::Cluster::new(
+                c,
+                &config.backend,
+                config.circuit_breaker,
+            ))
+        })
+        .collect();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

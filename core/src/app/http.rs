@@ -505,8 +505,7 @@ impl ProxyAdmin {
             mirrored: p
                 .backends
                 .clusters
-                .iter()
-                .enumerate()
+                .iter_indexed()
                 .map(|(i, c)| (c.id.to_string(), !r.unmirrored.contains(&i)))
                 .collect(),
             members: r

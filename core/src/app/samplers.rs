@@ -8,7 +8,7 @@ use tokio::sync::watch;
 /// Probes every cluster and updates the health and connection gauges every second.
 pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(crate::base::timing::HEALTH_SAMPLE_EVERY);
-    let mut was_up = vec![true; proxy.backends.clusters.len()];
+    let mut was_up = proxy.backends.clusters.map(|_| true);
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -21,7 +21,7 @@ pub async fn sample_health(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
             }
         }))
         .await;
-        for (k, c) in proxy.backends.clusters.iter().enumerate() {
+        for (k, c) in proxy.backends.clusters.iter_indexed() {
             let s = c.status();
             // A cluster back from an outage gets the commits it missed.
             if s.reachable && !was_up[k] && proxy.backends.replicator.is_some() {

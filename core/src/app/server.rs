@@ -1,6 +1,7 @@
 //! Process assembly: the Kafka listener, the HTTP endpoints, health sampling, and draining on
 //! SIGTERM.
 
+use crate::base::cluster_idx::ClusterIdx;
 use crate::base::metrics::Metrics;
 use crate::base::timing::DRAIN_POLL;
 use crate::proxy::{Proxy, session};
@@ -50,7 +51,7 @@ fn announce(proxy: &Proxy) {
         return;
     };
     let plan = rep.plan();
-    let ids = |set: &[usize]| -> String {
+    let ids = |set: &[ClusterIdx]| -> String {
         let v: Vec<&str> = set.iter().map(|&i| &*rep.clusters()[i].id).collect();
         v.join(", ")
     };
@@ -67,7 +68,7 @@ fn announce(proxy: &Proxy) {
         cfg.producer.ack_policy,
         ids(&plan.background),
         ids(&plan.reads),
-        rep.clusters()[0].id
+        rep.clusters()[ClusterIdx::FIRST].id
     );
 }
 

@@ -19,6 +19,7 @@
 //! never authoritative.
 
 use crate::backend::Cluster;
+use crate::base::cluster_idx::{ClusterIdx, PerCluster};
 use crate::base::sync::lock;
 use crate::control::state_log::{Entry, Stamp, StateError, StateLog};
 use bytes::Bytes;
@@ -82,17 +83,19 @@ enum JobError {
 
 /// The control log over every configured cluster.
 pub struct ControlLog {
-    logs: Vec<Arc<StateLog>>,
+    /// Per cluster: its log.
+    logs: PerCluster<Arc<StateLog>>,
     writer: String,
     clock: AtomicU64,
     latest: Mutex<HashMap<String, Latest>>,
     /// Per cluster: the stamp of each key's latest entry seen there.
-    seen: Vec<Mutex<HashMap<String, Stamp>>>,
+    seen: PerCluster<Mutex<HashMap<String, Stamp>>>,
     /// Per cluster: read to its end at least once.
-    caught_up: Vec<AtomicBool>,
-    queues: Vec<mpsc::UnboundedSender<Job>>,
+    caught_up: PerCluster<AtomicBool>,
+    /// Per cluster: the queue of its writer task.
+    queues: PerCluster<mpsc::UnboundedSender<Job>>,
     /// Per cluster: jobs queued and not yet done (the anti-entropy pass waits for none).
-    queued: Vec<std::sync::atomic::AtomicUsize>,
+    queued: PerCluster<std::sync::atomic::AtomicUsize>,
     loaded: Arc<watch::Sender<bool>>,
     apply: std::sync::OnceLock<Apply>,
 }
@@ -100,32 +103,24 @@ pub struct ControlLog {
 impl ControlLog {
     /// A log over `clusters` (every configured cluster); `loaded` turns true once a majority
     /// has been read to its end. Starts one writer task per cluster.
-    pub fn new(clusters: &[Arc<Cluster>], loaded: Arc<watch::Sender<bool>>) -> Arc<Self> {
+    pub fn new(clusters: &PerCluster<Arc<Cluster>>, loaded: Arc<watch::Sender<bool>>) -> Arc<Self> {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u32(std::process::id());
-        let mut queues = Vec::new();
-        let mut receivers = Vec::new();
-        for _ in clusters {
-            let (tx, rx) = mpsc::unbounded_channel();
-            queues.push(tx);
-            receivers.push(rx);
-        }
+        let (queues, receivers): (Vec<_>, Vec<_>) =
+            clusters.iter().map(|_| mpsc::unbounded_channel()).unzip();
         let me = Arc::new(Self {
-            logs: clusters
-                .iter()
-                .map(|c| Arc::new(StateLog::new(c.clone())))
-                .collect(),
+            logs: clusters.map(|c| Arc::new(StateLog::new(c.clone()))),
             writer: format!("{:016x}", h.finish()),
             clock: AtomicU64::new(0),
             latest: Mutex::default(),
-            seen: clusters.iter().map(|_| Mutex::default()).collect(),
-            caught_up: clusters.iter().map(|_| AtomicBool::new(false)).collect(),
-            queues,
-            queued: clusters.iter().map(|_| Default::default()).collect(),
+            seen: clusters.map(|_| Mutex::default()),
+            caught_up: clusters.map(|_| AtomicBool::new(false)),
+            queues: PerCluster::from(queues),
+            queued: clusters.map(|_| Default::default()),
             loaded,
             apply: std::sync::OnceLock::new(),
         });
-        for (i, rx) in receivers.into_iter().enumerate() {
+        for (i, rx) in me.logs.indices().zip(receivers) {
             tokio::spawn(me.clone().write_loop(i, rx));
         }
         me
@@ -135,7 +130,7 @@ impl ControlLog {
         self.logs.len() / 2 + 1
     }
 
-    fn id(&self, i: usize) -> &str {
+    fn id(&self, i: ClusterIdx) -> &str {
         &self.logs[i].cluster().id
     }
 
@@ -189,8 +184,7 @@ impl ControlLog {
             .collect();
         let mut pending: FuturesUnordered<_> = self
             .queues
-            .iter()
-            .enumerate()
+            .iter_indexed()
             .map(|(i, q)| {
                 let (tx, rx) = oneshot::channel();
                 self.queued[i].fetch_add(1, Ordering::AcqRel);
@@ -243,7 +237,7 @@ impl ControlLog {
 
     /// Appends one cluster's queue in order; a failed or slow append is left to the
     /// anti-entropy pass.
-    async fn write_loop(self: Arc<Self>, i: usize, mut rx: mpsc::UnboundedReceiver<Job>) {
+    async fn write_loop(self: Arc<Self>, i: ClusterIdx, mut rx: mpsc::UnboundedReceiver<Job>) {
         let mut ensured = false;
         while let Some(job) = rx.recv().await {
             let log = &self.logs[i];
@@ -285,7 +279,7 @@ impl ControlLog {
         }
     }
 
-    fn note_seen(&self, i: usize, key: &str, stamp: &Stamp) {
+    fn note_seen(&self, i: ClusterIdx, key: &str, stamp: &Stamp) {
         let mut seen = lock(&self.seen[i]);
         if seen.get(key).is_none_or(|s| s < stamp) {
             seen.insert(key.to_owned(), stamp.clone());
@@ -294,7 +288,7 @@ impl ControlLog {
 
     /// Takes an entry (read from cluster `from`, or written here) into the merged state and
     /// applies it when it is the latest of its key.
-    fn merge(&self, from: Option<usize>, key: &str, value: Option<Bytes>, stamp: Stamp) {
+    fn merge(&self, from: Option<ClusterIdx>, key: &str, value: Option<Bytes>, stamp: Stamp) {
         self.clock.fetch_max(stamp.version, Ordering::AcqRel);
         if let Some(i) = from {
             self.note_seen(i, key, &stamp);
@@ -322,7 +316,7 @@ impl ControlLog {
     /// that lack entries, until `stop` turns true.
     pub fn start(self: &Arc<Self>, apply: Apply, stop: watch::Receiver<bool>) {
         let _ = self.apply.set(apply);
-        for i in 0..self.logs.len() {
+        for i in self.logs.indices() {
             // Each follower long-polls on connections of its own: a broker answers a
             // connection's requests in order, so appends queued behind a waiting fetch on a
             // shared connection would wait for it (up to its max wait).
@@ -336,7 +330,7 @@ impl ControlLog {
     }
 
     /// Reads cluster `i`'s log from the start and keeps following it.
-    async fn follow(self: Arc<Self>, i: usize, mut stop: watch::Receiver<bool>) {
+    async fn follow(self: Arc<Self>, i: ClusterIdx, mut stop: watch::Receiver<bool>) {
         let log = self.logs[i].clone();
         let mut next = 0i64;
         let mut end_at_start: Option<i64> = None;
@@ -432,7 +426,7 @@ impl ControlLog {
                 let l = lock(&self.latest);
                 l.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
             };
-            for i in 0..self.logs.len() {
+            for i in self.logs.indices() {
                 if !self.caught_up[i].load(Ordering::Acquire)
                     || self.queued[i].load(Ordering::Acquire) > 0
                 {

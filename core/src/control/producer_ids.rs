@@ -15,6 +15,7 @@
 //! other's retries. The backends never see these ids: the proxy clears them from batches.
 
 use crate::backend::Cluster;
+use crate::base::cluster_idx::{ClusterIdx, PerCluster};
 use crate::base::sync::lock;
 use crate::control::state_log::{Entry, StateError, StateLog};
 use futures::StreamExt;
@@ -55,7 +56,8 @@ pub enum IdError {
 
 /// Issues producer ids from claimed blocks.
 pub struct ProducerIds {
-    logs: Vec<StateLog>,
+    /// Per cluster: its log of claims.
+    logs: PerCluster<StateLog>,
     /// This process's claim signature (random), so its claims are told from others'.
     me: String,
     /// The rest of the current block: (next id, end).
@@ -86,7 +88,7 @@ fn parse(e: &Entry) -> Option<(i64, &str, i64)> {
 
 impl ProducerIds {
     /// An issuer over `clusters` (all configured clusters, in any order).
-    pub fn new(clusters: &[Arc<Cluster>]) -> Self {
+    pub fn new(clusters: &PerCluster<Arc<Cluster>>) -> Self {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u32(std::process::id());
         h.write_u128(
@@ -95,10 +97,7 @@ impl ProducerIds {
                 .map_or(0, |d| d.as_nanos()),
         );
         Self {
-            logs: clusters
-                .iter()
-                .map(|c| StateLog::with_topic(c.clone(), TOPIC))
-                .collect(),
+            logs: clusters.map(|c| StateLog::with_topic(c.clone(), TOPIC)),
             me: format!("{:016x}", h.finish()),
             current: tokio::sync::Mutex::new(None),
             claimed: std::sync::Mutex::default(),
@@ -209,15 +208,14 @@ impl ProducerIds {
     /// Runs `op` on every cluster's log at once and returns the results of those that
     /// answered within [`PRODUCER_ID_CLUSTER_WAIT`], once a majority has (clusters still silent then are
     /// left behind); an error when a majority cannot answer.
-    async fn each<'a, T, F, Fut>(&'a self, op: F) -> Result<Vec<(usize, T)>, IdError>
+    async fn each<'a, T, F, Fut>(&'a self, op: F) -> Result<Vec<(ClusterIdx, T)>, IdError>
     where
         F: Fn(&'a StateLog) -> Fut,
         Fut: std::future::Future<Output = Result<T, StateError>> + 'a,
     {
         let mut pending: FuturesUnordered<_> = self
             .logs
-            .iter()
-            .enumerate()
+            .iter_indexed()
             .map(|(i, log)| {
                 let fut = op(log);
                 async move {

@@ -2,12 +2,14 @@
 //! the clusters' health. Pure functions of the config and a health view, so
 //! every strategy's sets are tested as a table.
 
-use kafkatwin_config::{Config, DcStrategy};
+use crate::base::cluster_idx::{ClusterIdx, PerCluster};
+use kafkatwin_config::{ClusterConfig, Config, DcStrategy};
 
 /// Clusters in authority order: by datacenter priority (when `multi_dc` is on), then cluster
 /// priority, then config order. Index 0 is the authority whose offsets clients see; every
-/// instance computes the same order, whatever its local datacenter.
-pub fn authority_order(config: &Config) -> Vec<usize> {
+/// instance computes the same order, whatever its local datacenter. The one place config
+/// order is seen: every cluster index in the process is a position in this order.
+pub fn authority_order(config: &Config) -> PerCluster<&ClusterConfig> {
     let dc_priority = |id: &str| -> u32 {
         if !config.multi_dc.enabled {
             return 0;
@@ -24,35 +26,37 @@ pub fn authority_order(config: &Config) -> Vec<usize> {
         let c = &config.clusters[i];
         (dc_priority(&c.id), c.priority, i)
     });
-    order
+    order.into_iter().map(|i| &config.clusters[i]).collect()
 }
 
 /// The write and read sets at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// Clusters counted by the ack policy.
-    pub sync: Vec<usize>,
+    pub sync: Vec<ClusterIdx>,
     /// Clusters written in the background (not counted; repaired when they miss).
-    pub background: Vec<usize>,
+    pub background: Vec<ClusterIdx>,
     /// Clusters to read from, best first (healthy ones first; the unhealthy follow as a last
     /// resort).
-    pub reads: Vec<usize>,
+    pub reads: Vec<ClusterIdx>,
 }
 
 #[derive(Debug, Clone)]
 struct Dc {
     region: String,
-    /// Indices in authority order.
-    clusters: Vec<usize>,
+    /// Its clusters, in authority order.
+    clusters: Vec<ClusterIdx>,
 }
 
 /// The datacenter layout over the clusters in authority order.
 #[derive(Debug, Clone)]
 pub struct Topology {
+    /// How many clusters are configured.
     clusters: usize,
     strategy: Option<DcStrategy>,
     /// Datacenters by priority.
     dcs: Vec<Dc>,
+    /// The local datacenter's position in `dcs`.
     local: Option<usize>,
     prefer_local_reads: bool,
 }
@@ -61,23 +65,14 @@ impl Topology {
     /// The layout of a validated config; indices are positions in [`authority_order`].
     pub fn new(config: &Config) -> Self {
         let order = authority_order(config);
-        let index_of = |id: &str| {
-            order
-                .iter()
-                .position(|&i| config.clusters[i].id == id)
-                .unwrap_or(usize::MAX)
-        };
+        let index_of = |id: &str| order.position(|c| c.id == id);
         let md = &config.multi_dc;
         let mut dcs: Vec<(u32, String, Dc)> = md
             .datacenters
             .iter()
             .map(|d| {
-                let mut clusters: Vec<usize> = d
-                    .cluster_ids
-                    .iter()
-                    .map(|c| index_of(c))
-                    .filter(|&i| i < order.len())
-                    .collect();
+                let mut clusters: Vec<ClusterIdx> =
+                    d.cluster_ids.iter().filter_map(|c| index_of(c)).collect();
                 clusters.sort_unstable();
                 (
                     d.priority,
@@ -108,12 +103,12 @@ impl Topology {
         }
     }
 
-    /// The sets now, given which clusters are up (`up[i]`, authority order).
-    pub fn plan(&self, up: &[bool]) -> Plan {
-        let all: Vec<usize> = (0..self.clusters).collect();
-        let is_up = |i: &usize| up.get(*i).copied().unwrap_or(false);
+    /// The sets now, given which clusters are up.
+    pub fn plan(&self, up: &PerCluster<bool>) -> Plan {
+        let all: Vec<ClusterIdx> = ClusterIdx::range(self.clusters).collect();
+        let is_up = |i: &ClusterIdx| up.get(*i).copied().unwrap_or(false);
         let dc_up = |d: &Dc| d.clusters.iter().any(is_up);
-        let (sync, reads_first): (Vec<usize>, Vec<usize>) = match self.strategy {
+        let (sync, reads_first): (Vec<ClusterIdx>, Vec<ClusterIdx>) = match self.strategy {
             None | Some(DcStrategy::ActiveActive) => (all.clone(), self.local_first()),
             Some(DcStrategy::ActivePassive) => {
                 // The primary is the first datacenter by priority with a cluster up: when the
@@ -136,7 +131,7 @@ impl Topology {
                             .map(|d| d.region.as_str())
                     })
                     .or(local);
-                let set: Vec<usize> = self
+                let set: Vec<ClusterIdx> = self
                     .dcs
                     .iter()
                     .filter(|d| Some(d.region.as_str()) == region)
@@ -161,13 +156,14 @@ impl Topology {
         let background = all.iter().copied().filter(|i| !sync.contains(i)).collect();
         // Preferred clusters first, then the rest by authority order; within that, the
         // healthy before the unhealthy.
-        let mut ranked: Vec<usize> = reads_first;
+        let mut ranked: Vec<ClusterIdx> = reads_first;
         for i in self.local_first() {
             if !ranked.contains(&i) {
                 ranked.push(i);
             }
         }
-        let (mut reads, down): (Vec<usize>, Vec<usize>) = ranked.into_iter().partition(is_up);
+        let (mut reads, down): (Vec<ClusterIdx>, Vec<ClusterIdx>) =
+            ranked.into_iter().partition(is_up);
         reads.extend(down);
         Plan {
             sync,
@@ -177,7 +173,7 @@ impl Topology {
     }
 
     /// Every cluster: the local datacenter's first when reads prefer it, then by priority.
-    fn local_first(&self) -> Vec<usize> {
+    fn local_first(&self) -> Vec<ClusterIdx> {
         let mut out = Vec::with_capacity(self.clusters);
         if self.prefer_local_reads
             && let Some(l) = self.local
@@ -185,7 +181,7 @@ impl Topology {
             out.extend(self.dcs[l].clusters.iter().copied());
         }
         let rest = self.dcs.iter().flat_map(|d| d.clusters.iter().copied());
-        for i in rest.chain(0..self.clusters) {
+        for i in rest.chain(ClusterIdx::range(self.clusters)) {
             if !out.contains(&i) {
                 out.push(i);
             }
@@ -194,7 +190,7 @@ impl Topology {
     }
 }
 
-fn sorted(mut v: Vec<usize>) -> Vec<usize> {
+fn sorted(mut v: Vec<ClusterIdx>) -> Vec<ClusterIdx> {
     v.sort_unstable();
     v
 }
@@ -236,16 +232,21 @@ mod tests {
         }
     }
 
-    const A: usize = 0;
-    const B: usize = 1;
-    const C: usize = 2;
+    const A: ClusterIdx = ClusterIdx::new(0);
+    const B: ClusterIdx = ClusterIdx::new(1);
+    const C: ClusterIdx = ClusterIdx::new(2);
+
+    /// Which clusters are up, in authority order.
+    fn health(up: &[bool]) -> PerCluster<bool> {
+        up.iter().copied().collect()
+    }
 
     #[test]
     fn authority_order_follows_datacenter_then_cluster_priority() {
         let cfg = config(DcStrategy::ActiveActive, "dc1");
         let ids: Vec<&str> = authority_order(&cfg)
-            .into_iter()
-            .map(|i| cfg.clusters[i].id.as_str())
+            .iter()
+            .map(|c| c.id.as_str())
             .collect();
         assert_eq!(ids, ["a", "b", "c"]);
     }
@@ -258,7 +259,7 @@ mod tests {
         let dc2_down = [true, true, false];
         // (strategy, local dc, health, sync, background, reads)
         #[rustfmt::skip]
-        type Row<'a> = (DcStrategy, &'a str, [bool; 3], &'a [usize], &'a [usize], &'a [usize]);
+        type Row<'a> = (DcStrategy, &'a str, [bool; 3], &'a [ClusterIdx], &'a [ClusterIdx], &'a [ClusterIdx]);
         let table: &[Row] = &[
             (ActiveActive, "dc1", all_up, &[A, B, C], &[], &[A, B, C]),
             (ActiveActive, "dc2", all_up, &[A, B, C], &[], &[C, A, B]),
@@ -276,7 +277,7 @@ mod tests {
             (Preferred, "dc1", all_up, &[A, B], &[C], &[A, B, C]),
         ];
         for (strategy, local, up, sync, background, reads) in table {
-            let plan = Topology::new(&config(*strategy, local)).plan(up);
+            let plan = Topology::new(&config(*strategy, local)).plan(&health(up));
             let case = format!("{strategy:?}, local {local}, up {up:?}");
             assert_eq!(plan.sync, *sync, "sync set: {case}");
             assert_eq!(plan.background, *background, "background set: {case}");
@@ -289,9 +290,9 @@ mod tests {
         let mut cfg = config(DcStrategy::Preferred, "dc2");
         cfg.multi_dc.enabled = false;
         // Without datacenters the order is by cluster priority: c and a (1), then b (2).
-        let plan = Topology::new(&cfg).plan(&[false, true, true]);
-        assert_eq!(plan.sync, [0, 1, 2]);
+        let plan = Topology::new(&cfg).plan(&health(&[false, true, true]));
+        assert_eq!(plan.sync, [A, B, C]);
         assert!(plan.background.is_empty());
-        assert_eq!(plan.reads, [1, 2, 0], "a cluster that is down is read last");
+        assert_eq!(plan.reads, [B, C, A], "a cluster that is down is read last");
     }
 }

@@ -4,6 +4,7 @@
 
 use super::consumer::{Beat, ConsumerGroup, HeartbeatAnswer, Refused};
 use super::{Coordinator, GroupReport, MemberReport};
+use crate::base::cluster_idx::ClusterIdx;
 use crate::base::sync::lock;
 use crate::control::keys::Key;
 use kafka_protocol::error::ResponseError;
@@ -234,7 +235,7 @@ impl Coordinator {
         &self,
         group: &StrBytes,
         offsets: &[(String, i32, i64)],
-        unmirrored: &[usize],
+        unmirrored: &[ClusterIdx],
     ) -> Option<GroupReport> {
         let groups = lock(&self.consumer_groups);
         let g = groups.get(group)?;

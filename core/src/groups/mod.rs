@@ -18,6 +18,7 @@ mod consumer_coordinator;
 pub mod state;
 pub mod stored;
 
+use crate::base::cluster_idx::{ClusterIdx, PerCluster};
 use crate::base::metrics::Metrics;
 use crate::base::sync::lock;
 use crate::control::control_log::{ControlError, Keeping};
@@ -63,7 +64,7 @@ pub struct Coordinator {
     /// Per cluster: groups whose latest commits that cluster's own coordinator has not
     /// acknowledged, each with the mark it was given (a newer commit gets a newer mark, so
     /// the answer to an older send does not clear it).
-    unmirrored: Vec<Mutex<HashMap<StrBytes, u64>>>,
+    unmirrored: PerCluster<Mutex<HashMap<StrBytes, u64>>>,
     /// The last mark given.
     marks: std::sync::atomic::AtomicU64,
     metrics: Metrics,
@@ -88,8 +89,8 @@ pub struct GroupReport {
     pub members: Vec<MemberReport>,
     /// Committed offsets: topic, partition, offset (logical).
     pub offsets: Vec<(String, i32, i64)>,
-    /// Indexes of the clusters whose own coordinator has not been sent the latest commits.
-    pub unmirrored: Vec<usize>,
+    /// The clusters whose own coordinator has not been sent the latest commits.
+    pub unmirrored: Vec<ClusterIdx>,
 }
 
 /// A group as ListGroups shows it.
@@ -175,7 +176,7 @@ impl Coordinator {
             log,
             writing: Mutex::default(),
             incarnation: uuid::Uuid::new_v4().to_string(),
-            unmirrored: (0..clusters).map(|_| Mutex::default()).collect(),
+            unmirrored: PerCluster::from_fn(clusters, |_| Mutex::default()),
             marks: Default::default(),
             metrics,
         })
@@ -822,10 +823,9 @@ impl Coordinator {
             })
             .unwrap_or_default();
         offsets.sort();
-        let unmirrored: Vec<usize> = self
+        let unmirrored: Vec<ClusterIdx> = self
             .unmirrored
-            .iter()
-            .enumerate()
+            .iter_indexed()
             .filter(|(_, u)| lock(u).contains_key(&name))
             .map(|(i, _)| i)
             .collect();
@@ -893,7 +893,7 @@ impl Coordinator {
 
     /// The groups whose latest commits cluster `i`'s own coordinator lacks: each with its
     /// mark (for [`Self::mirrored`]) and those commits.
-    pub fn unmirrored_on(&self, i: usize) -> Vec<Unmirrored> {
+    pub fn unmirrored_on(&self, i: ClusterIdx) -> Vec<Unmirrored> {
         let Some(u) = self.unmirrored.get(i) else {
             return Vec::new();
         };
@@ -913,7 +913,7 @@ impl Coordinator {
     }
 
     /// Cluster `i`'s coordinator acknowledged `group`'s commits as of `mark`.
-    pub fn mirrored(&self, i: usize, group: &StrBytes, mark: u64) {
+    pub fn mirrored(&self, i: ClusterIdx, group: &StrBytes, mark: u64) {
         if let Some(u) = self.unmirrored.get(i) {
             let mut u = lock(u);
             if u.get(group) == Some(&mark) {
@@ -924,12 +924,12 @@ impl Coordinator {
 
     /// Marks `group`'s commits as not yet acknowledged by cluster `i` (every cluster when
     /// `None`).
-    fn unmirrored(&self, i: Option<usize>, group: &StrBytes) {
+    fn unmirrored(&self, i: Option<ClusterIdx>, group: &StrBytes) {
         let mark = self
             .marks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
-        for (k, u) in self.unmirrored.iter().enumerate() {
+        for (k, u) in self.unmirrored.iter_indexed() {
             if i.is_none_or(|i| i == k) {
                 lock(u).insert(group.clone(), mark);
             }
@@ -938,7 +938,7 @@ impl Coordinator {
 
     /// Marks every group's commits as not yet acknowledged by cluster `i` (back from an
     /// outage).
-    pub fn unmirrored_all(&self, i: usize) {
+    pub fn unmirrored_all(&self, i: ClusterIdx) {
         let names: Vec<StrBytes> = lock(&self.offsets).keys().cloned().collect();
         for n in names {
             self.unmirrored(Some(i), &n);

@@ -2,6 +2,7 @@
 //! quotas, consumer groups and the audit trail, each kept in the control log.
 
 use crate::backend::Cluster;
+use crate::base::cluster_idx::PerCluster;
 use crate::base::metrics::Metrics;
 use crate::control::control_log::{ControlLog, Keeping};
 use kafkatwin_config::Config;
@@ -35,7 +36,7 @@ impl Books {
     pub fn new(
         config: &Config,
         metrics: &Metrics,
-        clusters: &[Arc<Cluster>],
+        clusters: &PerCluster<Arc<Cluster>>,
     ) -> anyhow::Result<Self> {
         let plugins = Arc::new(
             kafkatwin_plugins::wasm::PluginHost::new(kafkatwin_plugins::wasm::Sandbox {

@@ -25,7 +25,7 @@ impl Proxy {
             )
             .await;
         };
-        let asks = rep.clusters().iter().enumerate().map(|(i, c)| {
+        let asks = rep.clusters().iter_indexed().map(|(i, c)| {
             let mut sub = req.clone();
             for t in &mut sub.topics {
                 for p in &mut t.partitions {

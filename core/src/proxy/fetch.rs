@@ -5,6 +5,7 @@
 
 use super::partitioned::{self, PartitionedApi, Routed};
 use super::{Proxy, Reply, local, read_ahead};
+use crate::base::cluster_idx::ClusterIdx;
 use crate::replication::{Replicator, partitions::lanes::Tp};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
@@ -93,7 +94,7 @@ impl Proxy {
             None => {
                 let r = self
                     .fetch_from(
-                        0,
+                        ClusterIdx::FIRST,
                         &self.backends.cluster,
                         version,
                         client_id,
@@ -154,7 +155,7 @@ impl Proxy {
     #[allow(clippy::too_many_arguments)]
     async fn fetch_from(
         &self,
-        source: usize,
+        source: ClusterIdx,
         cluster: &Arc<crate::backend::Cluster>,
         version: i16,
         client_id: Option<StrBytes>,
@@ -222,7 +223,7 @@ impl Proxy {
         let stall = crate::base::timing::from_ms(req.max_wait_ms)
             + self.config.consumer.fetch_stall_margin.get();
         let n = rep.clusters().len();
-        let mut tried: HashMap<Tp, Vec<usize>> = HashMap::new();
+        let mut tried: HashMap<Tp, Vec<ClusterIdx>> = HashMap::new();
         let mut pending: Vec<Tp> = req.partitions();
         let mut out = FetchResponse::default();
         let mut raw = None;
@@ -288,7 +289,7 @@ impl Proxy {
     async fn read_one(
         &self,
         rep: &Replicator,
-        i: usize,
+        i: ClusterIdx,
         version: i16,
         client_id: Option<StrBytes>,
         sub: &FetchRequest,
@@ -351,7 +352,7 @@ fn unreachable_fetch(req: &FetchRequest) -> Routed<FetchResponse> {
 }
 
 /// Moves a fetch's offsets into cluster `i`'s offsets; true when any changed.
-fn to_physical(rep: &Replicator, i: usize, req: &mut FetchRequest) -> bool {
+fn to_physical(rep: &Replicator, i: ClusterIdx, req: &mut FetchRequest) -> bool {
     let mut shifted = false;
     for t in &mut req.topics {
         for p in &mut t.partitions {
@@ -374,7 +375,7 @@ fn to_physical(rep: &Replicator, i: usize, req: &mut FetchRequest) -> bool {
 /// must not reset its position because it was moved to a slower cluster.
 fn to_logical(
     rep: &Replicator,
-    i: usize,
+    i: ClusterIdx,
     req: &FetchRequest,
     resp: &mut FetchResponse,
     first_choice: bool,
@@ -480,6 +481,10 @@ mod tests {
         rep
     }
 
+    /// Cluster a (no offset map) and cluster b (t-0 offset by 100).
+    const A: ClusterIdx = ClusterIdx::new(0);
+    const B: ClusterIdx = ClusterIdx::new(1);
+
     fn topic() -> TopicName {
         TopicName(StrBytes::from_static_str("t"))
     }
@@ -497,10 +502,10 @@ mod tests {
                 ]),
         ]);
         assert!(
-            !to_physical(&rep, 0, &mut req.clone()),
+            !to_physical(&rep, A, &mut req.clone()),
             "the authority needs no shift"
         );
-        assert!(to_physical(&rep, 1, &mut req));
+        assert!(to_physical(&rep, B, &mut req));
         assert_eq!(req.topics[0].partitions[0].fetch_offset, 105);
         // One batch at physical 105 (header only: base offset and length).
         let mut batch = 105i64.to_be_bytes().to_vec();
@@ -518,7 +523,7 @@ mod tests {
                         .with_records(Some(batch.into())),
                 ]),
         ]);
-        assert!(to_logical(&rep, 1, &req, &mut resp, true));
+        assert!(to_logical(&rep, B, &req, &mut resp, true));
         let p = &resp.responses[0].partitions[0];
         assert_eq!(
             (p.high_watermark, p.last_stable_offset, p.log_start_offset),
@@ -553,14 +558,14 @@ mod tests {
             ])
         };
         let mut first = out_of_range();
-        to_logical(&rep, 0, &req, &mut first, true);
+        to_logical(&rep, A, &req, &mut first, true);
         assert_eq!(
             first.responses[0].partitions[0].error_code,
             ResponseError::OffsetOutOfRange.code(),
             "the first choice's answer stands"
         );
         let mut fallback = out_of_range();
-        assert!(to_logical(&rep, 1, &req, &mut fallback, false));
+        assert!(to_logical(&rep, B, &req, &mut fallback, false));
         let p = &fallback.responses[0].partitions[0];
         assert_eq!((p.error_code, p.high_watermark), (0, 40));
     }

@@ -2,6 +2,7 @@
 //! between its committed (logical) offset and each cluster's end of the partition.
 
 use super::Proxy;
+use crate::base::cluster_idx::ClusterIdx;
 use crate::replication::partitions::lanes::Tp;
 use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, list_offsets_request};
 use std::collections::HashMap;
@@ -20,11 +21,11 @@ impl Proxy {
             .collect();
         parts.sort();
         parts.dedup();
-        let clusters: Vec<(usize, &Arc<crate::backend::Cluster>)> = match &self.backends.replicator
-        {
-            Some(rep) => rep.clusters().iter().enumerate().collect(),
-            None => vec![(0, &self.backends.cluster)],
-        };
+        let clusters: Vec<(ClusterIdx, &Arc<crate::backend::Cluster>)> =
+            match &self.backends.replicator {
+                Some(rep) => rep.clusters().iter_indexed().collect(),
+                None => vec![(ClusterIdx::FIRST, &self.backends.cluster)],
+            };
         // All clusters at once: one that hangs costs its own bound only.
         let ends = futures::future::join_all(clusters.iter().map(|(_, c)| async {
             if c.admits() {

@@ -4,6 +4,7 @@
 use super::Proxy;
 use super::partitioned::{self, PartitionedApi};
 use crate::backend::Cluster;
+use crate::base::cluster_idx::ClusterIdx;
 use crate::replication::partitions::lanes::Tp;
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -35,7 +36,7 @@ impl Proxy {
         };
         let plan = rep.plan();
         let n = rep.clusters().len();
-        let mut tried: HashMap<Tp, Vec<usize>> = HashMap::new();
+        let mut tried: HashMap<Tp, Vec<ClusterIdx>> = HashMap::new();
         let mut pending = req.partitions();
         let mut out = ListOffsetsResponse::default();
         for round in 0..n {

@@ -20,6 +20,7 @@ mod throttle;
 pub mod versions;
 
 use crate::backend::Cluster;
+use crate::base::cluster_idx::PerCluster;
 use crate::base::metrics::Metrics;
 use crate::wire::frame::{self, HeaderPeek};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -68,7 +69,7 @@ pub struct Backends {
     pub cluster: Arc<Cluster>,
     /// All configured clusters, in authority order (`topology::authority_order`): the same
     /// order, and so the same indexes, as the replicator's.
-    pub clusters: Vec<Arc<Cluster>>,
+    pub clusters: PerCluster<Arc<Cluster>>,
     /// Writes to every cluster under the ack policy, when there is more than one.
     pub replicator: Option<Arc<crate::replication::Replicator>>,
     /// Producer ids issued by the proxy itself (with several clusters; one cluster issues
@@ -129,14 +130,11 @@ use crate::base::timing::CONTROL_WAIT;
 impl Proxy {
     /// Builds the proxy context from a validated config.
     pub fn new(config: Config, metrics: Metrics) -> anyhow::Result<Self> {
-        // One cluster order in the whole process: authority order. Config order is used only
-        // here, so a cluster index can never mean two different clusters.
-        let clusters: Vec<Arc<Cluster>> = crate::control::topology::authority_order(&config)
-            .into_iter()
-            .map(|i| {
-                let c = &config.clusters[i];
-                Arc::new(Cluster::new(c, &config.backend, config.circuit_breaker))
-            })
+        // One cluster order in the whole process: authority order. Config order is seen only
+        // inside `authority_order`, so a cluster index can never mean two different clusters.
+        let clusters: PerCluster<Arc<Cluster>> = crate::control::topology::authority_order(&config)
+            .iter()
+            .map(|c| Arc::new(Cluster::new(c, &config.backend, config.circuit_breaker)))
             .collect();
         let primary = config
             .primary_cluster()

@@ -9,6 +9,7 @@
 //! up gets no read-ahead, so nothing long-polls on its behalf.
 
 use crate::backend::{Cluster, pool};
+use crate::base::cluster_idx::ClusterIdx;
 use crate::base::sync::lock;
 use crate::proxy::partitioned::{self, Routed};
 use crate::wire::records::next_offset;
@@ -20,8 +21,8 @@ use tokio::task::JoinHandle;
 /// What a fetch asks for, as far as answering it from a read-ahead goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchKey {
-    /// The cluster (replicator index) the fetch is read from.
-    source: usize,
+    /// The cluster the fetch is read from.
+    source: ClusterIdx,
     version: i16,
     isolation_level: i8,
     partitions: Vec<(TopicName, i32, i64)>,
@@ -31,7 +32,7 @@ impl FetchKey {
     /// The key of a (sessionless) fetch request read from the first cluster.
     pub fn of(req: &FetchRequest, version: i16) -> Self {
         Self {
-            source: 0,
+            source: ClusterIdx::FIRST,
             version,
             isolation_level: req.isolation_level,
             partitions: req
@@ -49,7 +50,7 @@ impl FetchKey {
 
 impl FetchKey {
     /// The same fetch read from cluster `source` (a read-ahead from another is no use).
-    pub fn from_cluster(mut self, source: usize) -> Self {
+    pub fn from_cluster(mut self, source: ClusterIdx) -> Self {
         self.source = source;
         self
     }
@@ -112,7 +113,7 @@ impl ReadAhead {
     pub fn maybe_start(
         &self,
         cluster: &Arc<Cluster>,
-        source: usize,
+        source: ClusterIdx,
         version: i16,
         client_id: Option<StrBytes>,
         req: &FetchRequest,

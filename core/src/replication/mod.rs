@@ -16,8 +16,8 @@ pub mod write;
 pub use repair::reseed::ReseedError;
 
 use crate::backend::Cluster;
+use crate::base::cluster_idx::{ClusterIdx, PerCluster};
 use crate::base::metrics::Metrics;
-use crate::base::sync::lock;
 use kafka_protocol::messages::TopicName;
 use kafkatwin_config::ProducerConfig;
 use std::sync::Arc;
@@ -62,8 +62,9 @@ impl std::fmt::Display for Mismatch {
 
 /// Fans writes out to the clusters and keeps them converged.
 pub struct Replicator {
-    /// The write set, by priority: index 0 is the authority whose offsets clients see.
-    clusters: Vec<Arc<Cluster>>,
+    /// The write set, by priority: [`ClusterIdx::FIRST`] is the authority whose offsets
+    /// clients see.
+    clusters: PerCluster<Arc<Cluster>>,
     /// Write and read sets per `multi_dc` strategy (indices into `clusters`).
     topology: crate::control::topology::Topology,
     /// Taken around every write queued on the clusters' writer connections (live writes and
@@ -88,7 +89,7 @@ impl Replicator {
     /// producer config's ack policy and the `multi_dc` layout, keeping learned offset maps as
     /// `log` says.
     pub fn new(
-        clusters: Vec<Arc<Cluster>>,
+        clusters: PerCluster<Arc<Cluster>>,
         topology: crate::control::topology::Topology,
         membership: Arc<crate::control::membership::Membership>,
         producer: &ProducerConfig,
@@ -116,19 +117,20 @@ impl Replicator {
 
     /// The issuer of producer ids for clients of this proxy.
     pub fn producer_ids(&self) -> &Arc<crate::control::producer_ids::ProducerIds> {
-        &self.writing.ids
+        self.writing.ids()
     }
 
     /// Writes sent to the clusters and not answered yet, on all of them.
     pub fn writes_in_flight(&self) -> u32 {
-        (0..self.clusters.len())
+        self.clusters
+            .indices()
             .map(|i| self.lanes.total_inflight_on(i))
             .sum()
     }
 
     /// How many clusters of a sync set of `sync` clusters must take a write.
     pub fn required_of(&self, sync: usize) -> usize {
-        self.writing.policy.required(sync, self.writing.quorum)
+        self.writing.required(sync)
     }
 
     /// Whether enough clusters of the sync set are reachable for the ack policy to be met.
@@ -144,7 +146,7 @@ impl Replicator {
 
     /// Replication state of the cluster with this id.
     pub fn status_of(&self, id: &str) -> Option<ReplicaStatus> {
-        let i = self.clusters.iter().position(|c| &*c.id == id)?;
+        let i = self.clusters.position(|c| &*c.id == id)?;
         Some(ReplicaStatus {
             compared: self.compared_since_loss(i),
             behind_partitions: self.lanes.behind_on(i).len(),
@@ -160,20 +162,19 @@ impl Replicator {
 
     /// Partition-count mismatches between clusters, as last detected.
     pub fn mismatches(&self) -> Vec<Mismatch> {
-        lock(&self.repairing.mismatches).clone()
+        self.repairing.mismatches()
     }
 
     /// The write set, by priority.
-    pub fn clusters(&self) -> &[Arc<Cluster>] {
+    pub fn clusters(&self) -> &PerCluster<Arc<Cluster>> {
         &self.clusters
     }
 
     /// Topics deleted through the proxy: a cluster that was away deletes them on return.
     pub fn note_deleted(&self, topics: &[TopicName]) {
-        lock(&self.repairing.deleted).extend(topics.iter().cloned());
+        self.repairing.note_deleted(topics);
         for t in topics {
             self.lanes.forget_topic(t);
-            self.repairing.digests.forget_topic(t);
         }
     }
 
@@ -186,18 +187,15 @@ impl Replicator {
         version: i16,
         req: kafka_protocol::messages::RequestKind,
     ) {
-        let Some(i) = self.clusters.iter().position(|c| &*c.id == id) else {
+        let Some(i) = self.clusters.position(|c| &*c.id == id) else {
             return;
         };
-        lock(&self.repairing.deferred).push((i, api, version, req));
+        self.repairing.defer((i, api, version, req));
     }
 
     /// Topics created through the proxy (no longer deleted).
     pub fn note_created(&self, topics: &[TopicName]) {
-        let mut d = lock(&self.repairing.deleted);
-        for t in topics {
-            d.remove(t);
-        }
+        self.repairing.note_created(topics);
     }
 
     /// Whether this instance writes `tp` (with scale-out, the partitions it owns).
@@ -217,22 +215,21 @@ impl Replicator {
         // written elsewhere, and a stale state answers a producer that did nothing wrong
         // with an out-of-order sequence. They are found in the partition's tail again.
         self.writing
-            .producers
-            .retain(|tp| self.membership.owns(&tp.topic, tp.partition));
-        for i in 0..self.clusters.len() {
+            .retain_producers(|tp| self.membership.owns(&tp.topic, tp.partition));
+        for i in self.clusters.indices() {
             self.set_compared(i, false);
         }
-        self.repairing.wake.notify_one();
+        self.repairing.wake();
     }
 
     /// Whether cluster `i` has been compared with the others since it was last down.
-    fn is_compared(&self, i: usize) -> bool {
-        self.repairing.compared[i].load(std::sync::atomic::Ordering::Acquire)
+    fn is_compared(&self, i: ClusterIdx) -> bool {
+        self.repairing.is_compared(i)
     }
 
     /// Whether cluster `i` was compared and lost no connection since (its broker may be a
     /// new, empty one: then it is compared again first).
-    fn takes_writes(&self, i: usize) -> bool {
+    fn takes_writes(&self, i: ClusterIdx) -> bool {
         if !self.is_compared(i) {
             return false;
         }
@@ -246,38 +243,34 @@ impl Replicator {
             self.clusters[i].id
         );
         self.set_compared(i, false);
-        self.repairing.wake.notify_one();
+        self.repairing.wake();
         false
     }
 
     /// Whether cluster `i` was compared and lost no connection since: only then is what it
     /// holds known (a source for repairs). Changes nothing.
-    fn compared_since_loss(&self, i: usize) -> bool {
-        self.is_compared(i)
-            && self.repairing.losses_seen[i].load(std::sync::atomic::Ordering::Acquire)
-                == self.clusters[i].connection_losses()
+    fn compared_since_loss(&self, i: ClusterIdx) -> bool {
+        self.is_compared(i) && self.repairing.losses_seen(i) == self.clusters[i].connection_losses()
     }
 
     /// Remembers cluster `i`'s connection-loss count as of a comparison starting now.
-    fn note_losses(&self, i: usize) {
-        self.repairing.losses_seen[i].store(
-            self.clusters[i].connection_losses(),
-            std::sync::atomic::Ordering::Release,
-        );
+    fn note_losses(&self, i: ClusterIdx) {
+        self.repairing
+            .note_losses(i, self.clusters[i].connection_losses());
     }
 
-    fn set_compared(&self, i: usize, yes: bool) {
-        self.repairing.compared[i].store(yes, std::sync::atomic::Ordering::Release);
+    fn set_compared(&self, i: ClusterIdx, yes: bool) {
+        self.repairing.set_compared(i, yes);
     }
 
     /// Marks cluster `i` behind on a partition, counting the missed write.
-    fn missed(&self, tp: &partitions::lanes::Tp, i: usize, why: &dyn std::fmt::Display) {
+    fn missed(&self, tp: &partitions::lanes::Tp, i: ClusterIdx, why: &dyn std::fmt::Display) {
         if self.lanes.mark_behind(tp, i) {
             self.note_behind(tp, i, why);
         }
     }
 
-    fn note_behind(&self, tp: &partitions::lanes::Tp, i: usize, why: &dyn std::fmt::Display) {
+    fn note_behind(&self, tp: &partitions::lanes::Tp, i: ClusterIdx, why: &dyn std::fmt::Display) {
         self.metrics
             .replication_missed
             .with_label_values(&[&self.clusters[i].id])
@@ -287,6 +280,6 @@ impl Replicator {
             "cluster {} missed a write to {tp} ({why}); it takes no writes there until repaired",
             self.clusters[i].id
         );
-        self.repairing.wake.notify_one();
+        self.repairing.wake();
     }
 }

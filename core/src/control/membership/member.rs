@@ -3,6 +3,7 @@
 
 use super::{Instance, Membership, PROTOCOL_NAME, PROTOCOL_TYPE, View};
 use crate::backend::{BackendError, Cluster};
+use crate::base::cluster_idx::{ClusterIdx, PerCluster};
 use crate::base::metrics::Metrics;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
@@ -23,7 +24,7 @@ fn healthy(c: &Cluster) -> bool {
 pub(super) struct InstanceMember {
     pub(super) membership: Arc<Membership>,
     /// Clusters in authority order: the group lives on the first healthy one.
-    pub(super) clusters: Vec<Arc<Cluster>>,
+    pub(super) clusters: PerCluster<Arc<Cluster>>,
     pub(super) group: StrBytes,
     pub(super) session: Duration,
     pub(super) metrics: Metrics,
@@ -66,7 +67,7 @@ impl InstanceMember {
             if *stop.borrow() {
                 return;
             }
-            let Some(k) = self.clusters.iter().position(|c| healthy(c)) else {
+            let Some(k) = self.clusters.position(|c| healthy(c)) else {
                 self.lose_view();
                 tokio::time::sleep(crate::base::timing::NO_GROUP_CLUSTER_PAUSE).await;
                 continue;
@@ -122,7 +123,7 @@ impl InstanceMember {
 
     /// Resolves when the member should give up a join on cluster `k`: on a stop, or when a
     /// cluster before `k` in authority order is healthy again.
-    async fn interruption(&self, k: usize, stop: &mut watch::Receiver<bool>) -> Rejoin {
+    async fn interruption(&self, k: ClusterIdx, stop: &mut watch::Receiver<bool>) -> Rejoin {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(crate::base::timing::REJOIN_PAUSE) => {}
@@ -132,7 +133,7 @@ impl InstanceMember {
                     }
                 }
             }
-            if self.clusters[..k].iter().any(|c| healthy(c)) {
+            if self.clusters.before(k).any(|c| healthy(c)) {
                 return Rejoin::MoveBack;
             }
         }
@@ -143,7 +144,7 @@ impl InstanceMember {
         self.membership.set_view(View::default());
     }
 
-    fn version(&self, k: usize, api: ApiKey, want: i16) -> i16 {
+    fn version(&self, k: ClusterIdx, api: ApiKey, want: i16) -> i16 {
         self.clusters[k]
             .supports(api)
             .map_or(want, |r| want.clamp(r.min, r.max))
@@ -151,7 +152,7 @@ impl InstanceMember {
 
     async fn send(
         &self,
-        k: usize,
+        k: ClusterIdx,
         api: ApiKey,
         version: i16,
         req: RequestKind,
@@ -172,7 +173,7 @@ impl InstanceMember {
     }
 
     /// Joins (JoinGroup, then SyncGroup) and installs the member list; the generation.
-    async fn join(&self, k: usize, member_id: &mut StrBytes) -> Result<i32, JoinError> {
+    async fn join(&self, k: ClusterIdx, member_id: &mut StrBytes) -> Result<i32, JoinError> {
         let me = serde_json::to_vec(self.membership.me()).map_err(JoinError::Encode)?;
         let session_ms = i32::try_from(self.session.as_millis()).unwrap_or(i32::MAX);
         let v = self.version(k, ApiKey::JoinGroup, 5);
@@ -243,7 +244,7 @@ impl InstanceMember {
         Err(JoinError::KeptRebalancing)
     }
 
-    fn wrong_answer(&self, k: usize, api: ApiKey) -> JoinError {
+    fn wrong_answer(&self, k: ClusterIdx, api: ApiKey) -> JoinError {
         BackendError::WrongAnswer {
             cluster: self.clusters[k].id.to_string(),
             api,
@@ -275,7 +276,7 @@ impl InstanceMember {
     /// meanwhile looks for a second instance group on the other clusters (split brain).
     async fn heartbeat(
         &self,
-        k: usize,
+        k: ClusterIdx,
         member_id: &StrBytes,
         generation: i32,
         stop: &mut watch::Receiver<bool>,
@@ -290,7 +291,7 @@ impl InstanceMember {
             if *stop.borrow() {
                 return Rejoin::Stop;
             }
-            if self.clusters[..k].iter().any(|c| healthy(c)) {
+            if self.clusters.before(k).any(|c| healthy(c)) {
                 return Rejoin::MoveBack;
             }
             let v = self.version(k, ApiKey::Heartbeat, 3);
@@ -324,9 +325,9 @@ impl InstanceMember {
     }
 
     /// Reports an instance group with live members on a cluster other than `k`.
-    async fn look_for_split_brain(&self, k: usize) {
+    async fn look_for_split_brain(&self, k: ClusterIdx) {
         let mut others = Vec::new();
-        for (j, c) in self.clusters.iter().enumerate() {
+        for (j, c) in self.clusters.iter_indexed() {
             if j == k || !c.admits() {
                 continue;
             }
@@ -377,7 +378,7 @@ impl InstanceMember {
         }
     }
 
-    async fn leave(&self, k: usize, member_id: &StrBytes) {
+    async fn leave(&self, k: ClusterIdx, member_id: &StrBytes) {
         if member_id.is_empty() {
             return;
         }

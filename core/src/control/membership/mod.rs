@@ -17,6 +17,7 @@
 mod member;
 
 use crate::backend::Cluster;
+use crate::base::cluster_idx::PerCluster;
 use crate::base::metrics::Metrics;
 use crate::base::sync::{read, write};
 use kafka_protocol::messages::TopicName;
@@ -233,7 +234,7 @@ impl Membership {
     /// session timeout). `None` without scale-out.
     pub fn spawn(
         self: &Arc<Self>,
-        clusters: Vec<Arc<Cluster>>,
+        clusters: PerCluster<Arc<Cluster>>,
         group: String,
         session: Duration,
         metrics: Metrics,

@@ -119,7 +119,7 @@ impl Proxy {
                 _ = tick.tick() => {}
             }
             let me = &self;
-            let sends = (0..rep.clusters().len()).map(|j| {
+            let sends = rep.clusters().indices().map(|j| {
                 let rep = &rep;
                 async move {
                     let this = me;
@@ -172,10 +172,11 @@ impl Proxy {
         let Some(rep) = &self.backends.replicator else {
             return;
         };
-        let sends = (0..rep.clusters().len())
-            .filter(|&j| rep.clusters()[j].admits())
-            .map(|j| async move {
-                let c = &rep.clusters()[j];
+        let sends = rep
+            .clusters()
+            .iter()
+            .filter(|c| c.admits())
+            .map(|c| async move {
                 let v = c.supports(api).map_or(version, |r| version.clamp(r.min, r.max));
                 if let Err((e, _)) = self
                     .send_group(c, api, v, None, group, req, Some(COMMIT_MIRROR_WAIT))

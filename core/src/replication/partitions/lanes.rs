@@ -1,6 +1,7 @@
 //! Per-partition replication state: which clusters are behind (missed a write and take no
 //! live writes until the repairer has caught them up) and how many writes are in flight.
 
+use crate::base::cluster_idx::{ClusterIdx, PerCluster};
 use crate::base::sync::lock;
 use crate::replication::partitions::stamps::{Sequencing, WriterId};
 use crate::wire::records::{BatchStamp, sequence_after};
@@ -12,20 +13,22 @@ pub use crate::backend::partitioned::Tp;
 
 #[derive(Debug, Clone)]
 struct Lane {
-    behind: Vec<bool>,
-    inflight: Vec<u32>,
+    /// Per cluster: missed a write here and takes no live writes until repaired.
+    behind: PerCluster<bool>,
+    /// Per cluster: writes queued and not answered yet.
+    inflight: PerCluster<u32>,
     /// Per cluster: the end offset its last known write reached (-1: not known).
-    end: Vec<i64>,
+    end: PerCluster<i64>,
     /// Per cluster: `physical - logical` offset (see `reads`).
-    delta: Vec<i64>,
+    delta: PerCluster<i64>,
     /// Per cluster: holds another history from this logical offset on (see `history`). A
     /// divergent cluster is behind for good: no writes, no reads, never repaired, until an
     /// admin reseeds it.
-    divergent: Vec<Option<i64>>,
+    divergent: PerCluster<Option<i64>>,
     /// Per cluster: the live writes queued there, checked against one another in queue order.
-    order: Vec<Order>,
+    order: PerCluster<Order>,
     /// Per cluster: the sequence the proxy's next batch there takes.
-    sequence: Vec<Sequence>,
+    sequence: PerCluster<Sequence>,
 }
 
 /// The proxy's own sequence on one cluster's copy of a partition (see `stamps`).
@@ -59,7 +62,7 @@ impl Lane {
     /// Numbers a batch of `count` offsets for cluster `i` under `now` and advances the
     /// sequence. A new identity is taken only with nothing in flight there: under it the
     /// broker would take a batch even if one queued before it under the old identity failed.
-    fn number(&mut self, i: usize, count: i64, now: Sequencing) -> Numbering {
+    fn number(&mut self, i: ClusterIdx, count: i64, now: Sequencing) -> Numbering {
         let Sequencing::On(current) = now else {
             return Numbering::Unstamped;
         };
@@ -82,7 +85,7 @@ impl Lane {
     /// A write stamped `stamp` on cluster `i` did not land: the broker's sequence is not
     /// known any more, unless `rewind` (the broker refused it, and nothing was queued after
     /// it), when the next batch takes its sequence.
-    fn unnumber(&mut self, i: usize, stamp: Option<BatchStamp>, rewind: bool) {
+    fn unnumber(&mut self, i: ClusterIdx, stamp: Option<BatchStamp>, rewind: bool) {
         let (Some(stamp), Sequence::Next(id, _)) = (stamp, self.sequence[i]) else {
             return;
         };
@@ -212,36 +215,36 @@ impl Lanes {
         let mut map = lock(&self.map);
         let n = self.clusters;
         let lane = map.entry(tp.clone()).or_insert_with(|| Lane {
-            behind: vec![false; n],
-            inflight: vec![0; n],
-            end: vec![-1; n],
-            delta: vec![0; n],
-            divergent: vec![None; n],
-            order: vec![Order::default(); n],
-            sequence: vec![Sequence::Unused; n],
+            behind: PerCluster::from_fn(n, |_| false),
+            inflight: PerCluster::from_fn(n, |_| 0),
+            end: PerCluster::from_fn(n, |_| -1),
+            delta: PerCluster::from_fn(n, |_| 0),
+            divergent: PerCluster::from_fn(n, |_| None),
+            order: PerCluster::from_fn(n, |_| Order::default()),
+            sequence: PerCluster::from_fn(n, |_| Sequence::Unused),
         });
         f(lane)
     }
 
     /// Whether cluster `i` is behind on `tp` (a lookup only: reads ask this per partition).
-    pub fn is_behind(&self, tp: &Tp, i: usize) -> bool {
+    pub fn is_behind(&self, tp: &Tp, i: ClusterIdx) -> bool {
         let map = lock(&self.map);
         map.get(tp).is_some_and(|l| l.behind[i])
     }
 
     /// Marks cluster `i` behind on `tp`; true if it was in sync.
-    pub fn mark_behind(&self, tp: &Tp, i: usize) -> bool {
+    pub fn mark_behind(&self, tp: &Tp, i: ClusterIdx) -> bool {
         self.with(tp, |l| !std::mem::replace(&mut l.behind[i], true))
     }
 
     /// Whether cluster `i` holds another history of `tp`.
-    pub fn is_divergent(&self, tp: &Tp, i: usize) -> bool {
+    pub fn is_divergent(&self, tp: &Tp, i: ClusterIdx) -> bool {
         let map = lock(&self.map);
         map.get(tp).is_some_and(|l| l.divergent[i].is_some())
     }
 
     /// Marks cluster `i` divergent on `tp` from logical offset `at`; true if it was not.
-    pub fn mark_divergent(&self, tp: &Tp, i: usize, at: i64) -> bool {
+    pub fn mark_divergent(&self, tp: &Tp, i: ClusterIdx, at: i64) -> bool {
         self.with(tp, |l| {
             l.behind[i] = true;
             l.divergent[i].replace(at).is_none()
@@ -250,7 +253,7 @@ impl Lanes {
 
     /// Clears the divergence of cluster `i` on `topic`'s partitions (reseeded: it is empty
     /// now and behind, so the repairer backfills it); the partitions it was divergent on.
-    pub fn clear_divergent(&self, topic: &TopicName, i: usize) -> Vec<Tp> {
+    pub fn clear_divergent(&self, topic: &TopicName, i: ClusterIdx) -> Vec<Tp> {
         let mut map = lock(&self.map);
         let mut out = Vec::new();
         for (tp, l) in map.iter_mut().filter(|(tp, _)| tp.topic == *topic) {
@@ -265,7 +268,7 @@ impl Lanes {
     }
 
     /// Every partition cluster `i` is divergent on, with the first differing offset.
-    pub fn divergent_on(&self, i: usize) -> Vec<(Tp, i64)> {
+    pub fn divergent_on(&self, i: ClusterIdx) -> Vec<(Tp, i64)> {
         let map = lock(&self.map);
         let mut out: Vec<(Tp, i64)> = map
             .iter()
@@ -279,7 +282,7 @@ impl Lanes {
 
     /// Marks cluster `i` caught up on `tp` (copied to, with nothing in flight there: where
     /// its next write lands is learned from the answer).
-    pub fn mark_in_sync(&self, tp: &Tp, i: usize) {
+    pub fn mark_in_sync(&self, tp: &Tp, i: ClusterIdx) {
         self.with(tp, |l| {
             l.behind[i] = false;
             l.order[i].forget();
@@ -292,7 +295,7 @@ impl Lanes {
     pub fn started(
         &self,
         tp: &Tp,
-        i: usize,
+        i: ClusterIdx,
         count: i64,
         now: Sequencing,
     ) -> Option<(Ticket, Option<BatchStamp>)> {
@@ -321,12 +324,12 @@ impl Lanes {
 
     /// Numbers a repair copy of `count` offsets to `tp` on cluster `i` (behind there, so no
     /// live write is in flight) under `now`.
-    pub fn number_copy(&self, tp: &Tp, i: usize, count: i64, now: Sequencing) -> Numbering {
+    pub fn number_copy(&self, tp: &Tp, i: ClusterIdx, count: i64, now: Sequencing) -> Numbering {
         self.with(tp, |l| l.number(i, count, now))
     }
 
     /// A repair copy to `tp` on cluster `i` failed: the broker's sequence is not known.
-    pub fn copy_failed(&self, tp: &Tp, i: usize) {
+    pub fn copy_failed(&self, tp: &Tp, i: ClusterIdx) {
         self.with(tp, |l| {
             if let Sequence::Next(id, _) = l.sequence[i] {
                 l.sequence[i] = Sequence::Unknown(id);
@@ -336,7 +339,7 @@ impl Lanes {
 
     /// The identity under which a write to `tp` on cluster `i` failed, when writing there
     /// waits for a new one.
-    pub fn stale_identity(&self, tp: &Tp, i: usize) -> Option<WriterId> {
+    pub fn stale_identity(&self, tp: &Tp, i: ClusterIdx) -> Option<WriterId> {
         let map = lock(&self.map);
         match map.get(tp).map(|l| l.sequence[i]) {
             Some(Sequence::Unknown(id)) => Some(id),
@@ -349,7 +352,7 @@ impl Lanes {
     /// lower). Where the next write lands is learned from its answer again: an end read
     /// from a broker may fall short of its true end (Tansu's ListOffsets answers the last
     /// batch's base offset + 1).
-    pub fn set_end(&self, tp: &Tp, i: usize, end: i64) {
+    pub fn set_end(&self, tp: &Tp, i: ClusterIdx, end: i64) {
         self.with(tp, |l| {
             l.end[i] = end;
             l.order[i].forget();
@@ -358,7 +361,7 @@ impl Lanes {
 
     /// A write to `tp` on cluster `i` was answered (or failed); anything but a landing or a
     /// refusal puts the cluster behind.
-    pub fn finished(&self, tp: &Tp, i: usize, ticket: Ticket, landing: Landing) -> Finished {
+    pub fn finished(&self, tp: &Tp, i: ClusterIdx, ticket: Ticket, landing: Landing) -> Finished {
         self.with(tp, |l| {
             l.inflight[i] = l.inflight[i].saturating_sub(1);
             let o = &mut l.order[i];
@@ -388,12 +391,12 @@ impl Lanes {
 
     /// Whether cluster `i` holds every write to `tp` answered so far: in sync, nothing in
     /// flight there.
-    pub fn settled(&self, tp: &Tp, i: usize) -> bool {
+    pub fn settled(&self, tp: &Tp, i: ClusterIdx) -> bool {
         self.with(tp, |l| !l.behind[i] && l.inflight[i] == 0)
     }
 
     /// Cluster `i` holds `tp` up to `end` (at least).
-    pub fn note_end(&self, tp: &Tp, i: usize, end: i64) {
+    pub fn note_end(&self, tp: &Tp, i: ClusterIdx, end: i64) {
         self.with(tp, |l| l.end[i] = l.end[i].max(end));
     }
 
@@ -402,14 +405,14 @@ impl Lanes {
     /// unknown end counts as 0), and on the others the writes another cluster has answered
     /// and it has not yet (a cluster slower than the rest, or hung, under a policy that does
     /// not wait for it).
-    pub fn lag(&self, i: usize) -> i64 {
+    pub fn lag(&self, i: ClusterIdx) -> i64 {
         let map = lock(&self.map);
         map.values()
             .filter(|l| l.divergent[i].is_none())
             .map(|l| {
                 // Logical ends: the clusters' offsets differ by their offset maps.
-                let logical = |j: usize| (l.end[j] >= 0).then(|| l.end[j] - l.delta[j]);
-                let Some(best) = (0..l.end.len()).filter_map(logical).max() else {
+                let logical = |j: ClusterIdx| (l.end[j] >= 0).then(|| l.end[j] - l.delta[j]);
+                let Some(best) = l.end.indices().filter_map(logical).max() else {
                     return 0;
                 };
                 match logical(i) {
@@ -422,14 +425,14 @@ impl Lanes {
     }
 
     /// `physical - logical` for `tp` on cluster `i`.
-    pub fn delta(&self, tp: &Tp, i: usize) -> i64 {
+    pub fn delta(&self, tp: &Tp, i: ClusterIdx) -> i64 {
         let map = lock(&self.map);
         map.get(tp).map_or(0, |l| l.delta[i])
     }
 
     /// Learns `tp`'s offset map on cluster `i` from the same batch's base offset there and on
     /// the authority; true when it changed.
-    pub fn learn_delta(&self, tp: &Tp, i: usize, physical: i64, authority: i64) -> bool {
+    pub fn learn_delta(&self, tp: &Tp, i: ClusterIdx, physical: i64, authority: i64) -> bool {
         self.with(tp, |l| {
             let d = physical - authority;
             d != std::mem::replace(&mut l.delta[i], d)
@@ -437,18 +440,18 @@ impl Lanes {
     }
 
     /// Writes to `tp` awaiting cluster `i`'s answer.
-    pub fn inflight_on(&self, tp: &Tp, i: usize) -> u32 {
+    pub fn inflight_on(&self, tp: &Tp, i: ClusterIdx) -> u32 {
         self.with(tp, |l| l.inflight[i])
     }
 
     /// Writes in flight on cluster `i`, any partition.
-    pub fn total_inflight_on(&self, i: usize) -> u32 {
+    pub fn total_inflight_on(&self, i: ClusterIdx) -> u32 {
         let map = lock(&self.map);
         map.values().map(|l| l.inflight[i]).sum()
     }
 
     /// Every partition cluster `i` is behind on and can be repaired (not divergent).
-    pub fn behind_on(&self, i: usize) -> Vec<Tp> {
+    pub fn behind_on(&self, i: ClusterIdx) -> Vec<Tp> {
         let map = lock(&self.map);
         map.iter()
             .filter(|(_, l)| l.behind[i] && l.divergent[i].is_none())
@@ -482,8 +485,12 @@ mod tests {
     use super::*;
     use kafka_protocol::protocol::StrBytes;
 
+    const A: ClusterIdx = ClusterIdx::new(0);
+    const B: ClusterIdx = ClusterIdx::new(1);
+    const C: ClusterIdx = ClusterIdx::new(2);
+
     /// Starts an unnumbered write (a cluster that issues no producer ids).
-    fn start(lanes: &Lanes, tp: &Tp, i: usize, count: i64) -> Ticket {
+    fn start(lanes: &Lanes, tp: &Tp, i: ClusterIdx, count: i64) -> Ticket {
         lanes
             .started(tp, i, count, Sequencing::Off)
             .expect("unnumbered writes are never blocked")
@@ -492,7 +499,7 @@ mod tests {
 
     fn numbered(
         lanes: &Lanes,
-        i: usize,
+        i: ClusterIdx,
         count: i64,
         now: Sequencing,
     ) -> Option<(Ticket, i64, i32)> {
@@ -506,27 +513,27 @@ mod tests {
     fn writes_are_numbered_in_queue_order_and_a_failure_blocks_until_a_new_identity() {
         let lanes = Lanes::new(1);
         let old = Sequencing::On(WriterId::fake(7, 1));
-        let (a, pid, seq) = numbered(&lanes, 0, 10, old).expect("a");
+        let (a, pid, seq) = numbered(&lanes, A, 10, old).expect("a");
         assert_eq!((pid, seq), (7, 0));
-        let (b, _, seq) = numbered(&lanes, 0, 5, old).expect("b");
+        let (b, _, seq) = numbered(&lanes, A, 5, old).expect("b");
         assert_eq!(seq, 10);
-        lanes.finished(&tp(), 0, a, Landing::Missed);
+        lanes.finished(&tp(), A, a, Landing::Missed);
         // The broker may or may not have taken `a`: nothing more under this identity.
-        assert!(numbered(&lanes, 0, 1, old).is_none());
-        assert_eq!(lanes.stale_identity(&tp(), 0), Some(WriterId::fake(7, 1)));
+        assert!(numbered(&lanes, A, 1, old).is_none());
+        assert_eq!(lanes.stale_identity(&tp(), A), Some(WriterId::fake(7, 1)));
         // A new identity is not taken while `b` is in flight: it could land past `a`.
         let new = Sequencing::On(WriterId::fake(7, 2));
-        assert!(numbered(&lanes, 0, 1, new).is_none());
-        lanes.finished(&tp(), 0, b, Landing::Missed);
-        let (_, pid, seq) = numbered(&lanes, 0, 3, new).expect("new identity");
+        assert!(numbered(&lanes, A, 1, new).is_none());
+        lanes.finished(&tp(), A, b, Landing::Missed);
+        let (_, pid, seq) = numbered(&lanes, A, 3, new).expect("new identity");
         assert_eq!(
             (pid, seq),
             (7, 0),
             "the same id from a restarted broker is new"
         );
-        assert_eq!(lanes.stale_identity(&tp(), 0), None);
+        assert_eq!(lanes.stale_identity(&tp(), A), None);
         assert_eq!(
-            lanes.number_copy(&tp(), 0, 2, new),
+            lanes.number_copy(&tp(), A, 2, new),
             Numbering::Stamped(BatchStamp {
                 producer_id: 7,
                 epoch: 0,
@@ -534,11 +541,11 @@ mod tests {
             })
         );
         assert_eq!(
-            lanes.number_copy(&tp(), 0, 2, Sequencing::Pending),
+            lanes.number_copy(&tp(), A, 2, Sequencing::Pending),
             Numbering::Unstamped
         );
         assert_eq!(
-            lanes.number_copy(&tp(), 0, 2, Sequencing::Off),
+            lanes.number_copy(&tp(), A, 2, Sequencing::Off),
             Numbering::Unstamped
         );
     }
@@ -547,71 +554,71 @@ mod tests {
     fn a_refused_last_write_gives_its_sequence_back_and_one_refused_before_others_does_not() {
         let lanes = Lanes::new(1);
         let id = Sequencing::On(WriterId::fake(3, 1));
-        let (a, _, _) = numbered(&lanes, 0, 4, id).expect("a");
-        lanes.finished(&tp(), 0, a, Landing::At(0));
-        let (r, _, seq) = numbered(&lanes, 0, 2, id).expect("r");
+        let (a, _, _) = numbered(&lanes, A, 4, id).expect("a");
+        lanes.finished(&tp(), A, a, Landing::At(0));
+        let (r, _, seq) = numbered(&lanes, A, 2, id).expect("r");
         assert_eq!(seq, 4);
-        lanes.finished(&tp(), 0, r, Landing::Refused);
-        let (b, _, seq) = numbered(&lanes, 0, 1, id).expect("b");
+        lanes.finished(&tp(), A, r, Landing::Refused);
+        let (b, _, seq) = numbered(&lanes, A, 1, id).expect("b");
         assert_eq!(seq, 4, "the refused batch took no sequence at the broker");
-        let (c, _, _) = numbered(&lanes, 0, 1, id).expect("c");
+        let (c, _, _) = numbered(&lanes, A, 1, id).expect("c");
         // Refused with `c` queued behind it: `c` carries a sequence the broker will refuse.
-        lanes.finished(&tp(), 0, b, Landing::Refused);
-        assert!(numbered(&lanes, 0, 1, id).is_none());
-        lanes.finished(&tp(), 0, c, Landing::Missed);
+        lanes.finished(&tp(), A, b, Landing::Refused);
+        assert!(numbered(&lanes, A, 1, id).is_none());
+        lanes.finished(&tp(), A, c, Landing::Missed);
     }
 
     #[test]
     fn a_failed_write_puts_the_cluster_behind_until_marked_in_sync() {
         let lanes = Lanes::new(3);
         let tp = Tp::new(TopicName(StrBytes::from_static_str("t")), 0);
-        let t = start(&lanes, &tp, 1, 1);
-        assert!(!lanes.settled(&tp, 1));
-        assert!(lanes.finished(&tp, 1, t, Landing::Missed).made_behind);
-        assert!(lanes.is_behind(&tp, 1));
-        assert_eq!(lanes.behind_on(1), vec![tp.clone()]);
-        let t = start(&lanes, &tp, 1, 1);
+        let t = start(&lanes, &tp, B, 1);
+        assert!(!lanes.settled(&tp, B));
+        assert!(lanes.finished(&tp, B, t, Landing::Missed).made_behind);
+        assert!(lanes.is_behind(&tp, B));
+        assert_eq!(lanes.behind_on(B), vec![tp.clone()]);
+        let t = start(&lanes, &tp, B, 1);
         assert!(
-            !lanes.finished(&tp, 1, t, Landing::Missed).made_behind,
+            !lanes.finished(&tp, B, t, Landing::Missed).made_behind,
             "already behind"
         );
-        assert_eq!(lanes.lag(1), 0, "no cluster's end known yet");
-        lanes.note_end(&tp, 0, 100);
+        assert_eq!(lanes.lag(B), 0, "no cluster's end known yet");
+        lanes.note_end(&tp, A, 100);
         assert_eq!(
-            lanes.lag(1),
+            lanes.lag(B),
             100,
             "behind with its own end unknown: all of it"
         );
-        lanes.note_end(&tp, 1, 60);
-        assert_eq!(lanes.lag(1), 40);
-        assert_eq!(lanes.lag(0), 0, "holds the most");
-        assert_eq!(lanes.lag(2), 0, "its end unknown and not behind");
-        lanes.mark_in_sync(&tp, 1);
+        lanes.note_end(&tp, B, 60);
+        assert_eq!(lanes.lag(B), 40);
+        assert_eq!(lanes.lag(A), 0, "holds the most");
+        assert_eq!(lanes.lag(C), 0, "its end unknown and not behind");
+        lanes.mark_in_sync(&tp, B);
         assert_eq!(
-            lanes.lag(1),
+            lanes.lag(B),
             40,
             "in sync, yet 40 answered elsewhere are not here yet"
         );
-        lanes.note_end(&tp, 1, 100);
-        assert_eq!(lanes.lag(1), 0);
-        assert!(lanes.settled(&tp, 1));
-        assert_eq!(lanes.total_inflight_on(1), 0);
+        lanes.note_end(&tp, B, 100);
+        assert_eq!(lanes.lag(B), 0);
+        assert!(lanes.settled(&tp, B));
+        assert_eq!(lanes.total_inflight_on(B), 0);
     }
 
     #[test]
     fn behind_marks_of_partitions_another_instance_writes_are_cleared_but_divergence_stays() {
         let lanes = Lanes::new(2);
         let tp = |p| Tp::new(TopicName(StrBytes::from_static_str("t")), p);
-        lanes.mark_behind(&tp(0), 1);
-        lanes.mark_behind(&tp(1), 1);
-        lanes.mark_divergent(&tp(2), 1, 7);
+        lanes.mark_behind(&tp(0), B);
+        lanes.mark_behind(&tp(1), B);
+        lanes.mark_divergent(&tp(2), B, 7);
         lanes.clear_behind_unless(|t| t.partition == 0);
-        assert!(lanes.is_behind(&tp(0), 1), "still ours: kept");
+        assert!(lanes.is_behind(&tp(0), B), "still ours: kept");
         assert!(
-            !lanes.is_behind(&tp(1), 1),
+            !lanes.is_behind(&tp(1), B),
             "another instance's now: cleared"
         );
-        assert!(lanes.is_divergent(&tp(2), 1) && lanes.is_behind(&tp(2), 1));
+        assert!(lanes.is_divergent(&tp(2), B) && lanes.is_behind(&tp(2), B));
     }
 
     fn tp() -> Tp {
@@ -620,10 +627,10 @@ mod tests {
 
     /// A write of one record answered at `end - 1`: the lane expects the next at `end`.
     fn learn_end(lanes: &Lanes, end: i64) {
-        let t = start(lanes, &tp(), 0, 1);
+        let t = start(lanes, &tp(), A, 1);
         assert_eq!(
             lanes
-                .finished(&tp(), 0, t, Landing::At(end - 1))
+                .finished(&tp(), A, t, Landing::At(end - 1))
                 .out_of_order,
             None
         );
@@ -633,35 +640,35 @@ mod tests {
     fn writes_answered_out_of_queue_order_are_checked_in_queue_order() {
         let lanes = Lanes::new(1);
         learn_end(&lanes, 100);
-        let a = start(&lanes, &tp(), 0, 10);
-        let b = start(&lanes, &tp(), 0, 5);
-        let c = start(&lanes, &tp(), 0, 1);
+        let a = start(&lanes, &tp(), A, 10);
+        let b = start(&lanes, &tp(), A, 5);
+        let c = start(&lanes, &tp(), A, 1);
         // The second answer is taken first: nothing is judged until the first is in.
         assert_eq!(
-            lanes.finished(&tp(), 0, b, Landing::At(110)).out_of_order,
+            lanes.finished(&tp(), A, b, Landing::At(110)).out_of_order,
             None
         );
         assert_eq!(
-            lanes.finished(&tp(), 0, a, Landing::At(100)).out_of_order,
+            lanes.finished(&tp(), A, a, Landing::At(100)).out_of_order,
             None
         );
         assert_eq!(
-            lanes.finished(&tp(), 0, c, Landing::At(115)).out_of_order,
+            lanes.finished(&tp(), A, c, Landing::At(115)).out_of_order,
             None
         );
-        assert_eq!(lanes.inflight_on(&tp(), 0), 0);
+        assert_eq!(lanes.inflight_on(&tp(), A), 0);
     }
 
     #[test]
     fn a_write_that_lands_where_a_failed_one_should_have_is_out_of_order() {
         let lanes = Lanes::new(1);
         learn_end(&lanes, 100);
-        let a = start(&lanes, &tp(), 0, 10);
-        let b = start(&lanes, &tp(), 0, 5);
-        assert!(lanes.finished(&tp(), 0, a, Landing::Missed).made_behind);
+        let a = start(&lanes, &tp(), A, 10);
+        let b = start(&lanes, &tp(), A, 5);
+        assert!(lanes.finished(&tp(), A, a, Landing::Missed).made_behind);
         // The failed write did not land and the next one took its place: the repair would
         // copy the missing records after it.
-        let f = lanes.finished(&tp(), 0, b, Landing::At(100));
+        let f = lanes.finished(&tp(), A, b, Landing::At(100));
         assert_eq!(f.out_of_order, Some(100));
     }
 
@@ -669,19 +676,19 @@ mod tests {
     fn a_failed_write_that_did_land_leaves_the_order_intact() {
         let lanes = Lanes::new(1);
         learn_end(&lanes, 100);
-        let a = start(&lanes, &tp(), 0, 10);
-        let r = start(&lanes, &tp(), 0, 3);
-        let b = start(&lanes, &tp(), 0, 5);
-        lanes.finished(&tp(), 0, a, Landing::Missed);
-        lanes.finished(&tp(), 0, r, Landing::Refused);
+        let a = start(&lanes, &tp(), A, 10);
+        let r = start(&lanes, &tp(), A, 3);
+        let b = start(&lanes, &tp(), A, 5);
+        lanes.finished(&tp(), A, a, Landing::Missed);
+        lanes.finished(&tp(), A, r, Landing::Refused);
         // Unanswered, but written: the next write lands after it.
         assert_eq!(
-            lanes.finished(&tp(), 0, b, Landing::At(110)).out_of_order,
+            lanes.finished(&tp(), A, b, Landing::At(110)).out_of_order,
             None
         );
-        let c = start(&lanes, &tp(), 0, 1);
+        let c = start(&lanes, &tp(), A, 1);
         assert_eq!(
-            lanes.finished(&tp(), 0, c, Landing::At(115)).out_of_order,
+            lanes.finished(&tp(), A, c, Landing::At(115)).out_of_order,
             None
         );
     }
@@ -690,28 +697,28 @@ mod tests {
     fn a_write_landing_past_its_place_shows_records_nobody_sent_through_the_proxy() {
         let lanes = Lanes::new(1);
         learn_end(&lanes, 100);
-        let a = start(&lanes, &tp(), 0, 10);
+        let a = start(&lanes, &tp(), A, 10);
         assert_eq!(
-            lanes.finished(&tp(), 0, a, Landing::At(104)).out_of_order,
+            lanes.finished(&tp(), A, a, Landing::At(104)).out_of_order,
             Some(100)
         );
         // An end read from the broker (perhaps short of its true end) teaches nothing.
-        lanes.set_end(&tp(), 0, 50);
-        let b = start(&lanes, &tp(), 0, 1);
+        lanes.set_end(&tp(), A, 50);
+        let b = start(&lanes, &tp(), A, 1);
         assert_eq!(
-            lanes.finished(&tp(), 0, b, Landing::At(114)).out_of_order,
+            lanes.finished(&tp(), A, b, Landing::At(114)).out_of_order,
             None
         );
         // Until the end is known, nothing is expected: the first answer teaches it.
         let lanes = Lanes::new(1);
-        let a = start(&lanes, &tp(), 0, 10);
-        let b = start(&lanes, &tp(), 0, 2);
+        let a = start(&lanes, &tp(), A, 10);
+        let b = start(&lanes, &tp(), A, 2);
         assert_eq!(
-            lanes.finished(&tp(), 0, a, Landing::At(7)).out_of_order,
+            lanes.finished(&tp(), A, a, Landing::At(7)).out_of_order,
             None
         );
         assert_eq!(
-            lanes.finished(&tp(), 0, b, Landing::At(18)).out_of_order,
+            lanes.finished(&tp(), A, b, Landing::At(18)).out_of_order,
             Some(17)
         );
     }

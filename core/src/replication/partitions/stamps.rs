@@ -19,6 +19,7 @@
 //! that landed past a gap but cannot stop it.
 
 use crate::backend::{BackendError, Cluster};
+use crate::base::cluster_idx::{ClusterIdx, PerCluster};
 use crate::base::sync::lock;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
@@ -57,9 +58,10 @@ pub enum Sequencing {
 
 /// The current identity of every cluster.
 pub struct Identities {
-    per: Vec<Mutex<Sequencing>>,
+    /// Per cluster: how writes there are numbered now.
+    per: PerCluster<Mutex<Sequencing>>,
     /// Per cluster: it refused the transactional id for good; plain InitProducerId there.
-    plain: Vec<AtomicBool>,
+    plain: PerCluster<AtomicBool>,
     generation: AtomicU64,
     transactional_id: StrBytes,
 }
@@ -68,19 +70,19 @@ impl Identities {
     /// No identity yet on any of `n` clusters, for the instance with node id `node`.
     pub fn new(n: usize, node: i32) -> Self {
         Self {
-            per: (0..n).map(|_| Mutex::new(Sequencing::Pending)).collect(),
-            plain: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            per: PerCluster::from_fn(n, |_| Mutex::new(Sequencing::Pending)),
+            plain: PerCluster::from_fn(n, |_| AtomicBool::new(false)),
             generation: AtomicU64::new(0),
             transactional_id: StrBytes::from_string(format!("__kafkatwin-{node}")),
         }
     }
 
     /// How writes to cluster `i` are numbered now.
-    pub fn get(&self, i: usize) -> Sequencing {
+    pub fn get(&self, i: ClusterIdx) -> Sequencing {
         self.per.get(i).map_or(Sequencing::Off, |m| *lock(m))
     }
 
-    fn set(&self, i: usize, s: Sequencing) {
+    fn set(&self, i: ClusterIdx, s: Sequencing) {
         if let Some(m) = self.per.get(i) {
             *lock(m) = s;
         }
@@ -91,7 +93,7 @@ impl Identities {
     /// warning; other failures are returned, to try again later.
     pub async fn ensure(
         &self,
-        i: usize,
+        i: ClusterIdx,
         c: &Cluster,
         stale: Option<WriterId>,
     ) -> Result<(), BackendError> {
@@ -153,7 +155,7 @@ impl Identities {
     }
 
     /// Makes `producer_id` at `epoch` cluster `i`'s identity, as a new generation.
-    fn take(&self, i: usize, c: &Cluster, producer_id: i64, epoch: i16) {
+    fn take(&self, i: ClusterIdx, c: &Cluster, producer_id: i64, epoch: i16) {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::info!(
             cluster = %c.id,
@@ -170,7 +172,7 @@ impl Identities {
         );
     }
 
-    fn switch_off(&self, i: usize, c: &Cluster, why: &str) {
+    fn switch_off(&self, i: ClusterIdx, c: &Cluster, why: &str) {
         tracing::warn!(
             cluster = %c.id,
             "cluster {}: {why}, so the proxy's writes there carry no producer id and \

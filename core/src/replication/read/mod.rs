@@ -3,23 +3,24 @@
 pub(in crate::replication) mod routing;
 pub(in crate::replication) mod watch;
 
+use crate::base::cluster_idx::PerCluster;
 use crate::control::control_log::Keeping;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// What the read path keeps: where learned offset maps go, and which clusters failed or
-/// stalled reads lately.
+/// stalled reads lately. Only the read path (`routing`, `watch`) reaches its fields.
 pub(super) struct ReadState {
     /// Where learned offset maps are recorded (see `routing`).
-    pub(super) log: Keeping,
+    log: Keeping,
     /// How long a cluster that failed a read is passed over (`consumer.read_avoid`).
-    pub(super) avoid: Duration,
+    avoid: Duration,
     /// Per cluster: when it last failed or stalled a read (see `routing`).
-    pub(super) avoided_at: Vec<Mutex<Option<Instant>>>,
+    avoided_at: PerCluster<Mutex<Option<Instant>>>,
     /// How long a read probe may go unanswered (`consumer.read_probe_timeout`).
-    pub(super) probe_timeout: Duration,
+    probe_timeout: Duration,
     /// Per cluster: counts the stalls the read watch saw (see `watch`).
-    pub(super) stalls: Vec<tokio::sync::watch::Sender<u64>>,
+    stalls: PerCluster<tokio::sync::watch::Sender<u64>>,
 }
 
 impl ReadState {
@@ -32,11 +33,9 @@ impl ReadState {
         Self {
             log,
             avoid: consumer.read_avoid.get(),
-            avoided_at: (0..clusters).map(|_| Mutex::new(None)).collect(),
+            avoided_at: PerCluster::from_fn(clusters, |_| Mutex::new(None)),
             probe_timeout: consumer.read_probe_timeout.get(),
-            stalls: (0..clusters)
-                .map(|_| tokio::sync::watch::Sender::new(0))
-                .collect(),
+            stalls: PerCluster::from_fn(clusters, |_| tokio::sync::watch::Sender::new(0)),
         }
     }
 }

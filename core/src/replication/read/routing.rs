@@ -7,6 +7,7 @@
 //! clusters that started together or were backfilled from the start; it is learned from the
 //! base offsets each cluster answers for the same batch.
 
+use crate::base::cluster_idx::{ClusterIdx, PerCluster};
 use crate::base::sync::lock;
 use crate::control::keys::Key;
 use crate::control::topology::Plan;
@@ -17,9 +18,10 @@ use std::time::Instant;
 impl Replicator {
     /// Per cluster: up for reads and the write sets now (circuit closed, not recently
     /// failing reads).
-    fn up(&self) -> Vec<bool> {
-        (0..self.clusters.len())
-            .map(|i| self.clusters[i].admits() && !self.read_avoided(i))
+    fn up(&self) -> PerCluster<bool> {
+        self.clusters
+            .iter_indexed()
+            .map(|(i, c)| c.admits() && !self.read_avoided(i))
             .collect()
     }
 
@@ -36,14 +38,16 @@ impl Replicator {
         &self,
         plan: &Plan,
         partitions: Vec<Tp>,
-        tried: &std::collections::HashMap<Tp, Vec<usize>>,
-    ) -> (std::collections::BTreeMap<usize, Vec<Tp>>, Vec<Tp>) {
+        tried: &std::collections::HashMap<Tp, Vec<ClusterIdx>>,
+    ) -> (std::collections::BTreeMap<ClusterIdx, Vec<Tp>>, Vec<Tp>) {
         // Cluster state once per request; only the lanes are asked per partition.
         let up = self.up();
-        let compared: Vec<bool> = (0..self.clusters.len())
+        let compared: PerCluster<bool> = self
+            .clusters
+            .indices()
             .map(|i| self.is_compared(i))
             .collect();
-        let mut groups: std::collections::BTreeMap<usize, Vec<Tp>> = Default::default();
+        let mut groups: std::collections::BTreeMap<ClusterIdx, Vec<Tp>> = Default::default();
         let mut left = Vec::new();
         for tp in partitions {
             let skip = tried.get(&tp).map(Vec::as_slice).unwrap_or(&[]);
@@ -62,18 +66,22 @@ impl Replicator {
 
     /// The first cluster of the read order that is up, for requests any cluster can answer
     /// (metadata, admin lookups).
-    pub fn front(&self) -> usize {
+    pub fn front(&self) -> ClusterIdx {
         // The read order lists the clusters that are up first.
-        self.plan().reads.first().copied().unwrap_or(0)
+        self.plan()
+            .reads
+            .first()
+            .copied()
+            .unwrap_or(ClusterIdx::FIRST)
     }
 
     /// The read order: the clusters that are up first (the first is [`Self::front`]).
-    pub fn read_order(&self) -> Vec<usize> {
+    pub fn read_order(&self) -> Vec<ClusterIdx> {
         self.plan().reads
     }
 
     /// `physical - logical` for `tp` on cluster `i`.
-    pub fn delta(&self, tp: &Tp, i: usize) -> i64 {
+    pub fn delta(&self, tp: &Tp, i: ClusterIdx) -> i64 {
         self.lanes.delta(tp, i)
     }
 
@@ -82,7 +90,7 @@ impl Replicator {
     pub(in crate::replication) fn note_delta(
         &self,
         tp: &Tp,
-        i: usize,
+        i: ClusterIdx,
         physical: i64,
         authority: i64,
     ) {
@@ -120,7 +128,7 @@ impl Replicator {
         else {
             return;
         };
-        let Some(i) = self.clusters.iter().position(|c| *c.id == cluster) else {
+        let Some(i) = self.clusters.position(|c| *c.id == cluster) else {
             return;
         };
         let delta = value
@@ -138,7 +146,7 @@ impl Replicator {
 
     /// Cluster `i` failed or stalled a read: pass it over for reads (and group coordination)
     /// for at least `consumer.read_avoid`, and until a health probe succeeds after that.
-    pub fn avoid_reads(&self, i: usize) {
+    pub fn avoid_reads(&self, i: ClusterIdx) {
         let was = self.read_avoided(i);
         *lock(&self.reading.avoided_at[i]) = Some(Instant::now());
         if !was {
@@ -151,7 +159,7 @@ impl Replicator {
     }
 
     /// Whether reads pass over cluster `i` now.
-    pub fn read_avoided(&self, i: usize) -> bool {
+    pub fn read_avoided(&self, i: ClusterIdx) -> bool {
         let Some(since) = *lock(&self.reading.avoided_at[i]) else {
             return false;
         };

@@ -7,6 +7,7 @@
 //! waiting on it stop waiting and read the next cluster at once.
 
 use crate::backend::BrokerConn;
+use crate::base::cluster_idx::ClusterIdx;
 use crate::replication::Replicator;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestKind};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ impl Replicator {
         if self.clusters.len() < 2 {
             return;
         }
-        for i in 0..self.clusters.len() {
+        for i in self.clusters.indices() {
             let (me, mut stop) = (self.clone(), stop.clone());
             tokio::spawn(async move {
                 let mut conn: Option<Arc<BrokerConn>> = None;
@@ -44,7 +45,7 @@ impl Replicator {
     /// One probe of cluster `i` on its own connection (opened on demand); false when it did
     /// not answer in time. A cluster that refuses connections is not a stall: its reads fail
     /// at once.
-    async fn probe_reads(&self, i: usize, conn: &mut Option<Arc<BrokerConn>>) -> bool {
+    async fn probe_reads(&self, i: ClusterIdx, conn: &mut Option<Arc<BrokerConn>>) -> bool {
         let c = &self.clusters[i];
         if conn.is_none() {
             match tokio::time::timeout(self.reading.probe_timeout, c.dedicated_conn()).await {
@@ -76,13 +77,13 @@ impl Replicator {
     }
 
     /// Cluster `i` stopped answering: reads pass it over and fetches waiting on it give up.
-    fn note_read_stall(&self, i: usize) {
+    fn note_read_stall(&self, i: ClusterIdx) {
         self.avoid_reads(i);
         self.reading.stalls[i].send_modify(|n| *n += 1);
     }
 
     /// A receiver that changes when cluster `i` is next seen stalled.
-    pub fn read_stalls(&self, i: usize) -> watch::Receiver<u64> {
+    pub fn read_stalls(&self, i: ClusterIdx) -> watch::Receiver<u64> {
         self.reading.stalls[i].subscribe()
     }
 }

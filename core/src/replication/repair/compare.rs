@@ -2,6 +2,7 @@
 //! and side by side (digests), and reported in one line each. Changes nothing.
 
 use crate::backend::{BackendError, Cluster};
+use crate::base::cluster_idx::PerCluster;
 use crate::replication::partitions::ends;
 use crate::replication::partitions::lanes::Tp;
 use crate::replication::repair::digest;
@@ -12,7 +13,9 @@ use std::sync::Arc;
 /// `clusters` (authority order), each as one line saying whether they agree, one is a prefix
 /// of another and by how much, or they diverge and where. Changes nothing. Returns the lines
 /// and whether anything diverged; an error when a cluster cannot be read.
-pub async fn report(clusters: &[Arc<Cluster>]) -> Result<(Vec<String>, bool), BackendError> {
+pub async fn report(
+    clusters: &PerCluster<Arc<Cluster>>,
+) -> Result<(Vec<String>, bool), BackendError> {
     let mut topics = std::collections::BTreeMap::new();
     for c in clusters {
         for (t, n) in ends::topics(c).await? {
@@ -20,6 +23,7 @@ pub async fn report(clusters: &[Arc<Cluster>]) -> Result<(Vec<String>, bool), Ba
             e.1 = e.1.max(n);
         }
     }
+    // One side per cluster, in authority order: the comparison's positions are theirs.
     let sides: Vec<Side> = clusters
         .iter()
         .map(|c| Side {
@@ -34,11 +38,11 @@ pub async fn report(clusters: &[Arc<Cluster>]) -> Result<(Vec<String>, bool), Ba
             let tp = Tp::new(topic.clone(), p);
             let cmp = compare(&tp, &sides).await;
             let src = cmp.source.unwrap_or(0);
-            let src_id = &clusters[src].id;
+            let src_id = &sides[src].cluster.id;
             let src_end = cmp.ends[src].unwrap_or(0);
             let mut notes = Vec::new();
             for (i, st) in cmp.standings.into_iter().enumerate() {
-                let id = &clusters[i].id;
+                let id = &sides[i].cluster.id;
                 // The ends alone miss a difference in the middle: the logs are read side by
                 // side (their digests) up to where the shorter one ends.
                 let st = match st? {

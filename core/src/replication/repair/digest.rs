@@ -14,6 +14,7 @@
 //! reading yields to the writes and to repair.
 
 use crate::backend::BackendError;
+use crate::base::cluster_idx::{ClusterIdx, PerCluster};
 use crate::base::sync::lock;
 use crate::replication::Replicator;
 use crate::replication::partitions::lanes::Tp;
@@ -49,7 +50,7 @@ impl Digest {
 /// Digests of every partition on every cluster, and when the last pass ran.
 #[derive(Default)]
 pub struct Digests {
-    map: Mutex<HashMap<Tp, Vec<Digest>>>,
+    map: Mutex<HashMap<Tp, PerCluster<Digest>>>,
     /// Per partition: the logical offset to read up to (the longest end at the last
     /// comparison).
     limits: Mutex<HashMap<Tp, i64>>,
@@ -57,14 +58,14 @@ pub struct Digests {
 }
 
 impl Digests {
-    fn get(&self, tp: &Tp, n: usize) -> Vec<Digest> {
+    fn get(&self, tp: &Tp, n: usize) -> PerCluster<Digest> {
         let map = lock(&self.map);
         map.get(tp)
             .cloned()
-            .unwrap_or_else(|| vec![Digest::default(); n])
+            .unwrap_or_else(|| PerCluster::from_fn(n, |_| Digest::default()))
     }
 
-    fn put(&self, tp: &Tp, d: Vec<Digest>) {
+    fn put(&self, tp: &Tp, d: PerCluster<Digest>) {
         let mut map = lock(&self.map);
         map.insert(tp.clone(), d);
     }
@@ -83,7 +84,7 @@ impl Digests {
     }
 
     /// The partitions not yet read up to their limit on some cluster of `on`, with it.
-    fn unread(&self, on: impl Fn(&Tp) -> Vec<usize>) -> Vec<(Tp, i64)> {
+    fn unread(&self, on: impl Fn(&Tp) -> Vec<ClusterIdx>) -> Vec<(Tp, i64)> {
         let limits = lock(&self.limits);
         let map = lock(&self.map);
         limits
@@ -206,12 +207,13 @@ impl Replicator {
     /// compared with the first such cluster (by priority). A cluster that differs is
     /// divergent from the first differing offset, unless most of the others hold what it
     /// holds there (then the reference is the odd one).
-    pub(in crate::replication) async fn digest_pass(&self, up: &[bool]) {
+    pub(in crate::replication) async fn digest_pass(&self, up: &PerCluster<bool>) {
         if !self.repairing.digests.due() {
             return;
         }
-        let eligible = |tp: &Tp| -> Vec<usize> {
-            (0..self.clusters.len())
+        let eligible = |tp: &Tp| -> Vec<ClusterIdx> {
+            self.clusters
+                .indices()
                 .filter(|&i| {
                     up[i]
                         && self.compared_since_loss(i)
@@ -237,7 +239,7 @@ impl Replicator {
         }
     }
 
-    fn side(&self, tp: &Tp, i: usize) -> Side {
+    fn side(&self, tp: &Tp, i: ClusterIdx) -> Side {
         Side {
             cluster: self.clusters[i].clone(),
             delta: self.lanes.delta(tp, i),
@@ -247,7 +249,7 @@ impl Replicator {
     async fn digest_partition(
         &self,
         tp: &Tp,
-        eligible: &[usize],
+        eligible: &[ClusterIdx],
         limit: i64,
         fetches: usize,
     ) -> Result<(), BackendError> {
@@ -279,7 +281,7 @@ impl Replicator {
     async fn settle_difference(
         &self,
         tp: &Tp,
-        eligible: &[usize],
+        eligible: &[ClusterIdx],
         at: i64,
     ) -> Result<(), BackendError> {
         let found = futures::future::join_all(

@@ -10,6 +10,7 @@
 //! others are repaired from it. Otherwise (too many away, or histories that differ) the
 //! partition waits, as Kafka waits for an in-sync replica without unclean leader election.
 
+use crate::base::cluster_idx::{ClusterIdx, PerCluster};
 use crate::replication::Replicator;
 use crate::replication::partitions::lanes::Tp;
 use crate::replication::repair::history;
@@ -24,15 +25,16 @@ fn reachable_logs_hold_every_ack(away: usize, required: usize) -> bool {
 impl Replicator {
     /// Puts the longest reachable cluster back in sync on each partition this instance
     /// writes where every reachable cluster (`up`) is behind, when that loses nothing.
-    pub(in crate::replication) async fn promote_orphaned(&self, up: &[bool]) {
-        let n = self.clusters.len();
+    pub(in crate::replication) async fn promote_orphaned(&self, up: &PerCluster<bool>) {
         let mut seen = HashSet::new();
-        for i in (0..n).filter(|&i| up[i]) {
+        for i in self.clusters.indices().filter(|&i| up[i]) {
             for tp in self.lanes.behind_on(i) {
                 if !self.owns(&tp) || !seen.insert(tp.clone()) {
                     continue;
                 }
-                if (0..n)
+                if self
+                    .clusters
+                    .indices()
                     .any(|j| up[j] && self.compared_since_loss(j) && !self.lanes.is_behind(&tp, j))
                 {
                     continue;
@@ -42,11 +44,13 @@ impl Replicator {
         }
     }
 
-    async fn promote_longest(&self, tp: &Tp, up: &[bool]) {
+    async fn promote_longest(&self, tp: &Tp, up: &PerCluster<bool>) {
         let n = self.clusters.len();
         // A cluster not compared since it came back may be a new, empty broker: what it held
         // is away too.
-        let live: Vec<usize> = (0..n)
+        let live: Vec<ClusterIdx> = self
+            .clusters
+            .indices()
             .filter(|&i| up[i] && self.compared_since_loss(i) && !self.lanes.is_divergent(tp, i))
             .collect();
         let required = self.required_of(self.plan().sync.len());
@@ -98,7 +102,7 @@ impl Replicator {
                 self.clusters[i].id
             );
         }
-        self.repairing.wake.notify_one();
+        self.repairing.wake();
     }
 }
 

@@ -2,6 +2,7 @@
 //! a cluster that has it, batch by batch in order, until they can take live writes again.
 
 use crate::backend::{BackendError, Pending};
+use crate::base::cluster_idx::{ClusterIdx, PerCluster};
 use crate::base::sync::lock;
 use crate::replication::Replicator;
 use crate::replication::partitions::ends;
@@ -35,8 +36,7 @@ impl Replicator {
     pub fn spawn_repairer(self: &Arc<Self>, mut stop: watch::Receiver<bool>) {
         let me = self.clone();
         tokio::spawn(async move {
-            let n = me.clusters.len();
-            let mut was_up = vec![false; n];
+            let mut was_up = PerCluster::from_fn(me.clusters.len(), |_| false);
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(crate::base::timing::REPAIR_EVERY) => {}
@@ -46,19 +46,21 @@ impl Replicator {
                 if *stop.borrow() {
                     return;
                 }
-                let up: Vec<bool> = me
+                let up: PerCluster<bool> = me
                     .clusters
                     .iter()
                     .map(|c| c.status().reachable && c.admits())
                     .collect();
-                for (i, u) in up.iter().enumerate() {
+                for (i, u) in up.iter_indexed() {
                     if !u {
                         me.set_compared(i, false);
                     }
                 }
                 // Back after being down, or a connection to it was lost (it may have been
                 // replaced by an empty broker): compare it with the others again.
-                let came_back = (0..n).any(|i| up[i] && (!was_up[i] || !me.is_compared(i)));
+                let came_back = up
+                    .indices()
+                    .any(|i| up[i] && (!was_up[i] || !me.is_compared(i)));
                 if came_back {
                     match me.reconcile(&up).await {
                         Ok(()) => was_up = up.clone(),
@@ -77,7 +79,7 @@ impl Replicator {
 
     /// Waits briefly, holding the sequencer, until no write to `tp` (any partition for
     /// `None`) is in flight on the clusters in `on`.
-    pub(in crate::replication) async fn drained(&self, tp: Option<&Tp>, on: &[usize]) -> bool {
+    pub(in crate::replication) async fn drained(&self, tp: Option<&Tp>, on: &[ClusterIdx]) -> bool {
         for _ in 0..200 {
             let n: u32 = match tp {
                 Some(tp) => on.iter().map(|&i| self.lanes.inflight_on(tp, i)).sum(),
@@ -95,7 +97,7 @@ impl Replicator {
     /// not hold every producer for long.
     async fn bounded<T>(
         &self,
-        i: usize,
+        i: ClusterIdx,
         f: impl std::future::Future<Output = Result<T, BackendError>>,
     ) -> Result<T, BackendError> {
         self.clusters[i]
@@ -106,7 +108,7 @@ impl Replicator {
     /// Compares the reachable clusters: creates topics some lack (and deletes those deleted
     /// through the proxy while they were away), reports partition-count mismatches, and marks
     /// every cluster whose partition ends short of another's as behind there.
-    async fn reconcile(&self, up: &[bool]) -> Result<(), RepairError> {
+    async fn reconcile(&self, up: &PerCluster<bool>) -> Result<(), RepairError> {
         let (live, lists) = self.topic_lists(up).await?;
         if live.iter().all(|&i| self.is_compared(i)) {
             // Only clusters that still do not answer need comparing: nothing to do yet.
@@ -145,9 +147,15 @@ impl Replicator {
     /// hangs is left out (not compared, so it takes no writes) and holds up no other.
     async fn topic_lists(
         &self,
-        up: &[bool],
-    ) -> Result<(Vec<usize>, HashMap<usize, HashMap<TopicName, i32>>), RepairError> {
-        let candidates: Vec<usize> = (0..self.clusters.len()).filter(|&i| up[i]).collect();
+        up: &PerCluster<bool>,
+    ) -> Result<
+        (
+            Vec<ClusterIdx>,
+            HashMap<ClusterIdx, HashMap<TopicName, i32>>,
+        ),
+        RepairError,
+    > {
+        let candidates: Vec<ClusterIdx> = self.clusters.indices().filter(|&i| up[i]).collect();
         for &i in &candidates {
             self.note_losses(i);
         }
@@ -185,8 +193,8 @@ impl Replicator {
     /// partition count (the largest any cluster has).
     async fn align_topics(
         &self,
-        live: &[usize],
-        lists: &HashMap<usize, HashMap<TopicName, i32>>,
+        live: &[ClusterIdx],
+        lists: &HashMap<ClusterIdx, HashMap<TopicName, i32>>,
     ) -> Result<HashMap<TopicName, i32>, RepairError> {
         let deleted = lock(&self.repairing.deleted).clone();
         let mut counts: HashMap<TopicName, i32> = HashMap::new();
@@ -231,7 +239,7 @@ impl Replicator {
     }
 
     /// Sends the admin requests deferred while their cluster was away to those up now.
-    async fn apply_deferred(&self, up: &[bool]) -> Result<(), RepairError> {
+    async fn apply_deferred(&self, up: &PerCluster<bool>) -> Result<(), RepairError> {
         let due: Vec<_> = {
             let mut d = lock(&self.repairing.deferred);
             let (now, later) = d.drain(..).partition(|(i, ..)| up[*i]);
@@ -254,7 +262,7 @@ impl Replicator {
     /// Compares the live clusters' log ends on `parts` with no write in flight (so a slower
     /// answer is not taken for a gap), marks each one short of another as behind, and then
     /// every live cluster as compared (still under the sequencer: no write slips between).
-    async fn compare_ends(&self, parts: &[Tp], live: &[usize]) -> Result<(), RepairError> {
+    async fn compare_ends(&self, parts: &[Tp], live: &[ClusterIdx]) -> Result<(), RepairError> {
         let _order = self.sequencer.lock().await;
         if !self.drained(None, live).await {
             return Err(RepairError::WritesFlowing);
@@ -275,7 +283,7 @@ impl Replicator {
                 }
             }
             // Compared in logical offsets (each cluster's end less its offset map).
-            let logical = |i: usize| latest[&i].get(tp).map(|&e| e - self.lanes.delta(tp, i));
+            let logical = |i: ClusterIdx| latest[&i].get(tp).map(|&e| e - self.lanes.delta(tp, i));
             let max = live.iter().filter_map(|&i| logical(i)).max().unwrap_or(0);
             // What the clusters held before this instance wrote there: read side by side.
             self.repairing.digests.read_up_to(tp, max);
@@ -295,7 +303,7 @@ impl Replicator {
     pub(in crate::replication) async fn compare_on(
         &self,
         tp: &Tp,
-        live: &[usize],
+        live: &[ClusterIdx],
     ) -> Vec<Result<history::Standing, BackendError>> {
         let sides: Vec<history::Side> = live
             .iter()
@@ -309,7 +317,11 @@ impl Replicator {
 
     /// Checks every partition's history on the clusters in `live`: behind clusters (a prefix,
     /// or nothing) are marked for repair, divergent ones are reported and excluded.
-    async fn compare_histories(&self, parts: &[Tp], live: &[usize]) -> Result<(), RepairError> {
+    async fn compare_histories(
+        &self,
+        parts: &[Tp],
+        live: &[ClusterIdx],
+    ) -> Result<(), RepairError> {
         for tp in parts {
             let standings = self.compare_on(tp, live).await;
             for (&i, standing) in live.iter().zip(standings) {
@@ -325,7 +337,7 @@ impl Replicator {
         Ok(())
     }
 
-    pub(in crate::replication) fn note_divergent(&self, tp: &Tp, i: usize, at: i64) {
+    pub(in crate::replication) fn note_divergent(&self, tp: &Tp, i: ClusterIdx, at: i64) {
         let c = &self.clusters[i];
         let partition = tp.partition.to_string();
         self.metrics
@@ -354,9 +366,9 @@ impl Replicator {
     }
 
     /// One round over every partition every reachable cluster is behind on.
-    async fn repair_pass(&self, up: &[bool]) {
+    async fn repair_pass(&self, up: &PerCluster<bool>) {
         self.promote_orphaned(up).await;
-        for (i, c) in self.clusters.iter().enumerate() {
+        for (i, c) in self.clusters.iter_indexed() {
             // Only a target compared since it was last seen: the comparison creates the
             // topics a new, empty broker lacks (a copy to a topic it lacks would make Tansu
             // store records under no topic, readable by nobody).
@@ -395,14 +407,14 @@ impl Replicator {
     /// (`None`: no limit; spent as it copies).
     async fn repair_partition(
         &self,
-        i: usize,
+        i: ClusterIdx,
         tp: &Tp,
-        up: &[bool],
+        up: &PerCluster<bool>,
         budget: &mut Option<u64>,
     ) -> Result<(), RepairError> {
         // A source must have been compared since it was last seen: one back from an outage
         // (perhaps empty) is not yet known to hold what its lane says.
-        let Some(j) = (0..self.clusters.len()).find(|&j| {
+        let Some(j) = self.clusters.indices().find(|&j| {
             j != i && up[j] && self.compared_since_loss(j) && !self.lanes.is_behind(tp, j)
         }) else {
             return Ok(());
@@ -442,7 +454,7 @@ impl Replicator {
 
     /// Cluster `i`'s physical end on `tp`; a missing topic is created there (as on the
     /// source `j`) and ends at 0.
-    async fn target_end(&self, i: usize, j: usize, tp: &Tp) -> Result<i64, RepairError> {
+    async fn target_end(&self, i: ClusterIdx, j: ClusterIdx, tp: &Tp) -> Result<i64, RepairError> {
         let (target, source) = (&self.clusters[i], &self.clusters[j]);
         Ok(match ends::end_offset(target, tp).await? {
             Some(p) => p,
@@ -472,7 +484,12 @@ impl Replicator {
     /// DeleteRecords removed the first records there, and 0 otherwise, whatever map it had
     /// before it was emptied (a map learned from a log it no longer holds would misplace
     /// every copy).
-    async fn start_backfill(&self, i: usize, j: usize, tp: &Tp) -> Result<(), RepairError> {
+    async fn start_backfill(
+        &self,
+        i: ClusterIdx,
+        j: ClusterIdx,
+        tp: &Tp,
+    ) -> Result<(), RepairError> {
         let (target, source) = (&self.clusters[i], &self.clusters[j]);
         // Always set before anything is copied: a map left from what the target held
         // before would start the copy elsewhere (or make the empty target look caught
@@ -496,8 +513,8 @@ impl Replicator {
     /// One fetch from the source `j` copied to the target `i`, whose physical end is `pos`.
     async fn copy_fetch(
         &self,
-        i: usize,
-        j: usize,
+        i: ClusterIdx,
+        j: ClusterIdx,
         tp: &Tp,
         pos: i64,
     ) -> Result<Copied, RepairError> {
@@ -574,7 +591,7 @@ impl Replicator {
     /// Returns the end reached from `pos`; the first failure goes to `failed`.
     async fn await_copies(
         &self,
-        i: usize,
+        i: ClusterIdx,
         tp: &Tp,
         queued: Vec<(i64, Pending)>,
         mut pos: i64,
@@ -616,12 +633,12 @@ impl Replicator {
     /// that batch's end. Anything else there is another history: divergent, left alone.
     async fn end_within_batch(
         &self,
-        i: usize,
-        j: usize,
+        i: ClusterIdx,
+        j: ClusterIdx,
         tp: &Tp,
         base: i64,
     ) -> Result<i64, RepairError> {
-        let side = |k: usize| history::Side {
+        let side = |k: ClusterIdx| history::Side {
             cluster: self.clusters[k].clone(),
             delta: self.lanes.delta(tp, k),
         };
@@ -655,7 +672,7 @@ impl Replicator {
     }
 
     /// Queues one fetched batch for cluster `i` on its writer connection.
-    async fn queue_copy(&self, i: usize, tp: &Tp, raw: Bytes) -> Result<Pending, RepairError> {
+    async fn queue_copy(&self, i: ClusterIdx, tp: &Tp, raw: Bytes) -> Result<Pending, RepairError> {
         let c = &self.clusters[i];
         if !self.compared_since_loss(i) {
             // Its broker may have been restarted mid-pass: a copy would land at the start of
@@ -722,7 +739,12 @@ impl Replicator {
     }
 
     /// The offset a queued copy was written at.
-    async fn copy_answer(&self, i: usize, tp: &Tp, pending: Pending) -> Result<i64, RepairError> {
+    async fn copy_answer(
+        &self,
+        i: ClusterIdx,
+        tp: &Tp,
+        pending: Pending,
+    ) -> Result<i64, RepairError> {
         let c = &self.clusters[i];
         let answer = c.finish(pending).await?;
         let ResponseKind::Produce(r) = answer.body else {
@@ -757,7 +779,7 @@ impl Replicator {
     /// the lookup bound.
     pub(in crate::replication) async fn ensure_identity(
         &self,
-        i: usize,
+        i: ClusterIdx,
         stale: Option<stamps::WriterId>,
     ) -> Result<(), BackendError> {
         let c = &self.clusters[i];
@@ -771,7 +793,12 @@ impl Replicator {
 
     /// Puts cluster `i` back in sync on `tp` if, with no write in flight, it ends where the
     /// source `j` does.
-    async fn finish_repair(&self, i: usize, j: usize, tp: &Tp) -> Result<(), RepairError> {
+    async fn finish_repair(
+        &self,
+        i: ClusterIdx,
+        j: ClusterIdx,
+        tp: &Tp,
+    ) -> Result<(), RepairError> {
         let _order = self.sequencer.lock().await;
         if !self.drained(Some(tp), &[i, j]).await {
             return Ok(());

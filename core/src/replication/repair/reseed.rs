@@ -45,7 +45,6 @@ impl Replicator {
     pub async fn reseed(&self, id: &str, topic: &str) -> Result<i32, ReseedError> {
         let i = self
             .clusters
-            .iter()
             .position(|c| &*c.id == id)
             .ok_or_else(|| ReseedError::UnknownCluster(id.to_owned()))?;
         let name = TopicName(StrBytes::from_string(topic.to_owned()));
@@ -55,7 +54,7 @@ impl Replicator {
             source,
         };
         let mut partitions = None;
-        for (j, c) in self.clusters.iter().enumerate() {
+        for (j, c) in self.clusters.iter_indexed() {
             if j != i
                 && c.admits()
                 && let Ok(list) = ends::topics(c).await
@@ -132,7 +131,7 @@ impl Replicator {
              repairer copies it back now",
             cleared.len()
         );
-        self.repairing.wake.notify_one();
+        self.repairing.wake();
         Ok(n)
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::backend::partitioned::{OrderGate, PartitionedApi};
 use crate::backend::{BackendError, Pending};
+use crate::base::cluster_idx::{ClusterIdx, PerCluster};
 use crate::replication::Replicator;
 use crate::replication::partitions::lanes::{Landing, Ticket, Tp};
 use crate::replication::write::producers::{BatchMeta, RetryCheck, Written};
@@ -42,7 +43,7 @@ fn refused(code: i16) -> bool {
 struct Acks {
     /// Clusters the write was queued on.
     queued: usize,
-    acks: Vec<(usize, PartitionProduceResponse)>,
+    acks: Vec<(ClusterIdx, PartitionProduceResponse)>,
     failed: usize,
     /// The first refusal's answer, passed to the client when nothing acked.
     refusal: Option<PartitionProduceResponse>,
@@ -63,13 +64,14 @@ struct ScreenedWrite {
 
 /// The clusters the ack policy counts for one produce, and how many of them must hold it.
 struct WriteSet {
-    sync: Vec<bool>,
+    /// Per cluster: counted by the ack policy.
+    sync: PerCluster<bool>,
     required: usize,
 }
 
 /// One cluster's queued write of some of a produce's partitions.
 struct Queued {
-    cluster: usize,
+    cluster: ClusterIdx,
     tps: Vec<Tp>,
     /// Per partition: its place on the cluster's lane.
     tickets: Vec<Ticket>,
@@ -89,7 +91,7 @@ struct Sent {
 /// Which clusters take each partition of one produce.
 struct Routes {
     /// Per cluster: the indexes (into the request's partitions) it takes.
-    takes: Vec<Vec<usize>>,
+    takes: PerCluster<Vec<usize>>,
     /// The partitions written, with their answers so far.
     acks: HashMap<Tp, Acks>,
     /// Whether a counted cluster is being repaired (the answer may wait for its catch-up).
@@ -110,7 +112,7 @@ struct ClusterWrite<'a> {
     /// The client's own frame, when the request is unchanged.
     client_frame: Option<&'a Bytes>,
     /// Per cluster: each partition's leader (`None` when the cluster takes no write now).
-    leaders: &'a [Option<Vec<Option<i32>>>],
+    leaders: &'a PerCluster<Option<Vec<Option<i32>>>>,
     /// How long a cluster may take to answer.
     wait: Duration,
 }
@@ -189,7 +191,7 @@ impl ClusterWrite<'_> {
 impl Replicator {
     fn write_set(&self) -> WriteSet {
         let plan = self.plan();
-        let mut sync = vec![false; self.clusters.len()];
+        let mut sync = PerCluster::from_fn(self.clusters.len(), |_| false);
         for &i in &plan.sync {
             sync[i] = true;
         }
@@ -502,21 +504,20 @@ impl Replicator {
         &self,
         parts: &[Tp],
         metas: &HashMap<Tp, BatchMeta>,
-        leaders: &[Option<Vec<Option<i32>>>],
+        leaders: &PerCluster<Option<Vec<Option<i32>>>>,
         set: &WriteSet,
         done: &mut Vec<(Tp, PartitionProduceResponse)>,
     ) -> Routes {
         // Background clusters (the strategy's async set) take the same writes in the same
         // order; they are just not counted.
         let n = self.clusters.len();
-        let admits: Vec<bool> = self
+        let admits: PerCluster<bool> = self
             .clusters
-            .iter()
-            .enumerate()
+            .iter_indexed()
             .map(|(i, c)| c.admits() && self.takes_writes(i) && leaders[i].is_some())
             .collect();
         let mut routes = Routes {
-            takes: vec![Vec::new(); n],
+            takes: PerCluster::from_fn(n, |_| Vec::new()),
             acks: HashMap::new(),
             waits_on_repair: false,
         };
@@ -535,13 +536,17 @@ impl Replicator {
                     }
                 }
             }
-            let eligible: Vec<usize> = (0..n)
+            let eligible: Vec<ClusterIdx> = self
+                .clusters
+                .indices()
                 .filter(|&i| admits[i] && !self.lanes.is_behind(tp, i))
                 .collect();
             // Clusters being repaired count: the answer may wait for their catch-up (within
             // producer.timeout). Too few even then: refuse before writing, so a client retry
             // cannot duplicate anything.
-            let repairing = (0..n)
+            let repairing = self
+                .clusters
+                .indices()
                 .filter(|&i| {
                     set.sync[i]
                         && admits[i]
@@ -555,7 +560,7 @@ impl Replicator {
                 done.push((tp.clone(), self.not_enough(tp, &admits, set)));
                 continue;
             }
-            for i in (0..n).filter(|i| !eligible.contains(i)) {
+            for i in self.clusters.indices().filter(|i| !eligible.contains(i)) {
                 self.missed(
                     tp,
                     i,
@@ -577,12 +582,12 @@ impl Replicator {
     fn queue_writes(
         &self,
         out: &ClusterWrite<'_>,
-        takes: &[Vec<usize>],
+        takes: &PerCluster<Vec<usize>>,
         acks: &mut HashMap<Tp, Acks>,
     ) -> Vec<Queued> {
         let mut templates: Vec<(Vec<usize>, Bytes)> = Vec::new();
         let mut queued_writes = Vec::new();
-        for (i, ks) in takes.iter().enumerate() {
+        for (i, ks) in takes.iter_indexed() {
             let now = self.identities.get(i);
             let mut by_leader: HashMap<Option<i32>, Vec<usize>> = HashMap::new();
             for &k in ks {
@@ -626,7 +631,7 @@ impl Replicator {
                 let tps: Vec<Tp> = taken.iter().map(|&k| out.parts[k].clone()).collect();
                 let queued = match frame {
                     Ok(f) => {
-                        self.repairing.share.note_live(i, f.len());
+                        self.repairing.note_live(i, f.len());
                         self.clusters[i].try_start_writer_frame(
                             leader,
                             ApiKey::Produce,
@@ -680,7 +685,7 @@ impl Replicator {
         set: &WriteSet,
         waits_on_repair: bool,
     ) where
-        F: std::future::Future<Output = (usize, Vec<Tp>, Vec<PartitionAnswer>)>,
+        F: std::future::Future<Output = (ClusterIdx, Vec<Tp>, Vec<PartitionAnswer>)>,
     {
         let deadline = tokio::time::Instant::now() + self.writing.timeout;
         let mut nap = crate::base::timing::ACK_POLL_FIRST;
@@ -729,8 +734,8 @@ impl Replicator {
 
     /// The leader of each of `parts` on every cluster, writer connections open. `None`: the
     /// cluster takes no part in this write.
-    async fn lookup_leaders(&self, parts: &[Tp]) -> Vec<Option<Vec<Option<i32>>>> {
-        futures::future::join_all(self.clusters.iter().enumerate().map(|(i, c)| async move {
+    async fn lookup_leaders(&self, parts: &[Tp]) -> PerCluster<Option<Vec<Option<i32>>>> {
+        let each = self.clusters.iter_indexed().map(|(i, c)| async move {
             // A cluster not compared yet (at startup, or back from an outage, perhaps hung)
             // takes no write until it is, so no produce waits on its lookups. One compared
             // meanwhile misses this write and is repaired.
@@ -738,8 +743,8 @@ impl Replicator {
                 return None;
             }
             Some(writer_leaders(c, parts).await)
-        }))
-        .await
+        });
+        PerCluster::from(futures::future::join_all(each).await)
     }
 
     /// The answer for one partition once the wait is over: the highest-priority ack (in
@@ -752,7 +757,7 @@ impl Replicator {
                 .acks
                 .into_iter()
                 .min_by_key(|(i, _)| *i)
-                .unwrap_or_default();
+                .unwrap_or((ClusterIdx::FIRST, PartitionProduceResponse::default()));
             let logical = best.base_offset - self.lanes.delta(tp, i);
             best.with_base_offset(logical)
         } else if let Some(r) = t.refusal.filter(|_| t.acks.is_empty()) {
@@ -787,7 +792,9 @@ impl Replicator {
             return 0;
         }
         let acked = t.acks.iter().filter(|(i, _)| set.sync[*i]).count();
-        let settled = (0..self.clusters.len())
+        let settled = self
+            .clusters
+            .indices()
             .filter(|&i| set.sync[i] && !t.acks.iter().any(|(a, _)| *a == i))
             .filter(|&i| self.is_compared(i) && self.lanes.settled(tp, i))
             .count();
@@ -804,18 +811,18 @@ impl Replicator {
     fn learn_offsets(
         &self,
         tp: &Tp,
-        i: usize,
+        i: ClusterIdx,
         base: i64,
-        acks: &[(usize, PartitionProduceResponse)],
+        acks: &[(ClusterIdx, PartitionProduceResponse)],
     ) {
-        let authority = if i == 0 {
+        let authority = if i.is_first() {
             for (j, r) in acks {
                 self.note_delta(tp, *j, r.base_offset, base);
             }
             return;
         } else {
             acks.iter()
-                .find(|(j, _)| *j == 0)
+                .find(|(j, _)| j.is_first())
                 .map(|(_, r)| r.base_offset)
         };
         if let Some(a) = authority {
@@ -827,7 +834,7 @@ impl Replicator {
     /// means for the lanes and for client retries.
     async fn settle(
         &self,
-        i: usize,
+        i: ClusterIdx,
         pending: Pending,
         tps: &[Tp],
         ids: &[Sent],
@@ -926,7 +933,7 @@ impl Replicator {
     fn lane_finished(
         &self,
         tp: &Tp,
-        i: usize,
+        i: ClusterIdx,
         ticket: Ticket,
         landing: Landing,
         why: &dyn std::fmt::Display,
@@ -952,16 +959,16 @@ impl Replicator {
     /// The answer to a client's retry of a batch already written: success once enough
     /// clusters hold it (acknowledged then, or repaired since), else a retriable error.
     fn retry_answer(&self, tp: &Tp, meta: &BatchMeta, first: &Written) -> PartitionProduceResponse {
-        let n = self.clusters.len();
         let set = self.write_set();
-        let holding = (0..n)
+        let holding = self
+            .clusters
+            .indices()
             .filter(|&i| set.sync[i])
-            .filter(|&i| first.acked & (1 << i) != 0 || self.lanes.settled(tp, i))
+            .filter(|&i| first.acked_by(i) || self.lanes.settled(tp, i))
             .count();
         let offset = first
             .offsets
-            .iter()
-            .enumerate()
+            .iter_indexed()
             .find_map(|(i, o)| o.map(|o| o - self.lanes.delta(tp, i)));
         match offset {
             Some(base) if holding >= set.required => PartitionProduceResponse::default()
@@ -982,11 +989,15 @@ impl Replicator {
     }
 
     /// The answer when too few clusters can take a write to `tp` now.
-    fn not_enough(&self, tp: &Tp, admits: &[bool], set: &WriteSet) -> PartitionProduceResponse {
+    fn not_enough(
+        &self,
+        tp: &Tp,
+        admits: &PerCluster<bool>,
+        set: &WriteSet,
+    ) -> PartitionProduceResponse {
         let why: Vec<String> = self
             .clusters
-            .iter()
-            .enumerate()
+            .iter_indexed()
             .filter_map(|(i, c)| {
                 if !admits[i] {
                     Some(format!("{}: circuit open or not yet compared", c.id))

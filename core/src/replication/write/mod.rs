@@ -8,18 +8,19 @@ pub(in crate::replication) mod recover;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What the write path keeps: the ack policy and the state of idempotent producers.
+/// What the write path keeps: the ack policy and the state of idempotent producers. Its
+/// fields are the write path's own; the rest of replication asks through the methods.
 pub(super) struct WriteState {
     /// `producer.quorum`, for the `QUORUM` ack policy.
-    pub(super) quorum: Option<u32>,
+    quorum: Option<u32>,
     /// `producer.ack_policy`.
-    pub(super) policy: kafkatwin_config::AckPolicy,
+    policy: kafkatwin_config::AckPolicy,
     /// `producer.timeout`: how long a write may wait for the clusters.
-    pub(super) timeout: Duration,
+    timeout: Duration,
     /// Idempotent producers' sequences and recent batches.
-    pub(super) producers: producers::Producers,
+    producers: producers::Producers,
     /// Producer ids this proxy issues.
-    pub(super) ids: Arc<crate::control::producer_ids::ProducerIds>,
+    ids: Arc<crate::control::producer_ids::ProducerIds>,
 }
 
 impl WriteState {
@@ -35,5 +36,23 @@ impl WriteState {
             producers: producers::Producers::default(),
             ids: Arc::new(ids),
         }
+    }
+
+    /// The issuer of producer ids for clients of this proxy.
+    pub(super) fn ids(&self) -> &Arc<crate::control::producer_ids::ProducerIds> {
+        &self.ids
+    }
+
+    /// How many clusters of a sync set of `sync` clusters must take a write.
+    pub(super) fn required(&self, sync: usize) -> usize {
+        self.policy.required(sync, self.quorum)
+    }
+
+    /// Forgets the producers' states on the partitions `keep` refuses.
+    pub(super) fn retain_producers(
+        &self,
+        keep: impl Fn(&crate::replication::partitions::lanes::Tp) -> bool,
+    ) {
+        self.producers.retain(keep);
     }
 }

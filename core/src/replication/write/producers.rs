@@ -12,6 +12,7 @@
 //! Producer ids are issued by the proxy (see `producer_ids`), unique across clusters,
 //! instances and restarts, so two producers never share a state here.
 
+use crate::base::cluster_idx::{ClusterIdx, PerCluster};
 use crate::base::sync::lock;
 use crate::replication::partitions::lanes::Tp;
 use kafka_protocol::error::ResponseError;
@@ -82,10 +83,29 @@ fn add_sequence(seq: i32, n: i32) -> i32 {
 /// What the first attempt of a batch achieved so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Written {
-    /// Bit i: cluster i acknowledged it.
-    pub acked: u64,
     /// Per cluster: the base offset it gave, once acknowledged.
-    pub offsets: Vec<Option<i64>>,
+    pub offsets: PerCluster<Option<i64>>,
+}
+
+impl Written {
+    /// Nothing acknowledged yet on any of `clusters` clusters.
+    fn none(clusters: usize) -> Self {
+        Self {
+            offsets: PerCluster::from_fn(clusters, |_| None),
+        }
+    }
+
+    /// Whether cluster `i` acknowledged it.
+    pub fn acked_by(&self, i: ClusterIdx) -> bool {
+        self.offsets.get(i).is_some_and(Option::is_some)
+    }
+
+    /// Cluster `i` acknowledged it at `offset`.
+    fn ack(&mut self, i: ClusterIdx, offset: i64) {
+        if let Some(slot) = self.offsets.get_mut(i) {
+            *slot = Some(offset);
+        }
+    }
 }
 
 /// What to do with an idempotent batch.
@@ -239,10 +259,7 @@ impl Producers {
             at,
             SentBatch {
                 meta: meta.clone(),
-                written: Written {
-                    acked: 0,
-                    offsets: vec![None; clusters],
-                },
+                written: Written::none(clusters),
             },
         );
         // The touch order only grows with stale pairs; compact it now and then.
@@ -259,33 +276,24 @@ impl Producers {
         tp: &Tp,
         meta: &BatchMeta,
         clusters: usize,
-        i: usize,
+        i: ClusterIdx,
         offset: i64,
     ) -> Written {
         self.register(tp, meta, clusters);
         self.acked(tp, meta, i, offset);
-        let mut written = Written {
-            acked: 0,
-            offsets: vec![None; clusters],
-        };
-        written.acked |= 1 << i;
-        if let Some(slot) = written.offsets.get_mut(i) {
-            *slot = Some(offset);
-        }
+        let mut written = Written::none(clusters);
+        written.ack(i, offset);
         written
     }
 
     /// Cluster `i` acknowledged the batch at `offset`.
-    pub fn acked(&self, tp: &Tp, meta: &BatchMeta, i: usize, offset: i64) {
+    pub fn acked(&self, tp: &Tp, meta: &BatchMeta, i: ClusterIdx, offset: i64) {
         let mut g = lock(&self.inner);
         let Some(s) = g.map.get_mut(&(meta.producer_id, tp.clone())) else {
             return;
         };
         if let Some(e) = s.recent.iter_mut().find(|e| e.meta == *meta) {
-            e.written.acked |= 1 << i;
-            if let Some(slot) = e.written.offsets.get_mut(i) {
-                *slot = Some(offset);
-            }
+            e.written.ack(i, offset);
         }
     }
 }
@@ -325,11 +333,12 @@ mod tests {
         let m = meta(7, 0, 0, 10, 0xabc);
         assert_eq!(p.check(&tp(), &m), RetryCheck::New);
         p.register(&tp(), &m, 3);
-        p.acked(&tp(), &m, 1, 42);
+        p.acked(&tp(), &m, ClusterIdx::new(1), 42);
         match p.check(&tp(), &m) {
             RetryCheck::Retry(w) => {
-                assert_eq!(w.acked, 0b10);
-                assert_eq!(w.offsets, vec![None, Some(42), None]);
+                assert!(w.acked_by(ClusterIdx::new(1)));
+                assert!(!w.acked_by(ClusterIdx::new(0)) && !w.acked_by(ClusterIdx::new(2)));
+                assert_eq!(w.offsets, PerCluster::from(vec![None, Some(42), None]));
             }
             other => panic!("expected a retry, got {other:?}"),
         }
@@ -352,7 +361,7 @@ mod tests {
         let p = Producers::default();
         let first = meta(7, 0, 0, 10, 0xabc);
         p.register(&tp(), &first, 3);
-        p.acked(&tp(), &first, 0, 0);
+        p.acked(&tp(), &first, ClusterIdx::FIRST, 0);
         // Same producer id, epoch and sequence, other records: another producer's batch.
         assert_eq!(p.check(&tp(), &meta(7, 0, 0, 10, 0xdef)), RetryCheck::Write);
         assert_eq!(p.check(&tp(), &meta(7, 0, 0, 9, 0xabc)), RetryCheck::Write);

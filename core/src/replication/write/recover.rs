@@ -11,6 +11,7 @@
 //! apart, and the batch is written again rather than risk answering for a batch that is not
 //! there.
 
+use crate::base::cluster_idx::ClusterIdx;
 use crate::replication::Replicator;
 use crate::replication::partitions::ends;
 use crate::replication::partitions::lanes::Tp;
@@ -24,7 +25,7 @@ use crate::base::timing::COMPARE_STEP_WAIT;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(in crate::replication) enum Search {
     /// Found once, on this cluster at this base offset.
-    Found(usize, i64),
+    Found(ClusterIdx, i64),
     /// Not there (or not told apart from an identical batch): write it.
     Absent,
     /// No cluster could be searched now: neither write nor answer it yet.
@@ -40,7 +41,7 @@ impl Replicator {
             return Search::Absent;
         };
         let want_bytes = records::covered(&records[range.clone()], Covering::Sent);
-        let Some(i) = (0..self.clusters.len()).find(|&i| {
+        let Some(i) = self.clusters.indices().find(|&i| {
             self.clusters[i].admits() && self.is_compared(i) && !self.lanes.is_behind(tp, i)
         }) else {
             return Search::Unknown;
