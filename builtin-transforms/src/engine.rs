@@ -1,7 +1,10 @@
 //! Compiled rules and rule chains: paths and regexes compiled once, applied per record.
 
 use crate::path::FieldPath;
-use crate::rule::{Action, Condition, Hook, MaskMode, OnError, OnInvalid, Rule, RuleError};
+use crate::rule::{
+    Action, Condition, Hook, MaskMode, OnError, OnInvalid, Rule, RuleError, SchemaFormat,
+    SchemaPart,
+};
 use kafkatwin_plugin_sdk::{BatchContext, FetchHook, ProduceHook, RecordView, RejectCode, Verdict};
 use regex::Regex;
 use serde_json::Value;
@@ -97,17 +100,101 @@ pub struct PluginRule {
     pub hook: Hook,
 }
 
-/// A validated rule: built-in actions compiled for the engine, or a plugin call.
+/// A rule that checks records against the schema registry (its only action is
+/// `validate_schema`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchemaRule {
+    /// The rule's id.
+    pub rule_id: String,
+    /// Disabled rules are kept but never run.
+    pub enabled: bool,
+    /// The subject, when not the topic-name strategy's.
+    pub subject: Option<String>,
+    /// Which part of the record.
+    pub part: SchemaPart,
+    /// How the record carries its schema.
+    pub format: SchemaFormat,
+}
+
+impl SchemaRule {
+    /// The subject checked for records of `topic`.
+    pub fn subject_for(&self, topic: &str) -> String {
+        self.subject
+            .clone()
+            .unwrap_or_else(|| format!("{topic}-{}", self.part.label()))
+    }
+}
+
+/// A validated rule: built-in actions compiled for the engine, a plugin call, or a schema
+/// check.
 pub enum Validated {
     /// Built-in conditions and actions.
     Builtin(CompiledRule),
     /// A WASM plugin binding.
     Plugin(PluginRule),
+    /// A schema check.
+    Schema(SchemaRule),
+}
+
+/// Validates a rule whose action is `validate_schema` (at `at`).
+fn validate_schema_rule(rule: &Rule, at: usize) -> Result<Validated, Vec<RuleError>> {
+    let mut errors = common_checks(rule);
+    let err = |field: &str, message: &str| RuleError {
+        rule: rule.id.clone(),
+        field: field.into(),
+        message: message.into(),
+    };
+    if rule.actions.len() != 1 {
+        errors.push(err(
+            "actions",
+            "a validate_schema action must be the rule's only action",
+        ));
+    }
+    if !rule.conditions.is_empty() {
+        errors.push(err(
+            "conditions",
+            "a validate_schema rule takes no conditions (every record is checked)",
+        ));
+    }
+    if rule.hook != Hook::Produce {
+        errors.push(err("hook", "validate_schema runs on_produce only"));
+    }
+    let Action::ValidateSchema {
+        subject,
+        part,
+        format,
+    } = &rule.actions[at]
+    else {
+        unreachable!("position found a validate_schema action");
+    };
+    if subject.as_deref().is_some_and(|s| s.trim().is_empty()) {
+        errors.push(err(
+            &format!("actions[{at}].subject"),
+            "must not be empty (leave it out for <topic>-value / <topic>-key)",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Validated::Schema(SchemaRule {
+        rule_id: rule.id.clone(),
+        enabled: rule.enabled,
+        subject: subject.clone(),
+        part: *part,
+        format: *format,
+    }))
 }
 
 /// Validates a rule of either kind, by the same checks; every problem names the rule id and
 /// the field.
 pub fn validate(rule: Rule) -> Result<Validated, Vec<RuleError>> {
+    if let Some(at) = rule
+        .actions
+        .iter()
+        .position(|a| matches!(a, Action::ValidateSchema { .. }))
+    {
+        return validate_schema_rule(&rule, at);
+    }
     let Some(at) = rule
         .actions
         .iter()
@@ -311,6 +398,12 @@ fn compile_act(a: &Action, at: &str) -> Result<Act, (String, String)> {
             return Err((
                 at.to_owned(),
                 "a wasm action must be the rule's only action".into(),
+            ));
+        }
+        Action::ValidateSchema { .. } => {
+            return Err((
+                at.to_owned(),
+                "a validate_schema action must be the rule's only action".into(),
             ));
         }
     })

@@ -10,7 +10,10 @@ pub mod path;
 pub mod rule;
 
 pub use engine::{
-    Applied, CompiledRule, PluginRule, RecordData, Rejected, RuleChain, RuleCounts, Tally,
-    Validated, validate,
+    Applied, CompiledRule, PluginRule, RecordData, Rejected, RuleChain, RuleCounts, SchemaRule,
+    Tally, Validated, validate,
 };
-pub use rule::{Action, Condition, Hook, MaskMode, OnError, OnInvalid, Rule, RuleError};
+pub use rule::{
+    Action, Condition, Hook, MaskMode, OnError, OnInvalid, Rule, RuleError, SchemaFormat,
+    SchemaPart,
+};

@@ -183,6 +183,51 @@ pub enum Action {
         #[serde(default)]
         on_error: OnError,
     },
+    /// Checks each record's key or value against the schema registry; an invalid record
+    /// rejects its batch. The rule's only action, with no conditions, on_produce only.
+    ValidateSchema {
+        /// The subject; default `<topic>-value` or `<topic>-key` (the topic-name strategy).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
+        /// Which part of the record is checked.
+        #[serde(default)]
+        part: SchemaPart,
+        /// How the record carries its schema.
+        #[serde(default)]
+        format: SchemaFormat,
+    },
+}
+
+/// Which part of a record `validate_schema` checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaPart {
+    /// The value.
+    #[default]
+    Value,
+    /// The key.
+    Key,
+}
+
+impl SchemaPart {
+    /// `value` or `key`: the suffix of the topic-name strategy's subject.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Value => "value",
+            Self::Key => "key",
+        }
+    }
+}
+
+/// How a record carries its schema, for `validate_schema`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaFormat {
+    /// Confluent's wire format: magic byte 0, the schema id, the encoded data.
+    #[default]
+    Confluent,
+    /// A plain JSON value, checked against the subject's latest JSON Schema.
+    Json,
 }
 
 /// What a rule's WASM plugin failing (trap, timeout, memory, missing) does to the batch.

@@ -323,3 +323,41 @@ fn a_rule_chain_is_a_plugin_with_batch_verdicts() {
     assert_eq!(out.len(), 2, "every record of the batch, in order");
     assert_eq!(out[1].value.as_deref(), Some(&br#"{"ssn":"*"}"#[..]));
 }
+
+#[test]
+fn a_validate_schema_action_is_checked_with_the_rest() {
+    use kafkatwin_builtin_transforms::{SchemaFormat, SchemaPart, Validated, validate};
+    let parse = |s: &str| serde_json::from_str::<kafkatwin_builtin_transforms::Rule>(s);
+    let ok = parse(r#"{"id":"v","actions":[{"type":"validate_schema"}]}"#).expect("rule");
+    match validate(ok) {
+        Ok(Validated::Schema(r)) => {
+            assert_eq!(
+                (r.part, r.format),
+                (SchemaPart::Value, SchemaFormat::Confluent)
+            );
+            assert_eq!(r.subject_for("orders"), "orders-value");
+        }
+        _ => panic!("a schema rule"),
+    }
+    let key =
+        parse(r#"{"id":"k","actions":[{"type":"validate_schema","part":"key","format":"json"}]}"#)
+            .expect("rule");
+    match validate(key) {
+        Ok(Validated::Schema(r)) => assert_eq!(r.subject_for("orders"), "orders-key"),
+        _ => panic!("a schema rule"),
+    }
+    // Unknown keys are refused when the rule is read.
+    assert!(parse(r#"{"id":"u","actions":[{"type":"validate_schema","subjekt":"x"}]}"#).is_err());
+    let bad = parse(
+        r#"{"id":"b","hook":"on_fetch","conditions":[{"type":"field_exists","field":"a"}],
+            "actions":[{"type":"validate_schema","subject":" "},{"type":"remove_field","field":"a"}]}"#,
+    )
+    .expect("rule");
+    let fields: Vec<String> = match validate(bad) {
+        Err(errors) => errors.into_iter().map(|e| e.field).collect(),
+        Ok(_) => panic!("refused"),
+    };
+    for f in ["actions", "conditions", "hook", "actions[0].subject"] {
+        assert!(fields.iter().any(|x| x == f), "{f} in {fields:?}");
+    }
+}

@@ -44,7 +44,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SchemaRegistryConfig {
-    /// Whether the registry listens (`validate_schema` rules need it).
+    /// Whether the registry's REST API listens (the registry and `validate_schema` rules
+    /// work either way).
     pub enabled: bool,
     /// Address to bind.
     pub listen_address: String,

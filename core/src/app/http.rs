@@ -443,6 +443,9 @@ impl AdminState for ProxyAdmin {
         })
     }
 
+    fn schema_registry(&self) -> Option<Arc<kafkatwin_schema_registry::Registry>> {
+        Some(self.0.books.schemas.clone())
+    }
     fn metrics_text(&self) -> String {
         let families = self.0.metrics.registry.gather();
         prometheus::TextEncoder::new()
@@ -535,6 +538,7 @@ impl ProxyAdmin {
 pub async fn bind_all(proxy: Arc<Proxy>) -> Result<Vec<(TcpListener, Router)>, ServeError> {
     let cfg = proxy.config.clone();
     let auth = kafkatwin_web::AdminAuth::from_config(&cfg.admin_api).map_err(ServeError::Setup)?;
+    let schemas = proxy.books.schemas.clone();
     let state: Arc<dyn AdminState> = Arc::new(ProxyAdmin(proxy));
     let mut by_addr: BTreeMap<SocketAddr, (&'static str, Router)> = BTreeMap::new();
     let mut add =
@@ -574,10 +578,21 @@ pub async fn bind_all(proxy: Arc<Proxy>) -> Result<Vec<(TcpListener, Router)>, S
             &cfg.admin_api.listen_address,
             cfg.admin_api.port,
             if cfg.admin_api.web_ui {
-                kafkatwin_web::router(state.clone(), auth).merge(kafkatwin_web::dashboard_router())
+                kafkatwin_web::router(state.clone(), auth.clone())
+                    .merge(kafkatwin_web::dashboard_router())
             } else {
-                kafkatwin_web::router(state.clone(), auth)
+                kafkatwin_web::router(state.clone(), auth.clone())
             },
+        )?;
+    }
+    let sr = &cfg.schema_registry;
+    if sr.enabled {
+        // The config check keeps its port apart from the others, so this never merges.
+        add(
+            "schema_registry",
+            &sr.listen_address,
+            sr.port,
+            kafkatwin_web::schema_registry::router(schemas, state.clone(), auth),
         )?;
     }
     let mut bound = Vec::new();

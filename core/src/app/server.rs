@@ -164,6 +164,13 @@ fn start_control_log(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
                 Section::Rules => p.books.rules.apply_logged(k, v, Some(offset)),
                 Section::Groups => p.books.groups.apply_logged(k, v.as_deref()),
                 Section::Quotas => p.books.quotas.apply_logged(k, v, Some(offset)),
+                Section::SchemaRegistry => {
+                    if let Some(crate::control::keys::Key::SchemaRegistry { entry }) =
+                        crate::control::keys::Key::parse(k)
+                    {
+                        p.books.schemas.apply(&entry, v.as_deref());
+                    }
+                }
                 Section::Unknown => tracing::debug!("control log entry {k:?} left alone"),
             }
         }),

@@ -75,6 +75,9 @@ pub struct Metrics {
     pub quota_throttle: prometheus::CounterVec,
     /// `kafkatwin_quota_bytes_total{entity, kind}`: bytes counted against byte-rate quotas.
     pub quota_bytes: IntCounterVec,
+    /// `kafkatwin_schema_validations_total{topic, subject, outcome}`: records checked by
+    /// `validate_schema` rules (`valid`, `invalid`).
+    pub schema_validations: IntCounterVec,
 }
 
 impl Metrics {
@@ -215,6 +218,11 @@ impl Metrics {
                 "kafkatwin_partition_divergent_offset",
                 "The first logical offset from which the cluster holds other records of the partition than the others.",
                 &["cluster", "topic", "partition"],
+            )?,
+            schema_validations: counter(
+                "kafkatwin_schema_validations_total",
+                "Records checked by validate_schema rules, by outcome (valid, invalid).",
+                &["topic", "subject", "outcome"],
             )?,
             plugin_calls: counter(
                 "kafkatwin_plugin_calls_total",

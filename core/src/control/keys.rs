@@ -12,6 +12,7 @@
 //! | a consumer-protocol group | `consumer-groups/{group}` |
 //! | a group's committed offset | `group-offsets/{group}/{topic}/{partition}` |
 //! | a client id's quota | `quotas/{client_id}` |
+//! | a schema-registry entry | `schema-registry/{entry}` (the registry parses `entry`) |
 
 use std::fmt;
 
@@ -24,6 +25,7 @@ const GROUPS: &str = "groups/";
 const CONSUMER_GROUPS: &str = "consumer-groups/";
 const GROUP_OFFSETS: &str = "group-offsets/";
 const QUOTAS: &str = "quotas/";
+const SCHEMA_REGISTRY: &str = "schema-registry/";
 
 /// A control-log key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +85,11 @@ pub enum Key {
         /// The client id.
         client_id: String,
     },
+    /// An entry of the schema registry (schemas, versions, levels).
+    SchemaRegistry {
+        /// The entry's key within the registry.
+        entry: String,
+    },
 }
 
 /// Which part of the control state an entry belongs to.
@@ -100,6 +107,8 @@ pub enum Section {
     Groups,
     /// A client id's quota.
     Quotas,
+    /// The schema registry.
+    SchemaRegistry,
     /// Written by another version of KafkaTwin: left alone.
     Unknown,
 }
@@ -157,6 +166,8 @@ impl Key {
             Some(Self::ConsumerGroup { group })
         } else if let Some(group) = one(GROUPS) {
             Some(Self::Group { group })
+        } else if let Some(entry) = one(SCHEMA_REGISTRY) {
+            Some(Self::SchemaRegistry { entry })
         } else {
             one(QUOTAS).map(|client_id| Self::Quota { client_id })
         }
@@ -173,6 +184,7 @@ impl Key {
                 Section::Groups
             }
             Self::Quota { .. } => Section::Quotas,
+            Self::SchemaRegistry { .. } => Section::SchemaRegistry,
         }
     }
 }
@@ -197,6 +209,7 @@ impl fmt::Display for Key {
                 partition,
             } => write!(f, "{GROUP_OFFSETS}{group}/{topic}/{partition}"),
             Self::Quota { client_id } => write!(f, "{QUOTAS}{client_id}"),
+            Self::SchemaRegistry { entry } => write!(f, "{SCHEMA_REGISTRY}{entry}"),
         }
     }
 }
@@ -235,6 +248,9 @@ mod tests {
             Key::Quota {
                 client_id: s("app-1"),
             },
+            Key::SchemaRegistry {
+                entry: s("versions/a/b-value/3"),
+            },
         ];
         for k in keys {
             assert_eq!(Key::parse(&k.to_string()), Some(k.clone()), "{k}");
@@ -264,6 +280,10 @@ mod tests {
         assert_eq!(Section::of("consumer-groups/billing"), Section::Groups);
         assert_eq!(Section::of("quotas/app"), Section::Quotas);
         assert_eq!(Section::of("schemas/orders-value"), Section::Unknown);
+        assert_eq!(
+            Section::of("schema-registry/ids/1"),
+            Section::SchemaRegistry
+        );
         assert_eq!(Section::of("group-offsets/billing"), Section::Unknown);
     }
 }

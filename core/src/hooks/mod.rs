@@ -4,13 +4,14 @@
 
 pub mod plugin_store;
 pub mod rule_book;
+pub mod schema_step;
 pub mod wasm_step;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
-use kafkatwin_builtin_transforms::{Hook, RecordData, RuleChain, Tally, Validated};
+use kafkatwin_builtin_transforms::{Hook, RecordData, RuleChain, SchemaRule, Tally, Validated};
 use kafkatwin_config::{Config, Problem, TopicRules};
 use regex::Regex;
 use wasm_step::WasmBinding;
@@ -54,6 +55,7 @@ pub struct Hooks {
     on_produce: Vec<(Matcher, RuleChain)>,
     on_fetch: Vec<(Matcher, RuleChain)>,
     wasm: Vec<(Matcher, WasmBinding)>,
+    schemas: Vec<(Matcher, SchemaRule)>,
 }
 
 /// Why a batch was not transformed.
@@ -70,6 +72,9 @@ pub enum TransformError {
     /// The batches could not be decoded or re-encoded.
     #[error("{0}")]
     Corrupt(String),
+    /// A record did not match its schema.
+    #[error(transparent)]
+    Schema(schema_step::SchemaRejected),
     /// A WASM plugin refused the batch, or failed under `on_error: reject`.
     #[error("{message}")]
     Plugin {
@@ -112,6 +117,10 @@ impl Hooks {
                 match kafkatwin_builtin_transforms::validate(rule.clone()) {
                     Ok(Validated::Plugin(b)) if b.enabled => hooks.wasm.push((matcher.clone(), b)),
                     Ok(Validated::Plugin(_)) => {}
+                    Ok(Validated::Schema(r)) if r.enabled => {
+                        hooks.schemas.push((matcher.clone(), r));
+                    }
+                    Ok(Validated::Schema(_)) => {}
                     Ok(Validated::Builtin(c)) if c.rule.hook == Hook::Fetch => fetch.push(c),
                     Ok(Validated::Builtin(c)) => produce.push(c),
                     Err(errors) => problems.extend(
@@ -170,6 +179,17 @@ impl Hooks {
             .map(|(_, b)| b)
     }
 
+    /// The `validate_schema` rules of `topic`, in config order.
+    pub fn schema_rules<'a>(
+        &'a self,
+        topic: &'a str,
+    ) -> impl Iterator<Item = &'a SchemaRule> + Clone {
+        self.schemas
+            .iter()
+            .filter(move |(m, _)| m.matches(topic))
+            .map(|(_, r)| r)
+    }
+
     /// Whether a binding anywhere names `plugin`.
     pub fn binds_plugin(&self, plugin: &str) -> bool {
         self.wasm.iter().any(|(_, b)| b.plugin == plugin)
@@ -182,7 +202,9 @@ impl Hooks {
 
     /// Whether any on_produce chain or binding exists (so produce requests need looking at).
     pub fn has_produce(&self) -> bool {
-        !self.on_produce.is_empty() || self.wasm.iter().any(|(_, b)| b.hook == Hook::Produce)
+        !self.on_produce.is_empty()
+            || !self.schemas.is_empty()
+            || self.wasm.iter().any(|(_, b)| b.hook == Hook::Produce)
     }
 }
 

@@ -24,6 +24,9 @@ pub struct Books {
     pub groups: Arc<crate::groups::Coordinator>,
     /// Client quotas (config and admin API) and the rates they are measured against.
     pub quotas: crate::quotas::Quotas,
+    /// The schema registry (served on its own listener when `schema_registry.enabled`; read
+    /// by `validate_schema` rules).
+    pub schemas: Arc<kafkatwin_schema_registry::Registry>,
     /// The control log on every cluster, where every book keeps its changes.
     pub control_log: Arc<crate::control::control_log::ControlLog>,
     /// True once the control state (rules, plugins, offset maps) was read from a majority of
@@ -54,7 +57,16 @@ impl Books {
         let control_log = ControlLog::new(clusters, control_loaded.clone());
         let keeping = Keeping::Logged(control_log.clone());
         let consumer = &config.consumer;
+        let schemas = Arc::new(kafkatwin_schema_registry::Registry::new(
+            kafkatwin_schema_registry::Keeping::Stored(Arc::new(
+                crate::control::schema_store::LoggedRegistry::new(
+                    control_log.clone(),
+                    crate::control::schema_claims::SchemaClaims::new(clusters),
+                ),
+            )),
+        ));
         Ok(Self {
+            schemas,
             rules: crate::hooks::rule_book::RuleBook::new(
                 config.transformations.clone(),
                 hooks,

@@ -45,6 +45,19 @@ impl Proxy {
         Ok(self.run_plugins(hook, plugins, &input, ctx)?.or(current))
     }
 
+    /// Checks one partition's records against its topic's `validate_schema` rules.
+    fn check_schemas<'a>(
+        &self,
+        rules: impl Iterator<Item = &'a kafkatwin_builtin_transforms::SchemaRule> + Clone,
+        topic: &str,
+        records: &Bytes,
+    ) -> Result<(), TransformError> {
+        let m = &self.metrics;
+        crate::hooks::schema_step::apply(&self.books.schemas, rules, topic, records, |s, o| {
+            m.schema_validations.with_label_values(&[topic, s, o]).inc();
+        })
+    }
+
     /// Runs the WASM bindings on one partition's batches, counting each call.
     fn run_plugins<'a>(
         &self,
@@ -165,7 +178,11 @@ impl Proxy {
             let name = topic.name.to_string();
             let chains = hooks.produce_chains(&name);
             let plugins = hooks.wasm_bindings(&name, Hook::Produce);
-            if chains.clone().next().is_none() && plugins.clone().next().is_none() {
+            let schemas = hooks.schema_rules(&name);
+            if chains.clone().next().is_none()
+                && plugins.clone().next().is_none()
+                && schemas.clone().next().is_none()
+            {
                 continue;
             }
             let mut failed = Vec::new();
@@ -176,13 +193,17 @@ impl Proxy {
                     partition: p.index,
                     client_id: None,
                 };
-                let result = self.run_hooks(
-                    Hook::Produce,
-                    chains.clone(),
-                    plugins.clone(),
-                    records,
-                    &ctx,
-                );
+                let result = self
+                    .check_schemas(schemas.clone(), &name, records)
+                    .and_then(|()| {
+                        self.run_hooks(
+                            Hook::Produce,
+                            chains.clone(),
+                            plugins.clone(),
+                            records,
+                            &ctx,
+                        )
+                    });
                 match result {
                     Ok(None) => {}
                     Ok(Some(rewritten)) => {
@@ -191,19 +212,29 @@ impl Proxy {
                     }
                     Err(e) => {
                         let code = match &e {
-                            TransformError::Rejected { .. } => ResponseError::InvalidRecord.code(),
+                            TransformError::Rejected { .. } | TransformError::Schema(_) => {
+                                ResponseError::InvalidRecord.code()
+                            }
                             TransformError::Corrupt(_) => ResponseError::CorruptMessage.code(),
                             TransformError::Plugin { code, .. } => *code,
                         };
                         let msg = format!("topic {name} partition {}: {e}", p.index);
                         tracing::info!("produce refused by the hook pipeline: {msg}");
-                        failed.push(
-                            produce_response::PartitionProduceResponse::default()
-                                .with_index(p.index)
-                                .with_error_code(code)
-                                .with_base_offset(-1)
-                                .with_error_message(Some(StrBytes::from_string(msg))),
-                        );
+                        let mut answer = produce_response::PartitionProduceResponse::default()
+                            .with_index(p.index)
+                            .with_error_code(code)
+                            .with_base_offset(-1)
+                            .with_error_message(Some(StrBytes::from_string(msg.clone())));
+                        if let TransformError::Schema(s) = &e {
+                            answer.record_errors = vec![
+                                produce_response::BatchIndexAndErrorMessage::default()
+                                    .with_batch_index(i32::try_from(s.index).unwrap_or(i32::MAX))
+                                    .with_batch_index_error_message(Some(StrBytes::from_string(
+                                        msg,
+                                    ))),
+                            ];
+                        }
+                        failed.push(answer);
                     }
                 }
             }
