@@ -7,7 +7,8 @@
 #   deploy/local/demo.sh           # run until Ctrl-C
 #   deploy/local/demo.sh --once    # stop right after the round trip (used by the tests)
 #
-# Ports: brokers 19092-19094, proxy 9092, admin/dashboard 8000, metrics 9090, health 8080.
+# Ports: brokers 19092-19094, proxy 9092, admin/dashboard 8000, metrics 9090, health 8080,
+# schema registry 8081.
 # Move them all with KAFKATWIN_DEMO_PORT_OFFSET=N (adds N to each).
 set -euo pipefail
 
@@ -18,6 +19,7 @@ ONCE=0
 [ "${1:-}" = "--once" ] && ONCE=1
 
 P_PROXY=$((9092 + OFF)); P_ADMIN=$((8000 + OFF)); P_METRICS=$((9090 + OFF)); P_HEALTH=$((8080 + OFF))
+P_REGISTRY=$((8081 + OFF))
 BROKERS=($((19092 + OFF)) $((19093 + OFF)) $((19094 + OFF)))
 WORK="$(mktemp -d -t kafkatwin-demo.XXXXXX)"
 PIDS=()
@@ -73,6 +75,7 @@ producer:
   ack_policy: "MAJORITY"
   timeout: 30s
 admin_api: { enabled: true, listen_address: "127.0.0.1", port: $P_ADMIN, web_ui: true }
+schema_registry: { enabled: true, listen_address: "127.0.0.1", port: $P_REGISTRY }
 monitoring:
   metrics: { enabled: true, listen_address: "127.0.0.1", port: $P_METRICS }
   health:  { enabled: true, listen_address: "127.0.0.1", port: $P_HEALTH }
@@ -120,6 +123,7 @@ KafkaTwin is running.
   Kafka endpoint (point any client here): 127.0.0.1:$P_PROXY
   Dashboard:                              http://localhost:$P_ADMIN/
   Admin API:                              http://localhost:$P_ADMIN/api/v1/clusters
+  Schema registry (schema.registry.url):  http://localhost:$P_REGISTRY
   Prometheus metrics:                     http://localhost:$P_METRICS/metrics
   Health:                                 http://localhost:$P_HEALTH/health/ready
   Backend clusters (Tansu, in memory):    ${BROKERS[*]/#/127.0.0.1:}

@@ -15,11 +15,10 @@
 //! other's retries. The backends never see these ids: the proxy clears them from batches.
 
 use crate::backend::Cluster;
-use crate::base::cluster_idx::{ClusterIdx, PerCluster};
+use crate::base::cluster_idx::PerCluster;
 use crate::base::sync::lock;
-use crate::control::state_log::{Entry, StateError, StateLog};
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
+use crate::control::majority;
+use crate::control::state_log::{Entry, StateLog};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
@@ -35,20 +34,8 @@ const ATTEMPTS: u32 = 8;
 #[derive(Debug, thiserror::Error)]
 pub enum IdError {
     /// Too few clusters answered.
-    #[error(
-        "cannot claim a block of producer ids: {answered} of {clusters} clusters answered, a \
-         majority ({majority}) is needed ({why})"
-    )]
-    NoMajority {
-        /// Clusters that answered.
-        answered: usize,
-        /// Clusters configured.
-        clusters: usize,
-        /// Majority needed.
-        majority: usize,
-        /// What the others said.
-        why: String,
-    },
+    #[error("cannot claim a block of producer ids: {0}")]
+    NoMajority(#[from] crate::control::majority::NoMajority),
     /// Every attempt lost a race with another instance.
     #[error("cannot claim a block of producer ids: {ATTEMPTS} attempts lost to other instances")]
     Contended,
@@ -104,10 +91,6 @@ impl ProducerIds {
         }
     }
 
-    fn majority(&self) -> usize {
-        self.logs.len() / 2 + 1
-    }
-
     /// Whether this process issued `id`.
     pub fn issued_here(&self, id: i64) -> bool {
         let g = lock(&self.claimed);
@@ -144,12 +127,11 @@ impl ProducerIds {
     /// Claims a new block (see the module doc).
     async fn claim(&self) -> Result<i64, IdError> {
         for attempt in 0..ATTEMPTS {
-            let seen = self
-                .each(|log| async move {
-                    log.ensure_topic().await?;
-                    log.read_all().await
-                })
-                .await?;
+            let seen = majority::each(&self.logs, PRODUCER_ID_CLUSTER_WAIT, |log| async move {
+                log.ensure_topic().await?;
+                log.read_all().await
+            })
+            .await?;
             let block = seen
                 .iter()
                 .flat_map(|(_, entries)| entries.iter().filter_map(parse))
@@ -159,12 +141,11 @@ impl ProducerIds {
                 .max(time_floor());
             let key = block.to_string();
             let me = self.me.as_bytes();
-            let appended = self
-                .each(|log| {
-                    let key = key.clone();
-                    async move { log.append(&key, Some(me)).await }
-                })
-                .await?;
+            let appended = majority::each(&self.logs, PRODUCER_ID_CLUSTER_WAIT, |log| {
+                let key = key.clone();
+                async move { log.append(&key, Some(me)).await }
+            })
+            .await?;
             let mut won = 0;
             for (i, at) in &appended {
                 let before =
@@ -183,7 +164,7 @@ impl ProducerIds {
                     won += 1;
                 }
             }
-            if won >= self.majority() {
+            if won >= majority::of(self.logs.len()) {
                 lock(&self.claimed).push(block);
                 tracing::info!(
                     "producer ids {}..{} claimed (block {block}, first on {won} of {} clusters)",
@@ -203,67 +184,5 @@ impl ProducerIds {
             tokio::time::sleep(nap).await;
         }
         Err(IdError::Contended)
-    }
-
-    /// Runs `op` on every cluster's log at once and returns the results of those that
-    /// answered within [`PRODUCER_ID_CLUSTER_WAIT`], once a majority has (clusters still silent then are
-    /// left behind); an error when a majority cannot answer.
-    async fn each<'a, T, F, Fut>(&'a self, op: F) -> Result<Vec<(ClusterIdx, T)>, IdError>
-    where
-        F: Fn(&'a StateLog) -> Fut,
-        Fut: std::future::Future<Output = Result<T, StateError>> + 'a,
-    {
-        let mut pending: FuturesUnordered<_> = self
-            .logs
-            .iter_indexed()
-            .map(|(i, log)| {
-                let fut = op(log);
-                async move {
-                    let r = tokio::time::timeout(PRODUCER_ID_CLUSTER_WAIT, fut).await;
-                    (i, r)
-                }
-            })
-            .collect();
-        let mut ok = Vec::new();
-        let mut why = Vec::new();
-        while let Some((i, r)) = pending.next().await {
-            match r {
-                Ok(Ok(v)) => ok.push((i, v)),
-                Ok(Err(e)) => why.push(format!("{}: {e}", self.logs[i].cluster().id)),
-                Err(_) => why.push(format!(
-                    "{}: no answer within {PRODUCER_ID_CLUSTER_WAIT:?}",
-                    self.logs[i].cluster().id
-                )),
-            }
-            if ok.len() >= self.majority() && pending.is_empty() {
-                break;
-            }
-            if ok.len() >= self.majority() {
-                // Give the rest a moment (they usually answer together), not a full wait.
-                let grace = tokio::time::sleep(crate::base::timing::MAJORITY_GRACE);
-                tokio::pin!(grace);
-                loop {
-                    tokio::select! {
-                        _ = &mut grace => break,
-                        next = pending.next() => match next {
-                            Some((i, Ok(Ok(v)))) => ok.push((i, v)),
-                            Some(_) => {}
-                            None => break,
-                        },
-                    }
-                }
-                break;
-            }
-        }
-        if ok.len() >= self.majority() {
-            Ok(ok)
-        } else {
-            Err(IdError::NoMajority {
-                answered: ok.len(),
-                clusters: self.logs.len(),
-                majority: self.majority(),
-                why: why.join("; "),
-            })
-        }
     }
 }
