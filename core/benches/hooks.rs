@@ -2,7 +2,8 @@
 //! JSON records, alone and with batch decode + re-encode (what a produce pays when a rule
 //! binds its topic), and the same batches through the `redact` WASM plugin, plus the host's
 //! cost per call (an empty batch into a plugin that keeps it) and the first call after an
-//! upload. WASM figures need the plugin components built (`tests/run.sh` does; the
+//! upload; and `validate_schema` on 1 KiB Avro and JSON Schema records (per record, and per
+//! batch with its decode). WASM figures need the plugin components built (`tests/run.sh` does; the
 //! directory is `KAFKATWIN_WASM_DIR`, default `target/wasm32-wasip2/release`). Prints
 //! figures; no assertions (timing goals live in benchmarks).
 // A bench picks its own spans.
@@ -183,7 +184,147 @@ fn plugins() {
     println!("host overhead per call (same, from a tokio worker): {per_call:.2} us");
 }
 
+/// A zigzag varint, as Avro writes lengths.
+fn avro_long(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+/// A ~1 KiB record in Confluent's wire format: magic byte, schema id, then `payload`.
+fn framed(id: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0];
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+fn schema_batch(values: &[Vec<u8>]) -> Bytes {
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: 7,
+            producer_epoch: 0,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: 1_700_000_000_000,
+            key: None,
+            value: Some(Bytes::from(v.clone())),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode");
+    buf.freeze()
+}
+
+/// `validate_schema` on 1 KiB records: Avro and JSON Schema, per record and per batch.
+fn schemas() {
+    use kafkatwin_schema_registry::{Keeping, Registry, SchemaBody, SchemaType, WireFormat};
+    let registry = Registry::new(Keeping::Memory);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let avro = r#"{"type":"record","name":"Payment","fields":[{"name":"id","type":"long"},
+        {"name":"name","type":"string"},{"name":"note","type":"string"},
+        {"name":"amount","type":"double"}]}"#;
+    let json = r#"{"type":"object","properties":{"id":{"type":"integer"},
+        "name":{"type":"string"},"note":{"type":"string"},"amount":{"type":"number"}},
+        "required":["id","name","amount"]}"#;
+    let register = |subject: &str, t: SchemaType, text: &str| {
+        let body = SchemaBody {
+            schema_type: t,
+            schema: text.to_owned(),
+            references: Vec::new(),
+        };
+        rt.block_on(registry.register(subject, body, false))
+            .expect("registers")
+            .id
+    };
+    let avro_id = register("pay-avro-value", SchemaType::Avro, avro);
+    let json_id = register("pay-json-value", SchemaType::Json, json);
+    let filler = "x".repeat(950);
+    let avro_values: Vec<Vec<u8>> = (0..1000)
+        .map(|i| {
+            let mut p = Vec::new();
+            avro_long(&mut p, i);
+            avro_long(&mut p, 11);
+            p.extend_from_slice(b"Ann Example");
+            avro_long(&mut p, filler.len() as i64);
+            p.extend_from_slice(filler.as_bytes());
+            p.extend_from_slice(&9.5f64.to_le_bytes());
+            framed(avro_id, &p)
+        })
+        .collect();
+    let json_values: Vec<Vec<u8>> = (0..1000)
+        .map(|i| {
+            let p = format!(r#"{{"id":{i},"name":"Ann Example","note":"{filler}","amount":9.5}}"#);
+            framed(json_id, p.as_bytes())
+        })
+        .collect();
+    for (what, subject, values) in [
+        ("Avro", "pay-avro-value", &avro_values),
+        ("JSON Schema", "pay-json-value", &json_values),
+    ] {
+        let n = 200_000;
+        let started = Instant::now();
+        for i in 0..n {
+            let v = &values[i % values.len()];
+            registry
+                .check_record(subject, WireFormat::Confluent, v)
+                .expect("valid");
+        }
+        report(
+            &format!("validate_schema {what}, per record (1 KiB)"),
+            n,
+            started,
+        );
+        let rule: Rule = serde_json::from_str(
+            r#"{"id":"v","actions":[{"type":"validate_schema","subject":"SUBJECT"}]}"#
+                .replace("SUBJECT", subject)
+                .as_str(),
+        )
+        .expect("rule");
+        let rule = match kafkatwin_builtin_transforms::validate(rule) {
+            Ok(kafkatwin_builtin_transforms::Validated::Schema(r)) => r,
+            _ => panic!("a schema rule"),
+        };
+        let b = schema_batch(&values[..500]);
+        let rounds = 200;
+        let started = Instant::now();
+        for _ in 0..rounds {
+            kafkatwin_core::hooks::schema_step::apply(
+                &registry,
+                std::iter::once(&rule),
+                "t",
+                &b,
+                |_, _| {},
+            )
+            .expect("valid batch");
+        }
+        report(
+            &format!("validate_schema {what}, batch of 500 with decode"),
+            rounds * 500,
+            started,
+        );
+    }
+}
+
 fn main() {
+    schemas();
     plugins();
     let chain = chain();
     // The chain alone, per record.

@@ -182,3 +182,36 @@ fn plain_json_is_checked_against_the_latest_json_schema() {
     let msg = bad.map(|v| v.message).unwrap_or_default();
     assert!(msg.starts_with("$.amount: \"x\" is not of type"), "{msg}");
 }
+
+#[test]
+fn protobuf_imports_resolve_through_references() {
+    let r = Registry::new(Keeping::Memory);
+    let money = "syntax = \"proto3\";\npackage shop;\nmessage Money { int64 cents = 1; }\n";
+    let order = "syntax = \"proto3\";\npackage shop;\nimport \"money.proto\";\n\
+                 message Order { string id = 1; shop.Money total = 2; }\n";
+    let proto = |s: &str| SchemaBody {
+        schema_type: SchemaType::Protobuf,
+        schema: s.to_owned(),
+        references: Vec::new(),
+    };
+    block(async {
+        ok(r.register("money.proto", proto(money), false).await);
+        // Without the reference the import is missing: an invalid schema.
+        let e = r.register("orders-value", proto(order), false).await.err();
+        assert_eq!(e.map(|e| e.code()), Some(42201));
+        let mut body = proto(order);
+        body.references = vec![Reference {
+            name: "money.proto".into(),
+            subject: "money.proto".into(),
+            version: 1,
+        }];
+        let o = ok(r.register("orders-value", body, false).await);
+        // Order{id: "a", total: {cents: 5}}, message index [0].
+        let mut record = vec![0, 0, 0, 0, o.id as u8, 0];
+        record.extend_from_slice(&[0x0a, 0x01, b'a', 0x12, 0x02, 0x08, 0x05]);
+        assert_eq!(
+            r.check_record("orders-value", WireFormat::Confluent, &record),
+            Ok(o.id)
+        );
+    });
+}

@@ -394,6 +394,35 @@ fn every_documented_status_and_header_is_what_the_admin_api_answers() {
             "/api/v1/quotas/billing",
             "",
         ),
+        case(
+            "POST /api/v1/schemas/subjects/{subject}",
+            200,
+            "POST",
+            "/api/v1/schemas/subjects/ref-value",
+            r#"{"schema": "{\"type\":\"record\",\"name\":\"P\",\"fields\":[{\"name\":\"a\",\"type\":\"string\"}]}"}"#,
+        )
+        .sends("etag", "\"1\""),
+        case(
+            "POST /api/v1/schemas/subjects/{subject}",
+            409,
+            "POST",
+            "/api/v1/schemas/subjects/ref-value",
+            r#"{"schema": "{\"type\":\"record\",\"name\":\"P\",\"fields\":[{\"name\":\"a\",\"type\":\"long\"}]}"}"#,
+        ),
+        case(
+            "POST /api/v1/schemas/subjects/{subject}",
+            422,
+            "POST",
+            "/api/v1/schemas/subjects/ref-value",
+            r#"{"schema": "{\"type\":\"record\"}"}"#,
+        ),
+        case(
+            "GET /api/v1/schemas/subjects/{subject}/versions/latest",
+            404,
+            "GET",
+            "/api/v1/schemas/subjects/nope/versions/latest",
+            "",
+        ),
     ];
 
     let shown: BTreeSet<(String, u16)> =

@@ -42,6 +42,9 @@ pub const CONTROL_ANTI_ENTROPY_EVERY: Duration = Duration::from_secs(3);
 pub const CONTROL_RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// How long one cluster may take to answer a producer-id block claim.
 pub const PRODUCER_ID_CLUSTER_WAIT: Duration = Duration::from_secs(3);
+/// How long a schema registration waits for the control state to load (it must see the
+/// subject's versions before it checks compatibility and numbers a new one).
+pub const SCHEMA_LOAD_WAIT: Duration = Duration::from_secs(10);
 /// Base pause before a contended producer-id block claim is retried (plus 100 ms per attempt
 /// and a per-instance jitter, so two instances do not collide again).
 pub const PRODUCER_ID_RETRY_BASE: Duration = Duration::from_millis(50);

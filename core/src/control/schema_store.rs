@@ -12,16 +12,42 @@ use std::sync::Arc;
 pub struct LoggedRegistry {
     log: Arc<ControlLog>,
     claims: SchemaClaims,
+    /// True once the control state was read from a majority of clusters.
+    loaded: tokio::sync::watch::Receiver<bool>,
 }
 
 impl LoggedRegistry {
-    /// A store writing to `log` and claiming through `claims`.
-    pub fn new(log: Arc<ControlLog>, claims: SchemaClaims) -> Self {
-        Self { log, claims }
+    /// A store writing to `log` and claiming through `claims`, once `loaded` turns true.
+    pub fn new(
+        log: Arc<ControlLog>,
+        claims: SchemaClaims,
+        loaded: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            log,
+            claims,
+            loaded,
+        }
     }
 }
 
 impl Store for LoggedRegistry {
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            // A change is checked against (and numbered after) what the registry holds: not
+            // before the control state is loaded.
+            let mut loaded = self.loaded.clone();
+            let wait = crate::base::timing::SCHEMA_LOAD_WAIT;
+            match tokio::time::timeout(wait, loaded.wait_for(|l| *l)).await {
+                Ok(Ok(_)) => Ok(()),
+                _ => Err(format!(
+                    "the control state is not loaded yet (a majority of clusters was not read \
+                     within {wait:?}): try again"
+                )),
+            }
+        })
+    }
+
     fn claim<'a>(&'a self, space: &'a str, value: &'a str, reuse: bool) -> StoreFuture<'a, u32> {
         Box::pin(async move {
             self.claims

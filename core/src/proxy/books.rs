@@ -62,6 +62,7 @@ impl Books {
                 crate::control::schema_store::LoggedRegistry::new(
                     control_log.clone(),
                     crate::control::schema_claims::SchemaClaims::new(clusters),
+                    control_loaded.subscribe(),
                 ),
             )),
         ));

@@ -2,6 +2,7 @@
 //! decides whether two registrations are one schema, compatibility, and record checks.
 
 pub mod avro;
+pub mod avro_check;
 pub mod json;
 pub mod protobuf;
 

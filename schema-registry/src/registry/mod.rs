@@ -25,6 +25,10 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + S
 
 /// Where the registry's changes go.
 pub trait Store: Send + Sync {
+    /// Resolves once the registry holds everything stored so far (changes wait for it).
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
     /// A number in `space` (`ids`, or `versions/{subject}`) for `value`, claimed so that no
     /// other instance holds it for another value: with `reuse`, the number `value` already
     /// holds in `space` if any; otherwise one above every number claimed there.
@@ -127,6 +131,15 @@ impl Registry {
             }
             Keeping::Stored(store) => store.save(entries).await.map_err(RegistryError::Store),
         }
+    }
+
+    /// Waits until a change may be made (the stored state is loaded), then takes this
+    /// instance's turn to change.
+    async fn turn(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, RegistryError> {
+        if let Keeping::Stored(store) = &self.keeping {
+            store.ready().await.map_err(RegistryError::Store)?;
+        }
+        Ok(self.changing.lock().await)
     }
 
     async fn claim(&self, space: &str, value: &str, reuse: bool) -> Result<u32, RegistryError> {
@@ -405,8 +418,8 @@ impl Registry {
         body: SchemaBody,
         normalize: bool,
     ) -> Result<Registered, RegistryError> {
+        let _one = self.turn().await?;
         let (parsed, fingerprint) = self.parse(&body, normalize)?;
-        let _one = self.changing.lock().await;
         if let Ok(found) = self.lookup(subject, &body, normalize, false) {
             return Ok(found);
         }
@@ -481,7 +494,7 @@ impl Registry {
         spec: VersionSpec,
         permanent: bool,
     ) -> Result<u32, RegistryError> {
-        let _one = self.changing.lock().await;
+        let _one = self.turn().await?;
         let found = self.version(subject, spec, permanent)?;
         let key = EntryKey::Version {
             subject: subject.to_owned(),
@@ -516,7 +529,7 @@ impl Registry {
         subject: &str,
         permanent: bool,
     ) -> Result<Vec<u32>, RegistryError> {
-        let _one = self.changing.lock().await;
+        let _one = self.turn().await?;
         let all = self.state().versions(subject, true);
         if all.is_empty() {
             return Err(RegistryError::SubjectNotFound(subject.to_owned()));
@@ -586,7 +599,7 @@ impl Registry {
         subject: Option<&str>,
         level: Compatibility,
     ) -> Result<(), RegistryError> {
-        let _one = self.changing.lock().await;
+        let _one = self.turn().await?;
         self.save(vec![(
             EntryKey::Config {
                 subject: subject.map(str::to_owned),
@@ -602,8 +615,8 @@ impl Registry {
         &self,
         subject: Option<&str>,
     ) -> Result<Compatibility, RegistryError> {
+        let _one = self.turn().await?;
         let before = self.level(subject, false)?;
-        let _one = self.changing.lock().await;
         self.save(vec![(
             EntryKey::Config {
                 subject: subject.map(str::to_owned),
