@@ -138,24 +138,16 @@ pub enum Validated {
 
 /// Validates a rule whose action is `validate_schema` (at `at`).
 fn validate_schema_rule(rule: &Rule, at: usize) -> Result<Validated, Vec<RuleError>> {
-    let mut errors = common_checks(rule);
+    let mut errors = sole_action_checks(
+        rule,
+        "validate_schema",
+        "a validate_schema rule takes no conditions (every record is checked)",
+    );
     let err = |field: &str, message: &str| RuleError {
         rule: rule.id.clone(),
         field: field.into(),
         message: message.into(),
     };
-    if rule.actions.len() != 1 {
-        errors.push(err(
-            "actions",
-            "a validate_schema action must be the rule's only action",
-        ));
-    }
-    if !rule.conditions.is_empty() {
-        errors.push(err(
-            "conditions",
-            "a validate_schema rule takes no conditions (every record is checked)",
-        ));
-    }
     if rule.hook != Hook::Produce {
         errors.push(err("hook", "validate_schema runs on_produce only"));
     }
@@ -202,24 +194,16 @@ pub fn validate(rule: Rule) -> Result<Validated, Vec<RuleError>> {
     else {
         return CompiledRule::compile(rule).map(Validated::Builtin);
     };
-    let mut errors = common_checks(&rule);
+    let mut errors = sole_action_checks(
+        &rule,
+        "wasm",
+        "a wasm rule takes no conditions (the plugin decides per record)",
+    );
     let err = |field: &str, message: &str| RuleError {
         rule: rule.id.clone(),
         field: field.into(),
         message: message.into(),
     };
-    if rule.actions.len() != 1 {
-        errors.push(err(
-            "actions",
-            "a wasm action must be the rule's only action",
-        ));
-    }
-    if !rule.conditions.is_empty() {
-        errors.push(err(
-            "conditions",
-            "a wasm rule takes no conditions (the plugin decides per record)",
-        ));
-    }
     let Action::Wasm {
         plugin,
         config,
@@ -252,6 +236,27 @@ pub fn validate(rule: Rule) -> Result<Validated, Vec<RuleError>> {
         on_error: *on_error,
         hook: rule.hook,
     }))
+}
+
+/// The checks of a rule whose action must be its only one, with no conditions (`wasm`,
+/// `validate_schema`), on top of [`common_checks`].
+fn sole_action_checks(rule: &Rule, action: &str, no_conditions: &str) -> Vec<RuleError> {
+    let mut errors = common_checks(rule);
+    let err = |field: &str, message: String| RuleError {
+        rule: rule.id.clone(),
+        field: field.into(),
+        message,
+    };
+    if rule.actions.len() != 1 {
+        errors.push(err(
+            "actions",
+            format!("a {action} action must be the rule's only action"),
+        ));
+    }
+    if !rule.conditions.is_empty() {
+        errors.push(err("conditions", no_conditions.to_owned()));
+    }
+    errors
 }
 
 /// Checks every rule gets, whatever its actions.

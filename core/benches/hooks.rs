@@ -36,8 +36,20 @@ fn value(i: usize) -> Vec<u8> {
 }
 
 fn batch(n: usize, compression: Compression) -> Bytes {
-    let records: Vec<Record> = (0..n)
-        .map(|i| Record {
+    encode_batch(
+        (0..n).map(|i| (Some(Bytes::from(format!("k{i}"))), Bytes::from(value(i)))),
+        compression,
+    )
+}
+
+/// One record batch of `records` (key, value).
+fn encode_batch(
+    records: impl Iterator<Item = (Option<Bytes>, Bytes)>,
+    compression: Compression,
+) -> Bytes {
+    let records: Vec<Record> = records
+        .enumerate()
+        .map(|(i, (key, value))| Record {
             transactional: false,
             control: false,
             delete_horizon: false,
@@ -48,8 +60,8 @@ fn batch(n: usize, compression: Compression) -> Bytes {
             offset: i as i64,
             sequence: i as i32,
             timestamp: 1_700_000_000_000,
-            key: Some(Bytes::from(format!("k{i}"))),
-            value: Some(Bytes::from(value(i))),
+            key,
+            value: Some(value),
             headers: IndexMap::new(),
         })
         .collect();
@@ -202,35 +214,6 @@ fn framed(id: u32, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-fn schema_batch(values: &[Vec<u8>]) -> Bytes {
-    let records: Vec<Record> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: 7,
-            producer_epoch: 0,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp: 1_700_000_000_000,
-            key: None,
-            value: Some(Bytes::from(v.clone())),
-            headers: IndexMap::new(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode");
-    buf.freeze()
-}
-
 /// `validate_schema` on 1 KiB records: Avro and JSON Schema, per record and per batch.
 fn schemas() {
     use kafkatwin_schema_registry::{Keeping, Registry, SchemaBody, SchemaType, WireFormat};
@@ -302,7 +285,10 @@ fn schemas() {
             Ok(kafkatwin_builtin_transforms::Validated::Schema(r)) => r,
             _ => panic!("a schema rule"),
         };
-        let b = schema_batch(&values[..500]);
+        let b = encode_batch(
+            values[..500].iter().map(|v| (None, Bytes::from(v.clone()))),
+            Compression::None,
+        );
         let rounds = 200;
         let started = Instant::now();
         for _ in 0..rounds {

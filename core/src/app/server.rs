@@ -23,8 +23,9 @@ pub async fn run(
     let proxy =
         Arc::new(Proxy::new(config, metrics).map_err(|e| ServeError::Setup(e.to_string()))?);
     let cfg = &proxy.config;
-    let kafka = bind("server", &cfg.server.listen_address, cfg.server.port).await?;
+    // The HTTP listeners first: once the Kafka port accepts, every endpoint does.
     let http = crate::app::http::bind_all(proxy.clone()).await?;
+    let kafka = bind("server", &cfg.server.listen_address, cfg.server.port).await?;
     announce(&proxy);
     let (drain_tx, drain_rx) = watch::channel(false);
     serve_http(http, &drain_rx);
