@@ -297,7 +297,7 @@ fn schemas() {
                 std::iter::once(&rule),
                 "t",
                 &b,
-                |_, _| {},
+                |_, _, _| {},
             )
             .expect("valid batch");
         }

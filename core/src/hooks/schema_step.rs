@@ -26,23 +26,25 @@ pub struct SchemaRejected {
 }
 
 /// Checks every record of a partition's batches against `rules` (all bound to `topic`);
-/// `count(subject, outcome)` is called per checked record. The first invalid record refuses
-/// the batch.
+/// `count(subject, outcome, records)` is called once per subject and outcome for the batch
+/// (metric labels are looked up per batch, never per record). The first invalid record
+/// refuses the batch.
 pub fn apply<'a>(
     registry: &Registry,
     rules: impl Iterator<Item = &'a SchemaRule> + Clone,
     topic: &str,
     records: &Bytes,
-    mut count: impl FnMut(&str, &'static str),
+    mut count: impl FnMut(&str, &'static str, u64),
 ) -> Result<(), TransformError> {
     let subjects: Vec<(String, &SchemaRule)> = rules.map(|r| (r.subject_for(topic), r)).collect();
     if subjects.is_empty() || records.is_empty() {
         return Ok(());
     }
     let sets = decode(records)?;
+    let mut valid = vec![0u64; subjects.len()];
     let mut index = 0usize;
     for record in sets.iter().flat_map(|s| &s.records) {
-        for (subject, rule) in &subjects {
+        for (k, (subject, rule)) in subjects.iter().enumerate() {
             let part = match rule.part {
                 SchemaPart::Value => record.value.as_ref(),
                 SchemaPart::Key => record.key.as_ref(),
@@ -54,9 +56,10 @@ pub fn apply<'a>(
                 SchemaFormat::Json => WireFormat::Json,
             };
             match registry.check_record(subject, format, bytes) {
-                Ok(_) => count(subject, "valid"),
+                Ok(_) => valid[k] += 1,
                 Err(v) => {
-                    count(subject, "invalid");
+                    tally(&subjects, &valid, &mut count);
+                    count(subject, "invalid", 1);
                     return Err(TransformError::Schema(SchemaRejected {
                         index,
                         subject: subject.clone(),
@@ -68,5 +71,19 @@ pub fn apply<'a>(
         }
         index += 1;
     }
+    tally(&subjects, &valid, &mut count);
     Ok(())
+}
+
+/// Reports the valid records counted per subject.
+fn tally(
+    subjects: &[(String, &SchemaRule)],
+    valid: &[u64],
+    count: &mut impl FnMut(&str, &'static str, u64),
+) {
+    for ((subject, _), n) in subjects.iter().zip(valid) {
+        if *n > 0 {
+            count(subject, "valid", *n);
+        }
+    }
 }

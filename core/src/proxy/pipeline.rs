@@ -53,8 +53,10 @@ impl Proxy {
         records: &Bytes,
     ) -> Result<(), TransformError> {
         let m = &self.metrics;
-        crate::hooks::schema_step::apply(&self.books.schemas, rules, topic, records, |s, o| {
-            m.schema_validations.with_label_values(&[topic, s, o]).inc();
+        crate::hooks::schema_step::apply(&self.books.schemas, rules, topic, records, |s, o, n| {
+            m.schema_validations
+                .with_label_values(&[topic, s, o])
+                .inc_by(n);
         })
     }
 
