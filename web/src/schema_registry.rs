@@ -1,13 +1,13 @@
 //! The schema registry over HTTP: Confluent's REST API (what the Confluent serializers, kcat
-//! and the Java clients call) on its own listener, and the `/api/v1/schemas` endpoints of the
-//! admin API, both over one [`Registry`].
+//! and the Java clients call) on its own listener. The admin API's `/api/v1/schemas`
+//! endpoints work on the same [`Registry`].
 //!
 //! Bodies are read whatever their `Content-Type` (clients send
 //! `application/vnd.schemaregistry.v1+json`); unknown request fields are ignored, and
 //! responses carry only Confluent's fields. Errors are `{"error_code", "message"}`.
 
+use crate::AdminState;
 use crate::auth::{AdminAuth, audit, is_change, version_of};
-use crate::{AdminState, ApiError};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
@@ -90,7 +90,7 @@ struct SchemaRequest {
     references: Vec<Reference>,
 }
 
-fn body_of(bytes: &[u8]) -> Result<SchemaBody, RegistryError> {
+pub(crate) fn body_of(bytes: &[u8]) -> Result<SchemaBody, RegistryError> {
     let req: SchemaRequest = serde_json::from_slice(bytes)
         .map_err(|e| RegistryError::BadRequest(format!("the request body is not a schema: {e}")))?;
     let schema = req.schema.ok_or_else(|| {
@@ -428,7 +428,8 @@ async fn guard(State(c): State<Ctx>, req: Request, next: Next) -> Response {
         }
     };
     let change = is_change(req.method());
-    let action = format!("schema registry: {} {}", req.method(), req.uri().path());
+    let path = req.uri().path().to_owned();
+    let action = format!("schema registry: {} {path}", req.method());
     let resp = next.run(req).await;
     if change && resp.status().is_success() {
         audit(
@@ -436,11 +437,25 @@ async fn guard(State(c): State<Ctx>, req: Request, next: Next) -> Response {
             "schema registry",
             caller,
             action,
+            Some(changed_object(&path)),
             version_of(&resp),
         )
         .await;
     }
     resp
+}
+
+/// What a change to `path` is about: the subject (with its version), or the global
+/// compatibility level.
+fn changed_object(path: &str) -> String {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["subjects", s, "versions", v, ..] => format!("schema subject {s} version {v}"),
+        ["subjects", s, ..] => format!("schema subject {s}"),
+        ["config", s] => format!("compatibility level of subject {s}"),
+        ["config"] => "global compatibility level".to_owned(),
+        _ => format!("schema registry {path}"),
+    }
 }
 
 /// A body over the limit, or a method a route does not take, answered in the registry's
@@ -511,69 +526,4 @@ pub fn router(registry: Arc<Registry>, state: Arc<dyn AdminState>, auth: AdminAu
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(registry_errors))
         .with_state(ctx)
-}
-
-// The admin API's `/api/v1/schemas` endpoints: the admin API's error shape.
-
-fn admin_registry(s: &dyn AdminState) -> Result<Arc<Registry>, ApiError> {
-    s.schema_registry().ok_or_else(|| {
-        ApiError::not_found("the schema registry is off: set schema_registry.enabled: true")
-    })
-}
-
-fn admin_error(e: RegistryError) -> ApiError {
-    ApiError {
-        status: e.status(),
-        field: None,
-        message: e.to_string(),
-    }
-}
-
-fn admin_view(r: &Registered) -> Value {
-    json!({
-        "subject": r.subject,
-        "version": r.version,
-        "id": r.id,
-        "schemaType": r.body.schema_type.as_str(),
-        "schema": r.body.schema,
-        "references": r.body.references,
-    })
-}
-
-/// `GET /api/v1/schemas/subjects`.
-pub(crate) async fn admin_subjects(
-    State(s): State<Arc<dyn AdminState>>,
-) -> Result<axum::Json<Vec<String>>, ApiError> {
-    Ok(axum::Json(admin_registry(s.as_ref())?.subjects(false)))
-}
-
-/// `GET /api/v1/schemas/subjects/{subject}/versions/latest`.
-pub(crate) async fn admin_latest(
-    State(s): State<Arc<dyn AdminState>>,
-    Path(subject): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
-    let reg = admin_registry(s.as_ref())?;
-    let r = reg
-        .version(&subject, VersionSpec::Latest, false)
-        .map_err(admin_error)?;
-    Ok(axum::Json(admin_view(&r)))
-}
-
-/// `POST /api/v1/schemas/subjects/{subject}`: registers a schema.
-pub(crate) async fn admin_register(
-    State(s): State<Arc<dyn AdminState>>,
-    Path(subject): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let reg = admin_registry(s.as_ref())?;
-    let body = body_of(&body).map_err(admin_error)?;
-    let r = reg
-        .register(&subject, body, false)
-        .await
-        .map_err(admin_error)?;
-    let mut resp = axum::Json(admin_view(&r)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", r.version)) {
-        resp.headers_mut().insert(header::ETAG, v);
-    }
-    Ok(resp)
 }

@@ -2,6 +2,7 @@
 //! readiness means.
 
 use crate::app::listen::{ServeError, socket_addr};
+use crate::app::rates::RateHistory;
 use crate::base::change_error::ChangeError;
 use crate::control::audit_trail::Change;
 use crate::hooks::rule_book::ListedRule;
@@ -82,7 +83,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-struct ProxyAdmin(Arc<Proxy>);
+/// The engine as the HTTP side sees it, with the rate history the sampler fills.
+struct ProxyAdmin(Arc<Proxy>, Arc<RateHistory>);
 
 /// Why the proxy cannot serve clients yet.
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +201,58 @@ impl AdminState for ProxyAdmin {
             .collect()
     }
 
+    fn topics(&self) -> ApiFuture<'_, Vec<kafkatwin_web::TopicSummaryView>> {
+        Box::pin(async move { Ok(crate::app::topics::topics(&self.0).await) })
+    }
+
+    fn topic<'a>(&'a self, name: &'a str) -> ApiFuture<'a, kafkatwin_web::TopicView> {
+        Box::pin(async move {
+            let Some((partitions, details)) = crate::app::topics::partitions(&self.0, name).await
+            else {
+                return Err(ApiError::not_found(format!(
+                    "topic {name:?} not found on any cluster"
+                )));
+            };
+            let rules = self.list_rules(name).unwrap_or_default();
+            let mut plugins: Vec<String> = Vec::new();
+            let mut subjects = vec![format!("{name}-key"), format!("{name}-value")];
+            for r in &rules {
+                let actions = r.rule.get("actions").and_then(|a| a.as_array());
+                for a in actions.into_iter().flatten() {
+                    if let Some(p) = a.get("plugin").and_then(|p| p.as_str()) {
+                        plugins.push(p.to_owned());
+                    }
+                    if let Some(s) = a.get("subject").and_then(|s| s.as_str()) {
+                        subjects.push(s.to_owned());
+                    }
+                }
+            }
+            plugins.sort();
+            plugins.dedup();
+            let registered = self.0.books.schemas.subjects(false);
+            subjects.retain(|s| registered.contains(s));
+            subjects.sort();
+            subjects.dedup();
+            Ok(kafkatwin_web::TopicView {
+                name: name.to_owned(),
+                partitions,
+                partition_details: details,
+                rules,
+                plugins,
+                schema_subjects: subjects,
+                quotas: self.list_quotas(),
+            })
+        })
+    }
+
+    fn instances(&self) -> kafkatwin_web::InstancesView {
+        crate::app::topics::instances(&self.0)
+    }
+
+    fn metrics_history(&self) -> Vec<kafkatwin_web::MetricsSample> {
+        self.1.all()
+    }
+
     fn groups(&self) -> Vec<kafkatwin_web::GroupView> {
         if self.0.backends.replicator.is_none() {
             return Vec::new();
@@ -251,6 +305,7 @@ impl AdminState for ProxyAdmin {
             who: e.who,
             client: e.client,
             action: e.action,
+            object: e.object,
             version: e.version,
         }))
     }
@@ -265,6 +320,7 @@ impl AdminState for ProxyAdmin {
             who: c.who,
             client: c.client,
             action: c.action,
+            object: c.object,
             version: c.version,
         };
         self.0
@@ -535,11 +591,14 @@ impl ProxyAdmin {
 /// Binds every enabled HTTP endpoint and returns each listener with the router it serves.
 /// Endpoints that share an address are merged into one router. A port that cannot be bound
 /// fails startup, naming the config key.
-pub async fn bind_all(proxy: Arc<Proxy>) -> Result<Vec<(TcpListener, Router)>, ServeError> {
+pub async fn bind_all(
+    proxy: Arc<Proxy>,
+    rates: Arc<RateHistory>,
+) -> Result<Vec<(TcpListener, Router)>, ServeError> {
     let cfg = proxy.config.clone();
     let auth = kafkatwin_web::AdminAuth::from_config(&cfg.admin_api).map_err(ServeError::Setup)?;
     let schemas = proxy.books.schemas.clone();
-    let state: Arc<dyn AdminState> = Arc::new(ProxyAdmin(proxy));
+    let state: Arc<dyn AdminState> = Arc::new(ProxyAdmin(proxy, rates));
     let mut by_addr: BTreeMap<SocketAddr, (&'static str, Router)> = BTreeMap::new();
     let mut add =
         |what: &'static str, host: &str, port: u16, r: Router| -> Result<(), ServeError> {

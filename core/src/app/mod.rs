@@ -3,5 +3,7 @@
 
 pub mod http;
 pub mod listen;
+pub mod rates;
 pub mod samplers;
 pub mod server;
+pub mod topics;

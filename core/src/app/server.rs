@@ -24,11 +24,17 @@ pub async fn run(
         Arc::new(Proxy::new(config, metrics).map_err(|e| ServeError::Setup(e.to_string()))?);
     let cfg = &proxy.config;
     // The HTTP listeners first: once the Kafka port accepts, every endpoint does.
-    let http = crate::app::http::bind_all(proxy.clone()).await?;
+    let rates = Arc::new(crate::app::rates::RateHistory::default());
+    let http = crate::app::http::bind_all(proxy.clone(), rates.clone()).await?;
     let kafka = bind("server", &cfg.server.listen_address, cfg.server.port).await?;
     announce(&proxy);
     let (drain_tx, drain_rx) = watch::channel(false);
     serve_http(http, &drain_rx);
+    tokio::spawn(crate::app::rates::sample_rates(
+        proxy.clone(),
+        rates,
+        drain_rx.clone(),
+    ));
     let membership = start_background(&proxy, &drain_rx);
     start_control_log(&proxy, &drain_rx);
     let sessions = accept(&proxy, kafka, shutdown, &drain_rx).await;

@@ -545,6 +545,17 @@ impl Cluster {
             .max()
     }
 
+    /// Every topic with its partition count, as last learned from metadata.
+    pub fn topics(&self) -> std::collections::BTreeMap<TopicName, i32> {
+        let meta = read(&self.meta);
+        let mut out = std::collections::BTreeMap::new();
+        for tp in meta.leaders.keys() {
+            let n = out.entry(tp.topic.clone()).or_insert(0);
+            *n = (*n).max(tp.partition + 1);
+        }
+        out
+    }
+
     /// Forgets what is cached about `topic` (after delete, or a NOT_LEADER answer).
     pub fn forget_topic(&self, topic: &TopicName) {
         write(&self.meta).leaders.retain(|tp, _| tp.topic != *topic);

@@ -14,12 +14,16 @@ pub struct Metrics {
     pub produce_latency: HistogramVec,
     /// `kafkatwin_produce_bytes_total{topic, cluster}`.
     pub produce_bytes: IntCounterVec,
+    /// `kafkatwin_produce_records_total{topic, cluster}`.
+    pub produce_records: IntCounterVec,
     /// `kafkatwin_fetch_requests_total{topic, cluster, status}`.
     pub fetch_requests: IntCounterVec,
     /// `kafkatwin_fetch_latency_seconds{topic, cluster}`.
     pub fetch_latency: HistogramVec,
     /// `kafkatwin_fetch_bytes_total{topic, cluster}`.
     pub fetch_bytes: IntCounterVec,
+    /// `kafkatwin_fetch_records_total{topic, cluster}`.
+    pub fetch_records: IntCounterVec,
     /// `kafkatwin_cluster_health_status{cluster}`: 2 healthy, 1 degraded, 0 down.
     pub cluster_health: IntGaugeVec,
     /// `kafkatwin_cluster_connections_active{cluster}`.
@@ -122,6 +126,16 @@ impl Metrics {
             produce_bytes: counter(
                 "kafkatwin_produce_bytes_total",
                 "Record-batch bytes produced per topic and cluster.",
+                &["topic", "cluster"],
+            )?,
+            produce_records: counter(
+                "kafkatwin_produce_records_total",
+                "Records produced per topic and cluster (control records not counted).",
+                &["topic", "cluster"],
+            )?,
+            fetch_records: counter(
+                "kafkatwin_fetch_records_total",
+                "Records fetched per topic and cluster (control records not counted).",
                 &["topic", "cluster"],
             )?,
             fetch_requests: counter(
@@ -286,5 +300,84 @@ impl Metrics {
             },
             registry,
         })
+    }
+
+    /// The name of every registered family, from each collector's descriptor: the registry's
+    /// `gather()` leaves out families with no child yet, so it cannot answer this.
+    pub fn family_names(&self) -> Vec<String> {
+        use prometheus::core::Collector;
+        // Destructured without `..` so that a new family fails to compile until it is listed.
+        let Self {
+            registry: _,
+            produce_requests,
+            produce_latency,
+            produce_bytes,
+            produce_records,
+            fetch_requests,
+            fetch_latency,
+            fetch_bytes,
+            fetch_records,
+            cluster_health,
+            cluster_connections,
+            client_connections,
+            requests,
+            read_ahead,
+            rule_records,
+            hook_latency,
+            rule_seconds,
+            replication_lag,
+            split_brain,
+            group_members,
+            group_rebalances,
+            consumer_lag,
+            replication_behind,
+            replication_missed,
+            replication_repaired,
+            partition_divergent,
+            partition_divergent_offset,
+            plugin_calls,
+            plugin_latency,
+            quota_throttle,
+            quota_bytes,
+            schema_validations,
+        } = self;
+        let collectors: &[&dyn Collector] = &[
+            produce_requests,
+            produce_latency,
+            produce_bytes,
+            produce_records,
+            fetch_requests,
+            fetch_latency,
+            fetch_bytes,
+            fetch_records,
+            cluster_health,
+            cluster_connections,
+            client_connections,
+            requests,
+            read_ahead,
+            rule_records,
+            hook_latency,
+            rule_seconds,
+            replication_lag,
+            split_brain,
+            group_members,
+            group_rebalances,
+            consumer_lag,
+            replication_behind,
+            replication_missed,
+            replication_repaired,
+            partition_divergent,
+            partition_divergent_offset,
+            plugin_calls,
+            plugin_latency,
+            quota_throttle,
+            quota_bytes,
+            schema_validations,
+        ];
+        collectors
+            .iter()
+            .flat_map(|c| c.desc())
+            .map(|d| d.fq_name.clone())
+            .collect()
     }
 }

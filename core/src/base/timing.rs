@@ -160,5 +160,9 @@ pub const LAG_LOOKUP_WAIT: Duration = Duration::from_secs(3);
 pub const HEALTH_SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// How often the consumer-lag gauge is updated.
 pub const LAG_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// How often the dashboard's rates are sampled.
+pub const RATE_SAMPLE_EVERY: Duration = Duration::from_secs(2);
+/// How far back the dashboard's rates are kept in memory.
+pub const RATE_HISTORY: Duration = Duration::from_secs(15 * 60);
 /// Pause after a failed accept (for example out of file descriptors) before accepting again.
 pub const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(50);

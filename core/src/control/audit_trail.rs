@@ -24,6 +24,9 @@ pub struct Change {
     pub client: String,
     /// Method and path, e.g. `POST /api/v1/transformations/orders`.
     pub action: String,
+    /// What changed, e.g. `rule orders/mask-pii` (absent in entries older than the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
     /// The new version, when the change has one.
     pub version: Option<String>,
 }

@@ -8,6 +8,11 @@ use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, list_offsets_request}
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// ListOffsets' timestamp for the end of a partition.
+pub const LATEST: i64 = -1;
+/// ListOffsets' timestamp for the start of a partition.
+pub const EARLIEST: i64 = -2;
+
 impl Proxy {
     /// Updates `kafkatwin_consumer_lag` from the commit book and every reachable cluster.
     pub async fn sample_consumer_lag(&self) {
@@ -29,7 +34,7 @@ impl Proxy {
         // All clusters at once: one that hangs costs its own bound only.
         let ends = futures::future::join_all(clusters.iter().map(|(_, c)| async {
             if c.admits() {
-                self.ends_on(c, &parts).await
+                self.offsets_on(c, &parts, LATEST).await
             } else {
                 HashMap::new()
             }
@@ -59,8 +64,15 @@ impl Proxy {
         }
     }
 
-    /// End offsets (high watermarks) of `parts` on `cluster`, bounded in time.
-    async fn ends_on(&self, cluster: &crate::backend::Cluster, parts: &[Tp]) -> HashMap<Tp, i64> {
+    /// Physical offsets of `parts` on `cluster` at `timestamp` ([`LATEST`]: the high
+    /// watermarks; [`EARLIEST`]: the log starts), bounded in time; partitions that did not
+    /// answer are left out.
+    pub async fn offsets_on(
+        &self,
+        cluster: &crate::backend::Cluster,
+        parts: &[Tp],
+        timestamp: i64,
+    ) -> HashMap<Tp, i64> {
         let mut req = ListOffsetsRequest::default();
         for Tp {
             topic: t,
@@ -70,7 +82,7 @@ impl Proxy {
             let part = list_offsets_request::ListOffsetsPartition::default()
                 .with_partition_index(*p)
                 .with_current_leader_epoch(-1)
-                .with_timestamp(-1);
+                .with_timestamp(timestamp);
             match req.topics.iter_mut().find(|x| x.name == *t) {
                 Some(x) => x.partitions.push(part),
                 None => req.topics.push(

@@ -19,8 +19,18 @@ fn healthy(t: &metadata_response::MetadataResponseTopic) -> bool {
             .all(|p| p.error_code == 0 && p.leader_id.0 >= 0)
 }
 
-/// Per topic: record-batch bytes in one produce request.
-pub type TopicSizes = Vec<(TopicName, u64)>;
+/// What one produce request carries for one topic.
+pub struct TopicSize {
+    /// The topic.
+    pub topic: TopicName,
+    /// Record-batch bytes.
+    pub bytes: u64,
+    /// Records, by the batch headers.
+    pub records: u64,
+}
+
+/// Per topic: what one produce request carries.
+pub type TopicSizes = Vec<TopicSize>;
 
 /// Whether a backend fetch response carries anything that must not reach clients as is:
 /// backend leader hints, read replicas, endpoints or a fetch session.
@@ -355,12 +365,16 @@ impl Proxy {
         r.topic_data
             .iter()
             .map(|t| {
-                let bytes = t
-                    .partition_data
-                    .iter()
-                    .map(|p| p.records.as_ref().map_or(0, |b| b.len() as u64))
-                    .sum();
-                (t.name.clone(), bytes)
+                let (mut bytes, mut records) = (0, 0);
+                for b in t.partition_data.iter().filter_map(|p| p.records.as_ref()) {
+                    bytes += b.len() as u64;
+                    records += crate::wire::records::record_count(b);
+                }
+                TopicSize {
+                    topic: t.name.clone(),
+                    bytes,
+                    records,
+                }
             })
             .collect()
     }
@@ -374,7 +388,12 @@ impl Proxy {
     ) {
         let cluster = &*self.backends.cluster.id;
         let secs = started.elapsed().as_secs_f64();
-        for (topic, bytes) in sizes {
+        for TopicSize {
+            topic,
+            bytes,
+            records,
+        } in sizes
+        {
             let codes = resp
                 .responses
                 .iter()
@@ -391,6 +410,9 @@ impl Proxy {
                 m.produce_bytes
                     .with_label_values(&[label, cluster])
                     .inc_by(*bytes);
+                m.produce_records
+                    .with_label_values(&[label, cluster])
+                    .inc_by(*records);
             }
             m.produce_latency
                 .with_label_values(&[label, cluster])
@@ -403,11 +425,11 @@ impl Proxy {
         let secs = started.elapsed().as_secs_f64();
         for t in &resp.responses {
             let (label, failed) = topic_label(&t.topic, t.partitions.iter().map(|p| p.error_code));
-            let bytes: u64 = t
-                .partitions
-                .iter()
-                .map(|p| p.records.as_ref().map_or(0, |b| b.len() as u64))
-                .sum();
+            let (mut bytes, mut records) = (0, 0);
+            for b in t.partitions.iter().filter_map(|p| p.records.as_ref()) {
+                bytes += b.len() as u64;
+                records += crate::wire::records::record_count(b);
+            }
             let m = &self.metrics;
             m.fetch_requests
                 .with_label_values(&[label, cluster, if failed { "error" } else { "ok" }])
@@ -415,6 +437,9 @@ impl Proxy {
             m.fetch_bytes
                 .with_label_values(&[label, cluster])
                 .inc_by(bytes);
+            m.fetch_records
+                .with_label_values(&[label, cluster])
+                .inc_by(records);
             m.fetch_latency
                 .with_label_values(&[label, cluster])
                 .observe(secs);

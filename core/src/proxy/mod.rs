@@ -7,7 +7,7 @@ mod delete_records;
 pub mod errors;
 mod fetch;
 mod groups;
-mod lag;
+pub mod lag;
 mod list_offsets;
 mod local;
 pub use crate::backend::partitioned;

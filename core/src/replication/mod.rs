@@ -160,6 +160,37 @@ impl Replicator {
         })
     }
 
+    /// Per cluster: the partitions of `topic` it is behind on, and those it holds another
+    /// history of.
+    pub fn topic_state(&self, topic: &TopicName) -> PerCluster<(Vec<i32>, Vec<i32>)> {
+        self.clusters
+            .indices()
+            .map(|i| {
+                let of_topic =
+                    |tp: &partitions::lanes::Tp| (tp.topic == *topic).then_some(tp.partition);
+                let behind = self
+                    .lanes
+                    .behind_on(i)
+                    .iter()
+                    .filter_map(of_topic)
+                    .collect();
+                let divergent = self
+                    .lanes
+                    .divergent_on(i)
+                    .iter()
+                    .filter_map(|(tp, _)| of_topic(tp))
+                    .collect();
+                (behind, divergent)
+            })
+            .collect()
+    }
+
+    /// The cluster a read of `tp` goes to now.
+    pub fn read_cluster_of(&self, tp: &partitions::lanes::Tp) -> Option<&Arc<Cluster>> {
+        let (groups, _) = self.assign_reads(&self.plan(), vec![tp.clone()], &Default::default());
+        groups.keys().next().map(|&i| &self.clusters[i])
+    }
+
     /// Partition-count mismatches between clusters, as last detected.
     pub fn mismatches(&self) -> Vec<Mismatch> {
         self.repairing.mismatches()

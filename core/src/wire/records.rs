@@ -105,6 +105,29 @@ pub fn batches(records: &[u8]) -> Vec<(BatchHeader, std::ops::Range<usize>)> {
     out
 }
 
+/// Records in `records` by the batch headers' record counts, without decoding them or
+/// allocating (for the records-per-second metrics). Control batches and a trailing partial
+/// batch are not counted.
+pub fn record_count(records: &[u8]) -> u64 {
+    let mut n = 0u64;
+    let mut at = 0usize;
+    while records.len() >= at + HEADER_LEN {
+        let b = &records[at..];
+        let Ok(len) = usize::try_from(be_i32(b, 8)) else {
+            break;
+        };
+        let total = len + 12;
+        if total < HEADER_LEN || b.len() < total || b[16] != 2 {
+            break;
+        }
+        if be_i16(b, ATTRIBUTES_AT) & CONTROL == 0 {
+            n += u64::try_from(be_i32(b, RECORD_COUNT_AT)).unwrap_or(0);
+        }
+        at += total;
+    }
+    n
+}
+
 /// What a checksum of a batch covers besides its records: both leave out the producer id,
 /// epoch and sequence (the proxy clears them, and a copy by another producer changes them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
