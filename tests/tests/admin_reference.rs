@@ -417,12 +417,37 @@ fn every_documented_status_and_header_is_what_the_admin_api_answers() {
             r#"{"schema": "{\"type\":\"record\"}"}"#,
         ),
         case(
-            "GET /api/v1/schemas/subjects/{subject}/versions/latest",
+            "GET /api/v1/schemas/subjects/{subject}/versions/{version}",
             404,
             "GET",
             "/api/v1/schemas/subjects/nope/versions/latest",
             "",
         ),
+        case(
+            "GET /api/v1/schemas/subjects/{subject}/versions/{version}",
+            422,
+            "GET",
+            "/api/v1/schemas/subjects/ref-value/versions/newest",
+            "",
+        ),
+        case(
+            "GET /api/v1/schemas/subjects/{subject}/versions",
+            404,
+            "GET",
+            "/api/v1/schemas/subjects/nope/versions",
+            "",
+        ),
+        case(
+            "GET /api/v1/topics/{topic}",
+            404,
+            "GET",
+            "/api/v1/topics/nope",
+            "",
+        ),
+        // The router's own answers, in the one error shape.
+        case("common", 404, "GET", "/api/v1/nope", ""),
+        case("common", 405, "DELETE", "/api/v1/clusters", ""),
+        case("common", 400, "GET", "/api/v1/audit?limit=many", ""),
     ];
 
     let shown: BTreeSet<(String, u16)> =

@@ -199,6 +199,8 @@ pub struct TopicOnClusterView {
     pub behind_partitions: usize,
     /// Partitions on which it holds another history (excluded until reseeded).
     pub divergent_partitions: usize,
+    /// Records of the topic other clusters hold that it does not yet (replication lag).
+    pub lag_records: i64,
 }
 
 /// One topic in detail (`GET /api/v1/topics/{topic}`).

@@ -65,9 +65,9 @@ pub async fn topics(proxy: &Proxy) -> Vec<TopicSummaryView> {
             let on: Vec<TopicOnClusterView> = per_cluster
                 .iter()
                 .map(|(i, c, t)| {
-                    let (behind, divergent) = state
+                    let (behind, divergent, lag) = state
                         .as_ref()
-                        .map(|s| (s[*i].0.len(), s[*i].1.len()))
+                        .map(|s| (s[*i].behind.len(), s[*i].divergent.len(), s[*i].lag_records))
                         .unwrap_or_default();
                     TopicOnClusterView {
                         cluster: c.id.to_string(),
@@ -75,6 +75,7 @@ pub async fn topics(proxy: &Proxy) -> Vec<TopicSummaryView> {
                         partitions: t.get(name).copied(),
                         behind_partitions: behind,
                         divergent_partitions: divergent,
+                        lag_records: lag,
                     }
                 })
                 .collect();
@@ -129,7 +130,8 @@ pub async fn partitions(proxy: &Proxy, topic: &str) -> Option<(i32, Vec<Partitio
                 .map(|((i, c, _), (start, end))| {
                     let delta = rep.map_or(0, |r| r.delta(tp, *i));
                     let out = state.as_ref().is_some_and(|s| {
-                        s[*i].0.contains(&tp.partition) || s[*i].1.contains(&tp.partition)
+                        s[*i].behind.contains(&tp.partition)
+                            || s[*i].divergent.contains(&tp.partition)
                     });
                     PartitionOnClusterView {
                         cluster: c.id.to_string(),

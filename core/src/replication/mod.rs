@@ -37,6 +37,17 @@ pub struct ReplicaStatus {
     pub divergent: Vec<(String, i32, i64)>,
 }
 
+/// A topic's partitions on one cluster, for the admin API.
+#[derive(Debug, Clone, Default)]
+pub struct TopicState {
+    /// Partitions the cluster missed writes on and is being repaired.
+    pub behind: Vec<i32>,
+    /// Partitions where it holds another history.
+    pub divergent: Vec<i32>,
+    /// Records of the topic other clusters hold that it does not yet.
+    pub lag_records: i64,
+}
+
 /// A topic whose partition count on one cluster differs from another cluster's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {
@@ -160,27 +171,25 @@ impl Replicator {
         })
     }
 
-    /// Per cluster: the partitions of `topic` it is behind on, and those it holds another
-    /// history of.
-    pub fn topic_state(&self, topic: &TopicName) -> PerCluster<(Vec<i32>, Vec<i32>)> {
+    /// Per cluster: the state of `topic`'s partitions there.
+    pub fn topic_state(&self, topic: &TopicName) -> PerCluster<TopicState> {
+        let of_topic = |tp: &partitions::lanes::Tp| (tp.topic == *topic).then_some(tp.partition);
         self.clusters
             .indices()
-            .map(|i| {
-                let of_topic =
-                    |tp: &partitions::lanes::Tp| (tp.topic == *topic).then_some(tp.partition);
-                let behind = self
+            .map(|i| TopicState {
+                behind: self
                     .lanes
                     .behind_on(i)
                     .iter()
                     .filter_map(of_topic)
-                    .collect();
-                let divergent = self
+                    .collect(),
+                divergent: self
                     .lanes
                     .divergent_on(i)
                     .iter()
                     .filter_map(|(tp, _)| of_topic(tp))
-                    .collect();
-                (behind, divergent)
+                    .collect(),
+                lag_records: self.lanes.lag_of(i, |tp| tp.topic == *topic),
             })
             .collect()
     }

@@ -406,9 +406,15 @@ impl Lanes {
     /// and it has not yet (a cluster slower than the rest, or hung, under a policy that does
     /// not wait for it).
     pub fn lag(&self, i: ClusterIdx) -> i64 {
+        self.lag_of(i, |_| true)
+    }
+
+    /// [`Self::lag`] over the partitions `keep` accepts.
+    pub fn lag_of(&self, i: ClusterIdx, keep: impl Fn(&Tp) -> bool) -> i64 {
         let map = lock(&self.map);
-        map.values()
-            .filter(|l| l.divergent[i].is_none())
+        map.iter()
+            .filter(|(tp, l)| l.divergent[i].is_none() && keep(tp))
+            .map(|(_, l)| l)
             .map(|l| {
                 // Logical ends: the clusters' offsets differ by their offset maps.
                 let logical = |j: ClusterIdx| (l.end[j] >= 0).then(|| l.end[j] - l.delta[j]);
