@@ -202,6 +202,8 @@ fn build(
                             bootstrap_servers: Vec::new(),
                             priority: u32::MAX,
                             weight: 0,
+                            tls: None,
+                            sasl: None,
                         });
                         failed.push(path);
                     }

@@ -139,13 +139,92 @@ impl UserQuotas {
     }
 }
 
-/// `auth`: when `plugins` is not empty, clients must log in with SASL/PLAIN, and each login is
-/// checked by these on_auth plugins in order (the first that allows it wins).
+/// `auth`: with `users` or `plugins` set, clients must log in with SASL (PLAIN,
+/// SCRAM-SHA-256 or SCRAM-SHA-512 for `users`; PLAIN checked by the on_auth `plugins` in
+/// order, the first that allows it wins). `acls` then say what each principal may do; without
+/// `acls`, a logged-in principal may do everything.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
 #[serde(default)]
 pub struct AuthConfig {
+    /// Users who may log in, with their passwords.
+    pub users: Vec<AuthUser>,
     /// The on_auth plugins, by uploaded name, with their config.
     pub plugins: Vec<AuthPlugin>,
+    /// What each principal may do.
+    pub acls: Vec<AclEntry>,
+}
+
+impl AuthConfig {
+    /// Whether clients must log in.
+    pub fn required(&self) -> bool {
+        !self.users.is_empty() || !self.plugins.is_empty()
+    }
+}
+
+/// One entry of `auth.users`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuthUser {
+    /// The user name clients log in with; the principal is `User:<username>`.
+    pub username: String,
+    /// The password: plain, `${env:NAME}` or `${file:PATH}`.
+    pub password: crate::Secret,
+}
+
+/// One entry of `auth.acls`: allows `principal` the `operations` on the resources it names.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AclEntry {
+    /// `User:<name>` (or `User:*` for every logged-in principal).
+    pub principal: String,
+    /// What kind of resource `name` names.
+    pub resource: AclResource,
+    /// The resource's name, a prefix (`pattern: prefixed`), or `*` for all.
+    pub name: String,
+    /// How `name` matches.
+    #[serde(default)]
+    pub pattern: AclPattern,
+    /// What is allowed.
+    pub operations: Vec<AclOperation>,
+}
+
+/// What an ACL entry applies to.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AclResource {
+    /// Topics.
+    Topic,
+    /// Consumer groups.
+    Group,
+}
+
+/// How an ACL entry's name matches.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AclPattern {
+    /// The name exactly (`*`: every name).
+    #[default]
+    Literal,
+    /// Names that start with it.
+    Prefixed,
+}
+
+/// An operation an ACL entry allows.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AclOperation {
+    /// Fetch from a topic; join, commit to and fetch offsets of a group.
+    Read,
+    /// Produce to a topic.
+    Write,
+    /// Create a topic.
+    Create,
+    /// Delete a topic, or a group's offsets.
+    Delete,
+    /// See a topic in metadata and its offsets; describe a group.
+    Describe,
+    /// Everything.
+    All,
 }
 
 /// One entry of `auth.plugins`.
@@ -262,6 +341,28 @@ pub struct ServerConfig {
     pub connections_max_idle: Duration,
     /// Several instances in front of the same clusters.
     pub scale_out: ScaleOutConfig,
+    /// TLS on the Kafka listener (then it takes TLS connections only).
+    pub tls: Option<ServerTlsConfig>,
+    /// Client connections open at once; one more is closed at once.
+    pub max_connections: u32,
+    /// Client connections open at once from one IP address.
+    pub max_connections_per_ip: u32,
+}
+
+/// `server.tls`: the Kafka listener's certificate, and the CA that client certificates must
+/// chain to for mutual TLS (the certificate's subject is then the client's principal).
+/// The files are read again on SIGHUP and when they change: new connections get the new
+/// certificate, open ones keep theirs.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+    /// PEM CA certificates; set, clients must present a certificate that chains to one.
+    #[serde(default)]
+    pub client_ca_file: Option<String>,
 }
 
 /// `server.scale_out`: instances divide partition leadership through a Kafka consumer group
@@ -303,6 +404,9 @@ impl Default for ServerConfig {
             drain_timeout: Duration::from_secs(30),
             connections_max_idle: Duration::from_secs(600),
             scale_out: ScaleOutConfig::default(),
+            tls: None,
+            max_connections: 10_000,
+            max_connections_per_ip: 1_000,
         }
     }
 }
@@ -340,6 +444,68 @@ pub struct ClusterConfig {
     /// Relative weight for load distribution.
     #[serde(default = "default_weight")]
     pub weight: u32,
+    /// TLS to this cluster's brokers (absent: plaintext).
+    #[serde(default)]
+    pub tls: Option<ClusterTlsConfig>,
+    /// SASL login to this cluster's brokers (absent: none).
+    #[serde(default)]
+    pub sasl: Option<ClusterSaslConfig>,
+}
+
+/// `clusters[].tls`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterTlsConfig {
+    /// PEM CA certificates the brokers' certificates must chain to (absent: the system's
+    /// web roots shipped with the binary).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// PEM client certificate chain, for brokers that ask for one.
+    #[serde(default)]
+    pub cert_file: Option<String>,
+    /// PEM private key of `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<String>,
+    /// The name the brokers' certificates must carry (absent: each broker's host).
+    #[serde(default)]
+    pub server_name: Option<String>,
+}
+
+/// `clusters[].sasl`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSaslConfig {
+    /// The mechanism.
+    pub mechanism: SaslMechanism,
+    /// User name.
+    pub username: String,
+    /// Password: plain, `${env:NAME}` or `${file:PATH}`.
+    pub password: crate::Secret,
+}
+
+/// A SASL mechanism.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+pub enum SaslMechanism {
+    /// Username and password in the clear (use with TLS).
+    #[serde(rename = "PLAIN")]
+    Plain,
+    /// SCRAM with SHA-256.
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    /// SCRAM with SHA-512.
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    /// Kafka's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "PLAIN",
+            Self::ScramSha256 => "SCRAM-SHA-256",
+            Self::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
 }
 
 fn default_priority() -> u32 {

@@ -150,6 +150,8 @@ async fn produce_follows_a_leader_move_without_surfacing_it() {
             bootstrap_servers: vec![format!("127.0.0.1:{}", ports[0])],
             priority: 1,
             weight: 100,
+            tls: None,
+            sasl: None,
         },
         &BackendConfig::default(),
         CircuitBreakerConfig::default(),

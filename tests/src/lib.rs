@@ -128,6 +128,17 @@ impl Broker {
         Self::start_on(id, free_port())
     }
 
+    /// A cluster something else serves on `port` (another kafkatwin in front of a broker, say):
+    /// nothing to start or stop.
+    pub fn external(id: &str, port: u16) -> Self {
+        Self {
+            id: id.into(),
+            port,
+            child: None,
+            log: PathBuf::new(),
+        }
+    }
+
     /// Three brokers, clusters `c1`, `c2` and `c3`.
     pub fn three() -> (Self, Self, Self) {
         (Self::start("c1"), Self::start("c2"), Self::start("c3"))
@@ -248,6 +259,8 @@ pub struct ProxyOptions {
     pub admin_yaml: String,
     /// `backend.request_timeout` (10 s when empty).
     pub request_timeout: String,
+    /// Extra keys of every `clusters` entry, indented by the caller as `    key: value` lines.
+    pub cluster_yaml: String,
 }
 
 impl Proxy {
@@ -307,10 +320,11 @@ impl Proxy {
         );
         for (i, b) in brokers.iter().enumerate() {
             yaml.push_str(&format!(
-                "  - id: \"{}\"\n    bootstrap_servers: [\"{}\"]\n    priority: {}\n",
+                "  - id: \"{}\"\n    bootstrap_servers: [\"{}\"]\n    priority: {}\n{}",
                 b.id,
                 b.addr(),
-                i + 1
+                i + 1,
+                opts.cluster_yaml
             ));
         }
         yaml.push_str(&format!(

@@ -27,6 +27,12 @@ pub async fn run(
     let rates = Arc::new(crate::app::rates::RateHistory::default());
     let http = crate::app::http::bind_all(proxy.clone(), rates.clone()).await?;
     let kafka = bind("server", &cfg.server.listen_address, cfg.server.port).await?;
+    let tls = match &cfg.server.tls {
+        Some(t) => Some(Arc::new(
+            crate::base::tls::Acceptor::new(t).map_err(|e| ServeError::Setup(e.to_string()))?,
+        )),
+        None => None,
+    };
     announce(&proxy);
     let (drain_tx, drain_rx) = watch::channel(false);
     serve_http(http, &drain_rx);
@@ -37,7 +43,10 @@ pub async fn run(
     ));
     let membership = start_background(&proxy, &drain_rx);
     start_control_log(&proxy, &drain_rx);
-    let sessions = accept(&proxy, kafka, shutdown, &drain_rx).await;
+    if let Some(tls) = &tls {
+        tokio::spawn(reload_tls(tls.clone(), drain_rx.clone()));
+    }
+    let sessions = accept(&proxy, kafka, tls, shutdown, &drain_rx).await;
     drain(&proxy, sessions, drain_tx, membership).await;
     Ok(())
 }
@@ -185,16 +194,22 @@ fn start_control_log(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
     );
 }
 
-/// Accepts Kafka clients, one session task each, until `shutdown` resolves.
+/// Accepts Kafka clients, one session task each, until `shutdown` resolves. With
+/// `server.tls`, each connection is a TLS handshake first; a client that does not complete
+/// one (a plaintext client, say) is closed with one log line.
 async fn accept(
     proxy: &Arc<Proxy>,
     kafka: tokio::net::TcpListener,
+    tls: Option<Arc<crate::base::tls::Acceptor>>,
     shutdown: impl std::future::Future<Output = ()>,
     drain: &watch::Receiver<bool>,
 ) -> JoinSet<()> {
+    let server = &proxy.config.server;
     let budget = Arc::new(tokio::sync::Semaphore::new(
-        proxy.config.server.max_inflight_request_bytes as usize,
+        server.max_inflight_request_bytes as usize,
     ));
+    let limits =
+        crate::app::limits::ConnLimits::new(server.max_connections, server.max_connections_per_ip);
     let mut sessions = JoinSet::new();
     let gauge = proxy
         .metrics
@@ -206,12 +221,32 @@ async fn accept(
             _ = &mut shutdown => break,
             accepted = kafka.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let admitted = match limits.admit(peer.ip()) {
+                        Ok(a) => a,
+                        Err(why) => {
+                            tracing::warn!(%peer, "closing new client connection: {why}");
+                            continue;
+                        }
+                    };
+                    stream.set_nodelay(true).ok();
                     let (p, d, g) = (proxy.clone(), drain.clone(), gauge.clone());
-                    let b = budget.clone();
+                    let (b, tls) = (budget.clone(), tls.clone());
                     g.inc();
                     sessions.spawn(async move {
-                        session::serve(p, stream, peer, d, b).await;
+                        match tls {
+                            None => {
+                                let (rd, wr) = stream.into_split();
+                                let client = session::Client { rd, wr, peer, principal: None };
+                                session::serve(p, client, d, b).await;
+                            }
+                            Some(tls) => {
+                                if let Some(client) = handshake(&tls, stream, peer).await {
+                                    session::serve(p, client, d, b).await;
+                                }
+                            }
+                        }
                         g.dec();
+                        drop(admitted);
                     });
                 }
                 Err(e) => {
@@ -223,6 +258,48 @@ async fn accept(
         }
     }
     sessions
+}
+
+/// A TLS stream split for the session, with the principal of its client certificate;
+/// `None` (after one log line) when the handshake fails or stalls.
+async fn handshake(
+    tls: &crate::base::tls::Acceptor,
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+) -> Option<
+    session::Client<
+        tokio::io::ReadHalf<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
+        tokio::io::WriteHalf<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
+    >,
+> {
+    let shake = tls.get().accept(stream);
+    let stream = match tokio::time::timeout(crate::base::timing::TLS_HANDSHAKE_WAIT, shake).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::info!(%peer, "closing client connection: TLS handshake failed: {e}");
+            return None;
+        }
+        Err(_) => {
+            tracing::info!(%peer, "closing client connection: no TLS handshake within {:?}", crate::base::timing::TLS_HANDSHAKE_WAIT);
+            return None;
+        }
+    };
+    let principal = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(crate::base::tls::principal_of);
+    if let Some(p) = &principal {
+        tracing::info!(%peer, "client authenticated by its certificate as {p}");
+    }
+    let (rd, wr) = tokio::io::split(stream);
+    Some(session::Client {
+        rd,
+        wr,
+        peer,
+        principal,
+    })
 }
 
 /// Stops accepting, lets the sessions finish in-flight requests up to `server.drain_timeout`,
@@ -279,6 +356,32 @@ async fn drain(
         tracing::warn!("drain timeout of {deadline:?} reached before the instance group was left");
     }
     tracing::info!("kafkatwin stopped");
+}
+
+/// Reloads the listener's certificate on SIGHUP and when its files change.
+async fn reload_tls(tls: Arc<crate::base::tls::Acceptor>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(crate::base::timing::TLS_FILE_POLL);
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match hup.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => tls.reload(false),
+            _ = hangup => {
+                tracing::info!("SIGHUP received: reloading server.tls");
+                tls.reload(true);
+            }
+        }
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -71,6 +71,9 @@ pub struct Cluster {
     probe_ok: Mutex<Option<Instant>>,
     /// How many connections the brokers' side closed (see [`Cluster::connection_losses`]).
     losses: Arc<std::sync::atomic::AtomicU64>,
+    /// TLS and SASL to the brokers; a setting that could not be read fails every connect,
+    /// saying why.
+    security: Result<crate::backend::security::Security, String>,
 }
 
 /// Metadata version used for the proxy's own lookups.
@@ -97,6 +100,7 @@ impl Cluster {
             refresh_gate: tokio::sync::Mutex::new(None),
             probe_ok: Mutex::new(None),
             losses: Arc::default(),
+            security: crate::backend::security::Security::from_config(cfg),
         }
     }
 
@@ -191,9 +195,15 @@ impl Cluster {
     }
 
     async fn open(&self, addr: &str) -> Result<Arc<BrokerConn>, BackendError> {
+        let security = self.security.as_ref().map_err(|e| BackendError::Connect {
+            cluster: self.id.to_string(),
+            addr: addr.to_owned(),
+            reason: e.clone(),
+        })?;
         let conn = BrokerConn::connect(
             self.id.clone(),
             addr,
+            security,
             self.cfg.connect_timeout.get(),
             self.cfg.request_timeout.get(),
             self.cfg.max_response_bytes,

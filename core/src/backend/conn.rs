@@ -4,6 +4,7 @@
 
 use crate::backend::BackendError;
 use crate::backend::pool::Counted;
+use crate::backend::security::{Secured, Security};
 use crate::wire::frame::{self, FrameError};
 use crate::wire::patched::{PatchedFrame, Pieces};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -12,7 +13,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
@@ -120,48 +121,30 @@ impl Pending {
     }
 }
 
-/// A live connection to one broker of one cluster.
-pub struct BrokerConn {
+/// What the reader and writer tasks of one connection need.
+struct Io {
     cluster: Arc<str>,
     addr: Arc<str>,
-    tx: mpsc::Sender<QueuedRequest>,
-    next_correlation: AtomicI32,
-    alive: Arc<AtomicBool>,
-    request_timeout: Duration,
-    _counted: Counted,
-    /// Set when the proxy drops the connection: a close after that is not a loss.
-    closing: Arc<AtomicBool>,
+    max_response_bytes: u32,
+    losses: Arc<std::sync::atomic::AtomicU64>,
 }
 
-impl Drop for BrokerConn {
-    fn drop(&mut self) {
-        self.closing.store(true, Ordering::Release);
-    }
-}
-
-impl BrokerConn {
-    /// Connects and starts the reader and writer tasks.
-    pub async fn connect(
-        cluster: Arc<str>,
-        addr: &str,
-        connect_timeout: Duration,
-        request_timeout: Duration,
-        max_response_bytes: u32,
-        counted: Counted,
-        losses: Arc<std::sync::atomic::AtomicU64>,
-    ) -> Result<Self, BackendError> {
-        let addr: Arc<str> = addr.into();
-        let connect_err = |reason: String| BackendError::Connect {
-            cluster: cluster.to_string(),
-            addr: addr.to_string(),
-            reason,
-        };
-        let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(&*addr))
-            .await
-            .map_err(|_| connect_err(format!("timed out after {connect_timeout:?}")))?
-            .map_err(|e| connect_err(e.to_string()))?;
-        stream.set_nodelay(true).ok();
-        let (mut rd, mut wr) = stream.into_split();
+impl Io {
+    /// Starts the writer task on `wr` and the reader task on `rd`: the queue to send on,
+    /// whether both still run, and the flag that marks a close as the proxy's own.
+    fn spawn<R, W>(
+        self,
+        mut rd: R,
+        mut wr: W,
+    ) -> (
+        mpsc::Sender<QueuedRequest>,
+        Arc<AtomicBool>,
+        Arc<AtomicBool>,
+    )
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let (tx, mut rx) = mpsc::channel::<QueuedRequest>(1024);
         let (pending_tx, mut pending_rx) = mpsc::unbounded_channel::<(i32, ReplyTx)>();
         let alive = Arc::new(AtomicBool::new(true));
@@ -184,7 +167,8 @@ impl BrokerConn {
         let r_alive = alive.clone();
         let closing = Arc::new(AtomicBool::new(false));
         let r_closing = closing.clone();
-        let (r_cluster, r_addr) = (cluster.clone(), addr.clone());
+        let (r_cluster, r_addr) = (self.cluster.clone(), self.addr.clone());
+        let (max_response_bytes, losses) = (self.max_response_bytes, self.losses);
         tokio::spawn(async move {
             let lost = || BackendError::ConnectionLost {
                 cluster: r_cluster.to_string(),
@@ -224,6 +208,75 @@ impl BrokerConn {
             }
         });
 
+        (tx, alive, closing)
+    }
+}
+
+/// A live connection to one broker of one cluster.
+pub struct BrokerConn {
+    cluster: Arc<str>,
+    addr: Arc<str>,
+    tx: mpsc::Sender<QueuedRequest>,
+    next_correlation: AtomicI32,
+    alive: Arc<AtomicBool>,
+    request_timeout: Duration,
+    _counted: Counted,
+    /// Set when the proxy drops the connection: a close after that is not a loss.
+    closing: Arc<AtomicBool>,
+}
+
+impl Drop for BrokerConn {
+    fn drop(&mut self) {
+        self.closing.store(true, Ordering::Release);
+    }
+}
+
+impl BrokerConn {
+    /// Connects (TLS and SASL as `security` says, all within `connect_timeout`) and starts
+    /// the reader and writer tasks.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn connect(
+        cluster: Arc<str>,
+        addr: &str,
+        security: &Security,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+        max_response_bytes: u32,
+        counted: Counted,
+        losses: Arc<std::sync::atomic::AtomicU64>,
+    ) -> Result<Self, BackendError> {
+        let addr: Arc<str> = addr.into();
+        let connect_err = |reason: String| BackendError::Connect {
+            cluster: cluster.to_string(),
+            addr: addr.to_string(),
+            reason,
+        };
+        let secured = tokio::time::timeout(connect_timeout, async {
+            let stream = TcpStream::connect(&*addr)
+                .await
+                .map_err(|e| e.to_string())?;
+            stream.set_nodelay(true).ok();
+            security.secure(stream, &addr).await
+        })
+        .await
+        .map_err(|_| connect_err(format!("timed out after {connect_timeout:?}")))?
+        .map_err(connect_err)?;
+        let io = Io {
+            cluster: cluster.clone(),
+            addr: addr.clone(),
+            max_response_bytes,
+            losses,
+        };
+        let (tx, alive, closing) = match secured {
+            Secured::Plain(s) => {
+                let (rd, wr) = s.into_split();
+                io.spawn(rd, wr)
+            }
+            Secured::Tls(s) => {
+                let (rd, wr) = tokio::io::split(*s);
+                io.spawn(rd, wr)
+            }
+        };
         Ok(Self {
             cluster,
             addr,
@@ -467,6 +520,7 @@ mod tests {
         BrokerConn::connect(
             "c1".into(),
             addr,
+            &Security::default(),
             Duration::from_secs(2),
             Duration::from_secs(2),
             1 << 20,

@@ -5,6 +5,7 @@ mod conn;
 pub mod health;
 pub mod partitioned;
 pub mod pool;
+pub mod security;
 
 pub use cluster::{Cluster, ClusterStatus};
 pub use conn::{Answer, BrokerConn, Pending};

@@ -160,6 +160,10 @@ pub const LAG_LOOKUP_WAIT: Duration = Duration::from_secs(3);
 pub const HEALTH_SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// How often the consumer-lag gauge is updated.
 pub const LAG_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// A client's TLS handshake must be done within this.
+pub const TLS_HANDSHAKE_WAIT: Duration = Duration::from_secs(10);
+/// How often the listener's certificate files are checked for changes.
+pub const TLS_FILE_POLL: Duration = Duration::from_secs(2);
 /// How often the dashboard's rates are sampled.
 pub const RATE_SAMPLE_EVERY: Duration = Duration::from_secs(2);
 /// How far back the dashboard's rates are kept in memory.

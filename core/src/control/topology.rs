@@ -208,6 +208,8 @@ mod tests {
             bootstrap_servers: vec!["127.0.0.1:9092".into()],
             priority,
             weight: 100,
+            tls: None,
+            sasl: None,
         };
         let dc = |id: &str, region: &str, priority, ids: &[&str]| DatacenterConfig {
             id: id.into(),

@@ -32,6 +32,10 @@ pub struct Books {
     /// True once the control state (rules, plugins, offset maps) was read from a majority of
     /// clusters; until then no produce or fetch is served (fail closed).
     pub control_loaded: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The users of `auth.users`, with their SCRAM credentials.
+    pub users: crate::proxy::sasl::Users,
+    /// What each principal may do (`auth.acls`).
+    pub acls: crate::proxy::acl::Acls,
 }
 
 impl Books {
@@ -53,6 +57,8 @@ impl Books {
             let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("invalid transformations:\n  - {}", list.join("\n  - "))
         })?;
+        let users = crate::proxy::sasl::Users::from_config(&config.auth.users)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let control_loaded = Arc::new(tokio::sync::watch::Sender::new(false));
         let control_log = ControlLog::new(clusters, control_loaded.clone());
         let keeping = Keeping::Logged(control_log.clone());
@@ -67,6 +73,8 @@ impl Books {
             )),
         ));
         Ok(Self {
+            users,
+            acls: crate::proxy::acl::Acls::new(&config.auth.acls),
             schemas,
             rules: crate::hooks::rule_book::RuleBook::new(
                 config.transformations.clone(),

@@ -67,6 +67,8 @@ impl Proxy {
     /// Answers a Fetch. When the answer is one backend response that needs no rewriting (the
     /// usual case), its frame is forwarded as received: the record batches are neither
     /// decoded nor copied in user space.
+    // Each argument is one thing the request came with; bundling them would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn fetch(
         &self,
         version: i16,
@@ -75,8 +77,10 @@ impl Proxy {
         started: Instant,
         read_ahead: &read_ahead::ReadAhead,
         charge: Option<&crate::quotas::Charge>,
+        principal: Option<&str>,
     ) -> Reply {
         let mut req = sessionless(req, self.config.backend.max_response_bytes);
+        let denied = self.take_denied(&mut req, principal, kafkatwin_config::AclOperation::Read);
         let cap = charge.and_then(crate::quotas::Charge::fetch_cap);
         if let Some(cap) = cap {
             // No single answer larger than the fetch quota allows over its window.
@@ -109,6 +113,10 @@ impl Proxy {
                 )
             }
         };
+        if let Some(d) = denied {
+            FetchRequest::extend_response(&mut routed.resp, d);
+            routed.raw = None;
+        }
         self.record_fetch(&routed.resp, started, &served_by);
         if let Some(c) = charge {
             let clock = &self.books.quotas.clock;

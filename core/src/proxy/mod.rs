@@ -1,6 +1,7 @@
 //! The protocol front: decodes client requests, routes them to the backend, and answers in
 //! the shape of a single virtual Kafka cluster whose only broker is this proxy.
 
+mod acl;
 mod admin;
 pub mod books;
 mod delete_records;
@@ -257,34 +258,50 @@ impl Proxy {
             decoded.body,
             RequestKind::Produce(_) | RequestKind::Fetch(_)
         );
-        let mut resp = match decoded.body {
-            body if supported && data && !self.control_loaded_within().await => not_loaded(&body),
-            RequestKind::Fetch(r) if supported => Ok(Some(
-                self.fetch(
-                    version,
-                    decoded.client_id,
-                    r,
-                    started,
-                    read_ahead,
-                    charge.as_ref(),
-                )
-                .await,
-            )),
-            body if supported => self
-                .dispatch(
-                    frame::DecodedRequest { body, ..decoded },
-                    started,
-                    gate,
-                    peer,
-                )
-                .await
-                .map(|r| r.map(Reply::Body)),
-            body => {
-                let msg = format!("{api_key:?} v{version} is not supported by this proxy");
-                errors::refusal(&body, ResponseError::UnsupportedVersion.code(), msg)
-                    .map(|r| Some(Reply::Body(r)))
+        let principal = quota.user();
+        let named_topics = matches!(&decoded.body, RequestKind::Metadata(r) if r.topics.is_some());
+        let denied = supported
+            .then(|| self.acl_refusal(principal, &decoded.body))
+            .flatten();
+        let mut resp = if let Some(d) = denied {
+            errors::refusal(&decoded.body, d.code, d.message).map(|r| Some(Reply::Body(r)))
+        } else {
+            match decoded.body {
+                body if supported && data && !self.control_loaded_within().await => {
+                    not_loaded(&body)
+                }
+                RequestKind::Fetch(r) if supported => Ok(Some(
+                    self.fetch(
+                        version,
+                        decoded.client_id,
+                        r,
+                        started,
+                        read_ahead,
+                        charge.as_ref(),
+                        principal,
+                    )
+                    .await,
+                )),
+                body if supported => self
+                    .dispatch(
+                        frame::DecodedRequest { body, ..decoded },
+                        started,
+                        gate,
+                        peer,
+                        principal,
+                    )
+                    .await
+                    .map(|r| r.map(Reply::Body)),
+                body => {
+                    let msg = format!("{api_key:?} v{version} is not supported by this proxy");
+                    errors::refusal(&body, ResponseError::UnsupportedVersion.code(), msg)
+                        .map(|r| Some(Reply::Body(r)))
+                }
             }
         };
+        if let Ok(Some(Reply::Body(ResponseKind::Metadata(m)))) = &mut resp {
+            self.screen_metadata(principal, named_topics, m);
+        }
         let status = match &resp {
             Ok(_) => "ok",
             Err(_) => "error",
@@ -312,6 +329,7 @@ impl Proxy {
         started: Instant,
         gate: Option<partitioned::OrderGate>,
         peer: std::net::SocketAddr,
+        principal: Option<&str>,
     ) -> Result<Option<ResponseKind>, errors::Unanswerable> {
         let frame::DecodedRequest {
             api_key: api,
@@ -337,7 +355,15 @@ impl Proxy {
             }
             (Some(Handler::Produce), RequestKind::Produce(r)) => {
                 return Ok(self
-                    .produce(version, client_id, r, client_frame, started, gate)
+                    .produce(
+                        version,
+                        client_id,
+                        r,
+                        client_frame,
+                        started,
+                        gate,
+                        principal,
+                    )
                     .await
                     .map(ResponseKind::Produce));
             }
@@ -387,6 +413,7 @@ impl Proxy {
         let mut resp = versions::api_versions_response(
             &self.backends.cluster,
             self.backends.replicator.is_some(),
+            self.auth_required(),
         );
         let max = versions::advertised(ApiKey::ApiVersions, &self.backends.cluster, false)
             .map_or(0, |r| r.max);

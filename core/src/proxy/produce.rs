@@ -14,6 +14,8 @@ const TRANSACTIONS_REFUSED: &str = "transactions are not supported through Kafka
 
 impl Proxy {
     /// Serves a Produce; `None` when no answer is due (acks=0).
+    // Each argument is one thing the request came with; bundling them would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn produce(
         &self,
         version: i16,
@@ -22,6 +24,7 @@ impl Proxy {
         client_frame: bytes::Bytes,
         started: Instant,
         gate: Option<partitioned::OrderGate>,
+        principal: Option<&str>,
     ) -> Option<ProduceResponse> {
         // acks=0: the client gets no answer, whatever happens.
         let answer = r.acks != 0;
@@ -34,7 +37,7 @@ impl Proxy {
         if !answer {
             r.acks = 1;
         }
-        let refused = self.screen_partitions(&mut r);
+        let refused = self.screen_partitions(&mut r, principal);
         let sizes = self.produce_sizes(&r);
         // Unchanged requests (acks kept) can go out as the client's own frame.
         let whole = (answer && !refused.changed()).then(|| partitioned::Whole {
@@ -52,13 +55,18 @@ impl Proxy {
 
     /// Takes out of `r` what is not written (KafkaTwin's own topics, partitions another
     /// instance owns, batches a hook refused) and runs the on_produce hooks on the rest.
-    fn screen_partitions(&self, r: &mut ProduceRequest) -> ScreenedRequest {
+    fn screen_partitions(
+        &self,
+        r: &mut ProduceRequest,
+        principal: Option<&str>,
+    ) -> ScreenedRequest {
         let internal = take_internal(r);
+        let denied = self.take_denied(r, principal, kafkatwin_config::AclOperation::Write);
         let theirs = self.take_not_owned(r);
         let hooked = self.on_produce(r);
         ScreenedRequest {
             hooks_changed: hooked.changed,
-            refused: [hooked.refused, theirs, internal],
+            refused: [hooked.refused, theirs, internal, denied],
         }
     }
 
@@ -120,8 +128,8 @@ struct ScreenedRequest {
     /// Whether a hook rewrote any batch.
     hooks_changed: bool,
     /// Answers for the partitions not written: refused by a hook, owned by another instance,
-    /// KafkaTwin's own topics.
-    refused: [Option<ProduceResponse>; 3],
+    /// KafkaTwin's own topics, denied by the ACLs.
+    refused: [Option<ProduceResponse>; 4],
 }
 
 impl ScreenedRequest {

@@ -1,6 +1,8 @@
-//! Client authentication: SASL/PLAIN answered by the proxy itself, each login checked by the
-//! `auth.plugins` on_auth plugins in order. Backends are not involved.
+//! Client authentication, answered by the proxy itself (backends are not involved): PLAIN and
+//! SCRAM-SHA-256/512 against `auth.users`, and PLAIN checked by the `auth.plugins` on_auth
+//! plugins in order. A client's principal is its user name (what quotas and ACLs name).
 
+use crate::base::scram::{Credential, ScramHash, ServerFinal, ServerFirst};
 use crate::proxy::{Frame, Handled, Proxy, encode_response};
 use crate::wire::frame;
 use bytes::Bytes;
@@ -9,10 +11,12 @@ use kafka_protocol::messages::{
     RequestKind, ResponseKind, SaslAuthenticateResponse, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
+use std::collections::HashMap;
+use subtle::ConstantTimeEq;
 
 /// What a SASL request did to the connection.
 pub enum SaslStep {
-    /// Answer and go on (handshake done, or an error the client may retry).
+    /// Answer and go on (handshake done, a SCRAM round, or an error the client may retry).
     Continue(Handled),
     /// Logged in as this principal.
     LoggedIn(Handled, String),
@@ -20,14 +24,71 @@ pub enum SaslStep {
     Refused(Handled),
 }
 
+/// Where one connection is in its login.
+#[derive(Default)]
+pub enum SaslSession {
+    /// No handshake yet.
+    #[default]
+    Start,
+    /// PLAIN agreed.
+    Plain,
+    /// SCRAM agreed, no message yet.
+    Scram(ScramHash),
+    /// SCRAM's first round done: the proof is checked next.
+    ScramProof(String, ServerFinal),
+}
+
+/// One user of `auth.users`: the password for PLAIN, the SCRAM credentials derived from it.
+struct User {
+    password: String,
+    sha256: Credential,
+    sha512: Credential,
+}
+
+/// The users of `auth.users`.
+#[derive(Default)]
+pub struct Users(HashMap<String, User>);
+
+impl Users {
+    /// Resolves every password and derives its SCRAM credentials; an error names the entry.
+    pub fn from_config(users: &[kafkatwin_config::AuthUser]) -> Result<Self, String> {
+        let mut out = HashMap::new();
+        for (i, u) in users.iter().enumerate() {
+            let at = format!("auth.users[{i}].password (user {})", u.username);
+            let password = u.password.resolve().map_err(|e| format!("{at}: {e}"))?;
+            let derive = |h| Credential::derive(h, &password).map_err(|e| format!("{at}: {e}"));
+            let user = User {
+                sha256: derive(ScramHash::Sha256)?,
+                sha512: derive(ScramHash::Sha512)?,
+                password,
+            };
+            out.insert(u.username.clone(), user);
+        }
+        Ok(Self(out))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 impl Proxy {
     /// Whether clients must log in.
     pub fn auth_required(&self) -> bool {
-        !self.config.auth.plugins.is_empty()
+        self.config.auth.required()
+    }
+
+    /// The mechanisms offered: SCRAM only with `auth.users`.
+    fn mechanisms(&self) -> Vec<&'static str> {
+        if self.books.users.is_empty() {
+            vec!["PLAIN"]
+        } else {
+            vec!["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+        }
     }
 
     /// Answers a SaslHandshake or SaslAuthenticate request.
-    pub fn sasl(&self, raw: Bytes) -> SaslStep {
+    pub fn sasl(&self, raw: Bytes, session: &mut SaslSession) -> SaslStep {
         let (peek, decoded) = match frame::decode_request(raw) {
             Ok(d) => d,
             Err(_) => return SaslStep::Refused(Handled::Close("undecodable SASL request".into())),
@@ -41,46 +102,96 @@ impl Proxy {
             Ok(b) => Handled::Reply(Frame::Encoded(b)),
             Err(e) => Handled::Close(format!("cannot encode the SASL response: {e}")),
         };
+        let refuse = |reason: String| {
+            tracing::warn!("login refused: {reason}");
+            let resp = SaslAuthenticateResponse::default()
+                .with_error_code(ResponseError::SaslAuthenticationFailed.code())
+                .with_error_message(Some(StrBytes::from_string(format!(
+                    "Authentication failed: {reason}"
+                ))));
+            SaslStep::Refused(reply(ResponseKind::SaslAuthenticate(resp)))
+        };
         match &decoded.body {
             RequestKind::SaslHandshake(r) => {
-                let plain = r.mechanism.as_str() == "PLAIN";
-                let mut resp = SaslHandshakeResponse::default()
-                    .with_mechanisms(vec![StrBytes::from_static_str("PLAIN")]);
-                if !plain {
-                    resp.error_code = ResponseError::UnsupportedSaslMechanism.code();
-                }
-                let out = reply(ResponseKind::SaslHandshake(resp));
-                if plain {
-                    SaslStep::Continue(out)
-                } else {
-                    SaslStep::Refused(out)
+                let offered = self.mechanisms();
+                let asked = r.mechanism.as_str();
+                let mut resp = SaslHandshakeResponse::default().with_mechanisms(
+                    offered
+                        .iter()
+                        .map(|m| StrBytes::from_static_str(m))
+                        .collect(),
+                );
+                let agreed = match (offered.contains(&asked), ScramHash::from_mechanism(asked)) {
+                    (false, _) => None,
+                    (true, Some(h)) => Some(SaslSession::Scram(h)),
+                    (true, None) => Some(SaslSession::Plain),
+                };
+                match agreed {
+                    Some(next) => {
+                        *session = next;
+                        SaslStep::Continue(reply(ResponseKind::SaslHandshake(resp)))
+                    }
+                    None => {
+                        resp.error_code = ResponseError::UnsupportedSaslMechanism.code();
+                        SaslStep::Refused(reply(ResponseKind::SaslHandshake(resp)))
+                    }
                 }
             }
-            RequestKind::SaslAuthenticate(r) => match self.login(&r.auth_bytes) {
-                Ok(principal) => {
-                    tracing::info!("client logged in as {principal}");
-                    SaslStep::LoggedIn(
-                        reply(ResponseKind::SaslAuthenticate(
-                            SaslAuthenticateResponse::default(),
-                        )),
-                        principal,
-                    )
+            RequestKind::SaslAuthenticate(r) => match std::mem::take(session) {
+                SaslSession::Plain => match self.login(&r.auth_bytes) {
+                    Ok(principal) => {
+                        tracing::info!("client logged in as {principal} (PLAIN)");
+                        SaslStep::LoggedIn(
+                            reply(ResponseKind::SaslAuthenticate(
+                                SaslAuthenticateResponse::default(),
+                            )),
+                            principal,
+                        )
+                    }
+                    Err(reason) => refuse(reason.to_string()),
+                },
+                SaslSession::Scram(hash) => {
+                    let first = match ServerFirst::read(&r.auth_bytes) {
+                        Ok(f) => f,
+                        Err(e) => return refuse(e.to_string()),
+                    };
+                    let Some(user) = self.books.users.0.get(&first.user) else {
+                        return refuse(format!("user {}: unknown", first.user));
+                    };
+                    let cred = match hash {
+                        ScramHash::Sha256 => &user.sha256,
+                        ScramHash::Sha512 => &user.sha512,
+                    };
+                    let name = first.user.clone();
+                    let (msg, state) = first.answer(cred);
+                    *session = SaslSession::ScramProof(name, state);
+                    SaslStep::Continue(reply(ResponseKind::SaslAuthenticate(
+                        SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(msg)),
+                    )))
                 }
-                Err(reason) => {
-                    tracing::warn!("login refused: {reason}");
-                    let resp = SaslAuthenticateResponse::default()
-                        .with_error_code(ResponseError::SaslAuthenticationFailed.code())
-                        .with_error_message(Some(StrBytes::from_string(format!(
-                            "Authentication failed: {reason}"
-                        ))));
-                    SaslStep::Refused(reply(ResponseKind::SaslAuthenticate(resp)))
-                }
+                SaslSession::ScramProof(user, state) => match state.verify(&r.auth_bytes) {
+                    Ok(msg) => {
+                        tracing::info!("client logged in as {user} (SCRAM)");
+                        SaslStep::LoggedIn(
+                            reply(ResponseKind::SaslAuthenticate(
+                                SaslAuthenticateResponse::default()
+                                    .with_auth_bytes(Bytes::from(msg)),
+                            )),
+                            user,
+                        )
+                    }
+                    Err(e) => refuse(format!("user {user}: {e}")),
+                },
+                SaslSession::Start => SaslStep::Refused(Handled::Close(
+                    "SaslAuthenticate before SaslHandshake".into(),
+                )),
             },
             _ => SaslStep::Refused(Handled::Close("expected a SASL request".into())),
         }
     }
 
-    /// Checks PLAIN credentials (`authzid \0 username \0 password`) with the on_auth plugins.
+    /// Checks PLAIN credentials (`authzid \0 username \0 password`): against `auth.users`,
+    /// then with the on_auth plugins.
     fn login(&self, auth_bytes: &[u8]) -> Result<String, LoginError> {
         let mut parts = auth_bytes.splitn(3, |b| *b == 0);
         let (_authzid, user, password) = match (parts.next(), parts.next(), parts.next()) {
@@ -89,6 +200,12 @@ impl Proxy {
         };
         let user = std::str::from_utf8(user).map_err(|_| LoginError::UserNotUtf8)?;
         let mut reasons = Vec::new();
+        if let Some(known) = self.books.users.0.get(user) {
+            if bool::from(known.password.as_bytes().ct_eq(password)) {
+                return Ok(user.to_owned());
+            }
+            reasons.push("auth.users: wrong password".to_owned());
+        }
         for p in &self.config.auth.plugins {
             let config: Vec<(String, String)> = p
                 .config
@@ -104,6 +221,9 @@ impl Proxy {
                 Ok(Err(reason)) => reasons.push(format!("{}: {reason}", p.plugin)),
                 Err(e) => reasons.push(e.to_string()),
             }
+        }
+        if reasons.is_empty() {
+            reasons.push("unknown user".into());
         }
         Err(LoginError::Refused {
             user: user.to_owned(),
@@ -121,12 +241,12 @@ enum LoginError {
     /// The username is not UTF-8.
     #[error("username is not UTF-8")]
     UserNotUtf8,
-    /// No on_auth plugin allowed the user; each one's answer.
+    /// Neither the users nor an on_auth plugin allowed the user; each one's answer.
     #[error("user {user}: {reasons}")]
     Refused {
         /// The username.
         user: String,
-        /// What each plugin said, by plugin name.
+        /// What each check said.
         reasons: String,
     },
 }

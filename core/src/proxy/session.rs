@@ -4,7 +4,7 @@
 use crate::backend;
 use crate::proxy::partitioned::OrderGate;
 use crate::proxy::read_ahead::ReadAhead;
-use crate::proxy::sasl::SaslStep;
+use crate::proxy::sasl::{SaslSession, SaslStep};
 use crate::proxy::{Frame, Handled, Proxy};
 use crate::wire::frame::{self, FrameError};
 use bytes::Buf;
@@ -12,9 +12,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 /// Requests in flight per connection before the proxy stops reading (backpressure).
@@ -29,19 +27,38 @@ struct Connection {
     quota: crate::quotas::ClientQuota,
 }
 
+/// A client connection as the session sees it: its two halves (a TCP socket's, or a TLS
+/// stream's) and who it is.
+pub struct Client<R, W> {
+    /// The reading half.
+    pub rd: R,
+    /// The writing half.
+    pub wr: W,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The principal its TLS certificate names (mutual TLS), if any.
+    pub principal: Option<String>,
+}
+
 /// Serves one client connection until it closes, fails, or `drain` turns true; in-flight
 /// requests are answered before the connection closes. `budget` holds one permit per byte of
 /// request frames in flight across all connections (`server.max_inflight_request_bytes`).
-pub async fn serve(
+pub async fn serve<R, W>(
     proxy: Arc<Proxy>,
-    stream: TcpStream,
-    peer: SocketAddr,
+    client: Client<R, W>,
     mut drain: watch::Receiver<bool>,
     budget: Arc<Semaphore>,
-) {
-    stream.set_nodelay(true).ok();
+) where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let Client {
+        mut rd,
+        wr,
+        peer,
+        principal,
+    } = client;
     tracing::debug!(%peer, "client connected");
-    let (mut rd, wr) = stream.into_split();
     let (queue_tx, queue_rx) = mpsc::channel::<oneshot::Receiver<Handled>>(MAX_IN_FLIGHT);
     let (closed_tx, mut closed_rx) = watch::channel(false);
     let writer = tokio::spawn(write_replies(wr, queue_rx, closed_tx, peer));
@@ -50,8 +67,17 @@ pub async fn serve(
     let idle = proxy.config.server.connections_max_idle.get();
     let mut produce_chain: Option<oneshot::Receiver<()>> = None;
     let conn = Arc::new(Connection::default());
-    // With `auth.plugins` set, nothing but ApiVersions and SASL until the client logged in.
+    // A certificate names the client unless it must log in with SASL (then its login
+    // does).
+    if let Some(p) = &principal
+        && !proxy.auth_required()
+    {
+        conn.quota.logged_in(p);
+    }
+    // With `auth.users` or `auth.plugins` set, nothing but ApiVersions and SASL until the
+    // client logged in.
     let mut logged_in = !proxy.auth_required();
+    let mut sasl = SaslSession::default();
     loop {
         // A throttled client is not read until its throttle has passed (as a Kafka broker
         // mutes its channel): clients need not back off by themselves.
@@ -94,7 +120,7 @@ pub async fn serve(
         let frame = if logged_in {
             frame
         } else {
-            match login_step(&proxy, &conn, frame, api) {
+            match login_step(&proxy, &conn, frame, api, &mut sasl) {
                 Login::Pass(f) => f,
                 Login::Answered(outcome, done) => {
                     logged_in = done;
@@ -129,8 +155,8 @@ pub async fn serve(
 
 /// Writes each answer in request order until the queue closes, the client goes, or an
 /// answer says to close; then shuts the connection and says so on `closed`.
-async fn write_replies(
-    mut wr: OwnedWriteHalf,
+async fn write_replies<W: AsyncWrite + Unpin>(
+    mut wr: W,
     mut queue: mpsc::Receiver<oneshot::Receiver<Handled>>,
     closed: watch::Sender<bool>,
     peer: SocketAddr,
@@ -174,13 +200,19 @@ enum Login {
     Close(Handled),
 }
 
-/// Runs the SASL steps of a client that must log in (`auth.plugins`); anything but
-/// ApiVersions and SASL before the login closes the connection.
-fn login_step(proxy: &Proxy, conn: &Connection, frame: Bytes, api: Option<i16>) -> Login {
+/// Runs the SASL steps of a client that must log in (`auth.users`, `auth.plugins`); anything
+/// but ApiVersions and SASL before the login closes the connection.
+fn login_step(
+    proxy: &Proxy,
+    conn: &Connection,
+    frame: Bytes,
+    api: Option<i16>,
+    session: &mut SaslSession,
+) -> Login {
     let sasl =
         api == Some(ApiKey::SaslHandshake as i16) || api == Some(ApiKey::SaslAuthenticate as i16);
     if sasl {
-        return match proxy.sasl(frame) {
+        return match proxy.sasl(frame, session) {
             SaslStep::Continue(o) => Login::Answered(o, false),
             SaslStep::LoggedIn(o, principal) => {
                 conn.quota.logged_in(&principal);
@@ -193,7 +225,8 @@ fn login_step(proxy: &Proxy, conn: &Connection, frame: Bytes, api: Option<i16>) 
         return Login::Pass(frame);
     }
     Login::Close(Handled::Close(format!(
-        "request (api key {api:?}) before SASL authentication; auth.plugins requires a login"
+        "request (api key {api:?}) before SASL authentication; auth.users or auth.plugins \
+         requires a login"
     )))
 }
 

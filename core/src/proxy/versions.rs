@@ -386,10 +386,13 @@ pub fn advertised(api: ApiKey, backend: &Cluster, several: bool) -> Option<Versi
     (range.min <= range.max).then_some(range)
 }
 
-/// The ApiVersions response body (without error) for the current backend.
-pub fn api_versions_response(backend: &Cluster, several: bool) -> ApiVersionsResponse {
+/// The ApiVersions response body (without error) for the current backend; the SASL APIs only
+/// when clients must log in (`sasl`).
+pub fn api_versions_response(backend: &Cluster, several: bool, sasl: bool) -> ApiVersionsResponse {
+    let login = [ApiKey::SaslHandshake, ApiKey::SaslAuthenticate];
     let api_keys = PROXY_APIS
         .iter()
+        .filter(|a| sasl || !login.contains(&a.key))
         .filter_map(|a| {
             advertised(a.key, backend, several).map(|r| {
                 ApiVersion::default()

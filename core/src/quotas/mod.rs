@@ -102,6 +102,12 @@ impl ClientQuota {
         let _ = self.user.set(name.to_owned());
     }
 
+    /// The principal's name the connection logged in as (its certificate's, or its SASL
+    /// login's), if any.
+    pub fn user(&self) -> Option<&str> {
+        self.user.get().map(String::as_str)
+    }
+
     /// How long the connection must not be read yet, if it is throttled.
     pub fn paused_for(&self) -> Option<Duration> {
         let until = (*lock(&self.paused_until))?;

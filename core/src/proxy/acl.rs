@@ -1,0 +1,234 @@
+//! ACLs per principal (`auth.acls`): what each logged-in principal may do to which topics
+//! and groups. Without entries every principal may do everything. A denied topic in a
+//! Produce or Fetch is answered `TOPIC_AUTHORIZATION_FAILED` on its own while the others are
+//! served; Metadata leaves out the topics a principal may not describe, as Kafka does; other
+//! requests naming a denied topic or group are refused whole
+//! (`TOPIC_AUTHORIZATION_FAILED` / `GROUP_AUTHORIZATION_FAILED`).
+
+use crate::backend::partitioned::PartitionedApi;
+use crate::proxy::Proxy;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{MetadataResponse, RequestKind, TopicName};
+use kafkatwin_config::{AclEntry, AclOperation, AclPattern, AclResource};
+
+/// The principal of a client that did not log in (no `auth` configured).
+const ANONYMOUS: &str = "ANONYMOUS";
+
+/// The ACL entries of `auth.acls`.
+#[derive(Default)]
+pub struct Acls(Vec<AclEntry>);
+
+impl Acls {
+    /// The entries of the config.
+    pub fn new(entries: &[AclEntry]) -> Self {
+        Self(entries.to_vec())
+    }
+
+    /// Whether `principal` (a user name; `None` for a client that did not log in) may do `op`
+    /// on the named resource. Read, write and delete imply describe, as in Kafka.
+    pub fn allows(
+        &self,
+        principal: Option<&str>,
+        resource: AclResource,
+        name: &str,
+        op: AclOperation,
+    ) -> bool {
+        if self.0.is_empty() {
+            return true;
+        }
+        let who = principal.unwrap_or(ANONYMOUS);
+        self.0.iter().any(|e| {
+            let principal_matches = match e.principal.strip_prefix("User:") {
+                Some("*") => true,
+                Some(user) => user == who,
+                None => false,
+            };
+            let name_matches = match e.pattern {
+                AclPattern::Literal => e.name == "*" || e.name == name,
+                AclPattern::Prefixed => name.starts_with(&e.name),
+            };
+            let op_matches = e.operations.iter().any(|&o| {
+                o == AclOperation::All
+                    || o == op
+                    || (op == AclOperation::Describe
+                        && matches!(
+                            o,
+                            AclOperation::Read | AclOperation::Write | AclOperation::Delete
+                        ))
+            });
+            e.resource == resource && principal_matches && name_matches && op_matches
+        })
+    }
+
+    /// Whether there are entries at all (none: everything is allowed).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A request refused by the ACLs: its error code and why.
+pub struct Denied {
+    /// `TOPIC_AUTHORIZATION_FAILED` or `GROUP_AUTHORIZATION_FAILED`.
+    pub code: i16,
+    /// What was denied to whom.
+    pub message: String,
+}
+
+impl Proxy {
+    fn acls(&self) -> &Acls {
+        &self.books.acls
+    }
+
+    /// Takes the topics `principal` may not `op` out of a partitioned request; their
+    /// answer (`TOPIC_AUTHORIZATION_FAILED`) when there were any.
+    pub(super) fn take_denied<R: PartitionedApi>(
+        &self,
+        r: &mut R,
+        principal: Option<&str>,
+        op: AclOperation,
+    ) -> Option<R::Response> {
+        if self.acls().is_empty() {
+            return None;
+        }
+        let allowed = |t: &TopicName| {
+            self.acls()
+                .allows(principal, AclResource::Topic, t.as_str(), op)
+        };
+        if r.partitions().iter().all(|tp| allowed(&tp.topic)) {
+            return None;
+        }
+        let mut denied = r.clone();
+        denied.retain(&|t, _| !allowed(t));
+        r.retain(&|t, _| allowed(t));
+        tracing::info!(
+            "ACL: {} may not {op:?} topic(s) {:?}",
+            principal.unwrap_or(ANONYMOUS),
+            denied
+                .partitions()
+                .iter()
+                .map(|tp| tp.topic.as_str().to_owned())
+                .collect::<std::collections::BTreeSet<_>>()
+        );
+        Some(denied.fail_all(ResponseError::TopicAuthorizationFailed.code()))
+    }
+
+    /// Why the ACLs refuse a whole request (other than Produce, Fetch and Metadata), if
+    /// they do.
+    pub(super) fn acl_refusal(
+        &self,
+        principal: Option<&str>,
+        body: &RequestKind,
+    ) -> Option<Denied> {
+        if self.acls().is_empty() {
+            return None;
+        }
+        use AclOperation::{Create, Delete, Describe, Read};
+        let topic = |name: &str, op| (AclResource::Topic, name.to_owned(), op);
+        let group = |name: &str, op| (AclResource::Group, name.to_owned(), op);
+        let wanted: Vec<(AclResource, String, AclOperation)> = match body {
+            RequestKind::CreateTopics(r) => r
+                .topics
+                .iter()
+                .map(|t| topic(t.name.as_str(), Create))
+                .collect(),
+            RequestKind::DeleteTopics(r) => r
+                .topic_names
+                .iter()
+                .map(|t| topic(t.as_str(), Delete))
+                .chain(
+                    r.topics
+                        .iter()
+                        .filter_map(|t| t.name.as_ref())
+                        .map(|t| topic(t.as_str(), Delete)),
+                )
+                .collect(),
+            RequestKind::CreatePartitions(r) => r
+                .topics
+                .iter()
+                .map(|t| topic(t.name.as_str(), Create))
+                .collect(),
+            RequestKind::ListOffsets(r) => r
+                .topics
+                .iter()
+                .map(|t| topic(t.name.as_str(), Describe))
+                .collect(),
+            RequestKind::OffsetForLeaderEpoch(r) => r
+                .topics
+                .iter()
+                .map(|t| topic(t.topic.as_str(), Describe))
+                .collect(),
+            RequestKind::DeleteRecords(r) => r
+                .topics
+                .iter()
+                .map(|t| topic(t.name.as_str(), Delete))
+                .collect(),
+            RequestKind::JoinGroup(r) => vec![group(r.group_id.as_str(), Read)],
+            RequestKind::SyncGroup(r) => vec![group(r.group_id.as_str(), Read)],
+            RequestKind::Heartbeat(r) => vec![group(r.group_id.as_str(), Read)],
+            RequestKind::LeaveGroup(r) => vec![group(r.group_id.as_str(), Read)],
+            RequestKind::OffsetCommit(r) => std::iter::once(group(r.group_id.as_str(), Read))
+                .chain(r.topics.iter().map(|t| topic(t.name.as_str(), Read)))
+                .collect(),
+            RequestKind::OffsetFetch(r) => std::iter::once(group(r.group_id.as_str(), Describe))
+                .chain(
+                    r.groups
+                        .iter()
+                        .map(|g| group(g.group_id.as_str(), Describe)),
+                )
+                .filter(|(_, n, _)| !n.is_empty())
+                .collect(),
+            RequestKind::OffsetDelete(r) => vec![group(r.group_id.as_str(), Delete)],
+            RequestKind::DescribeGroups(r) => r
+                .groups
+                .iter()
+                .map(|g| group(g.as_str(), Describe))
+                .collect(),
+            RequestKind::DeleteGroups(r) => r
+                .groups_names
+                .iter()
+                .map(|g| group(g.as_str(), Delete))
+                .collect(),
+            RequestKind::ConsumerGroupHeartbeat(r) => vec![group(r.group_id.as_str(), Read)],
+            _ => Vec::new(),
+        };
+        let who = principal.unwrap_or(ANONYMOUS);
+        let (resource, name, op) = wanted
+            .into_iter()
+            .find(|(res, name, op)| !self.acls().allows(principal, *res, name, *op))?;
+        let (code, kind) = match resource {
+            AclResource::Topic => (ResponseError::TopicAuthorizationFailed.code(), "topic"),
+            AclResource::Group => (ResponseError::GroupAuthorizationFailed.code(), "group"),
+        };
+        let message = format!("{who} may not {op:?} {kind} {name} (auth.acls)");
+        tracing::info!("ACL: {message}");
+        Some(Denied { code, message })
+    }
+
+    /// Leaves out of a Metadata answer the topics `principal` may not describe; a topic the
+    /// client asked for by name is answered `TOPIC_AUTHORIZATION_FAILED` instead.
+    pub(super) fn screen_metadata(
+        &self,
+        principal: Option<&str>,
+        asked: bool,
+        m: &mut MetadataResponse,
+    ) {
+        if self.acls().is_empty() {
+            return;
+        }
+        let allowed = |name: &str| {
+            self.acls()
+                .allows(principal, AclResource::Topic, name, AclOperation::Describe)
+        };
+        if asked {
+            for t in &mut m.topics {
+                if t.name.as_ref().is_some_and(|n| !allowed(n.as_str())) {
+                    t.error_code = ResponseError::TopicAuthorizationFailed.code();
+                    t.partitions.clear();
+                }
+            }
+        } else {
+            m.topics
+                .retain(|t| t.name.as_ref().is_none_or(|n| allowed(n.as_str())));
+        }
+    }
+}

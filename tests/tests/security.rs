@@ -1,0 +1,522 @@
+//! TLS and SASL on the Kafka listener with a real client (librdkafka through confluent-kafka):
+//! SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN over TLS for a configured user whose password is
+//! an environment secret, a wrong password refused, a plaintext client on the TLS port closed
+//! while others are served, mutual TLS naming the client by its certificate, and a rotated
+//! certificate taken by new connections while an open one keeps working. Certificates are
+//! made for each test with `openssl`.
+
+use kafkatwin_tests::{Broker, Proxy, ProxyOptions, create_topic, last_json, python_script};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl ran");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA (`ca.pem`, `ca-key.pem`) in a fresh folder.
+fn ca() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "kafkatwin-test-tls-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=kt-test-ca",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    dir
+}
+
+/// `<name>.pem` and `<name>-key.pem` signed by the folder's CA, for `cn`, naming 127.0.0.1.
+fn cert(dir: &Path, name: &str, cn: &str) {
+    let ext = format!("{name}.ext");
+    std::fs::write(
+        dir.join(&ext),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .expect("ext");
+    let (key, csr, pem) = (
+        format!("{name}-key.pem"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={cn}"),
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+            "-out",
+            &pem,
+        ],
+    );
+}
+
+fn path(dir: &Path, file: &str) -> String {
+    dir.join(file).display().to_string()
+}
+
+/// `secure_client.py` through `proxy` with `args`: its report.
+fn round_trip(proxy: &Proxy, topic: &str, args: &[&str]) -> Value {
+    let out = python_script("secure_client.py")
+        .args([
+            "--bootstrap",
+            &proxy.bootstrap(),
+            "--topic",
+            topic,
+            "--timeout",
+            "20",
+        ])
+        .args(args)
+        .output()
+        .expect("client ran");
+    let report = last_json(&out.stdout);
+    assert!(
+        !report.is_null(),
+        "no report: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        proxy.log()
+    );
+    report
+}
+
+const PASSWORD: &str = "s3cret, with = signs";
+
+#[test]
+fn scram_and_plain_over_tls_for_configured_users() {
+    let dir = ca();
+    cert(&dir, "server", "kafkatwin-test");
+    let broker = Broker::start("a");
+    create_topic(&broker.addr(), "secured", 1);
+    let proxy = Proxy::start_with(
+        &[&broker],
+        ProxyOptions {
+            server_yaml: format!(
+                "  tls: {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
+                path(&dir, "server.pem"),
+                path(&dir, "server-key.pem")
+            ),
+            extra_yaml:
+                "auth:\n  users:\n    - { username: alice, password: \"${env:ALICE_PASSWORD}\" }\n"
+                    .into(),
+            env: vec![("ALICE_PASSWORD".into(), PASSWORD.into())],
+            ..Default::default()
+        },
+    );
+    let ca_file = path(&dir, "ca.pem");
+    let mut produced = 0;
+    for mechanism in ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] {
+        let r = round_trip(
+            &proxy,
+            "secured",
+            &[
+                "--protocol",
+                "SASL_SSL",
+                "--ca",
+                &ca_file,
+                "--mechanism",
+                mechanism,
+                "--user",
+                "alice",
+                "--password",
+                PASSWORD,
+                "--count",
+                "10",
+            ],
+        );
+        assert_eq!(r["produced"], 10, "{mechanism}: {r}\n{}", proxy.log());
+        produced += 10;
+        assert_eq!(
+            r["consumed"].as_u64(),
+            Some(produced),
+            "{mechanism}: every record so far, once: {r}"
+        );
+    }
+    // A wrong password: refused, and nothing written.
+    let r = round_trip(
+        &proxy,
+        "secured",
+        &[
+            "--protocol",
+            "SASL_SSL",
+            "--ca",
+            &ca_file,
+            "--mechanism",
+            "SCRAM-SHA-512",
+            "--user",
+            "alice",
+            "--password",
+            "wrong",
+            "--count",
+            "1",
+            "--timeout",
+            "8",
+        ],
+    );
+    assert_eq!(r["produced"], 0, "{r}");
+    let errors = r["errors"].to_string();
+    assert!(
+        errors.contains("Authentication failed") || errors.contains("AUTHENTICATION"),
+        "{r}"
+    );
+    assert!(
+        proxy
+            .log()
+            .contains("login refused: user alice: invalid credentials"),
+        "{}",
+        proxy.log()
+    );
+
+    // A plaintext client on the TLS port: closed, with one log line.
+    let mut plain = std::net::TcpStream::connect(proxy.bootstrap()).expect("connect");
+    plain
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    let api_versions: &[u8] = &[0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 7, 0, 0];
+    plain.write_all(api_versions).expect("write");
+    let mut buf = [0u8; 64];
+    let n = plain.read(&mut buf).unwrap_or(0);
+    assert!(
+        n == 0 || buf[..n].starts_with(&[0x15]),
+        "a plaintext client got a Kafka answer on the TLS port: {:?}",
+        &buf[..n]
+    );
+    assert!(
+        proxy.log().contains("TLS handshake failed"),
+        "{}",
+        proxy.log()
+    );
+    // ... and the others are still served.
+    let r = round_trip(
+        &proxy,
+        "secured",
+        &[
+            "--protocol",
+            "SASL_SSL",
+            "--ca",
+            &ca_file,
+            "--mechanism",
+            "SCRAM-SHA-512",
+            "--user",
+            "alice",
+            "--password",
+            PASSWORD,
+            "--count",
+            "1",
+        ],
+    );
+    assert_eq!(r["produced"], 1, "{r}");
+}
+
+#[test]
+fn mutual_tls_names_the_client_by_its_certificate() {
+    let dir = ca();
+    cert(&dir, "server", "kafkatwin-test");
+    cert(&dir, "alice", "alice");
+    let broker = Broker::start("a");
+    create_topic(&broker.addr(), "mtls", 1);
+    let proxy = Proxy::start_with(
+        &[&broker],
+        ProxyOptions {
+            server_yaml: format!(
+                "  tls: {{ cert_file: \"{}\", key_file: \"{}\", client_ca_file: \"{}\" }}\n",
+                path(&dir, "server.pem"),
+                path(&dir, "server-key.pem"),
+                path(&dir, "ca.pem")
+            ),
+            ..Default::default()
+        },
+    );
+    let ca_file = path(&dir, "ca.pem");
+    let r = round_trip(
+        &proxy,
+        "mtls",
+        &[
+            "--protocol",
+            "SSL",
+            "--ca",
+            &ca_file,
+            "--cert",
+            &path(&dir, "alice.pem"),
+            "--key",
+            &path(&dir, "alice-key.pem"),
+            "--count",
+            "5",
+        ],
+    );
+    assert_eq!(r["produced"], 5, "{r}\n{}", proxy.log());
+    assert_eq!(r["consumed"], 5, "{r}");
+    assert!(
+        proxy
+            .log()
+            .contains("client authenticated by its certificate as User:CN=alice"),
+        "{}",
+        proxy.log()
+    );
+    // Without a certificate: no session.
+    let r = round_trip(
+        &proxy,
+        "mtls",
+        &[
+            "--protocol",
+            "SSL",
+            "--ca",
+            &ca_file,
+            "--count",
+            "1",
+            "--timeout",
+            "8",
+        ],
+    );
+    assert_eq!(r["produced"], 0, "{r}");
+}
+
+#[test]
+fn a_rotated_certificate_reaches_new_connections_and_open_ones_keep_theirs() {
+    let dir = ca();
+    cert(&dir, "server", "first-cert");
+    let broker = Broker::start("a");
+    let proxy = Proxy::start_with(
+        &[&broker],
+        ProxyOptions {
+            server_yaml: format!(
+                "  tls: {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
+                path(&dir, "server.pem"),
+                path(&dir, "server-key.pem")
+            ),
+            ..Default::default()
+        },
+    );
+    let mut child = python_script("tls_rotation.py")
+        .args(["--addr", &proxy.bootstrap(), "--ca", &path(&dir, "ca.pem")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("rotation client");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let open = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert_eq!(open, "OPEN first-cert", "{}", proxy.log());
+    // Rotate: a new key and certificate written in place (as cert-manager does).
+    let next = dir.join("next");
+    std::fs::create_dir_all(&next).expect("dir");
+    for f in ["ca.pem", "ca-key.pem"] {
+        std::fs::copy(dir.join(f), next.join(f)).expect("copy");
+    }
+    cert(&next, "server", "second-cert");
+    for f in ["server.pem", "server-key.pem"] {
+        std::fs::copy(next.join(f), dir.join(f)).expect("rotate");
+    }
+    let reloaded = kafkatwin_tests::eventually(Duration::from_secs(15), || {
+        proxy.log().contains("certificate reloaded")
+    });
+    assert!(reloaded, "{}", proxy.log());
+    writeln!(child.stdin.as_mut().expect("stdin")).expect("go on");
+    let report: Value = lines
+        .map_while(Result::ok)
+        .find(|l| l.starts_with('{'))
+        .and_then(|l| serde_json::from_str(&l).ok())
+        .unwrap_or(Value::Null);
+    let _ = child.wait();
+    assert_eq!(report["old_cn"], "first-cert", "{report}");
+    assert_eq!(report["old_still_answers"], true, "{report}");
+    assert_eq!(report["new_cn"], "second-cert", "{report}");
+    assert_eq!(report["new_answers"], true, "{report}");
+}
+
+/// A proxy in front of a broker with a TLS listener and SCRAM users: a cluster that can only
+/// be reached over SASL_SSL.
+fn secured_cluster(dir: &Path, broker: &Broker) -> Proxy {
+    Proxy::start_with(
+        &[broker],
+        ProxyOptions {
+            server_yaml: format!(
+                "  tls: {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
+                path(dir, "server.pem"),
+                path(dir, "server-key.pem")
+            ),
+            extra_yaml: "auth:\n  users:\n    - { username: kafkatwin, password: \"${env:SVC_PASSWORD}\" }\n"
+                .into(),
+            env: vec![("SVC_PASSWORD".into(), PASSWORD.into())],
+            ..Default::default()
+        },
+    )
+}
+
+#[test]
+fn a_cluster_reached_only_over_tls_and_scram() {
+    let dir = ca();
+    cert(&dir, "server", "secure-cluster");
+    let broker = Broker::start("a");
+    create_topic(&broker.addr(), "through", 1);
+    let front = secured_cluster(&dir, &broker);
+    let behind = Broker::external("secure", front.port);
+    let cluster_yaml = |password_var: &str| {
+        format!(
+            "    tls: {{ ca_file: \"{}\" }}\n    sasl: {{ mechanism: SCRAM-SHA-512, username: kafkatwin, password: \"${{env:{password_var}}}\" }}\n",
+            path(&dir, "ca.pem")
+        )
+    };
+    let proxy = Proxy::start_with(
+        &[&behind],
+        ProxyOptions {
+            cluster_yaml: cluster_yaml("BACKEND_PASSWORD"),
+            env: vec![("BACKEND_PASSWORD".into(), PASSWORD.into())],
+            ..Default::default()
+        },
+    );
+    let r = round_trip(
+        &proxy,
+        "through",
+        &["--protocol", "PLAINTEXT", "--count", "15"],
+    );
+    assert_eq!(r["produced"], 15, "{r}\n{}\n{}", proxy.log(), front.log());
+    assert_eq!(r["consumed"], 15, "{r}");
+    let stored = kafkatwin_tests::stored_values(&broker, "through");
+    assert_eq!(
+        stored.len(),
+        15,
+        "the broker behind holds the records: {stored:?}"
+    );
+
+    // A wrong password: the cluster is down with the login's reason, and nothing hangs.
+    let refused = Proxy::start_with(
+        &[&behind],
+        ProxyOptions {
+            cluster_yaml: cluster_yaml("BACKEND_PASSWORD"),
+            env: vec![("BACKEND_PASSWORD".into(), "not it".into())],
+            ..Default::default()
+        },
+    );
+    let mut last = String::new();
+    let reported = kafkatwin_tests::eventually(Duration::from_secs(20), || {
+        last = kafkatwin_tests::http::get(refused.admin_port, "/api/v1/clusters/secure/health")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        last.contains("SASL login as kafkatwin refused")
+    });
+    assert!(reported, "{last}\n{}", refused.log());
+    let r = round_trip(
+        &refused,
+        "through",
+        &["--protocol", "PLAINTEXT", "--count", "1", "--timeout", "8"],
+    );
+    assert_eq!(r["produced"], 0, "{r}");
+}
+
+#[test]
+fn acls_deny_one_topic_while_another_works() {
+    let broker = Broker::start("a");
+    for t in ["orders", "payroll"] {
+        create_topic(&broker.addr(), t, 1);
+    }
+    let proxy = Proxy::start_with(
+        &[&broker],
+        ProxyOptions {
+            extra_yaml: "auth:\n  users:\n    - { username: alice, password: alice-pw }\n    \
+                         - { username: bob, password: bob-pw }\n  acls:\n    \
+                         - { principal: \"User:alice\", resource: topic, name: orders, pattern: literal, operations: [read, write, describe] }\n    \
+                         - { principal: \"User:bob\", resource: topic, name: pay, pattern: prefixed, operations: [all] }\n"
+                .into(),
+            ..Default::default()
+        },
+    );
+    let as_user = |user: &str, password: &str, topic: &str| {
+        round_trip(
+            &proxy,
+            topic,
+            &[
+                "--protocol",
+                "SASL_PLAINTEXT",
+                "--mechanism",
+                "SCRAM-SHA-256",
+                "--user",
+                user,
+                "--password",
+                password,
+                "--count",
+                "3",
+                "--timeout",
+                "10",
+            ],
+        )
+    };
+    let r = as_user("alice", "alice-pw", "orders");
+    assert_eq!(r["produced"], 3, "{r}\n{}", proxy.log());
+    assert_eq!(r["consumed"], 3, "{r}");
+    assert_eq!(
+        r["topics"],
+        serde_json::json!(["orders"]),
+        "alice sees only what she may describe: {r}"
+    );
+    let r = as_user("alice", "alice-pw", "payroll");
+    assert_eq!(r["produced"], 0, "{r}");
+    assert!(
+        r["delivery_errors"]
+            .to_string()
+            .contains("TOPIC_AUTHORIZATION_FAILED"),
+        "{r}"
+    );
+    let r = as_user("bob", "bob-pw", "payroll");
+    assert_eq!(r["produced"], 3, "a prefixed entry allows bob: {r}");
+    assert_eq!(r["consumed"], 3, "{r}");
+    assert_eq!(r["topics"], serde_json::json!(["payroll"]), "{r}");
+    assert_eq!(
+        kafkatwin_tests::stored_values(&broker, "payroll").len(),
+        3,
+        "only bob's records reached payroll"
+    );
+}
