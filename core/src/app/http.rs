@@ -594,7 +594,7 @@ impl ProxyAdmin {
 pub async fn bind_all(
     proxy: Arc<Proxy>,
     rates: Arc<RateHistory>,
-) -> Result<Vec<(TcpListener, Router)>, ServeError> {
+) -> Result<Vec<(&'static str, TcpListener, Router)>, ServeError> {
     let cfg = proxy.config.clone();
     let auth = kafkatwin_web::AdminAuth::from_config(&cfg.admin_api).map_err(ServeError::Setup)?;
     let schemas = proxy.books.schemas.clone();
@@ -663,7 +663,7 @@ pub async fn bind_all(
                 addr: addr.to_string(),
                 source,
             })?;
-        bound.push((listener, router));
+        bound.push((what, listener, router));
     }
     Ok(bound)
 }

@@ -2,6 +2,7 @@
 //! and the server that assembles them.
 
 pub mod http;
+pub mod http_serve;
 pub mod limits;
 pub mod listen;
 pub mod rates;

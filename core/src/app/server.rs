@@ -88,18 +88,18 @@ fn announce(proxy: &Proxy) {
     );
 }
 
-/// Serves the admin, health and metrics routers until the drain starts.
-fn serve_http(http: Vec<(tokio::net::TcpListener, axum::Router)>, drain: &watch::Receiver<bool>) {
-    for (listener, router) in http {
-        let mut stop = drain.clone();
-        tokio::spawn(async move {
-            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-            let _ = axum::serve(listener, service)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.changed().await;
-                })
-                .await;
-        });
+/// Serves the HTTP routers until the drain starts.
+fn serve_http(
+    http: Vec<(&'static str, tokio::net::TcpListener, axum::Router)>,
+    drain: &watch::Receiver<bool>,
+) {
+    for (what, listener, router) in http {
+        tokio::spawn(crate::app::http_serve::serve(
+            what,
+            listener,
+            router,
+            drain.clone(),
+        ));
     }
 }
 

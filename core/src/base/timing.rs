@@ -164,6 +164,9 @@ pub const LAG_SAMPLE_EVERY: Duration = Duration::from_secs(5);
 pub const TLS_HANDSHAKE_WAIT: Duration = Duration::from_secs(10);
 /// How often the listener's certificate files are checked for changes.
 pub const TLS_FILE_POLL: Duration = Duration::from_secs(2);
+/// An HTTP request head must arrive within this (also the idle time of a kept-alive
+/// connection between requests).
+pub const HTTP_HEAD_WAIT: Duration = Duration::from_secs(10);
 /// How often the dashboard's rates are sampled.
 pub const RATE_SAMPLE_EVERY: Duration = Duration::from_secs(2);
 /// How far back the dashboard's rates are kept in memory.

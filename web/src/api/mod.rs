@@ -6,6 +6,7 @@ mod audit;
 mod clusters;
 mod groups;
 mod live;
+mod names;
 mod plugins;
 mod quotas;
 mod rules;

@@ -1,6 +1,6 @@
 //! WASM plugins: upload, list, delete.
 
-use super::{Shared, changed, if_match};
+use super::{Shared, changed, if_match, names};
 use crate::error::{ApiError, not_found};
 use crate::views::{ErrorBody, PluginView};
 use axum::Json;
@@ -33,7 +33,7 @@ pub(crate) async fn get_plugin(State(s): State<Shared>, Path(name): Path<String>
            ("If-Match" = Option<String>, Header, description = "The version the upload replaces")),
     request_body(content = Vec<u8>, description = "The module.", content_type = "application/wasm"),
     responses((status = 201, description = "Loaded; `ETag` is its version.", body = PluginView),
-              (status = 400, description = "Not a plugin component; says why.", body = ErrorBody),
+              (status = 400, description = "Not a plugin component, or not a plugin name; says why.", body = ErrorBody),
               (status = 412, description = "Changed since the `If-Match` version.", body = ErrorBody),
               (status = 415, description = "Not sent as application/wasm.", body = ErrorBody)))]
 pub(crate) async fn put_plugin(
@@ -55,6 +55,9 @@ pub(crate) async fn put_plugin(
             ),
         }
         .into_response();
+    }
+    if let Err(e) = names::plugin(&name) {
+        return e.into_response();
     }
     let limit = s.max_plugin_upload();
     let Ok(module) = axum::body::to_bytes(body, limit).await else {

@@ -1,6 +1,6 @@
 //! Client quotas.
 
-use super::{Shared, changed, if_match, with_version};
+use super::{Shared, changed, if_match, names, with_version};
 use crate::error::not_found;
 use crate::views::{ErrorBody, QuotaView};
 use axum::Json;
@@ -42,9 +42,9 @@ pub(crate) async fn put_quota(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let expected = match if_match(&headers) {
-        Ok(v) => v,
-        Err(e) => return e.into_response(),
+    let expected = match (names::bounded("client_id", &client_id), if_match(&headers)) {
+        (Ok(()), Ok(v)) => v,
+        (Err(e), _) | (_, Err(e)) => return e.into_response(),
     };
     match s.put_quota(&client_id, body, expected).await {
         Ok((view, created)) => {

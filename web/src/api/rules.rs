@@ -1,7 +1,7 @@
 //! Transformation rules per topic. Every change carries the topic's rules version as its
 //! `ETag`; with `If-Match` a change applies only if no other landed since.
 
-use super::{Shared, changed, if_match, json_body};
+use super::{Shared, changed, if_match, json_body, names};
 use crate::error::ApiError;
 use crate::views::{ErrorBody, RuleView};
 use axum::Json;
@@ -17,6 +17,16 @@ fn with_rules_version(s: &Shared, topic: &str, mut resp: Response) -> Response {
         resp.headers_mut().insert(header::ETAG, h);
     }
     resp
+}
+
+/// The rule in a change's body, once its topic and id are names the API takes.
+fn checked(topic: &str, body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    names::topic(topic)?;
+    let rule = json_body(body)?;
+    if let Some(id) = rule.get("id").and_then(|i| i.as_str()) {
+        names::bounded("id", id)?;
+    }
+    Ok(rule)
 }
 
 /// How the audit trail names a rule: topic, id, and the plugins it binds.
@@ -55,7 +65,7 @@ pub(crate) async fn list_rules(State(s): State<Shared>, Path(topic): Path<String
            ("If-Match" = Option<String>, Header, description = "The rules version the change is based on")),
     request_body(content = Object, description = "The rule (id, name, enabled, priority, conditions, actions).", content_type = "application/json"),
     responses((status = 201, description = "Added.", body = RuleView),
-              (status = 400, description = "Not a valid rule; `field` names the part at fault.", body = ErrorBody),
+              (status = 400, description = "Not a valid rule, or the topic is not a Kafka topic name; `field` names the part at fault.", body = ErrorBody),
               (status = 409, description = "A rule with that id exists.", body = ErrorBody),
               (status = 412, description = "The rules changed since the `If-Match` version.", body = ErrorBody)))]
 pub(crate) async fn add_rule(
@@ -64,7 +74,7 @@ pub(crate) async fn add_rule(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let result = match (json_body(&body), if_match(&headers)) {
+    let result = match (checked(&topic, &body), if_match(&headers)) {
         (Ok(v), Ok(expected)) => s.add_rule(&topic, v, expected).await,
         (Err(e), _) | (_, Err(e)) => Err(e),
     };
@@ -93,7 +103,7 @@ pub(crate) async fn replace_rule(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let result = match (json_body(&body), if_match(&headers)) {
+    let result = match (checked(&topic, &body), if_match(&headers)) {
         (Ok(v), Ok(expected)) => s.replace_rule(&topic, &id, v, expected).await,
         (Err(e), _) | (_, Err(e)) => Err(e),
     };
