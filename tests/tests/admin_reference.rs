@@ -120,7 +120,8 @@ fn every_documented_status_and_header_is_what_the_admin_api_answers() {
             admin_yaml: "  tokens:\n    - { name: ops, token: adm-Ref-81f2, role: admin }\n    \
                          - { name: viewer, token: read-Ref-c3d0, role: read }\n"
                 .into(),
-            extra_yaml: "plugins:\n  max_upload: 2097152\n".into(),
+            extra_yaml: "plugins:\n  max_upload: 2097152\nauth:\n  users:\n    - { username: dave, password: d-pw }\n"
+                .into(),
             ..Default::default()
         },
     );
@@ -444,14 +445,28 @@ fn every_documented_status_and_header_is_what_the_admin_api_answers() {
             "/api/v1/topics/nope",
             "",
         ),
+        case("PUT /api/v1/users/{name}", 201, "PUT", "/api/v1/users/carol", r#"{"password": "c-pw"}"#),
+        case("PUT /api/v1/users/{name}", 200, "PUT", "/api/v1/users/carol", r#"{"password": "c-pw2"}"#),
+        case("PUT /api/v1/users/{name}", 400, "PUT", "/api/v1/users/carol", r#"{"pass": "x"}"#),
+        case("PUT /api/v1/users/{name}", 409, "PUT", "/api/v1/users/dave", r#"{"password": "x"}"#),
+        case("DELETE /api/v1/users/{name}", 204, "DELETE", "/api/v1/users/carol", ""),
+        case("DELETE /api/v1/users/{name}", 404, "DELETE", "/api/v1/users/carol", ""),
+        case("POST /api/v1/acls", 201, "POST", "/api/v1/acls", r#"{"principal": "User:carol", "resource": "topic", "name": "orders", "operations": ["read"]}"#),
+        case("POST /api/v1/acls", 400, "POST", "/api/v1/acls", r#"{"principal": "User:carol", "resource": "table", "name": "orders", "operations": ["read"]}"#),
+        case("DELETE /api/v1/acls/{id}", 404, "DELETE", "/api/v1/acls/nope", ""),
         // The router's own answers, in the one error shape.
         case("common", 404, "GET", "/api/v1/nope", ""),
         case("common", 405, "DELETE", "/api/v1/clusters", ""),
         case("common", 400, "GET", "/api/v1/audit?limit=many", ""),
     ];
 
-    let shown: BTreeSet<(String, u16)> =
-        cases.iter().map(|c| (c.row.to_owned(), c.status)).collect();
+    // Shown after the cases: removing an entry needs the id its addition answered.
+    let removed_acl = ("DELETE /api/v1/acls/{id}".to_owned(), 200);
+    let shown: BTreeSet<(String, u16)> = cases
+        .iter()
+        .map(|c| (c.row.to_owned(), c.status))
+        .chain(std::iter::once(removed_acl))
+        .collect();
     let unshown: Vec<_> = documented().difference(&shown).cloned().collect();
     assert!(
         unshown.is_empty(),
@@ -497,4 +512,29 @@ fn every_documented_status_and_header_is_what_the_admin_api_answers() {
             );
         }
     }
+    let (status, _, body) = exchange(
+        pair.admin_port,
+        "POST",
+        "/api/v1/acls",
+        "application/json",
+        br#"{"principal": "User:erin", "resource": "group", "name": "*", "operations": ["read"]}"#,
+        ADMIN,
+    )
+    .expect("added");
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default()["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (status, _, body) = exchange(
+        pair.admin_port,
+        "DELETE",
+        &format!("/api/v1/acls/{id}"),
+        "application/json",
+        b"",
+        ADMIN,
+    )
+    .expect("removed");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("User:erin"), "{body}");
 }

@@ -186,6 +186,28 @@ fn scram_and_plain_over_tls_for_configured_users() {
             "{mechanism}: every record so far, once: {r}"
         );
     }
+    // The Java client, SCRAM-SHA-512 over TLS.
+    let out = kafkatwin_tests::java_program("Secure.java")
+        .args([
+            "--bootstrap",
+            &proxy.bootstrap(),
+            "--topic",
+            "secured",
+            "--ca",
+            &ca_file,
+        ])
+        .args(["--user", "alice", "--password", PASSWORD, "--count", "5"])
+        .output()
+        .expect("java ran");
+    let java = last_json(&out.stdout);
+    assert_eq!(
+        java["produced"],
+        5,
+        "{java}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    produced += 5;
+    assert_eq!(java["consumed"].as_u64(), Some(produced), "{java}");
     // A wrong password: refused, and nothing written.
     let r = round_trip(
         &proxy,
@@ -519,4 +541,94 @@ fn acls_deny_one_topic_while_another_works() {
         3,
         "only bob's records reached payroll"
     );
+}
+
+#[test]
+fn users_and_acls_set_through_the_admin_api_reach_every_instance() {
+    let broker = Broker::start("a");
+    create_topic(&broker.addr(), "orders", 1);
+    let opts = || {
+        ProxyOptions {
+        extra_yaml: "auth:\n  users:\n    - { username: ops, password: ops-pw }\n  acls:\n    \
+                     - { principal: \"User:ops\", resource: topic, name: \"*\", operations: [all] }\n"
+            .into(),
+        ..Default::default()
+    }
+    };
+    let first = Proxy::start_with(&[&broker], opts());
+    let second = Proxy::start_with(&[&broker], opts());
+    let scram = |proxy: &Proxy, password: &str| {
+        round_trip(
+            proxy,
+            "orders",
+            &[
+                "--protocol",
+                "SASL_PLAINTEXT",
+                "--mechanism",
+                "SCRAM-SHA-512",
+                "--user",
+                "carol",
+                "--password",
+                password,
+                "--count",
+                "2",
+                "--timeout",
+                "10",
+            ],
+        )
+    };
+    // Unknown yet.
+    assert_eq!(scram(&first, "carol-pw")["produced"], 0);
+    let (status, body) = kafkatwin_tests::http::send(
+        first.admin_port,
+        "PUT",
+        "/api/v1/users/carol",
+        r#"{"password": "carol-pw"}"#,
+    )
+    .expect("answered");
+    assert_eq!(status, 201, "{body}");
+    let (_, users) =
+        kafkatwin_tests::http::get(second.admin_port, "/api/v1/users").expect("answered");
+    assert!(
+        !users.contains("carol-pw"),
+        "a password is never shown: {users}"
+    );
+    // Carol logs in on the other instance too, but the ACLs do not let her write yet.
+    let logged = kafkatwin_tests::eventually(Duration::from_secs(15), || {
+        let r = scram(&second, "carol-pw");
+        r["delivery_errors"]
+            .to_string()
+            .contains("TOPIC_AUTHORIZATION_FAILED")
+    });
+    assert!(
+        logged,
+        "carol could not log in on the second instance:\n{}",
+        second.log()
+    );
+    let (status, body) = kafkatwin_tests::http::send(
+        second.admin_port,
+        "POST",
+        "/api/v1/acls",
+        r#"{"principal": "User:carol", "resource": "topic", "name": "orders", "operations": ["write", "read"]}"#,
+    )
+    .expect("answered");
+    assert_eq!(status, 201, "{body}");
+    let allowed = kafkatwin_tests::eventually(Duration::from_secs(15), || {
+        scram(&first, "carol-pw")["produced"] == 2
+    });
+    assert!(
+        allowed,
+        "the ACL entry did not reach the first instance:\n{}",
+        first.log()
+    );
+    // A wrong password, then the user removed: refused.
+    assert_eq!(scram(&first, "not-hers")["produced"], 0);
+    let (status, _) =
+        kafkatwin_tests::http::send(first.admin_port, "DELETE", "/api/v1/users/carol", "")
+            .expect("answered");
+    assert_eq!(status, 204);
+    let refused = kafkatwin_tests::eventually(Duration::from_secs(15), || {
+        scram(&second, "carol-pw")["produced"] == 0
+    });
+    assert!(refused, "a removed user still logs in");
 }

@@ -117,6 +117,34 @@ pub trait AdminState: Send + Sync + 'static {
     fn audit_log(&self, _limit: usize) -> Vec<AuditEntry> {
         Vec::new()
     }
+    /// Every user who may log in.
+    fn list_users(&self) -> Vec<UserView> {
+        Vec::new()
+    }
+    /// Sets a user's password from a `{"password": "..."}` body; whether the user is new.
+    fn put_user<'a>(&'a self, name: &'a str, _body: axum::body::Bytes) -> ApiFuture<'a, bool> {
+        Box::pin(async move {
+            Err(ApiError::conflict(format!(
+                "users cannot be set here (user {name})"
+            )))
+        })
+    }
+    /// Removes a user set through the API.
+    fn delete_user<'a>(&'a self, name: &'a str) -> ApiFuture<'a, ()> {
+        Box::pin(async move { Err(ApiError::not_found(format!("no user {name}"))) })
+    }
+    /// Every ACL entry.
+    fn list_acls(&self) -> Vec<AclView> {
+        Vec::new()
+    }
+    /// Adds an ACL entry from a JSON body.
+    fn add_acl<'a>(&'a self, _body: axum::body::Bytes) -> ApiFuture<'a, AclView> {
+        Box::pin(async move { Err(ApiError::conflict("ACL entries cannot be added here")) })
+    }
+    /// Removes an ACL entry added through the API.
+    fn delete_acl<'a>(&'a self, id: &'a str) -> ApiFuture<'a, AclView> {
+        Box::pin(async move { Err(ApiError::not_found(format!("no ACL entry {id}"))) })
+    }
     /// Every quota entry (config and API).
     fn list_quotas(&self) -> Vec<QuotaView> {
         Vec::new()

@@ -357,3 +357,34 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }
+
+/// A user who may log in (`GET /api/v1/users`); never a password.
+#[derive(Debug, Clone, Serialize, PartialEq, Default, ToSchema)]
+pub struct UserView {
+    /// The user name; the principal is `User:<username>`.
+    pub username: String,
+    /// `config` (`auth.users`) or `api`.
+    pub origin: String,
+    /// The SASL mechanisms it can log in with.
+    pub mechanisms: Vec<String>,
+}
+
+/// An ACL entry (`GET /api/v1/acls`).
+#[derive(Debug, Clone, Serialize, PartialEq, Default, ToSchema)]
+pub struct AclView {
+    /// Its id, for entries added through the API (`DELETE /api/v1/acls/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `config` (`auth.acls`) or `api`.
+    pub origin: String,
+    /// `User:<name>` or `User:*`.
+    pub principal: String,
+    /// `topic` or `group`.
+    pub resource: String,
+    /// The name, prefix, or `*`.
+    pub name: String,
+    /// `literal` or `prefixed`.
+    pub pattern: String,
+    /// `read`, `write`, `create`, `delete`, `describe`, `all`.
+    pub operations: Vec<String>,
+}

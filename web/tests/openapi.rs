@@ -143,6 +143,28 @@ impl AdminState for Fake {
     fn delete_quota<'a>(&'a self, _: &'a str, _: Option<i64>) -> ApiFuture<'a, ()> {
         Box::pin(async { Ok(()) })
     }
+    fn put_user<'a>(&'a self, _: &'a str, _: axum::body::Bytes) -> ApiFuture<'a, bool> {
+        Box::pin(async { Ok(true) })
+    }
+    fn delete_user<'a>(&'a self, _: &'a str) -> ApiFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+    fn add_acl<'a>(&'a self, _: axum::body::Bytes) -> ApiFuture<'a, AclView> {
+        Box::pin(async {
+            Ok(AclView {
+                id: Some("a1".into()),
+                ..Default::default()
+            })
+        })
+    }
+    fn delete_acl<'a>(&'a self, id: &'a str) -> ApiFuture<'a, AclView> {
+        Box::pin(async move {
+            Ok(AclView {
+                id: Some(id.into()),
+                ..Default::default()
+            })
+        })
+    }
     fn record_audit<'a>(
         &'a self,
         _: AuditEntry,

@@ -50,6 +50,25 @@ fn rule_view(l: ListedRule) -> RuleView {
     }
 }
 
+/// An ACL entry as the API shows it.
+fn acl_view(id: Option<String>, e: &kafkatwin_config::AclEntry) -> kafkatwin_web::AclView {
+    // The config's names for the enums (lowercase), as the entry was written.
+    let name = |v: serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    kafkatwin_web::AclView {
+        origin: if id.is_some() { "api" } else { "config" }.to_owned(),
+        id,
+        principal: e.principal.clone(),
+        resource: name(serde_json::to_value(e.resource).unwrap_or_default()),
+        name: e.name.clone(),
+        pattern: name(serde_json::to_value(e.pattern).unwrap_or_default()),
+        operations: e
+            .operations
+            .iter()
+            .map(|o| name(serde_json::to_value(o).unwrap_or_default()))
+            .collect(),
+    }
+}
+
 /// A quota entry as the API shows it.
 fn quota_view(e: crate::quotas::QuotaEntry) -> kafkatwin_web::QuotaView {
     use crate::quotas::DefaultOf;
@@ -385,6 +404,59 @@ impl AdminState for ProxyAdmin {
                 .delete(topic, id, expected)
                 .await
                 .map_err(api_error)
+        })
+    }
+
+    fn list_users(&self) -> Vec<kafkatwin_web::UserView> {
+        use crate::control::users::UserOrigin;
+        self.0
+            .books
+            .users
+            .list()
+            .into_iter()
+            .map(|(username, origin)| kafkatwin_web::UserView {
+                username,
+                origin: match origin {
+                    UserOrigin::Config => "config",
+                    UserOrigin::Api => "api",
+                }
+                .to_owned(),
+                mechanisms: ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+                    .map(str::to_owned)
+                    .to_vec(),
+            })
+            .collect()
+    }
+
+    fn put_user<'a>(&'a self, name: &'a str, body: axum::body::Bytes) -> ApiFuture<'a, bool> {
+        Box::pin(async move { self.0.books.users.put(name, &body).await.map_err(api_error) })
+    }
+
+    fn delete_user<'a>(&'a self, name: &'a str) -> ApiFuture<'a, ()> {
+        Box::pin(async move { self.0.books.users.delete(name).await.map_err(api_error) })
+    }
+
+    fn list_acls(&self) -> Vec<kafkatwin_web::AclView> {
+        self.0
+            .books
+            .acls
+            .list()
+            .into_iter()
+            .map(|(id, e)| acl_view(id, &e))
+            .collect()
+    }
+
+    fn add_acl<'a>(&'a self, body: axum::body::Bytes) -> ApiFuture<'a, kafkatwin_web::AclView> {
+        Box::pin(async move {
+            let (id, e) = self.0.books.acls.add(&body).await.map_err(api_error)?;
+            Ok(acl_view(Some(id), &e))
+        })
+    }
+
+    fn delete_acl<'a>(&'a self, id: &'a str) -> ApiFuture<'a, kafkatwin_web::AclView> {
+        Box::pin(async move {
+            let e = self.0.books.acls.delete(id).await.map_err(api_error)?;
+            Ok(acl_view(Some(id.to_owned()), &e))
         })
     }
 

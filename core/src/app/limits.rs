@@ -35,7 +35,7 @@ impl Drop for Admitted {
 
 /// Why a connection was not admitted.
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub enum Refused {
+pub enum OverCap {
     /// `server.max_connections` reached.
     #[error("{0} client connections are open (server.max_connections)")]
     Total(u32),
@@ -55,14 +55,14 @@ impl ConnLimits {
     }
 
     /// Counts a new connection from `ip`, unless a cap is reached.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admitted, Refused> {
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admitted, OverCap> {
         let mut open = lock(&self.open);
         if open.0 >= self.max {
-            return Err(Refused::Total(open.0));
+            return Err(OverCap::Total(open.0));
         }
         let from_ip = open.1.get(&ip).copied().unwrap_or(0);
         if from_ip >= self.max_per_ip {
-            return Err(Refused::PerIp(ip, from_ip));
+            return Err(OverCap::PerIp(ip, from_ip));
         }
         open.0 += 1;
         *open.1.entry(ip).or_default() += 1;
@@ -84,9 +84,9 @@ mod tests {
         let b: IpAddr = "10.0.0.2".parse().expect("ip");
         let a1 = limits.admit(a).expect("first");
         let _a2 = limits.admit(a).expect("second");
-        assert_eq!(limits.admit(a).err(), Some(Refused::PerIp(a, 2)));
+        assert_eq!(limits.admit(a).err(), Some(OverCap::PerIp(a, 2)));
         let _b1 = limits.admit(b).expect("other address");
-        assert_eq!(limits.admit(b).err(), Some(Refused::Total(3)));
+        assert_eq!(limits.admit(b).err(), Some(OverCap::Total(3)));
         drop(a1);
         assert!(
             limits.admit(a).is_ok(),

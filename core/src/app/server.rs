@@ -180,6 +180,10 @@ fn start_control_log(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
                 Section::Rules => p.books.rules.apply_logged(k, v, Some(offset)),
                 Section::Groups => p.books.groups.apply_logged(k, v.as_deref()),
                 Section::Quotas => p.books.quotas.apply_logged(k, v, Some(offset)),
+                Section::Access => {
+                    p.books.users.apply_logged(k, v.as_deref());
+                    p.books.acls.apply_logged(k, v.as_deref());
+                }
                 Section::SchemaRegistry => {
                     if let Some(crate::control::keys::Key::SchemaRegistry { entry }) =
                         crate::control::keys::Key::parse(k)
@@ -236,7 +240,7 @@ async fn accept(
                         match tls {
                             None => {
                                 let (rd, wr) = stream.into_split();
-                                let client = session::Client { rd, wr, peer, principal: None };
+                                let client = session::ClientConn { rd, wr, peer, principal: None };
                                 session::serve(p, client, d, b).await;
                             }
                             Some(tls) => {
@@ -267,7 +271,7 @@ async fn handshake(
     stream: tokio::net::TcpStream,
     peer: std::net::SocketAddr,
 ) -> Option<
-    session::Client<
+    session::ClientConn<
         tokio::io::ReadHalf<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
         tokio::io::WriteHalf<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
     >,
@@ -294,7 +298,7 @@ async fn handshake(
         tracing::info!(%peer, "client authenticated by its certificate as {p}");
     }
     let (rd, wr) = tokio::io::split(stream);
-    Some(session::Client {
+    Some(session::ClientConn {
         rd,
         wr,
         peer,

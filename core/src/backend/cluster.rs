@@ -73,7 +73,7 @@ pub struct Cluster {
     losses: Arc<std::sync::atomic::AtomicU64>,
     /// TLS and SASL to the brokers; a setting that could not be read fails every connect,
     /// saying why.
-    security: Result<crate::backend::security::Security, String>,
+    security: Result<crate::backend::security::Security, crate::backend::security::SecureError>,
 }
 
 /// Metadata version used for the proxy's own lookups.
@@ -198,7 +198,7 @@ impl Cluster {
         let security = self.security.as_ref().map_err(|e| BackendError::Connect {
             cluster: self.id.to_string(),
             addr: addr.to_owned(),
-            reason: e.clone(),
+            reason: e.to_string(),
         })?;
         let conn = BrokerConn::connect(
             self.id.clone(),

@@ -254,13 +254,15 @@ impl BrokerConn {
         let secured = tokio::time::timeout(connect_timeout, async {
             let stream = TcpStream::connect(&*addr)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| connect_err(e.to_string()))?;
             stream.set_nodelay(true).ok();
-            security.secure(stream, &addr).await
+            security
+                .secure(stream, &addr)
+                .await
+                .map_err(|e| connect_err(e.to_string()))
         })
         .await
-        .map_err(|_| connect_err(format!("timed out after {connect_timeout:?}")))?
-        .map_err(connect_err)?;
+        .map_err(|_| connect_err(format!("timed out after {connect_timeout:?}")))??;
         let io = Io {
             cluster: cluster.clone(),
             addr: addr.clone(),

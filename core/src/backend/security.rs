@@ -18,15 +18,30 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// Why a connection to a broker could not be made secure; the message names the setting
+/// or the step.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SecureError {
+    /// A TLS or SASL setting could not be read or resolved.
+    #[error("{0}")]
+    Setting(String),
+    /// The TLS handshake failed.
+    #[error("TLS handshake failed: {0}")]
+    Handshake(String),
+    /// The SASL login failed or was refused.
+    #[error("{0}")]
+    Login(String),
+}
+
 /// How the proxy reaches one cluster's brokers.
 #[derive(Default)]
 pub struct Security {
     tls: Option<(Arc<rustls::ClientConfig>, ClusterTlsConfig)>,
-    sasl: Option<Login>,
+    sasl: Option<SaslLogin>,
 }
 
 /// `clusters[].sasl`, resolved.
-struct Login {
+struct SaslLogin {
     mechanism: SaslMechanism,
     username: String,
     password: String,
@@ -42,22 +57,23 @@ pub enum Secured {
 
 impl Security {
     /// The cluster's TLS and SASL settings, read and resolved; an error names the setting.
-    pub fn from_config(c: &ClusterConfig) -> Result<Self, String> {
+    pub fn from_config(c: &ClusterConfig) -> Result<Self, SecureError> {
+        let setting = |e: String| SecureError::Setting(e);
         let tls = match &c.tls {
             Some(t) => Some((
-                crate::base::tls::client_config(&c.id, t).map_err(|e| e.to_string())?,
+                crate::base::tls::client_config(&c.id, t).map_err(|e| setting(e.to_string()))?,
                 t.clone(),
             )),
             None => None,
         };
         let sasl = match &c.sasl {
-            Some(s) => Some(Login {
+            Some(s) => Some(SaslLogin {
                 mechanism: s.mechanism,
                 username: s.username.clone(),
                 password: s
                     .password
                     .resolve()
-                    .map_err(|e| format!("clusters[{}].sasl.password: {e}", c.id))?,
+                    .map_err(|e| setting(format!("clusters[{}].sasl.password: {e}", c.id)))?,
             }),
             None => None,
         };
@@ -65,7 +81,7 @@ impl Security {
     }
 
     /// TLS, then the SASL login, on a fresh TCP connection to `addr`.
-    pub async fn secure(&self, tcp: TcpStream, addr: &str) -> Result<Secured, String> {
+    pub async fn secure(&self, tcp: TcpStream, addr: &str) -> Result<Secured, SecureError> {
         match &self.tls {
             None => {
                 let mut tcp = tcp;
@@ -75,12 +91,12 @@ impl Security {
                 Ok(Secured::Plain(tcp))
             }
             Some((config, settings)) => {
-                let name =
-                    crate::base::tls::server_name(settings, addr).map_err(|e| e.to_string())?;
+                let name = crate::base::tls::server_name(settings, addr)
+                    .map_err(|e| SecureError::Setting(e.to_string()))?;
                 let mut tls = tokio_rustls::TlsConnector::from(config.clone())
                     .connect(name, tcp)
                     .await
-                    .map_err(|e| format!("TLS handshake failed: {e}"))?;
+                    .map_err(|e| SecureError::Handshake(e.to_string()))?;
                 if let Some(login) = &self.sasl {
                     login.run(&mut tls).await?;
                 }
@@ -90,9 +106,9 @@ impl Security {
     }
 }
 
-impl Login {
+impl SaslLogin {
     /// SaslHandshake, then SaslAuthenticate rounds until the broker accepts.
-    async fn run<S: AsyncRead + AsyncWrite + Unpin>(&self, s: &mut S) -> Result<(), String> {
+    async fn run<S: AsyncRead + AsyncWrite + Unpin>(&self, s: &mut S) -> Result<(), SecureError> {
         let mechanism = self.mechanism.name();
         let hs =
             SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
@@ -108,12 +124,12 @@ impl Login {
             ResponseKind::SaslHandshake(r) if r.error_code == 0 => {}
             ResponseKind::SaslHandshake(r) => {
                 let offered: Vec<&str> = r.mechanisms.iter().map(|m| m.as_str()).collect();
-                return Err(format!(
+                return Err(login(format!(
                     "SASL mechanism {mechanism} refused (error {}); the broker offers {offered:?}",
                     r.error_code
-                ));
+                )));
             }
-            _ => return Err("the broker did not answer the SASL handshake".into()),
+            _ => return Err(login("the broker did not answer the SASL handshake")),
         }
         match ScramHash::from_mechanism(mechanism) {
             None => {
@@ -125,11 +141,14 @@ impl Login {
             }
             Some(hash) => {
                 let (client, first) = scram::Client::start(hash, &self.username, &self.password)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| login(e.to_string()))?;
                 let server_first = self.authenticate(s, 2, first).await?;
-                let (fin, expected) = client.prove(&server_first).map_err(|e| e.to_string())?;
+                let (fin, expected) = client
+                    .prove(&server_first)
+                    .map_err(|e| login(e.to_string()))?;
                 let server_final = self.authenticate(s, 3, fin).await?;
-                scram::check_server_final(&server_final, &expected).map_err(|e| e.to_string())
+                scram::check_server_final(&server_final, &expected)
+                    .map_err(|e| login(e.to_string()))
             }
         }
     }
@@ -140,7 +159,7 @@ impl Login {
         s: &mut S,
         correlation: i32,
         bytes: Vec<u8>,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, SecureError> {
         let req = SaslAuthenticateRequest::default().with_auth_bytes(bytes.into());
         match exchange(
             s,
@@ -152,7 +171,7 @@ impl Login {
         .await?
         {
             ResponseKind::SaslAuthenticate(r) if r.error_code == 0 => Ok(r.auth_bytes.to_vec()),
-            ResponseKind::SaslAuthenticate(r) => Err(format!(
+            ResponseKind::SaslAuthenticate(r) => Err(login(format!(
                 "SASL login as {} refused: {} ({})",
                 self.username,
                 r.error_message
@@ -160,10 +179,15 @@ impl Login {
                     .map_or("no message", |m| m.as_str()),
                 ResponseError::try_from_code(r.error_code)
                     .map_or_else(|| r.error_code.to_string(), |e| format!("{e:?}"))
-            )),
-            _ => Err("the broker did not answer SaslAuthenticate".into()),
+            ))),
+            _ => Err(login("the broker did not answer SaslAuthenticate")),
         }
     }
+}
+
+/// A login step that failed, said for the cluster's health.
+fn login(why: impl Into<String>) -> SecureError {
+    SecureError::Login(why.into())
 }
 
 /// Largest answer a login step may get.
@@ -176,7 +200,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     version: i16,
     correlation: i32,
     body: RequestKind,
-) -> Result<ResponseKind, String> {
+) -> Result<ResponseKind, SecureError> {
     let header = RequestHeader::default()
         .with_request_api_key(api as i16)
         .with_request_api_version(version)
@@ -187,20 +211,22 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     header
         .encode(&mut out, api.request_header_version(version))
         .and_then(|_| body.encode(&mut out, version))
-        .map_err(|e| format!("cannot encode {api:?}: {e}"))?;
+        .map_err(|e| login(format!("cannot encode {api:?}: {e}")))?;
     let len = (out.len() - 4) as i32;
     out[..4].copy_from_slice(&len.to_be_bytes());
     s.write_all(&out)
         .await
-        .map_err(|e| format!("{api:?} not sent: {e}"))?;
+        .map_err(|e| login(format!("{api:?} not sent: {e}")))?;
     let mut answer = frame::read_frame(s, LOGIN_FRAME_LIMIT)
         .await
-        .map_err(|e| format!("no answer to {api:?}: {e}"))?;
+        .map_err(|e| login(format!("no answer to {api:?}: {e}")))?;
     let head = ResponseHeader::decode(&mut answer, api.response_header_version(version))
-        .map_err(|e| format!("undecodable answer to {api:?}: {e}"))?;
+        .map_err(|e| login(format!("undecodable answer to {api:?}: {e}")))?;
     if head.correlation_id != correlation {
-        return Err(format!("answer to {api:?} with the wrong correlation id"));
+        return Err(login(format!(
+            "answer to {api:?} with the wrong correlation id"
+        )));
     }
     ResponseKind::decode(api, &mut answer, version)
-        .map_err(|e| format!("undecodable answer to {api:?}: {e}"))
+        .map_err(|e| login(format!("undecodable answer to {api:?}: {e}")))
 }

@@ -114,6 +114,54 @@ impl Credential {
     }
 }
 
+/// A credential as stored in the control log: never the password.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoredCredential {
+    /// Salt, base64.
+    pub salt: String,
+    /// PBKDF2 iterations.
+    pub iterations: u32,
+    /// `StoredKey`, base64.
+    pub stored_key: String,
+    /// `ServerKey`, base64.
+    pub server_key: String,
+}
+
+impl Credential {
+    /// Its stored form.
+    pub fn to_stored(&self) -> StoredCredential {
+        StoredCredential {
+            salt: STANDARD.encode(&self.salt),
+            iterations: self.iterations,
+            stored_key: STANDARD.encode(&self.stored_key),
+            server_key: STANDARD.encode(&self.server_key),
+        }
+    }
+
+    /// From its stored form.
+    pub fn from_stored(hash: ScramHash, s: &StoredCredential) -> Result<Self, ScramError> {
+        let decode = |v: &str| {
+            STANDARD
+                .decode(v)
+                .map_err(|_| ScramError::Malformed("a stored credential is not base64"))
+        };
+        Ok(Self {
+            hash,
+            salt: decode(&s.salt)?,
+            iterations: s.iterations,
+            stored_key: decode(&s.stored_key)?,
+            server_key: decode(&s.server_key)?,
+        })
+    }
+
+    /// Whether `password` is the one this credential was derived from (a PLAIN login).
+    pub fn check_password(&self, password: &[u8]) -> bool {
+        let salted = self.hash.salted(password, &self.salt, self.iterations);
+        let client_key = self.hash.hmac(&salted, b"Client Key");
+        bool::from(self.hash.hash(&client_key).ct_eq(&self.stored_key))
+    }
+}
+
 /// Why a SCRAM exchange failed.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ScramError {
@@ -382,6 +430,14 @@ mod tests {
         );
         check_server_final(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=", &expected)
             .expect("the RFC's server signature");
+    }
+
+    #[test]
+    fn a_stored_credential_checks_the_password_it_came_from() {
+        let cred = Credential::derive(ScramHash::Sha512, "pw").expect("credential");
+        let back = Credential::from_stored(ScramHash::Sha512, &cred.to_stored()).expect("stored");
+        assert!(back.check_password(b"pw"));
+        assert!(!back.check_password(b"pw2"));
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! | a group's committed offset | `group-offsets/{group}/{topic}/{partition}` |
 //! | a client id's quota | `quotas/{client_id}` |
 //! | a schema-registry entry | `schema-registry/{entry}` (the registry parses `entry`) |
+//! | a user set through the admin API | `users/{name}` |
+//! | an ACL entry set through the admin API | `acls/{id}` |
 
 use std::fmt;
 
@@ -26,6 +28,8 @@ const CONSUMER_GROUPS: &str = "consumer-groups/";
 const GROUP_OFFSETS: &str = "group-offsets/";
 const QUOTAS: &str = "quotas/";
 const SCHEMA_REGISTRY: &str = "schema-registry/";
+const USERS: &str = "users/";
+const ACLS: &str = "acls/";
 
 /// A control-log key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +94,16 @@ pub enum Key {
         /// The entry's key within the registry.
         entry: String,
     },
+    /// A user set through the admin API (its SCRAM credentials, never the password).
+    User {
+        /// The user name.
+        name: String,
+    },
+    /// An ACL entry set through the admin API.
+    Acl {
+        /// The entry's id.
+        id: String,
+    },
 }
 
 /// Which part of the control state an entry belongs to.
@@ -109,6 +123,8 @@ pub enum Section {
     Quotas,
     /// The schema registry.
     SchemaRegistry,
+    /// Users and ACL entries set through the admin API.
+    Access,
     /// Written by another version of KafkaTwin: left alone.
     Unknown,
 }
@@ -168,6 +184,10 @@ impl Key {
             Some(Self::Group { group })
         } else if let Some(entry) = one(SCHEMA_REGISTRY) {
             Some(Self::SchemaRegistry { entry })
+        } else if let Some(name) = one(USERS) {
+            Some(Self::User { name })
+        } else if let Some(id) = one(ACLS) {
+            Some(Self::Acl { id })
         } else {
             one(QUOTAS).map(|client_id| Self::Quota { client_id })
         }
@@ -185,6 +205,7 @@ impl Key {
             }
             Self::Quota { .. } => Section::Quotas,
             Self::SchemaRegistry { .. } => Section::SchemaRegistry,
+            Self::User { .. } | Self::Acl { .. } => Section::Access,
         }
     }
 }
@@ -208,6 +229,8 @@ impl fmt::Display for Key {
                 topic,
                 partition,
             } => write!(f, "{GROUP_OFFSETS}{group}/{topic}/{partition}"),
+            Self::User { name } => write!(f, "{USERS}{name}"),
+            Self::Acl { id } => write!(f, "{ACLS}{id}"),
             Self::Quota { client_id } => write!(f, "{QUOTAS}{client_id}"),
             Self::SchemaRegistry { entry } => write!(f, "{SCHEMA_REGISTRY}{entry}"),
         }
@@ -251,6 +274,8 @@ mod tests {
             Key::SchemaRegistry {
                 entry: s("versions/a/b-value/3"),
             },
+            Key::User { name: s("alice") },
+            Key::Acl { id: s("acl-1") },
         ];
         for k in keys {
             assert_eq!(Key::parse(&k.to_string()), Some(k.clone()), "{k}");
@@ -275,6 +300,8 @@ mod tests {
         assert_eq!(Section::of("plugins/redact"), Section::Plugin);
         assert_eq!(Section::of("plugin-chunks/ab12/0"), Section::Plugin);
         assert_eq!(Section::of("rules/orders"), Section::Rules);
+        assert_eq!(Section::of("users/alice"), Section::Access);
+        assert_eq!(Section::of("acls/acl-1"), Section::Access);
         assert_eq!(Section::of("groups/billing"), Section::Groups);
         assert_eq!(Section::of("group-offsets/billing/t/0"), Section::Groups);
         assert_eq!(Section::of("consumer-groups/billing"), Section::Groups);

@@ -1,7 +1,9 @@
 //! The control state's storage and the policies drawn from it: the state and control logs on
-//! every cluster, producer ids, schema-registry claims, the audit trail, the clusters' order (topology) and the
-//! instances dividing the partitions (membership).
+//! every cluster, producer ids, schema-registry claims, the audit trail, the users and ACL
+//! entries, the clusters' order (topology) and the instances dividing the partitions
+//! (membership).
 
+pub mod acls;
 pub mod audit_trail;
 pub mod control_log;
 pub mod keys;
@@ -12,3 +14,4 @@ pub mod schema_claims;
 pub mod schema_store;
 pub mod state_log;
 pub mod topology;
+pub mod users;

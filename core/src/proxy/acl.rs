@@ -1,70 +1,16 @@
-//! ACLs per principal (`auth.acls`): what each logged-in principal may do to which topics
-//! and groups. Without entries every principal may do everything. A denied topic in a
+//! Where the ACLs (`auth.acls` and the admin API's entries) apply to requests. Without
+//! entries every principal may do everything. A denied topic in a
 //! Produce or Fetch is answered `TOPIC_AUTHORIZATION_FAILED` on its own while the others are
 //! served; Metadata leaves out the topics a principal may not describe, as Kafka does; other
 //! requests naming a denied topic or group are refused whole
 //! (`TOPIC_AUTHORIZATION_FAILED` / `GROUP_AUTHORIZATION_FAILED`).
 
 use crate::backend::partitioned::PartitionedApi;
+use crate::control::acls::{ANONYMOUS, Acls};
 use crate::proxy::Proxy;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{MetadataResponse, RequestKind, TopicName};
-use kafkatwin_config::{AclEntry, AclOperation, AclPattern, AclResource};
-
-/// The principal of a client that did not log in (no `auth` configured).
-const ANONYMOUS: &str = "ANONYMOUS";
-
-/// The ACL entries of `auth.acls`.
-#[derive(Default)]
-pub struct Acls(Vec<AclEntry>);
-
-impl Acls {
-    /// The entries of the config.
-    pub fn new(entries: &[AclEntry]) -> Self {
-        Self(entries.to_vec())
-    }
-
-    /// Whether `principal` (a user name; `None` for a client that did not log in) may do `op`
-    /// on the named resource. Read, write and delete imply describe, as in Kafka.
-    pub fn allows(
-        &self,
-        principal: Option<&str>,
-        resource: AclResource,
-        name: &str,
-        op: AclOperation,
-    ) -> bool {
-        if self.0.is_empty() {
-            return true;
-        }
-        let who = principal.unwrap_or(ANONYMOUS);
-        self.0.iter().any(|e| {
-            let principal_matches = match e.principal.strip_prefix("User:") {
-                Some("*") => true,
-                Some(user) => user == who,
-                None => false,
-            };
-            let name_matches = match e.pattern {
-                AclPattern::Literal => e.name == "*" || e.name == name,
-                AclPattern::Prefixed => name.starts_with(&e.name),
-            };
-            let op_matches = e.operations.iter().any(|&o| {
-                o == AclOperation::All
-                    || o == op
-                    || (op == AclOperation::Describe
-                        && matches!(
-                            o,
-                            AclOperation::Read | AclOperation::Write | AclOperation::Delete
-                        ))
-            });
-            e.resource == resource && principal_matches && name_matches && op_matches
-        })
-    }
-
-    /// Whether there are entries at all (none: everything is allowed).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
+use kafkatwin_config::{AclOperation, AclResource};
 
 /// A request refused by the ACLs: its error code and why.
 pub struct Denied {

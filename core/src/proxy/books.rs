@@ -32,10 +32,11 @@ pub struct Books {
     /// True once the control state (rules, plugins, offset maps) was read from a majority of
     /// clusters; until then no produce or fetch is served (fail closed).
     pub control_loaded: Arc<tokio::sync::watch::Sender<bool>>,
-    /// The users of `auth.users`, with their SCRAM credentials.
-    pub users: crate::proxy::sasl::Users,
-    /// What each principal may do (`auth.acls`).
-    pub acls: crate::proxy::acl::Acls,
+    /// The users who may log in (`auth.users` and the admin API's), with their SCRAM
+    /// credentials.
+    pub users: crate::control::users::Users,
+    /// What each principal may do (`auth.acls` and the admin API's entries).
+    pub acls: crate::control::acls::Acls,
 }
 
 impl Books {
@@ -57,8 +58,6 @@ impl Books {
             let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("invalid transformations:\n  - {}", list.join("\n  - "))
         })?;
-        let users = crate::proxy::sasl::Users::from_config(&config.auth.users)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let control_loaded = Arc::new(tokio::sync::watch::Sender::new(false));
         let control_log = ControlLog::new(clusters, control_loaded.clone());
         let keeping = Keeping::Logged(control_log.clone());
@@ -73,8 +72,8 @@ impl Books {
             )),
         ));
         Ok(Self {
-            users,
-            acls: crate::proxy::acl::Acls::new(&config.auth.acls),
+            users: crate::control::users::Users::new(&config.auth.users, keeping.clone())?,
+            acls: crate::control::acls::Acls::new(&config.auth.acls, keeping.clone()),
             schemas,
             rules: crate::hooks::rule_book::RuleBook::new(
                 config.transformations.clone(),

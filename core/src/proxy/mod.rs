@@ -302,7 +302,20 @@ impl Proxy {
         if let Ok(Some(Reply::Body(ResponseKind::Metadata(m)))) = &mut resp {
             self.screen_metadata(principal, named_topics, m);
         }
-        let status = match &resp {
+        self.settle(api_key, quota, charge.as_ref(), &mut resp);
+        answer(api_key, version, peek.correlation_id, resp)
+    }
+
+    /// Counts a handled request and charges it to the client's quota (a throttle time goes
+    /// into the answer).
+    fn settle(
+        &self,
+        api_key: ApiKey,
+        quota: &crate::quotas::ClientQuota,
+        charge: Option<&crate::quotas::Charge>,
+        resp: &mut Result<Option<Reply>, errors::Unanswerable>,
+    ) {
+        let status = match resp {
             Ok(_) => "ok",
             Err(_) => "error",
         };
@@ -310,15 +323,14 @@ impl Proxy {
             .requests
             .with_label_values(&[api_name(api_key), status])
             .inc();
-        if let Some(c) = &charge {
+        if let Some(c) = charge {
             let ms = self.books.quotas.finish(quota, c);
             if ms > 0
-                && let Ok(Some(Reply::Body(r))) = &mut resp
+                && let Ok(Some(Reply::Body(r))) = resp
             {
                 throttle::set_throttle(r, ms);
             }
         }
-        answer(api_key, version, peek.correlation_id, resp)
     }
 
     /// Routes a decoded request. `Ok(None)` means no response is due; `Err` closes the

@@ -1,18 +1,18 @@
 //! Client authentication, answered by the proxy itself (backends are not involved): PLAIN and
-//! SCRAM-SHA-256/512 against `auth.users`, and PLAIN checked by the `auth.plugins` on_auth
-//! plugins in order. A client's principal is its user name (what quotas and ACLs name).
+//! SCRAM-SHA-256/512 against the users (`auth.users` and the admin API's), and PLAIN checked
+//! by the `auth.plugins` on_auth plugins in order. A client's principal is its user name
+//! (what quotas and ACLs name).
 
-use crate::base::scram::{Credential, ScramHash, ServerFinal, ServerFirst};
+use crate::base::scram::{ScramHash, ServerFinal, ServerFirst};
 use crate::proxy::{Frame, Handled, Proxy, encode_response};
 use crate::wire::frame;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    RequestKind, ResponseKind, SaslAuthenticateResponse, SaslHandshakeResponse,
+    RequestKind, ResponseKind, SaslAuthenticateRequest, SaslAuthenticateResponse,
+    SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use std::collections::HashMap;
-use subtle::ConstantTimeEq;
 
 /// What a SASL request did to the connection.
 pub enum SaslStep {
@@ -38,52 +38,18 @@ pub enum SaslSession {
     ScramProof(String, ServerFinal),
 }
 
-/// One user of `auth.users`: the password for PLAIN, the SCRAM credentials derived from it.
-struct User {
-    password: String,
-    sha256: Credential,
-    sha512: Credential,
-}
-
-/// The users of `auth.users`.
-#[derive(Default)]
-pub struct Users(HashMap<String, User>);
-
-impl Users {
-    /// Resolves every password and derives its SCRAM credentials; an error names the entry.
-    pub fn from_config(users: &[kafkatwin_config::AuthUser]) -> Result<Self, String> {
-        let mut out = HashMap::new();
-        for (i, u) in users.iter().enumerate() {
-            let at = format!("auth.users[{i}].password (user {})", u.username);
-            let password = u.password.resolve().map_err(|e| format!("{at}: {e}"))?;
-            let derive = |h| Credential::derive(h, &password).map_err(|e| format!("{at}: {e}"));
-            let user = User {
-                sha256: derive(ScramHash::Sha256)?,
-                sha512: derive(ScramHash::Sha512)?,
-                password,
-            };
-            out.insert(u.username.clone(), user);
-        }
-        Ok(Self(out))
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
 impl Proxy {
     /// Whether clients must log in.
     pub fn auth_required(&self) -> bool {
         self.config.auth.required()
     }
 
-    /// The mechanisms offered: SCRAM only with `auth.users`.
+    /// The mechanisms offered: SCRAM only when there are users.
     fn mechanisms(&self) -> Vec<&'static str> {
-        if self.books.users.is_empty() {
-            vec!["PLAIN"]
-        } else {
+        if self.books.users.any() {
             vec!["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+        } else {
+            vec!["PLAIN"]
         }
     }
 
@@ -102,6 +68,57 @@ impl Proxy {
             Ok(b) => Handled::Reply(Frame::Encoded(b)),
             Err(e) => Handled::Close(format!("cannot encode the SASL response: {e}")),
         };
+        match &decoded.body {
+            RequestKind::SaslHandshake(r) => self.handshake(r, session, reply),
+            RequestKind::SaslAuthenticate(r) => self.authenticate(r, session, reply),
+            _ => SaslStep::Refused(Handled::Close("expected a SASL request".into())),
+        }
+    }
+
+    /// Agrees on a mechanism, if the proxy offers the one asked for.
+    fn handshake(
+        &self,
+        r: &SaslHandshakeRequest,
+        session: &mut SaslSession,
+        reply: impl Fn(ResponseKind) -> Handled,
+    ) -> SaslStep {
+        let offered = self.mechanisms();
+        let asked = r.mechanism.as_str();
+        let mut resp = SaslHandshakeResponse::default().with_mechanisms(
+            offered
+                .iter()
+                .map(|m| StrBytes::from_static_str(m))
+                .collect(),
+        );
+        let agreed = match (offered.contains(&asked), ScramHash::from_mechanism(asked)) {
+            (false, _) => None,
+            (true, Some(h)) => Some(SaslSession::Scram(h)),
+            (true, None) => Some(SaslSession::Plain),
+        };
+        match agreed {
+            Some(next) => {
+                *session = next;
+                SaslStep::Continue(reply(ResponseKind::SaslHandshake(resp)))
+            }
+            None => {
+                resp.error_code = ResponseError::UnsupportedSaslMechanism.code();
+                SaslStep::Refused(reply(ResponseKind::SaslHandshake(resp)))
+            }
+        }
+    }
+
+    /// One SaslAuthenticate round of the agreed mechanism.
+    fn authenticate(
+        &self,
+        r: &SaslAuthenticateRequest,
+        session: &mut SaslSession,
+        reply: impl Fn(ResponseKind) -> Handled,
+    ) -> SaslStep {
+        let answer = |bytes: Vec<u8>| {
+            reply(ResponseKind::SaslAuthenticate(
+                SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(bytes)),
+            ))
+        };
         let refuse = |reason: String| {
             tracing::warn!("login refused: {reason}");
             let resp = SaslAuthenticateResponse::default()
@@ -111,86 +128,41 @@ impl Proxy {
                 ))));
             SaslStep::Refused(reply(ResponseKind::SaslAuthenticate(resp)))
         };
-        match &decoded.body {
-            RequestKind::SaslHandshake(r) => {
-                let offered = self.mechanisms();
-                let asked = r.mechanism.as_str();
-                let mut resp = SaslHandshakeResponse::default().with_mechanisms(
-                    offered
-                        .iter()
-                        .map(|m| StrBytes::from_static_str(m))
-                        .collect(),
-                );
-                let agreed = match (offered.contains(&asked), ScramHash::from_mechanism(asked)) {
-                    (false, _) => None,
-                    (true, Some(h)) => Some(SaslSession::Scram(h)),
-                    (true, None) => Some(SaslSession::Plain),
-                };
-                match agreed {
-                    Some(next) => {
-                        *session = next;
-                        SaslStep::Continue(reply(ResponseKind::SaslHandshake(resp)))
-                    }
-                    None => {
-                        resp.error_code = ResponseError::UnsupportedSaslMechanism.code();
-                        SaslStep::Refused(reply(ResponseKind::SaslHandshake(resp)))
-                    }
+        match std::mem::take(session) {
+            SaslSession::Plain => match self.login(&r.auth_bytes) {
+                Ok(principal) => {
+                    tracing::info!("client logged in as {principal} (PLAIN)");
+                    SaslStep::LoggedIn(answer(Vec::new()), principal)
                 }
-            }
-            RequestKind::SaslAuthenticate(r) => match std::mem::take(session) {
-                SaslSession::Plain => match self.login(&r.auth_bytes) {
-                    Ok(principal) => {
-                        tracing::info!("client logged in as {principal} (PLAIN)");
-                        SaslStep::LoggedIn(
-                            reply(ResponseKind::SaslAuthenticate(
-                                SaslAuthenticateResponse::default(),
-                            )),
-                            principal,
-                        )
-                    }
-                    Err(reason) => refuse(reason.to_string()),
-                },
-                SaslSession::Scram(hash) => {
-                    let first = match ServerFirst::read(&r.auth_bytes) {
-                        Ok(f) => f,
-                        Err(e) => return refuse(e.to_string()),
-                    };
-                    let Some(user) = self.books.users.0.get(&first.user) else {
-                        return refuse(format!("user {}: unknown", first.user));
-                    };
-                    let cred = match hash {
-                        ScramHash::Sha256 => &user.sha256,
-                        ScramHash::Sha512 => &user.sha512,
-                    };
-                    let name = first.user.clone();
-                    let (msg, state) = first.answer(cred);
-                    *session = SaslSession::ScramProof(name, state);
-                    SaslStep::Continue(reply(ResponseKind::SaslAuthenticate(
-                        SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(msg)),
-                    )))
-                }
-                SaslSession::ScramProof(user, state) => match state.verify(&r.auth_bytes) {
-                    Ok(msg) => {
-                        tracing::info!("client logged in as {user} (SCRAM)");
-                        SaslStep::LoggedIn(
-                            reply(ResponseKind::SaslAuthenticate(
-                                SaslAuthenticateResponse::default()
-                                    .with_auth_bytes(Bytes::from(msg)),
-                            )),
-                            user,
-                        )
-                    }
-                    Err(e) => refuse(format!("user {user}: {e}")),
-                },
-                SaslSession::Start => SaslStep::Refused(Handled::Close(
-                    "SaslAuthenticate before SaslHandshake".into(),
-                )),
+                Err(reason) => refuse(reason.to_string()),
             },
-            _ => SaslStep::Refused(Handled::Close("expected a SASL request".into())),
+            SaslSession::Scram(hash) => {
+                let first = match ServerFirst::read(&r.auth_bytes) {
+                    Ok(f) => f,
+                    Err(e) => return refuse(e.to_string()),
+                };
+                let Some(user) = self.books.users.get(&first.user) else {
+                    return refuse(format!("user {}: unknown", first.user));
+                };
+                let name = first.user.clone();
+                let (msg, state) = first.answer(user.credential(hash));
+                *session = SaslSession::ScramProof(name, state);
+                SaslStep::Continue(answer(msg))
+            }
+            SaslSession::ScramProof(user, state) => match state.verify(&r.auth_bytes) {
+                Ok(msg) => {
+                    tracing::info!("client logged in as {user} (SCRAM)");
+                    SaslStep::LoggedIn(answer(msg), user)
+                }
+                Err(e) => refuse(format!("user {user}: {e}")),
+            },
+            SaslSession::Start => SaslStep::Refused(Handled::Close(
+                "SaslAuthenticate before SaslHandshake".into(),
+            )),
         }
     }
 
-    /// Checks PLAIN credentials (`authzid \0 username \0 password`): against `auth.users`,
+    /// Checks PLAIN credentials (`authzid \0 username \0 password`): against the users,
     /// then with the on_auth plugins.
     fn login(&self, auth_bytes: &[u8]) -> Result<String, LoginError> {
         let mut parts = auth_bytes.splitn(3, |b| *b == 0);
@@ -200,11 +172,11 @@ impl Proxy {
         };
         let user = std::str::from_utf8(user).map_err(|_| LoginError::UserNotUtf8)?;
         let mut reasons = Vec::new();
-        if let Some(known) = self.books.users.0.get(user) {
-            if bool::from(known.password.as_bytes().ct_eq(password)) {
+        if let Some(known) = self.books.users.get(user) {
+            if known.check_password(password) {
                 return Ok(user.to_owned());
             }
-            reasons.push("auth.users: wrong password".to_owned());
+            reasons.push("wrong password".to_owned());
         }
         for p in &self.config.auth.plugins {
             let config: Vec<(String, String)> = p

@@ -29,7 +29,7 @@ struct Connection {
 
 /// A client connection as the session sees it: its two halves (a TCP socket's, or a TLS
 /// stream's) and who it is.
-pub struct Client<R, W> {
+pub struct ClientConn<R, W> {
     /// The reading half.
     pub rd: R,
     /// The writing half.
@@ -45,14 +45,14 @@ pub struct Client<R, W> {
 /// request frames in flight across all connections (`server.max_inflight_request_bytes`).
 pub async fn serve<R, W>(
     proxy: Arc<Proxy>,
-    client: Client<R, W>,
+    client: ClientConn<R, W>,
     mut drain: watch::Receiver<bool>,
     budget: Arc<Semaphore>,
 ) where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let Client {
+    let ClientConn {
         mut rd,
         wr,
         peer,
@@ -67,27 +67,10 @@ pub async fn serve<R, W>(
     let idle = proxy.config.server.connections_max_idle.get();
     let mut produce_chain: Option<oneshot::Receiver<()>> = None;
     let conn = Arc::new(Connection::default());
-    // A certificate names the client unless it must log in with SASL (then its login
-    // does).
-    if let Some(p) = &principal
-        && !proxy.auth_required()
-    {
-        conn.quota.logged_in(p);
-    }
-    // With `auth.users` or `auth.plugins` set, nothing but ApiVersions and SASL until the
-    // client logged in.
-    let mut logged_in = !proxy.auth_required();
-    let mut sasl = SaslSession::default();
+    let mut sasl = login_due(&proxy, &conn, principal.as_deref());
     loop {
-        // A throttled client is not read until its throttle has passed (as a Kafka broker
-        // mutes its channel): clients need not back off by themselves.
-        if let Some(wait) = conn.quota.paused_for() {
-            tokio::select! {
-                biased;
-                _ = drain.changed() => break,
-                _ = closed_rx.changed() => break,
-                _ = tokio::time::sleep(wait) => {}
-            }
+        if !throttle_passed(&conn, &mut drain, &mut closed_rx).await {
+            break;
         }
         // A frame, then room for it in the proxy-wide budget of request bytes in flight.
         // Waiting for room is backpressure: this connection is not read meanwhile. (Room is
@@ -117,13 +100,14 @@ pub async fn serve<R, W>(
         let api = frame::peek_header(&frame).map(|h| h.api_key);
         // Until the login, in order, before anything else of this connection (the client
         // waits for it).
-        let frame = if logged_in {
-            frame
-        } else {
-            match login_step(&proxy, &conn, frame, api, &mut sasl) {
+        let frame = match sasl.as_mut() {
+            None => frame,
+            Some(session) => match login_step(&proxy, &conn, frame, api, session) {
                 Login::Pass(f) => f,
                 Login::Answered(outcome, done) => {
-                    logged_in = done;
+                    if done {
+                        sasl = None;
+                    }
                     let _ = tx.send(outcome);
                     continue;
                 }
@@ -131,7 +115,7 @@ pub async fn serve<R, W>(
                     let _ = tx.send(outcome);
                     break;
                 }
-            }
+            },
         };
         // Produce batches must reach the backend in the order the client sent them.
         let gate = (api == Some(ApiKey::Produce as i16)).then(|| {
@@ -151,6 +135,38 @@ pub async fn serve<R, W>(
     drop(queue_tx);
     let _ = writer.await;
     tracing::debug!(%peer, "client disconnected");
+}
+
+/// The login a new connection owes: with `auth.users` or `auth.plugins` set, nothing but
+/// ApiVersions and SASL until it logged in (`Some`). A certificate names the client unless it
+/// must log in with SASL (then its login does).
+fn login_due(proxy: &Proxy, conn: &Connection, principal: Option<&str>) -> Option<SaslSession> {
+    if proxy.auth_required() {
+        return Some(SaslSession::default());
+    }
+    if let Some(p) = principal {
+        conn.quota.logged_in(p);
+    }
+    None
+}
+
+/// Waits out the connection's throttle, if any: a throttled client is not read until its
+/// throttle has passed (as a Kafka broker mutes its channel), so clients need not back off
+/// by themselves. False when the connection is to close meanwhile.
+async fn throttle_passed(
+    conn: &Connection,
+    drain: &mut watch::Receiver<bool>,
+    closed: &mut watch::Receiver<bool>,
+) -> bool {
+    let Some(wait) = conn.quota.paused_for() else {
+        return true;
+    };
+    tokio::select! {
+        biased;
+        _ = drain.changed() => false,
+        _ = closed.changed() => false,
+        _ = tokio::time::sleep(wait) => true,
+    }
 }
 
 /// Writes each answer in request order until the queue closes, the client goes, or an

@@ -2,6 +2,7 @@
 //! its OpenAPI description, and the router is built from the same list that builds the
 //! document, so `GET /api/v1/openapi.json` covers exactly what is routed.
 
+mod access;
 mod audit;
 mod clusters;
 mod groups;
@@ -100,6 +101,10 @@ pub(crate) fn routes() -> (axum::Router<Shared>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(audit::audit_log))
         .routes(routes!(audit::me))
+        .routes(routes!(access::list_users))
+        .routes(routes!(access::put_user, access::delete_user))
+        .routes(routes!(access::list_acls, access::add_acl))
+        .routes(routes!(access::delete_acl))
         .routes(routes!(clusters::list_clusters))
         .routes(routes!(clusters::cluster))
         .routes(routes!(clusters::cluster_health))
