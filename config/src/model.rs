@@ -320,7 +320,7 @@ pub struct ServerConfig {
     /// Port to bind.
     pub port: u16,
     /// Host name clients are told to connect to (Metadata, FindCoordinator). Defaults to
-    /// `listen_address`.
+    /// `listen_address` (`localhost` for a wildcard address, which a client cannot dial).
     pub advertised_host: Option<String>,
     /// Port clients are told to connect to. Defaults to `port`.
     pub advertised_port: Option<u16>,
@@ -646,7 +646,8 @@ pub struct BackendConfig {
     pub connect_timeout: Duration,
     /// How long one backend request may take before it counts as failed.
     pub request_timeout: Duration,
-    /// How often cached backend metadata is refreshed even without errors.
+    /// Accepted for compatibility with the documented config shape; has no effect (metadata
+    /// is refreshed on NOT_LEADER, unknown topics and reconnects).
     pub metadata_max_age: Duration,
     /// Attempts for a request that failed with a retriable error (leader moved, connection lost).
     pub retries: u32,

@@ -145,3 +145,47 @@ fn names_reaching_the_admin_api_are_checked() {
     .expect("answered");
     assert_eq!(status, 201, "a valid topic name is taken");
 }
+
+/// The API keys an ApiVersions v0 answer lists.
+fn advertised(proxy: &Proxy) -> Vec<i16> {
+    let mut c = TcpStream::connect(proxy.bootstrap()).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    c.write_all(API_VERSIONS).expect("write");
+    let mut len = [0u8; 4];
+    c.read_exact(&mut len).expect("length");
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    c.read_exact(&mut body).expect("body");
+    // correlation id (4), error code (2), array length (4), then (key, min, max) i16 each.
+    let n = i32::from_be_bytes([body[6], body[7], body[8], body[9]]).max(0) as usize;
+    (0..n)
+        .filter_map(|i| body.get(10 + i * 6..12 + i * 6))
+        .map(|k| i16::from_be_bytes([k[0], k[1]]))
+        .collect()
+}
+
+#[test]
+fn sasl_is_advertised_only_when_a_login_is_required() {
+    const SASL_HANDSHAKE: i16 = 17;
+    const SASL_AUTHENTICATE: i16 = 36;
+    let broker = Broker::start("a");
+    let open = Proxy::start(&[&broker]);
+    let keys = advertised(&open);
+    assert!(
+        keys.contains(&0) && keys.contains(&1),
+        "produce and fetch: {keys:?}"
+    );
+    assert!(
+        !keys.contains(&SASL_HANDSHAKE) && !keys.contains(&SASL_AUTHENTICATE),
+        "SASL advertised with no auth configured: {keys:?}"
+    );
+    let secured = Proxy::with_yaml(
+        &[&broker],
+        "auth:\n  users:\n    - { username: u, password: p }\n",
+    );
+    let keys = advertised(&secured);
+    assert!(
+        keys.contains(&SASL_HANDSHAKE) && keys.contains(&SASL_AUTHENTICATE),
+        "SASL not advertised with auth.users: {keys:?}"
+    );
+}

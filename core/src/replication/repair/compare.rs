@@ -33,7 +33,7 @@ pub async fn report(
         .collect();
     let mut lines = Vec::new();
     let mut diverged = false;
-    for (name, (topic, n)) in topics {
+    for (topic, n) in topics.into_values() {
         for p in 0..n {
             let tp = Tp::new(topic.clone(), p);
             let cmp = compare(&tp, &sides).await;
@@ -76,12 +76,9 @@ pub async fn report(
             }
             lines.push(if notes.is_empty() {
                 let ids: Vec<&str> = clusters.iter().map(|c| &*c.id).collect();
-                format!(
-                    "{name}-{p}: agree ({src_end} records on {})",
-                    ids.join(", ")
-                )
+                format!("{tp}: agree ({src_end} records on {})", ids.join(", "))
             } else {
-                format!("{name}-{p}: {}", notes.join("; "))
+                format!("{tp}: {}", notes.join("; "))
             });
         }
     }
