@@ -363,6 +363,10 @@ pub struct ServerTlsConfig {
     /// PEM CA certificates; set, clients must present a certificate that chains to one.
     #[serde(default)]
     pub client_ca_file: Option<String>,
+    /// The password of an encrypted key (`ENCRYPTED PRIVATE KEY`, PKCS#8): plain,
+    /// `${env:NAME}` or `${file:PATH}`.
+    #[serde(default)]
+    pub key_password: Option<crate::Secret>,
 }
 
 /// `server.scale_out`: instances divide partition leadership through a Kafka consumer group
@@ -466,6 +470,10 @@ pub struct ClusterTlsConfig {
     /// PEM private key of `cert_file`.
     #[serde(default)]
     pub key_file: Option<String>,
+    /// The password of an encrypted `key_file` (PKCS#8): plain, `${env:NAME}` or
+    /// `${file:PATH}`.
+    #[serde(default)]
+    pub key_password: Option<crate::Secret>,
     /// The name the brokers' certificates must carry (absent: each broker's host).
     #[serde(default)]
     pub server_name: Option<String>,

@@ -130,22 +130,26 @@ fn compare(file: &std::path::Path) -> ExitCode {
 
 fn check(file: &std::path::Path) -> ExitCode {
     match kafkatwin_config::load_file(file) {
-        Ok(c) if kafkatwin_core::hooks::Hooks::from_config(&c).is_err() => {
-            let problems = kafkatwin_core::hooks::Hooks::from_config(&c)
-                .err()
-                .unwrap_or_default();
-            eprintln!(
-                "{}: {} problem{} in the configuration:",
-                file.display(),
-                problems.len(),
-                if problems.len() == 1 { "" } else { "s" }
-            );
-            for p in problems {
-                eprintln!("  - {p}");
-            }
-            ExitCode::FAILURE
-        }
         Ok(c) => {
+            let mut problems: Vec<String> = kafkatwin_core::hooks::Hooks::from_config(&c)
+                .err()
+                .unwrap_or_default()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            problems.extend(security_problems(&c));
+            if !problems.is_empty() {
+                eprintln!(
+                    "{}: {} problem{} in the configuration:",
+                    file.display(),
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" }
+                );
+                for p in problems {
+                    eprintln!("  - {p}");
+                }
+                return ExitCode::FAILURE;
+            }
             println!(
                 "{}: OK ({} cluster{}, listening on {}:{})",
                 file.display(),
@@ -164,6 +168,29 @@ fn check(file: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// What the proxy would fail on at start: certificates and keys that do not load, secrets
+/// that do not resolve (named by key, never shown).
+fn security_problems(c: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(t) = &c.server.tls
+        && let Err(e) = kafkatwin_core::base::tls::server_config(t)
+    {
+        out.push(e.to_string());
+    }
+    for cluster in &c.clusters {
+        if let Err(e) = kafkatwin_core::backend::security::Security::from_config(cluster) {
+            out.push(format!("clusters (cluster {}): {e}", cluster.id));
+        }
+    }
+    if let Err(e) = kafkatwin_core::control::users::Users::new(
+        &c.auth.users,
+        kafkatwin_core::control::control_log::Keeping::Memory,
+    ) {
+        out.push(e.to_string());
+    }
+    out
 }
 
 fn init_logging(c: &Config) -> anyhow::Result<()> {

@@ -632,3 +632,90 @@ fn users_and_acls_set_through_the_admin_api_reach_every_instance() {
     });
     assert!(refused, "a removed user still logs in");
 }
+
+#[test]
+fn an_encrypted_key_opens_with_its_password_and_sighup_reloads() {
+    let dir = ca();
+    cert(&dir, "server", "kafkatwin-test");
+    openssl(
+        &dir,
+        &[
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-in",
+            "server-key.pem",
+            "-out",
+            "server-key-enc.pem",
+            "-passout",
+            "pass:key secret",
+        ],
+    );
+    let broker = Broker::start("a");
+    create_topic(&broker.addr(), "enc", 1);
+    let proxy = Proxy::start_with(
+        &[&broker],
+        ProxyOptions {
+            server_yaml: format!(
+                "  tls: {{ cert_file: \"{}\", key_file: \"{}\", key_password: \"${{env:KEY_PASSWORD}}\" }}\n",
+                path(&dir, "server.pem"),
+                path(&dir, "server-key-enc.pem")
+            ),
+            env: vec![("KEY_PASSWORD".into(), "key secret".into())],
+            ..Default::default()
+        },
+    );
+    let r = round_trip(
+        &proxy,
+        "enc",
+        &[
+            "--protocol",
+            "SSL",
+            "--ca",
+            &path(&dir, "ca.pem"),
+            "--count",
+            "3",
+        ],
+    );
+    assert_eq!(r["produced"], 3, "{r}\n{}", proxy.log());
+    assert_eq!(r["consumed"], 3, "{r}");
+    let _ = Command::new("kill")
+        .args(["-HUP", &proxy.pid().to_string()])
+        .status();
+    let reloaded = kafkatwin_tests::eventually(Duration::from_secs(10), || {
+        let log = proxy.log();
+        log.contains("SIGHUP received: reloading server.tls")
+            && log.contains("certificate reloaded")
+    });
+    assert!(reloaded, "{}", proxy.log());
+    // A wrong key password: check-config says which setting, and shows no secret.
+    let out = Command::new(kafkatwin_tests::kafkatwin_bin())
+        .arg("check-config")
+        .arg(proxy_config_with_wrong_password(&dir))
+        .output()
+        .expect("check-config ran");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("server.tls.key_file") && text.contains("key_password"),
+        "{text}"
+    );
+    assert!(!text.contains("not it"), "a secret was printed: {text}");
+}
+
+/// A config whose listener key cannot be opened (its password is wrong).
+fn proxy_config_with_wrong_password(dir: &Path) -> PathBuf {
+    let file = dir.join("wrong.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "server:\n  tls: {{ cert_file: \"{}\", key_file: \"{}\", key_password: \"not it\" }}\nclusters:\n  - {{ id: a, bootstrap_servers: [\"127.0.0.1:1\"] }}\n",
+            path(dir, "server.pem"),
+            path(dir, "server-key-enc.pem")
+        ),
+    )
+    .expect("config");
+    file
+}

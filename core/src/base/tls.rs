@@ -55,12 +55,39 @@ fn certs(what: &'static str, path: &str) -> Result<Vec<CertificateDer<'static>>,
     Ok(certs)
 }
 
-fn key(what: &'static str, path: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::File {
+/// The private key in `path`; an `ENCRYPTED PRIVATE KEY` (PKCS#8) is opened with
+/// `password`.
+fn key(
+    what: &'static str,
+    path: &str,
+    password: Option<&kafkatwin_config::Secret>,
+) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let bad = |reason: String| TlsError::File {
         what,
         path: path.to_owned(),
-        reason: format!("no PEM private key: {e}"),
-    })
+        reason,
+    };
+    let Some(password) = password else {
+        return PrivateKeyDer::from_pem_file(path)
+            .map_err(|e| bad(format!("no PEM private key: {e}")));
+    };
+    let password = password
+        .resolve()
+        .map_err(|e| bad(format!("its key_password: {e}")))?;
+    let pem = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let (label, der) =
+        pkcs8::der::pem::decode_vec(pem.as_bytes()).map_err(|e| bad(format!("not PEM: {e}")))?;
+    if label != "ENCRYPTED PRIVATE KEY" {
+        return Err(bad(format!(
+            "key_password is set but the key is not encrypted (PEM label {label})"
+        )));
+    }
+    let encrypted = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice())
+        .map_err(|e| bad(format!("not an encrypted PKCS#8 key: {e}")))?;
+    let plain = encrypted
+        .decrypt(password.as_bytes())
+        .map_err(|e| bad(format!("cannot open it with key_password: {e}")))?;
+    Ok(PrivateKeyDer::Pkcs8(plain.as_bytes().to_vec().into()))
 }
 
 fn roots(what: &'static str, path: &str) -> Result<rustls::RootCertStore, TlsError> {
@@ -100,7 +127,7 @@ pub fn server_config(c: &ServerTlsConfig) -> Result<rustls::ServerConfig, TlsErr
     builder
         .with_single_cert(
             certs("server.tls.cert_file", &c.cert_file)?,
-            key("server.tls.key_file", &c.key_file)?,
+            key("server.tls.key_file", &c.key_file, c.key_password.as_ref())?,
         )
         .map_err(|e| setup(e.to_string()))
 }
@@ -209,7 +236,7 @@ pub fn client_config(
         (Some(cert), Some(key_file)) => builder
             .with_client_auth_cert(
                 certs("clusters[].tls.cert_file", cert)?,
-                key("clusters[].tls.key_file", key_file)?,
+                key("clusters[].tls.key_file", key_file, c.key_password.as_ref())?,
             )
             .map_err(|e| setup(e.to_string()))?,
         (None, None) => builder.with_no_client_auth(),

@@ -1,7 +1,7 @@
 //! Where the ACLs (`auth.acls` and the admin API's entries) apply to requests. Without
 //! entries every principal may do everything. A denied topic in a
-//! Produce or Fetch is answered `TOPIC_AUTHORIZATION_FAILED` on its own while the others are
-//! served; Metadata leaves out the topics a principal may not describe, as Kafka does; other
+//! partitioned request (Produce, Fetch, ListOffsets, DeleteRecords, OffsetForLeaderEpoch) is
+//! answered `TOPIC_AUTHORIZATION_FAILED` on its own while the others are served; Metadata leaves out the topics a principal may not describe, as Kafka does; other
 //! requests naming a denied topic or group are refused whole
 //! (`TOPIC_AUTHORIZATION_FAILED` / `GROUP_AUTHORIZATION_FAILED`).
 
@@ -58,6 +58,27 @@ impl Proxy {
         Some(denied.fail_all(ResponseError::TopicAuthorizationFailed.code()))
     }
 
+    /// Runs `handle` on the partitions of `r` that `principal` may `op`, and answers the
+    /// others `TOPIC_AUTHORIZATION_FAILED` beside its answer.
+    pub(super) async fn screened<R, F>(
+        &self,
+        mut r: R,
+        principal: Option<&str>,
+        op: AclOperation,
+        handle: impl FnOnce(R) -> F,
+    ) -> R::Response
+    where
+        R: PartitionedApi,
+        F: std::future::Future<Output = R::Response>,
+    {
+        let denied = self.take_denied(&mut r, principal, op);
+        let mut resp = handle(r).await;
+        if let Some(d) = denied {
+            R::extend_response(&mut resp, d);
+        }
+        resp
+    }
+
     /// Why the ACLs refuse a whole request (other than Produce, Fetch and Metadata), if
     /// they do.
     pub(super) fn acl_refusal(
@@ -92,21 +113,6 @@ impl Proxy {
                 .topics
                 .iter()
                 .map(|t| topic(t.name.as_str(), Create))
-                .collect(),
-            RequestKind::ListOffsets(r) => r
-                .topics
-                .iter()
-                .map(|t| topic(t.name.as_str(), Describe))
-                .collect(),
-            RequestKind::OffsetForLeaderEpoch(r) => r
-                .topics
-                .iter()
-                .map(|t| topic(t.topic.as_str(), Describe))
-                .collect(),
-            RequestKind::DeleteRecords(r) => r
-                .topics
-                .iter()
-                .map(|t| topic(t.name.as_str(), Delete))
                 .collect(),
             RequestKind::JoinGroup(r) => vec![group(r.group_id.as_str(), Read)],
             RequestKind::SyncGroup(r) => vec![group(r.group_id.as_str(), Read)],

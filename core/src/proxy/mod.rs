@@ -30,7 +30,7 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, RequestKind, ResponseHeader, ResponseKind,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
-use kafkatwin_config::Config;
+use kafkatwin_config::{AclOperation, Config};
 use std::sync::Arc;
 use std::time::Instant;
 use versions::Handler;
@@ -379,11 +379,19 @@ impl Proxy {
                     .await
                     .map(ResponseKind::Produce));
             }
-            (Some(Handler::ListOffsets), RequestKind::ListOffsets(r)) => {
-                ResponseKind::ListOffsets(self.list_offsets(version, client_id, r).await)
-            }
+            (Some(Handler::ListOffsets), RequestKind::ListOffsets(r)) => ResponseKind::ListOffsets(
+                self.screened(r, principal, AclOperation::Describe, |r| {
+                    self.list_offsets(version, client_id, r)
+                })
+                .await,
+            ),
             (Some(Handler::DeleteRecords), RequestKind::DeleteRecords(r)) => {
-                ResponseKind::DeleteRecords(self.delete_records(version, client_id, r).await)
+                ResponseKind::DeleteRecords(
+                    self.screened(r, principal, AclOperation::Delete, |r| {
+                        self.delete_records(version, client_id, r)
+                    })
+                    .await,
+                )
             }
             (Some(Handler::OffsetForLeaderEpoch), RequestKind::OffsetForLeaderEpoch(r)) => {
                 if cluster.supports(ApiKey::OffsetForLeaderEpoch).is_none() {
@@ -398,7 +406,10 @@ impl Proxy {
                     ));
                 }
                 ResponseKind::OffsetForLeaderEpoch(
-                    partitioned::route(cluster, version, client_id, r, retries).await,
+                    self.screened(r, principal, AclOperation::Describe, |r| {
+                        partitioned::route(cluster, version, client_id, r, retries)
+                    })
+                    .await,
                 )
             }
             (Some(Handler::InitProducerId), RequestKind::InitProducerId(r)) => {
