@@ -167,8 +167,30 @@ impl AuthConfig {
 pub struct AuthUser {
     /// The user name clients log in with; the principal is `User:<username>`.
     pub username: String,
-    /// The password: plain, `${env:NAME}` or `${file:PATH}`.
-    pub password: crate::Secret,
+    /// The password: plain, `${env:NAME}` or `${file:PATH}`. Give it, or salted credentials.
+    #[serde(default)]
+    pub password: Option<crate::Secret>,
+    /// A salted SCRAM-SHA-256 credential instead of a password (`kafkatwin
+    /// scram-credential` makes one).
+    #[serde(default)]
+    pub scram_sha_256: Option<ScramCredential>,
+    /// A salted SCRAM-SHA-512 credential instead of a password.
+    #[serde(default)]
+    pub scram_sha_512: Option<ScramCredential>,
+}
+
+/// A salted SCRAM credential (RFC 5802), the password itself not kept: what Kafka stores.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ScramCredential {
+    /// The salt, base64.
+    pub salt: String,
+    /// PBKDF2 iterations (4096 or more).
+    pub iterations: u32,
+    /// `StoredKey`, base64.
+    pub stored_key: String,
+    /// `ServerKey`, base64.
+    pub server_key: String,
 }
 
 /// One entry of `auth.acls`: allows `principal` the `operations` on the resources it names.

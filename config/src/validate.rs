@@ -40,6 +40,30 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     check_multi_dc(c, &mut p);
     check_scale_out(c, &mut p);
     check_admin_tokens(c, &mut p);
+    for (i, u) in c.auth.users.iter().enumerate() {
+        let salted = u.scram_sha_256.is_some() || u.scram_sha_512.is_some();
+        if u.password.is_some() == salted {
+            p.push(Problem::new(
+                format!("auth.users[{i}]"),
+                format!(
+                    "user {}: give either `password` or salted credentials (`scram_sha_256`, \
+                     `scram_sha_512`), not both or neither",
+                    u.username
+                ),
+            ));
+        }
+        for (key, cred) in [
+            ("scram_sha_256", &u.scram_sha_256),
+            ("scram_sha_512", &u.scram_sha_512),
+        ] {
+            if cred.as_ref().is_some_and(|c| c.iterations < 4096) {
+                p.push(Problem::new(
+                    format!("auth.users[{i}].{key}.iterations"),
+                    "must be at least 4096 (Kafka's minimum)",
+                ));
+            }
+        }
+    }
     for (i, t) in c.transformations.iter().enumerate() {
         if t.topic.is_some() == t.pattern.is_some() {
             p.push(Problem::new(

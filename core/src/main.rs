@@ -35,6 +35,9 @@ enum Command {
         /// The YAML config file.
         file: PathBuf,
     },
+    /// Read a password from standard input and print salted SCRAM-SHA-256 and SCRAM-SHA-512
+    /// credentials for it, to put in an `auth.users` entry instead of the password.
+    ScramCredential,
     /// Compare the configured clusters' partitions without changing anything: for every
     /// topic and partition, whether the clusters agree, one is a prefix of another (and by
     /// how much), or they diverge (and where). Exits 1 when something diverges, 2 when a
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
     match (cli.command, cli.config) {
         (Some(Command::CheckConfig { file }), _) => check(&file),
         (Some(Command::Compare { config }), _) => compare(&config),
+        (Some(Command::ScramCredential), _) => scram_credential(),
         (None, Some(file)) => match run(&file) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -72,6 +76,39 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn scram_credential() -> ExitCode {
+    use kafkatwin_core::base::scram::{Credential, ScramHash};
+    let mut password = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut password) {
+        eprintln!("kafkatwin: cannot read the password from standard input: {e}");
+        return ExitCode::FAILURE;
+    }
+    let password = password.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        eprintln!("kafkatwin: give the password on standard input");
+        return ExitCode::from(2);
+    }
+    for (key, hash) in [
+        ("scram_sha_256", ScramHash::Sha256),
+        ("scram_sha_512", ScramHash::Sha512),
+    ] {
+        match Credential::derive(hash, password) {
+            Ok(c) => {
+                let s = c.to_stored();
+                println!(
+                    "{key}: {{ salt: \"{}\", iterations: {}, stored_key: \"{}\", server_key: \"{}\" }}",
+                    s.salt, s.iterations, s.stored_key, s.server_key
+                );
+            }
+            Err(e) => {
+                eprintln!("kafkatwin: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn compare(file: &std::path::Path) -> ExitCode {

@@ -485,14 +485,31 @@ fn acls_deny_one_topic_while_another_works() {
     for t in ["orders", "payroll"] {
         create_topic(&broker.addr(), t, 1);
     }
+    // Bob is configured with salted credentials made by `kafkatwin scram-credential`, not
+    // with his password.
+    let mut salt = Command::new(kafkatwin_tests::kafkatwin_bin())
+        .arg("scram-credential")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("scram-credential");
+    writeln!(salt.stdin.take().expect("stdin"), "bob-pw").expect("password");
+    let out = salt.wait_with_output().expect("credentials");
+    let salted: String = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| format!("      {l}\n"))
+        .collect();
+    assert!(salted.contains("scram_sha_512"), "{salted}");
     let proxy = Proxy::start_with(
         &[&broker],
         ProxyOptions {
             extra_yaml: "auth:\n  users:\n    - { username: alice, password: alice-pw }\n    \
-                         - { username: bob, password: bob-pw }\n  acls:\n    \
+                         - username: bob\n"
+                .to_owned()
+                + &salted
+                + "  acls:\n    \
                          - { principal: \"User:alice\", resource: topic, name: orders, pattern: literal, operations: [read, write, describe] }\n    \
-                         - { principal: \"User:bob\", resource: topic, name: pay, pattern: prefixed, operations: [all] }\n"
-                .into(),
+                         - { principal: \"User:bob\", resource: topic, name: pay, pattern: prefixed, operations: [all] }\n",
             ..Default::default()
         },
     );

@@ -414,16 +414,14 @@ impl AdminState for ProxyAdmin {
             .users
             .list()
             .into_iter()
-            .map(|(username, origin)| kafkatwin_web::UserView {
+            .map(|(username, origin, mechanisms)| kafkatwin_web::UserView {
                 username,
                 origin: match origin {
                     UserOrigin::Config => "config",
                     UserOrigin::Api => "api",
                 }
                 .to_owned(),
-                mechanisms: ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
-                    .map(str::to_owned)
-                    .to_vec(),
+                mechanisms: mechanisms.into_iter().map(str::to_owned).collect(),
             })
             .collect()
     }

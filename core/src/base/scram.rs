@@ -5,6 +5,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
+use kafkatwin_config::ScramCredential;
 use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
@@ -114,23 +115,10 @@ impl Credential {
     }
 }
 
-/// A credential as stored in the control log: never the password.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct StoredCredential {
-    /// Salt, base64.
-    pub salt: String,
-    /// PBKDF2 iterations.
-    pub iterations: u32,
-    /// `StoredKey`, base64.
-    pub stored_key: String,
-    /// `ServerKey`, base64.
-    pub server_key: String,
-}
-
 impl Credential {
-    /// Its stored form.
-    pub fn to_stored(&self) -> StoredCredential {
-        StoredCredential {
+    /// Its stored form (what the control log and `auth.users` keep).
+    pub fn to_stored(&self) -> ScramCredential {
+        ScramCredential {
             salt: STANDARD.encode(&self.salt),
             iterations: self.iterations,
             stored_key: STANDARD.encode(&self.stored_key),
@@ -139,7 +127,7 @@ impl Credential {
     }
 
     /// From its stored form.
-    pub fn from_stored(hash: ScramHash, s: &StoredCredential) -> Result<Self, ScramError> {
+    pub fn from_stored(hash: ScramHash, s: &ScramCredential) -> Result<Self, ScramError> {
         let decode = |v: &str| {
             STANDARD
                 .decode(v)

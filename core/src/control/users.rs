@@ -4,10 +4,11 @@
 //! the same name: the config's wins.
 
 use crate::base::change_error::ChangeError;
-use crate::base::scram::{Credential, ScramError, ScramHash, StoredCredential};
+use crate::base::scram::{Credential, ScramError, ScramHash};
 use crate::base::sync::{read, write};
 use crate::control::control_log::Keeping;
 use crate::control::keys::Key;
+use kafkatwin_config::ScramCredential;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -18,15 +19,15 @@ use subtle::ConstantTimeEq;
 pub struct User {
     /// The password, for config users (compared in constant time for PLAIN).
     password: Option<String>,
-    /// SCRAM-SHA-256.
-    pub sha256: Credential,
-    /// SCRAM-SHA-512.
-    pub sha512: Credential,
+    /// SCRAM-SHA-256, when known.
+    sha256: Option<Credential>,
+    /// SCRAM-SHA-512, when known.
+    sha512: Option<Credential>,
 }
 
 /// A user of `auth.users` that cannot log in: which entry, and why.
 #[derive(Debug, thiserror::Error)]
-#[error("auth.users[{index}].password (user {user}): {reason}")]
+#[error("auth.users[{index}] (user {user}): {reason}")]
 pub struct UserError {
     index: usize,
     user: String,
@@ -36,17 +37,17 @@ pub struct UserError {
 impl User {
     fn derive(password: &str) -> Result<Self, ScramError> {
         Ok(Self {
-            sha256: Credential::derive(ScramHash::Sha256, password)?,
-            sha512: Credential::derive(ScramHash::Sha512, password)?,
+            sha256: Some(Credential::derive(ScramHash::Sha256, password)?),
+            sha512: Some(Credential::derive(ScramHash::Sha512, password)?),
             password: None,
         })
     }
 
-    /// The credential for a SCRAM mechanism.
-    pub fn credential(&self, hash: ScramHash) -> &Credential {
+    /// The credential for a SCRAM mechanism, when the user has one.
+    pub fn credential(&self, hash: ScramHash) -> Option<&Credential> {
         match hash {
-            ScramHash::Sha256 => &self.sha256,
-            ScramHash::Sha512 => &self.sha512,
+            ScramHash::Sha256 => self.sha256.as_ref(),
+            ScramHash::Sha512 => self.sha512.as_ref(),
         }
     }
 
@@ -54,16 +55,32 @@ impl User {
     pub fn check_password(&self, password: &[u8]) -> bool {
         match &self.password {
             Some(p) => bool::from(p.as_bytes().ct_eq(password)),
-            None => self.sha256.check_password(password),
+            None => self
+                .sha256
+                .as_ref()
+                .or(self.sha512.as_ref())
+                .is_some_and(|c| c.check_password(password)),
         }
+    }
+
+    /// The SASL mechanisms the user can log in with.
+    pub fn mechanisms(&self) -> Vec<&'static str> {
+        let mut out = vec!["PLAIN"];
+        if self.sha256.is_some() {
+            out.push("SCRAM-SHA-256");
+        }
+        if self.sha512.is_some() {
+            out.push("SCRAM-SHA-512");
+        }
+        out
     }
 }
 
 /// A user as stored in the control log.
 #[derive(Serialize, Deserialize)]
 struct StoredUser {
-    sha256: StoredCredential,
-    sha512: StoredCredential,
+    sha256: ScramCredential,
+    sha512: ScramCredential,
 }
 
 /// Where a user comes from.
@@ -94,9 +111,28 @@ impl Users {
                 user: u.username.clone(),
                 reason,
             };
-            let password = u.password.resolve().map_err(bad)?;
-            let mut user = User::derive(&password).map_err(|e| bad(e.to_string()))?;
-            user.password = Some(password);
+            let user = match &u.password {
+                Some(secret) => {
+                    let password = secret.resolve().map_err(bad)?;
+                    let mut user = User::derive(&password).map_err(|e| bad(e.to_string()))?;
+                    user.password = Some(password);
+                    user
+                }
+                None => {
+                    let salted = |hash, c: &Option<ScramCredential>| {
+                        c.as_ref()
+                            .map(|c| Credential::from_stored(hash, c))
+                            .transpose()
+                    };
+                    User {
+                        password: None,
+                        sha256: salted(ScramHash::Sha256, &u.scram_sha_256)
+                            .map_err(|e| bad(format!("scram_sha_256: {e}")))?,
+                        sha512: salted(ScramHash::Sha512, &u.scram_sha_512)
+                            .map_err(|e| bad(format!("scram_sha_512: {e}")))?,
+                    }
+                }
+            };
             config.insert(u.username.clone(), user);
         }
         Ok(Self {
@@ -120,18 +156,18 @@ impl Users {
         !self.config.is_empty() || !read(&self.api).is_empty()
     }
 
-    /// Every user name with where it comes from.
-    pub fn list(&self) -> Vec<(String, UserOrigin)> {
-        let mut out: Vec<(String, UserOrigin)> = self
+    /// Every user name with where it comes from and its mechanisms.
+    pub fn list(&self) -> Vec<(String, UserOrigin, Vec<&'static str>)> {
+        let mut out: Vec<(String, UserOrigin, Vec<&'static str>)> = self
             .config
-            .keys()
-            .map(|n| (n.clone(), UserOrigin::Config))
+            .iter()
+            .map(|(n, u)| (n.clone(), UserOrigin::Config, u.mechanisms()))
             .collect();
         out.extend(
             read(&self.api)
-                .keys()
-                .filter(|n| !self.config.contains_key(*n))
-                .map(|n| (n.clone(), UserOrigin::Api)),
+                .iter()
+                .filter(|(n, _)| !self.config.contains_key(*n))
+                .map(|(n, u)| (n.clone(), UserOrigin::Api, u.mechanisms())),
         );
         out
     }
@@ -162,9 +198,12 @@ impl Users {
         }
         let user =
             User::derive(&body.password).map_err(|e| ChangeError::internal(e.to_string()))?;
+        let (Some(sha256), Some(sha512)) = (&user.sha256, &user.sha512) else {
+            return Err(ChangeError::internal("a derived user lacks a credential"));
+        };
         let stored = StoredUser {
-            sha256: user.sha256.to_stored(),
-            sha512: user.sha512.to_stored(),
+            sha256: sha256.to_stored(),
+            sha512: sha512.to_stored(),
         };
         let value =
             serde_json::to_vec(&stored).map_err(|e| ChangeError::internal(e.to_string()))?;
@@ -223,8 +262,8 @@ impl Users {
         let user = Credential::from_stored(ScramHash::Sha256, &stored.sha256).and_then(|sha256| {
             Ok(User {
                 password: None,
-                sha256,
-                sha512: Credential::from_stored(ScramHash::Sha512, &stored.sha512)?,
+                sha256: Some(sha256),
+                sha512: Some(Credential::from_stored(ScramHash::Sha512, &stored.sha512)?),
             })
         });
         match user {

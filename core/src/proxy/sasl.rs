@@ -144,8 +144,15 @@ impl Proxy {
                 let Some(user) = self.books.users.get(&first.user) else {
                     return refuse(format!("user {}: unknown", first.user));
                 };
+                let Some(cred) = user.credential(hash) else {
+                    return refuse(format!(
+                        "user {}: no {} credential",
+                        first.user,
+                        hash.mechanism()
+                    ));
+                };
                 let name = first.user.clone();
-                let (msg, state) = first.answer(user.credential(hash));
+                let (msg, state) = first.answer(cred);
                 *session = SaslSession::ScramProof(name, state);
                 SaslStep::Continue(answer(msg))
             }
