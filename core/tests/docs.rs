@@ -125,3 +125,35 @@ fn every_setting_the_scripts_read_is_documented_and_every_documented_one_is_read
         "the settings the scripts read (left) and docs/testing.md's table (right) differ"
     );
 }
+
+/// The picture of the layers (`docs/layers.md`) names every module of `core/src`, so a
+/// module added without a place in the picture fails here.
+#[test]
+fn the_layers_picture_names_every_module() {
+    let picture = std::fs::read_to_string(root().join("docs/layers.md")).expect("docs/layers.md");
+    let src = common::src_dir();
+    let mut missing = Vec::new();
+    for file in common::rust_files(&src) {
+        let rel = file.strip_prefix(&src).expect("under src").to_path_buf();
+        let stem = rel
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = if stem == "mod" {
+            rel.parent()
+                .and_then(|p| p.file_name())
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        } else {
+            stem
+        };
+        let word = Regex::new(&format!(r"\b{}\b", regex::escape(&name))).expect("regex");
+        if !word.is_match(&picture) {
+            missing.push(rel.display().to_string());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/layers.md does not name these modules: {missing:?}"
+    );
+}
