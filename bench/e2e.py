@@ -56,7 +56,7 @@ except ImportError:  # pragma: no cover - environment problem, say what to do
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALL_TARGETS = ("direct", "kafkatwin", "kafkatwin-rules", "tansu-proxy")
 PROXY_TARGETS = ("kafkatwin", "kafkatwin-rules", "tansu-proxy")
-# kafkatwin-rules: kafkatwin with the brief's mask-pii rule on every topic (on_produce), and
+# kafkatwin-rules: kafkatwin with the documented mask-pii rule on every topic (on_produce), and
 # then every target gets JSON payloads carrying an "ssn" field, so the rule has work to do.
 RULES_YAML = """transformations:
   - pattern: ".*"
@@ -642,7 +642,7 @@ def main(argv=None):
     ap.add_argument("--targets", default="direct,kafkatwin,tansu-proxy",
                     help="comma list from direct,kafkatwin,kafkatwin-rules,tansu-proxy "
                          "(default: direct,kafkatwin,tansu-proxy; kafkatwin-rules runs the "
-                         "brief's mask-pii rule on JSON payloads)")
+                         "documented mask-pii rule on JSON payloads)")
     ap.add_argument("--sizes", default="100,1024", help="record value sizes in bytes (default 100,1024)")
     ap.add_argument("--records", default=None,
                     help="records per trial: N for every size, or SIZE=N,... "

@@ -36,7 +36,7 @@ fn header(r: &RecordData, name: &str) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
-fn brief_mask_pii() -> Value {
+fn documented_mask_pii() -> Value {
     json!([{ "id": "mask-pii", "name": "Mask PII Data", "enabled": true, "priority": 10,
       "conditions": [ { "type": "field_exists", "field": "ssn" } ],
       "actions": [ { "type": "mask_field", "field": "ssn" },
@@ -44,8 +44,8 @@ fn brief_mask_pii() -> Value {
 }
 
 #[test]
-fn the_briefs_mask_pii_example() {
-    let c = chain(brief_mask_pii());
+fn the_documented_mask_pii_example() {
+    let c = chain(documented_mask_pii());
     let mut r = record(br#"{"ssn":"123-45-6789","name":"Ann"}"#);
     let out = c.apply(&mut r).expect("applies");
     assert!(out.changed);
@@ -155,7 +155,7 @@ fn conditions_and_any_of() {
 
 #[test]
 fn non_json_values_are_skipped_or_rejected_per_rule() {
-    let skip = chain(brief_mask_pii());
+    let skip = chain(documented_mask_pii());
     let mut r = record(b"\x00\x01 not json");
     let out = skip.apply(&mut r).expect("skipped, not rejected");
     assert_eq!((out.applied, out.skipped, out.changed), (0, 1, false));
@@ -296,7 +296,7 @@ fn a_wasm_action_is_a_rule_action_validated_with_the_rest() {
 #[test]
 fn a_rule_chain_is_a_plugin_with_batch_verdicts() {
     use kafkatwin_plugin_sdk::{BatchContext, FetchHook, ProduceHook, RecordView, Verdict};
-    let c = chain(brief_mask_pii());
+    let c = chain(documented_mask_pii());
     let ctx = BatchContext {
         topic: "people",
         partition: 0,

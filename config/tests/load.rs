@@ -6,11 +6,11 @@ fn no_env() -> Vec<(String, String)> {
     Vec::new()
 }
 
-const BRIEF: &str = include_str!("../../deploy/examples/brief.yaml");
+const REFERENCE: &str = include_str!("../../deploy/examples/reference.yaml");
 
 #[test]
-fn brief_example_loads_with_its_values() {
-    let c = load_str(BRIEF, no_env()).expect("brief example is valid");
+fn the_reference_example_loads_with_its_values() {
+    let c = load_str(REFERENCE, no_env()).expect("the reference example is valid");
     assert_eq!(c.server.port, 9092);
     assert_eq!(c.clusters[0].id, "cluster-1");
     assert_eq!(
@@ -30,7 +30,7 @@ fn brief_example_loads_with_its_values() {
 #[test]
 fn multi_dc_example_loads() {
     let text = format!(
-        "{BRIEF}\
+        "{REFERENCE}\
 multi_dc:
   enabled: true
   strategy: \"active-active\"
@@ -80,7 +80,7 @@ fn env_overrides_any_key() {
             "/not/an/override".to_string(),
         ),
     ];
-    let c = load_str(BRIEF, env).expect("valid after overrides");
+    let c = load_str(REFERENCE, env).expect("valid after overrides");
     assert_eq!(c.server.port, 19092);
     assert_eq!(c.clusters[0].priority, 7);
     assert_eq!(c.producer.ack_policy, AckPolicy::Any);
@@ -93,7 +93,7 @@ fn bad_env_override_names_the_variable() {
         "KAFKATWIN_CLUSTERS__5__PRIORITY".to_string(),
         "1".to_string(),
     )];
-    let e = load_str(BRIEF, env).expect_err("index out of range");
+    let e = load_str(REFERENCE, env).expect_err("index out of range");
     let text = e.to_string();
     assert!(text.contains("KAFKATWIN_CLUSTERS__5__PRIORITY"), "{text}");
 }
@@ -173,7 +173,7 @@ fn unknown_ack_policy_and_syntax_errors_are_reported() {
 #[test]
 fn multi_dc_errors_name_clusters_and_dcs() {
     let text = format!(
-        "{BRIEF}\
+        "{REFERENCE}\
 multi_dc:
   enabled: true
   local_dc: dc9

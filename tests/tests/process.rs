@@ -53,10 +53,10 @@ fn check_config_prints_every_problem_with_paths_and_lines() {
     }
     let good = dir.join("good.yaml");
     std::fs::copy(
-        kafkatwin_tests::repo_root().join("deploy/examples/brief.yaml"),
+        kafkatwin_tests::repo_root().join("deploy/examples/reference.yaml"),
         &good,
     )
-    .expect("copy brief example");
+    .expect("copy the reference example");
     let out = Command::new(kafkatwin_bin())
         .arg("check-config")
         .arg(&good)
