@@ -13,6 +13,15 @@ cd "$REPO"
 
 bash tests/setup.sh
 
+# Lints first: clippy holds the lock policy and the timing convention (core/clippy.toml's
+# disallowed-methods), so they are enforced, not only documented.
+if cargo clippy --version >/dev/null 2>&1; then
+    echo "[tests] cargo clippy --workspace --all-targets -- -D warnings" >&2
+    cargo clippy --locked --workspace --all-targets -- -D warnings
+else
+    echo "[tests] clippy is not installed with this toolchain: lints skipped" >&2
+fi
+
 echo "[tests] cargo build -p kafkatwin-core --bin kafkatwin" >&2
 cargo build --locked -p kafkatwin-core --bin kafkatwin
 
