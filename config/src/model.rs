@@ -201,7 +201,8 @@ pub struct AclEntry {
     pub principal: String,
     /// What kind of resource `name` names.
     pub resource: AclResource,
-    /// The resource's name, a prefix (`pattern: prefixed`), or `*` for all.
+    /// The resource's name, a prefix (`pattern: prefixed`), a regular expression
+    /// (`pattern: regex`, matched in whole), or `*` for all.
     pub name: String,
     /// How `name` matches.
     #[serde(default)]
@@ -229,6 +230,8 @@ pub enum AclPattern {
     Literal,
     /// Names that start with it.
     Prefixed,
+    /// Names the regular expression matches in whole.
+    Regex,
 }
 
 /// An operation an ACL entry allows.

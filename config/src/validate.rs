@@ -40,6 +40,16 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     check_multi_dc(c, &mut p);
     check_scale_out(c, &mut p);
     check_admin_tokens(c, &mut p);
+    for (i, a) in c.auth.acls.iter().enumerate() {
+        if a.pattern == crate::model::AclPattern::Regex
+            && let Err(e) = regex::Regex::new(&format!("^(?:{})$", a.name))
+        {
+            p.push(Problem::new(
+                format!("auth.acls[{i}].name"),
+                format!("not a regular expression: {e}"),
+            ));
+        }
+    }
     for (i, u) in c.auth.users.iter().enumerate() {
         let salted = u.scram_sha_256.is_some() || u.scram_sha_512.is_some();
         if u.password.is_some() == salted {

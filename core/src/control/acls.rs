@@ -14,24 +14,58 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// The principal of a client that did not log in.
 pub const ANONYMOUS: &str = "ANONYMOUS";
 
+/// An entry with its name's regular expression compiled (for `pattern: regex`).
+#[derive(Clone)]
+struct Compiled {
+    entry: AclEntry,
+    regex: Option<regex::Regex>,
+}
+
+impl Compiled {
+    fn new(entry: AclEntry) -> Result<Self, regex::Error> {
+        let regex = match entry.pattern {
+            AclPattern::Regex => Some(regex::Regex::new(&format!("^(?:{})$", entry.name))?),
+            _ => None,
+        };
+        Ok(Self { entry, regex })
+    }
+
+    fn matches(&self, who: &str, resource: AclResource, name: &str, op: AclOperation) -> bool {
+        match &self.regex {
+            Some(r) => r.is_match(name) && matches(&self.entry, who, resource, None, op),
+            None => matches(&self.entry, who, resource, Some(name), op),
+        }
+    }
+}
+
 /// The ACL entries of the config file and of the admin API.
 pub struct Acls {
-    config: Vec<AclEntry>,
-    api: RwLock<BTreeMap<String, AclEntry>>,
+    config: Vec<Compiled>,
+    api: RwLock<BTreeMap<String, Compiled>>,
     /// Whether there is any entry: the common case (none) costs one load per check.
     any: AtomicBool,
     log: Keeping,
 }
 
-fn matches(e: &AclEntry, who: &str, resource: AclResource, name: &str, op: AclOperation) -> bool {
+/// Whether entry `e` allows `who` `op` on the resource; `name` is `None` when the name was
+/// matched already (a regular expression).
+fn matches(
+    e: &AclEntry,
+    who: &str,
+    resource: AclResource,
+    name: Option<&str>,
+    op: AclOperation,
+) -> bool {
     let principal = match e.principal.strip_prefix("User:") {
         Some("*") => true,
         Some(user) => user == who,
         None => false,
     };
-    let named = match e.pattern {
-        AclPattern::Literal => e.name == "*" || e.name == name,
-        AclPattern::Prefixed => name.starts_with(&e.name),
+    let named = match (e.pattern, name) {
+        (_, None) => true,
+        (AclPattern::Literal, Some(name)) => e.name == "*" || e.name == name,
+        (AclPattern::Prefixed, Some(name)) => name.starts_with(&e.name),
+        (AclPattern::Regex, Some(_)) => false,
     };
     let allowed = e.operations.iter().any(|&o| {
         o == AclOperation::All
@@ -48,9 +82,14 @@ fn matches(e: &AclEntry, who: &str, resource: AclResource, name: &str, op: AclOp
 impl Acls {
     /// The entries of `auth.acls`; API changes kept as `log` says.
     pub fn new(entries: &[AclEntry], log: Keeping) -> Self {
+        // The config check refused a regular expression that does not compile.
+        let config: Vec<Compiled> = entries
+            .iter()
+            .filter_map(|e| Compiled::new(e.clone()).ok())
+            .collect();
         Self {
-            any: AtomicBool::new(!entries.is_empty()),
-            config: entries.to_vec(),
+            any: AtomicBool::new(!config.is_empty()),
+            config,
             api: RwLock::default(),
             log,
         }
@@ -76,20 +115,23 @@ impl Acls {
         let who = principal.unwrap_or(ANONYMOUS);
         self.config
             .iter()
-            .any(|e| matches(e, who, resource, name, op))
+            .any(|e| e.matches(who, resource, name, op))
             || read(&self.api)
                 .values()
-                .any(|e| matches(e, who, resource, name, op))
+                .any(|e| e.matches(who, resource, name, op))
     }
 
     /// Every entry: `None` ids for the config's, in order, then the API's by id.
     pub fn list(&self) -> Vec<(Option<String>, AclEntry)> {
-        let mut out: Vec<(Option<String>, AclEntry)> =
-            self.config.iter().map(|e| (None, e.clone())).collect();
+        let mut out: Vec<(Option<String>, AclEntry)> = self
+            .config
+            .iter()
+            .map(|e| (None, e.entry.clone()))
+            .collect();
         out.extend(
             read(&self.api)
                 .iter()
-                .map(|(id, e)| (Some(id.clone()), e.clone())),
+                .map(|(id, e)| (Some(id.clone()), e.entry.clone())),
         );
         out
     }
@@ -112,6 +154,12 @@ impl Acls {
                 ),
             ));
         }
+        if let Err(e) = Compiled::new(entry.clone()) {
+            return Err(ChangeError::bad_request(
+                Some("name".into()),
+                format!("not a regular expression: {e}"),
+            ));
+        }
         if entry.operations.is_empty() {
             return Err(ChangeError::bad_request(
                 Some("operations".into()),
@@ -126,7 +174,7 @@ impl Acls {
 
     /// Removes API entry `id`.
     pub async fn delete(&self, id: &str) -> Result<AclEntry, ChangeError> {
-        let Some(entry) = read(&self.api).get(id).cloned() else {
+        let Some(entry) = read(&self.api).get(id).map(|c| c.entry.clone()) else {
             return Err(ChangeError::not_found(format!(
                 "no ACL entry {id} was added through the API (entries of the config file are changed there)"
             )));
@@ -156,9 +204,12 @@ impl Acls {
             None => {
                 api.remove(&id);
             }
-            Some(Ok(e)) => {
-                api.insert(id, e);
-            }
+            Some(Ok(e)) => match Compiled::new(e) {
+                Ok(c) => {
+                    api.insert(id, c);
+                }
+                Err(e) => tracing::warn!("ACL entry {key:?} ignored: {e}"),
+            },
             Some(Err(e)) => {
                 tracing::warn!("control log entry {key:?} is not an ACL entry, ignored: {e}");
             }
@@ -213,5 +264,28 @@ mod tests {
         assert!(bad.is_err());
         acls.delete(&id).await.expect("deleted");
         assert!(acls.is_empty());
+        acls.add(br#"{"principal": "User:*", "resource": "group", "name": "team-[a-z]+", "pattern": "regex", "operations": ["read"]}"#)
+            .await
+            .expect("a regular expression");
+        assert!(acls.allows(
+            Some("x"),
+            AclResource::Group,
+            "team-blue",
+            AclOperation::Read
+        ));
+        assert!(!acls.allows(
+            Some("x"),
+            AclResource::Group,
+            "team-blue2",
+            AclOperation::Read
+        ));
+        assert!(!acls.allows(
+            Some("x"),
+            AclResource::Group,
+            "my-team-blue",
+            AclOperation::Read
+        ));
+        let bad = acls.add(br#"{"principal": "User:a", "resource": "topic", "name": "(", "pattern": "regex", "operations": ["read"]}"#).await;
+        assert!(bad.is_err_and(|e| e.to_string().contains("regular expression")));
     }
 }
