@@ -110,6 +110,15 @@ fn path(dir: &Path, file: &str) -> String {
     dir.join(file).display().to_string()
 }
 
+/// `server.tls` with the folder's `server.pem` and `server-key.pem`.
+fn tls_yaml(dir: &Path) -> String {
+    format!(
+        "  tls: {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
+        path(dir, "server.pem"),
+        path(dir, "server-key.pem")
+    )
+}
+
 /// `secure_client.py` through `proxy` with `args`: its report.
 fn round_trip(proxy: &Proxy, topic: &str, args: &[&str]) -> Value {
     let out = python_script("secure_client.py")
@@ -145,11 +154,7 @@ fn scram_and_plain_over_tls_for_configured_users() {
     let proxy = Proxy::start_with(
         &[&broker],
         ProxyOptions {
-            server_yaml: format!(
-                "  tls: {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
-                path(&dir, "server.pem"),
-                path(&dir, "server-key.pem")
-            ),
+            server_yaml: tls_yaml(&dir),
             extra_yaml:
                 "auth:\n  users:\n    - { username: alice, password: \"${env:ALICE_PASSWORD}\" }\n"
                     .into(),
@@ -355,11 +360,7 @@ fn a_rotated_certificate_reaches_new_connections_and_open_ones_keep_theirs() {
     let proxy = Proxy::start_with(
         &[&broker],
         ProxyOptions {
-            server_yaml: format!(
-                "  tls: {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
-                path(&dir, "server.pem"),
-                path(&dir, "server-key.pem")
-            ),
+            server_yaml: tls_yaml(&dir),
             ..Default::default()
         },
     );
@@ -405,11 +406,7 @@ fn secured_cluster(dir: &Path, broker: &Broker) -> Proxy {
     Proxy::start_with(
         &[broker],
         ProxyOptions {
-            server_yaml: format!(
-                "  tls: {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
-                path(dir, "server.pem"),
-                path(dir, "server-key.pem")
-            ),
+            server_yaml: tls_yaml(dir),
             extra_yaml: "auth:\n  users:\n    - { username: kafkatwin, password: \"${env:SVC_PASSWORD}\" }\n"
                 .into(),
             env: vec![("SVC_PASSWORD".into(), PASSWORD.into())],
