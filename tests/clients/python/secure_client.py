@@ -90,4 +90,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Exception as e:  # a report still: the test shows what went wrong
+        print(json.dumps({"produced": 0, "consumed": 0, "errors": [repr(e)],
+                          "delivery_errors": [], "exception": repr(e)}))
+        raise
