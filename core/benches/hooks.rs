@@ -130,8 +130,8 @@ fn plugins() {
     };
     let b = batch(500, Compression::None);
     let started = Instant::now();
-    let out =
-        wasm_step::apply(&host, std::iter::once(&binding), &b, &ctx, |_, _| {}).expect("runs");
+    let out = wasm_step::run_bindings(&host, std::iter::once(&binding), &b, &ctx, |_, _| {})
+        .expect("runs");
     assert!(out.is_some());
     println!(
         "redact: upload (validate + compile) {:.1} ms, first call (instantiate + init + 500 records) {:.1} ms",
@@ -141,8 +141,8 @@ fn plugins() {
     let rounds = 200;
     let started = Instant::now();
     for _ in 0..rounds {
-        let out =
-            wasm_step::apply(&host, std::iter::once(&binding), &b, &ctx, |_, _| {}).expect("runs");
+        let out = wasm_step::run_bindings(&host, std::iter::once(&binding), &b, &ctx, |_, _| {})
+            .expect("runs");
         assert!(out.is_some());
     }
     report(
@@ -292,7 +292,7 @@ fn schemas() {
         let rounds = 200;
         let started = Instant::now();
         for _ in 0..rounds {
-            kafkatwin_core::hooks::schema_step::apply(
+            kafkatwin_core::hooks::schema_step::validate_records(
                 &registry,
                 std::iter::once(&rule),
                 "t",

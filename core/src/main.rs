@@ -62,9 +62,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(args);
     match (cli.command, cli.config) {
         (Some(Command::CheckConfig { file }), _) => check(&file),
-        (Some(Command::Compare { config }), _) => compare(&config),
+        (Some(Command::Compare { config }), _) => compare_clusters(&config),
         (Some(Command::ScramCredential), _) => scram_credential(),
-        (None, Some(file)) => match run(&file) {
+        (None, Some(file)) => match run_proxy(&file) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("kafkatwin: {e:#}");
@@ -111,7 +111,7 @@ fn scram_credential() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn compare(file: &std::path::Path) -> ExitCode {
+fn compare_clusters(file: &std::path::Path) -> ExitCode {
     let config = match kafkatwin_config::load_file(file) {
         Ok(c) => c,
         Err(e) => {
@@ -250,7 +250,7 @@ fn init_logging(c: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run(file: &std::path::Path) -> anyhow::Result<()> {
+fn run_proxy(file: &std::path::Path) -> anyhow::Result<()> {
     let config = kafkatwin_config::load_file(file).map_err(|e| anyhow::anyhow!("{e}"))?;
     init_logging(&config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()

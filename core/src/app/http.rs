@@ -221,7 +221,7 @@ impl AdminState for ProxyAdmin {
     }
 
     fn topics(&self) -> ApiFuture<'_, Vec<kafkatwin_web::TopicSummaryView>> {
-        Box::pin(async move { Ok(crate::app::topics::topics(&self.0).await) })
+        Box::pin(async move { Ok(crate::app::topics::topic_summaries(&self.0).await) })
     }
 
     fn topic<'a>(&'a self, name: &'a str) -> ApiFuture<'a, kafkatwin_web::TopicView> {

@@ -17,7 +17,7 @@ use tokio::sync::{Semaphore, watch};
 pub const HTTP_MAX_CONNECTIONS: usize = 512;
 
 /// Serves `router` on `listener` until `stop` changes; `what` names the listener in logs.
-pub async fn serve(
+pub async fn serve_listener(
     what: &'static str,
     listener: TcpListener,
     router: Router,

@@ -134,7 +134,7 @@ struct Reading {
     fetch_latency: Buckets,
 }
 
-fn read(m: &Metrics) -> Reading {
+fn read_counters(m: &Metrics) -> Reading {
     Reading {
         at: Instant::now(),
         produce_bytes: counter_by_cluster(&m.produce_bytes.collect()),
@@ -233,13 +233,13 @@ pub async fn sample_rates(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(RATE_SAMPLE_EVERY);
-    let mut before = read(&proxy.metrics);
+    let mut before = read_counters(&proxy.metrics);
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             _ = tick.tick() => {}
         }
-        let now = read(&proxy.metrics);
+        let now = read_counters(&proxy.metrics);
         // The first tick fires at once: an interval of zero length says nothing.
         if now.at.duration_since(before.at) < RATE_SAMPLE_EVERY / 2 {
             continue;

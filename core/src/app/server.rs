@@ -94,7 +94,7 @@ fn serve_http(
     drain: &watch::Receiver<bool>,
 ) {
     for (what, listener, router) in http {
-        tokio::spawn(crate::app::http_serve::serve(
+        tokio::spawn(crate::app::http_serve::serve_listener(
             what,
             listener,
             router,

@@ -49,7 +49,7 @@ async fn topics_by_cluster(
 }
 
 /// `GET /api/v1/topics`.
-pub async fn topics(proxy: &Proxy) -> Vec<TopicSummaryView> {
+pub async fn topic_summaries(proxy: &Proxy) -> Vec<TopicSummaryView> {
     let per_cluster = topics_by_cluster(proxy).await;
     let mut names: Vec<&TopicName> = per_cluster.iter().flat_map(|(_, _, t)| t.keys()).collect();
     names.sort();

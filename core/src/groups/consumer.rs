@@ -128,7 +128,7 @@ pub struct Refused {
     pub message: String,
 }
 
-fn refused(e: kafka_protocol::error::ResponseError, message: String) -> Refused {
+fn group_refusal(e: kafka_protocol::error::ResponseError, message: String) -> Refused {
     Refused {
         code: e.code(),
         message,
@@ -213,7 +213,7 @@ impl ConsumerGroup {
         if let Some(a) = beat.assignor.as_deref()
             && !ASSIGNORS.contains(&a)
         {
-            return Err(refused(
+            return Err(group_refusal(
                 UnsupportedAssignor,
                 format!("server assignor {a:?} is not offered; use one of {ASSIGNORS:?}"),
             ));
@@ -234,13 +234,13 @@ impl ConsumerGroup {
             self.join(&beat, new_id)?
         } else {
             let Some(m) = self.members.get(&beat.member_id) else {
-                return Err(refused(
+                return Err(group_refusal(
                     UnknownMemberId,
                     format!("member {:?} is not in the group", beat.member_id),
                 ));
             };
             if beat.epoch != m.epoch && !(beat.epoch == m.previous_epoch && beat.owned.is_some()) {
-                return Err(refused(
+                return Err(group_refusal(
                     FencedMemberEpoch,
                     format!(
                         "member {:?} sent epoch {}, its epoch is {}",
@@ -288,7 +288,7 @@ impl ConsumerGroup {
     fn join(&mut self, beat: &Beat, new_id: impl FnOnce() -> String) -> Result<String, Refused> {
         use kafka_protocol::error::ResponseError::*;
         if beat.subscribed.is_none() {
-            return Err(refused(
+            return Err(group_refusal(
                 InvalidRequest,
                 "a joining member must send its subscribed topic names".into(),
             ));
@@ -304,7 +304,7 @@ impl ConsumerGroup {
                 .iter()
                 .find(|(o, m)| **o != id && m.instance_id.as_ref() == Some(instance))
         {
-            return Err(refused(
+            return Err(group_refusal(
                 UnreleasedInstanceId,
                 format!("instance id {instance:?} is still used by member {other:?}"),
             ));

@@ -29,7 +29,7 @@ pub struct SchemaRejected {
 /// `count(subject, outcome, records)` is called once per subject and outcome for the batch
 /// (metric labels are looked up per batch, never per record). The first invalid record
 /// refuses the batch.
-pub fn apply<'a>(
+pub fn validate_records<'a>(
     registry: &Registry,
     rules: impl Iterator<Item = &'a SchemaRule> + Clone,
     topic: &str,

@@ -27,7 +27,7 @@ pub struct Called {
 }
 
 /// Runs `bindings` on a partition's batches. `Ok(None)`: unchanged (original bytes go on).
-pub fn apply<'a>(
+pub fn run_bindings<'a>(
     host: &PluginHost,
     bindings: impl Iterator<Item = &'a WasmBinding>,
     records: &Bytes,

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 /// Whether a Metadata topic entry can be shown to clients as is: no error, and every
 /// partition led.
-fn healthy(t: &metadata_response::MetadataResponseTopic) -> bool {
+fn topic_healthy(t: &metadata_response::MetadataResponseTopic) -> bool {
     t.error_code == 0
         && !t.partitions.is_empty()
         && t.partitions
@@ -100,7 +100,7 @@ impl Proxy {
             }
         };
         front.learn_metadata(&m);
-        if !m.topics.iter().all(healthy) {
+        if !m.topics.iter().all(topic_healthy) {
             self.metadata_from_others(version, client_id, &body, &mut m)
                 .await;
         }
@@ -171,16 +171,16 @@ impl Proxy {
             };
             c.learn_metadata(&other);
             for t in &mut m.topics {
-                if healthy(t) {
+                if topic_healthy(t) {
                     continue;
                 }
                 if let Some(o) = other.topics.iter().find(|o| {
-                    o.name == t.name && healthy(o) && o.partitions.len() >= t.partitions.len()
+                    o.name == t.name && topic_healthy(o) && o.partitions.len() >= t.partitions.len()
                 }) {
                     *t = o.clone();
                 }
             }
-            if m.topics.iter().all(healthy) {
+            if m.topics.iter().all(topic_healthy) {
                 return;
             }
         }

@@ -475,7 +475,7 @@ fn answer(
     resp: Result<Option<Reply>, errors::Unanswerable>,
 ) -> Handled {
     match resp {
-        Ok(Some(Reply::Body(r))) => match encode_response(api_key, version, correlation_id, &r) {
+        Ok(Some(Reply::Body(r))) => match encode_reply(api_key, version, correlation_id, &r) {
             Ok(b) => Handled::Reply(Frame::Encoded(b)),
             Err(e) => Handled::Close(format!(
                 "cannot encode the {api_key:?} v{version} response: {e}"
@@ -497,7 +497,7 @@ fn encode_api_versions(
 }
 
 /// Encodes `length ‖ header ‖ body` for any response kind.
-pub fn encode_response(
+pub fn encode_reply(
     api_key: ApiKey,
     version: i16,
     correlation_id: i32,

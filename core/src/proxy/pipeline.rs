@@ -53,11 +53,17 @@ impl Proxy {
         records: &Bytes,
     ) -> Result<(), TransformError> {
         let m = &self.metrics;
-        crate::hooks::schema_step::apply(&self.books.schemas, rules, topic, records, |s, o, n| {
-            m.schema_validations
-                .with_label_values(&[topic, s, o])
-                .inc_by(n);
-        })
+        crate::hooks::schema_step::validate_records(
+            &self.books.schemas,
+            rules,
+            topic,
+            records,
+            |s, o, n| {
+                m.schema_validations
+                    .with_label_values(&[topic, s, o])
+                    .inc_by(n);
+            },
+        )
     }
 
     /// Runs the WASM bindings on one partition's batches, counting each call.
@@ -72,14 +78,20 @@ impl Proxy {
             return Ok(None);
         }
         let m = &self.metrics;
-        crate::hooks::wasm_step::apply(&self.books.plugins, bindings, records, ctx, |b, called| {
-            m.plugin_calls
-                .with_label_values(&[&b.plugin, hook.label(), called.outcome])
-                .inc();
-            m.plugin_latency
-                .with_label_values(&[&b.plugin, hook.label()])
-                .observe(called.seconds);
-        })
+        crate::hooks::wasm_step::run_bindings(
+            &self.books.plugins,
+            bindings,
+            records,
+            ctx,
+            |b, called| {
+                m.plugin_calls
+                    .with_label_values(&[&b.plugin, hook.label(), called.outcome])
+                    .inc();
+                m.plugin_latency
+                    .with_label_values(&[&b.plugin, hook.label()])
+                    .observe(called.seconds);
+            },
+        )
     }
 
     /// Per-rule counts and the batch's hook time, once per partition batch.

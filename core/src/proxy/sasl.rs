@@ -4,7 +4,7 @@
 //! (what quotas and ACLs name).
 
 use crate::base::scram::{ScramHash, ServerFinal, ServerFirst};
-use crate::proxy::{Frame, Handled, Proxy, encode_response};
+use crate::proxy::{Frame, Handled, Proxy, encode_reply};
 use crate::wire::frame;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
@@ -59,7 +59,7 @@ impl Proxy {
             Ok(d) => d,
             Err(_) => return SaslStep::Refused(Handled::Close("undecodable SASL request".into())),
         };
-        let reply = |body: ResponseKind| match encode_response(
+        let reply = |body: ResponseKind| match encode_reply(
             decoded.api_key,
             decoded.version,
             peek.correlation_id,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// A cluster to host the group on: circuit closed and a health probe answered lately.
-fn healthy(c: &Cluster) -> bool {
+fn reachable_now(c: &Cluster) -> bool {
     c.admits()
         && c.status().reachable
         && c.last_probe_ok()
@@ -67,7 +67,7 @@ impl InstanceMember {
             if *stop.borrow() {
                 return;
             }
-            let Some(k) = self.clusters.position(|c| healthy(c)) else {
+            let Some(k) = self.clusters.position(|c| reachable_now(c)) else {
                 self.lose_view();
                 tokio::time::sleep(crate::base::timing::NO_GROUP_CLUSTER_PAUSE).await;
                 continue;
@@ -133,7 +133,7 @@ impl InstanceMember {
                     }
                 }
             }
-            if self.clusters.before(k).any(|c| healthy(c)) {
+            if self.clusters.before(k).any(|c| reachable_now(c)) {
                 return Rejoin::MoveBack;
             }
         }
@@ -291,7 +291,7 @@ impl InstanceMember {
             if *stop.borrow() {
                 return Rejoin::Stop;
             }
-            if self.clusters.before(k).any(|c| healthy(c)) {
+            if self.clusters.before(k).any(|c| reachable_now(c)) {
                 return Rejoin::MoveBack;
             }
             let v = self.version(k, ApiKey::Heartbeat, 3);

@@ -10,7 +10,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::collections::{BTreeMap, BTreeSet};
 
-fn refused(code: i16, message: Option<String>) -> ConsumerGroupHeartbeatResponse {
+fn refused_heartbeat(code: i16, message: Option<String>) -> ConsumerGroupHeartbeatResponse {
     ConsumerGroupHeartbeatResponse::default()
         .with_error_code(code)
         .with_error_message(message.map(StrBytes::from_string))
@@ -26,13 +26,13 @@ impl Proxy {
     ) -> ConsumerGroupHeartbeatResponse {
         let group = r.group_id.0.clone();
         if let Err(code) = self.serves_group(&group) {
-            return refused(code, None);
+            return refused_heartbeat(code, None);
         }
         if r.subscribed_topic_regex
             .as_ref()
             .is_some_and(|x| !x.is_empty())
         {
-            return refused(
+            return refused_heartbeat(
                 ResponseError::InvalidRequest.code(),
                 Some(format!(
                     "group {:?}: regular expression subscriptions are not supported by the \
@@ -81,7 +81,7 @@ impl Proxy {
             client_host: client_host.as_str().to_owned(),
         };
         match self.books.groups.consumer_heartbeat(&group, beat, &counts) {
-            Err(e) => refused(e.code, Some(e.message)),
+            Err(e) => refused_heartbeat(e.code, Some(e.message)),
             Ok(a) => {
                 let mut interval = self.config.consumer.group_consumer_heartbeat_interval.get();
                 if a.settling {

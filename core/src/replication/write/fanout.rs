@@ -23,7 +23,7 @@ use std::time::Duration;
 
 /// Errors with which every cluster refuses the same bytes alike: the batch was written
 /// nowhere, so no cluster falls behind for it.
-fn refused(code: i16) -> bool {
+fn is_refusal(code: i16) -> bool {
     [
         ResponseError::CorruptMessage,
         ResponseError::MessageTooLarge,
@@ -254,7 +254,7 @@ fn merge_answers(done: Vec<(Tp, PartitionProduceResponse)>) -> ProduceResponse {
 /// A cluster's answer for one partition.
 type PartitionAnswer = Result<PartitionProduceResponse, PartitionProduceResponse>;
 
-fn answer(index: i32, code: i16, message: String) -> PartitionProduceResponse {
+fn partition_answer(index: i32, code: i16, message: String) -> PartitionProduceResponse {
     PartitionProduceResponse::default()
         .with_index(index)
         .with_error_code(code)
@@ -379,7 +379,7 @@ impl Replicator {
                     );
                     done.push((
                         tp.clone(),
-                        answer(
+                        partition_answer(
                             tp.partition,
                             ResponseError::NotEnoughReplicas.code(),
                             message,
@@ -531,7 +531,7 @@ impl Replicator {
                     }
                     RetryCheck::Refuse(code, message) => {
                         tracing::debug!("refused an idempotent batch: {message}");
-                        done.push((tp.clone(), answer(tp.partition, code, message)));
+                        done.push((tp.clone(), partition_answer(tp.partition, code, message)));
                         continue;
                     }
                 }
@@ -718,7 +718,7 @@ impl Replicator {
                             }
                             Err(r) => {
                                 t.failed += 1;
-                                if refused(r.error_code) && t.refusal.is_none() {
+                                if is_refusal(r.error_code) && t.refusal.is_none() {
                                     t.refusal = Some(r);
                                 }
                             }
@@ -763,7 +763,7 @@ impl Replicator {
         } else if let Some(r) = t.refusal.filter(|_| t.acks.is_empty()) {
             r
         } else if t.queued - t.failed < required {
-            answer(
+            partition_answer(
                 tp.partition,
                 ResponseError::NotEnoughReplicas.code(),
                 format!(
@@ -774,7 +774,7 @@ impl Replicator {
                 ),
             )
         } else {
-            answer(
+            partition_answer(
                 tp.partition,
                 ResponseError::RequestTimedOut.code(),
                 format!(
@@ -874,7 +874,7 @@ impl Replicator {
                     );
                     self.lane_finished(tp, i, sent.ticket, Landing::Missed, &why);
                     self.set_compared(i, false);
-                    Err(answer(
+                    Err(partition_answer(
                         tp.partition,
                         ResponseError::NotEnoughReplicas.code(),
                         why,
@@ -889,7 +889,7 @@ impl Replicator {
                              before it",
                             p.base_offset
                         );
-                        Err(answer(
+                        Err(partition_answer(
                             tp.partition,
                             ResponseError::NotEnoughReplicas.code(),
                             why,
@@ -902,7 +902,7 @@ impl Replicator {
                         Ok(p.with_current_leader(Default::default()))
                     }
                 }
-                Ok(p) if refused(p.error_code) => {
+                Ok(p) if is_refusal(p.error_code) => {
                     self.lane_finished(tp, i, sent.ticket, Landing::Refused, &"");
                     Err(p)
                 }
@@ -915,7 +915,7 @@ impl Replicator {
                     self.lane_finished(tp, i, sent.ticket, Landing::Missed, &why);
                     // No answer: the broker may have been replaced. Compare it again.
                     self.set_compared(i, false);
-                    Err(answer(
+                    Err(partition_answer(
                         tp.partition,
                         ResponseError::RequestTimedOut.code(),
                         why,
@@ -976,7 +976,7 @@ impl Replicator {
                 .with_base_offset(base)
                 .with_log_append_time_ms(-1)
                 .with_log_start_offset(-1),
-            _ => answer(
+            _ => partition_answer(
                 tp.partition,
                 ResponseError::NotEnoughReplicas.code(),
                 format!(
@@ -1010,7 +1010,7 @@ impl Replicator {
                 }
             })
             .collect();
-        answer(
+        partition_answer(
             tp.partition,
             ResponseError::NotEnoughReplicas.code(),
             format!(
