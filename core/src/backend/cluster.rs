@@ -262,13 +262,6 @@ impl Cluster {
         }
     }
 
-    fn no_broker(&self, reason: impl Into<String>) -> BackendError {
-        BackendError::NoBroker {
-            cluster: self.id.to_string(),
-            reason: reason.into(),
-        }
-    }
-
     /// The pool to use: the client connection's while handling its request, else shared.
     fn pool(&self) -> Arc<ConnPool> {
         pool::client_pool().unwrap_or_else(|| self.shared.clone())
@@ -284,7 +277,9 @@ impl Cluster {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| self.no_broker("no bootstrap servers configured")))
+        Err(last.unwrap_or_else(|| BackendError::NoBootstrap {
+            cluster: self.id.to_string(),
+        }))
     }
 
     /// A connection to any broker: a known live one, else the bootstrap servers in order.
@@ -307,7 +302,9 @@ impl Cluster {
                 Err(e) => last = Some(e),
             }
         }
-        let err = last.unwrap_or_else(|| self.no_broker("no bootstrap servers configured"));
+        let err = last.unwrap_or_else(|| BackendError::NoBootstrap {
+            cluster: self.id.to_string(),
+        });
         self.note::<()>(&Err(err.clone()));
         Err(err)
     }
@@ -330,8 +327,9 @@ impl Cluster {
             Some(a) => a,
             None => {
                 self.refresh_metadata(None).await?;
-                known(self).ok_or_else(|| {
-                    self.no_broker(format!("broker {node} is not in its metadata"))
+                known(self).ok_or_else(|| BackendError::UnknownBroker {
+                    cluster: self.id.to_string(),
+                    node,
                 })?
             }
         };
@@ -470,7 +468,9 @@ impl Cluster {
             Some(n) => self.writers.get(&self.id, n),
             None => self.writers.any(&self.id),
         }
-        .ok_or_else(|| self.no_broker("no open connection to the partition's leader"))?;
+        .ok_or_else(|| BackendError::NoWriter {
+            cluster: self.id.to_string(),
+        })?;
         self.note_failure(conn.try_start_frame(api, version, frame.into(), wait))
     }
 

@@ -101,15 +101,30 @@ pub enum BackendError {
         /// The failure that opened it.
         reason: String,
     },
-    /// No broker to send to: none configured, not in the cluster's metadata, or no open
-    /// connection to the one needed.
-    #[error("cluster {cluster}: {reason}")]
-    NoBroker {
+    /// The cluster has no bootstrap servers to connect to.
+    #[error("cluster {cluster}: no bootstrap servers configured")]
+    NoBootstrap {
         /// Cluster id.
         cluster: String,
-        /// What was missing.
-        reason: String,
     },
+    /// A broker the request must go to is not in the cluster's metadata (yet).
+    #[error("cluster {cluster}: broker {node} is not in its metadata")]
+    UnknownBroker {
+        /// Cluster id.
+        cluster: String,
+        /// The broker's node id.
+        node: i32,
+    },
+    /// No writer connection is open to the broker a write must go to (it is being opened
+    /// again).
+    #[error("cluster {cluster}: no open connection to the partition's leader")]
+    NoWriter {
+        /// Cluster id.
+        cluster: String,
+    },
+    /// There is no backend cluster at all.
+    #[error("no backend cluster is configured")]
+    NoCluster,
     /// The cluster answered a request with a Kafka error code.
     #[error("cluster {cluster}: {what} answered error code {code}{}", code_name(*.code))]
     Refused {
@@ -155,8 +170,10 @@ impl BackendError {
         match self {
             Self::Connect { .. }
             | Self::ConnectionLost { .. }
-            | Self::NoBroker { .. }
+            | Self::UnknownBroker { .. }
+            | Self::NoWriter { .. }
             | Self::CircuitOpen { .. } => ResponseError::NetworkException.code(),
+            Self::NoBootstrap { .. } | Self::NoCluster => ResponseError::UnknownServerError.code(),
             Self::Timeout { .. } | Self::Saturated { .. } | Self::NoAnswer { .. } => {
                 ResponseError::RequestTimedOut.code()
             }
@@ -171,7 +188,10 @@ impl BackendError {
     /// Whether trying again on a fresh connection may help.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Connect { .. } | Self::ConnectionLost { .. } | Self::NoBroker { .. } => true,
+            Self::Connect { .. }
+            | Self::ConnectionLost { .. }
+            | Self::UnknownBroker { .. }
+            | Self::NoWriter { .. } => true,
             // Kafka says which of its codes are worth a retry (COORDINATOR_NOT_AVAILABLE is).
             Self::Refused { code, .. } => {
                 ResponseError::try_from_code(*code).is_some_and(|e| e.is_retriable())

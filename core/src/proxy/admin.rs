@@ -167,10 +167,7 @@ impl Proxy {
         match (first_ok, first_err) {
             (Some(r), _) => Ok(r),
             (None, Some(e)) => Err(e),
-            (None, None) => Err(BackendError::NoBroker {
-                cluster: "all".into(),
-                reason: "no cluster configured".into(),
-            }),
+            (None, None) => Err(BackendError::NoCluster),
         }
     }
 
