@@ -66,10 +66,13 @@ pub fn validate(c: &Config) -> Vec<Problem> {
             ("scram_sha_256", &u.scram_sha_256),
             ("scram_sha_512", &u.scram_sha_512),
         ] {
-            if cred.as_ref().is_some_and(|c| c.iterations < 4096) {
+            if cred
+                .as_ref()
+                .is_some_and(|c| !(4096..=16384).contains(&c.iterations))
+            {
                 p.push(Problem::new(
                     format!("auth.users[{i}].{key}.iterations"),
-                    "must be at least 4096 (Kafka's minimum)",
+                    "must be between 4096 and 16384 (Kafka's bounds)",
                 ));
             }
         }

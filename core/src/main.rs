@@ -218,7 +218,7 @@ fn security_problems(c: &Config) -> Vec<String> {
     }
     for cluster in &c.clusters {
         if let Err(e) = kafkatwin_core::backend::security::Security::from_config(cluster) {
-            out.push(format!("clusters (cluster {}): {e}", cluster.id));
+            out.push(e.to_string());
         }
     }
     if let Err(e) = kafkatwin_core::control::users::Users::new(

@@ -69,9 +69,8 @@ pub fn metrics_router(state: Shared) -> Router {
 }
 
 /// The admin REST API under `/api/v1`, guarded by `auth` (see [`auth`]), with its OpenAPI
-/// document at `/api/v1/openapi.json`. Serve it with
-/// `into_make_service_with_connect_info::<SocketAddr>()`: without a client address, changes
-/// count as coming from elsewhere.
+/// document at `/api/v1/openapi.json`. Requests need the client's address as a
+/// `ConnectInfo<SocketAddr>` extension: without one, changes count as coming from elsewhere.
 pub fn router(state: Shared, auth: AdminAuth) -> Router {
     let guard_state = (state.clone(), Arc::new(auth));
     let (routes, _) = api::routes();

@@ -28,6 +28,10 @@ pub trait AdminState: Send + Sync + 'static {
     fn metrics_history(&self) -> Vec<MetricsSample> {
         Vec::new()
     }
+    /// The newest sample of the rates, if any.
+    fn latest_sample(&self) -> Option<MetricsSample> {
+        self.metrics_history().pop()
+    }
     /// Every consumer group the proxy coordinates.
     fn groups(&self) -> Vec<GroupView> {
         Vec::new()

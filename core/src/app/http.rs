@@ -272,6 +272,10 @@ impl AdminState for ProxyAdmin {
         self.1.all()
     }
 
+    fn latest_sample(&self) -> Option<kafkatwin_web::MetricsSample> {
+        self.1.latest()
+    }
+
     fn groups(&self) -> Vec<kafkatwin_web::GroupView> {
         if self.0.backends.replicator.is_none() {
             return Vec::new();

@@ -27,6 +27,11 @@ impl RateHistory {
         lock(&self.samples).iter().cloned().collect()
     }
 
+    /// The newest sample.
+    pub fn latest(&self) -> Option<MetricsSample> {
+        lock(&self.samples).back().cloned()
+    }
+
     fn push(&self, s: MetricsSample) {
         let kept = (RATE_HISTORY.as_secs() / RATE_SAMPLE_EVERY.as_secs()) as usize;
         let mut q = lock(&self.samples);

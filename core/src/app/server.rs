@@ -379,10 +379,15 @@ async fn reload_tls(tls: Arc<crate::base::tls::Acceptor>, mut stop: watch::Recei
         let hangup = std::future::pending::<Option<()>>();
         tokio::select! {
             _ = stop.changed() => return,
-            _ = tick.tick() => tls.reload(false),
+            // Files are read (and a key perhaps decrypted) off the runtime's workers.
+            _ = tick.tick() => {
+                let tls = tls.clone();
+                let _ = tokio::task::spawn_blocking(move || tls.reload(false)).await;
+            }
             _ = hangup => {
                 tracing::info!("SIGHUP received: reloading server.tls");
-                tls.reload(true);
+                let tls = tls.clone();
+                let _ = tokio::task::spawn_blocking(move || tls.reload(true)).await;
             }
         }
     }

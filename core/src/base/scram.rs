@@ -10,7 +10,10 @@ use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 /// Iterations for credentials the proxy derives itself (Kafka's minimum and default).
-pub const ITERATIONS: u32 = 4096;
+const ITERATIONS: u32 = 4096;
+/// The most iterations accepted from a broker or the config (Kafka's maximum): PBKDF2 is CPU
+/// work no timeout interrupts.
+pub const MAX_ITERATIONS: u32 = 16384;
 
 /// The hash of a SCRAM mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,17 +131,15 @@ impl Credential {
 
     /// From its stored form.
     pub fn from_stored(hash: ScramHash, s: &ScramCredential) -> Result<Self, ScramError> {
-        let decode = |v: &str| {
-            STANDARD
-                .decode(v)
-                .map_err(|_| ScramError::Malformed("a stored credential is not base64"))
+        let decode = |v: &str, what: &'static str| {
+            STANDARD.decode(v).map_err(|_| ScramError::Malformed(what))
         };
         Ok(Self {
             hash,
-            salt: decode(&s.salt)?,
+            salt: decode(&s.salt, "the credential's salt is not base64")?,
             iterations: s.iterations,
-            stored_key: decode(&s.stored_key)?,
-            server_key: decode(&s.server_key)?,
+            stored_key: decode(&s.stored_key, "the credential's stored_key is not base64")?,
+            server_key: decode(&s.server_key, "the credential's server_key is not base64")?,
         })
     }
 
@@ -335,18 +336,21 @@ impl Client {
             .ok_or(ScramError::Malformed("no salt (s=)"))?;
         let iterations: u32 = field(text, 'i')
             .and_then(|i| i.parse().ok())
-            .filter(|i| *i > 0)
-            .ok_or(ScramError::Malformed("no iteration count (i=)"))?;
-        let cred = Credential::with_salt(self.hash, &self.password, salt, iterations);
-        let without_proof = format!("c=biws,r={nonce}");
-        let auth = format!("{},{text},{without_proof}", self.client_first_bare);
-        let signature = self.hash.hmac(&cred.stored_key, auth.as_bytes());
+            .filter(|i| (1..=MAX_ITERATIONS).contains(i))
+            .ok_or(ScramError::Malformed(
+                "no iteration count (i=) between 1 and 16384",
+            ))?;
         let salted = self
             .hash
-            .salted(self.password.as_bytes(), &cred.salt, iterations);
+            .salted(self.password.as_bytes(), &salt, iterations);
         let client_key = self.hash.hmac(&salted, b"Client Key");
+        let stored_key = self.hash.hash(&client_key);
+        let server_key = self.hash.hmac(&salted, b"Server Key");
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth = format!("{},{text},{without_proof}", self.client_first_bare);
+        let signature = self.hash.hmac(&stored_key, auth.as_bytes());
         let proof = xor(&client_key, &signature);
-        let expected = self.hash.hmac(&cred.server_key, auth.as_bytes());
+        let expected = self.hash.hmac(&server_key, auth.as_bytes());
         Ok((
             format!("{without_proof},p={}", STANDARD.encode(proof)).into_bytes(),
             expected,

@@ -113,7 +113,9 @@ impl Users {
             };
             let user = match &u.password {
                 Some(secret) => {
-                    let password = secret.resolve().map_err(bad)?;
+                    let password = secret
+                        .resolve()
+                        .map_err(|e| bad(format!("password: {e}")))?;
                     let mut user = User::derive(&password).map_err(|e| bad(e.to_string()))?;
                     user.password = Some(password);
                     user

@@ -79,8 +79,9 @@ impl Proxy {
         resp
     }
 
-    /// Why the ACLs refuse a whole request (other than Produce, Fetch and Metadata), if
-    /// they do.
+    /// Why the ACLs refuse a whole request (those not screened per partition or answer:
+    /// Produce, Fetch, ListOffsets, DeleteRecords, OffsetForLeaderEpoch, Metadata), if they
+    /// do.
     pub(super) fn acl_refusal(
         &self,
         principal: Option<&str>,

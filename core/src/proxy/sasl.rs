@@ -16,7 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 
 /// What a SASL request did to the connection.
 pub enum SaslStep {
-    /// Answer and go on (handshake done, a SCRAM round, or an error the client may retry).
+    /// Answer and go on (handshake done, or a SCRAM round).
     Continue(Handled),
     /// Logged in as this principal.
     LoggedIn(Handled, String),
@@ -119,13 +119,15 @@ impl Proxy {
                 SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(bytes)),
             ))
         };
+        // The client learns only that the login failed: which user names exist, and why a
+        // login failed, is for the log.
         let refuse = |reason: String| {
             tracing::warn!("login refused: {reason}");
             let resp = SaslAuthenticateResponse::default()
                 .with_error_code(ResponseError::SaslAuthenticationFailed.code())
-                .with_error_message(Some(StrBytes::from_string(format!(
-                    "Authentication failed: {reason}"
-                ))));
+                .with_error_message(Some(StrBytes::from_static_str(
+                    "Authentication failed: invalid credentials",
+                )));
             SaslStep::Refused(reply(ResponseKind::SaslAuthenticate(resp)))
         };
         match std::mem::take(session) {

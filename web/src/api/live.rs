@@ -16,7 +16,7 @@ const EVENT_EVERY: Duration = Duration::from_secs(2);
     responses((status = 200, description = "Rates over the last sampling interval (2 s).", body = MetricsSample),
               (status = 503, description = "No interval sampled yet (just started).", body = ErrorBody)))]
 pub(crate) async fn summary(State(s): State<Shared>) -> Result<Json<MetricsSample>, ApiError> {
-    s.metrics_history().pop().map(Json).ok_or_else(|| ApiError {
+    s.latest_sample().map(Json).ok_or_else(|| ApiError {
         status: 503,
         field: None,
         message: "no rates sampled yet: the first sample comes 2 s after start".into(),
@@ -33,7 +33,7 @@ pub(crate) async fn history(State(s): State<Shared>) -> Json<Vec<MetricsSample>>
 /// One round of events: the newest rates, then every cluster's state.
 fn events_now(s: &Shared) -> Vec<Event> {
     let mut out = Vec::with_capacity(2);
-    if let Some(sample) = s.metrics_history().pop()
+    if let Some(sample) = s.latest_sample()
         && let Ok(e) = Event::default().event("summary").json_data(sample)
     {
         out.push(e);
