@@ -271,7 +271,7 @@
   // ------------------------------------------------------------------ cluster table
 
   const CLUSTER_COLS = ["Cluster", "Status", "Latency", "Circuit", "Compared", "Connections", "Behind", "Last error"];
-  const CLUSTER_COLS_FULL = CLUSTER_COLS.slice(0, 7).concat(["Priority", "Weight", "Bootstrap servers", "Last error"]);
+  const CLUSTER_COLS_FULL = CLUSTER_COLS.slice(0, 7).concat(["Datacenter", "Priority", "Weight", "Bootstrap servers", "Last error"]);
 
   function clusterTable(full) {
     const tbody = h("tbody", { "data-clusters": full ? "full" : "short" });
@@ -321,7 +321,8 @@
         h("td", { class: c.behind_partitions ? "warn" : "" }, behindText(c)),
       ];
       if (full) {
-        cells.push(h("td", { class: "num" }, c.priority ?? "—"), h("td", { class: "num" }, c.weight ?? "—"),
+        cells.push(h("td", {}, c.datacenter || "—"),
+          h("td", { class: "num" }, c.priority ?? "—"), h("td", { class: "num" }, c.weight ?? "—"),
           h("td", {}, (c.bootstrap_servers || []).join(", ")));
       }
       cells.push(c.last_error ? h("td", { class: "error-text" }, c.last_error) : h("td", { class: "muted" }, "—"));

@@ -15,6 +15,8 @@ pub struct ClusterView {
     pub priority: u32,
     /// Configured weight.
     pub weight: u32,
+    /// The datacenter it is in (`multi_dc.datacenters`: name, and region when given).
+    pub datacenter: Option<String>,
     /// Whether requests go to it (not down).
     pub reachable: bool,
     /// `healthy`, `degraded` or `down` (circuit open or never reached).

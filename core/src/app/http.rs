@@ -181,6 +181,19 @@ impl AdminState for ProxyAdmin {
             .map(|c| {
                 let s = c.status();
                 let conf = cfg.clusters.iter().find(|x| x.id == s.id);
+                let datacenter = cfg
+                    .multi_dc
+                    .datacenters
+                    .iter()
+                    .find(|d| d.cluster_ids.iter().any(|id| *id == *s.id))
+                    .map(|d| {
+                        let name = if d.name.is_empty() { &d.id } else { &d.name };
+                        if d.region.is_empty() {
+                            name.clone()
+                        } else {
+                            format!("{name} ({})", d.region)
+                        }
+                    });
                 let rep = self.0.backends.replicator.as_ref();
                 let repl = rep.and_then(|r| r.status_of(&s.id)).unwrap_or_default();
                 let mismatches = rep
@@ -197,6 +210,7 @@ impl AdminState for ProxyAdmin {
                         .unwrap_or_default(),
                     priority: conf.map_or(0, |c| c.priority),
                     weight: conf.map_or(0, |c| c.weight),
+                    datacenter,
                     reachable: s.reachable,
                     status: s.state.as_str().into(),
                     latency_ms: s.latency.map(|l| l.as_secs_f64() * 1000.0),
