@@ -5,7 +5,7 @@
 use crate::backend::BackendError;
 use crate::backend::pool::Counted;
 use crate::backend::security::{Secured, Security};
-use crate::wire::frame::{self, FrameError};
+use crate::wire::frame::{FrameError, FrameReader};
 use crate::wire::patched::{PatchedFrame, Pieces};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
@@ -18,6 +18,9 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 type ReplyTx = oneshot::Sender<Result<Bytes, BackendError>>;
+
+/// Requests written with one call at most.
+const MAX_BATCH: usize = 64;
 
 /// A request frame on its way out: `head` then `tail` (empty unless the frame is a client's
 /// forwarded as is, where `head` carries the new length prefix and correlation id).
@@ -134,7 +137,7 @@ impl Io {
     /// whether both still run, and the flag that marks a close as the proxy's own.
     fn spawn<R, W>(
         self,
-        mut rd: R,
+        rd: R,
         mut wr: W,
     ) -> (
         mpsc::Sender<QueuedRequest>,
@@ -151,13 +154,18 @@ impl Io {
 
         let w_alive = alive.clone();
         tokio::spawn(async move {
-            while let Some(out) = rx.recv().await {
-                // Register before writing so the response can never arrive unmatched.
-                if pending_tx.send((out.correlation_id, out.reply)).is_err() {
-                    break;
+            // Requests queued together go out with one write.
+            let mut queued = Vec::with_capacity(MAX_BATCH);
+            'writing: while rx.recv_many(&mut queued, MAX_BATCH).await > 0 {
+                let mut frames = Pieces::default();
+                for out in queued.drain(..) {
+                    // Register before writing so the response can never arrive unmatched.
+                    if pending_tx.send((out.correlation_id, out.reply)).is_err() {
+                        break 'writing;
+                    }
+                    frames.append(Pieces::after(out.head, out.tail));
                 }
-                let mut frame = Pieces::after(out.head, out.tail);
-                if wr.write_all_buf(&mut frame).await.is_err() {
+                if wr.write_all_buf(&mut frames).await.is_err() {
                     break;
                 }
             }
@@ -174,8 +182,9 @@ impl Io {
                 cluster: r_cluster.to_string(),
                 addr: r_addr.to_string(),
             };
+            let mut frames = FrameReader::new(rd, max_response_bytes);
             loop {
-                let frame = match frame::read_frame(&mut rd, max_response_bytes).await {
+                let frame = match frames.next().await {
                     Ok(f) => f,
                     Err(FrameError::Closed) => break,
                     Err(e) => {

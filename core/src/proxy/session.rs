@@ -6,9 +6,9 @@ use crate::proxy::partitioned::OrderGate;
 use crate::proxy::read_ahead::ReadAhead;
 use crate::proxy::sasl::{SaslSession, SaslStep};
 use crate::proxy::{Frame, Handled, Proxy};
-use crate::wire::frame::{self, FrameError};
-use bytes::Buf;
-use bytes::Bytes;
+use crate::wire::frame::{self, FrameError, FrameReader};
+use crate::wire::patched::Pieces;
+use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,7 +53,7 @@ pub async fn serve<R, W>(
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let ClientConn {
-        mut rd,
+        rd,
         wr,
         peer,
         principal,
@@ -63,7 +63,7 @@ pub async fn serve<R, W>(
     let (closed_tx, mut closed_rx) = watch::channel(false);
     let writer = tokio::spawn(write_replies(wr, queue_rx, closed_tx, peer));
 
-    let limit = proxy.config.server.max_request_bytes;
+    let mut frames = FrameReader::new(rd, proxy.config.server.max_request_bytes);
     let idle = proxy.config.server.connections_max_idle.get();
     let mut produce_chain: Option<oneshot::Receiver<()>> = None;
     let conn = Arc::new(Connection::default());
@@ -76,7 +76,7 @@ pub async fn serve<R, W>(
         // Waiting for room is backpressure: this connection is not read meanwhile. (Room is
         // taken after the body so a client trickling a huge frame holds only what it sent.)
         let read = async {
-            let frame = frame::read_frame(&mut rd, limit).await?;
+            let frame = frames.next().await?;
             let permit = budget
                 .clone()
                 .acquire_many_owned(u32::try_from(frame.len()).unwrap_or(u32::MAX))
@@ -169,41 +169,90 @@ async fn throttle_passed(
     }
 }
 
+/// Answers written with one call at most: a burst of pipelined answers that are ready
+/// together goes out in one write.
+const MAX_BATCH: usize = 64;
+
 /// Writes each answer in request order until the queue closes, the client goes, or an
-/// answer says to close; then shuts the connection and says so on `closed`.
+/// answer says to close; then shuts the connection and says so on `closed`. Answers already
+/// there behind the first one are written with it.
 async fn write_replies<W: AsyncWrite + Unpin>(
     mut wr: W,
     mut queue: mpsc::Receiver<oneshot::Receiver<Handled>>,
     closed: watch::Sender<bool>,
     peer: SocketAddr,
 ) {
-    while let Some(rx) = queue.recv().await {
-        match rx.await {
-            Ok(Handled::Reply(frame)) => {
-                let written = match frame {
-                    Frame::Encoded(bytes) => wr.write_all(&bytes).await,
-                    Frame::Forwarded { head, tail } => {
-                        // One vectored write for both parts where the socket allows.
-                        let mut chained = (&head[..]).chain(tail);
-                        wr.write_all_buf(&mut chained).await
-                    }
-                };
-                if let Err(e) = written {
-                    tracing::debug!(%peer, "client connection write failed: {e}");
-                    break;
+    let mut next = None;
+    loop {
+        let Some(rx) = next.take() else {
+            match queue.recv().await {
+                Some(rx) => next = Some(rx),
+                None => break,
+            }
+            continue;
+        };
+        let mut batch = Batch::default();
+        let mut handled = rx.await.map_err(|_| ());
+        let close = loop {
+            match handled {
+                Ok(Handled::Reply(frame)) => batch.push(frame),
+                Ok(Handled::NoReply) => {}
+                Ok(Handled::Close(reason)) => break Some(reason),
+                // The handler task died; nothing sensible can follow on this connection.
+                Err(_) => break Some("a request's handler failed".to_owned()),
+            }
+            if batch.answers == MAX_BATCH {
+                break None;
+            }
+            let Ok(mut rx) = queue.try_recv() else {
+                break None;
+            };
+            handled = match rx.try_recv() {
+                Ok(h) => Ok(h),
+                Err(oneshot::error::TryRecvError::Empty) => {
+                    next = Some(rx);
+                    break None;
                 }
-            }
-            Ok(Handled::NoReply) => {}
-            Ok(Handled::Close(reason)) => {
-                tracing::warn!(%peer, "closing client connection: {reason}");
-                break;
-            }
-            // The handler task died; nothing sensible can follow on this connection.
-            Err(_) => break,
+                Err(oneshot::error::TryRecvError::Closed) => Err(()),
+            };
+        };
+        if let Err(e) = wr.write_all_buf(&mut batch.pieces).await {
+            tracing::debug!(%peer, "client connection write failed: {e}");
+            break;
+        }
+        if let Some(reason) = close {
+            tracing::warn!(%peer, "closing client connection: {reason}");
+            break;
         }
     }
     let _ = wr.shutdown().await;
     let _ = closed.send(true);
+}
+
+/// Answers gathered for one write.
+#[derive(Default)]
+struct Batch {
+    pieces: Pieces,
+    /// The forwarded answers' heads, side by side (one allocation per batch).
+    heads: BytesMut,
+    answers: usize,
+}
+
+impl Batch {
+    fn push(&mut self, frame: Frame) {
+        self.answers += 1;
+        match frame {
+            Frame::Encoded(bytes) => self.pieces.push(bytes),
+            Frame::Forwarded { head, tail } => {
+                if self.heads.capacity() < head.len() {
+                    self.heads.reserve(head.len() * MAX_BATCH);
+                }
+                self.heads.extend_from_slice(&head);
+                self.pieces.push(self.heads.split().freeze());
+                self.pieces.push(tail);
+            }
+        }
+    }
 }
 
 /// What a frame of a client that has not logged in yet leads to.

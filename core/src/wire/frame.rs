@@ -35,6 +35,7 @@ pub enum FrameError {
 }
 
 /// Reads one frame body (without its length prefix), refusing frames over `limit` bytes.
+/// Reads nothing past the frame: for exchanges before a stream is handed on (a login).
 pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, limit: u32) -> Result<Bytes, FrameError> {
     let want = read_len(r, limit).await?;
     read_body(r, want).await
@@ -48,14 +49,7 @@ async fn read_len<R: AsyncRead + Unpin>(r: &mut R, limit: u32) -> Result<usize, 
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
         Err(e) => return Err(e.into()),
     }
-    let size = i32::from_be_bytes(len);
-    if size < 0 || size as u32 > limit {
-        return Err(FrameError::TooLarge {
-            size: size as i64,
-            limit,
-        });
-    }
-    Ok(size as usize)
+    frame_size(i32::from_be_bytes(len), limit)
 }
 
 /// Reads a frame body of `want` bytes.
@@ -81,6 +75,81 @@ async fn read_body<R: AsyncRead + Unpin>(r: &mut R, want: usize) -> Result<Bytes
         }
     }
     Ok(buf.freeze())
+}
+
+/// Reads frames from a stream through one buffer. Each socket read takes whatever has
+/// arrived, several frames at once on a busy connection, and each frame is a slice of that
+/// buffer: one read call per burst instead of two per frame, and no copy. Cancel-safe: bytes
+/// read by a dropped [`FrameReader::next`] stay buffered for the next call.
+pub struct FrameReader<R> {
+    inner: R,
+    buf: BytesMut,
+    limit: u32,
+}
+
+/// Room asked for when no frame is partly read: enough for a burst of small frames.
+const READ_AHEAD: usize = 16 * 1024;
+
+/// At most this much room is added per read for a large frame, so a peer announcing a huge
+/// frame and sending nothing holds no more than this of memory.
+const STEP: usize = 1 << 20;
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// Frames from `inner`, refusing any over `limit` bytes.
+    pub fn new(inner: R, limit: u32) -> Self {
+        Self {
+            inner,
+            buf: BytesMut::new(),
+            limit,
+        }
+    }
+
+    /// The next frame body (without its length prefix).
+    pub async fn next(&mut self) -> Result<Bytes, FrameError> {
+        loop {
+            let want = match self.buf.get(..4) {
+                Some(&[a, b, c, d]) => {
+                    Some(frame_size(i32::from_be_bytes([a, b, c, d]), self.limit)?)
+                }
+                _ => None,
+            };
+            let room = match want {
+                Some(want) if self.buf.len() >= 4 + want => {
+                    self.buf.advance(4);
+                    return Ok(self.buf.split_to(want).freeze());
+                }
+                Some(want) => (4 + want - self.buf.len()).min(STEP).max(READ_AHEAD),
+                None => READ_AHEAD,
+            };
+            if self.buf.capacity() - self.buf.len() < room {
+                self.buf.reserve(room);
+            }
+            if self.inner.read_buf(&mut self.buf).await? == 0 {
+                return Err(match want {
+                    None if self.buf.is_empty() => FrameError::Closed,
+                    None => FrameError::Truncated {
+                        got: self.buf.len(),
+                        want: 4,
+                    },
+                    Some(want) => FrameError::Truncated {
+                        got: self.buf.len() - 4,
+                        want,
+                    },
+                });
+            }
+        }
+    }
+}
+
+/// A length prefix's frame size, refused when negative or over `limit`.
+fn frame_size(size: i32, limit: u32) -> Result<usize, FrameError> {
+    match usize::try_from(size) {
+        Ok(n) if size as u32 <= limit => Ok(n),
+        _ => Err(FrameError::TooLarge {
+            size: size as i64,
+            limit,
+        }),
+    }
 }
 
 /// The fixed start of every request header, read without decoding the rest.
@@ -235,6 +304,89 @@ mod tests {
             read_frame(&mut empty, 100).await,
             Err(FrameError::Closed)
         ));
+    }
+
+    /// Frames `bodies` read back through a [`FrameReader`] from a pipe that passes at most
+    /// `chunk` bytes per read, then the error that ends the stream.
+    async fn through_reader(bytes: Vec<u8>, chunk: usize, limit: u32) -> (Vec<Bytes>, FrameError) {
+        use tokio::io::AsyncWriteExt;
+        let (mut tx, rx) = tokio::io::duplex(chunk);
+        let writer = tokio::spawn(async move {
+            let _ = tx.write_all(&bytes).await;
+        });
+        let mut reader = FrameReader::new(rx, limit);
+        let mut frames = Vec::new();
+        let end = loop {
+            match reader.next().await {
+                Ok(f) => frames.push(f),
+                Err(e) => break e,
+            }
+        };
+        // The writer may still be blocked on what the reader refused to read.
+        drop(reader);
+        let _ = writer.await;
+        (frames, end)
+    }
+
+    fn framed(bodies: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for b in bodies {
+            out.extend_from_slice(&(b.len() as i32).to_be_bytes());
+            out.extend_from_slice(b);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn the_buffered_reader_splits_frames_whatever_the_reads_and_names_the_end() {
+        let big = vec![7u8; 100_000];
+        let bodies: [&[u8]; 4] = [b"abc", b"", &big, b"z"];
+        for chunk in [1, 3, 64, 1 << 20] {
+            let (frames, end) = through_reader(framed(&bodies), chunk, 1 << 20).await;
+            let got: Vec<&[u8]> = frames.iter().map(|f| f.as_ref()).collect();
+            assert_eq!(got, bodies, "reads of {chunk} bytes");
+            assert!(matches!(end, FrameError::Closed), "{end:?}");
+        }
+        let mut cut = framed(&[b"abc", b"defgh"]);
+        cut.truncate(cut.len() - 2);
+        let (frames, end) = through_reader(cut, 2, 100).await;
+        assert_eq!(frames.len(), 1);
+        assert!(
+            matches!(end, FrameError::Truncated { got: 3, want: 5 }),
+            "{end:?}"
+        );
+        let (_, end) = through_reader(vec![0, 0], 8, 100).await;
+        assert!(
+            matches!(end, FrameError::Truncated { got: 2, want: 4 }),
+            "{end:?}"
+        );
+        let (frames, end) = through_reader(framed(&[b"ok", &[0; 101]]), 8, 100).await;
+        assert_eq!(frames.len(), 1);
+        assert!(
+            matches!(
+                end,
+                FrameError::TooLarge {
+                    size: 101,
+                    limit: 100
+                }
+            ),
+            "{end:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dropped_read_keeps_what_it_read() {
+        use tokio::io::AsyncWriteExt;
+        let (mut tx, rx) = tokio::io::duplex(64);
+        let mut reader = FrameReader::new(rx, 100);
+        let bytes = framed(&[b"hello"]);
+        tx.write_all(&bytes[..6]).await.expect("write");
+        // The first read takes 6 bytes and waits for the rest; it is dropped meanwhile.
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(20), reader.next()).await;
+        assert!(waited.is_err());
+        tx.write_all(&bytes[6..]).await.expect("write");
+        assert_eq!(reader.next().await.expect("frame").as_ref(), b"hello");
     }
 
     #[test]

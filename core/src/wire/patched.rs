@@ -97,6 +97,20 @@ impl Pieces {
         }
         rest
     }
+
+    /// Adds `bytes` at the end.
+    pub fn push(&mut self, bytes: Bytes) {
+        if !bytes.is_empty() {
+            self.remaining += bytes.len();
+            self.parts.push_back(bytes);
+        }
+    }
+
+    /// Adds `more`'s pieces at the end.
+    pub fn append(&mut self, mut more: Pieces) {
+        self.remaining += more.remaining;
+        self.parts.append(&mut more.parts);
+    }
 }
 
 impl Buf for Pieces {

@@ -3,10 +3,10 @@
 use super::bindings::{self, Plugin, PluginPre};
 use super::error::{CallError, UploadError};
 use super::limits::Limiter;
+use super::ticker::{TICK, Ticker};
 use kafkatwin_plugin_sdk::{BatchContext, Hook, RejectCode};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -88,8 +88,6 @@ struct Loaded {
 
 /// Warm instances kept per plugin (about one per worker thread).
 const WARM_PER_PLUGIN: usize = 8;
-/// Epoch tick: the CPU deadline's resolution.
-const TICK: Duration = Duration::from_millis(1);
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -158,13 +156,7 @@ struct Inner {
     sandbox: Sandbox,
     plugins: RwLock<HashMap<String, Arc<Loaded>>>,
     versions: Mutex<HashMap<String, u32>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
+    ticker: Ticker,
 }
 
 impl PluginHost {
@@ -309,27 +301,14 @@ impl Inner {
         // WASI is linked so ordinary Rust components instantiate, but the context grants
         // nothing: no env, args, preopened dirs or network; stdio discarded.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        {
-            let engine = engine.clone();
-            let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("wasm-epoch".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(TICK);
-                        engine.increment_epoch();
-                    }
-                })
-                .map_err(wasmtime::Error::from)?;
-        }
+        let ticker = Ticker::start(engine.clone()).map_err(wasmtime::Error::from)?;
         Ok(Self {
             engine,
             linker,
             sandbox,
             plugins: RwLock::default(),
             versions: Mutex::default(),
-            stop,
+            ticker,
         })
     }
 
@@ -407,6 +386,7 @@ impl Inner {
         let pre = PluginPre::new(pre).map_err(not_a_plugin)?;
         // One probe instance: it must start and say which hooks it implements.
         let mut store = self.store();
+        let _ticking = self.ticker.ticking();
         store.set_epoch_deadline(self.deadline_ticks());
         let plugin = pre.instantiate(&mut store).map_err(not_a_plugin)?;
         let hooks: Vec<Hook> = plugin
@@ -492,6 +472,7 @@ impl Inner {
             partition,
             client_id,
         };
+        let _ticking = self.ticker.ticking();
         warm.store.set_epoch_deadline(self.deadline_ticks());
         let result = match hook {
             Hook::Fetch => warm.plugin.call_on_fetch(&mut warm.store, &wctx, records),
@@ -536,6 +517,7 @@ impl Inner {
             return Ok(Err(format!("plugin {name} does not implement on_auth")));
         }
         let mut warm = self.warm(&loaded, config, "auth")?;
+        let _ticking = self.ticker.ticking();
         warm.store.set_epoch_deadline(self.deadline_ticks());
         match warm
             .plugin
@@ -586,6 +568,7 @@ impl Inner {
     ) -> Result<Warm, CallError> {
         let name = &loaded.info.name;
         let mut store = self.store();
+        let _ticking = self.ticker.ticking();
         store.set_epoch_deadline(self.deadline_ticks());
         let plugin = loaded
             .pre

@@ -4,6 +4,7 @@ mod bindings;
 mod error;
 mod host;
 mod limits;
+mod ticker;
 
 pub use error::{CallError, UploadError};
 pub use host::{PluginHost, PluginInfo, PluginVerdict, Sandbox};
