@@ -74,8 +74,9 @@ def json_payload(rng, size):
     fill = max(0, size - len(head) - len(tail))
     pad = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(fill))
     return (head + pad + tail).encode()
-DEFAULT_RECORDS = {100: 200_000, 1024: 100_000}
-FALLBACK_RECORDS = 100_000
+# Trials of at least about 2 s on a 2-core machine: shorter ones measure noise.
+DEFAULT_RECORDS = {100: 1_000_000, 1024: 600_000}
+FALLBACK_RECORDS = 600_000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAYLOAD_VARIANTS = 64  # distinct payloads per size, cycled; same bytes for every target
 
@@ -170,6 +171,26 @@ def proc_cpu_seconds(pid):
         if f is not None:
             total += int(f[11]) + int(f[12])
     return total / CLK_TCK
+
+
+def proc_context_switches(pid):
+    """Voluntary and involuntary context switches of every thread of the process group led by
+    `pid` (a wakeup costs the kernel a switch: the figure shows how chatty the data path is)."""
+    total = 0
+    for p in group_pids(pid):
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{p}/task/{tid}/status") as f:
+                    for line in f:
+                        if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+    return total
 
 
 def proc_status_kib(pid, key):
@@ -534,8 +555,25 @@ def summarize(trials, sizes, targets, endpoints):
                 moved = sum(r["bytes"] if phase == "produce" else r["consume"]["records"] * size for r in rs)
                 return sum(r[phase]["broker_cpu_s"] for r in rs) / (moved / 1e9) if moved else None
 
+            def spread(xs):
+                xs = [x for x in xs if x is not None]
+                return (min(xs), max(xs)) if xs else (None, None)
+
+            def cpu_rounds(phase):
+                out = []
+                for r in ts:
+                    if phase in r and r[phase]["proxy_cpu_s"] is not None:
+                        moved = r["bytes"] if phase == "produce" else r["consume"]["records"] * size
+                        if moved:
+                            out.append(r[phase]["proxy_cpu_s"] / (moved / 1e9))
+                return out
+
             ep = endpoints.get(t, {})
             per[t] = {
+                "produce_msgs_s_range": spread([r["produce"]["msgs_s"] for r in good_p]),
+                "consume_msgs_s_range": spread([r["consume"]["msgs_s"] for r in good_c]),
+                "proxy_cpu_s_per_gb_produce_range": spread(cpu_rounds("produce")),
+                "proxy_cpu_s_per_gb_consume_range": spread(cpu_rounds("consume")),
                 "size": size, "target": t, "rounds": len(ts),
                 "rounds_with_problems": sum(1 for r in ts if r["problems"]),
                 "produce_msgs_s": median_or_none([r["produce"]["msgs_s"] for r in good_p]),
@@ -563,12 +601,24 @@ def print_table(rows):
     hdr = ("size", "target", "prod msg/s", "prod MB/s", "prod x", "cons msg/s", "cons MB/s", "cons x",
            "CPU s/GB prod", "CPU s/GB cons", "idle RSS MiB", "peak RSS MiB", "bad rounds")
     lines = [hdr]
+    def ranged(value, lo_hi, f):
+        lo, hi = lo_hi
+        if value is None or lo is None:
+            return f(value)
+        return f"{f(value)} ({f(lo)}-{f(hi)})"
+
+    def two(x):
+        return fmt(x, ".2f")
+
     for r in rows:
         lines.append((
             f"{r['size']} B", r["target"],
-            fmt_rate(r["produce_msgs_s"]), fmt(r["produce_mb_s"]), fmt(r["produce_ratio"], ".2f"),
-            fmt_rate(r["consume_msgs_s"]), fmt(r["consume_mb_s"]), fmt(r["consume_ratio"], ".2f"),
-            fmt(r["proxy_cpu_s_per_gb_produce"], ".2f"), fmt(r["proxy_cpu_s_per_gb_consume"], ".2f"),
+            ranged(r["produce_msgs_s"], r["produce_msgs_s_range"], fmt_rate), fmt(r["produce_mb_s"]),
+            fmt(r["produce_ratio"], ".2f"),
+            ranged(r["consume_msgs_s"], r["consume_msgs_s_range"], fmt_rate), fmt(r["consume_mb_s"]),
+            fmt(r["consume_ratio"], ".2f"),
+            ranged(r["proxy_cpu_s_per_gb_produce"], r["proxy_cpu_s_per_gb_produce_range"], two),
+            ranged(r["proxy_cpu_s_per_gb_consume"], r["proxy_cpu_s_per_gb_consume_range"], two),
             fmt(r["idle_rss_mib"]), fmt(r["peak_rss_mib"]),
             f"{r['rounds_with_problems']}/{r['rounds']}",
         ))
@@ -577,8 +627,10 @@ def print_table(rows):
         log("  ".join(str(c).rjust(w) if i >= 2 else str(c).ljust(w) for i, (c, w) in enumerate(zip(l, widths))))
         if j == 0:
             log("  ".join("-" * w for w in widths))
-    log("\n  rates: medians over the rounds that moved every record; 'x' = ratio of medians (msg/s) to direct;"
-        "\n  CPU s/GB: the proxy's own CPU seconds per 10^9 value bytes (all rounds); MB = 10^6 value bytes;"
+    log("\n  rates: medians over the rounds that moved every record, (min-max) of those rounds;"
+        "\n  'x' = ratio of medians (msg/s) to direct;"
+        "\n  CPU s/GB: the proxy's own CPU seconds per 10^9 value bytes over all rounds, (min-max) of"
+        "\n  single rounds; MB = 10^6 value bytes;"
         "\n  the broker's CPU s/GB (every target) and per-round figures are in the JSON.")
 
 
@@ -646,8 +698,8 @@ def main(argv=None):
     ap.add_argument("--sizes", default="100,1024", help="record value sizes in bytes (default 100,1024)")
     ap.add_argument("--records", default=None,
                     help="records per trial: N for every size, or SIZE=N,... "
-                         "(default 100=200000,1024=100000, others 100000)")
-    ap.add_argument("--rounds", type=int, default=3, help="rounds per size (default 3)")
+                         "(default 100=1000000,1024=600000, others 600000)")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds per size (default 5)")
     ap.add_argument("--json", default=None, metavar="FILE", help="also write results as JSON")
     ap.add_argument("--ports", type=parse_port_range, default=(19170, 19179),
                     help="loopback port range to pick from (default 19170-19179)")

@@ -14,7 +14,7 @@ Then, MAJORITY over the three with a fresh proxy: healthy, and with the third br
 (SIGSTOP) from before the proxy starts: time to the first answered produce, p50 and p99.
 For each target and round: a throughput phase (N records of --size bytes as fast as the
 confluent-kafka producer goes, acks=all) measuring msg/s and kafkatwin's CPU seconds per GB of
-client data, then a latency phase (--rate msg/s for --seconds, linger.ms=0) measuring the time
+client data and its context switches per GB, then a latency phase (--rate msg/s for --seconds, linger.ms=0) measuring the time
 from produce() to the delivery report, p50 and p99. For the three-cluster targets, the admin
 API is polled every 100 ms: how long each cluster was behind (missed writes being repaired,
 or lacking more than LAG_BEHIND records another cluster has answered for) during the round
@@ -303,7 +303,7 @@ def main():
         endpoints = {"direct": (single, None), "kt-1": start_proxy("kt-1")}
         rng = random.Random(7)
         payloads = [rng.randbytes(args.size) for _ in range(64)]
-        rows = {t: {"tput": [], "cpu": 0.0, "bytes": 0, "p50": [], "p99": []} for t in TARGETS}
+        rows = {t: {"tput": [], "cpu": [], "switches": [], "p50": [], "p99": []} for t in TARGETS}
         topics3 = []
         for rnd in range(args.rounds):
             order = TARGETS[rnd % 4:] + TARGETS[:rnd % 4]
@@ -321,15 +321,18 @@ def main():
                     watch.start()
                     topics3.append(topic)
                 cpu0 = e2e.proc_cpu_seconds(proc.pid) if proc else None
+                sw0 = e2e.proc_context_switches(proc.pid) if proc else None
                 secs = throughput(bootstrap, topic, payloads, args.records)
                 cpu1 = e2e.proc_cpu_seconds(proc.pid) if proc else None
+                sw1 = e2e.proc_context_switches(proc.pid) if proc else None
                 r = rows[t]
                 r["tput"].append(args.records / secs)
                 round_cpu = ""
+                gb = args.records * args.size / 1e9
                 if cpu0 is not None and cpu1 is not None:
-                    r["cpu"] += cpu1 - cpu0
-                    round_cpu = f"  CPU {(cpu1 - cpu0) / (args.records * args.size / 1e9):.2f} s/GB"
-                r["bytes"] += args.records * args.size
+                    r["cpu"].append((cpu1 - cpu0) / gb)
+                    r["switches"].append((sw1 - sw0) / gb)
+                    round_cpu = f"  CPU {(cpu1 - cpu0) / gb:.2f} s/GB, {(sw1 - sw0) / gb:.0f} switches/GB"
                 p50, p99 = latency(bootstrap, topic, payloads, args.rate, args.seconds)
                 if p50 is not None:
                     r["p50"].append(p50)
@@ -344,21 +347,27 @@ def main():
                     children._stop(proc)
                     del endpoints[t]
         e2e.log("")
-        e2e.log(f"{'target':<9} {'msg/s':>9} {'x direct':>8} {'CPU s/GB':>9} {'p50 ms':>7} {'p99 ms':>7}")
+        e2e.log("Medians over the rounds (min-max):")
+        e2e.log(f"{'target':<9} {'msg/s':>22} {'x direct':>8} {'CPU s/GB':>17} {'switches/GB':>12} "
+                f"{'p50 ms':>7} {'p99 ms':>7}")
         base = statistics.median(rows["direct"]["tput"])
         for t in TARGETS:
             r = rows[t]
             tput = statistics.median(r["tput"])
-            cpu = f"{r['cpu'] / (r['bytes'] / 1e9):.2f}" if t != "direct" else "-"
-            e2e.log(f"{t:<9} {tput:>9.0f} {tput / base:>8.2f} {cpu:>9} "
+            spread = f"{tput:.0f} ({min(r['tput']):.0f}-{max(r['tput']):.0f})"
+            cpu = (f"{statistics.median(r['cpu']):.2f} ({min(r['cpu']):.2f}-{max(r['cpu']):.2f})"
+                   if r["cpu"] else "-")
+            switches = f"{statistics.median(r['switches']):.0f}" if r["switches"] else "-"
+            e2e.log(f"{t:<9} {spread:>22} {tput / base:>8.2f} {cpu:>17} {switches:>12} "
                     f"{statistics.median(r['p50']):>7.2f} {statistics.median(r['p99']):>7.2f}")
         for t in TARGETS:
             tp = rows[t]["tput"]
             e2e.log(f"{t}: rounds {', '.join(f'{x:.0f}' for x in tp)} msg/s; "
                     f"slowest {min(tp) / max(tp):.2f} x best")
-        kt1 = rows["kt-1"]["cpu"] / rows["kt-1"]["bytes"]
+        kt1 = statistics.median(rows["kt-1"]["cpu"])
         for t in ("kt-3-all", "kt-3-any"):
-            e2e.log(f"{t}: CPU per GB = {rows[t]['cpu'] / rows[t]['bytes'] / kt1:.2f} x kt-1 (passthrough)")
+            e2e.log(f"{t}: CPU per GB = {statistics.median(rows[t]['cpu']) / kt1:.2f} x kt-1 "
+                    "(passthrough), medians")
         e2e.log("")
         paused_case(args, children, work, ports[11], ports[12], brokers, tansus[1], payloads)
         compare_replicas(args, work, brokers)

@@ -2,8 +2,8 @@
 # End-to-end throughput bench: builds kafkatwin (release), makes sure the test venv exists,
 # then runs bench/e2e.py with the venv python. All arguments go to e2e.py (see --help).
 #
-#   bench/run.sh                                  # direct vs kafkatwin vs tansu proxy, 3 rounds
-#   bench/run.sh --rounds 5 --json /tmp/bench.json
+#   bench/run.sh                                  # direct vs kafkatwin vs tansu proxy, 5 rounds
+#   bench/run.sh --rounds 3 --json /tmp/bench.json
 #   bench/run.sh --targets direct,tansu-proxy     # no kafkatwin: skips the build
 #   bench/run.sh --kafkatwin PATH                 # use this binary: skips the build
 #
