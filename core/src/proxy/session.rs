@@ -8,7 +8,7 @@ use crate::proxy::sasl::{SaslSession, SaslStep};
 use crate::proxy::{Frame, Handled, Proxy};
 use crate::wire::frame::{self, FrameError, FrameReader};
 use crate::wire::patched::Pieces;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -118,7 +118,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     self.buf.advance(4);
                     return Ok(self.buf.split_to(want).freeze());
                 }
-                Some(want) => (4 + want - self.buf.len()).min(STEP).max(READ_AHEAD),
+                Some(want) => (4 + want - self.buf.len()).clamp(READ_AHEAD, STEP),
                 None => READ_AHEAD,
             };
             if self.buf.capacity() - self.buf.len() < room {
@@ -382,8 +382,7 @@ mod tests {
         let bytes = framed(&[b"hello"]);
         tx.write_all(&bytes[..6]).await.expect("write");
         // The first read takes 6 bytes and waits for the rest; it is dropped meanwhile.
-        let waited =
-            tokio::time::timeout(std::time::Duration::from_millis(20), reader.next()).await;
+        let waited = tokio::time::timeout(crate::base::timing::from_ms(20), reader.next()).await;
         assert!(waited.is_err());
         tx.write_all(&bytes[6..]).await.expect("write");
         assert_eq!(reader.next().await.expect("frame").as_ref(), b"hello");
