@@ -182,14 +182,15 @@ async fn write_replies<W: AsyncWrite + Unpin>(
     closed: watch::Sender<bool>,
     peer: SocketAddr,
 ) {
+    // An answer awaited next: taken from the queue while gathering a batch, not ready yet.
     let mut next = None;
     loop {
-        let Some(rx) = next.take() else {
-            match queue.recv().await {
-                Some(rx) => next = Some(rx),
+        let rx = match next.take() {
+            Some(rx) => rx,
+            None => match queue.recv().await {
+                Some(rx) => rx,
                 None => break,
-            }
-            continue;
+            },
         };
         let mut batch = Batch::default();
         let mut handled = rx.await.map_err(|_| ());
