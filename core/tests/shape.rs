@@ -65,12 +65,9 @@ fn a_long_function_is_measured_from_its_fn_line_to_its_closing_brace() {
     assert!(long_functions(&text, 7).is_empty());
 }
 
-#[test]
-fn no_two_free_functions_in_core_share_a_name() {
-    // Functions at the top of a file (methods are named within their type). Test modules
-    // aside.
-    let decl = Regex::new(r"^(?:pub(?:\([^)]*\))?\s+)?(?:const\s+)?(?:async\s+)?fn\s+(\w+)")
-        .expect("regex");
+/// Names that `name_of` finds declared (outside test modules) in more than one file of core,
+/// each with the files that declare it.
+fn declared_twice(name_of: impl Fn(&str) -> Option<String>) -> Vec<String> {
     let src = src_dir();
     let mut seen: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for file in rust_files(&src) {
@@ -81,18 +78,26 @@ fn no_two_free_functions_in_core_share_a_name() {
             .to_string();
         let text = std::fs::read_to_string(&file).expect("read source");
         for line in text.lines().take_while(|l| l.trim() != "#[cfg(test)]") {
-            if let Some(c) = decl.captures(line)
-                && &c[1] != "main"
-            {
-                seen.entry(c[1].to_owned()).or_default().push(rel.clone());
+            if let Some(name) = name_of(line) {
+                seen.entry(name).or_default().push(rel.clone());
             }
         }
     }
-    let twice: Vec<String> = seen
-        .into_iter()
+    seen.into_iter()
         .filter(|(_, files)| files.len() > 1)
         .map(|(name, files)| format!("{name}: {}", files.join(", ")))
-        .collect();
+        .collect()
+}
+
+#[test]
+fn no_two_free_functions_in_core_share_a_name() {
+    // Functions at the top of a file (methods are named within their type).
+    let decl = Regex::new(r"^(?:pub(?:\([^)]*\))?\s+)?(?:const\s+)?(?:async\s+)?fn\s+(\w+)")
+        .expect("regex");
+    let twice = declared_twice(|line| {
+        let c = decl.captures(line)?;
+        (&c[1] != "main").then(|| c[1].to_owned())
+    });
     assert!(
         twice.is_empty(),
         "function names used twice (name each for what it does):\n{}",
@@ -103,31 +108,13 @@ fn no_two_free_functions_in_core_share_a_name() {
 #[test]
 fn no_two_types_in_core_share_a_name() {
     // Structs, enums and traits anywhere; type aliases at the top of a file (associated
-    // types of traits and impls are not declarations of their own). Test modules aside.
+    // types of traits and impls are not declarations of their own).
     let decl = Regex::new(r"^(\s*)(?:pub(?:\([^)]*\))?\s+)?(struct|enum|trait|type)\s+([A-Z]\w*)")
         .expect("regex");
-    let src = src_dir();
-    let mut seen: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for file in rust_files(&src) {
-        let rel = file
-            .strip_prefix(&src)
-            .expect("under src")
-            .display()
-            .to_string();
-        let text = std::fs::read_to_string(&file).expect("read source");
-        for line in text.lines().take_while(|l| l.trim() != "#[cfg(test)]") {
-            if let Some(c) = decl.captures(line)
-                && (&c[2] != "type" || c[1].is_empty())
-            {
-                seen.entry(c[3].to_owned()).or_default().push(rel.clone());
-            }
-        }
-    }
-    let twice: Vec<String> = seen
-        .into_iter()
-        .filter(|(_, files)| files.len() > 1)
-        .map(|(name, files)| format!("{name}: {}", files.join(", ")))
-        .collect();
+    let twice = declared_twice(|line| {
+        let c = decl.captures(line)?;
+        (&c[2] != "type" || c[1].is_empty()).then(|| c[3].to_owned())
+    });
     assert!(
         twice.is_empty(),
         "type names used twice (name each for what it is):\n{}",

@@ -185,11 +185,9 @@ impl Acls {
 
     async fn commit(&self, id: &str, value: Option<Vec<u8>>) -> Result<(), ChangeError> {
         let key = Key::Acl { id: id.to_owned() }.to_string();
-        if let Some(log) = self.log.log() {
-            log.append(&key, value.as_deref()).await.map_err(|e| {
-                ChangeError::unavailable(format!("ACL entry {id} could not be stored: {e}"))
-            })?;
-        }
+        self.log
+            .store(&key, value.as_deref(), format!("ACL entry {id}"))
+            .await?;
         self.apply_logged(&key, value.as_deref());
         Ok(())
     }

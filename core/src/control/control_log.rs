@@ -19,6 +19,7 @@
 //! never authoritative.
 
 use crate::backend::Cluster;
+use crate::base::change_error::ChangeError;
 use crate::base::cluster_idx::{ClusterIdx, PerCluster};
 use crate::base::sync::lock;
 use crate::control::state_log::{Entry, Stamp, StateError, StateLog};
@@ -487,6 +488,26 @@ impl Keeping {
         match self {
             Self::Logged(log) => Some(log),
             Self::Memory => None,
+        }
+    }
+
+    /// Keeps a change of `key`: appended to the control log when changes are kept there (the
+    /// offset it took), nothing more in memory. An append that fails says that `what` could
+    /// not be stored.
+    pub async fn store(
+        &self,
+        key: &str,
+        value: Option<&[u8]>,
+        what: impl std::fmt::Display,
+    ) -> Result<Option<i64>, ChangeError> {
+        let Some(log) = self.log() else {
+            return Ok(None);
+        };
+        match log.append(key, value).await {
+            Ok(offset) => Ok(Some(offset)),
+            Err(e) => Err(ChangeError::unavailable(format!(
+                "{what} could not be stored: {e}"
+            ))),
         }
     }
 }

@@ -236,11 +236,9 @@ impl Users {
             name: name.to_owned(),
         }
         .to_string();
-        if let Some(log) = self.log.log() {
-            log.append(&key, value.as_deref()).await.map_err(|e| {
-                ChangeError::unavailable(format!("user {name} could not be stored: {e}"))
-            })?;
-        }
+        self.log
+            .store(&key, value.as_deref(), format!("user {name}"))
+            .await?;
         self.apply_logged(&key, value.as_deref());
         Ok(())
     }

@@ -113,13 +113,11 @@ impl RuleBook {
     async fn commit(&self, topic: &str, rules: Vec<Rule>) -> Result<(), ChangeError> {
         let value = serde_json::to_vec(&rules).map_err(|e| ChangeError::internal(e.to_string()))?;
         let key = rules_key(topic);
-        let mut offset = None;
-        if let Some(log) = self.log.log() {
-            let v = (!rules.is_empty()).then_some(value.as_slice());
-            offset = Some(log.append(&key, v).await.map_err(|e| {
-                ChangeError::unavailable(format!("the change could not be stored: {e}"))
-            })?);
-        }
+        let v = (!rules.is_empty()).then_some(value.as_slice());
+        let offset = self
+            .log
+            .store(&key, v, format!("the rules of topic {topic}"))
+            .await?;
         self.apply_logged(&key, Some(Bytes::from(value)), offset);
         Ok(())
     }

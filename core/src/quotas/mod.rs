@@ -533,14 +533,14 @@ impl Quotas {
             .map(|l| serde_json::to_vec(&l))
             .transpose()
             .map_err(|e| ChangeError::internal(e.to_string()))?;
-        let mut offset = None;
-        if let Some(log) = self.log.log() {
-            offset = Some(log.append(&key, value.as_deref()).await.map_err(|e| {
-                ChangeError::unavailable(format!(
-                    "the quota of client id {client:?} could not be stored: {e}"
-                ))
-            })?);
-        }
+        let offset = self
+            .log
+            .store(
+                &key,
+                value.as_deref(),
+                format!("the quota of client id {client:?}"),
+            )
+            .await?;
         self.apply_logged(&key, value.map(Bytes::from), offset);
         Ok(())
     }
