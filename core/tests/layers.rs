@@ -245,12 +245,10 @@ fn every_source_file_lives_in_a_layer_folder() {
     );
 }
 
-#[test]
-fn core_modules_import_only_lower_layers() {
-    let g = graph(&sources());
+/// Every import in `g` that runs from a lower layer to a higher one, as a readable line.
+fn upward_imports(g: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
     let level = |m: &str| layer(m.split("::").next().unwrap_or("")).unwrap_or(TOP);
-    let upward: Vec<String> = g
-        .iter()
+    g.iter()
         .flat_map(|(from, tos)| tos.iter().map(move |to| (from, to)))
         .filter(|(from, to)| level(to) > level(from))
         .map(|(from, to)| {
@@ -260,7 +258,12 @@ fn core_modules_import_only_lower_layers() {
                 level(to)
             )
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn core_modules_import_only_lower_layers() {
+    let upward = upward_imports(&graph(&sources()));
     assert!(upward.is_empty(), "upward imports:\n{}", upward.join("\n"));
 }
 
@@ -301,14 +304,19 @@ fn no_use_renames_what_it_imports() {
     );
 }
 
-#[test]
-fn only_the_app_layer_knows_the_web_crate() {
-    let found: Vec<String> = sources()
-        .into_iter()
+/// The files outside `app` (and the binary) whose code names the web crate.
+fn web_users(sources: &[Source]) -> Vec<String> {
+    sources
+        .iter()
         .filter(|s| !(s.module.starts_with("app") || s.rel == Path::new("main.rs")))
         .filter(|s| s.code.iter().any(|l| l.contains("kafkatwin_web")))
         .map(|s| format!("core/src/{}", s.rel.display()))
-        .collect();
+        .collect()
+}
+
+#[test]
+fn only_the_app_layer_knows_the_web_crate() {
+    let found = web_users(&sources());
     assert!(
         found.is_empty(),
         "domain code uses the web crate's types (convert in app/http.rs): {found:?}"
@@ -362,4 +370,42 @@ fn a_cycle_between_siblings_is_found_and_the_parent_is_left_out() {
     .collect();
     let cycles = sibling_cycles(&g);
     assert_eq!(cycles, vec![vec!["a::x", "a::y", "a::z", "a::x"]]);
+}
+
+/// The checks themselves, on made-up modules: each must report what is planted.
+#[test]
+fn an_upward_import_and_a_web_type_below_app_are_reported() {
+    let g: BTreeMap<String, BTreeSet<String>> = [
+        ("backend::pool", vec!["proxy", "base::sync"]),
+        ("proxy::fetch", vec!["replication::read::routing"]),
+        ("", vec!["app"]),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.into_iter().map(str::to_owned).collect()))
+    .collect();
+    assert_eq!(
+        upward_imports(&g),
+        vec!["backend::pool (layer 1) imports proxy (layer 6)"]
+    );
+
+    let source = |rel: &str, module: &str, line: &str| Source {
+        rel: PathBuf::from(rel),
+        module: module.to_owned(),
+        code: vec![line.to_owned()],
+    };
+    let planted = [
+        source(
+            "control/audit_trail.rs",
+            "control::audit_trail",
+            "use kafkatwin_web::Change;",
+        ),
+        source("app/http.rs", "app::http", "use kafkatwin_web::Change;"),
+        source("main.rs", "", "kafkatwin_web::serve();"),
+        source(
+            "hooks/rule_book.rs",
+            "hooks::rule_book",
+            "use crate::base::sync;",
+        ),
+    ];
+    assert_eq!(web_users(&planted), vec!["core/src/control/audit_trail.rs"]);
 }

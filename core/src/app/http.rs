@@ -136,31 +136,30 @@ enum NotReady {
 
 impl AdminState for ProxyAdmin {
     fn ready(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        if !*self.0.books.control_loaded.borrow() {
+        if !self.0.books().loaded() {
             return Err(NotReady::ControlNotLoaded.into());
         }
-        if let Some(rep) = &self.0.backends.replicator {
+        if let Some(rep) = self.0.replicator() {
             return if rep.policy_can_be_met() {
                 Ok(())
             } else {
                 let down: Vec<String> = self
                     .0
-                    .backends
-                    .clusters
+                    .clusters()
                     .iter()
                     .map(|c| c.status())
                     .filter(|s| !s.reachable)
                     .map(|s| format!("{}: {}", s.id, s.last_error.unwrap_or_default()))
                     .collect();
                 Err(NotReady::PolicyUnmet {
-                    policy: format!("{:?}", self.0.config.producer.ack_policy),
+                    policy: format!("{:?}", self.0.config().producer.ack_policy),
                     needed: rep.required_of(rep.plan().sync.len()),
                     down: down.join("; "),
                 }
                 .into())
             };
         }
-        let c = self.0.backends.cluster.status();
+        let c = self.0.primary().status();
         if c.reachable {
             Ok(())
         } else {
@@ -173,10 +172,9 @@ impl AdminState for ProxyAdmin {
     }
 
     fn clusters(&self) -> Vec<ClusterView> {
-        let cfg = &self.0.config;
+        let cfg = self.0.config();
         self.0
-            .backends
-            .clusters
+            .clusters()
             .iter()
             .map(|c| {
                 let s = c.status();
@@ -194,7 +192,7 @@ impl AdminState for ProxyAdmin {
                             format!("{name} ({})", d.region)
                         }
                     });
-                let rep = self.0.backends.replicator.as_ref();
+                let rep = self.0.replicator();
                 let repl = rep.and_then(|r| r.status_of(&s.id)).unwrap_or_default();
                 let mismatches = rep
                     .map(|r| r.mismatches())
@@ -262,7 +260,7 @@ impl AdminState for ProxyAdmin {
             }
             plugins.sort();
             plugins.dedup();
-            let registered = self.0.books.schemas.subjects(false);
+            let registered = self.0.books().schemas().subjects(false);
             subjects.retain(|s| registered.contains(s));
             subjects.sort();
             subjects.dedup();
@@ -291,13 +289,13 @@ impl AdminState for ProxyAdmin {
     }
 
     fn groups(&self) -> Vec<kafkatwin_web::GroupView> {
-        if self.0.backends.replicator.is_none() {
+        if self.0.replicator().is_none() {
             return Vec::new();
         }
         let lag = self.lag_by_partition();
         self.0
-            .books
-            .groups
+            .books()
+            .groups()
             .reports()
             .into_iter()
             .map(|r| self.group_view(r, &lag))
@@ -305,8 +303,8 @@ impl AdminState for ProxyAdmin {
     }
 
     fn group(&self, name: &str) -> Option<kafkatwin_web::GroupView> {
-        self.0.backends.replicator.as_ref()?;
-        let report = self.0.books.groups.report(name)?;
+        self.0.replicator()?;
+        let report = self.0.books().groups().report(name)?;
         Some(self.group_view(report, &self.lag_by_partition()))
     }
 
@@ -316,7 +314,7 @@ impl AdminState for ProxyAdmin {
         topic: &'a str,
     ) -> ApiFuture<'a, kafkatwin_web::ReseedView> {
         Box::pin(async move {
-            let Some(rep) = &self.0.backends.replicator else {
+            let Some(rep) = self.0.replicator() else {
                 return Err(ApiError::conflict(format!(
                     "cannot reseed {topic} on cluster {id}: there is no other cluster to copy it from"
                 )));
@@ -337,7 +335,7 @@ impl AdminState for ProxyAdmin {
         &'a self,
         e: kafkatwin_web::AuditEntry,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
-        Box::pin(self.0.books.audit.record(Change {
+        Box::pin(self.0.books().audit().record(Change {
             at_ms: e.at_ms,
             who: e.who,
             client: e.client,
@@ -348,7 +346,7 @@ impl AdminState for ProxyAdmin {
     }
 
     fn rules_version(&self, topic: &str) -> Option<i64> {
-        self.0.books.rules.version(topic)
+        self.0.books().rules().version(topic)
     }
 
     fn audit_log(&self, limit: usize) -> Vec<kafkatwin_web::AuditEntry> {
@@ -361,8 +359,8 @@ impl AdminState for ProxyAdmin {
             version: c.version,
         };
         self.0
-            .books
-            .audit
+            .books()
+            .audit()
             .latest(limit)
             .into_iter()
             .map(entry)
@@ -370,7 +368,7 @@ impl AdminState for ProxyAdmin {
     }
 
     fn list_rules(&self, topic: &str) -> Result<Vec<RuleView>, ApiError> {
-        let rules = self.0.books.rules.list(topic).map_err(api_error)?;
+        let rules = self.0.books().rules().list(topic).map_err(api_error)?;
         Ok(rules.into_iter().map(rule_view).collect())
     }
 
@@ -382,8 +380,8 @@ impl AdminState for ProxyAdmin {
     ) -> ApiFuture<'a, RuleView> {
         Box::pin(async move {
             self.0
-                .books
-                .rules
+                .books()
+                .rules()
                 .add(topic, rule, expected)
                 .await
                 .map(rule_view)
@@ -400,8 +398,8 @@ impl AdminState for ProxyAdmin {
     ) -> ApiFuture<'a, RuleView> {
         Box::pin(async move {
             self.0
-                .books
-                .rules
+                .books()
+                .rules()
                 .replace(topic, id, rule, expected)
                 .await
                 .map(rule_view)
@@ -417,8 +415,8 @@ impl AdminState for ProxyAdmin {
     ) -> ApiFuture<'a, ()> {
         Box::pin(async move {
             self.0
-                .books
-                .rules
+                .books()
+                .rules()
                 .delete(topic, id, expected)
                 .await
                 .map_err(api_error)
@@ -428,8 +426,8 @@ impl AdminState for ProxyAdmin {
     fn list_users(&self) -> Vec<kafkatwin_web::UserView> {
         use crate::control::users::UserOrigin;
         self.0
-            .books
-            .users
+            .books()
+            .users()
             .list()
             .into_iter()
             .map(|(username, origin, mechanisms)| kafkatwin_web::UserView {
@@ -445,17 +443,24 @@ impl AdminState for ProxyAdmin {
     }
 
     fn put_user<'a>(&'a self, name: &'a str, body: axum::body::Bytes) -> ApiFuture<'a, bool> {
-        Box::pin(async move { self.0.books.users.put(name, &body).await.map_err(api_error) })
+        Box::pin(async move {
+            self.0
+                .books()
+                .users()
+                .put(name, &body)
+                .await
+                .map_err(api_error)
+        })
     }
 
     fn delete_user<'a>(&'a self, name: &'a str) -> ApiFuture<'a, ()> {
-        Box::pin(async move { self.0.books.users.delete(name).await.map_err(api_error) })
+        Box::pin(async move { self.0.books().users().delete(name).await.map_err(api_error) })
     }
 
     fn list_acls(&self) -> Vec<kafkatwin_web::AclView> {
         self.0
-            .books
-            .acls
+            .books()
+            .acls()
             .list()
             .into_iter()
             .map(|(id, e)| acl_view(id, &e))
@@ -464,22 +469,22 @@ impl AdminState for ProxyAdmin {
 
     fn add_acl<'a>(&'a self, body: axum::body::Bytes) -> ApiFuture<'a, kafkatwin_web::AclView> {
         Box::pin(async move {
-            let (id, e) = self.0.books.acls.add(&body).await.map_err(api_error)?;
+            let (id, e) = self.0.books().acls().add(&body).await.map_err(api_error)?;
             Ok(acl_view(Some(id), &e))
         })
     }
 
     fn delete_acl<'a>(&'a self, id: &'a str) -> ApiFuture<'a, kafkatwin_web::AclView> {
         Box::pin(async move {
-            let e = self.0.books.acls.delete(id).await.map_err(api_error)?;
+            let e = self.0.books().acls().delete(id).await.map_err(api_error)?;
             Ok(acl_view(Some(id.to_owned()), &e))
         })
     }
 
     fn list_quotas(&self) -> Vec<kafkatwin_web::QuotaView> {
         self.0
-            .books
-            .quotas
+            .books()
+            .quotas()
             .list()
             .into_iter()
             .map(quota_view)
@@ -487,7 +492,7 @@ impl AdminState for ProxyAdmin {
     }
 
     fn get_quota(&self, client_id: &str) -> Option<kafkatwin_web::QuotaView> {
-        let q = &self.0.books.quotas;
+        let q = &self.0.books().quotas();
         let mut view = quota_view(q.entry(client_id)?);
         view.current = Some(
             q.current(client_id)
@@ -507,8 +512,8 @@ impl AdminState for ProxyAdmin {
         Box::pin(async move {
             let (entry, created) = self
                 .0
-                .books
-                .quotas
+                .books()
+                .quotas()
                 .put(client_id, &body, expected)
                 .await
                 .map_err(api_error)?;
@@ -519,8 +524,8 @@ impl AdminState for ProxyAdmin {
     fn delete_quota<'a>(&'a self, client_id: &'a str, expected: Option<i64>) -> ApiFuture<'a, ()> {
         Box::pin(async move {
             self.0
-                .books
-                .quotas
+                .books()
+                .quotas()
                 .delete(client_id, expected)
                 .await
                 .map_err(api_error)
@@ -528,7 +533,7 @@ impl AdminState for ProxyAdmin {
     }
 
     fn max_plugin_upload(&self) -> usize {
-        usize::try_from(self.0.config.plugins.max_upload).unwrap_or(usize::MAX)
+        usize::try_from(self.0.config().plugins.max_upload).unwrap_or(usize::MAX)
     }
 
     fn put_plugin<'a>(
@@ -539,8 +544,8 @@ impl AdminState for ProxyAdmin {
     ) -> ApiFuture<'a, PluginView> {
         Box::pin(async move {
             self.0
-                .books
-                .plugin_store
+                .books()
+                .plugin_store()
                 .put(name, module, expected)
                 .await
                 .map(plugin_view)
@@ -550,8 +555,8 @@ impl AdminState for ProxyAdmin {
 
     fn list_plugins(&self) -> Vec<PluginView> {
         self.0
-            .books
-            .plugins
+            .books()
+            .plugins()
             .list()
             .into_iter()
             .map(plugin_view)
@@ -559,7 +564,7 @@ impl AdminState for ProxyAdmin {
     }
 
     fn get_plugin(&self, name: &str) -> Option<PluginView> {
-        self.0.books.plugins.get(name).map(plugin_view)
+        self.0.books().plugins().get(name).map(plugin_view)
     }
 
     fn delete_plugin<'a>(
@@ -569,17 +574,17 @@ impl AdminState for ProxyAdmin {
         expected: Option<i64>,
     ) -> ApiFuture<'a, PluginView> {
         Box::pin(async move {
-            if self.0.books.plugins.get(name).is_none() {
+            if self.0.books().plugins().get(name).is_none() {
                 return Err(ApiError::not_found(format!("plugin {name} not found")));
             }
-            if !force && self.0.books.rules.hooks().binds_plugin(name) {
+            if !force && self.0.books().rules().hooks().binds_plugin(name) {
                 return Err(ApiError::conflict(format!(
                     "plugin {name} is bound by a transformation rule; unbind it first or delete with ?force=true"
                 )));
             }
             self.0
-                .books
-                .plugin_store
+                .books()
+                .plugin_store()
                 .delete(name, expected)
                 .await
                 .map(plugin_view)
@@ -588,10 +593,10 @@ impl AdminState for ProxyAdmin {
     }
 
     fn schema_registry(&self) -> Option<Arc<kafkatwin_schema_registry::Registry>> {
-        Some(self.0.books.schemas.clone())
+        Some(self.0.books().schemas().clone())
     }
     fn metrics_text(&self) -> String {
-        let families = self.0.metrics.registry.gather();
+        let families = self.0.metrics().registry.gather();
         prometheus::TextEncoder::new()
             .encode_to_string(&families)
             .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
@@ -606,7 +611,7 @@ impl ProxyAdmin {
     fn lag_by_partition(&self) -> LagTable {
         use prometheus::core::Collector;
         let mut out = LagTable::new();
-        for family in self.0.metrics.consumer_lag.collect() {
+        for family in self.0.metrics().consumer_lag.collect() {
             for m in family.get_metric() {
                 let label = |n: &str| {
                     m.get_label()
@@ -635,7 +640,7 @@ impl ProxyAdmin {
     ) -> kafkatwin_web::GroupView {
         let p = &self.0;
         kafkatwin_web::GroupView {
-            coordinator: p.membership.group_owner(&r.name),
+            coordinator: p.membership().group_owner(&r.name),
             offsets: r
                 .offsets
                 .iter()
@@ -650,8 +655,7 @@ impl ProxyAdmin {
                 })
                 .collect(),
             mirrored: p
-                .backends
-                .clusters
+                .clusters()
                 .iter_indexed()
                 .map(|(i, c)| (c.id.to_string(), !r.unmirrored.contains(&i)))
                 .collect(),
@@ -683,9 +687,9 @@ pub async fn bind_all(
     proxy: Arc<Proxy>,
     rates: Arc<RateHistory>,
 ) -> Result<Vec<(&'static str, TcpListener, Router)>, ServeError> {
-    let cfg = proxy.config.clone();
+    let cfg = proxy.config().clone();
     let auth = kafkatwin_web::AdminAuth::from_config(&cfg.admin_api).map_err(ServeError::Setup)?;
-    let schemas = proxy.books.schemas.clone();
+    let schemas = proxy.books().schemas().clone();
     let state: Arc<dyn AdminState> = Arc::new(ProxyAdmin(proxy, rates));
     let mut by_addr: BTreeMap<SocketAddr, (&'static str, Router)> = BTreeMap::new();
     let mut add =

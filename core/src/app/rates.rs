@@ -181,16 +181,13 @@ fn consumer_lag(m: &Metrics) -> BTreeMap<String, i64> {
 fn sample(proxy: &Proxy, now: &Reading, before: &Reading) -> MetricsSample {
     let secs = now.at.duration_since(before.at).as_secs_f64();
     let clusters = proxy
-        .backends
-        .clusters
+        .clusters()
         .iter()
         .map(|c| {
             let s = c.status();
             let id: &str = &s.id;
             let lag = proxy
-                .backends
-                .replicator
-                .as_ref()
+                .replicator()
                 .and_then(|r| r.status_of(id))
                 .map_or(0, |r| r.lag_records);
             let view = ClusterSample {
@@ -227,7 +224,7 @@ fn sample(proxy: &Proxy, now: &Reading, before: &Reading) -> MetricsSample {
             .get("")
             .and_then(|b| p99_ms(b, before.fetch_latency.get(""))),
         clusters,
-        consumer_lag: consumer_lag(&proxy.metrics),
+        consumer_lag: consumer_lag(proxy.metrics()),
     }
 }
 
@@ -238,13 +235,13 @@ pub async fn sample_rates(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(RATE_SAMPLE_EVERY);
-    let mut before = read_counters(&proxy.metrics);
+    let mut before = read_counters(proxy.metrics());
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             _ = tick.tick() => {}
         }
-        let now = read_counters(&proxy.metrics);
+        let now = read_counters(proxy.metrics());
         // The first tick fires at once: an interval of zero length says nothing.
         if now.at.duration_since(before.at) < RATE_SAMPLE_EVERY / 2 {
             continue;

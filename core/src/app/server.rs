@@ -22,7 +22,7 @@ pub async fn run(
     let metrics = Metrics::new()?;
     let proxy =
         Arc::new(Proxy::new(config, metrics).map_err(|e| ServeError::Setup(e.to_string()))?);
-    let cfg = &proxy.config;
+    let cfg = proxy.config();
     // The HTTP listeners first: once the Kafka port accepts, every endpoint does.
     let rates = Arc::new(crate::app::rates::RateHistory::default());
     let http = crate::app::http::bind_all(proxy.clone(), rates.clone()).await?;
@@ -53,17 +53,17 @@ pub async fn run(
 
 /// Logs config warnings, the listener and, with several clusters, who takes writes and reads.
 fn announce(proxy: &Proxy) {
-    let cfg = &proxy.config;
+    let cfg = proxy.config();
     for w in kafkatwin_config::validate::warnings(cfg) {
         tracing::warn!("{w}");
     }
     tracing::info!(
         listen = %format!("{}:{}", cfg.server.listen_address, cfg.server.port),
-        advertised = %format!("{}:{}", proxy.identity.host.as_str(), proxy.identity.port),
-        backend = %proxy.backends.cluster.id,
+        advertised = %format!("{}:{}", proxy.identity().host.as_str(), proxy.identity().port),
+        backend = %proxy.primary().id,
         "kafkatwin listening"
     );
-    let Some(rep) = &proxy.backends.replicator else {
+    let Some(rep) = proxy.replicator() else {
         return;
     };
     let plan = rep.plan();
@@ -118,17 +118,17 @@ fn start_background(
         drain.clone(),
     ));
     let mut membership = None;
-    if proxy.membership.enabled() {
-        let so = &proxy.config.server.scale_out;
-        membership = proxy.membership.spawn(
-            proxy.backends.clusters.clone(),
+    if proxy.membership().enabled() {
+        let so = &proxy.config().server.scale_out;
+        membership = proxy.membership().spawn(
+            proxy.clusters().clone(),
             so.group.clone(),
             so.session_timeout.get(),
-            proxy.metrics.clone(),
+            proxy.metrics().clone(),
             drain.clone(),
         );
-        if let Some(rep) = proxy.backends.replicator.clone() {
-            let mut changes = proxy.membership.subscribe();
+        if let Some(rep) = proxy.replicator().cloned() {
+            let mut changes = proxy.membership().subscribe();
             tokio::spawn(async move {
                 while changes.changed().await.is_ok() {
                     rep.recompare();
@@ -136,7 +136,7 @@ fn start_background(
             });
         }
     }
-    if let Some(rep) = &proxy.backends.replicator {
+    if let Some(rep) = proxy.replicator() {
         rep.spawn_repairer(drain.clone());
         rep.spawn_read_watch(drain.clone());
         tokio::spawn(proxy.clone().mirror_group_commits(drain.clone()));
@@ -145,7 +145,7 @@ fn start_background(
             drain.clone(),
         ));
     }
-    if let Some(ids) = proxy.backends.producer_ids.clone() {
+    if let Some(ids) = proxy.producer_ids().cloned() {
         tokio::spawn(async move {
             if let Err(e) = ids.prefetch().await {
                 tracing::warn!("{e}; the first InitProducerId will try again");
@@ -155,7 +155,7 @@ fn start_background(
     // Connect eagerly so ApiVersions reflects the backend from the first client on.
     let p = proxy.clone();
     tokio::spawn(async move {
-        if let Err(e) = p.backends.cluster.any_conn().await {
+        if let Err(e) = p.primary().any_conn().await {
             tracing::warn!("backend not reachable yet: {e}");
         }
     });
@@ -166,34 +166,8 @@ fn start_background(
 /// and serves clients once a majority of clusters was read.
 fn start_control_log(proxy: &Arc<Proxy>, drain: &watch::Receiver<bool>) {
     let p = proxy.clone();
-    proxy.books.control_log.start(
-        Box::new(move |k, v, offset| {
-            use crate::control::keys::Section;
-            match Section::of(k) {
-                Section::OffsetMap => {
-                    if let Some(rep) = &p.backends.replicator {
-                        rep.apply_logged(k, v.as_deref());
-                    }
-                }
-                Section::Audit => p.books.audit.apply_logged(k, v),
-                Section::Plugin => p.books.plugin_store.apply_logged(k, v),
-                Section::Rules => p.books.rules.apply_logged(k, v, Some(offset)),
-                Section::Groups => p.books.groups.apply_logged(k, v.as_deref()),
-                Section::Quotas => p.books.quotas.apply_logged(k, v, Some(offset)),
-                Section::Access => {
-                    p.books.users.apply_logged(k, v.as_deref());
-                    p.books.acls.apply_logged(k, v.as_deref());
-                }
-                Section::SchemaRegistry => {
-                    if let Some(crate::control::keys::Key::SchemaRegistry { entry }) =
-                        crate::control::keys::Key::parse(k)
-                    {
-                        p.books.schemas.apply(&entry, v.as_deref());
-                    }
-                }
-                Section::Unknown => tracing::debug!("control log entry {k:?} left alone"),
-            }
-        }),
+    proxy.books().control_log().start(
+        Box::new(move |k, v, offset| p.apply_logged(k, v, offset)),
         drain.clone(),
     );
 }
@@ -208,7 +182,7 @@ async fn accept(
     shutdown: impl std::future::Future<Output = ()>,
     drain: &watch::Receiver<bool>,
 ) -> JoinSet<()> {
-    let server = &proxy.config.server;
+    let server = &proxy.config().server;
     let budget = Arc::new(tokio::sync::Semaphore::new(
         server.max_inflight_request_bytes as usize,
     ));
@@ -216,7 +190,7 @@ async fn accept(
         crate::app::limits::ConnLimits::new(server.max_connections, server.max_connections_per_ip);
     let mut sessions = JoinSet::new();
     let gauge = proxy
-        .metrics
+        .metrics()
         .client_connections
         .with_label_values(&["kafka"]);
     tokio::pin!(shutdown);
@@ -320,7 +294,7 @@ async fn drain(
     );
     let _ = drain_tx.send(true);
     // One deadline for the whole drain: client requests first, then the clusters' answers.
-    let deadline = proxy.config.server.drain_timeout.get();
+    let deadline = proxy.config().server.drain_timeout.get();
     let until = tokio::time::Instant::now() + deadline;
     let drained = tokio::time::timeout_at(until, async {
         while sessions.join_next().await.is_some() {}
@@ -333,7 +307,7 @@ async fn drain(
     // Writes the clients were answered for before every cluster took them (a cluster the
     // ack policy does not wait for) are still on their way: a stop now would leave those
     // clusters to the next instance's repair.
-    if let Some(rep) = &proxy.backends.replicator {
+    if let Some(rep) = proxy.replicator() {
         let left = rep.writes_in_flight();
         if left > 0 {
             tracing::info!("draining: {left} write(s) to the clusters still awaiting an answer");

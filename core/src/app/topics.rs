@@ -16,13 +16,13 @@ use std::sync::Arc;
 
 /// The clusters in configured order, with their index in the replicator.
 fn clusters(proxy: &Proxy) -> Vec<(ClusterIdx, Arc<Cluster>)> {
-    match &proxy.backends.replicator {
+    match proxy.replicator() {
         Some(rep) => rep
             .clusters()
             .iter_indexed()
             .map(|(i, c)| (i, c.clone()))
             .collect(),
-        None => vec![(ClusterIdx::FIRST, proxy.backends.cluster.clone())],
+        None => vec![(ClusterIdx::FIRST, proxy.primary().clone())],
     }
 }
 
@@ -57,11 +57,7 @@ pub async fn topic_summaries(proxy: &Proxy) -> Vec<TopicSummaryView> {
     names
         .into_iter()
         .map(|name| {
-            let state = proxy
-                .backends
-                .replicator
-                .as_ref()
-                .map(|r| r.topic_state(name));
+            let state = proxy.replicator().map(|r| r.topic_state(name));
             let on: Vec<TopicOnClusterView> = per_cluster
                 .iter()
                 .map(|(i, c, t)| {
@@ -100,7 +96,7 @@ pub async fn partitions(proxy: &Proxy, topic: &str) -> Option<(i32, Vec<Partitio
         .filter_map(|(_, _, t)| t.get(&name).copied())
         .max()?;
     let parts: Vec<Tp> = (0..count).map(|p| Tp::new(name.clone(), p)).collect();
-    let rep = proxy.backends.replicator.as_ref();
+    let rep = proxy.replicator();
     let state = rep.map(|r| r.topic_state(&name));
     let offsets = futures::future::join_all(per_cluster.iter().map(|(_, c, t)| {
         let (parts, name) = (&parts, &name);
@@ -122,7 +118,7 @@ pub async fn partitions(proxy: &Proxy, topic: &str) -> Option<(i32, Vec<Partitio
             partition: tp.partition,
             read_cluster: match rep {
                 Some(r) => r.read_cluster_of(tp).map(|c| c.id.to_string()),
-                None => Some(proxy.backends.cluster.id.to_string()),
+                None => Some(proxy.primary().id.to_string()),
             },
             clusters: per_cluster
                 .iter()
@@ -148,7 +144,7 @@ pub async fn partitions(proxy: &Proxy, topic: &str) -> Option<(i32, Vec<Partitio
 
 /// `GET /api/v1/instances`.
 pub fn instances(proxy: &Proxy) -> InstancesView {
-    let m = &proxy.membership;
+    let m = &proxy.membership();
     let me = m.me().node_id;
     let known: Vec<(TopicName, i32)> = clusters(proxy)
         .iter()
@@ -158,8 +154,8 @@ pub fn instances(proxy: &Proxy) -> InstancesView {
         .into_iter()
         .collect();
     let groups: Vec<String> = proxy
-        .books
-        .groups
+        .books()
+        .groups()
         .reports()
         .into_iter()
         .map(|r| r.name)
@@ -188,7 +184,7 @@ pub fn instances(proxy: &Proxy) -> InstancesView {
         me,
         scale_out: m.enabled(),
         split_brain: proxy
-            .metrics
+            .metrics()
             .split_brain
             .with_label_values::<&str>(&[])
             .get()

@@ -12,31 +12,31 @@ use std::sync::Arc;
 /// API, the same on every instance.
 pub struct Books {
     /// Rules from the config and the admin API, and the hooks compiled from them.
-    pub rules: crate::hooks::rule_book::RuleBook,
+    pub(super) rules: crate::hooks::rule_book::RuleBook,
     /// The WASM plugin host (uploads through the admin API; bindings in rule chains).
-    pub plugins: Arc<kafkatwin_plugins::wasm::PluginHost>,
+    pub(super) plugins: Arc<kafkatwin_plugins::wasm::PluginHost>,
     /// Uploads and deletions, kept in the control log.
-    pub plugin_store: crate::hooks::plugin_store::PluginStore,
+    pub(super) plugin_store: crate::hooks::plugin_store::PluginStore,
     /// Admin API changes, from this instance and the others.
-    pub audit: crate::control::audit_trail::AuditTrail,
+    pub(super) audit: crate::control::audit_trail::AuditTrail,
     /// Consumer groups: coordinated here in front of several clusters (membership, commits
     /// as control state); with one cluster, the commits seen (for the lag gauge).
-    pub groups: Arc<crate::groups::Coordinator>,
+    pub(super) groups: Arc<crate::groups::Coordinator>,
     /// Client quotas (config and admin API) and the rates they are measured against.
-    pub quotas: crate::quotas::Quotas,
+    pub(super) quotas: crate::quotas::Quotas,
     /// The schema registry (served on its own listener when `schema_registry.enabled`; read
     /// by `validate_schema` rules).
-    pub schemas: Arc<kafkatwin_schema_registry::Registry>,
+    pub(super) schemas: Arc<kafkatwin_schema_registry::Registry>,
     /// The control log on every cluster, where every book keeps its changes.
-    pub control_log: Arc<crate::control::control_log::ControlLog>,
+    pub(super) control_log: Arc<crate::control::control_log::ControlLog>,
     /// True once the control state (rules, plugins, offset maps) was read from a majority of
     /// clusters; until then no produce or fetch is served (fail closed).
-    pub control_loaded: Arc<tokio::sync::watch::Sender<bool>>,
+    pub(super) control_loaded: Arc<tokio::sync::watch::Sender<bool>>,
     /// The users who may log in (`auth.users` and the admin API's), with their SCRAM
     /// credentials.
-    pub users: crate::control::users::Users,
+    pub(super) users: crate::control::users::Users,
     /// What each principal may do (`auth.acls` and the admin API's entries).
-    pub acls: crate::control::acls::Acls,
+    pub(super) acls: crate::control::acls::Acls,
 }
 
 impl Books {

@@ -12,6 +12,7 @@ pub mod lag;
 mod list_offsets;
 mod local;
 pub use crate::backend::partitioned;
+mod parts;
 mod pipeline;
 mod produce;
 pub mod read_ahead;
@@ -51,31 +52,31 @@ pub struct Identity {
 /// Everything a request handler needs; shared by all connections.
 pub struct Proxy {
     /// The loaded config.
-    pub config: Config,
+    config: Config,
     /// The broker identity presented to clients.
-    pub identity: Identity,
+    identity: Identity,
     /// Metric families.
-    pub metrics: Metrics,
+    metrics: Metrics,
     /// The clusters and the write path over them.
-    pub backends: Backends,
+    backends: Backends,
     /// What the admin API changes and every instance shares.
-    pub books: books::Books,
+    books: books::Books,
     /// This instance among the instances (partition leadership with scale-out).
-    pub membership: Arc<crate::control::membership::Membership>,
+    membership: Arc<crate::control::membership::Membership>,
 }
 
 /// The backend clusters as the request handlers reach them.
 pub struct Backends {
     /// The backend cluster requests go to (the first by priority).
-    pub cluster: Arc<Cluster>,
+    cluster: Arc<Cluster>,
     /// All configured clusters, in authority order (`topology::authority_order`): the same
     /// order, and so the same indexes, as the replicator's.
-    pub clusters: PerCluster<Arc<Cluster>>,
+    clusters: PerCluster<Arc<Cluster>>,
     /// Writes to every cluster under the ack policy, when there is more than one.
-    pub replicator: Option<Arc<crate::replication::Replicator>>,
+    replicator: Option<Arc<crate::replication::Replicator>>,
     /// Producer ids issued by the proxy itself (with several clusters; one cluster issues
     /// its own).
-    pub producer_ids: Option<Arc<crate::control::producer_ids::ProducerIds>>,
+    producer_ids: Option<Arc<crate::control::producer_ids::ProducerIds>>,
 }
 
 /// What to do after handling one request.
