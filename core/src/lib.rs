@@ -13,4 +13,5 @@ pub mod hooks;
 pub mod proxy;
 pub mod quotas;
 pub mod replication;
+pub mod transactions;
 pub mod wire;

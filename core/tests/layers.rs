@@ -29,6 +29,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("hooks", 4),
     ("groups", 5),
     ("quotas", 5),
+    ("transactions", 5),
     ("proxy", 6),
     ("app", 7),
 ];

@@ -75,3 +75,15 @@ pub async fn tick_groups(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
             .tick(|g| proxy.membership().group_owner(g.as_str()) == Some(me));
     }
 }
+
+/// Aborts transactions left open past their timeout (and fences their producers).
+pub async fn expire_transactions(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(crate::base::timing::GROUP_TICK_EVERY);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
+        }
+        proxy.books().transactions().expire().await;
+    }
+}

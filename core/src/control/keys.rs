@@ -15,6 +15,7 @@
 //! | a schema-registry entry | `schema-registry/{entry}` (the registry parses `entry`) |
 //! | a user set through the admin API | `users/{name}` |
 //! | an ACL entry set through the admin API | `acls/{id}` |
+//! | a transactional id's producer id and epoch | `transactions/{id}` |
 
 use std::fmt;
 
@@ -30,6 +31,7 @@ const QUOTAS: &str = "quotas/";
 const SCHEMA_REGISTRY: &str = "schema-registry/";
 const USERS: &str = "users/";
 const ACLS: &str = "acls/";
+const TRANSACTIONS: &str = "transactions/";
 
 /// A control-log key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +106,11 @@ pub enum Key {
         /// The entry's id.
         id: String,
     },
+    /// A transactional id's producer id and epoch.
+    Transaction {
+        /// The transactional id.
+        id: String,
+    },
 }
 
 /// Which part of the control state an entry belongs to.
@@ -125,6 +132,8 @@ pub enum Section {
     SchemaRegistry,
     /// Users and ACL entries set through the admin API.
     Access,
+    /// Transactional ids.
+    Transactions,
     /// Written by another version of KafkaTwin: left alone.
     Unknown,
 }
@@ -188,6 +197,8 @@ impl Key {
             Some(Self::User { name })
         } else if let Some(id) = one(ACLS) {
             Some(Self::Acl { id })
+        } else if let Some(id) = one(TRANSACTIONS) {
+            Some(Self::Transaction { id })
         } else {
             one(QUOTAS).map(|client_id| Self::Quota { client_id })
         }
@@ -206,6 +217,7 @@ impl Key {
             Self::Quota { .. } => Section::Quotas,
             Self::SchemaRegistry { .. } => Section::SchemaRegistry,
             Self::User { .. } | Self::Acl { .. } => Section::Access,
+            Self::Transaction { .. } => Section::Transactions,
         }
     }
 }
@@ -231,6 +243,7 @@ impl fmt::Display for Key {
             } => write!(f, "{GROUP_OFFSETS}{group}/{topic}/{partition}"),
             Self::User { name } => write!(f, "{USERS}{name}"),
             Self::Acl { id } => write!(f, "{ACLS}{id}"),
+            Self::Transaction { id } => write!(f, "{TRANSACTIONS}{id}"),
             Self::Quota { client_id } => write!(f, "{QUOTAS}{client_id}"),
             Self::SchemaRegistry { entry } => write!(f, "{SCHEMA_REGISTRY}{entry}"),
         }
@@ -276,6 +289,7 @@ mod tests {
             },
             Key::User { name: s("alice") },
             Key::Acl { id: s("acl-1") },
+            Key::Transaction { id: s("app/tx-1") },
         ];
         for k in keys {
             assert_eq!(Key::parse(&k.to_string()), Some(k.clone()), "{k}");

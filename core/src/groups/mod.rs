@@ -495,35 +495,21 @@ impl Coordinator {
     /// committed).
     pub async fn commit(self: &Arc<Self>, req: &OffsetCommitRequest) -> i16 {
         let group = &req.group_id.0;
-        let consumer = lock(&self.consumer_groups).get(group).map(|g| {
-            let parts = req.topics.iter().flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(|p| (t.name.as_str(), p.partition_index))
-            });
-            g.may_commit(
-                req.member_id.as_str(),
-                req.generation_id_or_member_epoch,
-                parts,
-            )
+        let parts = req.topics.iter().flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.as_str(), p.partition_index))
         });
-        match consumer {
-            Some(Err(code)) => return code,
-            Some(Ok(())) => {}
-            None => {
-                let allowed = self.with_group(group, |g| {
-                    g.may_commit(
-                        &req.member_id,
-                        req.group_instance_id.as_ref(),
-                        req.generation_id_or_member_epoch,
-                    )
-                });
-                if let Err(e) = allowed {
-                    return e.code();
-                }
-            }
+        if let Err(code) = self.may_commit(
+            group,
+            &req.member_id,
+            req.group_instance_id.as_ref(),
+            req.generation_id_or_member_epoch,
+            parts,
+        ) {
+            return code;
         }
-        let commits: Vec<(Tp, Option<Commit>)> = req
+        let commits: Vec<(Tp, Commit)> = req
             .topics
             .iter()
             .flat_map(|t| {
@@ -532,10 +518,43 @@ impl Coordinator {
                         offset: p.committed_offset,
                         metadata: p.committed_metadata.clone(),
                     };
-                    (Tp::new(t.name.clone(), p.partition_index), Some(commit))
+                    (Tp::new(t.name.clone(), p.partition_index), commit)
                 })
             })
             .collect();
+        self.store_offsets(group, commits).await
+    }
+
+    /// Whether `member` of `group` at `generation` (a member epoch in a consumer-protocol
+    /// group) may commit offsets of `parts` now; the error code when not.
+    pub fn may_commit<'a>(
+        self: &Arc<Self>,
+        group: &StrBytes,
+        member: &StrBytes,
+        instance: Option<&StrBytes>,
+        generation: i32,
+        parts: impl Iterator<Item = (&'a str, i32)>,
+    ) -> Result<(), i16> {
+        let consumer = lock(&self.consumer_groups)
+            .get(group)
+            .map(|g| g.may_commit(member.as_str(), generation, parts));
+        match consumer {
+            Some(result) => result,
+            None => self
+                .with_group(group, |g| g.may_commit(member, instance, generation))
+                .map_err(|e| e.code()),
+        }
+    }
+
+    /// Stores offsets of `group` (already checked against its members) on a majority of
+    /// clusters; 0, or the error code for every partition of them.
+    pub async fn store_offsets(
+        self: &Arc<Self>,
+        group: &StrBytes,
+        commits: Vec<(Tp, Commit)>,
+    ) -> i16 {
+        let commits: Vec<(Tp, Option<Commit>)> =
+            commits.into_iter().map(|(tp, c)| (tp, Some(c))).collect();
         // Held from taking the commits into the book to their entries' append, so that the
         // log orders a partition's commits as the book does.
         let writing = self.writing(group);

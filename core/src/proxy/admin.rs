@@ -182,24 +182,17 @@ impl Proxy {
     }
 
     /// Idempotent producers get a producer id from the proxy (several clusters) or the backend
-    /// (one); transactional ones are refused.
+    /// (one); transactional ones get their transactional id's (see `transactions`).
     pub(super) async fn init_producer_id(
         &self,
         version: i16,
         client_id: Option<StrBytes>,
         req: InitProducerIdRequest,
     ) -> ResponseKind {
-        let req = RequestKind::InitProducerId(req);
-        if let RequestKind::InitProducerId(r) = &req
-            && let Some(tid) = &r.transactional_id
-        {
-            let msg = format!(
-                "transactional id {:?} refused: transactions are not supported through KafkaTwin",
-                tid.0.as_str()
-            );
-            tracing::warn!("{msg}");
-            return self.admin_failure(&req, ResponseError::UnsupportedVersion.code(), &msg);
+        if let Some(tid) = &req.transactional_id {
+            return self.init_transactional(tid.0.as_str(), &req).await;
         }
+        let req = RequestKind::InitProducerId(req);
         if let Some(ids) = &self.backends.producer_ids {
             return match ids.next().await {
                 // Kafka gives an idempotent (non-transactional) producer a new id with epoch 0

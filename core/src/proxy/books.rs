@@ -8,6 +8,9 @@ use crate::control::control_log::{ControlLog, Keeping};
 use kafkatwin_config::Config;
 use std::sync::Arc;
 
+/// Bytes of records one transaction may hold until its commit.
+const TRANSACTION_BUFFER: usize = 64 << 20;
+
 /// The control state: kept in the control log on every cluster, changed through the admin
 /// API, the same on every instance.
 pub struct Books {
@@ -37,6 +40,8 @@ pub struct Books {
     pub(super) users: crate::control::users::Users,
     /// What each principal may do (`auth.acls` and the admin API's entries).
     pub(super) acls: crate::control::acls::Acls,
+    /// Transactional ids and their open transactions (in front of several clusters).
+    pub(super) transactions: crate::transactions::Transactions,
 }
 
 impl Books {
@@ -74,6 +79,10 @@ impl Books {
         Ok(Self {
             users: crate::control::users::Users::new(&config.auth.users, keeping.clone())?,
             acls: crate::control::acls::Acls::new(&config.auth.acls, keeping.clone()),
+            transactions: crate::transactions::Transactions::new(
+                keeping.clone(),
+                TRANSACTION_BUFFER,
+            ),
             schemas,
             rules: crate::hooks::rule_book::RuleBook::new(
                 config.transformations.clone(),

@@ -254,8 +254,94 @@ pub fn error_response(req: &RequestKind, code: i16, message: &str) -> Option<Res
                 .with_error_code(code)
                 .with_error_message(msg()),
         ),
+        RequestKind::AddPartitionsToTxn(r) => {
+            let topics = |topics: &[add_partitions_to_txn_request::AddPartitionsToTxnTopic]| {
+                topics
+                    .iter()
+                    .map(|t| {
+                        add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default()
+                            .with_name(t.name.clone())
+                            .with_results_by_partition(
+                                t.partitions
+                                    .iter()
+                                    .map(|p| {
+                                        add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default()
+                                            .with_partition_index(*p)
+                                            .with_partition_error_code(code)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            ResponseKind::AddPartitionsToTxn(
+                AddPartitionsToTxnResponse::default()
+                    .with_error_code(code)
+                    .with_results_by_topic_v3_and_below(topics(&r.v3_and_below_topics))
+                    .with_results_by_transaction(
+                        r.transactions
+                            .iter()
+                            .map(|t| {
+                                add_partitions_to_txn_response::AddPartitionsToTxnResult::default()
+                                    .with_transactional_id(t.transactional_id.clone())
+                                    .with_topic_results(topics(&t.topics))
+                            })
+                            .collect(),
+                    ),
+            )
+        }
+        RequestKind::AddOffsetsToTxn(_) => ResponseKind::AddOffsetsToTxn(
+            AddOffsetsToTxnResponse::default().with_error_code(code),
+        ),
+        RequestKind::TxnOffsetCommit(r) => ResponseKind::TxnOffsetCommit(
+            txn_offsets_answer(r, code),
+        ),
+        RequestKind::EndTxn(r) => ResponseKind::EndTxn(
+            EndTxnResponse::default()
+                .with_error_code(code)
+                .with_producer_id(r.producer_id)
+                .with_producer_epoch(r.producer_epoch),
+        ),
+        RequestKind::DescribeTransactions(r) => ResponseKind::DescribeTransactions(
+            DescribeTransactionsResponse::default().with_transaction_states(
+                r.transactional_ids
+                    .iter()
+                    .map(|id| {
+                        describe_transactions_response::TransactionState::default()
+                            .with_transactional_id(id.clone())
+                            .with_error_code(code)
+                    })
+                    .collect(),
+            ),
+        ),
+        RequestKind::ListTransactions(_) => ResponseKind::ListTransactions(
+            ListTransactionsResponse::default().with_error_code(code),
+        ),
         _ => return None,
     })
+}
+
+/// A TxnOffsetCommit answer with `code` for every partition.
+pub fn txn_offsets_answer(r: &TxnOffsetCommitRequest, code: i16) -> TxnOffsetCommitResponse {
+    TxnOffsetCommitResponse::default().with_topics(
+        r.topics
+            .iter()
+            .map(|t| {
+                txn_offset_commit_response::TxnOffsetCommitResponseTopic::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(
+                        t.partitions
+                            .iter()
+                            .map(|p| {
+                                txn_offset_commit_response::TxnOffsetCommitResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(code)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -296,6 +382,12 @@ mod tests {
                 RequestKind::ConsumerGroupHeartbeat(Default::default())
             }
             ApiKey::ConsumerGroupDescribe => RequestKind::ConsumerGroupDescribe(Default::default()),
+            ApiKey::AddPartitionsToTxn => RequestKind::AddPartitionsToTxn(Default::default()),
+            ApiKey::AddOffsetsToTxn => RequestKind::AddOffsetsToTxn(Default::default()),
+            ApiKey::TxnOffsetCommit => RequestKind::TxnOffsetCommit(Default::default()),
+            ApiKey::EndTxn => RequestKind::EndTxn(Default::default()),
+            ApiKey::DescribeTransactions => RequestKind::DescribeTransactions(Default::default()),
+            ApiKey::ListTransactions => RequestKind::ListTransactions(Default::default()),
             other => panic!("no sample request for {other:?}: add one here"),
         }
     }

@@ -19,6 +19,7 @@ pub mod read_ahead;
 pub mod sasl;
 pub mod session;
 mod throttle;
+mod transactions;
 pub mod versions;
 
 use crate::backend::Cluster;
@@ -423,6 +424,9 @@ impl Proxy {
                 self.list_groups(version, client_id, r).await
             }
             (Some(Handler::Admin), req) => self.admin_request(api, version, client_id, req).await,
+            (Some(Handler::Transaction), req) => {
+                return self.transaction_request(req).await.map(Some);
+            }
             (_, other) => {
                 let msg = format!("{api:?} is not supported by this proxy");
                 return errors::refusal(&other, ResponseError::UnsupportedVersion.code(), msg)

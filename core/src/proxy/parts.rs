@@ -84,6 +84,7 @@ impl Proxy {
                     books.schemas.apply(&entry, value.as_deref());
                 }
             }
+            Section::Transactions => books.transactions.apply_logged(key, value.as_deref()),
             Section::Unknown => tracing::debug!("control log entry {key:?} left alone"),
         }
     }
@@ -133,6 +134,11 @@ impl Books {
     /// What each principal may do.
     pub fn acls(&self) -> &crate::control::acls::Acls {
         &self.acls
+    }
+
+    /// Transactional ids and their open transactions.
+    pub fn transactions(&self) -> &crate::transactions::Transactions {
+        &self.transactions
     }
 
     /// The control log on every cluster.

@@ -1,6 +1,7 @@
-//! A client's Produce, in phases: refuse what cannot be served (transactions, KafkaTwin's
-//! own topics, partitions another instance owns), run the on_produce hooks, send (fanned out
-//! by the replicator, or routed to the one cluster's leaders), and answer.
+//! A client's Produce, in phases: refuse what cannot be served (KafkaTwin's own topics,
+//! partitions another instance owns), run the on_produce hooks, send (fanned out by the
+//! replicator, or routed to the one cluster's leaders), and answer. A transactional Produce
+//! is held by its transaction instead (see `transactions`).
 
 use super::{Proxy, partitioned};
 use kafka_protocol::error::ResponseError;
@@ -8,9 +9,6 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use partitioned::PartitionedApi;
 use std::time::Instant;
-
-const TRANSACTIONS_REFUSED: &str = "transactions are not supported through KafkaTwin (a \
-    transaction over several clusters needs two-phase commit)";
 
 impl Proxy {
     /// Serves a Produce; `None` when no answer is due (acks=0).
@@ -28,9 +26,8 @@ impl Proxy {
     ) -> Option<ProduceResponse> {
         // acks=0: the client gets no answer, whatever happens.
         let answer = r.acks != 0;
-        if r.transactional_id.is_some() {
-            tracing::warn!("refused a transactional produce: {TRANSACTIONS_REFUSED}");
-            return answer.then(|| r.fail_all(ResponseError::UnsupportedVersion.code()));
+        if let Some(tid) = r.transactional_id.clone() {
+            return answer.then(|| self.produce_in_transaction(version, &tid.0, r, principal));
         }
         // The proxy itself always asks the backend for an answer: a broker closes the
         // connection on any acks=0 error, and the answer reports leader moves.
@@ -51,6 +48,27 @@ impl Proxy {
         }
         self.record_produce(&sizes, &resp, started);
         answer.then_some(resp)
+    }
+
+    /// A transactional Produce: screened like any other, and what passes is held by the
+    /// transaction until it ends (see `transactions`).
+    fn produce_in_transaction(
+        &self,
+        version: i16,
+        tid: &StrBytes,
+        mut r: ProduceRequest,
+        principal: Option<&str>,
+    ) -> ProduceResponse {
+        if let Some(why) = self.transactions_refused() {
+            tracing::warn!("refused a transactional produce: {why}");
+            return r.fail_all(ResponseError::UnsupportedVersion.code());
+        }
+        let refused = self.screen_partitions(&mut r, principal);
+        let mut resp = self.produce_transactional(version, tid.as_str(), &r);
+        for part in refused.answers() {
+            ProduceRequest::extend_response(&mut resp, part);
+        }
+        resp
     }
 
     /// Takes out of `r` what is not written (KafkaTwin's own topics, partitions another

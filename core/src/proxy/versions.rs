@@ -69,6 +69,8 @@ pub enum Handler {
     ListGroups,
     /// Topic and config administration.
     Admin,
+    /// Transactions (coordinated by the proxy in front of several clusters).
+    Transaction,
 }
 
 impl ProxyApi {
@@ -316,6 +318,57 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         Served::WithSeveral,
         Handler::Group,
     ),
+    // Transactions: coordinated by the proxy in front of several clusters (`transactions`).
+    // Versions whose answers may carry TRANSACTION_ABORTABLE or that bump the epoch at every
+    // commit (transaction protocol 2) are not offered.
+    ProxyApi::new(
+        ApiKey::AddPartitionsToTxn,
+        "add_partitions_to_txn",
+        0,
+        4,
+        Served::WithSeveral,
+        Handler::Transaction,
+    ),
+    ProxyApi::new(
+        ApiKey::AddOffsetsToTxn,
+        "add_offsets_to_txn",
+        0,
+        3,
+        Served::WithSeveral,
+        Handler::Transaction,
+    ),
+    ProxyApi::new(
+        ApiKey::TxnOffsetCommit,
+        "txn_offset_commit",
+        0,
+        3,
+        Served::WithSeveral,
+        Handler::Transaction,
+    ),
+    ProxyApi::new(
+        ApiKey::EndTxn,
+        "end_txn",
+        0,
+        3,
+        Served::WithSeveral,
+        Handler::Transaction,
+    ),
+    ProxyApi::new(
+        ApiKey::DescribeTransactions,
+        "describe_transactions",
+        0,
+        0,
+        Served::WithSeveral,
+        Handler::Transaction,
+    ),
+    ProxyApi::new(
+        ApiKey::ListTransactions,
+        "list_transactions",
+        0,
+        1,
+        Served::WithSeveral,
+        Handler::Transaction,
+    ),
     // Answered by the proxy when `auth.plugins` is set (v0 handshakes, raw SASL tokens
     // outside Kafka frames, are not offered).
     ProxyApi::new(
@@ -439,6 +492,15 @@ mod tests {
                         | OffsetDelete
                         | ConsumerGroupHeartbeat
                         | ConsumerGroupDescribe
+                ),
+                Handler::Transaction => matches!(
+                    a.key,
+                    AddPartitionsToTxn
+                        | AddOffsetsToTxn
+                        | TxnOffsetCommit
+                        | EndTxn
+                        | DescribeTransactions
+                        | ListTransactions
                 ),
                 Handler::Admin => matches!(
                     a.key,

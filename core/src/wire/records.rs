@@ -341,6 +341,22 @@ pub fn clear_in_place(records: &mut [u8]) {
     }
 }
 
+/// Makes the batches of `records` plain: no producer fields and not transactional, with
+/// their CRCs recomputed. A committed transaction's batches are written this way, so no
+/// cluster ever holds a transaction marker or an open transaction of a client's.
+pub fn plain_in_place(records: &mut [u8]) {
+    for (_, range) in batches(records) {
+        let b = &mut records[range];
+        let attributes = be_i16(b, ATTRIBUTES_AT) & !TRANSACTIONAL;
+        b[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+        b[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&(-1i64).to_be_bytes());
+        b[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&(-1i16).to_be_bytes());
+        b[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&(-1i32).to_be_bytes());
+        let crc = crc32c::crc32c(&b[ATTRIBUTES_AT..]);
+        b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+}
+
 #[cfg(test)]
 mod shift_tests {
     use super::*;
@@ -447,6 +463,50 @@ mod tests {
             plain,
             "a batch without producer id is left as is"
         );
+    }
+
+    #[test]
+    fn a_transactional_batch_made_plain_keeps_its_records_with_a_valid_crc() {
+        let records: Vec<Record> = (0..3)
+            .map(|i| Record {
+                transactional: true,
+                control: false,
+                partition_leader_epoch: 0,
+                producer_id: 77,
+                producer_epoch: 4,
+                timestamp_type: TimestampType::Creation,
+                offset: i,
+                sequence: 10 + i as i32,
+                timestamp: 1_700_000_000_000 + i,
+                key: None,
+                value: Some(Bytes::from(format!("v{i}"))),
+                headers: Default::default(),
+                delete_horizon: false,
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let opts = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, &records, &opts).expect("encode");
+        buf.extend_from_slice(&buf.clone());
+        assert!(batches(&buf).iter().all(|(h, _)| h.transactional));
+        plain_in_place(&mut buf);
+        let list = batches(&buf);
+        assert_eq!(list.len(), 2);
+        for (h, _) in &list {
+            assert!(!h.transactional);
+            assert_eq!(
+                (h.producer_id, h.producer_epoch, h.base_sequence),
+                (-1, -1, -1)
+            );
+        }
+        let mut frozen = buf.freeze();
+        let set = RecordBatchDecoder::decode(&mut frozen).expect("valid CRC");
+        let values: Vec<_> = set.records.iter().map(|r| r.value.clone()).collect();
+        assert_eq!(values[2].as_deref(), Some(&b"v2"[..]));
+        assert!(set.records.iter().all(|r| !r.transactional));
     }
 
     /// An idempotent batch of 4 records, then a plain one of 3.

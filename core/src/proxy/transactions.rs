@@ -1,0 +1,505 @@
+//! The transactional APIs in front of several clusters (see `crate::transactions`):
+//! InitProducerId with a transactional id, AddPartitionsToTxn, AddOffsetsToTxn,
+//! TxnOffsetCommit, transactional Produce, EndTxn, DescribeTransactions and ListTransactions.
+//! A commit writes the transaction's records through the replicator, like any produce, and
+//! then its offsets through the group coordinator.
+
+use super::Proxy;
+use crate::backend::partitioned::Tp;
+use crate::groups::Commit;
+use crate::replication::Replicator;
+use crate::transactions::{Ending, InitError, TxnError, Work};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use std::sync::Arc;
+
+/// Records one commit request carries at most to the clusters (a broker's default message
+/// size limit is 1 MiB per partition; a partition's batches beyond it go in later requests).
+const COMMIT_REQUEST_BYTES: usize = 1 << 20;
+
+/// How long a commit's writes may take before the client is told to retry EndTxn.
+const COMMIT_TIMEOUT_MS: i32 = 30_000;
+
+impl Proxy {
+    /// Why transactions cannot be served here, if they cannot.
+    pub(super) fn transactions_refused(&self) -> Option<String> {
+        if self.backends.replicator.is_none() {
+            return Some(
+                "transactions through KafkaTwin need several clusters; in front of one \
+                 cluster they are not supported yet"
+                    .into(),
+            );
+        }
+        if self.membership.enabled() {
+            return Some(
+                "transactions are not supported with server.scale_out yet (a transactional \
+                 id must be owned by one instance)"
+                    .into(),
+            );
+        }
+        None
+    }
+
+    /// InitProducerId with a transactional id.
+    pub(super) async fn init_transactional(
+        &self,
+        tid: &str,
+        r: &InitProducerIdRequest,
+    ) -> ResponseKind {
+        let fail = |code: i16, why: &str| {
+            tracing::warn!("InitProducerId: {why}");
+            ResponseKind::InitProducerId(
+                InitProducerIdResponse::default()
+                    .with_error_code(code)
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1),
+            )
+        };
+        if let Some(why) = self.transactions_refused() {
+            return fail(ResponseError::UnsupportedVersion.code(), &why);
+        }
+        let Some(ids) = &self.backends.producer_ids else {
+            return fail(
+                ResponseError::CoordinatorNotAvailable.code(),
+                "no producer id source",
+            );
+        };
+        let timeout = crate::base::timing::from_ms(r.transaction_timeout_ms);
+        let given = (r.producer_id.0, r.producer_epoch);
+        match self.books.transactions.init(tid, timeout, given, ids).await {
+            Ok((id, epoch)) => ResponseKind::InitProducerId(
+                InitProducerIdResponse::default()
+                    .with_producer_id(ProducerId(id))
+                    .with_producer_epoch(epoch),
+            ),
+            Err(InitError::Txn(e)) => fail(e.code(false), &e.to_string()),
+            Err(e @ InitError::Unavailable { .. }) => fail(
+                ResponseError::CoordinatorNotAvailable.code(),
+                &e.to_string(),
+            ),
+        }
+    }
+
+    /// A transactional Produce: every partition's batches are held by the transaction until
+    /// it ends; the answer says they were taken (offsets are known only at the commit).
+    pub(super) fn produce_transactional(
+        &self,
+        version: i16,
+        tid: &str,
+        r: &ProduceRequest,
+    ) -> ProduceResponse {
+        let mut resp = ProduceResponse::default();
+        for t in &r.topic_data {
+            let mut answers = Vec::with_capacity(t.partition_data.len());
+            for p in &t.partition_data {
+                let tp = Tp::new(t.name.clone(), p.index);
+                let held = match &p.records {
+                    Some(records) => self.books.transactions.hold(tid, &tp, records, version),
+                    None => Ok(()),
+                };
+                let mut answer = produce_response::PartitionProduceResponse::default()
+                    .with_index(p.index)
+                    .with_base_offset(-1)
+                    .with_log_append_time_ms(-1)
+                    .with_log_start_offset(-1);
+                if let Err(e) = held {
+                    tracing::debug!("transactional produce refused: {e}");
+                    answer = answer
+                        .with_error_code(e.code(true))
+                        .with_error_message(Some(StrBytes::from_string(e.to_string())));
+                }
+                answers.push(answer);
+            }
+            resp.responses.push(
+                produce_response::TopicProduceResponse::default()
+                    .with_name(t.name.clone())
+                    .with_partition_responses(answers),
+            );
+        }
+        resp
+    }
+
+    /// AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn, DescribeTransactions and
+    /// ListTransactions.
+    pub(super) async fn transaction_request(
+        &self,
+        req: RequestKind,
+    ) -> Result<ResponseKind, super::errors::Unanswerable> {
+        if let Some(why) = self.transactions_refused() {
+            return super::errors::refusal(&req, ResponseError::UnsupportedVersion.code(), why);
+        }
+        let txns = &self.books.transactions;
+        Ok(match req {
+            RequestKind::AddPartitionsToTxn(r) => {
+                ResponseKind::AddPartitionsToTxn(self.add_partitions_to_txn(&r))
+            }
+            RequestKind::AddOffsetsToTxn(r) => {
+                let code = txns
+                    .with(r.transactional_id.as_str(), |t| {
+                        t.add_group(r.producer_id.0, r.producer_epoch, r.group_id.0.clone())
+                    })
+                    .map_or_else(|e| logged(&e, false), |()| 0);
+                ResponseKind::AddOffsetsToTxn(
+                    AddOffsetsToTxnResponse::default().with_error_code(code),
+                )
+            }
+            RequestKind::TxnOffsetCommit(r) => ResponseKind::TxnOffsetCommit(
+                super::errors::txn_offsets_answer(&r, self.txn_offset_commit(&r)),
+            ),
+            RequestKind::EndTxn(r) => {
+                let code = self.end_txn(&r).await;
+                ResponseKind::EndTxn(
+                    EndTxnResponse::default()
+                        .with_error_code(code)
+                        .with_producer_id(r.producer_id)
+                        .with_producer_epoch(r.producer_epoch),
+                )
+            }
+            RequestKind::DescribeTransactions(r) => {
+                ResponseKind::DescribeTransactions(self.describe_transactions(&r))
+            }
+            RequestKind::ListTransactions(r) => {
+                ResponseKind::ListTransactions(self.list_transactions(&r))
+            }
+            other => {
+                let why = "not a transactional request".to_owned();
+                return super::errors::refusal(
+                    &other,
+                    ResponseError::UnsupportedVersion.code(),
+                    why,
+                );
+            }
+        })
+    }
+
+    /// AddPartitionsToTxn, in the client form (v3 and below) and the batched form (v4 on).
+    fn add_partitions_to_txn(&self, r: &AddPartitionsToTxnRequest) -> AddPartitionsToTxnResponse {
+        let add =
+            |tid: &TransactionalId,
+             producer_id: ProducerId,
+             epoch: i16,
+             topics: &[add_partitions_to_txn_request::AddPartitionsToTxnTopic]| {
+                let tps = topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| Tp::new(t.name.clone(), *p)));
+                let code = self
+                    .books
+                    .transactions
+                    .with(tid.as_str(), |t| {
+                        t.add_partitions(producer_id.0, epoch, tps)
+                    })
+                    .map_or_else(|e| logged(&e, false), |()| 0);
+                topics
+                .iter()
+                .map(|t| {
+                    add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default()
+                        .with_name(t.name.clone())
+                        .with_results_by_partition(
+                            t.partitions
+                                .iter()
+                                .map(|p| {
+                                    add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default()
+                                        .with_partition_index(*p)
+                                        .with_partition_error_code(code)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect::<Vec<_>>()
+            };
+        let mut resp = AddPartitionsToTxnResponse::default();
+        if r.transactions.is_empty() {
+            resp.results_by_topic_v3_and_below = add(
+                &r.v3_and_below_transactional_id,
+                r.v3_and_below_producer_id,
+                r.v3_and_below_producer_epoch,
+                &r.v3_and_below_topics,
+            );
+        } else {
+            resp.results_by_transaction = r
+                .transactions
+                .iter()
+                .map(|t| {
+                    add_partitions_to_txn_response::AddPartitionsToTxnResult::default()
+                        .with_transactional_id(t.transactional_id.clone())
+                        .with_topic_results(add(
+                            &t.transactional_id,
+                            t.producer_id,
+                            t.producer_epoch,
+                            &t.topics,
+                        ))
+                })
+                .collect();
+        }
+        resp
+    }
+
+    /// TxnOffsetCommit: checked against the group's members now, as a broker does; stored
+    /// with the commit. The error code for every partition (0 when staged).
+    fn txn_offset_commit(&self, r: &TxnOffsetCommitRequest) -> i16 {
+        let group = &r.group_id.0;
+        let parts = r.topics.iter().flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.as_str(), p.partition_index))
+        });
+        // A producer that names no member (older clients) commits as the group's admin would.
+        if !r.member_id.is_empty()
+            && let Err(code) = self.books.groups.may_commit(
+                group,
+                &r.member_id,
+                r.group_instance_id.as_ref(),
+                r.generation_id,
+                parts,
+            )
+        {
+            tracing::debug!(
+                "TxnOffsetCommit of {:?} for group {:?} refused: code {code}",
+                r.transactional_id.as_str(),
+                group.as_str()
+            );
+            return code;
+        }
+        let commits = r.topics.iter().flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                (
+                    Tp::new(t.name.clone(), p.partition_index),
+                    Commit {
+                        offset: p.committed_offset,
+                        metadata: p.committed_metadata.clone(),
+                    },
+                )
+            })
+        });
+        self.books
+            .transactions
+            .with(r.transactional_id.as_str(), |t| {
+                t.stage_offsets(r.producer_id.0, r.producer_epoch, group, commits)
+            })
+            .map_or_else(|e| logged(&e, false), |()| 0)
+    }
+
+    /// EndTxn: an abort drops the transaction; a commit writes it to every cluster under the
+    /// ack policy, then stores its offsets. A retry gets the first answer, or writes what the
+    /// first attempt could not.
+    async fn end_txn(&self, r: &EndTxnRequest) -> i16 {
+        let tid = r.transactional_id.as_str();
+        let txns = &self.books.transactions;
+        let work = match txns.with(tid, |t| {
+            t.end(r.producer_id.0, r.producer_epoch, r.committed)
+        }) {
+            Ok(Ending::Done) => return 0,
+            Ok(Ending::Write(work)) => work,
+            Err(e) => return logged(&e, false),
+        };
+        let Some(rep) = &self.backends.replicator else {
+            return ResponseError::CoordinatorNotAvailable.code();
+        };
+        let (rest, code) = self.write_commit(rep, tid, work).await;
+        let left = !rest.is_empty();
+        // The transaction cannot have moved meanwhile: it is `Writing`, which every request
+        // but this one is refused in.
+        let _ = txns.with(tid, |t| {
+            t.written(rest);
+            Ok(())
+        });
+        if left {
+            tracing::warn!(
+                "transactional id {tid:?}: commit partly written (code {code}); the client's retry of EndTxn writes the rest"
+            );
+        }
+        code
+    }
+
+    /// Writes a commit's records (in requests of at most [`COMMIT_REQUEST_BYTES`], a
+    /// partition's batches in order) and then its offsets; what is left unwritten, and the
+    /// first error code (0 when all was written).
+    async fn write_commit(&self, rep: &Arc<Replicator>, tid: &str, work: Work) -> (Work, i16) {
+        let Work {
+            partitions,
+            groups,
+            produce_version,
+        } = work;
+        let mut left = Work {
+            produce_version,
+            ..Work::default()
+        };
+        let mut first_error = 0;
+        let mut queue = partitions.into_iter().peekable();
+        while queue.peek().is_some() {
+            let mut chunk: Vec<(Tp, bytes::Bytes)> = Vec::new();
+            let mut size = 0;
+            while let Some((_, records)) = queue.peek() {
+                if !chunk.is_empty() && size + records.len() > COMMIT_REQUEST_BYTES {
+                    break;
+                }
+                size += records.len();
+                chunk.extend(queue.next());
+            }
+            let req = commit_request(&chunk);
+            let resp = rep.produce(produce_version, None, req, None, None).await;
+            for (tp, records) in chunk {
+                let code = partition_code(&resp, &tp);
+                if code != 0 {
+                    tracing::warn!(
+                        "transactional id {tid:?}: committing {tp} failed with code {code}"
+                    );
+                    first_error = if first_error == 0 { code } else { first_error };
+                    left.partitions.push((tp, records));
+                }
+            }
+        }
+        if !left.partitions.is_empty() {
+            // Offsets are stored only after every record is written.
+            left.groups = groups;
+            return (left, retriable(first_error));
+        }
+        for (group, commits) in groups {
+            let code = self
+                .books
+                .groups
+                .store_offsets(&group, commits.clone())
+                .await;
+            if code != 0 {
+                first_error = if first_error == 0 { code } else { first_error };
+                left.groups.push((group, commits));
+            }
+        }
+        (left, retriable(first_error))
+    }
+
+    fn describe_transactions(
+        &self,
+        r: &DescribeTransactionsRequest,
+    ) -> DescribeTransactionsResponse {
+        let states = r
+            .transactional_ids
+            .iter()
+            .map(|id| {
+                let state = describe_transactions_response::TransactionState::default()
+                    .with_transactional_id(id.clone());
+                match self.books.transactions.describe(id.as_str()) {
+                    None => state.with_error_code(ResponseError::TransactionalIdNotFound.code()),
+                    Some(d) => {
+                        let mut topics: Vec<describe_transactions_response::TopicData> = Vec::new();
+                        for tp in d.partitions {
+                            match topics.last_mut() {
+                                Some(t) if t.topic == tp.topic => t.partitions.push(tp.partition),
+                                _ => topics.push(
+                                    describe_transactions_response::TopicData::default()
+                                        .with_topic(tp.topic.clone())
+                                        .with_partitions(vec![tp.partition]),
+                                ),
+                            }
+                        }
+                        state
+                            .with_transaction_state(StrBytes::from_static_str(d.state))
+                            .with_transaction_timeout_ms(d.timeout_ms)
+                            .with_transaction_start_time_ms(d.started_ms)
+                            .with_producer_id(ProducerId(d.producer_id))
+                            .with_producer_epoch(d.epoch)
+                            .with_topics(topics)
+                    }
+                }
+            })
+            .collect();
+        DescribeTransactionsResponse::default().with_transaction_states(states)
+    }
+
+    fn list_transactions(&self, r: &ListTransactionsRequest) -> ListTransactionsResponse {
+        let open_for: std::collections::HashMap<String, std::time::Duration> =
+            self.books.transactions.open_for().into_iter().collect();
+        let states = self
+            .books
+            .transactions
+            .list()
+            .into_iter()
+            .filter(|(_, d)| {
+                r.state_filters.is_empty() || r.state_filters.iter().any(|s| s.as_str() == d.state)
+            })
+            .filter(|(_, d)| {
+                r.producer_id_filters.is_empty()
+                    || r.producer_id_filters.iter().any(|p| p.0 == d.producer_id)
+            })
+            .filter(|(id, _)| {
+                r.duration_filter < 0
+                    || open_for.get(id).is_some_and(|d| {
+                        i64::try_from(d.as_millis()).unwrap_or(i64::MAX) >= r.duration_filter
+                    })
+            })
+            .map(|(id, d)| {
+                list_transactions_response::TransactionState::default()
+                    .with_transactional_id(TransactionalId(StrBytes::from_string(id)))
+                    .with_producer_id(ProducerId(d.producer_id))
+                    .with_transaction_state(StrBytes::from_static_str(d.state))
+            })
+            .collect();
+        const KNOWN: [&str; 5] = [
+            "Empty",
+            "Ongoing",
+            "PrepareCommit",
+            "CompleteCommit",
+            "CompleteAbort",
+        ];
+        ListTransactionsResponse::default()
+            .with_unknown_state_filters(
+                r.state_filters
+                    .iter()
+                    .filter(|s| !KNOWN.contains(&s.as_str()))
+                    .cloned()
+                    .collect(),
+            )
+            .with_transaction_states(states)
+    }
+}
+
+/// Logs a refused transactional request and gives its code.
+fn logged(e: &TxnError, produce: bool) -> i16 {
+    tracing::debug!("transactional request refused: {e}");
+    e.code(produce)
+}
+
+/// What the client may retry: a commit that could not be written yet is retried by EndTxn.
+fn retriable(code: i16) -> i16 {
+    if code == 0 {
+        0
+    } else {
+        ResponseError::CoordinatorNotAvailable.code()
+    }
+}
+
+/// A produce of a commit's records, acknowledged under the ack policy.
+fn commit_request(chunk: &[(Tp, bytes::Bytes)]) -> ProduceRequest {
+    let mut topics: Vec<TopicProduceData> = Vec::new();
+    for (tp, records) in chunk {
+        let part = PartitionProduceData::default()
+            .with_index(tp.partition)
+            .with_records(Some(records.clone()));
+        match topics.iter_mut().find(|t| t.name == tp.topic) {
+            Some(t) => t.partition_data.push(part),
+            None => topics.push(
+                TopicProduceData::default()
+                    .with_name(tp.topic.clone())
+                    .with_partition_data(vec![part]),
+            ),
+        }
+    }
+    ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(COMMIT_TIMEOUT_MS)
+        .with_topic_data(topics)
+}
+
+/// The error code the answer gives partition `tp`; unknown-topic when it names none.
+fn partition_code(resp: &ProduceResponse, tp: &Tp) -> i16 {
+    resp.responses
+        .iter()
+        .filter(|t| t.name == tp.topic)
+        .flat_map(|t| &t.partition_responses)
+        .find(|p| p.index == tp.partition)
+        .map_or(ResponseError::UnknownTopicOrPartition.code(), |p| {
+            p.error_code
+        })
+}

@@ -1,0 +1,252 @@
+//! Transactions through the proxy in front of three real Tansu clusters, with confluent-kafka
+//! (librdkafka) and the Java client: a consume-transform-produce round commits records and the
+//! consumer's offsets, an aborted transaction leaves nothing on any cluster (each read directly with
+//! `read_committed`), a second producer with the same transactional id fences the first, and
+//! a transaction left open past its timeout is aborted.
+
+use kafkatwin_tests::{Broker, Proxy, create_topic, java_program, last_json, python_script};
+use serde_json::Value;
+use std::process::Output;
+
+fn txn(args: &[&str]) -> Output {
+    python_script("transactions.py")
+        .args(args)
+        .output()
+        .expect("transactions.py ran")
+}
+
+/// The script's JSON line; panics with its stderr and the proxy's log when it failed.
+fn run(p: &Proxy, args: &[&str]) -> Value {
+    let out = txn(args);
+    assert!(
+        out.status.success(),
+        "transactions.py {args:?} failed:\n{}\nproxy log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        p.log()
+    );
+    last_json(&out.stdout)
+}
+
+/// Every record of `topic`'s `partitions` at `bootstrap`, read with `read_committed`: values
+/// per partition, in order.
+fn read(p: &Proxy, bootstrap: &str, topic: &str, partitions: usize) -> Value {
+    let n = partitions.to_string();
+    let out = run(
+        p,
+        &[
+            "read",
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--partitions",
+            &n,
+        ],
+    );
+    assert_eq!(
+        out["complete"], true,
+        "{topic} at {bootstrap} not read to its end: {out}"
+    );
+    out["values"].clone()
+}
+
+/// What each of two partitions holds after `values` were written round-robin over them.
+fn split(values: impl IntoIterator<Item = String>) -> Value {
+    let mut parts = [Vec::new(), Vec::new()];
+    for (i, v) in values.into_iter().enumerate() {
+        parts[i % 2].push(Value::String(v));
+    }
+    let [p0, p1] = parts;
+    serde_json::json!({ "0": p0, "1": p1 })
+}
+
+#[test]
+fn a_committed_transaction_reaches_every_cluster_and_an_aborted_one_none() {
+    let (a, b, c) = Broker::three();
+    let p = Proxy::start(&[&a, &b, &c]);
+    create_topic(&p.bootstrap(), "tx-in", 1);
+    create_topic(&p.bootstrap(), "tx-out", 2);
+    let out = run(
+        &p,
+        &[
+            "eos",
+            "--bootstrap",
+            &p.bootstrap(),
+            "--input",
+            "tx-in",
+            "--output",
+            "tx-out",
+            "--group",
+            "tx-group",
+            "--tid",
+            "tx-eos",
+        ],
+    );
+    assert_eq!(out["committed"], 110, "{out}");
+    // The first transaction's 100 records, then the one after the abort's 10; of the
+    // aborted 50 nothing, on every cluster read directly and through the proxy.
+    let first = joined(
+        split((0..100).map(|i| format!("c-{i}"))),
+        &split((0..10).map(|i| format!("d-{i}"))),
+    );
+    for broker in [&a, &b, &c] {
+        let held = read(&p, &broker.addr(), "tx-out", 2);
+        assert_eq!(
+            held,
+            first,
+            "cluster at {} holds other records than the committed ones",
+            broker.addr()
+        );
+    }
+    assert_eq!(read(&p, &p.bootstrap(), "tx-out", 2), first);
+    // The consumer's offsets were committed with the transaction.
+    let committed = run(
+        &p,
+        &[
+            "committed",
+            "--bootstrap",
+            &p.bootstrap(),
+            "--group",
+            "tx-group",
+            "--topic",
+            "tx-in",
+            "--partitions",
+            "1",
+        ],
+    );
+    assert_eq!(
+        committed["0"], 40,
+        "group offsets after the commit: {committed}"
+    );
+}
+
+/// `first` with `more`'s values appended, partition by partition.
+fn joined(mut first: Value, more: &Value) -> Value {
+    for part in ["0", "1"] {
+        let more = more[part].as_array().cloned().unwrap_or_default();
+        if let Some(list) = first[part].as_array_mut() {
+            list.extend(more);
+        }
+    }
+    first
+}
+
+#[test]
+fn the_java_clients_consume_transform_produce_commits_on_every_cluster() {
+    let (a, b, c) = Broker::three();
+    let p = Proxy::start(&[&a, &b, &c]);
+    create_topic(&p.bootstrap(), "txj-in", 1);
+    create_topic(&p.bootstrap(), "txj-out", 2);
+    let out = java_program("Transactions.java")
+        .args([
+            "--bootstrap",
+            &p.bootstrap(),
+            "--input",
+            "txj-in",
+            "--output",
+            "txj-out",
+        ])
+        .args(["--group", "txj-group", "--tid", "txj-eos"])
+        .output()
+        .expect("Transactions.java ran");
+    assert!(
+        out.status.success(),
+        "Transactions.java failed:\n{}\nproxy log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        p.log()
+    );
+    let expected = joined(
+        split((0..100).map(|i| format!("j-{i}"))),
+        &split((0..10).map(|i| format!("jd-{i}"))),
+    );
+    for broker in [&a, &b, &c] {
+        assert_eq!(
+            read(&p, &broker.addr(), "txj-out", 2),
+            expected,
+            "cluster at {}",
+            broker.addr()
+        );
+    }
+    let committed = run(
+        &p,
+        &[
+            "committed",
+            "--bootstrap",
+            &p.bootstrap(),
+            "--group",
+            "txj-group",
+            "--topic",
+            "txj-in",
+            "--partitions",
+            "1",
+        ],
+    );
+    assert_eq!(
+        committed["0"], 40,
+        "group offsets after the commit: {committed}"
+    );
+}
+
+#[test]
+fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
+    let (a, b, c) = Broker::three();
+    let p = Proxy::start(&[&a, &b, &c]);
+    create_topic(&p.bootstrap(), "tx-fence", 2);
+    let out = run(
+        &p,
+        &[
+            "fence",
+            "--bootstrap",
+            &p.bootstrap(),
+            "--topic",
+            "tx-fence",
+            "--tid",
+            "tx-fenced",
+        ],
+    );
+    let name = out["first_error"]["name"].as_str().unwrap_or_default();
+    assert!(
+        name.contains("FENCED"),
+        "the first producer was not fenced: {out}\nproxy log:\n{}",
+        p.log()
+    );
+    let expected = split(["f2-0".to_owned(), "f2-1".to_owned()]);
+    for broker in [&a, &b, &c] {
+        assert_eq!(read(&p, &broker.addr(), "tx-fence", 2), expected);
+    }
+}
+
+#[test]
+fn a_transaction_left_open_past_its_timeout_is_aborted() {
+    let (a, b, c) = Broker::three();
+    let p = Proxy::start(&[&a, &b, &c]);
+    create_topic(&p.bootstrap(), "tx-timeout", 2);
+    let out = run(
+        &p,
+        &[
+            "timeout",
+            "--bootstrap",
+            &p.bootstrap(),
+            "--topic",
+            "tx-timeout",
+            "--tid",
+            "tx-slow",
+            "--timeout-ms",
+            "2000",
+        ],
+    );
+    assert!(
+        !out["commit_error"].is_null(),
+        "a transaction open past its timeout was committed: {out}\nproxy log:\n{}",
+        p.log()
+    );
+    let empty = split(Vec::new());
+    for broker in [&a, &b, &c] {
+        assert_eq!(read(&p, &broker.addr(), "tx-timeout", 2), empty);
+    }
+    assert!(
+        p.log().contains("aborted after its timeout"),
+        "no abort logged:\n{}",
+        p.log()
+    );
+}
