@@ -347,16 +347,9 @@ def delete_topic(bootstrap, topic):
         log(f"    (could not delete topic {topic}: {e})")
 
 
-def produce_phase(bootstrap, topic, payloads, n, args, alive):
-    failures = {"count": 0, "first": None}
-
-    def on_delivery(err, msg):  # only called on errors (delivery.report.only.error)
-        if err is not None:
-            failures["count"] += 1
-            if failures["first"] is None:
-                failures["first"] = str(err)
-
-    p = Producer({
+def producer_settings(bootstrap, n, args):
+    """librdkafka settings of the producer, the same for both load clients."""
+    return {
         "bootstrap.servers": bootstrap,
         "acks": "all",
         "linger.ms": 5,
@@ -364,8 +357,67 @@ def produce_phase(bootstrap, topic, payloads, n, args, alive):
         "queue.buffering.max.messages": max(n + 1000, 100_000),
         "queue.buffering.max.kbytes": 2_097_151,
         "delivery.report.only.error": True,
-        "on_delivery": on_delivery,
-    })
+    }
+
+
+def consumer_settings(bootstrap, args):
+    """librdkafka settings of the consumer, the same for both load clients."""
+    return {
+        "bootstrap.servers": bootstrap,
+        "group.id": "kafkatwin-bench-" + uuid.uuid4().hex[:8],
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": False,
+        # librdkafka's defaults pause fetching on small messages (NOTES.md): keep the queue full.
+        "queued.min.messages": args.queued_min_messages,
+        "fetch.queue.backoff.ms": args.fetch_queue_backoff_ms,
+        "fetch.wait.max.ms": args.fetch_wait_max_ms,
+    }
+
+
+def run_load(args, mode, topic, n, settings, payload_file=None):
+    """One phase through the Rust load client (bench/loadgen); its JSON line as a dict."""
+    argv = [args.load_bin, mode, "--topic", topic, "--records", str(n),
+            "--idle-timeout", str(args.idle_timeout), "--flush-timeout", str(args.flush_timeout)]
+    if payload_file:
+        argv += ["--payloads", payload_file]
+    for k, v in settings.items():
+        argv += ["--set", f"{k}={str(v).lower() if isinstance(v, bool) else v}"]
+    done = subprocess.run(argv, capture_output=True, text=True,
+                          timeout=args.flush_timeout + args.idle_timeout + 600)
+    if done.returncode != 0:
+        raise RuntimeError(f"kafkatwin-load {mode} exited {done.returncode}: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def payload_file_for(payloads, args):
+    """The payloads as the Rust load client reads them: a 4-byte length before each."""
+    key = id(payloads)  # the list is kept below, so its id is not reused
+    if args._payload_files.get(key) is None:
+        path = os.path.join(args._workdir, f"payloads-{len(args._payload_files)}.bin")
+        with open(path, "wb") as f:
+            for v in payloads:
+                f.write(len(v).to_bytes(4, "big") + v)
+        args._payload_files[key] = (payloads, path)
+    return args._payload_files[key][1]
+
+
+def produce_phase(bootstrap, topic, payloads, n, args, alive):
+    failures = {"count": 0, "first": None}
+    if args.client == "rust":
+        out = run_load(args, "produce", topic, n, producer_settings(bootstrap, n, args),
+                       payload_file_for(payloads, args))
+        failures = {"count": out["failed"], "first": out["first_error"]}
+        return out["secs"], out["remaining"], failures
+
+    def on_delivery(err, msg):  # only called on errors (delivery.report.only.error)
+        if err is not None:
+            failures["count"] += 1
+            if failures["first"] is None:
+                failures["first"] = str(err)
+
+    p = Producer({**producer_settings(bootstrap, n, args), "on_delivery": on_delivery})
     produce, poll = p.produce, p.poll
     k = len(payloads)
     t0 = time.perf_counter()
@@ -390,18 +442,11 @@ def produce_phase(bootstrap, topic, payloads, n, args, alive):
 
 
 def consume_phase(bootstrap, topic, n, args, alive):
-    c = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": "kafkatwin-bench-" + uuid.uuid4().hex[:8],
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "auto.offset.reset": "earliest",
-        "enable.partition.eof": False,
-        # librdkafka's defaults pause fetching on small messages (NOTES.md): keep the queue full.
-        "queued.min.messages": args.queued_min_messages,
-        "fetch.queue.backoff.ms": args.fetch_queue_backoff_ms,
-        "fetch.wait.max.ms": args.fetch_wait_max_ms,
-    })
+    if args.client == "rust":
+        out = run_load(args, "consume", topic, n, consumer_settings(bootstrap, args))
+        return (out["secs"], out["first_ms"], out["records"], out["last_offset"],
+                (out["low"], out["high"], None), out["errors"])
+    c = Consumer(consumer_settings(bootstrap, args))
     got = 0
     errors = []
     consume = c.consume
@@ -712,6 +757,12 @@ def main(argv=None):
                     help="consumer gives up after this many seconds without a record")
     ap.add_argument("--start-timeout", type=float, default=30.0, help="seconds for each endpoint to be ready")
     ap.add_argument("--keep-logs", action="store_true", help="keep the temp dir with configs and logs")
+    ap.add_argument("--client", choices=("python", "rust"), default="python",
+                    help="load client: confluent-kafka from Python (default), or bench/loadgen on "
+                         "the rdkafka crate, whose loop costs far less per record (same librdkafka "
+                         "settings either way)")
+    ap.add_argument("--load-bin", default=os.environ.get("KAFKATWIN_LOAD_BIN"),
+                    help="the Rust load client (default: $KAFKATWIN_LOAD_BIN; bench/run.sh builds it)")
     ap.add_argument("--seed", type=int, default=20240917, help="payload RNG seed")
     args = ap.parse_args(argv)
 
@@ -731,8 +782,14 @@ def main(argv=None):
                  f"(cargo build --release -p kafkatwin-core --bin kafkatwin), pass --kafkatwin PATH, "
                  f"or run a subset: --targets direct,tansu-proxy")
 
+    if args.client == "rust" and not (args.load_bin and os.access(args.load_bin, os.X_OK)):
+        sys.exit("e2e.py: --client rust needs the load client: run through bench/run.sh, or build "
+                 "bench/loadgen (cargo build --release --manifest-path bench/loadgen/Cargo.toml) "
+                 "and pass --load-bin PATH")
+
     children = Children()
     workdir = tempfile.mkdtemp(prefix="kafkatwin-bench-")
+    args._workdir, args._payload_files = workdir, {}
     failed = False
 
     def on_signal(signum, frame):
@@ -810,7 +867,9 @@ monitoring:
             if t != "direct":
                 e = endpoints[t]
                 log(f"  {t}: 127.0.0.1:{e['port']} pid {e['proc'].pid}  ({' '.join(e['argv'])})")
-        log(f"  client confluent-kafka {CK_VERSION} / librdkafka {rdkafka_libversion()[0]}; "
+        client = (f"kafkatwin-load (rdkafka crate) {args.load_bin}" if args.client == "rust"
+                  else f"confluent-kafka {CK_VERSION} / librdkafka {rdkafka_libversion()[0]}")
+        log(f"  client {client}; "
             f"sizes {sizes}; records {records}; rounds {args.rounds}; logs {workdir}")
         log("")
 
@@ -883,6 +942,7 @@ monitoring:
                            "fetch_queue_backoff_ms": args.fetch_queue_backoff_ms,
                            "fetch_wait_max_ms": args.fetch_wait_max_ms,
                            "kafkatwin": args.kafkatwin if "kafkatwin" in targets else None,
+                           "client": args.client,
                            "tansu": args.tansu},
                 "processes": {t: {k: v for k, v in e.items() if k in ("port", "argv", "idle_rss_mib", "peak_rss_mib")}
                               | {"pid": e["proc"].pid} for t, e in endpoints.items()},

@@ -6,6 +6,7 @@
 #   bench/run.sh --rounds 3 --json /tmp/bench.json
 #   bench/run.sh --targets direct,tansu-proxy     # no kafkatwin: skips the build
 #   bench/run.sh --kafkatwin PATH                 # use this binary: skips the build
+#   bench/run.sh --client rust                    # load from bench/loadgen (rdkafka crate)
 #
 # Environment: KAFKATWIN_BIN (binary to use, skips the build), KAFKATWIN_CACHE (default
 # ~/.cache/kafkatwin: venv and bin/tansu), CARGO_TARGET_DIR (where cargo puts the binary).
@@ -48,6 +49,20 @@ if [ ! -x "$VPY" ] || ! "$VPY" -c 'import confluent_kafka' 2>/dev/null; then
         exit 1
     fi
 fi
+
+# The Rust load client, when asked for and not given: built from bench/loadgen (librdkafka
+# from source, so the first build takes a few minutes).
+for a in "$@"; do
+    if [ "$a" = "rust" ] || [ "$a" = "--client=rust" ]; then
+        if [ -z "${KAFKATWIN_LOAD_BIN:-}" ]; then
+            echo "[bench] cargo build --release --manifest-path bench/loadgen/Cargo.toml" >&2
+            (cd "$REPO" && cargo build --release --manifest-path bench/loadgen/Cargo.toml)
+            KAFKATWIN_LOAD_BIN="$(cd "$REPO/bench/loadgen" && cargo metadata --format-version 1 --no-deps \
+                | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/kafkatwin-load"
+            export KAFKATWIN_LOAD_BIN
+        fi
+    fi
+done
 
 cd "$REPO"
 exec "$VPY" "$REPO/bench/e2e.py" "$@"
