@@ -2,11 +2,15 @@
 //! (librdkafka) and the Java client: a consume-transform-produce round commits records and the
 //! consumer's offsets, an aborted transaction leaves nothing on any cluster (each read directly with
 //! `read_committed`), a second producer with the same transactional id fences the first, and
-//! a transaction left open past its timeout is aborted.
+//! a transaction left open past its timeout is aborted, and a cluster hung during a commit is
+//! caught up with exactly the committed records.
 
-use kafkatwin_tests::{Broker, Proxy, create_topic, java_program, last_json, python_script};
+use kafkatwin_tests::{
+    Broker, Proxy, create_topic, eventually, java_program, last_json, python_script,
+};
 use serde_json::Value;
 use std::process::Output;
+use std::time::Duration;
 
 fn txn(args: &[&str]) -> Output {
     python_script("transactions.py")
@@ -247,6 +251,67 @@ fn a_transaction_left_open_past_its_timeout_is_aborted() {
     assert!(
         p.log().contains("aborted after its timeout"),
         "no abort logged:\n{}",
+        p.log()
+    );
+}
+
+#[test]
+fn a_cluster_hung_during_a_commit_catches_up_with_exactly_the_committed_records() {
+    let (a, b, c) = Broker::three();
+    let p = Proxy::with_yaml(
+        &[&a, &b, &c],
+        "producer:\n  ack_policy: MAJORITY\n  timeout: 10s\n\
+         circuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n",
+    );
+    create_topic(&p.bootstrap(), "txh-in", 1);
+    create_topic(&p.bootstrap(), "txh-out", 2);
+    // Connections accepted, nothing answered, for the whole transaction and its commit.
+    c.pause();
+    let out = txn(&[
+        "eos",
+        "--bootstrap",
+        &p.bootstrap(),
+        "--input",
+        "txh-in",
+        "--output",
+        "txh-out",
+        "--group",
+        "txh-group",
+        "--tid",
+        "txh-eos",
+    ]);
+    c.resume();
+    assert!(
+        out.status.success(),
+        "the commit did not go through with one cluster hung:\n{}\nproxy log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        p.log()
+    );
+    let expected = joined(
+        split((0..100).map(|i| format!("c-{i}"))),
+        &split((0..10).map(|i| format!("d-{i}"))),
+    );
+    for broker in [&a, &b] {
+        assert_eq!(read(&p, &broker.addr(), "txh-out", 2), expected);
+    }
+    // The hung cluster is repaired with the committed records, in order, and nothing else.
+    let mut last = Value::Null;
+    let caught_up = eventually(Duration::from_secs(60), || {
+        let out = txn(&[
+            "read",
+            "--bootstrap",
+            &c.addr(),
+            "--topic",
+            "txh-out",
+            "--partitions",
+            "2",
+        ]);
+        last = last_json(&out.stdout);
+        last["values"] == expected
+    });
+    assert!(
+        caught_up,
+        "the cluster hung during the commit holds {last}\nproxy log:\n{}",
         p.log()
     );
 }

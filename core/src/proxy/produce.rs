@@ -27,7 +27,8 @@ impl Proxy {
         // acks=0: the client gets no answer, whatever happens.
         let answer = r.acks != 0;
         if let Some(tid) = r.transactional_id.clone() {
-            return answer.then(|| self.produce_in_transaction(version, &tid.0, r, principal));
+            let resp = self.produce_in_transaction(version, &tid.0, r, principal);
+            return answer.then_some(resp);
         }
         // The proxy itself always asks the backend for an answer: a broker closes the
         // connection on any acks=0 error, and the answer reports leader moves.

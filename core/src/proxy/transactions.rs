@@ -19,6 +19,10 @@ use std::sync::Arc;
 /// size limit is 1 MiB per partition; a partition's batches beyond it go in later requests).
 const COMMIT_REQUEST_BYTES: usize = 1 << 20;
 
+/// The longest `transaction.timeout.ms` accepted (Kafka's default
+/// `transaction.max.timeout.ms`, 15 minutes).
+const MAX_TRANSACTION_TIMEOUT_MS: i32 = 900_000;
+
 /// How long a commit's writes may take before the client is told to retry EndTxn.
 const COMMIT_TIMEOUT_MS: i32 = 30_000;
 
@@ -66,6 +70,20 @@ impl Proxy {
                 "no producer id source",
             );
         };
+        if !(1..=MAX_TRANSACTION_TIMEOUT_MS).contains(&r.transaction_timeout_ms) {
+            let why = format!(
+                "transactional id {tid:?}: transaction.timeout.ms {} is outside 1..={MAX_TRANSACTION_TIMEOUT_MS}",
+                r.transaction_timeout_ms
+            );
+            return fail(ResponseError::InvalidTransactionTimeout.code(), &why);
+        }
+        // Ids and epochs are control state: without it, an older producer would go unfenced.
+        if !self.control_loaded_within().await {
+            return fail(
+                ResponseError::CoordinatorLoadInProgress.code(),
+                "the control state is not loaded from a majority of clusters yet",
+            );
+        }
         let timeout = crate::base::timing::from_ms(r.transaction_timeout_ms);
         let given = (r.producer_id.0, r.producer_epoch);
         match self.books.transactions.init(tid, timeout, given, ids).await {
