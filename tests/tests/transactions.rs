@@ -54,6 +54,55 @@ fn read(p: &Proxy, bootstrap: &str, topic: &str, partitions: usize) -> Value {
     out["values"].clone()
 }
 
+/// `transactions.py eos` through `p` with topics, group and transactional id named from
+/// `name` (`{name}-in`, `{name}-out`, `{name}-group`, `{name}-eos`).
+fn eos(p: &Proxy, name: &str) -> Output {
+    let (input, output) = (format!("{name}-in"), format!("{name}-out"));
+    let (group, tid) = (format!("{name}-group"), format!("{name}-eos"));
+    txn(&[
+        "eos",
+        "--bootstrap",
+        &p.bootstrap(),
+        "--input",
+        &input,
+        "--output",
+        &output,
+        "--group",
+        &group,
+        "--tid",
+        &tid,
+    ])
+}
+
+/// What `eos` commits: the first transaction's 100 records, then the 10 of the one after
+/// the abort (of the aborted 50, nothing), per partition.
+fn eos_committed() -> Value {
+    joined(
+        split((0..100).map(|i| format!("c-{i}"))),
+        &split((0..10).map(|i| format!("d-{i}"))),
+    )
+}
+
+/// Asserts that `group` committed `offset` on partition 0 of `topic` (through the proxy).
+fn assert_committed(p: &Proxy, group: &str, topic: &str, offset: i64) {
+    let args = [
+        "committed",
+        "--bootstrap",
+        &p.bootstrap(),
+        "--group",
+        group,
+        "--topic",
+        topic,
+        "--partitions",
+        "1",
+    ];
+    let committed = run(p, &args);
+    assert_eq!(
+        committed["0"], offset,
+        "{group}'s offsets on {topic} after the commit: {committed}"
+    );
+}
+
 /// What each of two partitions holds after `values` were written round-robin over them.
 fn split(values: impl IntoIterator<Item = String>) -> Value {
     let mut parts = [Vec::new(), Vec::new()];
@@ -70,29 +119,17 @@ fn a_committed_transaction_reaches_every_cluster_and_an_aborted_one_none() {
     let p = Proxy::start(&[&a, &b, &c]);
     create_topic(&p.bootstrap(), "tx-in", 1);
     create_topic(&p.bootstrap(), "tx-out", 2);
-    let out = run(
-        &p,
-        &[
-            "eos",
-            "--bootstrap",
-            &p.bootstrap(),
-            "--input",
-            "tx-in",
-            "--output",
-            "tx-out",
-            "--group",
-            "tx-group",
-            "--tid",
-            "tx-eos",
-        ],
+    let out = eos(&p, "tx");
+    assert!(
+        out.status.success(),
+        "the consume-transform-produce round failed:\n{}\nproxy log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        p.log()
     );
+    let out = last_json(&out.stdout);
     assert_eq!(out["committed"], 110, "{out}");
-    // The first transaction's 100 records, then the one after the abort's 10; of the
-    // aborted 50 nothing, on every cluster read directly and through the proxy.
-    let first = joined(
-        split((0..100).map(|i| format!("c-{i}"))),
-        &split((0..10).map(|i| format!("d-{i}"))),
-    );
+    // Exactly the committed records on every cluster read directly, and through the proxy.
+    let first = eos_committed();
     for broker in [&a, &b, &c] {
         let held = read(&p, &broker.addr(), "tx-out", 2);
         assert_eq!(
@@ -104,24 +141,7 @@ fn a_committed_transaction_reaches_every_cluster_and_an_aborted_one_none() {
     }
     assert_eq!(read(&p, &p.bootstrap(), "tx-out", 2), first);
     // The consumer's offsets were committed with the transaction.
-    let committed = run(
-        &p,
-        &[
-            "committed",
-            "--bootstrap",
-            &p.bootstrap(),
-            "--group",
-            "tx-group",
-            "--topic",
-            "tx-in",
-            "--partitions",
-            "1",
-        ],
-    );
-    assert_eq!(
-        committed["0"], 40,
-        "group offsets after the commit: {committed}"
-    );
+    assert_committed(&p, "tx-group", "tx-in", 40);
 }
 
 /// `first` with `more`'s values appended, partition by partition.
@@ -171,24 +191,7 @@ fn the_java_clients_consume_transform_produce_commits_on_every_cluster() {
             broker.addr()
         );
     }
-    let committed = run(
-        &p,
-        &[
-            "committed",
-            "--bootstrap",
-            &p.bootstrap(),
-            "--group",
-            "txj-group",
-            "--topic",
-            "txj-in",
-            "--partitions",
-            "1",
-        ],
-    );
-    assert_eq!(
-        committed["0"], 40,
-        "group offsets after the commit: {committed}"
-    );
+    assert_committed(&p, "txj-group", "txj-in", 40);
 }
 
 #[test]
@@ -267,19 +270,7 @@ fn a_cluster_hung_during_a_commit_catches_up_with_exactly_the_committed_records(
     create_topic(&p.bootstrap(), "txh-out", 2);
     // Connections accepted, nothing answered, for the whole transaction and its commit.
     c.pause();
-    let out = txn(&[
-        "eos",
-        "--bootstrap",
-        &p.bootstrap(),
-        "--input",
-        "txh-in",
-        "--output",
-        "txh-out",
-        "--group",
-        "txh-group",
-        "--tid",
-        "txh-eos",
-    ]);
+    let out = eos(&p, "txh");
     c.resume();
     assert!(
         out.status.success(),
@@ -287,10 +278,7 @@ fn a_cluster_hung_during_a_commit_catches_up_with_exactly_the_committed_records(
         String::from_utf8_lossy(&out.stderr),
         p.log()
     );
-    let expected = joined(
-        split((0..100).map(|i| format!("c-{i}"))),
-        &split((0..10).map(|i| format!("d-{i}"))),
-    );
+    let expected = eos_committed();
     for broker in [&a, &b] {
         assert_eq!(read(&p, &broker.addr(), "txh-out", 2), expected);
     }

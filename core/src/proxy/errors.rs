@@ -255,25 +255,7 @@ pub fn error_response(req: &RequestKind, code: i16, message: &str) -> Option<Res
                 .with_error_message(msg()),
         ),
         RequestKind::AddPartitionsToTxn(r) => {
-            let topics = |topics: &[add_partitions_to_txn_request::AddPartitionsToTxnTopic]| {
-                topics
-                    .iter()
-                    .map(|t| {
-                        add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default()
-                            .with_name(t.name.clone())
-                            .with_results_by_partition(
-                                t.partitions
-                                    .iter()
-                                    .map(|p| {
-                                        add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default()
-                                            .with_partition_index(*p)
-                                            .with_partition_error_code(code)
-                                    })
-                                    .collect(),
-                            )
-                    })
-                    .collect::<Vec<_>>()
-            };
+            let topics = |topics: &[_]| txn_partitions_answer(topics, code);
             ResponseKind::AddPartitionsToTxn(
                 AddPartitionsToTxnResponse::default()
                     .with_error_code(code)
@@ -319,6 +301,30 @@ pub fn error_response(req: &RequestKind, code: i16, message: &str) -> Option<Res
         ),
         _ => return None,
     })
+}
+
+/// AddPartitionsToTxn's results for `topics`, with `code` for every partition.
+pub fn txn_partitions_answer(
+    topics: &[add_partitions_to_txn_request::AddPartitionsToTxnTopic],
+    code: i16,
+) -> Vec<add_partitions_to_txn_response::AddPartitionsToTxnTopicResult> {
+    topics
+        .iter()
+        .map(|t| {
+            add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default()
+                .with_name(t.name.clone())
+                .with_results_by_partition(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default()
+                                .with_partition_index(*p)
+                                .with_partition_error_code(code)
+                        })
+                        .collect(),
+                )
+        })
+        .collect()
 }
 
 /// A TxnOffsetCommit answer with `code` for every partition.

@@ -209,23 +209,7 @@ impl Proxy {
                         t.add_partitions(producer_id.0, epoch, tps)
                     })
                     .map_or_else(|e| logged(&e, false), |()| 0);
-                topics
-                .iter()
-                .map(|t| {
-                    add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default()
-                        .with_name(t.name.clone())
-                        .with_results_by_partition(
-                            t.partitions
-                                .iter()
-                                .map(|p| {
-                                    add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default()
-                                        .with_partition_index(*p)
-                                        .with_partition_error_code(code)
-                                })
-                                .collect(),
-                        )
-                })
-                .collect::<Vec<_>>()
+                super::errors::txn_partitions_answer(topics, code)
             };
         let mut resp = AddPartitionsToTxnResponse::default();
         if r.transactions.is_empty() {

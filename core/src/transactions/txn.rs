@@ -550,9 +550,6 @@ impl Txn {
 mod tests {
     use super::*;
     use kafka_protocol::messages::TopicName;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
 
     const MAX: usize = 1 << 20;
 
@@ -562,30 +559,7 @@ mod tests {
 
     /// A transactional batch of `n` records of producer 7 at `epoch` from `seq` on.
     fn batch(epoch: i16, seq: i32, n: i64) -> Vec<u8> {
-        let records: Vec<Record> = (0..n)
-            .map(|i| Record {
-                transactional: true,
-                control: false,
-                partition_leader_epoch: 0,
-                producer_id: 7,
-                producer_epoch: epoch,
-                timestamp_type: TimestampType::Creation,
-                offset: i,
-                sequence: seq + i as i32,
-                timestamp: 1_700_000_000_000 + i,
-                key: None,
-                value: Some(Bytes::from(format!("v{}", i64::from(seq) + i))),
-                headers: Default::default(),
-                delete_horizon: false,
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        let opts = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        };
-        RecordBatchEncoder::encode(&mut buf, &records, &opts).expect("encode");
-        buf.to_vec()
+        crate::wire::records::encoded(7, epoch, seq, n, 1_700_000_000_000, true).to_vec()
     }
 
     fn opened() -> Txn {

@@ -357,6 +357,47 @@ pub fn plain_in_place(records: &mut [u8]) {
     }
 }
 
+/// A batch of `n` records (key `k{i}`, value `v{i}`) of `producer_id` at `epoch`, sequences
+/// from `seq` on (-1 when not idempotent), stamped from `at` on: for unit tests.
+#[cfg(test)]
+pub(crate) fn encoded(
+    producer_id: i64,
+    epoch: i16,
+    seq: i32,
+    n: i64,
+    at: i64,
+    transactional: bool,
+) -> Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i,
+            // offset - sequence must be constant for one batch (-1 first when not idempotent).
+            sequence: seq + i as i32,
+            timestamp: at + i,
+            key: Some(Bytes::from(format!("k{i}"))),
+            value: Some(Bytes::from(format!("v{i}"))),
+            headers: Default::default(),
+            delete_horizon: false,
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let opts = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &opts).expect("encode");
+    buf.freeze()
+}
+
 #[cfg(test)]
 mod shift_tests {
     use super::*;
@@ -385,10 +426,7 @@ mod shift_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-        TimestampType,
-    };
+    use kafka_protocol::records::RecordBatchDecoder;
 
     fn batch(producer_id: i64, seq: i32, n: i64) -> Bytes {
         stamped(producer_id, seq, n, 1_700_000_000_000)
@@ -396,31 +434,8 @@ mod tests {
 
     /// A batch whose records are stamped from `at` on.
     fn stamped(producer_id: i64, seq: i32, n: i64, at: i64) -> Bytes {
-        let records: Vec<Record> = (0..n)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                partition_leader_epoch: 0,
-                producer_id,
-                producer_epoch: if producer_id < 0 { -1 } else { 3 },
-                timestamp_type: TimestampType::Creation,
-                offset: i,
-                // offset - sequence must be constant for one batch (-1 first when not idempotent).
-                sequence: seq + i as i32,
-                timestamp: at + i,
-                key: Some(Bytes::from(format!("k{i}"))),
-                value: Some(Bytes::from(format!("v{i}"))),
-                headers: Default::default(),
-                delete_horizon: false,
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        let opts = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        };
-        RecordBatchEncoder::encode(&mut buf, &records, &opts).expect("encode");
-        buf.freeze()
+        let epoch = if producer_id < 0 { -1 } else { 3 };
+        encoded(producer_id, epoch, seq, n, at, false)
     }
 
     #[test]
@@ -467,29 +482,8 @@ mod tests {
 
     #[test]
     fn a_transactional_batch_made_plain_keeps_its_records_with_a_valid_crc() {
-        let records: Vec<Record> = (0..3)
-            .map(|i| Record {
-                transactional: true,
-                control: false,
-                partition_leader_epoch: 0,
-                producer_id: 77,
-                producer_epoch: 4,
-                timestamp_type: TimestampType::Creation,
-                offset: i,
-                sequence: 10 + i as i32,
-                timestamp: 1_700_000_000_000 + i,
-                key: None,
-                value: Some(Bytes::from(format!("v{i}"))),
-                headers: Default::default(),
-                delete_horizon: false,
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        let opts = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        };
-        RecordBatchEncoder::encode(&mut buf, &records, &opts).expect("encode");
+        let one = encoded(77, 4, 10, 3, 1_700_000_000_000, true);
+        let mut buf = BytesMut::from(&one[..]);
         buf.extend_from_slice(&buf.clone());
         assert!(batches(&buf).iter().all(|(h, _)| h.transactional));
         plain_in_place(&mut buf);
