@@ -15,8 +15,9 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
 
-/// Records one commit request carries at most to the clusters (a broker's default message
-/// size limit is 1 MiB per partition; a partition's batches beyond it go in later requests).
+/// Records one commit request carries to the clusters before the next partitions go in another
+/// request. A partition's records always go whole, in one request: each of its batches is
+/// within the limits the client's own produce kept.
 const COMMIT_REQUEST_BYTES: usize = 1 << 20;
 
 /// The longest `transaction.timeout.ms` accepted (Kafka's default
@@ -348,7 +349,9 @@ impl Proxy {
                     tracing::warn!(
                         "transactional id {tid:?}: committing {tp} failed with code {code}"
                     );
-                    first_error = if first_error == 0 { code } else { first_error };
+                    if first_error == 0 {
+                        first_error = code;
+                    }
                     left.partitions.push((tp, records));
                 }
             }
@@ -365,7 +368,9 @@ impl Proxy {
                 .store_offsets(&group, commits.clone())
                 .await;
             if code != 0 {
-                first_error = if first_error == 0 { code } else { first_error };
+                if first_error == 0 {
+                    first_error = code;
+                }
                 left.groups.push((group, commits));
             }
         }
