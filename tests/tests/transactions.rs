@@ -1,15 +1,16 @@
 //! Transactions through the proxy in front of three real Tansu clusters, with confluent-kafka
 //! (librdkafka) and the Java client: a consume-transform-produce round commits records and the
 //! consumer's offsets, an aborted transaction leaves nothing on any cluster (each read directly with
-//! `read_committed`), a second producer with the same transactional id fences the first, and
-//! a transaction left open past its timeout is aborted, and a cluster hung during a commit is
-//! caught up with exactly the committed records.
+//! `read_committed`), a second producer with the same transactional id fences the first,
+//! a transaction left open past its timeout is aborted, a cluster hung during a commit is
+//! caught up with exactly the committed records, and a proxy stopped dead right after a
+//! commit decision finishes that commit when it starts again.
 
 use kafkatwin_tests::{
-    Broker, Proxy, create_topic, eventually, java_program, last_json, python_script,
+    Broker, Proxy, ProxyOptions, create_topic, eventually, java_program, last_json, python_script,
 };
 use serde_json::Value;
-use std::process::Output;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 fn txn(args: &[&str]) -> Output {
@@ -302,4 +303,114 @@ fn a_cluster_hung_during_a_commit_catches_up_with_exactly_the_committed_records(
         "the cluster hung during the commit holds {last}\nproxy log:\n{}",
         p.log()
     );
+}
+
+#[test]
+fn a_proxy_stopped_right_after_the_commit_decision_finishes_the_commit_when_it_starts_again() {
+    let (a, b, c) = Broker::three();
+    let port = kafkatwin_tests::free_port();
+    let on_port = |crash: bool| {
+        let mut env = vec![("KAFKATWIN_SERVER__PORT".to_owned(), port.to_string())];
+        if crash {
+            env.push((
+                "KAFKATWIN_CRASH_AT".to_owned(),
+                "transaction-decided".to_owned(),
+            ));
+        }
+        Proxy::start_with(
+            &[&a, &b, &c],
+            ProxyOptions {
+                env,
+                ..Default::default()
+            },
+        )
+    };
+    let mut first = on_port(true);
+    create_topic(&first.bootstrap(), "txk-in", 1);
+    create_topic(&first.bootstrap(), "txk-out", 2);
+    let names = [
+        "--bootstrap",
+        &first.bootstrap(),
+        "--input",
+        "txk-in",
+        "--output",
+        "txk-out",
+        "--group",
+        "txk-group",
+        "--tid",
+        "txk-eos",
+    ];
+    // The client commits; the proxy stores the decision and stops dead before any write.
+    let mut client = python_script("transactions.py")
+        .arg("commit")
+        .args(names)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("transactions.py started");
+    let stopped = eventually(Duration::from_secs(60), || !first.is_running());
+    let _ = client.kill();
+    let _ = client.wait();
+    assert!(
+        stopped && first.log().contains("transaction-decided: stopping here"),
+        "the proxy did not stop at the commit decision:\n{}",
+        first.log()
+    );
+    let empty = split(Vec::new());
+    for broker in [&a, &b, &c] {
+        assert_eq!(
+            read(&first, &broker.addr(), "txk-out", 2),
+            empty,
+            "cluster at {} was written before the decision was acted on",
+            broker.addr()
+        );
+    }
+    // Started again, with the client gone: the proxy finishes the commit on its own.
+    let second = on_port(false);
+    let committed = split((0..100).map(|i| format!("c-{i}")));
+    for broker in [&a, &b, &c] {
+        let mut last = Value::Null;
+        let written = eventually(Duration::from_secs(60), || {
+            let out = txn(&[
+                "read",
+                "--bootstrap",
+                &broker.addr(),
+                "--topic",
+                "txk-out",
+                "--partitions",
+                "2",
+            ]);
+            last = last_json(&out.stdout);
+            last["values"] == committed
+        });
+        assert!(
+            written,
+            "cluster at {} holds {last} after the restart\nproxy log:\n{}",
+            broker.addr(),
+            second.log()
+        );
+    }
+    assert!(
+        second.log().contains("pending commit written"),
+        "the restarted proxy did not report the recovered commit:\n{}",
+        second.log()
+    );
+    assert_committed(&second, "txk-group", "txk-in", 40);
+    // The transactional id goes on: a new producer with it commits after the recovered one.
+    run(
+        &second,
+        &[
+            "more",
+            "--bootstrap",
+            &second.bootstrap(),
+            "--output",
+            "txk-out",
+            "--tid",
+            "txk-eos",
+        ],
+    );
+    let expected = joined(committed, &split((0..10).map(|i| format!("d-{i}"))));
+    for broker in [&a, &b, &c] {
+        assert_eq!(read(&second, &broker.addr(), "txk-out", 2), expected);
+    }
 }

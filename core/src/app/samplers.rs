@@ -76,7 +76,8 @@ pub async fn tick_groups(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Aborts transactions left open past their timeout (and fences their producers).
+/// Aborts transactions left open past their timeout (and fences their producers), and
+/// finishes commits left pending.
 pub async fn expire_transactions(proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(crate::base::timing::GROUP_TICK_EVERY);
     loop {
@@ -85,5 +86,6 @@ pub async fn expire_transactions(proxy: Arc<Proxy>, mut stop: watch::Receiver<bo
             _ = tick.tick() => {}
         }
         proxy.books().transactions().expire().await;
+        proxy.finish_pending_commits();
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod change_error;
 pub mod cluster_idx;
+pub mod crash_point;
 pub mod metrics;
 pub mod origin;
 pub mod scram;

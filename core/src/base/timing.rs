@@ -143,6 +143,14 @@ pub const COMMIT_MIRROR_WAIT: Duration = Duration::from_secs(2);
 pub const GROUP_MIRROR_EVERY: Duration = Duration::from_secs(1);
 /// How often the proxy's group coordinator expires silent members and ends overdue rounds.
 pub const GROUP_TICK_EVERY: Duration = Duration::from_millis(100);
+
+/// How long a transaction commit that could not be wholly written waits before the proxy
+/// tries again on its own (a client retrying EndTxn tries at once).
+pub const TXN_RETRY_PENDING_EVERY: Duration = Duration::from_secs(1);
+
+/// The transaction timeout of an id first known from a stored commit decision (its own is
+/// set again by the producer's next InitProducerId).
+pub const TXN_RECOVERED_TIMEOUT: Duration = Duration::from_secs(60);
 /// Heartbeat interval given to a consumer-protocol member still on its way to its target
 /// (partitions to give up, or to receive once others release them): it learns of each step
 /// this soon, not one configured interval later.

@@ -16,6 +16,8 @@
 //! | a user set through the admin API | `users/{name}` |
 //! | an ACL entry set through the admin API | `acls/{id}` |
 //! | a transactional id's producer id and epoch | `transactions/{id}` |
+//! | a transactional id's commit decision | `txn-decisions/{id}` |
+//! | a chunk of a commit decision's records | `txn-decision-chunks/{index}/{id}` |
 
 use std::fmt;
 
@@ -32,6 +34,8 @@ const SCHEMA_REGISTRY: &str = "schema-registry/";
 const USERS: &str = "users/";
 const ACLS: &str = "acls/";
 const TRANSACTIONS: &str = "transactions/";
+const TXN_DECISIONS: &str = "txn-decisions/";
+const TXN_DECISION_CHUNKS: &str = "txn-decision-chunks/";
 
 /// A control-log key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +115,18 @@ pub enum Key {
         /// The transactional id.
         id: String,
     },
+    /// A transactional id's commit decision, kept until the commit is written.
+    TxnDecision {
+        /// The transactional id.
+        id: String,
+    },
+    /// A chunk of a commit decision's records.
+    TxnDecisionChunk {
+        /// The chunk's index.
+        index: u32,
+        /// The transactional id (may hold `/`).
+        id: String,
+    },
 }
 
 /// Which part of the control state an entry belongs to.
@@ -132,7 +148,7 @@ pub enum Section {
     SchemaRegistry,
     /// Users and ACL entries set through the admin API.
     Access,
-    /// Transactional ids.
+    /// Transactional ids and their commit decisions.
     Transactions,
     /// Written by another version of KafkaTwin: left alone.
     Unknown,
@@ -180,6 +196,13 @@ impl Key {
                 index: index.parse().ok()?,
             });
         }
+        if let Some(rest) = text.strip_prefix(TXN_DECISION_CHUNKS) {
+            let (index, id) = rest.split_once('/')?;
+            return Some(Self::TxnDecisionChunk {
+                index: index.parse().ok()?,
+                id: owned(id),
+            });
+        }
         let one = |prefix: &str| text.strip_prefix(prefix).map(owned);
         if let Some(id) = one(AUDIT) {
             Some(Self::Audit { id })
@@ -199,6 +222,8 @@ impl Key {
             Some(Self::Acl { id })
         } else if let Some(id) = one(TRANSACTIONS) {
             Some(Self::Transaction { id })
+        } else if let Some(id) = one(TXN_DECISIONS) {
+            Some(Self::TxnDecision { id })
         } else {
             one(QUOTAS).map(|client_id| Self::Quota { client_id })
         }
@@ -217,7 +242,9 @@ impl Key {
             Self::Quota { .. } => Section::Quotas,
             Self::SchemaRegistry { .. } => Section::SchemaRegistry,
             Self::User { .. } | Self::Acl { .. } => Section::Access,
-            Self::Transaction { .. } => Section::Transactions,
+            Self::Transaction { .. } | Self::TxnDecision { .. } | Self::TxnDecisionChunk { .. } => {
+                Section::Transactions
+            }
         }
     }
 }
@@ -244,6 +271,10 @@ impl fmt::Display for Key {
             Self::User { name } => write!(f, "{USERS}{name}"),
             Self::Acl { id } => write!(f, "{ACLS}{id}"),
             Self::Transaction { id } => write!(f, "{TRANSACTIONS}{id}"),
+            Self::TxnDecision { id } => write!(f, "{TXN_DECISIONS}{id}"),
+            Self::TxnDecisionChunk { index, id } => {
+                write!(f, "{TXN_DECISION_CHUNKS}{index}/{id}")
+            }
             Self::Quota { client_id } => write!(f, "{QUOTAS}{client_id}"),
             Self::SchemaRegistry { entry } => write!(f, "{SCHEMA_REGISTRY}{entry}"),
         }
@@ -290,6 +321,11 @@ mod tests {
             Key::User { name: s("alice") },
             Key::Acl { id: s("acl-1") },
             Key::Transaction { id: s("app/tx-1") },
+            Key::TxnDecision { id: s("app/tx-1") },
+            Key::TxnDecisionChunk {
+                index: 3,
+                id: s("app/tx-1"),
+            },
         ];
         for k in keys {
             assert_eq!(Key::parse(&k.to_string()), Some(k.clone()), "{k}");

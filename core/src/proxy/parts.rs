@@ -84,7 +84,7 @@ impl Proxy {
                     books.schemas.apply(&entry, value.as_deref());
                 }
             }
-            Section::Transactions => books.transactions.apply_logged(key, value.as_deref()),
+            Section::Transactions => books.transactions.apply_logged(key, value),
             Section::Unknown => tracing::debug!("control log entry {key:?} left alone"),
         }
     }

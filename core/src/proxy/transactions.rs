@@ -8,7 +8,7 @@ use super::Proxy;
 use crate::backend::partitioned::Tp;
 use crate::groups::Commit;
 use crate::replication::Replicator;
-use crate::transactions::{Ending, InitError, TxnError, Work};
+use crate::transactions::{Decided, Ending, InitError, TxnError, Work};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
@@ -284,34 +284,86 @@ impl Proxy {
             .map_or_else(|e| logged(&e, false), |()| 0)
     }
 
-    /// EndTxn: an abort drops the transaction; a commit writes it to every cluster under the
-    /// ack policy, then stores its offsets. A retry gets the first answer, or writes what the
-    /// first attempt could not.
+    /// EndTxn: an abort drops the transaction; a commit is decided (stored in the control
+    /// log), written to every cluster under the ack policy, and then its offsets are stored.
+    /// A retry gets the first answer, or writes what the first attempt could not.
     async fn end_txn(&self, r: &EndTxnRequest) -> i16 {
         let tid = r.transactional_id.as_str();
-        let txns = &self.books.transactions;
-        let work = match txns.with(tid, |t| {
+        match self.books.transactions.with(tid, |t| {
             t.end(r.producer_id.0, r.producer_epoch, r.committed)
         }) {
-            Ok(Ending::Done) => return 0,
-            Ok(Ending::Write(work)) => work,
-            Err(e) => return logged(&e, false),
-        };
+            Ok(Ending::Done) => 0,
+            Ok(Ending::Write(decided)) => {
+                self.finish_commit(tid, r.producer_id.0, r.producer_epoch, decided)
+                    .await
+            }
+            Err(e) => logged(&e, false),
+        }
+    }
+
+    /// Finishes the commits that wait for another try: left partly written, or decided
+    /// before this instance (or another) stopped. Each goes on in its own task.
+    pub fn finish_pending_commits(self: &Arc<Self>) {
+        if !*self.books.control_loaded.borrow() {
+            // A decision read before the control state is whole may be one already settled.
+            return;
+        }
+        for (tid, producer_id, epoch, decided) in self.books.transactions.due() {
+            let me = self.clone();
+            tokio::spawn(async move {
+                let code = me.finish_commit(&tid, producer_id, epoch, decided).await;
+                if code == 0 {
+                    tracing::info!("transactional id {tid:?}: pending commit written");
+                }
+            });
+        }
+    }
+
+    /// Takes a decided commit of `tid` (which holds it as being written) to its end: the
+    /// decision stored when it is not yet, what no cluster holds yet written, the offsets
+    /// stored, the decision deleted. What it could not do waits for a retry. The code for
+    /// the client.
+    async fn finish_commit(&self, tid: &str, producer_id: i64, epoch: i16, d: Decided) -> i16 {
+        let txns = &self.books.transactions;
         let Some(rep) = &self.backends.replicator else {
+            txns.finished(tid, Some(d));
             return ResponseError::CoordinatorNotAvailable.code();
         };
-        let (rest, code) = self.write_commit(rep, tid, work).await;
-        let left = !rest.is_empty();
-        // The transaction cannot have moved meanwhile: it is `Writing`, which every request
-        // but this one is refused in.
-        let _ = txns.with(tid, |t| {
-            t.written(rest);
-            Ok(())
-        });
-        if left {
+        let mut d = d;
+        if !d.stored {
+            if let Err(e) = txns.decide(tid, producer_id, epoch, &d.work).await {
+                tracing::warn!("{e}");
+                txns.finished(tid, Some(d));
+                return ResponseError::CoordinatorNotAvailable.code();
+            }
+            d.stored = true;
+            crate::base::crash_point::reached("transaction-decided");
+        }
+        if d.maybe_written {
+            match unwritten(rep, &d.work).await {
+                Some(rest) => d.work = rest,
+                None => {
+                    tracing::info!(
+                        "transactional id {tid:?}: cannot tell yet what of its pending commit the clusters hold"
+                    );
+                    txns.finished(tid, Some(d));
+                    return ResponseError::CoordinatorNotAvailable.code();
+                }
+            }
+        }
+        let (rest, code) = self
+            .write_commit(rep, tid, std::mem::take(&mut d.work))
+            .await;
+        if rest.is_empty() {
+            txns.settle(tid).await;
+            txns.finished(tid, None);
+        } else {
             tracing::warn!(
-                "transactional id {tid:?}: commit partly written (code {code}); the client's retry of EndTxn writes the rest"
+                "transactional id {tid:?}: commit partly written (code {code}); the rest is written on the client's retry of EndTxn or shortly"
             );
+            d.work = rest;
+            d.maybe_written = true;
+            txns.finished(tid, Some(d));
         }
         code
     }
@@ -460,6 +512,32 @@ impl Proxy {
             )
             .with_transaction_states(states)
     }
+}
+
+/// What of `work` no cluster holds yet: per partition, the batches after the leading ones
+/// found on a cluster (the offsets are all kept: storing them again changes nothing).
+/// `None` when a cluster could not be searched now.
+async fn unwritten(rep: &Replicator, work: &Work) -> Option<Work> {
+    let mut rest = Work {
+        partitions: Vec::new(),
+        groups: work.groups.clone(),
+        produce_version: work.produce_version,
+    };
+    for (tp, records) in &work.partitions {
+        let landed = rep.landed_batches(tp, records).await?;
+        let batches = crate::wire::records::batches(records);
+        if let Some((_, range)) = batches.get(landed) {
+            rest.partitions
+                .push((tp.clone(), records.slice(range.start..)));
+        }
+        if landed > 0 {
+            tracing::info!(
+                "{tp}: {landed} of the pending commit's {} batches are on a cluster already",
+                batches.len()
+            );
+        }
+    }
+    Some(rest)
 }
 
 /// Logs a refused transactional request and gives its code.

@@ -8,7 +8,12 @@
 //! Each transactional id keeps its producer id across sessions (control state, so a restart
 //! and every instance know it); InitProducerId bumps its epoch, which fences the older
 //! producer and aborts its open transaction.
+//!
+//! A commit is decided by storing it (records and offsets) in the control log before its
+//! first write (see `decision`); a proxy that stops before the last write finishes the commit
+//! from there when it starts again, writing only what no cluster holds yet.
 
+pub mod decision;
 pub mod txn;
 
 use crate::backend::partitioned::Tp;
@@ -17,12 +22,13 @@ use crate::base::sync::lock;
 use crate::control::control_log::Keeping;
 use crate::control::keys::Key;
 use crate::control::producer_ids::ProducerIds;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use txn::Txn;
-pub use txn::{Described, Ending, TxnError, Work};
+pub use txn::{Decided, Described, Ending, TxnError, Work};
 
 /// A transactional id's entry in the control state.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -51,6 +57,8 @@ pub enum InitError {
 /// Every transactional id this instance coordinates.
 pub struct Transactions {
     txns: Mutex<HashMap<String, Txn>>,
+    /// Commit decisions read from the control log, per transactional id.
+    decisions: Mutex<HashMap<String, decision::Gathered>>,
     keeping: Keeping,
     /// Bytes of records one transaction may hold.
     max_buffer: usize,
@@ -62,6 +70,7 @@ impl Transactions {
     pub fn new(keeping: Keeping, max_buffer: usize) -> Self {
         Self {
             txns: Mutex::new(HashMap::new()),
+            decisions: Mutex::new(HashMap::new()),
             keeping,
             max_buffer,
         }
@@ -150,12 +159,21 @@ impl Transactions {
     }
 
     /// A control-log entry of a transactional id (this instance's, replayed on a restart, or
-    /// another's): its producer id and epoch are taken when newer than what is known here.
-    pub fn apply_logged(&self, key: &str, value: Option<&[u8]>) {
-        let Some(Key::Transaction { id }) = Key::parse(key) else {
+    /// another's): its producer id and epoch are taken when newer than what is known here;
+    /// a whole commit decision becomes a pending commit, to be finished.
+    pub fn apply_logged(&self, key: &str, value: Option<Bytes>) {
+        let Some(key) = Key::parse(key) else {
             return;
         };
-        let Some(stored) = value.and_then(|v| serde_json::from_slice::<Stored>(v).ok()) else {
+        let id = match key {
+            Key::Transaction { id } => id,
+            Key::TxnDecision { ref id } | Key::TxnDecisionChunk { ref id, .. } => {
+                let id = id.clone();
+                return self.gather(&id, &key, value);
+            }
+            _ => return,
+        };
+        let Some(stored) = value.and_then(|v| serde_json::from_slice::<Stored>(&v).ok()) else {
             return;
         };
         let mut txns = lock(&self.txns);
@@ -169,6 +187,110 @@ impl Transactions {
                 Txn::new(&id, stored.producer_id, stored.epoch, timeout),
             );
         }
+    }
+
+    /// One entry of `tid`'s commit decision.
+    fn gather(&self, tid: &str, key: &Key, value: Option<Bytes>) {
+        let head_deleted = matches!(key, Key::TxnDecision { .. }) && value.is_none();
+        let whole = {
+            let mut decisions = lock(&self.decisions);
+            let g = decisions.entry(tid.to_owned()).or_default();
+            g.take(key, value);
+            let whole = match g.work(tid) {
+                Ok(Some(work)) => g.head().map(|h| (h.producer_id, h.epoch, work)),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    None
+                }
+            };
+            if g.is_empty() {
+                decisions.remove(tid);
+            }
+            whole
+        };
+        let mut txns = lock(&self.txns);
+        if let Some((producer_id, epoch, work)) = whole {
+            let t = txns.entry(tid.to_owned()).or_insert_with(|| {
+                Txn::new(
+                    tid,
+                    producer_id,
+                    epoch,
+                    crate::base::timing::TXN_RECOVERED_TIMEOUT,
+                )
+            });
+            t.decided_elsewhere(producer_id, epoch, work);
+        } else if head_deleted && let Some(t) = txns.get_mut(tid) {
+            t.decision_deleted();
+        }
+    }
+
+    /// Stores the decision to commit `work` (before any of it is written).
+    pub async fn decide(
+        &self,
+        tid: &str,
+        producer_id: i64,
+        epoch: i16,
+        work: &Work,
+    ) -> Result<(), ChangeError> {
+        let Some(log) = self.keeping.log() else {
+            return Ok(());
+        };
+        let batches = decision::entries(tid, producer_id, epoch, work).map_err(|e| {
+            ChangeError::unavailable(format!(
+                "transactional id {tid:?}: commit decision not encoded: {e}"
+            ))
+        })?;
+        for batch in batches {
+            let entries: Vec<(&str, Option<&[u8]>)> = batch
+                .iter()
+                .map(|(k, v)| (k.as_str(), Some(&v[..])))
+                .collect();
+            log.append_all(&entries).await.map_err(|e| {
+                ChangeError::unavailable(format!(
+                    "transactional id {tid:?}: commit decision not stored: {e}"
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Deletes `tid`'s commit decision once the commit is written.
+    pub async fn settle(&self, tid: &str) {
+        let Some(log) = self.keeping.log() else {
+            return;
+        };
+        let chunks = lock(&self.decisions)
+            .get(tid)
+            .and_then(|g| g.head().map(decision::DecisionHead::chunks))
+            .unwrap_or(0);
+        let keys = decision::tombstones(tid, chunks);
+        let entries: Vec<(&str, Option<&[u8]>)> = keys.iter().map(|k| (k.as_str(), None)).collect();
+        if let Err(e) = log.append_all(&entries).await {
+            // Found again after a restart, and then found written.
+            tracing::warn!(
+                "transactional id {tid:?}: the written commit's decision could not be deleted: {e}"
+            );
+        }
+    }
+
+    /// Records how a commit attempt of `tid` ended (see [`Txn::finished`]).
+    pub fn finished(&self, tid: &str, left: Option<Decided>) {
+        if let Some(t) = lock(&self.txns).get_mut(tid) {
+            t.finished(left);
+        }
+    }
+
+    /// Pending commits due for another try, taken to be written: id, producer id, epoch.
+    pub fn due(&self) -> Vec<(String, i64, i16, Decided)> {
+        let now = Instant::now();
+        lock(&self.txns)
+            .iter_mut()
+            .filter_map(|(id, t)| {
+                t.take_due(now, crate::base::timing::TXN_RETRY_PENDING_EVERY)
+                    .map(|d| (id.clone(), t.producer_id, t.epoch, d))
+            })
+            .collect()
     }
 
     /// Runs `f` on transactional id `tid`'s state.

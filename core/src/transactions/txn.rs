@@ -200,6 +200,32 @@ pub struct Ended {
     pub committed: bool,
 }
 
+/// A commit decided and not yet wholly written.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    /// What is left to write.
+    pub work: Work,
+    /// Whether the decision is in the control log.
+    pub stored: bool,
+    /// Whether some of it may be on a cluster already: what is there is looked for before
+    /// anything is written again.
+    pub maybe_written: bool,
+    /// When it was last tried.
+    since: Instant,
+}
+
+impl Decided {
+    /// A commit of `work`, not stored or written yet.
+    pub fn new(work: Work) -> Self {
+        Self {
+            work,
+            stored: false,
+            maybe_written: false,
+            since: Instant::now(),
+        }
+    }
+}
+
 /// Where a transactional id is.
 #[derive(Debug, Clone)]
 enum TxnPhase {
@@ -209,8 +235,9 @@ enum TxnPhase {
     Open(Open),
     /// Its commit is being written.
     Writing,
-    /// Its commit was decided and partly written; an EndTxn retry writes the rest.
-    CommitPending(Work),
+    /// Its commit was decided and is not wholly written: an EndTxn retry, or the proxy on
+    /// its own after a while, writes the rest.
+    CommitPending(Decided),
 }
 
 /// What EndTxn has to do.
@@ -218,8 +245,8 @@ enum TxnPhase {
 pub enum Ending {
     /// Nothing more: answer success (an abort, or a retry of an EndTxn that ended it).
     Done,
-    /// Write this, then report with [`Txn::written`].
-    Write(Work),
+    /// Write this, then report with [`Txn::finished`].
+    Write(Decided),
 }
 
 /// What DescribeTransactions shows of one id.
@@ -471,12 +498,12 @@ impl Txn {
     pub fn end(&mut self, producer_id: i64, epoch: i16, commit: bool) -> Result<Ending, TxnError> {
         self.check(producer_id, epoch)?;
         match std::mem::replace(&mut self.phase, TxnPhase::Writing) {
-            TxnPhase::Open(open) if commit => Ok(Ending::Write(open.into_work())),
+            TxnPhase::Open(open) if commit => Ok(Ending::Write(Decided::new(open.into_work()))),
             TxnPhase::Open(_) => {
                 self.phase = TxnPhase::Ready(Some(Ended { committed: false }));
                 Ok(Ending::Done)
             }
-            TxnPhase::CommitPending(work) if commit => Ok(Ending::Write(work)),
+            TxnPhase::CommitPending(decided) if commit => Ok(Ending::Write(decided)),
             TxnPhase::Ready(Some(e)) if e.committed == commit => {
                 self.phase = TxnPhase::Ready(Some(e));
                 Ok(Ending::Done)
@@ -500,13 +527,55 @@ impl Txn {
         }
     }
 
-    /// What the commit's writing left: nothing (committed) or the rest, for a retry.
-    pub fn written(&mut self, rest: Work) {
-        self.phase = if rest.is_empty() {
-            TxnPhase::Ready(Some(Ended { committed: true }))
-        } else {
-            TxnPhase::CommitPending(rest)
+    /// How the commit's attempt ended: written (`None`), or with this left for a retry.
+    pub fn finished(&mut self, left: Option<Decided>) {
+        self.phase = match left {
+            None => TxnPhase::Ready(Some(Ended { committed: true })),
+            Some(mut d) => {
+                d.since = Instant::now();
+                TxnPhase::CommitPending(d)
+            }
         };
+    }
+
+    /// The pending commit, taken to be written, when it was last tried `every` ago or more.
+    pub fn take_due(&mut self, now: Instant, every: Duration) -> Option<Decided> {
+        match &self.phase {
+            TxnPhase::CommitPending(d) if now.duration_since(d.since) >= every => {}
+            _ => return None,
+        }
+        match std::mem::replace(&mut self.phase, TxnPhase::Writing) {
+            TxnPhase::CommitPending(d) => Some(d),
+            other => {
+                self.phase = other;
+                None
+            }
+        }
+    }
+
+    /// A stored decision to commit `work` under `producer_id` and `epoch`, read from the
+    /// control log (this instance's before a restart, or another's): pending here, to be
+    /// finished, unless this instance is writing a commit of the id itself.
+    pub fn decided_elsewhere(&mut self, producer_id: i64, epoch: i16, work: Work) {
+        if matches!(self.phase, TxnPhase::Writing) {
+            return;
+        }
+        if (producer_id, epoch) > (self.producer_id, self.epoch) {
+            (self.producer_id, self.epoch) = (producer_id, epoch);
+        }
+        self.phase = TxnPhase::CommitPending(Decided {
+            work,
+            stored: true,
+            maybe_written: true,
+            since: Instant::now(),
+        });
+    }
+
+    /// The id's stored decision was deleted: a pending commit was finished elsewhere.
+    pub fn decision_deleted(&mut self) {
+        if matches!(self.phase, TxnPhase::CommitPending(_)) {
+            self.phase = TxnPhase::Ready(Some(Ended { committed: true }));
+        }
     }
 
     /// What DescribeTransactions shows.
@@ -521,10 +590,10 @@ impl Txn {
                 o.partitions.keys().cloned().collect(),
             ),
             TxnPhase::Writing => ("PrepareCommit", -1, Vec::new()),
-            TxnPhase::CommitPending(w) => (
+            TxnPhase::CommitPending(d) => (
                 "PrepareCommit",
                 -1,
-                w.partitions.iter().map(|(tp, _)| tp.clone()).collect(),
+                d.work.partitions.iter().map(|(tp, _)| tp.clone()).collect(),
             ),
         };
         Described {
@@ -575,7 +644,7 @@ mod tests {
         // A client retry of the same batch is taken once.
         t.hold(&tp(0), &batch(0, 0, 3), 9, MAX).expect("retry");
         t.hold(&tp(0), &batch(0, 3, 2), 9, MAX).expect("next");
-        let Ok(Ending::Write(work)) = t.end(7, 0, true) else {
+        let Ok(Ending::Write(Decided { work, .. })) = t.end(7, 0, true) else {
             panic!("a commit writes");
         };
         assert_eq!(work.produce_version, 9);
@@ -597,7 +666,7 @@ mod tests {
             Err(TxnError::Concurrent { tid: "tx".into() }),
             "EndTxn again while the commit is written"
         );
-        t.written(Work::default());
+        t.finished(None);
         assert!(matches!(t.end(7, 0, true), Ok(Ending::Done)));
         assert!(matches!(
             t.end(7, 0, false),
@@ -628,7 +697,7 @@ mod tests {
         // The next transaction starts empty.
         t.add_partitions(7, 0, [tp(1)]).expect("added");
         t.hold(&tp(1), &batch(0, 2, 1), 9, MAX).expect("held");
-        let Ok(Ending::Write(work)) = t.end(7, 0, true) else {
+        let Ok(Ending::Write(Decided { work, .. })) = t.end(7, 0, true) else {
             panic!("a commit writes");
         };
         assert_eq!(crate::wire::records::record_count(&work.partitions[0].1), 1);
@@ -671,6 +740,43 @@ mod tests {
     }
 
     #[test]
+    fn a_decision_read_from_the_log_waits_to_be_finished_unless_this_instance_writes_it() {
+        let mut t = opened();
+        t.hold(&tp(0), &batch(0, 0, 1), 9, MAX).expect("held");
+        let Ok(Ending::Write(d)) = t.end(7, 0, true) else {
+            panic!("a commit writes");
+        };
+        // This instance's own decision, read back while it writes it: left alone.
+        t.decided_elsewhere(7, 0, d.work.clone());
+        assert!(t.take_due(Instant::now(), Duration::ZERO).is_none());
+        t.finished(Some(d));
+        assert!(
+            t.take_due(Instant::now(), crate::base::timing::from_ms(60_000))
+                .is_none(),
+            "not due yet"
+        );
+        let again = t
+            .take_due(Instant::now(), Duration::ZERO)
+            .expect("due once its pause is over");
+        assert!(!again.maybe_written, "nothing of it was written");
+        assert!(matches!(
+            t.end(7, 0, true),
+            Err(TxnError::Concurrent { .. })
+        ));
+        t.finished(Some(again));
+        // Finished by another instance: the decision's deletion ends it here.
+        t.decision_deleted();
+        assert!(matches!(t.end(7, 0, true), Ok(Ending::Done)));
+        // After a restart: a stored decision of a newer epoch is pending, searched first.
+        let mut fresh = Txn::new("tx", 7, 0, crate::base::timing::from_ms(60_000));
+        fresh.decided_elsewhere(7, 2, Work::default());
+        assert_eq!(fresh.epoch, 2);
+        assert!(fresh.bump(crate::base::timing::from_ms(1)).is_err());
+        let d = fresh.take_due(Instant::now(), Duration::ZERO).expect("due");
+        assert!(d.stored && d.maybe_written);
+    }
+
+    #[test]
     fn offsets_are_staged_only_for_an_added_group() {
         let mut t = opened();
         let g = StrBytes::from_static_str("g");
@@ -683,7 +789,7 @@ mod tests {
         t.add_group(7, 0, g.clone()).expect("added");
         t.stage_offsets(7, 0, &g, [(tp(0), commit)])
             .expect("staged");
-        let Ok(Ending::Write(work)) = t.end(7, 0, true) else {
+        let Ok(Ending::Write(Decided { work, .. })) = t.end(7, 0, true) else {
             panic!("a commit writes");
         };
         assert_eq!(work.groups.len(), 1);

@@ -6,6 +6,9 @@ Subcommands, each printing one JSON line on stdout (errors go to stderr, exit 1)
             --group reads them, a transactional producer writes --commit records over two
             partitions of --output with the consumer's offsets (send_offsets_to_transaction)
             and commits; then writes --abort more and aborts.
+  commit    the first half of eos: --commit records and the consumer's offsets in one
+            transaction, committed (for a test that stops the proxy during the commit).
+  more      a new transactional producer with --tid commits --after records (d-{i}).
   fence     a transactional producer begins a transaction; a second one with the same
             transactional id starts; the first one's commit must fail as fenced.
   timeout   a transaction left open past transaction.timeout.ms: its commit must fail.
@@ -48,7 +51,8 @@ def produce_all(p, topic, values, partitions=2):
     p.flush(TIMEOUT)
 
 
-def eos(a):
+def consumed_inputs(a):
+    """Writes --inputs plain records to --input and reads them in --group: the consumer."""
     plain = Producer({"bootstrap.servers": a.bootstrap, "enable.idempotence": True})
     for i in range(a.inputs):
         plain.produce(a.input, f"in-{i}".encode(), partition=0)
@@ -71,12 +75,37 @@ def eos(a):
             got += 1
     if got != a.inputs:
         fail(f"consumed {got} of {a.inputs} input records")
+    return c
+
+
+def commit_consumed(a, c):
+    """A transaction of --commit records and the consumer's offsets, committed."""
     p = txn_producer(a, a.tid)
     p.begin_transaction()
     produce_all(p, a.output, [f"c-{i}" for i in range(a.commit)])
     positions = c.position(c.assignment())
     p.send_offsets_to_transaction(positions, c.consumer_group_metadata(), TIMEOUT)
     p.commit_transaction(TIMEOUT)
+    return p, positions
+
+
+def commit(a):
+    c = consumed_inputs(a)
+    _, positions = commit_consumed(a, c)
+    print(json.dumps({"offsets": {str(tp.partition): tp.offset for tp in positions}}))
+
+
+def more(a):
+    p = txn_producer(a, a.tid)
+    p.begin_transaction()
+    produce_all(p, a.output, [f"d-{i}" for i in range(a.after)])
+    p.commit_transaction(TIMEOUT)
+    print(json.dumps({"committed": a.after}))
+
+
+def eos(a):
+    c = consumed_inputs(a)
+    p, positions = commit_consumed(a, c)
     p.begin_transaction()
     produce_all(p, a.output, [f"a-{i}" for i in range(a.abort)])
     p.abort_transaction(TIMEOUT)
@@ -161,7 +190,8 @@ def committed(a):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("command", choices=["eos", "fence", "timeout", "read", "committed"])
+    ap.add_argument("command",
+                    choices=["eos", "commit", "more", "fence", "timeout", "read", "committed"])
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--tid", default="kafkatwin-test-tx")
     ap.add_argument("--topic")
@@ -176,7 +206,7 @@ def main():
     ap.add_argument("--timeout-ms", type=int, default=3000)
     a = ap.parse_args()
     try:
-        {"eos": eos, "fence": fence, "timeout": timeout, "read": read, "committed": committed}[a.command](a)
+        {"eos": eos, "commit": commit, "more": more, "fence": fence, "timeout": timeout, "read": read, "committed": committed}[a.command](a)
     except KafkaException as e:
         fail(f"{a.command}: {e}")
 

@@ -32,6 +32,9 @@ pub(in crate::replication) enum Search {
     Unknown,
 }
 
+/// A partition's tail could not be read now.
+struct TailUnreadable;
+
 impl Replicator {
     /// Where the single-batch `records` (as written, producer id cleared) already are in
     /// `tp`: the cluster searched and the batch's base offset there.
@@ -46,15 +49,76 @@ impl Replicator {
         }) else {
             return Search::Unknown;
         };
+        let mut found = Vec::new();
+        let walked = self
+            .walk_tail(i, tp, |h, b| {
+                if h.offsets == want.offsets && records::covered(b, Covering::Sent) == want_bytes {
+                    found.push(h.base_offset);
+                }
+            })
+            .await;
+        tracing::debug!(
+            "searched {tp} on cluster {} for a retried batch: {} match(es)",
+            self.clusters[i].id,
+            found.len()
+        );
+        match (walked, found.as_slice()) {
+            (Err(TailUnreadable), _) => Search::Unknown,
+            (Ok(()), [offset]) => Search::Found(i, *offset),
+            (Ok(()), _) => Search::Absent,
+        }
+    }
+
+    /// How many of the leading batches of `records` (a run of batches written together to
+    /// `tp`, as the proxy sent them) the clusters already hold: the longest such run found
+    /// in the tail of any cluster that takes writes, when found at one place only (a run
+    /// found twice is not told apart from an older identical one, and is counted as not
+    /// there). `None` when one of those clusters could not be searched now.
+    pub async fn landed_batches(&self, tp: &Tp, records: &[u8]) -> Option<usize> {
+        let want: Vec<(i64, u32)> = records::batches(records)
+            .into_iter()
+            .map(|(h, r)| {
+                (
+                    h.offsets,
+                    records::covered_sum(&records[r], Covering::Stored),
+                )
+            })
+            .collect();
+        let mut best = 0;
+        let mut searched = false;
+        for i in self
+            .clusters
+            .indices()
+            .filter(|&i| self.clusters[i].admits())
+        {
+            let mut tail = Vec::new();
+            self.walk_tail(i, tp, |h, b| {
+                tail.push((h.offsets, records::covered_sum(b, Covering::Stored)));
+            })
+            .await
+            .ok()?;
+            searched = true;
+            best = best.max(longest_unique_run(&tail, &want));
+        }
+        searched.then_some(best)
+    }
+
+    /// Calls `visit` with every whole batch among the last [`TAIL_WINDOW`] records of `tp`
+    /// on cluster `i`, in order.
+    async fn walk_tail(
+        &self,
+        i: ClusterIdx,
+        tp: &Tp,
+        mut visit: impl FnMut(&records::BatchHeader, &[u8]),
+    ) -> Result<(), TailUnreadable> {
         let c = &self.clusters[i];
         let end = match tokio::time::timeout(COMPARE_STEP_WAIT, ends::end_offset(c, tp)).await {
             Ok(Ok(Some(end))) => end,
             // The partition is not there: nothing was written to it.
-            Ok(Ok(None)) => return Search::Absent,
-            _ => return Search::Unknown,
+            Ok(Ok(None)) => return Ok(()),
+            _ => return Err(TailUnreadable),
         };
         let mut at = (end - TAIL_WINDOW).max(0);
-        let mut found = Vec::new();
         while at < end {
             let f = match tokio::time::timeout(
                 COMPARE_STEP_WAIT,
@@ -63,38 +127,63 @@ impl Replicator {
             .await
             {
                 Ok(Ok(f)) => f,
-                _ => return Search::Unknown,
+                _ => return Err(TailUnreadable),
             };
             if f.error_code != 0 {
                 tracing::debug!(
-                    "searching {tp} on cluster {} for a retried batch: error code {}",
+                    "searching the tail of {tp} on cluster {}: error code {}",
                     c.id,
                     f.error_code
                 );
-                return Search::Unknown;
+                return Err(TailUnreadable);
             }
             let list = records::batches(&f.records);
             if list.is_empty() {
                 break;
             }
             for (h, r) in list {
-                if h.offsets == want.offsets
-                    && records::covered(&f.records[r], Covering::Sent) == want_bytes
-                {
-                    found.push(h.base_offset);
-                }
+                visit(&h, &f.records[r]);
                 at = at.max(h.base_offset + h.offsets);
             }
         }
-        tracing::debug!(
-            "searched {tp} on cluster {} from offset {} to {end} for a retried batch: {} match(es)",
-            c.id,
-            (end - TAIL_WINDOW).max(0),
-            found.len()
-        );
-        match found.as_slice() {
-            [offset] => Search::Found(i, *offset),
-            _ => Search::Absent,
+        Ok(())
+    }
+}
+
+/// The length of the longest run of `want`'s leading items found in `tail`, when only one
+/// place in `tail` holds a run that long; 0 otherwise.
+fn longest_unique_run<T: PartialEq>(tail: &[T], want: &[T]) -> usize {
+    let mut best = 0;
+    let mut places = 0;
+    for start in 0..tail.len() {
+        let run = tail[start..]
+            .iter()
+            .zip(want)
+            .take_while(|(a, b)| a == b)
+            .count();
+        if run == 0 {
+            continue;
         }
+        if run > best {
+            (best, places) = (run, 1);
+        } else if run == best {
+            places += 1;
+        }
+    }
+    if places == 1 { best } else { 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::longest_unique_run;
+
+    #[test]
+    fn the_longest_leading_run_counts_only_when_found_at_one_place() {
+        assert_eq!(longest_unique_run(&[9, 1, 2, 3, 8], &[1, 2, 3]), 3);
+        assert_eq!(longest_unique_run(&[9, 1, 2], &[1, 2, 3]), 2, "a prefix");
+        assert_eq!(longest_unique_run(&[1, 9, 1, 2], &[1, 2, 3]), 2);
+        assert_eq!(longest_unique_run(&[1, 2, 7, 1, 2], &[1, 2, 3]), 0, "twice");
+        assert_eq!(longest_unique_run(&[2, 3], &[1, 2, 3]), 0, "not its start");
+        assert_eq!(longest_unique_run::<u8>(&[], &[1]), 0);
     }
 }
