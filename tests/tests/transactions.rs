@@ -1,4 +1,4 @@
-//! Transactions through the proxy in front of three real Tansu clusters, with confluent-kafka
+//! Transactions through the proxy in front of three real Tansu clusters (and one), with confluent-kafka
 //! (librdkafka) and the Java client: a consume-transform-produce round commits records and the
 //! consumer's offsets, an aborted transaction leaves nothing on any cluster (each read directly with
 //! `read_committed`), a second producer with the same transactional id fences the first,
@@ -143,6 +143,27 @@ fn a_committed_transaction_reaches_every_cluster_and_an_aborted_one_none() {
     assert_eq!(read(&p, &p.bootstrap(), "tx-out", 2), first);
     // The consumer's offsets were committed with the transaction.
     assert_committed(&p, "tx-group", "tx-in", 40);
+}
+
+#[test]
+fn in_front_of_one_cluster_a_commit_reaches_it_and_an_abort_leaves_nothing() {
+    let a = Broker::start("c1");
+    let p = Proxy::start(&[&a]);
+    create_topic(&p.bootstrap(), "tx1-in", 1);
+    create_topic(&p.bootstrap(), "tx1-out", 2);
+    let out = eos(&p, "tx1");
+    assert!(
+        out.status.success(),
+        "the consume-transform-produce round failed in front of one cluster:\n{}\nproxy log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        p.log()
+    );
+    // The cluster read directly holds no aborted record, though it would show them to a
+    // `read_committed` reader had they reached it.
+    assert_eq!(read(&p, &a.addr(), "tx1-out", 2), eos_committed());
+    assert_eq!(read(&p, &p.bootstrap(), "tx1-out", 2), eos_committed());
+    // The offsets went to the cluster's own group coordinator, for the group's member.
+    assert_committed(&p, "tx1-group", "tx1-in", 40);
 }
 
 /// `first` with `more`'s values appended, partition by partition.

@@ -144,11 +144,11 @@ fn start_background(
             proxy.clone(),
             drain.clone(),
         ));
-        tokio::spawn(crate::app::samplers::expire_transactions(
-            proxy.clone(),
-            drain.clone(),
-        ));
     }
+    tokio::spawn(crate::app::samplers::expire_transactions(
+        proxy.clone(),
+        drain.clone(),
+    ));
     if let Some(ids) = proxy.producer_ids().cloned() {
         tokio::spawn(async move {
             if let Err(e) = ids.prefetch().await {

@@ -78,6 +78,10 @@ pub struct Backends {
     /// Producer ids issued by the proxy itself (with several clusters; one cluster issues
     /// its own).
     producer_ids: Option<Arc<crate::control::producer_ids::ProducerIds>>,
+    /// Where transactional ids get their producer ids: the same issuer in front of several
+    /// clusters; in front of one, an issuer over it (ids that never reach the cluster: a
+    /// commit writes plain batches).
+    transaction_ids: Arc<crate::control::producer_ids::ProducerIds>,
 }
 
 /// What to do after handling one request.
@@ -174,6 +178,9 @@ impl Proxy {
             ))
         });
         let producer_ids = replicator.as_ref().map(|r| r.producer_ids().clone());
+        let transaction_ids = producer_ids
+            .clone()
+            .unwrap_or_else(|| Arc::new(crate::control::producer_ids::ProducerIds::new(&clusters)));
         Ok(Self {
             config,
             metrics,
@@ -183,6 +190,7 @@ impl Proxy {
                 clusters,
                 replicator,
                 producer_ids,
+                transaction_ids,
             },
             books,
             membership,

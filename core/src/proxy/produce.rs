@@ -91,7 +91,7 @@ impl Proxy {
 
     /// Writes the batches: fanned out to every cluster under the ack policy, or routed to
     /// the one cluster's leaders.
-    async fn send_produce(
+    pub(super) async fn send_produce(
         &self,
         version: i16,
         client_id: Option<StrBytes>,

@@ -1,14 +1,14 @@
-//! The transactional APIs in front of several clusters (see `crate::transactions`):
-//! InitProducerId with a transactional id, AddPartitionsToTxn, AddOffsetsToTxn,
-//! TxnOffsetCommit, transactional Produce, EndTxn, DescribeTransactions and ListTransactions.
-//! A commit writes the transaction's records through the replicator, like any produce, and
-//! then its offsets through the group coordinator.
+//! The transactional APIs (see `crate::transactions`): InitProducerId with a transactional
+//! id, AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, transactional Produce, EndTxn,
+//! DescribeTransactions and ListTransactions. A commit writes the transaction's records like
+//! any produce (through the replicator in front of several clusters, to the leaders of the
+//! one cluster otherwise), then its offsets (through the proxy's group coordinator, or the
+//! one cluster's own).
 
 use super::Proxy;
 use crate::backend::partitioned::Tp;
 use crate::groups::Commit;
-use crate::replication::Replicator;
-use crate::transactions::{Decided, Ending, InitError, TxnError, Work};
+use crate::transactions::{Decided, Ending, InitError, Member, TxnError, Work};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
@@ -30,13 +30,6 @@ const COMMIT_TIMEOUT_MS: i32 = 30_000;
 impl Proxy {
     /// Why transactions cannot be served here, if they cannot.
     pub(super) fn transactions_refused(&self) -> Option<String> {
-        if self.backends.replicator.is_none() {
-            return Some(
-                "transactions through KafkaTwin need several clusters; in front of one \
-                 cluster they are not supported yet"
-                    .into(),
-            );
-        }
         if self.membership.enabled() {
             return Some(
                 "transactions are not supported with server.scale_out yet (a transactional \
@@ -65,12 +58,6 @@ impl Proxy {
         if let Some(why) = self.transactions_refused() {
             return fail(ResponseError::UnsupportedVersion.code(), &why);
         }
-        let Some(ids) = &self.backends.producer_ids else {
-            return fail(
-                ResponseError::CoordinatorNotAvailable.code(),
-                "no producer id source",
-            );
-        };
         if !(1..=MAX_TRANSACTION_TIMEOUT_MS).contains(&r.transaction_timeout_ms) {
             let why = format!(
                 "transactional id {tid:?}: transaction.timeout.ms {} is outside 1..={MAX_TRANSACTION_TIMEOUT_MS}",
@@ -87,6 +74,7 @@ impl Proxy {
         }
         let timeout = crate::base::timing::from_ms(r.transaction_timeout_ms);
         let given = (r.producer_id.0, r.producer_epoch);
+        let ids = &self.backends.transaction_ids;
         match self.books.transactions.init(tid, timeout, given, ids).await {
             Ok((id, epoch)) => ResponseKind::InitProducerId(
                 InitProducerIdResponse::default()
@@ -249,7 +237,9 @@ impl Proxy {
                 .map(|p| (t.name.as_str(), p.partition_index))
         });
         // A producer that names no member (older clients) commits as the group's admin would.
-        if !r.member_id.is_empty()
+        // In front of one cluster, the cluster's coordinator checks the member at the commit.
+        if self.backends.replicator.is_some()
+            && !r.member_id.is_empty()
             && let Err(code) = self.books.groups.may_commit(
                 group,
                 &r.member_id,
@@ -276,10 +266,15 @@ impl Proxy {
                 )
             })
         });
+        let member = (!r.member_id.is_empty()).then(|| Member {
+            member_id: r.member_id.clone(),
+            generation: r.generation_id,
+            instance_id: r.group_instance_id.clone(),
+        });
         self.books
             .transactions
             .with(r.transactional_id.as_str(), |t| {
-                t.stage_offsets(r.producer_id.0, r.producer_epoch, group, commits)
+                t.stage_offsets(r.producer_id.0, r.producer_epoch, group, member, commits)
             })
             .map_or_else(|e| logged(&e, false), |()| 0)
     }
@@ -325,10 +320,6 @@ impl Proxy {
     /// the client.
     async fn finish_commit(&self, tid: &str, producer_id: i64, epoch: i16, d: Decided) -> i16 {
         let txns = &self.books.transactions;
-        let Some(rep) = &self.backends.replicator else {
-            txns.finished(tid, Some(d));
-            return ResponseError::CoordinatorNotAvailable.code();
-        };
         let mut d = d;
         if !d.stored {
             if let Err(e) = txns.decide(tid, producer_id, epoch, &d.work).await {
@@ -340,7 +331,7 @@ impl Proxy {
             crate::base::crash_point::reached("transaction-decided");
         }
         if d.maybe_written {
-            match unwritten(rep, &d.work).await {
+            match self.unwritten(&d.work).await {
                 Some(rest) => d.work = rest,
                 None => {
                     tracing::info!(
@@ -351,9 +342,7 @@ impl Proxy {
                 }
             }
         }
-        let (rest, code) = self
-            .write_commit(rep, tid, std::mem::take(&mut d.work))
-            .await;
+        let (rest, code) = self.write_commit(tid, std::mem::take(&mut d.work)).await;
         if rest.is_empty() {
             txns.settle(tid).await;
             txns.finished(tid, None);
@@ -371,7 +360,7 @@ impl Proxy {
     /// Writes a commit's records (in requests of at most [`COMMIT_REQUEST_BYTES`], a
     /// partition's batches in order) and then its offsets; what is left unwritten, and the
     /// first error code (0 when all was written).
-    async fn write_commit(&self, rep: &Arc<Replicator>, tid: &str, work: Work) -> (Work, i16) {
+    async fn write_commit(&self, tid: &str, work: Work) -> (Work, i16) {
         let Work {
             partitions,
             groups,
@@ -394,7 +383,9 @@ impl Proxy {
                 chunk.extend(queue.next());
             }
             let req = commit_request(&chunk);
-            let resp = rep.produce(produce_version, None, req, None, None).await;
+            let resp = self
+                .send_produce(produce_version, None, req, None, None)
+                .await;
             for (tp, records) in chunk {
                 let code = partition_code(&resp, &tp);
                 if code != 0 {
@@ -413,20 +404,63 @@ impl Proxy {
             left.groups = groups;
             return (left, retriable(first_error));
         }
-        for (group, commits) in groups {
-            let code = self
-                .books
-                .groups
-                .store_offsets(&group, commits.clone())
-                .await;
+        for g in groups {
+            let code = match &self.backends.replicator {
+                Some(_) => {
+                    self.books
+                        .groups
+                        .store_offsets(&g.group, g.offsets.clone())
+                        .await
+                }
+                None => {
+                    self.commit_on_cluster(&g.group, g.member.as_ref(), &g.offsets)
+                        .await
+                }
+            };
             if code != 0 {
+                tracing::warn!(
+                    "transactional id {tid:?}: storing group {:?}'s offsets failed with code {code}",
+                    g.group.as_str()
+                );
                 if first_error == 0 {
                     first_error = code;
                 }
-                left.groups.push((group, commits));
+                left.groups.push(g);
             }
         }
         (left, retriable(first_error))
+    }
+
+    /// What of `work` no cluster holds yet: per partition, the batches after the leading
+    /// ones found on a cluster (the offsets are all kept: storing them again changes nothing).
+    /// `None` when a cluster could not be searched now.
+    async fn unwritten(&self, work: &Work) -> Option<Work> {
+        let mut rest = Work {
+            partitions: Vec::new(),
+            groups: work.groups.clone(),
+            produce_version: work.produce_version,
+        };
+        for (tp, records) in &work.partitions {
+            let landed = match &self.backends.replicator {
+                Some(rep) => rep.landed_batches(tp, records).await?,
+                None => {
+                    crate::replication::write::landed_on(&self.backends.cluster, tp, records)
+                        .await?
+                }
+            };
+            let batches = crate::wire::records::batches(records);
+            if let Some((_, range)) = batches.get(landed) {
+                rest.partitions
+                    .push((tp.clone(), records.slice(range.start..)));
+            }
+            if landed > 0 {
+                tracing::info!(
+                    "{tp}: {landed} of the pending commit's {} batches are on a cluster already",
+                    batches.len()
+                );
+            }
+        }
+        Some(rest)
     }
 
     fn describe_transactions(
@@ -512,32 +546,6 @@ impl Proxy {
             )
             .with_transaction_states(states)
     }
-}
-
-/// What of `work` no cluster holds yet: per partition, the batches after the leading ones
-/// found on a cluster (the offsets are all kept: storing them again changes nothing).
-/// `None` when a cluster could not be searched now.
-async fn unwritten(rep: &Replicator, work: &Work) -> Option<Work> {
-    let mut rest = Work {
-        partitions: Vec::new(),
-        groups: work.groups.clone(),
-        produce_version: work.produce_version,
-    };
-    for (tp, records) in &work.partitions {
-        let landed = rep.landed_batches(tp, records).await?;
-        let batches = crate::wire::records::batches(records);
-        if let Some((_, range)) = batches.get(landed) {
-            rest.partitions
-                .push((tp.clone(), records.slice(range.start..)));
-        }
-        if landed > 0 {
-            tracing::info!(
-                "{tp}: {landed} of the pending commit's {} batches are on a cluster already",
-                batches.len()
-            );
-        }
-    }
-    Some(rest)
 }
 
 /// Logs a refused transactional request and gives its code.

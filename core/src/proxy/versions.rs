@@ -318,7 +318,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         Served::WithSeveral,
         Handler::Group,
     ),
-    // Transactions: coordinated by the proxy in front of several clusters (`transactions`).
+    // Transactions: coordinated by the proxy (`transactions`), in front of one cluster too.
     // Versions whose answers may carry TRANSACTION_ABORTABLE or that bump the epoch at every
     // commit (transaction protocol 2) are not offered.
     ProxyApi::new(
@@ -326,7 +326,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         "add_partitions_to_txn",
         0,
         4,
-        Served::WithSeveral,
+        Served::Locally,
         Handler::Transaction,
     ),
     ProxyApi::new(
@@ -334,7 +334,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         "add_offsets_to_txn",
         0,
         3,
-        Served::WithSeveral,
+        Served::Locally,
         Handler::Transaction,
     ),
     ProxyApi::new(
@@ -342,7 +342,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         "txn_offset_commit",
         0,
         3,
-        Served::WithSeveral,
+        Served::Locally,
         Handler::Transaction,
     ),
     ProxyApi::new(
@@ -350,7 +350,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         "end_txn",
         0,
         3,
-        Served::WithSeveral,
+        Served::Locally,
         Handler::Transaction,
     ),
     ProxyApi::new(
@@ -358,7 +358,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         "describe_transactions",
         0,
         0,
-        Served::WithSeveral,
+        Served::Locally,
         Handler::Transaction,
     ),
     ProxyApi::new(
@@ -366,7 +366,7 @@ pub const PROXY_APIS: &[ProxyApi] = &[
         "list_transactions",
         0,
         1,
-        Served::WithSeveral,
+        Served::Locally,
         Handler::Transaction,
     ),
     // Answered by the proxy when `auth.plugins` is set (v0 handshakes, raw SASL tokens

@@ -7,7 +7,7 @@
 //! The keys are reused by the id's next commit, so the control state does not grow with the
 //! number of transactions.
 
-use super::Work;
+use super::{GroupOffsets, Member, Work};
 use crate::backend::partitioned::Tp;
 use crate::control::keys::Key;
 use crate::groups::Commit;
@@ -25,7 +25,7 @@ const APPEND_BYTES: usize = 1 << 20;
 
 /// One partition's share of the records.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredPartition {
+struct DecisionPartition {
     topic: String,
     partition: i32,
     bytes: usize,
@@ -33,11 +33,19 @@ struct StoredPartition {
 
 /// One committed offset.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredOffset {
+struct DecisionOffset {
     topic: String,
     partition: i32,
     offset: i64,
     metadata: Option<String>,
+}
+
+/// One group's offsets and the member they were sent for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DecisionGroup {
+    group: String,
+    member: Option<(String, i32, Option<String>)>,
+    offsets: Vec<DecisionOffset>,
 }
 
 /// The head entry of a decision.
@@ -51,8 +59,8 @@ pub struct DecisionHead {
     chunks: u32,
     /// CRC32C of the records, all chunks in order.
     crc: u32,
-    partitions: Vec<StoredPartition>,
-    groups: Vec<(String, Vec<StoredOffset>)>,
+    partitions: Vec<DecisionPartition>,
+    groups: Vec<DecisionGroup>,
 }
 
 impl DecisionHead {
@@ -103,7 +111,7 @@ pub fn entries(
         partitions: work
             .partitions
             .iter()
-            .map(|(tp, r)| StoredPartition {
+            .map(|(tp, r)| DecisionPartition {
                 topic: tp.topic.as_str().to_owned(),
                 partition: tp.partition,
                 bytes: r.len(),
@@ -112,17 +120,28 @@ pub fn entries(
         groups: work
             .groups
             .iter()
-            .map(|(g, commits)| {
-                let offsets = commits
+            .map(|g| {
+                let offsets = g
+                    .offsets
                     .iter()
-                    .map(|(tp, c)| StoredOffset {
+                    .map(|(tp, c)| DecisionOffset {
                         topic: tp.topic.as_str().to_owned(),
                         partition: tp.partition,
                         offset: c.offset,
                         metadata: c.metadata.as_ref().map(|m| m.as_str().to_owned()),
                     })
                     .collect();
-                (g.as_str().to_owned(), offsets)
+                DecisionGroup {
+                    group: g.group.as_str().to_owned(),
+                    member: g.member.as_ref().map(|m| {
+                        (
+                            m.member_id.as_str().to_owned(),
+                            m.generation,
+                            m.instance_id.as_ref().map(|i| i.as_str().to_owned()),
+                        )
+                    }),
+                    offsets,
+                }
             })
             .collect(),
     };
@@ -257,8 +276,9 @@ impl Gathered {
         let groups = head
             .groups
             .iter()
-            .map(|(g, offsets)| {
-                let commits = offsets
+            .map(|g| {
+                let offsets = g
+                    .offsets
                     .iter()
                     .map(|o| {
                         let commit = Commit {
@@ -268,7 +288,15 @@ impl Gathered {
                         (tp(&o.topic, o.partition), commit)
                     })
                     .collect();
-                (StrBytes::from_string(g.clone()), commits)
+                GroupOffsets {
+                    group: StrBytes::from_string(g.group.clone()),
+                    member: g.member.clone().map(|(id, generation, instance)| Member {
+                        member_id: StrBytes::from_string(id),
+                        generation,
+                        instance_id: instance.map(StrBytes::from_string),
+                    }),
+                    offsets,
+                }
             })
             .collect();
         Ok(Some(Work {
@@ -293,16 +321,21 @@ mod tests {
                 .zip(sizes)
                 .map(|(i, n)| (tp(i), Bytes::from(vec![u8::try_from(i).unwrap_or(0); *n])))
                 .collect(),
-            groups: vec![(
-                StrBytes::from_static_str("g"),
-                vec![(
+            groups: vec![GroupOffsets {
+                group: StrBytes::from_static_str("g"),
+                member: Some(Member {
+                    member_id: StrBytes::from_static_str("m-1"),
+                    generation: 3,
+                    instance_id: None,
+                }),
+                offsets: vec![(
                     tp(0),
                     Commit {
                         offset: 41,
                         metadata: Some(StrBytes::from_static_str("m")),
                     },
                 )],
-            )],
+            }],
             produce_version: 9,
         }
     }
@@ -337,7 +370,8 @@ mod tests {
         for ((tp_a, a), (tp_b, b)) in back.partitions.iter().zip(&w.partitions) {
             assert_eq!((tp_a, a), (tp_b, b));
         }
-        assert_eq!(back.groups[0].1[0].1, w.groups[0].1[0].1);
+        assert_eq!(back.groups[0].offsets, w.groups[0].offsets);
+        assert_eq!(back.groups[0].member, w.groups[0].member);
         // Without one chunk: not yet.
         let mut partial = Gathered::default();
         for (k, v) in batches.iter().flatten().skip(1) {

@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use txn::Txn;
-pub use txn::{Decided, Described, Ending, TxnError, Work};
+pub use txn::{Decided, Described, Ending, GroupOffsets, Member, TxnError, Work};
 
 /// A transactional id's entry in the control state.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

@@ -125,7 +125,7 @@ pub struct Open {
     since: Instant,
     started_ms: i64,
     partitions: BTreeMap<Tp, Vec<Held>>,
-    groups: BTreeMap<StrBytes, BTreeMap<Tp, Commit>>,
+    groups: BTreeMap<StrBytes, (Option<Member>, BTreeMap<Tp, Commit>)>,
     bytes: usize,
     produce_version: i16,
 }
@@ -167,12 +167,39 @@ impl Open {
             groups: self
                 .groups
                 .into_iter()
-                .filter(|(_, c)| !c.is_empty())
-                .map(|(g, c)| (g, c.into_iter().collect()))
+                .filter(|(_, (_, c))| !c.is_empty())
+                .map(|(group, (member, c))| GroupOffsets {
+                    group,
+                    member,
+                    offsets: c.into_iter().collect(),
+                })
                 .collect(),
             produce_version: self.produce_version,
         }
     }
+}
+
+/// The group member a transaction's offsets were sent for (TxnOffsetCommit names it; a
+/// cluster's own group coordinator checks it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The member id.
+    pub member_id: StrBytes,
+    /// The group generation.
+    pub generation: i32,
+    /// The static member's instance id.
+    pub instance_id: Option<StrBytes>,
+}
+
+/// One group's offsets a commit stores.
+#[derive(Debug, Clone)]
+pub struct GroupOffsets {
+    /// The group.
+    pub group: StrBytes,
+    /// The member they were sent for; `None` when the producer named none.
+    pub member: Option<Member>,
+    /// The offsets, per partition.
+    pub offsets: Vec<(Tp, Commit)>,
 }
 
 /// What a commit still has to write.
@@ -181,7 +208,7 @@ pub struct Work {
     /// Records per partition, in the order the client sent them.
     pub partitions: Vec<(Tp, Bytes)>,
     /// Offsets per group.
-    pub groups: Vec<(StrBytes, Vec<(Tp, Commit)>)>,
+    pub groups: Vec<GroupOffsets>,
     /// The Produce version the client wrote with (the commit writes with it too).
     pub produce_version: i16,
 }
@@ -403,6 +430,7 @@ impl Txn {
         producer_id: i64,
         epoch: i16,
         group: &StrBytes,
+        member: Option<Member>,
         commits: impl IntoIterator<Item = (Tp, Commit)>,
     ) -> Result<(), TxnError> {
         self.check(producer_id, epoch)?;
@@ -424,7 +452,10 @@ impl Txn {
                     group.as_str()
                 ),
             })?;
-        staged.extend(commits);
+        if member.is_some() {
+            staged.0 = member;
+        }
+        staged.1.extend(commits);
         Ok(())
     }
 
@@ -784,15 +815,15 @@ mod tests {
             offset: 40,
             metadata: None,
         };
-        let refused = t.stage_offsets(7, 0, &g, [(tp(0), commit.clone())]);
+        let refused = t.stage_offsets(7, 0, &g, None, [(tp(0), commit.clone())]);
         assert!(matches!(refused, Err(TxnError::InvalidState { .. })));
         t.add_group(7, 0, g.clone()).expect("added");
-        t.stage_offsets(7, 0, &g, [(tp(0), commit)])
+        t.stage_offsets(7, 0, &g, None, [(tp(0), commit)])
             .expect("staged");
         let Ok(Ending::Write(Decided { work, .. })) = t.end(7, 0, true) else {
             panic!("a commit writes");
         };
         assert_eq!(work.groups.len(), 1);
-        assert_eq!(work.groups[0].1[0].1.offset, 40);
+        assert_eq!(work.groups[0].offsets[0].1.offset, 40);
     }
 }

@@ -5,6 +5,7 @@
 use crate::groups::Commit;
 use crate::proxy::Proxy;
 use crate::replication::partitions::lanes::Tp;
+use crate::transactions::Member;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -13,9 +14,11 @@ use tokio::sync::watch;
 
 use crate::base::timing::{COMMIT_MIRROR_WAIT, GROUP_MIRROR_EVERY};
 
-/// A commit outside any generation (how a consumer without a group membership commits).
-fn standalone_commit(
+/// A commit for `member`, or outside any generation when `None` (how a consumer without a
+/// group membership commits).
+fn offset_commit(
     group: &StrBytes,
+    member: Option<&Member>,
     commits: &[(Tp, Commit)],
     delta: impl Fn(&Tp) -> i64,
 ) -> RequestKind {
@@ -37,13 +40,44 @@ fn standalone_commit(
     RequestKind::OffsetCommit(
         OffsetCommitRequest::default()
             .with_group_id(GroupId(group.clone()))
-            .with_generation_id_or_member_epoch(-1)
-            .with_member_id(StrBytes::default())
+            .with_generation_id_or_member_epoch(member.map_or(-1, |m| m.generation))
+            .with_member_id(member.map(|m| m.member_id.clone()).unwrap_or_default())
+            .with_group_instance_id(member.and_then(|m| m.instance_id.clone()))
             .with_topics(topics),
     )
 }
 
 impl Proxy {
+    /// Commits `commits` for `member` of `group` on the one cluster's own coordinator of
+    /// the group (a transaction's offsets, in front of one cluster): the error code.
+    pub(in crate::proxy) async fn commit_on_cluster(
+        &self,
+        group: &StrBytes,
+        member: Option<&Member>,
+        commits: &[(Tp, Commit)],
+    ) -> i16 {
+        let c = &self.backends.cluster;
+        let v = c
+            .supports(ApiKey::OffsetCommit)
+            .map_or(2, |r| 8.clamp(r.min, r.max));
+        let req = offset_commit(group, member, commits, |_| 0);
+        let bound = Some(self.config.consumer.group_request_timeout.get());
+        match self
+            .send_group(c, ApiKey::OffsetCommit, v, None, group, &req, bound)
+            .await
+        {
+            Ok(resp) => group_error(&resp),
+            Err((msg, _)) => {
+                tracing::warn!(
+                    "committing group {:?}'s offsets on cluster {}: {msg}",
+                    group.as_str(),
+                    c.id
+                );
+                ResponseError::CoordinatorNotAvailable.code()
+            }
+        }
+    }
+
     /// What a passed-through group answer means beyond the client: metrics and the commit
     /// book (for the lag gauge).
     pub(in crate::proxy) fn after_group_answer(
@@ -136,7 +170,7 @@ impl Proxy {
                         let v = c
                             .supports(ApiKey::OffsetCommit)
                             .map_or(2, |r| 8.clamp(r.min, r.max));
-                        let req = standalone_commit(&group, &commits, |tp| rep.delta(tp, j));
+                        let req = offset_commit(&group, None, &commits, |tp| rep.delta(tp, j));
                         let r = this
                             .send_group(c, ApiKey::OffsetCommit, v, None, &group, &req, Some(COMMIT_MIRROR_WAIT))
                             .await;

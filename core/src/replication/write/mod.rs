@@ -5,6 +5,8 @@ pub(in crate::replication) mod fanout;
 pub mod producers;
 pub(in crate::replication) mod recover;
 
+pub use recover::landed_on;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -11,6 +11,7 @@
 //! apart, and the batch is written again rather than risk answering for a batch that is not
 //! there.
 
+use crate::backend::Cluster;
 use crate::base::cluster_idx::ClusterIdx;
 use crate::replication::Replicator;
 use crate::replication::partitions::ends;
@@ -50,13 +51,12 @@ impl Replicator {
             return Search::Unknown;
         };
         let mut found = Vec::new();
-        let walked = self
-            .walk_tail(i, tp, |h, b| {
-                if h.offsets == want.offsets && records::covered(b, Covering::Sent) == want_bytes {
-                    found.push(h.base_offset);
-                }
-            })
-            .await;
+        let walked = walk_tail(&self.clusters[i], tp, |h, b| {
+            if h.offsets == want.offsets && records::covered(b, Covering::Sent) == want_bytes {
+                found.push(h.base_offset);
+            }
+        })
+        .await;
         tracing::debug!(
             "searched {tp} on cluster {} for a retried batch: {} match(es)",
             self.clusters[i].id,
@@ -70,84 +70,87 @@ impl Replicator {
     }
 
     /// How many of the leading batches of `records` (a run of batches written together to
-    /// `tp`, as the proxy sent them) the clusters already hold: the longest such run found
-    /// in the tail of any cluster that takes writes, when found at one place only (a run
-    /// found twice is not told apart from an older identical one, and is counted as not
-    /// there). `None` when one of those clusters could not be searched now.
+    /// `tp`, as the proxy sent them) the clusters already hold: the most [`landed_on`] finds
+    /// on any cluster that takes writes. `None` when one of them could not be searched now.
     pub async fn landed_batches(&self, tp: &Tp, records: &[u8]) -> Option<usize> {
-        let want: Vec<(i64, u32)> = records::batches(records)
-            .into_iter()
-            .map(|(h, r)| {
-                (
-                    h.offsets,
-                    records::covered_sum(&records[r], Covering::Stored),
-                )
-            })
-            .collect();
-        let mut best = 0;
-        let mut searched = false;
+        let mut best = None;
         for i in self
             .clusters
             .indices()
             .filter(|&i| self.clusters[i].admits())
         {
-            let mut tail = Vec::new();
-            self.walk_tail(i, tp, |h, b| {
-                tail.push((h.offsets, records::covered_sum(b, Covering::Stored)));
-            })
-            .await
-            .ok()?;
-            searched = true;
-            best = best.max(longest_unique_run(&tail, &want));
+            let here = landed_on(&self.clusters[i], tp, records).await?;
+            best = Some(best.unwrap_or(0).max(here));
         }
-        searched.then_some(best)
+        best
     }
+}
 
-    /// Calls `visit` with every whole batch among the last [`TAIL_WINDOW`] records of `tp`
-    /// on cluster `i`, in order.
-    async fn walk_tail(
-        &self,
-        i: ClusterIdx,
-        tp: &Tp,
-        mut visit: impl FnMut(&records::BatchHeader, &[u8]),
-    ) -> Result<(), TailUnreadable> {
-        let c = &self.clusters[i];
-        let end = match tokio::time::timeout(COMPARE_STEP_WAIT, ends::end_offset(c, tp)).await {
-            Ok(Ok(Some(end))) => end,
-            // The partition is not there: nothing was written to it.
-            Ok(Ok(None)) => return Ok(()),
+/// How many of the leading batches of `records` (a run of batches written together to
+/// `tp`, as the proxy sent them) cluster `c` holds: the longest such run in its tail, when
+/// found at one place only (a run found twice is not told apart from an older identical
+/// one, and counts as not there). `None` when the cluster could not be searched now.
+pub async fn landed_on(c: &Cluster, tp: &Tp, records: &[u8]) -> Option<usize> {
+    let want: Vec<(i64, u32)> = records::batches(records)
+        .into_iter()
+        .map(|(h, r)| {
+            (
+                h.offsets,
+                records::covered_sum(&records[r], Covering::Stored),
+            )
+        })
+        .collect();
+    let mut tail = Vec::new();
+    walk_tail(c, tp, |h, b| {
+        tail.push((h.offsets, records::covered_sum(b, Covering::Stored)));
+    })
+    .await
+    .ok()?;
+    Some(longest_unique_run(&tail, &want))
+}
+
+/// Calls `visit` with every whole batch among the last [`TAIL_WINDOW`] records of `tp` on
+/// cluster `c`, in order.
+async fn walk_tail(
+    c: &Cluster,
+    tp: &Tp,
+    mut visit: impl FnMut(&records::BatchHeader, &[u8]),
+) -> Result<(), TailUnreadable> {
+    let end = match tokio::time::timeout(COMPARE_STEP_WAIT, ends::end_offset(c, tp)).await {
+        Ok(Ok(Some(end))) => end,
+        // The partition is not there: nothing was written to it.
+        Ok(Ok(None)) => return Ok(()),
+        _ => return Err(TailUnreadable),
+    };
+    let mut at = (end - TAIL_WINDOW).max(0);
+    while at < end {
+        let f = match tokio::time::timeout(
+            COMPARE_STEP_WAIT,
+            ends::fetch(c, tp, at, crate::base::timing::PROMPT_FETCH_WAIT_MS),
+        )
+        .await
+        {
+            Ok(Ok(f)) => f,
             _ => return Err(TailUnreadable),
         };
-        let mut at = (end - TAIL_WINDOW).max(0);
-        while at < end {
-            let f = match tokio::time::timeout(
-                COMPARE_STEP_WAIT,
-                ends::fetch(c, tp, at, crate::base::timing::PROMPT_FETCH_WAIT_MS),
-            )
-            .await
-            {
-                Ok(Ok(f)) => f,
-                _ => return Err(TailUnreadable),
-            };
-            if f.error_code != 0 {
-                tracing::debug!(
-                    "searching the tail of {tp} on cluster {}: error code {}",
-                    c.id,
-                    f.error_code
-                );
-                return Err(TailUnreadable);
-            }
-            let list = records::batches(&f.records);
-            if list.is_empty() {
-                break;
-            }
-            for (h, r) in list {
-                visit(&h, &f.records[r]);
-                at = at.max(h.base_offset + h.offsets);
-            }
+        if f.error_code != 0 {
+            tracing::debug!(
+                "searching the tail of {tp} on cluster {}: error code {}",
+                c.id,
+                f.error_code
+            );
+            return Err(TailUnreadable);
         }
-        Ok(())
+        let list = records::batches(&f.records);
+        if list.is_empty() {
+            break;
+        }
+        for (h, r) in list {
+            visit(&h, &f.records[r]);
+            at = at.max(h.base_offset + h.offsets);
+        }
     }
+    Ok(())
 }
 
 /// The length of the longest run of `want`'s leading items found in `tail`, when only one
