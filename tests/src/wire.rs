@@ -139,11 +139,32 @@ pub mod build {
         epoch: i16,
         sequence: i32,
     ) -> bytes::Bytes {
+        producer_batch(records, producer_id, epoch, sequence, false)
+    }
+
+    /// An uncompressed v2 record batch of `(key, value)` records in a transaction of
+    /// `producer_id` at `epoch`, first record at `sequence`.
+    pub fn transactional_batch(
+        records: &[(String, String)],
+        producer_id: i64,
+        epoch: i16,
+        sequence: i32,
+    ) -> bytes::Bytes {
+        producer_batch(records, producer_id, epoch, sequence, true)
+    }
+
+    fn producer_batch(
+        records: &[(String, String)],
+        producer_id: i64,
+        epoch: i16,
+        sequence: i32,
+        transactional: bool,
+    ) -> bytes::Bytes {
         let records: Vec<Record> = records
             .iter()
             .enumerate()
             .map(|(i, (k, v))| Record {
-                transactional: false,
+                transactional,
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: -1,

@@ -6,6 +6,10 @@
 //! caught up with exactly the committed records, and a proxy stopped dead right after a
 //! commit decision finishes that commit when it starts again.
 
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+use kafkatwin_tests::wire::{Conn, build};
 use kafkatwin_tests::{
     Broker, Proxy, ProxyOptions, create_topic, eventually, java_program, last_json, python_script,
 };
@@ -305,25 +309,83 @@ fn a_cluster_hung_during_a_commit_catches_up_with_exactly_the_committed_records(
         assert_eq!(read(&p, &broker.addr(), "txh-out", 2), expected);
     }
     // The hung cluster is repaired with the committed records, in order, and nothing else.
+    assert_caught_up(&p, &c, "txh-out", &expected);
+}
+
+/// Asserts that `broker`, read directly, comes to hold exactly `expected` in `topic` (two
+/// partitions) within a minute.
+fn assert_caught_up(p: &Proxy, broker: &Broker, topic: &str, expected: &Value) {
     let mut last = Value::Null;
     let caught_up = eventually(Duration::from_secs(60), || {
         let out = txn(&[
             "read",
             "--bootstrap",
-            &c.addr(),
+            &broker.addr(),
             "--topic",
-            "txh-out",
+            topic,
             "--partitions",
             "2",
         ]);
         last = last_json(&out.stdout);
-        last["values"] == expected
+        last["values"] == *expected
     });
     assert!(
         caught_up,
-        "the cluster hung during the commit holds {last}\nproxy log:\n{}",
+        "cluster {} holds {last} in {topic}, not the committed records\nproxy log:\n{}",
+        broker.id,
         p.log()
     );
+}
+
+#[test]
+fn a_cluster_killed_before_the_transactions_and_back_empty_gets_exactly_the_committed_records() {
+    let (a, b, mut c) = Broker::three();
+    let p = Proxy::start(&[&a, &b, &c]);
+    create_topic(&p.bootstrap(), "txd-in", 1);
+    create_topic(&p.bootstrap(), "txd-out", 2);
+    // Connection refused from here on, until it comes back with nothing.
+    let port = c.port;
+    c.kill();
+    let out = eos(&p, "txd");
+    assert!(
+        out.status.success(),
+        "the transactions failed with one cluster down:\n{}\nproxy log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        p.log()
+    );
+    let expected = eos_committed();
+    for broker in [&a, &b] {
+        assert_eq!(read(&p, &broker.addr(), "txd-out", 2), expected);
+    }
+    let c = Broker::start_on("c3", port);
+    assert_caught_up(&p, &c, "txd-out", &expected);
+    assert_committed(&p, "txd-group", "txd-in", 40);
+}
+
+#[test]
+fn a_cluster_hung_when_the_proxy_starts_does_not_hold_up_transactions() {
+    let (a, b, c) = Broker::three();
+    // Connections accepted, nothing answered, from before the proxy starts.
+    c.pause();
+    let p = Proxy::with_yaml(
+        &[&a, &b, &c],
+        "circuit_breaker:\n  failure_threshold: 2\n  open_duration: 1s\n",
+    );
+    create_topic(&p.bootstrap(), "txs-in", 1);
+    create_topic(&p.bootstrap(), "txs-out", 2);
+    let out = eos(&p, "txs");
+    c.resume();
+    assert!(
+        out.status.success(),
+        "the transactions failed with one cluster hung since the start:\n{}\nproxy log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        p.log()
+    );
+    let expected = eos_committed();
+    for broker in [&a, &b] {
+        assert_eq!(read(&p, &broker.addr(), "txs-out", 2), expected);
+    }
+    assert_caught_up(&p, &c, "txs-out", &expected);
 }
 
 #[test]
@@ -434,4 +496,168 @@ fn a_proxy_stopped_right_after_the_commit_decision_finishes_the_commit_when_it_s
     for broker in [&a, &b, &c] {
         assert_eq!(read(&second, &broker.addr(), "txk-out", 2), expected);
     }
+}
+
+/// A transactional request the proxy refuses: the error code of its answer.
+fn txn_error(conn: &mut Conn, api: ApiKey, version: i16, body: RequestKind) -> i16 {
+    match conn.call(api, version, body).expect("answered") {
+        ResponseKind::InitProducerId(r) => r.error_code,
+        ResponseKind::AddPartitionsToTxn(r) => r
+            .results_by_topic_v3_and_below
+            .iter()
+            .flat_map(|t| &t.results_by_partition)
+            .map(|p| p.partition_error_code)
+            .find(|&c| c != 0)
+            .unwrap_or(0),
+        ResponseKind::TxnOffsetCommit(r) => r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .map(|p| p.error_code)
+            .find(|&c| c != 0)
+            .unwrap_or(0),
+        ResponseKind::EndTxn(r) => r.error_code,
+        ResponseKind::Produce(r) => r
+            .responses
+            .iter()
+            .flat_map(|t| &t.partition_responses)
+            .map(|p| p.error_code)
+            .find(|&c| c != 0)
+            .unwrap_or(0),
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+#[test]
+fn bad_transactional_requests_get_the_error_a_broker_gives_and_the_transaction_goes_on() {
+    use kafka_protocol::messages::*;
+    let a = Broker::start("c1");
+    let p = Proxy::start(&[&a]);
+    create_topic(&p.bootstrap(), "txw", 1);
+    let mut conn = Conn::connect(&p.bootstrap()).expect("connect");
+    let tid = || TransactionalId(StrBytes::from_static_str("txw-id"));
+    let init = |timeout_ms: i32| {
+        RequestKind::InitProducerId(
+            InitProducerIdRequest::default()
+                .with_transactional_id(Some(tid()))
+                .with_transaction_timeout_ms(timeout_ms)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        )
+    };
+    let code = |e: ResponseError| e.code();
+    // A timeout of 0, and one past the 15 minutes a broker allows.
+    for bad in [0, 900_001] {
+        assert_eq!(
+            txn_error(&mut conn, ApiKey::InitProducerId, 1, init(bad)),
+            code(ResponseError::InvalidTransactionTimeout),
+            "transaction.timeout.ms {bad}"
+        );
+    }
+    let ResponseKind::InitProducerId(r) = conn
+        .call(ApiKey::InitProducerId, 1, init(10_000))
+        .expect("answered")
+    else {
+        panic!("not an InitProducerId answer");
+    };
+    assert_eq!(r.error_code, 0);
+    let (pid, epoch) = (r.producer_id, r.producer_epoch);
+    let add = |id: TransactionalId, epoch: i16| {
+        RequestKind::AddPartitionsToTxn(
+            AddPartitionsToTxnRequest::default()
+                .with_v3_and_below_transactional_id(id)
+                .with_v3_and_below_producer_id(pid)
+                .with_v3_and_below_producer_epoch(epoch)
+                .with_v3_and_below_topics(vec![
+                    add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                        .with_name(build::topic("txw"))
+                        .with_partitions(vec![0]),
+                ]),
+        )
+    };
+    let unknown = TransactionalId(StrBytes::from_static_str("never-initialized"));
+    assert_eq!(
+        txn_error(
+            &mut conn,
+            ApiKey::AddPartitionsToTxn,
+            3,
+            add(unknown, epoch)
+        ),
+        code(ResponseError::InvalidProducerIdMapping)
+    );
+    assert_eq!(
+        txn_error(
+            &mut conn,
+            ApiKey::AddPartitionsToTxn,
+            3,
+            add(tid(), epoch - 1)
+        ),
+        code(ResponseError::ProducerFenced),
+        "an older epoch"
+    );
+    let end = |commit: bool| {
+        RequestKind::EndTxn(
+            EndTxnRequest::default()
+                .with_transactional_id(tid())
+                .with_producer_id(pid)
+                .with_producer_epoch(epoch)
+                .with_committed(commit),
+        )
+    };
+    assert_eq!(
+        txn_error(&mut conn, ApiKey::EndTxn, 3, end(true)),
+        code(ResponseError::InvalidTxnState),
+        "a commit with no transaction open"
+    );
+    assert_eq!(
+        txn_error(&mut conn, ApiKey::AddPartitionsToTxn, 3, add(tid(), epoch)),
+        0
+    );
+    let offsets = RequestKind::TxnOffsetCommit(
+        TxnOffsetCommitRequest::default()
+            .with_transactional_id(tid())
+            .with_group_id(GroupId(StrBytes::from_static_str("txw-group")))
+            .with_producer_id(pid)
+            .with_producer_epoch(epoch)
+            .with_topics(vec![
+                txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                    .with_name(build::topic("txw"))
+                    .with_partitions(vec![
+                        txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(5),
+                    ]),
+            ]),
+    );
+    assert_eq!(
+        txn_error(&mut conn, ApiKey::TxnOffsetCommit, 3, offsets),
+        code(ResponseError::InvalidTxnState),
+        "offsets for a group AddOffsetsToTxn did not add"
+    );
+    let produce = |batch| {
+        let RequestKind::Produce(r) = build::produce("txw", batch) else {
+            unreachable!("build::produce builds a Produce");
+        };
+        RequestKind::Produce(r.with_transactional_id(Some(tid())))
+    };
+    let records = |tag: &str| vec![("k".to_owned(), tag.to_owned())];
+    let plain = build::idempotent_batch(&records("plain"), pid.0, epoch, 0);
+    assert_eq!(
+        txn_error(&mut conn, ApiKey::Produce, 9, produce(plain)),
+        code(ResponseError::InvalidRecord),
+        "a batch that is not transactional"
+    );
+    // The transaction goes on and commits its one record.
+    let held = build::transactional_batch(&records("committed"), pid.0, epoch, 0);
+    assert_eq!(txn_error(&mut conn, ApiKey::Produce, 9, produce(held)), 0);
+    assert_eq!(txn_error(&mut conn, ApiKey::EndTxn, 3, end(true)), 0);
+    assert_eq!(
+        txn_error(&mut conn, ApiKey::EndTxn, 3, end(true)),
+        0,
+        "a retry of the commit gets its answer again"
+    );
+    assert_eq!(
+        read(&p, &a.addr(), "txw", 1),
+        serde_json::json!({ "0": ["committed"] })
+    );
 }
