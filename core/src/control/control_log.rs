@@ -62,9 +62,18 @@ struct Latest {
 /// What to do with an entry once it is the latest of its key: key, value, version.
 pub type Apply = Box<dyn Fn(&str, Option<Bytes>, i64) + Send + Sync>;
 
+/// A key, its value (`None` deletes it) and the stamp it was written with.
+type StampedEntry = (String, Option<Bytes>, Stamp);
+
+/// Where one cluster's writer reports a queued job; `None` when the writer has stopped.
+struct QueuedAck {
+    cluster: ClusterIdx,
+    rx: Option<oneshot::Receiver<Result<(), JobError>>>,
+}
+
 /// Entries to write to one cluster in one batch.
 struct Job {
-    entries: Vec<(String, Option<Bytes>, Stamp)>,
+    entries: Vec<StampedEntry>,
     done: Option<oneshot::Sender<Result<(), JobError>>>,
 }
 
@@ -155,6 +164,11 @@ impl ControlLog {
         }
     }
 
+    /// This run's writer id, in every stamp it writes.
+    pub fn writer_id(&self) -> &str {
+        &self.writer
+    }
+
     /// Appends `key = value` (`None` deletes it) to every cluster and returns its version
     /// once a majority holds it; applies it here at once.
     pub async fn append(&self, key: &str, value: Option<&[u8]>) -> Result<i64, ControlError> {
@@ -169,11 +183,34 @@ impl ControlLog {
             // Nothing to write: an empty record batch is no entry.
             return Ok(0);
         }
+        let (entries, pending) = self.enqueue(entries);
+        self.acknowledged(entries, pending).await
+    }
+
+    /// [`Self::append_all`] in two steps: the entries get their version and join every
+    /// cluster's queue now, before anything appended later; the future returned waits for a
+    /// majority, and may be dropped (the entries are written all the same).
+    pub fn submit(
+        self: &Arc<Self>,
+        entries: &[(&str, Option<&[u8]>)],
+    ) -> impl std::future::Future<Output = Result<i64, ControlError>> + Send + 'static {
+        let queued = (!entries.is_empty()).then(|| self.enqueue(entries));
+        let me = self.clone();
+        async move {
+            match queued {
+                Some((entries, pending)) => me.acknowledged(entries, pending).await,
+                None => Ok(0),
+            }
+        }
+    }
+
+    /// Stamps `entries` and queues them on every cluster's writer.
+    fn enqueue(&self, entries: &[(&str, Option<&[u8]>)]) -> (Vec<StampedEntry>, Vec<QueuedAck>) {
         let stamp = Stamp {
             version: self.next_version(),
             writer: self.writer.clone(),
         };
-        let entries: Vec<(String, Option<Bytes>, Stamp)> = entries
+        let entries: Vec<StampedEntry> = entries
             .iter()
             .map(|(k, v)| {
                 (
@@ -183,7 +220,7 @@ impl ControlLog {
                 )
             })
             .collect();
-        let mut pending: FuturesUnordered<_> = self
+        let pending = self
             .queues
             .iter_indexed()
             .map(|(i, q)| {
@@ -193,13 +230,33 @@ impl ControlLog {
                     entries: entries.clone(),
                     done: Some(tx),
                 });
-                async move {
-                    let r = match sent {
-                        Ok(()) => rx.await.unwrap_or(Err(JobError::WriterStopped)),
-                        Err(_) => Err(JobError::WriterStopped),
-                    };
-                    (i, r)
+                QueuedAck {
+                    cluster: i,
+                    rx: sent.ok().map(|()| rx),
                 }
+            })
+            .collect();
+        (entries, pending)
+    }
+
+    /// Waits until a majority took the queued `entries` (and a grace for the rest), then
+    /// applies them here; their version.
+    async fn acknowledged(
+        &self,
+        entries: Vec<StampedEntry>,
+        pending: Vec<QueuedAck>,
+    ) -> Result<i64, ControlError> {
+        let Some(stamp) = entries.first().map(|(_, _, s)| s.clone()) else {
+            return Ok(0);
+        };
+        let mut pending: FuturesUnordered<_> = pending
+            .into_iter()
+            .map(|a| async move {
+                let r = match a.rx {
+                    Some(rx) => rx.await.unwrap_or(Err(JobError::WriterStopped)),
+                    None => Err(JobError::WriterStopped),
+                };
+                (a.cluster, r)
             })
             .collect();
         let mut written = 0;

@@ -82,6 +82,10 @@ impl Books {
             transactions: crate::transactions::Transactions::new(
                 keeping.clone(),
                 TRANSACTION_BUFFER,
+                crate::transactions::decision::Decider {
+                    node: config.server.node_id,
+                    incarnation: control_log.writer_id().to_owned(),
+                },
             ),
             schemas,
             rules: crate::hooks::rule_book::RuleBook::new(

@@ -84,7 +84,7 @@ impl Proxy {
                     books.schemas.apply(&entry, value.as_deref());
                 }
             }
-            Section::Transactions => books.transactions.apply_logged(key, value),
+            Section::Transactions => books.transactions.apply_logged(key, value, offset),
             Section::Unknown => tracing::debug!("control log entry {key:?} left alone"),
         }
     }

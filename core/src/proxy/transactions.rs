@@ -303,6 +303,7 @@ impl Proxy {
             // A decision read before the control state is whole may be one already settled.
             return;
         }
+        self.books.transactions.adopt();
         for (tid, producer_id, epoch, decided) in self.books.transactions.due() {
             let me = self.clone();
             tokio::spawn(async move {
@@ -344,7 +345,7 @@ impl Proxy {
         }
         let (rest, code) = self.write_commit(tid, std::mem::take(&mut d.work)).await;
         if rest.is_empty() {
-            txns.settle(tid).await;
+            txns.settle(tid);
             txns.finished(tid, None);
         } else {
             tracing::warn!(

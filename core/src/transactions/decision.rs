@@ -23,6 +23,15 @@ const CHUNK_SIZE: usize = 256 << 10;
 /// Bytes of entries appended in one batch (chunks of a large decision go in several).
 const APPEND_BYTES: usize = 1 << 20;
 
+/// Who decides commits here: this instance and this run of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decider {
+    /// `server.node_id`.
+    pub node: i32,
+    /// This run's control-log writer id.
+    pub incarnation: String,
+}
+
 /// One partition's share of the records.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct DecisionPartition {
@@ -55,6 +64,12 @@ pub struct DecisionHead {
     pub producer_id: i64,
     /// Its epoch.
     pub epoch: i16,
+    /// The `server.node_id` of the instance that decided it.
+    #[serde(default)]
+    pub node: i32,
+    /// Which run of that instance decided it (its control-log writer id).
+    #[serde(default)]
+    pub incarnation: String,
     produce_version: i16,
     chunks: u32,
     /// CRC32C of the records, all chunks in order.
@@ -89,6 +104,7 @@ fn decision_chunk_key(tid: &str, index: u32) -> String {
 /// chunks were written).
 pub fn entries(
     tid: &str,
+    decider: &Decider,
     producer_id: i64,
     epoch: i16,
     work: &Work,
@@ -105,6 +121,8 @@ pub fn entries(
     let head = DecisionHead {
         producer_id,
         epoch,
+        node: decider.node,
+        incarnation: decider.incarnation.clone(),
         produce_version: work.produce_version,
         chunks: u32::try_from(chunks.len()).unwrap_or(u32::MAX),
         crc: crc32c::crc32c(&records),
@@ -177,7 +195,11 @@ pub fn tombstones(tid: &str, chunks: u32) -> Vec<String> {
 #[derive(Debug, Default)]
 pub struct Gathered {
     head: Option<DecisionHead>,
+    /// The head's control-log version (microseconds since the epoch, about).
+    version: i64,
     chunks: BTreeMap<u32, Bytes>,
+    /// Handed to the transactional id to be finished here.
+    pub adopted: bool,
 }
 
 /// Why a gathered decision cannot be used.
@@ -194,10 +216,13 @@ pub enum DecisionError {
 }
 
 impl Gathered {
-    /// Takes one entry of `key` (a head or chunk of this id's decision); `None` deletes it.
-    pub fn take(&mut self, key: &Key, value: Option<Bytes>) {
+    /// Takes one entry of `key` (a head or chunk of this id's decision) written at
+    /// `version`; `None` deletes it.
+    pub fn take(&mut self, key: &Key, value: Option<Bytes>, version: i64) {
         match key {
             Key::TxnDecision { id } => {
+                self.version = version;
+                self.adopted = false;
                 self.head = value.and_then(|v| match serde_json::from_slice::<DecisionHead>(&v) {
                     Ok(h) => Some(h),
                     Err(e) => {
@@ -226,6 +251,11 @@ impl Gathered {
     /// The head, when it was read.
     pub fn head(&self) -> Option<&DecisionHead> {
         self.head.as_ref()
+    }
+
+    /// When the head was written, in ms since the epoch.
+    pub fn written_ms(&self) -> i64 {
+        self.version / 1000
     }
 
     /// The decided commit once the head and every chunk it names are here; `Ok(None)`
@@ -315,6 +345,13 @@ mod tests {
         Tp::new(TopicName(StrBytes::from_static_str("t")), p)
     }
 
+    fn decider() -> Decider {
+        Decider {
+            node: 1,
+            incarnation: "run-1".into(),
+        }
+    }
+
     fn work(sizes: &[usize]) -> Work {
         Work {
             partitions: (0..)
@@ -346,7 +383,7 @@ mod tests {
         let mut g = Gathered::default();
         for i in 0..all.len() {
             let (k, v) = all[order(i) % all.len()];
-            g.take(&Key::parse(k).expect("a decision key"), Some(v.clone()));
+            g.take(&Key::parse(k).expect("a decision key"), Some(v.clone()), 1);
         }
         g
     }
@@ -354,7 +391,7 @@ mod tests {
     #[test]
     fn a_decision_reads_back_whole_in_any_order_and_not_before_every_chunk_is_there() {
         let w = work(&[900_000, 10, 400_000]);
-        let batches = entries("app/tx", 5, 2, &w).expect("encoded");
+        let batches = entries("app/tx", &decider(), 5, 2, &w).expect("encoded");
         assert!(batches.len() > 1, "a large decision takes several appends");
         let last = batches.last().expect("a batch");
         assert_eq!(
@@ -375,7 +412,7 @@ mod tests {
         // Without one chunk: not yet.
         let mut partial = Gathered::default();
         for (k, v) in batches.iter().flatten().skip(1) {
-            partial.take(&Key::parse(k).expect("key"), Some(v.clone()));
+            partial.take(&Key::parse(k).expect("key"), Some(v.clone()), 1);
         }
         assert!(partial.work("app/tx").expect("readable").is_none());
         // Tombstones empty it.
@@ -383,19 +420,19 @@ mod tests {
         let chunks = g.head().map_or(0, DecisionHead::chunks);
         assert_eq!(chunks, 5);
         for k in tombstones("app/tx", chunks) {
-            g.take(&Key::parse(&k).expect("key"), None);
+            g.take(&Key::parse(&k).expect("key"), None, 2);
         }
         assert!(g.is_empty());
     }
 
     #[test]
     fn a_chunk_left_from_an_earlier_decision_is_not_taken_for_this_ones() {
-        let older = entries("tx", 1, 0, &work(&[300_000])).expect("encoded");
-        let newer = entries("tx", 1, 0, &work(&[10, 300_000])).expect("encoded");
+        let older = entries("tx", &decider(), 1, 0, &work(&[300_000])).expect("encoded");
+        let newer = entries("tx", &decider(), 1, 0, &work(&[10, 300_000])).expect("encoded");
         let mut g = gather(&older, |i| i);
         // The newer head arrives before its chunks.
         let head = newer.iter().flatten().last().expect("head");
-        g.take(&Key::parse(&head.0).expect("key"), Some(head.1.clone()));
+        g.take(&Key::parse(&head.0).expect("key"), Some(head.1.clone()), 3);
         assert!(g.work("tx").expect("readable").is_none());
         let g = gather(&newer, |i| i);
         assert!(g.work("tx").expect("readable").is_some());

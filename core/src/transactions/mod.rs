@@ -30,6 +30,16 @@ use std::time::{Duration, Instant};
 use txn::Txn;
 pub use txn::{Decided, Described, Ending, GroupOffsets, Member, TxnError, Work};
 
+/// How old a decision of this node's from a concurrent run must be before this run takes it.
+const ADOPT_AFTER_MS: i64 = 60_000;
+
+/// Now, in ms since the epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// A transactional id's entry in the control state.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Stored {
@@ -57,6 +67,10 @@ pub enum InitError {
 /// Every transactional id this instance coordinates.
 pub struct Transactions {
     txns: Mutex<HashMap<String, Txn>>,
+    /// This instance and run, named in the decisions it stores.
+    decider: decision::Decider,
+    /// When this run started, in ms since the epoch.
+    started_ms: i64,
     /// Commit decisions read from the control log, per transactional id.
     decisions: Mutex<HashMap<String, decision::Gathered>>,
     keeping: Keeping,
@@ -67,9 +81,11 @@ pub struct Transactions {
 impl Transactions {
     /// No transactional id yet; ids kept in `keeping`; one transaction holds at most
     /// `max_buffer` bytes of records.
-    pub fn new(keeping: Keeping, max_buffer: usize) -> Self {
+    pub fn new(keeping: Keeping, max_buffer: usize, decider: decision::Decider) -> Self {
         Self {
             txns: Mutex::new(HashMap::new()),
+            decider,
+            started_ms: now_ms(),
             decisions: Mutex::new(HashMap::new()),
             keeping,
             max_buffer,
@@ -159,9 +175,9 @@ impl Transactions {
     }
 
     /// A control-log entry of a transactional id (this instance's, replayed on a restart, or
-    /// another's): its producer id and epoch are taken when newer than what is known here;
-    /// a whole commit decision becomes a pending commit, to be finished.
-    pub fn apply_logged(&self, key: &str, value: Option<Bytes>) {
+    /// another's) written at `version`: its producer id and epoch are taken when newer than
+    /// what is known here; a commit decision is gathered (see [`Self::adopt`]).
+    pub fn apply_logged(&self, key: &str, value: Option<Bytes>, version: i64) {
         let Some(key) = Key::parse(key) else {
             return;
         };
@@ -169,7 +185,7 @@ impl Transactions {
             Key::Transaction { id } => id,
             Key::TxnDecision { ref id } | Key::TxnDecisionChunk { ref id, .. } => {
                 let id = id.clone();
-                return self.gather(&id, &key, value);
+                return self.gather(&id, &key, value, version);
             }
             _ => return,
         };
@@ -190,38 +206,63 @@ impl Transactions {
     }
 
     /// One entry of `tid`'s commit decision.
-    fn gather(&self, tid: &str, key: &Key, value: Option<Bytes>) {
+    fn gather(&self, tid: &str, key: &Key, value: Option<Bytes>, version: i64) {
         let head_deleted = matches!(key, Key::TxnDecision { .. }) && value.is_none();
-        let whole = {
+        {
             let mut decisions = lock(&self.decisions);
             let g = decisions.entry(tid.to_owned()).or_default();
-            g.take(key, value);
-            let whole = match g.work(tid) {
-                Ok(Some(work)) => g.head().map(|h| (h.producer_id, h.epoch, work)),
-                Ok(None) => None,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    None
-                }
-            };
+            g.take(key, value, version);
             if g.is_empty() {
                 decisions.remove(tid);
             }
-            whole
-        };
-        let mut txns = lock(&self.txns);
-        if let Some((producer_id, epoch, work)) = whole {
-            let t = txns.entry(tid.to_owned()).or_insert_with(|| {
-                Txn::new(
-                    tid,
-                    producer_id,
-                    epoch,
-                    crate::base::timing::TXN_RECOVERED_TIMEOUT,
-                )
-            });
-            t.decided_elsewhere(producer_id, epoch, work);
-        } else if head_deleted && let Some(t) = txns.get_mut(tid) {
+        }
+        if head_deleted && let Some(t) = lock(&self.txns).get_mut(tid) {
             t.decision_deleted();
+        }
+    }
+
+    /// Hands the commit decisions this instance must finish to their transactional ids, as
+    /// pending commits: those a previous run of this instance (same `server.node_id`) left,
+    /// stored before this run started or at least [`ADOPT_AFTER_MS`] ago (a live instance
+    /// with the same node id, wrongly, has long finished its own by then). Decisions of
+    /// other instances are theirs to finish.
+    pub fn adopt(&self) {
+        let now = now_ms();
+        let adopted: Vec<(String, i64, i16, Work)> = lock(&self.decisions)
+            .iter_mut()
+            .filter_map(|(tid, g)| {
+                let head = g.head()?;
+                let mine =
+                    head.node == self.decider.node && head.incarnation != self.decider.incarnation;
+                let (producer_id, epoch) = (head.producer_id, head.epoch);
+                let old =
+                    g.written_ms() < self.started_ms || now - g.written_ms() >= ADOPT_AFTER_MS;
+                if g.adopted || !mine || !old {
+                    return None;
+                }
+                match g.work(tid) {
+                    Ok(Some(work)) => {
+                        g.adopted = true;
+                        Some((tid.clone(), producer_id, epoch, work))
+                    }
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        g.adopted = true;
+                        None
+                    }
+                }
+            })
+            .collect();
+        let mut txns = lock(&self.txns);
+        for (tid, producer_id, epoch, work) in adopted {
+            tracing::info!(
+                "transactional id {tid:?}: a commit decided before this instance restarted is pending; finishing it"
+            );
+            let timeout = crate::base::timing::TXN_RECOVERED_TIMEOUT;
+            txns.entry(tid.clone())
+                .or_insert_with(|| Txn::new(&tid, producer_id, epoch, timeout))
+                .decided_elsewhere(producer_id, epoch, work);
         }
     }
 
@@ -236,11 +277,12 @@ impl Transactions {
         let Some(log) = self.keeping.log() else {
             return Ok(());
         };
-        let batches = decision::entries(tid, producer_id, epoch, work).map_err(|e| {
-            ChangeError::unavailable(format!(
-                "transactional id {tid:?}: commit decision not encoded: {e}"
-            ))
-        })?;
+        let batches =
+            decision::entries(tid, &self.decider, producer_id, epoch, work).map_err(|e| {
+                ChangeError::unavailable(format!(
+                    "transactional id {tid:?}: commit decision not encoded: {e}"
+                ))
+            })?;
         for batch in batches {
             let entries: Vec<(&str, Option<&[u8]>)> = batch
                 .iter()
@@ -255,8 +297,11 @@ impl Transactions {
         Ok(())
     }
 
-    /// Deletes `tid`'s commit decision once the commit is written.
-    pub async fn settle(&self, tid: &str) {
+    /// Deletes `tid`'s commit decision once the commit is written. The deletion is queued
+    /// at once, ahead of the id's next decision (which reuses the keys), and not waited for:
+    /// a decision left by a failed deletion is found again after a restart, and then found
+    /// written.
+    pub fn settle(&self, tid: &str) {
         let Some(log) = self.keeping.log() else {
             return;
         };
@@ -266,12 +311,15 @@ impl Transactions {
             .unwrap_or(0);
         let keys = decision::tombstones(tid, chunks);
         let entries: Vec<(&str, Option<&[u8]>)> = keys.iter().map(|k| (k.as_str(), None)).collect();
-        if let Err(e) = log.append_all(&entries).await {
-            // Found again after a restart, and then found written.
-            tracing::warn!(
-                "transactional id {tid:?}: the written commit's decision could not be deleted: {e}"
-            );
-        }
+        let deleted = log.submit(&entries);
+        let tid = tid.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = deleted.await {
+                tracing::warn!(
+                    "transactional id {tid:?}: the written commit's decision could not be deleted: {e}"
+                );
+            }
+        });
     }
 
     /// Records how a commit attempt of `tid` ended (see [`Txn::finished`]).
@@ -283,11 +331,16 @@ impl Transactions {
 
     /// Pending commits due for another try, taken to be written: id, producer id, epoch.
     pub fn due(&self) -> Vec<(String, i64, i16, Decided)> {
+        self.due_after(crate::base::timing::TXN_RETRY_PENDING_EVERY)
+    }
+
+    /// Pending commits last tried `every` ago or more, taken to be written.
+    fn due_after(&self, every: Duration) -> Vec<(String, i64, i16, Decided)> {
         let now = Instant::now();
         lock(&self.txns)
             .iter_mut()
             .filter_map(|(id, t)| {
-                t.take_due(now, crate::base::timing::TXN_RETRY_PENDING_EVERY)
+                t.take_due(now, every)
                     .map(|d| (id.clone(), t.producer_id, t.epoch, d))
             })
             .collect()
@@ -364,5 +417,74 @@ impl Transactions {
             .iter()
             .filter_map(|(id, t)| t.open_for(now).map(|d| (id.clone(), d)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::partitioned::Tp;
+    use kafka_protocol::messages::TopicName;
+    use kafka_protocol::protocol::StrBytes;
+
+    fn book() -> Transactions {
+        let me = decision::Decider {
+            node: 1,
+            incarnation: "this-run".into(),
+        };
+        Transactions::new(Keeping::Memory, 1 << 20, me)
+    }
+
+    /// Feeds a decision of `tid` by `node`/`incarnation`, written at `written_ms`.
+    fn decided(book: &Transactions, tid: &str, node: i32, incarnation: &str, written_ms: i64) {
+        let decider = decision::Decider {
+            node,
+            incarnation: incarnation.into(),
+        };
+        let tp = Tp::new(TopicName(StrBytes::from_static_str("t")), 0);
+        let work = Work {
+            partitions: vec![(tp, Bytes::from_static(b"records"))],
+            groups: Vec::new(),
+            produce_version: 9,
+        };
+        for (key, value) in decision::entries(tid, &decider, 7, 0, &work)
+            .expect("encoded")
+            .into_iter()
+            .flatten()
+        {
+            book.apply_logged(&key, Some(value), written_ms * 1000);
+        }
+    }
+
+    fn pending(book: &Transactions) -> Vec<String> {
+        let mut ids: Vec<String> = book
+            .due_after(Duration::ZERO)
+            .into_iter()
+            .map(|(id, ..)| id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn a_restarted_instance_finishes_its_earlier_runs_decisions_and_leaves_the_others() {
+        let book = book();
+        let before = book.started_ms - 5_000;
+        decided(&book, "earlier-run", 1, "run-before", before);
+        decided(&book, "other-node", 2, "their-run", before);
+        decided(&book, "this-run", 1, "this-run", before);
+        // The same node id running twice (a mistake): its fresh decisions are left alone.
+        decided(&book, "concurrent", 1, "twin", now_ms());
+        decided(
+            &book,
+            "concurrent-stale",
+            1,
+            "twin",
+            now_ms() - ADOPT_AFTER_MS - 1,
+        );
+        book.adopt();
+        assert_eq!(pending(&book), ["concurrent-stale", "earlier-run"]);
+        book.adopt();
+        assert!(pending(&book).is_empty(), "each is handed over once");
     }
 }
