@@ -24,11 +24,15 @@ struct Args {
     idle_timeout: Duration,
     flush_timeout: Duration,
     settings: Vec<(String, String)>,
+    /// Producers, each with its own connections and thread, sharing the records.
+    clients: u64,
+    /// Partitions the producers write, producer `i` to partition `i % partitions`.
+    partitions: i32,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
-    let mode = it.next().ok_or("usage: kafkatwin-load produce|consume --topic T --records N [--payloads FILE] [--idle-timeout S] [--flush-timeout S] [--set key=value]...")?;
+    let mode = it.next().ok_or("usage: kafkatwin-load produce|consume --topic T --records N [--payloads FILE] [--idle-timeout S] [--flush-timeout S] [--clients N] [--partitions P] [--set key=value]...")?;
     if mode != "produce" && mode != "consume" {
         return Err(format!("unknown mode {mode:?}: produce or consume"));
     }
@@ -40,6 +44,8 @@ fn parse_args() -> Result<Args, String> {
         idle_timeout: Duration::from_secs(15),
         flush_timeout: Duration::from_secs(120),
         settings: Vec::new(),
+        clients: 1,
+        partitions: 1,
     };
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -56,6 +62,18 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--records {value:?}: {e}"))?
             }
             "--payloads" => args.payloads = Some(value),
+            "--clients" => {
+                args.clients = value
+                    .parse::<u64>()
+                    .map_err(|e| format!("--clients {value:?}: {e}"))?
+                    .max(1)
+            }
+            "--partitions" => {
+                args.partitions = value
+                    .parse::<i32>()
+                    .map_err(|e| format!("--partitions {value:?}: {e}"))?
+                    .max(1)
+            }
             "--idle-timeout" => args.idle_timeout = secs(&value)?,
             "--flush-timeout" => args.flush_timeout = secs(&value)?,
             "--set" => {
@@ -127,15 +145,61 @@ impl ProducerContext for Deliveries {
 
 fn produce(args: &Args) -> Result<serde_json::Value, String> {
     let payloads = read_payloads(args.payloads.as_deref().ok_or("produce needs --payloads")?)?;
+    let started = Instant::now();
+    // Client `c` sends its share of the records to partition `c % partitions`.
+    let outcomes: Vec<Result<Produced, String>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..args.clients)
+            .map(|c| {
+                let share = args.records / args.clients + u64::from(c < args.records % args.clients);
+                let partition = i32::try_from(c).unwrap_or(0) % args.partitions;
+                let payloads = &payloads;
+                s.spawn(move || produce_share(args, payloads, share, partition))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|_| Err("a producer thread panicked".into())))
+            .collect()
+    });
+    let secs = started.elapsed().as_secs_f64();
+    let mut total = Produced::default();
+    for o in outcomes {
+        let o = o?;
+        total.remaining += o.remaining;
+        total.failed += o.failed;
+        total.first_error = total.first_error.or(o.first_error);
+    }
+    Ok(json!({
+        "secs": secs,
+        "remaining": total.remaining,
+        "failed": total.failed,
+        "first_error": total.first_error,
+    }))
+}
+
+/// What one producer left: records still in flight, failed deliveries, the first error.
+#[derive(Default)]
+struct Produced {
+    remaining: i32,
+    failed: u64,
+    first_error: Option<String>,
+}
+
+/// One producer sending `records` records to `partition` and waiting for them.
+fn produce_share(
+    args: &Args,
+    payloads: &[Vec<u8>],
+    records: u64,
+    partition: i32,
+) -> Result<Produced, String> {
     let producer: BaseProducer<Deliveries> = config(&args.settings)
         .create_with_context(Deliveries::default())
         .map_err(|e| format!("producer: {e}"))?;
-    let started = Instant::now();
-    for i in 0..args.records {
+    for i in 0..records {
         let value = &payloads[(i % payloads.len() as u64) as usize];
         let mut record = BaseRecord::<(), [u8]>::to(&args.topic)
             .payload(value.as_slice())
-            .partition(0);
+            .partition(partition);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -154,15 +218,12 @@ fn produce(args: &Args) -> Result<serde_json::Value, String> {
     while producer.in_flight_count() > 0 && Instant::now() < deadline {
         let _ = producer.flush(Duration::from_secs(1));
     }
-    let secs = started.elapsed().as_secs_f64();
     let ctx = producer.context();
-    let first = ctx.first.lock().ok().and_then(|f| f.clone());
-    Ok(json!({
-        "secs": secs,
-        "remaining": producer.in_flight_count(),
-        "failed": ctx.failed.load(Ordering::Relaxed),
-        "first_error": first,
-    }))
+    Ok(Produced {
+        remaining: producer.in_flight_count(),
+        failed: ctx.failed.load(Ordering::Relaxed),
+        first_error: ctx.first.lock().ok().and_then(|f| f.clone()),
+    })
 }
 
 fn consume(args: &Args) -> Result<serde_json::Value, String> {

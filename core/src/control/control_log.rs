@@ -184,7 +184,21 @@ impl ControlLog {
             return Ok(0);
         }
         let (entries, pending) = self.enqueue(entries);
-        self.acknowledged(entries, pending).await
+        self.acknowledged(entries, pending, MAJORITY_GRACE).await
+    }
+
+    /// [`Self::append_all`] answered as soon as a majority holds the entries, without the
+    /// grace the others get there: for a caller that waits on it in the data path (a
+    /// transaction's commit), where one slow cluster must not add its delay.
+    pub async fn append_to_majority(
+        &self,
+        entries: &[(&str, Option<&[u8]>)],
+    ) -> Result<i64, ControlError> {
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let (entries, pending) = self.enqueue(entries);
+        self.acknowledged(entries, pending, Duration::ZERO).await
     }
 
     /// [`Self::append_all`] in two steps: the entries get their version and join every
@@ -198,7 +212,7 @@ impl ControlLog {
         let me = self.clone();
         async move {
             match queued {
-                Some((entries, pending)) => me.acknowledged(entries, pending).await,
+                Some((entries, pending)) => me.acknowledged(entries, pending, MAJORITY_GRACE).await,
                 None => Ok(0),
             }
         }
@@ -239,12 +253,13 @@ impl ControlLog {
         (entries, pending)
     }
 
-    /// Waits until a majority took the queued `entries` (and a grace for the rest), then
+    /// Waits until a majority took the queued `entries` (and `grace` for the rest), then
     /// applies them here; their version.
     async fn acknowledged(
         &self,
         entries: Vec<StampedEntry>,
         pending: Vec<QueuedAck>,
+        grace: Duration,
     ) -> Result<i64, ControlError> {
         let Some(stamp) = entries.first().map(|(_, _, s)| s.clone()) else {
             return Ok(0);
@@ -276,7 +291,10 @@ impl ControlLog {
                 Err(e) => why.push(format!("{}: {e}", self.id(i))),
             }
             if written >= self.majority() && grace_until.is_none() {
-                grace_until = Some(tokio::time::Instant::now() + MAJORITY_GRACE);
+                if grace.is_zero() {
+                    break;
+                }
+                grace_until = Some(tokio::time::Instant::now() + grace);
             }
         }
         if written < self.majority() {

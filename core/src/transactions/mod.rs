@@ -288,7 +288,7 @@ impl Transactions {
                 .iter()
                 .map(|(k, v)| (k.as_str(), Some(&v[..])))
                 .collect();
-            log.append_all(&entries).await.map_err(|e| {
+            log.append_to_majority(&entries).await.map_err(|e| {
                 ChangeError::unavailable(format!(
                     "transactional id {tid:?}: commit decision not stored: {e}"
                 ))
