@@ -150,7 +150,8 @@ fn produce(args: &Args) -> Result<serde_json::Value, String> {
     let outcomes: Vec<Result<Produced, String>> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..args.clients)
             .map(|c| {
-                let share = args.records / args.clients + u64::from(c < args.records % args.clients);
+                let share =
+                    args.records / args.clients + u64::from(c < args.records % args.clients);
                 let partition = i32::try_from(c).unwrap_or(0) % args.partitions;
                 let payloads = &payloads;
                 s.spawn(move || produce_share(args, payloads, share, partition))
@@ -158,7 +159,10 @@ fn produce(args: &Args) -> Result<serde_json::Value, String> {
             .collect();
         workers
             .into_iter()
-            .map(|w| w.join().unwrap_or_else(|_| Err("a producer thread panicked".into())))
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err("a producer thread panicked".into()))
+            })
             .collect()
     });
     let secs = started.elapsed().as_secs_f64();
