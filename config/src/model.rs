@@ -429,7 +429,7 @@ impl Default for ServerConfig {
             node_id: 0,
             cluster_id: "kafkatwin".into(),
             max_request_bytes: 100 * 1024 * 1024,
-            max_inflight_request_bytes: 512 * 1024 * 1024,
+            max_inflight_request_bytes: 128 * 1024 * 1024,
             drain_timeout: Duration::from_secs(30),
             connections_max_idle: Duration::from_secs(600),
             scale_out: ScaleOutConfig::default(),

@@ -353,7 +353,33 @@ impl Cluster {
         client_id: Option<StrBytes>,
         req: &RequestKind,
     ) -> Result<ResponseKind, BackendError> {
-        let conn = self.any_conn().await?;
+        self.send_any_in(self.pool(), api, version, client_id, req)
+            .await
+    }
+
+    /// Sends a quick request (one a broker answers at once, such as Metadata) to any broker
+    /// over the cluster's shared connections, even for a client: a client that only ever asks
+    /// for metadata (an idle one) then holds no backend connection of its own.
+    pub async fn send_any_shared(
+        &self,
+        api: ApiKey,
+        version: i16,
+        client_id: Option<StrBytes>,
+        req: &RequestKind,
+    ) -> Result<ResponseKind, BackendError> {
+        self.send_any_in(self.shared.clone(), api, version, client_id, req)
+            .await
+    }
+
+    async fn send_any_in(
+        &self,
+        pool: Arc<ConnPool>,
+        api: ApiKey,
+        version: i16,
+        client_id: Option<StrBytes>,
+        req: &RequestKind,
+    ) -> Result<ResponseKind, BackendError> {
+        let conn = self.any_conn_in(pool).await?;
         let r = conn.call(api, version, client_id, req).await;
         self.note(&r);
         r.map(|a| a.body)

@@ -63,7 +63,7 @@ impl Proxy {
         }
         let body = RequestKind::Metadata(req);
         let front = self.front();
-        let ask = front.send_any(ApiKey::Metadata, version, client_id.clone(), &body);
+        let ask = front.send_any_shared(ApiKey::Metadata, version, client_id.clone(), &body);
         // With other clusters to ask, a hung one is given up on quickly.
         let resp = match &self.backends.replicator {
             Some(_) => tokio::time::timeout(crate::base::timing::METADATA_FALLBACK_WAIT, ask)
@@ -163,7 +163,7 @@ impl Proxy {
             if !c.admits() {
                 continue;
             }
-            let ask = c.send_any(ApiKey::Metadata, version, client_id.clone(), body);
+            let ask = c.send_any_shared(ApiKey::Metadata, version, client_id.clone(), body);
             let Ok(Ok(ResponseKind::Metadata(other))) =
                 tokio::time::timeout(crate::base::timing::METADATA_FALLBACK_WAIT, ask).await
             else {
