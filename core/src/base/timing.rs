@@ -148,6 +148,9 @@ pub const GROUP_TICK_EVERY: Duration = Duration::from_millis(100);
 /// tries again on its own (a client retrying EndTxn tries at once).
 pub const TXN_RETRY_PENDING_EVERY: Duration = Duration::from_secs(1);
 
+/// The longest pause between the proxy's own tries of a commit that keeps failing.
+pub const TXN_RETRY_PENDING_AT_MOST: Duration = Duration::from_secs(60);
+
 /// The transaction timeout of an id first known from a stored commit decision (its own is
 /// set again by the producer's next InitProducerId).
 pub const TXN_RECOVERED_TIMEOUT: Duration = Duration::from_secs(60);

@@ -239,6 +239,10 @@ pub struct Decided {
     pub maybe_written: bool,
     /// When it was last tried.
     since: Instant,
+    /// Tries that left something unwritten: each doubles the pause before the next one the
+    /// proxy makes on its own (a commit that cannot be written for long is not retried, and
+    /// logged, many times a second).
+    failures: u32,
 }
 
 impl Decided {
@@ -249,8 +253,15 @@ impl Decided {
             stored: false,
             maybe_written: false,
             since: Instant::now(),
+            failures: 0,
         }
     }
+}
+
+/// The pause before the proxy tries pending commit `d` again on its own.
+fn backoff(every: Duration, d: &Decided) -> Duration {
+    let doublings = d.failures.saturating_sub(1).min(6);
+    (every * 2u32.pow(doublings)).min(crate::base::timing::TXN_RETRY_PENDING_AT_MOST)
 }
 
 /// Where a transactional id is.
@@ -564,15 +575,18 @@ impl Txn {
             None => TxnPhase::Ready(Some(Ended { committed: true })),
             Some(mut d) => {
                 d.since = Instant::now();
+                d.failures = d.failures.saturating_add(1);
                 TxnPhase::CommitPending(d)
             }
         };
     }
 
-    /// The pending commit, taken to be written, when it was last tried `every` ago or more.
+    /// The pending commit, taken to be written, when it was last tried long enough ago:
+    /// `every` after its first failed try, twice that after the second, and so on up to a
+    /// minute.
     pub fn take_due(&mut self, now: Instant, every: Duration) -> Option<Decided> {
         match &self.phase {
-            TxnPhase::CommitPending(d) if now.duration_since(d.since) >= every => {}
+            TxnPhase::CommitPending(d) if now.duration_since(d.since) >= backoff(every, d) => {}
             _ => return None,
         }
         match std::mem::replace(&mut self.phase, TxnPhase::Writing) {
@@ -599,6 +613,7 @@ impl Txn {
             stored: true,
             maybe_written: true,
             since: Instant::now(),
+            failures: 0,
         });
     }
 
@@ -805,6 +820,19 @@ mod tests {
         assert!(fresh.bump(crate::base::timing::from_ms(1)).is_err());
         let d = fresh.take_due(Instant::now(), Duration::ZERO).expect("due");
         assert!(d.stored && d.maybe_written);
+    }
+
+    #[test]
+    fn a_commit_that_keeps_failing_is_tried_less_and_less_often_up_to_a_minute() {
+        let second = crate::base::timing::from_ms(1000);
+        let mut d = Decided::new(Work::default());
+        let pauses: Vec<u64> = (0..9)
+            .map(|failures| {
+                d.failures = failures;
+                backoff(second, &d).as_secs()
+            })
+            .collect();
+        assert_eq!(pauses, [1, 1, 2, 4, 8, 16, 32, 60, 60]);
     }
 
     #[test]
