@@ -376,10 +376,12 @@ def consumer_settings(bootstrap, args):
     }
 
 
-def run_load(args, mode, topic, n, settings, payload_file=None):
-    """One phase through the Rust load client (bench/loadgen); its JSON line as a dict."""
+def run_load(args, mode, topic, n, settings, payload_file=None, extra=()):
+    """One phase through the Rust load client (bench/loadgen); its JSON line as a dict.
+    `extra`: more of its options (`--clients N`)."""
     argv = [args.load_bin, mode, "--topic", topic, "--records", str(n),
-            "--idle-timeout", str(args.idle_timeout), "--flush-timeout", str(args.flush_timeout)]
+            "--idle-timeout", str(args.idle_timeout), "--flush-timeout", str(args.flush_timeout),
+            *extra]
     if payload_file:
         argv += ["--payloads", payload_file]
     for k, v in settings.items():

@@ -85,18 +85,8 @@ def rss_mib(pid):
 def busy_run(args, bootstrap, topic, payload_file):
     """Records/s of the busy producers writing --records to `topic`."""
     settings = e2e.producer_settings(bootstrap, args.records // args.busy + 1, args)
-    settings["queue.buffering.max.messages"] = args.records // args.busy + 1000
-    argv = ["produce", "--topic", topic, "--records", str(args.records),
-            "--payloads", payload_file, "--clients", str(args.busy),
-            "--flush-timeout", "300", "--idle-timeout", "30"]
-    for k, v in settings.items():
-        argv += ["--set", f"{k}={str(v).lower() if isinstance(v, bool) else v}"]
-    import subprocess
-    done = subprocess.run([args.load_bin] + argv, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:
-        raise RuntimeError(f"kafkatwin-load exited {done.returncode}: {done.stderr.strip()[-500:]}")
-    import json
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = e2e.run_load(args, "produce", topic, args.records, settings, payload_file,
+                       extra=["--clients", str(args.busy)])
     if out["failed"] or out["remaining"]:
         raise RuntimeError(f"busy producers: {out['failed']} failed, {out['remaining']} left: "
                            f"{out['first_error']}")
@@ -117,6 +107,7 @@ def main():
     ap.add_argument("--batch-size", type=int, default=1_000_000)
     ap.add_argument("--ports", default="19220-19229")
     args = ap.parse_args()
+    args.idle_timeout, args.flush_timeout = 30, 300
     if not args.kafkatwin or not args.load_bin:
         sys.exit("many_clients.py: pass --kafkatwin and --load-bin, or set KAFKATWIN_BIN and "
                  "KAFKATWIN_LOAD_BIN (bench/run-many-clients.sh does)")

@@ -319,9 +319,8 @@ impl Proxy {
     /// decision stored when it is not yet, what no cluster holds yet written, the offsets
     /// stored, the decision deleted. What it could not do waits for a retry. The code for
     /// the client.
-    async fn finish_commit(&self, tid: &str, producer_id: i64, epoch: i16, d: Decided) -> i16 {
+    async fn finish_commit(&self, tid: &str, producer_id: i64, epoch: i16, mut d: Decided) -> i16 {
         let txns = &self.books.transactions;
-        let mut d = d;
         if !d.stored {
             if let Err(e) = txns.decide(tid, producer_id, epoch, &d.work).await {
                 tracing::warn!("{e}");

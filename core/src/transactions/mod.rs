@@ -183,9 +183,8 @@ impl Transactions {
         };
         let id = match key {
             Key::Transaction { id } => id,
-            Key::TxnDecision { ref id } | Key::TxnDecisionChunk { ref id, .. } => {
-                let id = id.clone();
-                return self.gather(&id, &key, value, version);
+            Key::TxnDecision { .. } | Key::TxnDecisionChunk { .. } => {
+                return self.gather(&key, value, version);
             }
             _ => return,
         };
@@ -205,8 +204,11 @@ impl Transactions {
         }
     }
 
-    /// One entry of `tid`'s commit decision.
-    fn gather(&self, tid: &str, key: &Key, value: Option<Bytes>, version: i64) {
+    /// One entry of a commit decision (`key` names its transactional id).
+    fn gather(&self, key: &Key, value: Option<Bytes>, version: i64) {
+        let (Key::TxnDecision { id: tid } | Key::TxnDecisionChunk { id: tid, .. }) = key else {
+            return;
+        };
         let head_deleted = matches!(key, Key::TxnDecision { .. }) && value.is_none();
         {
             let mut decisions = lock(&self.decisions);
